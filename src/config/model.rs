@@ -1,0 +1,295 @@
+//! The typed configuration model: what the parser produces and everything
+//! downstream reads. Addresses are `SocketAddr`, durations `Duration`; nothing
+//! after the parser looks at a string from the file again.
+//!
+//! `listen` sections are split by the parser into a frontend and a backend of
+//! the same name, with the frontend's `default_backend` pointing at it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where a directive came from, for messages (`FILE:LINE: ...`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// `global maxconn` when not set. HAProxy derives it from the fd limit; a fixed
+/// value keeps behaviour predictable.
+pub const DEFAULT_GLOBAL_MAXCONN: usize = 4096;
+/// Frontend `maxconn` when not set (HAProxy: inherits global maxconn).
+/// `None` in the model means "use global maxconn".
+/// `retries` when not set (HAProxy default: 3).
+pub const DEFAULT_RETRIES: u32 = 3;
+/// `timeout connect` when not set. HAProxy warns and uses infinity; an
+/// unbounded connect is never what an operator wants, so we use 5 s and warn.
+pub const DEFAULT_TIMEOUT_CONNECT: Duration = Duration::from_secs(5);
+/// `server ... weight` when not set (HAProxy: 1).
+pub const DEFAULT_WEIGHT: u32 = 1;
+/// Largest accepted server weight (HAProxy: 256).
+pub const MAX_WEIGHT: u32 = 256;
+/// `bind ... backlog` when not set (HAProxy: frontend maxconn, capped by somaxconn).
+pub const DEFAULT_BACKLOG: i32 = 1024;
+/// `balance random` draws when no `(N)` is given (HAProxy: 2).
+pub const DEFAULT_RANDOM_DRAWS: u32 = 2;
+/// `tune.pipesize` when not set: the kernel's default (64 KiB).
+pub const DEFAULT_PIPESIZE: usize = 0;
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub global: Global,
+    pub frontends: Vec<Frontend>,
+    pub backends: Vec<Backend>,
+}
+
+impl Config {
+    pub fn backend(&self, name: &str) -> Option<usize> {
+        self.backends.iter().position(|b| b.name == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Global {
+    /// `nbthread`; `None` = one worker per online CPU.
+    pub nbthread: Option<usize>,
+    /// `maxconn`: sessions across the whole process.
+    pub maxconn: usize,
+    /// `maxpipes`: pipes across the whole process; `None` = maxconn / 4 (HAProxy).
+    pub maxpipes: Option<usize>,
+    /// `tune.pipesize` in bytes; 0 = kernel default.
+    pub pipesize: usize,
+    /// `nosplice`: never splice, whatever proxies ask.
+    pub nosplice: bool,
+    /// `hard-stop-after`: cap on the soft-stop wait.
+    pub hard_stop_after: Option<Duration>,
+    /// `pidfile` (the `-p` flag overrides it).
+    pub pidfile: Option<PathBuf>,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            nbthread: None,
+            maxconn: DEFAULT_GLOBAL_MAXCONN,
+            maxpipes: None,
+            pipesize: DEFAULT_PIPESIZE,
+            nosplice: false,
+            hard_stop_after: None,
+            pidfile: None,
+        }
+    }
+}
+
+/// Splice policy for one direction of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SpliceMode {
+    /// Copy small transfers, splice once reads keep filling the buffer
+    /// (no option given: splicer's default).
+    #[default]
+    Auto,
+    /// `option splice-request` / `option splice-response`: splice from the first byte.
+    Always,
+    /// `no option splice-auto` (and no explicit direction), or global `nosplice`.
+    Never,
+}
+
+/// Splice-related options as written in one proxy (after defaults inheritance).
+/// `None` = not mentioned; `Some(false)` = `no option ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SpliceOptions {
+    pub auto: Option<bool>,
+    pub request: Option<bool>,
+    pub response: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Bind {
+    pub addr: SocketAddr,
+    /// `v4v6`: a `:::port` socket also accepts IPv4.
+    pub v4v6: bool,
+    /// `v6only`.
+    pub v6only: bool,
+    pub backlog: Option<i32>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `accept-proxy`: the client sends a PROXY v1/v2 header first.
+    pub accept_proxy: bool,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct Frontend {
+    pub name: String,
+    pub location: Location,
+    pub binds: Vec<Bind>,
+    /// `maxconn`; `None` = global maxconn.
+    pub maxconn: Option<usize>,
+    /// Index into `Config::backends` (resolved by the parser).
+    pub default_backend: Option<usize>,
+    /// `timeout client`; `None` = no timeout (HAProxy warns).
+    pub timeout_client: Option<Duration>,
+    /// `timeout client-fin`; `None` = `timeout client`.
+    pub timeout_client_fin: Option<Duration>,
+    pub splice: SpliceOptions,
+    /// `disabled`.
+    pub disabled: bool,
+}
+
+/// `balance` algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    StaticRr,
+    LeastConn,
+    First,
+    Source,
+    /// `random` / `random(N)`: N draws, the least loaded wins.
+    Random { draws: u32 },
+}
+
+/// `hash-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashType {
+    #[default]
+    MapBased,
+    Consistent,
+}
+
+/// `send-proxy` / `send-proxy-v2` on a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersion {
+    V1,
+    V2,
+}
+
+/// Health-check keywords of a server, parsed now and acted on by the health
+/// checker (a later issue). Defaults are HAProxy's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckParams {
+    pub enabled: bool,
+    pub inter: Duration,
+    pub fastinter: Option<Duration>,
+    pub downinter: Option<Duration>,
+    pub rise: u32,
+    pub fall: u32,
+    pub port: Option<u16>,
+    pub addr: Option<std::net::IpAddr>,
+    pub slowstart: Option<Duration>,
+}
+
+/// HAProxy's `inter` default.
+pub const DEFAULT_CHECK_INTER: Duration = Duration::from_secs(2);
+/// HAProxy's `rise` default.
+pub const DEFAULT_CHECK_RISE: u32 = 2;
+/// HAProxy's `fall` default.
+pub const DEFAULT_CHECK_FALL: u32 = 3;
+
+impl Default for CheckParams {
+    fn default() -> Self {
+        CheckParams {
+            enabled: false,
+            inter: DEFAULT_CHECK_INTER,
+            fastinter: None,
+            downinter: None,
+            rise: DEFAULT_CHECK_RISE,
+            fall: DEFAULT_CHECK_FALL,
+            port: None,
+            addr: None,
+            slowstart: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub name: String,
+    pub location: Location,
+    pub addr: SocketAddr,
+    /// 0..=256; 0 means "never picked unless forced".
+    pub weight: u32,
+    pub backup: bool,
+    /// `maxconn`; `None` = unlimited.
+    pub maxconn: Option<u32>,
+    pub disabled: bool,
+    pub send_proxy: Option<ProxyVersion>,
+    /// `source ADDR` on the server line, or the backend's `source`: bind this
+    /// local address before connecting (IP_BIND_ADDRESS_NO_PORT is set).
+    pub source: Option<std::net::IpAddr>,
+    pub check: CheckParams,
+}
+
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub name: String,
+    pub location: Location,
+    pub balance: Balance,
+    pub hash_type: HashType,
+    pub servers: Vec<Server>,
+    /// `timeout connect`.
+    pub timeout_connect: Duration,
+    /// `timeout server`; `None` = no timeout (HAProxy warns).
+    pub timeout_server: Option<Duration>,
+    /// `timeout server-fin`; `None` = `timeout server`.
+    pub timeout_server_fin: Option<Duration>,
+    /// `timeout tunnel`: once both sides are connected it replaces client and
+    /// server timeouts (HAProxy semantics).
+    pub timeout_tunnel: Option<Duration>,
+    /// `timeout queue`; `None` = `timeout connect` (HAProxy semantics).
+    pub timeout_queue: Option<Duration>,
+    pub retries: u32,
+    /// `option redispatch`.
+    pub redispatch: bool,
+    /// `option allbackups`.
+    pub allbackups: bool,
+    pub splice: SpliceOptions,
+    pub disabled: bool,
+}
+
+/// A message about the config: an error stops start-up, a warning does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub location: Location,
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// What loading a config gives: the model (when there were no errors) plus
+/// every warning, or every error.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl SpliceOptions {
+    /// The splice mode of one direction for a session crossing `fe` and `be`:
+    /// like HAProxy, an option set on either side applies to the session.
+    pub fn resolve(fe: &SpliceOptions, be: &SpliceOptions, nosplice: bool) -> (SpliceMode, SpliceMode) {
+        let dir = |f: Option<bool>, b: Option<bool>| {
+            if nosplice {
+                SpliceMode::Never
+            } else if f == Some(true) || b == Some(true) {
+                SpliceMode::Always
+            } else if f == Some(false) || b == Some(false) || fe.auto == Some(false) || be.auto == Some(false) {
+                SpliceMode::Never
+            } else {
+                SpliceMode::Auto
+            }
+        };
+        (dir(fe.request, be.request), dir(fe.response, be.response))
+    }
+}

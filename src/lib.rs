@@ -1,0 +1,4 @@
+//! splicer: a Layer-4 TCP load balancer that reads HAProxy's TCP-mode config.
+
+pub mod balance;
+pub mod config;
