@@ -1,4 +1,160 @@
-//! splicer: a Layer-4 TCP load balancer that reads HAProxy's TCP-mode config.
+//! splicer: a Layer-4 TCP load balancer that reads HAProxy's TCP-mode
+//! configuration and forwards with splice(2).
+//!
+//! The main thread loads the config ([`config`]), opens every listener
+//! ([`worker::listener`]), starts one [`worker::Worker`] per core and then
+//! waits for signals. Workers own their sessions ([`session`]), which move
+//! bytes through [`forward`] and pick servers with [`balance`]; shared state
+//! lives in [`runtime`].
 
 pub mod balance;
 pub mod config;
+pub mod connect;
+pub mod forward;
+pub mod proxy_proto;
+pub mod runtime;
+pub mod session;
+pub mod sys;
+pub mod worker;
+
+use std::io;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use mio::Waker;
+
+use config::Config;
+use forward::PipeBudget;
+use runtime::Runtime;
+use worker::listener::{self, BindError, Listener};
+use worker::{Control, Worker};
+
+/// `maxpipes` when not set: a quarter of maxconn, as HAProxy.
+pub fn default_maxpipes(maxconn: usize) -> usize {
+    maxconn / 4
+}
+
+/// What can stop start-up.
+#[derive(Debug)]
+pub enum StartError {
+    Bind(BindError),
+    Poll(io::Error),
+    Spawn(io::Error),
+    Signals(io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Bind(e) => write!(f, "{e}"),
+            StartError::Poll(e) => write!(f, "cannot create an event loop: {e}"),
+            StartError::Spawn(e) => write!(f, "cannot start a worker thread: {e}"),
+            StartError::Signals(e) => write!(f, "cannot set up signal handling: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+struct WorkerHandle {
+    thread: JoinHandle<io::Result<()>>,
+    control: Sender<Control>,
+    waker: Arc<Waker>,
+}
+
+impl WorkerHandle {
+    fn send(&self, msg: Control) {
+        if self.control.send(msg).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// Runs the load balancer until a stop signal, then returns.
+pub fn run(config: Config) -> Result<(), StartError> {
+    // Blocked before any thread starts, so every thread inherits the mask
+    // and the signals are only taken by the main loop below.
+    sys::block_signals().map_err(StartError::Signals)?;
+    match sys::raise_nofile_limit() {
+        Ok(n) => log::debug!("open files limit: {n}"),
+        Err(e) => log::warn!("cannot raise the open files limit: {e}"),
+    }
+    let nworkers = config
+        .global
+        .nbthread
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let mut per_worker: Vec<Vec<Listener>> = (0..nworkers).map(|_| Vec::new()).collect();
+    for (fi, fe) in config.frontends.iter().enumerate().filter(|(_, f)| !f.disabled) {
+        for bind in &fe.binds {
+            let ls = listener::open_bind(bind, fi, &fe.name, nworkers).map_err(StartError::Bind)?;
+            log::info!("frontend {} listening on {}", fe.name, ls[0].addr);
+            for (w, l) in ls.into_iter().enumerate() {
+                per_worker[w].push(l);
+            }
+        }
+    }
+    let maxpipes = config.global.maxpipes.unwrap_or_else(|| default_maxpipes(config.global.maxconn));
+    let budget = PipeBudget::new(maxpipes);
+    let hard_stop_after = config.global.hard_stop_after;
+    let rt = Arc::new(Runtime::new(config));
+
+    let mut workers = Vec::with_capacity(nworkers);
+    for (id, ls) in per_worker.into_iter().enumerate() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (w, waker) = Worker::new(id, rt.clone(), ls, budget.clone(), rx).map_err(StartError::Poll)?;
+        let thread = std::thread::Builder::new()
+            .name(format!("worker-{id}"))
+            .spawn(move || w.run())
+            .map_err(StartError::Spawn)?;
+        workers.push(WorkerHandle { thread, control: tx, waker });
+    }
+    log::info!("splicer {} started: {} workers, maxconn {}, maxpipes {}", env!("CARGO_PKG_VERSION"), nworkers, rt.global.maxconn, maxpipes);
+    supervise(&workers, hard_stop_after);
+    for w in workers {
+        match w.thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::error!("worker failed: {e}"),
+            Err(_) => log::error!("worker panicked"),
+        }
+    }
+    log::info!("splicer stopped");
+    Ok(())
+}
+
+/// How often the main thread checks that workers are alive while waiting for signals.
+const SUPERVISE_TICK: Duration = Duration::from_millis(200);
+
+/// The main thread's loop: signals in, control messages out.
+fn supervise(workers: &[WorkerHandle], hard_stop_after: Option<Duration>) {
+    let mut hard_stop_at: Option<Instant> = None;
+    loop {
+        if workers.iter().all(|w| w.thread.is_finished()) {
+            return;
+        }
+        if hard_stop_at.is_some_and(|t| Instant::now() >= t) {
+            log::warn!("hard-stop-after reached: closing the remaining sessions");
+            workers.iter().for_each(|w| w.send(Control::Stop));
+            hard_stop_at = None;
+        }
+        match sys::wait_signal(SUPERVISE_TICK) {
+            Some(libc::SIGTERM) | Some(libc::SIGINT) => {
+                log::info!("stopping now (signal)");
+                workers.iter().for_each(|w| w.send(Control::Stop));
+            }
+            Some(libc::SIGUSR1) => {
+                log::info!("soft stop: no new connections, waiting for sessions to finish");
+                workers.iter().for_each(|w| w.send(Control::SoftStop));
+                if let Some(d) = hard_stop_after {
+                    hard_stop_at.get_or_insert(Instant::now() + d);
+                }
+            }
+            Some(libc::SIGHUP) | Some(libc::SIGUSR2) => {
+                log::warn!("reload is not implemented yet; configuration unchanged");
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Moving bytes one way between two sockets: [`Flow`].
+//!
+//! A session has two flows (client→server, server→client). A flow reads its
+//! source and writes its destination until one of them would block, through
+//! a pipe with splice(2) (no copy into user space) or through the worker's
+//! scratch buffer (copy). Bytes that could not be written yet stay in the
+//! flow: in the pipe, or in a small leftover buffer. End of stream on the
+//! source becomes `shutdown(SHUT_WR)` on the destination only once nothing is
+//! left to write, so a FIN never overtakes data.
+
+pub mod pipe;
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::AsRawFd;
+
+use mio::net::TcpStream;
+
+use crate::config::SpliceMode;
+use crate::sys;
+pub use pipe::{Pipe, PipeBudget, PipePool};
+
+/// Bytes read per copy-mode read (the worker's scratch buffer size).
+pub const COPY_CHUNK: usize = 16 * 1024;
+/// In `Auto` mode, consecutive full copy reads before a flow switches to
+/// splicing: bulk streams fill the buffer every time, request/response
+/// traffic rarely does (HAProxy's splice-auto has the same idea).
+pub const SPLICE_AUTO_FULL_READS: u8 = 2;
+/// Bytes asked per splice into the pipe; the pipe's free room is the real limit.
+pub const SPLICE_CHUNK: usize = 1 << 20;
+
+/// How far one direction has got towards its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    /// The source may still send.
+    Open,
+    /// The source sent FIN; what is left must be written before the FIN.
+    Draining,
+    /// FIN forwarded: the destination's write side is shut.
+    Shut,
+}
+
+/// Why a flow cannot go on: the session must be aborted with a reset.
+#[derive(Debug)]
+pub enum FlowError {
+    /// Reading the source failed (the peer reset it).
+    Read(io::Error),
+    /// Writing the destination failed (the peer is gone).
+    Write(io::Error),
+}
+
+/// Readiness of one socket as seen from the edge-triggered events: set by an
+/// event, cleared only when a call returns WouldBlock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ready {
+    pub readable: bool,
+    pub writable: bool,
+}
+
+/// Per-worker resources the flows borrow while pumping.
+pub struct Shared<'a> {
+    pub pipes: &'a mut PipePool,
+    pub scratch: &'a mut [u8],
+}
+
+/// Bytes not yet written, in whichever form the flow holds them.
+#[derive(Debug, Default)]
+enum Held {
+    #[default]
+    Nothing,
+    Piped(Pipe),
+    Copied { buf: Vec<u8>, pos: usize },
+}
+
+/// One direction of a session.
+#[derive(Debug)]
+pub struct Flow {
+    mode: SpliceMode,
+    /// In `Auto` mode: whether reads have proven bulky enough to splice.
+    splicing: bool,
+    full_reads: u8,
+    held: Held,
+    /// A splice into the pipe returned EAGAIN while bytes were in it: the pipe
+    /// may be full rather than the socket empty, so stop reading until a
+    /// write makes room (then read again, as no new edge may come).
+    pipe_maybe_full: bool,
+    pub half: Half,
+    /// Bytes written to the destination so far.
+    pub bytes: u64,
+}
+
+impl Flow {
+    pub fn new(mode: SpliceMode) -> Self {
+        Flow {
+            mode,
+            splicing: mode == SpliceMode::Always,
+            full_reads: 0,
+            held: Held::Nothing,
+            pipe_maybe_full: false,
+            half: Half::Open,
+            bytes: 0,
+        }
+    }
+
+    /// Bytes read from the source and not yet written.
+    pub fn pending(&self) -> usize {
+        match &self.held {
+            Held::Nothing => 0,
+            Held::Piped(p) => p.pending,
+            Held::Copied { buf, pos } => buf.len() - pos,
+        }
+    }
+
+    /// The splice policy this flow was made with (or fell back to).
+    pub fn mode(&self) -> SpliceMode {
+        self.mode
+    }
+
+    /// Whether this flow currently moves bytes with splice.
+    pub fn is_splicing(&self) -> bool {
+        self.splicing
+    }
+
+    /// Gives back any pipe (a non-empty one is closed by the pool).
+    pub fn release(&mut self, pipes: &mut PipePool) {
+        if let Held::Piped(p) = std::mem::take(&mut self.held) {
+            pipes.put(p);
+        }
+    }
+
+    /// Moves bytes until nothing more can happen without a new event.
+    /// Returns the bytes written to `dst` by this call.
+    pub fn pump(
+        &mut self,
+        src: &TcpStream,
+        src_ready: &mut Ready,
+        dst: &TcpStream,
+        dst_ready: &mut Ready,
+        shared: &mut Shared<'_>,
+    ) -> Result<usize, FlowError> {
+        let mut written = 0;
+        loop {
+            let mut progress = false;
+            if self.pending() > 0 && dst_ready.writable {
+                match self.flush(dst) {
+                    Ok(n) => {
+                        written += n;
+                        progress = n > 0;
+                        self.pipe_maybe_full = false;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst_ready.writable = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
+                    Err(e) => return Err(FlowError::Write(e)),
+                }
+            }
+            if self.half == Half::Open && src_ready.readable && self.may_read() {
+                match self.fill(src, dst, dst_ready, shared) {
+                    Ok(Filled::Bytes(w)) => {
+                        written += w;
+                        progress = true;
+                    }
+                    Ok(Filled::Eof) => {
+                        self.half = Half::Draining;
+                        progress = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if self.pending() == 0 {
+                            src_ready.readable = false;
+                            // An idle spliced flow holds no pipe.
+                            self.release(shared.pipes);
+                        } else if matches!(self.held, Held::Piped(_)) {
+                            self.pipe_maybe_full = true;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
+                    Err(e) => return Err(FlowError::Read(e)),
+                }
+            }
+            if self.half == Half::Draining && self.pending() == 0 {
+                self.release(shared.pipes);
+                // ENOTCONN here means the peer already closed: nothing to tell it.
+                let _ = dst.shutdown(Shutdown::Write);
+                self.half = Half::Shut;
+            }
+            if !progress {
+                return Ok(written);
+            }
+        }
+    }
+
+    fn may_read(&self) -> bool {
+        match &self.held {
+            Held::Nothing => true,
+            Held::Piped(_) => !self.pipe_maybe_full,
+            Held::Copied { .. } => false,
+        }
+    }
+
+    /// Writes held bytes to `dst`; returns how many went out.
+    fn flush(&mut self, dst: &TcpStream) -> io::Result<usize> {
+        let n = match &mut self.held {
+            Held::Nothing => 0,
+            Held::Piped(p) => {
+                let n = sys::splice(p.read_end(), dst.as_raw_fd(), p.pending)?;
+                p.pending -= n;
+                n
+            }
+            Held::Copied { buf, pos } => {
+                let n = (&*dst).write(&buf[*pos..])?;
+                *pos += n;
+                n
+            }
+        };
+        self.bytes += n as u64;
+        if self.pending() == 0 && matches!(self.held, Held::Copied { .. }) {
+            self.held = Held::Nothing;
+        }
+        Ok(n)
+    }
+
+    /// Reads from `src` (and, in copy mode, writes straight on to `dst`).
+    fn fill(
+        &mut self,
+        src: &TcpStream,
+        dst: &TcpStream,
+        dst_ready: &mut Ready,
+        shared: &mut Shared<'_>,
+    ) -> io::Result<Filled> {
+        if self.splicing {
+            if let Some(r) = self.fill_pipe(src, shared.pipes) {
+                return r;
+            }
+        }
+        self.fill_copy(src, dst, dst_ready, shared.scratch)
+    }
+
+    /// The splice path; `None` when no pipe can be had (copy instead).
+    fn fill_pipe(&mut self, src: &TcpStream, pipes: &mut PipePool) -> Option<io::Result<Filled>> {
+        if matches!(self.held, Held::Nothing) {
+            self.held = Held::Piped(pipes.get()?);
+        }
+        let Held::Piped(p) = &mut self.held else {
+            return None;
+        };
+        match sys::splice(src.as_raw_fd(), p.write_end(), SPLICE_CHUNK) {
+            Ok(0) => Some(Ok(Filled::Eof)),
+            Ok(n) => {
+                p.pending += n;
+                Some(Ok(Filled::Bytes(0)))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && p.pending == 0 => {
+                // This socket pair cannot splice: copy from now on.
+                log::debug!("splice refused ({e}), copying");
+                self.mode = SpliceMode::Never;
+                self.splicing = false;
+                self.release(pipes);
+                None
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// The copy path: read a chunk, write what `dst` takes now, keep the rest.
+    fn fill_copy(
+        &mut self,
+        src: &TcpStream,
+        dst: &TcpStream,
+        dst_ready: &mut Ready,
+        scratch: &mut [u8],
+    ) -> io::Result<Filled> {
+        let cap = COPY_CHUNK.min(scratch.len());
+        let chunk = &mut scratch[..cap];
+        let n = (&*src).read(chunk)?;
+        if n == 0 {
+            return Ok(Filled::Eof);
+        }
+        self.note_read_size(n, chunk.len());
+        let mut sent = 0;
+        if dst_ready.writable {
+            match (&*dst).write(&chunk[..n]) {
+                Ok(w) => sent = w,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst_ready.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Keep the bytes: the flush that follows writes again and
+                // reports the failure as the destination's.
+                Err(_) => {}
+            }
+        }
+        self.bytes += sent as u64;
+        if sent < n {
+            self.held = Held::Copied { buf: chunk[sent..n].to_vec(), pos: 0 };
+        }
+        Ok(Filled::Bytes(sent))
+    }
+
+    fn note_read_size(&mut self, n: usize, cap: usize) {
+        if self.mode != SpliceMode::Auto {
+            return;
+        }
+        if n == cap {
+            self.full_reads = self.full_reads.saturating_add(1);
+            if self.full_reads >= SPLICE_AUTO_FULL_READS {
+                self.splicing = true;
+            }
+        } else {
+            self.full_reads = 0;
+        }
+    }
+}
+
+/// What one read gave.
+enum Filled {
+    /// Bytes were read; the number is how many also went out to `dst`.
+    Bytes(usize),
+    Eof,
+}

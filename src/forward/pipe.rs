@@ -1,0 +1,167 @@
+//! Kernel pipes for splice(2), and the per-worker pool that lends them.
+//!
+//! Pipes are created lazily, lent to a direction while it holds bytes, and
+//! given back only when empty. The process-wide count is capped by
+//! `maxpipes` (an atomic shared by the workers); past the cap a direction
+//! falls back to copying.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::sys;
+
+/// A pipe and the number of bytes sitting in it.
+#[derive(Debug)]
+pub struct Pipe {
+    rd: OwnedFd,
+    wr: OwnedFd,
+    /// Bytes spliced in and not yet spliced out. May exceed the nominal pipe
+    /// size (the kernel packs GRO super-packets), so it is never compared
+    /// with the capacity.
+    pub pending: usize,
+}
+
+impl Pipe {
+    pub fn read_end(&self) -> RawFd {
+        self.rd.as_raw_fd()
+    }
+
+    pub fn write_end(&self) -> RawFd {
+        self.wr.as_raw_fd()
+    }
+}
+
+/// Pipes kept idle by one worker at most; the rest are closed on return.
+pub const MAX_IDLE_PIPES_PER_WORKER: usize = 64;
+
+/// The process-wide pipe budget, shared by all workers' pools.
+#[derive(Debug)]
+pub struct PipeBudget {
+    in_use: AtomicUsize,
+    max: usize,
+}
+
+impl PipeBudget {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(PipeBudget { in_use: AtomicUsize::new(0), max })
+    }
+
+    fn take(&self) -> bool {
+        self.in_use
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
+            .is_ok()
+    }
+
+    fn give_back(&self) {
+        self.in_use.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Pipes that exist now (lent out or idle in a pool).
+    pub fn in_use(&self) -> usize {
+        self.in_use.load(Ordering::Acquire)
+    }
+}
+
+/// One worker's pool of empty pipes.
+#[derive(Debug)]
+pub struct PipePool {
+    idle: Vec<Pipe>,
+    budget: Arc<PipeBudget>,
+    /// `tune.pipesize`; 0 keeps the kernel's default.
+    size: usize,
+    /// Set once pipe creation failed for a reason other than the budget
+    /// (EMFILE, no splice support): stop trying until a pipe comes back.
+    starved: bool,
+}
+
+impl PipePool {
+    pub fn new(budget: Arc<PipeBudget>, size: usize) -> Self {
+        PipePool { idle: Vec::new(), budget, size, starved: false }
+    }
+
+    /// Lends an empty pipe, or `None` when the budget is spent or pipes
+    /// cannot be made (the caller copies instead).
+    pub fn get(&mut self) -> Option<Pipe> {
+        if let Some(p) = self.idle.pop() {
+            return Some(p);
+        }
+        if self.starved || !self.budget.take() {
+            return None;
+        }
+        match self.create() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log::warn!("cannot create a pipe, copying instead: {e}");
+                self.starved = true;
+                self.budget.give_back();
+                None
+            }
+        }
+    }
+
+    fn create(&self) -> io::Result<Pipe> {
+        let (rd, wr) = sys::pipe()?;
+        if self.size > 0 {
+            // A refused size (past pipe-max-size) keeps the default: not fatal.
+            if let Err(e) = sys::set_pipe_size(&wr, self.size) {
+                log::debug!("tune.pipesize {} refused: {e}", self.size);
+            }
+        }
+        Ok(Pipe { rd, wr, pending: 0 })
+    }
+
+    /// Takes a pipe back. Only empty pipes may be pooled; one that still holds
+    /// bytes (session aborted) is closed, since its content is garbage now.
+    pub fn put(&mut self, pipe: Pipe) {
+        self.starved = false;
+        if pipe.pending == 0 && self.idle.len() < MAX_IDLE_PIPES_PER_WORKER {
+            self.idle.push(pipe);
+        } else {
+            drop(pipe);
+            self.budget.give_back();
+        }
+    }
+}
+
+impl Drop for PipePool {
+    fn drop(&mut self) {
+        for _ in self.idle.drain(..) {
+            self.budget.give_back();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_caps_pipes_and_pool_reuses_them() {
+        let budget = PipeBudget::new(2);
+        let mut pool = PipePool::new(budget.clone(), 0);
+        let a = pool.get().expect("first pipe");
+        let b = pool.get().expect("second pipe");
+        assert!(pool.get().is_none(), "a third pipe would pass maxpipes 2");
+        let a_fd = a.read_end();
+        pool.put(a);
+        let again = pool.get().expect("the pooled pipe is lent again");
+        assert_eq!(again.read_end(), a_fd);
+        pool.put(again);
+        pool.put(b);
+        assert_eq!(budget.in_use(), 2, "idle pooled pipes still count");
+        drop(pool);
+        assert_eq!(budget.in_use(), 0);
+    }
+
+    #[test]
+    fn a_pipe_returned_with_bytes_is_closed_not_pooled() {
+        let budget = PipeBudget::new(4);
+        let mut pool = PipePool::new(budget.clone(), 0);
+        let mut p = pool.get().unwrap();
+        p.pending = 10;
+        pool.put(p);
+        assert_eq!(budget.in_use(), 0);
+    }
+}

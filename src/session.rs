@@ -1,0 +1,504 @@
+//! One client connection and its server connection: the two-sided state
+//! machine.
+//!
+//! A session is born in a worker when a client is accepted. It may first read
+//! a PROXY header (`accept-proxy`), then picks a server (or waits in the
+//! backend's queue when every server is at maxconn), connects non-blocking,
+//! retries failed connections (elsewhere with `option redispatch`), and then
+//! forwards both directions through two [`Flow`]s until both are shut or one
+//! side fails. Handlers return an [`Outcome`]; the worker acts on it.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use crate::balance::{Algorithm, Candidate};
+use crate::config::{ProxyVersion, SpliceOptions};
+use crate::forward::{Flow, FlowError, Half, PipePool, Ready, Shared};
+use crate::runtime::{Availability, Counters, Runtime};
+use crate::worker::timers::{Deadline, Timers};
+use crate::{connect, proxy_proto};
+
+/// Which socket of a session an event is about (the low bit of its token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client = 0,
+    Server = 1,
+}
+
+impl Side {
+    pub fn token(self, key: usize) -> Token {
+        Token(key << 1 | self as usize)
+    }
+
+    pub fn from_token(token: Token) -> (usize, Side) {
+        (token.0 >> 1, if token.0 & 1 == 0 { Side::Client } else { Side::Server })
+    }
+}
+
+/// The server connection and the slot it holds on its server.
+#[derive(Debug)]
+pub struct Conn {
+    pub stream: TcpStream,
+    pub server: usize,
+    pub ready: Ready,
+}
+
+/// Where a session is in its life.
+#[derive(Debug)]
+pub enum Phase {
+    /// `accept-proxy`: waiting for the client's PROXY header.
+    ProxyHeader,
+    /// Every usable server is at maxconn: waiting in the backend's queue.
+    Queued,
+    /// Non-blocking connect in progress.
+    Connecting { conn: Conn },
+    /// Both sides connected; bytes flow.
+    Forwarding { conn: Conn },
+    /// Between phases, or torn down.
+    Idle,
+}
+
+/// How a session ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// Both directions finished, or a timeout: close normally.
+    Normal,
+    /// One side failed: reset the other, so a cut transfer never looks complete.
+    Abort,
+}
+
+/// What the worker must do after a handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Continue,
+    /// Put the session in this backend's queue.
+    Queue(usize),
+    Close(Close),
+}
+
+/// The worker's resources a session borrows while it runs a handler.
+pub struct Ctx<'a> {
+    pub rt: &'a Runtime,
+    pub registry: &'a Registry,
+    pub algos: &'a mut [Box<dyn Algorithm>],
+    pub candidates: &'a mut Vec<Candidate>,
+    pub pipes: &'a mut PipePool,
+    pub scratch: &'a mut [u8],
+    pub timers: &'a mut Timers,
+    pub now: Instant,
+}
+
+/// Picks per dispatch before giving up on a race for the last slots.
+const MAX_PICK_RACES: usize = 8;
+
+#[derive(Debug)]
+pub struct Session {
+    key: usize,
+    pub phase: Phase,
+    pub frontend: usize,
+    pub backend: Option<usize>,
+    client: TcpStream,
+    client_ready: Ready,
+    /// The client as the backend should see it (from the PROXY header, if any).
+    pub client_addr: SocketAddr,
+    /// The address the client connected to.
+    pub local_addr: SocketAddr,
+    /// Client to server.
+    up: Flow,
+    /// Server to client.
+    down: Flow,
+    pub deadline: Deadline,
+    retries_left: u32,
+    /// A server that just failed, avoided by the next pick when possible.
+    exclude: Option<usize>,
+    /// When the session was accepted.
+    pub started: Instant,
+}
+
+impl Session {
+    /// A session for an accepted client; the worker has registered `client`
+    /// with `Side::Client.token(key)`.
+    pub fn new(key: usize, client: TcpStream, peer: SocketAddr, local: SocketAddr, frontend: usize, rt: &Runtime, now: Instant) -> Self {
+        let backend = rt.frontends[frontend].config.default_backend;
+        let (up_mode, down_mode) = match backend {
+            Some(b) => SpliceOptions::resolve(
+                &rt.frontends[frontend].config.splice,
+                &rt.backends[b].config.splice,
+                rt.global.nosplice,
+            ),
+            None => Default::default(),
+        };
+        Session {
+            key,
+            phase: Phase::Idle,
+            frontend,
+            backend,
+            client,
+            client_ready: Ready::default(),
+            client_addr: peer,
+            local_addr: local,
+            up: Flow::new(up_mode),
+            down: Flow::new(down_mode),
+            deadline: Deadline::default(),
+            retries_left: backend.map_or(0, |b| rt.backends[b].config.retries),
+            exclude: None,
+            started: now,
+        }
+    }
+
+    /// First step after accept.
+    pub fn begin(&mut self, accept_proxy: bool, ctx: &mut Ctx<'_>) -> Outcome {
+        if accept_proxy {
+            self.phase = Phase::ProxyHeader;
+            let t = ctx.rt.frontends[self.frontend].config.timeout_client;
+            self.deadline.set(t.map(|t| ctx.now + t), self.key, ctx.timers);
+            return Outcome::Continue;
+        }
+        self.dispatch(ctx)
+    }
+
+    /// Readiness changed on one side.
+    pub fn on_event(&mut self, side: Side, ev: &mio::event::Event, ctx: &mut Ctx<'_>) -> Outcome {
+        let ready = match (side, &mut self.phase) {
+            (Side::Client, _) => &mut self.client_ready,
+            (Side::Server, Phase::Connecting { conn } | Phase::Forwarding { conn }) => &mut conn.ready,
+            // A late event for a server connection already given up.
+            (Side::Server, _) => return Outcome::Continue,
+        };
+        ready.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+        ready.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
+        match (&self.phase, side) {
+            (Phase::ProxyHeader, Side::Client) => self.read_proxy_header(ctx),
+            (Phase::Connecting { .. }, Side::Server) => self.check_connected(ctx),
+            (Phase::Forwarding { .. }, _) => self.forward(ctx),
+            _ => Outcome::Continue,
+        }
+    }
+
+    /// The session's deadline passed.
+    pub fn on_timeout(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        match self.phase {
+            Phase::Connecting { .. } => {
+                let e = io::Error::new(io::ErrorKind::TimedOut, "timeout connect");
+                self.connect_failed(e, ctx)
+            }
+            Phase::Queued => {
+                log::debug!("session {}: queue timeout", self.key);
+                Outcome::Close(Close::Normal)
+            }
+            _ => {
+                log::debug!("session {}: timeout in {:?}", self.key, self.phase_name());
+                Outcome::Close(Close::Normal)
+            }
+        }
+    }
+
+    /// Called by the worker for a queued session when a slot may be free.
+    pub fn retry_queued(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        if matches!(self.phase, Phase::Queued) { self.dispatch(ctx) } else { Outcome::Continue }
+    }
+
+    pub fn is_queued(&self) -> bool {
+        matches!(self.phase, Phase::Queued)
+    }
+
+    fn phase_name(&self) -> &'static str {
+        match self.phase {
+            Phase::ProxyHeader => "proxy-header",
+            Phase::Queued => "queue",
+            Phase::Connecting { .. } => "connect",
+            Phase::Forwarding { .. } => "forwarding",
+            Phase::Idle => "idle",
+        }
+    }
+
+    fn read_proxy_header(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        let mut buf = [0u8; proxy_proto::MAX_HEADER_LEN];
+        let n = match self.client.peek(&mut buf) {
+            Ok(0) => return Outcome::Close(Close::Normal),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.client_ready.readable = false;
+                return Outcome::Continue;
+            }
+            Err(_) => return Outcome::Close(Close::Abort),
+        };
+        match proxy_proto::parse(&buf[..n]) {
+            Ok(None) => {
+                // Part of a header: the rest comes with a new readable edge.
+                self.client_ready.readable = false;
+                Outcome::Continue
+            }
+            Ok(Some((header, len))) => {
+                if (&self.client).read_exact(&mut buf[..len]).is_err() {
+                    return Outcome::Close(Close::Abort);
+                }
+                if let (Some(src), Some(dst)) = (header.source, header.destination) {
+                    self.client_addr = src;
+                    self.local_addr = dst;
+                }
+                self.dispatch(ctx)
+            }
+            Err(e) => {
+                log::info!("frontend {}: client {}: {e}", ctx.rt.frontends[self.frontend].config.name, self.client_addr);
+                Outcome::Close(Close::Normal)
+            }
+        }
+    }
+
+    /// Picks a server and starts connecting, or queues.
+    fn dispatch(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        let Some(b) = self.backend else {
+            log::warn!("frontend {}: no backend to send client {} to", ctx.rt.frontends[self.frontend].config.name, self.client_addr);
+            return Outcome::Close(Close::Normal);
+        };
+        let backend = &ctx.rt.backends[b];
+        for _ in 0..MAX_PICK_RACES {
+            match backend.candidates(self.exclude, ctx.candidates) {
+                Availability::NoServer => {
+                    log::debug!("backend {} has no server available", backend.config.name);
+                    return Outcome::Close(Close::Normal);
+                }
+                Availability::Full => break,
+                Availability::Ready => {
+                    let i = ctx.algos[b].pick(ctx.candidates, self.client_addr.ip());
+                    let server = ctx.candidates[i].server;
+                    if backend.servers[server].try_acquire() {
+                        return self.connect(server, ctx);
+                    }
+                }
+            }
+        }
+        if !matches!(self.phase, Phase::Queued) {
+            self.phase = Phase::Queued;
+            let cfg = &backend.config;
+            let t = cfg.timeout_queue.unwrap_or(cfg.timeout_connect);
+            self.deadline.set(Some(ctx.now + t), self.key, ctx.timers);
+            return Outcome::Queue(b);
+        }
+        Outcome::Continue
+    }
+
+    /// Starts a connection to `server`, whose slot the caller acquired.
+    fn connect(&mut self, server: usize, ctx: &mut Ctx<'_>) -> Outcome {
+        let b = self.backend.unwrap_or_default();
+        let srv = &ctx.rt.backends[b].servers[server];
+        let result = connect::start(srv.addr, srv.source).and_then(|mut stream| {
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            ctx.registry.register(&mut stream, Side::Server.token(self.key), interest)?;
+            Ok(stream)
+        });
+        match result {
+            Ok(stream) => {
+                self.phase = Phase::Connecting { conn: Conn { stream, server, ready: Ready::default() } };
+                let t = ctx.rt.backends[b].config.timeout_connect;
+                self.deadline.set(Some(ctx.now + t), self.key, ctx.timers);
+                Outcome::Continue
+            }
+            Err(e) => {
+                srv.release();
+                self.phase = Phase::Idle;
+                self.after_failure(server, e, ctx)
+            }
+        }
+    }
+
+    fn check_connected(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        let Phase::Connecting { conn } = &mut self.phase else {
+            return Outcome::Continue;
+        };
+        if !conn.ready.writable {
+            return Outcome::Continue;
+        }
+        let status = match conn.stream.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => conn.stream.peer_addr().map(|_| ()),
+        };
+        match status {
+            Ok(()) => self.connected(ctx),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected && !conn.ready.readable => Outcome::Continue,
+            Err(e) => self.connect_failed(e, ctx),
+        }
+    }
+
+    fn connected(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        let Phase::Connecting { conn } = std::mem::replace(&mut self.phase, Phase::Idle) else {
+            return Outcome::Continue;
+        };
+        let b = self.backend.unwrap_or_default();
+        let srv = &ctx.rt.backends[b].servers[conn.server];
+        if let Some(v) = srv.send_proxy {
+            if let Err(e) = send_proxy_header(&conn.stream, v, self.client_addr, self.local_addr) {
+                self.phase = Phase::Connecting { conn };
+                return self.connect_failed(e, ctx);
+            }
+        }
+        Counters::add(&srv.counters.sessions, 1);
+        Counters::add(&ctx.rt.backends[b].counters.sessions, 1);
+        self.phase = Phase::Forwarding { conn };
+        let t = self.idle_timeout(ctx.rt);
+        self.deadline.set(t.map(|t| ctx.now + t), self.key, ctx.timers);
+        self.forward(ctx)
+    }
+
+    /// Gives up the current server connection and retries or closes.
+    fn connect_failed(&mut self, err: io::Error, ctx: &mut Ctx<'_>) -> Outcome {
+        let conn = match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::Connecting { conn } | Phase::Forwarding { conn } => conn,
+            other => {
+                self.phase = other;
+                return Outcome::Close(Close::Normal);
+            }
+        };
+        let server = conn.server;
+        self.drop_conn(conn, ctx.registry, ctx.rt);
+        self.after_failure(server, err, ctx)
+    }
+
+    fn after_failure(&mut self, server: usize, err: io::Error, ctx: &mut Ctx<'_>) -> Outcome {
+        let b = self.backend.unwrap_or_default();
+        let backend = &ctx.rt.backends[b];
+        let srv = &backend.servers[server];
+        Counters::add(&srv.counters.connect_errors, 1);
+        Counters::add(&backend.counters.connect_errors, 1);
+        log::debug!("session {}: server {}/{} failed: {err}", self.key, backend.config.name, srv.name);
+        if self.retries_left == 0 {
+            log::info!(
+                "{}/{}: connection to {} failed after {} retries: {err}",
+                backend.config.name,
+                srv.name,
+                srv.addr,
+                backend.config.retries
+            );
+            return Outcome::Close(Close::Normal);
+        }
+        self.retries_left -= 1;
+        Counters::add(&srv.counters.retries, 1);
+        // HAProxy's default: redispatch on the last retry; a server that can
+        // no longer take sessions is left whatever the setting.
+        let redispatch = backend.config.redispatch && self.retries_left == 0;
+        if redispatch || !srv.usable() || !srv.try_acquire() {
+            if redispatch {
+                Counters::add(&srv.counters.redispatches, 1);
+            }
+            self.exclude = Some(server);
+            return self.dispatch(ctx);
+        }
+        self.connect(server, ctx)
+    }
+
+    fn drop_conn(&mut self, mut conn: Conn, registry: &Registry, rt: &Runtime) {
+        let _ = registry.deregister(&mut conn.stream);
+        if let Some(b) = self.backend {
+            rt.backends[b].servers[conn.server].release();
+        }
+    }
+
+    fn forward(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        let Phase::Forwarding { conn } = &mut self.phase else {
+            return Outcome::Continue;
+        };
+        let mut shared = Shared { pipes: ctx.pipes, scratch: ctx.scratch };
+        let before = (self.up.half, self.down.half);
+        let up = self.up.pump(&self.client, &mut self.client_ready, &conn.stream, &mut conn.ready, &mut shared);
+        let down = self.down.pump(&conn.stream, &mut conn.ready, &self.client, &mut self.client_ready, &mut shared);
+        let (sent, received) = (*up.as_ref().unwrap_or(&0), *down.as_ref().unwrap_or(&0));
+        let server = conn.server;
+        self.count_bytes(server, sent, received, ctx.rt);
+
+        // A server that closed or reset before a single byte moved either way
+        // is as good as a failed connect: retry, the client never knows.
+        let server_gave_up = matches!(up, Err(FlowError::Write(_)))
+            || matches!(down, Err(FlowError::Read(_)))
+            || self.down.half != Half::Open;
+        if server_gave_up
+            && self.up.bytes == 0
+            && self.down.bytes == 0
+            && self.down.pending() == 0
+            && self.up.half == Half::Open
+            && self.retries_left > 0
+        {
+            self.down.release(ctx.pipes);
+            self.down = Flow::new(self.down.mode());
+            let e = io::Error::new(io::ErrorKind::ConnectionAborted, "server closed before any data");
+            return self.connect_failed(e, ctx);
+        }
+        if up.is_err() || down.is_err() {
+            return Outcome::Close(Close::Abort);
+        }
+        if self.up.half == Half::Shut && self.down.half == Half::Shut {
+            return Outcome::Close(Close::Normal);
+        }
+        if sent + received > 0 || before != (self.up.half, self.down.half) {
+            let t = self.idle_timeout(ctx.rt);
+            self.deadline.set(t.map(|t| ctx.now + t), self.key, ctx.timers);
+        }
+        Outcome::Continue
+    }
+
+    fn count_bytes(&self, server: usize, sent: usize, received: usize, rt: &Runtime) {
+        let Some(b) = self.backend else { return };
+        for c in [&rt.backends[b].servers[server].counters, &rt.backends[b].counters, &rt.frontends[self.frontend].counters] {
+            Counters::add(&c.bytes_in, sent as u64);
+            Counters::add(&c.bytes_out, received as u64);
+        }
+    }
+
+    /// The inactivity timeout now: HAProxy's client/server timeouts, replaced
+    /// by `timeout tunnel` once connected, and by client-fin/server-fin once a
+    /// direction is shut.
+    fn idle_timeout(&self, rt: &Runtime) -> Option<Duration> {
+        let fe = &rt.frontends[self.frontend].config;
+        let be = self.backend.map(|b| &rt.backends[b].config);
+        let server = be.and_then(|b| b.timeout_server);
+        if self.up.half != Half::Open || self.down.half != Half::Open {
+            let fin = [fe.timeout_client_fin, be.and_then(|b| b.timeout_server_fin)];
+            if let Some(t) = fin.into_iter().flatten().min() {
+                return Some(t);
+            }
+        }
+        if let Some(t) = be.and_then(|b| b.timeout_tunnel) {
+            return Some(t);
+        }
+        [fe.timeout_client, server].into_iter().flatten().min()
+    }
+
+    /// Closes everything the session holds. Returns the backend whose server
+    /// slot was freed, so the worker can serve its queue.
+    pub fn teardown(mut self, how: Close, registry: &Registry, rt: &Runtime, pipes: &mut PipePool) -> Option<usize> {
+        let _ = registry.deregister(&mut self.client);
+        let mut freed = None;
+        if let Phase::Connecting { conn } | Phase::Forwarding { conn } = std::mem::replace(&mut self.phase, Phase::Idle) {
+            if how == Close::Abort {
+                reset_on_close(&conn.stream);
+            }
+            freed = self.backend;
+            self.drop_conn(conn, registry, rt);
+        }
+        if how == Close::Abort {
+            reset_on_close(&self.client);
+        }
+        self.up.release(pipes);
+        self.down.release(pipes);
+        freed
+    }
+}
+
+/// Makes the coming close send a RST instead of a FIN.
+fn reset_on_close(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+}
+
+fn send_proxy_header(stream: &TcpStream, v: ProxyVersion, src: SocketAddr, dst: SocketAddr) -> io::Result<()> {
+    let header = proxy_proto::encode(v, src, dst);
+    // A fresh connection's send buffer always has room for ~100 bytes; a
+    // short write here means something is badly wrong with the server.
+    match (&*stream).write(&header)? {
+        n if n == header.len() => Ok(()),
+        _ => Err(io::Error::new(io::ErrorKind::WriteZero, "short PROXY header write")),
+    }
+}

@@ -1,0 +1,71 @@
+//! Listening sockets: one SO_REUSEPORT socket per bind per worker, made by
+//! the main thread before the workers start (so a bind error stops start-up
+//! with its address), so the kernel spreads connections across workers by
+//! hash. A `bind` on port 0 is resolved once: the first socket's port is
+//! reused by the others.
+
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::{Bind, DEFAULT_BACKLOG};
+
+/// A listener for one worker, and the frontend it feeds.
+#[derive(Debug)]
+pub struct Listener {
+    pub socket: mio::net::TcpListener,
+    pub frontend: usize,
+    pub addr: SocketAddr,
+    pub accept_proxy: bool,
+}
+
+#[derive(Debug)]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub frontend: String,
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "frontend '{}': cannot bind {}: {}", self.frontend, self.addr, self.source)
+    }
+}
+
+fn open(bind: &Bind, addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    sock.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        if bind.v6only {
+            sock.set_only_v6(true)?;
+        } else if bind.v4v6 {
+            sock.set_only_v6(false)?;
+        }
+    }
+    sock.bind(&addr.into())?;
+    sock.listen(bind.backlog.unwrap_or(DEFAULT_BACKLOG))?;
+    Ok(mio::net::TcpListener::from_std(sock.into()))
+}
+
+/// Opens `workers` sockets for `bind`; returns them and the address really bound.
+pub fn open_bind(
+    bind: &Bind,
+    frontend: usize,
+    frontend_name: &str,
+    workers: usize,
+) -> Result<Vec<Listener>, BindError> {
+    let mut addr = bind.addr;
+    let mut out = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let socket = open(bind, addr).map_err(|source| BindError { addr, frontend: frontend_name.to_string(), source })?;
+        if addr.port() == 0 {
+            addr = socket
+                .local_addr()
+                .map_err(|source| BindError { addr, frontend: frontend_name.to_string(), source })?;
+        }
+        out.push(Listener { socket, frontend, addr, accept_proxy: bind.accept_proxy });
+    }
+    Ok(out)
+}

@@ -1,0 +1,372 @@
+//! A worker: one thread, one `mio::Poll`, its own listeners (SO_REUSEPORT),
+//! slab of sessions, timers, queues and pipe pool. Nothing here is shared
+//! with other workers except the runtime's atomics; control messages
+//! (stop, soft stop) arrive on a channel followed by a `Waker` wake-up.
+//!
+//! Tokens: a session with slab key `k` owns tokens `2k` (client) and `2k+1`
+//! (server); the waker and listeners take tokens at the top of the range.
+
+pub mod listener;
+pub mod timers;
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::balance::{self, Algorithm, Candidate};
+use crate::forward::{COPY_CHUNK, PipeBudget, PipePool};
+use crate::runtime::{Runtime, try_take};
+use crate::session::{Close, Ctx, Outcome, Session, Side};
+pub use listener::Listener;
+use timers::{Fired, Timers};
+
+pub const WAKER_TOKEN: Token = Token(usize::MAX);
+/// Listener `i` has token `LISTENER_BASE - i`.
+const LISTENER_BASE: usize = usize::MAX - 1;
+/// Highest slab key whose two tokens stay below the reserved range.
+const MAX_SESSION_KEY: usize = (usize::MAX >> 2) - 1;
+/// Events taken per poll.
+const EVENTS_CAPACITY: usize = 1024;
+/// How often a worker looks again at limits it cannot be woken for (a slot
+/// freed by another worker, a listener paused on EMFILE).
+const RETRY_TICK: Duration = Duration::from_millis(20);
+/// Pause after accept fails for lack of file descriptors or memory.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// A message from the main thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Close listeners, let sessions finish, then exit.
+    SoftStop,
+    /// Exit now, closing every session.
+    Stop,
+}
+
+/// Why a listener does not accept right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    Open,
+    /// Global or frontend maxconn reached: retry when sessions end.
+    Full,
+    /// Accept failed (EMFILE, ...): retry after the pause.
+    PausedUntil(Instant),
+}
+
+struct Listening {
+    l: Listener,
+    gate: Gate,
+}
+
+pub struct Worker {
+    id: usize,
+    poll: Poll,
+    rt: Arc<Runtime>,
+    listeners: Vec<Option<Listening>>,
+    sessions: Slab<Session>,
+    timers: Timers,
+    algos: Vec<Box<dyn Algorithm>>,
+    candidates: Vec<Candidate>,
+    pipes: PipePool,
+    scratch: Box<[u8]>,
+    /// Per backend: keys of sessions waiting for a server slot.
+    queues: Vec<VecDeque<usize>>,
+    control: Receiver<Control>,
+    /// Sessions closed during the current event batch; removed after it, so
+    /// a stale event in the same batch cannot reach a new session in the slot.
+    closed: Vec<(usize, Close)>,
+    stopping: bool,
+}
+
+impl Worker {
+    /// Builds a worker around its listeners; returns it with the waker the
+    /// main thread uses to reach it.
+    pub fn new(
+        id: usize,
+        rt: Arc<Runtime>,
+        listeners: Vec<Listener>,
+        budget: Arc<PipeBudget>,
+        control: Receiver<Control>,
+    ) -> io::Result<(Worker, Arc<Waker>)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
+        let mut ls = Vec::with_capacity(listeners.len());
+        for (i, mut l) in listeners.into_iter().enumerate() {
+            poll.registry().register(&mut l.socket, Token(LISTENER_BASE - i), Interest::READABLE)?;
+            ls.push(Some(Listening { l, gate: Gate::Open }));
+        }
+        let algos = rt.backends.iter().map(|b| balance::new_algorithm(b.config.balance, b.config.hash_type)).collect();
+        let queues = rt.backends.iter().map(|_| VecDeque::new()).collect();
+        let pipes = PipePool::new(budget, rt.global.pipesize);
+        let worker = Worker {
+            id,
+            poll,
+            rt,
+            listeners: ls,
+            sessions: Slab::new(),
+            timers: Timers::default(),
+            algos,
+            candidates: Vec::new(),
+            pipes,
+            scratch: vec![0u8; COPY_CHUNK].into_boxed_slice(),
+            queues,
+            control,
+            closed: Vec::new(),
+            stopping: false,
+        };
+        Ok((worker, waker))
+    }
+
+    /// Runs until stopped.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER_TOKEN => self.on_control(now),
+                    Token(t) if t > MAX_SESSION_KEY << 1 | 1 => self.accept(LISTENER_BASE - t, now),
+                    token => self.on_session_event(token, ev, now),
+                }
+            }
+            self.fire_timers(now);
+            self.reap(now);
+            self.reopen_gates(now);
+            if self.stopping && self.sessions.is_empty() {
+                log::debug!("worker {}: all sessions done, exiting", self.id);
+                return Ok(());
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut t = self.timers.next().map(|at| at.saturating_duration_since(now));
+        let waiting = self.queues.iter().any(|q| !q.is_empty())
+            || self.listeners.iter().flatten().any(|l| l.gate != Gate::Open);
+        if waiting {
+            t = Some(t.map_or(RETRY_TICK, |t| t.min(RETRY_TICK)));
+        }
+        t
+    }
+
+    fn on_control(&mut self, now: Instant) {
+        while let Ok(msg) = self.control.try_recv() {
+            match msg {
+                Control::SoftStop => self.soft_stop(now),
+                Control::Stop => {
+                    self.soft_stop(now);
+                    let keys: Vec<usize> = self.sessions.iter().map(|(k, _)| k).collect();
+                    for k in keys {
+                        self.close(k, Close::Normal);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops accepting: takes what is already queued on the listeners (so no
+    /// queued client gets reset by the close), then closes them.
+    fn soft_stop(&mut self, now: Instant) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        for i in 0..self.listeners.len() {
+            self.accept(i, now);
+            if let Some(mut l) = self.listeners[i].take() {
+                let _ = self.poll.registry().deregister(&mut l.l.socket);
+            }
+        }
+        log::debug!("worker {}: listeners closed, {} sessions left", self.id, self.sessions.len());
+    }
+
+    fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut Slab<Session>) {
+        (
+            Ctx {
+                rt: &self.rt,
+                registry: self.poll.registry(),
+                algos: &mut self.algos,
+                candidates: &mut self.candidates,
+                pipes: &mut self.pipes,
+                scratch: &mut self.scratch,
+                timers: &mut self.timers,
+                now,
+            },
+            &mut self.sessions,
+        )
+    }
+
+    /// Accepts on listener `i` until the queue is empty or a limit is hit.
+    fn accept(&mut self, i: usize, now: Instant) {
+        loop {
+            let Some(Some(ls)) = self.listeners.get(i) else { return };
+            if ls.gate != Gate::Open && !self.stopping {
+                return;
+            }
+            let fe = ls.l.frontend;
+            let accept_proxy = ls.l.accept_proxy;
+            let rt = &self.rt;
+            let fstate = &rt.frontends[fe];
+            if self.sessions.len() >= MAX_SESSION_KEY || !try_take(&rt.current, rt.global.maxconn) {
+                self.set_gate(i, Gate::Full);
+                return;
+            }
+            if !try_take(&fstate.current, fstate.maxconn) {
+                rt.current.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                self.set_gate(i, Gate::Full);
+                return;
+            }
+            let accepted = ls.l.socket.accept();
+            let (mut stream, peer) = match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    self.release_slots(fe);
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => {}
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
+                        _ => {
+                            // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending
+                            // client stays queued; accepting again at once would spin.
+                            log::warn!("frontend {}: accept failed: {e}; pausing accepts", fstate.config.name);
+                            self.set_gate(i, Gate::PausedUntil(now + ACCEPT_ERROR_PAUSE));
+                        }
+                    }
+                    return;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let local = stream.local_addr().unwrap_or(ls.l.addr);
+            let entry = self.sessions.vacant_entry();
+            let key = entry.key();
+            if let Err(e) =
+                self.poll.registry().register(&mut stream, Side::Client.token(key), Interest::READABLE | Interest::WRITABLE)
+            {
+                log::warn!("cannot register client {peer}: {e}");
+                self.release_slots(fe);
+                continue;
+            }
+            crate::runtime::Counters::add(&fstate.counters.sessions, 1);
+            entry.insert(Session::new(key, stream, peer, local, fe, &self.rt, now));
+            let (mut ctx, sessions) = self.ctx(now);
+            let outcome = sessions[key].begin(accept_proxy, &mut ctx);
+            self.apply(key, outcome);
+        }
+    }
+
+    fn release_slots(&self, fe: usize) {
+        use std::sync::atomic::Ordering;
+        self.rt.current.fetch_sub(1, Ordering::AcqRel);
+        self.rt.frontends[fe].current.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn set_gate(&mut self, i: usize, gate: Gate) {
+        if let Some(Some(l)) = self.listeners.get_mut(i) {
+            l.gate = gate;
+        }
+    }
+
+    /// Re-opens listeners whose limit may have cleared, and accepts what
+    /// waited (edge-triggered: no new event comes for clients already queued).
+    fn reopen_gates(&mut self, now: Instant) {
+        for i in 0..self.listeners.len() {
+            let ready = match self.listeners[i].as_ref().map(|l| l.gate) {
+                Some(Gate::Full) => true,
+                Some(Gate::PausedUntil(t)) => t <= now,
+                _ => false,
+            };
+            if ready {
+                self.set_gate(i, Gate::Open);
+                self.accept(i, now);
+            }
+        }
+        for b in 0..self.queues.len() {
+            self.serve_queue(b, now);
+        }
+    }
+
+    fn on_session_event(&mut self, token: Token, ev: &mio::event::Event, now: Instant) {
+        let (key, side) = Side::from_token(token);
+        if self.is_closed(key) {
+            return;
+        }
+        let (mut ctx, sessions) = self.ctx(now);
+        let Some(s) = sessions.get_mut(key) else { return };
+        let outcome = s.on_event(side, ev, &mut ctx);
+        self.apply(key, outcome);
+    }
+
+    fn apply(&mut self, key: usize, outcome: Outcome) {
+        match outcome {
+            Outcome::Continue => {}
+            Outcome::Queue(b) => self.queues[b].push_back(key),
+            Outcome::Close(how) => self.close(key, how),
+        }
+    }
+
+    fn close(&mut self, key: usize, how: Close) {
+        if self.sessions.contains(key) && !self.is_closed(key) {
+            self.closed.push((key, how));
+        }
+    }
+
+    fn is_closed(&self, key: usize) -> bool {
+        self.closed.iter().any(|(k, _)| *k == key)
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some((key, at)) = self.timers.pop_due(now) {
+            if self.is_closed(key) {
+                continue;
+            }
+            let (mut ctx, sessions) = self.ctx(now);
+            let Some(s) = sessions.get_mut(key) else { continue };
+            if ctx.timers.settle(&mut s.deadline, key, at, now) == Fired::Expired {
+                let outcome = s.on_timeout(&mut ctx);
+                self.apply(key, outcome);
+            }
+        }
+    }
+
+    /// Tears down the sessions closed in this batch and frees their slots.
+    fn reap(&mut self, now: Instant) {
+        for (key, how) in std::mem::take(&mut self.closed) {
+            let s = self.sessions.remove(key);
+            let fe = s.frontend;
+            log::debug!("session {key} closed ({how:?}) after {:?}", now.saturating_duration_since(s.started));
+            let freed = s.teardown(how, self.poll.registry(), &self.rt, &mut self.pipes);
+            self.release_slots(fe);
+            if let Some(b) = freed {
+                self.serve_queue(b, now);
+            }
+        }
+    }
+
+    /// Gives free server slots to queued sessions, oldest first.
+    fn serve_queue(&mut self, b: usize, now: Instant) {
+        while let Some(&key) = self.queues[b].front() {
+            let (mut ctx, sessions) = self.ctx(now);
+            let Some(s) = sessions.get_mut(key).filter(|s| s.is_queued()) else {
+                self.queues[b].pop_front();
+                continue;
+            };
+            let outcome = s.retry_queued(&mut ctx);
+            if sessions.get(key).is_some_and(|s| s.is_queued()) && outcome == Outcome::Continue {
+                return; // still no room
+            }
+            self.queues[b].pop_front();
+            self.apply(key, outcome);
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Shared pieces of the end-to-end tests: start the real `splicer` binary on
+//! a config with `127.0.0.1:0` binds, learn its ports from its log, and
+//! small backend servers on loopback. Everything waits on conditions with
+//! deadlines; every process is killed on drop.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// Polls `cond` every few milliseconds until it holds or `limit` passes.
+pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out after {limit:?} waiting for {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A unique scratch directory for one test.
+pub fn scratch_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "splicer-test-{}-{}-{}",
+        tag,
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn splicer_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_splicer")
+}
+
+/// A running splicer process.
+pub struct Splicer {
+    child: Child,
+    /// Frontend name -> addresses it listens on, from the log.
+    listening: Arc<Mutex<Vec<(String, SocketAddr)>>>,
+    log: Arc<Mutex<Vec<String>>>,
+    pub config_path: PathBuf,
+}
+
+impl Splicer {
+    /// Starts splicer on `config` and waits until every frontend in
+    /// `frontends` listens.
+    pub fn start(config: &str, frontends: &[&str]) -> Splicer {
+        Self::start_with(config, frontends, &[])
+    }
+
+    pub fn start_with(config: &str, frontends: &[&str], extra_args: &[&str]) -> Splicer {
+        let dir = scratch_dir("cfg");
+        let config_path = dir.join("splicer.cfg");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = Command::new(splicer_bin())
+            .arg("-f")
+            .arg(&config_path)
+            .args(extra_args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start splicer");
+        let stderr = child.stderr.take().unwrap();
+        let listening = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        {
+            let listening = listening.clone();
+            let log = log.clone();
+            thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("frontend ").nth(1) {
+                        if let Some((name, addr)) = rest.split_once(" listening on ") {
+                            if let Ok(a) = addr.trim().parse() {
+                                listening.lock().unwrap().push((name.to_string(), a));
+                            }
+                        }
+                    }
+                    if std::env::var_os("SPLICER_TEST_LOG").is_some() {
+                        eprintln!("[splicer] {line}");
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let mut s = Splicer { child, listening, log, config_path };
+        for fe in frontends {
+            let fe = fe.to_string();
+            let l = s.listening.clone();
+            let mut exited = None;
+            wait_for(&format!("frontend {fe} to listen"), Duration::from_secs(10), || {
+                if let Ok(Some(st)) = s.child.try_wait() {
+                    exited = Some(st);
+                    return true;
+                }
+                l.lock().unwrap().iter().any(|(n, _)| *n == fe)
+            });
+            if let Some(st) = exited {
+                panic!("splicer exited ({st}) before listening:\n{}", s.log_text());
+            }
+        }
+        s
+    }
+
+    /// The first address frontend `name` listens on.
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        self.addrs(name)[0]
+    }
+
+    pub fn addrs(&self, name: &str) -> Vec<SocketAddr> {
+        self.listening.lock().unwrap().iter().filter(|(n, _)| n == name).map(|(_, a)| *a).collect()
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let st = Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status().unwrap();
+        assert!(st.success(), "kill -{sig}");
+    }
+
+    /// Waits for the process to exit; returns its exit status.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let end = Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < end, "splicer did not exit within {limit:?}:\n{}", self.log_text());
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Splicer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback TCP server running a handler per connection on its own thread.
+pub struct Backend {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    /// Connections accepted so far.
+    pub accepted: Arc<AtomicUsize>,
+    /// Connections open now.
+    pub open: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Backend {
+    pub fn spawn<F>(handler: F) -> Backend
+    where
+        F: Fn(TcpStream) + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
+        let handler = Arc::new(handler);
+        let (s, a, o) = (stop.clone(), accepted.clone(), open.clone());
+        let thread = thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        stream.set_nonblocking(false).unwrap();
+                        a.fetch_add(1, Ordering::SeqCst);
+                        o.fetch_add(1, Ordering::SeqCst);
+                        let (h, o) = (handler.clone(), o.clone());
+                        thread::spawn(move || {
+                            h(stream);
+                            o.fetch_sub(1, Ordering::SeqCst);
+                        });
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(1)),
+                }
+            }
+        });
+        Backend { addr, stop, accepted, open, thread: Some(thread) }
+    }
+
+    /// Echoes everything back, then closes after the client's FIN.
+    pub fn echo() -> Backend {
+        Backend::spawn(|mut s| {
+            let mut r = s.try_clone().unwrap();
+            let _ = std::io::copy(&mut r, &mut s);
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        })
+    }
+
+    /// Sends its name, then echoes (so clients learn which server they got).
+    pub fn named(name: &'static str) -> Backend {
+        Backend::spawn(move |mut s| {
+            let _ = s.write_all(format!("{name}\n").as_bytes());
+            let mut r = s.try_clone().unwrap();
+            let _ = std::io::copy(&mut r, &mut s);
+        })
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A loopback address where nothing listens (bound then closed).
+pub fn dead_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// Connects through splicer to a `Backend::named` server and returns its name.
+pub fn server_name(addr: SocketAddr) -> String {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).unwrap();
+    line.trim().to_string()
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), so each side can
+/// regenerate the stream it expects.
+pub struct Prng(u64);
+
+impl Prng {
+    pub fn new(seed: u64) -> Self {
+        Prng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// Regenerates a `Prng` stream piece by piece to check bytes as they arrive.
+pub struct StreamCheck {
+    seed: u64,
+    prng: Prng,
+    carry: Vec<u8>,
+    pub seen: usize,
+}
+
+impl StreamCheck {
+    pub fn new(seed: u64) -> Self {
+        StreamCheck { seed, prng: Prng::new(seed), carry: Vec::new(), seen: 0 }
+    }
+
+    /// Checks that `data` is the next part of the stream.
+    pub fn check(&mut self, data: &[u8]) {
+        while self.carry.len() < data.len() {
+            let mut block = [0u8; 8];
+            self.prng.fill(&mut block);
+            self.carry.extend_from_slice(&block);
+        }
+        let expected: Vec<u8> = self.carry.drain(..data.len()).collect();
+        if expected != data {
+            let off = expected.iter().zip(data).position(|(a, b)| a != b).unwrap_or(0);
+            panic!("stream {} differs at byte {}", self.seed, self.seen + off);
+        }
+        self.seen += data.len();
+    }
+}
+
+/// Writes `total` bytes of stream `seed` in 64 KiB writes (`Prng::fill` is
+/// called per 8 bytes, so the stream does not depend on the write size).
+pub fn write_stream(w: &mut impl Write, seed: u64, total: usize) -> std::io::Result<()> {
+    let mut prng = Prng::new(seed);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(buf.len());
+        prng.fill(&mut buf[..n]);
+        w.write_all(&buf[..n])?;
+        left -= n;
+    }
+    Ok(())
+}
+
+/// Sends `total` pseudo-random bytes and reads the echo back, checking every
+/// byte and that the stream ends exactly after `total` bytes.
+pub fn echo_roundtrip(addr: SocketAddr, seed: u64, total: usize) {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let writer = thread::spawn(move || {
+        write_stream(&mut w, seed, total).unwrap();
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut check = StreamCheck::new(seed);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = (&s).read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        check.check(&buf[..n]);
+    }
+    writer.join().unwrap();
+    assert_eq!(check.seen, total, "echo returned {} of {total} bytes", check.seen);
+}
