@@ -10,6 +10,12 @@ use std::net::IpAddr;
 
 use crate::config::{Balance, HashType};
 
+mod first;
+mod hash;
+mod source;
+#[cfg(test)]
+mod test_support;
+
 /// One usable server as the algorithm sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate {
@@ -31,17 +37,23 @@ pub trait Algorithm: Send {
 
 /// The algorithm for a backend's `balance` and `hash-type`.
 pub fn new_algorithm(balance: Balance, hash_type: HashType) -> Box<dyn Algorithm> {
-    let _ = hash_type;
-    match balance {
-        _ => Box::new(FirstUsable),
+    match (balance, hash_type) {
+        (Balance::Source, HashType::MapBased) => Box::new(source::SourceMap),
+        // Not written yet: the first usable server, so nothing breaks meanwhile.
+        _ => Box::new(first::First),
     }
 }
 
-/// Placeholder until the algorithms land.
-struct FirstUsable;
-
-impl Algorithm for FirstUsable {
-    fn pick(&mut self, _candidates: &[Candidate], _client: IpAddr) -> usize {
-        0
+/// Index of the candidate owning `slot`, each candidate owning `weight`
+/// consecutive slots in candidate order. `slot` must be below the total
+/// weight; anything past the end falls on the last candidate.
+fn weighted_slot(candidates: &[Candidate], slot: u64) -> usize {
+    let mut end = 0u64;
+    for (i, c) in candidates.iter().enumerate() {
+        end += u64::from(c.weight);
+        if slot < end {
+            return i;
+        }
     }
+    candidates.len() - 1
 }
