@@ -12,6 +12,7 @@ use crate::config::{Balance, HashType};
 
 mod first;
 mod hash;
+mod roundrobin;
 mod source;
 #[cfg(test)]
 mod test_support;
@@ -38,6 +39,7 @@ pub trait Algorithm: Send {
 /// The algorithm for a backend's `balance` and `hash-type`.
 pub fn new_algorithm(balance: Balance, hash_type: HashType) -> Box<dyn Algorithm> {
     match (balance, hash_type) {
+        (Balance::RoundRobin, _) => Box::new(roundrobin::RoundRobin::default()),
         (Balance::Source, HashType::MapBased) => Box::new(source::SourceMap),
         // Not written yet: the first usable server, so nothing breaks meanwhile.
         _ => Box::new(first::First),
