@@ -12,8 +12,10 @@ use crate::config::{Balance, HashType};
 
 mod first;
 mod hash;
+mod leastconn;
 mod roundrobin;
 mod source;
+mod static_rr;
 #[cfg(test)]
 mod test_support;
 
@@ -40,6 +42,9 @@ pub trait Algorithm: Send {
 pub fn new_algorithm(balance: Balance, hash_type: HashType) -> Box<dyn Algorithm> {
     match (balance, hash_type) {
         (Balance::RoundRobin, _) => Box::new(roundrobin::RoundRobin::default()),
+        (Balance::StaticRr, _) => Box::new(static_rr::StaticRr::default()),
+        (Balance::LeastConn, _) => Box::new(leastconn::LeastConn::default()),
+        (Balance::First, _) => Box::new(first::First),
         (Balance::Source, HashType::MapBased) => Box::new(source::SourceMap),
         // Not written yet: the first usable server, so nothing breaks meanwhile.
         _ => Box::new(first::First),
