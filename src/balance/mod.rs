@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use crate::config::{Balance, HashType};
 
+mod consistent;
 mod first;
 mod hash;
 mod leastconn;
@@ -46,6 +47,7 @@ pub fn new_algorithm(balance: Balance, hash_type: HashType) -> Box<dyn Algorithm
         (Balance::LeastConn, _) => Box::new(leastconn::LeastConn::default()),
         (Balance::First, _) => Box::new(first::First),
         (Balance::Source, HashType::MapBased) => Box::new(source::SourceMap),
+        (Balance::Source, HashType::Consistent) => Box::new(consistent::Consistent::default()),
         // Not written yet: the first usable server, so nothing breaks meanwhile.
         _ => Box::new(first::First),
     }
