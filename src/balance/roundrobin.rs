@@ -21,58 +21,67 @@ use super::{Algorithm, Candidate};
 pub struct RoundRobin {
     /// Score per server index.
     score: Vec<i64>,
-    /// Per server index: the pick number at which it was last a candidate.
-    seen: Vec<u64>,
-    /// Number of picks so far.
-    tick: u64,
-    /// How many candidates the previous pick had.
-    last_len: usize,
+    /// Server indices of the previous pick's candidates.
+    members: Vec<usize>,
+    /// Scratch flags per server index, all false between picks.
+    was_member: Vec<bool>,
 }
 
 impl RoundRobin {
-    /// Notes which candidates are new since the previous pick and, if the
-    /// set changed, gives the newcomers the average score of the others
-    /// and re-centres every score on zero (a common shift changes no pick,
-    /// and keeps the numbers small however often servers flap).
-    fn track_membership(&mut self, candidates: &[Candidate]) {
+    fn same_members(&self, candidates: &[Candidate]) -> bool {
+        self.members.len() == candidates.len()
+            && self
+                .members
+                .iter()
+                .zip(candidates)
+                .all(|(&s, c)| s == c.server)
+    }
+
+    /// The set changed: newcomers get the average score of the servers
+    /// that stayed, then every score is re-centred on zero (a common shift
+    /// changes no pick, and keeps the numbers small however often servers
+    /// flap).
+    fn rejoin(&mut self, candidates: &[Candidate]) {
         let max_server = candidates.iter().map(|c| c.server).max().unwrap_or(0);
         if self.score.len() <= max_server {
             self.score.resize(max_server + 1, 0);
-            self.seen.resize(max_server + 1, u64::MAX);
+            self.was_member.resize(max_server + 1, false);
         }
-        let previous = self.tick;
-        self.tick += 1;
-        let mut changed = candidates.len() != self.last_len;
-        self.last_len = candidates.len();
-        for c in candidates {
-            changed |= self.seen[c.server] != previous;
-        }
-        if changed {
-            let (mut sum, mut stayed) = (0i64, 0i64);
-            for c in candidates {
-                if self.seen[c.server] == previous {
-                    sum += self.score[c.server];
-                    stayed += 1;
-                }
-            }
-            let mean = if stayed > 0 { sum / stayed } else { 0 };
-            for c in candidates {
-                let s = &mut self.score[c.server];
-                if self.seen[c.server] != previous {
-                    *s = mean;
-                }
-                *s -= mean;
+        for &s in &self.members {
+            if let Some(flag) = self.was_member.get_mut(s) {
+                *flag = true;
             }
         }
+        let (mut sum, mut stayed) = (0i64, 0i64);
         for c in candidates {
-            self.seen[c.server] = self.tick;
+            if self.was_member[c.server] {
+                sum += self.score[c.server];
+                stayed += 1;
+            }
         }
+        let mean = if stayed > 0 { sum / stayed } else { 0 };
+        for c in candidates {
+            let s = &mut self.score[c.server];
+            if !self.was_member[c.server] {
+                *s = mean;
+            }
+            *s -= mean;
+        }
+        for &s in &self.members {
+            if let Some(flag) = self.was_member.get_mut(s) {
+                *flag = false;
+            }
+        }
+        self.members.clear();
+        self.members.extend(candidates.iter().map(|c| c.server));
     }
 }
 
 impl Algorithm for RoundRobin {
     fn pick(&mut self, candidates: &[Candidate], _client: IpAddr) -> usize {
-        self.track_membership(candidates);
+        if !self.same_members(candidates) {
+            self.rejoin(candidates);
+        }
         let (mut best, mut best_score, mut total) = (0, i64::MIN, 0i64);
         for (i, c) in candidates.iter().enumerate() {
             let weight = i64::from(c.weight);
