@@ -3,15 +3,19 @@
 //! reserving a port until connect, so ephemeral ports stay per destination).
 
 use std::io;
-use std::os::fd::AsRawFd;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 
 use mio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Starts connecting to `addr`; completion shows up as a writable event.
 pub fn start(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    let sock = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
     sock.set_tcp_nodelay(true)?;
     if let Some(ip) = source {
         // IP_BIND_ADDRESS_NO_PORT: pick the port at connect time, per

@@ -87,7 +87,12 @@ pub fn run(config: Config) -> Result<(), StartError> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let mut per_worker: Vec<Vec<Listener>> = (0..nworkers).map(|_| Vec::new()).collect();
-    for (fi, fe) in config.frontends.iter().enumerate().filter(|(_, f)| !f.disabled) {
+    for (fi, fe) in config
+        .frontends
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !f.disabled)
+    {
         for bind in &fe.binds {
             let ls = listener::open_bind(bind, fi, &fe.name, nworkers).map_err(StartError::Bind)?;
             log::info!("frontend {} listening on {}", fe.name, ls[0].addr);
@@ -96,7 +101,10 @@ pub fn run(config: Config) -> Result<(), StartError> {
             }
         }
     }
-    let maxpipes = config.global.maxpipes.unwrap_or_else(|| default_maxpipes(config.global.maxconn));
+    let maxpipes = config
+        .global
+        .maxpipes
+        .unwrap_or_else(|| default_maxpipes(config.global.maxconn));
     let budget = PipeBudget::new(maxpipes);
     let hard_stop_after = config.global.hard_stop_after;
     let rt = Arc::new(Runtime::new(config));
@@ -104,14 +112,25 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let mut workers = Vec::with_capacity(nworkers);
     for (id, ls) in per_worker.into_iter().enumerate() {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let (w, waker) = Worker::new(id, rt.clone(), ls, budget.clone(), rx).map_err(StartError::Poll)?;
+        let (w, waker) =
+            Worker::new(id, rt.clone(), ls, budget.clone(), rx).map_err(StartError::Poll)?;
         let thread = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || w.run())
             .map_err(StartError::Spawn)?;
-        workers.push(WorkerHandle { thread, control: tx, waker });
+        workers.push(WorkerHandle {
+            thread,
+            control: tx,
+            waker,
+        });
     }
-    log::info!("splicer {} started: {} workers, maxconn {}, maxpipes {}", env!("CARGO_PKG_VERSION"), nworkers, rt.global.maxconn, maxpipes);
+    log::info!(
+        "splicer {} started: {} workers, maxconn {}, maxpipes {}",
+        env!("CARGO_PKG_VERSION"),
+        nworkers,
+        rt.global.maxconn,
+        maxpipes
+    );
     supervise(&workers, hard_stop_after);
     for w in workers {
         match w.thread.join() {

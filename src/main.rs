@@ -37,7 +37,8 @@ fn init_logging(args: &Args) {
     } else {
         "info"
     };
-    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
+    let mut b =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
     if args.debug {
         b.filter_level(log::LevelFilter::Debug);
     }
@@ -79,7 +80,9 @@ fn main() -> ExitCode {
         println!("Configuration file is valid");
         return ExitCode::SUCCESS;
     }
-    let pidfile = args.pidfile.or_else(|| loaded.config.global.pidfile.clone());
+    let pidfile = args
+        .pidfile
+        .or_else(|| loaded.config.global.pidfile.clone());
     if let Some(p) = &pidfile {
         if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
             log::error!("cannot write pidfile {}: {e}", p.display());

@@ -47,7 +47,11 @@ fn same_family(src: SocketAddr, dst: SocketAddr) -> (SocketAddr, SocketAddr) {
         IpAddr::V4(ip) => SocketAddr::new(IpAddr::V6(ip.to_ipv6_mapped()), a.port()),
         IpAddr::V6(_) => a,
     };
-    if src.is_ipv4() == dst.is_ipv4() { (src, dst) } else { (v6(src), v6(dst)) }
+    if src.is_ipv4() == dst.is_ipv4() {
+        (src, dst)
+    } else {
+        (v6(src), v6(dst))
+    }
 }
 
 /// The header to send to a server for a client `src` that connected to `dst`.
@@ -56,7 +60,14 @@ pub fn encode(version: ProxyVersion, src: SocketAddr, dst: SocketAddr) -> Vec<u8
     match version {
         ProxyVersion::V1 => {
             let fam = if src.is_ipv4() { "TCP4" } else { "TCP6" };
-            format!("PROXY {fam} {} {} {} {}\r\n", src.ip(), dst.ip(), src.port(), dst.port()).into_bytes()
+            format!(
+                "PROXY {fam} {} {} {} {}\r\n",
+                src.ip(),
+                dst.ip(),
+                src.port(),
+                dst.port()
+            )
+            .into_bytes()
         }
         ProxyVersion::V2 => {
             let mut out = Vec::with_capacity(16 + 36);
@@ -95,11 +106,19 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Header, usize)>, ParseError> {
     }
     let n = buf.len().min(V2_SIGNATURE.len());
     if buf[..n] == V2_SIGNATURE[..n] {
-        return if buf.len() < 16 { Ok(None) } else { parse_v2(buf) };
+        return if buf.len() < 16 {
+            Ok(None)
+        } else {
+            parse_v2(buf)
+        };
     }
     let n = buf.len().min(6);
     if buf[..n] == b"PROXY "[..n] {
-        return if buf.len() < 6 { Ok(None) } else { parse_v1(buf) };
+        return if buf.len() < 6 {
+            Ok(None)
+        } else {
+            parse_v1(buf)
+        };
     }
     Err(ParseError::NotProxy)
 }
@@ -107,19 +126,31 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Header, usize)>, ParseError> {
 fn parse_v1(buf: &[u8]) -> Result<Option<(Header, usize)>, ParseError> {
     let window = &buf[..buf.len().min(V1_MAX_LEN)];
     let Some(end) = window.windows(2).position(|w| w == b"\r\n") else {
-        return if buf.len() >= V1_MAX_LEN { Err(ParseError::Malformed("v1 line too long")) } else { Ok(None) };
+        return if buf.len() >= V1_MAX_LEN {
+            Err(ParseError::Malformed("v1 line too long"))
+        } else {
+            Ok(None)
+        };
     };
-    let line = std::str::from_utf8(&buf[..end]).map_err(|_| ParseError::Malformed("v1 not text"))?;
+    let line =
+        std::str::from_utf8(&buf[..end]).map_err(|_| ParseError::Malformed("v1 not text"))?;
     let words: Vec<&str> = line.split(' ').collect();
     let header = match words.as_slice() {
-        ["PROXY", "UNKNOWN", ..] => Header { source: None, destination: None },
+        ["PROXY", "UNKNOWN", ..] => Header {
+            source: None,
+            destination: None,
+        },
         ["PROXY", fam @ ("TCP4" | "TCP6"), src, dst, sport, dport] => {
-            let ip = |s: &str| s.parse::<IpAddr>().map_err(|_| ParseError::Malformed("v1 address"));
+            let ip = |s: &str| {
+                s.parse::<IpAddr>()
+                    .map_err(|_| ParseError::Malformed("v1 address"))
+            };
             let port = |s: &str| {
                 if s.len() > 1 && s.starts_with('0') {
                     return Err(ParseError::Malformed("v1 port with leading zero"));
                 }
-                s.parse::<u16>().map_err(|_| ParseError::Malformed("v1 port"))
+                s.parse::<u16>()
+                    .map_err(|_| ParseError::Malformed("v1 port"))
             };
             let (src, dst) = (ip(src)?, ip(dst)?);
             if src.is_ipv4() != (*fam == "TCP4") || dst.is_ipv4() != (*fam == "TCP4") {
@@ -149,7 +180,10 @@ fn parse_v2(buf: &[u8]) -> Result<Option<(Header, usize)>, ParseError> {
         return Ok(None);
     }
     let body = &buf[16..total];
-    let local = Header { source: None, destination: None };
+    let local = Header {
+        source: None,
+        destination: None,
+    };
     let header = match ver_cmd & 0x0f {
         0 => local,
         1 => match buf[13] {
@@ -193,12 +227,31 @@ mod tests {
     #[test]
     fn v1_encoding_is_exact() {
         let cases = [
-            ("ipv4", sa("127.0.0.1:5000"), sa("127.0.0.2:80"), "PROXY TCP4 127.0.0.1 127.0.0.2 5000 80\r\n"),
-            ("ipv6", sa("[::1]:5000"), sa("[::2]:443"), "PROXY TCP6 ::1 ::2 5000 443\r\n"),
-            ("mixed", sa("127.0.0.1:1"), sa("[::1]:2"), "PROXY TCP6 ::ffff:127.0.0.1 ::1 1 2\r\n"),
+            (
+                "ipv4",
+                sa("127.0.0.1:5000"),
+                sa("127.0.0.2:80"),
+                "PROXY TCP4 127.0.0.1 127.0.0.2 5000 80\r\n",
+            ),
+            (
+                "ipv6",
+                sa("[::1]:5000"),
+                sa("[::2]:443"),
+                "PROXY TCP6 ::1 ::2 5000 443\r\n",
+            ),
+            (
+                "mixed",
+                sa("127.0.0.1:1"),
+                sa("[::1]:2"),
+                "PROXY TCP6 ::ffff:127.0.0.1 ::1 1 2\r\n",
+            ),
         ];
         for (what, src, dst, want) in cases {
-            assert_eq!(String::from_utf8(encode(ProxyVersion::V1, src, dst)).unwrap(), want, "{what}");
+            assert_eq!(
+                String::from_utf8(encode(ProxyVersion::V1, src, dst)).unwrap(),
+                want,
+                "{what}"
+            );
         }
     }
 
@@ -206,7 +259,9 @@ mod tests {
     fn v2_encoding_is_exact() {
         let got = encode(ProxyVersion::V2, sa("127.0.0.1:5000"), sa("127.0.0.2:80"));
         let mut want = V2_SIGNATURE.to_vec();
-        want.extend_from_slice(&[0x21, 0x11, 0, 12, 127, 0, 0, 1, 127, 0, 0, 2, 0x13, 0x88, 0, 80]);
+        want.extend_from_slice(&[
+            0x21, 0x11, 0, 12, 127, 0, 0, 1, 127, 0, 0, 2, 0x13, 0x88, 0, 80,
+        ]);
         assert_eq!(got, want);
         let v6 = encode(ProxyVersion::V2, sa("[::1]:1"), sa("[::2]:2"));
         assert_eq!(v6.len(), 16 + 36);
@@ -216,14 +271,25 @@ mod tests {
     #[test]
     fn parse_round_trips_and_reports_length() {
         for v in [ProxyVersion::V1, ProxyVersion::V2] {
-            for (src, dst) in [(sa("127.0.0.9:1234"), sa("127.0.0.1:80")), (sa("[::1]:1"), sa("[::3]:9"))] {
+            for (src, dst) in [
+                (sa("127.0.0.9:1234"), sa("127.0.0.1:80")),
+                (sa("[::1]:1"), sa("[::3]:9")),
+            ] {
                 let mut bytes = encode(v, src, dst);
                 let len = bytes.len();
                 bytes.extend_from_slice(b"GET / HTTP/1.0\r\n");
                 let (h, n) = parse(&bytes).unwrap().unwrap();
-                assert_eq!((h.source, h.destination, n), (Some(src), Some(dst), len), "{v:?}");
+                assert_eq!(
+                    (h.source, h.destination, n),
+                    (Some(src), Some(dst), len),
+                    "{v:?}"
+                );
                 for cut in 0..len {
-                    assert_eq!(parse(&bytes[..cut]), Ok(None), "{v:?} cut at {cut} needs more bytes");
+                    assert_eq!(
+                        parse(&bytes[..cut]),
+                        Ok(None),
+                        "{v:?} cut at {cut} needs more bytes"
+                    );
                 }
             }
         }
@@ -233,20 +299,44 @@ mod tests {
     fn parse_rejects_garbage() {
         let cases: &[(&str, &[u8], ParseError)] = &[
             ("plain http", b"GET / HTTP/1.1\r\n", ParseError::NotProxy),
-            ("bad v1 family", b"PROXY TCP5 1.1.1.1 2.2.2.2 1 2\r\n", ParseError::Malformed("v1 fields")),
-            ("v1 port overflow", b"PROXY TCP4 127.0.0.1 127.0.0.2 70000 2\r\n", ParseError::Malformed("v1 port")),
-            ("v1 family mismatch", b"PROXY TCP4 ::1 ::2 1 2\r\n", ParseError::Malformed("v1 address family")),
+            (
+                "bad v1 family",
+                b"PROXY TCP5 1.1.1.1 2.2.2.2 1 2\r\n",
+                ParseError::Malformed("v1 fields"),
+            ),
+            (
+                "v1 port overflow",
+                b"PROXY TCP4 127.0.0.1 127.0.0.2 70000 2\r\n",
+                ParseError::Malformed("v1 port"),
+            ),
+            (
+                "v1 family mismatch",
+                b"PROXY TCP4 ::1 ::2 1 2\r\n",
+                ParseError::Malformed("v1 address family"),
+            ),
         ];
         for (what, input, want) in cases {
             assert_eq!(parse(input), Err(want.clone()), "{what}");
         }
         let endless = [b"PROXY ".as_slice(), &[b'A'; 120]].concat();
-        assert_eq!(parse(&endless), Err(ParseError::Malformed("v1 line too long")));
+        assert_eq!(
+            parse(&endless),
+            Err(ParseError::Malformed("v1 line too long"))
+        );
         let mut bad_cmd = V2_SIGNATURE.to_vec();
         bad_cmd.extend_from_slice(&[0x2f, 0x11, 0, 0]);
         assert_eq!(parse(&bad_cmd), Err(ParseError::Malformed("v2 command")));
         let mut local = V2_SIGNATURE.to_vec();
         local.extend_from_slice(&[0x20, 0x00, 0, 0]);
-        assert_eq!(parse(&local), Ok(Some((Header { source: None, destination: None }, 16))));
+        assert_eq!(
+            parse(&local),
+            Ok(Some((
+                Header {
+                    source: None,
+                    destination: None
+                },
+                16
+            )))
+        );
     }
 }

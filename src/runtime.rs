@@ -98,7 +98,9 @@ impl ServerState {
     pub fn try_acquire(&self) -> bool {
         let max = self.maxconn.load(Ordering::Relaxed);
         self.active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (max == 0 || n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (max == 0 || n < max).then_some(n + 1)
+            })
             .is_ok()
     }
 
@@ -133,7 +135,10 @@ impl BackendState {
     pub fn candidates(&self, exclude: Option<usize>, out: &mut Vec<Candidate>) -> Availability {
         out.clear();
         let usable = |backup: bool| {
-            self.servers.iter().enumerate().filter(move |(_, s)| s.backup == backup && s.usable())
+            self.servers
+                .iter()
+                .enumerate()
+                .filter(move |(_, s)| s.backup == backup && s.usable())
         };
         let mut tier: Vec<(usize, &ServerState)> = usable(false).collect();
         if tier.is_empty() {
@@ -159,7 +164,11 @@ impl BackendState {
                 });
             }
         }
-        if out.is_empty() { Availability::Full } else { Availability::Ready }
+        if out.is_empty() {
+            Availability::Full
+        } else {
+            Availability::Ready
+        }
     }
 }
 
@@ -174,7 +183,11 @@ pub struct FrontendState {
 
 /// A counted slot under a limit (global or frontend maxconn).
 pub fn try_take(current: &AtomicUsize, max: usize) -> bool {
-    current.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok()
+    current
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .is_ok()
 }
 
 #[derive(Debug)]
@@ -204,7 +217,11 @@ impl Runtime {
                         source: s.source,
                         maxconn: AtomicU32::new(s.maxconn.unwrap_or(0)),
                         weight: AtomicU32::new(s.weight),
-                        status: AtomicU8::new(if s.disabled { ServerStatus::Maint } else { ServerStatus::Up } as u8),
+                        status: AtomicU8::new(if s.disabled {
+                            ServerStatus::Maint
+                        } else {
+                            ServerStatus::Up
+                        } as u8),
                         active: AtomicU32::new(0),
                         counters: Counters::default(),
                     })
@@ -223,7 +240,12 @@ impl Runtime {
                 counters: Counters::default(),
             })
             .collect();
-        Runtime { global, frontends, backends, current: AtomicUsize::new(0) }
+        Runtime {
+            global,
+            frontends,
+            backends,
+            current: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -281,40 +303,77 @@ mod tests {
     #[test]
     fn backups_serve_only_when_no_active_server_is_usable() {
         let cases: &[(&str, bool, &[ServerStatus], Availability, &[usize])] = &[
-            ("all up: actives only", false, &[ServerStatus::Up; 4], Availability::Ready, &[0, 1]),
+            (
+                "all up: actives only",
+                false,
+                &[ServerStatus::Up; 4],
+                Availability::Ready,
+                &[0, 1],
+            ),
             (
                 "actives down: first backup",
                 false,
-                &[ServerStatus::Down, ServerStatus::Maint, ServerStatus::Up, ServerStatus::Up],
+                &[
+                    ServerStatus::Down,
+                    ServerStatus::Maint,
+                    ServerStatus::Up,
+                    ServerStatus::Up,
+                ],
                 Availability::Ready,
                 &[2],
             ),
             (
                 "actives down, allbackups",
                 true,
-                &[ServerStatus::Down, ServerStatus::Down, ServerStatus::Up, ServerStatus::Up],
+                &[
+                    ServerStatus::Down,
+                    ServerStatus::Down,
+                    ServerStatus::Up,
+                    ServerStatus::Up,
+                ],
                 Availability::Ready,
                 &[2, 3],
             ),
             (
                 "first backup down: the next one",
                 false,
-                &[ServerStatus::Down, ServerStatus::Down, ServerStatus::Down, ServerStatus::Up],
+                &[
+                    ServerStatus::Down,
+                    ServerStatus::Down,
+                    ServerStatus::Down,
+                    ServerStatus::Up,
+                ],
                 Availability::Ready,
                 &[3],
             ),
-            ("everything down", false, &[ServerStatus::Down; 4], Availability::NoServer, &[]),
+            (
+                "everything down",
+                false,
+                &[ServerStatus::Down; 4],
+                Availability::NoServer,
+                &[],
+            ),
             (
                 "draining server takes nothing new",
                 false,
-                &[ServerStatus::Drain, ServerStatus::Up, ServerStatus::Up, ServerStatus::Up],
+                &[
+                    ServerStatus::Drain,
+                    ServerStatus::Up,
+                    ServerStatus::Up,
+                    ServerStatus::Up,
+                ],
                 Availability::Ready,
                 &[1],
             ),
         ];
         for (what, allbackups, states, want, servers) in cases {
             let cfg = backend(
-                vec![server("a", false), server("b", false), server("c", true), server("d", true)],
+                vec![
+                    server("a", false),
+                    server("b", false),
+                    server("c", true),
+                    server("d", true),
+                ],
                 *allbackups,
             );
             let rt = Runtime::new(cfg);
@@ -339,6 +398,10 @@ mod tests {
         rt.backends[0].servers[1].release();
         assert_eq!(picked(&rt, None), (Availability::Ready, vec![1]));
         rt.backends[0].servers[0].set_status(ServerStatus::Down);
-        assert_eq!(picked(&rt, Some(1)), (Availability::Ready, vec![1]), "the only usable one stays");
+        assert_eq!(
+            picked(&rt, Some(1)),
+            (Availability::Ready, vec![1]),
+            "the only usable one stays"
+        );
     }
 }

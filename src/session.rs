@@ -35,7 +35,14 @@ impl Side {
     }
 
     pub fn from_token(token: Token) -> (usize, Side) {
-        (token.0 >> 1, if token.0 & 1 == 0 { Side::Client } else { Side::Server })
+        (
+            token.0 >> 1,
+            if token.0 & 1 == 0 {
+                Side::Client
+            } else {
+                Side::Server
+            },
+        )
     }
 }
 
@@ -122,7 +129,15 @@ pub struct Session {
 impl Session {
     /// A session for an accepted client; the worker has registered `client`
     /// with `Side::Client.token(key)`.
-    pub fn new(key: usize, client: TcpStream, peer: SocketAddr, local: SocketAddr, frontend: usize, rt: &Runtime, now: Instant) -> Self {
+    pub fn new(
+        key: usize,
+        client: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        frontend: usize,
+        rt: &Runtime,
+        now: Instant,
+    ) -> Self {
         let backend = rt.frontends[frontend].config.default_backend;
         let (up_mode, down_mode) = match backend {
             Some(b) => SpliceOptions::resolve(
@@ -155,7 +170,8 @@ impl Session {
         if accept_proxy {
             self.phase = Phase::ProxyHeader;
             let t = ctx.rt.frontends[self.frontend].config.timeout_client;
-            self.deadline.set(t.map(|t| ctx.now + t), self.key, ctx.timers);
+            self.deadline
+                .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
             return Outcome::Continue;
         }
         self.dispatch(ctx)
@@ -165,7 +181,9 @@ impl Session {
     pub fn on_event(&mut self, side: Side, ev: &mio::event::Event, ctx: &mut Ctx<'_>) -> Outcome {
         let ready = match (side, &mut self.phase) {
             (Side::Client, _) => &mut self.client_ready,
-            (Side::Server, Phase::Connecting { conn } | Phase::Forwarding { conn }) => &mut conn.ready,
+            (Side::Server, Phase::Connecting { conn } | Phase::Forwarding { conn }) => {
+                &mut conn.ready
+            }
             // A late event for a server connection already given up.
             (Side::Server, _) => return Outcome::Continue,
         };
@@ -199,7 +217,11 @@ impl Session {
 
     /// Called by the worker for a queued session when a slot may be free.
     pub fn retry_queued(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
-        if matches!(self.phase, Phase::Queued) { self.dispatch(ctx) } else { Outcome::Continue }
+        if matches!(self.phase, Phase::Queued) {
+            self.dispatch(ctx)
+        } else {
+            Outcome::Continue
+        }
     }
 
     pub fn is_queued(&self) -> bool {
@@ -244,7 +266,11 @@ impl Session {
                 self.dispatch(ctx)
             }
             Err(e) => {
-                log::info!("frontend {}: client {}: {e}", ctx.rt.frontends[self.frontend].config.name, self.client_addr);
+                log::info!(
+                    "frontend {}: client {}: {e}",
+                    ctx.rt.frontends[self.frontend].config.name,
+                    self.client_addr
+                );
                 Outcome::Close(Close::Normal)
             }
         }
@@ -253,7 +279,11 @@ impl Session {
     /// Picks a server and starts connecting, or queues.
     fn dispatch(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
         let Some(b) = self.backend else {
-            log::warn!("frontend {}: no backend to send client {} to", ctx.rt.frontends[self.frontend].config.name, self.client_addr);
+            log::warn!(
+                "frontend {}: no backend to send client {} to",
+                ctx.rt.frontends[self.frontend].config.name,
+                self.client_addr
+            );
             return Outcome::Close(Close::Normal);
         };
         let backend = &ctx.rt.backends[b];
@@ -289,12 +319,19 @@ impl Session {
         let srv = &ctx.rt.backends[b].servers[server];
         let result = connect::start(srv.addr, srv.source).and_then(|mut stream| {
             let interest = Interest::READABLE | Interest::WRITABLE;
-            ctx.registry.register(&mut stream, Side::Server.token(self.key), interest)?;
+            ctx.registry
+                .register(&mut stream, Side::Server.token(self.key), interest)?;
             Ok(stream)
         });
         match result {
             Ok(stream) => {
-                self.phase = Phase::Connecting { conn: Conn { stream, server, ready: Ready::default() } };
+                self.phase = Phase::Connecting {
+                    conn: Conn {
+                        stream,
+                        server,
+                        ready: Ready::default(),
+                    },
+                };
                 let t = ctx.rt.backends[b].config.timeout_connect;
                 self.deadline.set(Some(ctx.now + t), self.key, ctx.timers);
                 Outcome::Continue
@@ -320,7 +357,9 @@ impl Session {
         };
         match status {
             Ok(()) => self.connected(ctx),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected && !conn.ready.readable => Outcome::Continue,
+            Err(e) if e.kind() == io::ErrorKind::NotConnected && !conn.ready.readable => {
+                Outcome::Continue
+            }
             Err(e) => self.connect_failed(e, ctx),
         }
     }
@@ -341,7 +380,8 @@ impl Session {
         Counters::add(&ctx.rt.backends[b].counters.sessions, 1);
         self.phase = Phase::Forwarding { conn };
         let t = self.idle_timeout(ctx.rt);
-        self.deadline.set(t.map(|t| ctx.now + t), self.key, ctx.timers);
+        self.deadline
+            .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
         self.forward(ctx)
     }
 
@@ -365,7 +405,12 @@ impl Session {
         let srv = &backend.servers[server];
         Counters::add(&srv.counters.connect_errors, 1);
         Counters::add(&backend.counters.connect_errors, 1);
-        log::debug!("session {}: server {}/{} failed: {err}", self.key, backend.config.name, srv.name);
+        log::debug!(
+            "session {}: server {}/{} failed: {err}",
+            self.key,
+            backend.config.name,
+            srv.name
+        );
         if self.retries_left == 0 {
             log::info!(
                 "{}/{}: connection to {} failed after {} retries: {err}",
@@ -402,10 +447,25 @@ impl Session {
         let Phase::Forwarding { conn } = &mut self.phase else {
             return Outcome::Continue;
         };
-        let mut shared = Shared { pipes: ctx.pipes, scratch: ctx.scratch };
+        let mut shared = Shared {
+            pipes: ctx.pipes,
+            scratch: ctx.scratch,
+        };
         let before = (self.up.half, self.down.half);
-        let up = self.up.pump(&self.client, &mut self.client_ready, &conn.stream, &mut conn.ready, &mut shared);
-        let down = self.down.pump(&conn.stream, &mut conn.ready, &self.client, &mut self.client_ready, &mut shared);
+        let up = self.up.pump(
+            &self.client,
+            &mut self.client_ready,
+            &conn.stream,
+            &mut conn.ready,
+            &mut shared,
+        );
+        let down = self.down.pump(
+            &conn.stream,
+            &mut conn.ready,
+            &self.client,
+            &mut self.client_ready,
+            &mut shared,
+        );
         let (sent, received) = (*up.as_ref().unwrap_or(&0), *down.as_ref().unwrap_or(&0));
         let server = conn.server;
         self.count_bytes(server, sent, received, ctx.rt);
@@ -424,7 +484,10 @@ impl Session {
         {
             self.down.release(ctx.pipes);
             self.down = Flow::new(self.down.mode());
-            let e = io::Error::new(io::ErrorKind::ConnectionAborted, "server closed before any data");
+            let e = io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "server closed before any data",
+            );
             return self.connect_failed(e, ctx);
         }
         if up.is_err() || down.is_err() {
@@ -435,14 +498,19 @@ impl Session {
         }
         if sent + received > 0 || before != (self.up.half, self.down.half) {
             let t = self.idle_timeout(ctx.rt);
-            self.deadline.set(t.map(|t| ctx.now + t), self.key, ctx.timers);
+            self.deadline
+                .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
         }
         Outcome::Continue
     }
 
     fn count_bytes(&self, server: usize, sent: usize, received: usize, rt: &Runtime) {
         let Some(b) = self.backend else { return };
-        for c in [&rt.backends[b].servers[server].counters, &rt.backends[b].counters, &rt.frontends[self.frontend].counters] {
+        for c in [
+            &rt.backends[b].servers[server].counters,
+            &rt.backends[b].counters,
+            &rt.frontends[self.frontend].counters,
+        ] {
             Counters::add(&c.bytes_in, sent as u64);
             Counters::add(&c.bytes_out, received as u64);
         }
@@ -469,10 +537,18 @@ impl Session {
 
     /// Closes everything the session holds. Returns the backend whose server
     /// slot was freed, so the worker can serve its queue.
-    pub fn teardown(mut self, how: Close, registry: &Registry, rt: &Runtime, pipes: &mut PipePool) -> Option<usize> {
+    pub fn teardown(
+        mut self,
+        how: Close,
+        registry: &Registry,
+        rt: &Runtime,
+        pipes: &mut PipePool,
+    ) -> Option<usize> {
         let _ = registry.deregister(&mut self.client);
         let mut freed = None;
-        if let Phase::Connecting { conn } | Phase::Forwarding { conn } = std::mem::replace(&mut self.phase, Phase::Idle) {
+        if let Phase::Connecting { conn } | Phase::Forwarding { conn } =
+            std::mem::replace(&mut self.phase, Phase::Idle)
+        {
             if how == Close::Abort {
                 reset_on_close(&conn.stream);
             }
@@ -493,12 +569,20 @@ fn reset_on_close(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }
 
-fn send_proxy_header(stream: &TcpStream, v: ProxyVersion, src: SocketAddr, dst: SocketAddr) -> io::Result<()> {
+fn send_proxy_header(
+    stream: &TcpStream,
+    v: ProxyVersion,
+    src: SocketAddr,
+    dst: SocketAddr,
+) -> io::Result<()> {
     let header = proxy_proto::encode(v, src, dst);
     // A fresh connection's send buffer always has room for ~100 bytes; a
     // short write here means something is badly wrong with the server.
     match (&*stream).write(&header)? {
         n if n == header.len() => Ok(()),
-        _ => Err(io::Error::new(io::ErrorKind::WriteZero, "short PROXY header write")),
+        _ => Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "short PROXY header write",
+        )),
     }
 }

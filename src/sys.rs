@@ -40,11 +40,25 @@ pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     let flags = libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
     // SAFETY: null offsets are valid for sockets and pipes; the descriptors
     // are borrowed from live objects owned by the caller.
-    syscall!(splice(from, std::ptr::null_mut(), to, std::ptr::null_mut(), len, flags)).map(|n| n as usize)
+    syscall!(splice(
+        from,
+        std::ptr::null_mut(),
+        to,
+        std::ptr::null_mut(),
+        len,
+        flags
+    ))
+    .map(|n| n as usize)
 }
 
 /// The signals splicer handles synchronously in its main thread.
-pub const HANDLED_SIGNALS: [libc::c_int; 5] = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1, libc::SIGHUP, libc::SIGUSR2];
+pub const HANDLED_SIGNALS: [libc::c_int; 5] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGUSR1,
+    libc::SIGHUP,
+    libc::SIGUSR2,
+];
 
 fn handled_set() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it.
@@ -84,7 +98,10 @@ pub fn wait_signal(timeout: std::time::Duration) -> Option<libc::c_int> {
 
 /// Raises the soft limit on open files to the hard limit; returns the new soft limit.
 pub fn raise_nofile_limit() -> io::Result<u64> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: `lim` is a valid rlimit to fill.
     syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
     if lim.rlim_cur < lim.rlim_max {

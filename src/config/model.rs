@@ -153,7 +153,9 @@ pub enum Balance {
     First,
     Source,
     /// `random` / `random(N)`: N draws, the least loaded wins.
-    Random { draws: u32 },
+    Random {
+        draws: u32,
+    },
 }
 
 /// `hash-type`.
@@ -278,13 +280,21 @@ pub struct Loaded {
 impl SpliceOptions {
     /// The splice mode of one direction for a session crossing `fe` and `be`:
     /// like HAProxy, an option set on either side applies to the session.
-    pub fn resolve(fe: &SpliceOptions, be: &SpliceOptions, nosplice: bool) -> (SpliceMode, SpliceMode) {
+    pub fn resolve(
+        fe: &SpliceOptions,
+        be: &SpliceOptions,
+        nosplice: bool,
+    ) -> (SpliceMode, SpliceMode) {
         let dir = |f: Option<bool>, b: Option<bool>| {
             if nosplice {
                 SpliceMode::Never
             } else if f == Some(true) || b == Some(true) {
                 SpliceMode::Always
-            } else if f == Some(false) || b == Some(false) || fe.auto == Some(false) || be.auto == Some(false) {
+            } else if f == Some(false)
+                || b == Some(false)
+                || fe.auto == Some(false)
+                || be.auto == Some(false)
+            {
                 SpliceMode::Never
             } else {
                 SpliceMode::Auto

@@ -69,7 +69,10 @@ enum Held {
     #[default]
     Nothing,
     Piped(Pipe),
-    Copied { buf: Vec<u8>, pos: usize },
+    Copied {
+        buf: Vec<u8>,
+        pos: usize,
+    },
 }
 
 /// One direction of a session.
@@ -288,7 +291,10 @@ impl Flow {
         }
         self.bytes += sent as u64;
         if sent < n {
-            self.held = Held::Copied { buf: chunk[sent..n].to_vec(), pos: 0 };
+            self.held = Held::Copied {
+                buf: chunk[sent..n].to_vec(),
+                pos: 0,
+            };
         }
         Ok(Filled::Bytes(sent))
     }

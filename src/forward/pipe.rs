@@ -45,12 +45,17 @@ pub struct PipeBudget {
 
 impl PipeBudget {
     pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(PipeBudget { in_use: AtomicUsize::new(0), max })
+        Arc::new(PipeBudget {
+            in_use: AtomicUsize::new(0),
+            max,
+        })
     }
 
     fn take(&self) -> bool {
         self.in_use
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
             .is_ok()
     }
 
@@ -78,7 +83,12 @@ pub struct PipePool {
 
 impl PipePool {
     pub fn new(budget: Arc<PipeBudget>, size: usize) -> Self {
-        PipePool { idle: Vec::new(), budget, size, starved: false }
+        PipePool {
+            idle: Vec::new(),
+            budget,
+            size,
+            starved: false,
+        }
     }
 
     /// Lends an empty pipe, or `None` when the budget is spent or pipes

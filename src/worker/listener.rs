@@ -29,12 +29,20 @@ pub struct BindError {
 
 impl std::fmt::Display for BindError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "frontend '{}': cannot bind {}: {}", self.frontend, self.addr, self.source)
+        write!(
+            f,
+            "frontend '{}': cannot bind {}: {}",
+            self.frontend, self.addr, self.source
+        )
     }
 }
 
 fn open(bind: &Bind, addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    let sock = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
     sock.set_reuse_address(true)?;
     sock.set_reuse_port(true)?;
     if addr.is_ipv6() {
@@ -59,13 +67,24 @@ pub fn open_bind(
     let mut addr = bind.addr;
     let mut out = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let socket = open(bind, addr).map_err(|source| BindError { addr, frontend: frontend_name.to_string(), source })?;
+        let socket = open(bind, addr).map_err(|source| BindError {
+            addr,
+            frontend: frontend_name.to_string(),
+            source,
+        })?;
         if addr.port() == 0 {
-            addr = socket
-                .local_addr()
-                .map_err(|source| BindError { addr, frontend: frontend_name.to_string(), source })?;
+            addr = socket.local_addr().map_err(|source| BindError {
+                addr,
+                frontend: frontend_name.to_string(),
+                source,
+            })?;
         }
-        out.push(Listener { socket, frontend, addr, accept_proxy: bind.accept_proxy });
+        out.push(Listener {
+            socket,
+            frontend,
+            addr,
+            accept_proxy: bind.accept_proxy,
+        });
     }
     Ok(out)
 }

@@ -96,10 +96,21 @@ impl Worker {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
         let mut ls = Vec::with_capacity(listeners.len());
         for (i, mut l) in listeners.into_iter().enumerate() {
-            poll.registry().register(&mut l.socket, Token(LISTENER_BASE - i), Interest::READABLE)?;
-            ls.push(Some(Listening { l, gate: Gate::Open }));
+            poll.registry().register(
+                &mut l.socket,
+                Token(LISTENER_BASE - i),
+                Interest::READABLE,
+            )?;
+            ls.push(Some(Listening {
+                l,
+                gate: Gate::Open,
+            }));
         }
-        let algos = rt.backends.iter().map(|b| balance::new_algorithm(b.config.balance, b.config.hash_type)).collect();
+        let algos = rt
+            .backends
+            .iter()
+            .map(|b| balance::new_algorithm(b.config.balance, b.config.hash_type))
+            .collect();
         let queues = rt.backends.iter().map(|_| VecDeque::new()).collect();
         let pipes = PipePool::new(budget, rt.global.pipesize);
         let worker = Worker {
@@ -152,9 +163,16 @@ impl Worker {
 
     fn poll_timeout(&self) -> Option<Duration> {
         let now = Instant::now();
-        let mut t = self.timers.next().map(|at| at.saturating_duration_since(now));
+        let mut t = self
+            .timers
+            .next()
+            .map(|at| at.saturating_duration_since(now));
         let waiting = self.queues.iter().any(|q| !q.is_empty())
-            || self.listeners.iter().flatten().any(|l| l.gate != Gate::Open);
+            || self
+                .listeners
+                .iter()
+                .flatten()
+                .any(|l| l.gate != Gate::Open);
         if waiting {
             t = Some(t.map_or(RETRY_TICK, |t| t.min(RETRY_TICK)));
         }
@@ -189,7 +207,11 @@ impl Worker {
                 let _ = self.poll.registry().deregister(&mut l.l.socket);
             }
         }
-        log::debug!("worker {}: listeners closed, {} sessions left", self.id, self.sessions.len());
+        log::debug!(
+            "worker {}: listeners closed, {} sessions left",
+            self.id,
+            self.sessions.len()
+        );
     }
 
     fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut Slab<Session>) {
@@ -211,7 +233,9 @@ impl Worker {
     /// Accepts on listener `i` until the queue is empty or a limit is hit.
     fn accept(&mut self, i: usize, now: Instant) {
         loop {
-            let Some(Some(ls)) = self.listeners.get(i) else { return };
+            let Some(Some(ls)) = self.listeners.get(i) else {
+                return;
+            };
             if ls.gate != Gate::Open && !self.stopping {
                 return;
             }
@@ -239,7 +263,10 @@ impl Worker {
                         _ => {
                             // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending
                             // client stays queued; accepting again at once would spin.
-                            log::warn!("frontend {}: accept failed: {e}; pausing accepts", fstate.config.name);
+                            log::warn!(
+                                "frontend {}: accept failed: {e}; pausing accepts",
+                                fstate.config.name
+                            );
                             self.set_gate(i, Gate::PausedUntil(now + ACCEPT_ERROR_PAUSE));
                         }
                     }
@@ -250,9 +277,11 @@ impl Worker {
             let local = stream.local_addr().unwrap_or(ls.l.addr);
             let entry = self.sessions.vacant_entry();
             let key = entry.key();
-            if let Err(e) =
-                self.poll.registry().register(&mut stream, Side::Client.token(key), Interest::READABLE | Interest::WRITABLE)
-            {
+            if let Err(e) = self.poll.registry().register(
+                &mut stream,
+                Side::Client.token(key),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
                 log::warn!("cannot register client {peer}: {e}");
                 self.release_slots(fe);
                 continue;
@@ -302,7 +331,9 @@ impl Worker {
             return;
         }
         let (mut ctx, sessions) = self.ctx(now);
-        let Some(s) = sessions.get_mut(key) else { return };
+        let Some(s) = sessions.get_mut(key) else {
+            return;
+        };
         let outcome = s.on_event(side, ev, &mut ctx);
         self.apply(key, outcome);
     }
@@ -331,7 +362,9 @@ impl Worker {
                 continue;
             }
             let (mut ctx, sessions) = self.ctx(now);
-            let Some(s) = sessions.get_mut(key) else { continue };
+            let Some(s) = sessions.get_mut(key) else {
+                continue;
+            };
             if ctx.timers.settle(&mut s.deadline, key, at, now) == Fired::Expired {
                 let outcome = s.on_timeout(&mut ctx);
                 self.apply(key, outcome);
@@ -344,7 +377,10 @@ impl Worker {
         for (key, how) in std::mem::take(&mut self.closed) {
             let s = self.sessions.remove(key);
             let fe = s.frontend;
-            log::debug!("session {key} closed ({how:?}) after {:?}", now.saturating_duration_since(s.started));
+            log::debug!(
+                "session {key} closed ({how:?}) after {:?}",
+                now.saturating_duration_since(s.started)
+            );
             let freed = s.teardown(how, self.poll.registry(), &self.rt, &mut self.pipes);
             self.release_slots(fe);
             if let Some(b) = freed {

@@ -63,7 +63,13 @@ impl Timers {
     }
 
     /// Settles an entry popped at `entry` for the session owning `deadline`.
-    pub fn settle(&mut self, deadline: &mut Deadline, key: usize, entry: Instant, now: Instant) -> Fired {
+    pub fn settle(
+        &mut self,
+        deadline: &mut Deadline,
+        key: usize,
+        entry: Instant,
+        now: Instant,
+    ) -> Fired {
         if deadline.armed != Some(entry) {
             return Fired::Nothing;
         }
@@ -109,10 +115,20 @@ mod tests {
         d.set(Some(t0 + ms(10)), 7, &mut timers);
         d.set(Some(t0 + ms(30)), 7, &mut timers); // activity: no new entry
         assert_eq!(timers.len(), 1);
-        assert_eq!(drain(&mut timers, &mut d, 7, t0 + ms(10)), vec![Fired::Nothing]);
-        assert_eq!(timers.next(), Some(t0 + ms(30)), "re-armed at the real deadline");
+        assert_eq!(
+            drain(&mut timers, &mut d, 7, t0 + ms(10)),
+            vec![Fired::Nothing]
+        );
+        assert_eq!(
+            timers.next(),
+            Some(t0 + ms(30)),
+            "re-armed at the real deadline"
+        );
         assert_eq!(drain(&mut timers, &mut d, 7, t0 + ms(29)), vec![]);
-        assert_eq!(drain(&mut timers, &mut d, 7, t0 + ms(30)), vec![Fired::Expired]);
+        assert_eq!(
+            drain(&mut timers, &mut d, 7, t0 + ms(30)),
+            vec![Fired::Expired]
+        );
     }
 
     #[test]
@@ -123,9 +139,16 @@ mod tests {
         let mut d = Deadline::default();
         d.set(Some(t0 + ms(50)), 1, &mut timers);
         d.set(Some(t0 + ms(5)), 1, &mut timers);
-        assert_eq!(drain(&mut timers, &mut d, 1, t0 + ms(5)), vec![Fired::Expired]);
+        assert_eq!(
+            drain(&mut timers, &mut d, 1, t0 + ms(5)),
+            vec![Fired::Expired]
+        );
         d.set(None, 1, &mut timers);
-        assert_eq!(drain(&mut timers, &mut d, 1, t0 + ms(60)), vec![Fired::Nothing], "the old 50 ms entry is stale");
+        assert_eq!(
+            drain(&mut timers, &mut d, 1, t0 + ms(60)),
+            vec![Fired::Nothing],
+            "the old 50 ms entry is stale"
+        );
         assert!(timers.is_empty());
     }
 }
