@@ -351,16 +351,11 @@ impl Session {
         if !conn.ready.writable {
             return Outcome::Continue;
         }
-        let status = match conn.stream.take_error() {
-            Ok(Some(e)) | Err(e) => Err(e),
-            Ok(None) => conn.stream.peer_addr().map(|_| ()),
-        };
-        match status {
-            Ok(()) => self.connected(ctx),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected && !conn.ready.readable => {
-                Outcome::Continue
-            }
-            Err(e) => self.connect_failed(e, ctx),
+        // Edge-triggered: a connecting socket reports writable only once the
+        // handshake ended, and a failure leaves its reason in SO_ERROR.
+        match conn.stream.take_error() {
+            Ok(None) => self.connected(ctx),
+            Ok(Some(e)) | Err(e) => self.connect_failed(e, ctx),
         }
     }
 
@@ -395,7 +390,7 @@ impl Session {
             }
         };
         let server = conn.server;
-        self.drop_conn(conn, ctx.registry, ctx.rt);
+        self.drop_conn(conn, ctx.rt);
         self.after_failure(server, err, ctx)
     }
 
@@ -436,8 +431,10 @@ impl Session {
         self.connect(server, ctx)
     }
 
-    fn drop_conn(&mut self, mut conn: Conn, registry: &Registry, rt: &Runtime) {
-        let _ = registry.deregister(&mut conn.stream);
+    /// Closes a server connection and frees its slot. No epoll_ctl(DEL):
+    /// closing the only descriptor of a socket removes it from the epoll set.
+    fn drop_conn(&mut self, conn: Conn, rt: &Runtime) {
+        drop(conn.stream);
         if let Some(b) = self.backend {
             rt.backends[b].servers[conn.server].release();
         }
@@ -537,14 +534,7 @@ impl Session {
 
     /// Closes everything the session holds. Returns the backend whose server
     /// slot was freed, so the worker can serve its queue.
-    pub fn teardown(
-        mut self,
-        how: Close,
-        registry: &Registry,
-        rt: &Runtime,
-        pipes: &mut PipePool,
-    ) -> Option<usize> {
-        let _ = registry.deregister(&mut self.client);
+    pub fn teardown(mut self, how: Close, rt: &Runtime, pipes: &mut PipePool) -> Option<usize> {
         let mut freed = None;
         if let Phase::Connecting { conn } | Phase::Forwarding { conn } =
             std::mem::replace(&mut self.phase, Phase::Idle)
@@ -553,7 +543,7 @@ impl Session {
                 reset_on_close(&conn.stream);
             }
             freed = self.backend;
-            self.drop_conn(conn, registry, rt);
+            self.drop_conn(conn, rt);
         }
         if how == Close::Abort {
             reset_on_close(&self.client);

@@ -274,7 +274,12 @@ impl Worker {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let local = stream.local_addr().unwrap_or(ls.l.addr);
+            // The local address is the bind's unless it is a wildcard.
+            let local = if ls.l.addr.ip().is_unspecified() {
+                stream.local_addr().unwrap_or(ls.l.addr)
+            } else {
+                ls.l.addr
+            };
             let entry = self.sessions.vacant_entry();
             let key = entry.key();
             if let Err(e) = self.poll.registry().register(
@@ -381,7 +386,7 @@ impl Worker {
                 "session {key} closed ({how:?}) after {:?}",
                 now.saturating_duration_since(s.started)
             );
-            let freed = s.teardown(how, self.poll.registry(), &self.rt, &mut self.pipes);
+            let freed = s.teardown(how, &self.rt, &mut self.pipes);
             self.release_slots(fe);
             if let Some(b) = freed {
                 self.serve_queue(b, now);
