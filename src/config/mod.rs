@@ -80,3 +80,6 @@ fn finish(parser: parser::Parser<'_>, files: &[PathBuf]) -> Result<Loaded, LoadE
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

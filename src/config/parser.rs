@@ -201,7 +201,13 @@ impl<'e> Parser<'e> {
                 ),
             );
         }
-        let mut base = self.implicit_defaults;
+        // A proxy without `from` takes the last defaults section; a defaults
+        // section without `from` starts from scratch (HAProxy resets).
+        let mut base = if kind == Kind::Defaults {
+            None
+        } else {
+            self.implicit_defaults
+        };
         match args {
             [] => {}
             [from, parent] if from == "from" => {

@@ -148,7 +148,7 @@ fn common_checks(p: &ProxyDraft, d: &mut Diags) {
 }
 
 fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
-    if p.servers.is_empty() && p.kind == Kind::Backend && !p.disabled {
+    if p.servers.is_empty() && !p.disabled {
         d.warn(
             &p.location,
             format!(
