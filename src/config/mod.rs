@@ -5,6 +5,81 @@
 //! sections and keywords, validation resolves names. Every error carries its
 //! `FILE:LINE`; all of them are collected before giving up.
 
+mod bind;
+mod keywords;
+mod lexer;
 pub mod model;
+mod parser;
+mod proxy;
+mod server;
+mod validate;
+mod values;
 
+pub use lexer::{LexError, Lexed, split_line};
 pub use model::*;
+pub use values::{parse_size, parse_time};
+
+use std::path::{Path, PathBuf};
+
+/// Why a config was refused: every error, plus the warnings seen so far.
+#[derive(Debug)]
+pub struct LoadError {
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Reads and parses `paths` in order, as `haproxy -f a -f b` does: sections
+/// end with their file, the last `defaults` carries over. An unreadable file
+/// is an error naming it; the other files are still checked.
+pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut parser = parser::Parser::new(&env);
+    for path in paths {
+        match std::fs::read_to_string(path) {
+            Ok(text) => parser.feed(path, &text),
+            Err(e) => parser.diags.error(
+                &Location {
+                    file: path.clone(),
+                    line: 0,
+                },
+                format!("cannot read configuration file: {e}"),
+            ),
+        }
+    }
+    finish(parser, paths)
+}
+
+/// Parses `text` as if read from a file named `file` (tests, `-c` on stdin).
+pub fn parse_str(file: &str, text: &str) -> Result<Loaded, LoadError> {
+    let env = |name: &str| std::env::var(name).ok();
+    parse_with_env(file, text, &env)
+}
+
+/// [`parse_str`] with a chosen environment (tests).
+pub fn parse_with_env(
+    file: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, LoadError> {
+    let mut parser = parser::Parser::new(env);
+    parser.feed(Path::new(file), text);
+    finish(parser, &[PathBuf::from(file)])
+}
+
+fn finish(parser: parser::Parser<'_>, files: &[PathBuf]) -> Result<Loaded, LoadError> {
+    let (config, diags) = validate::finish(parser, files);
+    if diags.errors.is_empty() {
+        Ok(Loaded {
+            config,
+            warnings: diags.warnings,
+        })
+    } else {
+        Err(LoadError {
+            errors: diags.errors,
+            warnings: diags.warnings,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

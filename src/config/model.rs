@@ -186,7 +186,50 @@ pub struct CheckParams {
     pub port: Option<u16>,
     pub addr: Option<std::net::IpAddr>,
     pub slowstart: Option<Duration>,
+    /// The backend's `timeout check`; `None` = `inter` bounds the probe (HAProxy).
+    pub timeout: Option<Duration>,
+    /// `on-marked-down shutdown-sessions`.
+    pub on_marked_down: Option<OnMarkedDown>,
+    /// `on-marked-up shutdown-backup-sessions`.
+    pub on_marked_up: Option<OnMarkedUp>,
+    /// `observe layer4`: count connection errors of live traffic.
+    pub observe: bool,
+    /// `error-limit`: errors seen by `observe` before `on-error` acts.
+    pub error_limit: u32,
+    /// `on-error`.
+    pub on_error: OnError,
+    /// `agent-check` and its settings.
+    pub agent: bool,
+    pub agent_port: Option<u16>,
+    pub agent_inter: Option<Duration>,
+    pub agent_addr: Option<std::net::IpAddr>,
 }
+
+/// `on-marked-down`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMarkedDown {
+    ShutdownSessions,
+}
+
+/// `on-marked-up`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMarkedUp {
+    ShutdownBackupSessions,
+}
+
+/// `on-error`: what `observe` does once `error-limit` is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    FastInter,
+    /// HAProxy's default.
+    #[default]
+    FailCheck,
+    SuddenDeath,
+    MarkDown,
+}
+
+/// HAProxy's `error-limit` default.
+pub const DEFAULT_ERROR_LIMIT: u32 = 10;
 
 /// HAProxy's `inter` default.
 pub const DEFAULT_CHECK_INTER: Duration = Duration::from_secs(2);
@@ -207,6 +250,16 @@ impl Default for CheckParams {
             port: None,
             addr: None,
             slowstart: None,
+            timeout: None,
+            on_marked_down: None,
+            on_marked_up: None,
+            observe: false,
+            error_limit: DEFAULT_ERROR_LIMIT,
+            on_error: OnError::default(),
+            agent: false,
+            agent_port: None,
+            agent_inter: None,
+            agent_addr: None,
         }
     }
 }

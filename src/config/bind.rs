@@ -1,0 +1,181 @@
+//! `bind ADDR[,ADDR...] [params]`: one [`Bind`] per address and port of
+//! each range, all sharing the line's parameters.
+
+use super::keywords::did_you_mean;
+use super::model::*;
+use super::parser::Diags;
+use super::proxy::ProxyDraft;
+use super::values::{parse_bind_addr, parse_int};
+
+/// `bind ... backlog` upper bound (listen(2) takes an int).
+const MAX_BACKLOG: i32 = i32::MAX;
+
+pub fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d: &mut Diags) {
+    let Some(list) = words.get(1) else {
+        return d.error(
+            loc,
+            "'bind' expects [addr1]:port1[-end1]{,[addr]:port[-end]}... as arguments.",
+        );
+    };
+    let mut template = Bind {
+        addr: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+        v4v6: false,
+        v6only: false,
+        backlog: None,
+        name: None,
+        accept_proxy: false,
+        location: loc.clone(),
+    };
+    let ctx = format!("'bind {list}'");
+    let mut i = 2;
+    while i < words.len() {
+        let p = words[i].as_str();
+        let arg = words.get(i + 1).map(String::as_str);
+        match (p, arg) {
+            ("v4v6", _) => template.v4v6 = true,
+            ("v6only", _) => template.v6only = true,
+            ("accept-proxy", _) => template.accept_proxy = true,
+            ("backlog" | "name", None) => d.error(loc, format!("{ctx}: '{p}' expects an argument")),
+            ("backlog", Some(v)) => {
+                i += 1;
+                match parse_int(v, 1, MAX_BACKLOG) {
+                    Ok(n) => template.backlog = Some(n),
+                    Err(e) => d.error(loc, format!("{ctx}: 'backlog': {e}")),
+                }
+            }
+            ("name", Some(v)) => {
+                i += 1;
+                template.name = Some(v.to_string());
+            }
+            _ if UNSUPPORTED_BIND.contains(&p) => {
+                d.error(loc, format!("{ctx}: '{p}' is not supported yet"));
+                if BIND_WITH_ARG.contains(&p) {
+                    i += 1;
+                }
+            }
+            _ => {
+                let known = ["v4v6", "v6only", "accept-proxy", "backlog", "name"];
+                let hint =
+                    did_you_mean(p, known.into_iter().chain(UNSUPPORTED_BIND.iter().copied()));
+                d.error(
+                    loc,
+                    format!(
+                        "{ctx} in section '{}': unknown keyword '{p}'{hint}",
+                        proxy.kind.word()
+                    ),
+                );
+            }
+        }
+        i += 1;
+    }
+    if template.v4v6 && template.v6only {
+        d.error(
+            loc,
+            format!("{ctx}: 'v4v6' and 'v6only' are mutually exclusive"),
+        );
+    }
+    for one in list.split(',') {
+        match parse_bind_addr(one) {
+            Ok(addrs) => {
+                proxy.binds.extend(addrs.into_iter().map(|addr| Bind {
+                    addr,
+                    ..template.clone()
+                }));
+            }
+            Err(e) => d.error(loc, format!("'bind' : {e}")),
+        }
+    }
+}
+
+/// `bind` parameters HAProxy has that splicer does not implement yet.
+const UNSUPPORTED_BIND: &[&str] = &[
+    "ssl",
+    "crt",
+    "crt-list",
+    "ca-file",
+    "crl-file",
+    "verify",
+    "ciphers",
+    "ciphersuites",
+    "curves",
+    "ecdhe",
+    "alpn",
+    "npn",
+    "strict-sni",
+    "ssl-min-ver",
+    "ssl-max-ver",
+    "no-sslv3",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "force-sslv3",
+    "force-tlsv10",
+    "force-tlsv11",
+    "force-tlsv12",
+    "force-tlsv13",
+    "prefer-client-ciphers",
+    "generate-certificates",
+    "allow-0rtt",
+    "interface",
+    "transparent",
+    "defer-accept",
+    "tfo",
+    "mss",
+    "namespace",
+    "process",
+    "thread",
+    "nice",
+    "maxconn",
+    "id",
+    "level",
+    "mode",
+    "uid",
+    "gid",
+    "user",
+    "group",
+    "severity-output",
+    "expose-fd",
+    "accept-netscaler-cip",
+    "tcp-ut",
+    "proto",
+    "quic-cc-algo",
+    "quic-force-retry",
+];
+
+/// Of those, the ones followed by a value (skipped with the keyword).
+const BIND_WITH_ARG: &[&str] = &[
+    "crt",
+    "crt-list",
+    "ca-file",
+    "crl-file",
+    "verify",
+    "ciphers",
+    "ciphersuites",
+    "curves",
+    "ecdhe",
+    "alpn",
+    "npn",
+    "ssl-min-ver",
+    "ssl-max-ver",
+    "interface",
+    "mss",
+    "namespace",
+    "process",
+    "thread",
+    "nice",
+    "maxconn",
+    "id",
+    "level",
+    "mode",
+    "uid",
+    "gid",
+    "user",
+    "group",
+    "severity-output",
+    "expose-fd",
+    "accept-netscaler-cip",
+    "tcp-ut",
+    "proto",
+    "quic-cc-algo",
+];

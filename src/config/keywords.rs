@@ -1,0 +1,424 @@
+//! Keyword tables: where each keyword is allowed, which keywords are known
+//! but not implemented (an error), which only make sense in HTTP mode (a
+//! warning, as HAProxy gives for a TCP proxy), and typo suggestions.
+
+/// Which side of a proxy a keyword configures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Frontend side (needs a frontend or listen).
+    Front,
+    /// Backend side (needs a backend or listen).
+    Back,
+    /// Any proxy.
+    Both,
+}
+
+/// A proxy keyword splicer implements: its side, and whether a `defaults`
+/// section may hold it.
+pub struct ProxyKeyword {
+    pub name: &'static str,
+    pub side: Side,
+    pub in_defaults: bool,
+}
+
+const fn kw(name: &'static str, side: Side, in_defaults: bool) -> ProxyKeyword {
+    ProxyKeyword {
+        name,
+        side,
+        in_defaults,
+    }
+}
+
+/// Proxy keywords (the first word of a line, or `option`/`timeout` handled
+/// separately) that splicer implements.
+pub const PROXY_KEYWORDS: &[ProxyKeyword] = &[
+    kw("mode", Side::Both, true),
+    kw("bind", Side::Front, false),
+    kw("default_backend", Side::Front, true),
+    kw("maxconn", Side::Front, true),
+    kw("balance", Side::Back, true),
+    kw("hash-type", Side::Back, true),
+    kw("server", Side::Back, false),
+    kw("default-server", Side::Back, true),
+    kw("retries", Side::Back, true),
+    kw("source", Side::Back, true),
+    kw("timeout", Side::Both, true),
+    kw("option", Side::Both, true),
+    kw("no", Side::Both, true),
+    kw("disabled", Side::Both, true),
+    kw("enabled", Side::Both, true),
+    kw("description", Side::Both, false),
+    kw("id", Side::Both, false),
+];
+
+pub fn proxy_keyword(name: &str) -> Option<&'static ProxyKeyword> {
+    PROXY_KEYWORDS.iter().find(|k| k.name == name)
+}
+
+/// Timeouts splicer implements, with their side.
+pub const TIMEOUTS: &[(&str, Side)] = &[
+    ("connect", Side::Back),
+    ("client", Side::Front),
+    ("server", Side::Back),
+    ("tunnel", Side::Back),
+    ("client-fin", Side::Front),
+    ("server-fin", Side::Back),
+    ("queue", Side::Back),
+    ("check", Side::Back),
+];
+
+/// Timeouts that only exist for HTTP: a warning in a TCP proxy.
+pub const HTTP_TIMEOUTS: &[&str] = &["http-request", "http-keep-alive", "tarpit"];
+
+/// `option` names splicer implements (all accept `no option`).
+pub const OPTIONS: &[(&str, Side)] = &[
+    ("redispatch", Side::Back),
+    ("allbackups", Side::Back),
+    ("splice-auto", Side::Both),
+    ("splice-request", Side::Both),
+    ("splice-response", Side::Both),
+];
+
+/// Options that only act in HTTP mode: ignored with a warning.
+pub const HTTP_OPTIONS: &[&str] = &[
+    "httplog",
+    "forwardfor",
+    "http-server-close",
+    "httpclose",
+    "http-keep-alive",
+    "http-pretend-keepalive",
+    "http-no-delay",
+    "http-buffer-request",
+    "http-ignore-probes",
+    "http-use-proxy-header",
+    "http-restrict-req-hdr-names",
+    "accept-invalid-http-request",
+    "accept-invalid-http-response",
+    "h1-case-adjust-bogus-client",
+    "h1-case-adjust-bogus-server",
+    "originalto",
+    "forceclose",
+    "abortonclose",
+    "checkcache",
+    "httpslog",
+    "prefer-last-server",
+    "disable-h2-upgrade",
+];
+
+/// Options HAProxy has in TCP mode that change behaviour but splicer does
+/// not implement yet: an error.
+pub const UNSUPPORTED_OPTIONS: &[&str] = &[
+    "tcplog",
+    "log-health-checks",
+    "log-separate-errors",
+    "logasap",
+    "dontlog-normal",
+    "tcpka",
+    "clitcpka",
+    "srvtcpka",
+    "nolinger",
+    "tcp-check",
+    "httpchk",
+    "mysql-check",
+    "pgsql-check",
+    "redis-check",
+    "smtpchk",
+    "ldap-check",
+    "ssl-hello-chk",
+    "spop-check",
+    "external-check",
+    "transparent",
+    "independent-streams",
+    "persist",
+    "tcp-smart-accept",
+    "tcp-smart-connect",
+    "socket-stats",
+    "contstats",
+];
+
+/// Options accepted with a warning because they cannot change anything yet.
+pub const NOOP_OPTIONS: &[(&str, &str)] =
+    &[("dontlognull", "splicer does not log connections yet")];
+
+/// Proxy keywords that only act in HTTP mode; `true` = a rule list
+/// (HAProxy words those warnings "rules ... as they require").
+pub const HTTP_KEYWORDS: &[(&str, bool)] = &[
+    ("http-request", true),
+    ("http-response", true),
+    ("http-after-response", true),
+    ("redirect", true),
+    ("http-check", false),
+    ("http-reuse", false),
+    ("http-send-name-header", false),
+    ("http-error", false),
+    ("errorfile", false),
+    ("errorfiles", false),
+    ("errorloc", false),
+    ("errorloc302", false),
+    ("errorloc303", false),
+    ("capture", false),
+    ("cookie", false),
+    ("compression", false),
+    ("monitor-uri", false),
+    ("unique-id-format", false),
+    ("unique-id-header", false),
+    ("max-keep-alive-queue", false),
+    ("email-alert", false),
+];
+
+/// Proxy keywords HAProxy supports in TCP mode that splicer does not
+/// implement yet: an error, never silently ignored.
+pub const UNSUPPORTED_PROXY: &[&str] = &[
+    "log",
+    "log-format",
+    "log-format-sd",
+    "log-tag",
+    "error-log-format",
+    "stats",
+    "acl",
+    "use_backend",
+    "use-server",
+    "tcp-request",
+    "tcp-response",
+    "tcp-check",
+    "external-check",
+    "stick",
+    "stick-table",
+    "persist",
+    "force-persist",
+    "ignore-persist",
+    "dispatch",
+    "fullconn",
+    "backlog",
+    "rate-limit",
+    "bind-process",
+    "server-template",
+    "server-state-file-name",
+    "load-server-state-from-file",
+    "dynamic-cookie-key",
+    "declare",
+    "filter",
+    "grace",
+    "guid",
+    "monitor",
+    "monitor-net",
+];
+
+/// Keywords HAProxy removed, with its message.
+pub const REMOVED_PROXY: &[(&str, &str)] = &[
+    (
+        "contimeout",
+        "the 'contimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout connect'.",
+    ),
+    (
+        "clitimeout",
+        "the 'clitimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout client'.",
+    ),
+    (
+        "srvtimeout",
+        "the 'srvtimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout server'.",
+    ),
+    (
+        "redispatch",
+        "keyword 'redispatch' is not supported anymore since HAProxy 2.1. Use 'option redispatch'.",
+    ),
+    (
+        "reqadd",
+        "the 'reqadd' directive is not supported anymore since HAProxy 2.1. Use 'http-request add-header' instead.",
+    ),
+    (
+        "rspadd",
+        "the 'rspadd' directive is not supported anymore since HAProxy 2.1. Use 'http-response add-header' instead.",
+    ),
+];
+
+/// Global keywords splicer implements.
+pub const GLOBAL_KEYWORDS: &[&str] = &[
+    "nbthread",
+    "maxconn",
+    "maxpipes",
+    "tune.pipesize",
+    "nosplice",
+    "hard-stop-after",
+    "pidfile",
+    "daemon",
+    "spread-checks",
+    "description",
+];
+
+/// Global keywords that change behaviour and are not implemented yet.
+pub const UNSUPPORTED_GLOBAL: &[&str] = &[
+    "user",
+    "group",
+    "uid",
+    "gid",
+    "chroot",
+    "log",
+    "log-send-hostname",
+    "log-tag",
+    "stats",
+    "master-worker",
+    "ulimit-n",
+    "cpu-map",
+    "setenv",
+    "presetenv",
+    "unsetenv",
+    "resetenv",
+    "lua-load",
+    "external-check",
+    "server-state-file",
+    "server-state-base",
+    "localpeer",
+    "node",
+    "maxconnrate",
+    "maxsessrate",
+    "maxsslconn",
+    "tune.bufsize",
+    "tune.maxaccept",
+    "tune.maxpollevents",
+    "tune.rcvbuf.client",
+    "tune.rcvbuf.server",
+    "tune.sndbuf.client",
+    "tune.sndbuf.server",
+    "noepoll",
+    "nogetaddrinfo",
+    "noreuseport",
+    "busy-polling",
+    "quiet",
+    "insecure-fork-wanted",
+];
+
+/// Global keywords about TLS: splicer terminates no TLS (every `ssl` on a
+/// bind or server is an error), so these cannot change anything. A warning.
+pub fn is_tls_global(name: &str) -> bool {
+    name.starts_with("ssl-")
+        || name.starts_with("tune.ssl.")
+        || matches!(name, "ca-base" | "crt-base")
+}
+
+/// Global keywords HAProxy removed, with its message.
+pub const REMOVED_GLOBAL: &[(&str, &str)] = &[(
+    "nbproc",
+    "nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available.",
+)];
+
+/// Section names.
+pub const SECTIONS: &[&str] = &["global", "defaults", "frontend", "backend", "listen"];
+
+/// Sections HAProxy has and splicer does not (yet).
+pub const UNSUPPORTED_SECTIONS: &[&str] = &[
+    "peers",
+    "resolvers",
+    "userlist",
+    "mailers",
+    "program",
+    "http-errors",
+    "ring",
+    "cache",
+    "fcgi-app",
+];
+
+/// Every word that may start a line in a proxy section, for suggestions.
+pub fn proxy_vocabulary() -> impl Iterator<Item = &'static str> {
+    PROXY_KEYWORDS
+        .iter()
+        .map(|k| k.name)
+        .chain(UNSUPPORTED_PROXY.iter().copied())
+        .chain(HTTP_KEYWORDS.iter().map(|(k, _)| *k))
+        .chain(SECTIONS.iter().copied())
+}
+
+/// Every word that may start a line in `global`, for suggestions.
+pub fn global_vocabulary() -> impl Iterator<Item = &'static str> {
+    GLOBAL_KEYWORDS
+        .iter()
+        .chain(UNSUPPORTED_GLOBAL)
+        .copied()
+        .chain(SECTIONS.iter().copied())
+}
+
+/// Every `option` name, for suggestions.
+pub fn option_vocabulary() -> impl Iterator<Item = &'static str> {
+    OPTIONS
+        .iter()
+        .map(|(o, _)| *o)
+        .chain(HTTP_OPTIONS.iter().copied())
+        .chain(UNSUPPORTED_OPTIONS.iter().copied())
+        .chain(NOOP_OPTIONS.iter().map(|(o, _)| *o))
+}
+
+/// The closest candidate to `word`, when it is close enough to be a typo.
+pub fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let max = match word.chars().count() {
+        0..=2 => 0,
+        3..=5 => 1,
+        _ => 2,
+    };
+    candidates
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= max)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// `; did you mean 'X'?` or nothing.
+pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    suggest(word, candidates)
+        .map(|s| format!("; did you mean '{s}'?"))
+        .unwrap_or_default()
+}
+
+/// Levenshtein distance (insert, delete, substitute), two rows.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances() {
+        let cases = [
+            ("", "", 0),
+            ("abc", "abc", 0),
+            ("balanse", "balance", 1),
+            ("kitten", "sitting", 3),
+            ("", "ab", 2),
+        ];
+        for (a, b, d) in cases {
+            assert_eq!(edit_distance(a, b), d, "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn suggestions() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("balanse", Some("balance")),
+            ("servr", Some("server")),
+            ("default-backend", Some("default_backend")),
+            ("timout", Some("timeout")),
+            ("bnd", Some("bind")),
+            ("frobnicate", None),
+            ("xy", None),
+        ];
+        for (word, expected) in cases {
+            assert_eq!(suggest(word, proxy_vocabulary()), *expected, "{word}");
+        }
+        assert_eq!(
+            suggest("redispach", option_vocabulary()),
+            Some("redispatch")
+        );
+        assert_eq!(suggest("nbthreads", global_vocabulary()), Some("nbthread"));
+    }
+}

@@ -1,0 +1,330 @@
+//! Reads lexed lines into section drafts: tracks the current section, the
+//! defaults that apply to the next proxy, and the global settings. Proxy
+//! keywords are in `proxy.rs`; turning drafts into the model is `validate.rs`.
+//!
+//! As in HAProxy, a section never continues into the next file (`-f a -f b`),
+//! while the last `defaults` section keeps applying to proxies of later files.
+
+use super::keywords::{
+    GLOBAL_KEYWORDS, REMOVED_GLOBAL, SECTIONS, UNSUPPORTED_GLOBAL, UNSUPPORTED_SECTIONS,
+    did_you_mean, global_vocabulary, is_tls_global,
+};
+use super::lexer::split_line;
+use super::model::*;
+use super::proxy::{Kind, ProxyDraft};
+use super::values::{parse_int, parse_size, parse_time};
+use std::path::Path;
+
+/// `nbthread` upper bound (HAProxy's MAX_THREADS on 64-bit builds).
+pub const MAX_NBTHREAD: usize = 64;
+/// `spread-checks` upper bound, in percent (HAProxy).
+pub const MAX_SPREAD_CHECKS: u32 = 50;
+
+/// Errors and warnings collected while loading.
+#[derive(Debug, Default)]
+pub struct Diags {
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Diags {
+    pub fn error(&mut self, location: &Location, message: impl Into<String>) {
+        self.errors.push(Diagnostic {
+            location: location.clone(),
+            message: message.into(),
+        });
+    }
+    pub fn warn(&mut self, location: &Location, message: impl Into<String>) {
+        self.warnings.push(Diagnostic {
+            location: location.clone(),
+            message: message.into(),
+        });
+    }
+}
+
+enum Section {
+    /// Before any section header in this file.
+    None,
+    Global,
+    /// Index into `Parser::defaults`.
+    Defaults(usize),
+    /// Index into `Parser::proxies`.
+    Proxy(usize),
+}
+
+/// The state of a load across all files.
+pub struct Parser<'e> {
+    pub global: Global,
+    pub global_location: Option<Location>,
+    /// Every defaults section in order; named ones can be found with `from`.
+    pub defaults: Vec<ProxyDraft>,
+    /// frontend, backend and listen sections in order.
+    pub proxies: Vec<ProxyDraft>,
+    /// The defaults that apply to proxies without `from` (the last seen).
+    implicit_defaults: Option<usize>,
+    section: Section,
+    pub diags: Diags,
+    env: &'e dyn Fn(&str) -> Option<String>,
+}
+
+impl<'e> Parser<'e> {
+    pub fn new(env: &'e dyn Fn(&str) -> Option<String>) -> Self {
+        Parser {
+            global: Global::default(),
+            global_location: None,
+            defaults: Vec::new(),
+            proxies: Vec::new(),
+            implicit_defaults: None,
+            section: Section::None,
+            diags: Diags::default(),
+            env,
+        }
+    }
+
+    /// Parses one file's text; `file` names it in locations.
+    pub fn feed(&mut self, file: &Path, text: &str) {
+        self.section = Section::None;
+        for (n, raw) in text.lines().enumerate() {
+            let location = Location {
+                file: file.to_path_buf(),
+                line: n + 1,
+            };
+            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            match split_line(line, self.env) {
+                Ok(lexed) => {
+                    for note in lexed.notes {
+                        self.diags.warn(&location, note);
+                    }
+                    self.line(lexed.words, &location);
+                }
+                Err(e) => self.diags.error(&location, e.0),
+            }
+        }
+    }
+
+    fn line(&mut self, mut words: Vec<String>, location: &Location) {
+        // HAProxy ends the argument list at the first empty word; trailing
+        // empty words (an unset variable at the end) are harmless.
+        while words.last().is_some_and(|w| w.is_empty()) {
+            words.pop();
+        }
+        let Some(first) = words.first() else { return };
+        if first.is_empty() {
+            return;
+        }
+        if let Some(pos) = words.iter().position(|w| w.is_empty()) {
+            self.diags.error(
+                location,
+                format!("'{first}': argument {pos} is empty (an unset environment variable?)"),
+            );
+            return;
+        }
+        if first.starts_with('.') {
+            self.diags.error(
+                location,
+                format!("'{first}': conditional blocks are not supported yet"),
+            );
+            return;
+        }
+        if SECTIONS.contains(&first.as_str()) {
+            self.section_header(&words, location);
+            return;
+        }
+        if UNSUPPORTED_SECTIONS.contains(&first.as_str()) {
+            self.diags
+                .error(location, format!("'{first}' section is not supported yet"));
+            self.section = Section::None;
+            return;
+        }
+        match self.section {
+            Section::None => {
+                let hint = did_you_mean(first, SECTIONS.iter().copied());
+                self.diags.error(
+                    location,
+                    format!("unknown keyword '{first}' out of section{hint}"),
+                );
+            }
+            Section::Global => self.global_keyword(&words, location),
+            Section::Defaults(i) => {
+                let mut draft = std::mem::take(&mut self.defaults[i]);
+                draft.keyword(&words, location, &mut self.diags);
+                self.defaults[i] = draft;
+            }
+            Section::Proxy(i) => {
+                let mut draft = std::mem::take(&mut self.proxies[i]);
+                draft.keyword(&words, location, &mut self.diags);
+                self.proxies[i] = draft;
+            }
+        }
+    }
+
+    fn section_header(&mut self, words: &[String], location: &Location) {
+        let kind = match words[0].as_str() {
+            "global" => {
+                if words.len() > 1 {
+                    self.diags.error(
+                        location,
+                        format!("'global' cannot handle unexpected argument '{}'", words[1]),
+                    );
+                }
+                self.global_location.get_or_insert_with(|| location.clone());
+                self.section = Section::Global;
+                return;
+            }
+            "defaults" => Kind::Defaults,
+            "frontend" => Kind::Frontend,
+            "backend" => Kind::Backend,
+            _ => Kind::Listen,
+        };
+        // `defaults [NAME] [from NAME]`, `frontend NAME [from NAME]`.
+        let mut args = &words[1..];
+        let mut name = String::new();
+        if args.first().is_some_and(|a| a != "from") {
+            name = args[0].clone();
+            args = &args[1..];
+        }
+        if name.is_empty() && kind != Kind::Defaults {
+            self.diags.error(
+                location,
+                format!("'{}' expects an <id> argument", kind.word()),
+            );
+        }
+        if let Some(c) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+        {
+            self.diags.error(
+                location,
+                format!(
+                    "character '{c}' is not permitted in '{}' name '{name}'",
+                    kind.word()
+                ),
+            );
+        }
+        // A proxy without `from` takes the last defaults section; a defaults
+        // section without `from` starts from scratch (HAProxy resets).
+        let mut base = if kind == Kind::Defaults {
+            None
+        } else {
+            self.implicit_defaults
+        };
+        match args {
+            [] => {}
+            [from, parent] if from == "from" => {
+                match self.defaults.iter().rposition(|d| d.name == *parent) {
+                    Some(i) if !parent.is_empty() => base = Some(i),
+                    _ => {
+                        self.diags.error(
+                            location,
+                            format!(
+                                "{} '{name}': defaults section '{parent}' not found",
+                                kind.word()
+                            ),
+                        );
+                    }
+                }
+            }
+            [from] if from == "from" => {
+                self.diags.error(
+                    location,
+                    format!("'{}': 'from' expects a defaults section name", kind.word()),
+                );
+            }
+            [extra, ..] => {
+                self.diags.error(
+                    location,
+                    format!(
+                        "'{}' cannot handle unexpected argument '{extra}'",
+                        kind.word()
+                    ),
+                );
+            }
+        }
+        let draft = ProxyDraft::start(
+            kind,
+            name,
+            location.clone(),
+            base.map(|i| &self.defaults[i]),
+        );
+        if kind == Kind::Defaults {
+            self.defaults.push(draft);
+            let i = self.defaults.len() - 1;
+            self.implicit_defaults = Some(i);
+            self.section = Section::Defaults(i);
+        } else {
+            self.proxies.push(draft);
+            self.section = Section::Proxy(self.proxies.len() - 1);
+        }
+    }
+
+    fn global_keyword(&mut self, words: &[String], location: &Location) {
+        let key = words[0].as_str();
+        let arg = words.get(1).map(String::as_str);
+        let g = &mut self.global;
+        let prefixed = |e: String| format!("'{key}': {e}");
+        let result: Result<(), String> = match (key, arg) {
+            ("nosplice", _) => {
+                g.nosplice = true;
+                Ok(())
+            }
+            ("daemon", _) => {
+                self.diags.warn(location, "'daemon' ignored: splicer runs in the foreground (use systemd or a supervisor)");
+                Ok(())
+            }
+            ("description", _) => return,
+            (k, None) if GLOBAL_KEYWORDS.contains(&k) => Err(format!("'{k}' expects an argument")),
+            ("nbthread", Some(v)) => parse_int(v, 1, MAX_NBTHREAD)
+                .map(|n| g.nbthread = Some(n))
+                .map_err(prefixed),
+            ("maxconn", Some(v)) => parse_int(v, 1, usize::MAX)
+                .map(|n| g.maxconn = n)
+                .map_err(prefixed),
+            ("maxpipes", Some(v)) => parse_int(v, 0, usize::MAX)
+                .map(|n| g.maxpipes = Some(n))
+                .map_err(prefixed),
+            ("tune.pipesize", Some(v)) => parse_size(v).map(|n| g.pipesize = n).map_err(prefixed),
+            ("hard-stop-after", Some(v)) => parse_time(v, 1000)
+                .map(|t| g.hard_stop_after = Some(t))
+                .map_err(prefixed),
+            ("pidfile", Some(v)) => {
+                g.pidfile = Some(v.into());
+                Ok(())
+            }
+            // Health checks are a later issue; the value is still checked.
+            ("spread-checks", Some(v)) => parse_int(v, 0, MAX_SPREAD_CHECKS)
+                .map(drop)
+                .map_err(prefixed),
+            (k, _) => {
+                if let Some((_, msg)) = REMOVED_GLOBAL.iter().find(|(w, _)| *w == k) {
+                    Err(msg.to_string())
+                } else if UNSUPPORTED_GLOBAL.contains(&k) {
+                    Err(format!("'{k}' is not supported yet"))
+                } else if is_tls_global(k) {
+                    self.diags.warn(
+                        location,
+                        format!("'{k}' ignored: splicer does not terminate TLS"),
+                    );
+                    return;
+                } else {
+                    let hint = did_you_mean(k, global_vocabulary());
+                    Err(format!("unknown keyword '{k}' in 'global' section{hint}"))
+                }
+            }
+        };
+        if let Err(e) = result {
+            self.diags.error(location, e);
+            return;
+        }
+        let max = if matches!(key, "nosplice" | "daemon") {
+            1
+        } else {
+            2
+        };
+        if words.len() > max {
+            self.diags.error(
+                location,
+                format!("'{key}' cannot handle unexpected argument '{}'", words[max]),
+            );
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! `server` and `default-server` parameters. `default-server` fills a
+//! [`ServerParams`] template that every later `server` line of the proxy (and
+//! of proxies inheriting from the defaults section) starts from.
+
+use super::keywords::did_you_mean;
+use super::model::*;
+use super::values::{parse_int, parse_ip, parse_time};
+use std::net::IpAddr;
+
+/// `agent-port`/`port` range.
+const MIN_PORT: u16 = 1;
+/// `rise`/`fall`/`error-limit` lower bound (HAProxy refuses 0).
+const MIN_COUNT: u32 = 1;
+
+/// Everything on a server line except its name and address.
+#[derive(Debug, Clone)]
+pub struct ServerParams {
+    pub weight: u32,
+    pub backup: bool,
+    pub maxconn: Option<u32>,
+    pub disabled: bool,
+    pub send_proxy: Option<ProxyVersion>,
+    pub source: Option<IpAddr>,
+    pub check: CheckParams,
+}
+
+impl Default for ServerParams {
+    fn default() -> Self {
+        ServerParams {
+            weight: DEFAULT_WEIGHT,
+            backup: false,
+            maxconn: None,
+            disabled: false,
+            send_proxy: None,
+            source: None,
+            check: CheckParams::default(),
+        }
+    }
+}
+
+/// Parameters that take one argument.
+const WITH_ARG: &[&str] = &[
+    "weight",
+    "maxconn",
+    "source",
+    "id",
+    "inter",
+    "fastinter",
+    "downinter",
+    "rise",
+    "fall",
+    "port",
+    "addr",
+    "slowstart",
+    "on-marked-down",
+    "on-marked-up",
+    "observe",
+    "error-limit",
+    "on-error",
+    "agent-port",
+    "agent-inter",
+    "agent-addr",
+];
+
+/// Flags.
+const FLAGS: &[&str] = &[
+    "backup",
+    "no-backup",
+    "disabled",
+    "enabled",
+    "send-proxy",
+    "send-proxy-v2",
+    "no-send-proxy",
+    "no-send-proxy-v2",
+    "check",
+    "no-check",
+    "agent-check",
+    "no-agent-check",
+];
+
+/// HAProxy server parameters that splicer does not implement yet.
+const UNSUPPORTED: &[&str] = &[
+    "ssl",
+    "no-ssl",
+    "verify",
+    "verifyhost",
+    "sni",
+    "ca-file",
+    "crl-file",
+    "crt",
+    "ciphers",
+    "ciphersuites",
+    "alpn",
+    "npn",
+    "check-ssl",
+    "check-sni",
+    "check-alpn",
+    "check-send-proxy",
+    "check-proto",
+    "check-via-socks4",
+    "force-sslv3",
+    "force-tlsv10",
+    "force-tlsv11",
+    "force-tlsv12",
+    "force-tlsv13",
+    "ssl-min-ver",
+    "ssl-max-ver",
+    "resolvers",
+    "resolve-prefer",
+    "resolve-net",
+    "resolve-opts",
+    "init-addr",
+    "track",
+    "proto",
+    "namespace",
+    "tfo",
+    "pool-max-conn",
+    "pool-low-conn",
+    "pool-purge-delay",
+    "max-reuse",
+    "usesrc",
+    "socks4",
+    "minconn",
+    "maxqueue",
+    "agent-send",
+    "send-proxy-v2-ssl",
+    "send-proxy-v2-ssl-cn",
+    "proxy-v2-options",
+    "tcp-ut",
+    "interface",
+    "set-proxy-v2-tlv-fmt",
+    "shard",
+    "log-proto",
+];
+
+/// Parameters that only act in HTTP mode.
+const HTTP_ONLY: &[&str] = &["cookie", "redir", "ws"];
+
+/// One problem on a server line.
+pub enum ParamIssue {
+    Error(String),
+    Warning(String),
+}
+
+/// Applies `words` (the parameters after the address, or after
+/// `default-server`) to `params`. `who` names the server in messages
+/// (`server 'be/s1'` or `default-server`). Every problem is reported.
+pub fn apply(params: &mut ServerParams, words: &[String], who: &str) -> Vec<ParamIssue> {
+    let mut issues = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let key = words[i].as_str();
+        if UNSUPPORTED.contains(&key) {
+            issues.push(ParamIssue::Error(format!(
+                "{who}: '{key}' is not supported yet"
+            )));
+            // Skip the parameter's argument when it clearly has one.
+            if words.get(i + 1).is_some_and(|w| !is_param(w)) {
+                i += 1;
+            }
+        } else if HTTP_ONLY.contains(&key) {
+            issues.push(ParamIssue::Warning(format!(
+                "{who}: '{key}' ignored as it requires HTTP mode"
+            )));
+            if words.get(i + 1).is_some_and(|w| !is_param(w)) {
+                i += 1;
+            }
+        } else if FLAGS.contains(&key) {
+            flag(params, key);
+        } else if WITH_ARG.contains(&key) {
+            match words.get(i + 1) {
+                None => issues.push(ParamIssue::Error(format!(
+                    "{who}: '{key}' expects an argument"
+                ))),
+                Some(value) => {
+                    if let Err(e) = with_arg(params, key, value) {
+                        issues.push(ParamIssue::Error(format!("{who}: '{key}': {e}")));
+                    }
+                }
+            }
+            i += 1;
+        } else {
+            let hint = did_you_mean(key, all_params());
+            issues.push(ParamIssue::Error(format!(
+                "{who}: unknown parameter '{key}'{hint}"
+            )));
+            // Most parameters take a value: don't report it as a second unknown.
+            if words.get(i + 1).is_some_and(|w| !is_param(w)) {
+                i += 1;
+            }
+        }
+        i += 1;
+    }
+    issues
+}
+
+fn is_param(word: &str) -> bool {
+    all_params().any(|p| p == word)
+}
+
+fn all_params() -> impl Iterator<Item = &'static str> {
+    WITH_ARG
+        .iter()
+        .chain(FLAGS)
+        .chain(UNSUPPORTED)
+        .chain(HTTP_ONLY)
+        .copied()
+}
+
+fn flag(p: &mut ServerParams, key: &str) {
+    match key {
+        "backup" => p.backup = true,
+        "no-backup" => p.backup = false,
+        "disabled" => p.disabled = true,
+        "enabled" => p.disabled = false,
+        "send-proxy" => p.send_proxy = Some(ProxyVersion::V1),
+        "send-proxy-v2" => p.send_proxy = Some(ProxyVersion::V2),
+        "no-send-proxy" | "no-send-proxy-v2" => p.send_proxy = None,
+        "check" => p.check.enabled = true,
+        "no-check" => p.check.enabled = false,
+        "agent-check" => p.check.agent = true,
+        "no-agent-check" => p.check.agent = false,
+        _ => unreachable!("flag table and match disagree on '{key}'"),
+    }
+}
+
+/// Time units of `inter` & co are milliseconds when bare (HAProxy).
+const MS: u64 = 1000;
+
+fn with_arg(p: &mut ServerParams, key: &str, v: &str) -> Result<(), String> {
+    let c = &mut p.check;
+    match key {
+        "weight" => p.weight = parse_int(v, 0, MAX_WEIGHT)?,
+        "maxconn" => p.maxconn = Some(parse_int(v, 0, u32::MAX)?),
+        "source" => p.source = Some(parse_source(v)?),
+        // Stats identifiers are not used yet; the value is still checked.
+        "id" => drop(parse_int::<u32>(v, 1, u32::MAX)?),
+        "inter" => c.inter = positive_time(v)?,
+        "fastinter" => c.fastinter = Some(positive_time(v)?),
+        "downinter" => c.downinter = Some(positive_time(v)?),
+        "rise" => c.rise = parse_int(v, MIN_COUNT, u32::MAX)?,
+        "fall" => c.fall = parse_int(v, MIN_COUNT, u32::MAX)?,
+        "port" => c.port = Some(parse_int(v, MIN_PORT, u16::MAX)?),
+        "addr" => c.addr = Some(parse_ip(v)?),
+        "slowstart" => c.slowstart = Some(parse_time(v, MS)?),
+        "on-marked-down" => match v {
+            "shutdown-sessions" => c.on_marked_down = Some(OnMarkedDown::ShutdownSessions),
+            _ => return Err(format!("expects 'shutdown-sessions' (got '{v}')")),
+        },
+        "on-marked-up" => match v {
+            "shutdown-backup-sessions" => c.on_marked_up = Some(OnMarkedUp::ShutdownBackupSessions),
+            _ => return Err(format!("expects 'shutdown-backup-sessions' (got '{v}')")),
+        },
+        "observe" => match v {
+            "layer4" => c.observe = true,
+            "layer7" => return Err("'layer7' needs HTTP mode; use 'layer4'".into()),
+            _ => return Err(format!("expects 'layer4' (got '{v}')")),
+        },
+        "error-limit" => c.error_limit = parse_int(v, MIN_COUNT, u32::MAX)?,
+        "on-error" => {
+            c.on_error = match v {
+                "fastinter" => OnError::FastInter,
+                "fail-check" => OnError::FailCheck,
+                "sudden-death" => OnError::SuddenDeath,
+                "mark-down" => OnError::MarkDown,
+                _ => {
+                    return Err(format!(
+                        "expects 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' (got '{v}')"
+                    ));
+                }
+            }
+        }
+        "agent-port" => c.agent_port = Some(parse_int(v, MIN_PORT, u16::MAX)?),
+        "agent-inter" => c.agent_inter = Some(positive_time(v)?),
+        "agent-addr" => c.agent_addr = Some(parse_ip(v)?),
+        _ => unreachable!("argument table and match disagree on '{key}'"),
+    }
+    Ok(())
+}
+
+fn positive_time(v: &str) -> Result<std::time::Duration, String> {
+    let t = parse_time(v, MS)?;
+    if t.is_zero() {
+        return Err(format!("'{v}' must be greater than zero"));
+    }
+    Ok(t)
+}
+
+/// `source ADDR` (also the proxy keyword): an IP, optionally `:0`. Ports
+/// and `usesrc` are not supported yet.
+pub fn parse_source(v: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = parse_ip(v) {
+        return Ok(ip);
+    }
+    let Some((host, port)) = v.rsplit_once(':') else {
+        return Err(format!("'{v}' is not an IP address"));
+    };
+    let ip = parse_ip(host).map_err(|_| format!("'{v}' is not an IP address"))?;
+    match port {
+        "" | "0" => Ok(ip),
+        _ => Err(format!("a source port ('{v}') is not supported yet")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn run(line: &str) -> (ServerParams, Vec<String>) {
+        let words: Vec<String> = line.split_whitespace().map(String::from).collect();
+        let mut p = ServerParams::default();
+        let issues = apply(&mut p, &words, "server 'b/s1'")
+            .into_iter()
+            .map(|i| match i {
+                ParamIssue::Error(e) => format!("E: {e}"),
+                ParamIssue::Warning(w) => format!("W: {w}"),
+            })
+            .collect();
+        (p, issues)
+    }
+
+    #[test]
+    fn accepts_each_parameter() {
+        let (p, issues) = run(
+            "weight 50 backup maxconn 100 send-proxy-v2 source 127.0.0.9 id 3 check inter 5s fastinter 500 \
+             downinter 10s rise 3 fall 2 port 8080 addr 127.0.0.2 slowstart 30s on-marked-down shutdown-sessions \
+             on-marked-up shutdown-backup-sessions observe layer4 error-limit 5 on-error mark-down agent-check \
+             agent-port 9999 agent-inter 3s agent-addr ::1",
+        );
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!((p.weight, p.backup, p.maxconn), (50, true, Some(100)));
+        assert_eq!(p.send_proxy, Some(ProxyVersion::V2));
+        assert_eq!(p.source, Some("127.0.0.9".parse().unwrap()));
+        let c = &p.check;
+        assert!(c.enabled && c.observe && c.agent);
+        assert_eq!(
+            (c.inter, c.fastinter, c.downinter),
+            (
+                Duration::from_secs(5),
+                Some(Duration::from_millis(500)),
+                Some(Duration::from_secs(10))
+            )
+        );
+        assert_eq!(
+            (c.rise, c.fall, c.port, c.error_limit),
+            (3, 2, Some(8080), 5)
+        );
+        assert_eq!(c.addr, Some("127.0.0.2".parse().unwrap()));
+        assert_eq!(c.slowstart, Some(Duration::from_secs(30)));
+        assert_eq!(
+            (c.on_marked_down, c.on_marked_up, c.on_error),
+            (
+                Some(OnMarkedDown::ShutdownSessions),
+                Some(OnMarkedUp::ShutdownBackupSessions),
+                OnError::MarkDown
+            )
+        );
+        assert_eq!(
+            (c.agent_port, c.agent_inter, c.agent_addr),
+            (
+                Some(9999),
+                Some(Duration::from_secs(3)),
+                Some("::1".parse().unwrap())
+            )
+        );
+    }
+
+    #[test]
+    fn flags_toggle() {
+        let (p, _) = run("backup no-backup check no-check send-proxy no-send-proxy disabled");
+        assert!(!p.backup && !p.check.enabled && p.send_proxy.is_none() && p.disabled);
+        let (p, _) = run("disabled enabled");
+        assert!(!p.disabled);
+    }
+
+    #[test]
+    fn reports_problems() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "weight 300",
+                "E: server 'b/s1': 'weight': value '300' is out of range 0..256",
+            ),
+            ("weight", "E: server 'b/s1': 'weight' expects an argument"),
+            (
+                "rise 0",
+                "E: server 'b/s1': 'rise': value '0' is out of range 1..4294967295",
+            ),
+            (
+                "inter 2x",
+                "E: server 'b/s1': 'inter': invalid unit 'x' in time '2x' (expected us, ms, s, m, h or d)",
+            ),
+            (
+                "inter 0",
+                "E: server 'b/s1': 'inter': '0' must be greater than zero",
+            ),
+            (
+                "port 0",
+                "E: server 'b/s1': 'port': value '0' is out of range 1..65535",
+            ),
+            (
+                "addr 1.2.3",
+                "E: server 'b/s1': 'addr': '1.2.3' is not an IP address",
+            ),
+            (
+                "observe layer7",
+                "E: server 'b/s1': 'observe': 'layer7' needs HTTP mode; use 'layer4'",
+            ),
+            (
+                "on-error foo",
+                "E: server 'b/s1': 'on-error': expects 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' (got 'foo')",
+            ),
+            (
+                "source 127.0.0.1:5",
+                "E: server 'b/s1': 'source': a source port ('127.0.0.1:5') is not supported yet",
+            ),
+            (
+                "ssl verify none",
+                "E: server 'b/s1': 'ssl' is not supported yet",
+            ),
+            (
+                "resolvers dns",
+                "E: server 'b/s1': 'resolvers' is not supported yet",
+            ),
+            (
+                "cookie web1",
+                "W: server 'b/s1': 'cookie' ignored as it requires HTTP mode",
+            ),
+            (
+                "wieght 3",
+                "E: server 'b/s1': unknown parameter 'wieght'; did you mean 'weight'?",
+            ),
+        ];
+        for (line, expected) in cases {
+            let (_, issues) = run(line);
+            assert_eq!(
+                issues.first().map(String::as_str),
+                Some(*expected),
+                "{line}: {issues:?}"
+            );
+        }
+        // Every problem of a line is reported, not only the first.
+        assert_eq!(run("weight 999 rise 0 bogus 1 check").1.len(), 3);
+    }
+}

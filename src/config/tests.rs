@@ -1,0 +1,705 @@
+//! Parser and validation tests: whole configs in, model or `FILE:LINE`
+//! diagnostics out. Lexer, values and server parameters have their own
+//! tests beside their code.
+
+use super::*;
+use std::time::Duration;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "WEB_PORT" => Some("8080".into()),
+        "DB_ADDR" => Some("127.0.0.1:3306".into()),
+        "BINDS" => Some("127.0.0.1:7001 name web".into()),
+        _ => None,
+    }
+}
+
+/// A minimal valid config to which tests append lines.
+const HEAD: &str = "defaults
+    mode tcp
+    timeout connect 4s
+    timeout client 30s
+    timeout server 30s
+";
+
+fn ok(text: &str) -> Loaded {
+    match parse_with_env("t.cfg", text, &env) {
+        Ok(l) => l,
+        Err(e) => panic!("unexpected errors: {:#?}", e.errors),
+    }
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse_with_env("t.cfg", text, &env) {
+        Ok(_) => panic!("config accepted:\n{text}"),
+        Err(e) => e.errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn warnings(text: &str) -> Vec<String> {
+    let w = match parse_with_env("t.cfg", text, &env) {
+        Ok(l) => l.warnings,
+        Err(e) => e.warnings,
+    };
+    w.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn resolves_a_complete_config() {
+    let l = ok(&format!(
+        "global
+    nbthread 4
+    maxconn 20000
+    maxpipes 500
+    tune.pipesize 256k
+    nosplice
+    hard-stop-after 30s
+    pidfile /run/splicer.pid
+{HEAD}    retries 5
+    option redispatch
+frontend web
+    bind 127.0.0.1:80 name http backlog 512
+    bind [::1]:80 v6only
+    maxconn 1000
+    timeout client-fin 2s
+    option splice-auto
+    default_backend nginx
+backend nginx
+    balance leastconn
+    timeout tunnel 1h
+    timeout queue 3s
+    timeout server-fin 1s
+    timeout check 2s
+    no option splice-response
+    option allbackups
+    source 127.0.0.5
+    server web1 127.0.0.1:8001 weight 3 check
+    server web2 127.0.0.1:8002 maxconn 50 send-proxy
+    server spare 127.0.0.1:8003 backup
+"
+    ));
+    let c = &l.config;
+    let g = &c.global;
+    assert_eq!(
+        (g.nbthread, g.maxconn, g.maxpipes, g.pipesize),
+        (Some(4), 20000, Some(500), 256 * 1024)
+    );
+    assert!(g.nosplice);
+    assert_eq!(g.hard_stop_after, Some(Duration::from_secs(30)));
+    assert_eq!(
+        g.pidfile.as_deref(),
+        Some(std::path::Path::new("/run/splicer.pid"))
+    );
+    let fe = &c.frontends[0];
+    assert_eq!(fe.binds.len(), 2);
+    assert_eq!(fe.binds[0].addr, "127.0.0.1:80".parse().unwrap());
+    assert_eq!(
+        (fe.binds[0].name.as_deref(), fe.binds[0].backlog),
+        (Some("http"), Some(512))
+    );
+    assert!(fe.binds[1].v6only);
+    assert_eq!(fe.binds[1].location.line, 18);
+    assert_eq!(fe.maxconn, Some(1000));
+    assert_eq!(fe.timeout_client, Some(Duration::from_secs(30)));
+    assert_eq!(fe.timeout_client_fin, Some(Duration::from_secs(2)));
+    assert_eq!(fe.splice.auto, Some(true));
+    assert_eq!(fe.default_backend, c.backend("nginx"));
+    let be = &c.backends[0];
+    assert_eq!(be.balance, Balance::LeastConn);
+    assert_eq!(be.timeout_connect, Duration::from_secs(4));
+    assert_eq!(be.timeout_server, Some(Duration::from_secs(30)));
+    assert_eq!(be.timeout_tunnel, Some(Duration::from_secs(3600)));
+    assert_eq!(be.timeout_queue, Some(Duration::from_secs(3)));
+    assert_eq!(be.timeout_server_fin, Some(Duration::from_secs(1)));
+    assert_eq!((be.retries, be.redispatch, be.allbackups), (5, true, true));
+    assert_eq!(be.splice.response, Some(false));
+    let weights: Vec<u32> = be.servers.iter().map(|s| s.weight).collect();
+    assert_eq!(weights, [3, 1, 1]);
+    assert!(be.servers[0].check.enabled && !be.servers[1].check.enabled);
+    assert_eq!(be.servers[0].check.timeout, Some(Duration::from_secs(2)));
+    assert_eq!(be.servers[1].send_proxy, Some(ProxyVersion::V1));
+    assert_eq!(be.servers[1].maxconn, Some(50));
+    assert!(be.servers[2].backup);
+    assert!(
+        be.servers
+            .iter()
+            .all(|s| s.source == Some("127.0.0.5".parse().unwrap()))
+    );
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
+#[test]
+fn defaults_when_unset() {
+    let l = ok("frontend f\n bind :80\n default_backend b\nbackend b\n server s 127.0.0.1:81\n");
+    let (g, be) = (&l.config.global, &l.config.backends[0]);
+    assert_eq!(
+        (g.nbthread, g.maxconn, g.pipesize, g.nosplice),
+        (None, DEFAULT_GLOBAL_MAXCONN, DEFAULT_PIPESIZE, false)
+    );
+    assert_eq!(
+        (be.balance, be.hash_type, be.retries),
+        (Balance::RoundRobin, HashType::MapBased, DEFAULT_RETRIES)
+    );
+    assert_eq!(
+        (be.timeout_connect, be.timeout_server),
+        (DEFAULT_TIMEOUT_CONNECT, None)
+    );
+    assert_eq!(be.servers[0].check, CheckParams::default());
+    assert_eq!(be.servers[0].weight, DEFAULT_WEIGHT);
+    assert_eq!(l.config.frontends[0].timeout_client, None);
+}
+
+#[test]
+fn balance_and_hash_type() {
+    let cases: &[(&str, Balance, HashType)] = &[
+        (
+            "balance roundrobin",
+            Balance::RoundRobin,
+            HashType::MapBased,
+        ),
+        ("balance static-rr", Balance::StaticRr, HashType::MapBased),
+        ("balance leastconn", Balance::LeastConn, HashType::MapBased),
+        ("balance first", Balance::First, HashType::MapBased),
+        (
+            "balance source\n hash-type consistent",
+            Balance::Source,
+            HashType::Consistent,
+        ),
+        (
+            "balance source\n hash-type map-based sdbm",
+            Balance::Source,
+            HashType::MapBased,
+        ),
+        (
+            "balance random",
+            Balance::Random {
+                draws: DEFAULT_RANDOM_DRAWS,
+            },
+            HashType::MapBased,
+        ),
+        (
+            "balance random(5)",
+            Balance::Random { draws: 5 },
+            HashType::MapBased,
+        ),
+    ];
+    for (line, balance, hash) in cases {
+        let l = ok(&format!(
+            "{HEAD}listen l\n bind :80\n {line}\n server s 127.0.0.1:81\n"
+        ));
+        assert_eq!(
+            (l.config.backends[0].balance, l.config.backends[0].hash_type),
+            (*balance, *hash),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn errors_name_file_and_line() {
+    // (description, lines after HEAD + "listen l\n bind :80\n", expected first error)
+    // Line numbers: HEAD is 5 lines, listen 6, bind 7, the case starts at 8.
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "typo",
+            "balanse roundrobin",
+            "t.cfg:8: unknown keyword 'balanse' in 'listen' section; did you mean 'balance'?",
+        ),
+        (
+            "no suggestion",
+            "frobnicate",
+            "t.cfg:8: unknown keyword 'frobnicate' in 'listen' section",
+        ),
+        (
+            "option typo",
+            "option redispach",
+            "t.cfg:8: unknown option 'redispach'; did you mean 'redispatch'?",
+        ),
+        (
+            "mode http",
+            "mode http",
+            "t.cfg:8: proxy 'l': mode http is not supported (splicer is a TCP load balancer; use 'mode tcp')",
+        ),
+        (
+            "mode health",
+            "mode health",
+            "t.cfg:8: 'mode health' doesn't exist anymore. Please use 'http-request return status 200' instead.",
+        ),
+        (
+            "balance uri",
+            "balance uri",
+            "t.cfg:8: 'balance uri' needs HTTP mode; splicer is a TCP load balancer",
+        ),
+        (
+            "balance hdr",
+            "balance hdr(host)",
+            "t.cfg:8: 'balance hdr(host)' needs HTTP mode; splicer is a TCP load balancer",
+        ),
+        (
+            "balance rdp",
+            "balance rdp-cookie",
+            "t.cfg:8: 'balance rdp-cookie' is not supported yet",
+        ),
+        (
+            "balance random(0)",
+            "balance random(0)",
+            "t.cfg:8: balance random : number of draws must be at least 1.",
+        ),
+        (
+            "hash function",
+            "hash-type consistent djb2",
+            "t.cfg:8: 'hash-type': hash function 'djb2' is not supported yet (only the default, sdbm)",
+        ),
+        (
+            "hash-type",
+            "hash-type foo",
+            "t.cfg:8: 'hash-type' only supports 'consistent' and 'map-based'.",
+        ),
+        (
+            "bad time",
+            "timeout client 10q",
+            "t.cfg:8: 'timeout client': invalid unit 'q' in time '10q' (expected us, ms, s, m, h or d)",
+        ),
+        (
+            "bad timeout",
+            "timeout clinet 5s",
+            "t.cfg:8: 'timeout' does not know 'clinet'; did you mean 'client'?",
+        ),
+        (
+            "contimeout",
+            "contimeout 5s",
+            "t.cfg:8: the 'contimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout connect'.",
+        ),
+        ("log", "log global", "t.cfg:8: 'log' is not supported yet"),
+        (
+            "tcplog",
+            "option tcplog",
+            "t.cfg:8: 'option tcplog' is not supported yet",
+        ),
+        (
+            "use_backend",
+            "use_backend x if y",
+            "t.cfg:8: 'use_backend' is not supported yet",
+        ),
+        (
+            "retries",
+            "retries x",
+            "t.cfg:8: 'retries': 'x' is not a number",
+        ),
+        (
+            "maxconn args",
+            "maxconn 1 2",
+            "t.cfg:8: 'maxconn' cannot handle unexpected argument '2'.",
+        ),
+        (
+            "weight",
+            "server s 127.0.0.1:81 weight 257",
+            "t.cfg:8: server 'l/s': 'weight': value '257' is out of range 0..256",
+        ),
+        (
+            "port required",
+            "server s 127.0.0.1",
+            "t.cfg:8: server 'l/s': port required in '127.0.0.1'",
+        ),
+        (
+            "unresolvable",
+            "server s no-such-host.invalid:80",
+            "t.cfg:8: server 'l/s': could not resolve address 'no-such-host.invalid'",
+        ),
+        (
+            "server ssl",
+            "server s 127.0.0.1:443 ssl",
+            "t.cfg:8: server 'l/s': 'ssl' is not supported yet",
+        ),
+        (
+            "bind ssl",
+            "bind :443 ssl crt /x.pem",
+            "t.cfg:8: 'bind :443': 'ssl' is not supported yet",
+        ),
+        (
+            "bind typo",
+            "bind :443 v6ony",
+            "t.cfg:8: 'bind :443' in section 'listen': unknown keyword 'v6ony'; did you mean 'v6only'?",
+        ),
+        (
+            "bind port",
+            "bind 127.0.0.1",
+            "t.cfg:8: 'bind' : missing port specification in '127.0.0.1'",
+        ),
+        (
+            "bind unix",
+            "bind unix@/run/x.sock",
+            "t.cfg:8: 'bind' : address family 'unix@' in 'unix@/run/x.sock' is not supported yet (only ipv4@ and ipv6@)",
+        ),
+        (
+            "source usesrc",
+            "source 127.0.0.1 usesrc clientip",
+            "t.cfg:8: 'source': 'usesrc' is not supported yet",
+        ),
+        (
+            "no what",
+            "no redispatch",
+            "t.cfg:8: 'no' expects 'option' (as in 'no option redispatch')",
+        ),
+        (
+            "quote",
+            "description \"oops",
+            "t.cfg:8: unmatched quote (\") at position 14",
+        ),
+        (
+            "empty arg",
+            "server \"${NOPE}\" 127.0.0.1:81",
+            "t.cfg:8: 'server': argument 1 is empty (an unset environment variable?)",
+        ),
+        (
+            "section",
+            "peers p",
+            "t.cfg:8: 'peers' section is not supported yet",
+        ),
+        (
+            "default_backend",
+            "default_backend nope",
+            "t.cfg:8: proxy 'l': unable to find required default_backend: 'nope'.",
+        ),
+    ];
+    for (desc, line, expected) in cases {
+        let errs = errors(&format!("{HEAD}listen l\n bind :80\n {line}\n"));
+        assert!(errs[0].starts_with(expected), "{desc}: got {errs:?}");
+    }
+}
+
+#[test]
+fn collects_every_error() {
+    let errs = errors(&format!(
+        "{HEAD}frontend f\n bind :80\n balanse x\n default_backend b\nbackend b\n server s 127.0.0.1\n timout connect 1s\nfoo bar\n"
+    ));
+    let lines: Vec<&str> = errs.iter().map(|e| e.split(": ").next().unwrap()).collect();
+    assert_eq!(
+        lines,
+        ["t.cfg:8", "t.cfg:11", "t.cfg:12", "t.cfg:13"],
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn errors_out_of_place() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "before any section",
+            "maxconn 5\n",
+            "t.cfg:1: unknown keyword 'maxconn' out of section",
+        ),
+        (
+            "section typo",
+            "frontnd f\n",
+            "t.cfg:1: unknown keyword 'frontnd' out of section; did you mean 'frontend'?",
+        ),
+        (
+            "bind in defaults",
+            "defaults\n bind :80\n",
+            "t.cfg:2: 'bind' not allowed in 'defaults' section.",
+        ),
+        (
+            "server in defaults",
+            "defaults\n server s 127.0.0.1:80\n",
+            "t.cfg:2: 'server' not allowed in 'defaults' section.",
+        ),
+        (
+            "server in frontend",
+            "frontend f\n bind :80\n server s 127.0.0.1:80\n",
+            "t.cfg:3: 'server' not allowed because frontend 'f' has no backend capability.",
+        ),
+        (
+            "global typo",
+            "global\n nbthreads 2\n",
+            "t.cfg:2: unknown keyword 'nbthreads' in 'global' section; did you mean 'nbthread'?",
+        ),
+        (
+            "global user",
+            "global\n user haproxy\n",
+            "t.cfg:2: 'user' is not supported yet",
+        ),
+        (
+            "nbproc",
+            "global\n nbproc 2\n",
+            "t.cfg:2: nbproc is not supported any more since HAProxy 2.5.",
+        ),
+        (
+            "nbthread",
+            "global\n nbthread 0\n",
+            "t.cfg:2: 'nbthread': value '0' is out of range 1..64",
+        ),
+        (
+            "pipesize",
+            "global\n tune.pipesize 1x\n",
+            "t.cfg:2: 'tune.pipesize': invalid unit 'x' in size '1x' (expected k, m or g)",
+        ),
+        (
+            "pidfile",
+            "global\n pidfile\n",
+            "t.cfg:2: 'pidfile' expects an argument",
+        ),
+        (
+            "spread-checks",
+            "global\n spread-checks 60\n",
+            "t.cfg:2: 'spread-checks': value '60' is out of range 0..50",
+        ),
+        (
+            "missing name",
+            "backend\n",
+            "t.cfg:1: 'backend' expects an <id> argument",
+        ),
+        (
+            "bad name",
+            "backend a/b\n",
+            "t.cfg:1: character '/' is not permitted in 'backend' name 'a/b'",
+        ),
+        (
+            "unknown from",
+            "backend b from nope\n",
+            "t.cfg:1: backend 'b': defaults section 'nope' not found",
+        ),
+        (
+            "dup frontend",
+            "frontend f\n bind :80\nfrontend f\n bind :81\n",
+            "t.cfg:3: frontend 'f' has the same name as frontend 'f' declared at t.cfg:1.",
+        ),
+        (
+            "dup listen/backend",
+            "backend x\nlisten x\n bind :80\n",
+            "t.cfg:2: listen 'x' has the same name as backend 'x' declared at t.cfg:1.",
+        ),
+        (
+            "dup server",
+            "listen l\n bind :80\n server a 127.0.0.1:1\n server a 127.0.0.1:2\n",
+            "t.cfg:4: proxy 'l', another server named 'a' was already defined at line 3, please use distinct names.",
+        ),
+        (
+            "no listener",
+            "backend b\n server s 127.0.0.1:80\n",
+            "t.cfg:1: no enabled frontend has a 'bind'",
+        ),
+    ];
+    for (desc, text, expected) in cases {
+        let errs = errors(text);
+        assert!(errs[0].starts_with(expected), "{desc}: got {errs:?}");
+    }
+    // A frontend and a backend may share a name (HAProxy allows it).
+    ok("frontend x\n bind :80\n default_backend x\nbackend x\n server s 127.0.0.1:81\n");
+}
+
+#[test]
+fn warns_like_haproxy() {
+    let text = format!(
+        "{HEAD}    option httplog
+frontend f
+    bind :80
+    option forwardfor
+    http-request deny
+    timeout http-request 5s
+    timeout server 5s
+    default_backend b
+backend b
+    bind :81
+    option dontlognull
+    server s 127.0.0.1:81 cookie s1
+global
+    daemon
+    ssl-default-bind-ciphers HIGH
+"
+    );
+    let w = warnings(&text);
+    let expected = [
+        "t.cfg:6: 'option httplog' not usable with frontend 'f' (needs 'mode http'). Ignored: splicer does not log connections yet.",
+        "t.cfg:9: 'option forwardfor' ignored for frontend 'f' as it requires HTTP mode.",
+        "t.cfg:10: 'http-request' rules ignored for frontend 'f' as they require HTTP mode.",
+        "t.cfg:11: 'timeout http-request' ignored for frontend 'f' as it requires HTTP mode.",
+        "t.cfg:12: 'timeout server' will be ignored because frontend 'f' has no backend capability",
+        "t.cfg:15: 'bind' ignored because backend 'b' has no frontend capability.",
+        "t.cfg:16: 'option dontlognull' has no effect: splicer does not log connections yet",
+        "t.cfg:17: server 'b/s': 'cookie' ignored as it requires HTTP mode",
+        "t.cfg:19: 'daemon' ignored: splicer runs in the foreground (use systemd or a supervisor)",
+        "t.cfg:20: 'ssl-default-bind-ciphers' ignored: splicer does not terminate TLS",
+    ];
+    assert_eq!(w, expected);
+}
+
+#[test]
+fn warns_about_missing_pieces() {
+    let w = warnings(
+        "frontend f\n bind :80\nbackend b\n timeout connect 1s\n timeout server 1s\nlisten l\n bind :81\n",
+    );
+    assert_eq!(w.len(), 5, "{w:#?}");
+    assert!(w[0].starts_with("t.cfg:1: missing timeouts for frontend 'f'."));
+    assert!(w[1].starts_with("t.cfg:1: frontend 'f' has no 'default_backend'"));
+    assert!(w[2].starts_with("t.cfg:3: backend 'b' has no server"));
+    assert!(w[3].starts_with("t.cfg:6: missing timeouts for proxy 'l'."));
+    assert!(w[3].ends_with("Without 'timeout connect' splicer uses 5 s."));
+    assert!(
+        w[4].starts_with("t.cfg:6: proxy 'l' has no server"),
+        "{w:#?}"
+    );
+}
+
+#[test]
+fn defaults_inheritance() {
+    let l = ok("defaults base
+    mode tcp
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+    balance leastconn
+    default-server inter 5s rise 1
+defaults other from base
+    timeout connect 2s
+    retries 7
+backend b1 from base
+    server s 127.0.0.1:1
+defaults
+    mode tcp
+    timeout client 20s
+    timeout server 20s
+backend b2 from other
+    balance first
+    server s 127.0.0.1:2
+backend b3
+    server s 127.0.0.1:3 weight 9
+listen l
+    bind :80
+    server s 127.0.0.1:4
+");
+    let b = |n: &str| &l.config.backends[l.config.backend(n).unwrap()];
+    // b1: named defaults.
+    assert_eq!(
+        (b("b1").balance, b("b1").timeout_connect, b("b1").retries),
+        (Balance::LeastConn, Duration::from_secs(1), 3)
+    );
+    assert_eq!(
+        (
+            b("b1").servers[0].check.inter,
+            b("b1").servers[0].check.rise
+        ),
+        (Duration::from_secs(5), 1)
+    );
+    // b2: `other` inherits `base` and overrides; the proxy overrides again.
+    assert_eq!(
+        (b("b2").balance, b("b2").timeout_connect, b("b2").retries),
+        (Balance::First, Duration::from_secs(2), 7)
+    );
+    assert_eq!(b("b2").servers[0].check.inter, Duration::from_secs(5));
+    // b3 and l: the anonymous defaults reset everything.
+    assert_eq!(
+        (b("b3").balance, b("b3").timeout_connect),
+        (Balance::RoundRobin, DEFAULT_TIMEOUT_CONNECT)
+    );
+    assert_eq!(b("b3").timeout_server, Some(Duration::from_secs(20)));
+    assert_eq!(b("b3").servers[0].check.inter, DEFAULT_CHECK_INTER);
+    assert_eq!(
+        l.config.frontends[0].timeout_client,
+        Some(Duration::from_secs(20))
+    );
+}
+
+#[test]
+fn default_server_applies_to_later_servers() {
+    let l = ok(&format!(
+        "{HEAD}listen l\n bind :80\n server a 127.0.0.1:1\n default-server weight 5 check\n server b 127.0.0.1:2\n server c 127.0.0.1:3 weight 2 no-check\n"
+    ));
+    let s = &l.config.backends[0].servers;
+    let got: Vec<(u32, bool)> = s.iter().map(|s| (s.weight, s.check.enabled)).collect();
+    assert_eq!(got, [(1, false), (5, true), (2, false)]);
+}
+
+#[test]
+fn listen_becomes_frontend_and_backend() {
+    let l = ok(&format!(
+        "{HEAD}listen mysql\n bind 127.0.0.1:3306\n bind 127.0.0.1:3310-3311\n server db 127.0.0.1:13306\n option splice-request\n"
+    ));
+    let c = &l.config;
+    assert_eq!((c.frontends.len(), c.backends.len()), (1, 1));
+    assert_eq!(
+        (c.frontends[0].name.as_str(), c.backends[0].name.as_str()),
+        ("mysql", "mysql")
+    );
+    assert_eq!(c.frontends[0].default_backend, Some(0));
+    let ports: Vec<u16> = c.frontends[0].binds.iter().map(|b| b.addr.port()).collect();
+    assert_eq!(ports, [3306, 3310, 3311]);
+    assert_eq!(
+        (c.frontends[0].splice.request, c.backends[0].splice.request),
+        (Some(true), Some(true))
+    );
+}
+
+#[test]
+fn environment_variables() {
+    let l = ok(&format!(
+        "{HEAD}listen l\n bind \":${{WEB_PORT}}\"\n bind \"${{BINDS[*]}}\"\n server s \"${{DB_ADDR}}\"\n server t \"127.0.0.1:${{NOPE-9000}}\"\n"
+    ));
+    let ports: Vec<u16> = l.config.frontends[0]
+        .binds
+        .iter()
+        .map(|b| b.addr.port())
+        .collect();
+    assert_eq!(ports, [8080, 7001]);
+    // `"${BINDS[*]}"` became three words: address, `name`, its value.
+    assert_eq!(l.config.frontends[0].binds[1].name.as_deref(), Some("web"));
+    let s = &l.config.backends[0].servers;
+    assert_eq!((s[0].addr.port(), s[1].addr.port()), (3306, 9000));
+    // Unquoted: literal, as in HAProxy, with a warning that says how to fix it.
+    let w = warnings(&format!("{HEAD}listen l\n bind :${{WEB_PORT}}\n"));
+    let note = "t.cfg:7: '${WEB_PORT}' is not expanded outside double quotes";
+    assert!(w.iter().any(|w| w.starts_with(note)), "{w:?}");
+}
+
+#[test]
+fn disabled_and_enabled() {
+    let l = ok(&format!(
+        "{HEAD}frontend f\n bind :80\n default_backend b\nfrontend g\n disabled\n bind :81\nbackend b\n disabled\n enabled\n server s 127.0.0.1:1 disabled\n"
+    ));
+    let c = &l.config;
+    assert_eq!(
+        (
+            c.frontends[0].disabled,
+            c.frontends[1].disabled,
+            c.backends[0].disabled
+        ),
+        (false, true, false)
+    );
+    assert!(c.backends[0].servers[0].disabled);
+}
+
+#[test]
+fn sections_end_with_their_file() {
+    let dir = std::env::temp_dir().join(format!("splicer-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b, c) = (dir.join("a.cfg"), dir.join("b.cfg"), dir.join("c.cfg"));
+    std::fs::write(
+        &a,
+        "defaults\n mode tcp\n timeout connect 3s\nbackend be\n server s 127.0.0.1:1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &b,
+        " retries 2\nfrontend fe\n bind :80\n default_backend be\n",
+    )
+    .unwrap();
+    std::fs::write(&c, "frontend fe\n bind :80\n default_backend be\n").unwrap();
+    let err = load(&[a.clone(), b.clone()]).unwrap_err();
+    assert_eq!(
+        err.errors[0].to_string(),
+        format!(
+            "{}:1: unknown keyword 'retries' out of section",
+            b.display()
+        )
+    );
+    // The last defaults section carries over to the next file.
+    let l = load(&[a.clone(), c.clone()]).unwrap();
+    assert_eq!(l.config.frontends[0].default_backend, Some(0));
+    let missing = dir.join("missing.cfg");
+    let err = load(&[a, missing.clone()]).unwrap_err();
+    assert!(err.errors[0].to_string().starts_with(&format!(
+        "{}:0: cannot read configuration file",
+        missing.display()
+    )));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,228 @@
+//! Turns proxy drafts into the model once every file is read: splits
+//! `listen` sections, resolves `default_backend` names, checks duplicate
+//! names, and warns where HAProxy warns (missing timeouts, HTTP-only
+//! directives in TCP proxies, a frontend without `bind`).
+
+use super::model::*;
+use super::parser::{Diags, Parser};
+use super::proxy::{HttpStyle, Kind, ProxyDraft};
+
+/// Builds the config from a parser that has read every file.
+pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diags) {
+    let Parser {
+        global,
+        proxies,
+        mut diags,
+        ..
+    } = parser;
+    let mut config = Config {
+        global,
+        frontends: Vec::new(),
+        backends: Vec::new(),
+    };
+    check_duplicates(&proxies, &mut diags);
+    // Backends first, so that frontends can resolve `default_backend`.
+    for p in proxies.iter().filter(|p| p.kind.back()) {
+        common_checks(p, &mut diags);
+        config.backends.push(backend(p, &mut diags));
+    }
+    let mut pending = Vec::new();
+    for p in proxies.iter().filter(|p| p.kind.front()) {
+        if p.kind == Kind::Frontend {
+            common_checks(p, &mut diags);
+        }
+        let (fe, target) = frontend(p, &mut diags);
+        pending.push(target);
+        config.frontends.push(fe);
+    }
+    for (fe, target) in config.frontends.iter_mut().zip(pending) {
+        let Some((name, loc)) = target else { continue };
+        match config.backends.iter().position(|b| b.name == name) {
+            Some(i) => fe.default_backend = Some(i),
+            None => diags.error(
+                &loc,
+                format!(
+                    "proxy '{}': unable to find required default_backend: '{name}'.",
+                    fe.name
+                ),
+            ),
+        }
+    }
+    let listening = config
+        .frontends
+        .iter()
+        .any(|f| !f.disabled && !f.binds.is_empty());
+    if !listening && diags.errors.is_empty() {
+        let location = proxies
+            .first()
+            .map(|p| p.location.clone())
+            .unwrap_or_else(|| Location {
+                file: files.first().cloned().unwrap_or_default(),
+                line: 1,
+            });
+        diags.error(&location, "no enabled frontend has a 'bind': splicer would not listen anywhere (HAProxy exits with 'no listener')");
+    }
+    // Report in file order, then line order, as a reader goes through them.
+    let rank = |l: &Location| (files.iter().position(|f| *f == l.file), l.line);
+    diags.errors.sort_by_key(|d| rank(&d.location));
+    diags.warnings.sort_by_key(|d| rank(&d.location));
+    (config, diags)
+}
+
+/// Frontends share names only with backends, never with each other; same for
+/// backends. A listen is both.
+fn check_duplicates(proxies: &[ProxyDraft], d: &mut Diags) {
+    for (i, p) in proxies.iter().enumerate() {
+        let clash = proxies[..i].iter().find(|q| {
+            q.name == p.name && (q.kind.front() && p.kind.front() || q.kind.back() && p.kind.back())
+        });
+        if let Some(q) = clash {
+            d.error(
+                &p.location,
+                format!(
+                    "{} '{}' has the same name as {} '{}' declared at {}.",
+                    p.kind.word(),
+                    p.name,
+                    q.kind.word(),
+                    q.name,
+                    q.location
+                ),
+            );
+        }
+    }
+}
+
+/// Checks made once per section (a listen is checked once, not twice).
+fn common_checks(p: &ProxyDraft, d: &mut Diags) {
+    if let Some(loc) = &p.mode_http {
+        d.error(
+            loc,
+            format!(
+                "{}: mode http is not supported (splicer is a TCP load balancer; use 'mode tcp')",
+                p.who()
+            ),
+        );
+        return;
+    }
+    for h in &p.http_only {
+        // HAProxy only speaks of httplog for the side that logs: the frontend.
+        if h.style == HttpStyle::HttpLog && !p.kind.front() {
+            continue;
+        }
+        let who = p.who();
+        let message = match h.style {
+            HttpStyle::HttpLog => format!(
+                "{} not usable with {who} (needs 'mode http'). Ignored: splicer does not log connections yet.",
+                h.what
+            ),
+            HttpStyle::Rules => format!(
+                "{} rules ignored for {who} as they require HTTP mode.",
+                h.what
+            ),
+            HttpStyle::Directive => {
+                format!("{} ignored for {who} as it requires HTTP mode.", h.what)
+            }
+        };
+        d.warn(&h.location, message);
+    }
+    let t = &p.timeouts;
+    let missing = (p.kind.front() && t.client.is_none())
+        || (p.kind.back() && (t.connect.is_none() || t.server.is_none()));
+    if missing && !p.disabled {
+        let note = if p.kind.back() && t.connect.is_none() {
+            format!(
+                " Without 'timeout connect' splicer uses {} s.",
+                DEFAULT_TIMEOUT_CONNECT.as_secs()
+            )
+        } else {
+            String::new()
+        };
+        d.warn(
+            &p.location,
+            format!(
+                "missing timeouts for {}. While not properly invalid, you will certainly encounter various problems with such a configuration. To fix this, please ensure that all following timeouts are set to a non-zero value: 'client', 'connect', 'server'.{note}",
+                p.who()
+            ),
+        );
+    }
+}
+
+fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
+    if p.servers.is_empty() && !p.disabled {
+        d.warn(
+            &p.location,
+            format!(
+                "{} has no server; connections to it will be closed.",
+                p.who()
+            ),
+        );
+    }
+    let servers = p
+        .servers
+        .iter()
+        .cloned()
+        .map(|mut s| {
+            s.source = s.source.or(p.source);
+            s.check.timeout = p.timeouts.check;
+            s
+        })
+        .collect();
+    Backend {
+        name: p.name.clone(),
+        location: p.location.clone(),
+        balance: p.balance,
+        hash_type: p.hash_type,
+        servers,
+        timeout_connect: p.timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT),
+        timeout_server: p.timeouts.server,
+        timeout_server_fin: p.timeouts.server_fin,
+        timeout_tunnel: p.timeouts.tunnel,
+        timeout_queue: p.timeouts.queue,
+        retries: p.retries.unwrap_or(DEFAULT_RETRIES),
+        redispatch: p.redispatch,
+        allbackups: p.allbackups,
+        splice: p.splice,
+        disabled: p.disabled,
+    }
+}
+
+/// The frontend and the name of the backend it sends to (resolved later).
+fn frontend(p: &ProxyDraft, d: &mut Diags) -> (Frontend, Option<(String, Location)>) {
+    if p.binds.is_empty() && p.kind == Kind::Frontend && !p.disabled {
+        d.warn(
+            &p.location,
+            format!(
+                "{} has no 'bind' directive. Please declare it as a backend if this was intended.",
+                p.who()
+            ),
+        );
+    }
+    let target = match (&p.default_backend, p.kind) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Kind::Listen) => Some((p.name.clone(), p.location.clone())),
+        (None, _) => {
+            if !p.disabled {
+                d.warn(
+                    &p.location,
+                    format!(
+                        "{} has no 'default_backend': every connection will be closed.",
+                        p.who()
+                    ),
+                );
+            }
+            None
+        }
+    };
+    let fe = Frontend {
+        name: p.name.clone(),
+        location: p.location.clone(),
+        binds: p.binds.clone(),
+        maxconn: p.maxconn,
+        default_backend: None,
+        timeout_client: p.timeouts.client,
+        timeout_client_fin: p.timeouts.client_fin,
+        splice: p.splice,
+        disabled: p.disabled,
+    };
+    (fe, target)
+}
