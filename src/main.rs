@@ -60,7 +60,7 @@ fn main() -> ExitCode {
         Ok(l) => l,
         Err(e) => {
             for w in &e.warnings {
-                eprintln!("{w}");
+                eprintln!("[WARNING] {w}");
             }
             for err in &e.errors {
                 eprintln!("{err}");
@@ -71,7 +71,7 @@ fn main() -> ExitCode {
     };
     for w in &loaded.warnings {
         if args.check {
-            eprintln!("{w}");
+            eprintln!("[WARNING] {w}");
         } else {
             log::warn!("{w}");
         }
