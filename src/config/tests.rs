@@ -645,10 +645,19 @@ fn environment_variables() {
     assert_eq!(l.config.frontends[0].binds[1].name.as_deref(), Some("web"));
     let s = &l.config.backends[0].servers;
     assert_eq!((s[0].addr.port(), s[1].addr.port()), (3306, 9000));
-    // Unquoted: literal, as in HAProxy, with a warning that says how to fix it.
-    let w = warnings(&format!("{HEAD}listen l\n bind :${{WEB_PORT}}\n"));
-    let note = "t.cfg:7: '${WEB_PORT}' is not expanded outside double quotes";
+    // Unquoted: literal, as in HAProxy, with a warning that says how to fix it...
+    let w = warnings(&format!(
+        "{HEAD}listen l\n bind :80\n description ${{WEB_PORT}}\n"
+    ));
+    let note = "t.cfg:8: '${WEB_PORT}' is not expanded outside double quotes";
     assert!(w.iter().any(|w| w.starts_with(note)), "{w:?}");
+    // ...except in bind and server addresses, which HAProxy expands again.
+    let l = ok(&format!(
+        "{HEAD}listen l\n bind :${{WEB_PORT}}\n server s $DB_ADDR\n"
+    ));
+    assert_eq!(l.config.frontends[0].binds[0].addr.port(), 8080);
+    assert_eq!(l.config.backends[0].servers[0].addr.port(), 3306);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }
 
 #[test]
