@@ -198,6 +198,36 @@ fn expand(
     Ok(end + 1)
 }
 
+/// HAProxy's address parser expands `$NAME` and `${NAME}` once more, even
+/// unquoted, in `bind` and `server` addresses (checked with `haproxy -c`
+/// 2.6); an unset variable gives nothing. This does the same for one word.
+pub fn expand_address(text: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let braced = chars[i] == '$' && chars.get(i + 1) == Some(&'{');
+        let start = if braced { i + 2 } else { i + 1 };
+        let mut end = start;
+        while chars
+            .get(end)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
+        {
+            end += 1;
+        }
+        let closed = !braced || chars.get(end) == Some(&'}');
+        if chars[i] != '$' || end == start || !closed {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let name: String = chars[start..end].iter().collect();
+        out.push_str(&env(&name).unwrap_or_default());
+        i = if braced { end + 1 } else { end };
+    }
+    out
+}
+
 /// `Some(NAME)` when an unquoted `$` at `chars[i]` starts a well-formed `${NAME...}`.
 fn unquoted_variable(chars: &[char], i: usize) -> Option<String> {
     if chars.get(i + 1) != Some(&'{') {
@@ -337,6 +367,21 @@ mod tests {
         ];
         for (desc, input, expected) in cases {
             assert_eq!(words(input), Err(expected.to_string()), "{desc}: {input}");
+        }
+    }
+
+    #[test]
+    fn expands_addresses_like_haproxy() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("braced", "127.0.0.1:${PORT}", "127.0.0.1:8080"),
+            ("bare", "127.0.0.1:$PORT", "127.0.0.1:8080"),
+            ("unset", "127.0.0.1:${NOPE}", "127.0.0.1:"),
+            ("no variable", "[::1]:80", "[::1]:80"),
+            ("lone dollar", "a$:1", "a$:1"),
+            ("unclosed", "a${PORT", "a${PORT"),
+        ];
+        for (desc, input, expected) in cases {
+            assert_eq!(expand_address(input, &env), *expected, "{desc}");
         }
     }
 

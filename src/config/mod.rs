@@ -83,3 +83,5 @@ fn finish(parser: parser::Parser<'_>, files: &[PathBuf]) -> Result<Loaded, LoadE
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_errors;

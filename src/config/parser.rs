@@ -9,7 +9,7 @@ use super::keywords::{
     GLOBAL_KEYWORDS, REMOVED_GLOBAL, SECTIONS, UNSUPPORTED_GLOBAL, UNSUPPORTED_SECTIONS,
     did_you_mean, global_vocabulary, is_tls_global,
 };
-use super::lexer::split_line;
+use super::lexer::{expand_address, split_line};
 use super::model::*;
 use super::proxy::{Kind, ProxyDraft};
 use super::values::{parse_int, parse_size, parse_time};
@@ -91,7 +91,17 @@ impl<'e> Parser<'e> {
             };
             let line = raw.strip_suffix('\r').unwrap_or(raw);
             match split_line(line, self.env) {
-                Ok(lexed) => {
+                Ok(mut lexed) => {
+                    // Addresses get HAProxy's second expansion, so no note.
+                    let address_at = match lexed.words.first().map(String::as_str) {
+                        Some("bind") => Some(1),
+                        Some("server") => Some(2),
+                        _ => None,
+                    };
+                    if let Some(word) = address_at.and_then(|i| lexed.words.get_mut(i)) {
+                        *word = expand_address(word, self.env);
+                        lexed.notes.clear();
+                    }
                     for note in lexed.notes {
                         self.diags.warn(&location, note);
                     }

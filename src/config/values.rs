@@ -8,7 +8,7 @@ use std::time::Duration;
 /// HAProxy refuses timers above 2^31-1 ms (about 24.8 days).
 pub const MAX_TIME_MS: u128 = i32::MAX as u128;
 
-/// A time such as `500`, `1.5s`? (no: HAProxy has no fractions), `30s`, `2m`.
+/// A time such as `500`, `30s`, `2m` (integers only, as in HAProxy).
 /// A bare number is in `default_unit_us` microseconds (1000 for ms).
 pub fn parse_time(text: &str, default_unit_us: u64) -> Result<Duration, String> {
     let digits = text

@@ -1,0 +1,297 @@
+//! Error tables: each bad line or config, and the exact `FILE:LINE: message`
+//! it must produce. Helpers are shared with `tests.rs`.
+
+use super::tests::{HEAD, errors, ok};
+
+#[test]
+fn errors_name_file_and_line() {
+    // (description, lines after HEAD + "listen l\n bind :80\n", expected first error)
+    // Line numbers: HEAD is 5 lines, listen 6, bind 7, the case starts at 8.
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "typo",
+            "balanse roundrobin",
+            "t.cfg:8: unknown keyword 'balanse' in 'listen' section; did you mean 'balance'?",
+        ),
+        (
+            "no suggestion",
+            "frobnicate",
+            "t.cfg:8: unknown keyword 'frobnicate' in 'listen' section",
+        ),
+        (
+            "option typo",
+            "option redispach",
+            "t.cfg:8: unknown option 'redispach'; did you mean 'redispatch'?",
+        ),
+        (
+            "mode http",
+            "mode http",
+            "t.cfg:8: proxy 'l': mode http is not supported (splicer is a TCP load balancer; use 'mode tcp')",
+        ),
+        (
+            "mode health",
+            "mode health",
+            "t.cfg:8: 'mode health' doesn't exist anymore. Please use 'http-request return status 200' instead.",
+        ),
+        (
+            "balance uri",
+            "balance uri",
+            "t.cfg:8: 'balance uri' needs HTTP mode; splicer is a TCP load balancer",
+        ),
+        (
+            "balance hdr",
+            "balance hdr(host)",
+            "t.cfg:8: 'balance hdr(host)' needs HTTP mode; splicer is a TCP load balancer",
+        ),
+        (
+            "balance rdp",
+            "balance rdp-cookie",
+            "t.cfg:8: 'balance rdp-cookie' is not supported yet",
+        ),
+        (
+            "balance random(0)",
+            "balance random(0)",
+            "t.cfg:8: balance random : number of draws must be at least 1.",
+        ),
+        (
+            "hash function",
+            "hash-type consistent djb2",
+            "t.cfg:8: 'hash-type': hash function 'djb2' is not supported yet (only the default, sdbm)",
+        ),
+        (
+            "hash-type",
+            "hash-type foo",
+            "t.cfg:8: 'hash-type' only supports 'consistent' and 'map-based'.",
+        ),
+        (
+            "bad time",
+            "timeout client 10q",
+            "t.cfg:8: 'timeout client': invalid unit 'q' in time '10q' (expected us, ms, s, m, h or d)",
+        ),
+        (
+            "bad timeout",
+            "timeout clinet 5s",
+            "t.cfg:8: 'timeout' does not know 'clinet'; did you mean 'client'?",
+        ),
+        (
+            "contimeout",
+            "contimeout 5s",
+            "t.cfg:8: the 'contimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout connect'.",
+        ),
+        ("log", "log global", "t.cfg:8: 'log' is not supported yet"),
+        (
+            "tcplog",
+            "option tcplog",
+            "t.cfg:8: 'option tcplog' is not supported yet",
+        ),
+        (
+            "use_backend",
+            "use_backend x if y",
+            "t.cfg:8: 'use_backend' is not supported yet",
+        ),
+        (
+            "retries",
+            "retries x",
+            "t.cfg:8: 'retries': 'x' is not a number",
+        ),
+        (
+            "maxconn args",
+            "maxconn 1 2",
+            "t.cfg:8: 'maxconn' cannot handle unexpected argument '2'.",
+        ),
+        (
+            "weight",
+            "server s 127.0.0.1:81 weight 257",
+            "t.cfg:8: server 'l/s': 'weight': value '257' is out of range 0..256",
+        ),
+        (
+            "port required",
+            "server s 127.0.0.1",
+            "t.cfg:8: server 'l/s': port required in '127.0.0.1'",
+        ),
+        (
+            "unresolvable",
+            "server s no-such-host.invalid:80",
+            "t.cfg:8: server 'l/s': could not resolve address 'no-such-host.invalid'",
+        ),
+        (
+            "server ssl",
+            "server s 127.0.0.1:443 ssl",
+            "t.cfg:8: server 'l/s': 'ssl' is not supported yet",
+        ),
+        (
+            "bind ssl",
+            "bind :443 ssl crt /x.pem",
+            "t.cfg:8: 'bind :443': 'ssl' is not supported yet",
+        ),
+        (
+            "bind typo",
+            "bind :443 v6ony",
+            "t.cfg:8: 'bind :443' in section 'listen': unknown keyword 'v6ony'; did you mean 'v6only'?",
+        ),
+        (
+            "bind port",
+            "bind 127.0.0.1",
+            "t.cfg:8: 'bind' : missing port specification in '127.0.0.1'",
+        ),
+        (
+            "bind unix",
+            "bind unix@/run/x.sock",
+            "t.cfg:8: 'bind' : address family 'unix@' in 'unix@/run/x.sock' is not supported yet (only ipv4@ and ipv6@)",
+        ),
+        (
+            "source usesrc",
+            "source 127.0.0.1 usesrc clientip",
+            "t.cfg:8: 'source': 'usesrc' is not supported yet",
+        ),
+        (
+            "no what",
+            "no redispatch",
+            "t.cfg:8: 'no' expects 'option' (as in 'no option redispatch')",
+        ),
+        (
+            "quote",
+            "description \"oops",
+            "t.cfg:8: unmatched quote (\") at position 14",
+        ),
+        (
+            "empty arg",
+            "server \"${NOPE}\" 127.0.0.1:81",
+            "t.cfg:8: 'server': argument 1 is empty (an unset environment variable?)",
+        ),
+        (
+            "section",
+            "peers p",
+            "t.cfg:8: 'peers' section is not supported yet",
+        ),
+        (
+            "default_backend",
+            "default_backend nope",
+            "t.cfg:8: proxy 'l': unable to find required default_backend: 'nope'.",
+        ),
+    ];
+    for (desc, line, expected) in cases {
+        let errs = errors(&format!("{HEAD}listen l\n bind :80\n {line}\n"));
+        assert!(errs[0].starts_with(expected), "{desc}: got {errs:?}");
+    }
+}
+
+#[test]
+fn collects_every_error() {
+    let errs = errors(&format!(
+        "{HEAD}frontend f\n bind :80\n balanse x\n default_backend b\nbackend b\n server s 127.0.0.1\n timout connect 1s\nfoo bar\n"
+    ));
+    let lines: Vec<&str> = errs.iter().map(|e| e.split(": ").next().unwrap()).collect();
+    assert_eq!(
+        lines,
+        ["t.cfg:8", "t.cfg:11", "t.cfg:12", "t.cfg:13"],
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn errors_out_of_place() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "before any section",
+            "maxconn 5\n",
+            "t.cfg:1: unknown keyword 'maxconn' out of section",
+        ),
+        (
+            "section typo",
+            "frontnd f\n",
+            "t.cfg:1: unknown keyword 'frontnd' out of section; did you mean 'frontend'?",
+        ),
+        (
+            "bind in defaults",
+            "defaults\n bind :80\n",
+            "t.cfg:2: 'bind' not allowed in 'defaults' section.",
+        ),
+        (
+            "server in defaults",
+            "defaults\n server s 127.0.0.1:80\n",
+            "t.cfg:2: 'server' not allowed in 'defaults' section.",
+        ),
+        (
+            "server in frontend",
+            "frontend f\n bind :80\n server s 127.0.0.1:80\n",
+            "t.cfg:3: 'server' not allowed because frontend 'f' has no backend capability.",
+        ),
+        (
+            "global typo",
+            "global\n nbthreads 2\n",
+            "t.cfg:2: unknown keyword 'nbthreads' in 'global' section; did you mean 'nbthread'?",
+        ),
+        (
+            "global user",
+            "global\n user haproxy\n",
+            "t.cfg:2: 'user' is not supported yet",
+        ),
+        (
+            "nbproc",
+            "global\n nbproc 2\n",
+            "t.cfg:2: nbproc is not supported any more since HAProxy 2.5.",
+        ),
+        (
+            "nbthread",
+            "global\n nbthread 0\n",
+            "t.cfg:2: 'nbthread': value '0' is out of range 1..64",
+        ),
+        (
+            "pipesize",
+            "global\n tune.pipesize 1x\n",
+            "t.cfg:2: 'tune.pipesize': invalid unit 'x' in size '1x' (expected k, m or g)",
+        ),
+        (
+            "pidfile",
+            "global\n pidfile\n",
+            "t.cfg:2: 'pidfile' expects an argument",
+        ),
+        (
+            "spread-checks",
+            "global\n spread-checks 60\n",
+            "t.cfg:2: 'spread-checks': value '60' is out of range 0..50",
+        ),
+        (
+            "missing name",
+            "backend\n",
+            "t.cfg:1: 'backend' expects an <id> argument",
+        ),
+        (
+            "bad name",
+            "backend a/b\n",
+            "t.cfg:1: character '/' is not permitted in 'backend' name 'a/b'",
+        ),
+        (
+            "unknown from",
+            "backend b from nope\n",
+            "t.cfg:1: backend 'b': defaults section 'nope' not found",
+        ),
+        (
+            "dup frontend",
+            "frontend f\n bind :80\nfrontend f\n bind :81\n",
+            "t.cfg:3: frontend 'f' has the same name as frontend 'f' declared at t.cfg:1.",
+        ),
+        (
+            "dup listen/backend",
+            "backend x\nlisten x\n bind :80\n",
+            "t.cfg:2: listen 'x' has the same name as backend 'x' declared at t.cfg:1.",
+        ),
+        (
+            "dup server",
+            "listen l\n bind :80\n server a 127.0.0.1:1\n server a 127.0.0.1:2\n",
+            "t.cfg:4: proxy 'l', another server named 'a' was already defined at line 3, please use distinct names.",
+        ),
+        (
+            "no listener",
+            "backend b\n server s 127.0.0.1:80\n",
+            "t.cfg:1: no enabled frontend has a 'bind'",
+        ),
+    ];
+    for (desc, text, expected) in cases {
+        let errs = errors(text);
+        assert!(errs[0].starts_with(expected), "{desc}: got {errs:?}");
+    }
+    // A frontend and a backend may share a name (HAProxy allows it).
+    ok("frontend x\n bind :80\n default_backend x\nbackend x\n server s 127.0.0.1:81\n");
+}

@@ -1,0 +1,330 @@
+//! The config corpus: realistic TCP-mode configs under `tests/configs/`.
+//!
+//! - `good/`: splicer loads them, and `haproxy -c` accepts them too.
+//! - `bad/`: both refuse them; splicer's errors include every `# expect:
+//!   LINE: text` of the file's header, and HAProxy blames the same lines.
+//! - `unsupported/`: HAProxy accepts them but splicer refuses on purpose
+//!   (HTTP mode, logging not implemented yet...); only splicer is checked.
+//!
+//! Header lines drive the test: `# env: NAME=value ...` sets variables for
+//! both programs, `# check: backend|frontend NAME key=value ...` and
+//! `# check: global key=value ...` assert fields of the loaded model.
+//!
+//! Without `/usr/sbin/haproxy` the comparison is skipped with a note, except
+//! under `CI=true`, where it must be installed.
+
+use splicer::config::{Balance, Config, HashType, ProxyVersion, load, parse_time};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const HAPROXY: &str = "/usr/sbin/haproxy";
+
+#[derive(Default)]
+struct Header {
+    expects: Vec<(usize, String)>,
+    env: Vec<(String, String)>,
+    checks: Vec<String>,
+}
+
+fn header(path: &Path) -> Header {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut h = Header::default();
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        if let Some(rest) = line.strip_prefix("# expect: ") {
+            let (n, msg) = rest
+                .split_once(": ")
+                .unwrap_or_else(|| panic!("{}: bad expect line", path.display()));
+            h.expects.push((n.parse().unwrap(), msg.to_string()));
+        } else if let Some(rest) = line.strip_prefix("# env: ") {
+            for pair in rest.split_whitespace() {
+                let (k, v) = pair.split_once('=').unwrap();
+                h.env.push((k.into(), v.into()));
+            }
+        } else if let Some(rest) = line.strip_prefix("# check: ") {
+            h.checks.push(rest.to_string());
+        }
+    }
+    h
+}
+
+fn corpus(dir: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/configs")
+        .join(dir);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cfg"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `Some(exit success, stderr)` when haproxy is installed.
+fn haproxy_check(path: &Path, env: &[(String, String)]) -> Option<(bool, String)> {
+    if !Path::new(HAPROXY).exists() {
+        return None;
+    }
+    let out = Command::new(HAPROXY)
+        .arg("-c")
+        .arg("-f")
+        .arg(path)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("run haproxy -c");
+    Some((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[test]
+fn corpus_agrees_with_haproxy() {
+    let have_haproxy = Path::new(HAPROXY).exists();
+    if !have_haproxy {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{HAPROXY} is required under CI=true to compare the config corpus"
+        );
+        eprintln!(
+            "note: {HAPROXY} not found; comparison with haproxy -c skipped (splicer's own checks still run)"
+        );
+    }
+    let (good, bad, unsupported) = (corpus("good"), corpus("bad"), corpus("unsupported"));
+    assert!(
+        good.len() + bad.len() + unsupported.len() >= 20,
+        "the corpus shrank"
+    );
+    let all_env: Vec<(String, String)> = good
+        .iter()
+        .chain(&bad)
+        .flat_map(|p| header(p).env)
+        .collect();
+    for (k, v) in &all_env {
+        // SAFETY: this is the only test of this binary, so no other thread
+        // reads the environment while it is written.
+        unsafe { std::env::set_var(k, v) };
+    }
+    let mut failures = Vec::new();
+    for path in &good {
+        if let Err(e) = check_good(path) {
+            failures.push(e);
+        }
+    }
+    for path in &bad {
+        if let Err(e) = check_bad(path, true) {
+            failures.push(e);
+        }
+    }
+    for path in &unsupported {
+        if let Err(e) = check_bad(path, false) {
+            failures.push(e);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} corpus failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn check_good(path: &Path) -> Result<(), String> {
+    let name = path.display();
+    let h = header(path);
+    let loaded = load(&[path.to_path_buf()]).map_err(|e| {
+        let errors: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
+        format!(
+            "{name}: splicer refused a good config:\n  {}",
+            errors.join("\n  ")
+        )
+    })?;
+    if let Some((false, stderr)) = haproxy_check(path, &h.env) {
+        return Err(format!(
+            "{name}: haproxy -c refused a good config:\n{stderr}"
+        ));
+    }
+    for check in &h.checks {
+        model_check(&loaded.config, check).map_err(|e| format!("{name}: check '{check}': {e}"))?;
+    }
+    Ok(())
+}
+
+fn check_bad(path: &Path, compare: bool) -> Result<(), String> {
+    let name = path.display();
+    let h = header(path);
+    if h.expects.is_empty() {
+        return Err(format!("{name}: no '# expect: LINE: text' header"));
+    }
+    let errors: Vec<String> = match load(&[path.to_path_buf()]) {
+        Ok(_) => return Err(format!("{name}: splicer accepted a config it must refuse")),
+        Err(e) => e.errors.iter().map(ToString::to_string).collect(),
+    };
+    for (line, text) in &h.expects {
+        let wanted = format!("{}:{line}: {text}", path.display());
+        if !errors.iter().any(|e| e.starts_with(&wanted)) {
+            return Err(format!(
+                "{name}: no error starting with\n  {wanted}\ngot:\n  {}",
+                errors.join("\n  ")
+            ));
+        }
+    }
+    if !compare {
+        return Ok(());
+    }
+    if let Some((ok, stderr)) = haproxy_check(path, &h.env) {
+        if ok {
+            return Err(format!(
+                "{name}: haproxy -c accepted a config splicer refuses"
+            ));
+        }
+        // HAProxy names lines as `[FILE:LINE]`; when it names any, it must
+        // name each line splicer is expected to blame.
+        let tag = format!("{}:", path.display());
+        if stderr.contains(&format!("[{tag}")) {
+            for (line, _) in &h.expects {
+                if !stderr.contains(&format!("{tag}{line}]")) {
+                    return Err(format!(
+                        "{name}: haproxy does not blame line {line}:\n{stderr}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates one `# check:` line against the model.
+fn model_check(c: &Config, check: &str) -> Result<(), String> {
+    let mut words = check.split_whitespace();
+    let what = words.next().ok_or("empty check")?;
+    let (pairs, name): (Vec<&str>, Option<&str>) = match what {
+        "global" => (words.collect(), None),
+        _ => {
+            let name = words.next().ok_or("missing proxy name")?;
+            (words.collect(), Some(name))
+        }
+    };
+    for pair in pairs {
+        let (key, expected) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("'{pair}' is not key=value"))?;
+        let actual = match (what, name) {
+            ("global", _) => global_field(c, key)?,
+            ("backend", Some(n)) => {
+                let b = &c.backends[c.backend(n).ok_or_else(|| format!("no backend '{n}'"))?];
+                backend_field(b, key)?
+            }
+            ("frontend", Some(n)) => {
+                let f = c
+                    .frontends
+                    .iter()
+                    .find(|f| f.name == n)
+                    .ok_or_else(|| format!("no frontend '{n}'"))?;
+                frontend_field(c, f, key)?
+            }
+            _ => return Err(format!("unknown check target '{what}'")),
+        };
+        if !same(key, expected, &actual) {
+            return Err(format!("{key}: expected {expected}, got {actual}"));
+        }
+    }
+    Ok(())
+}
+
+/// Durations compare by value (`8h` = `28800s`); everything else as text.
+fn same(key: &str, expected: &str, actual: &str) -> bool {
+    let is_time = key.starts_with("timeout-") || key == "hard-stop-after" || key == "inter";
+    if !is_time {
+        return expected == actual;
+    }
+    let parse = |list: &str| -> Vec<Option<Duration>> {
+        list.split(',').map(|v| parse_time(v, 1000).ok()).collect()
+    };
+    parse(expected) == parse(actual)
+}
+
+fn dur(d: Option<Duration>) -> String {
+    d.map(|d| format!("{}us", d.as_micros()))
+        .unwrap_or_else(|| "none".into())
+}
+
+fn list<T>(items: impl Iterator<Item = T>, f: impl Fn(T) -> String) -> String {
+    items.map(f).collect::<Vec<_>>().join(",")
+}
+
+fn global_field(c: &Config, key: &str) -> Result<String, String> {
+    let g = &c.global;
+    Ok(match key {
+        "nbthread" => g.nbthread.map_or("none".into(), |n| n.to_string()),
+        "maxconn" => g.maxconn.to_string(),
+        "maxpipes" => g.maxpipes.map_or("none".into(), |n| n.to_string()),
+        "pipesize" => g.pipesize.to_string(),
+        "nosplice" => g.nosplice.to_string(),
+        "hard-stop-after" => dur(g.hard_stop_after),
+        _ => return Err(format!("unknown global key '{key}'")),
+    })
+}
+
+fn backend_field(b: &splicer::config::Backend, key: &str) -> Result<String, String> {
+    let s = &b.servers;
+    let opt = |v: Option<bool>| v.map_or("-".to_string(), |v| v.to_string());
+    Ok(match key {
+        "balance" => match b.balance {
+            Balance::RoundRobin => "roundrobin".into(),
+            Balance::StaticRr => "static-rr".into(),
+            Balance::LeastConn => "leastconn".into(),
+            Balance::First => "first".into(),
+            Balance::Source => "source".into(),
+            Balance::Random { draws } => format!("random({draws})"),
+        },
+        "hash" => match b.hash_type {
+            HashType::Consistent => "consistent".into(),
+            HashType::MapBased => "map-based".into(),
+        },
+        "servers" => s.len().to_string(),
+        "weights" => list(s.iter(), |s| s.weight.to_string()),
+        "ports" => list(s.iter(), |s| s.addr.port().to_string()),
+        "backups" => s.iter().filter(|s| s.backup).count().to_string(),
+        "checks" => s.iter().filter(|s| s.check.enabled).count().to_string(),
+        "disabled-servers" => s.iter().filter(|s| s.disabled).count().to_string(),
+        "inter" => list(s.iter(), |s| dur(Some(s.check.inter))),
+        "rise" => list(s.iter(), |s| s.check.rise.to_string()),
+        "fall" => list(s.iter(), |s| s.check.fall.to_string()),
+        "send-proxy" => list(s.iter(), |s| match s.send_proxy {
+            Some(ProxyVersion::V1) => "v1".into(),
+            Some(ProxyVersion::V2) => "v2".into(),
+            None => "-".into(),
+        }),
+        "timeout-connect" => dur(Some(b.timeout_connect)),
+        "timeout-server" => dur(b.timeout_server),
+        "timeout-tunnel" => dur(b.timeout_tunnel),
+        "retries" => b.retries.to_string(),
+        "redispatch" => b.redispatch.to_string(),
+        "allbackups" => b.allbackups.to_string(),
+        "splice" => format!(
+            "auto:{},request:{},response:{}",
+            opt(b.splice.auto),
+            opt(b.splice.request),
+            opt(b.splice.response)
+        ),
+        _ => return Err(format!("unknown backend key '{key}'")),
+    })
+}
+
+fn frontend_field(c: &Config, f: &splicer::config::Frontend, key: &str) -> Result<String, String> {
+    Ok(match key {
+        "binds" => f.binds.len().to_string(),
+        "port" => f
+            .binds
+            .first()
+            .map_or("none".into(), |b| b.addr.port().to_string()),
+        "backend" => f
+            .default_backend
+            .map_or("none".into(), |i| c.backends[i].name.clone()),
+        "timeout-client" => dur(f.timeout_client),
+        "disabled" => f.disabled.to_string(),
+        _ => return Err(format!("unknown frontend key '{key}'")),
+    })
+}
