@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + limit;
     while !cond() {
-        assert!(Instant::now() < end, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {limit:?} waiting for {what}"
+        );
         thread::sleep(Duration::from_millis(5));
     }
 }
@@ -59,10 +62,27 @@ impl Splicer {
         let dir = scratch_dir("cfg");
         let config_path = dir.join("splicer.cfg");
         std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new(splicer_bin())
-            .arg("-f")
-            .arg(&config_path)
-            .args(extra_args)
+        let mut cmd = Command::new(splicer_bin());
+        cmd.arg("-f").arg(&config_path).args(extra_args);
+        Self::launch(cmd, config_path, frontends)
+    }
+
+    /// Starts splicer through `sh -c "PREFIX; exec splicer -f CONFIG"`, e.g.
+    /// to lower a resource limit for it alone.
+    pub fn start_wrapped(config: &str, frontends: &[&str], shell_prefix: &str) -> Splicer {
+        let dir = scratch_dir("cfg");
+        let config_path = dir.join("splicer.cfg");
+        std::fs::write(&config_path, config).unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("{shell_prefix}; exec \"$0\" -f \"$1\""))
+            .arg(splicer_bin())
+            .arg(&config_path);
+        Self::launch(cmd, config_path, frontends)
+    }
+
+    fn launch(mut cmd: Command, config_path: PathBuf, frontends: &[&str]) -> Splicer {
+        let mut child = cmd
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -91,18 +111,27 @@ impl Splicer {
                 }
             });
         }
-        let mut s = Splicer { child, listening, log, config_path };
+        let mut s = Splicer {
+            child,
+            listening,
+            log,
+            config_path,
+        };
         for fe in frontends {
             let fe = fe.to_string();
             let l = s.listening.clone();
             let mut exited = None;
-            wait_for(&format!("frontend {fe} to listen"), Duration::from_secs(10), || {
-                if let Ok(Some(st)) = s.child.try_wait() {
-                    exited = Some(st);
-                    return true;
-                }
-                l.lock().unwrap().iter().any(|(n, _)| *n == fe)
-            });
+            wait_for(
+                &format!("frontend {fe} to listen"),
+                Duration::from_secs(10),
+                || {
+                    if let Ok(Some(st)) = s.child.try_wait() {
+                        exited = Some(st);
+                        return true;
+                    }
+                    l.lock().unwrap().iter().any(|(n, _)| *n == fe)
+                },
+            );
             if let Some(st) = exited {
                 panic!("splicer exited ({st}) before listening:\n{}", s.log_text());
             }
@@ -116,7 +145,13 @@ impl Splicer {
     }
 
     pub fn addrs(&self, name: &str) -> Vec<SocketAddr> {
-        self.listening.lock().unwrap().iter().filter(|(n, _)| n == name).map(|(_, a)| *a).collect()
+        self.listening
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+            .collect()
     }
 
     pub fn log_text(&self) -> String {
@@ -128,7 +163,11 @@ impl Splicer {
     }
 
     pub fn signal(&self, sig: &str) {
-        let st = Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status().unwrap();
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
         assert!(st.success(), "kill -{sig}");
     }
 
@@ -139,7 +178,11 @@ impl Splicer {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st;
             }
-            assert!(Instant::now() < end, "splicer did not exit within {limit:?}:\n{}", self.log_text());
+            assert!(
+                Instant::now() < end,
+                "splicer did not exit within {limit:?}:\n{}",
+                self.log_text()
+            );
             thread::sleep(Duration::from_millis(5));
         }
     }
@@ -197,7 +240,13 @@ impl Backend {
                 }
             }
         });
-        Backend { addr, stop, accepted, open, thread: Some(thread) }
+        Backend {
+            addr,
+            stop,
+            accepted,
+            open,
+            thread: Some(thread),
+        }
     }
 
     /// Echoes everything back, then closes after the client's FIN.
@@ -281,7 +330,12 @@ pub struct StreamCheck {
 
 impl StreamCheck {
     pub fn new(seed: u64) -> Self {
-        StreamCheck { seed, prng: Prng::new(seed), carry: Vec::new(), seen: 0 }
+        StreamCheck {
+            seed,
+            prng: Prng::new(seed),
+            carry: Vec::new(),
+            seen: 0,
+        }
     }
 
     /// Checks that `data` is the next part of the stream.
@@ -293,7 +347,11 @@ impl StreamCheck {
         }
         let expected: Vec<u8> = self.carry.drain(..data.len()).collect();
         if expected != data {
-            let off = expected.iter().zip(data).position(|(a, b)| a != b).unwrap_or(0);
+            let off = expected
+                .iter()
+                .zip(data)
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
             panic!("stream {} differs at byte {}", self.seed, self.seen + off);
         }
         self.seen += data.len();
@@ -335,5 +393,9 @@ pub fn echo_roundtrip(addr: SocketAddr, seed: u64, total: usize) {
         check.check(&buf[..n]);
     }
     writer.join().unwrap();
-    assert_eq!(check.seen, total, "echo returned {} of {total} bytes", check.seen);
+    assert_eq!(
+        check.seen, total,
+        "echo returned {} of {total} bytes",
+        check.seen
+    );
 }
