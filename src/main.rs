@@ -83,11 +83,11 @@ fn main() -> ExitCode {
     let pidfile = args
         .pidfile
         .or_else(|| loaded.config.global.pidfile.clone());
-    if let Some(p) = &pidfile {
-        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
-            log::error!("cannot write pidfile {}: {e}", p.display());
-            return ExitCode::from(1);
-        }
+    if let Some(p) = &pidfile
+        && let Err(e) = std::fs::write(p, format!("{}\n", std::process::id()))
+    {
+        log::error!("cannot write pidfile {}: {e}", p.display());
+        return ExitCode::from(1);
     }
     let result = splicer::run(loaded.config);
     if let Some(p) = &pidfile {

@@ -150,10 +150,10 @@ impl BackendState {
         if tier.is_empty() {
             return Availability::NoServer;
         }
-        if tier.len() > 1 {
-            if let Some(x) = exclude {
-                tier.retain(|(i, _)| *i != x);
-            }
+        if tier.len() > 1
+            && let Some(x) = exclude
+        {
+            tier.retain(|(i, _)| *i != x);
         }
         for (i, s) in tier {
             if s.has_room() {
@@ -302,7 +302,8 @@ mod tests {
 
     #[test]
     fn backups_serve_only_when_no_active_server_is_usable() {
-        let cases: &[(&str, bool, &[ServerStatus], Availability, &[usize])] = &[
+        type Case<'a> = (&'a str, bool, &'a [ServerStatus], Availability, &'a [usize]);
+        let cases: &[Case] = &[
             (
                 "all up: actives only",
                 false,

@@ -365,11 +365,11 @@ impl Session {
         };
         let b = self.backend.unwrap_or_default();
         let srv = &ctx.rt.backends[b].servers[conn.server];
-        if let Some(v) = srv.send_proxy {
-            if let Err(e) = send_proxy_header(&conn.stream, v, self.client_addr, self.local_addr) {
-                self.phase = Phase::Connecting { conn };
-                return self.connect_failed(e, ctx);
-            }
+        if let Some(v) = srv.send_proxy
+            && let Err(e) = send_proxy_header(&conn.stream, v, self.client_addr, self.local_addr)
+        {
+            self.phase = Phase::Connecting { conn };
+            return self.connect_failed(e, ctx);
         }
         Counters::add(&srv.counters.sessions, 1);
         Counters::add(&ctx.rt.backends[b].counters.sessions, 1);

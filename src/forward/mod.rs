@@ -229,10 +229,10 @@ impl Flow {
         dst_ready: &mut Ready,
         shared: &mut Shared<'_>,
     ) -> io::Result<Filled> {
-        if self.splicing {
-            if let Some(r) = self.fill_pipe(src, shared.pipes) {
-                return r;
-            }
+        if self.splicing
+            && let Some(r) = self.fill_pipe(src, shared.pipes)
+        {
+            return r;
         }
         self.fill_copy(src, dst, dst_ready, shared.scratch)
     }

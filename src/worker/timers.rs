@@ -30,11 +30,11 @@ impl Deadline {
     /// Sets the deadline, pushing a heap entry only when none fires early enough.
     pub fn set(&mut self, at: Option<Instant>, key: usize, timers: &mut Timers) {
         self.at = at;
-        if let Some(t) = at {
-            if self.armed.is_none_or(|a| t < a) {
-                self.armed = Some(t);
-                timers.heap.push(Reverse((t, key)));
-            }
+        if let Some(t) = at
+            && self.armed.is_none_or(|a| t < a)
+        {
+            self.armed = Some(t);
+            timers.heap.push(Reverse((t, key)));
         }
     }
 }

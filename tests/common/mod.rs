@@ -97,12 +97,11 @@ impl Splicer {
             let log = log.clone();
             thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some(rest) = line.split("frontend ").nth(1) {
-                        if let Some((name, addr)) = rest.split_once(" listening on ") {
-                            if let Ok(a) = addr.trim().parse() {
-                                listening.lock().unwrap().push((name.to_string(), a));
-                            }
-                        }
+                    if let Some(rest) = line.split("frontend ").nth(1)
+                        && let Some((name, addr)) = rest.split_once(" listening on ")
+                        && let Ok(a) = addr.trim().parse()
+                    {
+                        listening.lock().unwrap().push((name.to_string(), a));
                     }
                     if std::env::var_os("SPLICER_TEST_LOG").is_some() {
                         eprintln!("[splicer] {line}");
