@@ -47,16 +47,20 @@ pub fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d: &mut D
                 i += 1;
                 template.name = Some(v.to_string());
             }
-            _ if UNSUPPORTED_BIND.contains(&p) => {
+            _ if let Some(&(_, takes_value)) = UNSUPPORTED_BIND.iter().find(|(k, _)| *k == p) => {
                 d.error(loc, format!("{ctx}: '{p}' is not supported yet"));
-                if BIND_WITH_ARG.contains(&p) {
+                if takes_value {
                     i += 1;
                 }
             }
             _ => {
                 let known = ["v4v6", "v6only", "accept-proxy", "backlog", "name"];
-                let hint =
-                    did_you_mean(p, known.into_iter().chain(UNSUPPORTED_BIND.iter().copied()));
+                let hint = did_you_mean(
+                    p,
+                    known
+                        .into_iter()
+                        .chain(UNSUPPORTED_BIND.iter().map(|(k, _)| *k)),
+                );
                 d.error(
                     loc,
                     format!(
@@ -87,95 +91,59 @@ pub fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d: &mut D
     }
 }
 
-/// `bind` parameters HAProxy has that splicer does not implement yet.
-const UNSUPPORTED_BIND: &[&str] = &[
-    "ssl",
-    "crt",
-    "crt-list",
-    "ca-file",
-    "crl-file",
-    "verify",
-    "ciphers",
-    "ciphersuites",
-    "curves",
-    "ecdhe",
-    "alpn",
-    "npn",
-    "strict-sni",
-    "ssl-min-ver",
-    "ssl-max-ver",
-    "no-sslv3",
-    "no-tlsv10",
-    "no-tlsv11",
-    "no-tlsv12",
-    "no-tlsv13",
-    "force-sslv3",
-    "force-tlsv10",
-    "force-tlsv11",
-    "force-tlsv12",
-    "force-tlsv13",
-    "prefer-client-ciphers",
-    "generate-certificates",
-    "allow-0rtt",
-    "interface",
-    "transparent",
-    "defer-accept",
-    "tfo",
-    "mss",
-    "namespace",
-    "process",
-    "thread",
-    "nice",
-    "maxconn",
-    "id",
-    "level",
-    "mode",
-    "uid",
-    "gid",
-    "user",
-    "group",
-    "severity-output",
-    "expose-fd",
-    "accept-netscaler-cip",
-    "tcp-ut",
-    "proto",
-    "quic-cc-algo",
-    "quic-force-retry",
-];
-
-/// Of those, the ones followed by a value (skipped with the keyword).
-const BIND_WITH_ARG: &[&str] = &[
-    "crt",
-    "crt-list",
-    "ca-file",
-    "crl-file",
-    "verify",
-    "ciphers",
-    "ciphersuites",
-    "curves",
-    "ecdhe",
-    "alpn",
-    "npn",
-    "ssl-min-ver",
-    "ssl-max-ver",
-    "interface",
-    "mss",
-    "namespace",
-    "process",
-    "thread",
-    "nice",
-    "maxconn",
-    "id",
-    "level",
-    "mode",
-    "uid",
-    "gid",
-    "user",
-    "group",
-    "severity-output",
-    "expose-fd",
-    "accept-netscaler-cip",
-    "tcp-ut",
-    "proto",
-    "quic-cc-algo",
+/// `bind` parameters HAProxy has that splicer does not implement yet, and
+/// whether each takes a value (skipped with it, so the error is reported once).
+const UNSUPPORTED_BIND: &[(&str, bool)] = &[
+    ("ssl", false),
+    ("crt", true),
+    ("crt-list", true),
+    ("ca-file", true),
+    ("crl-file", true),
+    ("verify", true),
+    ("ciphers", true),
+    ("ciphersuites", true),
+    ("curves", true),
+    ("ecdhe", true),
+    ("alpn", true),
+    ("npn", true),
+    ("strict-sni", false),
+    ("ssl-min-ver", true),
+    ("ssl-max-ver", true),
+    ("no-sslv3", false),
+    ("no-tlsv10", false),
+    ("no-tlsv11", false),
+    ("no-tlsv12", false),
+    ("no-tlsv13", false),
+    ("force-sslv3", false),
+    ("force-tlsv10", false),
+    ("force-tlsv11", false),
+    ("force-tlsv12", false),
+    ("force-tlsv13", false),
+    ("prefer-client-ciphers", false),
+    ("generate-certificates", false),
+    ("allow-0rtt", false),
+    ("interface", true),
+    ("transparent", false),
+    ("defer-accept", false),
+    ("tfo", false),
+    ("mss", true),
+    ("namespace", true),
+    ("process", true),
+    ("thread", true),
+    ("nice", true),
+    ("maxconn", true),
+    ("id", true),
+    ("level", true),
+    ("mode", true),
+    ("uid", true),
+    ("gid", true),
+    ("user", true),
+    ("group", true),
+    ("severity-output", true),
+    ("expose-fd", true),
+    ("accept-netscaler-cip", true),
+    ("tcp-ut", true),
+    ("proto", true),
+    ("quic-cc-algo", true),
+    ("quic-force-retry", false),
 ];
