@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + limit;
     while !cond() {
-        assert!(Instant::now() < end, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {limit:?} waiting for {what}"
+        );
         thread::sleep(Duration::from_millis(5));
     }
 }
@@ -77,12 +80,11 @@ impl Splicer {
             let log = log.clone();
             thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some(rest) = line.split("frontend ").nth(1) {
-                        if let Some((name, addr)) = rest.split_once(" listening on ") {
-                            if let Ok(a) = addr.trim().parse() {
-                                listening.lock().unwrap().push((name.to_string(), a));
-                            }
-                        }
+                    if let Some(rest) = line.split("frontend ").nth(1)
+                        && let Some((name, addr)) = rest.split_once(" listening on ")
+                        && let Ok(a) = addr.trim().parse()
+                    {
+                        listening.lock().unwrap().push((name.to_string(), a));
                     }
                     if std::env::var_os("SPLICER_TEST_LOG").is_some() {
                         eprintln!("[splicer] {line}");
@@ -91,18 +93,27 @@ impl Splicer {
                 }
             });
         }
-        let mut s = Splicer { child, listening, log, config_path };
+        let mut s = Splicer {
+            child,
+            listening,
+            log,
+            config_path,
+        };
         for fe in frontends {
             let fe = fe.to_string();
             let l = s.listening.clone();
             let mut exited = None;
-            wait_for(&format!("frontend {fe} to listen"), Duration::from_secs(10), || {
-                if let Ok(Some(st)) = s.child.try_wait() {
-                    exited = Some(st);
-                    return true;
-                }
-                l.lock().unwrap().iter().any(|(n, _)| *n == fe)
-            });
+            wait_for(
+                &format!("frontend {fe} to listen"),
+                Duration::from_secs(10),
+                || {
+                    if let Ok(Some(st)) = s.child.try_wait() {
+                        exited = Some(st);
+                        return true;
+                    }
+                    l.lock().unwrap().iter().any(|(n, _)| *n == fe)
+                },
+            );
             if let Some(st) = exited {
                 panic!("splicer exited ({st}) before listening:\n{}", s.log_text());
             }
@@ -116,7 +127,13 @@ impl Splicer {
     }
 
     pub fn addrs(&self, name: &str) -> Vec<SocketAddr> {
-        self.listening.lock().unwrap().iter().filter(|(n, _)| n == name).map(|(_, a)| *a).collect()
+        self.listening
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+            .collect()
     }
 
     pub fn log_text(&self) -> String {
@@ -128,7 +145,11 @@ impl Splicer {
     }
 
     pub fn signal(&self, sig: &str) {
-        let st = Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status().unwrap();
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
         assert!(st.success(), "kill -{sig}");
     }
 
@@ -139,7 +160,11 @@ impl Splicer {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st;
             }
-            assert!(Instant::now() < end, "splicer did not exit within {limit:?}:\n{}", self.log_text());
+            assert!(
+                Instant::now() < end,
+                "splicer did not exit within {limit:?}:\n{}",
+                self.log_text()
+            );
             thread::sleep(Duration::from_millis(5));
         }
     }
@@ -197,7 +222,13 @@ impl Backend {
                 }
             }
         });
-        Backend { addr, stop, accepted, open, thread: Some(thread) }
+        Backend {
+            addr,
+            stop,
+            accepted,
+            open,
+            thread: Some(thread),
+        }
     }
 
     /// Echoes everything back, then closes after the client's FIN.
@@ -281,7 +312,12 @@ pub struct StreamCheck {
 
 impl StreamCheck {
     pub fn new(seed: u64) -> Self {
-        StreamCheck { seed, prng: Prng::new(seed), carry: Vec::new(), seen: 0 }
+        StreamCheck {
+            seed,
+            prng: Prng::new(seed),
+            carry: Vec::new(),
+            seen: 0,
+        }
     }
 
     /// Checks that `data` is the next part of the stream.
@@ -293,7 +329,11 @@ impl StreamCheck {
         }
         let expected: Vec<u8> = self.carry.drain(..data.len()).collect();
         if expected != data {
-            let off = expected.iter().zip(data).position(|(a, b)| a != b).unwrap_or(0);
+            let off = expected
+                .iter()
+                .zip(data)
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
             panic!("stream {} differs at byte {}", self.seed, self.seen + off);
         }
         self.seen += data.len();
@@ -335,5 +375,69 @@ pub fn echo_roundtrip(addr: SocketAddr, seed: u64, total: usize) {
         check.check(&buf[..n]);
     }
     writer.join().unwrap();
-    assert_eq!(check.seen, total, "echo returned {} of {total} bytes", check.seen);
+    assert_eq!(
+        check.seen, total,
+        "echo returned {} of {total} bytes",
+        check.seen
+    );
+}
+
+/// A config with a `global` (two workers), tcp `defaults` with generous
+/// timeouts, and `rest` appended (frontends/backends/listens).
+pub fn config(global_extra: &str, defaults_extra: &str, rest: &str) -> String {
+    format!(
+        "global\n    nbthread 2\n{global_extra}\n\
+         defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n{defaults_extra}\n\
+         {rest}\n"
+    )
+}
+
+/// A `listen fe` on `127.0.0.1:0` with `lines` (balance, options) and one
+/// `server` line per `(name, addr, params)`.
+pub fn listen(lines: &str, servers: &[(&str, SocketAddr, &str)]) -> String {
+    let mut s = format!("listen fe\n    bind 127.0.0.1:0\n{lines}\n");
+    for (name, addr, params) in servers {
+        s.push_str(&format!("    server {name} {addr} {params}\n"));
+    }
+    s
+}
+
+/// Closes `s` with a reset (SO_LINGER 0) instead of a FIN.
+pub fn reset(s: TcpStream) {
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
+}
+
+/// Connects to `addr` from the local address `src` (port 0).
+pub fn connect_from(src: std::net::IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    sock.bind(&SocketAddr::new(src, 0).into())?;
+    sock.connect(&addr.into())?;
+    Ok(sock.into())
+}
+
+/// Reads until EOF or error with a `limit`; returns the bytes read and how
+/// the stream ended (Ok = clean EOF).
+pub fn read_to_end_or_err(s: &TcpStream, limit: Duration) -> (Vec<u8>, std::io::Result<()>) {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match (&*s).read(&mut buf) {
+            Ok(0) => return (out, Ok(())),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (out, Err(e)),
+        }
+    }
+}
+
+/// True when `e` is a read timeout (the peer stayed silent, connection open).
+pub fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
