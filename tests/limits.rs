@@ -303,7 +303,7 @@ fn raise_nofile() -> u64 {
         r.rlim_cur = r.rlim_max;
         libc::setrlimit(libc::RLIMIT_NOFILE, &r);
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
-        r.rlim_cur as u64
+        r.rlim_cur
     }
 }
 
