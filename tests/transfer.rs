@@ -90,3 +90,45 @@ fn download_then_close_splice() {
 fn download_then_close_copy() {
     download("    no option splice-auto");
 }
+
+/// A client that reads slowly makes splicer hold data back (pipe full,
+/// socket not writable) without losing or reordering any of it.
+fn slow_reader(proxy_lines: &str) {
+    const TOTAL: usize = 16 * MIB;
+    let srv = Backend::spawn(|mut s| {
+        write_stream(&mut s, 21, TOTAL).unwrap();
+        let _ = s.shutdown(Shutdown::Write);
+    });
+    let cfg = config("", "", &listen(proxy_lines, &[("s1", srv.addr, "")]));
+    let sp = Splicer::start(&cfg, &["fe"]);
+    let c = TcpStream::connect(sp.addr("fe")).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut check = StreamCheck::new(21);
+    let mut buf = vec![0u8; 7777];
+    for i in 0.. {
+        let n = std::io::Read::read(&mut &c, &mut buf).expect("slow read failed");
+        if n == 0 {
+            break;
+        }
+        check.check(&buf[..n]);
+        if i % 64 == 0 {
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+    assert_eq!(check.seen, TOTAL);
+}
+
+#[test]
+fn slow_reader_splice() {
+    slow_reader("    option splice-response");
+}
+
+#[test]
+fn slow_reader_auto() {
+    slow_reader("");
+}
+
+#[test]
+fn slow_reader_copy() {
+    slow_reader("    no option splice-auto");
+}
