@@ -47,11 +47,16 @@ fn soft_stop_lets_sessions_finish() {
         "exited with a session open:\n{}",
         sp.log_text()
     );
-    assert_eq!(
-        echo.accepted(),
-        1,
-        "a connection made after the soft stop reached the server"
-    );
+    // Connections that raced the signal may have been served; none after.
+    for _ in 0..5 {
+        assert!(
+            TcpStream::connect(fe).is_err(),
+            "a connection was accepted after the soft stop"
+        );
+    }
+    wait_for("raced connections to end", Duration::from_secs(5), || {
+        echo.open() == 1
+    });
     drop(c);
     let st = sp.wait_exit(Duration::from_secs(5));
     assert!(st.success(), "exit status {st}");
