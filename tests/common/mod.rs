@@ -398,3 +398,63 @@ pub fn echo_roundtrip(addr: SocketAddr, seed: u64, total: usize) {
         check.seen
     );
 }
+
+/// A config with a `global` (two workers), tcp `defaults` with generous
+/// timeouts, and `rest` appended (frontends/backends/listens).
+pub fn config(global_extra: &str, defaults_extra: &str, rest: &str) -> String {
+    format!(
+        "global\n    nbthread 2\n{global_extra}\n\
+         defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n{defaults_extra}\n\
+         {rest}\n"
+    )
+}
+
+/// A `listen fe` on `127.0.0.1:0` with `lines` (balance, options) and one
+/// `server` line per `(name, addr, params)`.
+pub fn listen(lines: &str, servers: &[(&str, SocketAddr, &str)]) -> String {
+    let mut s = format!("listen fe\n    bind 127.0.0.1:0\n{lines}\n");
+    for (name, addr, params) in servers {
+        s.push_str(&format!("    server {name} {addr} {params}\n"));
+    }
+    s
+}
+
+/// Closes `s` with a reset (SO_LINGER 0) instead of a FIN.
+pub fn reset(s: TcpStream) {
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
+}
+
+/// Connects to `addr` from the local address `src` (port 0).
+pub fn connect_from(src: std::net::IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    sock.bind(&SocketAddr::new(src, 0).into())?;
+    sock.connect(&addr.into())?;
+    Ok(sock.into())
+}
+
+/// Reads until EOF or error with a `limit`; returns the bytes read and how
+/// the stream ended (Ok = clean EOF).
+pub fn read_to_end_or_err(s: &TcpStream, limit: Duration) -> (Vec<u8>, std::io::Result<()>) {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match (&*s).read(&mut buf) {
+            Ok(0) => return (out, Ok(())),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (out, Err(e)),
+        }
+    }
+}
+
+/// True when `e` is a read timeout (the peer stayed silent, connection open).
+pub fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
