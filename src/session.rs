@@ -189,7 +189,15 @@ impl Session {
         };
         ready.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
         ready.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
+        let client_gone = side == Side::Client
+            && (ev.is_error() || (ev.is_read_closed() && ev.is_write_closed()));
         match (&self.phase, side) {
+            // A client that reset or hung up while waiting for a server gives
+            // its place back at once (a FIN alone may be a half-close after
+            // a request, so it waits).
+            (Phase::Queued | Phase::Connecting { .. }, Side::Client) if client_gone => {
+                Outcome::Close(Close::Abort)
+            }
             (Phase::ProxyHeader, Side::Client) => self.read_proxy_header(ctx),
             (Phase::Connecting { .. }, Side::Server) => self.check_connected(ctx),
             (Phase::Forwarding { .. }, _) => self.forward(ctx),
@@ -456,6 +464,9 @@ impl Session {
             &mut conn.ready,
             &mut shared,
         );
+        // Until a byte moves either way, a server's close may still be retried.
+        self.down.hold_fin =
+            self.up.bytes == 0 && self.up.half == Half::Open && self.retries_left > 0;
         let down = self.down.pump(
             &conn.stream,
             &mut conn.ready,

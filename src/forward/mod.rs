@@ -90,6 +90,10 @@ pub struct Flow {
     pub half: Half,
     /// Bytes written to the destination so far.
     pub bytes: u64,
+    /// Keep the source's FIN from the destination while no byte has gone
+    /// through: the session may still retry on another server, and the
+    /// client must not see the first server's close.
+    pub hold_fin: bool,
 }
 
 impl Flow {
@@ -102,6 +106,7 @@ impl Flow {
             pipe_maybe_full: false,
             half: Half::Open,
             bytes: 0,
+            hold_fin: false,
         }
     }
 
@@ -179,7 +184,10 @@ impl Flow {
                     Err(e) => return Err(FlowError::Read(e)),
                 }
             }
-            if self.half == Half::Draining && self.pending() == 0 {
+            if self.half == Half::Draining
+                && self.pending() == 0
+                && !(self.hold_fin && self.bytes == 0)
+            {
                 self.release(shared.pipes);
                 // ENOTCONN here means the peer already closed: nothing to tell it.
                 let _ = dst.shutdown(Shutdown::Write);
