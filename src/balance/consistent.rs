@@ -17,7 +17,7 @@
 use std::net::IpAddr;
 
 use super::hash::{hash_addr, hash_bytes};
-use super::{Algorithm, Candidate};
+use super::{Algorithm, BuiltFor, Candidate};
 
 /// Ring points per unit of weight. A server's share of the ring is off by
 /// about `1/sqrt(points)`: 16 per unit (HAProxy's) left weight-1 servers up
@@ -32,7 +32,7 @@ const SERVER_MASK: u64 = (1 << SERVER_BITS) - 1;
 #[derive(Debug, Default)]
 pub struct Consistent {
     /// `(server, weight)` of the candidates the ring was built for.
-    built_for: Vec<(usize, u32)>,
+    built_for: BuiltFor,
     /// Sorted ring entries: `position & !SERVER_MASK | server`.
     ring: Vec<u64>,
     /// Candidate index per server index, for the set the ring was built for.
@@ -48,19 +48,8 @@ fn point_position(server: usize, point: u32) -> u64 {
 }
 
 impl Consistent {
-    fn is_built_for(&self, candidates: &[Candidate]) -> bool {
-        self.built_for.len() == candidates.len()
-            && self
-                .built_for
-                .iter()
-                .zip(candidates)
-                .all(|(&(server, weight), c)| server == c.server && weight == c.weight)
-    }
-
     fn rebuild(&mut self, candidates: &[Candidate]) {
-        self.built_for.clear();
-        self.built_for
-            .extend(candidates.iter().map(|c| (c.server, c.weight)));
+        self.built_for.remember(candidates);
         self.ring.clear();
         self.slot.clear();
         for (i, c) in candidates.iter().enumerate() {
@@ -94,7 +83,7 @@ impl Consistent {
 
 impl Algorithm for Consistent {
     fn pick(&mut self, candidates: &[Candidate], client: IpAddr) -> usize {
-        if !self.is_built_for(candidates) {
+        if !self.built_for.matches(candidates) {
             self.rebuild(candidates);
         }
         let server = self.owner(hash_addr(client));

@@ -141,3 +141,25 @@ mod tests {
         assert_eq!(owners, [0, 0, 1, 2, 2, 2]);
     }
 }
+
+/// The (server, weight) list a derived structure (a ring, a schedule) was
+/// built from, to rebuild it only when the candidates really change.
+#[derive(Debug, Default)]
+pub(crate) struct BuiltFor(Vec<(usize, u32)>);
+
+impl BuiltFor {
+    pub(crate) fn matches(&self, candidates: &[Candidate]) -> bool {
+        self.0.len() == candidates.len()
+            && self
+                .0
+                .iter()
+                .zip(candidates)
+                .all(|(&(server, weight), c)| server == c.server && weight == c.weight)
+    }
+
+    pub(crate) fn remember(&mut self, candidates: &[Candidate]) {
+        self.0.clear();
+        self.0
+            .extend(candidates.iter().map(|c| (c.server, c.weight)));
+    }
+}

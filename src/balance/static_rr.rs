@@ -14,31 +14,20 @@
 
 use std::net::IpAddr;
 
-use super::{Algorithm, Candidate};
+use super::{Algorithm, BuiltFor, Candidate};
 
 #[derive(Debug, Default)]
 pub struct StaticRr {
     /// `(server, weight)` of the candidates the map was built for.
-    built_for: Vec<(usize, u32)>,
+    built_for: BuiltFor,
     /// Candidate indices in pick order.
     map: Vec<u32>,
     cursor: usize,
 }
 
 impl StaticRr {
-    fn is_built_for(&self, candidates: &[Candidate]) -> bool {
-        self.built_for.len() == candidates.len()
-            && self
-                .built_for
-                .iter()
-                .zip(candidates)
-                .all(|(&(server, weight), c)| server == c.server && weight == c.weight)
-    }
-
     fn rebuild(&mut self, candidates: &[Candidate]) {
-        self.built_for.clear();
-        self.built_for
-            .extend(candidates.iter().map(|c| (c.server, c.weight)));
+        self.built_for.remember(candidates);
         let divisor = candidates.iter().fold(0, |g, c| gcd(g, c.weight)).max(1);
         let weights: Vec<i64> = candidates
             .iter()
@@ -72,7 +61,7 @@ fn gcd(mut a: u32, mut b: u32) -> u32 {
 
 impl Algorithm for StaticRr {
     fn pick(&mut self, candidates: &[Candidate], _client: IpAddr) -> usize {
-        if !self.is_built_for(candidates) {
+        if !self.built_for.matches(candidates) {
             self.rebuild(candidates);
         }
         let Some(&slot) = self.map.get(self.cursor) else {
