@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Helpers for scripts/bench (no third-party modules).
+
+  idle PID LISTEN CONNECT N [--echo]
+      Memory per idle session of the proxy PID. Reads its VmRSS, listens on
+      LISTEN (the proxy's backend server), opens N connections to CONNECT (the
+      proxy's frontend), waits until the backend has accepted all N (so the
+      proxy holds N complete sessions), optionally sends 64 bytes each way
+      through every session, lets the proxy settle, reads VmRSS again and
+      prints one TSV line: before_kib after_kib n bytes_per_session
+      fds_before fds_after.
+
+  iperf FILE...
+      Sum of the receiver's bits/s of iperf3 -J outputs, in Gbit/s; "nan" if
+      any run failed.
+
+  wrk FILE
+      "REQS_PER_S ERRORS" from wrk's text output (errors = socket errors +
+      non-2xx/3xx responses).
+
+  raw RESULTS
+      Every run's value, one line per metric and variant.
+
+  table RESULTS
+      Medians of the TSV lines "variant metric rep value cpu_pct" written by
+      scripts/bench, as the markdown tables BENCHMARKS.md shows.
+"""
+
+import json
+import math
+import os
+import re
+import resource
+import selectors
+import socket
+import statistics
+import sys
+import time
+
+ECHO = b"x" * 64
+SETTLE_S = 1.0
+DEADLINE_S = 30.0
+
+
+def vmrss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def addr(text):
+    host, port = text.rsplit(":", 1)
+    return host, int(port)
+
+
+def idle(argv):
+    pid, listen, connect, n = int(argv[0]), addr(argv[1]), addr(argv[2]), int(argv[3])
+    echo = "--echo" in argv[4:]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 2 * n + 256)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    if want < 2 * n + 64:
+        sys.exit(f"bench-helper: open-files limit {hard} too low for {n} sessions")
+
+    time.sleep(SETTLE_S)
+    before, fds_before = vmrss_kib(pid), fd_count(pid)
+
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(listen)
+    lsock.listen(4096)
+    lsock.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(lsock, selectors.EVENT_READ)
+
+    clients, servers = [], []
+    deadline = time.monotonic() + DEADLINE_S
+
+    def accept_ready(timeout):
+        for _key, _ in sel.select(timeout):
+            while True:
+                try:
+                    s, _ = lsock.accept()
+                except BlockingIOError:
+                    break
+                servers.append(s)
+
+    # Connect in batches so neither the proxy's accept queue nor ours overflows.
+    while len(clients) < n:
+        for _ in range(min(200, n - len(clients))):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(connect)
+            clients.append(c)
+        accept_ready(0.01)
+    while len(servers) < n:
+        if time.monotonic() > deadline:
+            sys.exit(f"bench-helper: only {len(servers)} of {n} sessions reached the backend")
+        accept_ready(0.1)
+    for c in clients:
+        err = c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            sys.exit(f"bench-helper: a client connection failed: {os.strerror(err)}")
+
+    if echo:
+        for s in clients + servers:
+            s.setblocking(True)
+            s.settimeout(DEADLINE_S)
+        for c in clients:
+            c.sendall(ECHO)
+        for s in servers:
+            got = b""
+            while len(got) < len(ECHO):
+                got += s.recv(len(ECHO) - len(got))
+            s.sendall(got)
+        for c in clients:
+            got = b""
+            while len(got) < len(ECHO):
+                chunk = c.recv(len(ECHO) - len(got))
+                if not chunk:
+                    sys.exit("bench-helper: a session closed during the echo")
+                got += chunk
+
+    time.sleep(SETTLE_S)
+    after, fds_after = vmrss_kib(pid), fd_count(pid)
+    per = (after - before) * 1024 / n
+    print(f"{before}\t{after}\t{n}\t{per:.0f}\t{fds_before}\t{fds_after}")
+    for s in clients + servers:
+        s.close()
+    lsock.close()
+
+
+def iperf(files):
+    total = 0.0
+    for name in files:
+        try:
+            with open(name) as f:
+                data = json.load(f)
+            total += data["end"]["sum_received"]["bits_per_second"]
+        except (OSError, ValueError, KeyError):
+            print("nan")
+            return
+    print(f"{total / 1e9:.3f}")
+
+
+def wrk(name):
+    with open(name) as f:
+        text = f.read()
+    m = re.search(r"Requests/sec:\s*([0-9.]+)", text)
+    errors = 0
+    se = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if se:
+        errors += sum(int(x) for x in se.groups())
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if bad:
+        errors += int(bad.group(1))
+    print(f"{m.group(1) if m else 'nan'}\t{errors}")
+
+
+# (key, label, unit format, higher is better)
+METRICS = [
+    ("iperf1", "iperf3, 1 stream (Gbit/s)", "{:.2f}"),
+    ("iperf4", "iperf3, 4 streams (Gbit/s, sum)", "{:.2f}"),
+    ("wrk_ka", "wrk keep-alive (req/s)", "{:,.0f}"),
+    ("wrk_close", "wrk `Connection: close` (conn/s)", "{:,.0f}"),
+    ("rss_idle", "RSS per idle session, no data (bytes)", "{:,.0f}"),
+    ("rss_echo", "RSS per idle session, after 64 B each way (bytes)", "{:,.0f}"),
+]
+MAIN = ["direct", "haproxy", "splicer"]
+EXTRA = ["haproxy-nosplice", "splicer-splice"]
+
+
+def table(argv):
+    rows = {}
+    cpu = {}
+    reps = 0
+    with open(argv[0]) as f:
+        for line in f:
+            variant, metric, rep, value, cpu_pct = line.rstrip("\n").split("\t")
+            v = float(value)
+            reps = max(reps, int(rep))
+            if not math.isnan(v):
+                rows.setdefault((variant, metric), []).append(v)
+            if cpu_pct not in ("", "-"):
+                cpu.setdefault((variant, metric), []).append(float(cpu_pct))
+
+    def med(d, key):
+        vals = d.get(key)
+        return statistics.median(vals) if vals else None
+
+    def cell(fmt, v):
+        return "—" if v is None else fmt.format(v)
+
+    out = []
+    out.append("| | direct | haproxy (splice) | splicer (auto) | splicer / haproxy "
+               "| haproxy (no splice) | splicer (splice forced) |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    for key, label, fmt in METRICS:
+        vals = {v: med(rows, (v, key)) for v in MAIN + EXTRA}
+        h, s = vals["haproxy"], vals["splicer"]
+        ratio = "—" if not h or s is None else f"{s / h:.2f}"
+        cells = [cell(fmt, vals[v]) for v in MAIN] + [ratio] + [cell(fmt, vals[v]) for v in EXTRA]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out.append("")
+    out.append("Proxy CPU during the load runs (median, % of one core; the machine has 2):")
+    out.append("")
+    out.append("| | haproxy (splice) | splicer (auto) | haproxy (no splice) | splicer (splice forced) |")
+    out.append("|---|---:|---:|---:|---:|")
+    for key, label, _ in METRICS[:4]:
+        label = label.split(" (")[0]
+        cells = [cell("{:.0f}%", med(cpu, (v, key))) for v in ["haproxy", "splicer"] + EXTRA]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out.append("")
+    out.append(f"Medians of {reps} run(s) each.")
+    print("\n".join(out))
+
+
+def raw(argv):
+    """Every run's value, per metric and variant, to show the spread."""
+    runs = {}
+    with open(argv[0]) as f:
+        for line in f:
+            variant, metric, _rep, value, _cpu = line.rstrip("\n").split("\t")
+            runs.setdefault((metric, variant), []).append(value)
+    for (metric, variant), values in runs.items():
+        print(f"{metric:10} {variant:17} {'  '.join(values)}")
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    cmd, argv = sys.argv[1], sys.argv[2:]
+    if cmd == "raw":
+        raw(argv)
+    elif cmd == "idle":
+        idle(argv)
+    elif cmd == "iperf":
+        iperf(argv)
+    elif cmd == "wrk":
+        wrk(argv[0])
+    elif cmd == "table":
+        table(argv)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
