@@ -212,10 +212,6 @@ impl Session {
                 let e = io::Error::new(io::ErrorKind::TimedOut, "timeout connect");
                 self.connect_failed(e, ctx)
             }
-            Phase::Queued => {
-                log::debug!("session {}: queue timeout", self.key);
-                Outcome::Close(Close::Normal)
-            }
             _ => {
                 log::debug!("session {}: timeout in {:?}", self.key, self.phase_name());
                 Outcome::Close(Close::Normal)
@@ -225,7 +221,7 @@ impl Session {
 
     /// Called by the worker for a queued session when a slot may be free.
     pub fn retry_queued(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
-        if matches!(self.phase, Phase::Queued) {
+        if self.is_queued() {
             self.dispatch(ctx)
         } else {
             Outcome::Continue
@@ -382,9 +378,7 @@ impl Session {
         Counters::add(&srv.counters.sessions, 1);
         Counters::add(&ctx.rt.backends[b].counters.sessions, 1);
         self.phase = Phase::Forwarding { conn };
-        let t = self.idle_timeout(ctx.rt);
-        self.deadline
-            .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
+        self.arm_idle_timeout(ctx);
         self.forward(ctx)
     }
 
@@ -464,9 +458,7 @@ impl Session {
             &mut conn.ready,
             &mut shared,
         );
-        // Until a byte moves either way, a server's close may still be retried.
-        self.down.hold_fin =
-            self.up.bytes == 0 && self.up.half == Half::Open && self.retries_left > 0;
+        self.down.hold_fin = may_still_retry(&self.up, self.retries_left);
         let down = self.down.pump(
             &conn.stream,
             &mut conn.ready,
@@ -484,11 +476,9 @@ impl Session {
             || matches!(down, Err(FlowError::Read(_)))
             || self.down.half != Half::Open;
         if server_gave_up
-            && self.up.bytes == 0
+            && may_still_retry(&self.up, self.retries_left)
             && self.down.bytes == 0
             && self.down.pending() == 0
-            && self.up.half == Half::Open
-            && self.retries_left > 0
         {
             self.down.release(ctx.pipes);
             self.down = Flow::new(self.down.mode());
@@ -505,11 +495,16 @@ impl Session {
             return Outcome::Close(Close::Normal);
         }
         if sent + received > 0 || before != (self.up.half, self.down.half) {
-            let t = self.idle_timeout(ctx.rt);
-            self.deadline
-                .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
+            self.arm_idle_timeout(ctx);
         }
         Outcome::Continue
+    }
+
+    /// Restarts the inactivity deadline from now.
+    fn arm_idle_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        let t = self.idle_timeout(ctx.rt);
+        self.deadline
+            .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
     }
 
     fn count_bytes(&self, server: usize, sent: usize, received: usize, rt: &Runtime) {
@@ -563,6 +558,13 @@ impl Session {
         self.down.release(pipes);
         freed
     }
+}
+
+/// Nothing has reached the server (`up`) and the client still talks: a
+/// failure of the server now can be retried without the client noticing
+/// (until a byte comes back from the server too, which the caller checks).
+fn may_still_retry(up: &Flow, retries_left: u32) -> bool {
+    up.bytes == 0 && up.half == Half::Open && retries_left > 0
 }
 
 /// Makes the coming close send a RST instead of a FIN.

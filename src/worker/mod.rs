@@ -241,14 +241,8 @@ impl Worker {
             }
             let fe = ls.l.frontend;
             let accept_proxy = ls.l.accept_proxy;
-            let rt = &self.rt;
-            let fstate = &rt.frontends[fe];
-            if self.sessions.len() >= MAX_SESSION_KEY || !try_take(&rt.current, rt.global.maxconn) {
-                self.set_gate(i, Gate::Full);
-                return;
-            }
-            if !try_take(&fstate.current, fstate.maxconn) {
-                rt.current.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            let fstate = &self.rt.frontends[fe];
+            if self.sessions.len() >= MAX_SESSION_KEY || !self.take_slots(fe) {
                 self.set_gate(i, Gate::Full);
                 return;
             }
@@ -299,6 +293,20 @@ impl Worker {
         }
     }
 
+    /// Reserves a session under global and frontend maxconn (both or neither).
+    fn take_slots(&self, fe: usize) -> bool {
+        let rt = &self.rt;
+        if !try_take(&rt.current, rt.global.maxconn) {
+            return false;
+        }
+        if !try_take(&rt.frontends[fe].current, rt.frontends[fe].maxconn) {
+            rt.current.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Undoes [`Self::take_slots`].
     fn release_slots(&self, fe: usize) {
         use std::sync::atomic::Ordering;
         self.rt.current.fetch_sub(1, Ordering::AcqRel);
