@@ -11,6 +11,7 @@ pub mod balance;
 pub mod config;
 pub mod connect;
 pub mod forward;
+pub mod health;
 pub mod proxy_proto;
 pub mod runtime;
 pub mod session;

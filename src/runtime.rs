@@ -277,6 +277,7 @@ mod tests {
             backends: vec![Backend {
                 name: "b".into(),
                 location: Location::default(),
+                listen: false,
                 balance: Balance::RoundRobin,
                 hash_type: HashType::MapBased,
                 servers,
@@ -290,6 +291,8 @@ mod tests {
                 allbackups,
                 splice: SpliceOptions::default(),
                 disabled: false,
+                check: Default::default(),
+                log_health_checks: false,
             }],
         }
     }

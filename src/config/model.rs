@@ -72,6 +72,9 @@ pub struct Global {
     pub hard_stop_after: Option<Duration>,
     /// `pidfile` (the `-p` flag overrides it).
     pub pidfile: Option<PathBuf>,
+    /// `spread-checks`: each check interval is moved by up to this many
+    /// percent either way, at random (HAProxy: 0, max 50).
+    pub spread_checks: u32,
 }
 
 impl Default for Global {
@@ -84,6 +87,7 @@ impl Default for Global {
             nosplice: false,
             hard_stop_after: None,
             pidfile: None,
+            spread_checks: 0,
         }
     }
 }
@@ -173,8 +177,8 @@ pub enum ProxyVersion {
     V2,
 }
 
-/// Health-check keywords of a server, parsed now and acted on by the health
-/// checker (a later issue). Defaults are HAProxy's.
+/// Health-check keywords of a server. Defaults are HAProxy's. What the probe
+/// sends and expects is the backend's [`CheckKind`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckParams {
     pub enabled: bool,
@@ -203,6 +207,8 @@ pub struct CheckParams {
     pub agent_port: Option<u16>,
     pub agent_inter: Option<Duration>,
     pub agent_addr: Option<std::net::IpAddr>,
+    /// `agent-send`: a string sent to the agent once connected.
+    pub agent_send: Option<String>,
 }
 
 /// `on-marked-down`.
@@ -260,6 +266,7 @@ impl Default for CheckParams {
             agent_port: None,
             agent_inter: None,
             agent_addr: None,
+            agent_send: None,
         }
     }
 }
@@ -286,6 +293,8 @@ pub struct Server {
 pub struct Backend {
     pub name: String,
     pub location: Location,
+    /// Written as a `listen` section: HAProxy then calls it "proxy" in logs.
+    pub listen: bool,
     pub balance: Balance,
     pub hash_type: HashType,
     pub servers: Vec<Server>,
@@ -307,6 +316,127 @@ pub struct Backend {
     pub allbackups: bool,
     pub splice: SpliceOptions,
     pub disabled: bool,
+    /// What the health checks of this backend's `check` servers do.
+    pub check: CheckKind,
+    /// `option log-health-checks`: log every check result that changes the
+    /// health counter, not only UP/DOWN transitions.
+    pub log_health_checks: bool,
+}
+
+/// A compiled regular expression from the config (`rstring`, `rstatus`,
+/// `rbinary`). Compared by its source text.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::bytes::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+/// The probe a backend's checked servers run. HAProxy allows one check type
+/// per backend; the last `option ...-check` line wins.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum CheckKind {
+    /// No check option: a layer-4 connect.
+    #[default]
+    Connect,
+    /// `option httpchk` with `http-check send` / `http-check expect`.
+    Http(HttpCheck),
+    /// `option mysql-check [user U [post-41|pre-41]]`. Without a user only
+    /// the server's greeting is read (HAProxy: nothing is sent).
+    Mysql { user: Option<String>, post41: bool },
+    /// `option pgsql-check user U`.
+    Pgsql { user: String },
+    /// `option redis-check`: `PING`, expect `+PONG`.
+    Redis,
+    /// `option ssl-hello-chk`: a TLS ClientHello, any TLS record back is up.
+    SslHello,
+    /// `option tcp-check` and its `tcp-check` rules, in order. No rule at all
+    /// means a plain connect.
+    Tcp(Vec<TcpCheckRule>),
+}
+
+/// `option httpchk` defaults (HAProxy's).
+pub const DEFAULT_HTTPCHK_METHOD: &str = "OPTIONS";
+pub const DEFAULT_HTTPCHK_URI: &str = "/";
+pub const DEFAULT_HTTPCHK_VERSION: &str = "HTTP/1.0";
+
+/// `option httpchk [METHOD] [URI] [VERSION]` plus `http-check` lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpCheck {
+    pub method: String,
+    pub uri: String,
+    pub version: String,
+    /// `http-check send hdr NAME VALUE`, in order.
+    pub headers: Vec<(String, String)>,
+    /// `http-check send body STRING`.
+    pub body: Option<String>,
+    /// `http-check expect ...` lines, all of which must pass, in order.
+    /// Empty: any 2xx or 3xx status passes (HAProxy).
+    pub expect: Vec<HttpExpect>,
+    /// `http-check disable-on-404`: a 404 from an UP server drains it.
+    pub disable_on_404: bool,
+}
+
+impl Default for HttpCheck {
+    fn default() -> Self {
+        HttpCheck {
+            method: DEFAULT_HTTPCHK_METHOD.into(),
+            uri: DEFAULT_HTTPCHK_URI.into(),
+            version: DEFAULT_HTTPCHK_VERSION.into(),
+            headers: Vec::new(),
+            body: None,
+            expect: Vec::new(),
+            disable_on_404: false,
+        }
+    }
+}
+
+/// `http-check expect [!] <match> <pattern>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpExpect {
+    /// `!`: the check passes when the match fails.
+    pub negate: bool,
+    pub matcher: HttpMatch,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpMatch {
+    /// `status 200,201,300-399`: inclusive ranges.
+    Status(Vec<(u16, u16)>),
+    /// `rstatus REGEX` on the three status digits.
+    RStatus(Pattern),
+    /// `string TEXT` anywhere in the body.
+    String(String),
+    /// `rstring REGEX` on the body.
+    RString(Pattern),
+}
+
+/// One `tcp-check` rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TcpCheckRule {
+    /// `tcp-check connect [port N] [send-proxy]`: (re)connect, on another
+    /// port if given. A rule list that does not start with `connect` gets an
+    /// implicit one to the check port.
+    Connect { port: Option<u16>, send_proxy: bool },
+    /// `tcp-check send STRING` (escapes already applied by the lexer) or
+    /// `tcp-check send-binary HEX`.
+    Send(Vec<u8>),
+    /// `tcp-check expect [!] string|rstring|binary|rbinary PATTERN`.
+    Expect { negate: bool, matcher: TcpMatch },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TcpMatch {
+    /// The bytes appear somewhere in what was received.
+    String(Vec<u8>),
+    /// The regex matches what was received.
+    RString(Pattern),
+    /// The bytes (given in hex) appear in what was received.
+    Binary(Vec<u8>),
+    /// The regex matches the hex text of what was received (HAProxy).
+    RBinary(Pattern),
 }
 
 /// A message about the config: an error stops start-up, a warning does not.

@@ -93,6 +93,10 @@ pub struct ProxyDraft {
     pub disabled: bool,
     pub source: Option<IpAddr>,
     pub http_only: Vec<HttpOnly>,
+    /// The check type (`option httpchk`, `option tcp-check`, ...).
+    pub check: CheckKind,
+    /// `option log-health-checks`.
+    pub log_health_checks: bool,
 }
 
 impl ProxyDraft {

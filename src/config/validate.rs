@@ -170,6 +170,7 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
     Backend {
         name: p.name.clone(),
         location: p.location.clone(),
+        listen: p.kind == Kind::Listen,
         balance: p.balance,
         hash_type: p.hash_type,
         servers,
@@ -183,6 +184,8 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
         allbackups: p.allbackups,
         splice: p.splice,
         disabled: p.disabled,
+        check: p.check.clone(),
+        log_health_checks: p.log_health_checks,
     }
 }
 

@@ -1,0 +1,157 @@
+//! The result of one check, in HAProxy's vocabulary: a status code (what
+//! `show stat` prints as `check_status`), its description (what the logs say
+//! after "reason:"), an optional protocol code and an info text.
+
+/// HAProxy's check status codes, limited to those a TCP load balancer's
+/// checks can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStatus {
+    /// Not checked yet.
+    Init,
+    /// The check could not even create a socket.
+    SockErr,
+    L4Ok,
+    L4Tout,
+    L4Con,
+    L6Ok,
+    L6Tout,
+    L6Rsp,
+    L7Ok,
+    /// Passed, but the server asked to be drained (`disable-on-404`).
+    L7OkC,
+    L7Tout,
+    L7Rsp,
+    L7Sts,
+}
+
+impl CheckStatus {
+    /// The server is healthy as far as this check goes.
+    pub fn passed(self) -> bool {
+        matches!(
+            self,
+            CheckStatus::L4Ok | CheckStatus::L6Ok | CheckStatus::L7Ok | CheckStatus::L7OkC
+        )
+    }
+
+    /// The short code (`show stat`'s `check_status`).
+    pub fn code(self) -> &'static str {
+        match self {
+            CheckStatus::Init => "INI",
+            CheckStatus::SockErr => "SOCKERR",
+            CheckStatus::L4Ok => "L4OK",
+            CheckStatus::L4Tout => "L4TOUT",
+            CheckStatus::L4Con => "L4CON",
+            CheckStatus::L6Ok => "L6OK",
+            CheckStatus::L6Tout => "L6TOUT",
+            CheckStatus::L6Rsp => "L6RSP",
+            CheckStatus::L7Ok => "L7OK",
+            CheckStatus::L7OkC => "L7OKC",
+            CheckStatus::L7Tout => "L7TOUT",
+            CheckStatus::L7Rsp => "L7RSP",
+            CheckStatus::L7Sts => "L7STS",
+        }
+    }
+
+    /// HAProxy's description, as logged after "reason:".
+    pub fn description(self) -> &'static str {
+        match self {
+            CheckStatus::Init => "Initializing",
+            CheckStatus::SockErr => "Socket error",
+            CheckStatus::L4Ok => "Layer4 check passed",
+            CheckStatus::L4Tout => "Layer4 timeout",
+            CheckStatus::L4Con => "Layer4 connection problem",
+            CheckStatus::L6Ok => "Layer6 check passed",
+            CheckStatus::L6Tout => "Layer6 timeout",
+            CheckStatus::L6Rsp => "Layer6 invalid response",
+            CheckStatus::L7Ok => "Layer7 check passed",
+            CheckStatus::L7OkC => "Layer7 check conditionally passed",
+            CheckStatus::L7Tout => "Layer7 timeout",
+            CheckStatus::L7Rsp => "Layer7 invalid response",
+            CheckStatus::L7Sts => "Layer7 wrong status",
+        }
+    }
+
+    /// HAProxy prints a `code:` for layer-7 results only.
+    pub fn has_code(self) -> bool {
+        matches!(
+            self,
+            CheckStatus::L7Ok | CheckStatus::L7OkC | CheckStatus::L7Rsp | CheckStatus::L7Sts
+        )
+    }
+}
+
+/// The outcome of one check (or of one step of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub status: CheckStatus,
+    /// HTTP status, MySQL error number, ...
+    pub code: Option<u32>,
+    /// Free text: the HTTP reason phrase, the MySQL version or error
+    /// message, what a tcp-check expected.
+    pub info: Option<String>,
+}
+
+impl Verdict {
+    pub fn new(status: CheckStatus) -> Self {
+        Verdict {
+            status,
+            code: None,
+            info: None,
+        }
+    }
+
+    pub fn code(mut self, code: u32) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    pub fn info(mut self, info: impl Into<String>) -> Self {
+        self.info = Some(info.into());
+        self
+    }
+
+    /// `reason: Layer7 wrong status, code: 503, info: "Service Unavailable"`
+    /// (without the check duration, which the caller knows).
+    pub fn reason(&self) -> String {
+        let mut s = format!("reason: {}", self.status.description());
+        if self.status.has_code() {
+            s.push_str(&format!(", code: {}", self.code.unwrap_or(0)));
+        }
+        if let Some(info) = &self.info {
+            s.push_str(&format!(", info: \"{info}\""));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_read_like_haproxy() {
+        let cases = [
+            (
+                Verdict::new(CheckStatus::L7Sts)
+                    .code(503)
+                    .info("Service Unavailable"),
+                "reason: Layer7 wrong status, code: 503, info: \"Service Unavailable\"",
+            ),
+            (
+                Verdict::new(CheckStatus::L4Con).info("Connection refused"),
+                "reason: Layer4 connection problem, info: \"Connection refused\"",
+            ),
+            (
+                Verdict::new(CheckStatus::L7Tout),
+                "reason: Layer7 timeout",
+            ),
+            (
+                Verdict::new(CheckStatus::L7Ok).info("via agent : up"),
+                "reason: Layer7 check passed, code: 0, info: \"via agent : up\"",
+            ),
+        ];
+        for (v, want) in cases {
+            assert_eq!(v.reason(), want);
+        }
+    }
+}
