@@ -23,14 +23,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
-use mio::Waker;
-
 use config::Config;
 use forward::PipeBudget;
 use runtime::Runtime;
 use worker::listener::{self, BindError, Listener};
-use worker::{Control, Worker};
+use worker::{Control, ControlLink, Worker};
 
 /// `maxpipes` when not set: a quarter of maxconn, as HAProxy.
 pub fn default_maxpipes(maxconn: usize) -> usize {
@@ -44,6 +41,7 @@ pub enum StartError {
     Poll(io::Error),
     Spawn(io::Error),
     Signals(io::Error),
+    Health(io::Error),
 }
 
 impl std::fmt::Display for StartError {
@@ -53,6 +51,7 @@ impl std::fmt::Display for StartError {
             StartError::Poll(e) => write!(f, "cannot create an event loop: {e}"),
             StartError::Spawn(e) => write!(f, "cannot start a worker thread: {e}"),
             StartError::Signals(e) => write!(f, "cannot set up signal handling: {e}"),
+            StartError::Health(e) => write!(f, "cannot start the health checker: {e}"),
         }
     }
 }
@@ -61,15 +60,12 @@ impl std::error::Error for StartError {}
 
 struct WorkerHandle {
     thread: JoinHandle<io::Result<()>>,
-    control: Sender<Control>,
-    waker: Arc<Waker>,
+    link: ControlLink,
 }
 
 impl WorkerHandle {
     fn send(&self, msg: Control) {
-        if self.control.send(msg).is_ok() {
-            let _ = self.waker.wake();
-        }
+        self.link.send(msg);
     }
 }
 
@@ -121,8 +117,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
             .map_err(StartError::Spawn)?;
         workers.push(WorkerHandle {
             thread,
-            control: tx,
-            waker,
+            link: ControlLink::new(tx, waker),
         });
     }
     log::info!(
@@ -132,7 +127,12 @@ pub fn run(config: Config) -> Result<(), StartError> {
         rt.global.maxconn,
         maxpipes
     );
+    let links = workers.iter().map(|w| w.link.clone()).collect();
+    let checker = health::start(rt.clone(), links).map_err(StartError::Health)?;
     supervise(&workers, hard_stop_after);
+    if let Some(c) = checker {
+        c.stop();
+    }
     for w in workers {
         match w.thread.join() {
             Ok(Ok(())) => {}

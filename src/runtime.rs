@@ -7,31 +7,52 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use crate::balance::Candidate;
 use crate::config::{Backend, Config, Frontend, Global, ProxyVersion};
 
-/// Administrative/operational state of a server.
+/// A server's state as a user sees it, derived from its administrative flags
+/// and its operational (health) state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 pub enum ServerStatus {
-    Up = 0,
-    Down = 1,
-    /// Takes no new sessions; current ones go on.
-    Drain = 2,
-    /// Maintenance: takes no new sessions (`disabled`).
-    Maint = 3,
+    Up,
+    Down,
+    /// Takes no new sessions; current ones go on (`drain`, agent `drain`,
+    /// `disable-on-404`).
+    Drain,
+    /// Maintenance: takes no new sessions (`disabled`, agent `maint`).
+    Maint,
 }
 
-impl ServerStatus {
-    fn from_u8(v: u8) -> Self {
-        match v {
-            0 => ServerStatus::Up,
-            1 => ServerStatus::Down,
-            2 => ServerStatus::Drain,
-            _ => ServerStatus::Maint,
-        }
-    }
+/// Operational state, as the health checks (and an agent) see the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Oper {
+    Up = 0,
+    Down = 1,
+    /// Up but refusing new sessions: `http-check disable-on-404` got a 404
+    /// (HAProxy's NOLB).
+    NoLb = 2,
+}
+
+/// Administrative flags of a server (several can be set at once).
+pub mod admin {
+    /// `disabled` in the config.
+    pub const CONFIG_MAINT: u8 = 1;
+    /// Maintenance forced at run time (agent `maint`, runtime API).
+    pub const FORCED_MAINT: u8 = 2;
+    /// Drain forced at run time (agent `drain`, runtime API).
+    pub const FORCED_DRAIN: u8 = 4;
+    pub const MAINT: u8 = CONFIG_MAINT | FORCED_MAINT;
+}
+
+/// Milliseconds since the process's first call: the clock for state that
+/// crosses threads in atomics.
+pub fn now_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    Instant::now().duration_since(epoch).as_millis() as u64
 }
 
 /// Monotonic counters, updated while sessions run (not only at their end).
@@ -59,6 +80,15 @@ impl Counters {
     }
 }
 
+/// Live-traffic error tracking (`observe layer4`).
+#[derive(Debug)]
+pub struct Observe {
+    /// `error-limit`.
+    pub limit: u32,
+    /// Connection errors in a row on live traffic.
+    pub errors: AtomicU32,
+}
+
 #[derive(Debug)]
 pub struct ServerState {
     pub name: String,
@@ -68,8 +98,19 @@ pub struct ServerState {
     pub source: Option<IpAddr>,
     /// 0 = no limit.
     pub maxconn: AtomicU32,
+    /// Weight in effect before slowstart (config weight, or what the agent
+    /// or the runtime API set).
     pub weight: AtomicU32,
-    status: AtomicU8,
+    /// The weight from the config: agent percentages apply to it.
+    pub initial_weight: u32,
+    admin: AtomicU8,
+    oper: AtomicU8,
+    /// `slowstart` in ms (0 = none) and when the current ramp ends
+    /// (`now_ms()` scale; 0 = no ramp running).
+    slowstart_ms: u64,
+    ramp_until: AtomicU64,
+    /// `observe layer4`, when set.
+    pub observe: Option<Observe>,
     /// Sessions on this server now, across all workers.
     pub active: AtomicU32,
     pub counters: Counters,
@@ -77,11 +118,86 @@ pub struct ServerState {
 
 impl ServerState {
     pub fn status(&self) -> ServerStatus {
-        ServerStatus::from_u8(self.status.load(Ordering::Acquire))
+        let admin = self.admin.load(Ordering::Acquire);
+        if admin & admin::MAINT != 0 {
+            ServerStatus::Maint
+        } else if self.oper() == Oper::Down {
+            ServerStatus::Down
+        } else if admin & admin::FORCED_DRAIN != 0 || self.oper() == Oper::NoLb {
+            ServerStatus::Drain
+        } else {
+            ServerStatus::Up
+        }
     }
 
+    pub fn oper(&self) -> Oper {
+        match self.oper.load(Ordering::Acquire) {
+            0 => Oper::Up,
+            1 => Oper::Down,
+            _ => Oper::NoLb,
+        }
+    }
+
+    /// Sets the operational state. Coming up from DOWN starts the slowstart
+    /// ramp, if the server has one.
+    pub fn set_oper(&self, oper: Oper) {
+        let was = self.oper.swap(oper as u8, Ordering::AcqRel);
+        if was == Oper::Down as u8 && oper != Oper::Down && self.slowstart_ms > 0 {
+            self.ramp_until
+                .store(now_ms() + self.slowstart_ms, Ordering::Release);
+        }
+    }
+
+    pub fn admin_flags(&self) -> u8 {
+        self.admin.load(Ordering::Acquire)
+    }
+
+    /// Sets or clears administrative flags (see [`admin`]).
+    pub fn set_admin(&self, flags: u8, on: bool) {
+        if on {
+            self.admin.fetch_or(flags, Ordering::AcqRel);
+        } else {
+            self.admin.fetch_and(!flags, Ordering::AcqRel);
+        }
+    }
+
+    /// For tests and the runtime API: forces the derived status.
     pub fn set_status(&self, s: ServerStatus) {
-        self.status.store(s as u8, Ordering::Release);
+        let (admin, oper) = match s {
+            ServerStatus::Up => (0, Oper::Up),
+            ServerStatus::Down => (0, Oper::Down),
+            ServerStatus::Drain => (admin::FORCED_DRAIN, Oper::Up),
+            ServerStatus::Maint => (admin::FORCED_MAINT, Oper::Up),
+        };
+        self.admin.store(admin, Ordering::Release);
+        self.oper.store(oper as u8, Ordering::Release);
+    }
+
+    /// The weight the balancer uses now: the set weight, scaled down while a
+    /// slowstart ramp runs (at least 1 so the server is not starved, as
+    /// HAProxy).
+    pub fn effective_weight(&self) -> u32 {
+        let w = self.weight.load(Ordering::Relaxed);
+        let until = self.ramp_until.load(Ordering::Relaxed);
+        if until == 0 || w == 0 {
+            return w;
+        }
+        let now = now_ms();
+        if now >= until {
+            // The ramp is over; later picks skip the clock read.
+            let _ = self
+                .ramp_until
+                .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Relaxed);
+            return w;
+        }
+        let elapsed = self.slowstart_ms - (until - now);
+        ((w as u64 * elapsed).div_ceil(self.slowstart_ms) as u32).max(1)
+    }
+
+    /// Whether a slowstart ramp is running.
+    pub fn ramping(&self) -> bool {
+        let until = self.ramp_until.load(Ordering::Relaxed);
+        until != 0 && now_ms() < until
     }
 
     /// Takes new sessions at all (up with a non-zero weight).
@@ -107,6 +223,25 @@ impl ServerState {
     pub fn release(&self) {
         self.active.fetch_sub(1, Ordering::AcqRel);
     }
+
+    /// A live connection to this server failed. Returns true when this error
+    /// reaches `error-limit` (`observe layer4`), so the caller wakes the
+    /// health checker.
+    pub fn note_error(&self) -> bool {
+        match &self.observe {
+            Some(o) => o.errors.fetch_add(1, Ordering::AcqRel) + 1 == o.limit,
+            None => false,
+        }
+    }
+
+    /// A live connection to this server succeeded.
+    pub fn note_success(&self) {
+        if let Some(o) = &self.observe
+            && o.errors.load(Ordering::Relaxed) != 0
+        {
+            o.errors.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Which servers can take a new session.
@@ -131,14 +266,16 @@ impl BackendState {
     /// Fills `out` with the servers a new session may go to: usable active
     /// servers, or when none is usable the first usable backup (all usable
     /// backups with `option allbackups`). `exclude` (a server that just
-    /// failed) is left out when another choice exists.
+    /// failed) is left out when another choice exists, a backup included:
+    /// a redispatched session prefers a backup to the active server that
+    /// just refused it.
     pub fn candidates(&self, exclude: Option<usize>, out: &mut Vec<Candidate>) -> Availability {
         out.clear();
         let usable = |backup: bool| {
             self.servers
                 .iter()
                 .enumerate()
-                .filter(move |(_, s)| s.backup == backup && s.usable())
+                .filter(move |(i, s)| s.backup == backup && s.usable() && Some(*i) != exclude)
         };
         let mut tier: Vec<(usize, &ServerState)> = usable(false).collect();
         if tier.is_empty() {
@@ -147,19 +284,20 @@ impl BackendState {
                 tier.truncate(1);
             }
         }
+        if tier.is_empty()
+            && let Some(x) = exclude
+            && self.servers[x].usable()
+        {
+            tier.push((x, &self.servers[x]));
+        }
         if tier.is_empty() {
             return Availability::NoServer;
-        }
-        if tier.len() > 1
-            && let Some(x) = exclude
-        {
-            tier.retain(|(i, _)| *i != x);
         }
         for (i, s) in tier {
             if s.has_room() {
                 out.push(Candidate {
                     server: i,
-                    weight: s.weight.load(Ordering::Relaxed),
+                    weight: s.effective_weight(),
                     active: s.active.load(Ordering::Relaxed),
                 });
             }
@@ -168,6 +306,43 @@ impl BackendState {
             Availability::Full
         } else {
             Availability::Ready
+        }
+    }
+
+    /// Usable active and backup servers (for the logs' "N active and M
+    /// backup servers left").
+    pub fn usable_counts(&self) -> (usize, usize) {
+        let count = |backup: bool| {
+            self.servers
+                .iter()
+                .filter(|s| s.backup == backup && s.usable())
+                .count()
+        };
+        (count(false), count(true))
+    }
+}
+
+impl ServerState {
+    fn new(s: &crate::config::Server) -> ServerState {
+        ServerState {
+            name: s.name.clone(),
+            addr: s.addr,
+            backup: s.backup,
+            send_proxy: s.send_proxy,
+            source: s.source,
+            maxconn: AtomicU32::new(s.maxconn.unwrap_or(0)),
+            weight: AtomicU32::new(s.weight),
+            initial_weight: s.weight,
+            admin: AtomicU8::new(if s.disabled { admin::CONFIG_MAINT } else { 0 }),
+            oper: AtomicU8::new(Oper::Up as u8),
+            slowstart_ms: s.check.slowstart.map_or(0, |d| d.as_millis() as u64),
+            ramp_until: AtomicU64::new(0),
+            observe: (s.check.enabled && s.check.observe).then(|| Observe {
+                limit: s.check.error_limit.max(1),
+                errors: AtomicU32::new(0),
+            }),
+            active: AtomicU32::new(0),
+            counters: Counters::default(),
         }
     }
 }
@@ -197,6 +372,8 @@ pub struct Runtime {
     pub backends: Vec<BackendState>,
     /// Sessions open in the whole process.
     pub current: AtomicUsize,
+    /// Wakes the health checker (`observe layer4` reached its error limit).
+    pub health_waker: std::sync::OnceLock<std::sync::Arc<mio::Waker>>,
 }
 
 impl Runtime {
@@ -206,26 +383,7 @@ impl Runtime {
             .backends
             .into_iter()
             .map(|b| BackendState {
-                servers: b
-                    .servers
-                    .iter()
-                    .map(|s| ServerState {
-                        name: s.name.clone(),
-                        addr: s.addr,
-                        backup: s.backup,
-                        send_proxy: s.send_proxy,
-                        source: s.source,
-                        maxconn: AtomicU32::new(s.maxconn.unwrap_or(0)),
-                        weight: AtomicU32::new(s.weight),
-                        status: AtomicU8::new(if s.disabled {
-                            ServerStatus::Maint
-                        } else {
-                            ServerStatus::Up
-                        } as u8),
-                        active: AtomicU32::new(0),
-                        counters: Counters::default(),
-                    })
-                    .collect(),
+                servers: b.servers.iter().map(ServerState::new).collect(),
                 config: b,
                 counters: Counters::default(),
             })
@@ -245,6 +403,13 @@ impl Runtime {
             frontends,
             backends,
             current: AtomicUsize::new(0),
+            health_waker: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn wake_health(&self) {
+        if let Some(w) = self.health_waker.get() {
+            let _ = w.wake();
         }
     }
 }
@@ -358,6 +523,18 @@ mod tests {
                 &[],
             ),
             (
+                "everything down but one backup",
+                false,
+                &[
+                    ServerStatus::Down,
+                    ServerStatus::Down,
+                    ServerStatus::Maint,
+                    ServerStatus::Up,
+                ],
+                Availability::Ready,
+                &[3],
+            ),
+            (
                 "draining server takes nothing new",
                 false,
                 &[
@@ -407,5 +584,43 @@ mod tests {
             (Availability::Ready, vec![1]),
             "the only usable one stays"
         );
+    }
+
+    #[test]
+    fn a_redispatch_prefers_a_backup_to_the_server_that_just_failed() {
+        let cfg = backend(
+            vec![server("a", false), server("b", false), server("c", true)],
+            false,
+        );
+        let rt = Runtime::new(cfg);
+        rt.backends[0].servers[1].set_status(ServerStatus::Down);
+        assert_eq!(picked(&rt, None), (Availability::Ready, vec![0]));
+        assert_eq!(picked(&rt, Some(0)), (Availability::Ready, vec![2]));
+    }
+
+    #[test]
+    fn slowstart_ramps_the_weight_after_a_recovery_only() {
+        let mut cfg = backend(vec![server("a", false)], false);
+        cfg.backends[0].servers[0].weight = 100;
+        cfg.backends[0].servers[0].check.slowstart = Some(Duration::from_millis(300));
+        let rt = Runtime::new(cfg);
+        let s = &rt.backends[0].servers[0];
+        assert_eq!(s.effective_weight(), 100, "no ramp at start-up");
+        s.set_oper(Oper::Down);
+        s.set_oper(Oper::Up);
+        let first = s.effective_weight();
+        assert!((1..100).contains(&first), "ramp starts low: {first}");
+        let mut seen = vec![first];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while *seen.last().unwrap() < 100 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            seen.push(s.effective_weight());
+        }
+        assert_eq!(*seen.last().unwrap(), 100, "ramp ends at the full weight");
+        assert!(
+            seen.windows(2).all(|w| w[0] <= w[1]),
+            "never goes back: {seen:?}"
+        );
+        assert!(seen.len() > 3, "ramp has steps: {seen:?}");
     }
 }

@@ -228,6 +228,14 @@ impl Session {
         }
     }
 
+    /// The server this session is connected or connecting to.
+    pub fn server(&self) -> Option<usize> {
+        match &self.phase {
+            Phase::Connecting { conn } | Phase::Forwarding { conn } => Some(conn.server),
+            _ => None,
+        }
+    }
+
     pub fn is_queued(&self) -> bool {
         matches!(self.phase, Phase::Queued)
     }
@@ -377,6 +385,7 @@ impl Session {
         }
         Counters::add(&srv.counters.sessions, 1);
         Counters::add(&ctx.rt.backends[b].counters.sessions, 1);
+        srv.note_success();
         self.phase = Phase::Forwarding { conn };
         self.arm_idle_timeout(ctx);
         self.forward(ctx)
@@ -402,6 +411,9 @@ impl Session {
         let srv = &backend.servers[server];
         Counters::add(&srv.counters.connect_errors, 1);
         Counters::add(&backend.counters.connect_errors, 1);
+        if srv.note_error() {
+            ctx.rt.wake_health();
+        }
         log::debug!(
             "session {}: server {}/{} failed: {err}",
             self.key,

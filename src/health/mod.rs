@@ -1,8 +1,382 @@
 //! Health checks: one thread with its own `mio::Poll` runs every server's
-//! check (and agent check) as a non-blocking probe, keeps HAProxy's rise/fall
-//! counters, and publishes each server's state through the runtime's atomics,
-//! which every worker reads on its next pick.
+//! check (and agent check) as a non-blocking [`probe::Probe`], keeps
+//! HAProxy's rise/fall counter ([`state::Health`]) and publishes each
+//! server's state through the runtime's atomics, which every worker reads on
+//! its next pick. Workers hear from it only for `on-marked-down
+//! shutdown-sessions` and `on-marked-up shutdown-backup-sessions` (a
+//! control message), and wake it when `observe layer4` counts too many
+//! errors on live traffic.
 
 pub mod agent;
+mod apply;
+pub mod probe;
 pub mod script;
+pub mod state;
 pub mod status;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token, Waker};
+
+use crate::config::{CheckParams, OnError};
+use crate::runtime::Runtime;
+use crate::worker::ControlLink;
+use probe::{Probe, Target};
+use script::Step;
+use state::Health;
+use status::{CheckStatus, Verdict};
+
+const WAKER: Token = Token(usize::MAX);
+/// Events taken per poll.
+const EVENTS_CAPACITY: usize = 256;
+
+/// The running checker; stopping it joins the thread.
+pub struct Checker {
+    thread: JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl Checker {
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+        if self.thread.join().is_err() {
+            log::error!("health checker panicked");
+        }
+    }
+}
+
+/// Starts the checker when any server has `check` or `agent-check`.
+pub fn start(rt: Arc<Runtime>, workers: Vec<ControlLink>) -> io::Result<Option<Checker>> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let mut thread = Thread::new(rt.clone(), workers, poll);
+    if thread.checks.is_empty() {
+        return Ok(None);
+    }
+    let _ = rt.health_waker.set(waker.clone());
+    log::info!(
+        "health checker started: {} checks on {} servers",
+        thread.checks.len(),
+        thread.servers.len()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("health".into())
+        .spawn(move || thread.run(&flag))?;
+    Ok(Some(Checker {
+        thread: handle,
+        stop,
+        waker,
+    }))
+}
+
+/// Which of a server's two checks a [`Check`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Health,
+    Agent,
+}
+
+/// One periodic check of one server.
+struct Check {
+    kind: Kind,
+    /// Index into `Thread::servers`.
+    tracked: usize,
+    steps: Arc<[Step]>,
+    target: Target,
+    next: Instant,
+    probe: Option<Probe>,
+}
+
+/// What the checker knows of one checked server.
+pub(crate) struct Tracked {
+    pub backend: usize,
+    pub server: usize,
+    pub params: CheckParams,
+    /// `None` when the server has only an agent check.
+    pub health: Option<Health>,
+    /// The agent said `down`, `fail` or `stopped`.
+    pub agent_down: bool,
+    /// The last health check passed only conditionally (404 with
+    /// `disable-on-404`): the server drains.
+    pub nolb: bool,
+    /// Last result and health value, to log only changes
+    /// (`option log-health-checks`).
+    pub last: Option<(bool, u32)>,
+}
+
+struct Thread {
+    rt: Arc<Runtime>,
+    workers: Vec<ControlLink>,
+    poll: Poll,
+    checks: Vec<Check>,
+    servers: Vec<Tracked>,
+    rng: u64,
+}
+
+impl Thread {
+    fn new(rt: Arc<Runtime>, workers: Vec<ControlLink>, poll: Poll) -> Thread {
+        let now = Instant::now();
+        let mut t = Thread {
+            rt,
+            workers,
+            poll,
+            checks: Vec::new(),
+            servers: Vec::new(),
+            rng: seed(),
+        };
+        let rt = t.rt.clone();
+        for (b, backend) in rt.backends.iter().enumerate() {
+            if backend.config.disabled {
+                continue;
+            }
+            let health_steps: Arc<[Step]> = script::script(&backend.config.check).into();
+            for (s, server) in backend.config.servers.iter().enumerate() {
+                let p = &server.check;
+                let agent_port = p.agent_port.filter(|_| p.agent);
+                if !p.enabled && agent_port.is_none() {
+                    continue;
+                }
+                let tracked = t.servers.len();
+                t.servers.push(Tracked {
+                    backend: b,
+                    server: s,
+                    params: p.clone(),
+                    health: p.enabled.then(|| Health::new(p.rise, p.fall)),
+                    agent_down: false,
+                    nolb: false,
+                    last: None,
+                });
+                let ip = p.addr.unwrap_or(server.addr.ip());
+                let timeouts = |inter: Duration| {
+                    let connect = match p.timeout {
+                        // HAProxy: with `timeout check`, the connect gets
+                        // min(timeout connect, inter) and the rest `timeout check`.
+                        Some(_) => backend.config.timeout_connect.min(inter),
+                        None => inter,
+                    };
+                    (connect, p.timeout)
+                };
+                if p.enabled {
+                    let port = p.port.unwrap_or(server.addr.port());
+                    let (connect_timeout, check_timeout) = timeouts(p.inter);
+                    t.checks.push(Check {
+                        kind: Kind::Health,
+                        tracked,
+                        steps: health_steps.clone(),
+                        target: Target {
+                            addr: SocketAddr::new(ip, port),
+                            source: server.source,
+                            connect_timeout,
+                            check_timeout,
+                        },
+                        next: now,
+                        probe: None,
+                    });
+                }
+                if let Some(port) = agent_port {
+                    let ip = p.agent_addr.unwrap_or(ip);
+                    let inter = p.agent_inter.unwrap_or(p.inter);
+                    let (connect_timeout, check_timeout) = timeouts(inter);
+                    t.checks.push(Check {
+                        kind: Kind::Agent,
+                        tracked,
+                        steps: script::agent_script(p.agent_send.as_deref()).into(),
+                        target: Target {
+                            addr: SocketAddr::new(ip, port),
+                            source: server.source,
+                            connect_timeout,
+                            check_timeout,
+                        },
+                        next: now,
+                        probe: None,
+                    });
+                }
+            }
+        }
+        // First checks spread over their interval, as HAProxy does, so a
+        // big farm is not probed all at once.
+        let n = t.checks.len() as u32;
+        for i in 0..t.checks.len() {
+            let inter = t.interval(i);
+            t.checks[i].next = now + inter * i as u32 / n.max(1);
+        }
+        t
+    }
+
+    fn run(&mut self, stop: &AtomicBool) {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        while !stop.load(Ordering::Acquire) {
+            let timeout = self
+                .next_deadline()
+                .map(|at| at.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("health checker stopped: {e}");
+                return;
+            }
+            let now = Instant::now();
+            let mut woken = false;
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER => woken = true,
+                    Token(i) => self.on_event(i, now),
+                }
+            }
+            if woken {
+                self.observe(now);
+            }
+            self.on_time(now);
+        }
+        for c in &mut self.checks {
+            if let Some(mut p) = c.probe.take() {
+                p.close(self.poll.registry());
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.checks
+            .iter()
+            .map(|c| c.probe.as_ref().map_or(c.next, |p| p.deadline))
+            .min()
+    }
+
+    fn on_event(&mut self, i: usize, now: Instant) {
+        let Some(c) = self.checks.get_mut(i) else {
+            return;
+        };
+        let Some(p) = c.probe.as_mut() else {
+            return;
+        };
+        if let probe::Poll::Done(v) = p.on_event(self.poll.registry(), now) {
+            self.finish(i, v, now);
+        }
+    }
+
+    /// Starts the checks that are due and times out the late ones.
+    fn on_time(&mut self, now: Instant) {
+        for i in 0..self.checks.len() {
+            let c = &mut self.checks[i];
+            match &mut c.probe {
+                Some(p) if now >= p.deadline => {
+                    let v = p.timed_out();
+                    p.close(self.poll.registry());
+                    self.finish(i, v, now);
+                }
+                Some(_) => {}
+                None if now >= c.next => {
+                    let (p, poll) = Probe::start(
+                        c.steps.clone(),
+                        c.target.clone(),
+                        Token(i),
+                        self.poll.registry(),
+                        now,
+                    );
+                    c.probe = Some(p);
+                    if let probe::Poll::Done(v) = poll {
+                        self.finish(i, v, now);
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// A check ended: apply its verdict and schedule the next one.
+    fn finish(&mut self, i: usize, v: Verdict, now: Instant) {
+        let Some(p) = self.checks[i].probe.take() else {
+            return;
+        };
+        let duration = now.saturating_duration_since(p.started);
+        drop(p);
+        let tracked = self.checks[i].tracked;
+        match self.checks[i].kind {
+            Kind::Health => self.on_health_result(tracked, &v, duration),
+            Kind::Agent => self.on_agent_result(tracked, &v),
+        }
+        let inter = self.interval(i);
+        self.checks[i].next = now + inter;
+    }
+
+    /// The time to the next run of check `i`, `spread-checks` applied.
+    fn interval(&mut self, i: usize) -> Duration {
+        let c = &self.checks[i];
+        let t = &self.servers[c.tracked];
+        let base = match (c.kind, &t.health) {
+            (Kind::Health, Some(h)) => h.interval(&t.params),
+            _ => t.params.agent_inter.unwrap_or(t.params.inter),
+        };
+        let spread = self.rt.global.spread_checks.min(50);
+        if spread == 0 {
+            return base;
+        }
+        // Up to `spread` percent either way.
+        let r = (self.next_random() % (2 * spread as u64 + 1)) as i64 - spread as i64;
+        let ms = base.as_millis() as i64;
+        Duration::from_millis((ms + ms * r / 100).max(1) as u64)
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64: spreading checks needs no better.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// `observe layer4`: servers whose live traffic reached `error-limit`.
+    fn observe(&mut self, now: Instant) {
+        for t in 0..self.servers.len() {
+            let (b, s) = (self.servers[t].backend, self.servers[t].server);
+            let Some(o) = &self.rt.backends[b].servers[s].observe else {
+                continue;
+            };
+            let errors = o.errors.load(Ordering::Acquire);
+            if errors < o.limit {
+                continue;
+            }
+            o.errors.store(0, Ordering::Release);
+            let v = Verdict::new(CheckStatus::HAna).info(format!(
+                "Detected {errors} consecutive errors, last one was: L4 unsuccessful connection"
+            ));
+            match self.servers[t].params.on_error {
+                OnError::FastInter => {}
+                OnError::FailCheck => self.on_health_result(t, &v, Duration::ZERO),
+                OnError::SuddenDeath => {
+                    if let Some(h) = &mut self.servers[t].health {
+                        h.sudden_death();
+                    }
+                }
+                OnError::MarkDown => self.force_down(t, &v),
+            }
+            // Every on-error action also checks again soon.
+            let fast = {
+                let p = &self.servers[t].params;
+                p.fastinter.unwrap_or(p.inter)
+            };
+            for c in self.checks.iter_mut() {
+                if c.tracked == t && c.kind == Kind::Health && c.probe.is_none() {
+                    c.next = c.next.min(now + fast);
+                }
+            }
+        }
+    }
+}
+
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (t ^ u64::from(std::process::id()).rotate_left(32)) | 1
+}

@@ -26,7 +26,10 @@ pub const MAX_RESPONSE: usize = 16 * 1024;
 #[derive(Debug, Clone)]
 pub enum Step {
     /// Connect to the check address; `port` overrides the check port.
-    Connect { port: Option<u16>, send_proxy: bool },
+    Connect {
+        port: Option<u16>,
+        send_proxy: bool,
+    },
     Send(Vec<u8>),
     Expect(Expect),
 }

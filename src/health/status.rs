@@ -22,6 +22,8 @@ pub enum CheckStatus {
     L7Tout,
     L7Rsp,
     L7Sts,
+    /// Live traffic failed `error-limit` times in a row (`observe layer4`).
+    HAna,
 }
 
 impl CheckStatus {
@@ -49,6 +51,7 @@ impl CheckStatus {
             CheckStatus::L7Tout => "L7TOUT",
             CheckStatus::L7Rsp => "L7RSP",
             CheckStatus::L7Sts => "L7STS",
+            CheckStatus::HAna => "HANA",
         }
     }
 
@@ -68,6 +71,7 @@ impl CheckStatus {
             CheckStatus::L7Tout => "Layer7 timeout",
             CheckStatus::L7Rsp => "Layer7 invalid response",
             CheckStatus::L7Sts => "Layer7 wrong status",
+            CheckStatus::HAna => "Health analyze",
         }
     }
 
@@ -141,10 +145,7 @@ mod tests {
                 Verdict::new(CheckStatus::L4Con).info("Connection refused"),
                 "reason: Layer4 connection problem, info: \"Connection refused\"",
             ),
-            (
-                Verdict::new(CheckStatus::L7Tout),
-                "reason: Layer7 timeout",
-            ),
+            (Verdict::new(CheckStatus::L7Tout), "reason: Layer7 timeout"),
             (
                 Verdict::new(CheckStatus::L7Ok).info("via agent : up"),
                 "reason: Layer7 check passed, code: 0, info: \"via agent : up\"",

@@ -38,13 +38,37 @@ const RETRY_TICK: Duration = Duration::from_millis(20);
 /// Pause after accept fails for lack of file descriptors or memory.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
-/// A message from the main thread.
+/// A message from the main thread or the health checker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
     /// Close listeners, let sessions finish, then exit.
     SoftStop,
     /// Exit now, closing every session.
     Stop,
+    /// `on-marked-down shutdown-sessions`: close this server's sessions.
+    ShutdownServer { backend: usize, server: usize },
+    /// `on-marked-up shutdown-backup-sessions`: close the sessions on this
+    /// backend's backup servers.
+    ShutdownBackups { backend: usize },
+}
+
+/// The way to reach one worker: a channel plus a wake-up.
+#[derive(Clone)]
+pub struct ControlLink {
+    tx: crossbeam_channel::Sender<Control>,
+    waker: Arc<Waker>,
+}
+
+impl ControlLink {
+    pub fn new(tx: crossbeam_channel::Sender<Control>, waker: Arc<Waker>) -> Self {
+        ControlLink { tx, waker }
+    }
+
+    pub fn send(&self, msg: Control) {
+        if self.tx.send(msg).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
 }
 
 /// Why a listener does not accept right now.
@@ -190,7 +214,32 @@ impl Worker {
                         self.close(k, Close::Normal);
                     }
                 }
+                Control::ShutdownServer { backend, server } => {
+                    self.shutdown_sessions(backend, |s| s == server)
+                }
+                Control::ShutdownBackups { backend } => {
+                    let servers = &self.rt.backends[backend].servers;
+                    let backups: Vec<bool> = servers.iter().map(|s| s.backup).collect();
+                    self.shutdown_sessions(backend, |s| backups[s])
+                }
             }
+        }
+    }
+
+    /// Closes the sessions of `backend` whose server matches, with a reset:
+    /// a transfer cut by the load balancer must not look complete.
+    fn shutdown_sessions(&mut self, backend: usize, matches: impl Fn(usize) -> bool) {
+        let keys: Vec<usize> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.backend == Some(backend) && s.server().is_some_and(&matches))
+            .map(|(k, _)| k)
+            .collect();
+        if !keys.is_empty() {
+            log::debug!("worker {}: shutting down {} sessions", self.id, keys.len());
+        }
+        for k in keys {
+            self.close(k, Close::Abort);
         }
     }
 

@@ -1,0 +1,302 @@
+//! One check in flight: runs a [`Step`] script over a non-blocking socket
+//! registered in the health thread's Poll. The probe knows no protocol; it
+//! connects, writes, reads and asks the script's `Expect` steps what the
+//! bytes mean (see `script.rs` for the rules).
+//!
+//! Sockets are edge-triggered and registered for both directions once, so
+//! every event simply retries the current step until it would block.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use super::script::{MAX_RESPONSE, Progress, Step};
+use super::status::{CheckStatus, Verdict};
+use crate::config::ProxyVersion;
+
+/// Where and how a probe connects, and how long it may take.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The check address (server address, `addr` and `port` applied).
+    pub addr: SocketAddr,
+    pub source: Option<std::net::IpAddr>,
+    /// Bound on the connect step.
+    pub connect_timeout: Duration,
+    /// Bound on the rest, counted from the connect's completion; `None`
+    /// means the connect bound covers the whole check (HAProxy without
+    /// `timeout check`).
+    pub check_timeout: Option<Duration>,
+}
+
+/// Where the current step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Connect,
+    /// Sending: that many bytes of the step are written.
+    Send(usize),
+    Read,
+}
+
+pub struct Probe {
+    steps: Arc<[Step]>,
+    pc: usize,
+    target: Target,
+    token: Token,
+    stream: Option<TcpStream>,
+    /// A connect was started and has not completed.
+    connecting: bool,
+    wait: Wait,
+    buf: Vec<u8>,
+    last_pass: Option<Verdict>,
+    pub started: Instant,
+    pub deadline: Instant,
+}
+
+/// Where a probe stands after it ran as far as it could.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Poll {
+    Pending,
+    Done(Verdict),
+}
+
+impl Probe {
+    /// Starts a check; it may finish at once (a refused connect).
+    pub fn start(
+        steps: Arc<[Step]>,
+        target: Target,
+        token: Token,
+        registry: &Registry,
+        now: Instant,
+    ) -> (Probe, Poll) {
+        let deadline = now + target.connect_timeout;
+        let mut p = Probe {
+            steps,
+            pc: 0,
+            target,
+            token,
+            stream: None,
+            connecting: false,
+            wait: Wait::Connect,
+            buf: Vec::new(),
+            last_pass: None,
+            started: now,
+            deadline,
+        };
+        let poll = p.run(registry, now);
+        (p, poll)
+    }
+
+    /// Readiness on the probe's socket.
+    pub fn on_event(&mut self, registry: &Registry, now: Instant) -> Poll {
+        self.run(registry, now)
+    }
+
+    /// The deadline passed: the verdict for the step it stopped at.
+    pub fn timed_out(&self) -> Verdict {
+        match self.steps.get(self.pc) {
+            Some(Step::Expect(e)) => e.timeout(),
+            _ => Verdict::new(CheckStatus::L4Tout),
+        }
+    }
+
+    /// Closes the socket (also done on drop).
+    pub fn close(&mut self, registry: &Registry) {
+        if let Some(mut s) = self.stream.take() {
+            let _ = registry.deregister(&mut s);
+        }
+    }
+
+    fn run(&mut self, registry: &Registry, now: Instant) -> Poll {
+        let steps = self.steps.clone();
+        loop {
+            let step = match steps.get(self.pc) {
+                Some(step) => step,
+                None => {
+                    self.close(registry);
+                    let v = self
+                        .last_pass
+                        .take()
+                        .unwrap_or_else(|| Verdict::new(CheckStatus::L4Ok));
+                    return Poll::Done(v);
+                }
+            };
+            let advanced = match step {
+                Step::Connect { port, send_proxy } => {
+                    self.connect(*port, *send_proxy, registry, now)
+                }
+                Step::Send(bytes) => self.send(bytes),
+                Step::Expect(e) => self.expect(e),
+            };
+            match advanced {
+                Ok(true) => {
+                    self.pc += 1;
+                    self.wait = match steps.get(self.pc) {
+                        Some(Step::Connect { .. }) => Wait::Connect,
+                        Some(Step::Send(_)) => Wait::Send(0),
+                        _ => Wait::Read,
+                    };
+                }
+                Ok(false) => return Poll::Pending,
+                Err(v) => {
+                    self.close(registry);
+                    return Poll::Done(v);
+                }
+            }
+        }
+    }
+
+    /// `Ok(true)`: the step is done; `Ok(false)`: wait for an event.
+    fn connect(
+        &mut self,
+        port: Option<u16>,
+        send_proxy: bool,
+        registry: &Registry,
+        now: Instant,
+    ) -> Result<bool, Verdict> {
+        if !self.connecting {
+            // A fresh connect: the first, or a later `tcp-check connect`.
+            self.close(registry);
+            let mut addr = self.target.addr;
+            if let Some(p) = port {
+                addr.set_port(p);
+            }
+            let mut s = crate::connect::start(addr, self.target.source)
+                .map_err(|e| l4_error(CheckStatus::L4Con, &e))?;
+            registry
+                .register(&mut s, self.token, Interest::READABLE | Interest::WRITABLE)
+                .map_err(|e| l4_error(CheckStatus::SockErr, &e))?;
+            self.stream = Some(s);
+            self.connecting = true;
+            self.buf.clear();
+            return Ok(false);
+        }
+        let Some(s) = self.stream.as_ref() else {
+            return Err(Verdict::new(CheckStatus::SockErr));
+        };
+        match s.take_error() {
+            Ok(Some(e)) | Err(e) => return Err(l4_error(CheckStatus::L4Con, &e)),
+            Ok(None) => {}
+        }
+        let peer = match s.peer_addr() {
+            Ok(peer) => peer,
+            // Not connected yet: this event was not the handshake's end.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(false),
+            Err(e) => return Err(l4_error(CheckStatus::L4Con, &e)),
+        };
+        self.connecting = false;
+        if send_proxy {
+            let local = s
+                .local_addr()
+                .map_err(|e| l4_error(CheckStatus::L4Con, &e))?;
+            // A fresh socket's buffer always takes a PROXY line whole.
+            let header = crate::proxy_proto::encode(ProxyVersion::V1, local, peer);
+            let mut w: &TcpStream = s;
+            match w.write(&header) {
+                Ok(n) if n == header.len() => {}
+                Ok(_) => return Err(Verdict::new(CheckStatus::SockErr)),
+                Err(e) => return Err(l4_error(CheckStatus::L4Con, &e)),
+            }
+        }
+        if let Some(t) = self.target.check_timeout {
+            self.deadline = now + t;
+        }
+        Ok(true)
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> Result<bool, Verdict> {
+        let Wait::Send(mut done) = self.wait else {
+            return Err(Verdict::new(CheckStatus::SockErr));
+        };
+        let Some(mut s) = self.stream.as_ref() else {
+            return Err(Verdict::new(CheckStatus::SockErr));
+        };
+        while done < bytes.len() {
+            match s.write(&bytes[done..]) {
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait = Wait::Send(done);
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(l4_error(CheckStatus::L4Con, &e)),
+            }
+        }
+        Ok(true)
+    }
+
+    fn expect(&mut self, e: &super::script::Expect) -> Result<bool, Verdict> {
+        let mut eof = false;
+        loop {
+            match e.eval(&self.buf, eof) {
+                Progress::Pass { consumed, verdict } => {
+                    self.buf.drain(..consumed.min(self.buf.len()));
+                    self.last_pass = Some(verdict);
+                    return Ok(true);
+                }
+                Progress::Fail(v) => return Err(v),
+                // The script must judge a closed stream; if it cannot, the
+                // answer was not what it waits for.
+                Progress::NeedMore if eof => return Err(Verdict::new(CheckStatus::L7Rsp)),
+                Progress::NeedMore => {}
+            }
+            match self.read_more() {
+                Got::Data => {}
+                Got::Eof => eof = true,
+                Got::WouldBlock => return Ok(false),
+            }
+        }
+    }
+
+    fn read_more(&mut self) -> Got {
+        let Some(mut s) = self.stream.as_ref() else {
+            return Got::Eof;
+        };
+        if self.buf.len() >= MAX_RESPONSE {
+            return Got::Eof;
+        }
+        let mut chunk = [0u8; 4096];
+        let room = (MAX_RESPONSE - self.buf.len()).min(chunk.len());
+        loop {
+            match s.read(&mut chunk[..room]) {
+                Ok(0) => return Got::Eof,
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Got::Data;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Got::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A reset after some bytes: judge what arrived.
+                Err(_) => return Got::Eof,
+            }
+        }
+    }
+}
+
+enum Got {
+    Data,
+    WouldBlock,
+    Eof,
+}
+
+/// A layer-4 verdict with the system's words ("Connection refused"), as
+/// HAProxy puts them in `info`.
+fn l4_error(status: CheckStatus, e: &io::Error) -> Verdict {
+    let v = Verdict::new(status);
+    match e.raw_os_error() {
+        Some(code) => v.info(strerror(code)),
+        None => v.info(e.to_string()),
+    }
+}
+
+/// The C library's text for an errno, without Rust's " (os error N)".
+pub fn strerror(code: i32) -> String {
+    let text = io::Error::from_raw_os_error(code).to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
