@@ -13,7 +13,9 @@
 //! Without `/usr/sbin/haproxy` the comparison is skipped with a note, except
 //! under `CI=true`, where it must be installed.
 
-use splicer::config::{Balance, Config, HashType, ProxyVersion, load, parse_time};
+use splicer::config::{
+    Balance, CheckKind, Config, HashType, ProxyVersion, TcpCheckRule, load, parse_time,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -263,6 +265,7 @@ fn global_field(c: &Config, key: &str) -> Result<String, String> {
         "pipesize" => g.pipesize.to_string(),
         "nosplice" => g.nosplice.to_string(),
         "hard-stop-after" => dur(g.hard_stop_after),
+        "spread-checks" => g.spread_checks.to_string(),
         _ => return Err(format!("unknown global key '{key}'")),
     })
 }
@@ -309,6 +312,49 @@ fn backend_field(b: &splicer::config::Backend, key: &str) -> Result<String, Stri
             opt(b.splice.request),
             opt(b.splice.response)
         ),
+        "agent-send" => list(s.iter(), |s| {
+            s.check
+                .agent_send
+                .as_deref()
+                .map_or("-".into(), |a| a.escape_default().to_string())
+        }),
+        "log-health-checks" => b.log_health_checks.to_string(),
+        _ => return check_field(&b.check, key),
+    })
+}
+
+/// Keys about the backend's check type: `check=http`, `http-request=GET,/,HTTP/1.0`...
+fn check_field(check: &CheckKind, key: &str) -> Result<String, String> {
+    let wrong = || Err(format!("'{key}' does not apply to {check:?}"));
+    Ok(match (key, check) {
+        ("check", _) => match check {
+            CheckKind::Connect => "connect",
+            CheckKind::Http(_) => "http",
+            CheckKind::Mysql { .. } => "mysql",
+            CheckKind::Pgsql { .. } => "pgsql",
+            CheckKind::Redis => "redis",
+            CheckKind::SslHello => "ssl-hello",
+            CheckKind::Tcp(_) => "tcp",
+        }
+        .into(),
+        ("http-request", CheckKind::Http(h)) => format!("{},{},{}", h.method, h.uri, h.version),
+        ("http-headers", CheckKind::Http(h)) => list(h.headers.iter(), |(n, v)| format!("{n}:{v}")),
+        ("http-body", CheckKind::Http(h)) => h.body.clone().unwrap_or_else(|| "-".into()),
+        ("http-expects", CheckKind::Http(h)) => h.expect.len().to_string(),
+        ("disable-on-404", CheckKind::Http(h)) => h.disable_on_404.to_string(),
+        ("mysql-user", CheckKind::Mysql { user, .. }) => user.clone().unwrap_or_else(|| "-".into()),
+        ("post41", CheckKind::Mysql { post41, .. }) => post41.to_string(),
+        ("pgsql-user", CheckKind::Pgsql { user }) => user.clone(),
+        ("tcp-rules", CheckKind::Tcp(rules)) => list(rules.iter(), |r| {
+            match r {
+                TcpCheckRule::Connect { .. } => "connect",
+                TcpCheckRule::Send(_) => "send",
+                TcpCheckRule::Expect { .. } => "expect",
+            }
+            .to_string()
+        }),
+        ("http-request" | "http-headers" | "http-body" | "http-expects" | "disable-on-404", _)
+        | ("mysql-user" | "post41" | "pgsql-user" | "tcp-rules", _) => return wrong(),
         _ => return Err(format!("unknown backend key '{key}'")),
     })
 }

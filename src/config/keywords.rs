@@ -47,6 +47,8 @@ pub const PROXY_KEYWORDS: &[ProxyKeyword] = &[
     kw("no", Side::Both, true),
     kw("disabled", Side::Both, true),
     kw("enabled", Side::Both, true),
+    kw("http-check", Side::Back, true),
+    kw("tcp-check", Side::Back, true),
     kw("description", Side::Both, false),
     kw("id", Side::Both, false),
 ];
@@ -77,6 +79,18 @@ pub const OPTIONS: &[(&str, Side)] = &[
     ("splice-auto", Side::Both),
     ("splice-request", Side::Both),
     ("splice-response", Side::Both),
+    ("log-health-checks", Side::Back),
+];
+
+/// Options choosing the health-check type of a backend (`checks.rs`); they
+/// take arguments and have no `no` form.
+pub const CHECK_OPTIONS: &[&str] = &[
+    "httpchk",
+    "mysql-check",
+    "pgsql-check",
+    "redis-check",
+    "ssl-hello-chk",
+    "tcp-check",
 ];
 
 /// Options that only act in HTTP mode: ignored with a warning.
@@ -109,7 +123,6 @@ pub const HTTP_OPTIONS: &[&str] = &[
 /// not implement yet: an error.
 pub const UNSUPPORTED_OPTIONS: &[&str] = &[
     "tcplog",
-    "log-health-checks",
     "log-separate-errors",
     "logasap",
     "dontlog-normal",
@@ -117,14 +130,8 @@ pub const UNSUPPORTED_OPTIONS: &[&str] = &[
     "clitcpka",
     "srvtcpka",
     "nolinger",
-    "tcp-check",
-    "httpchk",
-    "mysql-check",
-    "pgsql-check",
-    "redis-check",
     "smtpchk",
     "ldap-check",
-    "ssl-hello-chk",
     "spop-check",
     "external-check",
     "transparent",
@@ -147,7 +154,6 @@ pub const HTTP_KEYWORDS: &[(&str, bool)] = &[
     ("http-response", true),
     ("http-after-response", true),
     ("redirect", true),
-    ("http-check", false),
     ("http-reuse", false),
     ("http-send-name-header", false),
     ("http-error", false),
@@ -180,7 +186,6 @@ pub const UNSUPPORTED_PROXY: &[&str] = &[
     "use-server",
     "tcp-request",
     "tcp-response",
-    "tcp-check",
     "external-check",
     "stick",
     "stick-table",
@@ -344,6 +349,7 @@ pub fn option_vocabulary() -> impl Iterator<Item = &'static str> {
         .map(|(o, _)| *o)
         .chain(HTTP_OPTIONS.iter().copied())
         .chain(UNSUPPORTED_OPTIONS.iter().copied())
+        .chain(CHECK_OPTIONS.iter().copied())
         .chain(NOOP_OPTIONS.iter().map(|(o, _)| *o))
 }
 

@@ -9,6 +9,36 @@
 //! caller can warn about it. An unset variable expands to nothing;
 //! `${NAME-default}` gives `default` when NAME is unset (not when it is empty);
 //! `"${NAME[*]}"` splits the value on blanks into several words.
+//!
+//! Words are text, but `\xHH` may name any byte: escapes above 0x7f are kept
+//! as characters of a private-use block so that keywords taking bytes
+//! (`tcp-check send`) get them back exactly with [`word_bytes`].
+
+/// `\xHH` with HH above 0x7f becomes `char(RAW_BYTE_BASE + HH)`: the last
+/// 128 code points of plane 16 (private use), which no config text uses.
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// The bytes a word stands for: its UTF-8, except that raw `\xHH` escapes
+/// above 0x7f give the byte itself.
+pub fn word_bytes(word: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(word.len());
+    for c in word.chars() {
+        match u32::from(c).checked_sub(RAW_BYTE_BASE) {
+            Some(b @ 0x80..=0xff) => out.push(b as u8),
+            _ => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    out
+}
+
+/// A word as text for a field that holds a `String`: raw bytes that form
+/// UTF-8 (`caf\xc3\xa9`) become those characters; any other raw byte
+/// becomes the character of the same number (Latin-1).
+pub fn word_text(word: &str) -> String {
+    let bytes = word_bytes(word);
+    String::from_utf8(bytes)
+        .unwrap_or_else(|e| e.into_bytes().into_iter().map(char::from).collect())
+}
 
 /// The words of one line, plus notes worth a warning.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -109,7 +139,12 @@ fn escape(chars: &[char], i: usize, in_double: bool, word: &mut String) -> Resul
         let hex: String = chars.iter().skip(i + 2).take(2).collect();
         return match u8::from_str_radix(&hex, 16) {
             Ok(b) if hex.len() == 2 => {
-                word.push(char::from(b));
+                let raw = if b < 0x80 {
+                    char::from(b)
+                } else {
+                    char::from_u32(RAW_BYTE_BASE + u32::from(b)).expect("plane 16 code point")
+                };
+                word.push(raw);
                 Ok(i + 4)
             }
             _ => Err(LexError(format!(
@@ -367,6 +402,32 @@ mod tests {
         ];
         for (desc, input, expected) in cases {
             assert_eq!(words(input), Err(expected.to_string()), "{desc}: {input}");
+        }
+    }
+
+    #[test]
+    fn raw_bytes_survive() {
+        // (description, line, bytes of the one word, text of it)
+        let cases: &[(&str, &str, &[u8], &str)] = &[
+            ("ascii", r"a\x41\r\n", b"aA\r\n", "aA\r\n"),
+            ("high byte", r"\xff\x00", &[0xff, 0], "\u{ff}\0"),
+            (
+                "literal utf-8 kept",
+                "caf\u{e9}",
+                "caf\u{e9}".as_bytes(),
+                "caf\u{e9}",
+            ),
+            (
+                "escaped utf-8",
+                r"caf\xc3\xa9",
+                "caf\u{e9}".as_bytes(),
+                "caf\u{e9}",
+            ),
+        ];
+        for (desc, line, bytes, text) in cases {
+            let w = words(line).unwrap();
+            assert_eq!(word_bytes(&w[0]), *bytes, "{desc}");
+            assert_eq!(word_text(&w[0]), *text, "{desc}");
         }
     }
 

@@ -6,11 +6,13 @@
 //! `FILE:LINE`; all of them are collected before giving up.
 
 mod bind;
+mod checks;
 mod keywords;
 mod lexer;
 pub mod model;
 mod parser;
 mod proxy;
+mod rules;
 mod server;
 mod validate;
 mod values;
@@ -83,5 +85,7 @@ fn finish(parser: parser::Parser<'_>, files: &[PathBuf]) -> Result<Loaded, LoadE
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_checks;
 #[cfg(test)]
 mod tests_errors;

@@ -300,9 +300,8 @@ impl<'e> Parser<'e> {
                 g.pidfile = Some(v.into());
                 Ok(())
             }
-            // Health checks are a later issue; the value is still checked.
             ("spread-checks", Some(v)) => parse_int(v, 0, MAX_SPREAD_CHECKS)
-                .map(drop)
+                .map(|n| g.spread_checks = n)
                 .map_err(prefixed),
             (k, _) => {
                 if let Some((_, msg)) = REMOVED_GLOBAL.iter().find(|(w, _)| *w == k) {

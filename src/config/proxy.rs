@@ -2,6 +2,7 @@
 //! every keyword line is applied to a [`ProxyDraft`]; a new proxy starts as a
 //! copy of its defaults draft. `validate.rs` turns drafts into the model.
 
+use super::checks::CheckDraft;
 use super::keywords::*;
 use super::model::*;
 use super::parser::Diags;
@@ -93,8 +94,8 @@ pub struct ProxyDraft {
     pub disabled: bool,
     pub source: Option<IpAddr>,
     pub http_only: Vec<HttpOnly>,
-    /// The check type (`option httpchk`, `option tcp-check`, ...).
-    pub check: CheckKind,
+    /// Check options and `http-check` / `tcp-check` rules.
+    pub checks: CheckDraft,
     /// `option log-health-checks`.
     pub log_health_checks: bool,
 }
@@ -113,6 +114,7 @@ impl ProxyDraft {
         draft.location = location;
         draft.binds.clear();
         draft.servers.clear();
+        draft.checks.inherit();
         draft
     }
 
@@ -202,6 +204,8 @@ impl ProxyDraft {
                     self.disabled = key == "disabled";
                 }
             }
+            "http-check" => self.checks.http_check(words, loc, d),
+            "tcp-check" => self.checks.tcp_check(words, loc, d),
             "description" => {}
             "id" => {
                 // Stats identifiers are not used yet; the value is still checked.
@@ -446,6 +450,18 @@ impl ProxyDraft {
             return d.error(loc, "'option' expects an option name");
         };
         let what = format!("'option {name}'");
+        if CHECK_OPTIONS.contains(&name) {
+            if !on {
+                return d.error(
+                    loc,
+                    format!("negation is not supported for option '{name}'."),
+                );
+            }
+            if self.side_allows(Side::Back, &what, loc, d) {
+                self.checks.option(name, &words[at + 1..], loc, d);
+            }
+            return;
+        }
         let known_elsewhere = HTTP_OPTIONS.contains(&name) || UNSUPPORTED_OPTIONS.contains(&name);
         if let Some(extra) = words.get(at + 1).filter(|_| !known_elsewhere) {
             return d.error(
@@ -482,6 +498,7 @@ impl ProxyDraft {
         match name {
             "redispatch" => self.redispatch = on,
             "allbackups" => self.allbackups = on,
+            "log-health-checks" => self.log_health_checks = on,
             "splice-auto" => self.splice.auto = Some(on),
             "splice-request" => self.splice.request = Some(on),
             _ => self.splice.response = Some(on),

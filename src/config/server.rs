@@ -60,6 +60,7 @@ const WITH_ARG: &[&str] = &[
     "agent-port",
     "agent-inter",
     "agent-addr",
+    "agent-send",
 ];
 
 /// Flags.
@@ -122,7 +123,6 @@ const UNSUPPORTED: &[&str] = &[
     "socks4",
     "minconn",
     "maxqueue",
-    "agent-send",
     "send-proxy-v2-ssl",
     "send-proxy-v2-ssl-cn",
     "proxy-v2-options",
@@ -273,6 +273,7 @@ fn with_arg(p: &mut ServerParams, key: &str, v: &str) -> Result<(), String> {
         "agent-port" => c.agent_port = Some(parse_int(v, MIN_PORT, u16::MAX)?),
         "agent-inter" => c.agent_inter = Some(positive_time(v)?),
         "agent-addr" => c.agent_addr = Some(parse_ip(v)?),
+        "agent-send" => c.agent_send = Some(super::lexer::word_text(v)),
         _ => unreachable!("argument table and match disagree on '{key}'"),
     }
     Ok(())

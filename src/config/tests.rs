@@ -36,7 +36,7 @@ pub(super) fn errors(text: &str) -> Vec<String> {
     }
 }
 
-fn warnings(text: &str) -> Vec<String> {
+pub(super) fn warnings(text: &str) -> Vec<String> {
     let w = match parse_with_env("t.cfg", text, &env) {
         Ok(l) => l.warnings,
         Err(e) => e.warnings,

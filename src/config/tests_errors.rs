@@ -3,6 +3,11 @@
 
 use super::tests::{HEAD, errors, ok};
 
+/// `lines` inside a listen section; line 8 is the first of them.
+fn listen(lines: &str) -> String {
+    format!("{HEAD}listen l\n bind :80\n{lines}\n server s 127.0.0.1:81 check\n")
+}
+
 #[test]
 fn errors_name_file_and_line() {
     // (description, lines after HEAD + "listen l\n bind :80\n", expected first error)
@@ -294,4 +299,181 @@ fn errors_out_of_place() {
     }
     // A frontend and a backend may share a name (HAProxy allows it).
     ok("frontend x\n bind :80\n default_backend x\nbackend x\n server s 127.0.0.1:81\n");
+}
+
+/// Health-check options and rules (`checks.rs`, `rules.rs`).
+#[test]
+fn check_errors() {
+    // (description, lines of the listen section from line 8, expected error)
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "httpchk arguments",
+            " option httpchk GET / HTTP/1.1 x",
+            "t.cfg:8: 'option httpchk' cannot handle unexpected argument 'x'.",
+        ),
+        (
+            "hidden header without colon",
+            r" option httpchk GET / HTTP/1.1\r\nfoo",
+            "t.cfg:8: 'option httpchk' : cannot read the header 'foo' hidden in the version string",
+        ),
+        (
+            "negated check option",
+            " no option httpchk",
+            "t.cfg:8: negation is not supported for option 'httpchk'.",
+        ),
+        (
+            "mysql user",
+            " option mysql-check user",
+            "t.cfg:8: 'option mysql-check user' expects <username> as argument.",
+        ),
+        (
+            "mysql version",
+            " option mysql-check user u post-42",
+            "t.cfg:8: 'option mysql-check': keyword 'user' only supports 'post-41' and 'pre-41' (got 'post-42').",
+        ),
+        (
+            "pgsql user",
+            " option pgsql-check",
+            "t.cfg:8: 'option pgsql-check' expects 'user <username>' as argument.",
+        ),
+        (
+            "redis argument",
+            " option redis-check now",
+            "t.cfg:8: 'option redis-check' cannot handle unexpected argument 'now'.",
+        ),
+        (
+            "smtpchk",
+            " option smtpchk",
+            "t.cfg:8: 'option smtpchk' is not supported yet",
+        ),
+        (
+            "external-check",
+            " option external-check",
+            "t.cfg:8: 'option external-check' is not supported yet",
+        ),
+        (
+            "http-check typo",
+            " http-check expct status 200",
+            "t.cfg:8: 'http-check' does not know 'expct'; did you mean 'expect'?",
+        ),
+        (
+            "http-check connect",
+            " http-check connect port 80",
+            "t.cfg:8: 'http-check connect' is not supported yet",
+        ),
+        (
+            "http-check set-var",
+            " http-check set-var(check.x) int(1)",
+            "t.cfg:8: 'http-check set-var(check.x)' is not supported yet",
+        ),
+        (
+            "expect without pattern",
+            " http-check expect ! status",
+            "t.cfg:8: 'http-check expect': 'status' expects a <pattern> as argument.",
+        ),
+        (
+            "expect min-recv",
+            " http-check expect min-recv 10 string ok",
+            "t.cfg:8: 'http-check expect': option 'min-recv' is not supported yet",
+        ),
+        (
+            "expect hdr",
+            " http-check expect hdr name server",
+            "t.cfg:8: 'http-check expect': 'hdr' is not supported yet",
+        ),
+        (
+            "bad status",
+            " http-check expect status 2xx",
+            "t.cfg:8: 'http-check expect': invalid character 'x' in the list of status codes '2xx'.",
+        ),
+        (
+            "bad range",
+            " http-check expect status 399-200",
+            "t.cfg:8: 'http-check expect': invalid range of status codes '399-200'.",
+        ),
+        (
+            "bad regex",
+            " http-check expect rstring ([a-z]",
+            "t.cfg:8: 'http-check expect': regex '([a-z]' is invalid (unclosed group).",
+        ),
+        (
+            "two matches",
+            " http-check expect string ok string ko",
+            "t.cfg:8: 'http-check expect': unexpected argument 'string' after the 'string' pattern",
+        ),
+        (
+            "send keyword",
+            " http-check send method GET",
+            "t.cfg:8: 'http-check send': expects 'meth', 'uri', 'ver', 'hdr', 'body' or 'comment' but got 'method' as argument.",
+        ),
+        (
+            "send log-format header",
+            " http-check send hdr Host %[srv_name]",
+            "t.cfg:8: 'http-check send': header value '%[srv_name]': log-format expressions are not supported yet",
+        ),
+        (
+            "two requests",
+            " option httpchk\n http-check send meth GET\n http-check send uri /x",
+            "t.cfg:10: 'http-check send': a request after an 'http-check send' needs an 'http-check connect' before it",
+        ),
+        (
+            "request after expect",
+            " option httpchk\n http-check expect status 200\n http-check send meth GET",
+            "t.cfg:10: 'http-check send': a request after an 'http-check expect' needs an 'http-check connect' before it",
+        ),
+        (
+            "tcp-check typo",
+            " tcp-check expct string x",
+            "t.cfg:8: 'tcp-check' does not know 'expct'; did you mean 'expect'?",
+        ),
+        (
+            "bad hex",
+            " tcp-check send-binary 0g",
+            "t.cfg:8: 'tcp-check send-binary': '0g' is not a hex string ('g' is not a hex digit).",
+        ),
+        (
+            "odd hex",
+            " tcp-check expect binary abc",
+            "t.cfg:8: 'tcp-check expect': 'abc' is not a hex string (an even number of digits is expected).",
+        ),
+        (
+            "bad tcp regex",
+            " tcp-check expect rbinary (",
+            "t.cfg:8: 'tcp-check expect': regex '(' is invalid (unclosed group).",
+        ),
+        (
+            "send extra",
+            " tcp-check send a b",
+            "t.cfg:8: 'tcp-check send': expects 'comment' but got 'b' as argument.",
+        ),
+        (
+            "connect port",
+            " tcp-check connect port 0",
+            "t.cfg:8: 'tcp-check connect': expects a valid TCP port (from range 1 to 65535), got 0.",
+        ),
+        (
+            "connect ssl",
+            " tcp-check connect port 443 ssl",
+            "t.cfg:8: 'tcp-check connect': 'ssl' is not supported yet",
+        ),
+        (
+            "late connect",
+            " tcp-check send x\n tcp-check connect port 80",
+            "t.cfg:9: 'tcp-check connect': when the rules hold a 'connect', the first rule must be a 'connect' too",
+        ),
+        (
+            "send-lf",
+            " tcp-check send-lf %[srv_name]",
+            "t.cfg:8: 'tcp-check send-lf' is not supported yet",
+        ),
+        (
+            "agent-send",
+            " server a 127.0.0.1:1 agent-send",
+            "t.cfg:8: server 'l/a': 'agent-send' expects an argument",
+        ),
+    ];
+    for (desc, lines, expected) in cases {
+        let errs = errors(&listen(lines));
+        assert!(errs[0].starts_with(expected), "{desc}: got {errs:?}");
+    }
 }

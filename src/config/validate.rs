@@ -157,6 +157,7 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
             ),
         );
     }
+    p.checks.warn(&p.who(), p.disabled, d);
     let servers = p
         .servers
         .iter()
@@ -184,7 +185,7 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
         allbackups: p.allbackups,
         splice: p.splice,
         disabled: p.disabled,
-        check: p.check.clone(),
+        check: p.checks.resolve(),
         log_health_checks: p.log_health_checks,
     }
 }
