@@ -75,11 +75,14 @@ impl CheckStatus {
         }
     }
 
-    /// HAProxy prints a `code:` for layer-7 results only.
+    /// HAProxy prints a `code:` for layer-7 results that carry one: a
+    /// passed check and a wrong status, but not an invalid response nor a
+    /// timeout (observed on HAProxy 2.6: "reason: Layer7 invalid response,
+    /// info: ..." has no code even when the HTTP status was known).
     pub fn has_code(self) -> bool {
         matches!(
             self,
-            CheckStatus::L7Ok | CheckStatus::L7OkC | CheckStatus::L7Rsp | CheckStatus::L7Sts
+            CheckStatus::L7Ok | CheckStatus::L7OkC | CheckStatus::L7Sts
         )
     }
 }
@@ -91,7 +94,9 @@ pub struct Verdict {
     /// HTTP status, MySQL error number, ...
     pub code: Option<u32>,
     /// Free text: the HTTP reason phrase, the MySQL version or error
-    /// message, what a tcp-check expected.
+    /// message, what a tcp-check expected. Text taken from the network is
+    /// stored as HAProxy logs it, escaped by [`printable`]; the agent's line
+    /// is the exception (it is data for `parse_agent`, not a log text).
     pub info: Option<String>,
 }
 
@@ -128,6 +133,23 @@ impl Verdict {
     }
 }
 
+/// Bytes as HAProxy writes them into a check's info text: controls,
+/// non-ASCII bytes and `"`, `<`, `>` become `<XX>` (upper-case hex), so a
+/// log line stays one printable line whatever the server sent. The text
+/// stops at a NUL, as HAProxy's C strings do.
+pub fn printable(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    let mut s = String::with_capacity(end);
+    for &b in &bytes[..end] {
+        if (0x20..0x7f).contains(&b) && !matches!(b, b'"' | b'<' | b'>') {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("<{b:02X}>"));
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +175,41 @@ mod tests {
         ];
         for (v, want) in cases {
             assert_eq!(v.reason(), want);
+        }
+    }
+
+    #[test]
+    fn invalid_response_and_timeout_print_no_code() {
+        // HAProxy 2.6: `reason: Layer7 invalid response, info: "HTTP content
+        // check did not match"` although the response had a status.
+        let v = Verdict::new(CheckStatus::L7Rsp)
+            .code(200)
+            .info("HTTP content check did not match");
+        assert_eq!(
+            v.reason(),
+            "reason: Layer7 invalid response, info: \"HTTP content check did not match\""
+        );
+        assert_eq!(
+            Verdict::new(CheckStatus::L7Sts).reason(),
+            "reason: Layer7 wrong status, code: 0"
+        );
+    }
+
+    #[test]
+    fn printable_escapes_like_haproxy_logs() {
+        // Captured from HAProxy 2.6 logs (redis-check and httpchk infos).
+        let cases: [(&str, &[u8], &str); 4] = [
+            (
+                "quotes, UTF-8, DEL, tab",
+                b"-ERR \"q\" \xc3\xa9 \x7f\t\\<>%'",
+                "-ERR <22>q<22> <C3><A9> <7F><09>\\<3C><3E>%'",
+            ),
+            ("CR LF", b"it's\r\n", "it's<0D><0A>"),
+            ("stops at NUL", b"A\x00\xffB", "A"),
+            ("plain", b"Service Unavailable", "Service Unavailable"),
+        ];
+        for (what, input, want) in cases {
+            assert_eq!(printable(input), want, "{what}");
         }
     }
 }
