@@ -294,13 +294,25 @@ impl Thread {
     }
 
     /// A check ended: apply its verdict and schedule the next one.
-    fn finish(&mut self, i: usize, v: Verdict, now: Instant) {
+    fn finish(&mut self, i: usize, mut v: Verdict, now: Instant) {
         let Some(p) = self.checks[i].probe.take() else {
             return;
         };
         let duration = now.saturating_duration_since(p.started);
-        drop(p);
         let tracked = self.checks[i].tracked;
+        if self.checks[i].kind == Kind::Health
+            && matches!(
+                v.status,
+                CheckStatus::L4Con | CheckStatus::L4Tout | CheckStatus::SockErr
+            )
+        {
+            // tcp-check names the step that failed, as HAProxy does.
+            let backend = &self.rt.backends[self.servers[tracked].backend].config;
+            if let Some(ctx) = script::step_context(&backend.check, p.step()) {
+                v.info = Some(v.info.take().unwrap_or_default() + &ctx);
+            }
+        }
+        drop(p);
         match self.checks[i].kind {
             Kind::Health => self.on_health_result(tracked, &v, duration),
             Kind::Agent => self.on_agent_result(tracked, &v),

@@ -103,6 +103,11 @@ impl Probe {
         }
     }
 
+    /// The index of the step the probe is at (or ended at).
+    pub fn step(&self) -> usize {
+        self.pc
+    }
+
     /// Closes the socket (also done on drop).
     pub fn close(&mut self, registry: &Registry) {
         if let Some(mut s) = self.stream.take() {
