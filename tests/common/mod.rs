@@ -4,6 +4,16 @@
 //! deadlines; every process is killed on drop.
 #![allow(dead_code)]
 
+pub mod fake;
+pub mod haproxy;
+mod http;
+pub mod mariadb;
+pub mod nginx;
+mod tools;
+
+pub use http::*;
+pub use tools::*;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -48,6 +58,11 @@ pub struct Splicer {
     /// Frontend name -> addresses it listens on, from the log.
     listening: Arc<Mutex<Vec<(String, SocketAddr)>>>,
     log: Arc<Mutex<Vec<String>>>,
+    /// Lines kept out of `log` (HAProxy's stderr copies of its log lines),
+    /// shown by `log_text` only.
+    aside: Arc<Mutex<Vec<String>>>,
+    /// The threads reading its stdout and stderr.
+    readers: Vec<JoinHandle<()>>,
     pub config_path: PathBuf,
 }
 
@@ -59,6 +74,9 @@ impl Splicer {
     }
 
     pub fn start_with(config: &str, frontends: &[&str], extra_args: &[&str]) -> Splicer {
+        if haproxy::enabled() {
+            return haproxy::start(config, frontends, extra_args);
+        }
         let dir = scratch_dir("cfg");
         let config_path = dir.join("splicer.cfg");
         std::fs::write(&config_path, config).unwrap();
@@ -81,22 +99,40 @@ impl Splicer {
         Self::launch(cmd, config_path, frontends)
     }
 
-    fn launch(mut cmd: Command, config_path: PathBuf, frontends: &[&str]) -> Splicer {
+    fn launch(cmd: Command, config_path: PathBuf, frontends: &[&str]) -> Splicer {
+        let mut s = Self::spawn_logged(cmd, config_path, Vec::new(), true);
+        s.wait_listening(frontends, |_| true);
+        s
+    }
+
+    /// Spawns `cmd` with its stdout and stderr read line by line into the
+    /// log (stderr only if `stderr_in_log`, else aside). `listening` is what
+    /// is known of its addresses beforehand.
+    fn spawn_logged(
+        mut cmd: Command,
+        config_path: PathBuf,
+        listening: Vec<(String, SocketAddr)>,
+        stderr_in_log: bool,
+    ) -> Splicer {
         let mut child = cmd
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start splicer");
-        let stderr = child.stderr.take().unwrap();
-        let listening = Arc::new(Mutex::new(Vec::new()));
+        let listening = Arc::new(Mutex::new(listening));
         let log = Arc::new(Mutex::new(Vec::new()));
-        {
+        let aside = Arc::new(Mutex::new(Vec::new()));
+        let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
+        let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
+        let err_to = if stderr_in_log { &log } else { &aside };
+        let mut readers = Vec::new();
+        for (pipe, log) in [(stdout, &log), (stderr, err_to)] {
             let listening = listening.clone();
             let log = log.clone();
-            thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            readers.push(thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                     if let Some(rest) = line.split("frontend ").nth(1)
                         && let Some((name, addr)) = rest.split_once(" listening on ")
                         && let Ok(a) = addr.trim().parse()
@@ -108,34 +144,44 @@ impl Splicer {
                     }
                     log.lock().unwrap().push(line);
                 }
-            });
+            }));
         }
-        let mut s = Splicer {
+        Splicer {
             child,
             listening,
             log,
+            aside,
+            readers,
             config_path,
-        };
+        }
+    }
+
+    /// Waits until every frontend in `frontends` has an address for which
+    /// `ready` holds; panics with the log if the process exits first.
+    fn wait_listening(&mut self, frontends: &[&str], ready: impl Fn(SocketAddr) -> bool) {
         for fe in frontends {
             let fe = fe.to_string();
-            let l = s.listening.clone();
+            let l = self.listening.clone();
             let mut exited = None;
+            let child = &mut self.child;
             wait_for(
                 &format!("frontend {fe} to listen"),
                 Duration::from_secs(10),
                 || {
-                    if let Ok(Some(st)) = s.child.try_wait() {
+                    if let Ok(Some(st)) = child.try_wait() {
                         exited = Some(st);
                         return true;
                     }
-                    l.lock().unwrap().iter().any(|(n, _)| *n == fe)
+                    l.lock().unwrap().iter().any(|(n, a)| *n == fe && ready(*a))
                 },
             );
             if let Some(st) = exited {
-                panic!("splicer exited ({st}) before listening:\n{}", s.log_text());
+                for r in self.readers.drain(..) {
+                    let _ = r.join();
+                }
+                panic!("proxy exited ({st}) before listening:\n{}", self.log_text());
             }
         }
-        s
     }
 
     /// The first address frontend `name` listens on.
@@ -154,7 +200,61 @@ impl Splicer {
     }
 
     pub fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        let mut text = self.log.lock().unwrap().join("\n");
+        let aside = self.aside.lock().unwrap();
+        if !aside.is_empty() {
+            text.push_str("\n--- stderr ---\n");
+            text.push_str(&aside.join("\n"));
+        }
+        text
+    }
+
+    /// The log lines that contain `pat`.
+    pub fn log_lines(&self, pat: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|l| l.contains(pat)).cloned().collect()
+    }
+
+    /// Waits until a log line contains every one of `pats`; returns it. On
+    /// timeout, panics with the whole log.
+    pub fn wait_log(&self, pats: &[&str], limit: Duration) -> String {
+        let end = Instant::now() + limit;
+        loop {
+            if let Some(line) = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| pats.iter().all(|p| l.contains(p)))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < end,
+                "no log line with {pats:?} within {limit:?}; log:\n{}",
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits until `pats` appear in `n` log lines at least.
+    pub fn wait_log_count(&self, pats: &[&str], n: usize, limit: Duration) {
+        let end = Instant::now() + limit;
+        let count = || {
+            let log = self.log.lock().unwrap();
+            log.iter()
+                .filter(|l| pats.iter().all(|p| l.contains(p)))
+                .count()
+        };
+        while count() < n {
+            assert!(
+                Instant::now() < end,
+                "fewer than {n} log lines with {pats:?} within {limit:?}; log:\n{}",
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -214,7 +314,16 @@ impl Backend {
     where
         F: Fn(TcpStream) + Send + Sync + 'static,
     {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::spawn_on("127.0.0.1:0".parse().unwrap(), handler)
+    }
+
+    /// Like `spawn`, on a given address (e.g. to come back on the port of
+    /// a server that was stopped).
+    pub fn spawn_on<F>(addr: SocketAddr, handler: F) -> Backend
+    where
+        F: Fn(TcpStream) + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind(addr).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
