@@ -134,7 +134,7 @@ impl Thread {
                 }
                 if flags & admin::FORCED_DRAIN != 0 {
                     srv.set_admin(admin::FORCED_DRAIN, false);
-                    log::info!("{who} is UP/READY (leaving forced drain).");
+                    log::info!("{who} is UP (leaving forced drain).");
                 }
             }
             _ => {}

@@ -1,8 +1,8 @@
 //! HAProxy's health counter: one number from 0 to `rise + fall - 1`. The
 //! server is UP while it is at least `rise`. A failure takes one off while
 //! the server is above `rise`, otherwise the server goes DOWN (counter 0);
-//! a success adds one, and reaching `rise` brings the server UP with the
-//! counter at its top. A server starts UP at `rise`, so one failed check
+//! a success adds one, and once at `rise` or above the counter goes to its
+//! top (a success always restores an UP server's whole margin). A server starts UP at `rise`, so one failed check
 //! marks a dead server DOWN right after start-up, as HAProxy does.
 
 use std::time::Duration;
@@ -49,12 +49,13 @@ impl Health {
     pub fn record(&mut self, passed: bool) -> Change {
         let was_up = self.is_up();
         if passed {
-            if self.value < self.top() {
-                self.value += 1;
-            }
-            if !was_up && self.is_up() {
+            self.value += 1;
+            if self.is_up() {
+                // Any success of an UP server restores its whole margin.
                 self.value = self.top();
-                return Change::WentUp;
+                if !was_up {
+                    return Change::WentUp;
+                }
             }
         } else if self.value > self.rise {
             self.value -= 1;
@@ -147,7 +148,7 @@ mod tests {
                 3,
                 &[false, true, true, false, false, true, false],
                 &[WentDown, None, WentUp, None, None, None, None],
-                "1/3 UP",
+                "2/3 UP",
             ),
             (
                 "rise 1 fall 1 flips on every result",
