@@ -44,6 +44,9 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));
+    // A run that was killed leaves its directories behind, and process ids
+    // come back: never inherit an old run's files (a MariaDB datadir, ...).
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -295,6 +298,9 @@ impl Drop for Splicer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = self.config_path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
