@@ -58,6 +58,9 @@ impl MariaDb {
         let mut cmd = Command::new(&self.install_db);
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", self.dir.join("data").display()))
+            // Each server its own tmpdir: a starting mariadbd deletes the
+            // `#sql*` files it finds there, another instance's included.
+            .arg(format!("--tmpdir={}", self.dir.display()))
             .arg("--auth-root-authentication-method=normal")
             .arg("--skip-test-db");
         if running_as_root() {
@@ -82,6 +85,9 @@ impl MariaDb {
         let mut cmd = Command::new(&self.mariadbd);
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", self.dir.join("data").display()))
+            // Each server its own tmpdir: a starting mariadbd deletes the
+            // `#sql*` files it finds there, another instance's included.
+            .arg(format!("--tmpdir={}", self.dir.display()))
             .arg(format!("--socket={}", self.socket().display()))
             .arg(format!("--port={}", self.addr.port()))
             .arg("--bind-address=127.0.0.1")
