@@ -329,14 +329,12 @@ impl Thread {
             (Kind::Health, Some(h)) => h.interval(&t.params),
             _ => t.params.agent_inter.unwrap_or(t.params.inter),
         };
-        let spread = self.rt.global.spread_checks.min(50);
-        if spread == 0 {
+        let pct = self.rt.global.spread_checks;
+        if pct == 0 {
             return base;
         }
-        // Up to `spread` percent either way.
-        let r = (self.next_random() % (2 * spread as u64 + 1)) as i64 - spread as i64;
-        let ms = base.as_millis() as i64;
-        Duration::from_millis((ms + ms * r / 100).max(1) as u64)
+        let r = self.next_random();
+        spread(base, pct, r)
     }
 
     fn next_random(&mut self) -> u64 {
@@ -386,9 +384,38 @@ impl Thread {
     }
 }
 
+/// `base` moved by up to `pct` percent either way (`spread-checks`, at
+/// most 50), `r` choosing where.
+fn spread(base: Duration, pct: u32, r: u64) -> Duration {
+    let pct = i64::from(pct.min(50));
+    let offset = (r % (2 * pct as u64 + 1)) as i64 - pct;
+    let ms = base.as_millis() as i64;
+    Duration::from_millis((ms + ms * offset / 100).max(1) as u64)
+}
+
 fn seed() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     (t ^ u64::from(std::process::id()).rotate_left(32)) | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_checks_moves_intervals_within_bounds() {
+        let base = Duration::from_millis(2000);
+        let mut seen = std::collections::BTreeSet::new();
+        for r in 0..1000u64 {
+            let d = spread(base, 10, r.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            assert!((1800..=2200).contains(&d.as_millis()), "10% of 2 s: {d:?}");
+            seen.insert(d);
+        }
+        assert!(seen.len() > 10, "intervals actually vary: {seen:?}");
+        assert!(seen.iter().any(|d| *d < base) && seen.iter().any(|d| *d > base));
+        let capped = spread(base, 90, 0);
+        assert!(capped.as_millis() >= 1000, "capped at 50%: {capped:?}");
+    }
 }
