@@ -10,25 +10,11 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::fake::{FakeWeb, Held};
+use common::fake::{FakeWeb, Held, start_web, web};
 use common::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
 const CHECK: &str = "check inter 200ms rise 2 fall 2";
-
-/// `listen web` with HTTP checks on `/health` and one line per server.
-fn web(lines: &str, servers: &[(&FakeWeb, &str)]) -> String {
-    let mut s =
-        format!("listen web\n    bind 127.0.0.1:0\n    option httpchk GET /health\n{lines}\n");
-    for (w, params) in servers {
-        s.push_str(&format!("    server {} {} {params}\n", w.name, w.addr()));
-    }
-    s
-}
-
-fn start(cfg: &str) -> Splicer {
-    Splicer::start(&config("", "", cfg), &["web"])
-}
 
 fn tally(fe: SocketAddr, n: usize) -> HashMap<String, usize> {
     http_tally(fe, n)
@@ -48,7 +34,7 @@ fn assert_parts(line: &str, parts: &[&str]) {
 fn backup_takes_over_and_gives_back() {
     let [w1, w2, b1, b2] = ["w1", "w2", "b1", "b2"].map(FakeWeb::start);
     let backup = format!("{CHECK} backup");
-    let sp = start(&web(
+    let sp = start_web(&web(
         "    balance roundrobin",
         &[(&w1, CHECK), (&w2, CHECK), (&b1, &backup), (&b2, &backup)],
     ));
@@ -100,7 +86,7 @@ fn backup_takes_over_and_gives_back() {
 fn allbackups_shares_among_backups() {
     let [w1, b1, b2] = ["w1", "b1", "b2"].map(FakeWeb::start);
     let backup = format!("{CHECK} backup");
-    let sp = start(&web(
+    let sp = start_web(&web(
         "    balance roundrobin\n    option allbackups",
         &[(&w1, CHECK), (&b1, &backup), (&b2, &backup)],
     ));
@@ -139,7 +125,7 @@ fn turned_away_at_once(fe: SocketAddr) {
 #[test]
 fn no_server_available_turns_clients_away_and_says_so_once() {
     let w1 = FakeWeb::start("w1");
-    let sp = start(&web("", &[(&w1, CHECK)]));
+    let sp = start_web(&web("", &[(&w1, CHECK)]));
     let fe = sp.addr("web");
     w1.sick();
     sp.wait_log(&["Server web/w1 is DOWN"], LIMIT);
@@ -202,7 +188,7 @@ fn hold_on(fe: SocketAddr, name: &str, n: usize) -> Vec<Held> {
 #[test]
 fn sessions_survive_marked_down_by_default() {
     let [w1, w2] = ["w1", "w2"].map(FakeWeb::start);
-    let sp = start(&web(
+    let sp = start_web(&web(
         "    balance roundrobin",
         &[(&w1, CHECK), (&w2, CHECK)],
     ));
@@ -219,7 +205,7 @@ fn sessions_survive_marked_down_by_default() {
 fn on_marked_down_shutdown_sessions_cuts_them() {
     let [w1, w2] = ["w1", "w2"].map(FakeWeb::start);
     let params = format!("{CHECK} on-marked-down shutdown-sessions");
-    let sp = start(&web(
+    let sp = start_web(&web(
         "    balance roundrobin",
         &[(&w1, &params), (&w2, &params)],
     ));
@@ -240,7 +226,7 @@ fn on_marked_down_shutdown_sessions_cuts_them() {
 #[test]
 fn on_marked_up_shutdown_backup_sessions_moves_clients_back() {
     let [w1, b1] = ["w1", "b1"].map(FakeWeb::start);
-    let sp = start(&web(
+    let sp = start_web(&web(
         "",
         &[
             (
@@ -269,7 +255,7 @@ fn on_marked_up_shutdown_backup_sessions_moves_clients_back() {
 #[test]
 fn backup_sessions_survive_an_active_returning_by_default() {
     let [w1, b1] = ["w1", "b1"].map(FakeWeb::start);
-    let sp = start(&web("", &[(&w1, CHECK), (&b1, &format!("{CHECK} backup"))]));
+    let sp = start_web(&web("", &[(&w1, CHECK), (&b1, &format!("{CHECK} backup"))]));
     let fe = sp.addr("web");
     w1.sick();
     sp.wait_log(&["Server web/w1 is DOWN", "Running on backup"], LIMIT);

@@ -11,23 +11,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::fake::FakeWeb;
+use common::fake::{FakeWeb, start_web, web};
 use common::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
-
-fn web(lines: &str, servers: &[(&FakeWeb, &str)]) -> String {
-    let mut s =
-        format!("listen web\n    bind 127.0.0.1:0\n    option httpchk GET /health\n{lines}\n");
-    for (w, params) in servers {
-        s.push_str(&format!("    server {} {} {params}\n", w.name, w.addr()));
-    }
-    s
-}
-
-fn start(cfg: &str) -> Splicer {
-    Splicer::start(&config("", "", cfg), &["web"])
-}
 
 /// Index of the first log line containing all of `pats`.
 fn position(sp: &Splicer, pats: &[&str]) -> usize {
@@ -50,7 +37,7 @@ fn count_between(sp: &Splicer, pat: &str, from: usize, to: usize) -> usize {
 #[test]
 fn fall_and_rise_count_consecutive_checks() {
     let w1 = FakeWeb::start("w1");
-    let sp = start(&web(
+    let sp = start_web(&web(
         "    option log-health-checks",
         &[(&w1, "check inter 100ms rise 3 fall 3")],
     ));
@@ -107,7 +94,7 @@ fn fall_and_rise_count_consecutive_checks() {
 fn first_failure_after_start_is_enough() {
     let w1 = FakeWeb::start("w1");
     w1.sick();
-    let sp = start(&web(
+    let sp = start_web(&web(
         "    option log-health-checks",
         &[(&w1, "check inter 100ms rise 2 fall 3")],
     ));
@@ -127,7 +114,7 @@ fn first_failure_after_start_is_enough() {
 #[test]
 fn inter_fastinter_downinter_pace_the_checks() {
     let w1 = FakeWeb::start("w1");
-    let sp = start(&web(
+    let sp = start_web(&web(
         "",
         &[(
             &w1,
@@ -175,7 +162,7 @@ fn inter_fastinter_downinter_pace_the_checks() {
 fn slowstart_ramps_a_returning_server() {
     let [w1, w2] = ["w1", "w2"].map(FakeWeb::start);
     let params = "check inter 200ms rise 2 fall 2 weight 100 slowstart 4s";
-    let sp = start(&web(
+    let sp = start_web(&web(
         "    balance roundrobin",
         &[(&w1, params), (&w2, params)],
     ));

@@ -156,49 +156,36 @@ impl Thread {
                     last: None,
                 });
                 let ip = p.addr.unwrap_or(server.addr.ip());
-                let timeouts = |inter: Duration| {
-                    let connect = match p.timeout {
+                let mut add = |kind, steps, addr, inter: Duration| {
+                    let connect_timeout = match p.timeout {
                         // HAProxy: with `timeout check`, the connect gets
                         // min(timeout connect, inter) and the rest `timeout check`.
                         Some(_) => backend.config.timeout_connect.min(inter),
                         None => inter,
                     };
-                    (connect, p.timeout)
+                    t.checks.push(Check {
+                        kind,
+                        tracked,
+                        steps,
+                        target: Target {
+                            addr,
+                            source: server.source,
+                            connect_timeout,
+                            check_timeout: p.timeout,
+                        },
+                        next: now,
+                        probe: None,
+                    });
                 };
                 if p.enabled {
                     let port = p.port.unwrap_or(server.addr.port());
-                    let (connect_timeout, check_timeout) = timeouts(p.inter);
-                    t.checks.push(Check {
-                        kind: Kind::Health,
-                        tracked,
-                        steps: health_steps.clone(),
-                        target: Target {
-                            addr: SocketAddr::new(ip, port),
-                            source: server.source,
-                            connect_timeout,
-                            check_timeout,
-                        },
-                        next: now,
-                        probe: None,
-                    });
+                    let addr = SocketAddr::new(ip, port);
+                    add(Kind::Health, health_steps.clone(), addr, p.inter);
                 }
                 if let Some(port) = agent_port {
-                    let ip = p.agent_addr.unwrap_or(ip);
-                    let inter = p.agent_inter.unwrap_or(p.inter);
-                    let (connect_timeout, check_timeout) = timeouts(inter);
-                    t.checks.push(Check {
-                        kind: Kind::Agent,
-                        tracked,
-                        steps: script::agent_script(p.agent_send.as_deref()).into(),
-                        target: Target {
-                            addr: SocketAddr::new(ip, port),
-                            source: server.source,
-                            connect_timeout,
-                            check_timeout,
-                        },
-                        next: now,
-                        probe: None,
-                    });
+                    let addr = SocketAddr::new(p.agent_addr.unwrap_or(ip), port);
+                    let steps = script::agent_script(p.agent_send.as_deref()).into();
+                    add(Kind::Agent, steps, addr, p.agent_inter.unwrap_or(p.inter));
                 }
             }
         }

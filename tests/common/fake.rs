@@ -39,6 +39,21 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// `listen web` with HTTP checks on `/health` and one line per server.
+pub fn web(lines: &str, servers: &[(&FakeWeb, &str)]) -> String {
+    let mut s =
+        format!("listen web\n    bind 127.0.0.1:0\n    option httpchk GET /health\n{lines}\n");
+    for (w, params) in servers {
+        s.push_str(&format!("    server {} {} {params}\n", w.name, w.addr()));
+    }
+    s
+}
+
+/// Starts splicer on a `web(...)` section with the common defaults.
+pub fn start_web(cfg: &str) -> super::Splicer {
+    super::Splicer::start(&super::config("", "", cfg), &["web"])
+}
+
 pub struct FakeWeb {
     pub name: &'static str,
     pub server: Backend,
