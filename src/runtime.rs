@@ -80,6 +80,32 @@ impl Counters {
     }
 }
 
+/// What the last health check said, for `show stat` and the stats page.
+/// Written by the health thread after each check, read by the admin thread;
+/// workers never touch it.
+#[derive(Debug, Clone, Default)]
+pub struct CheckInfo {
+    /// HAProxy's short code of the last result (`L7OK`, `L4CON`, ...);
+    /// empty before the first check.
+    pub status: &'static str,
+    /// Its description (`Layer7 check passed`).
+    pub desc: &'static str,
+    /// HTTP status, MySQL errno, ... of the last result.
+    pub code: Option<u32>,
+    pub info: Option<String>,
+    pub duration_ms: u64,
+    /// The health counter, and the rise/fall bounds it moves between.
+    pub health: u32,
+    pub rise: u32,
+    pub fall: u32,
+    /// Failed checks (`chkfail`).
+    pub failures: u64,
+    /// UP to DOWN transitions (`chkdown`).
+    pub downs: u64,
+    /// The last agent line, if an agent answered.
+    pub agent: Option<String>,
+}
+
 /// Live-traffic error tracking (`observe layer4`).
 #[derive(Debug)]
 pub struct Observe {
@@ -111,6 +137,12 @@ pub struct ServerState {
     ramp_until: AtomicU64,
     /// `observe layer4`, when set.
     pub observe: Option<Observe>,
+    /// Last health-check result (`None` when the server has no check).
+    pub check: Option<parking_lot::Mutex<CheckInfo>>,
+    /// `now_ms()` of the last state change (`lastchg`), and the DOWN time
+    /// accumulated before it (`downtime`).
+    pub last_change_ms: AtomicU64,
+    pub down_ms: AtomicU64,
     /// Sessions on this server now, across all workers.
     pub active: AtomicU32,
     pub counters: Counters,
@@ -142,6 +174,14 @@ impl ServerState {
     /// ramp, if the server has one.
     pub fn set_oper(&self, oper: Oper) {
         let was = self.oper.swap(oper as u8, Ordering::AcqRel);
+        if was != oper as u8 {
+            let now = now_ms();
+            let since = self.last_change_ms.swap(now, Ordering::AcqRel);
+            if was == Oper::Down as u8 {
+                self.down_ms
+                    .fetch_add(now.saturating_sub(since), Ordering::Relaxed);
+            }
+        }
         if was == Oper::Down as u8 && oper != Oper::Down && self.slowstart_ms > 0 {
             self.ramp_until
                 .store(now_ms() + self.slowstart_ms, Ordering::Release);
@@ -341,6 +381,16 @@ impl ServerState {
                 limit: s.check.error_limit.max(1),
                 errors: AtomicU32::new(0),
             }),
+            check: (s.check.enabled || s.check.agent).then(|| {
+                parking_lot::Mutex::new(CheckInfo {
+                    rise: s.check.rise,
+                    fall: s.check.fall,
+                    health: s.check.rise,
+                    ..CheckInfo::default()
+                })
+            }),
+            last_change_ms: AtomicU64::new(now_ms()),
+            down_ms: AtomicU64::new(0),
             active: AtomicU32::new(0),
             counters: Counters::default(),
         }

@@ -76,6 +76,9 @@ impl Thread {
         let reply = parse_agent(v.info.as_deref().unwrap_or(""));
         let (b, s) = (self.servers[t].backend, self.servers[t].server);
         let srv = &self.rt.backends[b].servers[s];
+        if let Some(c) = &srv.check {
+            c.lock().agent = v.info.clone();
+        }
         if let Some(pct) = reply.weight_pct {
             let w = (u64::from(srv.initial_weight) * u64::from(pct) / 100)
                 .min(u64::from(crate::config::MAX_WEIGHT)) as u32;
@@ -154,6 +157,9 @@ impl Thread {
         let who = who(backend, srv);
         match tr {
             Transition::Down(detail) if oper == Oper::Down => {
+                if let Some(c) = &srv.check {
+                    c.lock().downs += 1;
+                }
                 log::warn!(
                     "{who} is DOWN{}. {}",
                     detail.unwrap_or_default(),

@@ -301,11 +301,35 @@ impl Thread {
         }
         drop(p);
         match self.checks[i].kind {
-            Kind::Health => self.on_health_result(tracked, &v, duration),
+            Kind::Health => {
+                self.on_health_result(tracked, &v, duration);
+                self.record(tracked, &v, duration);
+            }
             Kind::Agent => self.on_agent_result(tracked, &v),
         }
         let inter = self.interval(i);
         self.checks[i].next = now + inter;
+    }
+
+    /// Publishes a health check's result for `show stat`.
+    fn record(&self, t: usize, v: &Verdict, duration: Duration) {
+        let tr = &self.servers[t];
+        let srv = &self.rt.backends[tr.backend].servers[tr.server];
+        let Some(info) = &srv.check else {
+            return;
+        };
+        let mut c = info.lock();
+        c.status = v.status.code();
+        c.desc = v.status.description();
+        c.code = v.code;
+        c.info = v.info.clone();
+        c.duration_ms = duration.as_millis() as u64;
+        if let Some(h) = &tr.health {
+            c.health = h.value();
+        }
+        if !v.status.passed() {
+            c.failures += 1;
+        }
     }
 
     /// The time to the next run of check `i`, `spread-checks` applied.
