@@ -12,6 +12,7 @@ pub mod config;
 pub mod connect;
 pub mod forward;
 pub mod health;
+pub mod notify;
 pub mod proxy_proto;
 pub mod runtime;
 pub mod session;
@@ -129,7 +130,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
     );
     let links = workers.iter().map(|w| w.link.clone()).collect();
     let checker = health::start(rt.clone(), links).map_err(StartError::Health)?;
+    notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
     supervise(&workers, hard_stop_after);
+    notify::notify("STOPPING=1");
     if let Some(c) = checker {
         c.stop();
     }
@@ -170,6 +173,16 @@ fn supervise(workers: &[WorkerHandle], hard_stop_after: Option<Duration>) {
                 if let Some(d) = hard_stop_after {
                     hard_stop_at.get_or_insert(Instant::now() + d);
                 }
+            }
+            Some(libc::SIGTTOU) => {
+                log::info!("pausing listeners (SIGTTOU): no new connections until SIGTTIN");
+                workers.iter().for_each(|w| w.send(Control::PauseListeners));
+            }
+            Some(libc::SIGTTIN) => {
+                log::info!("resuming listeners (SIGTTIN)");
+                workers
+                    .iter()
+                    .for_each(|w| w.send(Control::ResumeListeners));
             }
             Some(libc::SIGHUP) | Some(libc::SIGUSR2) => {
                 log::warn!("reload is not implemented yet; configuration unchanged");

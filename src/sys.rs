@@ -52,12 +52,14 @@ pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
 }
 
 /// The signals splicer handles synchronously in its main thread.
-pub const HANDLED_SIGNALS: [libc::c_int; 5] = [
+pub const HANDLED_SIGNALS: [libc::c_int; 7] = [
     libc::SIGTERM,
     libc::SIGINT,
     libc::SIGUSR1,
     libc::SIGHUP,
     libc::SIGUSR2,
+    libc::SIGTTOU,
+    libc::SIGTTIN,
 ];
 
 fn handled_set() -> libc::sigset_t {

@@ -106,3 +106,55 @@ fn sigterm_stops_now() {
         assert!(!is_timeout(&e), "client left open after exit");
     }
 }
+
+#[test]
+fn sigttou_pauses_listeners_and_sigttin_resumes_them() {
+    let (_echo, sp) = start("");
+    let fe = sp.addr("fe");
+    let mut c = TcpStream::connect(fe).unwrap();
+    echo_once(&mut c, b"before");
+    sp.signal("TTOU");
+    wait_for(
+        "new connections to be refused",
+        Duration::from_secs(5),
+        || TcpStream::connect(fe).is_err(),
+    );
+    // The open session is not touched by the pause.
+    echo_once(&mut c, b"during the pause");
+    sp.signal("TTIN");
+    wait_for(
+        "connections to be accepted again",
+        Duration::from_secs(5),
+        || {
+            TcpStream::connect(fe).is_ok_and(|mut c| {
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut b = [0u8; 2];
+                c.write_all(b"ok").is_ok() && c.read_exact(&mut b).is_ok() && &b == b"ok"
+            })
+        },
+    );
+    echo_once(&mut c, b"after");
+}
+
+/// Under systemd (`Type=notify`), splicer says READY once it listens.
+#[test]
+fn tells_systemd_when_ready() {
+    let dir = scratch_dir("notify");
+    let path = dir.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let echo = Backend::echo();
+    let sp = Splicer::start_wrapped(
+        &config("", "", &listen("", &[("s1", echo.addr, "")])),
+        &["fe"],
+        &format!("export NOTIFY_SOCKET='{}'", path.display()),
+    );
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).expect("no notification within 10 s");
+    let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert_eq!(msg, format!("READY=1\nMAINPID={}", sp.pid()));
+    let mut c = TcpStream::connect(sp.addr("fe")).unwrap();
+    echo_once(&mut c, b"ready means ready");
+    let _ = std::fs::remove_dir_all(dir);
+}

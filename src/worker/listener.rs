@@ -18,6 +18,22 @@ pub struct Listener {
     pub frontend: usize,
     pub addr: SocketAddr,
     pub accept_proxy: bool,
+    pub backlog: i32,
+}
+
+impl Listener {
+    /// Stops listening without closing (SIGTTOU, as HAProxy): the socket
+    /// leaves the port's SO_REUSEPORT group, so new clients go to another
+    /// process on the port, or are refused; clients still in the backlog
+    /// are reset.
+    pub fn pause(&self) -> io::Result<()> {
+        socket2::SockRef::from(&self.socket).shutdown(std::net::Shutdown::Read)
+    }
+
+    /// Listens again on the same socket (SIGTTIN).
+    pub fn resume(&self) -> io::Result<()> {
+        socket2::SockRef::from(&self.socket).listen(self.backlog)
+    }
 }
 
 #[derive(Debug)]
@@ -84,6 +100,7 @@ pub fn open_bind(
             frontend,
             addr,
             accept_proxy: bind.accept_proxy,
+            backlog: bind.backlog.unwrap_or(DEFAULT_BACKLOG),
         });
     }
     Ok(out)

@@ -50,6 +50,10 @@ pub enum Control {
     /// `on-marked-up shutdown-backup-sessions`: close the sessions on this
     /// backend's backup servers.
     ShutdownBackups { backend: usize },
+    /// SIGTTOU: stop listening, keep the sockets and the sessions.
+    PauseListeners,
+    /// SIGTTIN: listen again.
+    ResumeListeners,
 }
 
 /// The way to reach one worker: a channel plus a wake-up.
@@ -79,6 +83,8 @@ enum Gate {
     Full,
     /// Accept failed (EMFILE, ...): retry after the pause.
     PausedUntil(Instant),
+    /// Paused by the operator (SIGTTOU) until SIGTTIN.
+    Stopped,
 }
 
 struct Listening {
@@ -196,7 +202,7 @@ impl Worker {
                 .listeners
                 .iter()
                 .flatten()
-                .any(|l| l.gate != Gate::Open);
+                .any(|l| matches!(l.gate, Gate::Full | Gate::PausedUntil(_)));
         if waiting {
             t = Some(t.map_or(RETRY_TICK, |t| t.min(RETRY_TICK)));
         }
@@ -217,6 +223,8 @@ impl Worker {
                 Control::ShutdownServer { backend, server } => {
                     self.shutdown_sessions(backend, |s| s == server)
                 }
+                Control::PauseListeners => self.pause_listeners(true),
+                Control::ResumeListeners => self.pause_listeners(false),
                 Control::ShutdownBackups { backend } => {
                     let servers = &self.rt.backends[backend].servers;
                     let backups: Vec<bool> = servers.iter().map(|s| s.backup).collect();
@@ -224,6 +232,26 @@ impl Worker {
                 }
             }
         }
+    }
+
+    fn pause_listeners(&mut self, pause: bool) {
+        for i in 0..self.listeners.len() {
+            let Some(ls) = self.listeners[i].as_mut() else {
+                continue;
+            };
+            let done = if pause {
+                ls.l.pause().map(|()| ls.gate = Gate::Stopped)
+            } else if ls.gate == Gate::Stopped {
+                ls.l.resume().map(|()| ls.gate = Gate::Full)
+            } else {
+                Ok(())
+            };
+            if let Err(e) = done {
+                log::warn!("worker {}: listener {}: {e}", self.id, ls.l.addr);
+            }
+        }
+        // Resumed listeners come back as Full, so the next pass accepts
+        // whatever queued while the event was missed.
     }
 
     /// Closes the sessions of `backend` whose server matches, with a reset:
