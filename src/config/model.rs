@@ -200,6 +200,11 @@ pub struct Bind {
 pub struct Frontend {
     pub name: String,
     pub location: Location,
+    /// The section's rank among frontend, backend and listen sections, in
+    /// file order (statistics list proxies in this order).
+    pub order: usize,
+    /// Proxy number in statistics (`iid`): `id`, or HAProxy's automatic one.
+    pub uid: u32,
     pub binds: Vec<Bind>,
     /// `maxconn`; `None` = global maxconn.
     pub maxconn: Option<usize>,
@@ -360,6 +365,10 @@ pub struct Server {
 pub struct Backend {
     pub name: String,
     pub location: Location,
+    /// As [`Frontend::order`]; a listen's frontend and backend share it.
+    pub order: usize,
+    /// As [`Frontend::uid`].
+    pub uid: u32,
     /// Written as a `listen` section: HAProxy then calls it "proxy" in logs.
     pub listen: bool,
     pub balance: Balance,

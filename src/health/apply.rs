@@ -142,6 +142,7 @@ impl Thread {
             }
             _ => {}
         }
+        backend.refresh_state();
     }
 
     /// Publishes the tracked server's operational state; logs the
@@ -154,6 +155,7 @@ impl Thread {
         let was_usable = srv.usable();
         let oper = oper_of(tracked);
         srv.set_oper(oper);
+        backend.refresh_state();
         let who = who(backend, srv);
         match tr {
             Transition::Down(detail) if oper == Oper::Down => {
