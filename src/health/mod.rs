@@ -14,6 +14,8 @@ pub mod script;
 pub mod state;
 pub mod status;
 
+pub(crate) use apply::{after_loss, left, online, who};
+
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;

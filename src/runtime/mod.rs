@@ -425,6 +425,14 @@ pub struct FrontendState {
     pub counters: Counters,
 }
 
+/// Worker threads for a config: `nbthread`, else one per online CPU.
+pub fn worker_count(global: &Global) -> usize {
+    global
+        .nbthread
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
 /// A counted slot under a limit (global or frontend maxconn).
 pub fn try_take(current: &AtomicUsize, max: usize) -> bool {
     current
@@ -446,11 +454,15 @@ pub struct Runtime {
     pub maxconn: AtomicUsize,
     /// Sessions accepted since start (`CumConns`).
     pub accepted: AtomicU64,
+    /// Worker threads (`nbthread`, or one per CPU).
+    pub nbthread: usize,
     /// When the process started, for `Uptime` and `Start_time_sec`.
     pub started: Instant,
     pub started_unix: u64,
     /// Wakes the health checker (`observe layer4` reached its error limit).
     pub health_waker: std::sync::OnceLock<std::sync::Arc<mio::Waker>>,
+    /// The process's pipe budget, for `show info` (set at start-up).
+    pub pipes: std::sync::OnceLock<std::sync::Arc<crate::forward::PipeBudget>>,
 }
 
 impl Runtime {
@@ -485,6 +497,7 @@ impl Runtime {
             .collect();
         Runtime {
             maxconn: AtomicUsize::new(global.maxconn),
+            nbthread: worker_count(&global),
             global,
             frontends,
             backends,
@@ -495,7 +508,13 @@ impl Runtime {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             health_waker: std::sync::OnceLock::new(),
+            pipes: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Pipes held by all workers now.
+    pub fn pipes_in_use(&self) -> usize {
+        self.pipes.get().map_or(0, |p| p.in_use())
     }
 
     pub fn wake_health(&self) {
