@@ -5,8 +5,10 @@
 //! ([`worker::listener`]), starts one [`worker::Worker`] per core and then
 //! waits for signals. Workers own their sessions ([`session`]), which move
 //! bytes through [`forward`] and pick servers with [`balance`]; shared state
-//! lives in [`runtime`].
+//! lives in [`runtime`]. The health checker ([`health`]) and the runtime
+//! API ([`admin`]) run on threads of their own.
 
+pub mod admin;
 pub mod balance;
 pub mod config;
 pub mod connect;
@@ -43,6 +45,8 @@ pub enum StartError {
     Spawn(io::Error),
     Signals(io::Error),
     Health(io::Error),
+    Admin(admin::AdminError),
+    AdminThread(io::Error),
 }
 
 impl std::fmt::Display for StartError {
@@ -53,6 +57,8 @@ impl std::fmt::Display for StartError {
             StartError::Spawn(e) => write!(f, "cannot start a worker thread: {e}"),
             StartError::Signals(e) => write!(f, "cannot set up signal handling: {e}"),
             StartError::Health(e) => write!(f, "cannot start the health checker: {e}"),
+            StartError::Admin(e) => write!(f, "{e}"),
+            StartError::AdminThread(e) => write!(f, "cannot start the runtime API: {e}"),
         }
     }
 }
@@ -79,11 +85,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         Ok(n) => log::debug!("open files limit: {n}"),
         Err(e) => log::warn!("cannot raise the open files limit: {e}"),
     }
-    let nworkers = config
-        .global
-        .nbthread
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let nworkers = runtime::worker_count(&config.global);
     let mut per_worker: Vec<Vec<Listener>> = (0..nworkers).map(|_| Vec::new()).collect();
     for (fi, fe) in config
         .frontends
@@ -99,6 +101,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
             }
         }
     }
+    // Stats sockets are opened with the listeners: one that cannot be
+    // bound stops start-up before any thread runs.
+    let stats_sockets = admin::bind(&config).map_err(StartError::Admin)?;
     let maxpipes = config
         .global
         .maxpipes
@@ -106,6 +111,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let budget = PipeBudget::new(maxpipes);
     let hard_stop_after = config.global.hard_stop_after;
     let rt = Arc::new(Runtime::new(config));
+    let _ = rt.pipes.set(budget.clone());
 
     let mut workers = Vec::with_capacity(nworkers);
     for (id, ls) in per_worker.into_iter().enumerate() {
@@ -130,9 +136,13 @@ pub fn run(config: Config) -> Result<(), StartError> {
     );
     let links = workers.iter().map(|w| w.link.clone()).collect();
     let checker = health::start(rt.clone(), links).map_err(StartError::Health)?;
+    let api = admin::start(rt.clone(), stats_sockets).map_err(StartError::AdminThread)?;
     notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
     supervise(&workers, hard_stop_after);
     notify::notify("STOPPING=1");
+    if let Some(a) = api {
+        a.stop();
+    }
     if let Some(c) = checker {
         c.stop();
     }

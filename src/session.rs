@@ -10,6 +10,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -139,6 +140,9 @@ impl Session {
         now: Instant,
     ) -> Self {
         let backend = rt.frontends[frontend].config.default_backend;
+        if let Some(b) = backend {
+            rt.backends[b].active.fetch_add(1, Ordering::Relaxed);
+        }
         let (up_mode, down_mode) = match backend {
             Some(b) => SpliceOptions::resolve(
                 &rt.frontends[frontend].config.splice,
@@ -310,6 +314,8 @@ impl Session {
                     let i = ctx.algos[b].pick(ctx.candidates, self.client_addr.ip());
                     let server = ctx.candidates[i].server;
                     if backend.servers[server].try_acquire() {
+                        Counters::add(&backend.servers[server].counters.picks, 1);
+                        Counters::add(&backend.counters.picks, 1);
                         return self.connect(server, ctx);
                     }
                 }
@@ -329,6 +335,8 @@ impl Session {
     fn connect(&mut self, server: usize, ctx: &mut Ctx<'_>) -> Outcome {
         let b = self.backend.unwrap_or_default();
         let srv = &ctx.rt.backends[b].servers[server];
+        Counters::add(&srv.counters.connects, 1);
+        Counters::add(&ctx.rt.backends[b].counters.connects, 1);
         let result = connect::start(srv.addr, srv.source).and_then(|mut stream| {
             let interest = Interest::READABLE | Interest::WRITABLE;
             ctx.registry
@@ -383,8 +391,12 @@ impl Session {
             self.phase = Phase::Connecting { conn };
             return self.connect_failed(e, ctx);
         }
-        Counters::add(&srv.counters.sessions, 1);
-        Counters::add(&ctx.rt.backends[b].counters.sessions, 1);
+        let backend = &ctx.rt.backends[b];
+        srv.counters
+            .session_started(srv.active.load(Ordering::Relaxed).into());
+        backend
+            .counters
+            .session_started(backend.active.load(Ordering::Relaxed).into());
         srv.note_success();
         self.phase = Phase::Forwarding { conn };
         self.arm_idle_timeout(ctx);
@@ -568,6 +580,9 @@ impl Session {
         }
         self.up.release(pipes);
         self.down.release(pipes);
+        if let Some(b) = self.backend {
+            rt.backends[b].active.fetch_sub(1, Ordering::Relaxed);
+        }
         freed
     }
 }

@@ -114,6 +114,17 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     Ok(lim.rlim_cur)
 }
 
+/// The open files limit now (`Ulimit-n` in `show info`).
+pub fn nofile_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit to fill.
+    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
+    Ok(lim.rlim_cur)
+}
+
 /// Sets IP_BIND_ADDRESS_NO_PORT: a later bind to a source address leaves
 /// the port unchosen until connect (so ports are shared across destinations).
 pub fn set_bind_address_no_port(fd: RawFd) -> io::Result<()> {

@@ -237,7 +237,8 @@ fn model_check(c: &Config, check: &str) -> Result<(), String> {
 
 /// Durations compare by value (`8h` = `28800s`); everything else as text.
 fn same(key: &str, expected: &str, actual: &str) -> bool {
-    let is_time = key.starts_with("timeout-") || key == "hard-stop-after" || key == "inter";
+    let is_time =
+        key.starts_with("timeout-") || matches!(key, "hard-stop-after" | "inter" | "stats-timeout");
     if !is_time {
         return expected == actual;
     }
@@ -266,6 +267,11 @@ fn global_field(c: &Config, key: &str) -> Result<String, String> {
         "nosplice" => g.nosplice.to_string(),
         "hard-stop-after" => dur(g.hard_stop_after),
         "spread-checks" => g.spread_checks.to_string(),
+        "stats-sockets" => list(g.stats_sockets.iter(), |s| {
+            let mode = s.mode.map_or("-".into(), |m| format!("{m:o}"));
+            format!("{}:{}:{mode}", s.addr, s.level.name())
+        }),
+        "stats-timeout" => dur(Some(g.stats_timeout)),
         _ => return Err(format!("unknown global key '{key}'")),
     })
 }

@@ -249,6 +249,7 @@ pub const GLOBAL_KEYWORDS: &[&str] = &[
     "daemon",
     "spread-checks",
     "description",
+    "stats",
 ];
 
 /// Global keywords that change behaviour and are not implemented yet.
@@ -261,7 +262,6 @@ pub const UNSUPPORTED_GLOBAL: &[&str] = &[
     "log",
     "log-send-hostname",
     "log-tag",
-    "stats",
     "master-worker",
     "ulimit-n",
     "cpu-map",

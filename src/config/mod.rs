@@ -14,6 +14,7 @@ mod parser;
 mod proxy;
 mod rules;
 mod server;
+mod stats;
 mod validate;
 mod values;
 

@@ -75,6 +75,70 @@ pub struct Global {
     /// `spread-checks`: each check interval is moved by up to this many
     /// percent either way, at random (HAProxy: 0, max 50).
     pub spread_checks: u32,
+    /// `stats socket` lines: the runtime API listeners.
+    pub stats_sockets: Vec<StatsSocket>,
+    /// `stats timeout`: how long an idle runtime API client is kept.
+    pub stats_timeout: Duration,
+    /// `stats maxconn`: runtime API clients at once.
+    pub stats_maxconn: usize,
+}
+
+/// `stats timeout` when not set (HAProxy: 10 s).
+pub const DEFAULT_STATS_TIMEOUT: Duration = Duration::from_secs(10);
+/// `stats maxconn` when not set (HAProxy: 10).
+pub const DEFAULT_STATS_MAXCONN: usize = 10;
+
+/// What a runtime API client may do; each level includes the ones below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Read-only, and no sensitive data.
+    User,
+    /// Read everything, change nothing that alters traffic but counters.
+    Operator,
+    Admin,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::User => "user",
+            Level::Operator => "operator",
+            Level::Admin => "admin",
+        }
+    }
+}
+
+/// `stats socket ... level` when not set (HAProxy: operator).
+pub const DEFAULT_STATS_LEVEL: Level = Level::Operator;
+
+/// Where a runtime API socket listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsAddr {
+    /// A UNIX socket path.
+    Unix(PathBuf),
+    Tcp(SocketAddr),
+}
+
+impl std::fmt::Display for StatsAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatsAddr::Unix(p) => write!(f, "{}", p.display()),
+            StatsAddr::Tcp(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// One `stats socket ADDR [mode M] [level L] [uid|user U] [gid|group G]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsSocket {
+    pub addr: StatsAddr,
+    /// `mode`: permissions of a UNIX socket file.
+    pub mode: Option<u32>,
+    /// `uid`/`user`, `gid`/`group`: owner of a UNIX socket file.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub level: Level,
+    pub location: Location,
 }
 
 impl Default for Global {
@@ -88,6 +152,9 @@ impl Default for Global {
             hard_stop_after: None,
             pidfile: None,
             spread_checks: 0,
+            stats_sockets: Vec::new(),
+            stats_timeout: DEFAULT_STATS_TIMEOUT,
+            stats_maxconn: DEFAULT_STATS_MAXCONN,
         }
     }
 }
@@ -133,6 +200,11 @@ pub struct Bind {
 pub struct Frontend {
     pub name: String,
     pub location: Location,
+    /// The section's rank among frontend, backend and listen sections, in
+    /// file order (statistics list proxies in this order).
+    pub order: usize,
+    /// Proxy number in statistics (`iid`): `id`, or HAProxy's automatic one.
+    pub uid: u32,
     pub binds: Vec<Bind>,
     /// `maxconn`; `None` = global maxconn.
     pub maxconn: Option<usize>,
@@ -293,6 +365,10 @@ pub struct Server {
 pub struct Backend {
     pub name: String,
     pub location: Location,
+    /// As [`Frontend::order`]; a listen's frontend and backend share it.
+    pub order: usize,
+    /// As [`Frontend::uid`].
+    pub uid: u32,
     /// Written as a `listen` section: HAProxy then calls it "proxy" in logs.
     pub listen: bool,
     pub balance: Balance,

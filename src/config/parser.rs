@@ -282,6 +282,7 @@ impl<'e> Parser<'e> {
                 Ok(())
             }
             ("description", _) => return,
+            ("stats", _) => return super::stats::global(g, words, location, &mut self.diags),
             (k, None) if GLOBAL_KEYWORDS.contains(&k) => Err(format!("'{k}' expects an argument")),
             ("nbthread", Some(v)) => parse_int(v, 1, MAX_NBTHREAD)
                 .map(|n| g.nbthread = Some(n))

@@ -98,6 +98,8 @@ pub struct ProxyDraft {
     pub checks: CheckDraft,
     /// `option log-health-checks`.
     pub log_health_checks: bool,
+    /// `id`: the proxy's number in statistics.
+    pub id: Option<u32>,
 }
 
 impl ProxyDraft {
@@ -114,6 +116,7 @@ impl ProxyDraft {
         draft.location = location;
         draft.binds.clear();
         draft.servers.clear();
+        draft.id = None;
         draft.checks.inherit();
         draft
     }
@@ -208,9 +211,8 @@ impl ProxyDraft {
             "tcp-check" => self.checks.tcp_check(words, loc, d),
             "description" => {}
             "id" => {
-                // Stats identifiers are not used yet; the value is still checked.
                 if let Some(v) = one_arg(words, "an integer", loc, d) {
-                    value(parse_int::<u32>(v, 1, u32::MAX), key, loc, d);
+                    self.id = value(parse_int::<u32>(v, 1, u32::MAX), key, loc, d);
                 }
             }
             _ => unreachable!("keyword table and match disagree on '{key}'"),

@@ -419,3 +419,27 @@ fn sections_end_with_their_file() {
     )));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn proxies_are_numbered_as_haproxy_does() {
+    // Observed with HAProxy 2.6 `show stat` on the same layout: bb=2,
+    // ff=3, li2=7 (its id), f3=5.
+    let c = ok("defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+         backend bb\n    server s1 127.0.0.1:1\n\
+         frontend ff\n    bind 127.0.0.1:0\n    default_backend bb\n\
+         listen li2\n    id 7\n    bind 127.0.0.1:0\n    server x1 127.0.0.1:2\n\
+         frontend f3\n    bind 127.0.0.1:0\n    default_backend bb\n")
+    .config;
+    let fronts: Vec<(&str, usize, u32)> = c
+        .frontends
+        .iter()
+        .map(|f| (f.name.as_str(), f.order, f.uid))
+        .collect();
+    let backs: Vec<(&str, usize, u32)> = c
+        .backends
+        .iter()
+        .map(|b| (b.name.as_str(), b.order, b.uid))
+        .collect();
+    assert_eq!(fronts, vec![("ff", 1, 3), ("li2", 2, 7), ("f3", 3, 5)]);
+    assert_eq!(backs, vec![("bb", 0, 2), ("li2", 2, 7)]);
+}

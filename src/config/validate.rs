@@ -21,17 +21,21 @@ pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diag
         backends: Vec::new(),
     };
     check_duplicates(&proxies, &mut diags);
+    let uids = proxy_uids(&proxies);
     // Backends first, so that frontends can resolve `default_backend`.
-    for p in proxies.iter().filter(|p| p.kind.back()) {
+    for (i, p) in proxies.iter().enumerate().filter(|(_, p)| p.kind.back()) {
         common_checks(p, &mut diags);
-        config.backends.push(backend(p, &mut diags));
+        let mut be = backend(p, &mut diags);
+        (be.order, be.uid) = (i, uids[i]);
+        config.backends.push(be);
     }
     let mut pending = Vec::new();
-    for p in proxies.iter().filter(|p| p.kind.front()) {
+    for (i, p) in proxies.iter().enumerate().filter(|(_, p)| p.kind.front()) {
         if p.kind == Kind::Frontend {
             common_checks(p, &mut diags);
         }
-        let (fe, target) = frontend(p, &mut diags);
+        let (mut fe, target) = frontend(p, &mut diags);
+        (fe.order, fe.uid) = (i, uids[i]);
         pending.push(target);
         config.frontends.push(fe);
     }
@@ -67,6 +71,32 @@ pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diag
     diags.errors.sort_by_key(|d| rank(&d.location));
     diags.warnings.sort_by_key(|d| rank(&d.location));
     (config, diags)
+}
+
+/// First automatic proxy number. HAProxy 2.6 numbers proxies from 2 when
+/// a stats socket exists (observed with `show stat`); splicer always does.
+const FIRST_AUTO_UID: u32 = 2;
+
+/// Each proxy's number: its `id`, else the first free number from a
+/// counter that moves past each number given and one step per proxy
+/// (explicit ids included), as HAProxy assigns them.
+fn proxy_uids(proxies: &[ProxyDraft]) -> Vec<u32> {
+    let mut used: std::collections::BTreeSet<u32> = proxies.iter().filter_map(|p| p.id).collect();
+    let mut next = FIRST_AUTO_UID;
+    proxies
+        .iter()
+        .map(|p| {
+            let uid = p.id.unwrap_or_else(|| {
+                while used.contains(&next) {
+                    next += 1;
+                }
+                used.insert(next);
+                next
+            });
+            next += 1;
+            uid
+        })
+        .collect()
 }
 
 /// Frontends share names only with backends, never with each other; same for
@@ -171,6 +201,8 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
     Backend {
         name: p.name.clone(),
         location: p.location.clone(),
+        order: 0,
+        uid: 0,
         listen: p.kind == Kind::Listen,
         balance: p.balance,
         hash_type: p.hash_type,
@@ -220,6 +252,8 @@ fn frontend(p: &ProxyDraft, d: &mut Diags) -> (Frontend, Option<(String, Locatio
     let fe = Frontend {
         name: p.name.clone(),
         location: p.location.clone(),
+        order: 0,
+        uid: 0,
         binds: p.binds.clone(),
         maxconn: p.maxconn,
         default_backend: None,

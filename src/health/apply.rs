@@ -142,6 +142,7 @@ impl Thread {
             }
             _ => {}
         }
+        backend.refresh_state();
     }
 
     /// Publishes the tracked server's operational state; logs the
@@ -154,6 +155,7 @@ impl Thread {
         let was_usable = srv.usable();
         let oper = oper_of(tracked);
         srv.set_oper(oper);
+        backend.refresh_state();
         let who = who(backend, srv);
         match tr {
             Transition::Down(detail) if oper == Oper::Down => {
@@ -189,18 +191,8 @@ impl Thread {
         }
     }
 
-    /// After a server stopped taking sessions: says so when it was the
-    /// backend's last one.
     fn after_loss(&self, b: usize, s: usize, was_usable: bool) {
-        let backend = &self.rt.backends[b];
-        if was_usable && !backend.servers[s].usable() && backend.usable_counts() == (0, 0) {
-            let kind = if backend.config.listen {
-                "proxy"
-            } else {
-                "backend"
-            };
-            log::error!("{kind} {} has no server available!", backend.config.name);
-        }
+        after_loss(&self.rt.backends[b], s, was_usable);
     }
 
     fn broadcast(&self, msg: Control) {
@@ -239,8 +231,21 @@ fn check_detail(v: &Verdict, duration: Duration) -> String {
     )
 }
 
+/// After a server stopped taking sessions: says so when it was the
+/// backend's last one.
+pub(crate) fn after_loss(backend: &BackendState, s: usize, was_usable: bool) {
+    if was_usable && !backend.servers[s].usable() && backend.usable_counts() == (0, 0) {
+        let kind = if backend.config.listen {
+            "proxy"
+        } else {
+            "backend"
+        };
+        log::error!("{kind} {} has no server available!", backend.config.name);
+    }
+}
+
 /// `Server web/w1` or `Backup Server web/b1`.
-fn who(backend: &BackendState, srv: &ServerState) -> String {
+pub(crate) fn who(backend: &BackendState, srv: &ServerState) -> String {
     let kind = if srv.backup {
         "Backup Server"
     } else {
@@ -250,7 +255,7 @@ fn who(backend: &BackendState, srv: &ServerState) -> String {
 }
 
 /// The tail of a DOWN line.
-fn left(backend: &BackendState, srv: &ServerState) -> String {
+pub(crate) fn left(backend: &BackendState, srv: &ServerState) -> String {
     let (active, backup) = backend.usable_counts();
     let running_on_backup = if active == 0 && backup > 0 {
         " Running on backup."
@@ -263,10 +268,15 @@ fn left(backend: &BackendState, srv: &ServerState) -> String {
     )
 }
 
-/// The tail of an UP line.
-fn online(backend: &BackendState) -> String {
+/// The tail of an UP (or drain) line.
+pub(crate) fn online(backend: &BackendState) -> String {
     let (active, backup) = backend.usable_counts();
+    let running_on_backup = if active == 0 && backup > 0 {
+        " Running on backup."
+    } else {
+        ""
+    };
     format!(
-        "{active} active and {backup} backup servers online. 0 sessions requeued, 0 total in queue."
+        "{active} active and {backup} backup servers online.{running_on_backup} 0 sessions requeued, 0 total in queue."
     )
 }

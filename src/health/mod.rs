@@ -14,6 +14,8 @@ pub mod script;
 pub mod state;
 pub mod status;
 
+pub(crate) use apply::{after_loss, left, online, who};
+
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -254,6 +256,11 @@ impl Thread {
     /// Starts the checks that are due and times out the late ones.
     fn on_time(&mut self, now: Instant) {
         for i in 0..self.checks.len() {
+            if self.checks[i].probe.is_none() && now >= self.checks[i].next && self.paused(i) {
+                let inter = self.interval(i);
+                self.checks[i].next = now + inter;
+                continue;
+            }
             let c = &mut self.checks[i];
             match &mut c.probe {
                 Some(p) if now >= p.deadline => {
@@ -330,6 +337,17 @@ impl Thread {
         if !v.status.passed() {
             c.failures += 1;
         }
+    }
+
+    /// A health check the runtime API disabled (`disable health`); agent
+    /// checks go on, as in HAProxy.
+    fn paused(&self, i: usize) -> bool {
+        let c = &self.checks[i];
+        let t = &self.servers[c.tracked];
+        c.kind == Kind::Health
+            && self.rt.backends[t.backend].servers[t.server]
+                .check_disabled
+                .load(Ordering::Relaxed)
     }
 
     /// The time to the next run of check `i`, `spread-checks` applied.

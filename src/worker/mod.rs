@@ -362,7 +362,9 @@ impl Worker {
                 self.release_slots(fe);
                 continue;
             }
-            crate::runtime::Counters::add(&fstate.counters.sessions, 1);
+            let current = fstate.current.load(std::sync::atomic::Ordering::Relaxed);
+            fstate.counters.session_started(current as u64);
+            crate::runtime::Counters::add(&self.rt.accepted, 1);
             entry.insert(Session::new(key, stream, peer, local, fe, &self.rt, now));
             let (mut ctx, sessions) = self.ctx(now);
             let outcome = sessions[key].begin(accept_proxy, &mut ctx);
@@ -373,10 +375,12 @@ impl Worker {
     /// Reserves a session under global and frontend maxconn (both or neither).
     fn take_slots(&self, fe: usize) -> bool {
         let rt = &self.rt;
-        if !try_take(&rt.current, rt.global.maxconn) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !try_take(&rt.current, rt.maxconn.load(Relaxed)) {
             return false;
         }
-        if !try_take(&rt.frontends[fe].current, rt.frontends[fe].maxconn) {
+        let f = &rt.frontends[fe];
+        if !try_take(&f.current, f.maxconn.load(Relaxed)) {
             rt.current.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
             return false;
         }

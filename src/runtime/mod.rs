@@ -2,11 +2,15 @@
 //! backend and server, the atomics the workers read and bump (connection
 //! counts for leastconn and maxconn, state, weight, byte counters).
 //!
-//! Workers never lock anything here; the admin and health threads (later
-//! issues) change state through the same atomics.
+//! Workers never lock anything here; the admin and health threads change
+//! state through the same atomics.
+
+mod counters;
+
+pub use counters::{Counters, Rate};
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::balance::Candidate;
@@ -53,31 +57,6 @@ pub fn now_ms() -> u64 {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     let epoch = *EPOCH.get_or_init(Instant::now);
     Instant::now().duration_since(epoch).as_millis() as u64
-}
-
-/// Monotonic counters, updated while sessions run (not only at their end).
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Sessions handled in total.
-    pub sessions: AtomicU64,
-    /// Bytes from clients (HAProxy's `bin`).
-    pub bytes_in: AtomicU64,
-    /// Bytes to clients (HAProxy's `bout`).
-    pub bytes_out: AtomicU64,
-    /// Failed connection attempts to servers.
-    pub connect_errors: AtomicU64,
-    /// Connection attempts retried.
-    pub retries: AtomicU64,
-    /// Retries sent to another server.
-    pub redispatches: AtomicU64,
-}
-
-impl Counters {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        if n > 0 {
-            counter.fetch_add(n, Ordering::Relaxed);
-        }
-    }
 }
 
 /// What the last health check said, for `show stat` and the stats page.
@@ -139,6 +118,9 @@ pub struct ServerState {
     pub observe: Option<Observe>,
     /// Last health-check result (`None` when the server has no check).
     pub check: Option<parking_lot::Mutex<CheckInfo>>,
+    /// `disable health` (runtime API): the health thread runs no check of
+    /// this server until `enable health`; its state stays as it was.
+    pub check_disabled: AtomicBool,
     /// `now_ms()` of the last state change (`lastchg`), and the DOWN time
     /// accumulated before it (`downtime`).
     pub last_change_ms: AtomicU64,
@@ -192,12 +174,17 @@ impl ServerState {
         self.admin.load(Ordering::Acquire)
     }
 
-    /// Sets or clears administrative flags (see [`admin`]).
+    /// Sets or clears administrative flags (see [`admin`]). A change of
+    /// the status a user sees restarts `lastchg`, as in HAProxy.
     pub fn set_admin(&self, flags: u8, on: bool) {
+        let before = self.status();
         if on {
             self.admin.fetch_or(flags, Ordering::AcqRel);
         } else {
             self.admin.fetch_and(!flags, Ordering::AcqRel);
+        }
+        if self.status() != before {
+            self.last_change_ms.store(now_ms(), Ordering::Release);
         }
     }
 
@@ -300,6 +287,15 @@ pub struct BackendState {
     pub config: Backend,
     pub servers: Vec<ServerState>,
     pub counters: Counters,
+    /// Sessions sent to this backend and not yet closed (`scur`).
+    pub active: AtomicU32,
+    /// Whether a server could take a session when last looked at, when
+    /// that last changed, the DOWN time before it and the UP to DOWN
+    /// transitions (`status`, `lastchg`, `downtime`, `chkdown`).
+    up: AtomicBool,
+    pub last_change_ms: AtomicU64,
+    pub down_ms: AtomicU64,
+    pub downs: AtomicU64,
 }
 
 impl BackendState {
@@ -349,6 +345,27 @@ impl BackendState {
         }
     }
 
+    /// Re-reads whether the backend can serve, after a server changed;
+    /// keeps `lastchg`, `downtime` and `chkdown`. Called by whoever changes
+    /// a server's state (health and admin threads), never per session.
+    pub fn refresh_state(&self) {
+        let up = self.servers.iter().any(ServerState::usable);
+        if self.up.swap(up, Ordering::AcqRel) != up {
+            let now = now_ms();
+            let since = self.last_change_ms.swap(now, Ordering::AcqRel);
+            if up {
+                self.down_ms
+                    .fetch_add(now.saturating_sub(since), Ordering::Relaxed);
+            } else {
+                self.downs.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
     /// Usable active and backup servers (for the logs' "N active and M
     /// backup servers left").
     pub fn usable_counts(&self) -> (usize, usize) {
@@ -381,6 +398,7 @@ impl ServerState {
                 limit: s.check.error_limit.max(1),
                 errors: AtomicU32::new(0),
             }),
+            check_disabled: AtomicBool::new(false),
             check: (s.check.enabled || s.check.agent).then(|| {
                 parking_lot::Mutex::new(CheckInfo {
                     rise: s.check.rise,
@@ -402,8 +420,17 @@ pub struct FrontendState {
     pub config: Frontend,
     /// Sessions open on this frontend now.
     pub current: AtomicUsize,
-    pub maxconn: usize,
+    /// `maxconn` (changed by `set maxconn frontend`).
+    pub maxconn: AtomicUsize,
     pub counters: Counters,
+}
+
+/// Worker threads for a config: `nbthread`, else one per online CPU.
+pub fn worker_count(global: &Global) -> usize {
+    global
+        .nbthread
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
 }
 
 /// A counted slot under a limit (global or frontend maxconn).
@@ -422,8 +449,20 @@ pub struct Runtime {
     pub backends: Vec<BackendState>,
     /// Sessions open in the whole process.
     pub current: AtomicUsize,
+    /// Global `maxconn` in effect (`set maxconn global` lowers it, up to
+    /// the configured value).
+    pub maxconn: AtomicUsize,
+    /// Sessions accepted since start (`CumConns`).
+    pub accepted: AtomicU64,
+    /// Worker threads (`nbthread`, or one per CPU).
+    pub nbthread: usize,
+    /// When the process started, for `Uptime` and `Start_time_sec`.
+    pub started: Instant,
+    pub started_unix: u64,
     /// Wakes the health checker (`observe layer4` reached its error limit).
     pub health_waker: std::sync::OnceLock<std::sync::Arc<mio::Waker>>,
+    /// The process's pipe budget, for `show info` (set at start-up).
+    pub pipes: std::sync::OnceLock<std::sync::Arc<crate::forward::PipeBudget>>,
 }
 
 impl Runtime {
@@ -432,29 +471,50 @@ impl Runtime {
         let backends = config
             .backends
             .into_iter()
-            .map(|b| BackendState {
-                servers: b.servers.iter().map(ServerState::new).collect(),
-                config: b,
-                counters: Counters::default(),
+            .map(|b| {
+                let servers: Vec<ServerState> = b.servers.iter().map(ServerState::new).collect();
+                BackendState {
+                    up: AtomicBool::new(servers.iter().any(ServerState::usable)),
+                    servers,
+                    config: b,
+                    counters: Counters::default(),
+                    active: AtomicU32::new(0),
+                    last_change_ms: AtomicU64::new(now_ms()),
+                    down_ms: AtomicU64::new(0),
+                    downs: AtomicU64::new(0),
+                }
             })
             .collect();
         let frontends = config
             .frontends
             .into_iter()
             .map(|f| FrontendState {
-                maxconn: f.maxconn.unwrap_or(global.maxconn),
+                maxconn: AtomicUsize::new(f.maxconn.unwrap_or(global.maxconn)),
                 config: f,
                 current: AtomicUsize::new(0),
                 counters: Counters::default(),
             })
             .collect();
         Runtime {
+            maxconn: AtomicUsize::new(global.maxconn),
+            nbthread: worker_count(&global),
             global,
             frontends,
             backends,
             current: AtomicUsize::new(0),
+            accepted: AtomicU64::new(0),
+            started: Instant::now(),
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             health_waker: std::sync::OnceLock::new(),
+            pipes: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Pipes held by all workers now.
+    pub fn pipes_in_use(&self) -> usize {
+        self.pipes.get().map_or(0, |p| p.in_use())
     }
 
     pub fn wake_health(&self) {
@@ -465,212 +525,4 @@ impl Runtime {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{Balance, HashType, Location, Server, SpliceOptions};
-    use std::time::Duration;
-
-    fn server(name: &str, backup: bool) -> Server {
-        Server {
-            name: name.into(),
-            location: Location::default(),
-            addr: "127.0.0.1:1".parse().unwrap(),
-            weight: 1,
-            backup,
-            maxconn: None,
-            disabled: false,
-            send_proxy: None,
-            source: None,
-            check: Default::default(),
-        }
-    }
-
-    fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
-        Config {
-            global: Global::default(),
-            frontends: vec![],
-            backends: vec![Backend {
-                name: "b".into(),
-                location: Location::default(),
-                listen: false,
-                balance: Balance::RoundRobin,
-                hash_type: HashType::MapBased,
-                servers,
-                timeout_connect: Duration::from_secs(1),
-                timeout_server: None,
-                timeout_server_fin: None,
-                timeout_tunnel: None,
-                timeout_queue: None,
-                retries: 3,
-                redispatch: false,
-                allbackups,
-                splice: SpliceOptions::default(),
-                disabled: false,
-                check: Default::default(),
-                log_health_checks: false,
-            }],
-        }
-    }
-
-    fn picked(rt: &Runtime, exclude: Option<usize>) -> (Availability, Vec<usize>) {
-        let mut out = Vec::new();
-        let a = rt.backends[0].candidates(exclude, &mut out);
-        (a, out.iter().map(|c| c.server).collect())
-    }
-
-    #[test]
-    fn backups_serve_only_when_no_active_server_is_usable() {
-        type Case<'a> = (&'a str, bool, &'a [ServerStatus], Availability, &'a [usize]);
-        let cases: &[Case] = &[
-            (
-                "all up: actives only",
-                false,
-                &[ServerStatus::Up; 4],
-                Availability::Ready,
-                &[0, 1],
-            ),
-            (
-                "actives down: first backup",
-                false,
-                &[
-                    ServerStatus::Down,
-                    ServerStatus::Maint,
-                    ServerStatus::Up,
-                    ServerStatus::Up,
-                ],
-                Availability::Ready,
-                &[2],
-            ),
-            (
-                "actives down, allbackups",
-                true,
-                &[
-                    ServerStatus::Down,
-                    ServerStatus::Down,
-                    ServerStatus::Up,
-                    ServerStatus::Up,
-                ],
-                Availability::Ready,
-                &[2, 3],
-            ),
-            (
-                "first backup down: the next one",
-                false,
-                &[
-                    ServerStatus::Down,
-                    ServerStatus::Down,
-                    ServerStatus::Down,
-                    ServerStatus::Up,
-                ],
-                Availability::Ready,
-                &[3],
-            ),
-            (
-                "everything down",
-                false,
-                &[ServerStatus::Down; 4],
-                Availability::NoServer,
-                &[],
-            ),
-            (
-                "everything down but one backup",
-                false,
-                &[
-                    ServerStatus::Down,
-                    ServerStatus::Down,
-                    ServerStatus::Maint,
-                    ServerStatus::Up,
-                ],
-                Availability::Ready,
-                &[3],
-            ),
-            (
-                "draining server takes nothing new",
-                false,
-                &[
-                    ServerStatus::Drain,
-                    ServerStatus::Up,
-                    ServerStatus::Up,
-                    ServerStatus::Up,
-                ],
-                Availability::Ready,
-                &[1],
-            ),
-        ];
-        for (what, allbackups, states, want, servers) in cases {
-            let cfg = backend(
-                vec![
-                    server("a", false),
-                    server("b", false),
-                    server("c", true),
-                    server("d", true),
-                ],
-                *allbackups,
-            );
-            let rt = Runtime::new(cfg);
-            for (s, st) in rt.backends[0].servers.iter().zip(states.iter()) {
-                s.set_status(*st);
-            }
-            assert_eq!(picked(&rt, None), (*want, servers.to_vec()), "{what}");
-        }
-    }
-
-    #[test]
-    fn full_servers_queue_and_exclusion_needs_an_alternative() {
-        let mut cfg = backend(vec![server("a", false), server("b", false)], false);
-        cfg.backends[0].servers[0].maxconn = Some(1);
-        cfg.backends[0].servers[1].maxconn = Some(1);
-        let rt = Runtime::new(cfg);
-        assert_eq!(picked(&rt, Some(0)), (Availability::Ready, vec![1]));
-        assert!(rt.backends[0].servers[0].try_acquire());
-        assert!(!rt.backends[0].servers[0].try_acquire(), "maxconn 1 holds");
-        assert!(rt.backends[0].servers[1].try_acquire());
-        assert_eq!(picked(&rt, None), (Availability::Full, vec![]));
-        rt.backends[0].servers[1].release();
-        assert_eq!(picked(&rt, None), (Availability::Ready, vec![1]));
-        rt.backends[0].servers[0].set_status(ServerStatus::Down);
-        assert_eq!(
-            picked(&rt, Some(1)),
-            (Availability::Ready, vec![1]),
-            "the only usable one stays"
-        );
-    }
-
-    #[test]
-    fn a_redispatch_prefers_a_backup_to_the_server_that_just_failed() {
-        let cfg = backend(
-            vec![server("a", false), server("b", false), server("c", true)],
-            false,
-        );
-        let rt = Runtime::new(cfg);
-        rt.backends[0].servers[1].set_status(ServerStatus::Down);
-        assert_eq!(picked(&rt, None), (Availability::Ready, vec![0]));
-        assert_eq!(picked(&rt, Some(0)), (Availability::Ready, vec![2]));
-    }
-
-    #[test]
-    fn slowstart_ramps_the_weight_after_a_recovery_only() {
-        let mut cfg = backend(vec![server("a", false)], false);
-        cfg.backends[0].servers[0].weight = 100;
-        cfg.backends[0].servers[0].check.slowstart = Some(Duration::from_millis(300));
-        let rt = Runtime::new(cfg);
-        let s = &rt.backends[0].servers[0];
-        assert_eq!(s.effective_weight(), 100, "no ramp at start-up");
-        s.set_oper(Oper::Down);
-        s.set_oper(Oper::Up);
-        let first = s.effective_weight();
-        assert!((1..100).contains(&first), "ramp starts low: {first}");
-        let mut seen = vec![first];
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while *seen.last().unwrap() < 100 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-            seen.push(s.effective_weight());
-        }
-        assert_eq!(*seen.last().unwrap(), 100, "ramp ends at the full weight");
-        assert!(
-            seen.windows(2).all(|w| w[0] <= w[1]),
-            "never goes back: {seen:?}"
-        );
-        assert!(seen.len() > 3, "ramp has steps: {seen:?}");
-    }
-}
+mod tests;

@@ -1,0 +1,372 @@
+//! The runtime API's text protocol, apart from any socket: a request line
+//! becomes commands (split on `;`) made of words (split on blanks, `\`
+//! escaping the next character), each command is looked up in the table
+//! ([`super::commands::TABLE`]), checked against the client's level and
+//! run; its output is followed by an empty line and, in interactive mode,
+//! by the `> ` prompt. Unknown commands get HAProxy's help answer, with its
+//! fuzzy matching of the words typed against the table.
+
+use crate::config::Level;
+use crate::runtime::Runtime;
+
+use super::commands::TABLE;
+
+/// Words kept per command (HAProxy's MAX_CLI_ARGS); the rest are dropped.
+pub const MAX_WORDS: usize = 64;
+/// Leading words of a command that the help matches against (HAProxy's
+/// CLI_PREFIX_KW_NB).
+const PREFIX_WORDS: usize = 5;
+/// Suggestions kept by the fuzzy matching (HAProxy's CLI_MAX_MATCHES).
+const MAX_MATCHES: usize = 5;
+
+pub const PERMISSION_DENIED: &str = "Permission denied\n";
+
+/// One entry of the command table.
+pub struct Command {
+    /// The words that select the command (`show stat`).
+    pub words: &'static [&'static str],
+    /// Lowest level allowed to run it.
+    pub level: Level,
+    /// `usage: help` as the help lists it; `None` for the commands the help
+    /// always prints at its end (help, prompt, quit).
+    pub help: Option<(&'static str, &'static str)>,
+    pub run: fn(&mut Ctx<'_>, &[String], &mut String),
+}
+
+/// What one client connection carries from command to command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pub level: Level,
+    /// `prompt` mode: keep the connection and print `> ` after each output.
+    pub interactive: bool,
+    /// `quit` was typed.
+    pub quit: bool,
+}
+
+impl Session {
+    pub fn new(level: Level) -> Self {
+        Session {
+            level,
+            interactive: false,
+            quit: false,
+        }
+    }
+}
+
+/// What a command handler gets.
+pub struct Ctx<'a> {
+    pub rt: &'a Runtime,
+    pub session: &'a mut Session,
+}
+
+/// Runs every command of one request line (without its line ending),
+/// appending their output. Stops at `quit`.
+pub fn run_line(line: &[u8], rt: &Runtime, session: &mut Session, out: &mut String) {
+    for words in split_commands(line) {
+        run_command(&words, rt, session, out);
+        if session.quit {
+            return;
+        }
+        out.push('\n');
+        if session.interactive {
+            out.push_str("> ");
+        }
+    }
+}
+
+fn run_command(words: &[String], rt: &Runtime, session: &mut Session, out: &mut String) {
+    let Some(cmd) = find(words) else {
+        return usage(words, false, out);
+    };
+    if session.level < cmd.level {
+        out.push_str(PERMISSION_DENIED);
+        return;
+    }
+    let mut ctx = Ctx { rt, session };
+    (cmd.run)(&mut ctx, words, out);
+}
+
+/// The command whose words start `words`.
+fn find(words: &[String]) -> Option<&'static Command> {
+    TABLE.iter().find(|c| {
+        c.words.len() <= words.len() && c.words.iter().zip(words).all(|(a, b)| *a == b.as_str())
+    })
+}
+
+/// Splits a request line into commands and words. Text is taken as bytes
+/// and read as lossy UTF-8 so that no input can fail the split.
+pub fn split_commands(line: &[u8]) -> Vec<Vec<String>> {
+    let text = String::from_utf8_lossy(line);
+    let mut commands = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    let push_word = |words: &mut Vec<String>, word: &mut String, in_word: &mut bool| {
+        if *in_word && words.len() < MAX_WORDS {
+            words.push(std::mem::take(word));
+        }
+        word.clear();
+        *in_word = false;
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+                in_word = true;
+            }
+            ';' => {
+                push_word(&mut words, &mut word, &mut in_word);
+                commands.push(std::mem::take(&mut words));
+            }
+            ' ' | '\t' => push_word(&mut words, &mut word, &mut in_word),
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    push_word(&mut words, &mut word, &mut in_word);
+    commands.push(words);
+    commands
+}
+
+/// HAProxy's answer to `help [words]` and to an unknown command: the
+/// commands matching the words typed (exactly for the leading ones, by
+/// similarity for the rest), or all of them, then help, prompt and quit.
+pub fn usage(args: &[String], is_help: bool, out: &mut String) {
+    let args: Vec<&str> = args.iter().map(String::as_str).take(PREFIX_WORDS).collect();
+    // How many leading words some command matches exactly.
+    let exact = |cmd: &Command, upto: usize| {
+        let mut n = 0;
+        while n < upto && n < cmd.words.len() && n < args.len() && cmd.words[n] == args[n] {
+            n += 1;
+        }
+        n
+    };
+    let length = TABLE
+        .iter()
+        .map(|c| exact(c, PREFIX_WORDS))
+        .max()
+        .unwrap_or(0);
+    out.push_str(if is_help {
+        "The following commands are valid at this level:\n"
+    } else if length == 0 && args.first().is_none_or(|a| a.is_empty()) {
+        "Unknown command. Please enter one of the following commands only:\n"
+    } else {
+        "Unknown command, but maybe one of the following ones is a better match:\n"
+    });
+    // The best few by distance; on a tie the earlier table entry wins.
+    let mut matches: Vec<(u32, &Command)> = Vec::new();
+    if args.len() > length {
+        let typed = fingerprint(&args[length..]);
+        let typed_len: usize = args[length..].iter().map(|a| a.len()).sum();
+        for cmd in TABLE
+            .iter()
+            .filter(|c| c.help.is_some() && exact(c, length) == length)
+        {
+            let rest = &cmd.words[length.min(cmd.words.len())..];
+            let total = typed_len + rest.iter().map(|w| w.len()).sum::<usize>();
+            let dist = distance(&typed, &fingerprint(rest));
+            let worst = if matches.len() == MAX_MATCHES {
+                matches[MAX_MATCHES - 1].0
+            } else {
+                u32::MAX
+            };
+            if (dist as usize) < 5 * total / 2 && dist < worst {
+                let at = matches.partition_point(|(d, _)| *d <= dist);
+                matches.insert(at, (dist, cmd));
+                matches.truncate(MAX_MATCHES);
+            }
+        }
+    }
+    let mut entries: Vec<(&str, &str)> = match matches.first() {
+        // Close matches only: stop at those far worse than the best.
+        Some(&(best, _)) => matches
+            .iter()
+            .take_while(|(d, _)| *d <= 5 * best / 2)
+            .filter_map(|(_, c)| c.help)
+            .collect(),
+        None => TABLE
+            .iter()
+            .filter(|c| exact(c, length) == length)
+            .filter_map(|c| c.help)
+            .collect(),
+    };
+    entries.sort();
+    for (words, help) in entries {
+        out.push_str(&format!("  {words:<40}: {help}\n"));
+    }
+    out.push_str(
+        "  help [<command>]                        : list matching or all commands\n\
+         \x20 prompt                                  : toggle interactive mode with prompt\n\
+         \x20 quit                                    : disconnect\n",
+    );
+}
+
+/// Counts of character pairs (letters, digits as one class, anything else
+/// as another, plus word start and end) over `words`: close spellings get
+/// close fingerprints.
+fn fingerprint(words: &[&str]) -> Vec<u8> {
+    const START_END: usize = 28;
+    let class = |c: char| match c.to_ascii_lowercase() {
+        c @ 'a'..='z' => c as usize - 'a' as usize + 1,
+        '0'..='9' => 27,
+        _ => 31,
+    };
+    let mut fp = vec![0u8; 32 * 32];
+    for w in words {
+        let mut from = START_END;
+        for c in w.chars() {
+            let to = class(c);
+            fp[32 * from + to] = fp[32 * from + to].wrapping_add(1);
+            from = to;
+        }
+        fp[32 * from + START_END] = fp[32 * from + START_END].wrapping_add(1);
+    }
+    fp
+}
+
+fn distance(a: &[u8], b: &[u8]) -> u32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| u32::from(x.abs_diff(*y)))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_into_commands_and_words() {
+        let cases: &[(&str, &str, &[&[&str]])] = &[
+            ("one command", "show stat", &[&["show", "stat"]]),
+            (
+                "several, blanks squeezed",
+                "  show\tinfo ;get  weight b/s ",
+                &[&["show", "info"], &["get", "weight", "b/s"]],
+            ),
+            ("empty line is one empty command", "", &[&[]]),
+            (
+                "trailing ';' adds an empty command",
+                "help;",
+                &[&["help"], &[]],
+            ),
+            (
+                "backslash escapes ';' and blanks",
+                "get weight a\\;b\\ c",
+                &[&["get", "weight", "a;b c"]],
+            ),
+            ("backslash before a letter drops", "s\\2", &[&["s2"]]),
+            ("quotes are plain characters", "\"a b\"", &[&["\"a", "b\""]]),
+        ];
+        for (what, line, want) in cases {
+            let got = split_commands(line.as_bytes());
+            let want: Vec<Vec<String>> = want
+                .iter()
+                .map(|c| c.iter().map(|w| w.to_string()).collect())
+                .collect();
+            assert_eq!(got, want, "{what}");
+        }
+        let many = "w ".repeat(200);
+        assert_eq!(split_commands(many.as_bytes())[0].len(), MAX_WORDS);
+        let bad = split_commands(b"show \xff\xfe stat");
+        assert_eq!(bad[0].len(), 3, "invalid UTF-8 is kept, lossy");
+    }
+
+    fn help_for(line: &str, is_help: bool) -> Vec<String> {
+        let words: Vec<String> = line
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(String::from)
+            .collect();
+        let mut out = String::new();
+        usage(&words, is_help, &mut out);
+        out.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn unknown_commands_get_haproxys_help() {
+        // (line, first line of the answer, commands listed before the
+        // fixed help/prompt/quit lines)
+        let cases: &[(&str, &str, &[&str])] = &[
+            (
+                "sho stat",
+                "Unknown command, but maybe one of the following ones is a better match:",
+                &["show stat"],
+            ),
+            (
+                "set maxconn",
+                "Unknown command, but maybe one of the following ones is a better match:",
+                &[
+                    "set maxconn frontend",
+                    "set maxconn global",
+                    "set maxconn server",
+                ],
+            ),
+            (
+                "get",
+                "Unknown command, but maybe one of the following ones is a better match:",
+                &["get weight"],
+            ),
+            (
+                "set maxconn frontnd x 1",
+                "Unknown command, but maybe one of the following ones is a better match:",
+                &["set maxconn frontend"],
+            ),
+        ];
+        for (line, head, listed) in cases {
+            let out = help_for(line, false);
+            assert_eq!(out[0], *head, "{line}");
+            assert_eq!(out.len(), 1 + listed.len() + 3, "{line}: {out:#?}");
+            for (l, cmd) in out[1..].iter().zip(listed.iter()) {
+                assert!(l.starts_with(&format!("  {cmd}")), "{line}: {l}");
+            }
+            assert!(out[out.len() - 1].starts_with("  quit "));
+        }
+        let empty = help_for("", false);
+        assert_eq!(
+            empty[0],
+            "Unknown command. Please enter one of the following commands only:"
+        );
+        let all = TABLE.iter().filter(|c| c.help.is_some()).count();
+        assert_eq!(empty.len(), 1 + all + 3, "the whole table");
+        let help = help_for("", true);
+        assert_eq!(help[0], "The following commands are valid at this level:");
+        assert_eq!(help.len(), empty.len());
+        let mut sorted = help[1..=all].to_vec();
+        sorted.sort();
+        assert_eq!(sorted, help[1..=all], "listed in order");
+        assert_eq!(
+            help_for("help", true).len(),
+            4,
+            "'help help': the fixed lines only"
+        );
+    }
+
+    #[test]
+    fn help_lines_line_up_as_haproxys() {
+        let out = help_for("", true);
+        let line = out.iter().find(|l| l.starts_with("  get weight")).unwrap();
+        assert_eq!(
+            line,
+            "  get weight <bk>/<srv>                   : report a server's current weight"
+        );
+        assert_eq!(
+            out[out.len() - 3],
+            "  help [<command>]                        : list matching or all commands"
+        );
+    }
+
+    #[test]
+    fn fingerprints_tell_close_spellings() {
+        let fp = |w: &str| fingerprint(&[w]);
+        assert_eq!(distance(&fp("state"), &fp("state")), 0);
+        assert!(distance(&fp("stat"), &fp("state")) < distance(&fp("stat"), &fp("weight")));
+        assert_eq!(distance(&fp("a1"), &fp("a9")), 0, "digits are one class");
+        assert_eq!(distance(&fp("AB"), &fp("ab")), 0, "case does not count");
+    }
+}

@@ -1,0 +1,366 @@
+//! The runtime API: one thread with its own `mio::Poll` serving every
+//! `stats socket` (UNIX or TCP) with HAProxy's CLI protocol. Requests come
+//! in as lines, [`cli`] turns them into commands from the table in
+//! [`commands`], and the answers go back to the client; state changes go
+//! to the runtime's atomics, which workers read on their next pick.
+//!
+//! Nothing a client sends can hurt the process: sockets are non-blocking,
+//! a line longer than [`MAX_LINE`] drops the client, commands stop running
+//! while a client leaves too much output unread, idle clients leave after
+//! `stats timeout`, and at most `stats maxconn` clients are served at once.
+
+pub mod cli;
+pub mod commands;
+mod info;
+mod listen;
+pub mod stat;
+mod status;
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::config::Level;
+use crate::runtime::Runtime;
+use listen::Stream;
+pub use listen::{AdminError, Listening, bind};
+
+const WAKER: Token = Token(usize::MAX);
+/// Listener `i` has token `LISTENER_BASE - i`; clients use their slab key.
+const LISTENER_BASE: usize = usize::MAX - 1;
+/// Longest request line; a client sending more without a newline is dropped
+/// (HAProxy closes too, its buffer being full).
+pub const MAX_LINE: usize = 16 * 1024;
+/// Output waiting for a client beyond which its next commands wait.
+const OUTPUT_HIGH: usize = 256 * 1024;
+/// Pause before accepting again after accept failed (out of descriptors).
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+const EVENTS_CAPACITY: usize = 64;
+
+/// The running admin thread; stopping it joins the thread and removes the
+/// UNIX sockets it created.
+pub struct Admin {
+    thread: JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl Admin {
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+        if self.thread.join().is_err() {
+            log::error!("admin thread panicked");
+        }
+    }
+}
+
+/// Starts serving the sockets [`bind`] opened; `None` when there are none.
+pub fn start(rt: Arc<Runtime>, listeners: Vec<Listening>) -> io::Result<Option<Admin>> {
+    if listeners.is_empty() {
+        return Ok(None);
+    }
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let mut thread = Thread {
+        rt,
+        poll,
+        listeners,
+        clients: Slab::new(),
+        accept_retry: None,
+    };
+    for (i, l) in thread.listeners.iter_mut().enumerate() {
+        l.register(thread.poll.registry(), Token(LISTENER_BASE - i))?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("admin".into())
+        .spawn(move || thread.run(&flag))?;
+    Ok(Some(Admin {
+        thread: handle,
+        stop,
+        waker,
+    }))
+}
+
+struct Thread {
+    rt: Arc<Runtime>,
+    poll: Poll,
+    listeners: Vec<Listening>,
+    clients: Slab<Client>,
+    /// Accept failed: when to try again.
+    accept_retry: Option<Instant>,
+}
+
+impl Thread {
+    fn run(&mut self, stop: &AtomicBool) {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        while !stop.load(Ordering::Acquire) {
+            let timeout = self
+                .next_deadline()
+                .map(|t| t.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("admin thread stopped: {e}");
+                break;
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER => {}
+                    Token(t) if t > LISTENER_BASE - self.listeners.len() => {
+                        self.accept(LISTENER_BASE - t)
+                    }
+                    Token(key) => self.drive(key),
+                }
+            }
+            self.expire(Instant::now());
+        }
+        for l in &self.listeners {
+            l.cleanup();
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.clients
+            .iter()
+            .map(|(_, c)| c.deadline)
+            .chain(self.accept_retry)
+            .min()
+    }
+
+    /// Accepts on listener `i` while there is room under `stats maxconn`.
+    fn accept(&mut self, i: usize) {
+        while self.clients.len() < self.rt.global.stats_maxconn {
+            let (mut stream, peer) = match self.listeners[i].accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) => {
+                    log::warn!(
+                        "stats socket {}: accept failed: {e}",
+                        self.listeners[i].name
+                    );
+                    self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+                    return;
+                }
+            };
+            let entry = self.clients.vacant_entry();
+            let key = entry.key();
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if let Err(e) = stream.register(self.poll.registry(), Token(key), interest) {
+                log::warn!("stats socket: cannot register client {peer}: {e}");
+                continue;
+            }
+            log::debug!("stats socket {}: client {peer}", self.listeners[i].name);
+            let level = self.listeners[i].level;
+            entry.insert(Client::new(stream, level, self.rt.global.stats_timeout));
+            self.drive(key);
+        }
+    }
+
+    /// Retries accepts that waited for room (edge-triggered: the clients
+    /// already queued raise no new event).
+    fn accept_all(&mut self) {
+        self.accept_retry = None;
+        for i in 0..self.listeners.len() {
+            self.accept(i);
+        }
+    }
+
+    fn drive(&mut self, key: usize) {
+        let Some(c) = self.clients.get_mut(key) else {
+            return;
+        };
+        if c.pump(&self.rt) == Step::Close {
+            self.close(key);
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        let mut c = self.clients.remove(key);
+        c.stream.deregister(self.poll.registry());
+        drop(c);
+        self.accept_all();
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let late: Vec<usize> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.deadline <= now)
+            .map(|(k, _)| k)
+            .collect();
+        for key in late {
+            log::debug!("stats socket: client idle for too long, closing");
+            self.close(key);
+        }
+        if self.accept_retry.is_some_and(|t| t <= now) {
+            self.accept_all();
+        }
+    }
+}
+
+/// What the thread does with a client after pumping it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Wait for the next readiness event.
+    Wait,
+    Close,
+}
+
+/// How reading went.
+enum Input {
+    /// Bytes arrived.
+    Data,
+    Blocked,
+    /// The client shut its side.
+    Eof,
+    /// A line longer than [`MAX_LINE`], or a read error.
+    Fail,
+}
+
+struct Client {
+    stream: Stream,
+    session: cli::Session,
+    /// Bytes received and not yet run (at most one partial line plus the
+    /// complete lines waiting for output room).
+    input: Vec<u8>,
+    output: Vec<u8>,
+    /// Bytes of `output` already written.
+    sent: usize,
+    timeout: Duration,
+    deadline: Instant,
+    /// Close once `output` is written (non-interactive request done,
+    /// `quit`, end of input).
+    closing: bool,
+}
+
+impl Client {
+    fn new(stream: Stream, level: Level, timeout: Duration) -> Client {
+        Client {
+            stream,
+            session: cli::Session::new(level),
+            input: Vec::new(),
+            output: Vec::new(),
+            sent: 0,
+            timeout,
+            deadline: Instant::now() + timeout,
+            closing: false,
+        }
+    }
+
+    /// Moves the client as far as readiness allows: write, run complete
+    /// lines, read; until something would block.
+    fn pump(&mut self, rt: &Runtime) -> Step {
+        loop {
+            if self.flush().is_err() {
+                return Step::Close;
+            }
+            let pending = self.output.len() - self.sent;
+            if pending == 0 && self.closing {
+                return Step::Close;
+            }
+            if self.run_lines(rt) {
+                continue;
+            }
+            if self.closing || pending >= OUTPUT_HIGH || self.has_line() {
+                // Waiting for the client to read what it asked for.
+                return Step::Wait;
+            }
+            match self.read() {
+                Input::Data => {}
+                Input::Blocked => return Step::Wait,
+                Input::Eof => {
+                    // A last line without its newline is not run (HAProxy
+                    // answers nothing to it either).
+                    self.input.clear();
+                    self.closing = true;
+                }
+                Input::Fail => return Step::Close,
+            }
+        }
+    }
+
+    fn has_line(&self) -> bool {
+        self.input.contains(&b'\n')
+    }
+
+    /// Runs the complete lines received, while the output stays small.
+    /// Returns whether any ran.
+    fn run_lines(&mut self, rt: &Runtime) -> bool {
+        let mut ran = false;
+        while !self.closing && self.output.len() - self.sent < OUTPUT_HIGH {
+            let Some(end) = self.input.iter().position(|&b| b == b'\n') else {
+                break;
+            };
+            let mut line: Vec<u8> = self.input.drain(..=end).collect();
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            let mut out = String::new();
+            cli::run_line(&line, rt, &mut self.session, &mut out);
+            self.output.extend_from_slice(out.as_bytes());
+            ran = true;
+            if self.session.quit {
+                self.closing = true;
+            } else if !self.session.interactive && !self.has_line() {
+                // One request per connection unless in prompt mode; the
+                // lines that came with it were run too, as HAProxy does.
+                self.closing = true;
+            }
+        }
+        ran
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        while self.sent < self.output.len() {
+            match self.stream.write(&self.output[self.sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.sent += n;
+                    self.deadline = Instant::now() + self.timeout;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.output.clear();
+        self.sent = 0;
+        Ok(())
+    }
+
+    fn read(&mut self) -> Input {
+        let room = MAX_LINE - self.input.len().min(MAX_LINE);
+        if room == 0 {
+            log::debug!("stats socket: request line over {MAX_LINE} bytes, closing");
+            return Input::Fail;
+        }
+        let mut buf = [0u8; 4096];
+        let want = room.min(buf.len());
+        match self.stream.read(&mut buf[..want]) {
+            Ok(0) => Input::Eof,
+            Ok(n) => {
+                self.input.extend_from_slice(&buf[..n]);
+                self.deadline = Instant::now() + self.timeout;
+                Input::Data
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Input::Blocked,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Input::Data,
+            Err(_) => Input::Fail,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

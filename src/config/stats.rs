@@ -1,0 +1,309 @@
+//! `stats` lines of the global section: the runtime API sockets
+//! (`stats socket`), their idle timeout and client limit. Messages follow
+//! HAProxy 2.6's wording where it has one.
+
+use std::path::PathBuf;
+
+use super::keywords::did_you_mean;
+use super::model::*;
+use super::parser::Diags;
+use super::values::{parse_bind_addr, parse_int, parse_time};
+
+/// `stats socket` parameters splicer implements.
+const SOCKET_PARAMS: &[&str] = &["level", "mode", "uid", "gid", "user", "group", "expose-fd"];
+
+/// Bind parameters HAProxy accepts on a stats socket that splicer does not
+/// implement, and whether each takes a value.
+const UNSUPPORTED_SOCKET_PARAMS: &[(&str, bool)] = &[
+    ("accept-proxy", false),
+    ("severity-output", true),
+    ("process", true),
+    ("thread", true),
+    ("nice", true),
+    ("maxconn", true),
+    ("name", true),
+    ("id", true),
+    ("ssl", false),
+    ("crt", true),
+    ("interface", true),
+    ("namespace", true),
+    ("defer-accept", false),
+    ("transparent", false),
+    ("v4v6", false),
+    ("v6only", false),
+    ("backlog", true),
+];
+
+/// Applies one `stats ...` line of the global section.
+pub fn global(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
+    let sub = words.get(1).map_or("", String::as_str);
+    let arg = words.get(2).map(String::as_str);
+    match sub {
+        "socket" => {
+            if let Some(s) = socket(words, loc, d) {
+                g.stats_sockets.push(s);
+            }
+            return;
+        }
+        "timeout" => match arg.map(|v| parse_time(v, 1000)) {
+            None => d.error(loc, "'stats timeout' expects a positive value"),
+            Some(Err(e)) => d.error(loc, format!("'stats timeout' : {e}")),
+            Some(Ok(t)) if t.is_zero() => d.error(loc, "'stats timeout' expects a positive value"),
+            Some(Ok(t)) => g.stats_timeout = t,
+        },
+        "maxconn" => match arg.map(|v| parse_int::<usize>(v, 1, usize::MAX)) {
+            Some(Ok(n)) => g.stats_maxconn = n,
+            _ => d.error(loc, "'stats maxconn' expects a positive value"),
+        },
+        "bind-process" => {
+            d.warn(
+                loc,
+                "'stats bind-process' ignored: splicer runs a single process",
+            );
+            return;
+        }
+        other => {
+            return d.error(
+                loc,
+                format!(
+                    "'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got '{other}')"
+                ),
+            );
+        }
+    }
+    if let Some(extra) = words.get(3) {
+        d.error(
+            loc,
+            format!("'stats {sub}' cannot handle unexpected argument '{extra}'"),
+        );
+    }
+}
+
+/// `stats socket ADDR [params]`; `None` after reporting an error.
+fn socket(words: &[String], loc: &Location, d: &mut Diags) -> Option<StatsSocket> {
+    let Some(addr) = words.get(2) else {
+        d.error(
+            loc,
+            "'stats socket' in global section expects an address or a path to a UNIX socket",
+        );
+        return None;
+    };
+    let addr = match stats_addr(addr) {
+        Ok(a) => a,
+        Err(e) => {
+            d.error(loc, format!("'stats socket' : {e}"));
+            return None;
+        }
+    };
+    let mut s = StatsSocket {
+        addr,
+        mode: None,
+        uid: None,
+        gid: None,
+        level: DEFAULT_STATS_LEVEL,
+        location: loc.clone(),
+    };
+    let errors = d.errors.len();
+    let mut i = 3;
+    while i < words.len() {
+        let p = words[i].as_str();
+        let v = words.get(i + 1).map(String::as_str);
+        let mut fail = |msg: String| d.error(loc, format!("'stats socket' : {msg}"));
+        match p {
+            "level" => match v {
+                Some("user") => s.level = Level::User,
+                Some("operator") => s.level = Level::Operator,
+                Some("admin") => s.level = Level::Admin,
+                None => fail("'level' : missing level".into()),
+                Some(other) => fail(format!(
+                    "'level' only supports 'user', 'operator', and 'admin' (got '{other}')"
+                )),
+            },
+            "mode" => match v.and_then(|m| u32::from_str_radix(m, 8).ok()) {
+                Some(m) if m <= 0o7777 => s.mode = Some(m),
+                _ => fail(format!(
+                    "'mode' : missing or invalid mode '{}' (octal integer expected)",
+                    v.unwrap_or("")
+                )),
+            },
+            "uid" | "gid" => match v.map(|n| parse_int::<u32>(n, 0, u32::MAX)) {
+                Some(Ok(n)) if p == "uid" => s.uid = Some(n),
+                Some(Ok(n)) => s.gid = Some(n),
+                Some(Err(e)) => fail(format!("'{p}' : {e}")),
+                None => fail(format!("'{p}' : missing value")),
+            },
+            "user" | "group" => {
+                let (file, what) = if p == "user" {
+                    ("/etc/passwd", "user")
+                } else {
+                    ("/etc/group", "group")
+                };
+                match v.map(|name| (name, lookup_id(file, name))) {
+                    Some((_, Some(id))) if p == "user" => s.uid = Some(id),
+                    Some((_, Some(id))) => s.gid = Some(id),
+                    Some((name, None)) => fail(format!("'{p}' : unknown {what} name '{name}'")),
+                    None => fail(format!("'{p}' : missing {what} name")),
+                }
+            }
+            "expose-fd" => {
+                d.warn(
+                    loc,
+                    "'stats socket' : 'expose-fd' ignored: splicer reloads in place and passes no listener to another process",
+                );
+            }
+            _ => {
+                if let Some(&(_, takes)) = UNSUPPORTED_SOCKET_PARAMS.iter().find(|(k, _)| *k == p) {
+                    fail(format!("'{p}' is not supported yet"));
+                    i += 1 + usize::from(takes);
+                    continue;
+                }
+                let known = SOCKET_PARAMS
+                    .iter()
+                    .copied()
+                    .chain(UNSUPPORTED_SOCKET_PARAMS.iter().map(|(k, _)| *k));
+                let hint = did_you_mean(p, known);
+                fail(format!("unknown keyword '{p}'{hint}"));
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    if matches!(s.addr, StatsAddr::Tcp(_))
+        && (s.mode.is_some() || s.uid.is_some() || s.gid.is_some())
+    {
+        d.warn(
+            loc,
+            "'stats socket' : 'mode', 'user' and 'group' only apply to UNIX sockets; ignored for a TCP address",
+        );
+    }
+    (d.errors.len() == errors).then_some(s)
+}
+
+/// A UNIX path (`/...` or `unix@...`) or a TCP address with one port.
+fn stats_addr(text: &str) -> Result<StatsAddr, String> {
+    if let Some(path) = text.strip_prefix("unix@") {
+        return Ok(StatsAddr::Unix(PathBuf::from(path)));
+    }
+    if text.starts_with('/') {
+        return Ok(StatsAddr::Unix(PathBuf::from(text)));
+    }
+    let addrs = parse_bind_addr(text)?;
+    match addrs.as_slice() {
+        [one] => Ok(StatsAddr::Tcp(*one)),
+        _ => Err(format!("a port range is not permitted here in '{text}'")),
+    }
+}
+
+/// The numeric id of `name` in a `/etc/passwd`-style file (name:x:ID:...).
+fn lookup_id(file: &str, name: &str) -> Option<u32> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == name)
+            .then(|| fields.nth(1)?.parse().ok())
+            .flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    fn global_of(lines: &str) -> Result<Global, Vec<String>> {
+        let text = format!(
+            "global\n{lines}\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nlisten a\n    bind 127.0.0.1:0\n    server s 127.0.0.1:1\n"
+        );
+        parse_str("t.cfg", &text)
+            .map(|l| l.config.global)
+            .map_err(|e| e.errors.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn sockets_are_read_with_haproxys_defaults() {
+        let g = global_of(
+            "    stats socket /run/a.sock mode 660 level admin\n    stats socket ipv4@127.0.0.1:9999\n    stats socket unix@/run/b.sock level user uid 0 gid 0\n    stats timeout 2m\n    stats maxconn 4",
+        )
+        .unwrap();
+        let got: Vec<(String, Option<u32>, Level, Option<u32>)> = g
+            .stats_sockets
+            .iter()
+            .map(|s| (s.addr.to_string(), s.mode, s.level, s.uid))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/run/a.sock".into(), Some(0o660), Level::Admin, None),
+                ("127.0.0.1:9999".into(), None, Level::Operator, None),
+                ("/run/b.sock".into(), None, Level::User, Some(0)),
+            ]
+        );
+        assert_eq!(g.stats_timeout, std::time::Duration::from_secs(120));
+        assert_eq!(g.stats_maxconn, 4);
+        let d = global_of("    nbthread 1").unwrap();
+        assert!(d.stats_sockets.is_empty());
+        assert_eq!(d.stats_timeout, DEFAULT_STATS_TIMEOUT);
+    }
+
+    #[test]
+    fn bad_lines_are_errors_at_their_line() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "stats socket",
+                "t.cfg:2: 'stats socket' in global section expects an address or a path to a UNIX socket",
+            ),
+            (
+                "stats socket /a level foo",
+                "t.cfg:2: 'stats socket' : 'level' only supports 'user', 'operator', and 'admin' (got 'foo')",
+            ),
+            (
+                "stats socket /a level",
+                "t.cfg:2: 'stats socket' : 'level' : missing level",
+            ),
+            (
+                "stats socket /a mode 999",
+                "t.cfg:2: 'stats socket' : 'mode' : missing or invalid mode '999' (octal integer expected)",
+            ),
+            (
+                "stats socket /a levl admin",
+                "t.cfg:2: 'stats socket' : unknown keyword 'levl'; did you mean 'level'?",
+            ),
+            (
+                "stats socket /a user no-such-user-here",
+                "t.cfg:2: 'stats socket' : 'user' : unknown user name 'no-such-user-here'",
+            ),
+            (
+                "stats socket z.sock",
+                "t.cfg:2: 'stats socket' : missing port specification in 'z.sock'",
+            ),
+            (
+                "stats socket /a accept-proxy",
+                "t.cfg:2: 'stats socket' : 'accept-proxy' is not supported yet",
+            ),
+            (
+                "stats timeout 0",
+                "t.cfg:2: 'stats timeout' expects a positive value",
+            ),
+            (
+                "stats maxconn 0",
+                "t.cfg:2: 'stats maxconn' expects a positive value",
+            ),
+            (
+                "stats foo",
+                "t.cfg:2: 'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got 'foo')",
+            ),
+            (
+                "stats",
+                "t.cfg:2: 'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got '')",
+            ),
+        ];
+        for (line, want) in cases {
+            let errors = global_of(&format!("    {line}")).expect_err(line);
+            assert!(
+                errors.iter().any(|e| e.starts_with(want)),
+                "{line}: want {want}, got {errors:?}"
+            );
+        }
+    }
+}

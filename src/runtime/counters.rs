@@ -1,0 +1,186 @@
+//! Statistics counters shared by workers (which bump them once per session
+//! or per forwarded chunk, never under a lock) and the admin thread (which
+//! reads them for `show stat`). Every operation is a Relaxed atomic: the
+//! numbers are reports, nothing synchronises on them.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use super::now_ms;
+
+/// Monotonic counters of a frontend, backend or server, updated while
+/// sessions run (not only at their end).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Sessions handled in total (`stot`).
+    pub sessions: AtomicU64,
+    /// Bytes from clients (HAProxy's `bin`).
+    pub bytes_in: AtomicU64,
+    /// Bytes to clients (HAProxy's `bout`).
+    pub bytes_out: AtomicU64,
+    /// Failed connection attempts to servers (`econ`).
+    pub connect_errors: AtomicU64,
+    /// Connection attempts retried (`wretr`).
+    pub retries: AtomicU64,
+    /// Retries sent to another server (`wredis`).
+    pub redispatches: AtomicU64,
+    /// Most sessions at once (`smax`).
+    pub max_current: AtomicU64,
+    /// Times the balancer picked this server, or a server of this backend
+    /// (`lbtot`).
+    pub picks: AtomicU64,
+    /// Connection attempts to servers (`connect`).
+    pub connects: AtomicU64,
+    /// `now_ms()` + 1 of the last session (0 = never), for `lastsess`.
+    pub last_session: AtomicU64,
+    /// New sessions per second (`rate`, `rate_max`).
+    pub rate: Rate,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// A new session started; `current` is how many run now.
+    pub fn session_started(&self, current: u64) {
+        self.sessions.fetch_add(1, Ordering::Relaxed);
+        self.max_current.fetch_max(current, Ordering::Relaxed);
+        self.last_session.store(now_ms() + 1, Ordering::Relaxed);
+        self.rate.hit();
+    }
+
+    /// Seconds since the last session, or -1 when there was none (`lastsess`).
+    pub fn since_last_session(&self) -> i64 {
+        match self.last_session.load(Ordering::Relaxed) {
+            0 => -1,
+            t => (now_ms().saturating_sub(t - 1) / 1000) as i64,
+        }
+    }
+
+    /// `clear counters`: the maxima only.
+    pub fn clear_max(&self) {
+        self.max_current.store(0, Ordering::Relaxed);
+        self.rate.max.store(0, Ordering::Relaxed);
+    }
+
+    /// `clear counters all`: everything.
+    pub fn clear_all(&self) {
+        for c in [
+            &self.sessions,
+            &self.bytes_in,
+            &self.bytes_out,
+            &self.connect_errors,
+            &self.retries,
+            &self.redispatches,
+            &self.picks,
+            &self.connects,
+            &self.last_session,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.clear_max();
+    }
+}
+
+/// Events per second over a sliding second, as HAProxy's `freq_ctr`: the
+/// count of the current second plus the previous second's count weighted by
+/// the part of it still inside the window.
+#[derive(Debug, Default)]
+pub struct Rate {
+    /// The second (`now_ms() / 1000`) that `current` counts.
+    second: AtomicU64,
+    current: AtomicU32,
+    previous: AtomicU32,
+    /// Highest rate seen (`rate_max`).
+    pub max: AtomicU32,
+}
+
+impl Rate {
+    pub fn hit(&self) {
+        self.hit_at(now_ms());
+    }
+
+    fn hit_at(&self, ms: u64) {
+        self.rotate(ms / 1000);
+        self.current.fetch_add(1, Ordering::Relaxed);
+        self.max.fetch_max(self.value_at(ms), Ordering::Relaxed);
+    }
+
+    /// Starts a new second when the clock moved on. Losing a race here only
+    /// moves a few hits between seconds: acceptable for a statistic.
+    fn rotate(&self, now: u64) {
+        let old = self.second.load(Ordering::Relaxed);
+        if old != now
+            && self
+                .second
+                .compare_exchange(old, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let count = self.current.swap(0, Ordering::Relaxed);
+            let previous = if now == old + 1 { count } else { 0 };
+            self.previous.store(previous, Ordering::Relaxed);
+        }
+    }
+
+    pub fn value(&self) -> u32 {
+        self.value_at(now_ms())
+    }
+
+    fn value_at(&self, ms: u64) -> u32 {
+        let now = ms / 1000;
+        let second = self.second.load(Ordering::Relaxed);
+        let left = 1000 - ms % 1000;
+        let (current, previous) = match now.checked_sub(second) {
+            Some(0) => (
+                self.current.load(Ordering::Relaxed),
+                self.previous.load(Ordering::Relaxed),
+            ),
+            Some(1) => (0, self.current.load(Ordering::Relaxed)),
+            _ => (0, 0),
+        };
+        current + (u64::from(previous) * left).div_ceil(1000) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_slides_over_one_second() {
+        // (description, hits as ms timestamps, read at, expected rate)
+        let cases: &[(&str, &[u64], u64, u32)] = &[
+            ("nothing", &[], 5_000, 0),
+            ("three this second", &[5_000, 5_100, 5_900], 5_950, 3),
+            (
+                "last second's weighted by what is left of the window",
+                &[4_000, 4_100, 4_200, 4_300],
+                5_500,
+                2,
+            ),
+            ("both seconds", &[4_000, 4_500, 5_100], 5_500, 2),
+            ("older than a second", &[1_000, 1_200], 5_000, 0),
+            ("read a second later", &[5_000, 5_100], 6_000, 2),
+        ];
+        for (what, hits, at, want) in cases {
+            let r = Rate::default();
+            for h in *hits {
+                r.hit_at(*h);
+            }
+            assert_eq!(r.value_at(*at), *want, "{what}");
+        }
+    }
+
+    #[test]
+    fn rate_max_keeps_the_peak() {
+        let r = Rate::default();
+        for ms in [1_000, 1_001, 1_002] {
+            r.hit_at(ms);
+        }
+        r.hit_at(9_000);
+        assert_eq!(r.max.load(Ordering::Relaxed), 3);
+        assert_eq!(r.value_at(9_001), 1);
+    }
+}

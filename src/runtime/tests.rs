@@ -1,0 +1,211 @@
+//! Server selection and state tests.
+
+use super::*;
+use crate::config::{Balance, HashType, Location, Server, SpliceOptions};
+use std::time::Duration;
+
+fn server(name: &str, backup: bool) -> Server {
+    Server {
+        name: name.into(),
+        location: Location::default(),
+        addr: "127.0.0.1:1".parse().unwrap(),
+        weight: 1,
+        backup,
+        maxconn: None,
+        disabled: false,
+        send_proxy: None,
+        source: None,
+        check: Default::default(),
+    }
+}
+
+fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
+    Config {
+        global: Global::default(),
+        frontends: vec![],
+        backends: vec![Backend {
+            name: "b".into(),
+            location: Location::default(),
+            order: 0,
+            uid: 2,
+            listen: false,
+            balance: Balance::RoundRobin,
+            hash_type: HashType::MapBased,
+            servers,
+            timeout_connect: Duration::from_secs(1),
+            timeout_server: None,
+            timeout_server_fin: None,
+            timeout_tunnel: None,
+            timeout_queue: None,
+            retries: 3,
+            redispatch: false,
+            allbackups,
+            splice: SpliceOptions::default(),
+            disabled: false,
+            check: Default::default(),
+            log_health_checks: false,
+        }],
+    }
+}
+
+fn picked(rt: &Runtime, exclude: Option<usize>) -> (Availability, Vec<usize>) {
+    let mut out = Vec::new();
+    let a = rt.backends[0].candidates(exclude, &mut out);
+    (a, out.iter().map(|c| c.server).collect())
+}
+
+#[test]
+fn backups_serve_only_when_no_active_server_is_usable() {
+    type Case<'a> = (&'a str, bool, &'a [ServerStatus], Availability, &'a [usize]);
+    let cases: &[Case] = &[
+        (
+            "all up: actives only",
+            false,
+            &[ServerStatus::Up; 4],
+            Availability::Ready,
+            &[0, 1],
+        ),
+        (
+            "actives down: first backup",
+            false,
+            &[
+                ServerStatus::Down,
+                ServerStatus::Maint,
+                ServerStatus::Up,
+                ServerStatus::Up,
+            ],
+            Availability::Ready,
+            &[2],
+        ),
+        (
+            "actives down, allbackups",
+            true,
+            &[
+                ServerStatus::Down,
+                ServerStatus::Down,
+                ServerStatus::Up,
+                ServerStatus::Up,
+            ],
+            Availability::Ready,
+            &[2, 3],
+        ),
+        (
+            "first backup down: the next one",
+            false,
+            &[
+                ServerStatus::Down,
+                ServerStatus::Down,
+                ServerStatus::Down,
+                ServerStatus::Up,
+            ],
+            Availability::Ready,
+            &[3],
+        ),
+        (
+            "everything down",
+            false,
+            &[ServerStatus::Down; 4],
+            Availability::NoServer,
+            &[],
+        ),
+        (
+            "everything down but one backup",
+            false,
+            &[
+                ServerStatus::Down,
+                ServerStatus::Down,
+                ServerStatus::Maint,
+                ServerStatus::Up,
+            ],
+            Availability::Ready,
+            &[3],
+        ),
+        (
+            "draining server takes nothing new",
+            false,
+            &[
+                ServerStatus::Drain,
+                ServerStatus::Up,
+                ServerStatus::Up,
+                ServerStatus::Up,
+            ],
+            Availability::Ready,
+            &[1],
+        ),
+    ];
+    for (what, allbackups, states, want, servers) in cases {
+        let cfg = backend(
+            vec![
+                server("a", false),
+                server("b", false),
+                server("c", true),
+                server("d", true),
+            ],
+            *allbackups,
+        );
+        let rt = Runtime::new(cfg);
+        for (s, st) in rt.backends[0].servers.iter().zip(states.iter()) {
+            s.set_status(*st);
+        }
+        assert_eq!(picked(&rt, None), (*want, servers.to_vec()), "{what}");
+    }
+}
+
+#[test]
+fn full_servers_queue_and_exclusion_needs_an_alternative() {
+    let mut cfg = backend(vec![server("a", false), server("b", false)], false);
+    cfg.backends[0].servers[0].maxconn = Some(1);
+    cfg.backends[0].servers[1].maxconn = Some(1);
+    let rt = Runtime::new(cfg);
+    assert_eq!(picked(&rt, Some(0)), (Availability::Ready, vec![1]));
+    assert!(rt.backends[0].servers[0].try_acquire());
+    assert!(!rt.backends[0].servers[0].try_acquire(), "maxconn 1 holds");
+    assert!(rt.backends[0].servers[1].try_acquire());
+    assert_eq!(picked(&rt, None), (Availability::Full, vec![]));
+    rt.backends[0].servers[1].release();
+    assert_eq!(picked(&rt, None), (Availability::Ready, vec![1]));
+    rt.backends[0].servers[0].set_status(ServerStatus::Down);
+    assert_eq!(
+        picked(&rt, Some(1)),
+        (Availability::Ready, vec![1]),
+        "the only usable one stays"
+    );
+}
+
+#[test]
+fn a_redispatch_prefers_a_backup_to_the_server_that_just_failed() {
+    let cfg = backend(
+        vec![server("a", false), server("b", false), server("c", true)],
+        false,
+    );
+    let rt = Runtime::new(cfg);
+    rt.backends[0].servers[1].set_status(ServerStatus::Down);
+    assert_eq!(picked(&rt, None), (Availability::Ready, vec![0]));
+    assert_eq!(picked(&rt, Some(0)), (Availability::Ready, vec![2]));
+}
+
+#[test]
+fn slowstart_ramps_the_weight_after_a_recovery_only() {
+    let mut cfg = backend(vec![server("a", false)], false);
+    cfg.backends[0].servers[0].weight = 100;
+    cfg.backends[0].servers[0].check.slowstart = Some(Duration::from_millis(300));
+    let rt = Runtime::new(cfg);
+    let s = &rt.backends[0].servers[0];
+    assert_eq!(s.effective_weight(), 100, "no ramp at start-up");
+    s.set_oper(Oper::Down);
+    s.set_oper(Oper::Up);
+    let first = s.effective_weight();
+    assert!((1..100).contains(&first), "ramp starts low: {first}");
+    let mut seen = vec![first];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while *seen.last().unwrap() < 100 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        seen.push(s.effective_weight());
+    }
+    assert_eq!(*seen.last().unwrap(), 100, "ramp ends at the full weight");
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "never goes back: {seen:?}"
+    );
+    assert!(seen.len() > 3, "ramp has steps: {seen:?}");
+}
