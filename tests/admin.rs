@@ -366,6 +366,11 @@ fn garbage_and_huge_lines_hurt_nothing() {
     let mut sink = Vec::new();
     let _ = s.read_to_end(&mut sink);
     assert!(sink.is_empty(), "no answer to an endless line");
+    // Clients that leave at once, many of them, in a burst.
+    let burst: Vec<UnixStream> = (0..300)
+        .filter_map(|_| UnixStream::connect(api.sock("admin")).ok())
+        .collect();
+    drop(burst);
     // Binary garbage is an unknown command.
     let garbage = ask(&api.sock("admin"), "\u{1}\u{7f}\u{ff}ab\\");
     assert!(garbage.starts_with("Unknown command"), "{garbage}");
