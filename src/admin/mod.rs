@@ -73,6 +73,7 @@ pub fn start(rt: Arc<Runtime>, listeners: Vec<Listening>) -> io::Result<Option<A
         listeners,
         clients: Slab::new(),
         accept_retry: None,
+        room: false,
     };
     for (i, l) in thread.listeners.iter_mut().enumerate() {
         l.register(thread.poll.registry(), Token(LISTENER_BASE - i))?;
@@ -96,6 +97,8 @@ struct Thread {
     clients: Slab<Client>,
     /// Accept failed: when to try again.
     accept_retry: Option<Instant>,
+    /// A client left: clients waiting under `stats maxconn` may come in.
+    room: bool,
 }
 
 impl Thread {
@@ -122,6 +125,11 @@ impl Thread {
                 }
             }
             self.expire(Instant::now());
+            // In a loop, not from `close`: a flood of clients that leave at
+            // once must not turn into a deep recursion.
+            while std::mem::take(&mut self.room) {
+                self.accept_all();
+            }
         }
         for l in &self.listeners {
             l.cleanup();
@@ -189,7 +197,7 @@ impl Thread {
         let mut c = self.clients.remove(key);
         c.stream.deregister(self.poll.registry());
         drop(c);
-        self.accept_all();
+        self.room = true;
     }
 
     fn expire(&mut self, now: Instant) {
@@ -204,7 +212,7 @@ impl Thread {
             self.close(key);
         }
         if self.accept_retry.is_some_and(|t| t <= now) {
-            self.accept_all();
+            self.room = true;
         }
     }
 }
