@@ -9,6 +9,7 @@ mod bind;
 mod checks;
 mod keywords;
 mod lexer;
+mod logs;
 pub mod model;
 mod parser;
 mod proxy;
