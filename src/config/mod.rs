@@ -90,3 +90,5 @@ mod tests;
 mod tests_checks;
 #[cfg(test)]
 mod tests_errors;
+#[cfg(test)]
+mod tests_logs;

@@ -450,3 +450,40 @@ pub fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_drops_and_counts_without_waiting() {
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        let h = Handle {
+            tx: Some(tx),
+            dropped: Arc::new(AtomicU64::new(0)),
+        };
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let started = Instant::now();
+        for _ in 0..5 {
+            h.send(Message::Connect {
+                frontend: 0,
+                client: addr,
+                local: addr,
+            });
+        }
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!((rx.len(), h.dropped()), (2, 3));
+        drop(rx);
+        h.send(Message::Connect {
+            frontend: 0,
+            client: addr,
+            local: addr,
+        });
+        assert_eq!(h.dropped(), 4, "a stopped logger drops too");
+        Handle::disabled().send(Message::Connect {
+            frontend: 0,
+            client: addr,
+            local: addr,
+        });
+    }
+}
