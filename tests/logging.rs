@@ -408,3 +408,162 @@ fn listening_addr(child: &mut ChildGuard) -> SocketAddr {
     std::thread::spawn(move || lines.for_each(drop));
     addr
 }
+
+/// A client and a server that both stay silent: the client's timeout
+/// strikes first on a tie, and a shorter server timeout is the server's.
+#[test]
+fn idle_timeouts_are_cd_or_sd() {
+    let srv = Backend::spawn(|s| {
+        let _ = read_to_end_or_err(&s, WAIT);
+    });
+    for (timeouts, expected) in [
+        ("    timeout client 300ms\n    timeout server 300ms", "cD"),
+        ("    timeout client 5s\n    timeout server 300ms", "sD"),
+        ("    timeout tunnel 300ms", "cD"),
+    ] {
+        let sp = Splicer::start(
+            &tcplog_config("", timeouts, &[("s1", srv.addr, "")]),
+            &["fe"],
+        );
+        let c = TcpStream::connect(sp.addr("fe")).unwrap();
+        let port = c.local_addr().unwrap().port();
+        let l = session_line(&sp, port);
+        assert_eq!(l.term, expected, "{timeouts}: {l:?}");
+        assert!(l.timers[2] >= 250, "{l:?}");
+    }
+}
+
+/// The only slot is taken: the second client expires in the queue.
+#[test]
+fn queue_timeout_is_sq_nosrv() {
+    let srv = Backend::echo();
+    let sp = Splicer::start(
+        &tcplog_config(
+            "    nbthread 1",
+            "    timeout queue 300ms",
+            &[("s1", srv.addr, "maxconn 1")],
+        ),
+        &["fe"],
+    );
+    let mut first = TcpStream::connect(sp.addr("fe")).unwrap();
+    first.write_all(b"a").unwrap();
+    first.read_exact(&mut [0u8; 1]).unwrap();
+    let second = TcpStream::connect(sp.addr("fe")).unwrap();
+    let port = second.local_addr().unwrap().port();
+    let l = session_line(&sp, port);
+    assert_eq!((&*l.term, &*l.server), ("sQ", "<NOSRV>"), "{l:?}");
+    assert!(l.timers[0] >= 250 && l.timers[1] == -1, "{l:?}");
+    assert_eq!(l.queues, [0, 1]);
+    assert_eq!(l.conns[2], 1, "the first session is still on the backend");
+}
+
+/// A server whose accept queue is full never answers the SYN: a connect
+/// timeout (`sC`); a client that resets meanwhile is `CD`, as HAProxy 2.6
+/// logs it (not the documentation's `CC`).
+#[test]
+fn connect_timeout_is_sc_and_client_abort_while_connecting_is_cd() {
+    let (blackhole, _fillers) = unanswered_server();
+    let sp = Splicer::start(
+        &tcplog_config(
+            "",
+            "    retries 0\n    timeout connect 300ms",
+            &[("s1", blackhole, "")],
+        ),
+        &["fe"],
+    );
+    let c = TcpStream::connect(sp.addr("fe")).unwrap();
+    let port = c.local_addr().unwrap().port();
+    let l = session_line(&sp, port);
+    assert_eq!(
+        (&*l.term, &*l.server, l.timers[1]),
+        ("sC", "s1", -1),
+        "{l:?}"
+    );
+
+    let c = TcpStream::connect(sp.addr("fe")).unwrap();
+    let port = c.local_addr().unwrap().port();
+    std::thread::sleep(Duration::from_millis(50));
+    reset(c);
+    let l = session_line(&sp, port);
+    assert_eq!((&*l.term, l.timers[1]), ("CD", -1), "{l:?}");
+    assert!(
+        l.timers[2] < 250,
+        "ended by the client, not the timeout: {l:?}"
+    );
+}
+
+/// A listening socket that never accepts, its backlog already full.
+fn unanswered_server() -> (SocketAddr, Vec<socket2::Socket>) {
+    use socket2::{Domain, Socket, Type};
+    let l = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    l.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    l.listen(0).unwrap();
+    let addr = l.local_addr().unwrap().as_socket().unwrap();
+    let mut keep = vec![l];
+    for _ in 0..3 {
+        let f = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        f.set_nonblocking(true).unwrap();
+        let _ = f.connect(&addr.into());
+        keep.push(f);
+    }
+    (addr, keep)
+}
+
+/// A client that sends no PROXY header: HAProxy's connection error line.
+#[test]
+fn bad_proxy_header_logs_a_connection_error() {
+    let srv = Backend::echo();
+    // Fixed ports: splicer names a bind by the address it was given.
+    let ports = [free_port(), free_port()];
+    let binds = format!(
+        "listen fe\n    bind 127.0.0.1:{} accept-proxy\n    bind 127.0.0.1:{} accept-proxy name second\n",
+        ports[0], ports[1]
+    );
+    let sp = Splicer::start(
+        &config(
+            STDOUT_LOG,
+            "    log global",
+            &listen("    option tcplog", &[("s1", srv.addr, "")])
+                .replace("listen fe\n    bind 127.0.0.1:0\n", &binds),
+        ),
+        &[],
+    );
+    // The bind's name, else its number (HAProxy's listener name).
+    for (port, bind) in ports.into_iter().zip(["fe/1", "fe/second"]) {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut conn = None;
+        wait_for("the proxy to listen", WAIT, || {
+            conn = TcpStream::connect(addr).ok();
+            conn.is_some()
+        });
+        let mut c = conn.unwrap();
+        let port = c.local_addr().unwrap().port();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: example\r\n\r\n")
+            .unwrap();
+        let _ = read_to_end_or_err(&c, WAIT);
+        let line = sp.wait_log(&[&format!("127.0.0.1:{port} [")], WAIT);
+        let tail = line.split_once("] ").unwrap().1;
+        assert_eq!(
+            tail,
+            format!("{bind}: Received something which does not look like a PROXY protocol header")
+        );
+    }
+}
+
+/// `hard-stop-after` cuts what is left: `K-` (a kill while forwarding).
+#[test]
+fn hard_stop_logs_killed_sessions() {
+    let srv = Backend::echo();
+    let sp = Splicer::start(
+        &tcplog_config("    hard-stop-after 200ms", "", &[("s1", srv.addr, "")]),
+        &["fe"],
+    );
+    let mut c = TcpStream::connect(sp.addr("fe")).unwrap();
+    let port = c.local_addr().unwrap().port();
+    c.write_all(b"a").unwrap();
+    c.read_exact(&mut [0u8; 1]).unwrap();
+    sp.signal("USR1");
+    let l = session_line(&sp, port);
+    assert_eq!((&*l.term, l.bytes), ("K-", 1), "{l:?}");
+}

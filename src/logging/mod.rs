@@ -82,9 +82,9 @@ pub enum Message {
     /// A client failed its PROXY header: HAProxy's connection error line.
     Handshake {
         frontend: usize,
-        /// The bind's name, or its number in the frontend.
-        bind: String,
         client: SocketAddr,
+        /// The address the client reached, to name its `bind`.
+        local: SocketAddr,
         accepted: SystemTime,
         what: &'static str,
     },
@@ -301,15 +301,15 @@ impl Writer {
             }
             Message::Handshake {
                 frontend,
-                bind,
                 client,
+                local,
                 accepted,
                 what,
             } => {
-                let name = &rt.frontends[*frontend].config.name;
+                let fe = &rt.frontends[*frontend].config;
                 let _ = write!(out, "{}:{} [", client.ip(), client.port());
                 clock::accept_date(*accepted, out);
-                let _ = write!(out, "] {name}/{bind}: {what}");
+                let _ = write!(out, "] {}/{}: {what}", fe.name, bind_name(fe, *local));
                 Some(*frontend)
             }
         }
@@ -440,6 +440,19 @@ pub fn wants_source(rt: &Runtime, fe: usize) -> bool {
             .format
             .as_ref()
             .is_some_and(|f| f.uses(format::Var::BackendIp) || f.uses(format::Var::BackendPort))
+}
+
+/// HAProxy's name for the bind a client reached: its `name`, else its
+/// number in the frontend.
+fn bind_name(fe: &crate::config::Frontend, local: SocketAddr) -> String {
+    let reached = |b: &&crate::config::Bind| {
+        b.addr.port() == local.port() && (b.addr.ip() == local.ip() || b.addr.ip().is_unspecified())
+    };
+    match fe.binds.iter().enumerate().find(|(_, b)| reached(b)) {
+        Some((_, b)) if b.name.is_some() => b.name.clone().unwrap_or_default(),
+        Some((i, _)) => (i + 1).to_string(),
+        None => "1".into(),
+    }
 }
 
 /// The system's host name (`%H`, `log-send-hostname` without a name).

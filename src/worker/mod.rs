@@ -515,8 +515,8 @@ impl Worker {
             if !self.rt.frontends[s.frontend].config.log.targets.is_empty() {
                 self.logs.send(logging::Message::Handshake {
                     frontend: s.frontend,
-                    bind: "1".into(),
                     client: s.client_addr,
+                    local: s.local_addr,
                     accepted: s.trace.accepted,
                     what,
                 });
