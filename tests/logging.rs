@@ -567,3 +567,65 @@ fn hard_stop_logs_killed_sessions() {
     let l = session_line(&sp, port);
     assert_eq!((&*l.term, l.bytes), ("K-", 1), "{l:?}");
 }
+
+/// `on-marked-down shutdown-sessions` cuts the session: `D-`.
+#[test]
+fn sessions_cut_by_a_server_going_down_are_d() {
+    let srv = Backend::echo();
+    let sp = Splicer::start(
+        &tcplog_config(
+            "",
+            "",
+            &[(
+                "s1",
+                srv.addr,
+                "check inter 100ms fall 1 on-marked-down shutdown-sessions",
+            )],
+        ),
+        &["fe"],
+    );
+    let mut c = TcpStream::connect(sp.addr("fe")).unwrap();
+    let port = c.local_addr().unwrap().port();
+    c.write_all(b"a").unwrap();
+    c.read_exact(&mut [0u8; 1]).unwrap();
+    // Stops listening; the session's connection stays up.
+    drop(srv);
+    let l = session_line(&sp, port);
+    assert_eq!((&*l.term, &*l.server, l.bytes), ("D-", "s1", 1), "{l:?}");
+}
+
+/// `/dev/log`-style targets: a unix datagram socket, here in RFC 5424.
+#[test]
+fn unix_datagram_target_gets_rfc5424() {
+    let dir = scratch_dir("devlog");
+    let path = dir.join("log.sock");
+    let rx = UnixDatagram::bind(&path).unwrap();
+    rx.set_read_timeout(Some(WAIT)).unwrap();
+    let srv = Backend::echo();
+    let sp = Splicer::start(
+        &config(
+            &format!(
+                "    log {} format rfc5424 local0\n    log-tag edge\n    log-send-hostname lb1",
+                path.display()
+            ),
+            "    log global",
+            &listen("    option tcplog", &[("s1", srv.addr, "")]),
+        ),
+        &["fe"],
+    );
+    let (port, _) = exchange(sp.addr("fe"), b"hi");
+    let mut buf = [0u8; 2048];
+    let msg = loop {
+        let n = rx.recv(&mut buf).expect("a datagram");
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if msg.contains(&format!("127.0.0.1:{port} [")) {
+            break msg;
+        }
+    };
+    // <local0 * 8 + info>1 TIMESTAMP HOST TAG PID - - MSG
+    let f: Vec<&str> = msg.splitn(8, ' ').collect();
+    assert_eq!(f[0], "<134>1", "{msg}");
+    assert!(f[1].len() == 32 && f[1].contains('T'), "timestamp {}", f[1]);
+    assert_eq!(&f[2..7], ["lb1", "edge", &sp.pid().to_string(), "-", "-"]);
+    assert!(f[7].ends_with(" -- 1/1/0/0/0 0/0\n"), "{msg}");
+}
