@@ -14,6 +14,7 @@ pub mod config;
 pub mod connect;
 pub mod forward;
 pub mod health;
+pub mod logging;
 pub mod notify;
 pub mod proxy_proto;
 pub mod runtime;
@@ -112,12 +113,20 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let hard_stop_after = config.global.hard_stop_after;
     let rt = Arc::new(Runtime::new(config));
     let _ = rt.pipes.set(budget.clone());
+    let logger = logging::Logger::start(rt.clone()).map_err(StartError::Spawn)?;
 
     let mut workers = Vec::with_capacity(nworkers);
     for (id, ls) in per_worker.into_iter().enumerate() {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let (w, waker) =
-            Worker::new(id, rt.clone(), ls, budget.clone(), rx).map_err(StartError::Poll)?;
+        let (w, waker) = Worker::new(
+            id,
+            rt.clone(),
+            ls,
+            budget.clone(),
+            rx,
+            logger.handle.clone(),
+        )
+        .map_err(StartError::Poll)?;
         let thread = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || w.run())
@@ -153,6 +162,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
             Err(_) => log::error!("worker panicked"),
         }
     }
+    logger.finish();
     log::info!("splicer stopped");
     Ok(())
 }

@@ -19,6 +19,7 @@ use mio::{Interest, Registry, Token};
 use crate::balance::{Algorithm, Candidate};
 use crate::config::{ProxyVersion, SpliceOptions};
 use crate::forward::{Flow, FlowError, Half, PipePool, Ready, Shared};
+use crate::logging::{self, Term, Trace};
 use crate::runtime::{Availability, Counters, Runtime};
 use crate::worker::timers::{Deadline, Timers};
 use crate::{connect, proxy_proto};
@@ -98,6 +99,7 @@ pub struct Ctx<'a> {
     pub scratch: &'a mut [u8],
     pub timers: &'a mut Timers,
     pub now: Instant,
+    pub logs: &'a logging::Handle,
 }
 
 /// Picks per dispatch before giving up on a race for the last slots.
@@ -125,6 +127,8 @@ pub struct Session {
     exclude: Option<usize>,
     /// When the session was accepted.
     pub started: Instant,
+    /// What its log line will say.
+    pub trace: Trace,
 }
 
 impl Session {
@@ -166,6 +170,7 @@ impl Session {
             retries_left: backend.map_or(0, |b| rt.backends[b].config.retries),
             exclude: None,
             started: now,
+            trace: Trace::new(now, logging::wants_source(rt, frontend)),
         }
     }
 
@@ -200,6 +205,7 @@ impl Session {
             // its place back at once (a FIN alone may be a half-close after
             // a request, so it waits).
             (Phase::Queued | Phase::Connecting { .. }, Side::Client) if client_gone => {
+                self.trace.end(Term::CLIENT_ABORT);
                 Outcome::Close(Close::Abort)
             }
             (Phase::ProxyHeader, Side::Client) => self.read_proxy_header(ctx),
@@ -218,6 +224,21 @@ impl Session {
             }
             _ => {
                 log::debug!("session {}: timeout in {:?}", self.key, self.phase_name());
+                match self.phase {
+                    Phase::Queued => self.trace.end(Term::QUEUE_TIMEOUT),
+                    Phase::ProxyHeader => {
+                        self.trace.handshake_error =
+                            Some("Timeout while waiting for PROXY protocol header");
+                    }
+                    _ => {
+                        let cause = if self.timeout_side(ctx.rt) == Side::Client {
+                            'c'
+                        } else {
+                            's'
+                        };
+                        self.trace.end(Term::new(cause, 'D'));
+                    }
+                }
                 Outcome::Close(Close::Normal)
             }
         }
@@ -240,6 +261,24 @@ impl Session {
         }
     }
 
+    /// Bytes read from the client and bytes written to it, for the log.
+    pub fn traffic(&self) -> (u64, u64) {
+        let mut up = self.up.bytes + self.up.pending() as u64;
+        if up == 0 && !matches!(self.phase, Phase::Forwarding { .. }) {
+            // Never forwarded: what the client sent waits in the socket.
+            let mut buf = [0u8; 2048];
+            up = self.client.peek(&mut buf).map_or(0, |n| n as u64);
+        }
+        (up, self.down.bytes)
+    }
+
+    /// Ends the session from outside (worker control): `cause` K, D or U.
+    pub fn kill(&mut self, cause: char) {
+        let connecting = matches!(self.phase, Phase::Connecting { .. });
+        self.trace
+            .end(Term::killed(cause, self.is_queued(), connecting));
+    }
+
     pub fn is_queued(&self) -> bool {
         matches!(self.phase, Phase::Queued)
     }
@@ -257,13 +296,20 @@ impl Session {
     fn read_proxy_header(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
         let mut buf = [0u8; proxy_proto::MAX_HEADER_LEN];
         let n = match self.client.peek(&mut buf) {
-            Ok(0) => return Outcome::Close(Close::Normal),
+            Ok(0) => {
+                self.trace.handshake_error =
+                    Some("Connection closed while waiting for PROXY protocol header");
+                return Outcome::Close(Close::Normal);
+            }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.client_ready.readable = false;
                 return Outcome::Continue;
             }
-            Err(_) => return Outcome::Close(Close::Abort),
+            Err(_) => {
+                self.trace.handshake_error = Some("Error while reading PROXY protocol header");
+                return Outcome::Close(Close::Abort);
+            }
         };
         match proxy_proto::parse(&buf[..n]) {
             Ok(None) => {
@@ -287,6 +333,14 @@ impl Session {
                     ctx.rt.frontends[self.frontend].config.name,
                     self.client_addr
                 );
+                self.trace.handshake_error = Some(match e {
+                    proxy_proto::ParseError::NotProxy => {
+                        "Received something which does not look like a PROXY protocol header"
+                    }
+                    proxy_proto::ParseError::Malformed(_) => {
+                        "Received an invalid PROXY protocol header"
+                    }
+                });
                 Outcome::Close(Close::Normal)
             }
         }
@@ -294,7 +348,9 @@ impl Session {
 
     /// Picks a server and starts connecting, or queues.
     fn dispatch(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        ctx.logs.started(ctx.rt, self);
         let Some(b) = self.backend else {
+            self.trace.end(Term::NO_SERVER);
             log::warn!(
                 "frontend {}: no backend to send client {} to",
                 ctx.rt.frontends[self.frontend].config.name,
@@ -307,6 +363,7 @@ impl Session {
             match backend.candidates(self.exclude, ctx.candidates) {
                 Availability::NoServer => {
                     log::debug!("backend {} has no server available", backend.config.name);
+                    self.trace.end(Term::NO_SERVER);
                     return Outcome::Close(Close::Normal);
                 }
                 Availability::Full => break,
@@ -323,6 +380,7 @@ impl Session {
         }
         if !matches!(self.phase, Phase::Queued) {
             self.phase = Phase::Queued;
+            self.trace.queued(ctx.now);
             let cfg = &backend.config;
             let t = cfg.timeout_queue.unwrap_or(cfg.timeout_connect);
             self.deadline.set(Some(ctx.now + t), self.key, ctx.timers);
@@ -345,6 +403,7 @@ impl Session {
         });
         match result {
             Ok(stream) => {
+                self.trace.connecting(server, ctx.now);
                 self.phase = Phase::Connecting {
                     conn: Conn {
                         stream,
@@ -359,6 +418,8 @@ impl Session {
             Err(e) => {
                 srv.release();
                 self.phase = Phase::Idle;
+                self.trace.connecting(server, ctx.now);
+                self.trace.failed(Term::for_failure(&e, false));
                 self.after_failure(server, e, ctx)
             }
         }
@@ -398,6 +459,8 @@ impl Session {
             .counters
             .session_started(backend.active.load(Ordering::Relaxed).into());
         srv.note_success();
+        self.trace
+            .connected(ctx.now, || conn.stream.local_addr().ok());
         self.phase = Phase::Forwarding { conn };
         self.arm_idle_timeout(ctx);
         self.forward(ctx)
@@ -406,7 +469,14 @@ impl Session {
     /// Gives up the current server connection and retries or closes.
     fn connect_failed(&mut self, err: io::Error, ctx: &mut Ctx<'_>) -> Outcome {
         let conn = match std::mem::replace(&mut self.phase, Phase::Idle) {
-            Phase::Connecting { conn } | Phase::Forwarding { conn } => conn,
+            Phase::Connecting { conn } => {
+                self.trace.failed(Term::for_failure(&err, false));
+                conn
+            }
+            Phase::Forwarding { conn } => {
+                self.trace.failed(Term::for_failure(&err, true));
+                conn
+            }
             other => {
                 self.phase = other;
                 return Outcome::Close(Close::Normal);
@@ -447,6 +517,7 @@ impl Session {
         // HAProxy's default: redispatch on the last retry; a server that can
         // no longer take sessions is left whatever the setting.
         let redispatch = backend.config.redispatch && self.retries_left == 0;
+        self.trace.retried(redispatch);
         if redispatch || !srv.usable() || !srv.try_acquire() {
             if redispatch {
                 Counters::add(&srv.counters.redispatches, 1);
@@ -506,13 +577,23 @@ impl Session {
         {
             self.down.release(ctx.pipes);
             self.down = Flow::new(self.down.mode());
-            let e = io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "server closed before any data",
-            );
+            // A reset is an abort in the log; a clean close is not.
+            let kind = if up.is_err() || down.is_err() {
+                io::ErrorKind::ConnectionReset
+            } else {
+                io::ErrorKind::ConnectionAborted
+            };
+            let e = io::Error::new(kind, "server closed before any data");
             return self.connect_failed(e, ctx);
         }
         if up.is_err() || down.is_err() {
+            let client =
+                matches!(up, Err(FlowError::Read(_))) || matches!(down, Err(FlowError::Write(_)));
+            self.trace.end(if client {
+                Term::CLIENT_ABORT
+            } else {
+                Term::SERVER_ABORT
+            });
             return Outcome::Close(Close::Abort);
         }
         if self.up.half == Half::Shut && self.down.half == Half::Shut {
@@ -547,19 +628,38 @@ impl Session {
     /// by `timeout tunnel` once connected, and by client-fin/server-fin once a
     /// direction is shut.
     fn idle_timeout(&self, rt: &Runtime) -> Option<Duration> {
+        self.idle_timeout_side(rt).map(|(t, _)| t)
+    }
+
+    /// Which side's timeout [`Self::idle_timeout`] is (tunnel counts as the
+    /// client's, as HAProxy logs it: `cD`).
+    fn timeout_side(&self, rt: &Runtime) -> Side {
+        self.idle_timeout_side(rt).map_or(Side::Client, |(_, s)| s)
+    }
+
+    fn idle_timeout_side(&self, rt: &Runtime) -> Option<(Duration, Side)> {
         let fe = &rt.frontends[self.frontend].config;
         let be = self.backend.map(|b| &rt.backends[b].config);
         let server = be.and_then(|b| b.timeout_server);
         if self.up.half != Half::Open || self.down.half != Half::Open {
             let fin = [fe.timeout_client_fin, be.and_then(|b| b.timeout_server_fin)];
-            if let Some(t) = fin.into_iter().flatten().min() {
+            let fin = [
+                fin[0].map(|t| (t, Side::Client)),
+                fin[1].map(|t| (t, Side::Server)),
+            ];
+            if let Some(t) = fin.into_iter().flatten().min_by_key(|(t, _)| *t) {
                 return Some(t);
             }
         }
         if let Some(t) = be.and_then(|b| b.timeout_tunnel) {
-            return Some(t);
+            return Some((t, Side::Client));
         }
-        [fe.timeout_client, server].into_iter().flatten().min()
+        let sides = [
+            fe.timeout_client.map(|t| (t, Side::Client)),
+            server.map(|t| (t, Side::Server)),
+        ];
+        // On a tie the client's comes first, as HAProxy reports it.
+        sides.into_iter().flatten().min_by_key(|(t, _)| *t)
     }
 
     /// Closes everything the session holds. Returns the backend whose server

@@ -4,7 +4,7 @@
 //! - `bad/`: both refuse them; splicer's errors include every `# expect:
 //!   LINE: text` of the file's header, and HAProxy blames the same lines.
 //! - `unsupported/`: HAProxy accepts them but splicer refuses on purpose
-//!   (HTTP mode, logging not implemented yet...); only splicer is checked.
+//!   (HTTP mode, a stats socket...); only splicer is checked.
 //!
 //! Header lines drive the test: `# env: NAME=value ...` sets variables for
 //! both programs, `# check: backend|frontend NAME key=value ...` and
@@ -16,6 +16,7 @@
 use splicer::config::{
     Balance, CheckKind, Config, HashType, ProxyVersion, TcpCheckRule, load, parse_time,
 };
+use splicer::logging::format::LogFormat;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -260,6 +261,7 @@ fn list<T>(items: impl Iterator<Item = T>, f: impl Fn(T) -> String) -> String {
 fn global_field(c: &Config, key: &str) -> Result<String, String> {
     let g = &c.global;
     Ok(match key {
+        "logs" => g.logs.len().to_string(),
         "nbthread" => g.nbthread.map_or("none".into(), |n| n.to_string()),
         "maxconn" => g.maxconn.to_string(),
         "maxpipes" => g.maxpipes.map_or("none".into(), |n| n.to_string()),
@@ -377,6 +379,13 @@ fn frontend_field(c: &Config, f: &splicer::config::Frontend, key: &str) -> Resul
             .map_or("none".into(), |i| c.backends[i].name.clone()),
         "timeout-client" => dur(f.timeout_client),
         "disabled" => f.disabled.to_string(),
+        "log-targets" => f.log.targets.len().to_string(),
+        "log-format" => match &f.log.format {
+            None => "connect".into(),
+            Some(fmt) if *fmt == LogFormat::tcplog() => "tcplog".into(),
+            Some(_) => "custom".into(),
+        },
+        "dontlognull" => f.log.dontlognull.to_string(),
         _ => return Err(format!("unknown frontend key '{key}'")),
     })
 }

@@ -51,6 +51,9 @@ pub const PROXY_KEYWORDS: &[ProxyKeyword] = &[
     kw("tcp-check", Side::Back, true),
     kw("description", Side::Both, false),
     kw("id", Side::Both, false),
+    kw("log", Side::Both, true),
+    kw("log-format", Side::Both, true),
+    kw("log-tag", Side::Both, true),
 ];
 
 pub fn proxy_keyword(name: &str) -> Option<&'static ProxyKeyword> {
@@ -80,6 +83,7 @@ pub const OPTIONS: &[(&str, Side)] = &[
     ("splice-request", Side::Both),
     ("splice-response", Side::Both),
     ("log-health-checks", Side::Back),
+    ("dontlognull", Side::Front),
 ];
 
 /// Options choosing the health-check type of a backend (`checks.rs`); they
@@ -122,7 +126,6 @@ pub const HTTP_OPTIONS: &[&str] = &[
 /// Options HAProxy has in TCP mode that change behaviour but splicer does
 /// not implement yet: an error.
 pub const UNSUPPORTED_OPTIONS: &[&str] = &[
-    "tcplog",
     "log-separate-errors",
     "logasap",
     "dontlog-normal",
@@ -144,8 +147,10 @@ pub const UNSUPPORTED_OPTIONS: &[&str] = &[
 ];
 
 /// Options accepted with a warning because they cannot change anything yet.
-pub const NOOP_OPTIONS: &[(&str, &str)] =
-    &[("dontlognull", "splicer does not log connections yet")];
+pub const NOOP_OPTIONS: &[(&str, &str)] = &[];
+
+/// Options about the log line, with their own rules (`logs.rs`).
+pub const LOG_OPTIONS: &[&str] = &["tcplog"];
 
 /// Proxy keywords that only act in HTTP mode; `true` = a rule list
 /// (HAProxy words those warnings "rules ... as they require").
@@ -175,10 +180,7 @@ pub const HTTP_KEYWORDS: &[(&str, bool)] = &[
 /// Proxy keywords HAProxy supports in TCP mode that splicer does not
 /// implement yet: an error, never silently ignored.
 pub const UNSUPPORTED_PROXY: &[&str] = &[
-    "log",
-    "log-format",
     "log-format-sd",
-    "log-tag",
     "error-log-format",
     "stats",
     "acl",
@@ -250,6 +252,9 @@ pub const GLOBAL_KEYWORDS: &[&str] = &[
     "spread-checks",
     "description",
     "stats",
+    "log",
+    "log-tag",
+    "log-send-hostname",
 ];
 
 /// Global keywords that change behaviour and are not implemented yet.
@@ -259,9 +264,6 @@ pub const UNSUPPORTED_GLOBAL: &[&str] = &[
     "uid",
     "gid",
     "chroot",
-    "log",
-    "log-send-hostname",
-    "log-tag",
     "master-worker",
     "ulimit-n",
     "cpu-map",
@@ -351,6 +353,7 @@ pub fn option_vocabulary() -> impl Iterator<Item = &'static str> {
         .chain(UNSUPPORTED_OPTIONS.iter().copied())
         .chain(CHECK_OPTIONS.iter().copied())
         .chain(NOOP_OPTIONS.iter().map(|(o, _)| *o))
+        .chain(LOG_OPTIONS.iter().copied())
 }
 
 /// The closest candidate to `word`, when it is close enough to be a typo.

@@ -9,6 +9,7 @@ mod bind;
 mod checks;
 mod keywords;
 mod lexer;
+mod logs;
 pub mod model;
 mod parser;
 mod proxy;
@@ -90,3 +91,5 @@ mod tests;
 mod tests_checks;
 #[cfg(test)]
 mod tests_errors;
+#[cfg(test)]
+mod tests_logs;

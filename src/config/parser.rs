@@ -270,6 +270,9 @@ impl<'e> Parser<'e> {
     fn global_keyword(&mut self, words: &[String], location: &Location) {
         let key = words[0].as_str();
         let arg = words.get(1).map(String::as_str);
+        if super::logs::global_keyword(&mut self.global, words, location, &mut self.diags) {
+            return;
+        }
         let g = &mut self.global;
         let prefixed = |e: String| format!("'{key}': {e}");
         let result: Result<(), String> = match (key, arg) {

@@ -4,6 +4,7 @@
 
 use super::checks::CheckDraft;
 use super::keywords::*;
+use super::logs::LogDraft;
 use super::model::*;
 use super::parser::Diags;
 use super::server::{self, ParamIssue, ServerParams};
@@ -100,6 +101,8 @@ pub struct ProxyDraft {
     pub log_health_checks: bool,
     /// `id`: the proxy's number in statistics.
     pub id: Option<u32>,
+    /// `log`, `log-format`, `log-tag`, `option tcplog`, `option dontlognull`.
+    pub log: LogDraft,
 }
 
 impl ProxyDraft {
@@ -195,13 +198,12 @@ impl ProxyDraft {
             "source" => self.source(words, loc, d),
             "timeout" => self.timeout(words, loc, d),
             "option" => self.option(words, 1, true, loc, d),
-            "no" => {
-                if words.get(1).map(String::as_str) == Some("option") {
-                    self.option(words, 2, false, loc, d);
-                } else {
-                    d.error(loc, "'no' expects 'option' (as in 'no option redispatch')");
-                }
-            }
+            "no" => match words.get(1).map(String::as_str) {
+                Some("option") => self.option(words, 2, false, loc, d),
+                Some("log") => self.log_keyword(&words[1..], true, loc, d),
+                _ => d.error(loc, "'no' expects 'option' (as in 'no option redispatch')"),
+            },
+            "log" | "log-format" | "log-tag" => self.log_keyword(words, false, loc, d),
             "disabled" | "enabled" => {
                 if no_arg(words, loc, d) {
                     self.disabled = key == "disabled";
@@ -217,6 +219,11 @@ impl ProxyDraft {
             }
             _ => unreachable!("keyword table and match disagree on '{key}'"),
         }
+    }
+
+    fn log_keyword(&mut self, words: &[String], no: bool, loc: &Location, d: &mut Diags) {
+        let (who, backend) = (self.who(), !self.kind.front());
+        self.log.keyword(words, no, &who, backend, loc, d);
     }
 
     /// HAProxy's rule for a keyword of the other side: `server` is an error,
@@ -464,6 +471,10 @@ impl ProxyDraft {
             }
             return;
         }
+        if name == "tcplog" && words.len() == at + 1 {
+            let (who, backend) = (self.who(), !self.kind.front());
+            return self.log.tcplog(on, &who, backend, loc, d);
+        }
         let known_elsewhere = HTTP_OPTIONS.contains(&name) || UNSUPPORTED_OPTIONS.contains(&name);
         if let Some(extra) = words.get(at + 1).filter(|_| !known_elsewhere) {
             return d.error(
@@ -479,6 +490,10 @@ impl ProxyDraft {
         }
         if HTTP_OPTIONS.contains(&name) {
             let style = if name == "httplog" {
+                // HAProxy falls back to tcplog in a TCP proxy.
+                if on && self.kind.front() {
+                    self.log.format = Some(super::logs::FormatChoice::Tcplog);
+                }
                 HttpStyle::HttpLog
             } else {
                 HttpStyle::Directive
@@ -494,13 +509,15 @@ impl ProxyDraft {
             let hint = did_you_mean(name, option_vocabulary());
             return d.error(loc, format!("unknown option '{name}'{hint}"));
         };
-        if !self.side_allows(*side, &what, loc, d) {
+        // HAProxy names the option alone here: "'redispatch' ignored because ...".
+        if !self.side_allows(*side, &format!("'{name}'"), loc, d) {
             return;
         }
         match name {
             "redispatch" => self.redispatch = on,
             "allbackups" => self.allbackups = on,
             "log-health-checks" => self.log_health_checks = on,
+            "dontlognull" => self.log.dontlognull = on,
             "splice-auto" => self.splice.auto = Some(on),
             "splice-request" => self.splice.request = Some(on),
             _ => self.splice.response = Some(on),

@@ -217,13 +217,14 @@ global
     );
     let w = warnings(&text);
     let expected = [
-        "t.cfg:6: 'option httplog' not usable with frontend 'f' (needs 'mode http'). Ignored: splicer does not log connections yet.",
+        "t.cfg:6: 'option httplog' not usable with frontend 'f' (needs 'mode http'). Falling back to 'option tcplog'.",
+        "t.cfg:7: log format ignored for frontend 'f' since it has no log address.",
         "t.cfg:9: 'option forwardfor' ignored for frontend 'f' as it requires HTTP mode.",
         "t.cfg:10: 'http-request' rules ignored for frontend 'f' as they require HTTP mode.",
         "t.cfg:11: 'timeout http-request' ignored for frontend 'f' as it requires HTTP mode.",
         "t.cfg:12: 'timeout server' will be ignored because frontend 'f' has no backend capability",
         "t.cfg:15: 'bind' ignored because backend 'b' has no frontend capability.",
-        "t.cfg:16: 'option dontlognull' has no effect: splicer does not log connections yet",
+        "t.cfg:16: 'dontlognull' ignored because backend 'b' has no frontend capability.",
         "t.cfg:17: server 'b/s': 'cookie' ignored as it requires HTTP mode",
         "t.cfg:19: 'daemon' ignored: splicer runs in the foreground (use systemd or a supervisor)",
         "t.cfg:20: 'ssl-default-bind-ciphers' ignored: splicer does not terminate TLS",

@@ -422,7 +422,7 @@ fn check_warnings() {
             "t.cfg:10: frontend 'f' has no 'default_backend': every connection will be closed.",
             "t.cfg:12: 'option httpchk' ignored because frontend 'f' has no backend capability.",
             "t.cfg:13: 'tcp-check' ignored because frontend 'f' has no backend capability.",
-            "t.cfg:14: 'option log-health-checks' ignored because frontend 'f' has no backend capability.",
+            "t.cfg:14: 'log-health-checks' ignored because frontend 'f' has no backend capability.",
         ]
     );
     // The request of the defaults' option is dropped by the backend's own

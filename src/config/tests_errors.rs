@@ -83,11 +83,25 @@ fn errors_name_file_and_line() {
             "contimeout 5s",
             "t.cfg:8: the 'contimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout connect'.",
         ),
-        ("log", "log global", "t.cfg:8: 'log' is not supported yet"),
         (
-            "tcplog",
-            "option tcplog",
-            "t.cfg:8: 'option tcplog' is not supported yet",
+            "log facility",
+            "log stdout locl0",
+            "t.cfg:8: log : unknown log facility 'locl0'",
+        ),
+        (
+            "no option tcplog",
+            "no option tcplog",
+            "t.cfg:8: negation/default is not supported for option 'tcplog'.",
+        ),
+        (
+            "log-format",
+            "log-format %ci %cp",
+            "t.cfg:8: log-format expects only one argument, don't forget to escape spaces!",
+        ),
+        (
+            "log-format variable",
+            "log-format %ci:%zz",
+            "t.cfg:8: failed to parse log-format : no such format variable 'zz'.",
         ),
         (
             "use_backend",

@@ -34,7 +34,7 @@ pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diag
         if p.kind == Kind::Frontend {
             common_checks(p, &mut diags);
         }
-        let (mut fe, target) = frontend(p, &mut diags);
+        let (mut fe, target) = frontend(p, &config.global, &mut diags);
         (fe.order, fe.uid) = (i, uids[i]);
         pending.push(target);
         config.frontends.push(fe);
@@ -142,7 +142,7 @@ fn common_checks(p: &ProxyDraft, d: &mut Diags) {
         let who = p.who();
         let message = match h.style {
             HttpStyle::HttpLog => format!(
-                "{} not usable with {who} (needs 'mode http'). Ignored: splicer does not log connections yet.",
+                "{} not usable with {who} (needs 'mode http'). Falling back to 'option tcplog'.",
                 h.what
             ),
             HttpStyle::Rules => format!(
@@ -223,7 +223,11 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
 }
 
 /// The frontend and the name of the backend it sends to (resolved later).
-fn frontend(p: &ProxyDraft, d: &mut Diags) -> (Frontend, Option<(String, Location)>) {
+fn frontend(
+    p: &ProxyDraft,
+    global: &Global,
+    d: &mut Diags,
+) -> (Frontend, Option<(String, Location)>) {
     if p.binds.is_empty() && p.kind == Kind::Frontend && !p.disabled {
         d.warn(
             &p.location,
@@ -261,6 +265,7 @@ fn frontend(p: &ProxyDraft, d: &mut Diags) -> (Frontend, Option<(String, Locatio
         timeout_client_fin: p.timeouts.client_fin,
         splice: p.splice,
         disabled: p.disabled,
+        log: p.log.resolve(global, &p.who(), &p.location, d),
     };
     (fe, target)
 }

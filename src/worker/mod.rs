@@ -20,6 +20,7 @@ use slab::Slab;
 
 use crate::balance::{self, Algorithm, Candidate};
 use crate::forward::{COPY_CHUNK, PipeBudget, PipePool};
+use crate::logging;
 use crate::runtime::{Runtime, try_take};
 use crate::session::{Close, Ctx, Outcome, Session, Side};
 pub use listener::Listener;
@@ -110,6 +111,9 @@ pub struct Worker {
     /// a stale event in the same batch cannot reach a new session in the slot.
     closed: Vec<(usize, Close)>,
     stopping: bool,
+    logs: logging::Handle,
+    /// Per backend: sessions served from its queue so far (`%bq`).
+    dequeued: Vec<u64>,
 }
 
 impl Worker {
@@ -121,6 +125,7 @@ impl Worker {
         listeners: Vec<Listener>,
         budget: Arc<PipeBudget>,
         control: Receiver<Control>,
+        logs: logging::Handle,
     ) -> io::Result<(Worker, Arc<Waker>)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
@@ -142,6 +147,7 @@ impl Worker {
             .map(|b| balance::new_algorithm(b.config.balance, b.config.hash_type))
             .collect();
         let queues = rt.backends.iter().map(|_| VecDeque::new()).collect();
+        let dequeued = vec![0; rt.backends.len()];
         let pipes = PipePool::new(budget, rt.global.pipesize);
         let worker = Worker {
             id,
@@ -158,6 +164,8 @@ impl Worker {
             control,
             closed: Vec::new(),
             stopping: false,
+            logs,
+            dequeued,
         };
         Ok((worker, waker))
     }
@@ -217,18 +225,19 @@ impl Worker {
                     self.soft_stop(now);
                     let keys: Vec<usize> = self.sessions.iter().map(|(k, _)| k).collect();
                     for k in keys {
+                        self.sessions[k].kill('K');
                         self.close(k, Close::Normal);
                     }
                 }
                 Control::ShutdownServer { backend, server } => {
-                    self.shutdown_sessions(backend, |s| s == server)
+                    self.shutdown_sessions(backend, 'D', |s| s == server)
                 }
                 Control::PauseListeners => self.pause_listeners(true),
                 Control::ResumeListeners => self.pause_listeners(false),
                 Control::ShutdownBackups { backend } => {
                     let servers = &self.rt.backends[backend].servers;
                     let backups: Vec<bool> = servers.iter().map(|s| s.backup).collect();
-                    self.shutdown_sessions(backend, |s| backups[s])
+                    self.shutdown_sessions(backend, 'U', |s| backups[s])
                 }
             }
         }
@@ -256,7 +265,8 @@ impl Worker {
 
     /// Closes the sessions of `backend` whose server matches, with a reset:
     /// a transfer cut by the load balancer must not look complete.
-    fn shutdown_sessions(&mut self, backend: usize, matches: impl Fn(usize) -> bool) {
+    /// `cause` is the log's termination code (D: server down, U: backup).
+    fn shutdown_sessions(&mut self, backend: usize, cause: char, matches: impl Fn(usize) -> bool) {
         let keys: Vec<usize> = self
             .sessions
             .iter()
@@ -267,6 +277,7 @@ impl Worker {
             log::debug!("worker {}: shutting down {} sessions", self.id, keys.len());
         }
         for k in keys {
+            self.sessions[k].kill(cause);
             self.close(k, Close::Abort);
         }
     }
@@ -302,6 +313,7 @@ impl Worker {
                 scratch: &mut self.scratch,
                 timers: &mut self.timers,
                 now,
+                logs: &self.logs,
             },
             &mut self.sessions,
         )
@@ -435,7 +447,10 @@ impl Worker {
     fn apply(&mut self, key: usize, outcome: Outcome) {
         match outcome {
             Outcome::Continue => {}
-            Outcome::Queue(b) => self.queues[b].push_back(key),
+            Outcome::Queue(b) => {
+                self.sessions[key].trace.enqueued(self.dequeued[b]);
+                self.queues[b].push_back(key)
+            }
             Outcome::Close(how) => self.close(key, how),
         }
     }
@@ -469,18 +484,50 @@ impl Worker {
     /// Tears down the sessions closed in this batch and frees their slots.
     fn reap(&mut self, now: Instant) {
         for (key, how) in std::mem::take(&mut self.closed) {
-            let s = self.sessions.remove(key);
+            let mut s = self.sessions.remove(key);
             let fe = s.frontend;
             log::debug!(
                 "session {key} closed ({how:?}) after {:?}",
                 now.saturating_duration_since(s.started)
             );
+            let record = self.log_record(&mut s, now);
             let freed = s.teardown(how, &self.rt, &mut self.pipes);
+            if let Some(mut r) = record {
+                let queued = r.backend.map_or(0, |b| {
+                    let q = &self.queues[b];
+                    q.iter()
+                        .filter(|k| self.sessions.get(**k).is_some_and(|s| s.is_queued()))
+                        .count()
+                });
+                logging::count(&self.rt, &mut r, queued);
+                self.logs.send(logging::Message::Session(Box::new(r)));
+            }
             self.release_slots(fe);
             if let Some(b) = freed {
                 self.serve_queue(b, now);
             }
         }
+    }
+
+    /// The log line of a session about to be torn down, if its frontend
+    /// logs one; a PROXY header failure is sent at once instead.
+    fn log_record(&mut self, s: &mut Session, now: std::time::Instant) -> Option<logging::Record> {
+        if let Some(b) = s.backend.filter(|_| s.is_queued()) {
+            s.trace.dequeued(self.dequeued[b]);
+        }
+        if let Some(what) = s.trace.handshake_error {
+            if !self.rt.frontends[s.frontend].config.log.targets.is_empty() {
+                self.logs.send(logging::Message::Handshake {
+                    frontend: s.frontend,
+                    client: s.client_addr,
+                    local: s.local_addr,
+                    accepted: s.trace.accepted,
+                    what,
+                });
+            }
+            return None;
+        }
+        logging::closing(&self.rt, s, now)
     }
 
     /// Gives free server slots to queued sessions, oldest first.
@@ -496,6 +543,10 @@ impl Worker {
                 return; // still no room
             }
             self.queues[b].pop_front();
+            if let Some(s) = self.sessions.get_mut(key) {
+                s.trace.dequeued(self.dequeued[b]);
+            }
+            self.dequeued[b] += 1;
             self.apply(key, outcome);
         }
     }

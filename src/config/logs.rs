@@ -1,0 +1,513 @@
+//! Logging keywords: `log` (global and proxies), `log global`, `no log`,
+//! `log-tag`, `log-format`, `log-send-hostname`, `option tcplog` and
+//! `option dontlognull`, with HAProxy 2.6's messages. A proxy's lines are
+//! kept as a [`LogDraft`] (inherited from its defaults like everything
+//! else) and resolved against the global `log` lines by `validate.rs`.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+use super::model::*;
+use super::parser::Diags;
+use crate::logging::format::{self, LogFormat};
+use crate::logging::target::{FORMATS, facility, level};
+
+/// The syslog port when a `log` address has none.
+pub const DEFAULT_SYSLOG_PORT: u16 = 514;
+
+/// A proxy's `log` line as written.
+#[derive(Debug, Clone)]
+pub enum LogLine {
+    /// `log global`: the global section's targets.
+    Global,
+    Target(LogTarget),
+}
+
+/// What a proxy's traffic log lines look like.
+#[derive(Debug, Clone)]
+pub enum FormatChoice {
+    Tcplog,
+    Custom(LogFormat),
+}
+
+/// The logging lines of one proxy section.
+#[derive(Debug, Clone, Default)]
+pub struct LogDraft {
+    pub lines: Vec<LogLine>,
+    pub format: Option<FormatChoice>,
+    pub dontlognull: bool,
+    pub tag: Option<String>,
+}
+
+/// `log ADDRESS [len N] [format F] FACILITY [LEVEL [MINLEVEL]]`; `proxy`
+/// changes HAProxy's wording of the argument-count error.
+pub fn parse_target(words: &[String], proxy: bool, loc: &Location) -> Result<LogTarget, String> {
+    if words.len() < 3 {
+        let or_global = if proxy { " or global" } else { "" };
+        return Err(format!(
+            "log : expects <address> and <facility>{or_global} as arguments"
+        ));
+    }
+    let dest = parse_dest(&words[1])?;
+    let mut i = 2;
+    let arg = |i: usize| words.get(i).map_or("", String::as_str);
+    // HAProxy reads `len`, then `format`, in that order only.
+    let mut max_len = DEFAULT_LOG_LEN;
+    if arg(i) == "len" {
+        max_len = arg(i + 1)
+            .parse()
+            .ok()
+            .filter(|n| (MIN_LOG_LEN..=MAX_LOG_LEN).contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "log : invalid log length '{}', must be between {MIN_LOG_LEN} and {MAX_LOG_LEN}",
+                    arg(i + 1)
+                )
+            })?;
+        i += 2;
+    }
+    let mut fmt = SyslogFormat::default();
+    if arg(i) == "format" {
+        let name = arg(i + 1);
+        fmt = FORMATS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
+            .ok_or_else(|| format!("log : unknown log format '{name}'"))?;
+        i += 2;
+    }
+    if arg(i) == "sample" {
+        return Err("log : 'sample' is not supported yet".into());
+    }
+    let fac = facility(arg(i)).ok_or_else(|| format!("log : unknown log facility '{}'", arg(i)))?;
+    let mut lvl = 7;
+    let mut min = 0;
+    if let Some(w) = words.get(i + 1) {
+        lvl = level(w).ok_or_else(|| format!("log : unknown optional log level '{w}'"))?;
+    }
+    if let Some(w) = words.get(i + 2) {
+        min = level(w).ok_or_else(|| format!("log : unknown optional minimum log level '{w}'"))?;
+    }
+    if let Some(w) = words.get(i + 3) {
+        return Err(format!("log : cannot handle unexpected argument '{w}'"));
+    }
+    Ok(LogTarget {
+        dest,
+        max_len,
+        format: fmt,
+        facility: fac,
+        level: lvl,
+        min_level: min,
+        location: loc.clone(),
+    })
+}
+
+/// `stdout`, `stderr`, `fd@1`, `fd@2`, a unix socket path, or a UDP
+/// address (`[udp@|udp4@|udp6@|ipv4@|ipv6@]HOST[:PORT]`, port 514 by default).
+fn parse_dest(text: &str) -> Result<LogDest, String> {
+    match text {
+        "stdout" | "fd@1" => return Ok(LogDest::Stdout),
+        "stderr" | "fd@2" => return Ok(LogDest::Stderr),
+        _ => {}
+    }
+    if let Some(path) = text
+        .strip_prefix("unix@")
+        .or(text.starts_with('/').then_some(text))
+    {
+        return Ok(LogDest::Unix(path.into()));
+    }
+    let (prefix, rest) = match text.split_once('@') {
+        Some((p, r)) => (p, r),
+        None => ("", text),
+    };
+    let want_v6 = match prefix {
+        "" | "udp" => None,
+        "udp4" | "ipv4" => Some(false),
+        "udp6" | "ipv6" => Some(true),
+        other => {
+            return Err(format!(
+                "log : '{other}@' log targets are not supported yet (splicer sends to stdout, stderr, unix datagram sockets and UDP)"
+            ));
+        }
+    };
+    let invalid = |what: &str| format!("log : invalid address: '{what}' in '{text}'");
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(inner) => {
+            let (h, after) = inner.split_once(']').ok_or_else(|| invalid(rest))?;
+            (h, after.strip_prefix(':'))
+        }
+        None => match rest.rfind(':') {
+            Some(p) => (&rest[..p], Some(&rest[p + 1..])),
+            None => (rest, None),
+        },
+    };
+    let port = match port {
+        None | Some("") => DEFAULT_SYSLOG_PORT,
+        Some(p) => {
+            if let Some(c) = p.chars().find(|c| !c.is_ascii_digit()) {
+                return Err(format!(
+                    "log : invalid character '{c}' in port number '{p}' in '{text}'"
+                ));
+            }
+            p.parse().map_err(|_| format!("log : invalid port '{p}'"))?
+        }
+    };
+    let ip: Option<IpAddr> = match host.parse() {
+        Ok(ip) => Some(ip),
+        Err(_) if host.is_empty() => None,
+        Err(_) => (host, port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.find(|a| want_v6.is_none_or(|v6| a.is_ipv6() == v6)))
+            .map(|a| a.ip()),
+    };
+    match ip {
+        Some(ip) if want_v6.is_none_or(|v6| ip.is_ipv6() == v6) => {
+            Ok(LogDest::Udp(SocketAddr::new(ip, port)))
+        }
+        _ => Err(invalid(host)),
+    }
+}
+
+/// A `global` section logging keyword; `false` when `words` is not one.
+pub fn global_keyword(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) -> bool {
+    match words[0].as_str() {
+        "log" => match words.get(1).map(String::as_str) {
+            Some("global") => d.error(
+                loc,
+                "log : 'global' is not supported for a global syslog server",
+            ),
+            _ => match parse_target(words, false, loc) {
+                Ok(t) => g.logs.push(t),
+                Err(e) => d.error(loc, e),
+            },
+        },
+        "log-tag" => match words {
+            [_] => d.error(loc, "'log-tag' expects a tag for use in syslog."),
+            [_, tag] => g.log_tag = Some(tag.clone()),
+            [_, _, extra, ..] => d.error(
+                loc,
+                format!("'log-tag' cannot handle unexpected argument '{extra}'."),
+            ),
+            [] => {}
+        },
+        "log-send-hostname" => {
+            g.log_send_hostname = Some(words.get(1).cloned().unwrap_or_default());
+        }
+        _ => return false,
+    }
+    true
+}
+
+impl LogDraft {
+    /// `log`, `no log`, `log-tag` or `log-format` in a proxy section;
+    /// `who` is HAProxy's name for it, `backend` when it cannot log traffic.
+    pub fn keyword(
+        &mut self,
+        words: &[String],
+        no: bool,
+        who: &str,
+        backend: bool,
+        loc: &Location,
+        d: &mut Diags,
+    ) {
+        match (words[0].as_str(), no) {
+            ("log", true) => {
+                if words.len() > 1 {
+                    return d.error(loc, "log : 'no log' does not expect arguments");
+                }
+                self.lines.clear();
+            }
+            ("log", false) => {
+                if words.len() == 2 && words[1] == "global" {
+                    self.lines.push(LogLine::Global);
+                    return;
+                }
+                match parse_target(words, true, loc) {
+                    Ok(t) => self.lines.push(LogLine::Target(t)),
+                    Err(e) => d.error(loc, e),
+                }
+            }
+            ("log-tag", _) => match words.get(1) {
+                // HAProxy ignores further words here (not in `global`).
+                Some(tag) => self.tag = Some(tag.clone()),
+                None => d.error(loc, "'log-tag' expects a tag for use in syslog."),
+            },
+            ("log-format", _) => {
+                if words.len() < 2 {
+                    return d.error(loc, "log-format expects an argument.");
+                }
+                if words.len() > 2 {
+                    return d.error(
+                        loc,
+                        "log-format expects only one argument, don't forget to escape spaces!",
+                    );
+                }
+                if backend {
+                    return d.warn(
+                        loc,
+                        format!("{who} : 'log-format' directive is ignored in backends."),
+                    );
+                }
+                match format::parse(&words[1]) {
+                    Ok(f) => self.format = Some(FormatChoice::Custom(f)),
+                    Err(e) => d.error(loc, format!("failed to parse log-format : {e}")),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `option tcplog` (`on`) or `no option tcplog`.
+    pub fn tcplog(&mut self, on: bool, who: &str, backend: bool, loc: &Location, d: &mut Diags) {
+        if !on {
+            return d.error(
+                loc,
+                "negation/default is not supported for option 'tcplog'.",
+            );
+        }
+        if backend {
+            return d.warn(
+                loc,
+                format!("{who} : 'option tcplog' directive is ignored in backends."),
+            );
+        }
+        self.format = Some(FormatChoice::Tcplog);
+    }
+
+    /// The frontend's logging once every file is read: `log global`
+    /// expanded, the tag chosen, HAProxy's warning when a format has no
+    /// target to go to.
+    pub fn resolve(
+        &self,
+        global: &Global,
+        who: &str,
+        loc: &Location,
+        d: &mut Diags,
+    ) -> FrontendLog {
+        let mut targets = Vec::new();
+        for line in &self.lines {
+            match line {
+                LogLine::Global => targets.extend(global.logs.iter().cloned()),
+                LogLine::Target(t) => targets.push(t.clone()),
+            }
+        }
+        let format = self.format.as_ref().map(|f| match f {
+            FormatChoice::Tcplog => LogFormat::tcplog(),
+            FormatChoice::Custom(f) => f.clone(),
+        });
+        if format.is_some() && targets.is_empty() {
+            d.warn(
+                loc,
+                format!("log format ignored for {who} since it has no log address."),
+            );
+        }
+        FrontendLog {
+            targets,
+            format,
+            dontlognull: self.dontlognull,
+            tag: self.tag.clone().or_else(|| global.log_tag.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn log_lines() {
+        let loc = Location::default();
+        let udp = |a: &str| LogDest::Udp(a.parse().unwrap());
+        let cases: &[(&str, LogDest, usize, SyslogFormat, u8, u8, u8)] = &[
+            (
+                "log stdout format raw local0",
+                LogDest::Stdout,
+                1024,
+                SyslogFormat::Raw,
+                16,
+                7,
+                0,
+            ),
+            (
+                "log stderr daemon",
+                LogDest::Stderr,
+                1024,
+                SyslogFormat::Local,
+                3,
+                7,
+                0,
+            ),
+            (
+                "log fd@1 local7 info",
+                LogDest::Stdout,
+                1024,
+                SyslogFormat::Local,
+                23,
+                6,
+                0,
+            ),
+            (
+                "log /dev/log local0 notice err",
+                LogDest::Unix("/dev/log".into()),
+                1024,
+                SyslogFormat::Local,
+                16,
+                5,
+                3,
+            ),
+            (
+                "log unix@/run/x.sock user",
+                LogDest::Unix("/run/x.sock".into()),
+                1024,
+                SyslogFormat::Local,
+                1,
+                7,
+                0,
+            ),
+            (
+                "log 127.0.0.1 local1",
+                udp("127.0.0.1:514"),
+                1024,
+                SyslogFormat::Local,
+                17,
+                7,
+                0,
+            ),
+            (
+                "log udp@127.0.0.1:5514 len 2048 format rfc5424 local2",
+                udp("127.0.0.1:5514"),
+                2048,
+                SyslogFormat::Rfc5424,
+                18,
+                7,
+                0,
+            ),
+            (
+                "log [::1]:600 format short kern",
+                udp("[::1]:600"),
+                1024,
+                SyslogFormat::Short,
+                0,
+                7,
+                0,
+            ),
+            (
+                "log udp6@::1:514 local0",
+                udp("[::1]:514"),
+                1024,
+                SyslogFormat::Local,
+                16,
+                7,
+                0,
+            ),
+        ];
+        for (line, dest, len, fmt, fac, lvl, min) in cases {
+            let t =
+                parse_target(&words(line), false, &loc).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(
+                (
+                    &t.dest,
+                    t.max_len,
+                    t.format,
+                    t.facility,
+                    t.level,
+                    t.min_level
+                ),
+                (dest, *len, *fmt, *fac, *lvl, *min),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn log_line_errors_are_haproxys() {
+        let loc = Location::default();
+        let cases: &[(&str, bool, &str)] = &[
+            (
+                "log",
+                false,
+                "log : expects <address> and <facility> as arguments",
+            ),
+            (
+                "log stdout",
+                true,
+                "log : expects <address> and <facility> or global as arguments",
+            ),
+            ("log stdout foo", false, "log : unknown log facility 'foo'"),
+            ("log stdout len 100", false, "log : unknown log facility ''"),
+            (
+                "log stdout format raw len 100 local0",
+                false,
+                "log : unknown log facility 'len'",
+            ),
+            (
+                "log stdout local0 bar",
+                false,
+                "log : unknown optional log level 'bar'",
+            ),
+            (
+                "log stdout local0 info bar",
+                false,
+                "log : unknown optional minimum log level 'bar'",
+            ),
+            (
+                "log stdout local0 info debug baz",
+                false,
+                "log : cannot handle unexpected argument 'baz'",
+            ),
+            (
+                "log stdout len 10 local0",
+                false,
+                "log : invalid log length '10', must be between 80 and 65535",
+            ),
+            (
+                "log stdout len x local0",
+                false,
+                "log : invalid log length 'x', must be between 80 and 65535",
+            ),
+            (
+                "log stdout format bogus local0",
+                false,
+                "log : unknown log format 'bogus'",
+            ),
+            (
+                "log 1.2.3.4:99999 local0",
+                false,
+                "log : invalid port '99999'",
+            ),
+            (
+                "log 127.0.0.1:x local0",
+                false,
+                "log : invalid character 'x' in port number 'x' in '127.0.0.1:x'",
+            ),
+            (
+                "log foo.invalid local0",
+                false,
+                "log : invalid address: 'foo.invalid' in 'foo.invalid'",
+            ),
+            (
+                "log global local0",
+                true,
+                "log : invalid address: 'global' in 'global'",
+            ),
+        ];
+        for (line, proxy, expected) in cases {
+            match parse_target(&words(line), *proxy, &loc) {
+                Ok(t) => panic!("{line}: accepted as {t:?}"),
+                Err(e) => assert_eq!(e, *expected, "{line}"),
+            }
+        }
+        for unsupported in [
+            "log tcp@127.0.0.1:514 local0",
+            "log ring@buf local0",
+            "log fd@3 local0",
+        ] {
+            let e = parse_target(&words(unsupported), false, &loc).unwrap_err();
+            assert!(e.contains("not supported yet"), "{unsupported}: {e}");
+        }
+    }
+}
