@@ -58,6 +58,13 @@ impl Config {
 
 #[derive(Debug, Clone)]
 pub struct Global {
+    /// `log` lines: where `log global` in a proxy sends its logs.
+    pub logs: Vec<LogTarget>,
+    /// `log-tag`: the syslog tag; `None` = the program name.
+    pub log_tag: Option<String>,
+    /// `log-send-hostname [NAME]`: the host name put in syslog headers
+    /// (the system's when no name is given).
+    pub log_send_hostname: Option<String>,
     /// `nbthread`; `None` = one worker per online CPU.
     pub nbthread: Option<usize>,
     /// `maxconn`: sessions across the whole process.
@@ -75,18 +82,14 @@ pub struct Global {
     /// `spread-checks`: each check interval is moved by up to this many
     /// percent either way, at random (HAProxy: 0, max 50).
     pub spread_checks: u32,
-    /// `log` lines: where `log global` in a proxy sends its logs.
-    pub logs: Vec<LogTarget>,
-    /// `log-tag`: the syslog tag; `None` = the program name.
-    pub log_tag: Option<String>,
-    /// `log-send-hostname [NAME]`: the host name put in syslog headers
-    /// (the system's when no name is given).
-    pub log_send_hostname: Option<String>,
 }
 
 impl Default for Global {
     fn default() -> Self {
         Global {
+            logs: Vec::new(),
+            log_tag: None,
+            log_send_hostname: None,
             nbthread: None,
             maxconn: DEFAULT_GLOBAL_MAXCONN,
             maxpipes: None,
@@ -95,9 +98,6 @@ impl Default for Global {
             hard_stop_after: None,
             pidfile: None,
             spread_checks: 0,
-            logs: Vec::new(),
-            log_tag: None,
-            log_send_hostname: None,
         }
     }
 }

@@ -94,13 +94,13 @@ pub struct ProxyDraft {
     pub splice: SpliceOptions,
     pub disabled: bool,
     pub source: Option<IpAddr>,
+    /// `log`, `log-format`, `log-tag`, `option tcplog`, `option dontlognull`.
+    pub log: LogDraft,
     pub http_only: Vec<HttpOnly>,
     /// Check options and `http-check` / `tcp-check` rules.
     pub checks: CheckDraft,
     /// `option log-health-checks`.
     pub log_health_checks: bool,
-    /// `log`, `log-format`, `log-tag`, `option tcplog`, `option dontlognull`.
-    pub log: LogDraft,
 }
 
 impl ProxyDraft {
