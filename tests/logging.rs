@@ -629,3 +629,28 @@ fn unix_datagram_target_gets_rfc5424() {
     assert_eq!(&f[2..7], ["lb1", "edge", &sp.pid().to_string(), "-", "-"]);
     assert!(f[7].ends_with(" -- 1/1/0/0/0 0/0\n"), "{msg}");
 }
+
+/// `%U` counts what the client sent even when no server took it (and so
+/// `dontlognull` keeps this line), as HAProxy does.
+#[test]
+fn uploaded_bytes_count_before_any_server() {
+    let sp = Splicer::start(
+        &config(
+            STDOUT_LOG,
+            "    log global",
+            &listen(
+                "    log-format \"%cp %U %B %ts\"\n    option dontlognull\n    retries 0",
+                &[("s1", dead_addr(), "")],
+            ),
+        ),
+        &["fe"],
+    );
+    let mut c = TcpStream::connect(sp.addr("fe")).unwrap();
+    let port = c.local_addr().unwrap().port();
+    c.write_all(b"abc").unwrap();
+    let _ = read_to_end_or_err(&c, WAIT);
+    assert_eq!(
+        sp.wait_log(&[&format!("{port} ")], WAIT),
+        format!("{port} 3 0 SC")
+    );
+}
