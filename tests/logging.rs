@@ -485,11 +485,8 @@ fn connect_timeout_is_sc_and_client_abort_while_connecting_is_cd() {
     std::thread::sleep(Duration::from_millis(50));
     reset(c);
     let l = session_line(&sp, port);
+    // CD, not sC: the client's reset ended it, not the connect timeout.
     assert_eq!((&*l.term, l.timers[1]), ("CD", -1), "{l:?}");
-    assert!(
-        l.timers[2] < 250,
-        "ended by the client, not the timeout: {l:?}"
-    );
 }
 
 /// A listening socket that never accepts, its backlog already full.
