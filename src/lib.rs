@@ -113,8 +113,8 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let hard_stop_after = config.global.hard_stop_after;
     let rt = Arc::new(Runtime::new(config));
     let _ = rt.pipes.set(budget.clone());
-    let logger = logging::Logger::start(rt.clone()).map_err(StartError::Spawn)?;
 
+    let logger = logging::Logger::start(rt.clone()).map_err(StartError::Spawn)?;
     let mut workers = Vec::with_capacity(nworkers);
     for (id, ls) in per_worker.into_iter().enumerate() {
         let (tx, rx) = crossbeam_channel::unbounded();

@@ -19,7 +19,7 @@ use mio::{Interest, Registry, Token};
 use crate::balance::{Algorithm, Candidate};
 use crate::config::{ProxyVersion, SpliceOptions};
 use crate::forward::{Flow, FlowError, Half, PipePool, Ready, Shared};
-use crate::logging::{self, Term, Trace};
+use crate::logging::{self, Handshake, Term, Trace};
 use crate::runtime::{Availability, Counters, Runtime};
 use crate::worker::timers::{Deadline, Timers};
 use crate::{connect, proxy_proto};
@@ -226,21 +226,37 @@ impl Session {
                 log::debug!("session {}: timeout in {:?}", self.key, self.phase_name());
                 match self.phase {
                     Phase::Queued => self.trace.end(Term::QUEUE_TIMEOUT),
-                    Phase::ProxyHeader => {
-                        self.trace.handshake_error =
-                            Some("Timeout while waiting for PROXY protocol header");
-                    }
-                    _ => {
-                        let cause = if self.timeout_side(ctx.rt) == Side::Client {
-                            'c'
-                        } else {
-                            's'
-                        };
-                        self.trace.end(Term::new(cause, 'D'));
-                    }
+                    Phase::ProxyHeader => self.trace.handshake = Some(Handshake::Timeout),
+                    _ => self
+                        .trace
+                        .end(Term::idle_timeout(self.client_timed_out(ctx.rt))),
                 }
                 Outcome::Close(Close::Normal)
             }
+        }
+    }
+
+    /// Whether the idle timeout that struck is the client's, as HAProxy
+    /// logs it: the same choice as [`Self::idle_timeout`], with `timeout
+    /// tunnel` counted as the client's (`cD`) and the client first on a tie.
+    fn client_timed_out(&self, rt: &Runtime) -> bool {
+        let fe = &rt.frontends[self.frontend].config;
+        let Some(be) = self.backend.map(|b| &rt.backends[b].config) else {
+            return true;
+        };
+        let shut = self.up.half != Half::Open || self.down.half != Half::Open;
+        let (client, server) = match (
+            be.timeout_tunnel,
+            fe.timeout_client_fin,
+            be.timeout_server_fin,
+        ) {
+            (_, c, s) if shut && (c.is_some() || s.is_some()) => (c, s),
+            (Some(_), _, _) => return true,
+            _ => (fe.timeout_client, be.timeout_server),
+        };
+        match (client, server) {
+            (Some(c), Some(s)) => c <= s,
+            (c, _) => c.is_some(),
         }
     }
 
@@ -297,8 +313,7 @@ impl Session {
         let mut buf = [0u8; proxy_proto::MAX_HEADER_LEN];
         let n = match self.client.peek(&mut buf) {
             Ok(0) => {
-                self.trace.handshake_error =
-                    Some("Connection closed while waiting for PROXY protocol header");
+                self.trace.handshake = Some(Handshake::Closed);
                 return Outcome::Close(Close::Normal);
             }
             Ok(n) => n,
@@ -307,7 +322,7 @@ impl Session {
                 return Outcome::Continue;
             }
             Err(_) => {
-                self.trace.handshake_error = Some("Error while reading PROXY protocol header");
+                self.trace.handshake = Some(Handshake::ReadError);
                 return Outcome::Close(Close::Abort);
             }
         };
@@ -333,14 +348,7 @@ impl Session {
                     ctx.rt.frontends[self.frontend].config.name,
                     self.client_addr
                 );
-                self.trace.handshake_error = Some(match e {
-                    proxy_proto::ParseError::NotProxy => {
-                        "Received something which does not look like a PROXY protocol header"
-                    }
-                    proxy_proto::ParseError::Malformed(_) => {
-                        "Received an invalid PROXY protocol header"
-                    }
-                });
+                self.trace.handshake = Some(Handshake::from(&e));
                 Outcome::Close(Close::Normal)
             }
         }
@@ -380,10 +388,10 @@ impl Session {
         }
         if !matches!(self.phase, Phase::Queued) {
             self.phase = Phase::Queued;
-            self.trace.queued(ctx.now);
             let cfg = &backend.config;
             let t = cfg.timeout_queue.unwrap_or(cfg.timeout_connect);
             self.deadline.set(Some(ctx.now + t), self.key, ctx.timers);
+            self.trace.queued(ctx.now);
             return Outcome::Queue(b);
         }
         Outcome::Continue
@@ -628,38 +636,19 @@ impl Session {
     /// by `timeout tunnel` once connected, and by client-fin/server-fin once a
     /// direction is shut.
     fn idle_timeout(&self, rt: &Runtime) -> Option<Duration> {
-        self.idle_timeout_side(rt).map(|(t, _)| t)
-    }
-
-    /// Which side's timeout [`Self::idle_timeout`] is (tunnel counts as the
-    /// client's, as HAProxy logs it: `cD`).
-    fn timeout_side(&self, rt: &Runtime) -> Side {
-        self.idle_timeout_side(rt).map_or(Side::Client, |(_, s)| s)
-    }
-
-    fn idle_timeout_side(&self, rt: &Runtime) -> Option<(Duration, Side)> {
         let fe = &rt.frontends[self.frontend].config;
         let be = self.backend.map(|b| &rt.backends[b].config);
         let server = be.and_then(|b| b.timeout_server);
         if self.up.half != Half::Open || self.down.half != Half::Open {
             let fin = [fe.timeout_client_fin, be.and_then(|b| b.timeout_server_fin)];
-            let fin = [
-                fin[0].map(|t| (t, Side::Client)),
-                fin[1].map(|t| (t, Side::Server)),
-            ];
-            if let Some(t) = fin.into_iter().flatten().min_by_key(|(t, _)| *t) {
+            if let Some(t) = fin.into_iter().flatten().min() {
                 return Some(t);
             }
         }
         if let Some(t) = be.and_then(|b| b.timeout_tunnel) {
-            return Some((t, Side::Client));
+            return Some(t);
         }
-        let sides = [
-            fe.timeout_client.map(|t| (t, Side::Client)),
-            server.map(|t| (t, Side::Server)),
-        ];
-        // On a tie the client's comes first, as HAProxy reports it.
-        sides.into_iter().flatten().min_by_key(|(t, _)| *t)
+        [fe.timeout_client, server].into_iter().flatten().min()
     }
 
     /// Closes everything the session holds. Returns the backend whose server

@@ -37,6 +37,12 @@ impl Api {
             d = dir.display()
         );
         let sp = Splicer::start(&config(&global, "", rest), frontends);
+        // The frontends listen before the admin thread opens its sockets.
+        wait_for("the stats sockets", LIMIT, || {
+            ["admin", "oper", "user"]
+                .iter()
+                .all(|n| UnixStream::connect(dir.join(format!("{n}.sock"))).is_ok())
+        });
         Api { sp, dir }
     }
 
@@ -163,6 +169,9 @@ fn sockets_get_their_mode_and_a_stale_file_is_replaced() {
         &listen("", &[("a", a.addr, "")]),
     );
     let _sp = Splicer::start(&cfg, &["fe"]);
+    wait_for("the stale socket to be replaced", LIMIT, || {
+        UnixStream::connect(&path).is_ok()
+    });
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o640);
     assert_eq!(ask(&path, "show cli level"), "admin\n\n");

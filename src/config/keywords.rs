@@ -241,6 +241,9 @@ pub const REMOVED_PROXY: &[(&str, &str)] = &[
 
 /// Global keywords splicer implements.
 pub const GLOBAL_KEYWORDS: &[&str] = &[
+    "log",
+    "log-tag",
+    "log-send-hostname",
     "nbthread",
     "maxconn",
     "maxpipes",
@@ -252,9 +255,6 @@ pub const GLOBAL_KEYWORDS: &[&str] = &[
     "spread-checks",
     "description",
     "stats",
-    "log",
-    "log-tag",
-    "log-send-hostname",
 ];
 
 /// Global keywords that change behaviour and are not implemented yet.

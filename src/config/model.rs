@@ -58,6 +58,13 @@ impl Config {
 
 #[derive(Debug, Clone)]
 pub struct Global {
+    /// `log` lines: where `log global` in a proxy sends its logs.
+    pub logs: Vec<LogTarget>,
+    /// `log-tag`: the syslog tag; `None` = the program name.
+    pub log_tag: Option<String>,
+    /// `log-send-hostname [NAME]`: the host name put in syslog headers
+    /// (the system's when no name is given).
+    pub log_send_hostname: Option<String>,
     /// `nbthread`; `None` = one worker per online CPU.
     pub nbthread: Option<usize>,
     /// `maxconn`: sessions across the whole process.
@@ -81,13 +88,6 @@ pub struct Global {
     pub stats_timeout: Duration,
     /// `stats maxconn`: runtime API clients at once.
     pub stats_maxconn: usize,
-    /// `log` lines: where `log global` in a proxy sends its logs.
-    pub logs: Vec<LogTarget>,
-    /// `log-tag`: the syslog tag; `None` = the program name.
-    pub log_tag: Option<String>,
-    /// `log-send-hostname [NAME]`: the host name put in syslog headers
-    /// (the system's when no name is given).
-    pub log_send_hostname: Option<String>,
 }
 
 /// `stats timeout` when not set (HAProxy: 10 s).
@@ -151,6 +151,9 @@ pub struct StatsSocket {
 impl Default for Global {
     fn default() -> Self {
         Global {
+            logs: Vec::new(),
+            log_tag: None,
+            log_send_hostname: None,
             nbthread: None,
             maxconn: DEFAULT_GLOBAL_MAXCONN,
             maxpipes: None,
@@ -162,9 +165,6 @@ impl Default for Global {
             stats_sockets: Vec::new(),
             stats_timeout: DEFAULT_STATS_TIMEOUT,
             stats_maxconn: DEFAULT_STATS_MAXCONN,
-            logs: Vec::new(),
-            log_tag: None,
-            log_send_hostname: None,
         }
     }
 }

@@ -94,6 +94,8 @@ pub struct ProxyDraft {
     pub splice: SpliceOptions,
     pub disabled: bool,
     pub source: Option<IpAddr>,
+    /// `log`, `log-format`, `log-tag`, `option tcplog`, `option dontlognull`.
+    pub log: LogDraft,
     pub http_only: Vec<HttpOnly>,
     /// Check options and `http-check` / `tcp-check` rules.
     pub checks: CheckDraft,
@@ -101,8 +103,6 @@ pub struct ProxyDraft {
     pub log_health_checks: bool,
     /// `id`: the proxy's number in statistics.
     pub id: Option<u32>,
-    /// `log`, `log-format`, `log-tag`, `option tcplog`, `option dontlognull`.
-    pub log: LogDraft,
 }
 
 impl ProxyDraft {

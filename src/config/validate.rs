@@ -34,7 +34,7 @@ pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diag
         if p.kind == Kind::Frontend {
             common_checks(p, &mut diags);
         }
-        let (mut fe, target) = frontend(p, &config.global, &mut diags);
+        let (mut fe, target) = frontend(p, &mut diags);
         (fe.order, fe.uid) = (i, uids[i]);
         pending.push(target);
         config.frontends.push(fe);
@@ -51,6 +51,13 @@ pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diag
                 ),
             ),
         }
+    }
+    // `log global` means the global section's lines, wherever it is.
+    let drafts = proxies.iter().filter(|p| p.kind.front());
+    for (fe, p) in config.frontends.iter_mut().zip(drafts) {
+        fe.log = p
+            .log
+            .resolve(&config.global, &p.who(), &p.location, &mut diags);
     }
     let listening = config
         .frontends
@@ -223,11 +230,7 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
 }
 
 /// The frontend and the name of the backend it sends to (resolved later).
-fn frontend(
-    p: &ProxyDraft,
-    global: &Global,
-    d: &mut Diags,
-) -> (Frontend, Option<(String, Location)>) {
+fn frontend(p: &ProxyDraft, d: &mut Diags) -> (Frontend, Option<(String, Location)>) {
     if p.binds.is_empty() && p.kind == Kind::Frontend && !p.disabled {
         d.warn(
             &p.location,
@@ -265,7 +268,7 @@ fn frontend(
         timeout_client_fin: p.timeouts.client_fin,
         splice: p.splice,
         disabled: p.disabled,
-        log: p.log.resolve(global, &p.who(), &p.location, d),
+        log: FrontendLog::default(),
     };
     (fe, target)
 }

@@ -29,7 +29,7 @@ use crate::runtime::Runtime;
 use crate::session::Session;
 use format::Names;
 use target::{LEVEL_INFO, Origin, Sink};
-pub use trace::{Term, Trace};
+pub use trace::{Handshake, Term, Trace};
 
 /// Messages waiting for the logger thread before workers start dropping.
 pub const QUEUE_CAPACITY: usize = 16 * 1024;
@@ -86,7 +86,7 @@ pub enum Message {
         /// The address the client reached, to name its `bind`.
         local: SocketAddr,
         accepted: SystemTime,
-        what: &'static str,
+        what: Handshake,
     },
 }
 
@@ -309,7 +309,8 @@ impl Writer {
                 let fe = &rt.frontends[*frontend].config;
                 let _ = write!(out, "{}:{} [", client.ip(), client.port());
                 clock::accept_date(*accepted, out);
-                let _ = write!(out, "] {}/{}: {what}", fe.name, bind_name(fe, *local));
+                let name = bind_name(fe, *local);
+                let _ = write!(out, "] {}/{name}: {}", fe.name, what.message());
                 Some(*frontend)
             }
         }

@@ -79,8 +79,9 @@ pub fn frame(
             head.push_str(&format!("<{pri}>"));
             clock::rfc3164(now, &mut head);
             head.push(' ');
-            if t.format == SyslogFormat::Rfc3164 {
-                // HAProxy 2.6 names "localhost" when no host name is set.
+            // `log-send-hostname` turns the default into RFC 3164 (HAProxy);
+            // RFC 3164 without it names "localhost", as HAProxy 2.6 does.
+            if t.format == SyslogFormat::Rfc3164 || origin.hostname.is_some() {
                 head.push_str(origin.hostname.unwrap_or("localhost"));
                 head.push(' ');
             }
@@ -207,6 +208,12 @@ mod tests {
                 SyslogFormat::Local,
                 None,
                 "<158>DATE splicer[42]: msg\n",
+            ),
+            (
+                "local with log-send-hostname",
+                SyslogFormat::Local,
+                Some("lb1"),
+                "<158>DATE lb1 splicer[42]: msg\n",
             ),
             (
                 "rfc3164",

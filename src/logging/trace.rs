@@ -57,6 +57,11 @@ impl Term {
         }
     }
 
+    /// An idle timeout while forwarding: the client's or the server's.
+    pub fn idle_timeout(client: bool) -> Term {
+        Term::new(if client { 'c' } else { 's' }, 'D')
+    }
+
     /// Cut by splicer itself (`cause` K, D or U). HAProxy 2.6 logs `K-`
     /// for a session killed while forwarding; before that, the state says
     /// where it was.
@@ -69,6 +74,39 @@ impl Term {
             '-'
         };
         Term::new(cause, state)
+    }
+}
+
+/// Why a client's PROXY header failed, as HAProxy words it in its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    Timeout,
+    Closed,
+    ReadError,
+    NotProxy,
+    Invalid,
+}
+
+impl Handshake {
+    pub fn message(self) -> &'static str {
+        match self {
+            Handshake::Timeout => "Timeout while waiting for PROXY protocol header",
+            Handshake::Closed => "Connection closed while waiting for PROXY protocol header",
+            Handshake::ReadError => "Error while reading PROXY protocol header",
+            Handshake::NotProxy => {
+                "Received something which does not look like a PROXY protocol header"
+            }
+            Handshake::Invalid => "Received an invalid PROXY protocol header",
+        }
+    }
+}
+
+impl From<&crate::proxy_proto::ParseError> for Handshake {
+    fn from(e: &crate::proxy_proto::ParseError) -> Handshake {
+        match e {
+            crate::proxy_proto::ParseError::NotProxy => Handshake::NotProxy,
+            crate::proxy_proto::ParseError::Malformed(_) => Handshake::Invalid,
+        }
     }
 }
 
@@ -99,7 +137,7 @@ pub struct Trace {
     /// The first event that ended the session.
     end: Option<Term>,
     /// A PROXY header problem: logged as HAProxy's connection error line.
-    pub handshake_error: Option<&'static str>,
+    pub handshake: Option<Handshake>,
     /// The `Connect from` line (default format) went out.
     pub announced: bool,
 }
@@ -121,7 +159,7 @@ impl Trace {
             backend_queue: 0,
             failure: None,
             end: None,
-            handshake_error: None,
+            handshake: None,
             announced: false,
         }
     }

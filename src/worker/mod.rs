@@ -515,7 +515,7 @@ impl Worker {
         if let Some(b) = s.backend.filter(|_| s.is_queued()) {
             s.trace.dequeued(self.dequeued[b]);
         }
-        if let Some(what) = s.trace.handshake_error {
+        if let Some(what) = s.trace.handshake {
             if !self.rt.frontends[s.frontend].config.log.targets.is_empty() {
                 self.logs.send(logging::Message::Handshake {
                     frontend: s.frontend,
