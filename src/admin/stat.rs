@@ -401,6 +401,8 @@ fn backend_row(rt: &Runtime, b: &BackendState) -> Row {
     let current = b.active.load(Ordering::Relaxed);
     counters(&mut r, &b.counters, current.into());
     server_side(&mut r, &b.counters);
+    r.set("qcur", b.queued.load(Ordering::Relaxed));
+    r.set("qmax", b.max_queued.load(Ordering::Relaxed));
     r.zeros(&["dreq", "comp_in", "comp_out", "comp_byp", "comp_rsp"]);
     r.zeros(&[
         "agg_server_status",

@@ -289,6 +289,10 @@ pub struct BackendState {
     pub counters: Counters,
     /// Sessions sent to this backend and not yet closed (`scur`).
     pub active: AtomicU32,
+    /// Sessions waiting in the backend's queues now, and the most ever
+    /// (`qcur`, `qmax`).
+    pub queued: AtomicU32,
+    pub max_queued: AtomicU32,
     /// Whether a server could take a session when last looked at, when
     /// that last changed, the DOWN time before it and the UP to DOWN
     /// transitions (`status`, `lastchg`, `downtime`, `chkdown`).
@@ -479,6 +483,8 @@ impl Runtime {
                     config: b,
                     counters: Counters::default(),
                     active: AtomicU32::new(0),
+                    queued: AtomicU32::new(0),
+                    max_queued: AtomicU32::new(0),
                     last_change_ms: AtomicU64::new(now_ms()),
                     down_ms: AtomicU64::new(0),
                     downs: AtomicU64::new(0),
