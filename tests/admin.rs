@@ -482,3 +482,52 @@ fn a_server_maxconn_set_at_run_time_queues_and_shows_in_qcur() {
     assert_eq!(api.stat("fe", "BACKEND", "qcur"), "0");
     assert_eq!(api.stat("fe", "BACKEND", "qmax"), "1");
 }
+
+#[test]
+fn prometheus_haproxy_exporter_reads_the_socket() {
+    let Some(tools) = require_tools("exporter", &["prometheus-haproxy-exporter"]) else {
+        return;
+    };
+    let a = Backend::echo();
+    let dead = dead_addr();
+    let api = Api::start(
+        "",
+        &listen(
+            "",
+            &[("a", a.addr, ""), ("dead", dead, "check inter 100ms")],
+        ),
+        &["fe"],
+    );
+    wait_for("dead to be DOWN", LIMIT, || {
+        api.stat("fe", "dead", "status") == "DOWN"
+    });
+    echo_roundtrip(api.sp.addr("fe"), 3, 4096);
+    let web: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _exporter = ChildGuard::spawn(
+        "prometheus-haproxy-exporter",
+        Command::new(&tools[0])
+            .arg(format!(
+                "--haproxy.scrape-uri=unix:{}",
+                api.sock("admin").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_for("the exporter to listen", LIMIT, || accepts(web));
+    let (status, metrics) = http_get(web, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    for want in [
+        "haproxy_up 1",
+        "haproxy_exporter_csv_parse_failures_total 0",
+        "haproxy_server_up{backend=\"fe\",server=\"a\"} 1",
+        "haproxy_server_up{backend=\"fe\",server=\"dead\"} 0",
+        "haproxy_backend_up{backend=\"fe\"} 1",
+        "haproxy_frontend_bytes_in_total{frontend=\"fe\"} 4096",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == want),
+            "{want} missing from the exporter's metrics"
+        );
+    }
+}
