@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 
 use crate::config::Frontend;
 use crate::runtime::{
-    BackendState, Counters, FrontendState, Oper, Runtime, ServerState, ServerStatus, now_ms,
+    BackendState, Counters, FrontendState, Runtime, ServerState, ServerStatus, now_ms,
 };
 
 use super::cli::Ctx;
@@ -325,13 +325,9 @@ fn server_row(b: &BackendState, s: usize) -> Row {
     r.set("used_conn_cur", current);
     if c.health {
         let info = &c.info;
-        let mut down = srv.down_ms.load(Ordering::Relaxed);
-        if srv.oper() == Oper::Down {
-            down += now.saturating_sub(since);
-        }
         r.set("chkfail", info.failures);
         r.set("chkdown", info.downs);
-        r.set("downtime", secs(down));
+        r.set("downtime", secs(srv.downtime_ms()));
         r.set(
             "check_status",
             if info.status.is_empty() {
