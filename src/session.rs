@@ -388,6 +388,8 @@ impl Session {
         }
         if !matches!(self.phase, Phase::Queued) {
             self.phase = Phase::Queued;
+            let n = backend.queued.fetch_add(1, Ordering::Relaxed) + 1;
+            backend.max_queued.fetch_max(n, Ordering::Relaxed);
             let cfg = &backend.config;
             let t = cfg.timeout_queue.unwrap_or(cfg.timeout_connect);
             self.deadline.set(Some(ctx.now + t), self.key, ctx.timers);
@@ -400,6 +402,7 @@ impl Session {
     /// Starts a connection to `server`, whose slot the caller acquired.
     fn connect(&mut self, server: usize, ctx: &mut Ctx<'_>) -> Outcome {
         let b = self.backend.unwrap_or_default();
+        self.leave_queue(ctx.rt);
         let srv = &ctx.rt.backends[b].servers[server];
         Counters::add(&srv.counters.connects, 1);
         Counters::add(&ctx.rt.backends[b].counters.connects, 1);
@@ -651,9 +654,18 @@ impl Session {
         [fe.timeout_client, server].into_iter().flatten().min()
     }
 
+    /// Counts the session out of its backend's queue, if it was queued.
+    fn leave_queue(&mut self, rt: &Runtime) {
+        if let (Phase::Queued, Some(b)) = (&self.phase, self.backend) {
+            rt.backends[b].queued.fetch_sub(1, Ordering::Relaxed);
+            self.phase = Phase::Idle;
+        }
+    }
+
     /// Closes everything the session holds. Returns the backend whose server
     /// slot was freed, so the worker can serve its queue.
     pub fn teardown(mut self, how: Close, rt: &Runtime, pipes: &mut PipePool) -> Option<usize> {
+        self.leave_queue(rt);
         let mut freed = None;
         if let Phase::Connecting { conn } | Phase::Forwarding { conn } =
             std::mem::replace(&mut self.phase, Phase::Idle)

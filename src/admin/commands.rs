@@ -226,6 +226,9 @@ fn clear_counters(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
             c.clear_max();
         }
     }
+    for b in &rt.backends {
+        b.max_queued.store(0, Ordering::Relaxed);
+    }
     if all {
         for s in rt.backends.iter().flat_map(|b| &b.servers) {
             if let Some(check) = &s.check {

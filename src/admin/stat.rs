@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 
 use crate::config::Frontend;
 use crate::runtime::{
-    BackendState, Counters, FrontendState, Oper, Runtime, ServerState, ServerStatus, now_ms,
+    BackendState, Counters, FrontendState, Runtime, ServerState, ServerStatus, now_ms,
 };
 
 use super::cli::Ctx;
@@ -325,13 +325,9 @@ fn server_row(b: &BackendState, s: usize) -> Row {
     r.set("used_conn_cur", current);
     if c.health {
         let info = &c.info;
-        let mut down = srv.down_ms.load(Ordering::Relaxed);
-        if srv.oper() == Oper::Down {
-            down += now.saturating_sub(since);
-        }
         r.set("chkfail", info.failures);
         r.set("chkdown", info.downs);
-        r.set("downtime", secs(down));
+        r.set("downtime", secs(srv.downtime_ms()));
         r.set(
             "check_status",
             if info.status.is_empty() {
@@ -401,6 +397,8 @@ fn backend_row(rt: &Runtime, b: &BackendState) -> Row {
     let current = b.active.load(Ordering::Relaxed);
     counters(&mut r, &b.counters, current.into());
     server_side(&mut r, &b.counters);
+    r.set("qcur", b.queued.load(Ordering::Relaxed));
+    r.set("qmax", b.max_queued.load(Ordering::Relaxed));
     r.zeros(&["dreq", "comp_in", "comp_out", "comp_byp", "comp_rsp"]);
     r.zeros(&[
         "agg_server_status",

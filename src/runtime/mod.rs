@@ -29,6 +29,13 @@ pub enum ServerStatus {
     Maint,
 }
 
+impl ServerStatus {
+    /// Out of service: DOWN or in maintenance (HAProxy's "stopped").
+    pub fn stopped(self) -> bool {
+        matches!(self, ServerStatus::Down | ServerStatus::Maint)
+    }
+}
+
 /// Operational state, as the health checks (and an agent) see the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -155,18 +162,38 @@ impl ServerState {
     /// Sets the operational state. Coming up from DOWN starts the slowstart
     /// ramp, if the server has one.
     pub fn set_oper(&self, oper: Oper) {
+        let before = self.status();
         let was = self.oper.swap(oper as u8, Ordering::AcqRel);
-        if was != oper as u8 {
-            let now = now_ms();
-            let since = self.last_change_ms.swap(now, Ordering::AcqRel);
-            if was == Oper::Down as u8 {
-                self.down_ms
-                    .fetch_add(now.saturating_sub(since), Ordering::Relaxed);
-            }
-        }
+        self.status_changed(before);
         if was == Oper::Down as u8 && oper != Oper::Down && self.slowstart_ms > 0 {
             self.ramp_until
                 .store(now_ms() + self.slowstart_ms, Ordering::Release);
+        }
+    }
+
+    /// After a state change: when the status a user sees changed, restarts
+    /// `lastchg` and adds the time just spent stopped (DOWN or in
+    /// maintenance, as HAProxy counts it) to `downtime`.
+    fn status_changed(&self, before: ServerStatus) {
+        if self.status() == before {
+            return;
+        }
+        let now = now_ms();
+        let since = self.last_change_ms.swap(now, Ordering::AcqRel);
+        if before.stopped() {
+            self.down_ms
+                .fetch_add(now.saturating_sub(since), Ordering::Relaxed);
+        }
+    }
+
+    /// `downtime` in ms: past stops plus the current one.
+    pub fn downtime_ms(&self) -> u64 {
+        let down = self.down_ms.load(Ordering::Relaxed);
+        if self.status().stopped() {
+            let since = self.last_change_ms.load(Ordering::Relaxed);
+            down + now_ms().saturating_sub(since)
+        } else {
+            down
         }
     }
 
@@ -183,9 +210,7 @@ impl ServerState {
         } else {
             self.admin.fetch_and(!flags, Ordering::AcqRel);
         }
-        if self.status() != before {
-            self.last_change_ms.store(now_ms(), Ordering::Release);
-        }
+        self.status_changed(before);
     }
 
     /// For tests and the runtime API: forces the derived status.
@@ -289,6 +314,10 @@ pub struct BackendState {
     pub counters: Counters,
     /// Sessions sent to this backend and not yet closed (`scur`).
     pub active: AtomicU32,
+    /// Sessions waiting in the backend's queues now, and the most ever
+    /// (`qcur`, `qmax`).
+    pub queued: AtomicU32,
+    pub max_queued: AtomicU32,
     /// Whether a server could take a session when last looked at, when
     /// that last changed, the DOWN time before it and the UP to DOWN
     /// transitions (`status`, `lastchg`, `downtime`, `chkdown`).
@@ -479,6 +508,8 @@ impl Runtime {
                     config: b,
                     counters: Counters::default(),
                     active: AtomicU32::new(0),
+                    queued: AtomicU32::new(0),
+                    max_queued: AtomicU32::new(0),
                     last_change_ms: AtomicU64::new(now_ms()),
                     down_ms: AtomicU64::new(0),
                     downs: AtomicU64::new(0),

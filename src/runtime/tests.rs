@@ -209,3 +209,35 @@ fn slowstart_ramps_the_weight_after_a_recovery_only() {
     );
     assert!(seen.len() > 3, "ramp has steps: {seen:?}");
 }
+
+#[test]
+fn downtime_counts_down_and_maintenance_and_lastchg_restarts() {
+    let rt = Runtime::new(backend(vec![server("a", false)], false));
+    let s = &rt.backends[0].servers[0];
+    let pause = || std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(s.downtime_ms(), 0);
+    s.set_oper(Oper::Down);
+    pause();
+    s.set_admin(admin::FORCED_MAINT, true);
+    pause();
+    let stopped = s.downtime_ms();
+    assert!(stopped >= 60, "down then maint, both stopped: {stopped}");
+    s.set_admin(admin::FORCED_MAINT, false);
+    s.set_oper(Oper::Up);
+    let after = s.downtime_ms();
+    pause();
+    assert_eq!(s.downtime_ms(), after, "no downtime while UP");
+    let since = s.last_change_ms.load(Ordering::Relaxed);
+    s.set_admin(admin::FORCED_DRAIN, true);
+    assert!(
+        s.last_change_ms.load(Ordering::Relaxed) > since,
+        "drain is a change"
+    );
+    let since = s.last_change_ms.load(Ordering::Relaxed);
+    s.set_admin(admin::FORCED_DRAIN, true);
+    assert_eq!(
+        s.last_change_ms.load(Ordering::Relaxed),
+        since,
+        "no change, same lastchg"
+    );
+}
