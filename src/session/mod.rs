@@ -8,21 +8,23 @@
 //! forwards both directions through two [`Flow`]s until both are shut or one
 //! side fails. Handlers return an [`Outcome`]; the worker acts on it.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
 
 use crate::balance::{Algorithm, Candidate};
-use crate::config::{ProxyVersion, SpliceOptions};
+use crate::config::SpliceOptions;
 use crate::forward::{Flow, FlowError, Half, PipePool, Ready, Shared};
 use crate::logging::{self, Handshake, Term, Trace};
-use crate::runtime::{Availability, Counters, Runtime};
+use crate::runtime::{Counters, Runtime};
 use crate::worker::timers::{Deadline, Timers};
-use crate::{connect, proxy_proto};
+
+mod dispatch;
+use crate::proxy_proto;
 
 /// Which socket of a session an event is about (the low bit of its token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,200 +356,6 @@ impl Session {
         }
     }
 
-    /// Picks a server and starts connecting, or queues.
-    fn dispatch(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
-        ctx.logs.started(ctx.rt, self);
-        let Some(b) = self.backend else {
-            self.trace.end(Term::NO_SERVER);
-            log::warn!(
-                "frontend {}: no backend to send client {} to",
-                ctx.rt.frontends[self.frontend].config.name,
-                self.client_addr
-            );
-            return Outcome::Close(Close::Normal);
-        };
-        let backend = &ctx.rt.backends[b];
-        for _ in 0..MAX_PICK_RACES {
-            match backend.candidates(self.exclude, ctx.candidates) {
-                Availability::NoServer => {
-                    log::debug!("backend {} has no server available", backend.config.name);
-                    self.trace.end(Term::NO_SERVER);
-                    return Outcome::Close(Close::Normal);
-                }
-                Availability::Full => break,
-                Availability::Ready => {
-                    let i = ctx.algos[b].pick(ctx.candidates, self.client_addr.ip());
-                    let server = ctx.candidates[i].server;
-                    if backend.servers[server].try_acquire() {
-                        Counters::add(&backend.servers[server].counters.picks, 1);
-                        Counters::add(&backend.counters.picks, 1);
-                        return self.connect(server, ctx);
-                    }
-                }
-            }
-        }
-        if !matches!(self.phase, Phase::Queued) {
-            self.phase = Phase::Queued;
-            let n = backend.queued.fetch_add(1, Ordering::Relaxed) + 1;
-            backend.max_queued.fetch_max(n, Ordering::Relaxed);
-            let cfg = &backend.config;
-            let t = cfg.timeout_queue.unwrap_or(cfg.timeout_connect);
-            self.deadline.set(Some(ctx.now + t), self.key, ctx.timers);
-            self.trace.queued(ctx.now);
-            return Outcome::Queue(b);
-        }
-        Outcome::Continue
-    }
-
-    /// Starts a connection to `server`, whose slot the caller acquired.
-    fn connect(&mut self, server: usize, ctx: &mut Ctx<'_>) -> Outcome {
-        let b = self.backend.unwrap_or_default();
-        self.leave_queue(ctx.rt);
-        let srv = &ctx.rt.backends[b].servers[server];
-        Counters::add(&srv.counters.connects, 1);
-        Counters::add(&ctx.rt.backends[b].counters.connects, 1);
-        let result = connect::start(srv.addr, srv.source).and_then(|mut stream| {
-            let interest = Interest::READABLE | Interest::WRITABLE;
-            ctx.registry
-                .register(&mut stream, Side::Server.token(self.key), interest)?;
-            Ok(stream)
-        });
-        match result {
-            Ok(stream) => {
-                self.trace.connecting(server, ctx.now);
-                self.phase = Phase::Connecting {
-                    conn: Conn {
-                        stream,
-                        server,
-                        ready: Ready::default(),
-                    },
-                };
-                let t = ctx.rt.backends[b].config.timeout_connect;
-                self.deadline.set(Some(ctx.now + t), self.key, ctx.timers);
-                Outcome::Continue
-            }
-            Err(e) => {
-                srv.release();
-                self.phase = Phase::Idle;
-                self.trace.connecting(server, ctx.now);
-                self.trace.failed(Term::for_failure(&e, false));
-                self.after_failure(server, e, ctx)
-            }
-        }
-    }
-
-    fn check_connected(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
-        let Phase::Connecting { conn } = &mut self.phase else {
-            return Outcome::Continue;
-        };
-        if !conn.ready.writable {
-            return Outcome::Continue;
-        }
-        // Edge-triggered: a connecting socket reports writable only once the
-        // handshake ended, and a failure leaves its reason in SO_ERROR.
-        match conn.stream.take_error() {
-            Ok(None) => self.connected(ctx),
-            Ok(Some(e)) | Err(e) => self.connect_failed(e, ctx),
-        }
-    }
-
-    fn connected(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
-        let Phase::Connecting { conn } = std::mem::replace(&mut self.phase, Phase::Idle) else {
-            return Outcome::Continue;
-        };
-        let b = self.backend.unwrap_or_default();
-        let srv = &ctx.rt.backends[b].servers[conn.server];
-        if let Some(v) = srv.send_proxy
-            && let Err(e) = send_proxy_header(&conn.stream, v, self.client_addr, self.local_addr)
-        {
-            self.phase = Phase::Connecting { conn };
-            return self.connect_failed(e, ctx);
-        }
-        let backend = &ctx.rt.backends[b];
-        srv.counters
-            .session_started(srv.active.load(Ordering::Relaxed).into());
-        backend
-            .counters
-            .session_started(backend.active.load(Ordering::Relaxed).into());
-        srv.note_success();
-        self.trace
-            .connected(ctx.now, || conn.stream.local_addr().ok());
-        self.phase = Phase::Forwarding { conn };
-        self.arm_idle_timeout(ctx);
-        self.forward(ctx)
-    }
-
-    /// Gives up the current server connection and retries or closes.
-    fn connect_failed(&mut self, err: io::Error, ctx: &mut Ctx<'_>) -> Outcome {
-        let conn = match std::mem::replace(&mut self.phase, Phase::Idle) {
-            Phase::Connecting { conn } => {
-                self.trace.failed(Term::for_failure(&err, false));
-                conn
-            }
-            Phase::Forwarding { conn } => {
-                self.trace.failed(Term::for_failure(&err, true));
-                conn
-            }
-            other => {
-                self.phase = other;
-                return Outcome::Close(Close::Normal);
-            }
-        };
-        let server = conn.server;
-        self.drop_conn(conn, ctx.rt);
-        self.after_failure(server, err, ctx)
-    }
-
-    fn after_failure(&mut self, server: usize, err: io::Error, ctx: &mut Ctx<'_>) -> Outcome {
-        let b = self.backend.unwrap_or_default();
-        let backend = &ctx.rt.backends[b];
-        let srv = &backend.servers[server];
-        Counters::add(&srv.counters.connect_errors, 1);
-        Counters::add(&backend.counters.connect_errors, 1);
-        if srv.note_error() {
-            ctx.rt.wake_health();
-        }
-        log::debug!(
-            "session {}: server {}/{} failed: {err}",
-            self.key,
-            backend.config.name,
-            srv.name
-        );
-        if self.retries_left == 0 {
-            log::info!(
-                "{}/{}: connection to {} failed after {} retries: {err}",
-                backend.config.name,
-                srv.name,
-                srv.addr,
-                backend.config.retries
-            );
-            return Outcome::Close(Close::Normal);
-        }
-        self.retries_left -= 1;
-        Counters::add(&srv.counters.retries, 1);
-        // HAProxy's default: redispatch on the last retry; a server that can
-        // no longer take sessions is left whatever the setting.
-        let redispatch = backend.config.redispatch && self.retries_left == 0;
-        self.trace.retried(redispatch);
-        if redispatch || !srv.usable() || !srv.try_acquire() {
-            if redispatch {
-                Counters::add(&srv.counters.redispatches, 1);
-            }
-            self.exclude = Some(server);
-            return self.dispatch(ctx);
-        }
-        self.connect(server, ctx)
-    }
-
-    /// Closes a server connection and frees its slot. No epoll_ctl(DEL):
-    /// closing the only descriptor of a socket removes it from the epoll set.
-    fn drop_conn(&mut self, conn: Conn, rt: &Runtime) {
-        drop(conn.stream);
-        if let Some(b) = self.backend {
-            rt.backends[b].servers[conn.server].release();
-        }
-    }
-
     fn forward(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
         let Phase::Forwarding { conn } = &mut self.phase else {
             return Outcome::Continue;
@@ -698,22 +506,4 @@ fn may_still_retry(up: &Flow, retries_left: u32) -> bool {
 /// Makes the coming close send a RST instead of a FIN.
 fn reset_on_close(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
-}
-
-fn send_proxy_header(
-    stream: &TcpStream,
-    v: ProxyVersion,
-    src: SocketAddr,
-    dst: SocketAddr,
-) -> io::Result<()> {
-    let header = proxy_proto::encode(v, src, dst);
-    // A fresh connection's send buffer always has room for ~100 bytes; a
-    // short write here means something is badly wrong with the server.
-    match (&*stream).write(&header)? {
-        n if n == header.len() => Ok(()),
-        _ => Err(io::Error::new(
-            io::ErrorKind::WriteZero,
-            "short PROXY header write",
-        )),
-    }
 }
