@@ -7,8 +7,8 @@
 use std::sync::atomic::Ordering;
 
 use crate::config::{Balance, HashType, Level, MAX_WEIGHT};
-use crate::health::{after_loss, left, online, who};
-use crate::runtime::{BackendState, Runtime, ServerState, admin};
+use crate::health::{set_drain, set_maint};
+use crate::runtime::{BackendState, Runtime, admin};
 
 use super::cli::{Command, Ctx, PERMISSION_DENIED, usage};
 use super::{info, stat};
@@ -386,14 +386,14 @@ fn set_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
         Some("state") => match args.get(4).map(String::as_str) {
             Some("ready") => {
                 maint(b, s, false);
-                drain(b, s, false);
+                set_drain(b, s, false);
             }
             Some("drain") => {
                 maint(b, s, false);
-                drain(b, s, true);
+                set_drain(b, s, true);
             }
             Some("maint") => {
-                drain(b, s, false);
+                set_drain(b, s, false);
                 maint(b, s, true);
             }
             _ => out.push_str("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"),
@@ -402,40 +402,10 @@ fn set_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
     }
 }
 
-/// Enters or leaves forced maintenance (leaving also clears the config's
-/// `disabled`), logging as HAProxy does.
+/// Enters or leaves forced maintenance; leaving also clears the config's
+/// `disabled`, as HAProxy's `enable server` does.
 fn maint(b: &BackendState, s: usize, on: bool) {
-    let srv = &b.servers[s];
-    let flags = srv.admin_flags();
-    if on && flags & admin::FORCED_MAINT == 0 {
-        let was_usable = srv.usable();
-        srv.set_admin(admin::FORCED_MAINT, true);
-        log::warn!(
-            "{} is going DOWN for maintenance. {}",
-            who(b, srv),
-            left(b, srv)
-        );
-        after_loss(b, s, was_usable);
-    } else if !on && flags & admin::MAINT != 0 {
-        srv.set_admin(admin::MAINT, false);
-        log::warn!("{} is UP/READY (leaving forced maintenance).", who(b, srv));
-    }
-    b.refresh_state();
-}
-
-fn drain(b: &BackendState, s: usize, on: bool) {
-    let srv: &ServerState = &b.servers[s];
-    let draining = srv.admin_flags() & admin::FORCED_DRAIN != 0;
-    if on && !draining {
-        let was_usable = srv.usable();
-        srv.set_admin(admin::FORCED_DRAIN, true);
-        log::warn!("{} enters drain state. {}", who(b, srv), online(b));
-        after_loss(b, s, was_usable);
-    } else if !on && draining {
-        srv.set_admin(admin::FORCED_DRAIN, false);
-        log::warn!("{} is UP (leaving forced drain).", who(b, srv));
-    }
-    b.refresh_state();
+    set_maint(b, s, on, admin::MAINT);
 }
 
 fn set_maxconn_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {

@@ -109,40 +109,18 @@ impl Thread {
     }
 
     fn agent_admin(&mut self, t: usize, a: AgentAdmin) {
-        let (b, s) = (self.servers[t].backend, self.servers[t].server);
-        let backend = &self.rt.backends[b];
-        let srv = &backend.servers[s];
-        let flags = srv.admin_flags();
-        let who = who(backend, srv);
+        let backend = &self.rt.backends[self.servers[t].backend];
+        let s = self.servers[t].server;
+        // The agent leaves only the maintenance it forced, never the
+        // config's `disabled`.
         match a {
-            AgentAdmin::Maint if flags & admin::FORCED_MAINT == 0 => {
-                let was_usable = srv.usable();
-                srv.set_admin(admin::FORCED_MAINT, true);
-                log::warn!(
-                    "{who} is going DOWN for maintenance. {}",
-                    left(backend, srv)
-                );
-                self.after_loss(b, s, was_usable);
-            }
-            AgentAdmin::Drain if flags & admin::FORCED_DRAIN == 0 => {
-                let was_usable = srv.usable();
-                srv.set_admin(admin::FORCED_DRAIN, true);
-                log::warn!("{who} enters drain state. {}", online(backend));
-                self.after_loss(b, s, was_usable);
-            }
+            AgentAdmin::Maint => set_maint(backend, s, true, admin::FORCED_MAINT),
+            AgentAdmin::Drain => set_drain(backend, s, true),
             AgentAdmin::Ready => {
-                if flags & admin::FORCED_MAINT != 0 {
-                    srv.set_admin(admin::FORCED_MAINT, false);
-                    log::info!("{who} is UP/READY (leaving forced maintenance).");
-                }
-                if flags & admin::FORCED_DRAIN != 0 {
-                    srv.set_admin(admin::FORCED_DRAIN, false);
-                    log::info!("{who} is UP (leaving forced drain).");
-                }
+                set_maint(backend, s, false, admin::FORCED_MAINT);
+                set_drain(backend, s, false);
             }
-            _ => {}
         }
-        backend.refresh_state();
     }
 
     /// Publishes the tracked server's operational state; logs the
@@ -173,7 +151,7 @@ impl Thread {
                         server: s,
                     });
                 }
-                self.after_loss(b, s, was_usable);
+                after_loss(&self.rt.backends[b], s, was_usable);
             }
             Transition::Up(detail) if oper != Oper::Down => {
                 log::info!(
@@ -189,10 +167,6 @@ impl Thread {
             }
             _ => {}
         }
-    }
-
-    fn after_loss(&self, b: usize, s: usize, was_usable: bool) {
-        after_loss(&self.rt.backends[b], s, was_usable);
     }
 
     fn broadcast(&self, msg: Control) {
@@ -231,9 +205,54 @@ fn check_detail(v: &Verdict, duration: Duration) -> String {
     )
 }
 
+/// Enters forced maintenance, or leaves it by clearing `leave` (the agent
+/// clears its own flag; the runtime API also the config's `disabled`);
+/// logs as HAProxy does. Shared by the agent and the runtime API.
+pub(crate) fn set_maint(backend: &BackendState, s: usize, on: bool, leave: u8) {
+    let srv = &backend.servers[s];
+    let flags = srv.admin_flags();
+    if on && flags & admin::FORCED_MAINT == 0 {
+        let was_usable = srv.usable();
+        srv.set_admin(admin::FORCED_MAINT, true);
+        log::warn!(
+            "{} is going DOWN for maintenance. {}",
+            who(backend, srv),
+            left(backend, srv)
+        );
+        after_loss(backend, s, was_usable);
+    } else if !on && flags & leave != 0 {
+        srv.set_admin(leave, false);
+        log::warn!(
+            "{} is UP/READY (leaving forced maintenance).",
+            who(backend, srv)
+        );
+    }
+    backend.refresh_state();
+}
+
+/// Enters or leaves forced drain, logging as HAProxy does.
+pub(crate) fn set_drain(backend: &BackendState, s: usize, on: bool) {
+    let srv = &backend.servers[s];
+    let draining = srv.admin_flags() & admin::FORCED_DRAIN != 0;
+    if on && !draining {
+        let was_usable = srv.usable();
+        srv.set_admin(admin::FORCED_DRAIN, true);
+        log::warn!(
+            "{} enters drain state. {}",
+            who(backend, srv),
+            online(backend)
+        );
+        after_loss(backend, s, was_usable);
+    } else if !on && draining {
+        srv.set_admin(admin::FORCED_DRAIN, false);
+        log::warn!("{} is UP (leaving forced drain).", who(backend, srv));
+    }
+    backend.refresh_state();
+}
+
 /// After a server stopped taking sessions: says so when it was the
 /// backend's last one.
-pub(crate) fn after_loss(backend: &BackendState, s: usize, was_usable: bool) {
+fn after_loss(backend: &BackendState, s: usize, was_usable: bool) {
     if was_usable && !backend.servers[s].usable() && backend.usable_counts() == (0, 0) {
         let kind = if backend.config.listen {
             "proxy"
@@ -245,7 +264,7 @@ pub(crate) fn after_loss(backend: &BackendState, s: usize, was_usable: bool) {
 }
 
 /// `Server web/w1` or `Backup Server web/b1`.
-pub(crate) fn who(backend: &BackendState, srv: &ServerState) -> String {
+fn who(backend: &BackendState, srv: &ServerState) -> String {
     let kind = if srv.backup {
         "Backup Server"
     } else {
@@ -255,28 +274,30 @@ pub(crate) fn who(backend: &BackendState, srv: &ServerState) -> String {
 }
 
 /// The tail of a DOWN line.
-pub(crate) fn left(backend: &BackendState, srv: &ServerState) -> String {
-    let (active, backup) = backend.usable_counts();
-    let running_on_backup = if active == 0 && backup > 0 {
-        " Running on backup."
-    } else {
-        ""
-    };
+fn left(backend: &BackendState, srv: &ServerState) -> String {
     format!(
-        "{active} active and {backup} backup servers left.{running_on_backup} {} sessions active, 0 requeued, 0 remaining in queue.",
+        "{} {} sessions active, 0 requeued, 0 remaining in queue.",
+        servers_left(backend, "left"),
         srv.active.load(std::sync::atomic::Ordering::Relaxed)
     )
 }
 
 /// The tail of an UP (or drain) line.
-pub(crate) fn online(backend: &BackendState) -> String {
+fn online(backend: &BackendState) -> String {
+    format!(
+        "{} 0 sessions requeued, 0 total in queue.",
+        servers_left(backend, "online")
+    )
+}
+
+/// `N active and M backup servers left.`, plus ` Running on backup.` when
+/// only backups serve.
+fn servers_left(backend: &BackendState, word: &str) -> String {
     let (active, backup) = backend.usable_counts();
     let running_on_backup = if active == 0 && backup > 0 {
         " Running on backup."
     } else {
         ""
     };
-    format!(
-        "{active} active and {backup} backup servers online.{running_on_backup} 0 sessions requeued, 0 total in queue."
-    )
+    format!("{active} active and {backup} backup servers {word}.{running_on_backup}")
 }

@@ -14,7 +14,7 @@ pub mod script;
 pub mod state;
 pub mod status;
 
-pub(crate) use apply::{after_loss, left, online, who};
+pub(crate) use apply::{set_drain, set_maint};
 
 use std::io;
 use std::net::SocketAddr;

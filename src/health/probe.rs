@@ -35,7 +35,10 @@ pub struct Target {
 /// Where the current step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wait {
+    /// A connect step not started yet.
     Connect,
+    /// A connect started and not completed.
+    Connecting,
     /// Sending: that many bytes of the step are written.
     Send(usize),
     Read,
@@ -47,8 +50,6 @@ pub struct Probe {
     target: Target,
     token: Token,
     stream: Option<TcpStream>,
-    /// A connect was started and has not completed.
-    connecting: bool,
     wait: Wait,
     buf: Vec<u8>,
     last_pass: Option<Verdict>,
@@ -79,7 +80,6 @@ impl Probe {
             target,
             token,
             stream: None,
-            connecting: false,
             wait: Wait::Connect,
             buf: Vec::new(),
             last_pass: None,
@@ -162,7 +162,7 @@ impl Probe {
         registry: &Registry,
         now: Instant,
     ) -> Result<bool, Verdict> {
-        if !self.connecting {
+        if self.wait != Wait::Connecting {
             // A fresh connect: the first, or a later `tcp-check connect`.
             self.close(registry);
             let mut addr = self.target.addr;
@@ -175,7 +175,7 @@ impl Probe {
                 .register(&mut s, self.token, Interest::READABLE | Interest::WRITABLE)
                 .map_err(|e| l4_error(CheckStatus::SockErr, &e))?;
             self.stream = Some(s);
-            self.connecting = true;
+            self.wait = Wait::Connecting;
             self.buf.clear();
             return Ok(false);
         }
@@ -192,7 +192,6 @@ impl Probe {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(false),
             Err(e) => return Err(l4_error(CheckStatus::L4Con, &e)),
         };
-        self.connecting = false;
         if send_proxy {
             let local = s
                 .local_addr()
