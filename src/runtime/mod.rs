@@ -336,29 +336,12 @@ impl BackendState {
     /// just refused it.
     pub fn candidates(&self, exclude: Option<usize>, out: &mut Vec<Candidate>) -> Availability {
         out.clear();
-        let usable = |backup: bool| {
-            self.servers
-                .iter()
-                .enumerate()
-                .filter(move |(i, s)| s.backup == backup && s.usable() && Some(*i) != exclude)
-        };
-        let mut tier: Vec<(usize, &ServerState)> = usable(false).collect();
-        if tier.is_empty() {
-            tier = usable(true).collect();
-            if !self.config.allbackups {
-                tier.truncate(1);
-            }
-        }
-        if tier.is_empty()
-            && let Some(x) = exclude
-            && self.servers[x].usable()
-        {
-            tier.push((x, &self.servers[x]));
-        }
-        if tier.is_empty() {
-            return Availability::NoServer;
-        }
-        for (i, s) in tier {
+        // Called for every new session: fills `out` directly, no
+        // intermediate list. `tier` counts the usable servers of the tier
+        // chosen, with room or not (Full vs NoServer).
+        let mut tier = 0;
+        let mut take = |tier: &mut usize, i: usize, s: &ServerState| {
+            *tier += 1;
             if s.has_room() {
                 out.push(Candidate {
                     server: i,
@@ -366,8 +349,33 @@ impl BackendState {
                     active: s.active.load(Ordering::Relaxed),
                 });
             }
+        };
+        let usable = |backup: bool| {
+            self.servers
+                .iter()
+                .enumerate()
+                .filter(move |(i, s)| s.backup == backup && s.usable() && Some(*i) != exclude)
+        };
+        usable(false).for_each(|(i, s)| take(&mut tier, i, s));
+        if tier == 0 {
+            let backups = if self.config.allbackups {
+                usize::MAX
+            } else {
+                1
+            };
+            usable(true)
+                .take(backups)
+                .for_each(|(i, s)| take(&mut tier, i, s));
         }
-        if out.is_empty() {
+        if tier == 0
+            && let Some(x) = exclude
+            && self.servers[x].usable()
+        {
+            take(&mut tier, x, &self.servers[x]);
+        }
+        if tier == 0 {
+            Availability::NoServer
+        } else if out.is_empty() {
             Availability::Full
         } else {
             Availability::Ready
