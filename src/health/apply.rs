@@ -171,7 +171,7 @@ impl Thread {
 
     fn broadcast(&self, msg: Control) {
         for w in &self.workers {
-            w.send(msg);
+            w.send(msg.clone());
         }
     }
 }

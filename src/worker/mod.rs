@@ -40,7 +40,7 @@ const RETRY_TICK: Duration = Duration::from_millis(20);
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// A message from the main thread or the health checker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Control {
     /// Close listeners, let sessions finish, then exit.
     SoftStop,
