@@ -20,6 +20,7 @@ pub mod proxy_proto;
 pub mod runtime;
 pub mod session;
 pub mod sys;
+pub mod vrrp;
 pub mod worker;
 
 use std::io;
