@@ -205,6 +205,47 @@ fn failover(test: &str, peers: (&str, &str), stop_signal: &str) {
     assert_eq!(calls.lines().collect::<Vec<_>>(), expected, "{calls}");
 }
 
+/// `splicer -c` on the shipped example, and on a keepalived habit VRRPv3
+/// does not have (no root needed).
+#[test]
+fn check_mode_reads_vrrp_sections() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let run = |files: &[&str]| {
+        let mut cmd = std::process::Command::new(splicer_bin());
+        cmd.arg("-c");
+        for f in files {
+            cmd.arg("-f").arg(f);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&[
+        &format!("{root}/conf/foobar.cfg"),
+        &format!("{root}/conf/vrrp.cfg"),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("Configuration file is valid"), "{stdout}");
+    let dir = scratch_dir("vrrp-check");
+    let bad = dir.join("bad.cfg");
+    std::fs::write(
+        &bad,
+        "listen web\n    bind :8080\n    server s 127.0.0.1:9000\n\
+         vrrp VI_1\n    interface eth0\n    virtual_router_id 51\n\
+         \x20   virtual_ipaddress 198.51.100.100/24\n    authentication\n",
+    )
+    .unwrap();
+    let out = run(&[&bad.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "{}:8: vrrp 'VI_1': 'authentication' does not exist in VRRPv3",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn multicast_pair_fails_over_on_kill_and_on_sigterm() {
     failover("multicast_pair", ("", ""), "TERM");
