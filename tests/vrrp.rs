@@ -58,10 +58,12 @@ impl Pair {
     }
 
     /// splicer on `host` with `vrrp_lines` in its `vrrp VI_1` section.
+    /// A session whose VIP moved away ends only by timeout (the client's
+    /// packets go to the new master): short timeouts keep a soft stop short.
     fn start(&self, host: &str, vrrp_lines: &str) -> Splicer {
         let config = format!(
             "global\n    stats socket {sock} level admin\n\
-             defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
+             defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 2s\n    timeout server 2s\n\
              listen web\n    bind :{PORT}\n    server s {backend} check inter 100ms fall 1 rise 1\n\
              vrrp VI_1\n    interface eth0\n    virtual_router_id 51\n    advert_int 100ms\n\
              \x20   virtual_ipaddress {VIP}/24\n{vrrp_lines}",

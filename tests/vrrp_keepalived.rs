@@ -72,7 +72,7 @@ impl Mixed {
     fn splicer(&self, priority: u8) -> Splicer {
         let config = format!(
             "global\n    stats socket {sock} level admin\n\
-             defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
+             defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 2s\n    timeout server 2s\n\
              listen web\n    bind :{PORT}\n    server s {backend}\n\
              vrrp VI_1\n    interface eth0\n    virtual_router_id 51\n    priority {priority}\n\
              \x20   advert_int 0.1\n    virtual_ipaddress {VIP}/24\n",

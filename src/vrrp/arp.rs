@@ -33,10 +33,11 @@ pub fn announcement(mac: [u8; 6], ip: Ipv4Addr) -> [u8; 28] {
     p
 }
 
-/// A datagram packet socket: the kernel adds the Ethernet header.
+/// A datagram packet socket that only sends: the kernel adds the
+/// Ethernet header from the destination address. Protocol 0 receives
+/// nothing, so the host's ARP traffic does not pile up in it.
 pub fn open() -> io::Result<Socket> {
-    let proto = i32::from(ETH_P_ARP.to_be());
-    let s = Socket::new(Domain::PACKET, Type::DGRAM, Some(Protocol::from(proto)))?;
+    let s = Socket::new(Domain::PACKET, Type::DGRAM, Some(Protocol::from(0)))?;
     s.set_nonblocking(true)?;
     Ok(s)
 }

@@ -105,6 +105,9 @@ pub fn start(rt: Arc<Runtime>) -> Result<Option<Vrrp>, VrrpError> {
     if rt.vrrp.is_empty() {
         return Ok(None);
     }
+    // Fails early, with a clear message, where raw sockets are not allowed.
+    drop(probe_raw_socket().map_err(VrrpError::Socket)?);
+    let arp = arp::open().map_err(VrrpError::Socket)?;
     let mut nl = Netlink::open().map_err(VrrpError::Netlink)?;
     let instances: Vec<Instance> = rt
         .vrrp
@@ -118,9 +121,6 @@ pub fn start(rt: Arc<Runtime>) -> Result<Option<Vrrp>, VrrpError> {
                 source,
             })?;
     }
-    let arp = arp::open().map_err(VrrpError::Socket)?;
-    // Fails early, with a clear message, where raw sockets are not allowed.
-    drop(probe_raw_socket().map_err(VrrpError::Socket)?);
     let poll = Poll::new().map_err(VrrpError::Thread)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(VrrpError::Thread)?);
     let stop = Arc::new(AtomicBool::new(false));

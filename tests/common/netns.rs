@@ -267,12 +267,12 @@ pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
 
 /// From namespace `ns`: connects to `addr` and returns the first line the
 /// server sends (a `Backend::named` server's name), or `None` when the
-/// connection is not made within `limit` (the line may take ten times
+/// connection is not made within `limit` (the line may take four times
 /// that) or fails.
 pub fn first_line(ns: &str, addr: SocketAddr, limit: Duration) -> Option<String> {
     in_netns(ns, || {
         let s = TcpStream::connect_timeout(&addr, limit).ok()?;
-        s.set_read_timeout(Some(limit * 10)).ok()?;
+        s.set_read_timeout(Some(limit * 4)).ok()?;
         let mut line = String::new();
         BufReader::new(&s).read_line(&mut line).ok()?;
         let line = line.trim();
