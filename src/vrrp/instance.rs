@@ -24,8 +24,8 @@ use crate::config::VrrpInstance;
 use crate::config::vrrp::OWNER_PRIORITY;
 use crate::runtime::Runtime;
 
-/// Distinct "dropped because ..." warnings kept per instance; past this
-/// the rest go to the debug log only.
+/// Kinds of "dropped because ..." warnings remembered per instance; past
+/// this the rest go to the debug log only.
 const MAX_WARNINGS: usize = 64;
 /// Notify scripts still running at once; more are not started.
 const MAX_CHILDREN: usize = 32;
@@ -127,7 +127,10 @@ impl Instance {
                         }
                         Err(e) => {
                             self.sock = None;
-                            self.warn_once(format!("cannot open the VRRP socket: {e}"));
+                            self.warn_once(
+                                "socket".into(),
+                                format!("cannot open the VRRP socket: {e}"),
+                            );
                         }
                     }
                 }
@@ -211,33 +214,38 @@ impl Instance {
                     self.apply(ctx, now, out);
                 }
                 Ok(None) => {}
-                Err(why) => {
+                Err((kind, why)) => {
                     self.status.dropped += 1;
-                    self.warn_once(why);
+                    self.warn_once(kind, why);
                 }
             }
         }
     }
 
     /// RFC 5798 §7.1: `Ok(None)` for packets that are not ours to look at
-    /// (another virtual router, our own), `Err` for ones to drop and log.
-    fn check(&self, packet: &[u8]) -> Result<Option<(Ipv4Addr, Advert)>, String> {
+    /// (another virtual router, our own), `Err((kind, message))` for ones
+    /// to drop and log (a warning per kind and sender, the rest at debug).
+    fn check(&self, packet: &[u8]) -> Result<Option<(Ipv4Addr, Advert)>, (String, String)> {
         let r = match packet::decode_ip(packet) {
             Ok(r) => r,
             Err(e) => {
                 let src = packet.get(12..16).map_or(Ipv4Addr::UNSPECIFIED, |b| {
                     Ipv4Addr::new(b[0], b[1], b[2], b[3])
                 });
-                return Err(format!("dropped a packet from {src}: {e}"));
+                let kind = format!("{src} {:?}", std::mem::discriminant(&e));
+                return Err((kind, format!("dropped a packet from {src}: {e}")));
             }
         };
         if r.advert.vrid != self.cfg.vrid || Some(r.src) == self.local_ip {
             return Ok(None);
         }
         if !self.cfg.unicast_peers.is_empty() && !self.cfg.unicast_peers.contains(&r.src) {
-            return Err(format!(
-                "dropped an advertisement from {}: not a unicast_peer",
-                r.src
+            return Err((
+                format!("{} peer", r.src),
+                format!(
+                    "dropped an advertisement from {}: not a unicast_peer",
+                    r.src
+                ),
             ));
         }
         let mut theirs = r.advert.addrs.clone();
@@ -246,9 +254,12 @@ impl Instance {
         ours.sort();
         // The RFC drops a mismatch unless the sender is the address owner.
         if theirs != ours && r.advert.priority != OWNER_PRIORITY {
-            return Err(format!(
-                "dropped an advertisement from {}: it lists {:?}, this instance {:?} (check virtual_ipaddress on both)",
-                r.src, theirs, ours
+            return Err((
+                format!("{} addresses", r.src),
+                format!(
+                    "dropped an advertisement from {}: it lists {:?}, this instance {:?} (check virtual_ipaddress on both)",
+                    r.src, theirs, ours
+                ),
             ));
         }
         Ok(Some((r.src, r.advert)))
@@ -425,8 +436,9 @@ impl Instance {
         self.apply(ctx, now, out);
     }
 
-    fn warn_once(&mut self, what: String) {
-        if self.warned.len() < MAX_WARNINGS && self.warned.insert(what.clone()) {
+    /// A warning the first time a `kind` of problem is seen, debug after.
+    fn warn_once(&mut self, kind: String, what: String) {
+        if self.warned.len() < MAX_WARNINGS && self.warned.insert(kind) {
             log::warn!("vrrp {}: {what}", self.cfg.name);
         } else {
             log::debug!("vrrp {}: {what}", self.cfg.name);
