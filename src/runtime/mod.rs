@@ -479,6 +479,12 @@ pub fn try_take(current: &AtomicUsize, max: usize) -> bool {
         .is_ok()
 }
 
+/// One worker's loop counter, alone on its cache line: each worker bumps
+/// its own on every turn, and neighbours must not share the line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct Heartbeat(pub AtomicU64);
+
 #[derive(Debug)]
 pub struct Runtime {
     pub global: Global,
@@ -503,7 +509,7 @@ pub struct Runtime {
     /// `vrrp` sections and what the VRRP thread last published about them.
     pub vrrp: Vec<crate::vrrp::Shared>,
     /// Per worker: turns of its event loop, for the VRRP watchdog.
-    pub heartbeats: Vec<AtomicU64>,
+    pub heartbeats: Vec<Heartbeat>,
 }
 
 impl Runtime {
@@ -548,7 +554,7 @@ impl Runtime {
             maxconn: AtomicUsize::new(global.maxconn),
             nbthread,
             vrrp,
-            heartbeats: (0..nbthread).map(|_| AtomicU64::new(0)).collect(),
+            heartbeats: (0..nbthread).map(|_| Heartbeat::default()).collect(),
             global,
             frontends,
             backends,

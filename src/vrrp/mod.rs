@@ -226,7 +226,7 @@ impl Thread {
             .rt
             .heartbeats
             .iter()
-            .map(|b| b.load(Ordering::Relaxed))
+            .map(|b| b.0.load(Ordering::Relaxed))
             .collect();
         let stalled = self.watchdog.check(now, &beats).map(|(w, idle)| {
             format!(

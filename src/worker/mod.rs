@@ -184,7 +184,9 @@ impl Worker {
                 }
                 return Err(e);
             }
-            self.rt.heartbeats[self.id].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.rt.heartbeats[self.id]
+                .0
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let now = Instant::now();
             for ev in events.iter() {
                 match ev.token() {
