@@ -59,8 +59,8 @@ pub enum Preempt {
 
 /// keepalived's `state MASTER|BACKUP`. Accepted for configs written for
 /// keepalived; the RFC's rules decide the role (a non-owner always starts
-/// as backup and waits Master_Down_Interval), so it changes nothing but
-/// the start-up log line.
+/// as backup and waits Master_Down_Interval), so `MASTER` only earns a
+/// start-up log line saying so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InitialState {
     Master,

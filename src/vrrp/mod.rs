@@ -115,6 +115,14 @@ pub fn start(rt: Arc<Runtime>) -> Result<Option<Vrrp>, VrrpError> {
         .map(|s| Instance::new(s.config.clone()))
         .collect();
     for i in &instances {
+        if i.cfg.initial_state == Some(crate::config::InitialState::Master)
+            && i.cfg.priority != crate::config::vrrp::OWNER_PRIORITY
+        {
+            log::info!(
+                "vrrp {}: 'state MASTER' is only a hint: below priority 255 the RFC starts as backup and waits for a master first",
+                i.cfg.name
+            );
+        }
         i.remove_leftovers(&mut nl)
             .map_err(|source| VrrpError::Leftover {
                 instance: i.cfg.name.clone(),
