@@ -26,7 +26,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::config::Level;
-use crate::runtime::Runtime;
+use crate::runtime::{Current, Runtime};
 use listen::Stream;
 pub use listen::{AdminError, Listening, bind};
 
@@ -61,14 +61,14 @@ impl Admin {
 }
 
 /// Starts serving the sockets [`bind`] opened; `None` when there are none.
-pub fn start(rt: Arc<Runtime>, listeners: Vec<Listening>) -> io::Result<Option<Admin>> {
+pub fn start(current: Current, listeners: Vec<Listening>) -> io::Result<Option<Admin>> {
     if listeners.is_empty() {
         return Ok(None);
     }
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let mut thread = Thread {
-        rt,
+        current,
         poll,
         listeners,
         clients: Slab::new(),
@@ -91,7 +91,8 @@ pub fn start(rt: Arc<Runtime>, listeners: Vec<Listening>) -> io::Result<Option<A
 }
 
 struct Thread {
-    rt: Arc<Runtime>,
+    /// The runtime in effect (a reload replaces it).
+    current: Current,
     poll: Poll,
     listeners: Vec<Listening>,
     clients: Slab<Client>,
@@ -146,7 +147,8 @@ impl Thread {
 
     /// Accepts on listener `i` while there is room under `stats maxconn`.
     fn accept(&mut self, i: usize) {
-        while self.clients.len() < self.rt.global.stats_maxconn {
+        let global = &self.current.get().global;
+        while self.clients.len() < global.stats_maxconn {
             let (mut stream, peer) = match self.listeners[i].accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -170,7 +172,7 @@ impl Thread {
             }
             log::debug!("stats socket {}: client {peer}", self.listeners[i].name);
             let level = self.listeners[i].level;
-            entry.insert(Client::new(stream, level, self.rt.global.stats_timeout));
+            entry.insert(Client::new(stream, level, global.stats_timeout));
             self.drive(key);
         }
     }
@@ -188,7 +190,7 @@ impl Thread {
         let Some(c) = self.clients.get_mut(key) else {
             return;
         };
-        if c.pump(&self.rt) == Step::Close {
+        if c.pump(&self.current.get()) == Step::Close {
             self.close(key);
         }
     }

@@ -91,7 +91,7 @@ pub enum Message {
 }
 
 /// A worker's end of the logger: cheap to clone, never blocks.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Handle {
     tx: Option<Sender<Message>>,
     dropped: Arc<AtomicU64>,
@@ -136,10 +136,7 @@ impl Logger {
             .iter()
             .any(|f| !f.config.log.targets.is_empty());
         if !logs {
-            return Ok(Logger {
-                handle: Handle::disabled(),
-                thread: None,
-            });
+            return Ok(Logger::disabled());
         }
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
         let dropped = Arc::new(AtomicU64::new(0));
@@ -154,6 +151,21 @@ impl Logger {
             },
             thread: Some(thread),
         })
+    }
+
+    /// No logger thread: nothing is logged.
+    pub fn disabled() -> Logger {
+        Logger {
+            handle: Handle::disabled(),
+            thread: None,
+        }
+    }
+
+    /// Lets go of this handle: the thread ends once the workers have
+    /// dropped theirs (a reload's old config, when its last session ends).
+    /// Returns the thread, to join at exit.
+    pub fn detach(self) -> Option<JoinHandle<()>> {
+        self.thread
     }
 
     /// Waits for the logger to write what is queued. Call once every

@@ -131,6 +131,9 @@ pub struct Session {
     pub started: Instant,
     /// What its log line will say.
     pub trace: Trace,
+    /// The worker's config generation this session runs under (set by the
+    /// worker: its indices mean something only there).
+    pub generation: usize,
 }
 
 impl Session {
@@ -173,6 +176,7 @@ impl Session {
             exclude: None,
             started: now,
             trace: Trace::new(now, logging::wants_source(rt, frontend)),
+            generation: 0,
         }
     }
 
