@@ -188,6 +188,8 @@ impl Process {
         self.current.set(rt.clone());
         let old = std::mem::replace(&mut self.logger, logger);
         self.retired_loggers.extend(old.detach());
+        // The old runtime's event handle would keep its logger alive.
+        self.rt.events.lock().take();
         self.rt = rt;
         self.bound = ls.bound;
         Ok(())
@@ -213,6 +215,7 @@ impl Process {
     /// Joins the logger threads so every line is written. Call after the
     /// workers are gone.
     pub fn finish(self) {
+        self.rt.events.lock().take();
         self.logger.finish();
         for t in self.retired_loggers {
             let _ = t.join();

@@ -311,9 +311,19 @@ pub enum Availability {
     NoServer,
 }
 
+/// Where a runtime's backend events go: the logger's handle while the
+/// runtime is in effect. Cleared when a reload replaces the runtime (the
+/// logger thread holds the runtime, so the handle in it must not outlive
+/// its turn or the thread would never see its last sender go).
+pub type EventSink = parking_lot::Mutex<Option<crate::logging::Handle>>;
+
 #[derive(Debug)]
 pub struct BackendState {
     pub config: Backend,
+    /// Its index in [`Runtime::backends`].
+    pub index: usize,
+    /// Shared by all backends of the runtime (see [`EventSink`]).
+    pub events: Arc<EventSink>,
     pub servers: Vec<ServerState>,
     /// Counters and session counts are shared with the backend of the same
     /// name in the configs before and after a reload.
@@ -507,17 +517,23 @@ pub struct Runtime {
     pub health_waker: std::sync::OnceLock<std::sync::Arc<mio::Waker>>,
     /// The process's pipe budget, for `show info` (set at start-up).
     pub pipes: std::sync::OnceLock<std::sync::Arc<crate::forward::PipeBudget>>,
+    /// The logger for backend events, shared with every backend.
+    pub events: Arc<EventSink>,
 }
 
 impl Runtime {
     pub fn new(config: Config) -> Runtime {
         let global = config.global.clone();
+        let events: Arc<EventSink> = Arc::default();
         let backends = config
             .backends
             .into_iter()
-            .map(|b| {
+            .enumerate()
+            .map(|(index, b)| {
                 let servers: Vec<ServerState> = b.servers.iter().map(ServerState::new).collect();
                 BackendState {
+                    index,
+                    events: events.clone(),
                     up: AtomicBool::new(servers.iter().any(ServerState::usable)),
                     servers,
                     config: b,
@@ -555,6 +571,7 @@ impl Runtime {
                 .map_or(0, |d| d.as_secs()),
             health_waker: std::sync::OnceLock::new(),
             pipes: std::sync::OnceLock::new(),
+            events,
         }
     }
 
