@@ -479,9 +479,9 @@ impl Session {
     pub fn teardown(mut self, how: Close, rt: &Runtime, pipes: &mut PipePool) -> Option<usize> {
         self.leave_queue(rt);
         let mut freed = None;
-        if let Phase::Connecting { conn } | Phase::Forwarding { conn } =
-            std::mem::replace(&mut self.phase, Phase::Idle)
-        {
+        let phase = std::mem::replace(&mut self.phase, Phase::Idle);
+        let forwarded = matches!(phase, Phase::Forwarding { .. });
+        if let Phase::Connecting { conn } | Phase::Forwarding { conn } = phase {
             if how == Close::Abort {
                 reset_on_close(&conn.stream);
             }
@@ -490,6 +490,11 @@ impl Session {
         }
         if how == Close::Abort {
             reset_on_close(&self.client);
+        } else if !forwarded {
+            // No server took the session: what the client sent is still
+            // unread, and closing over unread data sends a reset. Dropping
+            // it first gives the client a clean end, as HAProxy does.
+            discard_input(&self.client);
         }
         self.up.release(pipes);
         self.down.release(pipes);
@@ -505,6 +510,22 @@ impl Session {
 /// (until a byte comes back from the server too, which the caller checks).
 fn may_still_retry(up: &Flow, retries_left: u32) -> bool {
     up.bytes == 0 && up.half == Half::Open && retries_left > 0
+}
+
+/// Most bytes read and dropped from a client before a clean close.
+const DISCARD_LIMIT: usize = 64 * 1024;
+
+/// Reads and drops what the client sent, up to [`DISCARD_LIMIT`], without
+/// waiting for more.
+fn discard_input(stream: &TcpStream) {
+    let mut buf = [0u8; 4096];
+    let mut total = 0;
+    while total < DISCARD_LIMIT {
+        match (&*stream).read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => total += n,
+        }
+    }
 }
 
 /// Makes the coming close send a RST instead of a FIN.
