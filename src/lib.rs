@@ -145,7 +145,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
     );
     let links = workers.iter().map(|w| w.link.clone()).collect();
     let checker = health::start(rt.clone(), links).map_err(StartError::Health)?;
-    let api = admin::start(rt.clone(), stats_sockets).map_err(StartError::AdminThread)?;
+    let admin_links = workers.iter().map(|w| w.link.clone()).collect();
+    let api =
+        admin::start(rt.clone(), stats_sockets, admin_links).map_err(StartError::AdminThread)?;
     notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
     supervise(&workers, hard_stop_after);
     notify::notify("STOPPING=1");

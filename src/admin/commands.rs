@@ -11,7 +11,7 @@ use crate::health::{set_drain, set_maint};
 use crate::runtime::{BackendState, Runtime, admin};
 
 use super::cli::{Command, Ctx, PERMISSION_DENIED, usage};
-use super::{info, stat};
+use super::{info, sessions, stat, workers};
 
 const fn cmd(
     words: &'static [&'static str],
@@ -59,7 +59,7 @@ pub static TABLE: &[Command] = &[
     cmd(
         &["show", "stat"],
         Level::User,
-        "show stat [no-maint|up]*",
+        "show stat [json|no-maint|typed|up]*",
         "report counters for each proxy and server",
         stat::show_stat,
     ),
@@ -163,6 +163,41 @@ pub static TABLE: &[Command] = &[
         "enable server  (DEPRECATED)",
         "enable a disabled server (use 'set server' instead)",
         |ctx, args, out| with_server(ctx.rt, args.get(2), out, |b, s| maint(b, s, false)),
+    ),
+    cmd(
+        &["show", "sess"],
+        Level::Operator,
+        "show sess [id]",
+        "report the list of current sessions or dump this exact session",
+        sessions::show_sess,
+    ),
+    cmd(
+        &["shutdown", "session"],
+        Level::Admin,
+        "shutdown session [id]",
+        "kill a specific session",
+        sessions::shutdown_session,
+    ),
+    cmd(
+        &["shutdown", "sessions", "server"],
+        Level::Admin,
+        "shutdown sessions server <bk>/<srv>",
+        "kill sessions on a server",
+        sessions::shutdown_server_sessions,
+    ),
+    cmd(
+        &["disable", "frontend"],
+        Level::Admin,
+        "disable frontend <frontend>",
+        "temporarily disable specific frontend",
+        |ctx, args, out| workers::pause_frontend(ctx, args, out, true),
+    ),
+    cmd(
+        &["enable", "frontend"],
+        Level::Admin,
+        "enable frontend <frontend>",
+        "re-enable specific frontend",
+        |ctx, args, out| workers::pause_frontend(ctx, args, out, false),
     ),
     cmd(
         &["disable", "health"],

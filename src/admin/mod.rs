@@ -13,8 +13,11 @@ pub mod cli;
 pub mod commands;
 mod info;
 mod listen;
+mod sessions;
 pub mod stat;
 mod status;
+mod typed;
+mod workers;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -27,6 +30,7 @@ use slab::Slab;
 
 use crate::config::Level;
 use crate::runtime::Runtime;
+use crate::worker::ControlLink;
 use listen::Stream;
 pub use listen::{AdminError, Listening, bind};
 
@@ -61,7 +65,12 @@ impl Admin {
 }
 
 /// Starts serving the sockets [`bind`] opened; `None` when there are none.
-pub fn start(rt: Arc<Runtime>, listeners: Vec<Listening>) -> io::Result<Option<Admin>> {
+/// `workers` are asked about their sessions and listeners.
+pub fn start(
+    rt: Arc<Runtime>,
+    listeners: Vec<Listening>,
+    workers: Vec<ControlLink>,
+) -> io::Result<Option<Admin>> {
     if listeners.is_empty() {
         return Ok(None);
     }
@@ -69,6 +78,7 @@ pub fn start(rt: Arc<Runtime>, listeners: Vec<Listening>) -> io::Result<Option<A
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let mut thread = Thread {
         rt,
+        workers,
         poll,
         listeners,
         clients: Slab::new(),
@@ -92,6 +102,7 @@ pub fn start(rt: Arc<Runtime>, listeners: Vec<Listening>) -> io::Result<Option<A
 
 struct Thread {
     rt: Arc<Runtime>,
+    workers: Vec<ControlLink>,
     poll: Poll,
     listeners: Vec<Listening>,
     clients: Slab<Client>,
@@ -188,7 +199,7 @@ impl Thread {
         let Some(c) = self.clients.get_mut(key) else {
             return;
         };
-        if c.pump(&self.rt) == Step::Close {
+        if c.pump(&self.rt, &self.workers) == Step::Close {
             self.close(key);
         }
     }
@@ -268,7 +279,7 @@ impl Client {
 
     /// Moves the client as far as readiness allows: write, run complete
     /// lines, read; until something would block.
-    fn pump(&mut self, rt: &Runtime) -> Step {
+    fn pump(&mut self, rt: &Runtime, workers: &[ControlLink]) -> Step {
         loop {
             if self.flush().is_err() {
                 return Step::Close;
@@ -277,7 +288,7 @@ impl Client {
             if pending == 0 && self.closing {
                 return Step::Close;
             }
-            if self.run_lines(rt) {
+            if self.run_lines(rt, workers) {
                 continue;
             }
             if self.closing || pending >= OUTPUT_HIGH || self.has_line() {
@@ -304,7 +315,7 @@ impl Client {
 
     /// Runs the complete lines received, while the output stays small.
     /// Returns whether any ran.
-    fn run_lines(&mut self, rt: &Runtime) -> bool {
+    fn run_lines(&mut self, rt: &Runtime, workers: &[ControlLink]) -> bool {
         let mut ran = false;
         while !self.closing && self.output.len() - self.sent < OUTPUT_HIGH {
             let Some(end) = self.input.iter().position(|&b| b == b'\n') else {
@@ -316,7 +327,7 @@ impl Client {
                 line.pop();
             }
             let mut out = String::new();
-            cli::run_line(&line, rt, &mut self.session, &mut out);
+            cli::run_line(&line, rt, workers, &mut self.session, &mut out);
             self.output.extend_from_slice(out.as_bytes());
             ran = true;
             if self.session.quit {

@@ -53,7 +53,7 @@ fn refused(rt: &Runtime, b: usize, s: usize) {
 fn run(rt: &Runtime, level: Level, line: &str) -> String {
     let mut session = Session::new(level);
     let mut out = String::new();
-    run_line(line.as_bytes(), rt, &mut session, &mut out);
+    run_line(line.as_bytes(), rt, &[], &mut session, &mut out);
     out
 }
 

@@ -460,6 +460,8 @@ pub struct FrontendState {
     /// `maxconn` (changed by `set maxconn frontend`).
     pub maxconn: AtomicUsize,
     pub counters: Counters,
+    /// Listeners paused by `disable frontend` (runtime API).
+    pub paused: AtomicBool,
 }
 
 /// Worker threads for a config: `nbthread`, else one per online CPU.
@@ -532,6 +534,7 @@ impl Runtime {
                 config: f,
                 current: AtomicUsize::new(0),
                 counters: Counters::default(),
+                paused: AtomicBool::new(false),
             })
             .collect();
         Runtime {

@@ -7,6 +7,7 @@
 //! (server); the waker and listeners take tokens at the top of the range.
 
 pub mod listener;
+mod ops;
 pub mod timers;
 
 use std::collections::VecDeque;
@@ -24,6 +25,7 @@ use crate::logging;
 use crate::runtime::{Runtime, try_take};
 use crate::session::{Close, Ctx, Outcome, Session, Side};
 pub use listener::Listener;
+pub use ops::AdminOp;
 use timers::{Fired, Timers};
 
 pub const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -55,6 +57,8 @@ pub enum Control {
     PauseListeners,
     /// SIGTTIN: listen again.
     ResumeListeners,
+    /// A runtime API request (see `ops.rs`).
+    Admin(AdminOp),
 }
 
 /// The way to reach one worker: a channel plus a wake-up.
@@ -114,6 +118,8 @@ pub struct Worker {
     logs: logging::Handle,
     /// Per backend: sessions served from its queue so far (`%bq`).
     dequeued: Vec<u64>,
+    /// The last session id given (see `ops.rs`).
+    session_seq: u64,
 }
 
 impl Worker {
@@ -166,6 +172,7 @@ impl Worker {
             stopping: false,
             logs,
             dequeued,
+            session_seq: 0,
         };
         Ok((worker, waker))
     }
@@ -239,6 +246,7 @@ impl Worker {
                     let backups: Vec<bool> = servers.iter().map(|s| s.backup).collect();
                     self.shutdown_sessions(backend, 'U', |s| backups[s])
                 }
+                Control::Admin(op) => self.on_admin(op),
             }
         }
     }
@@ -378,6 +386,7 @@ impl Worker {
             fstate.counters.session_started(current as u64);
             crate::runtime::Counters::add(&self.rt.accepted, 1);
             entry.insert(Session::new(key, stream, peer, local, fe, &self.rt, now));
+            self.sessions[key].id = self.next_session_id();
             let (mut ctx, sessions) = self.ctx(now);
             let outcome = sessions[key].begin(accept_proxy, &mut ctx);
             self.apply(key, outcome);
