@@ -42,6 +42,8 @@ pub struct Session {
     pub interactive: bool,
     /// `quit` was typed.
     pub quit: bool,
+    /// Idle timeout set by `set timeout cli` (else `stats timeout`).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Session {
@@ -50,6 +52,7 @@ impl Session {
             level,
             interactive: false,
             quit: false,
+            timeout: None,
         }
     }
 }

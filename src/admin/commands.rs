@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::config::{Balance, HashType, Level, MAX_WEIGHT};
+use crate::config::{Balance, HashType, Level, MAX_WEIGHT, parse_time};
 use crate::health::{set_drain, set_maint};
 use crate::runtime::{BackendState, Runtime, admin};
 
@@ -163,6 +163,13 @@ pub static TABLE: &[Command] = &[
         "enable server  (DEPRECATED)",
         "enable a disabled server (use 'set server' instead)",
         |ctx, args, out| with_server(ctx.rt, args.get(2), out, |b, s| maint(b, s, false)),
+    ),
+    cmd(
+        &["set", "timeout"],
+        Level::User,
+        "set timeout [cli] <delay>",
+        "change a timeout setting",
+        set_timeout,
     ),
     cmd(
         &["show", "sess"],
@@ -474,6 +481,21 @@ fn set_maxconn_frontend(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
     match args.get(4).map(|v| v.parse::<usize>()) {
         Some(Ok(n)) => fe.maxconn.store(n, Ordering::Relaxed),
         _ => out.push_str("Integer value expected.\n"),
+    }
+}
+
+/// `set timeout cli DELAY`: this connection's idle timeout (seconds
+/// unless a unit follows, as HAProxy reads it).
+fn set_timeout(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
+    if args.get(2).is_none_or(|w| w != "cli") {
+        return out.push_str("'set timeout' only supports 'cli'.\n");
+    }
+    let Some(v) = args.get(3) else {
+        return out.push_str("Expects an integer value.\n");
+    };
+    match parse_time(v, 1_000_000) {
+        Ok(t) if !t.is_zero() => ctx.session.timeout = Some(t),
+        _ => out.push_str("Invalid timeout value.\n"),
     }
 }
 

@@ -329,6 +329,10 @@ impl Client {
             let mut out = String::new();
             cli::run_line(&line, rt, workers, &mut self.session, &mut out);
             self.output.extend_from_slice(out.as_bytes());
+            if let Some(t) = self.session.timeout.take() {
+                self.timeout = t;
+                self.deadline = Instant::now() + t;
+            }
             ran = true;
             if self.session.quit {
                 self.closing = true;
