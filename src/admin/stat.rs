@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 
 use crate::config::Frontend;
 use crate::runtime::{
-    BackendState, Counters, FrontendState, Runtime, ServerState, ServerStatus, now_ms,
+    BackendState, Counters, FrontendState, Runtime, ServerState, ServerStatus, admin, now_ms,
 };
 
 use super::cli::Ctx;
@@ -360,6 +360,11 @@ fn server_row(b: &BackendState, s: usize) -> Row {
         r.set("chkfail", info.failures);
         r.set("chkdown", info.downs);
         r.set("downtime", secs(srv.downtime_ms()));
+    }
+    // A server in maintenance has its health check paused: HAProxy 2.6
+    // then shows none of its results (the agent's stay).
+    if c.health && srv.admin_flags() & admin::MAINT == 0 {
+        let info = &c.info;
         r.set(
             "check_status",
             if info.status.is_empty() {

@@ -417,6 +417,15 @@ fn state_changes_show_in_stat_and_servers_state() {
     assert_eq!(field("show stat", "be,s1,", "check_status"), "");
     run(&rt, Level::Admin, "enable health be/s1");
     assert_eq!(field("show stat", "be,s1,", "check_status"), "INI");
+    // In maintenance the check is paused: HAProxy 2.6 hides its results
+    // and keeps its counters.
+    refused(&rt, 0, 0);
+    run(&rt, Level::Admin, "disable server be/s1");
+    assert_eq!(field("show stat", "be,s1,", "check_status"), "");
+    assert_eq!(field("show stat", "be,s1,", "check_rise"), "");
+    assert_eq!(field("show stat", "be,s1,", "chkdown"), "1");
+    run(&rt, Level::Admin, "enable server be/s1");
+    assert_eq!(field("show stat", "be,s1,", "check_status"), "L4CON");
 }
 
 #[test]
