@@ -64,6 +64,13 @@ pub static TABLE: &[Command] = &[
         stat::show_stat,
     ),
     cmd(
+        &["show", "schema", "json"],
+        Level::User,
+        "show schema json",
+        "report schema used for stats",
+        |_, _, out| out.push_str(super::typed::SCHEMA),
+    ),
+    cmd(
         &["show", "servers", "state"],
         Level::User,
         "show servers state [<backend>]",

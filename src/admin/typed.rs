@@ -198,6 +198,33 @@ pub fn write_json(rows: &[Row], out: &mut String) {
     out.push_str("]\n");
 }
 
+/// `show schema json`: a JSON schema (draft 4) of what `show stat json`
+/// prints (splicer has no `show info json`, so only rows and errors).
+pub const SCHEMA: &str = concat!(
+    r#"{"$schema":"http://json-schema.org/draft-04/schema#","#,
+    r#""title":"splicer show stat json","oneOf":["#,
+    r#"{"title":"Stat","type":"array","items":{"title":"Row","type":"array","items":{"#,
+    r#""type":"object","required":["objType","proxyId","id","field","processNum","tags","value"],"#,
+    r#""properties":{"#,
+    r#""objType":{"enum":["Frontend","Backend","Server"]},"#,
+    r#""proxyId":{"type":"integer","minimum":0},"#,
+    r#""id":{"type":"integer","minimum":0},"#,
+    r#""field":{"type":"object","required":["pos","name"],"properties":{"#,
+    r#""pos":{"type":"integer","minimum":0},"name":{"type":"string"}}},"#,
+    r#""processNum":{"type":"integer","minimum":1},"#,
+    r#""tags":{"type":"object","required":["origin","nature","scope"],"properties":{"#,
+    r#""origin":{"enum":["Metric","Status","Key","Config","Product","Unknown"]},"#,
+    r#""nature":{"enum":["Gauge","Limit","Min","Max","Rate","Counter","Duration","Age","Time","Name","Output","Avg","Unknown"]},"#,
+    r#""scope":{"enum":["Cluster","Process","Service","System","Unknown"]}}},"#,
+    r#""value":{"type":"object","required":["type","value"],"oneOf":["#,
+    r#"{"properties":{"type":{"enum":["s32"]},"value":{"type":"integer","minimum":-2147483648,"maximum":2147483647}}},"#,
+    r#"{"properties":{"type":{"enum":["u32"]},"value":{"type":"integer","minimum":0,"maximum":4294967295}}},"#,
+    r#"{"properties":{"type":{"enum":["u64"]},"value":{"type":"integer","minimum":0}}},"#,
+    r#"{"properties":{"type":{"enum":["str"]},"value":{"type":"string"}}}]}}}}},"#,
+    r#"{"title":"Error","type":"object","required":["errorStr"],"properties":{"errorStr":{"type":"string"}}}]}"#,
+    "\n"
+);
+
 fn letter(tags: &str, i: usize) -> char {
     tags.chars().nth(i).unwrap_or('?')
 }
@@ -297,6 +324,30 @@ mod tests {
         ];
         for (kind, field, tags, ty) in cases {
             assert_eq!(meta(*kind, field), (*tags, *ty), "{kind:?} {field}");
+        }
+    }
+
+    #[test]
+    fn the_schema_names_every_tag_the_rows_use() {
+        // (Checked with python's jsonschema against a real `show stat
+        // json`; here: balanced, and complete for the tags in use.)
+        let depth = SCHEMA.chars().try_fold(0i32, |d, c| {
+            let d = match c {
+                '{' | '[' => d + 1,
+                '}' | ']' => d - 1,
+                _ => d,
+            };
+            (d >= 0).then_some(d)
+        });
+        assert_eq!(depth, Some(0));
+        for kind in [Kind::Frontend, Kind::Backend, Kind::Server] {
+            for f in FIELDS.iter().filter(|f| **f != "-") {
+                let (tags, ty) = meta(kind, f);
+                for word in [origin(tags), nature(tags), scope(tags), ty.name()] {
+                    assert!(SCHEMA.contains(&format!("\"{word}\"")), "{word}");
+                    assert_ne!(word, "Unknown", "{f}");
+                }
+            }
         }
     }
 
