@@ -70,7 +70,8 @@ impl Tmux {
 
     fn cmd(&self) -> Command {
         let mut c = Command::new(&self.bin);
-        c.arg("-L").arg(&self.name);
+        // Our own server, without the user's configuration.
+        c.arg("-L").arg(&self.name).arg("-f").arg("/dev/null");
         c
     }
 
