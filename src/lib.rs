@@ -135,7 +135,8 @@ pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
     let links: Vec<ControlLink> = workers.iter().map(|w| w.link.clone()).collect();
     let checker = health::start(rt.clone(), links.clone()).map_err(StartError::Health)?;
     let current = runtime::Current::new(rt.clone());
-    let api = admin::start(current.clone(), stats_sockets).map_err(StartError::AdminThread)?;
+    let api = admin::start(current.clone(), stats_sockets, links.clone())
+        .map_err(StartError::AdminThread)?;
     notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
     let mut process = Process {
         files,
@@ -166,6 +167,13 @@ pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
     process.finish();
     log::info!("splicer stopped");
     Ok(())
+}
+
+/// What `show stat` and `enable|disable frontend` see after SIGTTOU/SIGTTIN.
+fn set_paused(rt: &Runtime, paused: bool) {
+    for f in &rt.frontends {
+        f.paused.store(paused, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// How often the main thread checks that workers are alive while waiting for signals.
@@ -200,10 +208,12 @@ fn supervise(workers: &[WorkerHandle], process: &mut Process) {
             }
             Some(libc::SIGTTOU) => {
                 log::info!("pausing listeners (SIGTTOU): no new connections until SIGTTIN");
+                set_paused(&process.rt, true);
                 workers.iter().for_each(|w| w.send(Control::PauseListeners));
             }
             Some(libc::SIGTTIN) => {
                 log::info!("resuming listeners (SIGTTIN)");
+                set_paused(&process.rt, false);
                 workers
                     .iter()
                     .for_each(|w| w.send(Control::ResumeListeners));

@@ -13,8 +13,11 @@ pub mod cli;
 pub mod commands;
 mod info;
 mod listen;
+mod sessions;
 pub mod stat;
 mod status;
+mod typed;
+mod workers;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -27,6 +30,7 @@ use slab::Slab;
 
 use crate::config::Level;
 use crate::runtime::{Current, Runtime};
+use crate::worker::ControlLink;
 use listen::Stream;
 pub use listen::{AdminError, Listening, bind};
 
@@ -61,7 +65,12 @@ impl Admin {
 }
 
 /// Starts serving the sockets [`bind`] opened; `None` when there are none.
-pub fn start(current: Current, listeners: Vec<Listening>) -> io::Result<Option<Admin>> {
+/// `workers` are asked about their sessions and listeners.
+pub fn start(
+    current: Current,
+    listeners: Vec<Listening>,
+    workers: Vec<ControlLink>,
+) -> io::Result<Option<Admin>> {
     if listeners.is_empty() {
         return Ok(None);
     }
@@ -69,6 +78,7 @@ pub fn start(current: Current, listeners: Vec<Listening>) -> io::Result<Option<A
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let mut thread = Thread {
         current,
+        workers,
         poll,
         listeners,
         clients: Slab::new(),
@@ -93,6 +103,7 @@ pub fn start(current: Current, listeners: Vec<Listening>) -> io::Result<Option<A
 struct Thread {
     /// The runtime in effect (a reload replaces it).
     current: Current,
+    workers: Vec<ControlLink>,
     poll: Poll,
     listeners: Vec<Listening>,
     clients: Slab<Client>,
@@ -190,7 +201,7 @@ impl Thread {
         let Some(c) = self.clients.get_mut(key) else {
             return;
         };
-        if c.pump(&self.current.get()) == Step::Close {
+        if c.pump(&self.current.get(), &self.workers) == Step::Close {
             self.close(key);
         }
     }
@@ -270,7 +281,7 @@ impl Client {
 
     /// Moves the client as far as readiness allows: write, run complete
     /// lines, read; until something would block.
-    fn pump(&mut self, rt: &Runtime) -> Step {
+    fn pump(&mut self, rt: &Runtime, workers: &[ControlLink]) -> Step {
         loop {
             if self.flush().is_err() {
                 return Step::Close;
@@ -279,7 +290,7 @@ impl Client {
             if pending == 0 && self.closing {
                 return Step::Close;
             }
-            if self.run_lines(rt) {
+            if self.run_lines(rt, workers) {
                 continue;
             }
             if self.closing || pending >= OUTPUT_HIGH || self.has_line() {
@@ -306,7 +317,7 @@ impl Client {
 
     /// Runs the complete lines received, while the output stays small.
     /// Returns whether any ran.
-    fn run_lines(&mut self, rt: &Runtime) -> bool {
+    fn run_lines(&mut self, rt: &Runtime, workers: &[ControlLink]) -> bool {
         let mut ran = false;
         while !self.closing && self.output.len() - self.sent < OUTPUT_HIGH {
             let Some(end) = self.input.iter().position(|&b| b == b'\n') else {
@@ -318,8 +329,12 @@ impl Client {
                 line.pop();
             }
             let mut out = String::new();
-            cli::run_line(&line, rt, &mut self.session, &mut out);
+            cli::run_line(&line, rt, workers, &mut self.session, &mut out);
             self.output.extend_from_slice(out.as_bytes());
+            if let Some(t) = self.session.timeout.take() {
+                self.timeout = t;
+                self.deadline = Instant::now() + t;
+            }
             ran = true;
             if self.session.quit {
                 self.closing = true;

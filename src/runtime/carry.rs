@@ -33,6 +33,9 @@ impl Runtime {
             {
                 fe.current = o.current.clone();
                 fe.counters = o.counters.clone();
+                // Its kept listeners stay paused (`disable frontend`).
+                fe.paused
+                    .store(o.paused.load(Ordering::Relaxed), Ordering::Relaxed);
             }
         }
         for be in &mut rt.backends {

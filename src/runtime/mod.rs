@@ -477,6 +477,8 @@ pub struct FrontendState {
     /// `maxconn` (changed by `set maxconn frontend`).
     pub maxconn: AtomicUsize,
     pub counters: Arc<Counters>,
+    /// Listeners paused by `disable frontend` (runtime API).
+    pub paused: AtomicBool,
 }
 
 /// Worker threads for a config: `nbthread`, else one per online CPU.
@@ -555,6 +557,7 @@ impl Runtime {
                 config: f,
                 current: Arc::default(),
                 counters: Arc::default(),
+                paused: AtomicBool::new(false),
             })
             .collect();
         Runtime {

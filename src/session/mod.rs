@@ -24,7 +24,9 @@ use crate::runtime::{Counters, Runtime};
 use crate::worker::timers::{Deadline, Timers};
 
 mod dispatch;
+mod view;
 use crate::proxy_proto;
+pub use view::{DirectionView, Named, SessionView};
 
 /// Which socket of a session an event is about (the low bit of its token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +112,8 @@ const MAX_PICK_RACES: usize = 8;
 #[derive(Debug)]
 pub struct Session {
     key: usize,
+    /// Process-unique id for the runtime API (`show sess`), set by the worker.
+    pub id: u64,
     pub phase: Phase,
     pub frontend: usize,
     pub backend: Option<usize>,
@@ -162,6 +166,7 @@ impl Session {
         };
         Session {
             key,
+            id: 0,
             phase: Phase::Idle,
             frontend,
             backend,

@@ -8,6 +8,7 @@
 
 mod generation;
 pub mod listener;
+mod ops;
 pub mod timers;
 
 pub use generation::{Kept, Reload};
@@ -27,6 +28,7 @@ use crate::runtime::{Runtime, try_take};
 use crate::session::{Close, Ctx, Outcome, Session, Side};
 use generation::Generation;
 pub use listener::Listener;
+pub use ops::AdminOp;
 use timers::{Fired, Timers};
 
 pub const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -60,6 +62,8 @@ pub enum Control {
     ResumeListeners,
     /// SIGHUP/SIGUSR2: switch to a new config.
     Reload(Arc<Reload>),
+    /// A runtime API request (see `ops.rs`).
+    Admin(AdminOp),
 }
 
 /// The way to reach one worker: a channel plus a wake-up.
@@ -120,6 +124,8 @@ pub struct Worker {
     stopping: bool,
     /// Listeners paused by SIGTTOU (new ones from a reload start paused).
     paused: bool,
+    /// The last session id given (see `ops.rs`).
+    session_seq: u64,
 }
 
 impl Worker {
@@ -166,6 +172,7 @@ impl Worker {
             closed: Vec::new(),
             stopping: false,
             paused: false,
+            session_seq: 0,
         };
         Ok((worker, waker))
     }
@@ -243,6 +250,7 @@ impl Worker {
                     self.shutdown_sessions(backend, 'U', |s| s.backup)
                 }
                 Control::Reload(plan) => self.reload(&plan, now),
+                Control::Admin(op) => self.on_admin(op),
             }
         }
     }
@@ -279,22 +287,7 @@ impl Worker {
         cause: char,
         matches: impl Fn(&crate::runtime::ServerState) -> bool,
     ) {
-        let name = &self.gens[self.current].rt.backends[backend].config.name;
-        let keys: Vec<usize> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| {
-                let rt = &self.gens[s.generation].rt;
-                match (s.backend, s.server()) {
-                    (Some(b), Some(i)) => {
-                        let be = &rt.backends[b];
-                        be.config.name == *name && matches(&be.servers[i])
-                    }
-                    _ => false,
-                }
-            })
-            .map(|(k, _)| k)
-            .collect();
+        let keys = self.sessions_on(backend, matches);
         if !keys.is_empty() {
             log::debug!("worker {}: shutting down {} sessions", self.id, keys.len());
         }
@@ -322,6 +315,31 @@ impl Worker {
             self.id,
             self.sessions.len()
         );
+    }
+
+    /// Sessions (not closed yet) of `backend` (an index in the current
+    /// config) on a server that `matches`; sessions of older configs match
+    /// by backend name.
+    fn sessions_on(
+        &self,
+        backend: usize,
+        matches: impl Fn(&crate::runtime::ServerState) -> bool,
+    ) -> Vec<usize> {
+        let name = &self.gens[self.current].rt.backends[backend].config.name;
+        self.sessions
+            .iter()
+            .filter(|(k, s)| {
+                let rt = &self.gens[s.generation].rt;
+                match (s.backend, s.server()) {
+                    (Some(b), Some(i)) if !self.is_closed(*k) => {
+                        let be = &rt.backends[b];
+                        be.config.name == *name && matches(&be.servers[i])
+                    }
+                    _ => false,
+                }
+            })
+            .map(|(k, _)| k)
+            .collect()
     }
 
     /// What a handler of a session of generation `gi` borrows.
@@ -406,6 +424,7 @@ impl Worker {
             let mut s = Session::new(key, stream, peer, local, fe, &rt, now);
             s.generation = gi;
             entry.insert(s);
+            self.sessions[key].id = self.next_session_id();
             self.gens[gi].sessions += 1;
             let (mut ctx, sessions) = self.ctx(gi, now);
             let outcome = sessions[key].begin(accept_proxy, &mut ctx);
