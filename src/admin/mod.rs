@@ -13,9 +13,12 @@ pub mod cli;
 pub mod commands;
 mod info;
 mod listen;
+mod sessions;
 pub mod stat;
 mod status;
+mod typed;
 mod vrrp;
+mod workers;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -27,7 +30,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::config::Level;
-use crate::runtime::Runtime;
+use crate::runtime::{Current, Runtime};
+use crate::worker::ControlLink;
 use listen::Stream;
 pub use listen::{AdminError, Listening, bind};
 
@@ -62,14 +66,20 @@ impl Admin {
 }
 
 /// Starts serving the sockets [`bind`] opened; `None` when there are none.
-pub fn start(rt: Arc<Runtime>, listeners: Vec<Listening>) -> io::Result<Option<Admin>> {
+/// `workers` are asked about their sessions and listeners.
+pub fn start(
+    current: Current,
+    listeners: Vec<Listening>,
+    workers: Vec<ControlLink>,
+) -> io::Result<Option<Admin>> {
     if listeners.is_empty() {
         return Ok(None);
     }
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let mut thread = Thread {
-        rt,
+        current,
+        workers,
         poll,
         listeners,
         clients: Slab::new(),
@@ -92,7 +102,9 @@ pub fn start(rt: Arc<Runtime>, listeners: Vec<Listening>) -> io::Result<Option<A
 }
 
 struct Thread {
-    rt: Arc<Runtime>,
+    /// The runtime in effect (a reload replaces it).
+    current: Current,
+    workers: Vec<ControlLink>,
     poll: Poll,
     listeners: Vec<Listening>,
     clients: Slab<Client>,
@@ -147,7 +159,8 @@ impl Thread {
 
     /// Accepts on listener `i` while there is room under `stats maxconn`.
     fn accept(&mut self, i: usize) {
-        while self.clients.len() < self.rt.global.stats_maxconn {
+        let global = &self.current.get().global;
+        while self.clients.len() < global.stats_maxconn {
             let (mut stream, peer) = match self.listeners[i].accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -171,7 +184,7 @@ impl Thread {
             }
             log::debug!("stats socket {}: client {peer}", self.listeners[i].name);
             let level = self.listeners[i].level;
-            entry.insert(Client::new(stream, level, self.rt.global.stats_timeout));
+            entry.insert(Client::new(stream, level, global.stats_timeout));
             self.drive(key);
         }
     }
@@ -189,7 +202,7 @@ impl Thread {
         let Some(c) = self.clients.get_mut(key) else {
             return;
         };
-        if c.pump(&self.rt) == Step::Close {
+        if c.pump(&self.current.get(), &self.workers) == Step::Close {
             self.close(key);
         }
     }
@@ -269,7 +282,7 @@ impl Client {
 
     /// Moves the client as far as readiness allows: write, run complete
     /// lines, read; until something would block.
-    fn pump(&mut self, rt: &Runtime) -> Step {
+    fn pump(&mut self, rt: &Runtime, workers: &[ControlLink]) -> Step {
         loop {
             if self.flush().is_err() {
                 return Step::Close;
@@ -278,7 +291,7 @@ impl Client {
             if pending == 0 && self.closing {
                 return Step::Close;
             }
-            if self.run_lines(rt) {
+            if self.run_lines(rt, workers) {
                 continue;
             }
             if self.closing || pending >= OUTPUT_HIGH || self.has_line() {
@@ -305,7 +318,7 @@ impl Client {
 
     /// Runs the complete lines received, while the output stays small.
     /// Returns whether any ran.
-    fn run_lines(&mut self, rt: &Runtime) -> bool {
+    fn run_lines(&mut self, rt: &Runtime, workers: &[ControlLink]) -> bool {
         let mut ran = false;
         while !self.closing && self.output.len() - self.sent < OUTPUT_HIGH {
             let Some(end) = self.input.iter().position(|&b| b == b'\n') else {
@@ -317,8 +330,12 @@ impl Client {
                 line.pop();
             }
             let mut out = String::new();
-            cli::run_line(&line, rt, &mut self.session, &mut out);
+            cli::run_line(&line, rt, workers, &mut self.session, &mut out);
             self.output.extend_from_slice(out.as_bytes());
+            if let Some(t) = self.session.timeout.take() {
+                self.timeout = t;
+                self.deadline = Instant::now() + t;
+            }
             ran = true;
             if self.session.quit {
                 self.closing = true;

@@ -54,7 +54,7 @@ fn block(shared: &Shared, now: Instant, out: &mut String) {
         let p: Vec<String> = c.unicast_peers.iter().map(ToString::to_string).collect();
         format!("unicast {}", p.join(" "))
     };
-    let tracked: Vec<&str> = c.track_backends.iter().map(|t| t.name.as_str()).collect();
+    let tracked: Vec<&str> = c.track_backends.iter().map(String::as_str).collect();
     let lines: [(&str, String); 20] = [
         ("name", c.name.clone()),
         ("state", s.state.to_string()),
@@ -124,7 +124,13 @@ vrrp VI_1\n interface eth0\n virtual_router_id 51\n priority 150\n advert_int 0.
 
     fn show(rt: &Runtime) -> String {
         let mut out = String::new();
-        run_line(b"show vrrp", rt, &mut Session::new(Level::User), &mut out);
+        run_line(
+            b"show vrrp",
+            rt,
+            &[],
+            &mut Session::new(Level::User),
+            &mut out,
+        );
         out
     }
 

@@ -23,7 +23,7 @@ pub mod vrrp;
 pub use lexer::{LexError, Lexed, split_line};
 pub use model::*;
 pub use values::{parse_size, parse_time};
-pub use vrrp::{InitialState, Preempt, TrackedBackend, Vip, VrrpInstance};
+pub use vrrp::{InitialState, Preempt, Vip, VrrpInstance};
 
 use std::path::{Path, PathBuf};
 

@@ -52,13 +52,7 @@ fn parses_the_issue_example() {
     assert_eq!(v.vips[0].to_string(), "198.51.100.100/24");
     assert_eq!(v.unicast_peers, [Ipv4Addr::new(198, 51, 100, 12)]);
     assert_eq!(v.preempt, Preempt::After(Duration::from_secs(5)));
-    assert_eq!(
-        v.track_backends,
-        [TrackedBackend {
-            name: "web".into(),
-            index: 0
-        }]
-    );
+    assert_eq!(v.track_backends, ["web"]);
     assert_eq!(
         v.notify.as_deref(),
         Some(std::path::Path::new("/path/to/script"))

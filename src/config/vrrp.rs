@@ -67,13 +67,6 @@ pub enum InitialState {
     Backup,
 }
 
-/// A `track_backend` line resolved to the backend's index in the config.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrackedBackend {
-    pub name: String,
-    pub index: usize,
-}
-
 /// One `vrrp NAME` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VrrpInstance {
@@ -89,7 +82,9 @@ pub struct VrrpInstance {
     /// Empty: multicast to 224.0.0.18.
     pub unicast_peers: Vec<Ipv4Addr>,
     pub preempt: Preempt,
-    pub track_backends: Vec<TrackedBackend>,
+    /// `track_backend` names, checked to exist when the config is loaded;
+    /// looked up by name at run time (a reload may reorder backends).
+    pub track_backends: Vec<String>,
     /// Run as `SCRIPT INSTANCE NAME STATE PRIORITY` on every transition.
     pub notify: Option<PathBuf>,
     pub initial_state: Option<InitialState>,
@@ -447,18 +442,16 @@ pub fn finish(drafts: Vec<VrrpDraft>, backends: &[Backend], d: &mut Diags) -> Ve
         }
         let mut track_backends = Vec::new();
         for (name, at) in &v.track {
-            match backends.iter().position(|b| b.name == *name) {
-                Some(index) => track_backends.push(TrackedBackend {
-                    name: name.clone(),
-                    index,
-                }),
-                None => d.error(
+            if backends.iter().any(|b| b.name == *name) {
+                track_backends.push(name.clone());
+            } else {
+                d.error(
                     at,
                     format!(
                         "{who}: 'track_backend': no backend named '{name}'{}",
                         did_you_mean(name, backends.iter().map(|b| b.name.as_str()))
                     ),
-                ),
+                );
             }
         }
         if let Some(p) = &v.notify

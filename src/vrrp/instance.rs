@@ -170,13 +170,13 @@ impl Instance {
         if self.local_ip.is_none() {
             return Some(format!("interface {name} has no IPv4 address of its own"));
         }
+        // By name: a reload may have moved the backend, or dropped it (then
+        // it is not tracked until a restart applies the new vrrp section;
+        // the reload warns).
         for t in &self.cfg.track_backends {
-            if rt
-                .backends
-                .get(t.index)
-                .is_some_and(|b| b.usable_counts() == (0, 0))
-            {
-                return Some(format!("backend {} has no usable server", t.name));
+            let backend = rt.backends.iter().find(|b| b.config.name == *t);
+            if backend.is_some_and(|b| b.usable_counts() == (0, 0)) {
+                return Some(format!("backend {t} has no usable server"));
             }
         }
         stalled.map(str::to_string)

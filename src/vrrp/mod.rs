@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::runtime::Runtime;
+use crate::runtime::{Current, Runtime};
 use instance::{Ctx, Instance};
 use netlink::Netlink;
 use status::Watchdog;
@@ -100,8 +100,12 @@ impl Vrrp {
 }
 
 /// Starts the VRRP thread for the config's `vrrp` sections; `None` when
-/// there are none. Leftover VIPs are removed before this returns.
-pub fn start(rt: Arc<Runtime>) -> Result<Option<Vrrp>, VrrpError> {
+/// there are none. Leftover VIPs are removed before this returns. The
+/// thread follows `current` across reloads for the tracked backends; its
+/// own sections are the ones it started with (a reload warns about
+/// changes to them).
+pub fn start(current: Current) -> Result<Option<Vrrp>, VrrpError> {
+    let rt = current.get();
     if rt.vrrp.is_empty() {
         return Ok(None);
     }
@@ -133,7 +137,7 @@ pub fn start(rt: Arc<Runtime>) -> Result<Option<Vrrp>, VrrpError> {
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(VrrpError::Thread)?);
     let stop = Arc::new(AtomicBool::new(false));
     let mut thread = Thread {
-        rt,
+        current,
         poll,
         nl,
         arp,
@@ -162,7 +166,7 @@ fn probe_raw_socket() -> io::Result<socket2::Socket> {
 }
 
 struct Thread {
-    rt: Arc<Runtime>,
+    current: Current,
     poll: Poll,
     nl: Netlink,
     arp: socket2::Socket,
@@ -186,8 +190,9 @@ impl Thread {
                 self.check(now);
                 next_check = now + CHECK_INTERVAL;
             }
+            let rt = self.current.get();
             for i in 0..self.instances.len() {
-                let (inst, mut ctx) = self.split(i);
+                let (inst, mut ctx) = self.split(i, &rt);
                 inst.on_timers(&mut ctx, now);
             }
             self.publish();
@@ -208,21 +213,22 @@ impl Thread {
                 if let Some(i) = (ev.token() != WAKER).then_some(ev.token().0)
                     && i < self.instances.len()
                 {
-                    let (inst, mut ctx) = self.split(i);
+                    let (inst, mut ctx) = self.split(i, &rt);
                     inst.receive(&mut ctx, now);
                 }
             }
         }
     }
 
-    /// The instance `i` and the context it may use.
-    fn split(&mut self, i: usize) -> (&mut Instance, Ctx<'_>) {
+    /// The instance `i` and the context it may use, with the runtime in
+    /// effect (the newest config after a reload).
+    fn split<'a>(&'a mut self, i: usize, rt: &'a Runtime) -> (&'a mut Instance, Ctx<'a>) {
         (
             &mut self.instances[i],
             Ctx {
                 nl: &mut self.nl,
                 arp: &self.arp,
-                rt: &self.rt,
+                rt,
                 children: &mut self.children,
             },
         )
@@ -230,8 +236,8 @@ impl Thread {
 
     /// The periodic look at interfaces, backends and workers.
     fn check(&mut self, now: Instant) {
-        let beats: Vec<u64> = self
-            .rt
+        let rt = self.current.get();
+        let beats: Vec<u64> = rt
             .heartbeats
             .iter()
             .map(|b| b.0.load(Ordering::Relaxed))
@@ -243,7 +249,7 @@ impl Thread {
             )
         });
         for i in 0..self.instances.len() {
-            let (inst, mut ctx) = self.split(i);
+            let (inst, mut ctx) = self.split(i, &rt);
             if !inst.refresh(&mut ctx, now, stalled.as_deref()) {
                 continue;
             }
@@ -262,7 +268,8 @@ impl Thread {
     }
 
     fn publish(&self) {
-        for (inst, shared) in self.instances.iter().zip(&self.rt.vrrp) {
+        let rt = self.current.get();
+        for (inst, shared) in self.instances.iter().zip(rt.vrrp.iter()) {
             let mut s = shared.status.lock();
             if *s != inst.status {
                 *s = inst.status.clone();
@@ -271,8 +278,9 @@ impl Thread {
     }
 
     fn stop_all(&mut self, now: Instant) {
+        let rt = self.current.get();
         for i in 0..self.instances.len() {
-            let (inst, mut ctx) = self.split(i);
+            let (inst, mut ctx) = self.split(i, &rt);
             inst.stop(&mut ctx, now);
         }
         self.publish();
