@@ -112,7 +112,15 @@ impl Instance {
     pub fn refresh(&mut self, ctx: &mut Ctx<'_>, now: Instant, stalled: Option<&str>) -> bool {
         let mut reopened = false;
         let fault = match ctx.nl.link(&self.cfg.interface) {
-            Err(e) => Some(format!("cannot read interface {}: {e}", self.cfg.interface)),
+            // The kernel did not answer in time: nothing is known to have
+            // changed, so nothing changes (a hiccup must not move the VIP).
+            Err(e) => {
+                self.warn_once(
+                    "netlink".into(),
+                    format!("cannot read interface state: {e}"),
+                );
+                return false;
+            }
             Ok(None) => {
                 self.link = None;
                 self.sock = None;
@@ -135,7 +143,12 @@ impl Instance {
                     }
                 }
                 self.link = Some(link);
-                self.local_ip = primary_ip(ctx.nl, &link, &self.cfg);
+                match primary_ip(ctx.nl, &link, &self.cfg) {
+                    Ok(ip) => self.local_ip = ip,
+                    Err(e) => {
+                        self.warn_once("netlink".into(), format!("cannot read addresses: {e}"))
+                    }
+                }
                 if let Some(ip) = self.local_ip {
                     self.machine.set_local_ip(ip);
                 }
@@ -449,18 +462,17 @@ impl Instance {
 /// The interface's primary IPv4 address: the first one that is not a
 /// secondary and not one of the VIPs. The kernel picks the same as source
 /// of locally generated packets, and the RFC's tie-break compares it.
-fn primary_ip(nl: &mut Netlink, link: &Link, cfg: &VrrpInstance) -> Option<Ipv4Addr> {
-    let addrs = nl.addrs(link.index).ok()?;
-    addrs
-        .iter()
-        .filter(|a| !cfg.vips.iter().any(|v| v.addr == a.addr))
+fn primary_ip(nl: &mut Netlink, link: &Link, cfg: &VrrpInstance) -> io::Result<Option<Ipv4Addr>> {
+    let addrs = nl.addrs(link.index)?;
+    let own = || {
+        addrs
+            .iter()
+            .filter(|a| !cfg.vips.iter().any(|v| v.addr == a.addr))
+    };
+    Ok(own()
         .find(|a| !a.secondary)
-        .or_else(|| {
-            addrs
-                .iter()
-                .find(|a| !cfg.vips.iter().any(|v| v.addr == a.addr))
-        })
-        .map(|a| a.addr)
+        .or_else(|| own().next())
+        .map(|a| a.addr))
 }
 
 /// A raw IP socket for protocol 112 on the instance's interface: TTL 255,
