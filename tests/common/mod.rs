@@ -9,6 +9,7 @@ pub mod haproxy;
 mod http;
 pub mod mariadb;
 pub mod nginx;
+pub mod statspage;
 mod tools;
 
 pub use http::*;
