@@ -103,6 +103,34 @@ fn the_csv_variant_is_show_stat() {
     assert!(key(&r.body).contains(&"stats,FRONTEND,OPEN".to_string()));
 }
 #[test]
+fn scope_hide_version_and_legends_shape_the_page() {
+    let lab = Lab::start(
+        "    stats enable\n    stats scope web\n    stats hide-version\n    stats show-legends\n    stats show-node lb-one",
+    );
+    let page = lab.get("/haproxy?stats", None).body;
+    assert!(page.contains("id=\"web\""), "web is in scope");
+    assert!(
+        !page.contains("id=\"stats\""),
+        "stats is out of scope:\n{page}"
+    );
+    assert!(page.contains("<h1>splicer</h1>"), "no version");
+    assert!(page.contains(" on lb-one</h2>"));
+    // show-legends: a server's address on its name.
+    let w3 = lab
+        .ask("show stat")
+        .lines()
+        .find(|l| l.starts_with("web,w3,"))
+        .map(|l| l.split(',').nth(73).unwrap().to_string())
+        .unwrap();
+    assert!(
+        page.contains(&format!("<td class=\"name\" title=\"{w3}\">w3</td>")),
+        "{page}"
+    );
+    let csv = lab.get("/haproxy?stats;csv", None).body;
+    assert!(csv.lines().skip(1).all(|l| l.starts_with("web,")), "{csv}");
+}
+
+#[test]
 fn the_admin_form_changes_server_states_when_allowed() {
     let lab = Lab::start("    stats enable\n    stats uri /s\n    stats admin if LOCALHOST");
     let page = lab.get("/s", None).body;
@@ -225,8 +253,19 @@ fn bad_requests_get_400_and_hurt_nothing() {
     silent.set_read_timeout(Some(LIMIT)).unwrap();
     let mut bytes = Vec::new();
     assert_eq!(silent.read_to_end(&mut bytes).unwrap(), 0);
-    // Nothing else was disturbed: the stats socket and the page answer.
+    // Nothing else was disturbed: the stats socket and the page answer,
+    // and the frontend counted the refused requests (`ereq`).
     assert!(lab.ask("show info").contains("Name: splicer"));
+    let ereq = lab
+        .ask("show stat")
+        .lines()
+        .find(|l| l.starts_with("stats,FRONTEND,"))
+        .map(|l| l.split(',').nth(12).unwrap_or("").to_string());
+    assert_eq!(
+        ereq.as_deref(),
+        Some("6"),
+        "5 bad requests and one too slow"
+    );
     assert_eq!(lab.get("/haproxy?stats", None).status, 200);
     assert!(lab.sp.log_lines("panicked").is_empty());
 }

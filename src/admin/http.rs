@@ -280,13 +280,13 @@ impl Client {
                             Parse::Done(req) => match answer.take() {
                                 Some(f) => {
                                     let r = f(&req);
-                                    self.respond(r, req.method == "HEAD");
+                                    self.respond(r, req.method == "HEAD", fe);
                                     continue;
                                 }
                                 None => return Step::Close,
                             },
                         };
-                        self.respond(response, false);
+                        self.respond(response, false, fe);
                     }
                 },
                 State::Writing { out, sent } => {
@@ -320,7 +320,10 @@ impl Client {
         }
     }
 
-    fn respond(&mut self, r: Response, head_only: bool) {
+    fn respond(&mut self, r: Response, head_only: bool, fe: &FrontendState) {
+        if matches!(r.status, 400 | 408) {
+            Counters::add(&fe.counters.request_errors, 1);
+        }
         self.state = State::Writing {
             out: r.to_bytes(head_only),
             sent: 0,
@@ -334,7 +337,7 @@ impl Client {
     pub fn expire(&mut self, fe: &FrontendState) -> Step {
         match &self.state {
             State::Reading(buf) if !buf.is_empty() => {
-                self.respond(Response::error(408), false);
+                self.respond(Response::error(408), false, fe);
                 self.pump(fe, |_| Response::error(408))
             }
             _ => Step::Close,

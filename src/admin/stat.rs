@@ -271,10 +271,10 @@ fn frontend_row(fe: &FrontendState) -> Row {
     let max = fe.maxconn.load(Ordering::Relaxed);
     counters(&mut r, &fe.counters, current as u64);
     r.set("slim", max);
+    r.set("ereq", fe.counters.request_errors.load(Ordering::Relaxed));
     r.zeros(&[
         "dreq",
         "dresp",
-        "ereq",
         "rate_lim",
         "req_rate",
         "req_rate_max",
