@@ -39,7 +39,7 @@ div.result { margin: 6px 0; padding: 4px 8px; border: 1px solid #888; font-weigh
 div.result.ok { background: #c0ffc0; }
 div.result.bad { background: #ff9090; }
 table.px { border-collapse: collapse; width: 100%; margin: 0 0 2px; }
-table.px th, table.px td { border: 1px solid #999; padding: 1px 4px; white-space: nowrap; }
+table.px th, table.px td { border: 1px solid #999; padding: 1px 3px; white-space: nowrap; }
 table.px th { background: #20d0d0; font-weight: bold; text-align: center; }
 table.px td { text-align: right; }
 table.px td.name { text-align: center; font-weight: bold; }
@@ -349,10 +349,11 @@ fn row(p: &Page<'_>, r: &Row, form: bool, out: &mut String) {
         cells.extend([f("qcur"), f("qmax"), or_dash(&f("qlimit")).into()]);
     }
     // Session rate
-    let rate_lim = if front {
-        or_dash(&f("rate_lim")).to_string()
-    } else {
-        String::new()
+    // HAProxy shows no limit as `-`, and 0 is no limit.
+    let rate_lim = match r.get("rate_lim") {
+        _ if !front => String::new(),
+        "" | "0" => "-".into(),
+        v => esc(v),
     };
     cells.extend([f("rate"), f("rate_max"), rate_lim]);
     // Sessions
