@@ -25,6 +25,8 @@ pub const MAX_REQUEST: usize = 16 * 1024;
 /// How long the client may keep sending after its answer before the
 /// connection is closed anyway.
 const LINGER: Duration = Duration::from_secs(1);
+/// Bytes dropped per readiness event while lingering.
+const DRAIN_CHUNK: usize = 64 * 1024;
 /// Headers kept per request (more is a bad request).
 const MAX_HEADERS: usize = 100;
 
@@ -309,12 +311,14 @@ impl Client {
                     self.deadline = Instant::now() + LINGER;
                 }
                 State::Draining => {
+                    // A bounded read per event: a client that keeps
+                    // sending cannot hold the thread; the next event or
+                    // the deadline comes back here.
                     let mut sink = Vec::new();
-                    match read_some(&mut self.stream, &mut sink, usize::MAX, fe) {
-                        Ok(ReadEnd::Blocked) => return Step::Wait,
-                        Ok(ReadEnd::Eof) | Err(_) => return Step::Close,
-                        Ok(ReadEnd::Data) => {}
-                    }
+                    return match read_some(&mut self.stream, &mut sink, DRAIN_CHUNK, fe) {
+                        Ok(ReadEnd::Blocked | ReadEnd::Data) => Step::Wait,
+                        Ok(ReadEnd::Eof) | Err(_) => Step::Close,
+                    };
                 }
             }
         }
@@ -375,9 +379,7 @@ fn read_some(
             Ok(0) => return Ok(ReadEnd::Eof),
             Ok(n) => {
                 Counters::add(&fe.counters.bytes_in, n as u64);
-                if cap != usize::MAX {
-                    buf.extend_from_slice(&chunk[..n]);
-                }
+                buf.extend_from_slice(&chunk[..n]);
                 got = true;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
