@@ -17,20 +17,23 @@ pub mod health;
 pub mod logging;
 pub mod notify;
 pub mod proxy_proto;
+pub mod reload;
 pub mod runtime;
 pub mod session;
 pub mod sys;
 pub mod worker;
 
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use config::Config;
 use forward::PipeBudget;
+use reload::{Listeners, Process};
 use runtime::Runtime;
-use worker::listener::{self, BindError, Listener};
+use worker::listener::BindError;
 use worker::{Control, ControlLink, Worker};
 
 /// `maxpipes` when not set: a quarter of maxconn, as HAProxy.
@@ -77,8 +80,9 @@ impl WorkerHandle {
     }
 }
 
-/// Runs the load balancer until a stop signal, then returns.
-pub fn run(config: Config) -> Result<(), StartError> {
+/// Runs the load balancer until a stop signal, then returns. `files` are
+/// read again on reload (SIGHUP, SIGUSR2).
+pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
     // Blocked before any thread starts, so every thread inherits the mask
     // and the signals are only taken by the main loop below.
     sys::block_signals().map_err(StartError::Signals)?;
@@ -87,21 +91,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         Err(e) => log::warn!("cannot raise the open files limit: {e}"),
     }
     let nworkers = runtime::worker_count(&config.global);
-    let mut per_worker: Vec<Vec<Listener>> = (0..nworkers).map(|_| Vec::new()).collect();
-    for (fi, fe) in config
-        .frontends
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| !f.disabled && f.stats.is_none())
-    {
-        for bind in &fe.binds {
-            let ls = listener::open_bind(bind, fi, &fe.name, nworkers).map_err(StartError::Bind)?;
-            log::info!("frontend {} listening on {}", fe.name, ls[0].addr);
-            for (w, l) in ls.into_iter().enumerate() {
-                per_worker[w].push(l);
-            }
-        }
-    }
+    let listeners = Listeners::open(&config, nworkers, &[]).map_err(StartError::Bind)?;
     // Stats sockets are opened with the listeners: one that cannot be
     // bound stops start-up before any thread runs.
     let stats_sockets = admin::bind(&config).map_err(StartError::Admin)?;
@@ -110,13 +100,12 @@ pub fn run(config: Config) -> Result<(), StartError> {
         .maxpipes
         .unwrap_or_else(|| default_maxpipes(config.global.maxconn));
     let budget = PipeBudget::new(maxpipes);
-    let hard_stop_after = config.global.hard_stop_after;
     let rt = Arc::new(Runtime::new(config));
     let _ = rt.pipes.set(budget.clone());
 
     let logger = logging::Logger::start(rt.clone()).map_err(StartError::Spawn)?;
     let mut workers = Vec::with_capacity(nworkers);
-    for (id, ls) in per_worker.into_iter().enumerate() {
+    for (id, ls) in listeners.opened.into_iter().enumerate() {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (w, waker) = Worker::new(
             id,
@@ -143,16 +132,29 @@ pub fn run(config: Config) -> Result<(), StartError> {
         rt.global.maxconn,
         maxpipes
     );
-    let links = workers.iter().map(|w| w.link.clone()).collect();
-    let checker = health::start(rt.clone(), links).map_err(StartError::Health)?;
-    let api = admin::start(rt.clone(), stats_sockets).map_err(StartError::AdminThread)?;
+    let links: Vec<ControlLink> = workers.iter().map(|w| w.link.clone()).collect();
+    let checker = health::start(rt.clone(), links.clone()).map_err(StartError::Health)?;
+    let current = runtime::Current::new(rt.clone());
+    let api = admin::start(current.clone(), stats_sockets, links.clone())
+        .map_err(StartError::AdminThread)?;
     notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
-    supervise(&workers, hard_stop_after);
+    let mut process = Process {
+        files,
+        rt,
+        current,
+        links,
+        checker,
+        logger,
+        retired_loggers: Vec::new(),
+        bound: listeners.bound,
+        reloads: 0,
+    };
+    supervise(&workers, &mut process);
     notify::notify("STOPPING=1");
     if let Some(a) = api {
         a.stop();
     }
-    if let Some(c) = checker {
+    if let Some(c) = process.checker.take() {
         c.stop();
     }
     for w in workers {
@@ -162,17 +164,25 @@ pub fn run(config: Config) -> Result<(), StartError> {
             Err(_) => log::error!("worker panicked"),
         }
     }
-    logger.finish();
+    process.finish();
     log::info!("splicer stopped");
     Ok(())
+}
+
+/// What `show stat` and `enable|disable frontend` see after SIGTTOU/SIGTTIN.
+fn set_paused(rt: &Runtime, paused: bool) {
+    for f in &rt.frontends {
+        f.paused.store(paused, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// How often the main thread checks that workers are alive while waiting for signals.
 const SUPERVISE_TICK: Duration = Duration::from_millis(200);
 
 /// The main thread's loop: signals in, control messages out.
-fn supervise(workers: &[WorkerHandle], hard_stop_after: Option<Duration>) {
+fn supervise(workers: &[WorkerHandle], process: &mut Process) {
     let mut hard_stop_at: Option<Instant> = None;
+    let mut stopping = false;
     loop {
         if workers.iter().all(|w| w.thread.is_finished()) {
             return;
@@ -185,28 +195,33 @@ fn supervise(workers: &[WorkerHandle], hard_stop_after: Option<Duration>) {
         match sys::wait_signal(SUPERVISE_TICK) {
             Some(libc::SIGTERM) | Some(libc::SIGINT) => {
                 log::info!("stopping now (signal)");
+                stopping = true;
                 workers.iter().for_each(|w| w.send(Control::Stop));
             }
             Some(libc::SIGUSR1) => {
                 log::info!("soft stop: no new connections, waiting for sessions to finish");
+                stopping = true;
                 workers.iter().for_each(|w| w.send(Control::SoftStop));
-                if let Some(d) = hard_stop_after {
+                if let Some(d) = process.rt.global.hard_stop_after {
                     hard_stop_at.get_or_insert(Instant::now() + d);
                 }
             }
             Some(libc::SIGTTOU) => {
                 log::info!("pausing listeners (SIGTTOU): no new connections until SIGTTIN");
+                set_paused(&process.rt, true);
                 workers.iter().for_each(|w| w.send(Control::PauseListeners));
             }
             Some(libc::SIGTTIN) => {
                 log::info!("resuming listeners (SIGTTIN)");
+                set_paused(&process.rt, false);
                 workers
                     .iter()
                     .for_each(|w| w.send(Control::ResumeListeners));
             }
-            Some(libc::SIGHUP) | Some(libc::SIGUSR2) => {
-                log::warn!("reload is not implemented yet; configuration unchanged");
+            Some(libc::SIGHUP) | Some(libc::SIGUSR2) if stopping => {
+                log::warn!("reload ignored: stopping");
             }
+            Some(libc::SIGHUP) | Some(libc::SIGUSR2) => process.reload(),
             _ => {}
         }
     }

@@ -89,7 +89,7 @@ fn main() -> ExitCode {
         log::error!("cannot write pidfile {}: {e}", p.display());
         return ExitCode::from(1);
     }
-    let result = splicer::run(loaded.config);
+    let result = splicer::run(loaded.config, args.file);
     if let Some(p) = &pidfile {
         let _ = std::fs::remove_file(p);
     }

@@ -125,3 +125,24 @@ fn only_dead_server_closes_client() {
     let mut sp = sp;
     assert!(sp.is_running(), "splicer exited:\n{}", sp.log_text());
 }
+
+/// A client that spoke before the connect failed gets a clean close (FIN),
+/// not a reset: its request is dropped, not its view of the connection.
+/// HAProxy 2.6 does the same (`SPLICER_TEST_BIN=haproxy`).
+#[test]
+fn a_client_that_already_sent_data_is_closed_not_reset() {
+    use std::io::{Read, Write};
+    let sp = start("    retries 1", &[("dead", dead_addr(), "")]);
+    let fe = sp.addr("fe");
+    for _ in 0..3 {
+        let mut c = TcpStream::connect(fe).unwrap();
+        c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 64];
+        match c.read(&mut buf) {
+            Ok(0) => {}
+            Ok(n) => panic!("got {:?}", &buf[..n]),
+            Err(e) => panic!("the client saw {e} instead of a clean close"),
+        }
+    }
+}

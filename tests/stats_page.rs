@@ -168,7 +168,8 @@ fn the_admin_form_changes_server_states_when_allowed() {
     let done = lab.get("/s;st=DONE", None).body;
     assert!(done.contains("Action processed successfully."));
     assert_eq!(row_class(&done, "w1"), "server active drain");
-    // Health checks off for w3 fails (it has none), on for w1 works.
+    // Checks go off on any server, back on only where one is configured
+    // (w3 has none).
     let r = post(&format!("s=w1&s=w3&action=dhlth&b=%23{iid}"));
     assert_eq!(r.header("location"), Some("/s;st=DONE"));
     let r = post(&format!("s=w1&s=w3&action=ehlth&b=%23{iid}"));
@@ -177,11 +178,43 @@ fn the_admin_form_changes_server_states_when_allowed() {
     assert_eq!(r.header("location"), Some("/s;st=ERRP"));
     let r = post(&format!("s=w1&action=ready&b=%23{iid}"));
     assert_eq!(r.header("location"), Some("/s;st=DONE"));
+    // Kill Sessions closes what runs on the server (w1, the one active
+    // server taking sessions now).
+    let mut client = TcpStream::connect(lab.sp.addr("web")).unwrap();
+    client.write_all(b"ping").unwrap();
+    client.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut echo = [0u8; 4];
+    client.read_exact(&mut echo).unwrap();
+    let r = post(&format!("s=w1&action=shutdown&b=%23{iid}"));
+    assert_eq!(r.header("location"), Some("/s;st=DONE"));
+    // Cut: EOF or a reset at once, not the read timeout of a live session.
+    let mut rest = Vec::new();
+    let end = client.read_to_end(&mut rest);
+    assert!(
+        !end.as_ref().is_err_and(is_timeout),
+        "the session is still open: {end:?}"
+    );
+    lab.sp
+        .wait_log(&["sessions on server web/w1 killed"], LIMIT);
     assert!(
         lab.ask("show stat")
             .lines()
             .any(|l| l.starts_with("web,w1,") && l.contains(",UP,"))
     );
+}
+
+#[test]
+fn a_reload_applies_new_stats_settings() {
+    let lab = Lab::start("    stats enable\n    stats uri /s");
+    assert_eq!(lab.get("/s", None).status, 200);
+    let cfg = lab.config_with("    stats enable\n    stats uri /s\n    stats auth admin:secret");
+    std::fs::write(&lab.sp.config_path, cfg).unwrap();
+    lab.sp.signal("HUP");
+    lab.sp.wait_log(&["configuration reloaded"], LIMIT);
+    assert_eq!(lab.get("/s", None).status, 401);
+    let r = lab.get("/s", Some(ADMIN_SECRET));
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(">w1</td>"));
 }
 
 #[test]

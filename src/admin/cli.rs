@@ -8,6 +8,7 @@
 
 use crate::config::Level;
 use crate::runtime::Runtime;
+use crate::worker::ControlLink;
 
 use super::commands::TABLE;
 
@@ -41,6 +42,8 @@ pub struct Session {
     pub interactive: bool,
     /// `quit` was typed.
     pub quit: bool,
+    /// Idle timeout set by `set timeout cli` (else `stats timeout`).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Session {
@@ -49,6 +52,7 @@ impl Session {
             level,
             interactive: false,
             quit: false,
+            timeout: None,
         }
     }
 }
@@ -56,14 +60,22 @@ impl Session {
 /// What a command handler gets.
 pub struct Ctx<'a> {
     pub rt: &'a Runtime,
+    /// The workers, for the commands about sessions and listeners.
+    pub workers: &'a [ControlLink],
     pub session: &'a mut Session,
 }
 
 /// Runs every command of one request line (without its line ending),
 /// appending their output. Stops at `quit`.
-pub fn run_line(line: &[u8], rt: &Runtime, session: &mut Session, out: &mut String) {
+pub fn run_line(
+    line: &[u8],
+    rt: &Runtime,
+    workers: &[ControlLink],
+    session: &mut Session,
+    out: &mut String,
+) {
     for words in split_commands(line) {
-        run_command(&words, rt, session, out);
+        run_command(&words, rt, workers, session, out);
         if session.quit {
             return;
         }
@@ -74,7 +86,13 @@ pub fn run_line(line: &[u8], rt: &Runtime, session: &mut Session, out: &mut Stri
     }
 }
 
-fn run_command(words: &[String], rt: &Runtime, session: &mut Session, out: &mut String) {
+fn run_command(
+    words: &[String],
+    rt: &Runtime,
+    workers: &[ControlLink],
+    session: &mut Session,
+    out: &mut String,
+) {
     let Some(cmd) = find(words) else {
         return usage(words, false, out);
     };
@@ -82,7 +100,11 @@ fn run_command(words: &[String], rt: &Runtime, session: &mut Session, out: &mut 
         out.push_str(PERMISSION_DENIED);
         return;
     }
-    let mut ctx = Ctx { rt, session };
+    let mut ctx = Ctx {
+        rt,
+        workers,
+        session,
+    };
     (cmd.run)(&mut ctx, words, out);
 }
 

@@ -6,12 +6,12 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::config::{Balance, HashType, Level, MAX_WEIGHT};
+use crate::config::{Balance, HashType, Level, MAX_WEIGHT, parse_time};
 use crate::health::{set_drain, set_maint};
 use crate::runtime::{BackendState, Runtime, admin};
 
 use super::cli::{Command, Ctx, PERMISSION_DENIED, usage};
-use super::{info, stat};
+use super::{info, sessions, stat, workers};
 
 const fn cmd(
     words: &'static [&'static str],
@@ -59,9 +59,16 @@ pub static TABLE: &[Command] = &[
     cmd(
         &["show", "stat"],
         Level::User,
-        "show stat [no-maint|up]*",
+        "show stat [json|no-maint|typed|up]*",
         "report counters for each proxy and server",
         stat::show_stat,
+    ),
+    cmd(
+        &["show", "schema", "json"],
+        Level::User,
+        "show schema json",
+        "report schema used for stats",
+        |_, _, out| out.push_str(super::typed::SCHEMA),
     ),
     cmd(
         &["show", "servers", "state"],
@@ -163,6 +170,48 @@ pub static TABLE: &[Command] = &[
         "enable server  (DEPRECATED)",
         "enable a disabled server (use 'set server' instead)",
         |ctx, args, out| with_server(ctx.rt, args.get(2), out, |b, s| maint(b, s, false)),
+    ),
+    cmd(
+        &["set", "timeout"],
+        Level::User,
+        "set timeout [cli] <delay>",
+        "change a timeout setting",
+        set_timeout,
+    ),
+    cmd(
+        &["show", "sess"],
+        Level::Operator,
+        "show sess [id]",
+        "report the list of current sessions or dump this exact session",
+        sessions::show_sess,
+    ),
+    cmd(
+        &["shutdown", "session"],
+        Level::Admin,
+        "shutdown session [id]",
+        "kill a specific session",
+        sessions::shutdown_session,
+    ),
+    cmd(
+        &["shutdown", "sessions", "server"],
+        Level::Admin,
+        "shutdown sessions server <bk>/<srv>",
+        "kill sessions on a server",
+        sessions::shutdown_server_sessions,
+    ),
+    cmd(
+        &["disable", "frontend"],
+        Level::Admin,
+        "disable frontend <frontend>",
+        "temporarily disable specific frontend",
+        |ctx, args, out| workers::pause_frontend(ctx, args, out, true),
+    ),
+    cmd(
+        &["enable", "frontend"],
+        Level::Admin,
+        "enable frontend <frontend>",
+        "re-enable specific frontend",
+        |ctx, args, out| workers::pause_frontend(ctx, args, out, false),
     ),
     cmd(
         &["disable", "health"],
@@ -439,6 +488,21 @@ fn set_maxconn_frontend(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
     match args.get(4).map(|v| v.parse::<usize>()) {
         Some(Ok(n)) => fe.maxconn.store(n, Ordering::Relaxed),
         _ => out.push_str("Integer value expected.\n"),
+    }
+}
+
+/// `set timeout cli DELAY`: this connection's idle timeout (seconds
+/// unless a unit follows, as HAProxy reads it).
+fn set_timeout(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
+    if args.get(2).is_none_or(|w| w != "cli") {
+        return out.push_str("'set timeout' only supports 'cli'.\n");
+    }
+    let Some(v) = args.get(3) else {
+        return out.push_str("Expects an integer value.\n");
+    };
+    match parse_time(v, 1_000_000) {
+        Ok(t) if !t.is_zero() => ctx.session.timeout = Some(t),
+        _ => out.push_str("Invalid timeout value.\n"),
     }
 }
 

@@ -12,12 +12,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
-use crate::runtime::{Counters, FrontendState};
+use crate::config::DEFAULT_STATS_TIMEOUT;
+use crate::runtime::{Counters, FrontendState, Runtime};
 
 /// Largest request, head and body together (HAProxy's default
 /// `tune.bufsize`, beyond which it answers 400).
@@ -231,38 +233,53 @@ pub enum Step {
     Close,
 }
 
-/// One client of a stats frontend.
+/// One client of a stats frontend. It holds the runtime in effect when
+/// it came, whose frontend counts it (a reload does not move it), and
+/// gives its slot under `maxconn` back when dropped.
 pub struct Client {
     pub stream: TcpStream,
     pub peer: SocketAddr,
-    /// Index of the stats frontend in the runtime.
-    pub frontend: usize,
+    rt: Arc<Runtime>,
+    /// Index of the stats frontend in `rt`.
+    frontend: usize,
     state: State,
     pub deadline: Instant,
     send_timeout: Duration,
 }
 
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.rt.frontends[self.frontend]
+            .current
+            .fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Client {
-    pub fn new(
-        stream: TcpStream,
-        peer: SocketAddr,
-        frontend: usize,
-        request_timeout: Duration,
-        send_timeout: Duration,
-    ) -> Client {
+    /// A client of frontend `frontend` of `rt`, which has taken a slot for it.
+    pub fn new(stream: TcpStream, peer: SocketAddr, rt: Arc<Runtime>, frontend: usize) -> Client {
+        let page = rt.frontends[frontend].config.stats.as_ref();
+        let request = page.map_or(DEFAULT_STATS_TIMEOUT, |p| p.request_timeout);
+        let send_timeout = page.map_or(DEFAULT_STATS_TIMEOUT, |p| p.send_timeout);
         Client {
             stream,
             peer,
+            rt,
             frontend,
             state: State::Reading(Vec::new()),
-            deadline: Instant::now() + request_timeout,
+            deadline: Instant::now() + request,
             send_timeout,
         }
     }
 
     /// Moves the connection as far as readiness allows; `answer` builds
     /// the response to the request once it is complete.
-    pub fn pump(&mut self, fe: &FrontendState, answer: impl FnOnce(&Request) -> Response) -> Step {
+    pub fn pump(
+        &mut self,
+        answer: impl FnOnce(&Runtime, &FrontendState, &Request) -> Response,
+    ) -> Step {
+        let rt = self.rt.clone();
+        let fe = &rt.frontends[self.frontend];
         let mut answer = Some(answer);
         loop {
             match &mut self.state {
@@ -281,7 +298,7 @@ impl Client {
                             }
                             Parse::Done(req) => match answer.take() {
                                 Some(f) => {
-                                    let r = f(&req);
+                                    let r = f(&rt, fe, &req);
                                     self.respond(r, req.method == "HEAD", fe);
                                     continue;
                                 }
@@ -338,19 +355,15 @@ impl Client {
     /// The deadline passed: a request still coming gets a 408 (HAProxy
     /// closes silently when nothing came at all); returns whether to close
     /// now.
-    pub fn expire(&mut self, fe: &FrontendState) -> Step {
+    pub fn expire(&mut self) -> Step {
         match &self.state {
             State::Reading(buf) if !buf.is_empty() => {
-                self.respond(Response::error(408), false, fe);
-                self.pump(fe, |_| Response::error(408))
+                let rt = self.rt.clone();
+                self.respond(Response::error(408), false, &rt.frontends[self.frontend]);
+                self.pump(|_, _, _| Response::error(408))
             }
             _ => Step::Close,
         }
-    }
-
-    /// Gives back the connection's slot under its frontend's `maxconn`.
-    pub fn release(&self, fe: &FrontendState) {
-        fe.current.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::logging::clock;
 use crate::runtime::{BackendState, Oper, ServerStatus, admin, now_ms};
 
 use super::cli::Ctx;
@@ -19,6 +20,21 @@ pub fn uptime(secs: u64) -> String {
         secs / 60 % 60,
         secs % 60
     )
+}
+
+/// `Release_date`: splicer has none of its own, so the date its binary
+/// was built (written), as HAProxy's `YYYY/MM/DD`; empty if unknown.
+fn build_date() -> String {
+    let built = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|m| m.modified());
+    match built {
+        Ok(t) => {
+            let c = clock::utc(clock::unix_secs(t));
+            format!("{:04}/{:02}/{:02}", c.year, c.month, c.day)
+        }
+        Err(_) => String::new(),
+    }
 }
 
 pub fn show_info(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
@@ -55,6 +71,7 @@ pub fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)> {
     let mut lines: Vec<(&str, String)> = vec![
         ("Name", "splicer".into()),
         ("Version", env!("CARGO_PKG_VERSION").into()),
+        ("Release_date", build_date()),
         ("Nbthread", rt.nbthread.to_string()),
         ("Nbproc", "1".into()),
         ("Process_num", "1".into()),
@@ -80,6 +97,10 @@ pub fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)> {
             "SessRate",
             sum(|f| f.counters.rate.value().into()).to_string(),
         ),
+        // Sessions are splicer's tasks; workers wake on events, with no
+        // run queue (tools such as hatop require both lines).
+        ("Tasks", rt.current.load(Ordering::Relaxed).to_string()),
+        ("Run_queue", "0".into()),
         ("node", node.trim().to_string()),
         ("Listeners", listeners.to_string()),
         (

@@ -64,12 +64,13 @@ enum Socket {
 }
 
 /// What a listening socket serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Serve {
     /// The runtime API, at this level.
     Cli(Level),
-    /// The stats page and metrics of this frontend (index in the runtime).
-    Stats(usize),
+    /// The stats page and metrics of the stats frontend of this name
+    /// (looked up in the runtime in effect: a reload may change it).
+    Stats(String),
 }
 
 /// One open stats socket or stats frontend bind.
@@ -97,7 +98,7 @@ pub fn bind(config: &Config) -> Result<Vec<Listening>, AdminError> {
             log::info!("stats page: frontend {} listening on {}", fe.name, l.addr);
             out.push(Listening {
                 socket: Socket::Tcp(l.socket),
-                serve: Serve::Stats(fi),
+                serve: Serve::Stats(fe.name.clone()),
                 name: l.addr.to_string(),
             });
         }

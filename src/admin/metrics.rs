@@ -273,16 +273,16 @@ fn process(rt: &Runtime, out: &mut String) {
 
 /// The series of one metric for one row (none where it does not apply).
 fn series(metric: &Metric, row: &Row, rows: &[Row], word: &str, out: &mut String) {
-    let px = label(row.get("pxname"));
+    let px = label(row.text("pxname"));
     let labels = if row.kind == Kind::Server {
-        format!("proxy=\"{px}\",server=\"{}\"", label(row.get("svname")))
+        format!("proxy=\"{px}\",server=\"{}\"", label(row.text("svname")))
     } else {
         format!("proxy=\"{px}\"")
     };
     let name = format!("haproxy_{word}_{}", metric.name);
-    let field = row.get(metric.field);
+    let field = row.text(metric.field);
     // Check results only exist for servers that are checked (HAProxy).
-    let checked = !row.get("check_status").is_empty();
+    let checked = !row.text("check_status").is_empty();
     if matches!(
         metric.field,
         "check_status" | "check_code" | "check_duration"
@@ -318,8 +318,8 @@ fn series(metric: &Metric, row: &Row, rows: &[Row], word: &str, out: &mut String
         ServerCount(f, states) => {
             let servers: Vec<&str> = rows
                 .iter()
-                .filter(|r| r.kind == Kind::Server && r.get("pxname") == row.get("pxname"))
-                .map(|r| state_of(f, r.get(f)))
+                .filter(|r| r.kind == Kind::Server && r.text("pxname") == row.text("pxname"))
+                .map(|r| state_of(f, r.text(f)))
                 .collect();
             for s in states {
                 let n = servers.iter().filter(|x| *x == s).count();
@@ -337,7 +337,8 @@ fn state_of<'a>(field: &str, value: &'a str) -> &'a str {
         return value;
     }
     match value.split(' ').next().unwrap_or("") {
-        "OPEN" | "FULL" | "no" => "UP",
+        // A paused frontend (`disable frontend`) still exists: UP.
+        "OPEN" | "FULL" | "PAUSED" | "no" => "UP",
         "STOP" => "DOWN",
         word => word,
     }

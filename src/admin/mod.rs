@@ -24,9 +24,12 @@ mod info;
 mod listen;
 mod metrics;
 mod page;
+mod sessions;
 pub mod stat;
 mod status;
+mod typed;
 mod web;
+mod workers;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -38,7 +41,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::config::Level;
-use crate::runtime::{Runtime, try_take};
+use crate::runtime::{Current, Runtime, try_take};
+use crate::worker::ControlLink;
 pub use listen::{AdminError, Listening, bind};
 use listen::{Serve, Stream};
 
@@ -73,14 +77,20 @@ impl Admin {
 }
 
 /// Starts serving the sockets [`bind`] opened; `None` when there are none.
-pub fn start(rt: Arc<Runtime>, listeners: Vec<Listening>) -> io::Result<Option<Admin>> {
+/// `workers` are asked about their sessions and listeners.
+pub fn start(
+    current: Current,
+    listeners: Vec<Listening>,
+    workers: Vec<ControlLink>,
+) -> io::Result<Option<Admin>> {
     if listeners.is_empty() {
         return Ok(None);
     }
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let mut thread = Thread {
-        rt,
+        current,
+        workers,
         poll,
         listeners,
         clients: Slab::new(),
@@ -104,7 +114,9 @@ pub fn start(rt: Arc<Runtime>, listeners: Vec<Listening>) -> io::Result<Option<A
 }
 
 struct Thread {
-    rt: Arc<Runtime>,
+    /// The runtime in effect (a reload replaces it).
+    current: Current,
+    workers: Vec<ControlLink>,
     poll: Poll,
     listeners: Vec<Listening>,
     clients: Slab<Conn>,
@@ -160,20 +172,34 @@ impl Thread {
     }
 
     fn accept(&mut self, i: usize) {
-        match self.listeners[i].serve {
-            Serve::Cli(level) => self.accept_cli(i, level),
-            Serve::Stats(fe) => self.accept_http(i, fe),
+        match &self.listeners[i].serve {
+            Serve::Cli(level) => self.accept_cli(i, *level),
+            Serve::Stats(name) => {
+                let name = name.clone();
+                self.accept_http(i, &name)
+            }
         }
     }
 
-    /// Accepts on stats frontend listener `i` while `fe` is under its
-    /// `maxconn`; the connection counts as one of its sessions.
-    fn accept_http(&mut self, i: usize, fe: usize) {
-        let rt = self.rt.clone();
-        let state = &rt.frontends[fe];
-        let Some(page) = state.config.stats.as_ref() else {
+    /// Accepts on listener `i` of stats frontend `name` while it is under
+    /// its `maxconn`; the connection counts as one of its sessions, in the
+    /// runtime in effect when it came (a reload keeps these listeners and
+    /// applies the frontend's new settings, found by name).
+    fn accept_http(&mut self, i: usize, name: &str) {
+        let rt = self.current.get();
+        let Some(fe) = rt
+            .frontends
+            .iter()
+            .position(|f| f.config.name == name && f.config.stats.is_some())
+        else {
+            // Gone from the config by a reload: the port stays open until
+            // a restart, and its clients are closed.
+            while let Ok((s, _)) = self.listeners[i].accept_tcp() {
+                drop(s);
+            }
             return;
         };
+        let state = &rt.frontends[fe];
         while try_take(&state.current, state.maxconn.load(Ordering::Relaxed)) {
             let (mut stream, peer) = match self.listeners[i].accept_tcp() {
                 Ok(s) => s,
@@ -204,15 +230,15 @@ impl Thread {
             }
             let current = state.current.load(Ordering::Relaxed) as u64;
             state.counters.session_started(current);
-            let c = http::Client::new(stream, peer, fe, page.request_timeout, page.send_timeout);
-            entry.insert(Conn::Http(c));
+            entry.insert(Conn::Http(http::Client::new(stream, peer, rt.clone(), fe)));
             self.drive(key);
         }
     }
 
     /// Accepts on listener `i` while there is room under `stats maxconn`.
     fn accept_cli(&mut self, i: usize, level: Level) {
-        while self.cli_clients < self.rt.global.stats_maxconn {
+        let global = &self.current.get().global;
+        while self.cli_clients < global.stats_maxconn {
             let (mut stream, peer) = match self.listeners[i].accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -235,11 +261,7 @@ impl Thread {
                 continue;
             }
             log::debug!("stats socket {}: client {peer}", self.listeners[i].name);
-            entry.insert(Conn::Cli(Client::new(
-                stream,
-                level,
-                self.rt.global.stats_timeout,
-            )));
+            entry.insert(Conn::Cli(Client::new(stream, level, global.stats_timeout)));
             self.cli_clients += 1;
             self.drive(key);
         }
@@ -255,14 +277,13 @@ impl Thread {
     }
 
     fn drive(&mut self, key: usize) {
-        let rt = &self.rt;
+        let workers = &self.workers;
         let close = match self.clients.get_mut(key) {
             None => return,
-            Some(Conn::Cli(c)) => c.pump(rt) == Step::Close,
+            Some(Conn::Cli(c)) => c.pump(&self.current.get(), workers) == Step::Close,
             Some(Conn::Http(h)) => {
-                let fe = &rt.frontends[h.frontend];
                 let peer = h.peer.ip();
-                h.pump(fe, |req| web::answer(rt, fe, req, peer)) == http::Step::Close
+                h.pump(|rt, fe, req| web::answer(rt, fe, workers, req, peer)) == http::Step::Close
             }
         };
         if close {
@@ -278,7 +299,6 @@ impl Thread {
             }
             Conn::Http(mut h) => {
                 let _ = self.poll.registry().deregister(&mut h.stream);
-                h.release(&self.rt.frontends[h.frontend]);
             }
         }
         self.room = true;
@@ -297,7 +317,7 @@ impl Thread {
                     log::debug!("stats socket: client idle for too long, closing");
                     true
                 }
-                Conn::Http(h) => h.expire(&self.rt.frontends[h.frontend]) == http::Step::Close,
+                Conn::Http(h) => h.expire() == http::Step::Close,
             };
             if close {
                 self.close(key);
@@ -377,7 +397,7 @@ impl Client {
 
     /// Moves the client as far as readiness allows: write, run complete
     /// lines, read; until something would block.
-    fn pump(&mut self, rt: &Runtime) -> Step {
+    fn pump(&mut self, rt: &Runtime, workers: &[ControlLink]) -> Step {
         loop {
             if self.flush().is_err() {
                 return Step::Close;
@@ -386,7 +406,7 @@ impl Client {
             if pending == 0 && self.closing {
                 return Step::Close;
             }
-            if self.run_lines(rt) {
+            if self.run_lines(rt, workers) {
                 continue;
             }
             if self.closing || pending >= OUTPUT_HIGH || self.has_line() {
@@ -413,7 +433,7 @@ impl Client {
 
     /// Runs the complete lines received, while the output stays small.
     /// Returns whether any ran.
-    fn run_lines(&mut self, rt: &Runtime) -> bool {
+    fn run_lines(&mut self, rt: &Runtime, workers: &[ControlLink]) -> bool {
         let mut ran = false;
         while !self.closing && self.output.len() - self.sent < OUTPUT_HIGH {
             let Some(end) = self.input.iter().position(|&b| b == b'\n') else {
@@ -425,8 +445,12 @@ impl Client {
                 line.pop();
             }
             let mut out = String::new();
-            cli::run_line(&line, rt, &mut self.session, &mut out);
+            cli::run_line(&line, rt, workers, &mut self.session, &mut out);
             self.output.extend_from_slice(out.as_bytes());
+            if let Some(t) = self.session.timeout.take() {
+                self.timeout = t;
+                self.deadline = Instant::now() + t;
+            }
             ran = true;
             if self.session.quit {
                 self.closing = true;

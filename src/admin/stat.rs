@@ -11,11 +11,12 @@ use std::sync::atomic::Ordering;
 
 use crate::config::Frontend;
 use crate::runtime::{
-    BackendState, Counters, FrontendState, Runtime, ServerState, ServerStatus, now_ms,
+    BackendState, Counters, FrontendState, Runtime, ServerState, ServerStatus, admin, now_ms,
 };
 
 use super::cli::Ctx;
 use super::status::{algo, checks, server_status};
+use super::typed;
 
 /// The columns, in HAProxy 2.6's order (`-` separates the built-in fields
 /// from those of its statistics modules: SSL, HTTP/2, HTTP/1).
@@ -163,31 +164,26 @@ pub enum Kind {
     Server = 2,
 }
 
-/// One `show stat` line, its fields filled by column name. The stats page
-/// and the Prometheus metrics read the same rows.
+/// One row being filled by column name. A column left `None` is empty in
+/// the CSV and absent from the typed and JSON forms; `Some("")` is an
+/// empty string in all of them (HAProxy tells the two apart the same way).
 pub struct Row {
     pub kind: Kind,
-    fields: Vec<String>,
-}
-
-fn index(field: &str) -> usize {
-    static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
-    let index = INDEX.get_or_init(|| FIELDS.iter().enumerate().map(|(i, f)| (*f, i)).collect());
-    index[field]
+    pub cells: Vec<Option<String>>,
 }
 
 impl Row {
     fn new(kind: Kind, pxname: &str, svname: &str) -> Row {
         let mut r = Row {
             kind,
-            fields: vec![String::new(); FIELDS.len()],
+            cells: vec![None; FIELDS.len()],
         };
         r.set("pxname", pxname);
         r.set("svname", svname);
         r.set("type", kind as u8);
         r.set("pid", 1);
         r.set("mode", "tcp");
-        r.fields[MODULES - 1] = "-".into();
+        r.cells[MODULES - 1] = Some("-".into());
         // Modules print zeros where they apply: SSL everywhere, HTTP/1
         // and HTTP/2 on proxies only.
         let end = if kind == Kind::Server {
@@ -195,19 +191,25 @@ impl Row {
         } else {
             FIELDS.len()
         };
-        for f in &mut r.fields[MODULES..end] {
-            *f = "0".into();
+        for f in &mut r.cells[MODULES..end] {
+            *f = Some("0".into());
         }
         r
     }
 
     fn set(&mut self, field: &str, value: impl ToString) {
-        self.fields[index(field)] = value.to_string();
+        self.cells[index(field)] = Some(value.to_string());
     }
 
-    /// A field by its column name (one of [`FIELDS`]); empty when unset.
-    pub fn get(&self, field: &str) -> &str {
-        &self.fields[index(field)]
+    /// A column's value, if set.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.cells[index(field)].as_deref()
+    }
+
+    /// A column's value as the CSV shows it (empty when unset); the stats
+    /// page and the metrics read rows this way.
+    pub fn text(&self, field: &str) -> &str {
+        self.get(field).unwrap_or("")
     }
 
     fn zeros(&mut self, fields: &[&str]) {
@@ -218,13 +220,30 @@ impl Row {
 
     /// The row as a CSV line.
     pub fn write(&self, out: &mut String) {
-        for f in &self.fields {
+        for f in &self.cells {
             // HAProxy's CSV never quotes; commas in free text would shift
             // the columns, so they become spaces.
-            out.push_str(&f.replace([',', '\n'], " "));
+            out.push_str(&f.as_deref().unwrap_or("").replace([',', '\n'], " "));
             out.push(',');
         }
         out.push('\n');
+    }
+}
+
+/// The column of a field name.
+fn index(field: &str) -> usize {
+    static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| FIELDS.iter().enumerate().map(|(i, f)| (*f, i)).collect());
+    index[field]
+}
+
+/// The typed forms' position of CSV column `i` (`None` for the `-` that
+/// separates the modules' columns: the typed forms number straight on).
+pub fn typed_pos(i: usize) -> Option<usize> {
+    match i {
+        i if i < MODULES - 1 => Some(i),
+        i if i == MODULES - 1 => None,
+        i => Some(i - 1),
     }
 }
 
@@ -285,6 +304,9 @@ fn frontend_row(fe: &FrontendState) -> Row {
     ]);
     let status = if cfg.disabled {
         "STOP"
+    } else if fe.paused.load(Ordering::Relaxed) {
+        // `disable frontend`; HAProxy 2.6 says PAUSED.
+        "PAUSED"
     } else if current >= max {
         "FULL"
     } else {
@@ -345,6 +367,11 @@ fn server_row(b: &BackendState, s: usize) -> Row {
         r.set("chkfail", info.failures);
         r.set("chkdown", info.downs);
         r.set("downtime", secs(srv.downtime_ms()));
+    }
+    // A server in maintenance has its health check paused: HAProxy 2.6
+    // then shows none of its results (the agent's stay).
+    if c.health && srv.admin_flags() & admin::MAINT == 0 {
+        let info = &c.info;
         r.set(
             "check_status",
             if info.status.is_empty() {
@@ -527,13 +554,45 @@ pub fn parse_filter(rt: &Runtime, args: &[String]) -> Result<Filter, &'static st
         match word.as_str() {
             "up" => f.up = true,
             "no-maint" => f.no_maint = true,
-            "typed" | "json" | "desc" => {
-                return Err("show stat: typed, json and desc output are not supported yet.\n");
-            }
             _ => {}
         }
     }
     Ok(f)
+}
+
+/// The rows `f` selects: each proxy's, in config order.
+pub fn rows(rt: &Runtime, f: &Filter) -> Vec<Row> {
+    let fronts = rt.frontends.iter().map(|x| (x.config.order, Some(x), None));
+    let backs = rt.backends.iter().map(|x| (x.config.order, None, Some(x)));
+    let mut proxies: Vec<(usize, Option<&FrontendState>, Option<&BackendState>)> =
+        fronts.chain(backs).collect();
+    // A listen's frontend comes before its servers and backend.
+    proxies.sort_by_key(|(order, fe, _)| (*order, fe.is_none()));
+    let mut rows = Vec::new();
+    for (_, fe, be) in proxies {
+        let uid = fe.map(|x| x.config.uid).or(be.map(|x| x.config.uid));
+        if f.iid.is_some() && f.iid != uid {
+            continue;
+        }
+        if let Some(fe) = fe.filter(|_| f.types & 1 != 0) {
+            rows.push(frontend_row(fe));
+        }
+        let Some(b) = be else { continue };
+        if f.types & 4 != 0 {
+            for (s, srv) in b.servers.iter().enumerate() {
+                let skip = f.sid.is_some_and(|id| id != s + 1)
+                    || (f.up && !srv.usable())
+                    || (f.no_maint && srv.status() == ServerStatus::Maint);
+                if !skip {
+                    rows.push(server_row(b, s));
+                }
+            }
+        }
+        if f.types & 2 != 0 {
+            rows.push(backend_row(rt, b));
+        }
+    }
+    rows
 }
 
 /// The CSV's header line.
@@ -546,49 +605,30 @@ pub fn write_header(out: &mut String) {
 /// Writes the CSV: header, then each proxy's rows in config order.
 pub fn write_csv(rt: &Runtime, f: &Filter, out: &mut String) {
     write_header(out);
-    for row in rows(rt, f) {
-        row.write(out);
+    for r in rows(rt, f) {
+        r.write(out);
     }
 }
 
-/// Each proxy's rows in config order: FRONTEND, servers, BACKEND.
-pub fn rows(rt: &Runtime, f: &Filter) -> Vec<Row> {
-    let mut out = Vec::new();
-    let fronts = rt.frontends.iter().map(|x| (x.config.order, Some(x), None));
-    let backs = rt.backends.iter().map(|x| (x.config.order, None, Some(x)));
-    let mut proxies: Vec<(usize, Option<&FrontendState>, Option<&BackendState>)> =
-        fronts.chain(backs).collect();
-    // A listen's frontend comes before its servers and backend.
-    proxies.sort_by_key(|(order, fe, _)| (*order, fe.is_none()));
-    for (_, fe, be) in proxies {
-        let uid = fe.map(|x| x.config.uid).or(be.map(|x| x.config.uid));
-        if f.iid.is_some() && f.iid != uid {
-            continue;
-        }
-        if let Some(fe) = fe.filter(|_| f.types & 1 != 0) {
-            out.push(frontend_row(fe));
-        }
-        let Some(b) = be else { continue };
-        if f.types & 4 != 0 {
-            for (s, srv) in b.servers.iter().enumerate() {
-                let skip = f.sid.is_some_and(|id| id != s + 1)
-                    || (f.up && !srv.usable())
-                    || (f.no_maint && srv.status() == ServerStatus::Maint);
-                if !skip {
-                    out.push(server_row(b, s));
-                }
-            }
-        }
-        if f.types & 2 != 0 {
-            out.push(backend_row(rt, b));
-        }
-    }
-    out
-}
-
+/// `show stat [{<iid>|<proxy>} <type> <sid>] [up|no-maint|typed|json]*`.
 pub fn show_stat(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
-    match parse_filter(ctx.rt, &args[2..]) {
-        Ok(f) => write_csv(ctx.rt, &f, out),
-        Err(e) => out.push_str(e),
+    let f = match parse_filter(ctx.rt, &args[2..]) {
+        Ok(f) => f,
+        Err(e) => return out.push_str(e),
+    };
+    let has = |w: &str| args[2..].iter().any(|a| a == w);
+    // The last of typed/json wins, as in HAProxy.
+    let format = args[2..]
+        .iter()
+        .rev()
+        .find(|a| *a == "typed" || *a == "json")
+        .map(String::as_str);
+    if format.is_some() && has("desc") {
+        return out.push_str("show stat: field descriptions (desc) are not supported.\n");
+    }
+    match format {
+        Some("typed") => typed::write_typed(&rows(ctx.rt, &f), out),
+        Some("json") => typed::write_json(&rows(ctx.rt, &f), out),
+        _ => write_csv(ctx.rt, &f, out),
     }
 }

@@ -53,7 +53,7 @@ fn refused(rt: &Runtime, b: usize, s: usize) {
 fn run(rt: &Runtime, level: Level, line: &str) -> String {
     let mut session = Session::new(level);
     let mut out = String::new();
-    run_line(line.as_bytes(), rt, &mut session, &mut out);
+    run_line(line.as_bytes(), rt, &[], &mut session, &mut out);
     out
 }
 
@@ -261,6 +261,91 @@ fn commands_answer_as_haproxy() {
         (Level::Admin, "prompt;show cli level", "\n> admin\n\n> "),
         (Level::Admin, "quit;show cli level", ""),
         (Level::Admin, "get weight be/s2\\;x", "No such server.\n\n"),
+        (Level::User, "set timeout cli 60", "\n"),
+        (Level::User, "set timeout cli 10s", "\n"),
+        (
+            Level::User,
+            "set timeout cli",
+            "Expects an integer value.\n\n",
+        ),
+        (
+            Level::User,
+            "set timeout cli 0",
+            "Invalid timeout value.\n\n",
+        ),
+        (
+            Level::User,
+            "set timeout cli abc",
+            "Invalid timeout value.\n\n",
+        ),
+        (
+            Level::User,
+            "set timeout foo 5",
+            "'set timeout' only supports 'cli'.\n\n",
+        ),
+        (Level::User, "show sess", "Permission denied\n\n"),
+        (
+            Level::Operator,
+            "show sess 0x1234",
+            "Session not found.\n\n",
+        ),
+        (
+            Level::Operator,
+            "shutdown session 0x1",
+            "Permission denied\n\n",
+        ),
+        (
+            Level::Admin,
+            "shutdown session",
+            "Session pointer expected (use 'show sess').\n\n",
+        ),
+        (
+            Level::Admin,
+            "shutdown session zz",
+            "Session pointer expected (use 'show sess').\n\n",
+        ),
+        (
+            Level::Admin,
+            "shutdown session 0x1234",
+            "No such session (use 'show sess').\n\n",
+        ),
+        (
+            Level::Operator,
+            "shutdown sessions server be/s2",
+            "Permission denied\n\n",
+        ),
+        (
+            Level::Admin,
+            "shutdown sessions server be",
+            "Require 'backend/server'.\n\n",
+        ),
+        (
+            Level::Admin,
+            "shutdown sessions server be/nope",
+            "No such server.\n\n",
+        ),
+        (Level::Admin, "shutdown sessions server be/s2", "\n"),
+        (
+            Level::Operator,
+            "disable frontend fe",
+            "Permission denied\n\n",
+        ),
+        (
+            Level::Admin,
+            "disable frontend",
+            "A frontend name is expected.\n\n",
+        ),
+        (Level::Admin, "enable frontend be", "No such frontend.\n\n"),
+        (
+            Level::Admin,
+            "enable frontend fe",
+            "All sockets are already enabled.\n\n",
+        ),
+        (
+            Level::Admin,
+            "disable frontend #2;disable frontend fe;enable frontend fe;enable frontend fe",
+            "\nAll sockets are already disabled.\n\n\nAll sockets are already enabled.\n\n",
+        ),
     ];
     for (level, line, want) in cases {
         let rt = runtime();
@@ -332,6 +417,15 @@ fn state_changes_show_in_stat_and_servers_state() {
     assert_eq!(field("show stat", "be,s1,", "check_status"), "");
     run(&rt, Level::Admin, "enable health be/s1");
     assert_eq!(field("show stat", "be,s1,", "check_status"), "INI");
+    // In maintenance the check is paused: HAProxy 2.6 hides its results
+    // and keeps its counters.
+    refused(&rt, 0, 0);
+    run(&rt, Level::Admin, "disable server be/s1");
+    assert_eq!(field("show stat", "be,s1,", "check_status"), "");
+    assert_eq!(field("show stat", "be,s1,", "check_rise"), "");
+    assert_eq!(field("show stat", "be,s1,", "chkdown"), "1");
+    run(&rt, Level::Admin, "enable server be/s1");
+    assert_eq!(field("show stat", "be,s1,", "check_status"), "L4CON");
 }
 
 #[test]
@@ -346,6 +440,7 @@ fn show_info_lists_haproxys_fields() {
     for want in [
         "Name",
         "Version",
+        "Release_date",
         "Nbthread",
         "Pid",
         "Uptime",
@@ -355,9 +450,45 @@ fn show_info_lists_haproxys_fields() {
         "CumConns",
         "Maxpipes",
         "PipesUsed",
+        "Tasks",
+        "Run_queue",
+        "node",
     ] {
         assert!(names.contains(&want), "{want} missing:\n{out}");
     }
     assert!(out.contains("\nNbthread: 2\n"));
     assert!(out.ends_with("\n\n"));
+}
+
+#[test]
+fn a_disabled_frontend_shows_paused_in_every_form() {
+    let rt = runtime();
+    assert_eq!(run(&rt, Level::Admin, "disable frontend fe"), "\n");
+    let csv = run(&rt, Level::User, "show stat 2 1 -1");
+    assert!(
+        csv.contains("\nfe,FRONTEND,") && csv.contains(",PAUSED,"),
+        "{csv}"
+    );
+    let typed = run(&rt, Level::User, "show stat typed");
+    assert!(
+        typed.contains("\nF.2.0.17.status.1:SGP:str:PAUSED\n"),
+        "{typed}"
+    );
+    assert!(
+        typed.contains("\nF.4.0.17.status.1:SGP:str:OPEN\n"),
+        "{typed}"
+    );
+    let json = run(&rt, Level::User, "show stat json");
+    assert!(
+        json.contains("\"field\":{\"pos\":17,\"name\":\"status\"},\"processNum\":1,\"tags\":{\"origin\":\"Status\",\"nature\":\"Gauge\",\"scope\":\"Process\"},\"value\":{\"type\":\"str\",\"value\":\"PAUSED\"}"),
+        "{json}"
+    );
+    assert_eq!(run(&rt, Level::Admin, "enable frontend fe"), "\n");
+    assert!(
+        run(&rt, Level::User, "show stat typed").contains("\nF.2.0.17.status.1:SGP:str:OPEN\n")
+    );
+    assert_eq!(
+        run(&rt, Level::User, "show stat typed desc"),
+        "show stat: field descriptions (desc) are not supported.\n\n"
+    );
 }

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use crate::config::{Level, StatsUi};
 use crate::runtime::{FrontendState, Runtime};
+use crate::worker::ControlLink;
 
 use super::cli::{Session, run_line};
 use super::commands::find_backend;
@@ -49,8 +50,15 @@ impl Options {
     }
 }
 
-/// The answer of stats frontend `fe` to `req` from `peer`.
-pub fn answer(rt: &Runtime, fe: &FrontendState, req: &Request, peer: IpAddr) -> Response {
+/// The answer of stats frontend `fe` to `req` from `peer`; `workers` run
+/// the admin actions that reach sessions.
+pub fn answer(
+    rt: &Runtime,
+    fe: &FrontendState,
+    workers: &[ControlLink],
+    req: &Request,
+    peer: IpAddr,
+) -> Response {
     let Some(stats) = &fe.config.stats else {
         return Response::error(503);
     };
@@ -80,7 +88,7 @@ pub fn answer(rt: &Runtime, fe: &FrontendState, req: &Request, peer: IpAddr) -> 
         "GET" | "HEAD" => {}
         "POST" => {
             let status = if admin {
-                apply(rt, &req.body, peer)
+                apply(rt, workers, &req.body, peer)
             } else {
                 "DENY"
             };
@@ -125,7 +133,7 @@ fn visible_rows(rt: &Runtime, ui: &StatsUi, me: &str, up: bool) -> Vec<Row> {
     };
     stat::rows(rt, &filter)
         .into_iter()
-        .filter(|r| in_scope(r.get("pxname")))
+        .filter(|r| in_scope(r.text("pxname")))
         .collect()
 }
 
@@ -222,7 +230,7 @@ fn url_decode(s: &str) -> String {
 
 /// Runs an admin form (`s=SERVER&...&action=ACTION&b=#IID`) as runtime
 /// API commands; returns the `st=` code HAProxy uses for the outcome.
-fn apply(rt: &Runtime, body: &[u8], peer: IpAddr) -> &'static str {
+fn apply(rt: &Runtime, workers: &[ControlLink], body: &[u8], peer: IpAddr) -> &'static str {
     let form = parse_form(body);
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let Some(b) = get("b").and_then(|b| find_backend(rt, b)) else {
@@ -234,6 +242,7 @@ fn apply(rt: &Runtime, body: &[u8], peer: IpAddr) -> &'static str {
         "maint" => "set server {} state maint",
         "dhlth" => "disable health {}",
         "ehlth" => "enable health {}",
+        "shutdown" => "shutdown sessions server {}",
         "" => return "NONE",
         _ => return "ERRP",
     };
@@ -256,6 +265,7 @@ fn apply(rt: &Runtime, body: &[u8], peer: IpAddr) -> &'static str {
         run_line(
             line.as_bytes(),
             rt,
+            workers,
             &mut Session::new(Level::Admin),
             &mut out,
         );

@@ -274,6 +274,24 @@ impl LogDraft {
         self.format = Some(FormatChoice::Tcplog);
     }
 
+    /// A backend's event targets once every file is read (`log global`
+    /// expanded; formats only concern frontends and were warned about).
+    pub fn targets(&self, global: &Global) -> FrontendLog {
+        let mut targets = Vec::new();
+        for line in &self.lines {
+            match line {
+                LogLine::Global => targets.extend(global.logs.iter().cloned()),
+                LogLine::Target(t) => targets.push(t.clone()),
+            }
+        }
+        FrontendLog {
+            targets,
+            format: None,
+            dontlognull: false,
+            tag: self.tag.clone().or_else(|| global.log_tag.clone()),
+        }
+    }
+
     /// The frontend's logging once every file is read: `log global`
     /// expanded, the tag chosen, HAProxy's warning when a format has no
     /// target to go to.
@@ -284,29 +302,19 @@ impl LogDraft {
         loc: &Location,
         d: &mut Diags,
     ) -> FrontendLog {
-        let mut targets = Vec::new();
-        for line in &self.lines {
-            match line {
-                LogLine::Global => targets.extend(global.logs.iter().cloned()),
-                LogLine::Target(t) => targets.push(t.clone()),
-            }
-        }
-        let format = self.format.as_ref().map(|f| match f {
+        let mut log = self.targets(global);
+        log.format = self.format.as_ref().map(|f| match f {
             FormatChoice::Tcplog => LogFormat::tcplog(),
             FormatChoice::Custom(f) => f.clone(),
         });
-        if format.is_some() && targets.is_empty() {
+        if log.format.is_some() && log.targets.is_empty() {
             d.warn(
                 loc,
                 format!("log format ignored for {who} since it has no log address."),
             );
         }
-        FrontendLog {
-            targets,
-            format,
-            dontlognull: self.dontlognull,
-            tag: self.tag.clone().or_else(|| global.log_tag.clone()),
-        }
+        log.dontlognull = self.dontlognull;
+        log
     }
 }
 

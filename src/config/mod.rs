@@ -23,7 +23,8 @@ mod values;
 pub use lexer::{LexError, Lexed, split_line};
 pub use model::*;
 pub use stats_page::{
-    DEFAULT_STATS_REALM, DEFAULT_STATS_URI, PathMatch, PathRule, SrcRule, StatsPage, StatsUi,
+    DEFAULT_STATS_REALM, DEFAULT_STATS_TIMEOUT, DEFAULT_STATS_URI, PathMatch, PathRule, SrcRule,
+    StatsPage, StatsUi,
 };
 pub use values::{parse_size, parse_time};
 

@@ -478,6 +478,9 @@ pub struct Backend {
     /// `option log-health-checks`: log every check result that changes the
     /// health counter, not only UP/DOWN transitions.
     pub log_health_checks: bool,
+    /// Where the backend's events go (server UP/DOWN, maintenance, checks):
+    /// its `log` lines, `log global` expanded. Formats do not apply.
+    pub log: FrontendLog,
 }
 
 /// A compiled regular expression from the config (`rstring`, `rstatus`,

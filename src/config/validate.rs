@@ -62,6 +62,10 @@ pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diag
             .log
             .resolve(&config.global, &p.who(), &p.location, &mut diags);
     }
+    let drafts = proxies.iter().filter(|p| p.kind.back());
+    for (be, p) in config.backends.iter_mut().zip(drafts) {
+        be.log = p.log.targets(&config.global);
+    }
     let listening = config
         .frontends
         .iter()
@@ -266,6 +270,7 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
         disabled: p.disabled,
         check: p.checks.resolve(),
         log_health_checks: p.log_health_checks,
+        log: FrontendLog::default(),
     }
 }
 

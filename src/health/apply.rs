@@ -9,8 +9,10 @@ use super::state::Change;
 use super::status::{CheckStatus, Verdict};
 use super::{Thread, Tracked};
 use crate::config::{OnMarkedDown, OnMarkedUp};
+use crate::logging::{self, LEVEL_ALERT, LEVEL_EMERG, LEVEL_NOTICE};
 use crate::runtime::{BackendState, Oper, ServerState, admin};
 use crate::worker::Control;
+use log::Level;
 
 impl Thread {
     pub(super) fn on_health_result(&mut self, t: usize, v: &Verdict, duration: Duration) {
@@ -40,11 +42,8 @@ impl Thread {
                 v.reason(),
                 duration.as_millis(),
             );
-            if passed {
-                log::info!("{msg}");
-            } else {
-                log::warn!("{msg}");
-            }
+            let level = if passed { Level::Info } else { Level::Warn };
+            logging::event(backend, level, LEVEL_NOTICE, msg);
         }
         tr.last = Some((passed, value));
         let detail = (!log_checks).then(|| check_detail(v, duration));
@@ -131,6 +130,9 @@ impl Thread {
         let backend = &self.rt.backends[b];
         let srv = &backend.servers[s];
         let was_usable = srv.usable();
+        // A server already out of the rotation (draining) going DOWN is
+        // news, not an alert (HAProxy's levels).
+        let was_draining = srv.status() == crate::runtime::ServerStatus::Drain;
         let oper = oper_of(tracked);
         srv.set_oper(oper);
         backend.refresh_state();
@@ -140,11 +142,17 @@ impl Thread {
                 if let Some(c) = &srv.check {
                     c.lock().downs += 1;
                 }
-                log::warn!(
+                let syslog = if was_draining {
+                    LEVEL_NOTICE
+                } else {
+                    LEVEL_ALERT
+                };
+                let text = format!(
                     "{who} is DOWN{}. {}",
                     detail.unwrap_or_default(),
                     left(backend, srv)
                 );
+                logging::event(backend, Level::Warn, syslog, text);
                 if tracked.params.on_marked_down == Some(OnMarkedDown::ShutdownSessions) {
                     self.broadcast(Control::ShutdownServer {
                         backend: b,
@@ -154,11 +162,12 @@ impl Thread {
                 after_loss(&self.rt.backends[b], s, was_usable);
             }
             Transition::Up(detail) if oper != Oper::Down => {
-                log::info!(
+                let text = format!(
                     "{who} is UP{}. {}",
                     detail.unwrap_or_default(),
                     online(backend)
                 );
+                logging::event(backend, Level::Info, LEVEL_NOTICE, text);
                 if !srv.backup
                     && tracked.params.on_marked_up == Some(OnMarkedUp::ShutdownBackupSessions)
                 {
@@ -214,18 +223,20 @@ pub(crate) fn set_maint(backend: &BackendState, s: usize, on: bool, leave: u8) {
     if on && flags & admin::FORCED_MAINT == 0 {
         let was_usable = srv.usable();
         srv.set_admin(admin::FORCED_MAINT, true);
-        log::warn!(
+        let text = format!(
             "{} is going DOWN for maintenance. {}",
             who(backend, srv),
             left(backend, srv)
         );
+        logging::event(backend, Level::Warn, LEVEL_ALERT, text);
         after_loss(backend, s, was_usable);
     } else if !on && flags & leave != 0 {
         srv.set_admin(leave, false);
-        log::warn!(
+        let text = format!(
             "{} is UP/READY (leaving forced maintenance).",
             who(backend, srv)
         );
+        logging::event(backend, Level::Warn, LEVEL_NOTICE, text);
     }
     backend.refresh_state();
 }
@@ -237,15 +248,17 @@ pub(crate) fn set_drain(backend: &BackendState, s: usize, on: bool) {
     if on && !draining {
         let was_usable = srv.usable();
         srv.set_admin(admin::FORCED_DRAIN, true);
-        log::warn!(
+        let text = format!(
             "{} enters drain state. {}",
             who(backend, srv),
             online(backend)
         );
+        logging::event(backend, Level::Warn, LEVEL_NOTICE, text);
         after_loss(backend, s, was_usable);
     } else if !on && draining {
         srv.set_admin(admin::FORCED_DRAIN, false);
-        log::warn!("{} is UP (leaving forced drain).", who(backend, srv));
+        let text = format!("{} is UP (leaving forced drain).", who(backend, srv));
+        logging::event(backend, Level::Warn, LEVEL_NOTICE, text);
     }
     backend.refresh_state();
 }
@@ -259,7 +272,8 @@ fn after_loss(backend: &BackendState, s: usize, was_usable: bool) {
         } else {
             "backend"
         };
-        log::error!("{kind} {} has no server available!", backend.config.name);
+        let text = format!("{kind} {} has no server available!", backend.config.name);
+        logging::event(backend, Level::Error, LEVEL_EMERG, text);
     }
 }
 

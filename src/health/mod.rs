@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token, Waker};
 
 use crate::config::{CheckParams, OnError};
-use crate::runtime::Runtime;
+use crate::runtime::{Oper, Runtime};
 use crate::worker::ControlLink;
 use probe::{Probe, Target};
 use script::Step;
@@ -148,13 +148,19 @@ impl Thread {
                     continue;
                 }
                 let tracked = t.servers.len();
+                // A fresh server's counter is at `rise`; after a reload it
+                // goes on from where the previous config's checks left it.
+                let state = &backend.servers[s];
+                let value = state.check.as_ref().map_or(p.rise, |c| c.lock().health);
+                let health = p.enabled.then(|| Health::resume(p.rise, p.fall, value));
+                let oper = state.oper();
                 t.servers.push(Tracked {
                     backend: b,
                     server: s,
                     params: p.clone(),
-                    health: p.enabled.then(|| Health::new(p.rise, p.fall)),
-                    agent_down: false,
-                    nolb: false,
+                    agent_down: oper == Oper::Down && health.is_none_or(|h| h.is_up()),
+                    nolb: oper == Oper::NoLb,
+                    health,
                     last: None,
                 });
                 let ip = p.addr.unwrap_or(server.addr.ip());

@@ -34,6 +34,14 @@ impl Health {
         }
     }
 
+    /// A counter that goes on from `value` (a reload keeps what the
+    /// previous checks learnt), capped at the top.
+    pub fn resume(rise: u32, fall: u32, value: u32) -> Self {
+        let mut h = Health::new(rise, fall);
+        h.value = value.min(h.top());
+        h
+    }
+
     fn top(&self) -> u32 {
         self.rise + self.fall - 1
     }

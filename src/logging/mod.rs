@@ -28,6 +28,7 @@ use crate::config::LogTarget;
 use crate::runtime::Runtime;
 use crate::session::Session;
 use format::Names;
+pub use target::{LEVEL_ALERT, LEVEL_EMERG, LEVEL_NOTICE};
 use target::{LEVEL_INFO, Origin, Sink};
 pub use trace::{Handshake, Term, Trace};
 
@@ -79,6 +80,13 @@ pub enum Message {
         client: SocketAddr,
         local: SocketAddr,
     },
+    /// A server or backend event (UP, DOWN, maintenance, check result),
+    /// for the backend's `log` targets.
+    Event {
+        backend: usize,
+        level: u8,
+        text: String,
+    },
     /// A client failed its PROXY header: HAProxy's connection error line.
     Handshake {
         frontend: usize,
@@ -91,7 +99,7 @@ pub enum Message {
 }
 
 /// A worker's end of the logger: cheap to clone, never blocks.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Handle {
     tx: Option<Sender<Message>>,
     dropped: Arc<AtomicU64>,
@@ -129,31 +137,50 @@ pub struct Logger {
 }
 
 impl Logger {
-    /// Starts the logger thread when some frontend logs.
+    /// Starts the logger thread when some frontend or backend logs; gives
+    /// the backends their event handle.
     pub fn start(rt: Arc<Runtime>) -> io::Result<Logger> {
-        let logs = rt
+        let fe_logs = rt
             .frontends
             .iter()
             .any(|f| !f.config.log.targets.is_empty());
-        if !logs {
-            return Ok(Logger {
-                handle: Handle::disabled(),
-                thread: None,
-            });
+        let be_logs = rt.backends.iter().any(|b| !b.config.log.targets.is_empty());
+        if !fe_logs && !be_logs {
+            return Ok(Logger::disabled());
         }
+        let events = rt.events.clone();
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
         let dropped = Arc::new(AtomicU64::new(0));
         let writer = Writer::new(rt, dropped.clone());
         let thread = std::thread::Builder::new()
             .name("logger".into())
             .spawn(move || writer.run(rx))?;
+        let handle = Handle {
+            tx: Some(tx),
+            dropped,
+        };
+        if be_logs {
+            *events.lock() = Some(handle.clone());
+        }
         Ok(Logger {
-            handle: Handle {
-                tx: Some(tx),
-                dropped,
-            },
+            handle,
             thread: Some(thread),
         })
+    }
+
+    /// No logger thread: nothing is logged.
+    pub fn disabled() -> Logger {
+        Logger {
+            handle: Handle::disabled(),
+            thread: None,
+        }
+    }
+
+    /// Lets go of this handle: the thread ends once the workers have
+    /// dropped theirs (a reload's old config, when its last session ends).
+    /// Returns the thread, to join at exit.
+    pub fn detach(self) -> Option<JoinHandle<()>> {
+        self.thread
     }
 
     /// Waits for the logger to write what is queued. Call once every
@@ -196,9 +223,12 @@ impl Writer {
         let mut outs: Vec<Out> = Vec::new();
         let mut dests = Vec::new();
         let mut routes = Vec::new();
-        for fe in &rt.frontends {
+        // Frontends' routes, then backends'.
+        let logs = rt.frontends.iter().map(|f| &f.config.log);
+        let logs = logs.chain(rt.backends.iter().map(|b| &b.config.log));
+        for log in logs {
             let mut r = Vec::new();
-            for t in &fe.config.log.targets {
+            for t in &log.targets {
                 // Frontends sharing `log global` share its sockets.
                 let sink = match dests.iter().position(|d| *d == t.dest) {
                     Some(i) => i,
@@ -241,10 +271,15 @@ impl Writer {
         let mut last_report: Option<Instant> = None;
         loop {
             match rx.recv_timeout(DROP_REPORT_EVERY) {
+                Ok(Message::Event {
+                    backend,
+                    level,
+                    text,
+                }) => self.write(self.rt.frontends.len() + backend, level, &text, &mut framed),
                 Ok(msg) => {
                     line.clear();
                     if let Some(fe) = self.render(&msg, &mut line) {
-                        self.write(fe, &line, &mut framed);
+                        self.write(fe, LEVEL_INFO, &line, &mut framed);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -263,6 +298,7 @@ impl Writer {
     }
 
     /// Writes the message's text into `out`; returns its frontend.
+    /// (Events are written as they come.)
     fn render(&self, msg: &Message, out: &mut String) -> Option<usize> {
         use std::fmt::Write;
         let rt = &self.rt;
@@ -313,11 +349,18 @@ impl Writer {
                 let _ = write!(out, "] {}/{name}: {}", fe.name, what.message());
                 Some(*frontend)
             }
+            Message::Event { .. } => None,
         }
     }
 
-    fn write(&mut self, fe: usize, line: &str, framed: &mut Vec<u8>) {
-        let cfg = &self.rt.frontends[fe].config;
+    /// Sends `line` at `level` to the targets of route list `proxy`
+    /// (frontends first, then backends).
+    fn write(&mut self, proxy: usize, level: u8, line: &str, framed: &mut Vec<u8>) {
+        let nfe = self.rt.frontends.len();
+        let log = match proxy.checked_sub(nfe) {
+            None => &self.rt.frontends[proxy].config.log,
+            Some(b) => &self.rt.backends[b].config.log,
+        };
         let g = &self.rt.global;
         // `log-send-hostname` alone means the system's name.
         let hostname = g.log_send_hostname.as_deref().map(|h| {
@@ -328,13 +371,13 @@ impl Writer {
             }
         });
         let origin = Origin {
-            tag: cfg.log.tag.as_deref().unwrap_or(DEFAULT_TAG),
+            tag: log.tag.as_deref().unwrap_or(DEFAULT_TAG),
             hostname,
             pid: self.pid,
         };
         let now = SystemTime::now();
-        for route in &self.routes[fe] {
-            let Some(level) = target::effective_level(&route.target, LEVEL_INFO) else {
+        for route in &self.routes[proxy] {
+            let Some(level) = target::effective_level(&route.target, level) else {
                 continue;
             };
             target::frame(&route.target, level, &origin, now, line, framed);
@@ -463,6 +506,23 @@ pub fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+/// A server or backend event: on stderr at `level` as before, and to the
+/// backend's `log` targets at syslog level `syslog` (HAProxy sends these
+/// lines to the proxy's log servers).
+pub fn event(be: &crate::runtime::BackendState, level: log::Level, syslog: u8, text: String) {
+    log::log!(level, "{text}");
+    if be.config.log.targets.is_empty() {
+        return;
+    }
+    if let Some(h) = &*be.events.lock() {
+        h.send(Message::Event {
+            backend: be.index,
+            level: syslog,
+            text,
+        });
+    }
 }
 
 #[cfg(test)]

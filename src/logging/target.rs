@@ -25,6 +25,12 @@ pub const LEVELS: [&str; 8] = [
 
 /// Sessions are logged at `info` (HAProxy).
 pub const LEVEL_INFO: u8 = 6;
+/// Server events, at HAProxy's levels: `emerg` when a backend has no
+/// server left, `alert` when a server goes DOWN, `notice` for the rest
+/// (UP, maintenance, drain, check results).
+pub const LEVEL_EMERG: u8 = 0;
+pub const LEVEL_ALERT: u8 = 1;
+pub const LEVEL_NOTICE: u8 = 5;
 
 /// `format` names of a `log` line.
 pub const FORMATS: &[(&str, SyslogFormat)] = &[

@@ -5,11 +5,13 @@
 //! Workers never lock anything here; the admin and health threads change
 //! state through the same atomics.
 
+mod carry;
 mod counters;
 
 pub use counters::{Counters, Rate};
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -132,9 +134,11 @@ pub struct ServerState {
     /// accumulated before it (`downtime`).
     pub last_change_ms: AtomicU64,
     pub down_ms: AtomicU64,
-    /// Sessions on this server now, across all workers.
-    pub active: AtomicU32,
-    pub counters: Counters,
+    /// Sessions on this server now, across all workers (and across
+    /// reloads: a reloaded server with the same name and address shares it,
+    /// so leastconn and maxconn still see the sessions of the old config).
+    pub active: Arc<AtomicU32>,
+    pub counters: Arc<Counters>,
 }
 
 impl ServerState {
@@ -307,17 +311,29 @@ pub enum Availability {
     NoServer,
 }
 
+/// Where a runtime's backend events go: the logger's handle while the
+/// runtime is in effect. Cleared when a reload replaces the runtime (the
+/// logger thread holds the runtime, so the handle in it must not outlive
+/// its turn or the thread would never see its last sender go).
+pub type EventSink = parking_lot::Mutex<Option<crate::logging::Handle>>;
+
 #[derive(Debug)]
 pub struct BackendState {
     pub config: Backend,
+    /// Its index in [`Runtime::backends`].
+    pub index: usize,
+    /// Shared by all backends of the runtime (see [`EventSink`]).
+    pub events: Arc<EventSink>,
     pub servers: Vec<ServerState>,
-    pub counters: Counters,
+    /// Counters and session counts are shared with the backend of the same
+    /// name in the configs before and after a reload.
+    pub counters: Arc<Counters>,
     /// Sessions sent to this backend and not yet closed (`scur`).
-    pub active: AtomicU32,
+    pub active: Arc<AtomicU32>,
     /// Sessions waiting in the backend's queues now, and the most ever
     /// (`qcur`, `qmax`).
-    pub queued: AtomicU32,
-    pub max_queued: AtomicU32,
+    pub queued: Arc<AtomicU32>,
+    pub max_queued: Arc<AtomicU32>,
     /// Whether a server could take a session when last looked at, when
     /// that last changed, the DOWN time before it and the UP to DOWN
     /// transitions (`status`, `lastchg`, `downtime`, `chkdown`).
@@ -446,8 +462,8 @@ impl ServerState {
             }),
             last_change_ms: AtomicU64::new(now_ms()),
             down_ms: AtomicU64::new(0),
-            active: AtomicU32::new(0),
-            counters: Counters::default(),
+            active: Arc::default(),
+            counters: Arc::default(),
         }
     }
 }
@@ -455,11 +471,14 @@ impl ServerState {
 #[derive(Debug)]
 pub struct FrontendState {
     pub config: Frontend,
-    /// Sessions open on this frontend now.
-    pub current: AtomicUsize,
+    /// Sessions open on this frontend now (shared, like the counters, with
+    /// the frontend of the same name across a reload).
+    pub current: Arc<AtomicUsize>,
     /// `maxconn` (changed by `set maxconn frontend`).
     pub maxconn: AtomicUsize,
-    pub counters: Counters,
+    pub counters: Arc<Counters>,
+    /// Listeners paused by `disable frontend` (runtime API).
+    pub paused: AtomicBool,
 }
 
 /// Worker threads for a config: `nbthread`, else one per online CPU.
@@ -484,13 +503,13 @@ pub struct Runtime {
     pub global: Global,
     pub frontends: Vec<FrontendState>,
     pub backends: Vec<BackendState>,
-    /// Sessions open in the whole process.
-    pub current: AtomicUsize,
+    /// Sessions open in the whole process, in every config generation.
+    pub current: Arc<AtomicUsize>,
     /// Global `maxconn` in effect (`set maxconn global` lowers it, up to
     /// the configured value).
     pub maxconn: AtomicUsize,
-    /// Sessions accepted since start (`CumConns`).
-    pub accepted: AtomicU64,
+    /// Sessions accepted since start (`CumConns`), across reloads.
+    pub accepted: Arc<AtomicU64>,
     /// Worker threads (`nbthread`, or one per CPU).
     pub nbthread: usize,
     /// When the process started, for `Uptime` and `Start_time_sec`.
@@ -500,24 +519,30 @@ pub struct Runtime {
     pub health_waker: std::sync::OnceLock<std::sync::Arc<mio::Waker>>,
     /// The process's pipe budget, for `show info` (set at start-up).
     pub pipes: std::sync::OnceLock<std::sync::Arc<crate::forward::PipeBudget>>,
+    /// The logger for backend events, shared with every backend.
+    pub events: Arc<EventSink>,
 }
 
 impl Runtime {
     pub fn new(config: Config) -> Runtime {
         let global = config.global.clone();
+        let events: Arc<EventSink> = Arc::default();
         let backends = config
             .backends
             .into_iter()
-            .map(|b| {
+            .enumerate()
+            .map(|(index, b)| {
                 let servers: Vec<ServerState> = b.servers.iter().map(ServerState::new).collect();
                 BackendState {
+                    index,
+                    events: events.clone(),
                     up: AtomicBool::new(servers.iter().any(ServerState::usable)),
                     servers,
                     config: b,
-                    counters: Counters::default(),
-                    active: AtomicU32::new(0),
-                    queued: AtomicU32::new(0),
-                    max_queued: AtomicU32::new(0),
+                    counters: Arc::default(),
+                    active: Arc::default(),
+                    queued: Arc::default(),
+                    max_queued: Arc::default(),
                     last_change_ms: AtomicU64::new(now_ms()),
                     down_ms: AtomicU64::new(0),
                     downs: AtomicU64::new(0),
@@ -530,8 +555,9 @@ impl Runtime {
             .map(|f| FrontendState {
                 maxconn: AtomicUsize::new(f.maxconn.unwrap_or(global.maxconn)),
                 config: f,
-                current: AtomicUsize::new(0),
-                counters: Counters::default(),
+                current: Arc::default(),
+                counters: Arc::default(),
+                paused: AtomicBool::new(false),
             })
             .collect();
         Runtime {
@@ -540,14 +566,15 @@ impl Runtime {
             global,
             frontends,
             backends,
-            current: AtomicUsize::new(0),
-            accepted: AtomicU64::new(0),
+            current: Arc::default(),
+            accepted: Arc::default(),
             started: Instant::now(),
             started_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             health_waker: std::sync::OnceLock::new(),
             pipes: std::sync::OnceLock::new(),
+            events,
         }
     }
 
@@ -560,6 +587,26 @@ impl Runtime {
         if let Some(w) = self.health_waker.get() {
             let _ = w.wake();
         }
+    }
+}
+
+/// The runtime in effect, for the threads that outlive a reload and always
+/// want the newest config (the runtime API). Workers do not use it: each
+/// of their sessions keeps the runtime it started with.
+#[derive(Debug, Clone)]
+pub struct Current(Arc<parking_lot::RwLock<Arc<Runtime>>>);
+
+impl Current {
+    pub fn new(rt: Arc<Runtime>) -> Current {
+        Current(Arc::new(parking_lot::RwLock::new(rt)))
+    }
+
+    pub fn get(&self) -> Arc<Runtime> {
+        self.0.read().clone()
+    }
+
+    pub fn set(&self, rt: Arc<Runtime>) {
+        *self.0.write() = rt;
     }
 }
 

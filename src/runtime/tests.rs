@@ -44,6 +44,7 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
             disabled: false,
             check: Default::default(),
             log_health_checks: false,
+            log: Default::default(),
         }],
     }
 }

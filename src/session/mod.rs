@@ -24,7 +24,9 @@ use crate::runtime::{Counters, Runtime};
 use crate::worker::timers::{Deadline, Timers};
 
 mod dispatch;
+mod view;
 use crate::proxy_proto;
+pub use view::{DirectionView, Named, SessionView};
 
 /// Which socket of a session an event is about (the low bit of its token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +112,8 @@ const MAX_PICK_RACES: usize = 8;
 #[derive(Debug)]
 pub struct Session {
     key: usize,
+    /// Process-unique id for the runtime API (`show sess`), set by the worker.
+    pub id: u64,
     pub phase: Phase,
     pub frontend: usize,
     pub backend: Option<usize>,
@@ -131,6 +135,9 @@ pub struct Session {
     pub started: Instant,
     /// What its log line will say.
     pub trace: Trace,
+    /// The worker's config generation this session runs under (set by the
+    /// worker: its indices mean something only there).
+    pub generation: usize,
 }
 
 impl Session {
@@ -159,6 +166,7 @@ impl Session {
         };
         Session {
             key,
+            id: 0,
             phase: Phase::Idle,
             frontend,
             backend,
@@ -173,6 +181,7 @@ impl Session {
             exclude: None,
             started: now,
             trace: Trace::new(now, logging::wants_source(rt, frontend)),
+            generation: 0,
         }
     }
 
@@ -475,9 +484,9 @@ impl Session {
     pub fn teardown(mut self, how: Close, rt: &Runtime, pipes: &mut PipePool) -> Option<usize> {
         self.leave_queue(rt);
         let mut freed = None;
-        if let Phase::Connecting { conn } | Phase::Forwarding { conn } =
-            std::mem::replace(&mut self.phase, Phase::Idle)
-        {
+        let phase = std::mem::replace(&mut self.phase, Phase::Idle);
+        let forwarded = matches!(phase, Phase::Forwarding { .. });
+        if let Phase::Connecting { conn } | Phase::Forwarding { conn } = phase {
             if how == Close::Abort {
                 reset_on_close(&conn.stream);
             }
@@ -486,6 +495,11 @@ impl Session {
         }
         if how == Close::Abort {
             reset_on_close(&self.client);
+        } else if !forwarded {
+            // No server took the session: what the client sent is still
+            // unread, and closing over unread data sends a reset. Dropping
+            // it first gives the client a clean end, as HAProxy does.
+            discard_input(&self.client);
         }
         self.up.release(pipes);
         self.down.release(pipes);
@@ -501,6 +515,22 @@ impl Session {
 /// (until a byte comes back from the server too, which the caller checks).
 fn may_still_retry(up: &Flow, retries_left: u32) -> bool {
     up.bytes == 0 && up.half == Half::Open && retries_left > 0
+}
+
+/// Most bytes read and dropped from a client before a clean close.
+const DISCARD_LIMIT: usize = 64 * 1024;
+
+/// Reads and drops what the client sent, up to [`DISCARD_LIMIT`], without
+/// waiting for more.
+fn discard_input(stream: &TcpStream) {
+    let mut buf = [0u8; 4096];
+    let mut total = 0;
+    while total < DISCARD_LIMIT {
+        match (&*stream).read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => total += n,
+        }
+    }
 }
 
 /// Makes the coming close send a RST instead of a FIN.

@@ -6,10 +6,13 @@
 //! Tokens: a session with slab key `k` owns tokens `2k` (client) and `2k+1`
 //! (server); the waker and listeners take tokens at the top of the range.
 
+mod generation;
 pub mod listener;
+mod ops;
 pub mod timers;
 
-use std::collections::VecDeque;
+pub use generation::{Kept, Reload};
+
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,12 +21,14 @@ use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::balance::{self, Algorithm, Candidate};
+use crate::balance::Candidate;
 use crate::forward::{COPY_CHUNK, PipeBudget, PipePool};
 use crate::logging;
 use crate::runtime::{Runtime, try_take};
 use crate::session::{Close, Ctx, Outcome, Session, Side};
+use generation::Generation;
 pub use listener::Listener;
+pub use ops::AdminOp;
 use timers::{Fired, Timers};
 
 pub const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -55,6 +60,10 @@ pub enum Control {
     PauseListeners,
     /// SIGTTIN: listen again.
     ResumeListeners,
+    /// SIGHUP/SIGUSR2: switch to a new config.
+    Reload(Arc<Reload>),
+    /// A runtime API request (see `ops.rs`).
+    Admin(AdminOp),
 }
 
 /// The way to reach one worker: a channel plus a wake-up.
@@ -91,29 +100,32 @@ enum Gate {
 struct Listening {
     l: Listener,
     gate: Gate,
+    /// The generation whose frontend `l.frontend` names.
+    generation: usize,
 }
 
 pub struct Worker {
     id: usize,
     poll: Poll,
-    rt: Arc<Runtime>,
+    /// Config generations with sessions (see [`generation`]); `current`
+    /// takes the new sessions.
+    gens: Slab<Generation>,
+    current: usize,
     listeners: Vec<Option<Listening>>,
     sessions: Slab<Session>,
     timers: Timers,
-    algos: Vec<Box<dyn Algorithm>>,
     candidates: Vec<Candidate>,
     pipes: PipePool,
     scratch: Box<[u8]>,
-    /// Per backend: keys of sessions waiting for a server slot.
-    queues: Vec<VecDeque<usize>>,
     control: Receiver<Control>,
     /// Sessions closed during the current event batch; removed after it, so
     /// a stale event in the same batch cannot reach a new session in the slot.
     closed: Vec<(usize, Close)>,
     stopping: bool,
-    logs: logging::Handle,
-    /// Per backend: sessions served from its queue so far (`%bq`).
-    dequeued: Vec<u64>,
+    /// Listeners paused by SIGTTOU (new ones from a reload start paused).
+    paused: bool,
+    /// The last session id given (see `ops.rs`).
+    session_seq: u64,
 }
 
 impl Worker {
@@ -139,33 +151,28 @@ impl Worker {
             ls.push(Some(Listening {
                 l,
                 gate: Gate::Open,
+                generation: 0,
             }));
         }
-        let algos = rt
-            .backends
-            .iter()
-            .map(|b| balance::new_algorithm(b.config.balance, b.config.hash_type))
-            .collect();
-        let queues = rt.backends.iter().map(|_| VecDeque::new()).collect();
-        let dequeued = vec![0; rt.backends.len()];
         let pipes = PipePool::new(budget, rt.global.pipesize);
+        let mut gens = Slab::new();
+        let current = gens.insert(Generation::new(rt, logs));
         let worker = Worker {
             id,
             poll,
-            rt,
+            gens,
+            current,
             listeners: ls,
             sessions: Slab::new(),
             timers: Timers::default(),
-            algos,
             candidates: Vec::new(),
             pipes,
             scratch: vec![0u8; COPY_CHUNK].into_boxed_slice(),
-            queues,
             control,
             closed: Vec::new(),
             stopping: false,
-            logs,
-            dequeued,
+            paused: false,
+            session_seq: 0,
         };
         Ok((worker, waker))
     }
@@ -205,7 +212,10 @@ impl Worker {
             .timers
             .next()
             .map(|at| at.saturating_duration_since(now));
-        let waiting = self.queues.iter().any(|q| !q.is_empty())
+        let waiting = self
+            .gens
+            .iter()
+            .any(|(_, g)| g.queues.iter().any(|q| !q.is_empty()))
             || self
                 .listeners
                 .iter()
@@ -230,20 +240,23 @@ impl Worker {
                     }
                 }
                 Control::ShutdownServer { backend, server } => {
-                    self.shutdown_sessions(backend, 'D', |s| s == server)
+                    let rt = &self.gens[self.current].rt;
+                    let name = rt.backends[backend].servers[server].name.clone();
+                    self.shutdown_sessions(backend, 'D', |s| s.name == name)
                 }
                 Control::PauseListeners => self.pause_listeners(true),
                 Control::ResumeListeners => self.pause_listeners(false),
                 Control::ShutdownBackups { backend } => {
-                    let servers = &self.rt.backends[backend].servers;
-                    let backups: Vec<bool> = servers.iter().map(|s| s.backup).collect();
-                    self.shutdown_sessions(backend, 'U', |s| backups[s])
+                    self.shutdown_sessions(backend, 'U', |s| s.backup)
                 }
+                Control::Reload(plan) => self.reload(&plan, now),
+                Control::Admin(op) => self.on_admin(op),
             }
         }
     }
 
     fn pause_listeners(&mut self, pause: bool) {
+        self.paused = pause;
         for i in 0..self.listeners.len() {
             let Some(ls) = self.listeners[i].as_mut() else {
                 continue;
@@ -263,16 +276,18 @@ impl Worker {
         // whatever queued while the event was missed.
     }
 
-    /// Closes the sessions of `backend` whose server matches, with a reset:
-    /// a transfer cut by the load balancer must not look complete.
-    /// `cause` is the log's termination code (D: server down, U: backup).
-    fn shutdown_sessions(&mut self, backend: usize, cause: char, matches: impl Fn(usize) -> bool) {
-        let keys: Vec<usize> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.backend == Some(backend) && s.server().is_some_and(&matches))
-            .map(|(k, _)| k)
-            .collect();
+    /// Closes the sessions of `backend` (an index in the current config)
+    /// whose server matches, with a reset: a transfer cut by the load
+    /// balancer must not look complete. Sessions of older configs match by
+    /// backend name. `cause` is the log's termination code (D: server
+    /// down, U: backup).
+    fn shutdown_sessions(
+        &mut self,
+        backend: usize,
+        cause: char,
+        matches: impl Fn(&crate::runtime::ServerState) -> bool,
+    ) {
+        let keys = self.sessions_on(backend, matches);
         if !keys.is_empty() {
             log::debug!("worker {}: shutting down {} sessions", self.id, keys.len());
         }
@@ -302,18 +317,45 @@ impl Worker {
         );
     }
 
-    fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut Slab<Session>) {
+    /// Sessions (not closed yet) of `backend` (an index in the current
+    /// config) on a server that `matches`; sessions of older configs match
+    /// by backend name.
+    fn sessions_on(
+        &self,
+        backend: usize,
+        matches: impl Fn(&crate::runtime::ServerState) -> bool,
+    ) -> Vec<usize> {
+        let name = &self.gens[self.current].rt.backends[backend].config.name;
+        self.sessions
+            .iter()
+            .filter(|(k, s)| {
+                let rt = &self.gens[s.generation].rt;
+                match (s.backend, s.server()) {
+                    (Some(b), Some(i)) if !self.is_closed(*k) => {
+                        let be = &rt.backends[b];
+                        be.config.name == *name && matches(&be.servers[i])
+                    }
+                    _ => false,
+                }
+            })
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// What a handler of a session of generation `gi` borrows.
+    fn ctx(&mut self, gi: usize, now: Instant) -> (Ctx<'_>, &mut Slab<Session>) {
+        let g = &mut self.gens[gi];
         (
             Ctx {
-                rt: &self.rt,
+                rt: &g.rt,
                 registry: self.poll.registry(),
-                algos: &mut self.algos,
+                algos: &mut g.algos,
                 candidates: &mut self.candidates,
                 pipes: &mut self.pipes,
                 scratch: &mut self.scratch,
                 timers: &mut self.timers,
                 now,
-                logs: &self.logs,
+                logs: &g.logs,
             },
             &mut self.sessions,
         )
@@ -329,9 +371,11 @@ impl Worker {
                 return;
             }
             let fe = ls.l.frontend;
+            let gi = ls.generation;
             let accept_proxy = ls.l.accept_proxy;
-            let fstate = &self.rt.frontends[fe];
-            if self.sessions.len() >= MAX_SESSION_KEY || !self.take_slots(fe) {
+            let rt = self.gens[gi].rt.clone();
+            let fstate = &rt.frontends[fe];
+            if self.sessions.len() >= MAX_SESSION_KEY || !self.take_slots(&rt, fe) {
                 self.set_gate(i, Gate::Full);
                 return;
             }
@@ -339,7 +383,7 @@ impl Worker {
             let (mut stream, peer) = match accepted {
                 Ok(s) => s,
                 Err(e) => {
-                    self.release_slots(fe);
+                    self.release_slots(&rt, fe);
                     match e.kind() {
                         io::ErrorKind::WouldBlock => {}
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
@@ -371,22 +415,25 @@ impl Worker {
                 Interest::READABLE | Interest::WRITABLE,
             ) {
                 log::warn!("cannot register client {peer}: {e}");
-                self.release_slots(fe);
+                self.release_slots(&rt, fe);
                 continue;
             }
             let current = fstate.current.load(std::sync::atomic::Ordering::Relaxed);
             fstate.counters.session_started(current as u64);
-            crate::runtime::Counters::add(&self.rt.accepted, 1);
-            entry.insert(Session::new(key, stream, peer, local, fe, &self.rt, now));
-            let (mut ctx, sessions) = self.ctx(now);
+            crate::runtime::Counters::add(&rt.accepted, 1);
+            let mut s = Session::new(key, stream, peer, local, fe, &rt, now);
+            s.generation = gi;
+            entry.insert(s);
+            self.sessions[key].id = self.next_session_id();
+            self.gens[gi].sessions += 1;
+            let (mut ctx, sessions) = self.ctx(gi, now);
             let outcome = sessions[key].begin(accept_proxy, &mut ctx);
             self.apply(key, outcome);
         }
     }
 
     /// Reserves a session under global and frontend maxconn (both or neither).
-    fn take_slots(&self, fe: usize) -> bool {
-        let rt = &self.rt;
+    fn take_slots(&self, rt: &Runtime, fe: usize) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
         if !try_take(&rt.current, rt.maxconn.load(Relaxed)) {
             return false;
@@ -400,10 +447,10 @@ impl Worker {
     }
 
     /// Undoes [`Self::take_slots`].
-    fn release_slots(&self, fe: usize) {
+    fn release_slots(&self, rt: &Runtime, fe: usize) {
         use std::sync::atomic::Ordering;
-        self.rt.current.fetch_sub(1, Ordering::AcqRel);
-        self.rt.frontends[fe].current.fetch_sub(1, Ordering::AcqRel);
+        rt.current.fetch_sub(1, Ordering::AcqRel);
+        rt.frontends[fe].current.fetch_sub(1, Ordering::AcqRel);
     }
 
     fn set_gate(&mut self, i: usize, gate: Gate) {
@@ -426,8 +473,11 @@ impl Worker {
                 self.accept(i, now);
             }
         }
-        for b in 0..self.queues.len() {
-            self.serve_queue(b, now);
+        let gens: Vec<usize> = self.gens.iter().map(|(g, _)| g).collect();
+        for g in gens {
+            for b in 0..self.gens[g].queues.len() {
+                self.serve_queue(g, b, now);
+            }
         }
     }
 
@@ -436,10 +486,11 @@ impl Worker {
         if self.is_closed(key) {
             return;
         }
-        let (mut ctx, sessions) = self.ctx(now);
-        let Some(s) = sessions.get_mut(key) else {
+        let Some(gi) = self.sessions.get(key).map(|s| s.generation) else {
             return;
         };
+        let (mut ctx, sessions) = self.ctx(gi, now);
+        let s = &mut sessions[key];
         let outcome = s.on_event(side, ev, &mut ctx);
         self.apply(key, outcome);
     }
@@ -448,8 +499,10 @@ impl Worker {
         match outcome {
             Outcome::Continue => {}
             Outcome::Queue(b) => {
-                self.sessions[key].trace.enqueued(self.dequeued[b]);
-                self.queues[b].push_back(key)
+                let s = &mut self.sessions[key];
+                let g = &mut self.gens[s.generation];
+                s.trace.enqueued(g.dequeued[b]);
+                g.queues[b].push_back(key)
             }
             Outcome::Close(how) => self.close(key, how),
         }
@@ -470,10 +523,11 @@ impl Worker {
             if self.is_closed(key) {
                 continue;
             }
-            let (mut ctx, sessions) = self.ctx(now);
-            let Some(s) = sessions.get_mut(key) else {
+            let Some(gi) = self.sessions.get(key).map(|s| s.generation) else {
                 continue;
             };
+            let (mut ctx, sessions) = self.ctx(gi, now);
+            let s = &mut sessions[key];
             if ctx.timers.settle(&mut s.deadline, key, at, now) == Fired::Expired {
                 let outcome = s.on_timeout(&mut ctx);
                 self.apply(key, outcome);
@@ -485,26 +539,32 @@ impl Worker {
     fn reap(&mut self, now: Instant) {
         for (key, how) in std::mem::take(&mut self.closed) {
             let mut s = self.sessions.remove(key);
-            let fe = s.frontend;
+            let (fe, gi) = (s.frontend, s.generation);
             log::debug!(
                 "session {key} closed ({how:?}) after {:?}",
                 now.saturating_duration_since(s.started)
             );
+            let rt = self.gens[gi].rt.clone();
             let record = self.log_record(&mut s, now);
-            let freed = s.teardown(how, &self.rt, &mut self.pipes);
+            let freed = s.teardown(how, &rt, &mut self.pipes);
             if let Some(mut r) = record {
+                let g = &self.gens[gi];
                 let queued = r.backend.map_or(0, |b| {
-                    let q = &self.queues[b];
-                    q.iter()
+                    g.queues[b]
+                        .iter()
                         .filter(|k| self.sessions.get(**k).is_some_and(|s| s.is_queued()))
                         .count()
                 });
-                logging::count(&self.rt, &mut r, queued);
-                self.logs.send(logging::Message::Session(Box::new(r)));
+                logging::count(&rt, &mut r, queued);
+                g.logs.send(logging::Message::Session(Box::new(r)));
             }
-            self.release_slots(fe);
+            self.release_slots(&rt, fe);
+            self.gens[gi].sessions -= 1;
             if let Some(b) = freed {
-                self.serve_queue(b, now);
+                self.serve_queue(gi, b, now);
+            }
+            if gi != self.current && self.gens[gi].sessions == 0 {
+                self.retire_generations();
             }
         }
     }
@@ -512,12 +572,13 @@ impl Worker {
     /// The log line of a session about to be torn down, if its frontend
     /// logs one; a PROXY header failure is sent at once instead.
     fn log_record(&mut self, s: &mut Session, now: std::time::Instant) -> Option<logging::Record> {
+        let g = &self.gens[s.generation];
         if let Some(b) = s.backend.filter(|_| s.is_queued()) {
-            s.trace.dequeued(self.dequeued[b]);
+            s.trace.dequeued(g.dequeued[b]);
         }
         if let Some(what) = s.trace.handshake {
-            if !self.rt.frontends[s.frontend].config.log.targets.is_empty() {
-                self.logs.send(logging::Message::Handshake {
+            if !g.rt.frontends[s.frontend].config.log.targets.is_empty() {
+                g.logs.send(logging::Message::Handshake {
                     frontend: s.frontend,
                     client: s.client_addr,
                     local: s.local_addr,
@@ -527,26 +588,28 @@ impl Worker {
             }
             return None;
         }
-        logging::closing(&self.rt, s, now)
+        logging::closing(&g.rt, s, now)
     }
 
-    /// Gives free server slots to queued sessions, oldest first.
-    fn serve_queue(&mut self, b: usize, now: Instant) {
-        while let Some(&key) = self.queues[b].front() {
-            let (mut ctx, sessions) = self.ctx(now);
+    /// Gives free server slots to the sessions queued on backend `b` of
+    /// generation `gi`, oldest first.
+    fn serve_queue(&mut self, gi: usize, b: usize, now: Instant) {
+        while let Some(&key) = self.gens[gi].queues[b].front() {
+            let (mut ctx, sessions) = self.ctx(gi, now);
             let Some(s) = sessions.get_mut(key).filter(|s| s.is_queued()) else {
-                self.queues[b].pop_front();
+                self.gens[gi].queues[b].pop_front();
                 continue;
             };
             let outcome = s.retry_queued(&mut ctx);
             if sessions.get(key).is_some_and(|s| s.is_queued()) && outcome == Outcome::Continue {
                 return; // still no room
             }
-            self.queues[b].pop_front();
+            let g = &mut self.gens[gi];
+            g.queues[b].pop_front();
             if let Some(s) = self.sessions.get_mut(key) {
-                s.trace.dequeued(self.dequeued[b]);
+                s.trace.dequeued(g.dequeued[b]);
             }
-            self.dequeued[b] += 1;
+            g.dequeued[b] += 1;
             self.apply(key, outcome);
         }
     }

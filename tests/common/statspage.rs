@@ -18,7 +18,8 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 pub struct Lab {
     pub sp: Splicer,
     pub dir: PathBuf,
-    _servers: Vec<Backend>,
+    /// w1 and w3.
+    pub servers: Vec<Backend>,
 }
 
 pub fn lab_config(dir: &Path, w1: SocketAddr, w3: SocketAddr, stats_lines: &str) -> String {
@@ -45,12 +46,22 @@ impl Lab {
         let lab = Lab {
             sp,
             dir,
-            _servers: vec![w1, w3],
+            servers: vec![w1, w3],
         };
         wait_for("the stats socket", LIMIT, || {
             UnixStream::connect(lab.sock()).is_ok()
         });
         lab
+    }
+
+    /// The config with other stats lines, for a reload.
+    pub fn config_with(&self, stats_lines: &str) -> String {
+        lab_config(
+            &self.dir,
+            self.servers[0].addr,
+            self.servers[1].addr,
+            stats_lines,
+        )
     }
 
     pub fn sock(&self) -> PathBuf {

@@ -1,0 +1,418 @@
+//! `show stat typed` and `show stat json`: the `show stat` rows with each
+//! field's position, name, tags and type, in HAProxy 2.6's two layouts.
+//!
+//! Typed, one line per field that has a value:
+//! `F.2.0.4.scur.1:MGP:u32:0` (object type, proxy id, server id, position,
+//! name, process number; origin, nature, scope; type; value).
+//! JSON: an array holding one array per row, one object per field.
+//!
+//! The tags and types are HAProxy 2.6's, read from its output for every
+//! field (see the tests and tests/admin_typed.rs, which compares the two
+//! programs line by line).
+
+use std::fmt::Write;
+
+use super::stat::{FIELDS, Kind, Row, typed_pos};
+
+/// A field's value type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    S32,
+    U32,
+    U64,
+    Str,
+}
+
+impl Ty {
+    fn name(self) -> &'static str {
+        match self {
+            Ty::S32 => "s32",
+            Ty::U32 => "u32",
+            Ty::U64 => "u64",
+            Ty::Str => "str",
+        }
+    }
+}
+
+/// A field's tags (origin, nature, scope, as three letters) and type in
+/// rows of `kind`.
+pub fn meta(kind: Kind, field: &str) -> (&'static str, Ty) {
+    use Ty::*;
+    match (kind, field) {
+        // HAProxy tags these four as gauges on backend rows only.
+        (Kind::Backend, "act" | "bck" | "rate" | "rate_max") => ("MGP", U32),
+        (_, "pxname" | "svname") => ("KNS", Str),
+        (_, "pid") => ("KGP", U32),
+        (_, "iid" | "sid") => ("KGS", U32),
+        (_, "status") => ("SGP", Str),
+        (_, "act" | "bck") => ("SGP", U32),
+        (_, "mode" | "addr" | "algo") => ("CGS", Str),
+        (
+            _,
+            "type" | "qlimit" | "check_rise" | "check_fall" | "check_health" | "agent_rise"
+            | "agent_fall" | "agent_health",
+        ) => ("CGS", U32),
+        (_, "tracked" | "cookie") => ("CNS", Str),
+        (_, "slim" | "rate_lim") => ("CLP", U32),
+        (_, "lastsess") => ("MAP", S32),
+        (_, "lastchg") => ("MAP", U32),
+        (_, "downtime") => ("MCP", U32),
+        (_, "check_duration" | "agent_duration") => ("MDP", U64),
+        (
+            _,
+            "scur"
+            | "qcur"
+            | "srv_icur"
+            | "idle_conn_cur"
+            | "safe_conn_cur"
+            | "used_conn_cur"
+            | "need_conn_est"
+            | "agg_server_status"
+            | "agg_server_check_status"
+            | "agg_check_status"
+            | "src_ilim",
+        ) => ("MGP", U32),
+        (
+            _,
+            "h2_open_connections"
+            | "h2_backend_open_streams"
+            | "h1_open_connections"
+            | "h1_open_streams",
+        ) => ("MGP", U64),
+        (
+            _,
+            "smax" | "qmax" | "rate_max" | "req_rate_max" | "conn_rate_max" | "qtime_max"
+            | "ctime_max" | "rtime_max" | "ttime_max",
+        ) => ("MMP", U32),
+        (
+            _,
+            "check_status" | "last_chk" | "check_desc" | "last_agt" | "agent_status" | "agent_desc",
+        ) => ("MOP", Str),
+        (_, "check_code" | "agent_code") => ("MOP", U32),
+        (_, "rate" | "req_rate" | "conn_rate") => ("MRP", U32),
+        (_, "weight" | "uweight" | "throttle" | "qtime" | "ctime" | "rtime" | "ttime") => {
+            ("MaP", U32)
+        }
+        // Every other field is a counter: sessions, bytes, errors, and
+        // the modules' (SSL, HTTP/1, HTTP/2) counts.
+        _ => ("MCP", U64),
+    }
+}
+
+/// The typed form's letter for a row kind, and the JSON's name.
+fn kind_names(kind: Kind) -> (char, &'static str) {
+    match kind {
+        Kind::Frontend => ('F', "Frontend"),
+        Kind::Backend => ('B', "Backend"),
+        Kind::Server => ('S', "Server"),
+    }
+}
+
+/// One field of one row, ready to print.
+struct Item<'a> {
+    pos: usize,
+    name: &'static str,
+    tags: &'static str,
+    ty: Ty,
+    value: &'a str,
+}
+
+/// The fields of `r` that have a value, in order.
+fn items(r: &Row) -> impl Iterator<Item = Item<'_>> {
+    r.cells.iter().enumerate().filter_map(move |(i, cell)| {
+        let pos = typed_pos(i)?;
+        let value = cell.as_deref()?;
+        let (tags, mut ty) = meta(r.kind, FIELDS[i]);
+        // A number field that does not read as one is shown as the text it
+        // is, so that the JSON stays valid whatever a field holds.
+        if ty != Ty::Str && value.parse::<i64>().is_err() {
+            ty = Ty::Str;
+        }
+        Some(Item {
+            pos,
+            name: FIELDS[i],
+            tags,
+            ty,
+            value,
+        })
+    })
+}
+
+fn ids(r: &Row) -> (&str, &str) {
+    (r.get("iid").unwrap_or("0"), r.get("sid").unwrap_or("0"))
+}
+
+pub fn write_typed(rows: &[Row], out: &mut String) {
+    for r in rows {
+        let (letter, _) = kind_names(r.kind);
+        let (iid, sid) = ids(r);
+        for it in items(r) {
+            let _ = writeln!(
+                out,
+                "{letter}.{iid}.{sid}.{}.{}.1:{}:{}:{}",
+                it.pos,
+                it.name,
+                it.tags,
+                it.ty.name(),
+                it.value.replace('\n', " ")
+            );
+        }
+    }
+}
+
+pub fn write_json(rows: &[Row], out: &mut String) {
+    out.push('[');
+    for (n, r) in rows.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        let (_, obj) = kind_names(r.kind);
+        let (iid, sid) = ids(r);
+        out.push('[');
+        for (m, it) in items(r).enumerate() {
+            if m > 0 {
+                out.push(',');
+            }
+            let _ = write!(
+                out,
+                "{{\"objType\":\"{obj}\",\"proxyId\":{iid},\"id\":{sid},\
+                 \"field\":{{\"pos\":{},\"name\":\"{}\"}},\"processNum\":1,\
+                 \"tags\":{{\"origin\":\"{}\",\"nature\":\"{}\",\"scope\":\"{}\"}},\
+                 \"value\":{{\"type\":\"{}\",\"value\":",
+                it.pos,
+                it.name,
+                origin(it.tags),
+                nature(it.tags),
+                scope(it.tags),
+                it.ty.name(),
+            );
+            if it.ty == Ty::Str {
+                json_string(it.value, out);
+            } else {
+                out.push_str(it.value);
+            }
+            out.push_str("}}");
+        }
+        out.push(']');
+    }
+    out.push_str("]\n");
+}
+
+/// `show schema json`: a JSON schema (draft 4) of what `show stat json`
+/// prints (splicer has no `show info json`, so only rows and errors).
+pub const SCHEMA: &str = concat!(
+    r#"{"$schema":"http://json-schema.org/draft-04/schema#","#,
+    r#""title":"splicer show stat json","oneOf":["#,
+    r#"{"title":"Stat","type":"array","items":{"title":"Row","type":"array","items":{"#,
+    r#""type":"object","required":["objType","proxyId","id","field","processNum","tags","value"],"#,
+    r#""properties":{"#,
+    r#""objType":{"enum":["Frontend","Backend","Server"]},"#,
+    r#""proxyId":{"type":"integer","minimum":0},"#,
+    r#""id":{"type":"integer","minimum":0},"#,
+    r#""field":{"type":"object","required":["pos","name"],"properties":{"#,
+    r#""pos":{"type":"integer","minimum":0},"name":{"type":"string"}}},"#,
+    r#""processNum":{"type":"integer","minimum":1},"#,
+    r#""tags":{"type":"object","required":["origin","nature","scope"],"properties":{"#,
+    r#""origin":{"enum":["Metric","Status","Key","Config","Product","Unknown"]},"#,
+    r#""nature":{"enum":["Gauge","Limit","Min","Max","Rate","Counter","Duration","Age","Time","Name","Output","Avg","Unknown"]},"#,
+    r#""scope":{"enum":["Cluster","Process","Service","System","Unknown"]}}},"#,
+    r#""value":{"type":"object","required":["type","value"],"oneOf":["#,
+    r#"{"properties":{"type":{"enum":["s32"]},"value":{"type":"integer","minimum":-2147483648,"maximum":2147483647}}},"#,
+    r#"{"properties":{"type":{"enum":["u32"]},"value":{"type":"integer","minimum":0,"maximum":4294967295}}},"#,
+    r#"{"properties":{"type":{"enum":["u64"]},"value":{"type":"integer","minimum":0}}},"#,
+    r#"{"properties":{"type":{"enum":["str"]},"value":{"type":"string"}}}]}}}}},"#,
+    r#"{"title":"Error","type":"object","required":["errorStr"],"properties":{"errorStr":{"type":"string"}}}]}"#,
+    "\n"
+);
+
+fn letter(tags: &str, i: usize) -> char {
+    tags.chars().nth(i).unwrap_or('?')
+}
+
+fn origin(tags: &str) -> &'static str {
+    match letter(tags, 0) {
+        'M' => "Metric",
+        'S' => "Status",
+        'K' => "Key",
+        'C' => "Config",
+        'P' => "Product",
+        _ => "Unknown",
+    }
+}
+
+fn nature(tags: &str) -> &'static str {
+    match letter(tags, 1) {
+        'G' => "Gauge",
+        'L' => "Limit",
+        'm' => "Min",
+        'M' => "Max",
+        'R' => "Rate",
+        'C' => "Counter",
+        'D' => "Duration",
+        'A' => "Age",
+        'T' => "Time",
+        'N' => "Name",
+        'O' => "Output",
+        'a' => "Avg",
+        _ => "Unknown",
+    }
+}
+
+fn scope(tags: &str) -> &'static str {
+    match letter(tags, 2) {
+        'C' => "Cluster",
+        'P' => "Process",
+        'S' => "Service",
+        's' => "System",
+        _ => "Unknown",
+    }
+}
+
+/// A JSON string literal.
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_and_types_are_haproxys() {
+        // A sample of HAProxy 2.6's own `show stat typed` lines, per row
+        // kind: (kind, field, tags, type).
+        let cases: &[(Kind, &str, &str, Ty)] = &[
+            (Kind::Frontend, "pxname", "KNS", Ty::Str),
+            (Kind::Frontend, "scur", "MGP", Ty::U32),
+            (Kind::Frontend, "slim", "CLP", Ty::U32),
+            (Kind::Frontend, "stot", "MCP", Ty::U64),
+            (Kind::Frontend, "rate", "MRP", Ty::U32),
+            (Kind::Frontend, "rate_max", "MMP", Ty::U32),
+            (Kind::Frontend, "h1_open_streams", "MGP", Ty::U64),
+            (Kind::Server, "status", "SGP", Ty::Str),
+            (Kind::Server, "weight", "MaP", Ty::U32),
+            (Kind::Server, "act", "SGP", Ty::U32),
+            (Kind::Server, "lastchg", "MAP", Ty::U32),
+            (Kind::Server, "downtime", "MCP", Ty::U32),
+            (Kind::Server, "lastsess", "MAP", Ty::S32),
+            (Kind::Server, "check_status", "MOP", Ty::Str),
+            (Kind::Server, "check_code", "MOP", Ty::U32),
+            (Kind::Server, "check_duration", "MDP", Ty::U64),
+            (Kind::Server, "check_rise", "CGS", Ty::U32),
+            (Kind::Server, "addr", "CGS", Ty::Str),
+            (Kind::Server, "throttle", "MaP", Ty::U32),
+            (Kind::Server, "tracked", "CNS", Ty::Str),
+            (Kind::Backend, "act", "MGP", Ty::U32),
+            (Kind::Backend, "rate", "MGP", Ty::U32),
+            (Kind::Backend, "rate_max", "MGP", Ty::U32),
+            (Kind::Backend, "algo", "CGS", Ty::Str),
+            (Kind::Backend, "agg_check_status", "MGP", Ty::U32),
+        ];
+        for (kind, field, tags, ty) in cases {
+            assert_eq!(meta(*kind, field), (*tags, *ty), "{kind:?} {field}");
+        }
+    }
+
+    #[test]
+    fn the_schema_names_every_tag_the_rows_use() {
+        // (Checked with python's jsonschema against a real `show stat
+        // json`; here: balanced, and complete for the tags in use.)
+        let depth = SCHEMA.chars().try_fold(0i32, |d, c| {
+            let d = match c {
+                '{' | '[' => d + 1,
+                '}' | ']' => d - 1,
+                _ => d,
+            };
+            (d >= 0).then_some(d)
+        });
+        assert_eq!(depth, Some(0));
+        for kind in [Kind::Frontend, Kind::Backend, Kind::Server] {
+            for f in FIELDS.iter().filter(|f| **f != "-") {
+                let (tags, ty) = meta(kind, f);
+                for word in [origin(tags), nature(tags), scope(tags), ty.name()] {
+                    assert!(SCHEMA.contains(&format!("\"{word}\"")), "{word}");
+                    assert_ne!(word, "Unknown", "{f}");
+                }
+            }
+        }
+    }
+
+    fn row(kind: Kind, cells: &[(&str, &str)]) -> Row {
+        let mut r = Row {
+            kind,
+            cells: vec![None; FIELDS.len()],
+        };
+        for (f, v) in cells {
+            let i = FIELDS.iter().position(|x| x == f).unwrap();
+            r.cells[i] = Some(v.to_string());
+        }
+        r
+    }
+
+    #[test]
+    fn typed_lines_skip_empty_fields_and_number_modules_on() {
+        let r = row(
+            Kind::Server,
+            &[
+                ("pxname", "be"),
+                ("svname", "s1"),
+                ("iid", "3"),
+                ("sid", "1"),
+                ("last_chk", ""),
+                ("-", "-"),
+                ("ssl_sess", "0"),
+            ],
+        );
+        let mut out = String::new();
+        write_typed(&[r], &mut out);
+        assert_eq!(
+            out,
+            "S.3.1.0.pxname.1:KNS:str:be\n\
+             S.3.1.1.svname.1:KNS:str:s1\n\
+             S.3.1.27.iid.1:KGS:u32:3\n\
+             S.3.1.28.sid.1:KGS:u32:1\n\
+             S.3.1.56.last_chk.1:MOP:str:\n\
+             S.3.1.103.ssl_sess.1:MCP:u64:0\n"
+        );
+    }
+
+    #[test]
+    fn json_is_one_array_per_row_and_escapes_text() {
+        let a = row(
+            Kind::Frontend,
+            &[("pxname", "f\"e"), ("iid", "2"), ("sid", "0")],
+        );
+        let b = row(
+            Kind::Backend,
+            &[("pxname", "be"), ("iid", "3"), ("sid", "0"), ("bin", "12")],
+        );
+        let mut out = String::new();
+        write_json(&[a, b], &mut out);
+        assert!(out.starts_with(
+            "[[{\"objType\":\"Frontend\",\"proxyId\":2,\"id\":0,\"field\":{\"pos\":0,\"name\":\"pxname\"},\"processNum\":1,\"tags\":{\"origin\":\"Key\",\"nature\":\"Name\",\"scope\":\"Service\"},\"value\":{\"type\":\"str\",\"value\":\"f\\\"e\"}}"
+        ), "{out}");
+        assert!(out.contains("}],[{\"objType\":\"Backend\""), "{out}");
+        assert!(
+            out.contains("\"name\":\"bin\"},\"processNum\":1,\"tags\":{\"origin\":\"Metric\",\"nature\":\"Counter\",\"scope\":\"Process\"},\"value\":{\"type\":\"u64\",\"value\":12}}"),
+            "{out}"
+        );
+        assert!(out.ends_with("\"value\":0}}]]\n"), "{out}");
+        let mut empty = String::new();
+        write_json(&[], &mut empty);
+        assert_eq!(empty, "[]\n");
+    }
+}

@@ -1,0 +1,224 @@
+//! Reloading the configuration in place (SIGHUP, SIGUSR2), without a new
+//! process and without dropping a connection.
+//!
+//! The new files are read and checked first; a config with errors is
+//! logged and the running one stays. Otherwise: listeners whose address
+//! and socket options stay are kept open (their queued clients are not
+//! reset), new binds are opened (a bind that fails aborts the reload),
+//! and each worker gets the new runtime: removed listeners accept what is
+//! queued on them and close, and sessions in flight finish under the
+//! config they started with. Server state set at run time or learnt by the
+//! checks carries over by name ([`Runtime::reloaded`]); the health checker
+//! restarts on the new config; the runtime API answers from the new one.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
+
+use crate::config::{self, Bind, Config};
+use crate::runtime::{Current, Runtime, worker_count};
+use crate::worker::listener::{self, BindError, Listener};
+use crate::worker::{Control, ControlLink, Kept, Reload};
+use crate::{health, logging, notify};
+
+/// What makes a bound socket reusable by a new config: the address as
+/// written, and the options fixed at bind time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BindKey {
+    addr: SocketAddr,
+    v6only: bool,
+    v4v6: bool,
+}
+
+impl BindKey {
+    /// `None` for port 0: each config gets a port of its own there.
+    fn of(bind: &Bind) -> Option<BindKey> {
+        (bind.addr.port() != 0).then_some(BindKey {
+            addr: bind.addr,
+            v6only: bind.v6only,
+            v4v6: bind.v4v6,
+        })
+    }
+}
+
+/// A bind the workers listen on, and the address really bound.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    key: Option<BindKey>,
+    addr: SocketAddr,
+}
+
+/// The listeners a config needs, given what is already open.
+pub struct Listeners {
+    /// Per worker: sockets opened for binds that were not open before.
+    pub opened: Vec<Vec<Listener>>,
+    /// Open sockets the new config keeps, with what they now feed.
+    pub keep: Vec<Kept>,
+    /// Every bind of the new config.
+    pub bound: Vec<Bound>,
+}
+
+impl Listeners {
+    /// Opens what `config` binds that `before` does not already hold. On
+    /// an error, the sockets opened so far are closed (dropped) and the
+    /// ones in `before` are untouched.
+    pub fn open(config: &Config, workers: usize, before: &[Bound]) -> Result<Listeners, BindError> {
+        let mut out = Listeners {
+            opened: (0..workers).map(|_| Vec::new()).collect(),
+            keep: Vec::new(),
+            bound: Vec::new(),
+        };
+        let serving = config
+            .frontends
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.disabled && f.stats.is_none());
+        for (fi, fe) in serving {
+            for bind in &fe.binds {
+                let key = BindKey::of(bind);
+                let old = key.and_then(|k| before.iter().find(|b| b.key == Some(k)));
+                if let Some(old) = old {
+                    out.keep.push(Kept {
+                        addr: old.addr,
+                        frontend: fi,
+                        accept_proxy: bind.accept_proxy,
+                        backlog: bind.backlog.unwrap_or(config::DEFAULT_BACKLOG),
+                    });
+                    out.bound.push(old.clone());
+                    continue;
+                }
+                let ls = listener::open_bind(bind, fi, &fe.name, workers)?;
+                log::info!("frontend {} listening on {}", fe.name, ls[0].addr);
+                out.bound.push(Bound {
+                    key,
+                    addr: ls[0].addr,
+                });
+                for (w, l) in ls.into_iter().enumerate() {
+                    out.opened[w].push(l);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What the main thread holds of the running process, to reload it.
+pub struct Process {
+    pub files: Vec<PathBuf>,
+    pub rt: Arc<Runtime>,
+    /// The runtime the admin thread answers from.
+    pub current: Current,
+    pub links: Vec<ControlLink>,
+    pub checker: Option<health::Checker>,
+    pub logger: logging::Logger,
+    /// Logger threads of older configs: they end when the last session of
+    /// their config is gone; joined at exit so their lines are written.
+    pub retired_loggers: Vec<JoinHandle<()>>,
+    pub bound: Vec<Bound>,
+    pub reloads: u64,
+}
+
+impl Process {
+    /// Reads the config files again and switches to them, or logs why not.
+    pub fn reload(&mut self) {
+        notify::notify("RELOADING=1");
+        match self.try_reload() {
+            Ok(()) => {
+                self.reloads += 1;
+                log::info!(
+                    "configuration reloaded ({} reloads so far): {} frontends, {} backends",
+                    self.reloads,
+                    self.rt.frontends.len(),
+                    self.rt.backends.len()
+                );
+            }
+            Err(why) => log::error!("reload aborted, the previous configuration stays: {why}"),
+        }
+        notify::notify("READY=1");
+    }
+
+    fn try_reload(&mut self) -> Result<(), String> {
+        log::info!("reloading the configuration");
+        let loaded = match config::load(&self.files) {
+            Ok(l) => l,
+            Err(e) => {
+                for w in &e.warnings {
+                    log::warn!("{w}");
+                }
+                for err in &e.errors {
+                    log::error!("{err}");
+                }
+                return Err(format!("{} error(s) in the configuration", e.errors.len()));
+            }
+        };
+        for w in &loaded.warnings {
+            log::warn!("{w}");
+        }
+        let config = loaded.config;
+        self.warn_fixed(&config);
+        let workers = self.links.len();
+        let ls = Listeners::open(&config, workers, &self.bound).map_err(|e| e.to_string())?;
+        // The checker stops before the state is copied, so no result of
+        // the old one is lost between the copy and the switch.
+        if let Some(c) = self.checker.take() {
+            c.stop();
+        }
+        let rt = Arc::new(Runtime::reloaded(config, &self.rt));
+        let logger = logging::Logger::start(rt.clone()).unwrap_or_else(|e| {
+            log::error!("cannot start the logger for the new configuration: {e}; its sessions are not logged");
+            logging::Logger::disabled()
+        });
+        let plan = Arc::new(Reload {
+            rt: rt.clone(),
+            logs: logger.handle.clone(),
+            keep: ls.keep,
+            opened: ls.opened.into_iter().map(Mutex::new).collect(),
+        });
+        for l in &self.links {
+            l.send(Control::Reload(plan.clone()));
+        }
+        drop(plan);
+        match health::start(rt.clone(), self.links.clone()) {
+            Ok(c) => self.checker = c,
+            Err(e) => log::error!("cannot start the health checker: {e}; servers keep their state"),
+        }
+        self.current.set(rt.clone());
+        let old = std::mem::replace(&mut self.logger, logger);
+        self.retired_loggers.extend(old.detach());
+        // The old runtime's event handle would keep its logger alive.
+        self.rt.events.lock().take();
+        self.rt = rt;
+        self.bound = ls.bound;
+        Ok(())
+    }
+
+    /// Settings a reload cannot change in a running process.
+    fn warn_fixed(&self, new: &Config) {
+        let (old, g) = (&self.rt.global, &new.global);
+        if worker_count(g) != self.links.len() {
+            log::warn!(
+                "reload: nbthread changes take effect at the next restart ({} workers run)",
+                self.links.len()
+            );
+        }
+        if g.maxpipes != old.maxpipes {
+            log::warn!("reload: maxpipes changes take effect at the next restart");
+        }
+        if g.stats_sockets != old.stats_sockets {
+            log::warn!("reload: stats socket changes take effect at the next restart");
+        }
+    }
+
+    /// Joins the logger threads so every line is written. Call after the
+    /// workers are gone.
+    pub fn finish(self) {
+        self.rt.events.lock().take();
+        self.logger.finish();
+        for t in self.retired_loggers {
+            let _ = t.join();
+        }
+    }
+}

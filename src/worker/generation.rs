@@ -1,0 +1,189 @@
+//! Config generations inside a worker. A reload gives every worker a new
+//! runtime; sessions already running keep the one they started with (their
+//! frontend, backend and server indices mean something only there), so a
+//! worker keeps each generation that still has sessions, with the
+//! per-backend state that belongs to it (balancer, queues), and drops it
+//! when its last session ends.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::{Interest, Token};
+use parking_lot::Mutex;
+
+use super::listener::Listener;
+use super::{Gate, LISTENER_BASE, Listening, Worker};
+use crate::balance::{self, Algorithm};
+use crate::logging;
+use crate::runtime::Runtime;
+
+/// One config's runtime as a worker uses it.
+pub(super) struct Generation {
+    pub rt: Arc<Runtime>,
+    pub algos: Vec<Box<dyn Algorithm>>,
+    /// Per backend: keys of sessions waiting for a server slot.
+    pub queues: Vec<VecDeque<usize>>,
+    /// Per backend: sessions served from its queue so far (`%bq`).
+    pub dequeued: Vec<u64>,
+    pub logs: logging::Handle,
+    /// Sessions of this worker that run under this config.
+    pub sessions: usize,
+}
+
+impl Generation {
+    pub fn new(rt: Arc<Runtime>, logs: logging::Handle) -> Generation {
+        Generation {
+            algos: rt
+                .backends
+                .iter()
+                .map(|b| balance::new_algorithm(b.config.balance, b.config.hash_type))
+                .collect(),
+            queues: rt.backends.iter().map(|_| VecDeque::new()).collect(),
+            dequeued: vec![0; rt.backends.len()],
+            rt,
+            logs,
+            sessions: 0,
+        }
+    }
+}
+
+/// A listener that stays open across a reload, found by the address it is
+/// bound to, and what it feeds under the new config.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    pub addr: SocketAddr,
+    pub frontend: usize,
+    pub accept_proxy: bool,
+    pub backlog: i32,
+}
+
+/// What the main thread sends every worker on reload.
+#[derive(Debug)]
+pub struct Reload {
+    pub rt: Arc<Runtime>,
+    pub logs: logging::Handle,
+    pub keep: Vec<Kept>,
+    /// Per worker: its sockets for the binds that are new (taken once).
+    pub opened: Vec<Mutex<Vec<Listener>>>,
+}
+
+impl Worker {
+    /// Switches to a new config. Listeners whose address stays are kept
+    /// (their queued clients go to the new config); the others first
+    /// accept what is queued on them (under the old config), then close.
+    /// Running sessions are left alone.
+    pub(super) fn reload(&mut self, plan: &Reload, now: Instant) {
+        for i in 0..self.listeners.len() {
+            let Some(ls) = self.listeners[i].as_ref() else {
+                continue;
+            };
+            if plan.keep.iter().any(|k| k.addr == ls.l.addr) {
+                continue;
+            }
+            let gate = ls.gate;
+            if gate != Gate::Stopped {
+                self.set_gate(i, Gate::Open);
+                self.accept(i, now);
+            }
+            if let Some(mut gone) = self.listeners[i].take() {
+                let _ = self.poll.registry().deregister(&mut gone.l.socket);
+                log::debug!(
+                    "worker {}: listener {} closed by reload ({gate:?})",
+                    self.id,
+                    gone.l.addr
+                );
+            }
+        }
+        let g = self
+            .gens
+            .insert(Generation::new(plan.rt.clone(), plan.logs.clone()));
+        self.current = g;
+        for ls in self.listeners.iter_mut().flatten() {
+            let Some(k) = plan.keep.iter().find(|k| k.addr == ls.l.addr) else {
+                continue;
+            };
+            ls.generation = g;
+            ls.l.frontend = k.frontend;
+            ls.l.accept_proxy = k.accept_proxy;
+            if k.backlog != ls.l.backlog {
+                ls.l.backlog = k.backlog;
+                if ls.gate != Gate::Stopped
+                    && let Err(e) = ls.l.resume()
+                {
+                    log::warn!("listener {}: cannot change the backlog: {e}", ls.l.addr);
+                }
+            }
+            // Limits are the new config's: look again at once.
+            if ls.gate == Gate::Full {
+                ls.gate = Gate::Open;
+            }
+        }
+        let opened = plan
+            .opened
+            .get(self.id)
+            .map(|m| std::mem::take(&mut *m.lock()))
+            .unwrap_or_default();
+        for l in opened {
+            self.add_listener(l, g);
+        }
+        self.retire_generations();
+        // Kept listeners may hold clients that arrived during the switch.
+        for i in 0..self.listeners.len() {
+            self.accept(i, now);
+        }
+    }
+
+    /// Registers a listener in a free slot (its token is the slot's).
+    pub(super) fn add_listener(&mut self, mut l: Listener, gi: usize) {
+        let slot = match self.listeners.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.listeners.push(None);
+                self.listeners.len() - 1
+            }
+        };
+        if let Err(e) = self.poll.registry().register(
+            &mut l.socket,
+            Token(LISTENER_BASE - slot),
+            Interest::READABLE,
+        ) {
+            log::error!("worker {}: cannot watch listener {}: {e}", self.id, l.addr);
+            return;
+        }
+        let gate = if self.paused {
+            Gate::Stopped
+        } else {
+            Gate::Open
+        };
+        if self.paused
+            && let Err(e) = l.pause()
+        {
+            log::warn!("listener {}: {e}", l.addr);
+        }
+        self.listeners[slot] = Some(Listening {
+            l,
+            gate,
+            generation: gi,
+        });
+    }
+
+    /// Drops the generations that are not current and have no session left.
+    pub(super) fn retire_generations(&mut self) {
+        let current = self.current;
+        let done: Vec<usize> = self
+            .gens
+            .iter()
+            .filter(|(k, g)| *k != current && g.sessions == 0)
+            .map(|(k, _)| k)
+            .collect();
+        for k in done {
+            self.gens.remove(k);
+            log::debug!(
+                "worker {}: an old configuration's last session ended",
+                self.id
+            );
+        }
+    }
+}
