@@ -75,7 +75,7 @@ impl Listeners {
             .frontends
             .iter()
             .enumerate()
-            .filter(|(_, f)| !f.disabled);
+            .filter(|(_, f)| !f.disabled && f.stats.is_none());
         for (fi, fe) in serving {
             for bind in &fe.binds {
                 let key = BindKey::of(bind);

@@ -4,20 +4,32 @@
 //! [`commands`], and the answers go back to the client; state changes go
 //! to the runtime's atomics, which workers read on their next pick.
 //!
+//! The same thread serves the stats frontends (`mode http` with `stats
+//! enable` or the Prometheus exporter): [`http`] reads one request per
+//! connection, [`web`] answers it with the [`page`], its CSV or the
+//! [`metrics`], all built from `show stat`'s rows.
+//!
 //! Nothing a client sends can hurt the process: sockets are non-blocking,
 //! a line longer than [`MAX_LINE`] drops the client, commands stop running
 //! while a client leaves too much output unread, idle clients leave after
 //! `stats timeout`, and at most `stats maxconn` clients are served at once.
+//! An HTTP request that is malformed or over [`http::MAX_REQUEST`] gets a
+//! 400 and only its connection closes; a stats frontend serves at most its
+//! `maxconn` clients.
 
 pub mod cli;
 pub mod commands;
+mod http;
 mod info;
 mod listen;
+mod metrics;
+mod page;
 mod sessions;
 pub mod stat;
 mod status;
 mod typed;
 mod vrrp;
+mod web;
 mod workers;
 
 use std::io::{self, Read, Write};
@@ -30,10 +42,10 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::config::Level;
-use crate::runtime::{Current, Runtime};
+use crate::runtime::{Current, Runtime, try_take};
 use crate::worker::ControlLink;
-use listen::Stream;
 pub use listen::{AdminError, Listening, bind};
+use listen::{Serve, Stream};
 
 const WAKER: Token = Token(usize::MAX);
 /// Listener `i` has token `LISTENER_BASE - i`; clients use their slab key.
@@ -83,6 +95,7 @@ pub fn start(
         poll,
         listeners,
         clients: Slab::new(),
+        cli_clients: 0,
         accept_retry: None,
         room: false,
     };
@@ -107,7 +120,9 @@ struct Thread {
     workers: Vec<ControlLink>,
     poll: Poll,
     listeners: Vec<Listening>,
-    clients: Slab<Client>,
+    clients: Slab<Conn>,
+    /// Runtime API clients among `clients` (under `stats maxconn`).
+    cli_clients: usize,
     /// Accept failed: when to try again.
     accept_retry: Option<Instant>,
     /// A client left: clients waiting under `stats maxconn` may come in.
@@ -152,15 +167,79 @@ impl Thread {
     fn next_deadline(&self) -> Option<Instant> {
         self.clients
             .iter()
-            .map(|(_, c)| c.deadline)
+            .map(|(_, c)| c.deadline())
             .chain(self.accept_retry)
             .min()
     }
 
-    /// Accepts on listener `i` while there is room under `stats maxconn`.
     fn accept(&mut self, i: usize) {
+        match &self.listeners[i].serve {
+            Serve::Cli(level) => self.accept_cli(i, *level),
+            Serve::Stats(name) => {
+                let name = name.clone();
+                self.accept_http(i, &name)
+            }
+        }
+    }
+
+    /// Accepts on listener `i` of stats frontend `name` while it is under
+    /// its `maxconn`; the connection counts as one of its sessions, in the
+    /// runtime in effect when it came (a reload keeps these listeners and
+    /// applies the frontend's new settings, found by name).
+    fn accept_http(&mut self, i: usize, name: &str) {
+        let rt = self.current.get();
+        let Some(fe) = rt
+            .frontends
+            .iter()
+            .position(|f| f.config.name == name && f.config.stats.is_some())
+        else {
+            // Gone from the config by a reload: the port stays open until
+            // a restart, and its clients are closed.
+            while let Ok((s, _)) = self.listeners[i].accept_tcp() {
+                drop(s);
+            }
+            return;
+        };
+        let state = &rt.frontends[fe];
+        while try_take(&state.current, state.maxconn.load(Ordering::Relaxed)) {
+            let (mut stream, peer) = match self.listeners[i].accept_tcp() {
+                Ok(s) => s,
+                Err(e) => {
+                    state.current.fetch_sub(1, Ordering::AcqRel);
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => return,
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
+                        _ => {
+                            log::warn!("stats page {}: accept failed: {e}", self.listeners[i].name);
+                            self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+                            return;
+                        }
+                    }
+                }
+            };
+            let entry = self.clients.vacant_entry();
+            let key = entry.key();
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if let Err(e) = self
+                .poll
+                .registry()
+                .register(&mut stream, Token(key), interest)
+            {
+                log::warn!("stats page: cannot register client {peer}: {e}");
+                state.current.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+            let current = state.current.load(Ordering::Relaxed) as u64;
+            state.counters.session_started(current);
+            entry.insert(Conn::Http(http::Client::new(stream, peer, rt.clone(), fe)));
+            self.drive(key);
+        }
+    }
+
+    /// Accepts on listener `i` while there is room under `stats maxconn`.
+    fn accept_cli(&mut self, i: usize, level: Level) {
         let global = &self.current.get().global;
-        while self.clients.len() < global.stats_maxconn {
+        while self.cli_clients < global.stats_maxconn {
             let (mut stream, peer) = match self.listeners[i].accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -183,8 +262,8 @@ impl Thread {
                 continue;
             }
             log::debug!("stats socket {}: client {peer}", self.listeners[i].name);
-            let level = self.listeners[i].level;
-            entry.insert(Client::new(stream, level, global.stats_timeout));
+            entry.insert(Conn::Cli(Client::new(stream, level, global.stats_timeout)));
+            self.cli_clients += 1;
             self.drive(key);
         }
     }
@@ -199,18 +278,30 @@ impl Thread {
     }
 
     fn drive(&mut self, key: usize) {
-        let Some(c) = self.clients.get_mut(key) else {
-            return;
+        let workers = &self.workers;
+        let close = match self.clients.get_mut(key) {
+            None => return,
+            Some(Conn::Cli(c)) => c.pump(&self.current.get(), workers) == Step::Close,
+            Some(Conn::Http(h)) => {
+                let peer = h.peer.ip();
+                h.pump(|rt, fe, req| web::answer(rt, fe, workers, req, peer)) == http::Step::Close
+            }
         };
-        if c.pump(&self.current.get(), &self.workers) == Step::Close {
+        if close {
             self.close(key);
         }
     }
 
     fn close(&mut self, key: usize) {
-        let mut c = self.clients.remove(key);
-        c.stream.deregister(self.poll.registry());
-        drop(c);
+        match self.clients.remove(key) {
+            Conn::Cli(mut c) => {
+                c.stream.deregister(self.poll.registry());
+                self.cli_clients -= 1;
+            }
+            Conn::Http(mut h) => {
+                let _ = self.poll.registry().deregister(&mut h.stream);
+            }
+        }
         self.room = true;
     }
 
@@ -218,15 +309,40 @@ impl Thread {
         let late: Vec<usize> = self
             .clients
             .iter()
-            .filter(|(_, c)| c.deadline <= now)
+            .filter(|(_, c)| c.deadline() <= now)
             .map(|(k, _)| k)
             .collect();
         for key in late {
-            log::debug!("stats socket: client idle for too long, closing");
-            self.close(key);
+            let close = match &mut self.clients[key] {
+                Conn::Cli(_) => {
+                    log::debug!("stats socket: client idle for too long, closing");
+                    true
+                }
+                Conn::Http(h) => h.expire() == http::Step::Close,
+            };
+            if close {
+                self.close(key);
+            }
         }
         if self.accept_retry.is_some_and(|t| t <= now) {
             self.room = true;
+        }
+    }
+}
+
+/// A client of the admin thread.
+enum Conn {
+    /// Runtime API, on a stats socket.
+    Cli(Client),
+    /// HTTP, on a stats frontend.
+    Http(http::Client),
+}
+
+impl Conn {
+    fn deadline(&self) -> Instant {
+        match self {
+            Conn::Cli(c) => c.deadline,
+            Conn::Http(h) => h.deadline,
         }
     }
 }

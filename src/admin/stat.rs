@@ -206,13 +206,20 @@ impl Row {
         self.cells[index(field)].as_deref()
     }
 
+    /// A column's value as the CSV shows it (empty when unset); the stats
+    /// page and the metrics read rows this way.
+    pub fn text(&self, field: &str) -> &str {
+        self.get(field).unwrap_or("")
+    }
+
     fn zeros(&mut self, fields: &[&str]) {
         for f in fields {
             self.set(f, 0);
         }
     }
 
-    fn write(&self, out: &mut String) {
+    /// The row as a CSV line.
+    pub fn write(&self, out: &mut String) {
         for f in &self.cells {
             // HAProxy's CSV never quotes; commas in free text would shift
             // the columns, so they become spaces.
@@ -283,10 +290,10 @@ fn frontend_row(fe: &FrontendState) -> Row {
     let max = fe.maxconn.load(Ordering::Relaxed);
     counters(&mut r, &fe.counters, current as u64);
     r.set("slim", max);
+    r.set("ereq", fe.counters.request_errors.load(Ordering::Relaxed));
     r.zeros(&[
         "dreq",
         "dresp",
-        "ereq",
         "rate_lim",
         "req_rate",
         "req_rate_max",
@@ -588,11 +595,16 @@ pub fn rows(rt: &Runtime, f: &Filter) -> Vec<Row> {
     rows
 }
 
-/// Writes the CSV: header, then each proxy's rows in config order.
-pub fn write_csv(rt: &Runtime, f: &Filter, out: &mut String) {
+/// The CSV's header line.
+pub fn write_header(out: &mut String) {
     out.push_str("# ");
     out.push_str(&FIELDS.join(","));
     out.push_str(",\n");
+}
+
+/// Writes the CSV: header, then each proxy's rows in config order.
+pub fn write_csv(rt: &Runtime, f: &Filter, out: &mut String) {
+    write_header(out);
     for r in rows(rt, f) {
         r.write(out);
     }
