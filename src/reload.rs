@@ -210,6 +210,23 @@ impl Process {
         if g.stats_sockets != old.stats_sockets {
             log::warn!("reload: stats socket changes take effect at the next restart");
         }
+        // Stats frontends are served by the admin thread on the sockets it
+        // opened at start; their settings follow the reload (by name), their
+        // binds do not.
+        let stats_binds = |fes: &mut dyn Iterator<Item = &config::Frontend>| {
+            let mut v: Vec<(String, Vec<std::net::SocketAddr>)> = fes
+                .filter(|f| f.stats.is_some() && !f.disabled)
+                .map(|f| (f.name.clone(), f.binds.iter().map(|b| b.addr).collect()))
+                .collect();
+            v.sort();
+            v
+        };
+        let running = stats_binds(&mut self.rt.frontends.iter().map(|f| &f.config));
+        if stats_binds(&mut new.frontends.iter()) != running {
+            log::warn!(
+                "reload: stats frontend binds take effect at the next restart (their settings are reloaded)"
+            );
+        }
         // Where a section is in the files does not matter, what it says does.
         let what = |v: &config::VrrpInstance| config::VrrpInstance {
             location: config::Location::default(),
