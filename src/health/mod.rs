@@ -315,8 +315,11 @@ impl Thread {
         drop(p);
         match self.checks[i].kind {
             Kind::Health => {
+                // HAProxy's chkfail counts a failure only while the counter
+                // was above 0: not the checks of a server that is down.
+                let before = self.servers[tracked].health.map_or(0, |h| h.value());
                 self.on_health_result(tracked, &v, duration);
-                self.record(tracked, &v, duration);
+                self.record(tracked, &v, duration, before > 0);
             }
             Kind::Agent => self.on_agent_result(tracked, &v),
         }
@@ -324,8 +327,9 @@ impl Thread {
         self.checks[i].next = now + inter;
     }
 
-    /// Publishes a health check's result for `show stat`.
-    fn record(&self, t: usize, v: &Verdict, duration: Duration) {
+    /// Publishes a health check's result for `show stat`; a failure adds
+    /// to `chkfail` when it `counts`.
+    fn record(&self, t: usize, v: &Verdict, duration: Duration, counts: bool) {
         let tr = &self.servers[t];
         let srv = &self.rt.backends[tr.backend].servers[tr.server];
         let Some(info) = &srv.check else {
@@ -340,7 +344,7 @@ impl Thread {
         if let Some(h) = &tr.health {
             c.health = h.value();
         }
-        if !v.status.passed() {
+        if !v.status.passed() && counts {
             c.failures += 1;
         }
     }
