@@ -548,3 +548,32 @@ fn prometheus_haproxy_exporter_reads_the_socket() {
         );
     }
 }
+
+/// An agent that cannot be reached changes nothing for traffic, but
+/// `show stat` says why it is silent (HAProxy: L4CON, not INI).
+#[test]
+fn an_unreachable_agent_shows_its_connection_error() {
+    let up = Backend::echo();
+    let port = dead_addr().port();
+    let api = Api::start(
+        "",
+        &listen(
+            "",
+            &[(
+                "up",
+                up.addr,
+                &format!("agent-check agent-port {port} agent-inter 100ms"),
+            )],
+        ),
+        &["fe"],
+    );
+    wait_for("the agent's result", LIMIT, || {
+        api.stat("fe", "up", "agent_status") == "L4CON"
+    });
+    assert_eq!(
+        api.stat("fe", "up", "agent_desc"),
+        "Layer4 connection problem"
+    );
+    // Without `check`, the server's own status stays HAProxy's "no check".
+    assert_eq!(api.stat("fe", "up", "status"), "no check");
+}

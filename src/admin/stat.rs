@@ -401,16 +401,12 @@ fn server_row(b: &BackendState, s: usize) -> Row {
         r.set("check_health", info.health);
     }
     if c.agent {
-        let answered = c.info.agent.is_some();
-        r.set("agent_status", if answered { "L7OK" } else { "INI" });
-        r.set(
-            "agent_desc",
-            if answered {
-                "Layer7 check passed"
-            } else {
-                "Initializing"
-            },
-        );
+        let (status, desc) = match c.info.agent_status {
+            "" => ("INI", "Initializing"),
+            s => (s, c.info.agent_desc),
+        };
+        r.set("agent_status", status);
+        r.set("agent_desc", desc);
         r.set("agent_duration", 0);
         r.set("last_agt", c.info.agent.as_deref().unwrap_or(""));
         for f in ["agent_rise", "agent_fall", "agent_health"] {

@@ -66,6 +66,12 @@ impl Thread {
     }
 
     pub(super) fn on_agent_result(&mut self, t: usize, v: &Verdict) {
+        let (b, s) = (self.servers[t].backend, self.servers[t].server);
+        if let Some(c) = &self.rt.backends[b].servers[s].check {
+            let mut c = c.lock();
+            c.agent_status = v.status.code();
+            c.agent_desc = v.status.description();
+        }
         // HAProxy: an agent that cannot be reached changes nothing; the
         // regular check tests connectivity.
         if !v.status.passed() {
@@ -73,7 +79,6 @@ impl Thread {
             return;
         }
         let reply = parse_agent(v.info.as_deref().unwrap_or(""));
-        let (b, s) = (self.servers[t].backend, self.servers[t].server);
         let srv = &self.rt.backends[b].servers[s];
         if let Some(c) = &srv.check {
             c.lock().agent = v.info.clone();

@@ -92,6 +92,10 @@ pub struct CheckInfo {
     pub downs: u64,
     /// The last agent line, if an agent answered.
     pub agent: Option<String>,
+    /// The last agent check's result code and description (`L7OK`,
+    /// `L4CON`, ...); empty before the first one.
+    pub agent_status: &'static str,
+    pub agent_desc: &'static str,
 }
 
 /// Live-traffic error tracking (`observe layer4`).
