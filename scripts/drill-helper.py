@@ -8,7 +8,9 @@
     summary OUT T_DEAD [T_DOWN]     counts from OUT as "key value" lines
 
 ADDR is PORT (on 127.0.0.1) or HOST:PORT. mysql logs in as DRILL_DB_USER
-(default app); the mariadb client takes a password from MYSQL_PWD.
+(default app; the mariadb client takes a password from MYSQL_PWD) and runs
+DRILL_SQL instead when set; its answer, tabs as ':', names who answered.
+The http and mysql loops also stop once the file DRILL_STOP_FILE exists.
 Every request is one line of OUT: start (epoch seconds, taken just before
 connecting), end, "ok" or "err", and who answered (web1..web3, or a MariaDB
 server_id) or the error. The loops are bounded: SECONDS of wall time,
@@ -88,14 +90,14 @@ def probe_http(port, n):
 def mysql_once(addr):
     """One `SELECT @@server_id` through the mariadb client, as an app would."""
     user = os.environ.get("DRILL_DB_USER", "app")
+    sql = os.environ.get("DRILL_SQL", "SELECT @@server_id")
     p = subprocess.run(
         ["mariadb", "--no-defaults", f"-h{addr[0]}", f"-P{addr[1]}", f"-u{user}",
-         f"--connect-timeout={int(REQUEST_TIMEOUT)}", "-N", "-B",
-         "-e", "SELECT @@server_id"],
+         f"--connect-timeout={int(REQUEST_TIMEOUT)}", "-N", "-B", "-e", sql],
         capture_output=True, text=True, timeout=REQUEST_TIMEOUT + 1)
     if p.returncode != 0:
         raise OSError(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}")
-    return p.stdout.strip()
+    return p.stdout.strip().replace("\t", ":").replace("\n", ":")
 
 
 def load(once, port, seconds, threads, out):
@@ -103,8 +105,10 @@ def load(once, port, seconds, threads, out):
     lock = threading.Lock()
     rows = []
 
+    stop = os.environ.get("DRILL_STOP_FILE")
+
     def worker():
-        while time.time() < deadline:
+        while time.time() < deadline and not (stop and os.path.exists(stop)):
             with lock:
                 if len(rows) >= MAX_REQUESTS:
                     return

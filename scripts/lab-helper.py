@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
 """Pieces of scripts/lab and its drills (standard library only).
 
-    gap ADDR SECONDS OUT         a GET to HOST:PORT every 10 ms, rows in OUT
+    gap ADDR SECONDS OUT [STOP]  a GET to HOST:PORT every 10 ms for SECONDS at
+                                 most, or until the file STOP exists; rows in OUT
     gap-summary OUT T0 [T1 ...]  the longest gap without service per phase
                                  (phase i from Ti to Ti+1), "key value" lines
     log-time LOG SINCE TEXT      epoch time of splicer's first log line at or
                                  after SINCE that contains TEXT
     show-stat SOCKET             'show stat' from a stats socket, as a table
+    cli SOCKET COMMAND           one runtime API command; prints the answer
+    vip-events LOG HOST VIP      lines of `ip -ts -o monitor address` about VIP
+                                 as "EPOCH HOST adds|removes the VIP"
+    writes OUT T_KILL T_SWITCH IDS  the db-primary-kill writer's rows (who =
+                                 "server_id:id") as "key value" lines; the ids
+                                 db1 acknowledged go to the file IDS
 
 gap: one thread, non-blocking sockets: a new connection to ADDR every
 INTERVAL whatever the earlier ones are doing, each sending one GET and
@@ -21,6 +28,7 @@ the longest time between two answered requests (their completions).
 
 import datetime
 import errno
+import os
 import selectors
 import socket
 import sys
@@ -56,7 +64,7 @@ def served_by(data):
     return data[i + len(marker):].split(b"<", 1)[0].decode().strip()
 
 
-def gap(addr, seconds, out):
+def gap(addr, seconds, out, stop=None):
     sel = selectors.DefaultSelector()
     rows = []
     t0 = time.time()
@@ -72,6 +80,8 @@ def gap(addr, seconds, out):
 
     while True:
         now = time.time()
+        if stop and now < end and started % 10 == 0 and os.path.exists(stop):
+            end = now
         if now < end and started < max_attempts and now >= next_start:
             next_start += INTERVAL
             started += 1
@@ -168,23 +178,28 @@ def log_time(log, since, text):
                 return
 
 
+def cli(path, command):
+    """One command on a stats socket (one request per connection)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(2)
+    s.connect(path)
+    s.sendall(command.encode() + b"\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode()
+
+
 def show_stat(path):
     """The rows of 'show stat' a person reads first."""
     try:
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(2)
-        s.connect(path)
-        s.sendall(b"show stat\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        lines = cli(path, "show stat").splitlines()
     except OSError as e:
         print(f"    (stats socket: {e})")
         return
-    lines = data.decode().splitlines()
     head = lines[0].lstrip("# ").split(",")
     col = {n: i for i, n in enumerate(head)}
     fmt = "    %-12s %-9s %-10s %5s %7s  %s"
@@ -195,17 +210,76 @@ def show_stat(path):
             print(fmt % tuple(f[col[k]] for k in ("pxname", "svname", "status", "scur", "stot", "check_status")))
 
 
+def writes(out, t_kill, t_switch, ids_file):
+    rows = []
+    with open(out) as f:
+        for line in f:
+            start, end, ok, who = line.rstrip("\n").split("\t", 3)
+            rows.append((float(start), float(end), ok, who))
+    acked = [r for r in rows if r[2] == "ok"]
+    with open(ids_file, "w") as f:
+        for r in acked:
+            if r[3].startswith("1:"):
+                f.write(r[3].split(":")[1] + "\n")
+
+    def kv(k, v):
+        print(k, v)
+
+    def by_server(rs):
+        n = {}
+        for r in rs:
+            sid = "db" + r[3].split(":")[0]
+            n[sid] = n.get(sid, 0) + 1
+        return ",".join(f"{k}:{v}" for k, v in sorted(n.items())) or "none"
+
+    before = [r for r in acked if r[0] < t_kill]
+    between = [r for r in rows if t_kill <= r[0] < t_switch]
+    after = [r for r in rows if r[0] >= t_switch]
+    kv("writes", len(rows))
+    kv("ok_before_kill", by_server(before))
+    kv("ok_between", by_server([r for r in between if r[2] == "ok"]))
+    kv("failed_between", sum(1 for r in between if r[2] == "err"))
+    errs = {}
+    for r in between:
+        if r[2] == "err":
+            errs[r[3]] = errs.get(r[3], 0) + 1
+    kv("errors_between", " | ".join(f"{v}x {k}" for k, v in sorted(errs.items(), key=lambda e: -e[1])) or "-")
+    fails = [r for r in rows if r[2] == "err" and r[0] >= t_kill]
+    kv("first_fail_ms", "%.0f" % ((fails[0][1] - t_kill) * 1000) if fails else "none")
+    ok_after = [r for r in after if r[2] == "ok"]
+    kv("ok_after_switch", by_server(ok_after))
+    kv("failed_after_switch", sum(1 for r in after if r[2] == "err"))
+    kv("first_ok_after_switch_ms", "%.0f" % ((ok_after[0][1] - t_switch) * 1000) if ok_after else "none")
+
+
+def vip_events(log, host, vip):
+    with open(log, errors="replace") as f:
+        for line in f:
+            if f" {vip}/" not in line or not line.startswith("["):
+                continue
+            stamp, rest = line[1:].split("] ", 1)
+            t = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").timestamp()  # local time
+            what = "removes" if rest.startswith("Deleted") else "adds"
+            print("%.6f %s %s the VIP" % (t, host, what))
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
-    if cmd == "gap" and len(argv) == 5:
+    if cmd == "gap" and len(argv) in (5, 6):
         host, _, port = argv[2].rpartition(":")
-        gap((host, int(port)), float(argv[3]), argv[4])
+        gap((host, int(port)), float(argv[3]), argv[4], argv[5] if len(argv) == 6 else None)
     elif cmd == "gap-summary" and len(argv) >= 4:
         summary(argv[2], [float(t) for t in argv[3:]])
     elif cmd == "log-time" and len(argv) == 5:
         log_time(argv[2], float(argv[3]), argv[4])
     elif cmd == "show-stat" and len(argv) == 3:
         show_stat(argv[2])
+    elif cmd == "vip-events" and len(argv) == 5:
+        vip_events(argv[2], argv[3], argv[4])
+    elif cmd == "cli" and len(argv) == 4:
+        print(cli(argv[2], argv[3]).rstrip("\n"))
+    elif cmd == "writes" and len(argv) == 6:
+        writes(argv[2], float(argv[3]), float(argv[4]), argv[5])
     else:
         sys.exit(__doc__)
 
