@@ -5,8 +5,9 @@
 //! ([`worker::listener`]), starts one [`worker::Worker`] per core and then
 //! waits for signals. Workers own their sessions ([`session`]), which move
 //! bytes through [`forward`] and pick servers with [`balance`]; shared state
-//! lives in [`runtime`]. The health checker ([`health`]) and the runtime
-//! API ([`admin`]) run on threads of their own.
+//! lives in [`runtime`]. The health checker ([`health`]), the runtime
+//! API ([`admin`]) and the VRRP speaker ([`vrrp`]) run on threads of
+//! their own.
 
 pub mod admin;
 pub mod balance;
@@ -20,6 +21,7 @@ pub mod proxy_proto;
 pub mod runtime;
 pub mod session;
 pub mod sys;
+pub mod vrrp;
 pub mod worker;
 
 use std::io;
@@ -48,6 +50,7 @@ pub enum StartError {
     Health(io::Error),
     Admin(admin::AdminError),
     AdminThread(io::Error),
+    Vrrp(vrrp::VrrpError),
 }
 
 impl std::fmt::Display for StartError {
@@ -60,6 +63,7 @@ impl std::fmt::Display for StartError {
             StartError::Health(e) => write!(f, "cannot start the health checker: {e}"),
             StartError::Admin(e) => write!(f, "{e}"),
             StartError::AdminThread(e) => write!(f, "cannot start the runtime API: {e}"),
+            StartError::Vrrp(e) => write!(f, "{e}"),
         }
     }
 }
@@ -146,9 +150,13 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let links = workers.iter().map(|w| w.link.clone()).collect();
     let checker = health::start(rt.clone(), links).map_err(StartError::Health)?;
     let api = admin::start(rt.clone(), stats_sockets).map_err(StartError::AdminThread)?;
+    let vrrp = vrrp::start(rt.clone()).map_err(StartError::Vrrp)?;
     notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
-    supervise(&workers, hard_stop_after);
+    supervise(&workers, hard_stop_after, vrrp.as_ref());
     notify::notify("STOPPING=1");
+    if let Some(v) = vrrp {
+        v.stop();
+    }
     if let Some(a) = api {
         a.stop();
     }
@@ -171,7 +179,13 @@ pub fn run(config: Config) -> Result<(), StartError> {
 const SUPERVISE_TICK: Duration = Duration::from_millis(200);
 
 /// The main thread's loop: signals in, control messages out.
-fn supervise(workers: &[WorkerHandle], hard_stop_after: Option<Duration>) {
+/// A stop signal first hands the virtual IPs over (`vrrp`), then stops
+/// the workers.
+fn supervise(
+    workers: &[WorkerHandle],
+    hard_stop_after: Option<Duration>,
+    vrrp: Option<&vrrp::Vrrp>,
+) {
     let mut hard_stop_at: Option<Instant> = None;
     loop {
         if workers.iter().all(|w| w.thread.is_finished()) {
@@ -185,10 +199,16 @@ fn supervise(workers: &[WorkerHandle], hard_stop_after: Option<Duration>) {
         match sys::wait_signal(SUPERVISE_TICK) {
             Some(libc::SIGTERM) | Some(libc::SIGINT) => {
                 log::info!("stopping now (signal)");
+                if let Some(v) = vrrp {
+                    v.shutdown();
+                }
                 workers.iter().for_each(|w| w.send(Control::Stop));
             }
             Some(libc::SIGUSR1) => {
                 log::info!("soft stop: no new connections, waiting for sessions to finish");
+                if let Some(v) = vrrp {
+                    v.shutdown();
+                }
                 workers.iter().for_each(|w| w.send(Control::SoftStop));
                 if let Some(d) = hard_stop_after {
                     hard_stop_at.get_or_insert(Instant::now() + d);

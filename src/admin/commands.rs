@@ -11,7 +11,7 @@ use crate::health::{set_drain, set_maint};
 use crate::runtime::{BackendState, Runtime, admin};
 
 use super::cli::{Command, Ctx, PERMISSION_DENIED, usage};
-use super::{info, stat};
+use super::{info, stat, vrrp};
 
 const fn cmd(
     words: &'static [&'static str],
@@ -69,6 +69,13 @@ pub static TABLE: &[Command] = &[
         "show servers state [<backend>]",
         "dump volatile server information (all or for a single backend)",
         info::show_servers_state,
+    ),
+    cmd(
+        &["show", "vrrp"],
+        Level::User,
+        "show vrrp",
+        "report the state of each VRRP instance (splicer)",
+        vrrp::show_vrrp,
     ),
     cmd(
         &["show", "backend"],

@@ -15,6 +15,7 @@ mod info;
 mod listen;
 pub mod stat;
 mod status;
+mod vrrp;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;

@@ -18,10 +18,12 @@ mod server;
 mod stats;
 mod validate;
 mod values;
+pub mod vrrp;
 
 pub use lexer::{LexError, Lexed, split_line};
 pub use model::*;
 pub use values::{parse_size, parse_time};
+pub use vrrp::{InitialState, Preempt, TrackedBackend, Vip, VrrpInstance};
 
 use std::path::{Path, PathBuf};
 
@@ -93,3 +95,5 @@ mod tests_checks;
 mod tests_errors;
 #[cfg(test)]
 mod tests_logs;
+#[cfg(test)]
+mod tests_vrrp;

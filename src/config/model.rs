@@ -48,6 +48,8 @@ pub struct Config {
     pub global: Global,
     pub frontends: Vec<Frontend>,
     pub backends: Vec<Backend>,
+    /// `vrrp NAME` sections (splicer's extension).
+    pub vrrp: Vec<super::vrrp::VrrpInstance>,
 }
 
 impl Config {

@@ -50,6 +50,8 @@ enum Section {
     Defaults(usize),
     /// Index into `Parser::proxies`.
     Proxy(usize),
+    /// Index into `Parser::vrrp`.
+    Vrrp(usize),
 }
 
 /// The state of a load across all files.
@@ -60,6 +62,8 @@ pub struct Parser<'e> {
     pub defaults: Vec<ProxyDraft>,
     /// frontend, backend and listen sections in order.
     pub proxies: Vec<ProxyDraft>,
+    /// `vrrp NAME` sections in order.
+    pub vrrp: Vec<super::vrrp::VrrpDraft>,
     /// The defaults that apply to proxies without `from` (the last seen).
     implicit_defaults: Option<usize>,
     section: Section,
@@ -74,6 +78,7 @@ impl<'e> Parser<'e> {
             global_location: None,
             defaults: Vec::new(),
             proxies: Vec::new(),
+            vrrp: Vec::new(),
             implicit_defaults: None,
             section: Section::None,
             diags: Diags::default(),
@@ -140,6 +145,17 @@ impl<'e> Parser<'e> {
             self.section_header(&words, location);
             return;
         }
+        if first == "vrrp" {
+            let draft = super::vrrp::header(&words, location, &mut self.diags);
+            self.vrrp.push(draft);
+            self.section = Section::Vrrp(self.vrrp.len() - 1);
+            return;
+        }
+        if first == "vrrp_instance" {
+            self.diags.error(location, "'vrrp_instance' is keepalived's syntax: splicer's section is 'vrrp NAME', one keyword per line, no braces");
+            self.section = Section::None;
+            return;
+        }
         if UNSUPPORTED_SECTIONS.contains(&first.as_str()) {
             self.diags
                 .error(location, format!("'{first}' section is not supported yet"));
@@ -148,7 +164,7 @@ impl<'e> Parser<'e> {
         }
         match self.section {
             Section::None => {
-                let hint = did_you_mean(first, SECTIONS.iter().copied());
+                let hint = did_you_mean(first, SECTIONS.iter().copied().chain(["vrrp"]));
                 self.diags.error(
                     location,
                     format!("unknown keyword '{first}' out of section{hint}"),
@@ -164,6 +180,9 @@ impl<'e> Parser<'e> {
                 let mut draft = std::mem::take(&mut self.proxies[i]);
                 draft.keyword(&words, location, &mut self.diags);
                 self.proxies[i] = draft;
+            }
+            Section::Vrrp(i) => {
+                super::vrrp::keyword(&mut self.vrrp[i], &words, location, &mut self.diags)
             }
         }
     }

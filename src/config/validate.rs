@@ -12,6 +12,7 @@ pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diag
     let Parser {
         global,
         proxies,
+        vrrp,
         mut diags,
         ..
     } = parser;
@@ -19,6 +20,7 @@ pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diag
         global,
         frontends: Vec::new(),
         backends: Vec::new(),
+        vrrp: Vec::new(),
     };
     check_duplicates(&proxies, &mut diags);
     let uids = proxy_uids(&proxies);
@@ -52,6 +54,7 @@ pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diag
             ),
         }
     }
+    config.vrrp = super::vrrp::finish(vrrp, &config.backends, &mut diags);
     // `log global` means the global section's lines, wherever it is.
     let drafts = proxies.iter().filter(|p| p.kind.front());
     for (fe, p) in config.frontends.iter_mut().zip(drafts) {

@@ -500,6 +500,10 @@ pub struct Runtime {
     pub health_waker: std::sync::OnceLock<std::sync::Arc<mio::Waker>>,
     /// The process's pipe budget, for `show info` (set at start-up).
     pub pipes: std::sync::OnceLock<std::sync::Arc<crate::forward::PipeBudget>>,
+    /// `vrrp` sections and what the VRRP thread last published about them.
+    pub vrrp: Vec<crate::vrrp::Shared>,
+    /// Per worker: turns of its event loop, for the VRRP watchdog.
+    pub heartbeats: Vec<AtomicU64>,
 }
 
 impl Runtime {
@@ -534,9 +538,17 @@ impl Runtime {
                 counters: Counters::default(),
             })
             .collect();
+        let vrrp = config
+            .vrrp
+            .into_iter()
+            .map(crate::vrrp::Shared::new)
+            .collect();
+        let nbthread = worker_count(&global);
         Runtime {
             maxconn: AtomicUsize::new(global.maxconn),
-            nbthread: worker_count(&global),
+            nbthread,
+            vrrp,
+            heartbeats: (0..nbthread).map(|_| AtomicU64::new(0)).collect(),
             global,
             frontends,
             backends,

@@ -23,6 +23,7 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
     Config {
         global: Global::default(),
         frontends: vec![],
+        vrrp: vec![],
         backends: vec![Backend {
             name: "b".into(),
             location: Location::default(),

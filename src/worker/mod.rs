@@ -36,6 +36,9 @@ const EVENTS_CAPACITY: usize = 1024;
 /// How often a worker looks again at limits it cannot be woken for (a slot
 /// freed by another worker, a listener paused on EMFILE).
 const RETRY_TICK: Duration = Duration::from_millis(20);
+/// Longest wait in poll: the loop turns at least this often, so that its
+/// heartbeat shows a live worker to the VRRP watchdog.
+pub const MAX_POLL_WAIT: Duration = Duration::from_millis(500);
 /// Pause after accept fails for lack of file descriptors or memory.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
@@ -181,6 +184,7 @@ impl Worker {
                 }
                 return Err(e);
             }
+            self.rt.heartbeats[self.id].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let now = Instant::now();
             for ev in events.iter() {
                 match ev.token() {
@@ -214,7 +218,7 @@ impl Worker {
         if waiting {
             t = Some(t.map_or(RETRY_TICK, |t| t.min(RETRY_TICK)));
         }
-        t
+        Some(t.map_or(MAX_POLL_WAIT, |t| t.min(MAX_POLL_WAIT)))
     }
 
     fn on_control(&mut self, now: Instant) {

@@ -8,6 +8,7 @@ pub mod fake;
 pub mod haproxy;
 mod http;
 pub mod mariadb;
+pub mod netns;
 pub mod nginx;
 mod tools;
 

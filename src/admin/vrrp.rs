@@ -1,0 +1,183 @@
+//! `show vrrp` (splicer's own command; HAProxy has no VRRP): one block of
+//! `key: value` lines per `vrrp` section, blocks separated by an empty
+//! line, from what the VRRP thread last published. Easy to read for a
+//! person and to grep for a script (`state: MASTER`).
+
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+use super::cli::Ctx;
+use crate::config::Preempt;
+use crate::vrrp::Shared;
+
+pub fn show_vrrp(ctx: &mut Ctx<'_>, _: &[String], out: &mut String) {
+    if ctx.rt.vrrp.is_empty() {
+        out.push_str("No vrrp section in the configuration.\n");
+        return;
+    }
+    let now = Instant::now();
+    for (i, shared) in ctx.rt.vrrp.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        block(shared, now, out);
+    }
+}
+
+fn block(shared: &Shared, now: Instant, out: &mut String) {
+    let c = &shared.config;
+    let s = shared.status.lock().clone();
+    let none = || "-".to_string();
+    let vips: Vec<String> = c.vips.iter().map(ToString::to_string).collect();
+    let master = match s.master {
+        Some((ip, _)) if Some(ip) == s.local_ip => format!("{ip} (this router)"),
+        Some((ip, _)) => ip.to_string(),
+        None => none(),
+    };
+    let preempt = match c.preempt {
+        Preempt::Yes => "yes".to_string(),
+        Preempt::No => "no".to_string(),
+        Preempt::After(d) => format!("after {}", ms(d)),
+    };
+    let last = s.last_transition.as_ref().map_or_else(none, |t| {
+        format!(
+            "{} -> {}, {} ago: {}",
+            t.from,
+            t.to,
+            ms(now.saturating_duration_since(t.at)),
+            t.reason
+        )
+    });
+    let peers = if c.unicast_peers.is_empty() {
+        "multicast 224.0.0.18".to_string()
+    } else {
+        let p: Vec<String> = c.unicast_peers.iter().map(ToString::to_string).collect();
+        format!("unicast {}", p.join(" "))
+    };
+    let tracked: Vec<&str> = c.track_backends.iter().map(|t| t.name.as_str()).collect();
+    let lines: [(&str, String); 20] = [
+        ("name", c.name.clone()),
+        ("state", s.state.to_string()),
+        ("interface", c.interface.clone()),
+        ("address", s.local_ip.map_or_else(none, |ip| ip.to_string())),
+        ("virtual_router_id", c.vrid.to_string()),
+        ("priority", s.priority.to_string()),
+        ("advert_int", ms(c.advert_int)),
+        ("preempt", preempt),
+        ("peers", peers),
+        ("master", master),
+        (
+            "master_priority",
+            s.master.map_or_else(none, |(_, p)| p.to_string()),
+        ),
+        (
+            "master_advert_int",
+            if s.master.is_some() {
+                ms(s.master_adver_interval)
+            } else {
+                none()
+            },
+        ),
+        ("virtual_ipaddress", vips.join(" ")),
+        ("vips_held", if s.holds_vips { "yes" } else { "no" }.into()),
+        (
+            "track_backend",
+            if tracked.is_empty() {
+                none()
+            } else {
+                tracked.join(" ")
+            },
+        ),
+        ("fault", s.fault.clone().unwrap_or_else(none)),
+        ("transitions", s.transitions.to_string()),
+        ("last_transition", last),
+        (
+            "adverts",
+            format!("{} sent, {} received", s.adverts_sent, s.adverts_received),
+        ),
+        ("dropped", s.dropped.to_string()),
+    ];
+    for (k, v) in lines {
+        let _ = writeln!(out, "{k}: {v}");
+    }
+}
+
+/// `100ms`, `1500ms`: milliseconds, as the config can write them.
+fn ms(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::admin::cli::{Session, run_line};
+    use crate::config::{Level, parse_str};
+    use crate::runtime::Runtime;
+    use crate::vrrp::machine::State;
+    use crate::vrrp::status::Transition;
+    use std::net::Ipv4Addr;
+    use std::time::{Duration, Instant};
+
+    const CONFIG: &str = "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+listen web\n bind 127.0.0.1:0\n server s 127.0.0.1:1\n\
+vrrp VI_1\n interface eth0\n virtual_router_id 51\n priority 150\n advert_int 0.1\n\
+ virtual_ipaddress 198.51.100.100/24 198.51.100.101\n track_backend web\n";
+
+    fn show(rt: &Runtime) -> String {
+        let mut out = String::new();
+        run_line(b"show vrrp", rt, &mut Session::new(Level::User), &mut out);
+        out
+    }
+
+    #[test]
+    fn shows_what_the_vrrp_thread_published() {
+        let rt = Runtime::new(parse_str("t.cfg", CONFIG).unwrap().config);
+        let before = show(&rt);
+        assert!(before.contains("state: INIT\n"), "{before}");
+        assert!(before.contains("master: -\n"), "{before}");
+        {
+            let mut s = rt.vrrp[0].status.lock();
+            s.state = State::Master;
+            s.local_ip = Some(Ipv4Addr::new(198, 51, 100, 11));
+            s.master = Some((Ipv4Addr::new(198, 51, 100, 11), 150));
+            s.master_adver_interval = Duration::from_millis(100);
+            s.holds_vips = true;
+            s.transitions = 2;
+            s.last_transition = Some(Transition {
+                at: Instant::now() - Duration::from_millis(1500),
+                from: State::Backup,
+                to: State::Master,
+                reason: "master 198.51.100.12 stopped (priority 0 advertisement)".into(),
+            });
+        }
+        let out = show(&rt);
+        for line in [
+            "name: VI_1\n",
+            "state: MASTER\n",
+            "interface: eth0\n",
+            "address: 198.51.100.11\n",
+            "priority: 150\n",
+            "advert_int: 100ms\n",
+            "master: 198.51.100.11 (this router)\n",
+            "master_priority: 150\n",
+            "virtual_ipaddress: 198.51.100.100/24 198.51.100.101/32\n",
+            "vips_held: yes\n",
+            "track_backend: web\n",
+            "transitions: 2\n",
+            "peers: multicast 224.0.0.18\n",
+        ] {
+            assert!(out.contains(line), "missing {line:?} in:\n{out}");
+        }
+        assert!(
+            out.contains("last_transition: BACKUP -> MASTER, 15"),
+            "{out}"
+        );
+        assert!(
+            out.contains("ms ago: master 198.51.100.12 stopped"),
+            "{out}"
+        );
+        // Without vrrp sections.
+        let plain = CONFIG.split("vrrp VI_1").next().unwrap();
+        let rt = Runtime::new(parse_str("t.cfg", plain).unwrap().config);
+        assert_eq!(show(&rt), "No vrrp section in the configuration.\n\n");
+    }
+}

@@ -1,0 +1,274 @@
+//! VRRPv3 (RFC 5798, IPv4): the failover pair's protocol, built in. One
+//! thread with its own `mio::Poll` runs every `vrrp` section of the config:
+//! it reads advertisements from a raw socket per instance ([`packet`]),
+//! feeds them and its timers to each instance's state machine
+//! ([`machine`]), and carries out what the machine decides — send an
+//! advertisement, add or remove the virtual IPs through netlink
+//! ([`netlink`]), announce them with gratuitous ARPs ([`arp`]), log the
+//! transition and run the notify script ([`instance`]).
+//!
+//! Every [`CHECK_INTERVAL`] it also looks at what an instance depends on —
+//! its interface, its tracked backends, the workers' heartbeats
+//! ([`status::Watchdog`]) — and puts it in FAULT when one fails. Its view
+//! is published to the runtime ([`status::Shared`]) for `show vrrp`.
+//!
+//! Start-up removes VIPs a crashed run left behind, before anything is
+//! sent; a clean stop sends priority 0 so the peer takes over at once.
+
+pub mod arp;
+pub mod instance;
+pub mod machine;
+pub mod netlink;
+pub mod packet;
+pub mod status;
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::runtime::Runtime;
+use instance::{Ctx, Instance};
+use netlink::Netlink;
+use status::Watchdog;
+pub use status::{Shared, Status};
+
+/// How often interfaces, tracked backends and workers are looked at.
+pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);
+const WAKER: Token = Token(usize::MAX);
+
+/// What stops the VRRP thread from starting.
+#[derive(Debug)]
+pub enum VrrpError {
+    Netlink(io::Error),
+    /// Raw and packet sockets need CAP_NET_RAW.
+    Socket(io::Error),
+    Leftover {
+        instance: String,
+        source: io::Error,
+    },
+    Thread(io::Error),
+}
+
+impl std::fmt::Display for VrrpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VrrpError::Netlink(e) => write!(f, "vrrp: cannot open a netlink socket: {e}"),
+            VrrpError::Socket(e) => write!(
+                f,
+                "vrrp: cannot open a raw socket (needs root or CAP_NET_RAW and CAP_NET_ADMIN): {e}"
+            ),
+            VrrpError::Leftover { instance, source } => write!(
+                f,
+                "vrrp {instance}: cannot remove virtual IPs left by an earlier run: {source}"
+            ),
+            VrrpError::Thread(e) => write!(f, "vrrp: cannot start the thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for VrrpError {}
+
+/// The running VRRP thread.
+pub struct Vrrp {
+    thread: JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl Vrrp {
+    /// Asks every instance to stop now (priority 0 from a master, VIPs
+    /// released), without waiting. Used at the start of a soft stop: the
+    /// peer should take new clients while this process drains.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+    }
+
+    /// Stops and waits for the thread (it has sent its last adverts then).
+    pub fn stop(self) {
+        self.shutdown();
+        if self.thread.join().is_err() {
+            log::error!("vrrp thread panicked");
+        }
+    }
+}
+
+/// Starts the VRRP thread for the config's `vrrp` sections; `None` when
+/// there are none. Leftover VIPs are removed before this returns.
+pub fn start(rt: Arc<Runtime>) -> Result<Option<Vrrp>, VrrpError> {
+    if rt.vrrp.is_empty() {
+        return Ok(None);
+    }
+    // Fails early, with a clear message, where raw sockets are not allowed.
+    drop(probe_raw_socket().map_err(VrrpError::Socket)?);
+    let arp = arp::open().map_err(VrrpError::Socket)?;
+    let mut nl = Netlink::open().map_err(VrrpError::Netlink)?;
+    let instances: Vec<Instance> = rt
+        .vrrp
+        .iter()
+        .map(|s| Instance::new(s.config.clone()))
+        .collect();
+    for i in &instances {
+        i.remove_leftovers(&mut nl)
+            .map_err(|source| VrrpError::Leftover {
+                instance: i.cfg.name.clone(),
+                source,
+            })?;
+    }
+    let poll = Poll::new().map_err(VrrpError::Thread)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(VrrpError::Thread)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut thread = Thread {
+        rt,
+        poll,
+        nl,
+        arp,
+        instances,
+        children: Vec::new(),
+        watchdog: Watchdog::default(),
+        stop: stop.clone(),
+    };
+    let handle = std::thread::Builder::new()
+        .name("vrrp".into())
+        .spawn(move || thread.run())
+        .map_err(VrrpError::Thread)?;
+    Ok(Some(Vrrp {
+        thread: handle,
+        stop,
+        waker,
+    }))
+}
+
+fn probe_raw_socket() -> io::Result<socket2::Socket> {
+    socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::RAW,
+        Some(socket2::Protocol::from(i32::from(packet::PROTO_VRRP))),
+    )
+}
+
+struct Thread {
+    rt: Arc<Runtime>,
+    poll: Poll,
+    nl: Netlink,
+    arp: socket2::Socket,
+    instances: Vec<Instance>,
+    children: Vec<std::process::Child>,
+    watchdog: Watchdog,
+    stop: Arc<AtomicBool>,
+}
+
+impl Thread {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(16);
+        let mut next_check = Instant::now();
+        loop {
+            let now = Instant::now();
+            if self.stop.load(Ordering::Acquire) {
+                self.stop_all(now);
+                return;
+            }
+            if now >= next_check {
+                self.check(now);
+                next_check = now + CHECK_INTERVAL;
+            }
+            for i in 0..self.instances.len() {
+                let (inst, mut ctx) = self.split(i);
+                inst.on_timers(&mut ctx, now);
+            }
+            self.publish();
+            let deadline = self
+                .instances
+                .iter()
+                .filter_map(Instance::deadline)
+                .fold(next_check, Instant::min);
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                log::error!("vrrp: poll failed: {e}");
+                std::thread::sleep(CHECK_INTERVAL);
+            }
+            let now = Instant::now();
+            for ev in events.iter() {
+                if let Some(i) = (ev.token() != WAKER).then_some(ev.token().0)
+                    && i < self.instances.len()
+                {
+                    let (inst, mut ctx) = self.split(i);
+                    inst.receive(&mut ctx, now);
+                }
+            }
+        }
+    }
+
+    /// The instance `i` and the context it may use.
+    fn split(&mut self, i: usize) -> (&mut Instance, Ctx<'_>) {
+        (
+            &mut self.instances[i],
+            Ctx {
+                nl: &mut self.nl,
+                arp: &self.arp,
+                rt: &self.rt,
+                children: &mut self.children,
+            },
+        )
+    }
+
+    /// The periodic look at interfaces, backends and workers.
+    fn check(&mut self, now: Instant) {
+        let beats: Vec<u64> = self
+            .rt
+            .heartbeats
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let stalled = self.watchdog.check(now, &beats).map(|(w, idle)| {
+            format!(
+                "worker {w} made no progress for {}ms (watchdog)",
+                idle.as_millis()
+            )
+        });
+        for i in 0..self.instances.len() {
+            let (inst, mut ctx) = self.split(i);
+            if !inst.refresh(&mut ctx, now, stalled.as_deref()) {
+                continue;
+            }
+            let inst = &self.instances[i];
+            if let Some(sock) = &inst.sock {
+                let fd = sock.as_raw_fd();
+                let registry = self.poll.registry();
+                if let Err(e) = registry.register(&mut SourceFd(&fd), Token(i), Interest::READABLE)
+                {
+                    log::error!("vrrp {}: cannot watch its socket: {e}", inst.cfg.name);
+                }
+            }
+        }
+        self.children
+            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+    }
+
+    fn publish(&self) {
+        for (inst, shared) in self.instances.iter().zip(&self.rt.vrrp) {
+            let mut s = shared.status.lock();
+            if *s != inst.status {
+                *s = inst.status.clone();
+            }
+        }
+    }
+
+    fn stop_all(&mut self, now: Instant) {
+        for i in 0..self.instances.len() {
+            let (inst, mut ctx) = self.split(i);
+            inst.stop(&mut ctx, now);
+        }
+        self.publish();
+        self.children
+            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+    }
+}
