@@ -304,9 +304,12 @@ drill_db_primary_kill() {
     sleep 1   # writes still fail: mysql-write does not use db2 by itself
     # ... and sends writes to it, on both load balancers.
     t_switch=$EPOCHREALTIME
-    local h answers=()
+    local h c a answers=()
     for h in lb1 lb2; do
-        answers+=("$h: $(lab_cli "$h" "set server mysql-write/db1 state maint" | tr -s '\n' ' ')$(lab_cli "$h" "set server mysql-write/db2 state ready" | tr -s '\n' ' ')")
+        for c in "set server mysql-write/db1 state maint" "set server mysql-write/db2 state ready"; do
+            a=$(lab_cli "$h" "$c" | tr -s '\n' ' ')
+            answers+=("$h: $c: ${a:-(empty answer: done)}")
+        done
     done
     # Writes go on for 3 s more on db2.
     sleep 3
@@ -320,7 +323,7 @@ drill_db_primary_kill() {
     read_summary "$TMP/reads.tsv" "$t_kill"
     local acked lost
     acked=$(wc -l <"$TMP/acked-ids")
-    lost=$(lab_root_sql db2 "SELECT id FROM foobar.visits" | sort -n | comm -23 <(sort -n "$TMP/acked-ids") - | wc -l)
+    lost=$(lab_root_sql db2 "SELECT id FROM foobar.visits" | sort | comm -23 <(sort "$TMP/acked-ids") - | wc -l)
 
     say "events (relative to the kill):"
     printf '  %+7.3f s  %s\n' \
