@@ -96,7 +96,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         .frontends
         .iter()
         .enumerate()
-        .filter(|(_, f)| !f.disabled)
+        .filter(|(_, f)| !f.disabled && f.stats.is_none())
     {
         for bind in &fe.binds {
             let ls = listener::open_bind(bind, fi, &fe.name, nworkers).map_err(StartError::Bind)?;

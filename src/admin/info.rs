@@ -29,7 +29,14 @@ pub fn show_info(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
         out.push_str("show info: typed, json, desc and float output are not supported yet.\n");
         return;
     }
-    let rt = ctx.rt;
+    for (name, value) in fields(ctx.rt) {
+        out.push_str(&format!("{name}: {value}\n"));
+    }
+}
+
+/// `show info`'s lines as (name, value), in HAProxy's order; the stats
+/// page and the process metrics read them too.
+pub fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)> {
     let up = rt.started.elapsed().as_secs();
     let sum =
         |f: fn(&crate::runtime::FrontendState) -> u64| rt.frontends.iter().map(f).sum::<u64>();
@@ -81,9 +88,7 @@ pub fn show_info(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
         ),
         ("Start_time_sec", rt.started_unix.to_string()),
     ]);
-    for (name, value) in lines {
-        out.push_str(&format!("{name}: {value}\n"));
-    }
+    lines
 }
 
 /// `show servers state` columns (format version 1).

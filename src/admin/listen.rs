@@ -12,6 +12,7 @@ use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
 use crate::config::{Config, Level, StatsAddr, StatsSocket};
+use crate::worker::listener::{BindError, open_bind};
 
 /// Why a stats socket could not be opened.
 #[derive(Debug)]
@@ -29,6 +30,8 @@ pub enum AdminError {
         path: PathBuf,
         source: io::Error,
     },
+    /// A stats frontend's `bind`.
+    Frontend(BindError),
 }
 
 impl std::fmt::Display for AdminError {
@@ -47,6 +50,7 @@ impl std::fmt::Display for AdminError {
                 "stats socket {}: cannot set mode or owner: {source}",
                 path.display()
             ),
+            AdminError::Frontend(e) => write!(f, "{e}"),
         }
     }
 }
@@ -59,17 +63,46 @@ enum Socket {
     Tcp(TcpListener),
 }
 
-/// One open stats socket.
+/// What a listening socket serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serve {
+    /// The runtime API, at this level.
+    Cli(Level),
+    /// The stats page and metrics of this frontend (index in the runtime).
+    Stats(usize),
+}
+
+/// One open stats socket or stats frontend bind.
 pub struct Listening {
     socket: Socket,
-    pub level: Level,
+    pub serve: Serve,
     /// How logs name it: the path or the address.
     pub name: String,
 }
 
-/// Opens every `stats socket` of the config.
+/// Opens every `stats socket` and every bind of the stats frontends.
 pub fn bind(config: &Config) -> Result<Vec<Listening>, AdminError> {
-    config.global.stats_sockets.iter().map(open).collect()
+    let mut out: Vec<Listening> = config
+        .global
+        .stats_sockets
+        .iter()
+        .map(open)
+        .collect::<Result<_, _>>()?;
+    let stats = config.frontends.iter().enumerate();
+    for (fi, fe) in stats.filter(|(_, f)| f.stats.is_some() && !f.disabled) {
+        for b in &fe.binds {
+            let mut ls = open_bind(b, fi, &fe.name, 1).map_err(AdminError::Frontend)?;
+            let l = ls.remove(0);
+            // The tests and operators read the port from this line.
+            log::info!("stats page: frontend {} listening on {}", fe.name, l.addr);
+            out.push(Listening {
+                socket: Socket::Tcp(l.socket),
+                serve: Serve::Stats(fi),
+                name: l.addr.to_string(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn open(s: &StatsSocket) -> Result<Listening, AdminError> {
@@ -93,7 +126,7 @@ fn open(s: &StatsSocket) -> Result<Listening, AdminError> {
     );
     Ok(Listening {
         socket,
-        level: s.level,
+        serve: Serve::Cli(s.level),
         name,
     })
 }
@@ -145,6 +178,14 @@ impl Listening {
                 let (s, peer): (TcpStream, SocketAddr) = l.accept()?;
                 Ok((Stream::Tcp(s), peer.to_string()))
             }
+        }
+    }
+
+    /// A client of a TCP listener, with its address.
+    pub fn accept_tcp(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        match &self.socket {
+            Socket::Tcp(l) => l.accept(),
+            Socket::Unix(..) => Err(io::ErrorKind::Unsupported.into()),
         }
     }
 

@@ -4,18 +4,30 @@
 //! [`commands`], and the answers go back to the client; state changes go
 //! to the runtime's atomics, which workers read on their next pick.
 //!
+//! The same thread serves the stats frontends (`mode http` with `stats
+//! enable` or the Prometheus exporter): [`http`] reads one request per
+//! connection, [`web`] answers it with the [`page`], its CSV or the
+//! [`metrics`], all built from `show stat`'s rows.
+//!
 //! Nothing a client sends can hurt the process: sockets are non-blocking,
 //! a line longer than [`MAX_LINE`] drops the client, commands stop running
 //! while a client leaves too much output unread, idle clients leave after
 //! `stats timeout`, and at most `stats maxconn` clients are served at once.
+//! An HTTP request that is malformed or over [`http::MAX_REQUEST`] gets a
+//! 400 and only its connection closes; a stats frontend serves at most its
+//! `maxconn` clients.
 
 pub mod cli;
 pub mod commands;
+mod http;
 mod info;
 mod listen;
+mod metrics;
+mod page;
 pub mod stat;
 mod status;
 mod vrrp;
+mod web;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -27,9 +39,9 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::config::Level;
-use crate::runtime::Runtime;
-use listen::Stream;
+use crate::runtime::{Runtime, try_take};
 pub use listen::{AdminError, Listening, bind};
+use listen::{Serve, Stream};
 
 const WAKER: Token = Token(usize::MAX);
 /// Listener `i` has token `LISTENER_BASE - i`; clients use their slab key.
@@ -73,6 +85,7 @@ pub fn start(rt: Arc<Runtime>, listeners: Vec<Listening>) -> io::Result<Option<A
         poll,
         listeners,
         clients: Slab::new(),
+        cli_clients: 0,
         accept_retry: None,
         room: false,
     };
@@ -95,7 +108,9 @@ struct Thread {
     rt: Arc<Runtime>,
     poll: Poll,
     listeners: Vec<Listening>,
-    clients: Slab<Client>,
+    clients: Slab<Conn>,
+    /// Runtime API clients among `clients` (under `stats maxconn`).
+    cli_clients: usize,
     /// Accept failed: when to try again.
     accept_retry: Option<Instant>,
     /// A client left: clients waiting under `stats maxconn` may come in.
@@ -140,14 +155,65 @@ impl Thread {
     fn next_deadline(&self) -> Option<Instant> {
         self.clients
             .iter()
-            .map(|(_, c)| c.deadline)
+            .map(|(_, c)| c.deadline())
             .chain(self.accept_retry)
             .min()
     }
 
-    /// Accepts on listener `i` while there is room under `stats maxconn`.
     fn accept(&mut self, i: usize) {
-        while self.clients.len() < self.rt.global.stats_maxconn {
+        match self.listeners[i].serve {
+            Serve::Cli(level) => self.accept_cli(i, level),
+            Serve::Stats(fe) => self.accept_http(i, fe),
+        }
+    }
+
+    /// Accepts on stats frontend listener `i` while `fe` is under its
+    /// `maxconn`; the connection counts as one of its sessions.
+    fn accept_http(&mut self, i: usize, fe: usize) {
+        let rt = self.rt.clone();
+        let state = &rt.frontends[fe];
+        let Some(page) = state.config.stats.as_ref() else {
+            return;
+        };
+        while try_take(&state.current, state.maxconn.load(Ordering::Relaxed)) {
+            let (mut stream, peer) = match self.listeners[i].accept_tcp() {
+                Ok(s) => s,
+                Err(e) => {
+                    state.current.fetch_sub(1, Ordering::AcqRel);
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => return,
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
+                        _ => {
+                            log::warn!("stats page {}: accept failed: {e}", self.listeners[i].name);
+                            self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+                            return;
+                        }
+                    }
+                }
+            };
+            let entry = self.clients.vacant_entry();
+            let key = entry.key();
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if let Err(e) = self
+                .poll
+                .registry()
+                .register(&mut stream, Token(key), interest)
+            {
+                log::warn!("stats page: cannot register client {peer}: {e}");
+                state.current.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+            let current = state.current.load(Ordering::Relaxed) as u64;
+            state.counters.session_started(current);
+            let c = http::Client::new(stream, peer, fe, page.request_timeout, page.send_timeout);
+            entry.insert(Conn::Http(c));
+            self.drive(key);
+        }
+    }
+
+    /// Accepts on listener `i` while there is room under `stats maxconn`.
+    fn accept_cli(&mut self, i: usize, level: Level) {
+        while self.cli_clients < self.rt.global.stats_maxconn {
             let (mut stream, peer) = match self.listeners[i].accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -170,8 +236,12 @@ impl Thread {
                 continue;
             }
             log::debug!("stats socket {}: client {peer}", self.listeners[i].name);
-            let level = self.listeners[i].level;
-            entry.insert(Client::new(stream, level, self.rt.global.stats_timeout));
+            entry.insert(Conn::Cli(Client::new(
+                stream,
+                level,
+                self.rt.global.stats_timeout,
+            )));
+            self.cli_clients += 1;
             self.drive(key);
         }
     }
@@ -186,18 +256,32 @@ impl Thread {
     }
 
     fn drive(&mut self, key: usize) {
-        let Some(c) = self.clients.get_mut(key) else {
-            return;
+        let rt = &self.rt;
+        let close = match self.clients.get_mut(key) {
+            None => return,
+            Some(Conn::Cli(c)) => c.pump(rt) == Step::Close,
+            Some(Conn::Http(h)) => {
+                let fe = &rt.frontends[h.frontend];
+                let peer = h.peer.ip();
+                h.pump(fe, |req| web::answer(rt, fe, req, peer)) == http::Step::Close
+            }
         };
-        if c.pump(&self.rt) == Step::Close {
+        if close {
             self.close(key);
         }
     }
 
     fn close(&mut self, key: usize) {
-        let mut c = self.clients.remove(key);
-        c.stream.deregister(self.poll.registry());
-        drop(c);
+        match self.clients.remove(key) {
+            Conn::Cli(mut c) => {
+                c.stream.deregister(self.poll.registry());
+                self.cli_clients -= 1;
+            }
+            Conn::Http(mut h) => {
+                let _ = self.poll.registry().deregister(&mut h.stream);
+                h.release(&self.rt.frontends[h.frontend]);
+            }
+        }
         self.room = true;
     }
 
@@ -205,15 +289,40 @@ impl Thread {
         let late: Vec<usize> = self
             .clients
             .iter()
-            .filter(|(_, c)| c.deadline <= now)
+            .filter(|(_, c)| c.deadline() <= now)
             .map(|(k, _)| k)
             .collect();
         for key in late {
-            log::debug!("stats socket: client idle for too long, closing");
-            self.close(key);
+            let close = match &mut self.clients[key] {
+                Conn::Cli(_) => {
+                    log::debug!("stats socket: client idle for too long, closing");
+                    true
+                }
+                Conn::Http(h) => h.expire(&self.rt.frontends[h.frontend]) == http::Step::Close,
+            };
+            if close {
+                self.close(key);
+            }
         }
         if self.accept_retry.is_some_and(|t| t <= now) {
             self.room = true;
+        }
+    }
+}
+
+/// A client of the admin thread.
+enum Conn {
+    /// Runtime API, on a stats socket.
+    Cli(Client),
+    /// HTTP, on a stats frontend.
+    Http(http::Client),
+}
+
+impl Conn {
+    fn deadline(&self) -> Instant {
+        match self {
+            Conn::Cli(c) => c.deadline,
+            Conn::Http(h) => h.deadline,
         }
     }
 }

@@ -157,24 +157,37 @@ const SSL_END: usize = MODULES + 3;
 
 /// `type`: what a row describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Frontend = 0,
     Backend = 1,
     Server = 2,
 }
 
-/// One CSV line being filled by column name.
-struct Row(Vec<String>);
+/// One `show stat` line, its fields filled by column name. The stats page
+/// and the Prometheus metrics read the same rows.
+pub struct Row {
+    pub kind: Kind,
+    fields: Vec<String>,
+}
+
+fn index(field: &str) -> usize {
+    static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| FIELDS.iter().enumerate().map(|(i, f)| (*f, i)).collect());
+    index[field]
+}
 
 impl Row {
     fn new(kind: Kind, pxname: &str, svname: &str) -> Row {
-        let mut r = Row(vec![String::new(); FIELDS.len()]);
+        let mut r = Row {
+            kind,
+            fields: vec![String::new(); FIELDS.len()],
+        };
         r.set("pxname", pxname);
         r.set("svname", svname);
         r.set("type", kind as u8);
         r.set("pid", 1);
         r.set("mode", "tcp");
-        r.0[MODULES - 1] = "-".into();
+        r.fields[MODULES - 1] = "-".into();
         // Modules print zeros where they apply: SSL everywhere, HTTP/1
         // and HTTP/2 on proxies only.
         let end = if kind == Kind::Server {
@@ -182,16 +195,19 @@ impl Row {
         } else {
             FIELDS.len()
         };
-        for f in &mut r.0[MODULES..end] {
+        for f in &mut r.fields[MODULES..end] {
             *f = "0".into();
         }
         r
     }
 
     fn set(&mut self, field: &str, value: impl ToString) {
-        static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
-        let index = INDEX.get_or_init(|| FIELDS.iter().enumerate().map(|(i, f)| (*f, i)).collect());
-        self.0[index[field]] = value.to_string();
+        self.fields[index(field)] = value.to_string();
+    }
+
+    /// A field by its column name (one of [`FIELDS`]); empty when unset.
+    pub fn get(&self, field: &str) -> &str {
+        &self.fields[index(field)]
     }
 
     fn zeros(&mut self, fields: &[&str]) {
@@ -200,8 +216,9 @@ impl Row {
         }
     }
 
-    fn write(&self, out: &mut String) {
-        for f in &self.0 {
+    /// The row as a CSV line.
+    pub fn write(&self, out: &mut String) {
+        for f in &self.fields {
             // HAProxy's CSV never quotes; commas in free text would shift
             // the columns, so they become spaces.
             out.push_str(&f.replace([',', '\n'], " "));
@@ -254,10 +271,10 @@ fn frontend_row(fe: &FrontendState) -> Row {
     let max = fe.maxconn.load(Ordering::Relaxed);
     counters(&mut r, &fe.counters, current as u64);
     r.set("slim", max);
+    r.set("ereq", fe.counters.request_errors.load(Ordering::Relaxed));
     r.zeros(&[
         "dreq",
         "dresp",
-        "ereq",
         "rate_lim",
         "req_rate",
         "req_rate_max",
@@ -519,11 +536,24 @@ pub fn parse_filter(rt: &Runtime, args: &[String]) -> Result<Filter, &'static st
     Ok(f)
 }
 
-/// Writes the CSV: header, then each proxy's rows in config order.
-pub fn write_csv(rt: &Runtime, f: &Filter, out: &mut String) {
+/// The CSV's header line.
+pub fn write_header(out: &mut String) {
     out.push_str("# ");
     out.push_str(&FIELDS.join(","));
     out.push_str(",\n");
+}
+
+/// Writes the CSV: header, then each proxy's rows in config order.
+pub fn write_csv(rt: &Runtime, f: &Filter, out: &mut String) {
+    write_header(out);
+    for row in rows(rt, f) {
+        row.write(out);
+    }
+}
+
+/// Each proxy's rows in config order: FRONTEND, servers, BACKEND.
+pub fn rows(rt: &Runtime, f: &Filter) -> Vec<Row> {
+    let mut out = Vec::new();
     let fronts = rt.frontends.iter().map(|x| (x.config.order, Some(x), None));
     let backs = rt.backends.iter().map(|x| (x.config.order, None, Some(x)));
     let mut proxies: Vec<(usize, Option<&FrontendState>, Option<&BackendState>)> =
@@ -536,7 +566,7 @@ pub fn write_csv(rt: &Runtime, f: &Filter, out: &mut String) {
             continue;
         }
         if let Some(fe) = fe.filter(|_| f.types & 1 != 0) {
-            frontend_row(fe).write(out);
+            out.push(frontend_row(fe));
         }
         let Some(b) = be else { continue };
         if f.types & 4 != 0 {
@@ -545,14 +575,15 @@ pub fn write_csv(rt: &Runtime, f: &Filter, out: &mut String) {
                     || (f.up && !srv.usable())
                     || (f.no_maint && srv.status() == ServerStatus::Maint);
                 if !skip {
-                    server_row(b, s).write(out);
+                    out.push(server_row(b, s));
                 }
             }
         }
         if f.types & 2 != 0 {
-            backend_row(rt, b).write(out);
+            out.push(backend_row(rt, b));
         }
     }
+    out
 }
 
 pub fn show_stat(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {

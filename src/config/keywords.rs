@@ -54,6 +54,7 @@ pub const PROXY_KEYWORDS: &[ProxyKeyword] = &[
     kw("log", Side::Both, true),
     kw("log-format", Side::Both, true),
     kw("log-tag", Side::Both, true),
+    kw("stats", Side::Both, true),
 ];
 
 pub fn proxy_keyword(name: &str) -> Option<&'static ProxyKeyword> {
@@ -182,7 +183,6 @@ pub const HTTP_KEYWORDS: &[(&str, bool)] = &[
 pub const UNSUPPORTED_PROXY: &[&str] = &[
     "log-format-sd",
     "error-log-format",
-    "stats",
     "acl",
     "use_backend",
     "use-server",

@@ -16,12 +16,16 @@ mod proxy;
 mod rules;
 mod server;
 mod stats;
+mod stats_page;
 mod validate;
 mod values;
 pub mod vrrp;
 
 pub use lexer::{LexError, Lexed, split_line};
 pub use model::*;
+pub use stats_page::{
+    DEFAULT_STATS_REALM, DEFAULT_STATS_URI, PathMatch, PathRule, SrcRule, StatsPage, StatsUi,
+};
 pub use values::{parse_size, parse_time};
 pub use vrrp::{InitialState, Preempt, TrackedBackend, Vip, VrrpInstance};
 

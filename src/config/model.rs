@@ -231,6 +231,9 @@ pub struct Frontend {
     pub disabled: bool,
     /// Where and how this frontend logs its sessions.
     pub log: FrontendLog,
+    /// A `mode http` frontend that serves the stats page or Prometheus
+    /// metrics (on the admin thread; workers never see it).
+    pub stats: Option<super::StatsPage>,
 }
 
 /// `log` lines of a frontend (`log global` expanded), and what it logs.

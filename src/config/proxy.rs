@@ -8,6 +8,7 @@ use super::logs::LogDraft;
 use super::model::*;
 use super::parser::Diags;
 use super::server::{self, ParamIssue, ServerParams};
+use super::stats_page::StatsDraft;
 use super::values::{parse_int, parse_time};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -70,6 +71,8 @@ pub struct Timeouts {
     pub server_fin: Option<Duration>,
     pub queue: Option<Duration>,
     pub check: Option<Duration>,
+    /// `timeout http-request`: only stats frontends use it.
+    pub http_request: Option<Duration>,
 }
 
 /// One section as written, after inheriting from its defaults.
@@ -103,6 +106,8 @@ pub struct ProxyDraft {
     pub log_health_checks: bool,
     /// `id`: the proxy's number in statistics.
     pub id: Option<u32>,
+    /// `stats ...` and `http-request use-service prometheus-exporter`.
+    pub stats: StatsDraft,
 }
 
 impl ProxyDraft {
@@ -140,6 +145,12 @@ impl ProxyDraft {
         }
         if UNSUPPORTED_PROXY.contains(&key) {
             return d.error(loc, format!("'{key}' is not supported yet"));
+        }
+        if key == "http-request"
+            && words.get(1).is_some_and(|w| w == "use-service")
+            && self.kind.front()
+        {
+            return self.stats.use_service(words, self.kind, loc, d);
         }
         if let Some((_, rules)) = HTTP_KEYWORDS.iter().find(|(k, _)| *k == key) {
             let style = if *rules {
@@ -211,6 +222,7 @@ impl ProxyDraft {
             }
             "http-check" => self.checks.http_check(words, loc, d),
             "tcp-check" => self.checks.tcp_check(words, loc, d),
+            "stats" => self.stats.keyword(words, self.kind, loc, d),
             "description" => {}
             "id" => {
                 if let Some(v) = one_arg(words, "an integer", loc, d) {
@@ -391,6 +403,17 @@ impl ProxyDraft {
             );
         };
         if HTTP_TIMEOUTS.contains(&which) {
+            if which == "http-request"
+                && let Some(v) = words.get(2)
+            {
+                let t = value(
+                    parse_time(v, TIMEOUT_UNIT_US),
+                    "timeout http-request",
+                    loc,
+                    d,
+                );
+                self.timeouts.http_request = t.filter(|t| !t.is_zero());
+            }
             let what = format!("'timeout {which}'");
             self.http_only.push(HttpOnly {
                 what,

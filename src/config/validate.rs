@@ -6,6 +6,7 @@
 use super::model::*;
 use super::parser::{Diags, Parser};
 use super::proxy::{HttpStyle, Kind, ProxyDraft};
+use super::stats_page::allowed_in_stats;
 
 /// Builds the config from a parser that has read every file.
 pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diags) {
@@ -25,7 +26,9 @@ pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diag
     check_duplicates(&proxies, &mut diags);
     let uids = proxy_uids(&proxies);
     // Backends first, so that frontends can resolve `default_backend`.
-    for (i, p) in proxies.iter().enumerate().filter(|(_, p)| p.kind.back()) {
+    // A stats-only listen is a frontend alone: it has no servers.
+    let backs = proxies.iter().enumerate();
+    for (i, p) in backs.filter(|(_, p)| p.kind.back() && !stats_only(p)) {
         common_checks(p, &mut diags);
         let mut be = backend(p, &mut diags);
         (be.order, be.uid) = (i, uids[i]);
@@ -33,7 +36,7 @@ pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diag
     }
     let mut pending = Vec::new();
     for (i, p) in proxies.iter().enumerate().filter(|(_, p)| p.kind.front()) {
-        if p.kind == Kind::Frontend {
+        if p.kind == Kind::Frontend || stats_only(p) {
             common_checks(p, &mut diags);
         }
         let (mut fe, target) = frontend(p, &mut diags);
@@ -132,17 +135,54 @@ fn check_duplicates(proxies: &[ProxyDraft], d: &mut Diags) {
     }
 }
 
+/// A `mode http` frontend or listen that only serves the stats page or
+/// Prometheus metrics: the one HTTP thing splicer answers.
+fn stats_only(p: &ProxyDraft) -> bool {
+    p.mode_http.is_some()
+        && p.kind.front()
+        && p.stats.serves()
+        && p.servers.is_empty()
+        && p.default_backend.is_none()
+}
+
 /// Checks made once per section (a listen is checked once, not twice).
 fn common_checks(p: &ProxyDraft, d: &mut Diags) {
     if let Some(loc) = &p.mode_http {
+        if stats_only(p) {
+            return stats_checks(p, d);
+        }
+        let why = if p.stats.serves() {
+            " A stats frontend may use it, with no servers and no default_backend."
+        } else {
+            ""
+        };
         d.error(
             loc,
             format!(
-                "{}: mode http is not supported (splicer is a TCP load balancer; use 'mode tcp')",
+                "{}: mode http is not supported (splicer is a TCP load balancer; use 'mode tcp').{why}",
                 p.who()
             ),
         );
         return;
+    }
+    if p.stats.enabled.is_some() {
+        let loc = p.stats.enabled.as_ref().unwrap_or(&p.location);
+        d.warn(
+            loc,
+            format!(
+                "'stats' statement ignored for {} as it requires HTTP mode.",
+                p.who()
+            ),
+        );
+    }
+    if let Some((_, loc)) = &p.stats.metrics {
+        d.warn(
+            loc,
+            format!(
+                "'http-request' rules ignored for {} as they require HTTP mode.",
+                p.who()
+            ),
+        );
     }
     for h in &p.http_only {
         // HAProxy only speaks of httplog for the side that logs: the frontend.
@@ -232,6 +272,40 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
     }
 }
 
+/// A stats frontend: HTTP directives that change nothing are warned
+/// about, others refused; PROXY headers are not read there.
+fn stats_checks(p: &ProxyDraft, d: &mut Diags) {
+    let who = p.who();
+    for h in &p.http_only {
+        match allowed_in_stats(&h.what) {
+            Some(true) => {}
+            Some(false) => d.warn(
+                &h.location,
+                format!("{} has no effect in stats {who}: splicer answers one request per connection and logs none.", h.what),
+            ),
+            None => d.error(
+                &h.location,
+                format!("{} is not supported in stats {who}: in mode http splicer serves only the stats page and Prometheus metrics.", h.what),
+            ),
+        }
+    }
+    for b in p.binds.iter().filter(|b| b.accept_proxy) {
+        d.error(
+            &b.location,
+            format!("'accept-proxy' is not supported on the binds of stats {who}."),
+        );
+    }
+    if p.timeouts.client.is_none() && !p.disabled {
+        d.warn(
+            &p.location,
+            format!(
+                "missing 'timeout client' for stats {who}: splicer gives clients {} s.",
+                super::stats_page::DEFAULT_STATS_TIMEOUT.as_secs()
+            ),
+        );
+    }
+}
+
 /// The frontend and the name of the backend it sends to (resolved later).
 fn frontend(p: &ProxyDraft, d: &mut Diags) -> (Frontend, Option<(String, Location)>) {
     if p.binds.is_empty() && p.kind == Kind::Frontend && !p.disabled {
@@ -243,8 +317,10 @@ fn frontend(p: &ProxyDraft, d: &mut Diags) -> (Frontend, Option<(String, Locatio
             ),
         );
     }
+    let stats = stats_only(p);
     let target = match (&p.default_backend, p.kind) {
         (Some(t), _) => Some(t.clone()),
+        (None, _) if stats => None,
         (None, Kind::Listen) => Some((p.name.clone(), p.location.clone())),
         (None, _) => {
             if !p.disabled {
@@ -272,6 +348,7 @@ fn frontend(p: &ProxyDraft, d: &mut Diags) -> (Frontend, Option<(String, Locatio
         splice: p.splice,
         disabled: p.disabled,
         log: FrontendLog::default(),
+        stats: stats.then(|| p.stats.resolve(p.timeouts.http_request, p.timeouts.client)),
     };
     (fe, target)
 }

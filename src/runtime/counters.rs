@@ -30,6 +30,9 @@ pub struct Counters {
     pub picks: AtomicU64,
     /// Connection attempts to servers (`connect`).
     pub connects: AtomicU64,
+    /// Requests refused as malformed, too large or too slow (`ereq`; only
+    /// stats frontends read requests).
+    pub request_errors: AtomicU64,
     /// `now_ms()` + 1 of the last session (0 = never), for `lastsess`.
     pub last_session: AtomicU64,
     /// New sessions per second (`rate`, `rate_max`).
@@ -76,6 +79,7 @@ impl Counters {
             &self.redispatches,
             &self.picks,
             &self.connects,
+            &self.request_errors,
             &self.last_session,
         ] {
             c.store(0, Ordering::Relaxed);

@@ -10,6 +10,7 @@ mod http;
 pub mod mariadb;
 pub mod netns;
 pub mod nginx;
+pub mod statspage;
 mod tools;
 
 pub use http::*;

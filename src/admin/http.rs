@@ -1,0 +1,465 @@
+//! The HTTP/1.x side of stats frontends: a small request parser (request
+//! line, headers, a `Content-Length` body), responses, and one client
+//! connection's life as an explicit state: read one request within the
+//! request timeout, write the answer, then read and drop what the client
+//! still sends until it closes, so that closing never resets the
+//! connection under an answer it has not read. One request per
+//! connection (`Connection: close`).
+//!
+//! Nothing a client sends can hurt the admin thread: a request over
+//! [`MAX_REQUEST`] bytes or that does not parse gets a 400 and its
+//! connection is closed; a slow one gets a 408 at its deadline.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+
+use crate::runtime::{Counters, FrontendState};
+
+/// Largest request, head and body together (HAProxy's default
+/// `tune.bufsize`, beyond which it answers 400).
+pub const MAX_REQUEST: usize = 16 * 1024;
+/// How long the client may keep sending after its answer before the
+/// connection is closed anyway.
+const LINGER: Duration = Duration::from_secs(1);
+/// Bytes dropped per readiness event while lingering.
+const DRAIN_CHUNK: usize = 64 * 1024;
+/// Headers kept per request (more is a bad request).
+const MAX_HEADERS: usize = 100;
+
+/// A parsed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    /// The request target as sent (path and query).
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A header's value (names compare without case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path: the target without its query string.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+}
+
+/// What the bytes received so far make.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parse {
+    /// Not all of the request yet.
+    Partial,
+    Done(Request),
+    /// Malformed, or too large: a 400.
+    Bad(&'static str),
+}
+
+/// Parses one request from the start of `buf`.
+pub fn parse(buf: &[u8]) -> Parse {
+    let Some(head_end) = find(buf, b"\r\n\r\n")
+        .map(|i| (i, i + 4))
+        .or_else(|| find(buf, b"\n\n").map(|i| (i, i + 2)))
+    else {
+        return if buf.len() >= MAX_REQUEST {
+            Parse::Bad("request head too large")
+        } else {
+            Parse::Partial
+        };
+    };
+    let (head, body_start) = head_end;
+    if body_start > MAX_REQUEST {
+        return Parse::Bad("request head too large");
+    }
+    let Ok(head) = std::str::from_utf8(&buf[..head]) else {
+        return Parse::Bad("request head is not text");
+    };
+    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let line = lines.next().unwrap_or("");
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Parse::Bad("bad request line");
+    };
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    if !token(method)
+        || !target.starts_with('/')
+        || target.bytes().any(|b| b <= b' ' || b == 0x7f)
+        || !matches!(version, "HTTP/1.0" | "HTTP/1.1")
+    {
+        return Parse::Bad("bad request line");
+    }
+    let mut headers = Vec::new();
+    for l in lines {
+        let Some((name, value)) = l.split_once(':') else {
+            return Parse::Bad("bad header line");
+        };
+        if !token(name) || headers.len() >= MAX_HEADERS {
+            return Parse::Bad("bad header line");
+        }
+        headers.push((name.to_string(), value.trim().to_string()));
+    }
+    let mut req = Request {
+        method: method.to_string(),
+        target: target.to_string(),
+        headers,
+        body: Vec::new(),
+    };
+    if req.header("transfer-encoding").is_some() {
+        return Parse::Bad("chunked request bodies are not accepted");
+    }
+    let length = match req.header("content-length").map(str::parse::<usize>) {
+        None => 0,
+        Some(Ok(n)) if body_start + n <= MAX_REQUEST => n,
+        Some(Ok(_)) => return Parse::Bad("request body too large"),
+        Some(Err(_)) => return Parse::Bad("bad content-length"),
+    };
+    if buf.len() < body_start + length {
+        return Parse::Partial;
+    }
+    req.body = buf[body_start..body_start + length].to_vec();
+    Parse::Done(req)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// An answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Response {
+        Response {
+            status,
+            headers: vec![
+                ("content-type", content_type.to_string()),
+                ("cache-control", "no-cache".into()),
+            ],
+            body: body.into(),
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl ToString) -> Response {
+        self.headers.push((name, value.to_string()));
+        self
+    }
+
+    /// HAProxy's small HTML error pages.
+    pub fn error(status: u16) -> Response {
+        let text = match status {
+            400 => "Your browser sent an invalid request.",
+            401 => "You need a valid user and password to access this content.",
+            403 => "Request forbidden by administrative rules.",
+            405 => "The method is not allowed for this resource.",
+            408 => "Your browser didn't send a complete request in time.",
+            _ => "No server is available to handle this request.",
+        };
+        let body = format!(
+            "<html><body><h1>{status} {}</h1>\n{text}\n</body></html>\n",
+            reason(status)
+        );
+        Response::new(status, "text/html", body)
+    }
+
+    /// The bytes sent: status line, headers, and the body unless `head_only`.
+    pub fn to_bytes(&self, head_only: bool) -> Vec<u8> {
+        let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        for (name, value) in &self.headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str(&format!(
+            "content-length: {}\r\nconnection: close\r\n\r\n",
+            self.body.len()
+        ));
+        let mut bytes = out.into_bytes();
+        if !head_only {
+            bytes.extend_from_slice(&self.body);
+        }
+        bytes
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        303 => "See Other",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        _ => "Service Unavailable",
+    }
+}
+
+/// Where a connection is in its life.
+enum State {
+    /// Receiving the request (bytes so far).
+    Reading(Vec<u8>),
+    /// Sending the answer.
+    Writing { out: Vec<u8>, sent: usize },
+    /// Answer sent and write side shut: dropping what still comes until
+    /// the client closes or [`LINGER`] passes.
+    Draining,
+}
+
+/// What the admin thread does with a connection after pumping it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Wait,
+    Close,
+}
+
+/// One client of a stats frontend.
+pub struct Client {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    /// Index of the stats frontend in the runtime.
+    pub frontend: usize,
+    state: State,
+    pub deadline: Instant,
+    send_timeout: Duration,
+}
+
+impl Client {
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        frontend: usize,
+        request_timeout: Duration,
+        send_timeout: Duration,
+    ) -> Client {
+        Client {
+            stream,
+            peer,
+            frontend,
+            state: State::Reading(Vec::new()),
+            deadline: Instant::now() + request_timeout,
+            send_timeout,
+        }
+    }
+
+    /// Moves the connection as far as readiness allows; `answer` builds
+    /// the response to the request once it is complete.
+    pub fn pump(&mut self, fe: &FrontendState, answer: impl FnOnce(&Request) -> Response) -> Step {
+        let mut answer = Some(answer);
+        loop {
+            match &mut self.state {
+                State::Reading(buf) => match read_some(&mut self.stream, buf, MAX_REQUEST, fe) {
+                    Err(_) => return Step::Close,
+                    Ok(ReadEnd::Blocked) => return Step::Wait,
+                    Ok(ReadEnd::Eof) if buf.is_empty() => return Step::Close,
+                    Ok(end) => {
+                        let response = match parse(buf) {
+                            Parse::Partial if end == ReadEnd::Eof => return Step::Close,
+                            Parse::Partial if buf.len() < MAX_REQUEST => continue,
+                            Parse::Partial => Response::error(400),
+                            Parse::Bad(why) => {
+                                log::debug!("stats page: bad request from {}: {why}", self.peer);
+                                Response::error(400)
+                            }
+                            Parse::Done(req) => match answer.take() {
+                                Some(f) => {
+                                    let r = f(&req);
+                                    self.respond(r, req.method == "HEAD", fe);
+                                    continue;
+                                }
+                                None => return Step::Close,
+                            },
+                        };
+                        self.respond(response, false, fe);
+                    }
+                },
+                State::Writing { out, sent } => {
+                    while *sent < out.len() {
+                        match self.stream.write(&out[*sent..]) {
+                            Ok(0) => return Step::Close,
+                            Ok(n) => {
+                                *sent += n;
+                                Counters::add(&fe.counters.bytes_out, n as u64);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(_) => return Step::Close,
+                        }
+                    }
+                    if self.stream.shutdown(std::net::Shutdown::Write).is_err() {
+                        return Step::Close;
+                    }
+                    self.state = State::Draining;
+                    self.deadline = Instant::now() + LINGER;
+                }
+                State::Draining => {
+                    // A bounded read per event: a client that keeps
+                    // sending cannot hold the thread; the next event or
+                    // the deadline comes back here.
+                    let mut sink = Vec::new();
+                    return match read_some(&mut self.stream, &mut sink, DRAIN_CHUNK, fe) {
+                        Ok(ReadEnd::Blocked | ReadEnd::Data) => Step::Wait,
+                        Ok(ReadEnd::Eof) | Err(_) => Step::Close,
+                    };
+                }
+            }
+        }
+    }
+
+    fn respond(&mut self, r: Response, head_only: bool, fe: &FrontendState) {
+        if matches!(r.status, 400 | 408) {
+            Counters::add(&fe.counters.request_errors, 1);
+        }
+        self.state = State::Writing {
+            out: r.to_bytes(head_only),
+            sent: 0,
+        };
+        self.deadline = Instant::now() + self.send_timeout;
+    }
+
+    /// The deadline passed: a request still coming gets a 408 (HAProxy
+    /// closes silently when nothing came at all); returns whether to close
+    /// now.
+    pub fn expire(&mut self, fe: &FrontendState) -> Step {
+        match &self.state {
+            State::Reading(buf) if !buf.is_empty() => {
+                self.respond(Response::error(408), false, fe);
+                self.pump(fe, |_| Response::error(408))
+            }
+            _ => Step::Close,
+        }
+    }
+
+    /// Gives back the connection's slot under its frontend's `maxconn`.
+    pub fn release(&self, fe: &FrontendState) {
+        fe.current.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadEnd {
+    Data,
+    Blocked,
+    Eof,
+}
+
+/// Reads what is there into `buf`, up to `cap` bytes in all (one byte
+/// more than `cap` is allowed, to tell "exactly full" from "too much").
+fn read_some(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    cap: usize,
+    fe: &FrontendState,
+) -> io::Result<ReadEnd> {
+    let mut chunk = [0u8; 4096];
+    let mut got = false;
+    loop {
+        if buf.len() > cap {
+            return Ok(ReadEnd::Data);
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(ReadEnd::Eof),
+            Ok(n) => {
+                Counters::add(&fe.counters.bytes_in, n as u64);
+                buf.extend_from_slice(&chunk[..n]);
+                got = true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Ok(if got { ReadEnd::Data } else { ReadEnd::Blocked });
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(raw: &str) -> Request {
+        match parse(raw.as_bytes()) {
+            Parse::Done(r) => r,
+            other => panic!("{raw:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn requests_parse() {
+        let r =
+            done("GET /stats;csv?x=1 HTTP/1.1\r\nHost: a\r\nAuthorization:  Basic YTpi \r\n\r\n");
+        assert_eq!(r.method, "GET");
+        assert_eq!(r.target, "/stats;csv?x=1");
+        assert_eq!(r.path(), "/stats;csv");
+        assert_eq!(r.header("authorization"), Some("Basic YTpi"));
+        let r = done("POST /s HTTP/1.0\nContent-Length: 5\n\nabcdefg");
+        assert_eq!(r.body, b"abcde");
+        assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: a\r\n"), Parse::Partial);
+        assert_eq!(
+            parse(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"),
+            Parse::Partial
+        );
+    }
+
+    #[test]
+    fn bad_requests_are_refused() {
+        // (description, raw request)
+        let huge = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_REQUEST));
+        let long_body = format!("POST / HTTP/1.1\r\nContent-Length: {MAX_REQUEST}\r\n\r\n");
+        let cases: &[(&str, &str)] = &[
+            ("garbage", "garbage\r\n\r\n"),
+            ("no version", "GET /\r\n\r\n"),
+            ("HTTP/2", "GET / HTTP/2.0\r\n\r\n"),
+            ("not a path", "GET http://x/ HTTP/1.1\r\n\r\n"),
+            ("space in method", "G T / HTTP/1.1\r\n\r\n"),
+            (
+                "header without colon",
+                "GET / HTTP/1.1\r\nbad header\r\n\r\n",
+            ),
+            ("bad length", "POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n"),
+            (
+                "chunked",
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            ),
+            ("head too large", &huge),
+            ("body too large", &long_body),
+        ];
+        for (what, raw) in cases {
+            assert!(matches!(parse(raw.as_bytes()), Parse::Bad(_)), "{what}");
+        }
+        let no_end = "a".repeat(MAX_REQUEST);
+        assert!(matches!(parse(no_end.as_bytes()), Parse::Bad(_)));
+    }
+
+    #[test]
+    fn responses_carry_length_and_close() {
+        let r = Response::new(200, "text/plain", "hello").header("refresh", 5);
+        let text = String::from_utf8(r.to_bytes(false)).unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncache-control: no-cache\r\nrefresh: 5\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello"
+        );
+        let head = String::from_utf8(r.to_bytes(true)).unwrap();
+        assert!(head.ends_with("content-length: 5\r\nconnection: close\r\n\r\n"));
+        let e = String::from_utf8(Response::error(401).body).unwrap();
+        assert!(e.contains("<h1>401 Unauthorized</h1>"), "{e}");
+    }
+}

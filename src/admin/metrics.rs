@@ -1,0 +1,390 @@
+//! Prometheus metrics (text exposition format 0.0.4) under the names of
+//! HAProxy 2.6's built-in exporter, so that dashboards made for it work
+//! unchanged: `haproxy_process_*` from `show info`'s fields,
+//! `haproxy_frontend_*`, `haproxy_backend_*` and `haproxy_server_*` from
+//! `show stat`'s rows, labelled `proxy` and `server`, states as one series
+//! per `state` label. Each metric is one field of those rows; fields
+//! splicer does not measure (queue, connect and response times, aborts)
+//! have no metric rather than a made-up zero. An empty field is `NaN`, as
+//! in HAProxy.
+//!
+//! The query string takes HAProxy's `scope=global|frontend|backend|server`
+//! (repeatable) and `no-maint` (servers in maintenance left out).
+
+use std::fmt::Write;
+
+use super::info;
+use super::stat::{self, Filter, Kind, Row};
+use crate::runtime::Runtime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Type {
+    Gauge,
+    Counter,
+}
+
+use Type::{Counter, Gauge};
+
+impl Type {
+    fn word(self) -> &'static str {
+        match self {
+            Gauge => "gauge",
+            Counter => "counter",
+        }
+    }
+}
+
+/// Row kinds a metric exists for.
+const F: u8 = 1;
+const B: u8 = 2;
+const S: u8 = 4;
+
+/// How a field becomes a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Value {
+    /// The field as it is.
+    Plain,
+    /// Milliseconds, exported in seconds.
+    Millis,
+    /// One series per state: 1 for the row's state, 0 for the others.
+    States(&'static [&'static str]),
+    /// Per state, the number of the backend's servers in it.
+    ServerCount(&'static str, &'static [&'static str]),
+}
+
+use Value::{Millis, Plain, ServerCount, States};
+
+/// A metric: its name after `haproxy_<kind>_`, the `show stat` field it
+/// reads, its type, help, and the row kinds it exists for.
+struct Metric {
+    name: &'static str,
+    field: &'static str,
+    ty: Type,
+    value: Value,
+    kinds: u8,
+    help: &'static str,
+}
+
+const fn m(
+    name: &'static str,
+    field: &'static str,
+    ty: Type,
+    kinds: u8,
+    help: &'static str,
+) -> Metric {
+    Metric {
+        name,
+        field,
+        ty,
+        value: Plain,
+        kinds,
+        help,
+    }
+}
+
+const fn special(
+    name: &'static str,
+    field: &'static str,
+    value: Value,
+    kinds: u8,
+    help: &'static str,
+) -> Metric {
+    Metric {
+        name,
+        field,
+        ty: Gauge,
+        value,
+        kinds,
+        help,
+    }
+}
+
+/// HAProxy 2.6's states of `haproxy_frontend_status` and `haproxy_backend_status`.
+const PROXY_STATES: &[&str] = &["DOWN", "UP"];
+/// ... of `haproxy_server_status`.
+const SERVER_STATES: &[&str] = &["DOWN", "UP", "MAINT", "DRAIN", "NOLB"];
+/// ... of `haproxy_server_check_status` (HAProxy's check result codes).
+const CHECK_STATES: &[&str] = &[
+    "HANA", "SOCKERR", "L4OK", "L4TOUT", "L4CON", "L6OK", "L6TOUT", "L6RSP", "L7TOUT", "L7RSP",
+    "L7OK", "L7OKC", "L7STS", "PROCERR", "PROCTOUT", "PROCOK",
+];
+
+/// In HAProxy's order.
+#[rustfmt::skip]
+const METRICS: &[Metric] = &[
+    m("current_queue", "qcur", Gauge, B | S, "Requests waiting in the queue now"),
+    m("max_queue", "qmax", Gauge, B | S, "Most requests ever waiting in the queue"),
+    m("current_sessions", "scur", Gauge, F | B | S, "Sessions open now"),
+    m("max_sessions", "smax", Gauge, F | B | S, "Most sessions ever open at once"),
+    m("limit_sessions", "slim", Gauge, F | B | S, "Session limit (maxconn)"),
+    m("sessions_total", "stot", Counter, F | B | S, "Sessions since start"),
+    m("bytes_in_total", "bin", Counter, F | B | S, "Bytes received from clients"),
+    m("bytes_out_total", "bout", Counter, F | B | S, "Bytes sent to clients"),
+    m("requests_denied_total", "dreq", Counter, F | B, "Requests denied by rules"),
+    m("responses_denied_total", "dresp", Counter, F | B | S, "Responses denied by rules"),
+    m("request_errors_total", "ereq", Counter, F, "Request errors"),
+    m("connection_errors_total", "econ", Counter, B | S, "Failed connections to servers"),
+    m("retry_warnings_total", "wretr", Counter, B | S, "Connection attempts retried"),
+    m("redispatch_warnings_total", "wredis", Counter, B | S, "Retries sent to another server"),
+    special("status", "status", States(PROXY_STATES), F | B, "Current status, one series per state"),
+    special("status", "status", States(SERVER_STATES), S, "Current status, one series per state"),
+    m("weight", "weight", Gauge, B | S, "Effective weight (sum over the servers taking sessions for a backend)"),
+    m("active_servers", "act", Gauge, B, "Active servers taking sessions"),
+    m("backup_servers", "bck", Gauge, B, "Backup servers taking sessions"),
+    m("check_failures_total", "chkfail", Counter, S, "Failed health checks"),
+    m("check_up_down_total", "chkdown", Counter, B | S, "UP to DOWN transitions"),
+    m("check_last_change_seconds", "lastchg", Gauge, B | S, "Seconds since the last status change"),
+    m("downtime_seconds_total", "downtime", Counter, B | S, "Seconds spent DOWN"),
+    m("queue_limit", "qlimit", Gauge, S, "Queue limit"),
+    m("current_throttle", "throttle", Gauge, S, "Throttle percentage during slowstart"),
+    m("loadbalanced_total", "lbtot", Counter, B | S, "Times a server was picked"),
+    m("limit_session_rate", "rate_lim", Gauge, F, "Session rate limit"),
+    m("max_session_rate", "rate_max", Gauge, F | B | S, "Most new sessions in one second"),
+    special("check_status", "check_status", States(CHECK_STATES), S, "Result of the last health check, one series per code"),
+    m("check_code", "check_code", Gauge, S, "Layer-5/6/7 code of the last health check"),
+    special("check_duration_seconds", "check_duration", Millis, S, "Duration of the last health check"),
+    m("connections_rate_max", "conn_rate_max", Gauge, F, "Most new connections in one second"),
+    m("connections_total", "conn_tot", Counter, F, "Connections since start"),
+    m("denied_connections_total", "dcon", Counter, F, "Connections denied by rules"),
+    m("denied_sessions_total", "dses", Counter, F, "Sessions denied by rules"),
+    m("last_session_seconds", "lastsess", Gauge, B | S, "Seconds since the last session (-1: none yet)"),
+    m("connection_attempts_total", "connect", Counter, B | S, "Connection attempts to servers"),
+    m("connection_reuses_total", "reuse", Counter, B | S, "Server connections reused"),
+    m("used_connections_current", "used_conn_cur", Gauge, S, "Server connections in use now"),
+    m("uweight", "uweight", Gauge, B | S, "Weight set by the configuration or the runtime API"),
+    special("agg_server_status", "status", ServerCount("status", SERVER_STATES), B, "Servers of the backend in each state"),
+    special("agg_check_status", "check_status", ServerCount("check_status", CHECK_STATES), B, "Servers of the backend per last health check code"),
+];
+
+/// Process metrics: name after `haproxy_process_`, `show info` field, type, help.
+#[rustfmt::skip]
+const PROCESS: &[(&str, &str, Type, &str)] = &[
+    ("nbthread", "Nbthread", Gauge, "Worker threads"),
+    ("nbproc", "Nbproc", Gauge, "Processes (always 1)"),
+    ("relative_process_id", "Process_num", Gauge, "Process number (1)"),
+    ("uptime_seconds", "Uptime_sec", Gauge, "Seconds since start"),
+    ("max_fds", "Ulimit-n", Gauge, "Limit on open file descriptors"),
+    ("max_connections", "Maxconn", Gauge, "Session limit in effect (maxconn)"),
+    ("hard_max_connections", "Hard_maxconn", Gauge, "Configured global maxconn"),
+    ("current_connections", "CurrConns", Gauge, "Sessions open now"),
+    ("connections_total", "CumConns", Counter, "Sessions since start"),
+    ("max_pipes", "Maxpipes", Gauge, "Limit on pipes for splicing"),
+    ("pipes_used_total", "PipesUsed", Counter, "Pipes in use now"),
+    ("current_connection_rate", "ConnRate", Gauge, "New connections in the last second"),
+    ("current_session_rate", "SessRate", Gauge, "New sessions in the last second"),
+    ("listeners", "Listeners", Gauge, "Listening sockets"),
+    ("bytes_out_total", "TotalBytesOut", Counter, "Bytes sent to clients"),
+    ("start_time_seconds", "Start_time_sec", Gauge, "Start time, in seconds since the epoch"),
+];
+
+/// What the query string asks for.
+struct Query {
+    /// Bits: 1 global, then [`F`], [`B`], [`S`] shifted by one.
+    scopes: u8,
+    no_maint: bool,
+}
+
+fn query(q: &str) -> Query {
+    let mut scopes = 0;
+    let mut no_maint = false;
+    for part in q.split('&') {
+        match part {
+            "scope=global" => scopes |= 1,
+            "scope=frontend" => scopes |= F << 1,
+            "scope=backend" => scopes |= B << 1,
+            "scope=server" => scopes |= S << 1,
+            // `scope=*` and `scope=` mean everything, as in HAProxy.
+            "scope=*" => scopes |= 0xf,
+            "no-maint" => no_maint = true,
+            _ => {}
+        }
+    }
+    Query {
+        scopes: if scopes == 0 { 0xf } else { scopes },
+        no_maint,
+    }
+}
+
+/// The whole exposition for one scrape.
+pub fn render(rt: &Runtime, query_string: &str) -> String {
+    let q = query(query_string);
+    let mut out = String::with_capacity(64 * 1024);
+    if q.scopes & 1 != 0 {
+        process(rt, &mut out);
+    }
+    let filter = Filter {
+        no_maint: q.no_maint,
+        ..Filter::default()
+    };
+    let rows = stat::rows(rt, &filter);
+    for (kind, bit, word) in [
+        (Kind::Frontend, F, "frontend"),
+        (Kind::Backend, B, "backend"),
+        (Kind::Server, S, "server"),
+    ] {
+        if q.scopes & (bit << 1) == 0 {
+            continue;
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for metric in METRICS.iter().filter(|m| m.kinds & bit != 0) {
+            let mut body = String::new();
+            for row in rows.iter().filter(|r| r.kind == kind) {
+                series(metric, row, &rows, word, &mut body);
+            }
+            // HELP and TYPE once per family, even where two entries of the
+            // table share a name (status of proxies and of servers).
+            if !body.is_empty() && !seen.contains(&metric.name) {
+                seen.push(metric.name);
+                let _ = writeln!(out, "# HELP haproxy_{word}_{} {}", metric.name, metric.help);
+                let _ = writeln!(
+                    out,
+                    "# TYPE haproxy_{word}_{} {}",
+                    metric.name,
+                    metric.ty.word()
+                );
+            }
+            out.push_str(&body);
+        }
+    }
+    out
+}
+
+fn process(rt: &Runtime, out: &mut String) {
+    let fields = info::fields(rt);
+    for (name, field, ty, help) in PROCESS {
+        let Some((_, v)) = fields.iter().find(|(f, _)| f == field) else {
+            continue;
+        };
+        let _ = writeln!(out, "# HELP haproxy_process_{name} {help}");
+        let _ = writeln!(out, "# TYPE haproxy_process_{name} {}", ty.word());
+        let _ = writeln!(out, "haproxy_process_{name} {}", number(v));
+    }
+    let _ = writeln!(
+        out,
+        "# HELP haproxy_process_build_info Build information (the version of splicer)"
+    );
+    let _ = writeln!(out, "# TYPE haproxy_process_build_info gauge");
+    let _ = writeln!(
+        out,
+        "haproxy_process_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+/// The series of one metric for one row (none where it does not apply).
+fn series(metric: &Metric, row: &Row, rows: &[Row], word: &str, out: &mut String) {
+    let px = label(row.get("pxname"));
+    let labels = if row.kind == Kind::Server {
+        format!("proxy=\"{px}\",server=\"{}\"", label(row.get("svname")))
+    } else {
+        format!("proxy=\"{px}\"")
+    };
+    let name = format!("haproxy_{word}_{}", metric.name);
+    let field = row.get(metric.field);
+    // Check results only exist for servers that are checked (HAProxy).
+    let checked = !row.get("check_status").is_empty();
+    if matches!(
+        metric.field,
+        "check_status" | "check_code" | "check_duration"
+    ) && row.kind == Kind::Server
+        && !checked
+    {
+        return;
+    }
+    match metric.value {
+        // HAProxy prints 0 for a check without a layer-7 code.
+        Plain if metric.field == "check_code" && field.is_empty() => {
+            let _ = writeln!(out, "{name}{{{labels}}} 0");
+        }
+        Plain => {
+            let _ = writeln!(out, "{name}{{{labels}}} {}", number(field));
+        }
+        Millis => {
+            let v = field
+                .parse::<f64>()
+                .map_or("NaN".into(), |ms| format!("{:.6}", ms / 1000.0));
+            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        }
+        States(states) => {
+            let current = state_of(metric.field, field);
+            for s in states {
+                let _ = writeln!(
+                    out,
+                    "{name}{{{labels},state=\"{s}\"}} {}",
+                    u8::from(current == *s)
+                );
+            }
+        }
+        ServerCount(f, states) => {
+            let servers: Vec<&str> = rows
+                .iter()
+                .filter(|r| r.kind == Kind::Server && r.get("pxname") == row.get("pxname"))
+                .map(|r| state_of(f, r.get(f)))
+                .collect();
+            for s in states {
+                let n = servers.iter().filter(|x| *x == s).count();
+                let _ = writeln!(out, "{name}{{{labels},state=\"{s}\"}} {n}");
+            }
+        }
+    }
+}
+
+/// The `state` label a status field stands for: `UP 1/3` is UP, `no
+/// check` UP, a frontend's `OPEN`/`FULL` UP and `STOP` DOWN; a check code
+/// is itself.
+fn state_of<'a>(field: &str, value: &'a str) -> &'a str {
+    if field != "status" {
+        return value;
+    }
+    match value.split(' ').next().unwrap_or("") {
+        "OPEN" | "FULL" | "no" => "UP",
+        "STOP" => "DOWN",
+        word => word,
+    }
+}
+
+/// A field as a sample value: the number, or `NaN` when empty or not a number.
+fn number(v: &str) -> &str {
+    if !v.is_empty() && v.parse::<f64>().is_ok() {
+        v
+    } else {
+        "NaN"
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_and_values_read_as_haproxys() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("status", "UP 1/3", "UP"),
+            ("status", "DOWN 1/2", "DOWN"),
+            ("status", "no check", "UP"),
+            ("status", "OPEN", "UP"),
+            ("status", "FULL", "UP"),
+            ("status", "STOP", "DOWN"),
+            ("status", "DRAIN", "DRAIN"),
+            ("check_status", "L7OK", "L7OK"),
+        ];
+        for (field, value, want) in cases {
+            assert_eq!(state_of(field, value), *want, "{field}={value}");
+        }
+        assert_eq!(number(""), "NaN");
+        assert_eq!(number("12"), "12");
+        assert_eq!(number("-1"), "-1");
+        assert_eq!(number("x"), "NaN");
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let q = query("scope=server&no-maint");
+        assert_eq!((q.scopes, q.no_maint), (S << 1, true));
+        assert_eq!(query("").scopes, 0xf);
+    }
+}
