@@ -53,24 +53,10 @@ lab_prepare() {
 # Called by cleanup.
 lab_cleanup() { [ -z "$LAB_UP" ] || lab down >/dev/null 2>&1; }
 
-# The load balancer's log as drill_* read it: lb1's (it holds the VIP).
-LB_LOG() { echo "$TMP/lab/lb1/splicer.log"; }
-
-# log_time SINCE TEXT: epoch of lb1's first log line at or after SINCE
-# containing TEXT.
-log_time() { python3 "$LAB_HELPER" log-time "$(LB_LOG)" "$1" "$2"; }
-
-# Server state changes in lb1's log, relative to T0.
-lab_health_events() {
-    python3 - "$(LB_LOG)" "$1" <<'EOF'
-import datetime, re, sys
-for line in open(sys.argv[1], errors="replace"):
-    m = re.match(r"\[(\S+)Z \S+\s+\S+\] (.*Server \S+ is (UP|DOWN).*)", line)
-    if m:
-        t = datetime.datetime.strptime(m[1], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc)
-        print("  %+7.3f s  %s" % (t.timestamp() - float(sys.argv[2]), m[2]))
-EOF
-}
+# lb1's log (it holds the VIP): the first line at or after SINCE with TEXT
+# (its epoch time), or the server state changes relative to T0.
+log_time() { python3 "$LAB_HELPER" log-time "$TMP/lab/lb1/splicer.log" "$1" "$2"; }
+lab_health_events() { python3 "$LAB_HELPER" health-events "$TMP/lab/lb1/splicer.log" "$1"; }
 
 # --- lb-linkdown, lb-stop, lb-kill ---------------------------------------------
 vip_holder() {
@@ -97,9 +83,6 @@ watch_vip() {
 drill_lb() {
     local fault=$1 repair=$2 what=$3 repaired=$4 h
     lab_prepare splicer keepalived-haproxy
-    if [ "$LB" = splicer ] && [ "$(cat "$TMP/lab/.vrrp")" != yes ]; then
-        die "this splicer has no vrrp section (VRRP not built yet): the VIP cannot move"
-    fi
     local i
     for i in $(seq 50); do [ "$(vip_holder)" = "lb1 " ] && break; sleep 0.1; done
     [ "$(vip_holder)" = "lb1 " ] || die "lb1 does not hold the VIP alone after start-up (holders: $(vip_holder))"

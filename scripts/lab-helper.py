@@ -7,6 +7,8 @@
                                  (phase i from Ti to Ti+1), "key value" lines
     log-time LOG SINCE TEXT      epoch time of splicer's first log line at or
                                  after SINCE that contains TEXT
+    health-events LOG T0         splicer's "Server ... is UP|DOWN" lines, at
+                                 their time relative to T0
     show-stat SOCKET             'show stat' from a stats socket, as a table
     cli SOCKET COMMAND           one runtime API command; prints the answer
     vip-events LOG HOST VIP      lines of `ip -ts -o monitor address` about VIP
@@ -161,21 +163,30 @@ def summary(out, marks):
         print(f"errors.{i}", sum(1 for r in errs if t <= r[0] < hi))
 
 
-def log_time(log, since, text):
-    """splicer logs '[2026-11-21T12:27:43.271Z INFO  target] message'."""
+def log_lines(log):
+    """(epoch, line) of splicer's log: '[2026-11-21T12:27:43.271Z INFO  target] message'."""
     with open(log, errors="replace") as f:
         for line in f:
-            if not line.startswith("[") or text not in line:
-                continue
-            stamp = line[1:].split(" ", 1)[0]
+            stamp = line[1:].split(" ", 1)[0] if line.startswith("[") else ""
             try:
                 t = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
             except ValueError:
                 continue
-            epoch = t.replace(tzinfo=datetime.timezone.utc).timestamp()
-            if epoch >= since:
-                print("%.6f" % epoch)
-                return
+            yield t.replace(tzinfo=datetime.timezone.utc).timestamp(), line.rstrip("\n")
+
+
+def log_time(log, since, text):
+    for t, line in log_lines(log):
+        if t >= since and text in line:
+            print("%.6f" % t)
+            return
+
+
+def health_events(log, t0):
+    for t, line in log_lines(log):
+        i = line.find("Server ")
+        if i >= 0 and (" is UP" in line or " is DOWN" in line):
+            print("  %+7.3f s  %s" % (t - t0, line[line.rfind("] ", 0, i) + 2:]))
 
 
 def cli(path, command):
@@ -272,6 +283,8 @@ def main(argv):
         summary(argv[2], [float(t) for t in argv[3:]])
     elif cmd == "log-time" and len(argv) == 5:
         log_time(argv[2], float(argv[3]), argv[4])
+    elif cmd == "health-events" and len(argv) == 4:
+        health_events(argv[2], float(argv[3]))
     elif cmd == "show-stat" and len(argv) == 3:
         show_stat(argv[2])
     elif cmd == "vip-events" and len(argv) == 5:
