@@ -166,6 +166,12 @@ def summary(out, t_dead, t_down=None):
     kv("first_error_after", err_after[0][3] if err_after else "-")
     kv("duration_s", "%.1f" % ((max(r[1] for r in rows) - rows[0][0]) if rows else 0))
     if t_down is not None:
+        # Errors after the kill on requests in flight at the moment of DOWN:
+        # what 'on-marked-down shutdown-sessions' cuts (also sessions that
+        # were still retrying their connect to the dead server).
+        at_down = [r for r in err_after if r[0] <= t_down + 0.002 and r[1] >= t_down - 0.002]
+        kv("errors_at_down", len(at_down))
+        kv("first_error_at_down", at_down[0][3] if at_down else "-")
         # Requests opened once the LB had marked the server DOWN.
         late = [r for r in rows if r[0] >= t_down]
         kv("requests_after_down", len(late))
