@@ -301,7 +301,8 @@ drill_db_primary_kill() {
     for h in lb1 lb2; do
         for c in "set server mysql-write/db1 state maint" "set server mysql-write/db2 state ready"; do
             a=$(lab_cli "$h" "$c" | tr -s '\n' ' ')
-            answers+=("$h: $c: ${a:-(empty answer: done)}")
+            [ -n "${a// /}" ] || a="(empty answer: done)"
+            answers+=("$h: $c: $a")
         done
     done
     # Writes go on for 3 s more on db2.
