@@ -2,17 +2,22 @@
 """Clients and arithmetic for scripts/drill (standard library only).
 
     ports N                         N distinct free TCP ports on 127.0.0.1
-    probe-http PORT N               N GETs; prints the servers that answered
-    http PORT SECONDS THREADS OUT   HTTP/1.0 GETs, one connection each
-    mysql PORT SECONDS THREADS OUT  `mariadb -e 'SELECT @@server_id'`, one connection each
+    probe-http ADDR N               N GETs; prints the servers that answered
+    http ADDR SECONDS THREADS OUT   HTTP/1.0 GETs, one connection each
+    mysql ADDR SECONDS THREADS OUT  `mariadb -e 'SELECT @@server_id'`, one connection each
     summary OUT T_DEAD [T_DOWN]     counts from OUT as "key value" lines
 
+ADDR is PORT (on 127.0.0.1) or HOST:PORT. mysql logs in as DRILL_DB_USER
+(default app; the mariadb client takes a password from MYSQL_PWD) and runs
+DRILL_SQL instead when set; its answer, tabs as ':', names who answered.
+The http and mysql loops also stop once the file DRILL_STOP_FILE exists.
 Every request is one line of OUT: start (epoch seconds, taken just before
 connecting), end, "ok" or "err", and who answered (web1..web3, or a MariaDB
 server_id) or the error. The loops are bounded: SECONDS of wall time,
 MAX_REQUESTS requests, REQUEST_TIMEOUT per request.
 """
 
+import os
 import socket
 import subprocess
 import sys
@@ -39,16 +44,14 @@ def free_ports(n):
     print(" ".join(map(str, ports)))
 
 
-def http_once(port):
-    """One GET through its own connection; the page names its server."""
-    with socket.create_connection(("127.0.0.1", port), timeout=REQUEST_TIMEOUT) as s:
-        s.sendall(b"GET / HTTP/1.0\r\nHost: www.foobar.com\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+def parse_addr(arg):
+    """PORT (127.0.0.1) or HOST:PORT."""
+    host, _, port = arg.rpartition(":")
+    return (host or "127.0.0.1", int(port))
+
+
+def served_by(data):
+    """The web server named by a response, or OSError."""
     if not data:
         raise OSError("connection closed without a response")
     status = data.split(b"\r\n", 1)[0].decode("latin-1")
@@ -61,6 +64,19 @@ def http_once(port):
     return data[i + len(marker):].split(b"<", 1)[0].decode().strip()
 
 
+def http_once(addr):
+    """One GET through its own connection; the page names its server."""
+    with socket.create_connection(addr, timeout=REQUEST_TIMEOUT) as s:
+        s.sendall(b"GET / HTTP/1.0\r\nHost: www.foobar.com\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return served_by(data)
+
+
 def probe_http(port, n):
     seen = set()
     for _ in range(n):
@@ -71,16 +87,17 @@ def probe_http(port, n):
     print(" ".join(sorted(seen)))
 
 
-def mysql_once(port):
+def mysql_once(addr):
     """One `SELECT @@server_id` through the mariadb client, as an app would."""
+    user = os.environ.get("DRILL_DB_USER", "app")
+    sql = os.environ.get("DRILL_SQL", "SELECT @@server_id")
     p = subprocess.run(
-        ["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{port}", "-uapp",
-         f"--connect-timeout={int(REQUEST_TIMEOUT)}", "-N", "-B",
-         "-e", "SELECT @@server_id"],
+        ["mariadb", "--no-defaults", f"-h{addr[0]}", f"-P{addr[1]}", f"-u{user}",
+         f"--connect-timeout={int(REQUEST_TIMEOUT)}", "-N", "-B", "-e", sql],
         capture_output=True, text=True, timeout=REQUEST_TIMEOUT + 1)
     if p.returncode != 0:
         raise OSError(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}")
-    return p.stdout.strip()
+    return p.stdout.strip().replace("\t", ":").replace("\n", ":")
 
 
 def load(once, port, seconds, threads, out):
@@ -88,8 +105,10 @@ def load(once, port, seconds, threads, out):
     lock = threading.Lock()
     rows = []
 
+    stop = os.environ.get("DRILL_STOP_FILE")
+
     def worker():
-        while time.time() < deadline:
+        while time.time() < deadline and not (stop and os.path.exists(stop)):
             with lock:
                 if len(rows) >= MAX_REQUESTS:
                     return
@@ -147,6 +166,12 @@ def summary(out, t_dead, t_down=None):
     kv("first_error_after", err_after[0][3] if err_after else "-")
     kv("duration_s", "%.1f" % ((max(r[1] for r in rows) - rows[0][0]) if rows else 0))
     if t_down is not None:
+        # Errors after the kill on requests in flight at the moment of DOWN:
+        # what 'on-marked-down shutdown-sessions' cuts (also sessions that
+        # were still retrying their connect to the dead server).
+        at_down = [r for r in err_after if r[0] <= t_down + 0.002 and r[1] >= t_down - 0.002]
+        kv("errors_at_down", len(at_down))
+        kv("first_error_at_down", at_down[0][3] if at_down else "-")
         # Requests opened once the LB had marked the server DOWN.
         late = [r for r in rows if r[0] >= t_down]
         kv("requests_after_down", len(late))
@@ -167,10 +192,10 @@ def main(argv):
     if cmd == "ports" and len(argv) == 3:
         free_ports(int(argv[2]))
     elif cmd == "probe-http" and len(argv) == 4:
-        probe_http(int(argv[2]), int(argv[3]))
+        probe_http(parse_addr(argv[2]), int(argv[3]))
     elif cmd in ("http", "mysql") and len(argv) == 6:
         once = http_once if cmd == "http" else mysql_once
-        load(once, int(argv[2]), float(argv[3]), int(argv[4]), argv[5])
+        load(once, parse_addr(argv[2]), float(argv[3]), int(argv[4]), argv[5])
     elif cmd == "summary" and len(argv) in (4, 5):
         summary(argv[2], float(argv[3]), float(argv[4]) if len(argv) == 5 else None)
     else:

@@ -1,0 +1,352 @@
+# The lab drills of scripts/drill (sourced by it): each builds its own lab
+# (scripts/lab up, namespaces "fbdrill-*", state in its temporary
+# directory), breaks one host under load from the lab's client, prints what
+# the client saw, and removes the lab again (scripts/lab down), on success,
+# failure and Ctrl-C alike. Root only (network namespaces).
+
+DRILL_LAB=${DRILL_LAB_NAME:-fbdrill}
+LAB_VIP=198.51.100.100
+LAB_HELPER=$ROOT/scripts/lab-helper.py
+LAB_UP=
+
+# conf/foobar.cfg's check timing, which the web and database drills time:
+# a dead server is DOWN within inter x fall, plus one 'timeout check' of
+# slack for the check in flight. lab_prepare checks the file still says so.
+LAB_INTER_MS=2000
+LAB_FALL=3
+LAB_CHECK_TIMEOUT_MS=2000
+LAB_DETECT_TARGET_MS=$((LAB_INTER_MS * LAB_FALL))
+LAB_DETECT_LIMIT_MS=$((LAB_DETECT_TARGET_MS + LAB_CHECK_TIMEOUT_MS))
+# The load balancer drills' target: the longest time the client gets no
+# answer through the VIP, on failover and on failback.
+LB_GAP_TARGET_MS=500
+LB_PHASE_SECS=4    # from the fault to the repair, and from the repaired LB's start to the end
+LB_CLIENT_MAX_SECS=60
+
+lab() { LAB_NAME=$DRILL_LAB LAB_DIR=$TMP/lab LAB_LB=$LAB_LB "$ROOT/scripts/lab" "$@"; }
+on() { local h=$1; shift; ip netns exec "$DRILL_LAB-$h" "$@"; }
+
+# lab_prepare MODES: checks root and DRILL_LB (one of MODES), builds the lab.
+lab_prepare() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "drill $NAME: needs root (it builds the lab in network namespaces)" >&2
+        exit 3
+    fi
+    case " $* " in
+        *" $LB "*) ;;
+        *) echo "drill $NAME: DRILL_LB must be one of: $* (got '$LB')" >&2; exit 2 ;;
+    esac
+    LAB_LB=$LB
+    grep -q "check inter ${LAB_INTER_MS%000}s fall $LAB_FALL " "$ROOT/conf/foobar.cfg" &&
+        grep -q "timeout check ${LAB_CHECK_TIMEOUT_MS%000}s" "$ROOT/conf/foobar.cfg" ||
+        die "conf/foobar.cfg's check timing changed: update LAB_INTER_MS, LAB_FALL, LAB_CHECK_TIMEOUT_MS in scripts/drill-lab.sh"
+    require python3:python3-minimal ss:iproute2
+    LIMIT=${DRILL_LIMIT:-120}
+    make_tmp
+    start_watchdog
+    LAB_UP=1
+    lab up >"$TMP/lab-up.log" 2>&1 || { sed 's/^/    /' "$TMP/lab-up.log" >&2; die "scripts/lab up failed"; }
+    say "== drill $NAME ($LB)"
+    say "$(head -n1 "$TMP/lab-up.log") [lab $DRILL_LAB]"
+}
+
+# Called by cleanup.
+lab_cleanup() { [ -z "$LAB_UP" ] || lab down >/dev/null 2>&1; }
+
+# lb1's log (it holds the VIP): the first line at or after SINCE with TEXT
+# (its epoch time), or the server state changes relative to T0.
+log_time() { python3 "$LAB_HELPER" log-time "$TMP/lab/lb1/splicer.log" "$1" "$2"; }
+lab_health_events() { python3 "$LAB_HELPER" health-events "$TMP/lab/lb1/splicer.log" "$1"; }
+
+# --- lb-linkdown, lb-stop, lb-kill ---------------------------------------------
+vip_holder() {
+    local h
+    for h in lb1 lb2; do
+        ip -n "$DRILL_LAB-$h" -4 -o addr show dev eth0 | grep -q " $LAB_VIP/" && printf '%s ' "$h"
+    done
+    echo
+}
+
+# Address changes on both load balancers, stamped by ip (-ts) as they
+# happen. The monitors live in the namespaces (ip -n), outside the lab's
+# services; the drill stops them.
+watch_vip() {
+    local h
+    for h in lb1 lb2; do
+        ip -ts -o -n "$DRILL_LAB-$h" monitor address >"$TMP/vip-$h.log" 2>&1 &
+        PIDS+=($!)
+    done
+}
+
+# drill_lb FAULT REPAIR WHAT REPAIRED: the client asks for a page through the
+# VIP every 10 ms; FAULT hits lb1, REPAIR undoes it LB_PHASE_SECS later.
+drill_lb() {
+    local fault=$1 repair=$2 what=$3 repaired=$4 h
+    lab_prepare splicer keepalived-haproxy
+    local i
+    for i in $(seq 50); do [ "$(vip_holder)" = "lb1 " ] && break; sleep 0.1; done
+    [ "$(vip_holder)" = "lb1 " ] || die "lb1 does not hold the VIP alone after start-up (holders: $(vip_holder))"
+    say "VIP $LAB_VIP on lb1 (priority 150), lb2 (100) backup; VRRPv3, advert 0.1 s"
+    say "client: a GET to $LAB_VIP:80 every 10 ms, a new connection each, 1 s timeout"
+    say "fault: $what at +2 s; repaired $LB_PHASE_SECS s later; then $LB_PHASE_SECS s more"
+    watch_vip
+    on client python3 "$LAB_HELPER" gap "$LAB_VIP:80" "$LB_CLIENT_MAX_SECS" "$TMP/gap.tsv" "$TMP/stop" &
+    local load_pid=$!
+    PIDS+=("$load_pid")
+    sleep 2
+    local t_fault t_repair
+    t_fault=$EPOCHREALTIME
+    T_KILL=$t_fault
+    $fault
+    sleep "$LB_PHASE_SECS"
+    t_repair=$EPOCHREALTIME
+    $repair
+    sleep "$LB_PHASE_SECS"
+    touch "$TMP/stop"
+    wait "$load_pid" || die "the client failed"
+    forget "$load_pid"
+    read_summary_lab "$t_fault" "$t_repair"
+
+    say "events (relative to the fault):"
+    {
+        echo "$t_fault $what"
+        echo "$t_repair $repaired"
+        for h in lb1 lb2; do python3 "$LAB_HELPER" vip-events "$TMP/vip-$h.log" "$h" "$LAB_VIP"; done
+    } | sort -n -k1,1 | awk -v t0="$t_fault" '{ t = $1; sub(/^[^ ]+ /, ""); printf "  %+7.3f s  %s\n", t - t0, $0 }'
+    say "results:"
+    printf '  %-36s %s\n' \
+        "answers" "${R[ok]} of ${R[attempts]} requests; ${R[errors]} failed$(first_error)" \
+        "longest gap before the fault" "${R[baseline_gap_ms]} ms" \
+        "longest gap, failover (lb1 -> lb2)" "${R[gap_ms.0]} ms (from ${R[gap_from.0]} s to ${R[gap_to.0]} s; ${R[errors.0]} requests failed); target ${LB_GAP_TARGET_MS} ms" \
+        "longest gap, failback (lb2 -> lb1)" "${R[gap_ms.1]} ms (from ${R[gap_from.1]} s to ${R[gap_to.1]} s after the repair; ${R[errors.1]} failed); target ${LB_GAP_TARGET_MS} ms" \
+        "VIP at the end" "$(vip_holder)"
+
+    local failures=()
+    [ "${R[recovered.0]}" = yes ] || failures+=("no answer after the fault: lb2 never served the VIP")
+    [ "${R[recovered.1]}" = yes ] || failures+=("no answer after the repair")
+    [ "${R[gap_ms.0]}" -le "$LB_GAP_TARGET_MS" ] || failures+=("failover gap ${R[gap_ms.0]} ms, over ${LB_GAP_TARGET_MS} ms")
+    [ "${R[gap_ms.1]}" -le "$LB_GAP_TARGET_MS" ] || failures+=("failback gap ${R[gap_ms.1]} ms, over ${LB_GAP_TARGET_MS} ms")
+    [ "$(vip_holder)" = "lb1 " ] || failures+=("the VIP did not return to lb1 alone (holders: $(vip_holder))")
+    lab_verdict "${failures[@]}"
+}
+
+read_summary_lab() {
+    local k v
+    while read -r k v; do R[$k]=$v; done < <(python3 "$LAB_HELPER" gap-summary "$TMP/gap.tsv" "$@")
+}
+
+lab_verdict() { # like verdict, with both load balancers' logs
+    if [ $# -eq 0 ]; then
+        say "PASS ($LB, $((SECONDS - START)) s)"
+        exit 0
+    fi
+    say "FAIL ($LB, $((SECONDS - START)) s):"
+    printf '  - %s\n' "$@"
+    local f
+    for f in "$TMP"/lab/lb[12]/*.log; do
+        echo "$f (last 15 lines):"
+        tail -n 15 "$f" | sed 's/^/    /'
+    done
+    exit 1
+}
+
+link_down() { lab link lb1 down; }
+link_up() { lab link lb1 up; }
+lb1_stop() { lab stop lb1; }
+lb1_kill() { lab stop lb1 --kill; }
+lb1_start() { lab start lb1; }
+
+# --- web-kill, lab-db-replica-kill ----------------------------------------------
+# drill_lab_kill HOST LOAD ADDR BACKEND: LOAD (http or mysql) from the client
+# through ADDR; HOST killed after KILL_AFTER s; BACKEND/HOST should go DOWN.
+drill_lab_kill() {
+    local victim=$1 kind=$2 addr=$3 backend=$4
+    lab_prepare splicer
+    local secs=$((KILL_AFTER + LAB_DETECT_LIMIT_MS / 1000 + 3))
+    say "lb1 (holds the VIP) runs conf/foobar.cfg: inter ${LAB_INTER_MS}ms fall $LAB_FALL, timeout check ${LAB_CHECK_TIMEOUT_MS}ms, retries 3, option redispatch"
+    say "load: $CLIENTS clients from the client host, a new connection per request through $addr, $secs s; kill -9 $victim after $KILL_AFTER s"
+    on client env DRILL_DB_USER=foobar MYSQL_PWD=foobar python3 "$HELPER" "$kind" "$addr" "$secs" "$CLIENTS" "$TMP/load.tsv" &
+    local load_pid=$!
+    PIDS+=("$load_pid")
+    sleep "$KILL_AFTER"
+    local t_kill t_dead t_down
+    t_kill=$EPOCHREALTIME
+    T_KILL=$t_kill
+    lab stop "$victim" --kill
+    t_dead=$EPOCHREALTIME
+    wait "$load_pid" || die "the load client failed"
+    forget "$load_pid"
+    t_down=$(log_time "$t_kill" "Server $backend/$victim is DOWN")
+    read_summary "$TMP/load.tsv" "$t_dead" ${t_down:+"$t_down"}
+    say "events (relative to the kill):"
+    printf '  %+7.3f s  kill -9 %s (every process of its service); gone %+.3f s\n' 0 "$victim" \
+        "$(awk -v a="$t_kill" -v b="$t_dead" 'BEGIN { print b - a }')"
+    lab_health_events "$t_kill"
+    DETECT_MS=
+    [ -n "$t_down" ] && DETECT_MS=$(ms_between "$t_kill" "$t_down")
+    LAB_FAILURES=()
+    [ "${R[requests_after]}" -gt 0 ] || LAB_FAILURES+=("no request was made after the kill")
+    # Requests in flight when the server was marked DOWN may be cut by
+    # conf/foobar.cfg's 'on-marked-down shutdown-sessions' (splicer also cuts
+    # a session still retrying its connect to the dead server then, instead
+    # of redispatching it): counted and shown, not a missed target.
+    local cut=${R[errors_at_down]:-0}
+    [ "$((R[errors_after] - cut))" = 0 ] ||
+        LAB_FAILURES+=("$((R[errors_after] - cut)) client errors on connections opened after the kill (first: ${R[first_error_after]})")
+    if [ -z "$DETECT_MS" ]; then
+        LAB_FAILURES+=("$victim was never marked DOWN ('Server $backend/$victim is DOWN' not in lb1's log)")
+    elif [ "$DETECT_MS" -gt "$LAB_DETECT_LIMIT_MS" ]; then
+        LAB_FAILURES+=("DOWN after $DETECT_MS ms, over the ${LAB_DETECT_LIMIT_MS} ms pass mark")
+    fi
+}
+
+cut_at_down() {
+    [ "${R[errors_at_down]:-0}" = 0 ] ||
+        echo "; ${R[errors_at_down]} of them in flight at DOWN, cut by on-marked-down shutdown-sessions (${R[first_error_at_down]})"
+}
+
+detect_line() {
+    echo "${DETECT_MS:-never} ms; target inter x fall = ${LAB_DETECT_TARGET_MS} ms, pass mark ${LAB_DETECT_LIMIT_MS} ms"
+}
+
+drill_web_kill() {
+    require curl:curl
+    drill_lab_kill web2 http "$LAB_VIP:80" web
+    say "results:"
+    printf '  %-34s %s\n' \
+        "requests ok" "${R[ok]} in ${R[duration_s]} s ($(sed -e 's/:/: /g' -e 's/,/, /g' <<<"${R[by_server]}"))" \
+        "client errors, total" "${R[errors]}$(first_error)" \
+        "client errors after the kill" "${R[errors_after]} of ${R[requests_after]} connections opened once web2 was gone$(cut_at_down)" \
+        "slowest request after the kill" "${R[slowest_after_ms]} ms" \
+        "kill -> web2 marked DOWN" "$(detect_line)"
+    lab_verdict "${LAB_FAILURES[@]}"
+}
+
+lab_names() { sed -e 's/\b2:/db2: /g' -e 's/\b1:/db1: /g' -e 's/,/, /g'; }
+
+drill_lab_db_replica_kill() {
+    require mariadb:mariadb-client
+    drill_lab_kill db2 mysql "$LAB_VIP:3307" mysql-read
+    local write_after=ok
+    on client mariadb --no-defaults -h"$LAB_VIP" -P3306 -ufoobar -pfoobar --connect-timeout=5 foobar \
+        -e "INSERT INTO visits (note) VALUES ('drill $NAME: after the kill')" 2>"$TMP/write.err" ||
+        write_after="failed: $(tail -n1 "$TMP/write.err")"
+    say "results:"
+    printf '  %-34s %s\n' \
+        "reads ok" "${R[ok]} in ${R[duration_s]} s ($(lab_names <<<"${R[by_server]}"))" \
+        "client errors, total" "${R[errors]}$(first_error)" \
+        "client errors after the kill" "${R[errors_after]} of ${R[requests_after]} reads opened once db2 was gone$(cut_at_down)" \
+        "reads after the kill answered by" "$(lab_names <<<"${R[by_server_after]}")" \
+        "first read from db1" "${R[first_after_ms.1]:-never}${R[first_after_ms.1]:+ ms after the kill}" \
+        "kill -> db2 marked DOWN" "$(detect_line)" \
+        "reads opened after DOWN" "${R[requests_after_down]:-0}, answered by $(lab_names <<<"${R[by_server_after_down]:--}")" \
+        "write through :3306 after the kill" "$write_after"
+    [[ "${R[by_server_after]}" == *1:* ]] || LAB_FAILURES+=("no read after the kill was answered by db1")
+    if [ -n "${R[requests_after_down]:-}" ] && ! [[ "${R[by_server_after_down]}" =~ ^1:[0-9]+$ ]]; then
+        LAB_FAILURES+=("reads opened after DOWN were not all answered by db1 ($(lab_names <<<"${R[by_server_after_down]}"))")
+    fi
+    [ "$write_after" = ok ] || LAB_FAILURES+=("write through :3306 after the kill $write_after")
+    lab_verdict "${LAB_FAILURES[@]}"
+}
+
+# --- db-primary-kill ------------------------------------------------------------
+# The primary dies. splicer cannot promote a replica; the drill does what
+# an operator would: promote db2 with SQL, then point mysql-write at it on
+# both load balancers through the runtime API (conf/foobar.cfg stages db2
+# in mysql-write as a disabled backup for this).
+lab_root_sql() { mariadb --no-defaults -S "$TMP/lab/$1/mysqld.sock" -uroot -N -B -e "$2"; }
+lab_cli() { python3 "$LAB_HELPER" cli "$TMP/lab/$1/admin.sock" "$2"; }
+
+drill_db_primary_kill() {
+    require mariadb:mariadb-client
+    lab_prepare splicer
+    local secs=40 i
+    say "writer: one client through $LAB_VIP:3306 (mysql-write), 'INSERT ...; SELECT @@server_id, LAST_INSERT_ID()', a new connection each"
+    say "reader: one client through $LAB_VIP:3307 (mysql-read), 'SELECT @@server_id'; kill -9 db1 after $KILL_AFTER s"
+    local sql="INSERT INTO foobar.visits (note) VALUES ('drill $NAME'); SELECT @@server_id, LAST_INSERT_ID()"
+    on client env DRILL_DB_USER=foobar MYSQL_PWD=foobar DRILL_SQL="$sql" DRILL_STOP_FILE="$TMP/stop" \
+        python3 "$HELPER" mysql "$LAB_VIP:3306" "$secs" 1 "$TMP/writes.tsv" &
+    local writer=$!
+    PIDS+=("$writer")
+    on client env DRILL_DB_USER=foobar MYSQL_PWD=foobar DRILL_STOP_FILE="$TMP/stop" \
+        python3 "$HELPER" mysql "$LAB_VIP:3307" "$secs" 1 "$TMP/reads.tsv" &
+    local reader=$!
+    PIDS+=("$reader")
+    sleep "$KILL_AFTER"
+    local t_kill t_down t_promoted t_switch
+    t_kill=$EPOCHREALTIME
+    T_KILL=$t_kill
+    lab stop db1 --kill
+
+    # What splicer does on its own: the health checks mark db1 DOWN and
+    # writes fail at once (no usable server); nothing else.
+    for i in $(seq $((LAB_DETECT_LIMIT_MS / 100 + 20))); do
+        t_down=$(log_time "$t_kill" "Server mysql-write/db1 is DOWN")
+        [ -n "$t_down" ] && break
+        sleep 0.1
+    done
+    [ -n "$t_down" ] || die "mysql-write/db1 was never marked DOWN"
+    sleep 1   # a second of writes failing fast
+
+    # The operator: promote db2 (it stops replicating and takes writes) ...
+    local gtid
+    lab_root_sql db2 "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0" ||
+        die "promoting db2 failed"
+    t_promoted=$EPOCHREALTIME
+    gtid=$(lab_root_sql db2 "SELECT @@gtid_current_pos")
+    sleep 1   # writes still fail: mysql-write does not use db2 by itself
+    # ... and sends writes to it, on both load balancers.
+    t_switch=$EPOCHREALTIME
+    local h c a answers=()
+    for h in lb1 lb2; do
+        for c in "set server mysql-write/db1 state maint" "set server mysql-write/db2 state ready"; do
+            a=$(lab_cli "$h" "$c" | tr -s '\n' ' ')
+            [ -n "${a// /}" ] || a="(empty answer: done)"
+            answers+=("$h: $c: $a")
+        done
+    done
+    # Writes go on for 3 s more on db2.
+    sleep 3
+    touch "$TMP/stop"
+    wait "$writer" || die "the writer failed"
+    wait "$reader" || die "the reader failed"
+    forget "$writer"
+    forget "$reader"
+
+    while read -r k v; do R[w.$k]=$v; done < <(python3 "$LAB_HELPER" writes "$TMP/writes.tsv" "$t_kill" "$t_switch" "$TMP/acked-ids")
+    read_summary "$TMP/reads.tsv" "$t_kill"
+    local acked lost
+    acked=$(wc -l <"$TMP/acked-ids")
+    lost=$(lab_root_sql db2 "SELECT id FROM foobar.visits" | sort | comm -23 <(sort "$TMP/acked-ids") - | wc -l)
+
+    say "events (relative to the kill):"
+    printf '  %+7.3f s  %s\n' \
+        0 "kill -9 db1" \
+        "$(awk -v a="$t_kill" -v b="$t_down" 'BEGIN { print b - a }')" "lb1: Server mysql-write/db1 is DOWN" \
+        "$(awk -v a="$t_kill" -v b="$t_promoted" 'BEGIN { print b - a }')" "db2 promoted: STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0 (gtid $gtid)" \
+        "$(awk -v a="$t_kill" -v b="$t_switch" 'BEGIN { print b - a }')" "runtime API on lb1 and lb2: set server mysql-write/db1 state maint; set server mysql-write/db2 state ready"
+    printf '             %s\n' "${answers[@]}"
+    say "results:"
+    printf '  %-40s %s\n' \
+        "writes acknowledged before the kill" "${R[w.ok_before_kill]}" \
+        "first failed write after the kill" "${R[w.first_fail_ms]} ms" \
+        "kill -> mysql-write/db1 marked DOWN" "$(ms_between "$t_kill" "$t_down") ms" \
+        "writes from the kill to the switch" "${R[w.failed_between]} failed, acknowledged by: ${R[w.ok_between]}" \
+        "  their errors" "${R[w.errors_between]}" \
+        "switch -> first acknowledged write" "${R[w.first_ok_after_switch_ms]} ms" \
+        "writes after the switch" "acknowledged by: ${R[w.ok_after_switch]}; ${R[w.failed_after_switch]} failed" \
+        "reads through :3307" "${R[ok]} ok ($(lab_names <<<"${R[by_server]}")), ${R[errors]} failed$(first_error)" \
+        "writes db1 acknowledged, missing on db2" "$lost of $acked (asynchronous replication: a crash may lose the last ones)"
+
+    local failures=()
+    [ "${R[w.ok_before_kill]}" != none ] || failures+=("no write succeeded before the kill")
+    [[ "${R[w.ok_between]}" != *db2* ]] ||
+        failures+=("writes reached db2 before the operator switched them (${R[w.ok_between]})")
+    [ "${R[w.failed_between]}" -gt 0 ] || failures+=("no write failed while db1 was dead: the drill did not test anything")
+    [ "${R[w.ok_after_switch]}" = "db2:${R[w.ok_after_switch]#db2:}" ] && [ "${R[w.ok_after_switch]}" != none ] ||
+        failures+=("writes after the switch were not all acknowledged by db2 (${R[w.ok_after_switch]})")
+    [ "${R[w.first_ok_after_switch_ms]}" != none ] && [ "${R[w.first_ok_after_switch_ms]}" -le 1000 ] ||
+        failures+=("the first write after the switch took ${R[w.first_ok_after_switch_ms]} ms (target 1000 ms)")
+    [ "${R[errors]}" = 0 ] || failures+=("${R[errors]} reads through :3307 failed (first: ${R[first_error]})")
+    lab_verdict "${failures[@]}"
+}

@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""Pieces of scripts/lab and its drills (standard library only).
+
+    gap ADDR SECONDS OUT [STOP]  a GET to HOST:PORT every 10 ms for SECONDS at
+                                 most, or until the file STOP exists; rows in OUT
+    gap-summary OUT T0 [T1 ...]  the longest gap without service per phase
+                                 (phase i from Ti to Ti+1), "key value" lines
+    log-time LOG SINCE TEXT      epoch time of splicer's first log line at or
+                                 after SINCE that contains TEXT
+    health-events LOG T0         splicer's "Server ... is UP|DOWN" lines, at
+                                 their time relative to T0
+    show-stat SOCKET             'show stat' from a stats socket, as a table
+    cli SOCKET COMMAND           one runtime API command; prints the answer
+    vip-events LOG HOST VIP      lines of `ip -ts -o monitor address` about VIP
+                                 as "EPOCH HOST adds|removes the VIP"
+    writes OUT T_KILL T_SWITCH IDS  the db-primary-kill writer's rows (who =
+                                 "server_id:id") as "key value" lines; the ids
+                                 db1 acknowledged go to the file IDS
+
+gap: one thread, non-blocking sockets: a new connection to ADDR every
+INTERVAL whatever the earlier ones are doing, each sending one GET and
+waiting at most ATTEMPT_TIMEOUT for the page. A request sent while the VIP
+is moving is never waited for: the next one leaves 10 ms later, so the
+moment service comes back is seen within 10 ms. Bounded by SECONDS, by
+SECONDS / INTERVAL attempts and by MAX_IN_FLIGHT open sockets.
+
+Service is measured at the client, as a user sees it: the longest gap is
+the longest time between two answered requests (their completions).
+"""
+
+import datetime
+import errno
+import os
+import selectors
+import socket
+import sys
+import time
+
+INTERVAL = 0.010
+ATTEMPT_TIMEOUT = 1.0
+MAX_IN_FLIGHT = 400
+REQUEST = b"GET / HTTP/1.0\r\nHost: www.foobar.com\r\n\r\n"
+
+
+class Attempt:
+    def __init__(self, addr, now):
+        self.start = now
+        self.data = b""
+        self.sent = False
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        err = self.sock.connect_ex(addr)
+        if err not in (0, errno.EINPROGRESS):
+            raise OSError(err, errno.errorcode.get(err, str(err)))
+
+
+def served_by(data):
+    """The web server a page names ("served by web2"), or OSError."""
+    head = data.split(b"\r\n", 1)[0].decode("latin-1")
+    if " 200 " not in head + " ":
+        raise OSError(f"status line {head!r}" if data else "closed without an answer")
+    marker = b"served by "
+    i = data.find(marker)
+    if i < 0:
+        raise OSError("page does not name its server")
+    return data[i + len(marker):].split(b"<", 1)[0].decode().strip()
+
+
+def gap(addr, seconds, out, stop=None):
+    sel = selectors.DefaultSelector()
+    rows = []
+    t0 = time.time()
+    end = t0 + seconds
+    next_start = t0
+    max_attempts = int(seconds / INTERVAL) + 1
+    started = 0
+
+    def finish(a, ok, who):
+        sel.unregister(a.sock)
+        a.sock.close()
+        rows.append((a.start, time.time(), ok, who.replace("\t", " ").replace("\n", " ")))
+
+    while True:
+        now = time.time()
+        if stop and now < end and started % 10 == 0 and os.path.exists(stop):
+            end = now
+        if now < end and started < max_attempts and now >= next_start:
+            next_start += INTERVAL
+            started += 1
+            if len(sel.get_map()) < MAX_IN_FLIGHT:
+                try:
+                    a = Attempt(addr, now)
+                    sel.register(a.sock, selectors.EVENT_WRITE, a)
+                except OSError as e:
+                    rows.append((now, time.time(), "err", str(e)))
+            else:
+                rows.append((now, now, "err", "too many requests in flight"))
+            continue
+        if now >= end and not sel.get_map():
+            break
+        timeout = max(0.0, next_start - now) if now < end else 0.05
+        for key, _ in sel.select(timeout):
+            a = key.data
+            try:
+                if not a.sent:
+                    err = a.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if err:
+                        finish(a, "err", errno.errorcode.get(err, str(err)))
+                        continue
+                    a.sock.send(REQUEST)
+                    a.sent = True
+                    sel.modify(a.sock, selectors.EVENT_READ, a)
+                    continue
+                chunk = a.sock.recv(65536)
+                if chunk:
+                    a.data += chunk
+                    continue
+                finish(a, "ok", served_by(a.data))
+            except OSError as e:
+                finish(a, "err", str(e) or type(e).__name__)
+        now = time.time()
+        for key in list(sel.get_map().values()):
+            a = key.data
+            if now - a.start > ATTEMPT_TIMEOUT:
+                finish(a, "err", "no answer within %.1f s" % ATTEMPT_TIMEOUT)
+    with open(out, "w") as f:
+        for r in sorted(rows):
+            f.write("%.6f\t%.6f\t%s\t%s\n" % r)
+
+
+def summary(out, marks):
+    """'key value' lines. marks: epoch times splitting the run into phases
+    (phase i from marks[i] to marks[i+1], the last to the end); a gap
+    belongs to the phase in which service came back (or would have)."""
+    rows = []
+    with open(out) as f:
+        for line in f:
+            start, end, ok, who = line.rstrip("\n").split("\t", 3)
+            rows.append((float(start), float(end), ok, who))
+    done = sorted(r[1] for r in rows if r[2] == "ok")
+    errs = [r for r in rows if r[2] == "err"]
+    run_end = max((r[1] for r in rows), default=0.0)
+    print("attempts", len(rows))
+    print("ok", len(done))
+    print("errors", len(errs))
+    print("first_error", errs[0][3] if errs else "-")
+    # The gaps, each as (from, to): between answers, and from the last
+    # answer to the end of the run.
+    gaps = list(zip(done, done[1:]))
+    if done:
+        gaps.append((done[-1], run_end))
+    before = [b - a for a, b in gaps if b < marks[0]]
+    print("baseline_gap_ms", "%.0f" % (max(before, default=0) * 1000))
+    bounds = marks + [float("inf")]
+    for i, t in enumerate(marks):
+        hi = bounds[i + 1]
+        mine = [(a, b) for a, b in gaps if b > t and a < hi]
+        a, b = max(mine, key=lambda g: g[1] - g[0], default=(t, t))
+        print(f"gap_ms.{i}", "%.0f" % ((b - a) * 1000))
+        print(f"gap_from.{i}", "%+.3f" % (a - t))
+        print(f"gap_to.{i}", "%+.3f" % (b - t))
+        print(f"recovered.{i}", "yes" if any(t < c < hi for c in done) else "no")
+        print(f"errors.{i}", sum(1 for r in errs if t <= r[0] < hi))
+
+
+def log_lines(log):
+    """(epoch, line) of splicer's log: '[2026-11-21T12:27:43.271Z INFO  target] message'."""
+    with open(log, errors="replace") as f:
+        for line in f:
+            stamp = line[1:].split(" ", 1)[0] if line.startswith("[") else ""
+            try:
+                t = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+            except ValueError:
+                continue
+            yield t.replace(tzinfo=datetime.timezone.utc).timestamp(), line.rstrip("\n")
+
+
+def log_time(log, since, text):
+    for t, line in log_lines(log):
+        if t >= since and text in line:
+            print("%.6f" % t)
+            return
+
+
+def health_events(log, t0):
+    for t, line in log_lines(log):
+        i = line.find("Server ")
+        if i >= 0 and (" is UP" in line or " is DOWN" in line):
+            print("  %+7.3f s  %s" % (t - t0, line[line.rfind("] ", 0, i) + 2:]))
+
+
+def cli(path, command):
+    """One command on a stats socket (one request per connection)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(2)
+    s.connect(path)
+    s.sendall(command.encode() + b"\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode()
+
+
+def show_stat(path):
+    """The rows of 'show stat' a person reads first."""
+    try:
+        lines = cli(path, "show stat").splitlines()
+    except OSError as e:
+        print(f"    (stats socket: {e})")
+        return
+    head = lines[0].lstrip("# ").split(",")
+    col = {n: i for i, n in enumerate(head)}
+    fmt = "    %-12s %-9s %-10s %5s %7s  %s"
+    print(fmt % ("proxy", "server", "status", "cur", "total", "check"))
+    for line in lines[1:]:
+        f = line.split(",")
+        if len(f) >= len(head):
+            print(fmt % tuple(f[col[k]] for k in ("pxname", "svname", "status", "scur", "stot", "check_status")))
+
+
+def writes(out, t_kill, t_switch, ids_file):
+    rows = []
+    with open(out) as f:
+        for line in f:
+            start, end, ok, who = line.rstrip("\n").split("\t", 3)
+            rows.append((float(start), float(end), ok, who))
+    acked = [r for r in rows if r[2] == "ok"]
+    with open(ids_file, "w") as f:
+        for r in acked:
+            if r[3].startswith("1:"):
+                f.write(r[3].split(":")[1] + "\n")
+
+    def kv(k, v):
+        print(k, v)
+
+    def by_server(rs):
+        n = {}
+        for r in rs:
+            sid = "db" + r[3].split(":")[0]
+            n[sid] = n.get(sid, 0) + 1
+        return ",".join(f"{k}:{v}" for k, v in sorted(n.items())) or "none"
+
+    before = [r for r in acked if r[0] < t_kill]
+    between = [r for r in rows if t_kill <= r[0] < t_switch]
+    after = [r for r in rows if r[0] >= t_switch]
+    kv("writes", len(rows))
+    kv("ok_before_kill", by_server(before))
+    kv("ok_between", by_server([r for r in between if r[2] == "ok"]))
+    kv("failed_between", sum(1 for r in between if r[2] == "err"))
+    errs = {}
+    for r in between:
+        if r[2] == "err":
+            errs[r[3]] = errs.get(r[3], 0) + 1
+    kv("errors_between", " | ".join(f"{v}x {k}" for k, v in sorted(errs.items(), key=lambda e: -e[1])) or "-")
+    fails = [r for r in rows if r[2] == "err" and r[0] >= t_kill]
+    kv("first_fail_ms", "%.0f" % ((fails[0][1] - t_kill) * 1000) if fails else "none")
+    ok_after = [r for r in after if r[2] == "ok"]
+    kv("ok_after_switch", by_server(ok_after))
+    kv("failed_after_switch", sum(1 for r in after if r[2] == "err"))
+    kv("first_ok_after_switch_ms", "%.0f" % ((ok_after[0][1] - t_switch) * 1000) if ok_after else "none")
+
+
+def vip_events(log, host, vip):
+    with open(log, errors="replace") as f:
+        for line in f:
+            if f" {vip}/" not in line or not line.startswith("["):
+                continue
+            stamp, rest = line[1:].split("] ", 1)
+            t = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").timestamp()  # local time
+            what = "removes" if rest.startswith("Deleted") else "adds"
+            print("%.6f %s %s the VIP" % (t, host, what))
+
+
+def main(argv):
+    cmd = argv[1] if len(argv) > 1 else ""
+    if cmd == "gap" and len(argv) in (5, 6):
+        host, _, port = argv[2].rpartition(":")
+        gap((host, int(port)), float(argv[3]), argv[4], argv[5] if len(argv) == 6 else None)
+    elif cmd == "gap-summary" and len(argv) >= 4:
+        summary(argv[2], [float(t) for t in argv[3:]])
+    elif cmd == "log-time" and len(argv) == 5:
+        log_time(argv[2], float(argv[3]), argv[4])
+    elif cmd == "health-events" and len(argv) == 4:
+        health_events(argv[2], float(argv[3]))
+    elif cmd == "show-stat" and len(argv) == 3:
+        show_stat(argv[2])
+    elif cmd == "vip-events" and len(argv) == 5:
+        vip_events(argv[2], argv[3], argv[4])
+    elif cmd == "cli" and len(argv) == 4:
+        print(cli(argv[2], argv[3]).rstrip("\n"))
+    elif cmd == "writes" and len(argv) == 6:
+        writes(argv[2], float(argv[3]), float(argv[4]), argv[5])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
