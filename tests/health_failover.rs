@@ -266,3 +266,46 @@ fn backup_sessions_survive_an_active_returning_by_default() {
     assert!(on_b1[0].alive(), "a backup session was cut");
     assert_eq!(served_by(fe).unwrap(), "w1");
 }
+
+/// `on-marked-down shutdown-sessions` cuts the sessions a server carries,
+/// not those still waiting for it to answer their connect: their connect
+/// fails on its own and the retry goes elsewhere (`option redispatch`),
+/// so the client is served rather than reset.
+#[test]
+fn a_session_still_connecting_is_redispatched_not_cut() {
+    use std::io::{BufRead, BufReader};
+    // Takes no connection, but its checks (on another port) pass until the
+    // check port closes.
+    let (hole, _keep) = unanswered_server();
+    let check_port = Backend::echo();
+    let live = Backend::named("live");
+    let cfg = config(
+        "",
+        "    timeout connect 1500ms",
+        &listen(
+            "    balance first\n    retries 1\n    option redispatch",
+            &[
+                (
+                    "hole",
+                    hole,
+                    &format!(
+                        "check port {} inter 100ms fall 1 on-marked-down shutdown-sessions",
+                        check_port.addr.port()
+                    ),
+                ),
+                ("live", live.addr, ""),
+            ],
+        ),
+    );
+    let sp = Splicer::start(&cfg, &["fe"]);
+    let c = TcpStream::connect(sp.addr("fe")).unwrap();
+    c.set_read_timeout(Some(LIMIT)).unwrap();
+    // The session is connecting to `hole` when its checks start failing.
+    drop(check_port);
+    sp.wait_log(&["fe/hole is DOWN"], LIMIT);
+    let mut line = String::new();
+    BufReader::new(&c)
+        .read_line(&mut line)
+        .expect("the connecting session was cut");
+    assert_eq!(line, "live\n");
+}

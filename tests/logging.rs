@@ -489,24 +489,6 @@ fn connect_timeout_is_sc_and_client_abort_while_connecting_is_cd() {
     assert_eq!((&*l.term, l.timers[1]), ("CD", -1), "{l:?}");
 }
 
-/// A listening socket that never accepts, its backlog already full.
-fn unanswered_server() -> (SocketAddr, Vec<socket2::Socket>) {
-    use socket2::{Domain, Socket, Type};
-    let l = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    l.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .unwrap();
-    l.listen(0).unwrap();
-    let addr = l.local_addr().unwrap().as_socket().unwrap();
-    let mut keep = vec![l];
-    for _ in 0..3 {
-        let f = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        f.set_nonblocking(true).unwrap();
-        let _ = f.connect(&addr.into());
-        keep.push(f);
-    }
-    (addr, keep)
-}
-
 /// A client that sends no PROXY header: HAProxy's connection error line.
 #[test]
 fn bad_proxy_header_logs_a_connection_error() {

@@ -281,6 +281,11 @@ impl Session {
     }
 
     /// The server this session is connected or connecting to.
+    /// Connected to its server (bytes may flow), not still connecting.
+    pub fn is_forwarding(&self) -> bool {
+        matches!(self.phase, Phase::Forwarding { .. })
+    }
+
     pub fn server(&self) -> Option<usize> {
         match &self.phase {
             Phase::Connecting { conn } | Phase::Forwarding { conn } => Some(conn.server),

@@ -294,7 +294,14 @@ impl Worker {
         cause: char,
         matches: impl Fn(&crate::runtime::ServerState) -> bool,
     ) {
-        let keys = self.sessions_on(backend, matches);
+        let mut keys = self.sessions_on(backend, matches);
+        if cause != 'K' {
+            // A server going DOWN (or a backup giving way) cuts the sessions
+            // it carries; one still connecting fails or succeeds on its own,
+            // and a failed connect is retried elsewhere: cutting it would
+            // only turn a redispatch into a reset.
+            keys.retain(|k| self.sessions[*k].is_forwarding());
+        }
         if !keys.is_empty() {
             log::debug!("worker {}: shutting down {} sessions", self.id, keys.len());
         }
