@@ -110,7 +110,7 @@ fn reloads_under_load_refuse_or_cut_no_connection() {
         // Some traffic between two reloads, so each one lands under load.
         let before = done.load(Ordering::Relaxed);
         wait_for("clients to get through", LIMIT, || {
-            done.load(Ordering::Relaxed) >= before + 20
+            done.load(Ordering::Relaxed) >= before + 100
         });
         let (cfg, sig) = if i % 2 == 1 {
             (&second, "HUP")
@@ -125,6 +125,10 @@ fn reloads_under_load_refuse_or_cut_no_connection() {
         .flat_map(|t| t.join().unwrap())
         .collect();
     let served = done.load(Ordering::Relaxed);
+    eprintln!(
+        "{served} connections across {reloads} reloads, {} failed",
+        failures.len()
+    );
     assert!(
         failures.is_empty(),
         "{} of {} connections failed across {reloads} reloads, e.g. {:?}",
@@ -132,7 +136,7 @@ fn reloads_under_load_refuse_or_cut_no_connection() {
         served + failures.len(),
         &failures[..failures.len().min(5)]
     );
-    assert!(served >= reloads * 20, "only {served} connections served");
+    assert!(served >= reloads * 100, "only {served} connections served");
     // The second config's server took traffic while it was loaded.
     assert!(c.accepted() > 0, "server c, added by reload, got nothing");
 }
