@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -65,28 +65,6 @@ impl Drop for Api {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// One request on a UNIX socket: the line, a half-close, everything
-/// until the server closes.
-fn ask(path: &Path, request: &str) -> String {
-    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    s.set_read_timeout(Some(LIMIT)).unwrap();
-    s.write_all(format!("{request}\n").as_bytes()).unwrap();
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-fn stat_field(csv: &str, px: &str, sv: &str, field: &str) -> String {
-    let header: Vec<&str> = csv.lines().next().unwrap()[2..].split(',').collect();
-    let col = header.iter().position(|h| *h == field).unwrap();
-    let row = csv
-        .lines()
-        .find(|l| l.starts_with(&format!("{px},{sv},")))
-        .unwrap_or_else(|| panic!("no row {px}/{sv} in\n{csv}"));
-    row.split(',').nth(col).unwrap().to_string()
 }
 
 /// Which `Backend::named` servers `n` new connections reached.

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,16 +13,6 @@ use std::time::Duration;
 use common::*;
 
 const LIMIT: Duration = Duration::from_secs(15);
-
-fn ask(path: &Path, request: &str) -> String {
-    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    s.set_read_timeout(Some(LIMIT)).unwrap();
-    s.write_all(format!("{request}\n").as_bytes()).unwrap();
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
 
 fn wait_socket(path: &Path) {
     wait_for("the stats socket", LIMIT, || {

@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::UdpSocket;
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -70,16 +68,6 @@ impl Syslog {
     fn has(&self, text: &str) -> bool {
         self.got.lock().unwrap().iter().any(|l| l.contains(text))
     }
-}
-
-fn ask(path: &Path, cmd: &str) -> String {
-    let mut s = UnixStream::connect(path).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 // local0 = 16 * 8

@@ -7,8 +7,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -226,27 +224,6 @@ fn listeners_follow_the_config_and_sessions_finish_where_they_began() {
     });
 }
 
-/// One command on the stats socket.
-fn ask_api(path: &Path, cmd: &str) -> String {
-    let mut s = UnixStream::connect(path).unwrap();
-    s.set_read_timeout(Some(LIMIT)).unwrap();
-    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-fn stat(csv: &str, px: &str, sv: &str, field: &str) -> String {
-    let header: Vec<&str> = csv.lines().next().unwrap()[2..].split(',').collect();
-    let col = header.iter().position(|h| *h == field).unwrap();
-    let row = csv
-        .lines()
-        .find(|l| l.starts_with(&format!("{px},{sv},")))
-        .unwrap_or_else(|| panic!("no row {px}/{sv} in\n{csv}"));
-    row.split(',').nth(col).unwrap().to_string()
-}
-
 #[test]
 fn runtime_state_carries_over_by_name() {
     let (a, b, c) = (
@@ -274,18 +251,18 @@ fn runtime_state_carries_over_by_name() {
     ));
     let sp = Splicer::start(&first, &["fe"]);
     wait_for("the stats socket", LIMIT, || sock.exists());
-    assert_eq!(ask_api(&sock, "disable server be/a"), "\n");
-    assert_eq!(ask_api(&sock, "set weight be/b 7"), "\n");
+    assert_eq!(ask(&sock, "disable server be/a"), "\n");
+    assert_eq!(ask(&sock, "set weight be/b 7"), "\n");
     // The new config lists the servers in another order and adds one.
     let second = cfg(&format!(
         "    server c {}\n    server b {}\n    server a {}\n",
         c.addr, b.addr, a.addr
     ));
     reload(&sp, &second, "HUP", 1, true);
-    let csv = ask_api(&sock, "show stat");
-    assert_eq!(stat(&csv, "be", "a", "status"), "MAINT");
-    assert_eq!(stat(&csv, "be", "b", "weight"), "7");
-    assert_eq!(stat(&csv, "be", "c", "status"), "no check");
+    let csv = ask(&sock, "show stat");
+    assert_eq!(stat_field(&csv, "be", "a", "status"), "MAINT");
+    assert_eq!(stat_field(&csv, "be", "b", "weight"), "7");
+    assert_eq!(stat_field(&csv, "be", "c", "status"), "no check");
     let mut seen = std::collections::HashSet::new();
     for _ in 0..20 {
         seen.insert(ask_name(addr(port)).unwrap());
@@ -296,7 +273,7 @@ fn runtime_state_carries_over_by_name() {
         "the new server got no traffic: {seen:?}"
     );
     // Counters go on across the reload rather than starting over.
-    let total: u64 = stat(&ask_api(&sock, "show stat"), "fe", "FRONTEND", "stot")
+    let total: u64 = stat_field(&ask(&sock, "show stat"), "fe", "FRONTEND", "stot")
         .parse()
         .unwrap();
     assert!(

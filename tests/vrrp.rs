@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -100,14 +100,6 @@ impl Pair {
         });
         t0.elapsed()
     }
-}
-
-fn ask(path: &Path, request: &str) -> String {
-    let mut s = UnixStream::connect(path).unwrap();
-    s.write_all(format!("{request}\n").as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 /// The value of `key` in a `show vrrp` answer.

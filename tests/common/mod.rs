@@ -4,6 +4,7 @@
 //! deadlines; every process is killed on drop.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod fake;
 pub mod haproxy;
 mod http;
@@ -13,6 +14,8 @@ pub mod nginx;
 pub mod statspage;
 mod tools;
 
+#[allow(unused_imports)]
+pub use api::*;
 pub use http::*;
 pub use tools::*;
 
