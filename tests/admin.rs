@@ -11,7 +11,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -21,51 +20,6 @@ const LIMIT: Duration = Duration::from_secs(10);
 
 /// HAProxy 2.6.12's `show stat` header line, as it prints it.
 const HAPROXY_HEADER: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out,";
-
-/// A splicer with three stats sockets (admin, operator by default, user)
-/// in a scratch directory, plus `rest` (its proxies).
-struct Api {
-    sp: Splicer,
-    dir: PathBuf,
-}
-
-impl Api {
-    fn start(global_extra: &str, rest: &str, frontends: &[&str]) -> Api {
-        let dir = scratch_dir("admin");
-        let global = format!(
-            "    stats socket {d}/admin.sock level admin mode 600\n    stats socket {d}/oper.sock\n    stats socket {d}/user.sock level user\n{global_extra}",
-            d = dir.display()
-        );
-        let sp = Splicer::start(&config(&global, "", rest), frontends);
-        // The frontends listen before the admin thread opens its sockets.
-        wait_for("the stats sockets", LIMIT, || {
-            ["admin", "oper", "user"]
-                .iter()
-                .all(|n| UnixStream::connect(dir.join(format!("{n}.sock"))).is_ok())
-        });
-        Api { sp, dir }
-    }
-
-    fn sock(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{name}.sock"))
-    }
-
-    /// Sends one request on the admin socket; returns the whole answer.
-    fn ask(&self, request: &str) -> String {
-        ask(&self.sock("admin"), request)
-    }
-
-    /// One field of one `show stat` row (`px`, `sv`).
-    fn stat(&self, px: &str, sv: &str, field: &str) -> String {
-        stat_field(&self.ask("show stat"), px, sv, field)
-    }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// Which `Backend::named` servers `n` new connections reached.
 fn tally(addr: SocketAddr, n: usize) -> std::collections::HashMap<String, usize> {

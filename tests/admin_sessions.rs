@@ -11,45 +11,25 @@ mod common;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// A proxy with an admin, an operator and a user stats socket.
-struct Api {
-    sp: Splicer,
-    dir: PathBuf,
+/// The shared runtime API harness, with connection logs on stdout
+/// (`K-` lines are checked).
+fn start(global_extra: &str, rest: &str, frontends: &[&str]) -> Api {
+    let global = format!("    log stdout format raw local0 info\n{global_extra}");
+    Api::start_with(
+        &global,
+        "    log global\n    option tcplog",
+        rest,
+        frontends,
+    )
 }
 
 impl Api {
-    fn start(global_extra: &str, rest: &str, frontends: &[&str]) -> Api {
-        let dir = scratch_dir("admin-sess");
-        let global = format!(
-            "    stats socket {d}/admin.sock level admin\n    stats socket {d}/oper.sock level operator\n    stats socket {d}/user.sock level user\n    log stdout format raw local0 info\n{global_extra}",
-            d = dir.display()
-        );
-        let defaults = "    log global\n    option tcplog";
-        let sp = Splicer::start(&config(&global, defaults, rest), frontends);
-        wait_for("the stats sockets", LIMIT, || {
-            ["admin", "oper", "user"]
-                .iter()
-                .all(|n| UnixStream::connect(dir.join(format!("{n}.sock"))).is_ok())
-        });
-        Api { sp, dir }
-    }
-
-    fn sock(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{name}.sock"))
-    }
-
-    fn ask(&self, request: &str) -> String {
-        ask(&self.sock("admin"), request)
-    }
-
     /// `show sess` lines of the proxied sessions (HAProxy lists its CLI
     /// connection too), by client port.
     fn sessions(&self) -> HashMap<u16, String> {
@@ -58,23 +38,6 @@ impl Api {
             .filter(|l| l.contains(" proto=tcpv4 "))
             .map(|l| (client_port(l), l.to_string()))
             .collect()
-    }
-
-    fn status(&self, px: &str, sv: &str) -> String {
-        let csv = self.ask("show stat");
-        let header: Vec<&str> = csv.lines().next().unwrap()[2..].split(',').collect();
-        let col = header.iter().position(|h| *h == "status").unwrap();
-        let row = csv
-            .lines()
-            .find(|l| l.starts_with(&format!("{px},{sv},")))
-            .unwrap_or_else(|| panic!("no row {px}/{sv} in\n{csv}"));
-        row.split(',').nth(col).unwrap().to_string()
-    }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -167,7 +130,7 @@ fn assert_cut(c: &mut Client) {
 #[test]
 fn show_sess_lists_sessions_and_shutdown_session_closes_exactly_one() {
     let (a, b) = (Backend::named("a"), Backend::named("b"));
-    let api = Api::start(
+    let api = start(
         "",
         &listen(
             "    balance roundrobin",
@@ -263,7 +226,7 @@ fn show_sess_lists_sessions_and_shutdown_session_closes_exactly_one() {
 #[test]
 fn shutdown_sessions_server_closes_only_that_servers_sessions() {
     let (a, b) = (Backend::named("a"), Backend::named("b"));
-    let api = Api::start(
+    let api = start(
         "",
         &listen(
             "    balance roundrobin",
@@ -312,16 +275,16 @@ fn disable_frontend_refuses_new_clients_and_keeps_open_sessions() {
         listen("", &[("a", a.addr, "")])
     );
     // Several workers: every one of them must stop taking clients.
-    let api = Api::start("    nbthread 4", &rest, &["fe"]);
+    let api = start("    nbthread 4", &rest, &["fe"]);
     let fe = api.sp.addr("fe");
     let mut open = Client::connect(fe);
-    assert_eq!(api.status("fe", "FRONTEND"), "OPEN");
+    assert_eq!(api.stat("fe", "FRONTEND", "status"), "OPEN");
     assert_eq!(
         ask(&api.sock("oper"), "disable frontend fe"),
         "Permission denied\n\n"
     );
     assert_eq!(api.ask("disable frontend fe"), "\n");
-    assert_eq!(api.status("fe", "FRONTEND"), "PAUSED");
+    assert_eq!(api.stat("fe", "FRONTEND", "status"), "PAUSED");
     // A new client is refused at once, however often it tries (the kernel
     // could spread them over the workers' sockets).
     for _ in 0..20 {
@@ -348,7 +311,7 @@ fn disable_frontend_refuses_new_clients_and_keeps_open_sessions() {
     );
 
     assert_eq!(api.ask("enable frontend fe"), "\n");
-    assert_eq!(api.status("fe", "FRONTEND"), "OPEN");
+    assert_eq!(api.stat("fe", "FRONTEND", "status"), "OPEN");
     for _ in 0..8 {
         let mut c = Client::connect(fe);
         assert_eq!(c.server, "a");
@@ -366,17 +329,17 @@ fn disable_frontend_refuses_new_clients_and_keeps_open_sessions() {
 #[test]
 fn sigttou_pauses_frontends_for_the_runtime_api_too() {
     let a = Backend::named("a");
-    let api = Api::start("", &listen("", &[("a", a.addr, "")]), &["fe"]);
+    let api = start("", &listen("", &[("a", a.addr, "")]), &["fe"]);
     let fe = api.sp.addr("fe");
     api.sp.signal("TTOU");
     wait_for("show stat to say PAUSED", LIMIT, || {
-        api.status("fe", "FRONTEND") == "PAUSED"
+        api.stat("fe", "FRONTEND", "status") == "PAUSED"
     });
     wait_for("new clients to be refused", LIMIT, || {
         TcpStream::connect(fe).is_err()
     });
     assert_eq!(api.ask("enable frontend fe"), "\n");
-    assert_eq!(api.status("fe", "FRONTEND"), "OPEN");
+    assert_eq!(api.stat("fe", "FRONTEND", "status"), "OPEN");
     let mut c = Client::connect(fe);
     assert_eq!(c.server, "a");
     assert!(c.echoes());
