@@ -264,23 +264,33 @@ impl Worker {
 
     fn pause_listeners(&mut self, pause: bool) {
         self.paused = pause;
-        for i in 0..self.listeners.len() {
-            let Some(ls) = self.listeners[i].as_mut() else {
-                continue;
-            };
-            let done = if pause {
-                ls.l.pause().map(|()| ls.gate = Gate::Stopped)
-            } else if ls.gate == Gate::Stopped {
-                ls.l.resume().map(|()| ls.gate = Gate::Full)
-            } else {
-                Ok(())
+        self.pause_where(pause, |_| true);
+    }
+
+    /// Pauses (SIGTTOU, `disable frontend`) or resumes the listeners that
+    /// `pick` chooses; false when one of them failed (logged). Resumed
+    /// listeners come back as Full, so the next pass accepts whatever
+    /// queued while the event was missed.
+    fn pause_where(&mut self, pause: bool, pick: impl Fn(&Listening) -> bool) -> bool {
+        let mut ok = true;
+        for ls in self.listeners.iter_mut().flatten().filter(|ls| pick(ls)) {
+            let done = match (pause, ls.gate) {
+                (true, Gate::Stopped) => Ok(()),
+                (true, _) => ls.l.pause().map(|()| ls.gate = Gate::Stopped),
+                (false, Gate::Stopped) => ls.l.resume().map(|()| ls.gate = Gate::Full),
+                (false, _) => Ok(()),
             };
             if let Err(e) = done {
-                log::warn!("worker {}: listener {}: {e}", self.id, ls.l.addr);
+                let what = if pause { "pause" } else { "resume" };
+                log::warn!(
+                    "worker {}: cannot {what} listener {}: {e}",
+                    self.id,
+                    ls.l.addr
+                );
+                ok = false;
             }
         }
-        // Resumed listeners come back as Full, so the next pass accepts
-        // whatever queued while the event was missed.
+        ok
     }
 
     /// Closes the sessions of `backend` (an index in the current config)

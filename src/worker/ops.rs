@@ -11,7 +11,7 @@
 
 use crossbeam_channel::Sender;
 
-use super::{Control, ControlLink, Gate, Worker};
+use super::{Control, ControlLink, Worker};
 use crate::session::{Close, SessionView};
 
 /// Process-unique session ids: the worker's number (plus one, so that no
@@ -125,32 +125,9 @@ impl Worker {
     /// Pauses or resumes the listeners of `frontend`, as SIGTTOU/SIGTTIN
     /// do for all of them. Returns false when one of them failed (logged).
     fn pause_frontend(&mut self, frontend: usize, pause: bool) -> bool {
-        let mut ok = true;
         let current = self.current;
-        for ls in self.listeners.iter_mut().flatten() {
-            if ls.generation != current || ls.l.frontend != frontend {
-                continue;
-            }
-            let done = if pause && ls.gate == Gate::Stopped {
-                Ok(())
-            } else if pause {
-                ls.l.pause().map(|()| ls.gate = Gate::Stopped)
-            } else if ls.gate == Gate::Stopped {
-                // Back as Full: the next pass accepts whatever is queued.
-                ls.l.resume().map(|()| ls.gate = Gate::Full)
-            } else {
-                Ok(())
-            };
-            if let Err(e) = done {
-                let what = if pause { "pause" } else { "resume" };
-                log::warn!(
-                    "worker {}: cannot {what} listener {}: {e}",
-                    self.id,
-                    ls.l.addr
-                );
-                ok = false;
-            }
-        }
-        ok
+        self.pause_where(pause, |ls| {
+            ls.generation == current && ls.l.frontend == frontend
+        })
     }
 }
