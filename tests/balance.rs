@@ -159,16 +159,21 @@ fn leastconn_follows_open_sessions() {
 #[test]
 fn first_fills_servers_in_order() {
     let b = named(3);
-    let sp = start(
+    // A stats socket: the slot is free when splicer says so, which can be
+    // a moment after the server saw its connection close.
+    let api = api::Api::start(
         "",
-        "    balance first",
-        &[
-            ("s1", b[0].addr, "maxconn 2"),
-            ("s2", b[1].addr, "maxconn 2"),
-            ("s3", b[2].addr, "maxconn 2"),
-        ],
+        &listen(
+            "    balance first",
+            &[
+                ("s1", b[0].addr, "maxconn 2"),
+                ("s2", b[1].addr, "maxconn 2"),
+                ("s3", b[2].addr, "maxconn 2"),
+            ],
+        ),
+        &["fe"],
     );
-    let fe = sp.addr("fe");
+    let fe = api.sp.addr("fe");
     let mut held = Vec::new();
     let mut order = Vec::new();
     for _ in 0..5 {
@@ -180,7 +185,7 @@ fn first_fills_servers_in_order() {
     // Free a slot on s1: the next session goes back there.
     drop(held.remove(0));
     wait_for("s1 slot to free", Duration::from_secs(5), || {
-        b[0].open() == 1
+        b[0].open() == 1 && api.stat("fe", "s1", "scur") == "1"
     });
     let c = TcpStream::connect(fe).unwrap();
     assert_eq!(name_of(&c), "s1");
