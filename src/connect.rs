@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 use mio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -20,7 +20,7 @@ pub fn start(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> 
     if let Some(ip) = source {
         // IP_BIND_ADDRESS_NO_PORT: pick the port at connect time, per
         // destination, instead of one port per source for all destinations.
-        crate::sys::set_bind_address_no_port(sock.as_raw_fd())?;
+        crate::sys::set_bind_address_no_port(sock.as_fd())?;
         sock.bind(&SocketAddr::new(ip, 0).into())?;
     }
     match sock.connect(&addr.into()) {

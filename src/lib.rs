@@ -9,8 +9,13 @@
 //! API ([`admin`]) and the VRRP speaker ([`vrrp`]) run on threads of
 //! their own.
 
+// Every `unsafe` block lives in `sys`, each with its SAFETY note.
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod admin;
 pub mod balance;
+pub mod base;
 pub mod config;
 pub mod connect;
 pub mod forward;
@@ -21,6 +26,7 @@ pub mod proxy_proto;
 pub mod reload;
 pub mod runtime;
 pub mod session;
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod vrrp;
 pub mod worker;

@@ -2,7 +2,7 @@
 //! with a `SAFETY:` note. Everything else uses std, mio or socket2.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// Runs a libc call and turns `-1` into `io::Error::last_os_error()`.
 macro_rules! syscall {
@@ -28,7 +28,7 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Sets a pipe's capacity (`tune.pipesize`); returns the size the kernel chose.
-pub fn set_pipe_size(fd: &OwnedFd, size: usize) -> io::Result<usize> {
+pub fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> io::Result<usize> {
     let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
     // SAFETY: F_SETPIPE_SZ takes an int argument and a pipe descriptor we own.
     syscall!(fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size)).map(|n| n as usize)
@@ -36,14 +36,14 @@ pub fn set_pipe_size(fd: &OwnedFd, size: usize) -> io::Result<usize> {
 
 /// Moves up to `len` bytes between `from` and `to` (one of them a pipe)
 /// without copying them through user space. Both ends must be non-blocking.
-pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+pub fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
     let flags = libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
     // SAFETY: null offsets are valid for sockets and pipes; the descriptors
     // are borrowed from live objects owned by the caller.
     syscall!(splice(
-        from,
+        from.as_raw_fd(),
         std::ptr::null_mut(),
-        to,
+        to.as_raw_fd(),
         std::ptr::null_mut(),
         len,
         flags
@@ -127,15 +127,53 @@ pub fn nofile_limit() -> io::Result<u64> {
 
 /// Sets IP_BIND_ADDRESS_NO_PORT: a later bind to a source address leaves
 /// the port unchosen until connect (so ports are shared across destinations).
-pub fn set_bind_address_no_port(fd: RawFd) -> io::Result<()> {
+pub fn set_bind_address_no_port(fd: BorrowedFd<'_>) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: `on` is a live c_int and its size is passed with it.
     syscall!(setsockopt(
-        fd,
+        fd.as_raw_fd(),
         libc::IPPROTO_IP,
         libc::IP_BIND_ADDRESS_NO_PORT,
         (&on as *const libc::c_int).cast(),
         std::mem::size_of::<libc::c_int>() as libc::socklen_t,
     ))
     .map(drop)
+}
+
+/// The host's broken-down local time of a Unix time (its TZ rules), or
+/// `None` when the C library cannot say.
+pub fn localtime(secs: i64) -> Option<libc::tm> {
+    let t = secs as libc::time_t;
+    // SAFETY: an all-zero `tm` is a valid value for localtime_r to overwrite.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are to live locals; localtime_r is the
+    // thread-safe variant and keeps no pointer to them.
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    ok.then_some(tm)
+}
+
+/// An AF_PACKET address: interface `ifindex`, link-layer protocol
+/// `protocol` (host order) and destination `mac`, for a datagram packet
+/// socket's `send_to`.
+pub fn link_addr(ifindex: u32, protocol: u16, mac: [u8; 6]) -> socket2::SockAddr {
+    // SAFETY: sockaddr_ll is plain integers and arrays; all zeroes is valid.
+    let mut ll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    ll.sll_family = libc::AF_PACKET as libc::sa_family_t;
+    ll.sll_protocol = protocol.to_be();
+    ll.sll_ifindex = ifindex as i32;
+    ll.sll_halen = 6;
+    ll.sll_addr[..6].copy_from_slice(&mac);
+    let mut storage = socket2::SockAddrStorage::zeroed();
+    let len = std::mem::size_of::<libc::sockaddr_ll>();
+    // SAFETY: sockaddr_storage is larger than sockaddr_ll and suitably
+    // aligned for it; the copy writes exactly one sockaddr_ll into it.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            (&ll as *const libc::sockaddr_ll).cast::<u8>(),
+            (&mut storage as *mut socket2::SockAddrStorage).cast::<u8>(),
+            len,
+        );
+    }
+    // SAFETY: `storage` holds an initialised AF_PACKET address of `len` bytes.
+    unsafe { socket2::SockAddr::new(storage, len as libc::socklen_t) }
 }

@@ -4,8 +4,9 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::logging::clock;
-use crate::runtime::{BackendState, Oper, ServerStatus, admin, now_ms};
+use crate::base::clock;
+use crate::base::clock::now_ms;
+use crate::runtime::{BackendState, Oper, ServerStatus, admin};
 
 use super::cli::Ctx;
 use super::commands::find_backend;

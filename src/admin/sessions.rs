@@ -9,7 +9,7 @@
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::logging::clock;
+use crate::base::clock;
 use crate::session::{DirectionView, SessionView};
 use crate::worker::AdminOp;
 

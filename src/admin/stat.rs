@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
+use crate::base::clock::now_ms;
 use crate::config::Frontend;
 use crate::runtime::{
-    BackendState, Counters, FrontendState, Runtime, ServerState, ServerStatus, admin, now_ms,
+    BackendState, Counters, FrontendState, Runtime, ServerState, ServerStatus, admin,
 };
 
 use super::cli::Ctx;

@@ -12,7 +12,7 @@ pub mod pipe;
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 use mio::net::TcpStream;
 
@@ -212,7 +212,7 @@ impl Flow {
         let n = match &mut self.held {
             Held::Nothing => 0,
             Held::Piped(p) => {
-                let n = sys::splice(p.read_end(), dst.as_raw_fd(), p.pending)?;
+                let n = sys::splice(p.read_end(), dst.as_fd(), p.pending)?;
                 p.pending -= n;
                 n
             }
@@ -253,7 +253,7 @@ impl Flow {
         let Held::Piped(p) = &mut self.held else {
             return None;
         };
-        match sys::splice(src.as_raw_fd(), p.write_end(), SPLICE_CHUNK) {
+        match sys::splice(src.as_fd(), p.write_end(), SPLICE_CHUNK) {
             Ok(0) => Some(Ok(Filled::Eof)),
             Ok(n) => {
                 p.pending += n;

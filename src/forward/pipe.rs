@@ -6,7 +6,7 @@
 //! falls back to copying.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -24,12 +24,12 @@ pub struct Pipe {
 }
 
 impl Pipe {
-    pub fn read_end(&self) -> RawFd {
-        self.rd.as_raw_fd()
+    pub fn read_end(&self) -> BorrowedFd<'_> {
+        self.rd.as_fd()
     }
 
-    pub fn write_end(&self) -> RawFd {
-        self.wr.as_raw_fd()
+    pub fn write_end(&self) -> BorrowedFd<'_> {
+        self.wr.as_fd()
     }
 }
 
@@ -115,7 +115,7 @@ impl PipePool {
         let (rd, wr) = sys::pipe()?;
         if self.size > 0 {
             // A refused size (past pipe-max-size) keeps the default: not fatal.
-            if let Err(e) = sys::set_pipe_size(&wr, self.size) {
+            if let Err(e) = sys::set_pipe_size(wr.as_fd(), self.size) {
                 log::debug!("tune.pipesize {} refused: {e}", self.size);
             }
         }
@@ -149,15 +149,16 @@ mod tests {
 
     #[test]
     fn budget_caps_pipes_and_pool_reuses_them() {
+        use std::os::fd::AsRawFd;
         let budget = PipeBudget::new(2);
         let mut pool = PipePool::new(budget.clone(), 0);
         let a = pool.get().expect("first pipe");
         let b = pool.get().expect("second pipe");
         assert!(pool.get().is_none(), "a third pipe would pass maxpipes 2");
-        let a_fd = a.read_end();
+        let a_fd = a.read_end().as_raw_fd();
         pool.put(a);
         let again = pool.get().expect("the pooled pipe is lent again");
-        assert_eq!(again.read_end(), a_fd);
+        assert_eq!(again.read_end().as_raw_fd(), a_fd);
         pool.put(again);
         pool.put(b);
         assert_eq!(budget.in_use(), 2, "idle pooled pipes still count");

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
 use super::Record;
-use super::clock;
+use crate::base::clock;
 
 /// HAProxy's definition of `option tcplog`.
 pub const TCPLOG: &str = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";

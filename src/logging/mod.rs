@@ -10,7 +10,6 @@
 //! a unix datagram socket or UDP. A slow or missing target costs log lines,
 //! never traffic.
 
-pub mod clock;
 pub mod format;
 pub mod target;
 pub mod trace;
@@ -24,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
+use crate::base::clock;
 use crate::config::LogTarget;
 use crate::runtime::Runtime;
 use crate::session::Session;

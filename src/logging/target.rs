@@ -8,7 +8,7 @@ use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
 use std::time::SystemTime;
 
-use super::clock;
+use crate::base::clock;
 use crate::config::{LogDest, LogTarget, SyslogFormat};
 
 /// The 24 syslog facilities, by number.

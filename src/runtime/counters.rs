@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::now_ms;
+use crate::base::clock::now_ms;
 
 /// Monotonic counters of a frontend, backend or server, updated while
 /// sessions run (not only at their end).

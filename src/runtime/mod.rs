@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize,
 use std::time::Instant;
 
 use crate::balance::Candidate;
+use crate::base::clock::now_ms;
 use crate::config::{Backend, Config, Frontend, Global, ProxyVersion};
 
 /// A server's state as a user sees it, derived from its administrative flags
@@ -58,14 +59,6 @@ pub mod admin {
     /// Drain forced at run time (agent `drain`, runtime API).
     pub const FORCED_DRAIN: u8 = 4;
     pub const MAINT: u8 = CONFIG_MAINT | FORCED_MAINT;
-}
-
-/// Milliseconds since the process's first call: the clock for state that
-/// crosses threads in atomics.
-pub fn now_ms() -> u64 {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    Instant::now().duration_since(epoch).as_millis() as u64
 }
 
 /// What the last health check said, for `show stat` and the stats page.

@@ -17,11 +17,11 @@ use mio::net::TcpStream;
 use mio::{Registry, Token};
 
 use crate::balance::{Algorithm, Candidate};
+use crate::base::timers::{Deadline, Timers};
 use crate::config::SpliceOptions;
 use crate::forward::{Flow, FlowError, Half, PipePool, Ready, Shared};
 use crate::logging::{self, Handshake, Term, Trace};
 use crate::runtime::{Counters, Runtime};
-use crate::worker::timers::{Deadline, Timers};
 
 mod dispatch;
 mod view;

@@ -7,7 +7,7 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// Gratuitous ARPs per VIP after becoming master (keepalived: 5).
 pub const GARP_REPEAT: u32 = 5;
@@ -50,30 +50,7 @@ pub fn send(sock: &Socket, ifindex: u32, mac: [u8; 6], ip: Ipv4Addr) -> io::Resu
 
 /// The link-layer broadcast address of interface `ifindex`, for ARP.
 fn broadcast_addr(ifindex: u32) -> SockAddr {
-    let mut ll: libc::sockaddr_ll = sockaddr_ll_zeroed();
-    ll.sll_family = libc::AF_PACKET as libc::sa_family_t;
-    ll.sll_protocol = ETH_P_ARP.to_be();
-    ll.sll_ifindex = ifindex as i32;
-    ll.sll_halen = 6;
-    ll.sll_addr[..6].copy_from_slice(&BROADCAST);
-    let mut storage = SockAddrStorage::zeroed();
-    let len = std::mem::size_of::<libc::sockaddr_ll>();
-    // SAFETY: sockaddr_storage is larger than sockaddr_ll and suitably
-    // aligned for it; the copy writes exactly one sockaddr_ll into it.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            (&ll as *const libc::sockaddr_ll).cast::<u8>(),
-            (&mut storage as *mut SockAddrStorage).cast::<u8>(),
-            len,
-        );
-    }
-    // SAFETY: `storage` holds an initialised AF_PACKET address of `len` bytes.
-    unsafe { SockAddr::new(storage, len as libc::socklen_t) }
-}
-
-fn sockaddr_ll_zeroed() -> libc::sockaddr_ll {
-    // SAFETY: sockaddr_ll is plain integers and arrays; all zeroes is valid.
-    unsafe { std::mem::zeroed() }
+    crate::sys::link_addr(ifindex, ETH_P_ARP, BROADCAST)
 }
 
 /// When the next announcements are due after taking the VIPs.

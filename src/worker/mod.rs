@@ -9,7 +9,6 @@
 mod generation;
 pub mod listener;
 mod ops;
-pub mod timers;
 
 pub use generation::{Kept, Reload};
 
@@ -22,6 +21,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::balance::Candidate;
+use crate::base::timers::{Fired, Timers};
 use crate::forward::{COPY_CHUNK, PipeBudget, PipePool};
 use crate::logging;
 use crate::runtime::{Runtime, try_take};
@@ -29,7 +29,6 @@ use crate::session::{Close, Ctx, Outcome, Session, Side};
 use generation::Generation;
 pub use listener::Listener;
 pub use ops::AdminOp;
-use timers::{Fired, Timers};
 
 pub const WAKER_TOKEN: Token = Token(usize::MAX);
 /// Listener `i` has token `LISTENER_BASE - i`.

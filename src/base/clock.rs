@@ -1,11 +1,20 @@
-//! Dates as HAProxy's logs print them: `%t` (`21/Nov/2026:10:00:00.123`),
-//! `%T` / `%Tl` (`21/Nov/2026:10:00:00 +0000`), and the syslog headers'
-//! `Nov 21 10:00:00` (RFC 3164) and `2026-11-21T10:00:00.123456+00:00`
-//! (RFC 5424). Local time comes from the C library (the TZ rules of the
-//! host), everything else is plain arithmetic.
+//! The process clock ([`now_ms`]) and dates as HAProxy's logs print them:
+//! `%t` (`21/Nov/2026:10:00:00.123`), `%T` / `%Tl` (`21/Nov/2026:10:00:00
+//! +0000`), and the syslog headers' `Nov 21 10:00:00` (RFC 3164) and
+//! `2026-11-21T10:00:00.123456+00:00` (RFC 5424). Local time comes from the
+//! C library (the TZ rules of the host, through `sys`), everything else is
+//! plain arithmetic.
 
 use std::fmt::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the process's first call: the clock for state that
+/// crosses threads in atomics.
+pub fn now_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    Instant::now().duration_since(epoch).as_millis() as u64
+}
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -69,15 +78,9 @@ pub fn utc(secs: i64) -> Civil {
 
 /// The host's local date of a Unix time; UTC if the C library cannot say.
 pub fn local(secs: i64) -> Civil {
-    let t = secs as libc::time_t;
-    // SAFETY: an all-zero `tm` is a valid value for localtime_r to overwrite.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are to live locals; localtime_r is the
-    // thread-safe variant and keeps no pointer to them.
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if !ok {
+    let Some(tm) = crate::sys::localtime(secs) else {
         return utc(secs);
-    }
+    };
     Civil {
         year: i64::from(tm.tm_year) + 1900,
         month: (tm.tm_mon + 1) as u32,
