@@ -17,10 +17,11 @@ pub mod admin;
 pub mod balance;
 pub mod base;
 pub mod config;
-pub mod connect;
+pub mod control;
 pub mod forward;
 pub mod health;
 pub mod logging;
+pub mod net;
 pub mod notify;
 pub mod proxy_proto;
 pub mod reload;
@@ -37,17 +38,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use base::service::Service;
 use config::Config;
-use forward::PipeBudget;
-use reload::{Listeners, Process};
+use control::{Control, ControlLink};
+use net::BindError;
+use reload::{Listeners, Supervisor};
 use runtime::Runtime;
-use worker::listener::BindError;
-use worker::{Control, ControlLink, Worker};
-
-/// `maxpipes` when not set: a quarter of maxconn, as HAProxy.
-pub fn default_maxpipes(maxconn: usize) -> usize {
-    maxconn / 4
-}
+use worker::Worker;
 
 /// What can stop start-up.
 #[derive(Debug)]
@@ -105,27 +102,13 @@ pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
     // Stats sockets are opened with the listeners: one that cannot be
     // bound stops start-up before any thread runs.
     let stats_sockets = admin::bind(&config).map_err(StartError::Admin)?;
-    let maxpipes = config
-        .global
-        .maxpipes
-        .unwrap_or_else(|| default_maxpipes(config.global.maxconn));
-    let budget = PipeBudget::new(maxpipes);
-    let rt = Arc::new(Runtime::new(config));
-    let _ = rt.pipes.set(budget.clone());
-
-    let logger = logging::Logger::start(rt.clone()).map_err(StartError::Spawn)?;
+    let rt = Arc::new(Runtime::first(config));
+    let logger = reload::start_logger(&rt).map_err(StartError::Spawn)?;
     let mut workers = Vec::with_capacity(nworkers);
     for (id, ls) in listeners.opened.into_iter().enumerate() {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let (w, waker) = Worker::new(
-            id,
-            rt.clone(),
-            ls,
-            budget.clone(),
-            rx,
-            logger.handle.clone(),
-        )
-        .map_err(StartError::Poll)?;
+        let (w, waker) =
+            Worker::new(id, rt.clone(), ls, rx, logger.sender.clone()).map_err(StartError::Poll)?;
         let thread = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || w.run())
@@ -140,7 +123,7 @@ pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
         env!("CARGO_PKG_VERSION"),
         nworkers,
         rt.global.maxconn,
-        maxpipes
+        rt.process.maxpipes
     );
     let links: Vec<ControlLink> = workers.iter().map(|w| w.link.clone()).collect();
     let checker = health::start(rt.clone(), links.clone()).map_err(StartError::Health)?;
@@ -149,7 +132,7 @@ pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
         .map_err(StartError::AdminThread)?;
     let vrrp = vrrp::start(current.clone()).map_err(StartError::Vrrp)?;
     notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
-    let mut process = Process {
+    let mut process = Supervisor {
         files,
         rt,
         current,
@@ -196,7 +179,7 @@ const SUPERVISE_TICK: Duration = Duration::from_millis(200);
 /// The main thread's loop: signals in, control messages out.
 /// A stop signal first hands the virtual IPs over (`vrrp`), then stops
 /// the workers.
-fn supervise(workers: &[WorkerHandle], process: &mut Process, vrrp: Option<&vrrp::Vrrp>) {
+fn supervise(workers: &[WorkerHandle], process: &mut Supervisor, vrrp: Option<&Service>) {
     let mut hard_stop_at: Option<Instant> = None;
     let mut stopping = false;
     loop {

@@ -11,18 +11,34 @@
 //! checks carries over by name ([`Runtime::reloaded`]); the health checker
 //! restarts on the new config; the runtime API answers from the new one.
 
+use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
 
+use crate::base::service::Service;
 use crate::config::{self, Bind, Config};
+use crate::control::{Control, ControlLink, Kept, Reload};
+use crate::logging::{Book, Logger};
+use crate::net::{self as listener, BindError, Listener};
 use crate::runtime::{Current, Runtime, worker_count};
-use crate::worker::listener::{self, BindError, Listener};
-use crate::worker::{Control, ControlLink, Kept, Reload};
-use crate::{health, logging, notify};
+use crate::{health, notify};
+
+/// Starts the logger of `rt`'s config, and makes it the one that gets
+/// server events when its backends log.
+pub fn start_logger(rt: &Runtime) -> io::Result<Logger> {
+    let logger = Logger::start(Book {
+        global: rt.global.clone(),
+        frontends: rt.frontends.iter().map(|f| f.config.clone()).collect(),
+        backends: rt.backends.iter().map(|b| b.config.clone()).collect(),
+    })?;
+    let events = rt.backends.iter().any(|b| !b.config.log.targets.is_empty());
+    rt.process
+        .set_event_sink(events.then(|| logger.sender.clone()));
+    Ok(logger)
+}
 
 /// What makes a bound socket reusable by a new config: the address as
 /// written, and the options fixed at bind time.
@@ -106,22 +122,22 @@ impl Listeners {
 }
 
 /// What the main thread holds of the running process, to reload it.
-pub struct Process {
+pub struct Supervisor {
     pub files: Vec<PathBuf>,
     pub rt: Arc<Runtime>,
     /// The runtime the admin thread answers from.
     pub current: Current,
     pub links: Vec<ControlLink>,
-    pub checker: Option<health::Checker>,
-    pub logger: logging::Logger,
+    pub checker: Option<Service>,
+    pub logger: Logger,
     /// Logger threads of older configs: they end when the last session of
     /// their config is gone; joined at exit so their lines are written.
-    pub retired_loggers: Vec<JoinHandle<()>>,
+    pub retired_loggers: Vec<Service>,
     pub bound: Vec<Bound>,
     pub reloads: u64,
 }
 
-impl Process {
+impl Supervisor {
     /// Reads the config files again and switches to them, or logs why not.
     pub fn reload(&mut self) {
         notify::notify("RELOADING=1");
@@ -167,13 +183,15 @@ impl Process {
             c.stop();
         }
         let rt = Arc::new(Runtime::reloaded(config, &self.rt));
-        let logger = logging::Logger::start(rt.clone()).unwrap_or_else(|e| {
+        // From here on, server events go to the new config's logger.
+        let logger = start_logger(&rt).unwrap_or_else(|e| {
             log::error!("cannot start the logger for the new configuration: {e}; its sessions are not logged");
-            logging::Logger::disabled()
+            rt.process.set_event_sink(None);
+            Logger::disabled()
         });
         let plan = Arc::new(Reload {
             rt: rt.clone(),
-            logs: logger.handle.clone(),
+            logs: logger.sender.clone(),
             keep: ls.keep,
             opened: ls.opened.into_iter().map(Mutex::new).collect(),
         });
@@ -188,8 +206,6 @@ impl Process {
         self.current.set(rt.clone());
         let old = std::mem::replace(&mut self.logger, logger);
         self.retired_loggers.extend(old.detach());
-        // The old runtime's event handle would keep its logger alive.
-        self.rt.events.lock().take();
         self.rt = rt;
         self.bound = ls.bound;
         Ok(())
@@ -232,7 +248,7 @@ impl Process {
             location: config::Location::default(),
             ..v.clone()
         };
-        let running = self.rt.vrrp.iter().map(|s| what(&s.config));
+        let running = self.rt.process.vrrp.iter().map(|s| what(&s.config));
         if !new.vrrp.iter().map(what).eq(running) {
             log::warn!(
                 "reload: vrrp section changes take effect at the next restart (the running instances keep their settings)"
@@ -243,10 +259,10 @@ impl Process {
     /// Joins the logger threads so every line is written. Call after the
     /// workers are gone.
     pub fn finish(self) {
-        self.rt.events.lock().take();
+        self.rt.process.set_event_sink(None);
         self.logger.finish();
         for t in self.retired_loggers {
-            let _ = t.join();
+            t.join();
         }
     }
 }

@@ -13,10 +13,10 @@
 //! Without `/usr/sbin/haproxy` the comparison is skipped with a note, except
 //! under `CI=true`, where it must be installed.
 
+use splicer::config::LogFormat;
 use splicer::config::{
     Balance, CheckKind, Config, HashType, ProxyVersion, TcpCheckRule, load, parse_time,
 };
-use splicer::logging::format::LogFormat;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

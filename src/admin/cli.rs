@@ -7,8 +7,8 @@
 //! fuzzy matching of the words typed against the table.
 
 use crate::config::Level;
+use crate::control::ControlLink;
 use crate::runtime::Runtime;
-use crate::worker::ControlLink;
 
 use super::commands::TABLE;
 

@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::config::{Balance, HashType, Level, MAX_WEIGHT, parse_time};
-use crate::health::{set_drain, set_maint};
+use crate::runtime::events::{set_drain, set_maint};
 use crate::runtime::{BackendState, Runtime, admin};
 
 use super::cli::{Command, Ctx, PERMISSION_DENIED, usage};
@@ -169,14 +169,14 @@ pub static TABLE: &[Command] = &[
         Level::Admin,
         "disable server (DEPRECATED)",
         "disable a server for maintenance (use 'set server' instead)",
-        |ctx, args, out| with_server(ctx.rt, args.get(2), out, |b, s| maint(b, s, true)),
+        |ctx, args, out| with_server(ctx.rt, args.get(2), out, |b, s| maint(ctx.rt, b, s, true)),
     ),
     cmd(
         &["enable", "server"],
         Level::Admin,
         "enable server  (DEPRECATED)",
         "enable a disabled server (use 'set server' instead)",
-        |ctx, args, out| with_server(ctx.rt, args.get(2), out, |b, s| maint(b, s, false)),
+        |ctx, args, out| with_server(ctx.rt, args.get(2), out, |b, s| maint(ctx.rt, b, s, false)),
     ),
     cmd(
         &["set", "timeout"],
@@ -283,7 +283,7 @@ fn clear_counters(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
         }
     }
     for b in &rt.backends {
-        b.max_queued.store(0, Ordering::Relaxed);
+        b.queued.clear_peak();
     }
     if all {
         for s in rt.backends.iter().flat_map(|b| &b.servers) {
@@ -437,20 +437,21 @@ fn set_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
         Ok(found) => found,
         Err(e) => return out.push_str(e),
     };
+    let rt = ctx.rt;
     match args.get(3).map(String::as_str) {
-        Some("weight") => set_weight(ctx.rt, args.get(2), args.get(4), out),
+        Some("weight") => set_weight(rt, args.get(2), args.get(4), out),
         Some("state") => match args.get(4).map(String::as_str) {
             Some("ready") => {
-                maint(b, s, false);
-                set_drain(b, s, false);
+                maint(rt, b, s, false);
+                set_drain(rt, b, s, false);
             }
             Some("drain") => {
-                maint(b, s, false);
-                set_drain(b, s, true);
+                maint(rt, b, s, false);
+                set_drain(rt, b, s, true);
             }
             Some("maint") => {
-                set_drain(b, s, false);
-                maint(b, s, true);
+                set_drain(rt, b, s, false);
+                maint(rt, b, s, true);
             }
             _ => out.push_str("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"),
         },
@@ -460,8 +461,8 @@ fn set_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
 
 /// Enters or leaves forced maintenance; leaving also clears the config's
 /// `disabled`, as HAProxy's `enable server` does.
-fn maint(b: &BackendState, s: usize, on: bool) {
-    set_maint(b, s, on, admin::MAINT);
+fn maint(rt: &Runtime, b: &BackendState, s: usize, on: bool) {
+    set_maint(rt, b, s, on, admin::MAINT);
 }
 
 fn set_maxconn_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {

@@ -13,13 +13,13 @@
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
+use crate::base::slot::Slot;
 use crate::config::DEFAULT_STATS_TIMEOUT;
-use crate::runtime::{Counters, FrontendState, Runtime};
+use crate::runtime::{Counters, FrontendState, OTHER_THREADS, Runtime};
 
 /// Largest request, head and body together (HAProxy's default
 /// `tune.bufsize`, beyond which it answers 400).
@@ -242,22 +242,23 @@ pub struct Client {
     rt: Arc<Runtime>,
     /// Index of the stats frontend in `rt`.
     frontend: usize,
+    /// Its place under the frontend's maxconn.
+    _slot: Slot,
     state: State,
     pub deadline: Instant,
     send_timeout: Duration,
 }
 
-impl Drop for Client {
-    fn drop(&mut self) {
-        self.rt.frontends[self.frontend]
-            .current
-            .fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 impl Client {
-    /// A client of frontend `frontend` of `rt`, which has taken a slot for it.
-    pub fn new(stream: TcpStream, peer: SocketAddr, rt: Arc<Runtime>, frontend: usize) -> Client {
+    /// A client of frontend `frontend` of `rt`, holding the place it took
+    /// under the frontend's maxconn.
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        rt: Arc<Runtime>,
+        frontend: usize,
+        slot: Slot,
+    ) -> Client {
         let page = rt.frontends[frontend].config.stats.as_ref();
         let request = page.map_or(DEFAULT_STATS_TIMEOUT, |p| p.request_timeout);
         let send_timeout = page.map_or(DEFAULT_STATS_TIMEOUT, |p| p.send_timeout);
@@ -266,6 +267,7 @@ impl Client {
             peer,
             rt,
             frontend,
+            _slot: slot,
             state: State::Reading(Vec::new()),
             deadline: Instant::now() + request,
             send_timeout,
@@ -314,7 +316,10 @@ impl Client {
                             Ok(0) => return Step::Close,
                             Ok(n) => {
                                 *sent += n;
-                                Counters::add(&fe.counters.bytes_out, n as u64);
+                                Counters::add(
+                                    &fe.counters.shard(OTHER_THREADS).bytes_out,
+                                    n as u64,
+                                );
                             }
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -343,7 +348,7 @@ impl Client {
 
     fn respond(&mut self, r: Response, head_only: bool, fe: &FrontendState) {
         if matches!(r.status, 400 | 408) {
-            Counters::add(&fe.counters.request_errors, 1);
+            Counters::add(&fe.counters.shard(OTHER_THREADS).request_errors, 1);
         }
         self.state = State::Writing {
             out: r.to_bytes(head_only),
@@ -391,7 +396,7 @@ fn read_some(
         match stream.read(&mut chunk) {
             Ok(0) => return Ok(ReadEnd::Eof),
             Ok(n) => {
-                Counters::add(&fe.counters.bytes_in, n as u64);
+                Counters::add(&fe.counters.shard(OTHER_THREADS).bytes_in, n as u64);
                 buf.extend_from_slice(&chunk[..n]);
                 got = true;
             }

@@ -54,7 +54,8 @@ pub fn show_info(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
 /// `show info`'s lines as (name, value), in HAProxy's order; the stats
 /// page and the process metrics read them too.
 pub fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)> {
-    let up = rt.started.elapsed().as_secs();
+    let process = &rt.process;
+    let up = process.started.elapsed().as_secs();
     let sum =
         |f: fn(&crate::runtime::FrontendState) -> u64| rt.frontends.iter().map(f).sum::<u64>();
     let listeners = rt
@@ -64,16 +65,12 @@ pub fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)> {
         .map(|f| f.config.binds.len())
         .sum::<usize>()
         + rt.global.stats_sockets.len();
-    let maxpipes = rt
-        .global
-        .maxpipes
-        .unwrap_or_else(|| crate::default_maxpipes(rt.global.maxconn));
     let node = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let mut lines: Vec<(&str, String)> = vec![
         ("Name", "splicer".into()),
         ("Version", env!("CARGO_PKG_VERSION").into()),
         ("Release_date", build_date()),
-        ("Nbthread", rt.nbthread.to_string()),
+        ("Nbthread", process.nbthread.to_string()),
         ("Nbproc", "1".into()),
         ("Process_num", "1".into()),
         ("Pid", std::process::id().to_string()),
@@ -86,10 +83,13 @@ pub fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)> {
     lines.extend([
         ("Maxconn", rt.maxconn.load(Ordering::Relaxed).to_string()),
         ("Hard_maxconn", rt.global.maxconn.to_string()),
-        ("CurrConns", rt.current.load(Ordering::Relaxed).to_string()),
-        ("CumConns", rt.accepted.load(Ordering::Relaxed).to_string()),
-        ("Maxpipes", maxpipes.to_string()),
-        ("PipesUsed", rt.pipes_in_use().to_string()),
+        ("CurrConns", process.sessions.get().to_string()),
+        (
+            "CumConns",
+            process.accepted.total(|s| &s.sessions).to_string(),
+        ),
+        ("Maxpipes", process.maxpipes.to_string()),
+        ("PipesUsed", process.pipes.get().to_string()),
         (
             "ConnRate",
             sum(|f| f.counters.rate.value().into()).to_string(),
@@ -100,15 +100,15 @@ pub fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)> {
         ),
         // Sessions are splicer's tasks; workers wake on events, with no
         // run queue (tools such as hatop require both lines).
-        ("Tasks", rt.current.load(Ordering::Relaxed).to_string()),
+        ("Tasks", process.sessions.get().to_string()),
         ("Run_queue", "0".into()),
         ("node", node.trim().to_string()),
         ("Listeners", listeners.to_string()),
         (
             "TotalBytesOut",
-            sum(|f| f.counters.bytes_out.load(Ordering::Relaxed)).to_string(),
+            sum(|f| f.counters.total(|s| &s.bytes_out)).to_string(),
         ),
-        ("Start_time_sec", rt.started_unix.to_string()),
+        ("Start_time_sec", process.started_unix.to_string()),
     ]);
     lines
 }

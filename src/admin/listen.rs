@@ -12,7 +12,7 @@ use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
 use crate::config::{Config, Level, StatsAddr, StatsSocket};
-use crate::worker::listener::{BindError, open_bind};
+use crate::net::{BindError, open_bind};
 
 /// Why a stats socket could not be opened.
 #[derive(Debug)]

@@ -34,16 +34,16 @@ mod workers;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::base::service::{Service, StopFlag};
 use crate::config::Level;
-use crate::runtime::{Current, Runtime, try_take};
-use crate::worker::ControlLink;
+use crate::control::ControlLink;
+use crate::runtime::{Current, OTHER_THREADS, Runtime};
 pub use listen::{AdminError, Listening, bind};
 use listen::{Serve, Stream};
 
@@ -59,31 +59,14 @@ const OUTPUT_HIGH: usize = 256 * 1024;
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 const EVENTS_CAPACITY: usize = 64;
 
-/// The running admin thread; stopping it joins the thread and removes the
-/// UNIX sockets it created.
-pub struct Admin {
-    thread: JoinHandle<()>,
-    stop: Arc<AtomicBool>,
-    waker: Arc<Waker>,
-}
-
-impl Admin {
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::Release);
-        let _ = self.waker.wake();
-        if self.thread.join().is_err() {
-            log::error!("admin thread panicked");
-        }
-    }
-}
-
 /// Starts serving the sockets [`bind`] opened; `None` when there are none.
-/// `workers` are asked about their sessions and listeners.
+/// `workers` are asked about their sessions and listeners. Stopping the
+/// service removes the UNIX sockets it created.
 pub fn start(
     current: Current,
     listeners: Vec<Listening>,
     workers: Vec<ControlLink>,
-) -> io::Result<Option<Admin>> {
+) -> io::Result<Option<Service>> {
     if listeners.is_empty() {
         return Ok(None);
     }
@@ -102,16 +85,8 @@ pub fn start(
     for (i, l) in thread.listeners.iter_mut().enumerate() {
         l.register(thread.poll.registry(), Token(LISTENER_BASE - i))?;
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let handle = std::thread::Builder::new()
-        .name("admin".into())
-        .spawn(move || thread.run(&flag))?;
-    Ok(Some(Admin {
-        thread: handle,
-        stop,
-        waker,
-    }))
+    let service = Service::spawn("admin", Some(waker), move |stop| thread.run(&stop))?;
+    Ok(Some(service))
 }
 
 struct Thread {
@@ -130,9 +105,9 @@ struct Thread {
 }
 
 impl Thread {
-    fn run(&mut self, stop: &AtomicBool) {
+    fn run(&mut self, stop: &StopFlag) {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
-        while !stop.load(Ordering::Acquire) {
+        while !stop.is_set() {
             let timeout = self
                 .next_deadline()
                 .map(|t| t.saturating_duration_since(Instant::now()));
@@ -201,21 +176,21 @@ impl Thread {
             return;
         };
         let state = &rt.frontends[fe];
-        while try_take(&state.current, state.maxconn.load(Ordering::Relaxed)) {
+        while let Some(slot) = state
+            .current
+            .try_take(state.maxconn.load(Ordering::Relaxed))
+        {
             let (mut stream, peer) = match self.listeners[i].accept_tcp() {
                 Ok(s) => s,
-                Err(e) => {
-                    state.current.fetch_sub(1, Ordering::AcqRel);
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock => return,
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
-                        _ => {
-                            log::warn!("stats page {}: accept failed: {e}", self.listeners[i].name);
-                            self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
-                            return;
-                        }
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => return,
+                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
+                    _ => {
+                        log::warn!("stats page {}: accept failed: {e}", self.listeners[i].name);
+                        self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+                        return;
                     }
-                }
+                },
             };
             let entry = self.clients.vacant_entry();
             let key = entry.key();
@@ -226,12 +201,13 @@ impl Thread {
                 .register(&mut stream, Token(key), interest)
             {
                 log::warn!("stats page: cannot register client {peer}: {e}");
-                state.current.fetch_sub(1, Ordering::AcqRel);
                 continue;
             }
-            let current = state.current.load(Ordering::Relaxed) as u64;
-            state.counters.session_started(current);
-            entry.insert(Conn::Http(http::Client::new(stream, peer, rt.clone(), fe)));
+            state
+                .counters
+                .session_started(OTHER_THREADS, slot.count() as u64);
+            let client = http::Client::new(stream, peer, rt.clone(), fe, slot);
+            entry.insert(Conn::Http(client));
             self.drive(key);
         }
     }

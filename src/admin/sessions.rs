@@ -10,8 +10,8 @@ use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::base::clock;
-use crate::session::{DirectionView, SessionView};
-use crate::worker::AdminOp;
+use crate::control::AdminOp;
+use crate::control::{DirectionView, SessionView};
 
 use super::cli::Ctx;
 use super::commands::find_server;

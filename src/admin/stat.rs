@@ -250,19 +250,17 @@ pub fn typed_pos(i: usize) -> Option<usize> {
 
 /// Counters every row kind shows the same way.
 fn counters(r: &mut Row, c: &Counters, current: u64) {
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     r.set("scur", current);
-    r.set("smax", load(&c.max_current).max(current));
-    r.set("stot", load(&c.sessions));
-    r.set("bin", load(&c.bytes_in));
-    r.set("bout", load(&c.bytes_out));
+    r.set("smax", c.max_current.load(Ordering::Relaxed).max(current));
+    r.set("stot", c.total(|s| &s.sessions));
+    r.set("bin", c.total(|s| &s.bytes_in));
+    r.set("bout", c.total(|s| &s.bytes_out));
     r.set("rate", c.rate.value());
     r.set("rate_max", c.rate.max.load(Ordering::Relaxed));
 }
 
 /// Counters of rows that talk to servers (servers and backends).
 fn server_side(r: &mut Row, c: &Counters) {
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     r.zeros(&[
         "qcur", "qmax", "dresp", "eresp", "cli_abrt", "srv_abrt", "qtime", "ctime", "rtime",
         "ttime",
@@ -276,22 +274,22 @@ fn server_side(r: &mut Row, c: &Counters) {
         "ttime_max",
         "eint",
     ]);
-    r.set("econ", load(&c.connect_errors));
-    r.set("wretr", load(&c.retries));
-    r.set("wredis", load(&c.redispatches));
-    r.set("lbtot", load(&c.picks));
-    r.set("connect", load(&c.connects));
+    r.set("econ", c.total(|s| &s.connect_errors));
+    r.set("wretr", c.total(|s| &s.retries));
+    r.set("wredis", c.total(|s| &s.redispatches));
+    r.set("lbtot", c.total(|s| &s.picks));
+    r.set("connect", c.total(|s| &s.connects));
     r.set("lastsess", c.since_last_session());
 }
 
 fn frontend_row(fe: &FrontendState) -> Row {
     let cfg: &Frontend = &fe.config;
     let mut r = Row::new(Kind::Frontend, &cfg.name, "FRONTEND");
-    let current = fe.current.load(Ordering::Relaxed);
+    let current = fe.current.get();
     let max = fe.maxconn.load(Ordering::Relaxed);
     counters(&mut r, &fe.counters, current as u64);
     r.set("slim", max);
-    r.set("ereq", fe.counters.request_errors.load(Ordering::Relaxed));
+    r.set("ereq", fe.counters.total(|s| &s.request_errors));
     r.zeros(&[
         "dreq",
         "dresp",
@@ -321,7 +319,7 @@ fn frontend_row(fe: &FrontendState) -> Row {
         "conn_rate_max",
         fe.counters.rate.max.load(Ordering::Relaxed),
     );
-    r.set("conn_tot", fe.counters.sessions.load(Ordering::Relaxed));
+    r.set("conn_tot", fe.counters.total(|s| &s.sessions));
     r
 }
 
@@ -333,8 +331,8 @@ fn server_row(b: &BackendState, s: usize) -> Row {
     let srv = &b.servers[s];
     let mut r = Row::new(Kind::Server, &b.config.name, &srv.name);
     let c = checks(b, s);
-    let current = srv.active.load(Ordering::Relaxed);
-    counters(&mut r, &srv.counters, current.into());
+    let current = srv.active.get();
+    counters(&mut r, &srv.counters, current as u64);
     server_side(&mut r, &srv.counters);
     let max = srv.maxconn.load(Ordering::Relaxed);
     if max > 0 {
@@ -435,11 +433,11 @@ fn serving(b: &BackendState) -> Vec<&ServerState> {
 
 fn backend_row(rt: &Runtime, b: &BackendState) -> Row {
     let mut r = Row::new(Kind::Backend, &b.config.name, "BACKEND");
-    let current = b.active.load(Ordering::Relaxed);
-    counters(&mut r, &b.counters, current.into());
+    let current = b.active.get();
+    counters(&mut r, &b.counters, current as u64);
     server_side(&mut r, &b.counters);
-    r.set("qcur", b.queued.load(Ordering::Relaxed));
-    r.set("qmax", b.max_queued.load(Ordering::Relaxed));
+    r.set("qcur", b.queued.get());
+    r.set("qmax", b.queued.peak());
     r.zeros(&["dreq", "comp_in", "comp_out", "comp_byp", "comp_rsp"]);
     r.zeros(&[
         "agg_server_status",

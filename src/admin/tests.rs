@@ -28,7 +28,7 @@ const HAPROXY_ROWS: &[&str] = &[
 ];
 
 fn runtime() -> Runtime {
-    Runtime::new(parse_str("t.cfg", CONFIG).unwrap().config)
+    Runtime::first(parse_str("t.cfg", CONFIG).unwrap().config)
 }
 
 /// Puts a checked server in the state HAProxy showed: DOWN after one

@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use super::cli::Ctx;
 use crate::config::Preempt;
-use crate::vrrp::Shared;
+use crate::runtime::VrrpState;
 
 pub fn show_vrrp(ctx: &mut Ctx<'_>, _: &[String], out: &mut String) {
-    if ctx.rt.vrrp.is_empty() {
+    if ctx.rt.process.vrrp.is_empty() {
         out.push_str("No vrrp section in the configuration.\n");
         return;
     }
     let now = Instant::now();
-    for (i, shared) in ctx.rt.vrrp.iter().enumerate() {
+    for (i, shared) in ctx.rt.process.vrrp.iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }
@@ -24,7 +24,7 @@ pub fn show_vrrp(ctx: &mut Ctx<'_>, _: &[String], out: &mut String) {
     }
 }
 
-fn block(shared: &Shared, now: Instant, out: &mut String) {
+fn block(shared: &VrrpState, now: Instant, out: &mut String) {
     let c = &shared.config;
     let s = shared.status.lock().clone();
     let none = || "-".to_string();
@@ -110,10 +110,9 @@ fn ms(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use crate::admin::cli::{Session, run_line};
+    use crate::base::vrrp::{State, Transition};
     use crate::config::{Level, parse_str};
     use crate::runtime::Runtime;
-    use crate::vrrp::machine::State;
-    use crate::vrrp::status::Transition;
     use std::net::Ipv4Addr;
     use std::time::{Duration, Instant};
 
@@ -136,12 +135,12 @@ vrrp VI_1\n interface eth0\n virtual_router_id 51\n priority 150\n advert_int 0.
 
     #[test]
     fn shows_what_the_vrrp_thread_published() {
-        let rt = Runtime::new(parse_str("t.cfg", CONFIG).unwrap().config);
+        let rt = Runtime::first(parse_str("t.cfg", CONFIG).unwrap().config);
         let before = show(&rt);
         assert!(before.contains("state: INIT\n"), "{before}");
         assert!(before.contains("master: -\n"), "{before}");
         {
-            let mut s = rt.vrrp[0].status.lock();
+            let mut s = rt.process.vrrp[0].status.lock();
             s.state = State::Master;
             s.local_ip = Some(Ipv4Addr::new(198, 51, 100, 11));
             s.master = Some((Ipv4Addr::new(198, 51, 100, 11), 150));
@@ -183,7 +182,7 @@ vrrp VI_1\n interface eth0\n virtual_router_id 51\n priority 150\n advert_int 0.
         );
         // Without vrrp sections.
         let plain = CONFIG.split("vrrp VI_1").next().unwrap();
-        let rt = Runtime::new(parse_str("t.cfg", plain).unwrap().config);
+        let rt = Runtime::first(parse_str("t.cfg", plain).unwrap().config);
         assert_eq!(show(&rt), "No vrrp section in the configuration.\n\n");
     }
 }

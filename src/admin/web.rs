@@ -10,8 +10,8 @@
 use std::net::IpAddr;
 
 use crate::config::{Level, StatsUi};
+use crate::control::ControlLink;
 use crate::runtime::{FrontendState, Runtime};
-use crate::worker::ControlLink;
 
 use super::cli::{Session, run_line};
 use super::commands::find_backend;

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use crate::control::{AdminOp, Control, ControlLink};
 use crate::runtime::FrontendState;
-use crate::worker::{AdminOp, Control, ControlLink};
 
 use super::cli::Ctx;
 

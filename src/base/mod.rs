@@ -1,6 +1,13 @@
 //! Plain types and messages that every thread uses, so that threads talk
-//! without importing each other's modules: the clock, the timer heap, ...
-//! Nothing here imports another module of the crate except [`crate::sys`].
+//! without importing each other's modules: the clock, the timer heap,
+//! counted places ([`slot`]), what goes to the logger ([`log`]), what the
+//! VRRP speaker publishes ([`vrrp`]) and the handle of a background thread
+//! ([`service`]). Nothing here imports another module of the crate except
+//! [`crate::sys`].
 
 pub mod clock;
+pub mod log;
+pub mod service;
+pub mod slot;
 pub mod timers;
+pub mod vrrp;

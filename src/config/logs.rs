@@ -6,10 +6,41 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
+use super::logformat::{self as format, LogFormat};
 use super::model::*;
 use super::parser::Diags;
-use crate::logging::format::{self, LogFormat};
-use crate::logging::target::{FORMATS, facility, level};
+
+/// The 24 syslog facilities, by number.
+pub const FACILITIES: [&str; 24] = [
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2",
+    "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
+];
+
+/// The 8 syslog levels, most severe first.
+pub const LEVELS: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
+/// `format` names of a `log` line.
+pub const FORMATS: &[(&str, SyslogFormat)] = &[
+    ("local", SyslogFormat::Local),
+    ("rfc3164", SyslogFormat::Rfc3164),
+    ("rfc5424", SyslogFormat::Rfc5424),
+    ("short", SyslogFormat::Short),
+    ("priority", SyslogFormat::Priority),
+    ("timed", SyslogFormat::Timed),
+    ("iso", SyslogFormat::Iso),
+    ("raw", SyslogFormat::Raw),
+];
+
+pub fn facility(name: &str) -> Option<u8> {
+    FACILITIES.iter().position(|f| *f == name).map(|i| i as u8)
+}
+
+pub fn level(name: &str) -> Option<u8> {
+    LEVELS.iter().position(|l| *l == name).map(|i| i as u8)
+}
 
 /// The syslog port when a `log` address has none.
 pub const DEFAULT_SYSLOG_PORT: u16 = 514;
@@ -321,6 +352,16 @@ impl LogDraft {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(facility("local0"), Some(16));
+        assert_eq!(facility("kern"), Some(0));
+        assert_eq!(facility("local8"), None);
+        assert_eq!(level("info"), Some(6));
+        assert_eq!(level("emerg"), Some(0));
+        assert_eq!(level("warn"), None);
+    }
 
     fn words(line: &str) -> Vec<String> {
         line.split_whitespace().map(String::from).collect()

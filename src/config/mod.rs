@@ -9,6 +9,7 @@ mod bind;
 mod checks;
 mod keywords;
 mod lexer;
+pub mod logformat;
 mod logs;
 pub mod model;
 mod parser;
@@ -22,6 +23,7 @@ mod values;
 pub mod vrrp;
 
 pub use lexer::{LexError, Lexed, split_line};
+pub use logformat::LogFormat;
 pub use model::*;
 pub use stats_page::{
     DEFAULT_STATS_REALM, DEFAULT_STATS_TIMEOUT, DEFAULT_STATS_URI, PathMatch, PathRule, SrcRule,

@@ -244,11 +244,24 @@ pub struct FrontendLog {
     /// `option tcplog` or `log-format`: one line at the end of each
     /// session. `None`: HAProxy's default, a `Connect from` line when the
     /// session starts.
-    pub format: Option<crate::logging::format::LogFormat>,
+    pub format: Option<super::logformat::LogFormat>,
     /// `option dontlognull`: no line for a session whose client sent nothing.
     pub dontlognull: bool,
     /// `log-tag` of the proxy, else of `global`.
     pub tag: Option<String>,
+}
+
+impl FrontendLog {
+    /// Whether its lines show our side of the server connection (`%bi`,
+    /// `%bp`), which costs a `getsockname` per session.
+    pub fn wants_source(&self) -> bool {
+        use super::logformat::Var;
+        !self.targets.is_empty()
+            && self
+                .format
+                .as_ref()
+                .is_some_and(|f| f.uses(Var::BackendIp) || f.uses(Var::BackendPort))
+    }
 }
 
 /// `len` when not set (HAProxy: 1024, what every syslog server accepts).

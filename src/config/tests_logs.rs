@@ -55,7 +55,7 @@ frontend plain
     assert_eq!(flushed.log.targets[0].facility, 18);
     assert_eq!(
         frontend(&l, "inherits").log.format,
-        Some(crate::logging::format::LogFormat::tcplog())
+        Some(crate::config::LogFormat::tcplog())
     );
     assert_ne!(
         frontend(&l, "custom").log.format,
@@ -81,7 +81,7 @@ frontend c
     bind :82
 "
     ));
-    let tcplog = Some(crate::logging::format::LogFormat::tcplog());
+    let tcplog = Some(crate::config::LogFormat::tcplog());
     assert_eq!(frontend(&l, "a").log.format, tcplog);
     assert_ne!(frontend(&l, "b").log.format, tcplog);
     assert!(frontend(&l, "b").log.dontlognull);

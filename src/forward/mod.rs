@@ -18,7 +18,7 @@ use mio::net::TcpStream;
 
 use crate::config::SpliceMode;
 use crate::sys;
-pub use pipe::{Pipe, PipeBudget, PipePool};
+pub use pipe::{Pipe, PipePool};
 
 /// Bytes read per copy-mode read (the worker's scratch buffer size).
 pub const COPY_CHUNK: usize = 16 * 1024;

@@ -8,8 +8,8 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::base::slot::{Gauge, Slot};
 use crate::sys;
 
 /// A pipe and the number of bytes sitting in it.
@@ -21,6 +21,8 @@ pub struct Pipe {
     /// size (the kernel packs GRO super-packets), so it is never compared
     /// with the capacity.
     pub pending: usize,
+    /// Its place under `maxpipes`, given back when the pipe is closed.
+    _budget: Slot,
 }
 
 impl Pipe {
@@ -36,44 +38,13 @@ impl Pipe {
 /// Pipes kept idle by one worker at most; the rest are closed on return.
 pub const MAX_IDLE_PIPES_PER_WORKER: usize = 64;
 
-/// The process-wide pipe budget, shared by all workers' pools.
-#[derive(Debug)]
-pub struct PipeBudget {
-    in_use: AtomicUsize,
-    max: usize,
-}
-
-impl PipeBudget {
-    pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(PipeBudget {
-            in_use: AtomicUsize::new(0),
-            max,
-        })
-    }
-
-    fn take(&self) -> bool {
-        self.in_use
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    fn give_back(&self) {
-        self.in_use.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Pipes that exist now (lent out or idle in a pool).
-    pub fn in_use(&self) -> usize {
-        self.in_use.load(Ordering::Acquire)
-    }
-}
-
 /// One worker's pool of empty pipes.
 #[derive(Debug)]
 pub struct PipePool {
     idle: Vec<Pipe>,
-    budget: Arc<PipeBudget>,
+    /// Pipes of the whole process, and `maxpipes`.
+    budget: Arc<Gauge>,
+    max: usize,
     /// `tune.pipesize`; 0 keeps the kernel's default.
     size: usize,
     /// Set once pipe creation failed for a reason other than the budget
@@ -82,10 +53,11 @@ pub struct PipePool {
 }
 
 impl PipePool {
-    pub fn new(budget: Arc<PipeBudget>, size: usize) -> Self {
+    pub fn new(budget: Arc<Gauge>, max: usize, size: usize) -> Self {
         PipePool {
             idle: Vec::new(),
             budget,
+            max,
             size,
             starved: false,
         }
@@ -97,21 +69,21 @@ impl PipePool {
         if let Some(p) = self.idle.pop() {
             return Some(p);
         }
-        if self.starved || !self.budget.take() {
+        if self.starved {
             return None;
         }
-        match self.create() {
+        let slot = self.budget.try_take(self.max)?;
+        match self.create(slot) {
             Ok(p) => Some(p),
             Err(e) => {
                 log::warn!("cannot create a pipe, copying instead: {e}");
                 self.starved = true;
-                self.budget.give_back();
                 None
             }
         }
     }
 
-    fn create(&self) -> io::Result<Pipe> {
+    fn create(&self, slot: Slot) -> io::Result<Pipe> {
         let (rd, wr) = sys::pipe()?;
         if self.size > 0 {
             // A refused size (past pipe-max-size) keeps the default: not fatal.
@@ -119,7 +91,12 @@ impl PipePool {
                 log::debug!("tune.pipesize {} refused: {e}", self.size);
             }
         }
-        Ok(Pipe { rd, wr, pending: 0 })
+        Ok(Pipe {
+            rd,
+            wr,
+            pending: 0,
+            _budget: slot,
+        })
     }
 
     /// Takes a pipe back. Only empty pipes may be pooled; one that still holds
@@ -128,17 +105,6 @@ impl PipePool {
         self.starved = false;
         if pipe.pending == 0 && self.idle.len() < MAX_IDLE_PIPES_PER_WORKER {
             self.idle.push(pipe);
-        } else {
-            drop(pipe);
-            self.budget.give_back();
-        }
-    }
-}
-
-impl Drop for PipePool {
-    fn drop(&mut self) {
-        for _ in self.idle.drain(..) {
-            self.budget.give_back();
         }
     }
 }
@@ -150,8 +116,8 @@ mod tests {
     #[test]
     fn budget_caps_pipes_and_pool_reuses_them() {
         use std::os::fd::AsRawFd;
-        let budget = PipeBudget::new(2);
-        let mut pool = PipePool::new(budget.clone(), 0);
+        let budget = Arc::new(Gauge::default());
+        let mut pool = PipePool::new(budget.clone(), 2, 0);
         let a = pool.get().expect("first pipe");
         let b = pool.get().expect("second pipe");
         assert!(pool.get().is_none(), "a third pipe would pass maxpipes 2");
@@ -161,18 +127,18 @@ mod tests {
         assert_eq!(again.read_end().as_raw_fd(), a_fd);
         pool.put(again);
         pool.put(b);
-        assert_eq!(budget.in_use(), 2, "idle pooled pipes still count");
+        assert_eq!(budget.get(), 2, "idle pooled pipes still count");
         drop(pool);
-        assert_eq!(budget.in_use(), 0);
+        assert_eq!(budget.get(), 0);
     }
 
     #[test]
     fn a_pipe_returned_with_bytes_is_closed_not_pooled() {
-        let budget = PipeBudget::new(4);
-        let mut pool = PipePool::new(budget.clone(), 0);
+        let budget = Arc::new(Gauge::default());
+        let mut pool = PipePool::new(budget.clone(), 4, 0);
         let mut p = pool.get().unwrap();
         p.pending = 10;
         pool.put(p);
-        assert_eq!(budget.in_use(), 0);
+        assert_eq!(budget.get(), 0);
     }
 }

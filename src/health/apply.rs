@@ -8,10 +8,11 @@ use super::agent::{AgentAdmin, AgentOper, parse_agent};
 use super::state::Change;
 use super::status::{CheckStatus, Verdict};
 use super::{Thread, Tracked};
+use crate::base::log::{LEVEL_ALERT, LEVEL_NOTICE};
 use crate::config::{OnMarkedDown, OnMarkedUp};
-use crate::logging::{self, LEVEL_ALERT, LEVEL_EMERG, LEVEL_NOTICE};
-use crate::runtime::{BackendState, Oper, ServerState, admin};
-use crate::worker::Control;
+use crate::control::Control;
+use crate::runtime::events::{after_loss, left, online, set_drain, set_maint, who};
+use crate::runtime::{Oper, admin};
 use log::Level;
 
 impl Thread {
@@ -43,7 +44,7 @@ impl Thread {
                 duration.as_millis(),
             );
             let level = if passed { Level::Info } else { Level::Warn };
-            logging::event(backend, level, LEVEL_NOTICE, msg);
+            self.rt.event(backend, level, LEVEL_NOTICE, msg);
         }
         tr.last = Some((passed, value));
         let detail = (!log_checks).then(|| check_detail(v, duration));
@@ -113,16 +114,17 @@ impl Thread {
     }
 
     fn agent_admin(&mut self, t: usize, a: AgentAdmin) {
-        let backend = &self.rt.backends[self.servers[t].backend];
+        let rt = &self.rt;
+        let backend = &rt.backends[self.servers[t].backend];
         let s = self.servers[t].server;
         // The agent leaves only the maintenance it forced, never the
         // config's `disabled`.
         match a {
-            AgentAdmin::Maint => set_maint(backend, s, true, admin::FORCED_MAINT),
-            AgentAdmin::Drain => set_drain(backend, s, true),
+            AgentAdmin::Maint => set_maint(rt, backend, s, true, admin::FORCED_MAINT),
+            AgentAdmin::Drain => set_drain(rt, backend, s, true),
             AgentAdmin::Ready => {
-                set_maint(backend, s, false, admin::FORCED_MAINT);
-                set_drain(backend, s, false);
+                set_maint(rt, backend, s, false, admin::FORCED_MAINT);
+                set_drain(rt, backend, s, false);
             }
         }
     }
@@ -157,14 +159,14 @@ impl Thread {
                     detail.unwrap_or_default(),
                     left(backend, srv)
                 );
-                logging::event(backend, Level::Warn, syslog, text);
+                self.rt.event(backend, Level::Warn, syslog, text);
                 if tracked.params.on_marked_down == Some(OnMarkedDown::ShutdownSessions) {
                     self.broadcast(Control::ShutdownServer {
                         backend: b,
                         server: s,
                     });
                 }
-                after_loss(&self.rt.backends[b], s, was_usable);
+                after_loss(&self.rt, &self.rt.backends[b], s, was_usable);
             }
             Transition::Up(detail) if oper != Oper::Down => {
                 let text = format!(
@@ -172,7 +174,7 @@ impl Thread {
                     detail.unwrap_or_default(),
                     online(backend)
                 );
-                logging::event(backend, Level::Info, LEVEL_NOTICE, text);
+                self.rt.event(backend, Level::Info, LEVEL_NOTICE, text);
                 if !srv.backup
                     && tracked.params.on_marked_up == Some(OnMarkedUp::ShutdownBackupSessions)
                 {
@@ -217,106 +219,4 @@ fn check_detail(v: &Verdict, duration: Duration) -> String {
         v.reason(),
         duration.as_millis()
     )
-}
-
-/// Enters forced maintenance, or leaves it by clearing `leave` (the agent
-/// clears its own flag; the runtime API also the config's `disabled`);
-/// logs as HAProxy does. Shared by the agent and the runtime API.
-pub(crate) fn set_maint(backend: &BackendState, s: usize, on: bool, leave: u8) {
-    let srv = &backend.servers[s];
-    let flags = srv.admin_flags();
-    if on && flags & admin::FORCED_MAINT == 0 {
-        let was_usable = srv.usable();
-        srv.set_admin(admin::FORCED_MAINT, true);
-        let text = format!(
-            "{} is going DOWN for maintenance. {}",
-            who(backend, srv),
-            left(backend, srv)
-        );
-        logging::event(backend, Level::Warn, LEVEL_ALERT, text);
-        after_loss(backend, s, was_usable);
-    } else if !on && flags & leave != 0 {
-        srv.set_admin(leave, false);
-        let text = format!(
-            "{} is UP/READY (leaving forced maintenance).",
-            who(backend, srv)
-        );
-        logging::event(backend, Level::Warn, LEVEL_NOTICE, text);
-    }
-    backend.refresh_state();
-}
-
-/// Enters or leaves forced drain, logging as HAProxy does.
-pub(crate) fn set_drain(backend: &BackendState, s: usize, on: bool) {
-    let srv = &backend.servers[s];
-    let draining = srv.admin_flags() & admin::FORCED_DRAIN != 0;
-    if on && !draining {
-        let was_usable = srv.usable();
-        srv.set_admin(admin::FORCED_DRAIN, true);
-        let text = format!(
-            "{} enters drain state. {}",
-            who(backend, srv),
-            online(backend)
-        );
-        logging::event(backend, Level::Warn, LEVEL_NOTICE, text);
-        after_loss(backend, s, was_usable);
-    } else if !on && draining {
-        srv.set_admin(admin::FORCED_DRAIN, false);
-        let text = format!("{} is UP (leaving forced drain).", who(backend, srv));
-        logging::event(backend, Level::Warn, LEVEL_NOTICE, text);
-    }
-    backend.refresh_state();
-}
-
-/// After a server stopped taking sessions: says so when it was the
-/// backend's last one.
-fn after_loss(backend: &BackendState, s: usize, was_usable: bool) {
-    if was_usable && !backend.servers[s].usable() && backend.usable_counts() == (0, 0) {
-        let kind = if backend.config.listen {
-            "proxy"
-        } else {
-            "backend"
-        };
-        let text = format!("{kind} {} has no server available!", backend.config.name);
-        logging::event(backend, Level::Error, LEVEL_EMERG, text);
-    }
-}
-
-/// `Server web/w1` or `Backup Server web/b1`.
-fn who(backend: &BackendState, srv: &ServerState) -> String {
-    let kind = if srv.backup {
-        "Backup Server"
-    } else {
-        "Server"
-    };
-    format!("{kind} {}/{}", backend.config.name, srv.name)
-}
-
-/// The tail of a DOWN line.
-fn left(backend: &BackendState, srv: &ServerState) -> String {
-    format!(
-        "{} {} sessions active, 0 requeued, 0 remaining in queue.",
-        servers_left(backend, "left"),
-        srv.active.load(std::sync::atomic::Ordering::Relaxed)
-    )
-}
-
-/// The tail of an UP (or drain) line.
-fn online(backend: &BackendState) -> String {
-    format!(
-        "{} 0 sessions requeued, 0 total in queue.",
-        servers_left(backend, "online")
-    )
-}
-
-/// `N active and M backup servers left.`, plus ` Running on backup.` when
-/// only backups serve.
-fn servers_left(backend: &BackendState, word: &str) -> String {
-    let (active, backup) = backend.usable_counts();
-    let running_on_backup = if active == 0 && backup > 0 {
-        " Running on backup."
-    } else {
-        ""
-    };
-    format!("{active} active and {backup} backup servers {word}.{running_on_backup}")
 }

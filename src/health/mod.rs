@@ -14,20 +14,18 @@ pub mod script;
 pub mod state;
 pub mod status;
 
-pub(crate) use apply::{set_drain, set_maint};
-
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token, Waker};
 
+use crate::base::service::{Service, StopFlag};
 use crate::config::{CheckParams, OnError};
+use crate::control::ControlLink;
 use crate::runtime::{Oper, Runtime};
-use crate::worker::ControlLink;
 use probe::{Probe, Target};
 use script::Step;
 use state::Health;
@@ -37,47 +35,25 @@ const WAKER: Token = Token(usize::MAX);
 /// Events taken per poll.
 const EVENTS_CAPACITY: usize = 256;
 
-/// The running checker; stopping it joins the thread.
-pub struct Checker {
-    thread: JoinHandle<()>,
-    stop: Arc<AtomicBool>,
-    waker: Arc<Waker>,
-}
-
-impl Checker {
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::Release);
-        let _ = self.waker.wake();
-        if self.thread.join().is_err() {
-            log::error!("health checker panicked");
-        }
-    }
-}
-
-/// Starts the checker when any server has `check` or `agent-check`.
-pub fn start(rt: Arc<Runtime>, workers: Vec<ControlLink>) -> io::Result<Option<Checker>> {
+/// Starts the checker when any server has `check` or `agent-check`; the
+/// process's health waker is then its own (workers wake it when `observe`
+/// counts too many errors).
+pub fn start(rt: Arc<Runtime>, workers: Vec<ControlLink>) -> io::Result<Option<Service>> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let mut thread = Thread::new(rt.clone(), workers, poll);
     if thread.checks.is_empty() {
+        rt.process.set_health_waker(None);
         return Ok(None);
     }
-    let _ = rt.health_waker.set(waker.clone());
+    rt.process.set_health_waker(Some(waker.clone()));
     log::info!(
         "health checker started: {} checks on {} servers",
         thread.checks.len(),
         thread.servers.len()
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let handle = std::thread::Builder::new()
-        .name("health".into())
-        .spawn(move || thread.run(&flag))?;
-    Ok(Some(Checker {
-        thread: handle,
-        stop,
-        waker,
-    }))
+    let service = Service::spawn("health", Some(waker), move |stop| thread.run(&stop))?;
+    Ok(Some(service))
 }
 
 /// Which of a server's two checks a [`Check`] is.
@@ -207,9 +183,9 @@ impl Thread {
         t
     }
 
-    fn run(&mut self, stop: &AtomicBool) {
+    fn run(&mut self, stop: &StopFlag) {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
-        while !stop.load(Ordering::Acquire) {
+        while !stop.is_set() {
             let timeout = self
                 .next_deadline()
                 .map(|at| at.saturating_duration_since(Instant::now()));

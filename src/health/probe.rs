@@ -169,7 +169,7 @@ impl Probe {
             if let Some(p) = port {
                 addr.set_port(p);
             }
-            let mut s = crate::connect::start(addr, self.target.source)
+            let mut s = crate::net::connect::start(addr, self.target.source)
                 .map_err(|e| l4_error(CheckStatus::L4Con, &e))?;
             registry
                 .register(&mut s, self.token, Interest::READABLE | Interest::WRITABLE)

@@ -1,5 +1,4 @@
-//! Log destinations: the syslog names (facilities, levels), the framing of
-//! one message for a `log` line's `format`, and the sockets and streams the
+//! Log destinations: the framing of one message for a `log` line's `format`, and the sockets and streams the
 //! logger thread writes to. Nothing here blocks a worker: only the logger
 //! thread calls [`Sink::send`].
 
@@ -9,48 +8,9 @@ use std::os::unix::net::UnixDatagram;
 use std::time::SystemTime;
 
 use crate::base::clock;
+#[cfg(test)]
+use crate::base::log::LEVEL_INFO;
 use crate::config::{LogDest, LogTarget, SyslogFormat};
-
-/// The 24 syslog facilities, by number.
-pub const FACILITIES: [&str; 24] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2",
-    "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
-    "local5", "local6", "local7",
-];
-
-/// The 8 syslog levels, most severe first.
-pub const LEVELS: [&str; 8] = [
-    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
-];
-
-/// Sessions are logged at `info` (HAProxy).
-pub const LEVEL_INFO: u8 = 6;
-/// Server events, at HAProxy's levels: `emerg` when a backend has no
-/// server left, `alert` when a server goes DOWN, `notice` for the rest
-/// (UP, maintenance, drain, check results).
-pub const LEVEL_EMERG: u8 = 0;
-pub const LEVEL_ALERT: u8 = 1;
-pub const LEVEL_NOTICE: u8 = 5;
-
-/// `format` names of a `log` line.
-pub const FORMATS: &[(&str, SyslogFormat)] = &[
-    ("local", SyslogFormat::Local),
-    ("rfc3164", SyslogFormat::Rfc3164),
-    ("rfc5424", SyslogFormat::Rfc5424),
-    ("short", SyslogFormat::Short),
-    ("priority", SyslogFormat::Priority),
-    ("timed", SyslogFormat::Timed),
-    ("iso", SyslogFormat::Iso),
-    ("raw", SyslogFormat::Raw),
-];
-
-pub fn facility(name: &str) -> Option<u8> {
-    FACILITIES.iter().position(|f| *f == name).map(|i| i as u8)
-}
-
-pub fn level(name: &str) -> Option<u8> {
-    LEVELS.iter().position(|l| *l == name).map(|i| i as u8)
-}
 
 /// What the syslog header says about the sender.
 pub struct Origin<'a> {
@@ -290,15 +250,5 @@ mod tests {
             t.min_level = *min;
             assert_eq!(effective_level(&t, *msg), *expected, "{lvl} {min} {msg}");
         }
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(facility("local0"), Some(16));
-        assert_eq!(facility("kern"), Some(0));
-        assert_eq!(facility("local8"), None);
-        assert_eq!(level("info"), Some(6));
-        assert_eq!(level("emerg"), Some(0));
-        assert_eq!(level("warn"), None);
     }
 }

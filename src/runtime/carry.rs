@@ -1,6 +1,6 @@
-//! A reload's new runtime, built from the new config and the running one:
-//! what an operator set at run time and what the checks learnt carries
-//! over by name, and the live counts are shared so that limits and
+//! A reload's new runtime: the new config on the same [`super::Process`],
+//! plus what an operator set at run time and what the checks learnt,
+//! carried over by name; the live counts are shared so that limits and
 //! leastconn still see the sessions that finish under the old config.
 //!
 //! Matching is by name, as HAProxy's server-state file does: a backend by
@@ -17,16 +17,7 @@ use crate::config::Config;
 impl Runtime {
     /// The runtime for `config`, replacing `old`.
     pub fn reloaded(config: Config, old: &Runtime) -> Runtime {
-        let mut rt = Runtime::new(config);
-        rt.current = old.current.clone();
-        rt.accepted = old.accepted.clone();
-        rt.started = old.started;
-        rt.started_unix = old.started_unix;
-        rt.heartbeats = old.heartbeats.clone();
-        rt.vrrp = old.vrrp.clone();
-        if let Some(p) = old.pipes.get() {
-            let _ = rt.pipes.set(p.clone());
-        }
+        let mut rt = Runtime::new(config, old.process.clone());
         for fe in &mut rt.frontends {
             if let Some(o) = old
                 .frontends
@@ -57,7 +48,6 @@ fn carry_backend(be: &mut BackendState, old: &BackendState) {
     be.counters = old.counters.clone();
     be.active = old.active.clone();
     be.queued = old.queued.clone();
-    be.max_queued = old.max_queued.clone();
     for s in &mut be.servers {
         let Some((j, o)) = old
             .servers
@@ -151,7 +141,7 @@ mod tests {
     use crate::runtime::{Oper, ServerStatus};
 
     fn rt(text: &str) -> Runtime {
-        Runtime::new(parse_str("t.cfg", text).unwrap().config)
+        Runtime::first(parse_str("t.cfg", text).unwrap().config)
     }
 
     const BASE: &str = "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
@@ -164,11 +154,11 @@ mod tests {
         let a = &old.backends[0].servers[0];
         a.set_admin(admin::FORCED_MAINT, true);
         a.weight.store(3, Ordering::Relaxed);
-        a.active.fetch_add(2, Ordering::Relaxed);
+        let held = [a.try_acquire().unwrap(), a.try_acquire().unwrap()];
         let b = &old.backends[0].servers[1];
         b.set_oper(Oper::Down);
         b.check.as_ref().unwrap().lock().health = 0;
-        old.current.fetch_add(5, Ordering::Relaxed);
+        let sessions: Vec<_> = (0..5).map(|_| old.take_session_slots(0).unwrap()).collect();
 
         // Same servers in another order, plus a new one.
         let text = BASE.replace(
@@ -180,17 +170,19 @@ mod tests {
         let (c, b, a) = (&servers[0], &servers[1], &servers[2]);
         assert_eq!(a.status(), ServerStatus::Maint);
         assert_eq!(a.weight.load(Ordering::Relaxed), 3);
-        assert_eq!(a.active.load(Ordering::Relaxed), 2, "live count shared");
+        assert_eq!(a.active.get(), 2, "live count shared");
         assert_eq!(b.status(), ServerStatus::Down);
         assert_eq!(b.check.as_ref().unwrap().lock().health, 0);
         assert_eq!(c.status(), ServerStatus::Up);
-        assert_eq!(new.current.load(Ordering::Relaxed), 5);
+        assert_eq!(new.process.sessions.get(), 5);
+        assert_eq!(new.frontends[0].current.get(), 5);
         // Counts are shared, not copied: the old config's sessions that end
         // later are seen by the new one.
-        old.backends[0].servers[0]
-            .active
-            .fetch_sub(1, Ordering::Relaxed);
-        assert_eq!(a.active.load(Ordering::Relaxed), 1);
+        let [first, _second] = held;
+        drop(first);
+        assert_eq!(a.active.get(), 1);
+        drop(sessions);
+        assert_eq!(new.frontends[0].current.get(), 0);
     }
 
     #[test]

@@ -1,16 +1,26 @@
-//! Statistics counters shared by workers (which bump them once per session
-//! or per forwarded chunk, never under a lock) and the admin thread (which
-//! reads them for `show stat`). Every operation is a Relaxed atomic: the
-//! numbers are reports, nothing synchronises on them.
+//! Statistics counters, bumped by the workers once per session or per
+//! forwarded chunk and read by the admin thread (`show stat`, the stats
+//! page). Every operation is a Relaxed atomic: the numbers are reports,
+//! nothing synchronises on them.
+//!
+//! Monotonic counters are kept per writer ([`Shard`]): each worker writes
+//! only its own shard, alone on its cache lines, and a read sums them, so
+//! that workers never write a line another worker writes. The other
+//! threads (the admin thread's stats frontends) share one more shard. The
+//! peak and the rate (`smax`, `rate`) stay shared: a sum of per-worker
+//! peaks would not be the peak.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::base::clock::now_ms;
 
-/// Monotonic counters of a frontend, backend or server, updated while
-/// sessions run (not only at their end).
+/// The shard of the threads that are not workers.
+pub const OTHER_THREADS: usize = usize::MAX;
+
+/// One writer's share of a frontend's, backend's or server's counters.
 #[derive(Debug, Default)]
-pub struct Counters {
+#[repr(align(64))]
+pub struct Shard {
     /// Sessions handled in total (`stot`).
     pub sessions: AtomicU64,
     /// Bytes from clients (HAProxy's `bin`).
@@ -23,8 +33,6 @@ pub struct Counters {
     pub retries: AtomicU64,
     /// Retries sent to another server (`wredis`).
     pub redispatches: AtomicU64,
-    /// Most sessions at once (`smax`).
-    pub max_current: AtomicU64,
     /// Times the balancer picked this server, or a server of this backend
     /// (`lbtot`).
     pub picks: AtomicU64,
@@ -33,30 +41,89 @@ pub struct Counters {
     /// Requests refused as malformed, too large or too slow (`ereq`; only
     /// stats frontends read requests).
     pub request_errors: AtomicU64,
-    /// `now_ms()` + 1 of the last session (0 = never), for `lastsess`.
+    /// `now_ms()` + 1 of this writer's last session (0 = never), for
+    /// `lastsess`.
     pub last_session: AtomicU64,
+}
+
+impl Shard {
+    fn fields(&self) -> [&AtomicU64; 10] {
+        [
+            &self.sessions,
+            &self.bytes_in,
+            &self.bytes_out,
+            &self.connect_errors,
+            &self.retries,
+            &self.redispatches,
+            &self.picks,
+            &self.connects,
+            &self.request_errors,
+            &self.last_session,
+        ]
+    }
+}
+
+/// Monotonic counters of a frontend, backend or server, updated while
+/// sessions run (not only at their end).
+#[derive(Debug)]
+pub struct Counters {
+    shards: Box<[Shard]>,
+    /// Most sessions at once (`smax`).
+    pub max_current: AtomicU64,
     /// New sessions per second (`rate`, `rate_max`).
     pub rate: Rate,
 }
 
 impl Counters {
+    /// Counters written by `workers` workers and the other threads.
+    pub fn new(workers: usize) -> Counters {
+        Counters {
+            shards: (0..=workers).map(|_| Shard::default()).collect(),
+            max_current: AtomicU64::new(0),
+            rate: Rate::default(),
+        }
+    }
+
+    /// The shard of worker `writer` ([`OTHER_THREADS`] for the others).
+    pub fn shard(&self, writer: usize) -> &Shard {
+        &self.shards[writer.min(self.shards.len() - 1)]
+    }
+
+    /// One counter, summed over the writers.
+    pub fn total(&self, field: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| field(s).load(Ordering::Relaxed))
+            .sum()
+    }
+
     pub fn add(counter: &AtomicU64, n: u64) {
         if n > 0 {
             counter.fetch_add(n, Ordering::Relaxed);
         }
     }
 
-    /// A new session started; `current` is how many run now.
-    pub fn session_started(&self, current: u64) {
-        self.sessions.fetch_add(1, Ordering::Relaxed);
-        self.max_current.fetch_max(current, Ordering::Relaxed);
-        self.last_session.store(now_ms() + 1, Ordering::Relaxed);
+    /// A new session started on `writer`; `current` is how many run now.
+    pub fn session_started(&self, writer: usize, current: u64) {
+        let shard = self.shard(writer);
+        shard.sessions.fetch_add(1, Ordering::Relaxed);
+        shard.last_session.store(now_ms() + 1, Ordering::Relaxed);
+        // A read first: the shared line is only written when the peak moves.
+        if current > self.max_current.load(Ordering::Relaxed) {
+            self.max_current.fetch_max(current, Ordering::Relaxed);
+        }
         self.rate.hit();
     }
 
     /// Seconds since the last session, or -1 when there was none (`lastsess`).
     pub fn since_last_session(&self) -> i64 {
-        match self.last_session.load(Ordering::Relaxed) {
+        let last = self
+            .shards
+            .iter()
+            .map(|s| s.last_session.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        match last {
             0 => -1,
             t => (now_ms().saturating_sub(t - 1) / 1000) as i64,
         }
@@ -70,19 +137,10 @@ impl Counters {
 
     /// `clear counters all`: everything.
     pub fn clear_all(&self) {
-        for c in [
-            &self.sessions,
-            &self.bytes_in,
-            &self.bytes_out,
-            &self.connect_errors,
-            &self.retries,
-            &self.redispatches,
-            &self.picks,
-            &self.connects,
-            &self.request_errors,
-            &self.last_session,
-        ] {
-            c.store(0, Ordering::Relaxed);
+        for shard in self.shards.iter() {
+            for c in shard.fields() {
+                c.store(0, Ordering::Relaxed);
+            }
         }
         self.clear_max();
     }
@@ -109,7 +167,10 @@ impl Rate {
     fn hit_at(&self, ms: u64) {
         self.rotate(ms / 1000);
         self.current.fetch_add(1, Ordering::Relaxed);
-        self.max.fetch_max(self.value_at(ms), Ordering::Relaxed);
+        let v = self.value_at(ms);
+        if v > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(v, Ordering::Relaxed);
+        }
     }
 
     /// Starts a new second when the clock moved on. Losing a race here only
@@ -151,6 +212,23 @@ impl Rate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_sum_and_clear() {
+        let c = Counters::new(2);
+        Counters::add(&c.shard(0).bytes_in, 5);
+        Counters::add(&c.shard(1).bytes_in, 7);
+        Counters::add(&c.shard(OTHER_THREADS).bytes_in, 1);
+        c.session_started(1, 3);
+        c.session_started(OTHER_THREADS, 2);
+        assert_eq!(c.total(|s| &s.bytes_in), 13);
+        assert_eq!(c.total(|s| &s.sessions), 2);
+        assert_eq!(c.max_current.load(Ordering::Relaxed), 3);
+        assert_eq!(c.since_last_session(), 0);
+        c.clear_all();
+        assert_eq!(c.total(|s| &s.bytes_in), 0);
+        assert_eq!(c.since_last_session(), -1);
+    }
 
     #[test]
     fn rate_slides_over_one_second() {

@@ -1,8 +1,9 @@
 //! Server selection and state tests.
 
 use super::*;
-use crate::config::{Balance, HashType, Location, Server, SpliceOptions};
-use std::time::Duration;
+use crate::config::{Backend, Balance, HashType, Location, Server, SpliceOptions};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 fn server(name: &str, backup: bool) -> Server {
     Server {
@@ -145,7 +146,7 @@ fn backups_serve_only_when_no_active_server_is_usable() {
             ],
             *allbackups,
         );
-        let rt = Runtime::new(cfg);
+        let rt = Runtime::first(cfg);
         for (s, st) in rt.backends[0].servers.iter().zip(states.iter()) {
             s.set_status(*st);
         }
@@ -158,13 +159,16 @@ fn full_servers_queue_and_exclusion_needs_an_alternative() {
     let mut cfg = backend(vec![server("a", false), server("b", false)], false);
     cfg.backends[0].servers[0].maxconn = Some(1);
     cfg.backends[0].servers[1].maxconn = Some(1);
-    let rt = Runtime::new(cfg);
+    let rt = Runtime::first(cfg);
     assert_eq!(picked(&rt, Some(0)), (Availability::Ready, vec![1]));
-    assert!(rt.backends[0].servers[0].try_acquire());
-    assert!(!rt.backends[0].servers[0].try_acquire(), "maxconn 1 holds");
-    assert!(rt.backends[0].servers[1].try_acquire());
+    let _on_a = rt.backends[0].servers[0].try_acquire().expect("a has room");
+    assert!(
+        rt.backends[0].servers[0].try_acquire().is_none(),
+        "maxconn 1 holds"
+    );
+    let on_b = rt.backends[0].servers[1].try_acquire().expect("b has room");
     assert_eq!(picked(&rt, None), (Availability::Full, vec![]));
-    rt.backends[0].servers[1].release();
+    drop(on_b);
     assert_eq!(picked(&rt, None), (Availability::Ready, vec![1]));
     rt.backends[0].servers[0].set_status(ServerStatus::Down);
     assert_eq!(
@@ -180,7 +184,7 @@ fn a_redispatch_prefers_a_backup_to_the_server_that_just_failed() {
         vec![server("a", false), server("b", false), server("c", true)],
         false,
     );
-    let rt = Runtime::new(cfg);
+    let rt = Runtime::first(cfg);
     rt.backends[0].servers[1].set_status(ServerStatus::Down);
     assert_eq!(picked(&rt, None), (Availability::Ready, vec![0]));
     assert_eq!(picked(&rt, Some(0)), (Availability::Ready, vec![2]));
@@ -191,7 +195,7 @@ fn slowstart_ramps_the_weight_after_a_recovery_only() {
     let mut cfg = backend(vec![server("a", false)], false);
     cfg.backends[0].servers[0].weight = 100;
     cfg.backends[0].servers[0].check.slowstart = Some(Duration::from_millis(300));
-    let rt = Runtime::new(cfg);
+    let rt = Runtime::first(cfg);
     let s = &rt.backends[0].servers[0];
     assert_eq!(s.effective_weight(), 100, "no ramp at start-up");
     s.set_oper(Oper::Down);
@@ -214,7 +218,7 @@ fn slowstart_ramps_the_weight_after_a_recovery_only() {
 
 #[test]
 fn downtime_counts_down_and_maintenance_and_lastchg_restarts() {
-    let rt = Runtime::new(backend(vec![server("a", false)], false));
+    let rt = Runtime::first(backend(vec![server("a", false)], false));
     let s = &rt.backends[0].servers[0];
     let pause = || std::thread::sleep(Duration::from_millis(30));
     assert_eq!(s.downtime_ms(), 0);

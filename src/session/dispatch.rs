@@ -10,13 +10,14 @@ use mio::net::TcpStream;
 
 use super::*;
 use crate::config::ProxyVersion;
-use crate::runtime::{Availability, Counters, Runtime};
-use crate::{connect, proxy_proto};
+use crate::net::connect;
+use crate::proxy_proto;
+use crate::runtime::{Availability, Counters};
 
 impl Session {
     /// Picks a server and starts connecting, or queues.
     pub(super) fn dispatch(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
-        ctx.logs.started(ctx.rt, self);
+        self.announce(ctx);
         let Some(b) = self.backend else {
             self.trace.end(Term::NO_SERVER);
             log::warn!(
@@ -32,40 +33,58 @@ impl Session {
                 Availability::NoServer => {
                     log::debug!("backend {} has no server available", backend.config.name);
                     self.trace.end(Term::NO_SERVER);
+                    // Served from the queue, to its end.
+                    self.leave_queue(ctx.queues, true);
                     return Outcome::Close(Close::Normal);
                 }
                 Availability::Full => break,
                 Availability::Ready => {
                     let i = ctx.algos[b].pick(ctx.candidates, self.client_addr.ip());
                     let server = ctx.candidates[i].server;
-                    if backend.servers[server].try_acquire() {
-                        Counters::add(&backend.servers[server].counters.picks, 1);
-                        Counters::add(&backend.counters.picks, 1);
-                        return self.connect(server, ctx);
+                    if let Some(slot) = backend.servers[server].try_acquire() {
+                        let w = ctx.worker;
+                        Counters::add(&backend.servers[server].counters.shard(w).picks, 1);
+                        Counters::add(&backend.counters.shard(w).picks, 1);
+                        return self.connect(server, slot, ctx);
                     }
                 }
             }
         }
-        if !matches!(self.phase, Phase::Queued) {
-            self.phase = Phase::Queued;
-            let n = backend.queued.fetch_add(1, Ordering::Relaxed) + 1;
-            backend.max_queued.fetch_max(n, Ordering::Relaxed);
+        if !self.is_queued() {
+            let place = ctx.queues[b].join(self.key, backend);
+            self.phase = Phase::Queued { place };
             let cfg = &backend.config;
             let t = cfg.timeout_queue.unwrap_or(cfg.timeout_connect);
             self.deadline.set(Some(ctx.now + t), self.key, ctx.timers);
             self.trace.queued(ctx.now);
-            return Outcome::Queue(b);
         }
         Outcome::Continue
     }
 
-    /// Starts a connection to `server`, whose slot the caller acquired.
-    pub(super) fn connect(&mut self, server: usize, ctx: &mut Ctx<'_>) -> Outcome {
+    /// A session got past its PROXY header: HAProxy's default format logs
+    /// `Connect from` now (once per session).
+    fn announce(&mut self, ctx: &Ctx<'_>) {
+        if self.trace.announced {
+            return;
+        }
+        self.trace.announced = true;
+        let log = &ctx.rt.frontends[self.frontend].config.log;
+        if log.format.is_none() && !log.targets.is_empty() {
+            ctx.logs.send(Message::Connect {
+                frontend: self.frontend,
+                client: self.client_addr,
+                local: self.local_addr,
+            });
+        }
+    }
+
+    /// Starts a connection to `server`, on the `slot` the caller took.
+    pub(super) fn connect(&mut self, server: usize, slot: Slot, ctx: &mut Ctx<'_>) -> Outcome {
         let b = self.backend.unwrap_or_default();
-        self.leave_queue(ctx.rt);
+        self.leave_queue(ctx.queues, true);
         let srv = &ctx.rt.backends[b].servers[server];
-        Counters::add(&srv.counters.connects, 1);
-        Counters::add(&ctx.rt.backends[b].counters.connects, 1);
+        Counters::add(&srv.counters.shard(ctx.worker).connects, 1);
+        Counters::add(&ctx.rt.backends[b].counters.shard(ctx.worker).connects, 1);
         let result = connect::start(srv.addr, srv.source).and_then(|mut stream| {
             let interest = Interest::READABLE | Interest::WRITABLE;
             ctx.registry
@@ -80,6 +99,7 @@ impl Session {
                         stream,
                         server,
                         ready: Ready::default(),
+                        _slot: slot,
                     },
                 };
                 let t = ctx.rt.backends[b].config.timeout_connect;
@@ -87,7 +107,7 @@ impl Session {
                 Outcome::Continue
             }
             Err(e) => {
-                srv.release();
+                drop(slot);
                 self.phase = Phase::Idle;
                 self.trace.connecting(server, ctx.now);
                 self.trace.failed(Term::for_failure(&e, false));
@@ -125,10 +145,10 @@ impl Session {
         }
         let backend = &ctx.rt.backends[b];
         srv.counters
-            .session_started(srv.active.load(Ordering::Relaxed).into());
+            .session_started(ctx.worker, srv.active.get() as u64);
         backend
             .counters
-            .session_started(backend.active.load(Ordering::Relaxed).into());
+            .session_started(ctx.worker, backend.active.get() as u64);
         srv.note_success();
         self.trace
             .connected(ctx.now, || conn.stream.local_addr().ok());
@@ -154,7 +174,10 @@ impl Session {
             }
         };
         let server = conn.server;
-        self.drop_conn(conn, ctx.rt);
+        // Closing the socket gives back its slot on the server. No
+        // epoll_ctl(DEL): closing the only descriptor of a socket removes
+        // it from the epoll set.
+        drop(conn);
         self.after_failure(server, err, ctx)
     }
 
@@ -167,10 +190,11 @@ impl Session {
         let b = self.backend.unwrap_or_default();
         let backend = &ctx.rt.backends[b];
         let srv = &backend.servers[server];
-        Counters::add(&srv.counters.connect_errors, 1);
-        Counters::add(&backend.counters.connect_errors, 1);
+        let w = ctx.worker;
+        Counters::add(&srv.counters.shard(w).connect_errors, 1);
+        Counters::add(&backend.counters.shard(w).connect_errors, 1);
         if srv.note_error() {
-            ctx.rt.wake_health();
+            ctx.rt.process.wake_health();
         }
         log::debug!(
             "session {}: server {}/{} failed: {err}",
@@ -189,28 +213,22 @@ impl Session {
             return Outcome::Close(Close::Normal);
         }
         self.retries_left -= 1;
-        Counters::add(&srv.counters.retries, 1);
+        Counters::add(&srv.counters.shard(w).retries, 1);
         // HAProxy's default: redispatch on the last retry; a server that can
         // no longer take sessions is left whatever the setting.
         let redispatch = backend.config.redispatch && self.retries_left == 0;
         self.trace.retried(redispatch);
-        if redispatch || !srv.usable() || !srv.try_acquire() {
+        let again = (!redispatch && srv.usable())
+            .then(|| srv.try_acquire())
+            .flatten();
+        let Some(slot) = again else {
             if redispatch {
-                Counters::add(&srv.counters.redispatches, 1);
+                Counters::add(&srv.counters.shard(w).redispatches, 1);
             }
             self.exclude = Some(server);
             return self.dispatch(ctx);
-        }
-        self.connect(server, ctx)
-    }
-
-    /// Closes a server connection and frees its slot. No epoll_ctl(DEL):
-    /// closing the only descriptor of a socket removes it from the epoll set.
-    pub(super) fn drop_conn(&mut self, conn: Conn, rt: &Runtime) {
-        drop(conn.stream);
-        if let Some(b) = self.backend {
-            rt.backends[b].servers[conn.server].release();
-        }
+        };
+        self.connect(server, slot, ctx)
     }
 }
 

@@ -6,27 +6,41 @@
 //! backend's queue when every server is at maxconn), connects non-blocking,
 //! retries failed connections (elsewhere with `option redispatch`), and then
 //! forwards both directions through two [`Flow`]s until both are shut or one
-//! side fails. Handlers return an [`Outcome`]; the worker acts on it.
+//! side fails. Handlers return an [`Outcome`]; the worker acts on it. At the
+//! end the worker calls [`Session::finish`] (in `end.rs`), which gives back
+//! everything the session holds in HAProxy's order and hands back its log
+//! record.
+//!
+//! Everything the session must give back is held, not counted: its places
+//! in the process and on its frontend ([`SessionSlots`]), in its backend,
+//! in a queue ([`queue::Place`]) and on its server (in [`Conn`]) are slots
+//! released when dropped.
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Registry, Token};
 
 use crate::balance::{Algorithm, Candidate};
+use crate::base::log::{Cause, Handshake, LogSender, Message, Term};
+use crate::base::slot::Slot;
 use crate::base::timers::{Deadline, Timers};
 use crate::config::SpliceOptions;
 use crate::forward::{Flow, FlowError, Half, PipePool, Ready, Shared};
-use crate::logging::{self, Handshake, Term, Trace};
-use crate::runtime::{Counters, Runtime};
+use crate::runtime::{Counters, Runtime, SessionSlots};
 
 mod dispatch;
+mod end;
+pub mod queue;
+mod trace;
 mod view;
 use crate::proxy_proto;
-pub use view::{DirectionView, Named, SessionView};
+pub use end::Closed;
+pub use queue::BackendQueue;
+use queue::Place;
+use trace::Trace;
 
 /// Which socket of a session an event is about (the low bit of its token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,12 +66,14 @@ impl Side {
     }
 }
 
-/// The server connection and the slot it holds on its server.
+/// The server connection and the slot it holds on its server (given back
+/// when the connection is dropped).
 #[derive(Debug)]
 pub struct Conn {
     pub stream: TcpStream,
     pub server: usize,
     pub ready: Ready,
+    _slot: Slot,
 }
 
 /// Where a session is in its life.
@@ -66,7 +82,7 @@ pub enum Phase {
     /// `accept-proxy`: waiting for the client's PROXY header.
     ProxyHeader,
     /// Every usable server is at maxconn: waiting in the backend's queue.
-    Queued,
+    Queued { place: Place },
     /// Non-blocking connect in progress.
     Connecting { conn: Conn },
     /// Both sides connected; bytes flow.
@@ -88,22 +104,24 @@ pub enum Close {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Continue,
-    /// Put the session in this backend's queue.
-    Queue(usize),
     Close(Close),
 }
 
 /// The worker's resources a session borrows while it runs a handler.
 pub struct Ctx<'a> {
     pub rt: &'a Runtime,
+    /// The worker's number: its shard of the counters.
+    pub worker: usize,
     pub registry: &'a Registry,
     pub algos: &'a mut [Box<dyn Algorithm>],
+    /// The worker's queue of each backend (of this config generation).
+    pub queues: &'a mut [BackendQueue],
     pub candidates: &'a mut Vec<Candidate>,
     pub pipes: &'a mut PipePool,
     pub scratch: &'a mut [u8],
     pub timers: &'a mut Timers,
     pub now: Instant,
-    pub logs: &'a logging::Handle,
+    pub logs: &'a LogSender,
 }
 
 /// Picks per dispatch before giving up on a race for the last slots.
@@ -117,6 +135,9 @@ pub struct Session {
     pub phase: Phase,
     pub frontend: usize,
     pub backend: Option<usize>,
+    /// Its places in the process and on its frontend, then in its backend.
+    slots: SessionSlots,
+    _in_backend: Option<Slot>,
     client: TcpStream,
     client_ready: Ready,
     /// The client as the backend should see it (from the PROXY header, if any).
@@ -134,28 +155,30 @@ pub struct Session {
     /// When the session was accepted.
     pub started: Instant,
     /// What its log line will say.
-    pub trace: Trace,
+    trace: Trace,
     /// The worker's config generation this session runs under (set by the
     /// worker: its indices mean something only there).
     pub generation: usize,
 }
 
 impl Session {
-    /// A session for an accepted client; the worker has registered `client`
-    /// with `Side::Client.token(key)`.
+    /// A session for an accepted client, holding the places the worker
+    /// took for it; the worker has registered `client` with
+    /// `Side::Client.token(key)`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         key: usize,
         client: TcpStream,
         peer: SocketAddr,
         local: SocketAddr,
         frontend: usize,
+        slots: SessionSlots,
         rt: &Runtime,
         now: Instant,
     ) -> Self {
-        let backend = rt.frontends[frontend].config.default_backend;
-        if let Some(b) = backend {
-            rt.backends[b].active.fetch_add(1, Ordering::Relaxed);
-        }
+        let fe = &rt.frontends[frontend].config;
+        let backend = fe.default_backend;
+        let in_backend = backend.map(|b| rt.backends[b].active.take());
         let (up_mode, down_mode) = match backend {
             Some(b) => SpliceOptions::resolve(
                 &rt.frontends[frontend].config.splice,
@@ -170,6 +193,8 @@ impl Session {
             phase: Phase::Idle,
             frontend,
             backend,
+            slots,
+            _in_backend: in_backend,
             client,
             client_ready: Ready::default(),
             client_addr: peer,
@@ -180,7 +205,7 @@ impl Session {
             retries_left: backend.map_or(0, |b| rt.backends[b].config.retries),
             exclude: None,
             started: now,
-            trace: Trace::new(now, logging::wants_source(rt, frontend)),
+            trace: Trace::new(now, fe.log.wants_source()),
             generation: 0,
         }
     }
@@ -215,7 +240,7 @@ impl Session {
             // A client that reset or hung up while waiting for a server gives
             // its place back at once (a FIN alone may be a half-close after
             // a request, so it waits).
-            (Phase::Queued | Phase::Connecting { .. }, Side::Client) if client_gone => {
+            (Phase::Queued { .. } | Phase::Connecting { .. }, Side::Client) if client_gone => {
                 self.trace.end(Term::CLIENT_ABORT);
                 Outcome::Close(Close::Abort)
             }
@@ -236,7 +261,7 @@ impl Session {
             _ => {
                 log::debug!("session {}: timeout in {:?}", self.key, self.phase_name());
                 match self.phase {
-                    Phase::Queued => self.trace.end(Term::QUEUE_TIMEOUT),
+                    Phase::Queued { .. } => self.trace.end(Term::QUEUE_TIMEOUT),
                     Phase::ProxyHeader => self.trace.handshake = Some(Handshake::Timeout),
                     _ => self
                         .trace
@@ -304,21 +329,27 @@ impl Session {
         (up, self.down.bytes)
     }
 
-    /// Ends the session from outside (worker control): `cause` K, D or U.
-    pub fn kill(&mut self, cause: char) {
+    /// Ends the session from outside (worker control): `cause` is
+    /// Killed, ServerDown or BackupCut.
+    pub fn kill(&mut self, cause: Cause) {
         let connecting = matches!(self.phase, Phase::Connecting { .. });
         self.trace
             .end(Term::killed(cause, self.is_queued(), connecting));
     }
 
     pub fn is_queued(&self) -> bool {
-        matches!(self.phase, Phase::Queued)
+        matches!(self.phase, Phase::Queued { .. })
+    }
+
+    /// Whether queue entry `seq` stands for this session's wait.
+    pub fn is_queued_as(&self, seq: u64) -> bool {
+        matches!(&self.phase, Phase::Queued { place } if place.is(seq))
     }
 
     fn phase_name(&self) -> &'static str {
         match self.phase {
             Phase::ProxyHeader => "proxy-header",
-            Phase::Queued => "queue",
+            Phase::Queued { .. } => "queue",
             Phase::Connecting { .. } => "connect",
             Phase::Forwarding { .. } => "forwarding",
             Phase::Idle => "idle",
@@ -364,7 +395,7 @@ impl Session {
                     ctx.rt.frontends[self.frontend].config.name,
                     self.client_addr
                 );
-                self.trace.handshake = Some(Handshake::from(&e));
+                self.trace.handshake = Some(trace::handshake_failure(&e));
                 Outcome::Close(Close::Normal)
             }
         }
@@ -396,7 +427,7 @@ impl Session {
         );
         let (sent, received) = (*up.as_ref().unwrap_or(&0), *down.as_ref().unwrap_or(&0));
         let server = conn.server;
-        self.count_bytes(server, sent, received, ctx.rt);
+        self.count_bytes(server, sent, received, ctx);
 
         // A server that closed or reset before a single byte moved either way
         // is as good as a failed connect: retry, the client never knows.
@@ -445,15 +476,17 @@ impl Session {
             .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
     }
 
-    fn count_bytes(&self, server: usize, sent: usize, received: usize, rt: &Runtime) {
+    fn count_bytes(&self, server: usize, sent: usize, received: usize, ctx: &Ctx<'_>) {
         let Some(b) = self.backend else { return };
+        let rt = ctx.rt;
         for c in [
             &rt.backends[b].servers[server].counters,
             &rt.backends[b].counters,
             &rt.frontends[self.frontend].counters,
         ] {
-            Counters::add(&c.bytes_in, sent as u64);
-            Counters::add(&c.bytes_out, received as u64);
+            let shard = c.shard(ctx.worker);
+            Counters::add(&shard.bytes_in, sent as u64);
+            Counters::add(&shard.bytes_out, received as u64);
         }
     }
 
@@ -476,42 +509,19 @@ impl Session {
         [fe.timeout_client, server].into_iter().flatten().min()
     }
 
-    /// Counts the session out of its backend's queue, if it was queued.
-    fn leave_queue(&mut self, rt: &Runtime) {
-        if let (Phase::Queued, Some(b)) = (&self.phase, self.backend) {
-            rt.backends[b].queued.fetch_sub(1, Ordering::Relaxed);
-            self.phase = Phase::Idle;
+    /// Takes the session out of its backend's queue, if it waits in one;
+    /// `served`: it leaves to be dispatched, not gone.
+    fn leave_queue(&mut self, queues: &mut [BackendQueue], served: bool) {
+        if !self.is_queued() {
+            return;
         }
-    }
-
-    /// Closes everything the session holds. Returns the backend whose server
-    /// slot was freed, so the worker can serve its queue.
-    pub fn teardown(mut self, how: Close, rt: &Runtime, pipes: &mut PipePool) -> Option<usize> {
-        self.leave_queue(rt);
-        let mut freed = None;
-        let phase = std::mem::replace(&mut self.phase, Phase::Idle);
-        let forwarded = matches!(phase, Phase::Forwarding { .. });
-        if let Phase::Connecting { conn } | Phase::Forwarding { conn } = phase {
-            if how == Close::Abort {
-                reset_on_close(&conn.stream);
-            }
-            freed = self.backend;
-            self.drop_conn(conn, rt);
+        let Phase::Queued { place } = std::mem::replace(&mut self.phase, Phase::Idle) else {
+            return;
+        };
+        if let Some(q) = self.backend.and_then(|b| queues.get_mut(b)) {
+            let share = q.leave(place, served);
+            self.trace.left_queue(share);
         }
-        if how == Close::Abort {
-            reset_on_close(&self.client);
-        } else if !forwarded {
-            // No server took the session: what the client sent is still
-            // unread, and closing over unread data sends a reset. Dropping
-            // it first gives the client a clean end, as HAProxy does.
-            discard_input(&self.client);
-        }
-        self.up.release(pipes);
-        self.down.release(pipes);
-        if let Some(b) = self.backend {
-            rt.backends[b].active.fetch_sub(1, Ordering::Relaxed);
-        }
-        freed
     }
 }
 
@@ -520,25 +530,4 @@ impl Session {
 /// (until a byte comes back from the server too, which the caller checks).
 fn may_still_retry(up: &Flow, retries_left: u32) -> bool {
     up.bytes == 0 && up.half == Half::Open && retries_left > 0
-}
-
-/// Most bytes read and dropped from a client before a clean close.
-const DISCARD_LIMIT: usize = 64 * 1024;
-
-/// Reads and drops what the client sent, up to [`DISCARD_LIMIT`], without
-/// waiting for more.
-fn discard_input(stream: &TcpStream) {
-    let mut buf = [0u8; 4096];
-    let mut total = 0;
-    while total < DISCARD_LIMIT {
-        match (&*stream).read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => total += n,
-        }
-    }
-}
-
-/// Makes the coming close send a RST instead of a FIN.
-fn reset_on_close(stream: &TcpStream) {
-    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }

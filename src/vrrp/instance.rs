@@ -19,7 +19,7 @@ use super::arp::{self, Schedule};
 use super::machine::{Action, Machine, State, centis};
 use super::netlink::{Link, Netlink};
 use super::packet::{self, Advert, MULTICAST_GROUP, PROTO_VRRP, VRRP_TTL};
-use super::status::{Status, Transition};
+use crate::base::vrrp::{Status, Transition};
 use crate::config::VrrpInstance;
 use crate::config::vrrp::OWNER_PRIORITY;
 use crate::runtime::Runtime;

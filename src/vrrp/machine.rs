@@ -16,35 +16,7 @@ use super::packet::Advert;
 use crate::config::Preempt;
 use crate::config::vrrp::OWNER_PRIORITY;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// Not started yet (RFC: Initialize).
-    Init,
-    Backup,
-    Master,
-    Fault,
-    /// After a clean stop (RFC: back to Initialize).
-    Stopped,
-}
-
-impl State {
-    /// The name logs, `show vrrp` and notify scripts use (keepalived's).
-    pub fn name(self) -> &'static str {
-        match self {
-            State::Init => "INIT",
-            State::Backup => "BACKUP",
-            State::Master => "MASTER",
-            State::Fault => "FAULT",
-            State::Stopped => "STOP",
-        }
-    }
-}
-
-impl std::fmt::Display for State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::base::vrrp::State;
 
 /// Why the state changed, in words for the log line and `show vrrp`.
 #[derive(Debug, Clone, PartialEq, Eq)]

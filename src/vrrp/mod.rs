@@ -10,7 +10,8 @@
 //! Every [`CHECK_INTERVAL`] it also looks at what an instance depends on —
 //! its interface, its tracked backends, the workers' heartbeats
 //! ([`status::Watchdog`]) — and puts it in FAULT when one fails. Its view
-//! is published to the runtime ([`status::Shared`]) for `show vrrp`.
+//! is published to the process ([`crate::runtime::VrrpState`]) for `show
+//! vrrp`.
 //!
 //! Start-up removes VIPs a crashed run left behind, before anything is
 //! sent; a clean stop sends priority 0 so the peer takes over at once.
@@ -25,18 +26,17 @@ pub mod status;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::base::service::{Service, StopFlag};
 use crate::runtime::{Current, Runtime};
 use instance::{Ctx, Instance};
 use netlink::Netlink;
 use status::Watchdog;
-pub use status::{Shared, Status};
 
 /// How often interfaces, tracked backends and workers are looked at.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -74,39 +74,14 @@ impl std::fmt::Display for VrrpError {
 
 impl std::error::Error for VrrpError {}
 
-/// The running VRRP thread.
-pub struct Vrrp {
-    thread: JoinHandle<()>,
-    stop: Arc<AtomicBool>,
-    waker: Arc<Waker>,
-}
-
-impl Vrrp {
-    /// Asks every instance to stop now (priority 0 from a master, VIPs
-    /// released), without waiting. Used at the start of a soft stop: the
-    /// peer should take new clients while this process drains.
-    pub fn shutdown(&self) {
-        self.stop.store(true, Ordering::Release);
-        let _ = self.waker.wake();
-    }
-
-    /// Stops and waits for the thread (it has sent its last adverts then).
-    pub fn stop(self) {
-        self.shutdown();
-        if self.thread.join().is_err() {
-            log::error!("vrrp thread panicked");
-        }
-    }
-}
-
 /// Starts the VRRP thread for the config's `vrrp` sections; `None` when
 /// there are none. Leftover VIPs are removed before this returns. The
 /// thread follows `current` across reloads for the tracked backends; its
 /// own sections are the ones it started with (a reload warns about
 /// changes to them).
-pub fn start(current: Current) -> Result<Option<Vrrp>, VrrpError> {
+pub fn start(current: Current) -> Result<Option<Service>, VrrpError> {
     let rt = current.get();
-    if rt.vrrp.is_empty() {
+    if rt.process.vrrp.is_empty() {
         return Ok(None);
     }
     // Fails early, with a clear message, where raw sockets are not allowed.
@@ -114,6 +89,7 @@ pub fn start(current: Current) -> Result<Option<Vrrp>, VrrpError> {
     let arp = arp::open().map_err(VrrpError::Socket)?;
     let mut nl = Netlink::open().map_err(VrrpError::Netlink)?;
     let instances: Vec<Instance> = rt
+        .process
         .vrrp
         .iter()
         .map(|s| Instance::new(s.config.clone()))
@@ -135,7 +111,6 @@ pub fn start(current: Current) -> Result<Option<Vrrp>, VrrpError> {
     }
     let poll = Poll::new().map_err(VrrpError::Thread)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(VrrpError::Thread)?);
-    let stop = Arc::new(AtomicBool::new(false));
     let mut thread = Thread {
         current,
         poll,
@@ -144,17 +119,10 @@ pub fn start(current: Current) -> Result<Option<Vrrp>, VrrpError> {
         instances,
         children: Vec::new(),
         watchdog: Watchdog::default(),
-        stop: stop.clone(),
     };
-    let handle = std::thread::Builder::new()
-        .name("vrrp".into())
-        .spawn(move || thread.run())
+    let service = Service::spawn("vrrp", Some(waker), move |stop| thread.run(&stop))
         .map_err(VrrpError::Thread)?;
-    Ok(Some(Vrrp {
-        thread: handle,
-        stop,
-        waker,
-    }))
+    Ok(Some(service))
 }
 
 fn probe_raw_socket() -> io::Result<socket2::Socket> {
@@ -173,16 +141,15 @@ struct Thread {
     instances: Vec<Instance>,
     children: Vec<std::process::Child>,
     watchdog: Watchdog,
-    stop: Arc<AtomicBool>,
 }
 
 impl Thread {
-    fn run(&mut self) {
+    fn run(&mut self, stop: &StopFlag) {
         let mut events = Events::with_capacity(16);
         let mut next_check = Instant::now();
         loop {
             let now = Instant::now();
-            if self.stop.load(Ordering::Acquire) {
+            if stop.is_set() {
                 self.stop_all(now);
                 return;
             }
@@ -238,6 +205,7 @@ impl Thread {
     fn check(&mut self, now: Instant) {
         let rt = self.current.get();
         let beats: Vec<u64> = rt
+            .process
             .heartbeats
             .iter()
             .map(|b| b.0.load(Ordering::Relaxed))
@@ -269,7 +237,7 @@ impl Thread {
 
     fn publish(&self) {
         let rt = self.current.get();
-        for (inst, shared) in self.instances.iter().zip(rt.vrrp.iter()) {
+        for (inst, shared) in self.instances.iter().zip(rt.process.vrrp.iter()) {
             let mut s = shared.status.lock();
             if *s != inst.status {
                 *s = inst.status.clone();

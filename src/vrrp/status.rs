@@ -1,79 +1,8 @@
-//! What the VRRP thread publishes about each instance for the runtime API
-//! (`show vrrp`), and the workers' watchdog. The thread writes a [`Status`]
-//! under a lock after each turn of its loop; nothing on the data path
-//! touches it.
+//! The workers' watchdog: the VRRP instances go to FAULT when a worker
+//! stops turning its event loop. (What the VRRP thread publishes for `show
+//! vrrp` is [`crate::base::vrrp::Status`], held by the process.)
 
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
-
-use super::machine::State;
-use crate::config::VrrpInstance;
-
-/// One instance as the runtime holds it: its config and its last status.
-#[derive(Debug)]
-pub struct Shared {
-    pub config: VrrpInstance,
-    pub status: parking_lot::Mutex<Status>,
-}
-
-impl Shared {
-    pub fn new(config: VrrpInstance) -> Shared {
-        Shared {
-            status: parking_lot::Mutex::new(Status::new(config.priority)),
-            config,
-        }
-    }
-}
-
-/// The last state change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
-    pub at: Instant,
-    pub from: State,
-    pub to: State,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    pub state: State,
-    pub priority: u8,
-    /// The interface's primary IPv4 address (adverts' source).
-    pub local_ip: Option<Ipv4Addr>,
-    /// The master and its priority, as far as this router knows.
-    pub master: Option<(Ipv4Addr, u8)>,
-    /// The master's advertisement interval (learnt from its adverts).
-    pub master_adver_interval: Duration,
-    /// Whether the VIPs are on the interface (added by this process).
-    pub holds_vips: bool,
-    /// Why the instance is in FAULT.
-    pub fault: Option<String>,
-    pub transitions: u64,
-    pub last_transition: Option<Transition>,
-    pub adverts_sent: u64,
-    pub adverts_received: u64,
-    /// Received packets refused (TTL, version, checksum, addresses, peer).
-    pub dropped: u64,
-}
-
-impl Status {
-    pub fn new(priority: u8) -> Status {
-        Status {
-            state: State::Init,
-            priority,
-            local_ip: None,
-            master: None,
-            master_adver_interval: Duration::ZERO,
-            holds_vips: false,
-            fault: None,
-            transitions: 0,
-            last_transition: None,
-            adverts_sent: 0,
-            adverts_received: 0,
-            dropped: 0,
-        }
-    }
-}
 
 /// How long a worker may go without turning its loop before the VRRP
 /// instances go to FAULT. Workers wake at least every

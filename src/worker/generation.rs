@@ -5,68 +5,49 @@
 //! per-backend state that belongs to it (balancer, queues), and drops it
 //! when its last session ends.
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use mio::{Interest, Token};
-use parking_lot::Mutex;
 
-use super::listener::Listener;
 use super::{Gate, LISTENER_BASE, Listening, Worker};
 use crate::balance::{self, Algorithm};
-use crate::logging;
+use crate::base::log::LogSender;
+use crate::control::Reload;
+use crate::net::Listener;
 use crate::runtime::Runtime;
+use crate::session::BackendQueue;
 
 /// One config's runtime as a worker uses it.
 pub(super) struct Generation {
     pub rt: Arc<Runtime>,
     pub algos: Vec<Box<dyn Algorithm>>,
-    /// Per backend: keys of sessions waiting for a server slot.
-    pub queues: Vec<VecDeque<usize>>,
-    /// Per backend: sessions served from its queue so far (`%bq`).
-    pub dequeued: Vec<u64>,
-    pub logs: logging::Handle,
+    /// Per backend: the sessions waiting for a server slot.
+    pub queues: Vec<BackendQueue>,
+    /// This config's logger.
+    pub logs: LogSender,
     /// Sessions of this worker that run under this config.
     pub sessions: usize,
 }
 
 impl Generation {
-    pub fn new(rt: Arc<Runtime>, logs: logging::Handle) -> Generation {
+    pub fn new(rt: Arc<Runtime>, logs: LogSender) -> Generation {
         Generation {
             algos: rt
                 .backends
                 .iter()
                 .map(|b| balance::new_algorithm(b.config.balance, b.config.hash_type))
                 .collect(),
-            queues: rt.backends.iter().map(|_| VecDeque::new()).collect(),
-            dequeued: vec![0; rt.backends.len()],
+            queues: rt
+                .backends
+                .iter()
+                .map(|_| BackendQueue::default())
+                .collect(),
             rt,
             logs,
             sessions: 0,
         }
     }
-}
-
-/// A listener that stays open across a reload, found by the address it is
-/// bound to, and what it feeds under the new config.
-#[derive(Debug, Clone)]
-pub struct Kept {
-    pub addr: SocketAddr,
-    pub frontend: usize,
-    pub accept_proxy: bool,
-    pub backlog: i32,
-}
-
-/// What the main thread sends every worker on reload.
-#[derive(Debug)]
-pub struct Reload {
-    pub rt: Arc<Runtime>,
-    pub logs: logging::Handle,
-    pub keep: Vec<Kept>,
-    /// Per worker: its sockets for the binds that are new (taken once).
-    pub opened: Vec<Mutex<Vec<Listener>>>,
 }
 
 impl Worker {

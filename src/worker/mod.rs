@@ -7,10 +7,7 @@
 //! (server); the waker and listeners take tokens at the top of the range.
 
 mod generation;
-pub mod listener;
 mod ops;
-
-pub use generation::{Kept, Reload};
 
 use std::io;
 use std::sync::Arc;
@@ -21,14 +18,14 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::balance::Candidate;
+use crate::base::log::{Cause, LogSender};
 use crate::base::timers::{Fired, Timers};
-use crate::forward::{COPY_CHUNK, PipeBudget, PipePool};
-use crate::logging;
-use crate::runtime::{Runtime, try_take};
+use crate::control::Control;
+use crate::forward::{COPY_CHUNK, PipePool};
+use crate::net::Listener;
+use crate::runtime::{Counters, Runtime, ServerState};
 use crate::session::{Close, Ctx, Outcome, Session, Side};
 use generation::Generation;
-pub use listener::Listener;
-pub use ops::AdminOp;
 
 pub const WAKER_TOKEN: Token = Token(usize::MAX);
 /// Listener `i` has token `LISTENER_BASE - i`.
@@ -45,47 +42,6 @@ const RETRY_TICK: Duration = Duration::from_millis(20);
 pub const MAX_POLL_WAIT: Duration = Duration::from_millis(500);
 /// Pause after accept fails for lack of file descriptors or memory.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
-
-/// A message from the main thread or the health checker.
-#[derive(Debug, Clone)]
-pub enum Control {
-    /// Close listeners, let sessions finish, then exit.
-    SoftStop,
-    /// Exit now, closing every session.
-    Stop,
-    /// `on-marked-down shutdown-sessions`: close this server's sessions.
-    ShutdownServer { backend: usize, server: usize },
-    /// `on-marked-up shutdown-backup-sessions`: close the sessions on this
-    /// backend's backup servers.
-    ShutdownBackups { backend: usize },
-    /// SIGTTOU: stop listening, keep the sockets and the sessions.
-    PauseListeners,
-    /// SIGTTIN: listen again.
-    ResumeListeners,
-    /// SIGHUP/SIGUSR2: switch to a new config.
-    Reload(Arc<Reload>),
-    /// A runtime API request (see `ops.rs`).
-    Admin(AdminOp),
-}
-
-/// The way to reach one worker: a channel plus a wake-up.
-#[derive(Clone)]
-pub struct ControlLink {
-    tx: crossbeam_channel::Sender<Control>,
-    waker: Arc<Waker>,
-}
-
-impl ControlLink {
-    pub fn new(tx: crossbeam_channel::Sender<Control>, waker: Arc<Waker>) -> Self {
-        ControlLink { tx, waker }
-    }
-
-    pub fn send(&self, msg: Control) {
-        if self.tx.send(msg).is_ok() {
-            let _ = self.waker.wake();
-        }
-    }
-}
 
 /// Why a listener does not accept right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,9 +93,8 @@ impl Worker {
         id: usize,
         rt: Arc<Runtime>,
         listeners: Vec<Listener>,
-        budget: Arc<PipeBudget>,
         control: Receiver<Control>,
-        logs: logging::Handle,
+        logs: LogSender,
     ) -> io::Result<(Worker, Arc<Waker>)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
@@ -156,7 +111,8 @@ impl Worker {
                 generation: 0,
             }));
         }
-        let pipes = PipePool::new(budget, rt.global.pipesize);
+        let process = &rt.process;
+        let pipes = PipePool::new(process.pipes.clone(), process.maxpipes, rt.global.pipesize);
         let mut gens = Slab::new();
         let current = gens.insert(Generation::new(rt, logs));
         let worker = Worker {
@@ -190,8 +146,7 @@ impl Worker {
                 }
                 return Err(e);
             }
-            // Every generation shares the counters (a reload carries them).
-            self.gens[self.current].rt.heartbeats[self.id]
+            self.gens[self.current].rt.process.heartbeats[self.id]
                 .0
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let now = Instant::now();
@@ -241,19 +196,19 @@ impl Worker {
                     self.soft_stop(now);
                     let keys: Vec<usize> = self.sessions.iter().map(|(k, _)| k).collect();
                     for k in keys {
-                        self.sessions[k].kill('K');
+                        self.sessions[k].kill(Cause::Killed);
                         self.close(k, Close::Normal);
                     }
                 }
                 Control::ShutdownServer { backend, server } => {
                     let rt = &self.gens[self.current].rt;
                     let name = rt.backends[backend].servers[server].name.clone();
-                    self.shutdown_sessions(backend, 'D', |s| s.name == name)
+                    self.shutdown_sessions(backend, Cause::ServerDown, |s| s.name == name)
                 }
                 Control::PauseListeners => self.pause_listeners(true),
                 Control::ResumeListeners => self.pause_listeners(false),
                 Control::ShutdownBackups { backend } => {
-                    self.shutdown_sessions(backend, 'U', |s| s.backup)
+                    self.shutdown_sessions(backend, Cause::BackupCut, |s| s.backup)
                 }
                 Control::Reload(plan) => self.reload(&plan, now),
                 Control::Admin(op) => self.on_admin(op),
@@ -295,16 +250,15 @@ impl Worker {
     /// Closes the sessions of `backend` (an index in the current config)
     /// whose server matches, with a reset: a transfer cut by the load
     /// balancer must not look complete. Sessions of older configs match by
-    /// backend name. `cause` is the log's termination code (D: server
-    /// down, U: backup).
+    /// backend name. `cause` is the log's termination cause.
     fn shutdown_sessions(
         &mut self,
         backend: usize,
-        cause: char,
-        matches: impl Fn(&crate::runtime::ServerState) -> bool,
+        cause: Cause,
+        matches: impl Fn(&ServerState) -> bool,
     ) {
         let mut keys = self.sessions_on(backend, matches);
-        if cause != 'K' {
+        if cause != Cause::Killed {
             // A server going DOWN (or a backup giving way) cuts the sessions
             // it carries; one still connecting fails or succeeds on its own,
             // and a failed connect is retried elsewhere: cutting it would
@@ -343,11 +297,7 @@ impl Worker {
     /// Sessions (not closed yet) of `backend` (an index in the current
     /// config) on a server that `matches`; sessions of older configs match
     /// by backend name.
-    fn sessions_on(
-        &self,
-        backend: usize,
-        matches: impl Fn(&crate::runtime::ServerState) -> bool,
-    ) -> Vec<usize> {
+    fn sessions_on(&self, backend: usize, matches: impl Fn(&ServerState) -> bool) -> Vec<usize> {
         let name = &self.gens[self.current].rt.backends[backend].config.name;
         self.sessions
             .iter()
@@ -371,8 +321,10 @@ impl Worker {
         (
             Ctx {
                 rt: &g.rt,
+                worker: self.id,
                 registry: self.poll.registry(),
                 algos: &mut g.algos,
+                queues: &mut g.queues,
                 candidates: &mut self.candidates,
                 pipes: &mut self.pipes,
                 scratch: &mut self.scratch,
@@ -398,21 +350,23 @@ impl Worker {
             let accept_proxy = ls.l.accept_proxy;
             let rt = self.gens[gi].rt.clone();
             let fstate = &rt.frontends[fe];
-            if self.sessions.len() >= MAX_SESSION_KEY || !self.take_slots(&rt, fe) {
-                self.set_gate(i, Gate::Full);
-                return;
-            }
+            let slots = match rt.take_session_slots(fe) {
+                Some(s) if self.sessions.len() < MAX_SESSION_KEY => s,
+                _ => {
+                    self.set_gate(i, Gate::Full);
+                    return;
+                }
+            };
             let accepted = ls.l.socket.accept();
             let (mut stream, peer) = match accepted {
                 Ok(s) => s,
                 Err(e) => {
-                    self.release_slots(&rt, fe);
                     match e.kind() {
                         io::ErrorKind::WouldBlock => {}
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
                         _ => {
                             // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending
-                            // client stays queued; accepting again at once would spin.
+                            // connection stays queued; accepting again at once would spin.
                             log::warn!(
                                 "frontend {}: accept failed: {e}; pausing accepts",
                                 fstate.config.name
@@ -438,13 +392,12 @@ impl Worker {
                 Interest::READABLE | Interest::WRITABLE,
             ) {
                 log::warn!("cannot register client {peer}: {e}");
-                self.release_slots(&rt, fe);
                 continue;
             }
-            let current = fstate.current.load(std::sync::atomic::Ordering::Relaxed);
-            fstate.counters.session_started(current as u64);
-            crate::runtime::Counters::add(&rt.accepted, 1);
-            let mut s = Session::new(key, stream, peer, local, fe, &rt, now);
+            let (_, current) = slots.counts();
+            fstate.counters.session_started(self.id, current as u64);
+            Counters::add(&rt.process.accepted.shard(self.id).sessions, 1);
+            let mut s = Session::new(key, stream, peer, local, fe, slots, &rt, now);
             s.generation = gi;
             entry.insert(s);
             self.sessions[key].id = self.next_session_id();
@@ -453,27 +406,6 @@ impl Worker {
             let outcome = sessions[key].begin(accept_proxy, &mut ctx);
             self.apply(key, outcome);
         }
-    }
-
-    /// Reserves a session under global and frontend maxconn (both or neither).
-    fn take_slots(&self, rt: &Runtime, fe: usize) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
-        if !try_take(&rt.current, rt.maxconn.load(Relaxed)) {
-            return false;
-        }
-        let f = &rt.frontends[fe];
-        if !try_take(&f.current, f.maxconn.load(Relaxed)) {
-            rt.current.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-            return false;
-        }
-        true
-    }
-
-    /// Undoes [`Self::take_slots`].
-    fn release_slots(&self, rt: &Runtime, fe: usize) {
-        use std::sync::atomic::Ordering;
-        rt.current.fetch_sub(1, Ordering::AcqRel);
-        rt.frontends[fe].current.fetch_sub(1, Ordering::AcqRel);
     }
 
     fn set_gate(&mut self, i: usize, gate: Gate) {
@@ -521,12 +453,6 @@ impl Worker {
     fn apply(&mut self, key: usize, outcome: Outcome) {
         match outcome {
             Outcome::Continue => {}
-            Outcome::Queue(b) => {
-                let s = &mut self.sessions[key];
-                let g = &mut self.gens[s.generation];
-                s.trace.enqueued(g.dequeued[b]);
-                g.queues[b].push_back(key)
-            }
             Outcome::Close(how) => self.close(key, how),
         }
     }
@@ -558,32 +484,24 @@ impl Worker {
         }
     }
 
-    /// Tears down the sessions closed in this batch and frees their slots.
+    /// Finishes the sessions closed in this batch: they give back what
+    /// they hold and hand over their log lines.
     fn reap(&mut self, now: Instant) {
         for (key, how) in std::mem::take(&mut self.closed) {
-            let mut s = self.sessions.remove(key);
-            let (fe, gi) = (s.frontend, s.generation);
+            let s = self.sessions.remove(key);
+            let gi = s.generation;
             log::debug!(
                 "session {key} closed ({how:?}) after {:?}",
                 now.saturating_duration_since(s.started)
             );
-            let rt = self.gens[gi].rt.clone();
-            let record = self.log_record(&mut s, now);
-            let freed = s.teardown(how, &rt, &mut self.pipes);
-            if let Some(mut r) = record {
-                let g = &self.gens[gi];
-                let queued = r.backend.map_or(0, |b| {
-                    g.queues[b]
-                        .iter()
-                        .filter(|k| self.sessions.get(**k).is_some_and(|s| s.is_queued()))
-                        .count()
-                });
-                logging::count(&rt, &mut r, queued);
-                g.logs.send(logging::Message::Session(Box::new(r)));
+            let (mut ctx, _) = self.ctx(gi, now);
+            let closed = s.finish(how, &mut ctx);
+            let g = &mut self.gens[gi];
+            if let Some(msg) = closed.log {
+                g.logs.send(msg);
             }
-            self.release_slots(&rt, fe);
-            self.gens[gi].sessions -= 1;
-            if let Some(b) = freed {
+            g.sessions -= 1;
+            if let Some(b) = closed.freed {
                 self.serve_queue(gi, b, now);
             }
             if gi != self.current && self.gens[gi].sessions == 0 {
@@ -592,47 +510,21 @@ impl Worker {
         }
     }
 
-    /// The log line of a session about to be torn down, if its frontend
-    /// logs one; a PROXY header failure is sent at once instead.
-    fn log_record(&mut self, s: &mut Session, now: std::time::Instant) -> Option<logging::Record> {
-        let g = &self.gens[s.generation];
-        if let Some(b) = s.backend.filter(|_| s.is_queued()) {
-            s.trace.dequeued(g.dequeued[b]);
-        }
-        if let Some(what) = s.trace.handshake {
-            if !g.rt.frontends[s.frontend].config.log.targets.is_empty() {
-                g.logs.send(logging::Message::Handshake {
-                    frontend: s.frontend,
-                    client: s.client_addr,
-                    local: s.local_addr,
-                    accepted: s.trace.accepted,
-                    what,
-                });
-            }
-            return None;
-        }
-        logging::closing(&g.rt, s, now)
-    }
-
     /// Gives free server slots to the sessions queued on backend `b` of
     /// generation `gi`, oldest first.
     fn serve_queue(&mut self, gi: usize, b: usize, now: Instant) {
-        while let Some(&key) = self.gens[gi].queues[b].front() {
+        while let Some((key, seq)) = self.gens[gi].queues[b].front() {
             let (mut ctx, sessions) = self.ctx(gi, now);
-            let Some(s) = sessions.get_mut(key).filter(|s| s.is_queued()) else {
-                self.gens[gi].queues[b].pop_front();
+            let Some(s) = sessions.get_mut(key).filter(|s| s.is_queued_as(seq)) else {
+                // It left the queue (or its key is another session's now).
+                ctx.queues[b].pop_front();
                 continue;
             };
             let outcome = s.retry_queued(&mut ctx);
-            if sessions.get(key).is_some_and(|s| s.is_queued()) && outcome == Outcome::Continue {
+            if s.is_queued_as(seq) && outcome == Outcome::Continue {
                 return; // still no room
             }
-            let g = &mut self.gens[gi];
-            g.queues[b].pop_front();
-            if let Some(s) = self.sessions.get_mut(key) {
-                s.trace.dequeued(g.dequeued[b]);
-            }
-            g.dequeued[b] += 1;
+            ctx.queues[b].pop_front();
             self.apply(key, outcome);
         }
     }

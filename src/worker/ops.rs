@@ -3,59 +3,20 @@
 //! server`), pause or resume one frontend's listeners (`disable frontend` /
 //! `enable frontend`).
 //!
-//! A request is one [`Control::Admin`] message; the answer goes back on
+//! A request is one `Control::Admin` message; the answer goes back on
 //! the reply channel it carries. The admin thread waits for the answers (a
 //! bounded time); a worker never waits: the reply channels are unbounded,
 //! so a send cannot block, and an answer nobody waits for any more is
 //! dropped.
 
-use crossbeam_channel::Sender;
-
-use super::{Control, ControlLink, Worker};
-use crate::session::{Close, SessionView};
+use super::Worker;
+use crate::base::log::Cause;
+use crate::control::{AdminOp, SessionView};
+use crate::session::Close;
 
 /// Process-unique session ids: the worker's number (plus one, so that no
 /// id is 0, HAProxy's "no session") above a per-worker sequence.
 const SEQ_BITS: u32 = 40;
-
-/// A runtime API request to one worker.
-#[derive(Debug, Clone)]
-pub enum AdminOp {
-    /// `show sess [ID|all]`: this worker's sessions, or only the one with
-    /// `id`; `detail` for the views that cost a system call each.
-    ShowSessions {
-        id: Option<u64>,
-        detail: bool,
-        reply: Sender<Vec<SessionView>>,
-    },
-    /// `shutdown session ID`: answers whether this worker had it.
-    ShutdownSession { id: u64, reply: Sender<bool> },
-    /// `shutdown sessions server B/S`: answers how many it closed.
-    ShutdownServer {
-        backend: usize,
-        server: usize,
-        reply: Sender<usize>,
-    },
-    /// `disable frontend` (pause) / `enable frontend`: answers whether
-    /// every listener of the frontend in this worker did it.
-    PauseFrontend {
-        frontend: usize,
-        pause: bool,
-        reply: Sender<bool>,
-    },
-}
-
-impl ControlLink {
-    /// Sends `msg` and wakes the worker; false when the worker is gone (it
-    /// will never answer).
-    pub fn deliver(&self, msg: Control) -> bool {
-        if self.tx.send(msg).is_err() {
-            return false;
-        }
-        let _ = self.waker.wake();
-        true
-    }
-}
 
 impl Worker {
     /// The id of the next session this worker accepts.
@@ -82,7 +43,7 @@ impl Worker {
                 let rt = &self.gens[self.current].rt;
                 let name = rt.backends[backend].servers[server].name.clone();
                 let n = self.sessions_on(backend, |s| s.name == name).len();
-                self.shutdown_sessions(backend, 'K', |s| s.name == name);
+                self.shutdown_sessions(backend, Cause::Killed, |s| s.name == name);
                 let _ = reply.send(n);
             }
             AdminOp::PauseFrontend {
@@ -117,7 +78,7 @@ impl Worker {
             return false;
         };
         log::debug!("worker {}: session {id:#x} killed (runtime API)", self.id);
-        self.sessions[key].kill('K');
+        self.sessions[key].kill(Cause::Killed);
         self.close(key, Close::Abort);
         true
     }

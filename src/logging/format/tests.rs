@@ -2,7 +2,8 @@
 //! against HAProxy 2.6's output for the same session.
 
 use super::*;
-use crate::logging::Term;
+use crate::base::log::Term;
+use crate::config::logformat::{TCPLOG, parse};
 use std::time::{Duration, UNIX_EPOCH};
 
 fn record() -> Record {
@@ -210,39 +211,4 @@ fn spaces_merge_like_haproxy() {
     for (fmt, expected) in cases {
         assert_eq!(render_with(fmt, &record(), &names()), *expected, "{fmt}");
     }
-}
-
-#[test]
-fn parse_errors_are_haproxys() {
-    let cases: &[(&str, &str)] = &[
-        (
-            "%zz",
-            "no such format variable 'zz'. If you wanted to emit the '%' character verbatim, you need to use '%%'.",
-        ),
-        ("%ci:%cp%", "truncated line after '%'."),
-        ("%", "truncated line after '%'."),
-        ("%{+Q", "truncated line after '+Q'."),
-        (
-            "%{+Q}",
-            "parse argument modifier without variable name near '%{+Q}'.",
-        ),
-        ("%HM", "format variable 'HM' is reserved for HTTP mode."),
-        ("%r", "format variable 'r' is reserved for HTTP mode."),
-        ("%[src", "missing ']' after 'src'."),
-        (
-            "%[src]",
-            "sample fetch expressions ('%[src]') are not supported yet.",
-        ),
-        ("%ST", "format variable 'ST' is not supported yet."),
-    ];
-    for (fmt, expected) in cases {
-        assert_eq!(parse(fmt).unwrap_err(), *expected, "{fmt}");
-    }
-}
-
-#[test]
-fn tcplog_is_the_documented_string() {
-    let f = LogFormat::tcplog();
-    assert!(f.uses(Var::TermState) && f.uses(Var::BackendQueue));
-    assert!(!f.uses(Var::BackendIp));
 }

@@ -1,0 +1,8 @@
+//! Sockets as splicer opens them: the listeners of the frontends (one
+//! SO_REUSEPORT socket per worker) and of the runtime API, and the
+//! non-blocking connections to servers and health-check targets.
+
+pub mod connect;
+pub mod listener;
+
+pub use listener::{BindError, Listener, open_bind};

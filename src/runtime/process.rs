@@ -1,0 +1,124 @@
+//! What belongs to the process, not to one config: built once at start
+//! and shared by every config's [`super::Runtime`], so a reload cannot
+//! forget any of it. The session count under the global maxconn, the
+//! sessions accepted since start, the workers' heartbeats, the pipe
+//! budget, what the VRRP speaker publishes, the health checker's waker and
+//! the sender of server events to the logger.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use mio::Waker;
+use parking_lot::Mutex;
+
+use super::{Counters, worker_count};
+use crate::base::log::{LogSender, Message};
+use crate::base::slot::Gauge;
+use crate::base::vrrp::Status;
+use crate::config::{Config, VrrpInstance};
+
+/// `maxpipes` when not set: a quarter of maxconn, as HAProxy.
+pub fn default_maxpipes(maxconn: usize) -> usize {
+    maxconn / 4
+}
+
+/// One worker's loop counter, alone on its cache line: each worker bumps
+/// its own on every turn, and neighbours must not share the line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct Heartbeat(pub AtomicU64);
+
+/// A `vrrp` section and what the VRRP thread last published about it. The
+/// VRRP thread runs the sections it started with: a reload keeps them.
+#[derive(Debug)]
+pub struct VrrpState {
+    pub config: VrrpInstance,
+    pub status: Mutex<Status>,
+}
+
+#[derive(Debug)]
+pub struct Process {
+    /// Worker threads (`nbthread`, or one per CPU), fixed at start.
+    pub nbthread: usize,
+    /// When the process started, for `Uptime` and `Start_time_sec`.
+    pub started: Instant,
+    pub started_unix: u64,
+    /// Sessions open in the whole process, in every config generation:
+    /// each holds a place, under the global maxconn of its config.
+    pub sessions: Arc<Gauge>,
+    /// Sessions accepted since start (`CumConns`: `sessions` of its
+    /// shards).
+    pub accepted: Counters,
+    /// Per worker: turns of its event loop, for the VRRP watchdog.
+    pub heartbeats: Vec<Heartbeat>,
+    /// Pipes that exist now (lent out or idle in a pool), under `maxpipes`.
+    pub pipes: Arc<Gauge>,
+    pub maxpipes: usize,
+    pub vrrp: Vec<VrrpState>,
+    /// Wakes the health checker in effect (`observe layer4` reached its
+    /// error limit); set while one runs.
+    health: Mutex<Option<Arc<Waker>>>,
+    /// The logger of the config in effect, for server events; a reload
+    /// hands it the new config's logger.
+    events: Mutex<Option<LogSender>>,
+}
+
+impl Process {
+    /// The process of the first config: its `nbthread`, `maxpipes` and
+    /// `vrrp` sections hold until a restart.
+    pub fn new(config: &Config) -> Process {
+        let global = &config.global;
+        let nbthread = worker_count(global);
+        Process {
+            nbthread,
+            started: Instant::now(),
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            sessions: Arc::default(),
+            accepted: Counters::new(nbthread),
+            heartbeats: (0..nbthread).map(|_| Heartbeat::default()).collect(),
+            pipes: Arc::default(),
+            maxpipes: global
+                .maxpipes
+                .unwrap_or_else(|| default_maxpipes(global.maxconn)),
+            vrrp: config
+                .vrrp
+                .iter()
+                .map(|v| VrrpState {
+                    status: Mutex::new(Status::new(v.priority)),
+                    config: v.clone(),
+                })
+                .collect(),
+            health: Mutex::new(None),
+            events: Mutex::new(None),
+        }
+    }
+
+    /// The health checker's waker, while one runs (`None` to forget it).
+    pub fn set_health_waker(&self, waker: Option<Arc<Waker>>) {
+        *self.health.lock() = waker;
+    }
+
+    /// Wakes the health checker, if one runs. Only on a live connection
+    /// error that reached a server's error limit: never per packet.
+    pub fn wake_health(&self) {
+        if let Some(w) = &*self.health.lock() {
+            let _ = w.wake();
+        }
+    }
+
+    /// Where server events go from now on (`None`: nowhere, which lets the
+    /// logger that had them end).
+    pub fn set_event_sink(&self, sink: Option<LogSender>) {
+        *self.events.lock() = sink;
+    }
+
+    /// Sends a server event to the logger in effect.
+    pub fn event(&self, msg: Message) {
+        if let Some(sink) = &*self.events.lock() {
+            sink.send(msg);
+        }
+    }
+}

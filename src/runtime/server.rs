@@ -1,0 +1,326 @@
+//! One server as every thread sees it: its state (administrative flags and
+//! health, from which the status a user sees is derived), its weight and
+//! limits, its live session count and counters. Workers only read it and
+//! take places on it; the health and admin threads change it. All of it is
+//! atomics; only the last check's details sit under a lock, which workers
+//! never touch.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+
+use super::Counters;
+use crate::base::clock::now_ms;
+use crate::base::slot::{Gauge, Slot};
+use crate::config::ProxyVersion;
+
+/// A server's state as a user sees it, derived from its administrative flags
+/// and its operational (health) state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerStatus {
+    Up,
+    Down,
+    /// Takes no new sessions; current ones go on (`drain`, agent `drain`,
+    /// `disable-on-404`).
+    Drain,
+    /// Maintenance: takes no new sessions (`disabled`, agent `maint`).
+    Maint,
+}
+
+impl ServerStatus {
+    /// Out of service: DOWN or in maintenance (HAProxy's "stopped").
+    pub fn stopped(self) -> bool {
+        matches!(self, ServerStatus::Down | ServerStatus::Maint)
+    }
+}
+
+/// Operational state, as the health checks (and an agent) see the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Oper {
+    Up = 0,
+    Down = 1,
+    /// Up but refusing new sessions: `http-check disable-on-404` got a 404
+    /// (HAProxy's NOLB).
+    NoLb = 2,
+}
+
+/// Administrative flags of a server (several can be set at once).
+pub mod admin {
+    /// `disabled` in the config.
+    pub const CONFIG_MAINT: u8 = 1;
+    /// Maintenance forced at run time (agent `maint`, runtime API).
+    pub const FORCED_MAINT: u8 = 2;
+    /// Drain forced at run time (agent `drain`, runtime API).
+    pub const FORCED_DRAIN: u8 = 4;
+    pub const MAINT: u8 = CONFIG_MAINT | FORCED_MAINT;
+}
+
+/// What the last health check said, for `show stat` and the stats page.
+/// Written by the health thread after each check, read by the admin thread;
+/// workers never touch it.
+#[derive(Debug, Clone, Default)]
+pub struct CheckInfo {
+    /// HAProxy's short code of the last result (`L7OK`, `L4CON`, ...);
+    /// empty before the first check.
+    pub status: &'static str,
+    /// Its description (`Layer7 check passed`).
+    pub desc: &'static str,
+    /// HTTP status, MySQL errno, ... of the last result.
+    pub code: Option<u32>,
+    pub info: Option<String>,
+    pub duration_ms: u64,
+    /// The health counter, and the rise/fall bounds it moves between.
+    pub health: u32,
+    pub rise: u32,
+    pub fall: u32,
+    /// Failed checks (`chkfail`).
+    pub failures: u64,
+    /// UP to DOWN transitions (`chkdown`).
+    pub downs: u64,
+    /// The last agent line, if an agent answered.
+    pub agent: Option<String>,
+    /// The last agent check's result code and description (`L7OK`,
+    /// `L4CON`, ...); empty before the first one.
+    pub agent_status: &'static str,
+    pub agent_desc: &'static str,
+}
+
+/// Live-traffic error tracking (`observe layer4`).
+#[derive(Debug)]
+pub struct Observe {
+    /// `error-limit`.
+    pub limit: u32,
+    /// Connection errors in a row on live traffic.
+    pub errors: AtomicU32,
+}
+
+#[derive(Debug)]
+pub struct ServerState {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub backup: bool,
+    pub send_proxy: Option<ProxyVersion>,
+    pub source: Option<IpAddr>,
+    /// 0 = no limit.
+    pub maxconn: AtomicU32,
+    /// Weight in effect before slowstart (config weight, or what the agent
+    /// or the runtime API set).
+    pub weight: AtomicU32,
+    /// The weight from the config: agent percentages apply to it.
+    pub initial_weight: u32,
+    pub(super) admin: AtomicU8,
+    pub(super) oper: AtomicU8,
+    /// `slowstart` in ms (0 = none) and when the current ramp ends
+    /// (`now_ms()` scale; 0 = no ramp running).
+    slowstart_ms: u64,
+    pub(super) ramp_until: AtomicU64,
+    /// `observe layer4`, when set.
+    pub observe: Option<Observe>,
+    /// Last health-check result (`None` when the server has no check).
+    pub check: Option<parking_lot::Mutex<CheckInfo>>,
+    /// `disable health` (runtime API): the health thread runs no check of
+    /// this server until `enable health`; its state stays as it was.
+    pub check_disabled: AtomicBool,
+    /// `now_ms()` of the last state change (`lastchg`), and the DOWN time
+    /// accumulated before it (`downtime`).
+    pub last_change_ms: AtomicU64,
+    pub down_ms: AtomicU64,
+    /// Sessions on this server now, across all workers (and across
+    /// reloads: a reloaded server with the same name and address shares it,
+    /// so leastconn and maxconn still see the sessions of the old config).
+    /// Each connection to the server holds one of its places.
+    pub active: Arc<Gauge>,
+    pub counters: Arc<Counters>,
+}
+
+impl ServerState {
+    pub fn status(&self) -> ServerStatus {
+        let admin = self.admin.load(Ordering::Acquire);
+        if admin & admin::MAINT != 0 {
+            ServerStatus::Maint
+        } else if self.oper() == Oper::Down {
+            ServerStatus::Down
+        } else if admin & admin::FORCED_DRAIN != 0 || self.oper() == Oper::NoLb {
+            ServerStatus::Drain
+        } else {
+            ServerStatus::Up
+        }
+    }
+
+    pub fn oper(&self) -> Oper {
+        match self.oper.load(Ordering::Acquire) {
+            0 => Oper::Up,
+            1 => Oper::Down,
+            _ => Oper::NoLb,
+        }
+    }
+
+    /// Sets the operational state. Coming up from DOWN starts the slowstart
+    /// ramp, if the server has one.
+    pub fn set_oper(&self, oper: Oper) {
+        let before = self.status();
+        let was = self.oper.swap(oper as u8, Ordering::AcqRel);
+        self.status_changed(before);
+        if was == Oper::Down as u8 && oper != Oper::Down && self.slowstart_ms > 0 {
+            self.ramp_until
+                .store(now_ms() + self.slowstart_ms, Ordering::Release);
+        }
+    }
+
+    /// After a state change: when the status a user sees changed, restarts
+    /// `lastchg` and adds the time just spent stopped (DOWN or in
+    /// maintenance, as HAProxy counts it) to `downtime`.
+    fn status_changed(&self, before: ServerStatus) {
+        if self.status() == before {
+            return;
+        }
+        let now = now_ms();
+        let since = self.last_change_ms.swap(now, Ordering::AcqRel);
+        if before.stopped() {
+            self.down_ms
+                .fetch_add(now.saturating_sub(since), Ordering::Relaxed);
+        }
+    }
+
+    /// `downtime` in ms: past stops plus the current one.
+    pub fn downtime_ms(&self) -> u64 {
+        let down = self.down_ms.load(Ordering::Relaxed);
+        if self.status().stopped() {
+            let since = self.last_change_ms.load(Ordering::Relaxed);
+            down + now_ms().saturating_sub(since)
+        } else {
+            down
+        }
+    }
+
+    pub fn admin_flags(&self) -> u8 {
+        self.admin.load(Ordering::Acquire)
+    }
+
+    /// Sets or clears administrative flags (see [`admin`]). A change of
+    /// the status a user sees restarts `lastchg`, as in HAProxy.
+    pub fn set_admin(&self, flags: u8, on: bool) {
+        let before = self.status();
+        if on {
+            self.admin.fetch_or(flags, Ordering::AcqRel);
+        } else {
+            self.admin.fetch_and(!flags, Ordering::AcqRel);
+        }
+        self.status_changed(before);
+    }
+
+    /// For tests and the runtime API: forces the derived status.
+    pub fn set_status(&self, s: ServerStatus) {
+        let (admin, oper) = match s {
+            ServerStatus::Up => (0, Oper::Up),
+            ServerStatus::Down => (0, Oper::Down),
+            ServerStatus::Drain => (admin::FORCED_DRAIN, Oper::Up),
+            ServerStatus::Maint => (admin::FORCED_MAINT, Oper::Up),
+        };
+        self.admin.store(admin, Ordering::Release);
+        self.oper.store(oper as u8, Ordering::Release);
+    }
+
+    /// The weight the balancer uses now: the set weight, scaled down while a
+    /// slowstart ramp runs (at least 1 so the server is not starved, as
+    /// HAProxy).
+    pub fn effective_weight(&self) -> u32 {
+        let w = self.weight.load(Ordering::Relaxed);
+        let until = self.ramp_until.load(Ordering::Relaxed);
+        if until == 0 || w == 0 {
+            return w;
+        }
+        let now = now_ms();
+        if now >= until {
+            // The ramp is over; later picks skip the clock read.
+            let _ = self
+                .ramp_until
+                .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Relaxed);
+            return w;
+        }
+        let elapsed = self.slowstart_ms - (until - now);
+        ((w as u64 * elapsed).div_ceil(self.slowstart_ms) as u32).max(1)
+    }
+
+    /// Whether a slowstart ramp is running.
+    pub fn ramping(&self) -> bool {
+        let until = self.ramp_until.load(Ordering::Relaxed);
+        until != 0 && now_ms() < until
+    }
+
+    /// Takes new sessions at all (up with a non-zero weight).
+    pub fn usable(&self) -> bool {
+        self.status() == ServerStatus::Up && self.weight.load(Ordering::Relaxed) > 0
+    }
+
+    pub fn has_room(&self) -> bool {
+        let max = self.maxconn.load(Ordering::Relaxed);
+        max == 0 || self.active.get() < max as usize
+    }
+
+    /// Takes a place for a connection (respecting maxconn across workers);
+    /// the connection holds it until it closes.
+    pub fn try_acquire(&self) -> Option<Slot> {
+        let max = match self.maxconn.load(Ordering::Relaxed) {
+            0 => usize::MAX,
+            n => n as usize,
+        };
+        self.active.try_take(max)
+    }
+
+    /// A live connection to this server failed. Returns true when this error
+    /// reaches `error-limit` (`observe layer4`), so the caller wakes the
+    /// health checker.
+    pub fn note_error(&self) -> bool {
+        match &self.observe {
+            Some(o) => o.errors.fetch_add(1, Ordering::AcqRel) + 1 == o.limit,
+            None => false,
+        }
+    }
+
+    /// A live connection to this server succeeded.
+    pub fn note_success(&self) {
+        if let Some(o) = &self.observe
+            && o.errors.load(Ordering::Relaxed) != 0
+        {
+            o.errors.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+impl ServerState {
+    pub(super) fn new(s: &crate::config::Server, counters: Counters) -> ServerState {
+        ServerState {
+            name: s.name.clone(),
+            addr: s.addr,
+            backup: s.backup,
+            send_proxy: s.send_proxy,
+            source: s.source,
+            maxconn: AtomicU32::new(s.maxconn.unwrap_or(0)),
+            weight: AtomicU32::new(s.weight),
+            initial_weight: s.weight,
+            admin: AtomicU8::new(if s.disabled { admin::CONFIG_MAINT } else { 0 }),
+            oper: AtomicU8::new(Oper::Up as u8),
+            slowstart_ms: s.check.slowstart.map_or(0, |d| d.as_millis() as u64),
+            ramp_until: AtomicU64::new(0),
+            observe: (s.check.enabled && s.check.observe).then(|| Observe {
+                limit: s.check.error_limit.max(1),
+                errors: AtomicU32::new(0),
+            }),
+            check_disabled: AtomicBool::new(false),
+            check: (s.check.enabled || s.check.agent).then(|| {
+                parking_lot::Mutex::new(CheckInfo {
+                    rise: s.check.rise,
+                    fall: s.check.fall,
+                    health: s.check.rise,
+                    ..CheckInfo::default()
+                })
+            }),
+            last_change_ms: AtomicU64::new(now_ms()),
+            down_ms: AtomicU64::new(0),
+            active: Arc::default(),
+            counters: Arc::new(counters),
+        }
+    }
+}
