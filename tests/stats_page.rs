@@ -133,6 +133,8 @@ fn scope_hide_version_and_legends_shape_the_page() {
 #[test]
 fn the_admin_form_changes_server_states_when_allowed() {
     let lab = Lab::start("    stats enable\n    stats uri /s\n    stats admin if LOCALHOST");
+    // Before its first check, a drained w1 shows `DRAIN 1/3`.
+    lab.wait_checked("w1");
     let page = lab.get("/s", None).body;
     assert!(
         page.contains("<input type=\"checkbox\" name=\"s\" value=\"w1\">"),

@@ -92,6 +92,16 @@ impl Lab {
         )
     }
 
+    /// Waits for the first check of server `sv` (its row leaves `INI`),
+    /// so that the status column shows no rise/fall transition.
+    pub fn wait_checked(&self, sv: &str) {
+        wait_for(&format!("{sv}'s first check"), LIMIT, || {
+            self.ask("show stat")
+                .lines()
+                .any(|l| l.starts_with(&format!("web,{sv},")) && !l.contains(",INI,"))
+        });
+    }
+
     pub fn wait_w2_down(&self) {
         wait_for("w2 to be DOWN", LIMIT, || {
             self.ask("show stat")
