@@ -41,15 +41,13 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::base::service::{Service, StopFlag};
+use crate::base::token;
 use crate::config::Level;
 use crate::control::ControlLink;
 use crate::runtime::{Current, OTHER_THREADS, Runtime};
 pub use listen::{AdminError, Listening, bind};
 use listen::{Serve, Stream};
 
-const WAKER: Token = Token(usize::MAX);
-/// Listener `i` has token `LISTENER_BASE - i`; clients use their slab key.
-const LISTENER_BASE: usize = usize::MAX - 1;
 /// Longest request line; a client sending more without a newline is dropped
 /// (HAProxy closes too, its buffer being full).
 pub const MAX_LINE: usize = 16 * 1024;
@@ -71,7 +69,7 @@ pub fn start(
         return Ok(None);
     }
     let poll = Poll::new()?;
-    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let waker = Arc::new(Waker::new(poll.registry(), token::WAKER)?);
     let mut thread = Thread {
         current,
         workers,
@@ -83,7 +81,7 @@ pub fn start(
         room: false,
     };
     for (i, l) in thread.listeners.iter_mut().enumerate() {
-        l.register(thread.poll.registry(), Token(LISTENER_BASE - i))?;
+        l.register(thread.poll.registry(), token::listener(i))?;
     }
     let service = Service::spawn("admin", Some(waker), move |stop| thread.run(&stop))?;
     Ok(Some(service))
@@ -119,12 +117,14 @@ impl Thread {
                 break;
             }
             for ev in events.iter() {
-                match ev.token() {
-                    WAKER => {}
-                    Token(t) if t > LISTENER_BASE - self.listeners.len() => {
-                        self.accept(LISTENER_BASE - t)
-                    }
-                    Token(key) => self.drive(key),
+                let t = ev.token();
+                if t == token::WAKER {
+                    continue;
+                }
+                match token::as_listener(t, self.listeners.len()) {
+                    Some(i) => self.accept(i),
+                    // Clients use their slab key.
+                    None => self.drive(t.0),
                 }
             }
             self.expire(Instant::now());

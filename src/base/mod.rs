@@ -1,5 +1,6 @@
 //! Plain types and messages that every thread uses, so that threads talk
-//! without importing each other's modules: the clock, the timer heap,
+//! without importing each other's modules: the clock, the timer heap, the
+//! token layout of the event loops,
 //! counted places ([`slot`]), what goes to the logger ([`log`]), what the
 //! VRRP speaker publishes ([`vrrp`]) and the handle of a background thread
 //! ([`service`]). Nothing here imports another module of the crate except
@@ -10,4 +11,5 @@ pub mod log;
 pub mod service;
 pub mod slot;
 pub mod timers;
+pub mod token;
 pub mod vrrp;

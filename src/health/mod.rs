@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token, Waker};
 
 use crate::base::service::{Service, StopFlag};
+use crate::base::token::WAKER;
 use crate::config::{CheckParams, OnError};
 use crate::control::ControlLink;
 use crate::runtime::{Oper, Runtime};
@@ -31,7 +32,6 @@ use script::Step;
 use state::Health;
 use status::{CheckStatus, Verdict};
 
-const WAKER: Token = Token(usize::MAX);
 /// Events taken per poll.
 const EVENTS_CAPACITY: usize = 256;
 

@@ -20,13 +20,14 @@ use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use mio::Registry;
 use mio::net::TcpStream;
-use mio::{Registry, Token};
 
 use crate::balance::{Algorithm, Candidate};
 use crate::base::log::{Cause, Handshake, LogSender, Message, Term};
 use crate::base::slot::Slot;
 use crate::base::timers::{Deadline, Timers};
+use crate::base::token::Side;
 use crate::config::SpliceOptions;
 use crate::forward::{Flow, FlowError, Half, PipePool, Ready, Shared};
 use crate::runtime::{Counters, Runtime, SessionSlots};
@@ -41,30 +42,6 @@ pub use end::Closed;
 pub use queue::BackendQueue;
 use queue::Place;
 use trace::Trace;
-
-/// Which socket of a session an event is about (the low bit of its token).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Client = 0,
-    Server = 1,
-}
-
-impl Side {
-    pub fn token(self, key: usize) -> Token {
-        Token(key << 1 | self as usize)
-    }
-
-    pub fn from_token(token: Token) -> (usize, Side) {
-        (
-            token.0 >> 1,
-            if token.0 & 1 == 0 {
-                Side::Client
-            } else {
-                Side::Server
-            },
-        )
-    }
-}
 
 /// The server connection and the slot it holds on its server (given back
 /// when the connection is dropped).

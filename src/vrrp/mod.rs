@@ -33,6 +33,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::base::service::{Service, StopFlag};
+use crate::base::token::WAKER;
 use crate::runtime::{Current, Runtime};
 use instance::{Ctx, Instance};
 use netlink::Netlink;
@@ -40,7 +41,6 @@ use status::Watchdog;
 
 /// How often interfaces, tracked backends and workers are looked at.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);
-const WAKER: Token = Token(usize::MAX);
 
 /// What stops the VRRP thread from starting.
 #[derive(Debug)]

@@ -8,11 +8,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use mio::{Interest, Token};
+use mio::Interest;
 
-use super::{Gate, LISTENER_BASE, Listening, Worker};
+use super::{Gate, Listening, Worker};
 use crate::balance::{self, Algorithm};
 use crate::base::log::LogSender;
+use crate::base::token;
 use crate::control::Reload;
 use crate::net::Listener;
 use crate::runtime::Runtime;
@@ -125,11 +126,11 @@ impl Worker {
                 self.listeners.len() - 1
             }
         };
-        if let Err(e) = self.poll.registry().register(
-            &mut l.socket,
-            Token(LISTENER_BASE - slot),
-            Interest::READABLE,
-        ) {
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut l.socket, token::listener(slot), Interest::READABLE)
+        {
             log::error!("worker {}: cannot watch listener {}: {e}", self.id, l.addr);
             return;
         }

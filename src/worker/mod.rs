@@ -3,8 +3,9 @@
 //! with other workers except the runtime's atomics; control messages
 //! (stop, soft stop) arrive on a channel followed by a `Waker` wake-up.
 //!
-//! Tokens: a session with slab key `k` owns tokens `2k` (client) and `2k+1`
-//! (server); the waker and listeners take tokens at the top of the range.
+//! Tokens follow [`crate::base::token`]: a session with slab key `k` owns
+//! tokens `2k` (client) and `2k+1` (server); the waker and listeners take
+//! tokens at the top of the range.
 
 mod generation;
 mod ops;
@@ -20,18 +21,14 @@ use slab::Slab;
 use crate::balance::Candidate;
 use crate::base::log::{Cause, LogSender};
 use crate::base::timers::{Fired, Timers};
+use crate::base::token::{self, MAX_SESSION_KEY, Side};
 use crate::control::Control;
 use crate::forward::{COPY_CHUNK, PipePool};
 use crate::net::Listener;
 use crate::runtime::{Counters, Runtime, ServerState};
-use crate::session::{Close, Ctx, Outcome, Session, Side};
+use crate::session::{Close, Ctx, Outcome, Session};
 use generation::Generation;
 
-pub const WAKER_TOKEN: Token = Token(usize::MAX);
-/// Listener `i` has token `LISTENER_BASE - i`.
-const LISTENER_BASE: usize = usize::MAX - 1;
-/// Highest slab key whose two tokens stay below the reserved range.
-const MAX_SESSION_KEY: usize = (usize::MAX >> 2) - 1;
 /// Events taken per poll.
 const EVENTS_CAPACITY: usize = 1024;
 /// How often a worker looks again at limits it cannot be woken for (a slot
@@ -97,14 +94,11 @@ impl Worker {
         logs: LogSender,
     ) -> io::Result<(Worker, Arc<Waker>)> {
         let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
+        let waker = Arc::new(Waker::new(poll.registry(), token::WAKER)?);
         let mut ls = Vec::with_capacity(listeners.len());
         for (i, mut l) in listeners.into_iter().enumerate() {
-            poll.registry().register(
-                &mut l.socket,
-                Token(LISTENER_BASE - i),
-                Interest::READABLE,
-            )?;
+            poll.registry()
+                .register(&mut l.socket, token::listener(i), Interest::READABLE)?;
             ls.push(Some(Listening {
                 l,
                 gate: Gate::Open,
@@ -151,10 +145,13 @@ impl Worker {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let now = Instant::now();
             for ev in events.iter() {
-                match ev.token() {
-                    WAKER_TOKEN => self.on_control(now),
-                    Token(t) if t > MAX_SESSION_KEY << 1 | 1 => self.accept(LISTENER_BASE - t, now),
-                    token => self.on_session_event(token, ev, now),
+                let token = ev.token();
+                if token == token::WAKER {
+                    self.on_control(now);
+                } else if let Some(i) = token::as_listener(token, self.listeners.len()) {
+                    self.accept(i, now);
+                } else {
+                    self.on_session_event(token, ev, now);
                 }
             }
             self.fire_timers(now);
