@@ -9,6 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How many places are taken now, and the most ever taken at once.
+///
+/// Not cache-line aligned on purpose: a slot's `Arc` count sits just
+/// before the count in the same allocation, so taking a place writes one
+/// line, not two.
 #[derive(Debug, Default)]
 pub struct Gauge {
     now: AtomicUsize,

@@ -342,20 +342,15 @@ impl Worker {
             if ls.gate != Gate::Open && !self.stopping {
                 return;
             }
-            let fe = ls.l.frontend;
-            let gi = ls.generation;
-            let accept_proxy = ls.l.accept_proxy;
-            let rt = self.gens[gi].rt.clone();
-            let fstate = &rt.frontends[fe];
-            let slots = match rt.take_session_slots(fe) {
-                Some(s) if self.sessions.len() < MAX_SESSION_KEY => s,
-                _ => {
-                    self.set_gate(i, Gate::Full);
-                    return;
-                }
+            let (fe, gi, accept_proxy) = (ls.l.frontend, ls.generation, ls.l.accept_proxy);
+            // Borrowed field by field (no Arc clone per accept): the
+            // runtime from `gens`, the socket from `listeners`.
+            let slots = self.gens[gi].rt.take_session_slots(fe);
+            let Some(slots) = slots.filter(|_| self.sessions.len() < MAX_SESSION_KEY) else {
+                self.set_gate(i, Gate::Full);
+                return;
             };
-            let accepted = ls.l.socket.accept();
-            let (mut stream, peer) = match accepted {
+            let (mut stream, peer) = match ls.l.socket.accept() {
                 Ok(s) => s,
                 Err(e) => {
                     match e.kind() {
@@ -366,7 +361,7 @@ impl Worker {
                             // connection stays queued; accepting again at once would spin.
                             log::warn!(
                                 "frontend {}: accept failed: {e}; pausing accepts",
-                                fstate.config.name
+                                self.gens[gi].rt.frontends[fe].config.name
                             );
                             self.set_gate(i, Gate::PausedUntil(now + ACCEPT_ERROR_PAUSE));
                         }
@@ -391,10 +386,13 @@ impl Worker {
                 log::warn!("cannot register client {peer}: {e}");
                 continue;
             }
+            let rt = &self.gens[gi].rt;
             let (_, current) = slots.counts();
-            fstate.counters.session_started(self.id, current as u64);
+            rt.frontends[fe]
+                .counters
+                .session_started(self.id, current as u64);
             Counters::add(&rt.process.accepted.shard(self.id).sessions, 1);
-            let mut s = Session::new(key, stream, peer, local, fe, slots, &rt, now);
+            let mut s = Session::new(key, stream, peer, local, fe, slots, rt, now);
             s.generation = gi;
             entry.insert(s);
             self.sessions[key].id = self.next_session_id();
