@@ -12,6 +12,7 @@ use crossbeam_channel::Sender;
 use mio::Waker;
 use parking_lot::Mutex;
 
+use crate::base::ids::{BackendId, FrontendId, ServerId};
 use crate::base::log::LogSender;
 use crate::net::Listener;
 use crate::runtime::Runtime;
@@ -24,10 +25,13 @@ pub enum Control {
     /// Exit now, closing every session.
     Stop,
     /// `on-marked-down shutdown-sessions`: close this server's sessions.
-    ShutdownServer { backend: usize, server: usize },
+    ShutdownServer {
+        backend: BackendId,
+        server: ServerId,
+    },
     /// `on-marked-up shutdown-backup-sessions`: close the sessions on this
     /// backend's backup servers.
-    ShutdownBackups { backend: usize },
+    ShutdownBackups { backend: BackendId },
     /// SIGTTOU: stop listening, keep the sockets and the sessions.
     PauseListeners,
     /// SIGTTIN: listen again.
@@ -81,14 +85,14 @@ pub enum AdminOp {
     ShutdownSession { id: u64, reply: Sender<bool> },
     /// `shutdown sessions server B/S`: answers how many it closed.
     ShutdownServer {
-        backend: usize,
-        server: usize,
+        backend: BackendId,
+        server: ServerId,
         reply: Sender<usize>,
     },
     /// `disable frontend` (pause) / `enable frontend`: answers whether
     /// every listener of the frontend in this worker did it.
     PauseFrontend {
-        frontend: usize,
+        frontend: FrontendId,
         pause: bool,
         reply: Sender<bool>,
     },
@@ -99,7 +103,7 @@ pub enum AdminOp {
 #[derive(Debug, Clone)]
 pub struct Kept {
     pub addr: SocketAddr,
-    pub frontend: usize,
+    pub frontend: FrontendId,
     pub accept_proxy: bool,
     pub backlog: i32,
 }

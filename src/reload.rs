@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::base::ids::FrontendId;
 use crate::base::service::Service;
 use crate::config::{self, Bind, Config};
 use crate::control::{Control, ControlLink, Kept, Reload};
@@ -93,6 +94,7 @@ impl Listeners {
             .enumerate()
             .filter(|(_, f)| !f.disabled && f.stats.is_none());
         for (fi, fe) in serving {
+            let fi = FrontendId::new(fi);
             for bind in &fe.binds {
                 let key = BindKey::of(bind);
                 let old = key.and_then(|k| before.iter().find(|b| b.key == Some(k)));

@@ -216,7 +216,10 @@ fn model_check(c: &Config, check: &str) -> Result<(), String> {
         let actual = match (what, name) {
             ("global", _) => global_field(c, key)?,
             ("backend", Some(n)) => {
-                let b = &c.backends[c.backend(n).ok_or_else(|| format!("no backend '{n}'"))?];
+                let b = &c.backends[c
+                    .backend(n)
+                    .ok_or_else(|| format!("no backend '{n}'"))?
+                    .index()];
                 backend_field(b, key)?
             }
             ("frontend", Some(n)) => {
@@ -376,7 +379,7 @@ fn frontend_field(c: &Config, f: &splicer::config::Frontend, key: &str) -> Resul
             .map_or("none".into(), |b| b.addr.port().to_string()),
         "backend" => f
             .default_backend
-            .map_or("none".into(), |i| c.backends[i].name.clone()),
+            .map_or("none".into(), |i| c.backends[i.index()].name.clone()),
         "timeout-client" => dur(f.timeout_client),
         "disabled" => f.disabled.to_string(),
         "log-targets" => f.log.targets.len().to_string(),

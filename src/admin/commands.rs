@@ -6,6 +6,7 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::base::ids::ServerId;
 use crate::config::{Balance, HashType, Level, MAX_WEIGHT, parse_time};
 use crate::runtime::events::{set_drain, set_maint};
 use crate::runtime::{BackendState, Runtime, admin};
@@ -443,14 +444,14 @@ fn set_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
         Some("state") => match args.get(4).map(String::as_str) {
             Some("ready") => {
                 maint(rt, b, s, false);
-                set_drain(rt, b, s, false);
+                set_drain(rt, b, ServerId::new(s), false);
             }
             Some("drain") => {
                 maint(rt, b, s, false);
-                set_drain(rt, b, s, true);
+                set_drain(rt, b, ServerId::new(s), true);
             }
             Some("maint") => {
-                set_drain(rt, b, s, false);
+                set_drain(rt, b, ServerId::new(s), false);
                 maint(rt, b, s, true);
             }
             _ => out.push_str("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"),
@@ -462,7 +463,7 @@ fn set_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
 /// Enters or leaves forced maintenance; leaving also clears the config's
 /// `disabled`, as HAProxy's `enable server` does.
 fn maint(rt: &Runtime, b: &BackendState, s: usize, on: bool) {
-    set_maint(rt, b, s, on, admin::MAINT);
+    set_maint(rt, b, ServerId::new(s), on, admin::MAINT);
 }
 
 fn set_maxconn_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {

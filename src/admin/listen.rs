@@ -92,6 +92,7 @@ pub fn bind(config: &Config) -> Result<Vec<Listening>, AdminError> {
     let stats = config.frontends.iter().enumerate();
     for (fi, fe) in stats.filter(|(_, f)| f.stats.is_some() && !f.disabled) {
         for b in &fe.binds {
+            let fi = crate::base::ids::FrontendId::new(fi);
             let mut ls = open_bind(b, fi, &fe.name, 1).map_err(AdminError::Frontend)?;
             let l = ls.remove(0);
             // The tests and operators read the port from this line.

@@ -193,12 +193,9 @@ pub fn shutdown_server_sessions(ctx: &mut Ctx<'_>, args: &[String], out: &mut St
         Ok(found) => found,
         Err(e) => return out.push_str(e),
     };
-    let Some(backend) = ctx.rt.backends.iter().position(|x| std::ptr::eq(x, b)) else {
-        return;
-    };
     let answers = ask_all(ctx.workers, |reply| AdminOp::ShutdownServer {
-        backend,
-        server: s,
+        backend: b.id,
+        server: crate::base::ids::ServerId::new(s),
         reply,
     });
     let n: usize = answers.got.iter().sum();

@@ -446,11 +446,10 @@ fn backend_row(rt: &Runtime, b: &BackendState) -> Row {
     ]);
     // HAProxy's `fullconn` default: a tenth of the maxconn of the
     // frontends that use this backend, rounded up.
-    let me = rt.backends.iter().position(|x| std::ptr::eq(x, b));
     let fe_max: usize = rt
         .frontends
         .iter()
-        .filter(|f| f.config.default_backend == me && me.is_some())
+        .filter(|f| f.config.default_backend == Some(b.id))
         .map(|f| f.maxconn.load(Ordering::Relaxed))
         .sum();
     r.set("slim", fe_max.div_ceil(10).max(1));

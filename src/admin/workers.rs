@@ -94,7 +94,7 @@ pub fn pause_frontend(ctx: &mut Ctx<'_>, args: &[String], out: &mut String, paus
         });
     }
     let answers = ask_all(ctx.workers, |reply| AdminOp::PauseFrontend {
-        frontend: i,
+        frontend: crate::base::ids::FrontendId::new(i),
         pause,
         reply,
     });

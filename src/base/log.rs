@@ -12,6 +12,8 @@ use std::time::SystemTime;
 
 use crossbeam_channel::{Sender, TrySendError};
 
+use super::ids::{BackendId, FrontendId, ServerId};
+
 /// Syslog levels of the messages (HAProxy's): sessions at `info`; server
 /// events at `emerg` when a backend has no server left, `alert` when a
 /// server goes DOWN, `notice` for the rest (UP, maintenance, drain, check
@@ -190,11 +192,11 @@ impl Handshake {
 /// What a session's log line says, finished by the session as it closes.
 #[derive(Debug, Clone)]
 pub struct Record {
-    pub frontend: usize,
+    pub frontend: FrontendId,
     /// `None`: the frontend has no backend (its own name is logged).
-    pub backend: Option<usize>,
+    pub backend: Option<BackendId>,
     /// `None`: `<NOSRV>`.
-    pub server: Option<usize>,
+    pub server: Option<ServerId>,
     pub client: SocketAddr,
     pub local: SocketAddr,
     pub source: Option<SocketAddr>,
@@ -225,7 +227,7 @@ pub enum Message {
     Session(Box<Record>),
     /// A session started (frontends with neither: HAProxy's default line).
     Connect {
-        frontend: usize,
+        frontend: FrontendId,
         client: SocketAddr,
         local: SocketAddr,
     },
@@ -239,7 +241,7 @@ pub enum Message {
     },
     /// A client failed its PROXY header: HAProxy's connection error line.
     Handshake {
-        frontend: usize,
+        frontend: FrontendId,
         client: SocketAddr,
         /// The address the client reached, to name its `bind`.
         local: SocketAddr,
@@ -347,7 +349,7 @@ mod tests {
         let h = LogSender::new(tx, Arc::new(AtomicU64::new(0)));
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let connect = || Message::Connect {
-            frontend: 0,
+            frontend: FrontendId::new(0),
             client: addr,
             local: addr,
         };

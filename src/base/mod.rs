@@ -1,5 +1,6 @@
 //! Plain types and messages that every thread uses, so that threads talk
-//! without importing each other's modules: the clock, the timer heap, the
+//! without importing each other's modules: ids of proxies and servers,
+//! the clock, the timer heap, the
 //! token layout of the event loops,
 //! counted places ([`slot`]), what goes to the logger ([`log`]), what the
 //! VRRP speaker publishes ([`vrrp`]) and the handle of a background thread
@@ -7,6 +8,7 @@
 //! [`crate::sys`].
 
 pub mod clock;
+pub mod ids;
 pub mod log;
 pub mod service;
 pub mod slot;

@@ -53,8 +53,9 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn backend(&self, name: &str) -> Option<usize> {
-        self.backends.iter().position(|b| b.name == name)
+    pub fn backend(&self, name: &str) -> Option<crate::base::ids::BackendId> {
+        let i = self.backends.iter().position(|b| b.name == name)?;
+        Some(crate::base::ids::BackendId::new(i))
     }
 }
 
@@ -221,7 +222,7 @@ pub struct Frontend {
     /// `maxconn`; `None` = global maxconn.
     pub maxconn: Option<usize>,
     /// Index into `Config::backends` (resolved by the parser).
-    pub default_backend: Option<usize>,
+    pub default_backend: Option<crate::base::ids::BackendId>,
     /// `timeout client`; `None` = no timeout (HAProxy warns).
     pub timeout_client: Option<Duration>,
     /// `timeout client-fin`; `None` = `timeout client`.

@@ -3,6 +3,7 @@
 //! tests beside their code.
 
 use super::*;
+use crate::base::ids::BackendId;
 use std::time::Duration;
 
 fn env(name: &str) -> Option<String> {
@@ -276,7 +277,7 @@ listen l
     bind :80
     server s 127.0.0.1:4
 ");
-    let b = |n: &str| &l.config.backends[l.config.backend(n).unwrap()];
+    let b = |n: &str| &l.config.backends[l.config.backend(n).unwrap().index()];
     // b1: named defaults.
     assert_eq!(
         (b("b1").balance, b("b1").timeout_connect, b("b1").retries),
@@ -329,7 +330,7 @@ fn listen_becomes_frontend_and_backend() {
         (c.frontends[0].name.as_str(), c.backends[0].name.as_str()),
         ("mysql", "mysql")
     );
-    assert_eq!(c.frontends[0].default_backend, Some(0));
+    assert_eq!(c.frontends[0].default_backend, Some(BackendId::new(0)));
     let ports: Vec<u16> = c.frontends[0].binds.iter().map(|b| b.addr.port()).collect();
     assert_eq!(ports, [3306, 3310, 3311]);
     assert_eq!(
@@ -411,7 +412,10 @@ fn sections_end_with_their_file() {
     );
     // The last defaults section carries over to the next file.
     let l = load(&[a.clone(), c.clone()]).unwrap();
-    assert_eq!(l.config.frontends[0].default_backend, Some(0));
+    assert_eq!(
+        l.config.frontends[0].default_backend,
+        Some(BackendId::new(0))
+    );
     let missing = dir.join("missing.cfg");
     let err = load(&[a, missing.clone()]).unwrap_err();
     assert!(err.errors[0].to_string().starts_with(&format!(

@@ -46,8 +46,9 @@ pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diag
     }
     for (fe, target) in config.frontends.iter_mut().zip(pending) {
         let Some((name, loc)) = target else { continue };
-        match config.backends.iter().position(|b| b.name == name) {
-            Some(i) => fe.default_backend = Some(i),
+        let found = config.backends.iter().position(|b| b.name == name);
+        match found.map(crate::base::ids::BackendId::new) {
+            Some(b) => fe.default_backend = Some(b),
             None => diags.error(
                 &loc,
                 format!(

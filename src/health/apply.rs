@@ -27,19 +27,19 @@ impl Thread {
         let tr = &mut self.servers[t];
         tr.nolb = v.status == CheckStatus::L7OkC;
         let (b, s) = (tr.backend, tr.server);
-        let backend = &self.rt.backends[b];
+        let backend = self.rt.backend(b);
         let log_checks = backend.config.log_health_checks;
         if log_checks && tr.last != Some((passed, value)) {
             let what = if passed { "succeeded" } else { "failed" };
             let msg = format!(
                 "Health check for {}server {}/{} {what}, {}, check duration: {}ms, status: {status_text}.",
-                if backend.servers[s].backup {
+                if backend.server(s).backup {
                     "backup "
                 } else {
                     ""
                 },
                 backend.config.name,
-                backend.servers[s].name,
+                backend.server(s).name,
                 v.reason(),
                 duration.as_millis(),
             );
@@ -68,7 +68,7 @@ impl Thread {
 
     pub(super) fn on_agent_result(&mut self, t: usize, v: &Verdict) {
         let (b, s) = (self.servers[t].backend, self.servers[t].server);
-        if let Some(c) = &self.rt.backends[b].servers[s].check {
+        if let Some(c) = &self.rt.backend(b).server(s).check {
             let mut c = c.lock();
             c.agent_status = v.status.code();
             c.agent_desc = v.status.description();
@@ -80,7 +80,7 @@ impl Thread {
             return;
         }
         let reply = parse_agent(v.info.as_deref().unwrap_or(""));
-        let srv = &self.rt.backends[b].servers[s];
+        let srv = &self.rt.backend(b).server(s);
         if let Some(c) = &srv.check {
             c.lock().agent = v.info.clone();
         }
@@ -115,7 +115,7 @@ impl Thread {
 
     fn agent_admin(&mut self, t: usize, a: AgentAdmin) {
         let rt = &self.rt;
-        let backend = &rt.backends[self.servers[t].backend];
+        let backend = rt.backend(self.servers[t].backend);
         let s = self.servers[t].server;
         // The agent leaves only the maintenance it forced, never the
         // config's `disabled`.
@@ -134,8 +134,8 @@ impl Thread {
     fn publish(&mut self, t: usize, tr: Transition) {
         let tracked = &self.servers[t];
         let (b, s) = (tracked.backend, tracked.server);
-        let backend = &self.rt.backends[b];
-        let srv = &backend.servers[s];
+        let backend = self.rt.backend(b);
+        let srv = &backend.server(s);
         let was_usable = srv.usable();
         // A server already out of the rotation (draining) going DOWN is
         // news, not an alert (HAProxy's levels).
@@ -166,7 +166,7 @@ impl Thread {
                         server: s,
                     });
                 }
-                after_loss(&self.rt, &self.rt.backends[b], s, was_usable);
+                after_loss(&self.rt, self.rt.backend(b), s, was_usable);
             }
             Transition::Up(detail) if oper != Oper::Down => {
                 let text = format!(

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token, Waker};
 
+use crate::base::ids::{BackendId, ServerId};
 use crate::base::service::{Service, StopFlag};
 use crate::base::token::WAKER;
 use crate::config::{CheckParams, OnError};
@@ -76,8 +77,8 @@ struct Check {
 
 /// What the checker knows of one checked server.
 pub(crate) struct Tracked {
-    pub backend: usize,
-    pub server: usize,
+    pub backend: BackendId,
+    pub server: ServerId,
     pub params: CheckParams,
     /// `None` when the server has only an agent check.
     pub health: Option<Health>,
@@ -131,8 +132,8 @@ impl Thread {
                 let health = p.enabled.then(|| Health::resume(p.rise, p.fall, value));
                 let oper = state.oper();
                 t.servers.push(Tracked {
-                    backend: b,
-                    server: s,
+                    backend: BackendId::new(b),
+                    server: ServerId::new(s),
                     params: p.clone(),
                     agent_down: oper == Oper::Down && health.is_none_or(|h| h.is_up()),
                     nolb: oper == Oper::NoLb,
@@ -283,7 +284,7 @@ impl Thread {
             )
         {
             // tcp-check names the step that failed, as HAProxy does.
-            let backend = &self.rt.backends[self.servers[tracked].backend].config;
+            let backend = &self.rt.backend(self.servers[tracked].backend).config;
             if let Some(ctx) = script::step_context(&backend.check, p.step()) {
                 v.info = Some(v.info.take().unwrap_or_default() + &ctx);
             }
@@ -307,7 +308,7 @@ impl Thread {
     /// to `chkfail` when it `counts`.
     fn record(&self, t: usize, v: &Verdict, duration: Duration, counts: bool) {
         let tr = &self.servers[t];
-        let srv = &self.rt.backends[tr.backend].servers[tr.server];
+        let srv = &self.rt.backend(tr.backend).server(tr.server);
         let Some(info) = &srv.check else {
             return;
         };
@@ -331,7 +332,10 @@ impl Thread {
         let c = &self.checks[i];
         let t = &self.servers[c.tracked];
         c.kind == Kind::Health
-            && self.rt.backends[t.backend].servers[t.server]
+            && self
+                .rt
+                .backend(t.backend)
+                .server(t.server)
                 .check_disabled
                 .load(Ordering::Relaxed)
     }
@@ -364,7 +368,7 @@ impl Thread {
     fn observe(&mut self, now: Instant) {
         for t in 0..self.servers.len() {
             let (b, s) = (self.servers[t].backend, self.servers[t].server);
-            let Some(o) = &self.rt.backends[b].servers[s].observe else {
+            let Some(o) = &self.rt.backend(b).server(s).observe else {
                 continue;
             };
             let errors = o.errors.load(Ordering::Acquire);

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::base::clock;
+use crate::base::ids::FrontendId;
 use crate::base::log::{LEVEL_INFO, LogSender, Message};
 use crate::base::service::Service;
 use crate::config::{Backend, Frontend, Global, LogTarget};
@@ -215,14 +216,15 @@ impl Writer {
     /// Writes the message's text into `out`; returns its frontend.
     /// (Events are written as they come.)
     fn render(&self, msg: &Message, out: &mut String) -> Option<usize> {
+        let fe = |id: FrontendId| &self.book.frontends[id.index()];
         use std::fmt::Write;
         let book = &self.book;
         match msg {
             Message::Session(r) => {
-                let fe = &book.frontends[r.frontend];
+                let fe = fe(r.frontend);
                 let fmt = fe.log.format.as_ref()?;
-                let backend = r.backend.map(|b| &book.backends[b]);
-                let server = backend.zip(r.server).map(|(b, s)| &b.servers[s]);
+                let backend = r.backend.map(|b| &book.backends[b.index()]);
+                let server = backend.zip(r.server).map(|(b, s)| &b.servers[s.index()]);
                 let names = Names {
                     frontend: &fe.name,
                     backend: backend.map_or(&fe.name, |b| &b.name),
@@ -232,14 +234,14 @@ impl Writer {
                     pid: self.pid,
                 };
                 format::render(fmt, r, &names, out);
-                Some(r.frontend)
+                Some(r.frontend.index())
             }
             Message::Connect {
                 frontend,
                 client,
                 local,
             } => {
-                let name = &book.frontends[*frontend].name;
+                let name = &fe(*frontend).name;
                 let _ = write!(
                     out,
                     "Connect from {}:{} to {}:{} ({name}/TCP)",
@@ -248,7 +250,7 @@ impl Writer {
                     local.ip(),
                     local.port()
                 );
-                Some(*frontend)
+                Some(frontend.index())
             }
             Message::Handshake {
                 frontend,
@@ -257,12 +259,12 @@ impl Writer {
                 accepted,
                 what,
             } => {
-                let fe = &book.frontends[*frontend];
+                let fe = fe(*frontend);
                 let _ = write!(out, "{}:{} [", client.ip(), client.port());
                 clock::accept_date(*accepted, out);
                 let name = bind_name(fe, *local);
                 let _ = write!(out, "] {}/{name}: {}", fe.name, what.message());
-                Some(*frontend)
+                Some(frontend.index())
             }
             Message::Event { .. } => None,
         }

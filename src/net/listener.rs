@@ -9,13 +9,14 @@ use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::base::ids::FrontendId;
 use crate::config::{Bind, DEFAULT_BACKLOG};
 
 /// A listener for one worker, and the frontend it feeds.
 #[derive(Debug)]
 pub struct Listener {
     pub socket: mio::net::TcpListener,
-    pub frontend: usize,
+    pub frontend: FrontendId,
     pub addr: SocketAddr,
     pub accept_proxy: bool,
     pub backlog: i32,
@@ -76,7 +77,7 @@ fn open(bind: &Bind, addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
 /// Opens `workers` sockets for `bind`; returns them and the address really bound.
 pub fn open_bind(
     bind: &Bind,
-    frontend: usize,
+    frontend: FrontendId,
     frontend_name: &str,
     workers: usize,
 ) -> Result<Vec<Listener>, BindError> {

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use super::{Counters, ServerState};
 use crate::balance::Candidate;
 use crate::base::clock::now_ms;
+use crate::base::ids::{BackendId, ServerId};
 use crate::base::slot::Gauge;
 use crate::config::{Backend, Frontend};
 
@@ -26,8 +27,8 @@ pub enum Availability {
 #[derive(Debug)]
 pub struct BackendState {
     pub config: Backend,
-    /// Its index in [`super::Runtime::backends`].
-    pub index: usize,
+    /// Its place in [`super::Runtime::backends`].
+    pub id: BackendId,
     pub servers: Vec<ServerState>,
     /// Counters and session counts are shared with the backend of the same
     /// name in the configs before and after a reload.
@@ -47,14 +48,19 @@ pub struct BackendState {
 }
 
 impl BackendState {
+    pub fn server(&self, id: ServerId) -> &ServerState {
+        &self.servers[id.index()]
+    }
+
     /// Fills `out` with the servers a new session may go to: usable active
     /// servers, or when none is usable the first usable backup (all usable
     /// backups with `option allbackups`). `exclude` (a server that just
     /// failed) is left out when another choice exists, a backup included:
     /// a redispatched session prefers a backup to the active server that
     /// just refused it.
-    pub fn candidates(&self, exclude: Option<usize>, out: &mut Vec<Candidate>) -> Availability {
+    pub fn candidates(&self, exclude: Option<ServerId>, out: &mut Vec<Candidate>) -> Availability {
         out.clear();
+        let exclude = exclude.map(ServerId::index);
         // Called for every new session: fills `out` directly, no
         // intermediate list. `tier` counts the usable servers of the tier
         // chosen, with room or not (Full vs NoServer).

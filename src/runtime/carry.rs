@@ -137,6 +137,7 @@ fn rescale(old: &CheckInfo, rise: u32, fall: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::ids::FrontendId;
     use crate::config::parse_str;
     use crate::runtime::{Oper, ServerStatus};
 
@@ -158,7 +159,9 @@ mod tests {
         let b = &old.backends[0].servers[1];
         b.set_oper(Oper::Down);
         b.check.as_ref().unwrap().lock().health = 0;
-        let sessions: Vec<_> = (0..5).map(|_| old.take_session_slots(0).unwrap()).collect();
+        let sessions: Vec<_> = (0..5)
+            .map(|_| old.take_session_slots(FrontendId::new(0)).unwrap())
+            .collect();
 
         // Same servers in another order, plus a new one.
         let text = BASE.replace(

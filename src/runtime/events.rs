@@ -6,13 +6,14 @@
 use log::Level;
 
 use super::{BackendState, Runtime, ServerState, admin};
+use crate::base::ids::ServerId;
 use crate::base::log::{LEVEL_ALERT, LEVEL_EMERG, LEVEL_NOTICE};
 
 /// Enters forced maintenance, or leaves it by clearing `leave` (the agent
 /// clears its own flag; the runtime API also the config's `disabled`);
 /// logs as HAProxy does. Shared by the agent and the runtime API.
-pub fn set_maint(rt: &Runtime, backend: &BackendState, s: usize, on: bool, leave: u8) {
-    let srv = &backend.servers[s];
+pub fn set_maint(rt: &Runtime, backend: &BackendState, s: ServerId, on: bool, leave: u8) {
+    let srv = backend.server(s);
     let flags = srv.admin_flags();
     if on && flags & admin::FORCED_MAINT == 0 {
         let was_usable = srv.usable();
@@ -36,8 +37,8 @@ pub fn set_maint(rt: &Runtime, backend: &BackendState, s: usize, on: bool, leave
 }
 
 /// Enters or leaves forced drain, logging as HAProxy does.
-pub fn set_drain(rt: &Runtime, backend: &BackendState, s: usize, on: bool) {
-    let srv = &backend.servers[s];
+pub fn set_drain(rt: &Runtime, backend: &BackendState, s: ServerId, on: bool) {
+    let srv = backend.server(s);
     let draining = srv.admin_flags() & admin::FORCED_DRAIN != 0;
     if on && !draining {
         let was_usable = srv.usable();
@@ -59,8 +60,8 @@ pub fn set_drain(rt: &Runtime, backend: &BackendState, s: usize, on: bool) {
 
 /// After a server stopped taking sessions: says so when it was the
 /// backend's last one.
-pub fn after_loss(rt: &Runtime, backend: &BackendState, s: usize, was_usable: bool) {
-    if was_usable && !backend.servers[s].usable() && backend.usable_counts() == (0, 0) {
+pub fn after_loss(rt: &Runtime, backend: &BackendState, s: ServerId, was_usable: bool) {
+    if was_usable && !backend.server(s).usable() && backend.usable_counts() == (0, 0) {
         let kind = if backend.config.listen {
             "proxy"
         } else {

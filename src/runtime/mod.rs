@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 
 use crate::base::clock::now_ms;
+use crate::base::ids::{BackendId, FrontendId};
 use crate::base::log::Message;
 use crate::base::slot::Slot;
 use crate::config::{Config, Global};
@@ -58,14 +59,14 @@ impl Runtime {
             .backends
             .into_iter()
             .enumerate()
-            .map(|(index, b)| {
+            .map(|(i, b)| {
                 let servers: Vec<ServerState> = b
                     .servers
                     .iter()
                     .map(|s| ServerState::new(s, Counters::new(shards)))
                     .collect();
                 BackendState {
-                    index,
+                    id: BackendId::new(i),
                     up: AtomicBool::new(servers.iter().any(ServerState::usable)),
                     servers,
                     config: b,
@@ -104,12 +105,20 @@ impl Runtime {
         Runtime::new(config, process)
     }
 
+    pub fn frontend(&self, id: FrontendId) -> &FrontendState {
+        &self.frontends[id.index()]
+    }
+
+    pub fn backend(&self, id: BackendId) -> &BackendState {
+        &self.backends[id.index()]
+    }
+
     /// Takes a session's places in the process and on frontend `fe`, under
     /// the global and the frontend's maxconn: both, or neither.
-    pub fn take_session_slots(&self, fe: usize) -> Option<SessionSlots> {
+    pub fn take_session_slots(&self, fe: FrontendId) -> Option<SessionSlots> {
         use std::sync::atomic::Ordering::Relaxed;
         let global = self.process.sessions.try_take(self.maxconn.load(Relaxed))?;
-        let f = &self.frontends[fe];
+        let f = self.frontend(fe);
         let frontend = f.current.try_take(f.maxconn.load(Relaxed))?;
         Some(SessionSlots { global, frontend })
     }

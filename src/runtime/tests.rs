@@ -1,6 +1,7 @@
 //! Server selection and state tests.
 
 use super::*;
+use crate::base::ids::ServerId;
 use crate::config::{Backend, Balance, HashType, Location, Server, SpliceOptions};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -53,7 +54,7 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
 
 fn picked(rt: &Runtime, exclude: Option<usize>) -> (Availability, Vec<usize>) {
     let mut out = Vec::new();
-    let a = rt.backends[0].candidates(exclude, &mut out);
+    let a = rt.backends[0].candidates(exclude.map(ServerId::new), &mut out);
     (a, out.iter().map(|c| c.server).collect())
 }
 

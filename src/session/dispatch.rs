@@ -22,12 +22,12 @@ impl Session {
             self.trace.end(Term::NO_SERVER);
             log::warn!(
                 "frontend {}: no backend to send client {} to",
-                ctx.rt.frontends[self.frontend].config.name,
+                ctx.rt.frontend(self.frontend).config.name,
                 self.client_addr
             );
             return Outcome::Close(Close::Normal);
         };
-        let backend = &ctx.rt.backends[b];
+        let backend = ctx.rt.backend(b);
         for _ in 0..MAX_PICK_RACES {
             match backend.candidates(self.exclude, ctx.candidates) {
                 Availability::NoServer => {
@@ -39,19 +39,19 @@ impl Session {
                 }
                 Availability::Full => break,
                 Availability::Ready => {
-                    let i = ctx.algos[b].pick(ctx.candidates, self.client_addr.ip());
-                    let server = ctx.candidates[i].server;
-                    if let Some(slot) = backend.servers[server].try_acquire() {
+                    let i = ctx.algos[b.index()].pick(ctx.candidates, self.client_addr.ip());
+                    let server = ServerId::new(ctx.candidates[i].server);
+                    if let Some(slot) = backend.server(server).try_acquire() {
                         let w = ctx.worker;
-                        Counters::add(&backend.servers[server].counters.shard(w).picks, 1);
+                        Counters::add(&backend.server(server).counters.shard(w).picks, 1);
                         Counters::add(&backend.counters.shard(w).picks, 1);
-                        return self.connect(server, slot, ctx);
+                        return self.connect(b, server, slot, ctx);
                     }
                 }
             }
         }
         if !self.is_queued() {
-            let place = ctx.queues[b].join(self.key, backend);
+            let place = ctx.queues[b.index()].join(self.key, backend);
             self.phase = Phase::Queued { place };
             let cfg = &backend.config;
             let t = cfg.timeout_queue.unwrap_or(cfg.timeout_connect);
@@ -68,7 +68,7 @@ impl Session {
             return;
         }
         self.trace.announced = true;
-        let log = &ctx.rt.frontends[self.frontend].config.log;
+        let log = &ctx.rt.frontend(self.frontend).config.log;
         if log.format.is_none() && !log.targets.is_empty() {
             ctx.logs.send(Message::Connect {
                 frontend: self.frontend,
@@ -78,13 +78,20 @@ impl Session {
         }
     }
 
-    /// Starts a connection to `server`, on the `slot` the caller took.
-    pub(super) fn connect(&mut self, server: usize, slot: Slot, ctx: &mut Ctx<'_>) -> Outcome {
-        let b = self.backend.unwrap_or_default();
+    /// Starts a connection to `server` of backend `b`, on the `slot` the
+    /// caller took.
+    pub(super) fn connect(
+        &mut self,
+        b: BackendId,
+        server: ServerId,
+        slot: Slot,
+        ctx: &mut Ctx<'_>,
+    ) -> Outcome {
         self.leave_queue(ctx.queues, true);
-        let srv = &ctx.rt.backends[b].servers[server];
+        let backend = ctx.rt.backend(b);
+        let srv = backend.server(server);
         Counters::add(&srv.counters.shard(ctx.worker).connects, 1);
-        Counters::add(&ctx.rt.backends[b].counters.shard(ctx.worker).connects, 1);
+        Counters::add(&backend.counters.shard(ctx.worker).connects, 1);
         let result = connect::start(srv.addr, srv.source).and_then(|mut stream| {
             let interest = Interest::READABLE | Interest::WRITABLE;
             ctx.registry
@@ -97,12 +104,13 @@ impl Session {
                 self.phase = Phase::Connecting {
                     conn: Conn {
                         stream,
+                        backend: b,
                         server,
                         ready: Ready::default(),
                         _slot: slot,
                     },
                 };
-                let t = ctx.rt.backends[b].config.timeout_connect;
+                let t = backend.config.timeout_connect;
                 self.deadline.set(Some(ctx.now + t), self.key, ctx.timers);
                 Outcome::Continue
             }
@@ -111,7 +119,7 @@ impl Session {
                 self.phase = Phase::Idle;
                 self.trace.connecting(server, ctx.now);
                 self.trace.failed(Term::for_failure(&e, false));
-                self.after_failure(server, e, ctx)
+                self.after_failure(b, server, e, ctx)
             }
         }
     }
@@ -135,15 +143,14 @@ impl Session {
         let Phase::Connecting { conn } = std::mem::replace(&mut self.phase, Phase::Idle) else {
             return Outcome::Continue;
         };
-        let b = self.backend.unwrap_or_default();
-        let srv = &ctx.rt.backends[b].servers[conn.server];
+        let backend = ctx.rt.backend(conn.backend);
+        let srv = backend.server(conn.server);
         if let Some(v) = srv.send_proxy
             && let Err(e) = send_proxy_header(&conn.stream, v, self.client_addr, self.local_addr)
         {
             self.phase = Phase::Connecting { conn };
             return self.connect_failed(e, ctx);
         }
-        let backend = &ctx.rt.backends[b];
         srv.counters
             .session_started(ctx.worker, srv.active.get() as u64);
         backend
@@ -173,23 +180,23 @@ impl Session {
                 return Outcome::Close(Close::Normal);
             }
         };
-        let server = conn.server;
+        let (b, server) = (conn.backend, conn.server);
         // Closing the socket gives back its slot on the server. No
         // epoll_ctl(DEL): closing the only descriptor of a socket removes
         // it from the epoll set.
         drop(conn);
-        self.after_failure(server, err, ctx)
+        self.after_failure(b, server, err, ctx)
     }
 
     pub(super) fn after_failure(
         &mut self,
-        server: usize,
+        b: BackendId,
+        server: ServerId,
         err: io::Error,
         ctx: &mut Ctx<'_>,
     ) -> Outcome {
-        let b = self.backend.unwrap_or_default();
-        let backend = &ctx.rt.backends[b];
-        let srv = &backend.servers[server];
+        let backend = ctx.rt.backend(b);
+        let srv = backend.server(server);
         let w = ctx.worker;
         Counters::add(&srv.counters.shard(w).connect_errors, 1);
         Counters::add(&backend.counters.shard(w).connect_errors, 1);
@@ -228,7 +235,7 @@ impl Session {
             self.exclude = Some(server);
             return self.dispatch(ctx);
         };
-        self.connect(server, slot, ctx)
+        self.connect(b, server, slot, ctx)
     }
 }
 

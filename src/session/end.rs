@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 
 use super::{Close, Ctx, Phase, Session};
+use crate::base::ids::BackendId;
 use crate::base::log::{Message, Record};
 use crate::forward::PipePool;
 use crate::runtime::Runtime;
@@ -26,7 +27,7 @@ pub struct Closed {
     /// `None` when its frontend logs nothing at the end of a session.
     pub log: Option<Message>,
     /// The backend whose server slot it gave back (its queue may move).
-    pub freed: Option<usize>,
+    pub freed: Option<BackendId>,
 }
 
 /// Most bytes read and dropped from a client before a clean close.
@@ -40,7 +41,7 @@ impl Session {
         let mut log = self.log_message(ctx.rt, ctx.now);
         let freed = self.close_sockets(how, ctx.pipes);
         if let Some(Message::Session(r)) = &mut log {
-            let queued = r.backend.map_or(0, |b| ctx.queues[b].live());
+            let queued = r.backend.map_or(0, |b| ctx.queues[b.index()].live());
             self.count(ctx.rt, r, queued);
         }
         Closed { log, freed }
@@ -51,7 +52,7 @@ impl Session {
     /// else its record, when the frontend logs one at the end (a format)
     /// and `dontlognull` does not hide it.
     fn log_message(&self, rt: &Runtime, now: Instant) -> Option<Message> {
-        let log = &rt.frontends[self.frontend].config.log;
+        let log = &rt.frontend(self.frontend).config.log;
         if log.targets.is_empty() {
             return None;
         }
@@ -102,17 +103,17 @@ impl Session {
     /// sessions still waiting in this worker's queue of the backend.
     fn count(&self, rt: &Runtime, r: &mut Record, queued: usize) {
         (r.actconn, r.feconn) = self.slots.counts();
-        if let Some(b) = r.backend {
-            let servers = &rt.backends[b].servers;
-            r.beconn = servers.iter().map(|s| s.active.get()).sum::<usize>() + queued;
-            r.srvconn = r.server.map_or(0, |i| servers[i].active.get());
+        if let Some(b) = r.backend.map(|b| rt.backend(b)) {
+            let active = b.servers.iter().map(|s| s.active.get());
+            r.beconn = active.sum::<usize>() + queued;
+            r.srvconn = r.server.map_or(0, |s| b.server(s).active.get());
         }
     }
 
     /// Closes the server connection (giving back its slot) and prepares
     /// the client's close; gives back the pipes. Returns the backend whose
     /// server slot was freed.
-    fn close_sockets(&mut self, how: Close, pipes: &mut PipePool) -> Option<usize> {
+    fn close_sockets(&mut self, how: Close, pipes: &mut PipePool) -> Option<BackendId> {
         let mut freed = None;
         let phase = std::mem::replace(&mut self.phase, Phase::Idle);
         let forwarded = matches!(phase, Phase::Forwarding { .. });
@@ -120,7 +121,7 @@ impl Session {
             if how == Close::Abort {
                 reset_on_close(&conn.stream);
             }
-            freed = self.backend;
+            freed = Some(conn.backend);
             // No epoll_ctl(DEL): closing the only descriptor of a socket
             // removes it from the epoll set.
             drop(conn);

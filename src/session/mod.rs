@@ -24,6 +24,7 @@ use mio::Registry;
 use mio::net::TcpStream;
 
 use crate::balance::{Algorithm, Candidate};
+use crate::base::ids::{BackendId, FrontendId, ServerId};
 use crate::base::log::{Cause, Handshake, LogSender, Message, Term};
 use crate::base::slot::Slot;
 use crate::base::timers::{Deadline, Timers};
@@ -48,7 +49,8 @@ use trace::Trace;
 #[derive(Debug)]
 pub struct Conn {
     pub stream: TcpStream,
-    pub server: usize,
+    pub backend: BackendId,
+    pub server: ServerId,
     pub ready: Ready,
     _slot: Slot,
 }
@@ -110,8 +112,8 @@ pub struct Session {
     /// Process-unique id for the runtime API (`show sess`), set by the worker.
     pub id: u64,
     pub phase: Phase,
-    pub frontend: usize,
-    pub backend: Option<usize>,
+    pub frontend: FrontendId,
+    pub backend: Option<BackendId>,
     /// Its places in the process and on its frontend, then in its backend.
     slots: SessionSlots,
     _in_backend: Option<Slot>,
@@ -128,7 +130,7 @@ pub struct Session {
     pub deadline: Deadline,
     retries_left: u32,
     /// A server that just failed, avoided by the next pick when possible.
-    exclude: Option<usize>,
+    exclude: Option<ServerId>,
     /// When the session was accepted.
     pub started: Instant,
     /// What its log line will say.
@@ -148,20 +150,18 @@ impl Session {
         client: TcpStream,
         peer: SocketAddr,
         local: SocketAddr,
-        frontend: usize,
+        frontend: FrontendId,
         slots: SessionSlots,
         rt: &Runtime,
         now: Instant,
     ) -> Self {
-        let fe = &rt.frontends[frontend].config;
+        let fe = &rt.frontend(frontend).config;
         let backend = fe.default_backend;
-        let in_backend = backend.map(|b| rt.backends[b].active.take());
+        let in_backend = backend.map(|b| rt.backend(b).active.take());
         let (up_mode, down_mode) = match backend {
-            Some(b) => SpliceOptions::resolve(
-                &rt.frontends[frontend].config.splice,
-                &rt.backends[b].config.splice,
-                rt.global.nosplice,
-            ),
+            Some(b) => {
+                SpliceOptions::resolve(&fe.splice, &rt.backend(b).config.splice, rt.global.nosplice)
+            }
             None => Default::default(),
         };
         Session {
@@ -179,7 +179,7 @@ impl Session {
             up: Flow::new(up_mode),
             down: Flow::new(down_mode),
             deadline: Deadline::default(),
-            retries_left: backend.map_or(0, |b| rt.backends[b].config.retries),
+            retries_left: backend.map_or(0, |b| rt.backend(b).config.retries),
             exclude: None,
             started: now,
             trace: Trace::new(now, fe.log.wants_source()),
@@ -191,7 +191,7 @@ impl Session {
     pub fn begin(&mut self, accept_proxy: bool, ctx: &mut Ctx<'_>) -> Outcome {
         if accept_proxy {
             self.phase = Phase::ProxyHeader;
-            let t = ctx.rt.frontends[self.frontend].config.timeout_client;
+            let t = ctx.rt.frontend(self.frontend).config.timeout_client;
             self.deadline
                 .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
             return Outcome::Continue;
@@ -253,8 +253,8 @@ impl Session {
     /// logs it: the same choice as [`Self::idle_timeout`], with `timeout
     /// tunnel` counted as the client's (`cD`) and the client first on a tie.
     fn client_timed_out(&self, rt: &Runtime) -> bool {
-        let fe = &rt.frontends[self.frontend].config;
-        let Some(be) = self.backend.map(|b| &rt.backends[b].config) else {
+        let fe = &rt.frontend(self.frontend).config;
+        let Some(be) = self.backend.map(|b| &rt.backend(b).config) else {
             return true;
         };
         let shut = self.up.half != Half::Open || self.down.half != Half::Open;
@@ -288,7 +288,7 @@ impl Session {
         matches!(self.phase, Phase::Forwarding { .. })
     }
 
-    pub fn server(&self) -> Option<usize> {
+    pub fn server(&self) -> Option<ServerId> {
         match &self.phase {
             Phase::Connecting { conn } | Phase::Forwarding { conn } => Some(conn.server),
             _ => None,
@@ -369,7 +369,7 @@ impl Session {
             Err(e) => {
                 log::info!(
                     "frontend {}: client {}: {e}",
-                    ctx.rt.frontends[self.frontend].config.name,
+                    ctx.rt.frontend(self.frontend).config.name,
                     self.client_addr
                 );
                 self.trace.handshake = Some(trace::handshake_failure(&e));
@@ -403,8 +403,8 @@ impl Session {
             &mut shared,
         );
         let (sent, received) = (*up.as_ref().unwrap_or(&0), *down.as_ref().unwrap_or(&0));
-        let server = conn.server;
-        self.count_bytes(server, sent, received, ctx);
+        let (backend, server) = (conn.backend, conn.server);
+        self.count_bytes(backend, server, sent, received, ctx);
 
         // A server that closed or reset before a single byte moved either way
         // is as good as a failed connect: retry, the client never knows.
@@ -453,13 +453,19 @@ impl Session {
             .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
     }
 
-    fn count_bytes(&self, server: usize, sent: usize, received: usize, ctx: &Ctx<'_>) {
-        let Some(b) = self.backend else { return };
-        let rt = ctx.rt;
+    fn count_bytes(
+        &self,
+        b: BackendId,
+        server: ServerId,
+        sent: usize,
+        received: usize,
+        ctx: &Ctx<'_>,
+    ) {
+        let (rt, backend) = (ctx.rt, ctx.rt.backend(b));
         for c in [
-            &rt.backends[b].servers[server].counters,
-            &rt.backends[b].counters,
-            &rt.frontends[self.frontend].counters,
+            &backend.server(server).counters,
+            &backend.counters,
+            &rt.frontend(self.frontend).counters,
         ] {
             let shard = c.shard(ctx.worker);
             Counters::add(&shard.bytes_in, sent as u64);
@@ -471,8 +477,8 @@ impl Session {
     /// by `timeout tunnel` once connected, and by client-fin/server-fin once a
     /// direction is shut.
     fn idle_timeout(&self, rt: &Runtime) -> Option<Duration> {
-        let fe = &rt.frontends[self.frontend].config;
-        let be = self.backend.map(|b| &rt.backends[b].config);
+        let fe = &rt.frontend(self.frontend).config;
+        let be = self.backend.map(|b| &rt.backend(b).config);
         let server = be.and_then(|b| b.timeout_server);
         if self.up.half != Half::Open || self.down.half != Half::Open {
             let fin = [fe.timeout_client_fin, be.and_then(|b| b.timeout_server_fin)];
@@ -495,7 +501,7 @@ impl Session {
         let Phase::Queued { place } = std::mem::replace(&mut self.phase, Phase::Idle) else {
             return;
         };
-        if let Some(q) = self.backend.and_then(|b| queues.get_mut(b)) {
+        if let Some(q) = self.backend.and_then(|b| queues.get_mut(b.index())) {
             let share = q.leave(place, served);
             self.trace.left_queue(share);
         }

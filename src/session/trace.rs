@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
+use crate::base::ids::ServerId;
 use crate::base::log::{Handshake, Term};
 use crate::proxy_proto::ParseError;
 
@@ -28,7 +29,7 @@ pub struct Trace {
     queue_end: Option<Instant>,
     connected: Option<Instant>,
     /// The last server tried.
-    pub server: Option<usize>,
+    pub server: Option<ServerId>,
     /// Our address on the server connection (`%bi:%bp`), when the format
     /// needs it (a `getsockname` per session otherwise saved).
     pub source: Option<SocketAddr>,
@@ -79,7 +80,7 @@ impl Trace {
         self.backend_queue += share;
     }
 
-    pub fn connecting(&mut self, server: usize, now: Instant) {
+    pub fn connecting(&mut self, server: ServerId, now: Instant) {
         self.queue_end.get_or_insert(now);
         self.server = Some(server);
     }
@@ -148,7 +149,7 @@ mod tests {
         assert_eq!(t.timers(at(7)), (-1, -1, 7), "never reached a server");
         t.queued(at(1));
         assert_eq!(t.timers(at(30)), (30, -1, 30), "died in the queue");
-        t.connecting(0, at(20));
+        t.connecting(ServerId::new(0), at(20));
         t.connected(at(25), || None);
         assert_eq!(t.timers(at(100)), (20, 5, 100), "queued, then connected");
     }

@@ -17,14 +17,14 @@ impl Session {
     /// system call (the server connection's local address).
     pub fn view(&self, rt: &Runtime, detail: bool) -> SessionView {
         let now = Instant::now();
-        let fe = &rt.frontends[self.frontend].config;
-        let backend = self.backend.map(|b| &rt.backends[b]);
+        let fe = &rt.frontend(self.frontend).config;
+        let backend = self.backend.map(|b| rt.backend(b));
         let server = self.server().and_then(|s| {
             let b = backend?;
-            let srv = b.servers.get(s)?;
+            let srv = b.servers.get(s.index())?;
             let named = Named {
                 name: srv.name.clone(),
-                id: s as u64 + 1,
+                id: s.index() as u64 + 1,
             };
             Some((named, srv.addr))
         });

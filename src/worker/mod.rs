@@ -19,6 +19,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::balance::Candidate;
+use crate::base::ids::BackendId;
 use crate::base::log::{Cause, LogSender};
 use crate::base::timers::{Fired, Timers};
 use crate::base::token::{self, MAX_SESSION_KEY, Side};
@@ -199,7 +200,7 @@ impl Worker {
                 }
                 Control::ShutdownServer { backend, server } => {
                     let rt = &self.gens[self.current].rt;
-                    let name = rt.backends[backend].servers[server].name.clone();
+                    let name = rt.backend(backend).server(server).name.clone();
                     self.shutdown_sessions(backend, Cause::ServerDown, |s| s.name == name)
                 }
                 Control::PauseListeners => self.pause_listeners(true),
@@ -250,7 +251,7 @@ impl Worker {
     /// backend name. `cause` is the log's termination cause.
     fn shutdown_sessions(
         &mut self,
-        backend: usize,
+        backend: BackendId,
         cause: Cause,
         matches: impl Fn(&ServerState) -> bool,
     ) {
@@ -294,16 +295,20 @@ impl Worker {
     /// Sessions (not closed yet) of `backend` (an index in the current
     /// config) on a server that `matches`; sessions of older configs match
     /// by backend name.
-    fn sessions_on(&self, backend: usize, matches: impl Fn(&ServerState) -> bool) -> Vec<usize> {
-        let name = &self.gens[self.current].rt.backends[backend].config.name;
+    fn sessions_on(
+        &self,
+        backend: BackendId,
+        matches: impl Fn(&ServerState) -> bool,
+    ) -> Vec<usize> {
+        let name = &self.gens[self.current].rt.backend(backend).config.name;
         self.sessions
             .iter()
             .filter(|(k, s)| {
                 let rt = &self.gens[s.generation].rt;
                 match (s.backend, s.server()) {
                     (Some(b), Some(i)) if !self.is_closed(*k) => {
-                        let be = &rt.backends[b];
-                        be.config.name == *name && matches(&be.servers[i])
+                        let be = rt.backend(b);
+                        be.config.name == *name && matches(be.server(i))
                     }
                     _ => false,
                 }
@@ -361,7 +366,7 @@ impl Worker {
                             // connection stays queued; accepting again at once would spin.
                             log::warn!(
                                 "frontend {}: accept failed: {e}; pausing accepts",
-                                self.gens[gi].rt.frontends[fe].config.name
+                                self.gens[gi].rt.frontend(fe).config.name
                             );
                             self.set_gate(i, Gate::PausedUntil(now + ACCEPT_ERROR_PAUSE));
                         }
@@ -388,7 +393,7 @@ impl Worker {
             }
             let rt = &self.gens[gi].rt;
             let (_, current) = slots.counts();
-            rt.frontends[fe]
+            rt.frontend(fe)
                 .counters
                 .session_started(self.id, current as u64);
             Counters::add(&rt.process.accepted.shard(self.id).sessions, 1);
@@ -426,7 +431,7 @@ impl Worker {
         let gens: Vec<usize> = self.gens.iter().map(|(g, _)| g).collect();
         for g in gens {
             for b in 0..self.gens[g].queues.len() {
-                self.serve_queue(g, b, now);
+                self.serve_queue(g, BackendId::new(b), now);
             }
         }
     }
@@ -507,19 +512,19 @@ impl Worker {
 
     /// Gives free server slots to the sessions queued on backend `b` of
     /// generation `gi`, oldest first.
-    fn serve_queue(&mut self, gi: usize, b: usize, now: Instant) {
-        while let Some((key, seq)) = self.gens[gi].queues[b].front() {
+    fn serve_queue(&mut self, gi: usize, b: BackendId, now: Instant) {
+        while let Some((key, seq)) = self.gens[gi].queues[b.index()].front() {
             let (mut ctx, sessions) = self.ctx(gi, now);
             let Some(s) = sessions.get_mut(key).filter(|s| s.is_queued_as(seq)) else {
                 // It left the queue (or its key is another session's now).
-                ctx.queues[b].pop_front();
+                ctx.queues[b.index()].pop_front();
                 continue;
             };
             let outcome = s.retry_queued(&mut ctx);
             if s.is_queued_as(seq) && outcome == Outcome::Continue {
                 return; // still no room
             }
-            ctx.queues[b].pop_front();
+            ctx.queues[b.index()].pop_front();
             self.apply(key, outcome);
         }
     }

@@ -10,6 +10,7 @@
 //! dropped.
 
 use super::Worker;
+use crate::base::ids::FrontendId;
 use crate::base::log::Cause;
 use crate::control::{AdminOp, SessionView};
 use crate::session::Close;
@@ -41,7 +42,7 @@ impl Worker {
                 reply,
             } => {
                 let rt = &self.gens[self.current].rt;
-                let name = rt.backends[backend].servers[server].name.clone();
+                let name = rt.backend(backend).server(server).name.clone();
                 let n = self.sessions_on(backend, |s| s.name == name).len();
                 self.shutdown_sessions(backend, Cause::Killed, |s| s.name == name);
                 let _ = reply.send(n);
@@ -85,7 +86,7 @@ impl Worker {
 
     /// Pauses or resumes the listeners of `frontend`, as SIGTTOU/SIGTTIN
     /// do for all of them. Returns false when one of them failed (logged).
-    fn pause_frontend(&mut self, frontend: usize, pause: bool) -> bool {
+    fn pause_frontend(&mut self, frontend: FrontendId, pause: bool) -> bool {
         let current = self.current;
         self.pause_where(pause, |ls| {
             ls.generation == current && ls.l.frontend == frontend

@@ -2,15 +2,16 @@
 //! against HAProxy 2.6's output for the same session.
 
 use super::*;
+use crate::base::ids::{BackendId, FrontendId, ServerId};
 use crate::base::log::Term;
 use crate::config::logformat::{TCPLOG, parse};
 use std::time::{Duration, UNIX_EPOCH};
 
 fn record() -> Record {
     Record {
-        frontend: 0,
-        backend: Some(0),
-        server: Some(0),
+        frontend: FrontendId::new(0),
+        backend: Some(BackendId::new(0)),
+        server: Some(ServerId::new(0)),
         client: "127.0.0.1:41234".parse().unwrap(),
         local: "127.0.0.1:8080".parse().unwrap(),
         source: Some("127.0.0.1:50000".parse().unwrap()),
