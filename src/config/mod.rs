@@ -7,10 +7,12 @@
 
 mod bind;
 mod checks;
+mod global;
 mod keywords;
 mod lexer;
 mod logs;
 pub mod model;
+mod options;
 mod parser;
 mod proxy;
 mod rules;
@@ -98,6 +100,8 @@ mod tests;
 mod tests_checks;
 #[cfg(test)]
 mod tests_errors;
+#[cfg(test)]
+mod tests_keywords;
 #[cfg(test)]
 mod tests_logs;
 #[cfg(test)]
