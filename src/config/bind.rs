@@ -10,6 +10,27 @@ use super::values::{parse_bind_addr, parse_int};
 /// `bind ... backlog` upper bound (listen(2) takes an int).
 const MAX_BACKLOG: i32 = i32::MAX;
 
+/// A bind parameter splicer implements.
+pub(super) enum Param {
+    Flag(fn(&mut Bind)),
+    Value(fn(&mut Bind, &str) -> Result<(), String>),
+}
+
+use Param::{Flag, Value};
+
+/// The order is the one typo suggestions prefer on a tie.
+#[rustfmt::skip]
+pub(super) const PARAMS: &[(&str, Param)] = &[
+    ("v4v6", Flag(|b| b.v4v6 = true)),
+    ("v6only", Flag(|b| b.v6only = true)),
+    ("accept-proxy", Flag(|b| b.accept_proxy = true)),
+    ("backlog", Value(|b, v| parse_int(v, 1, MAX_BACKLOG).map(|n| b.backlog = Some(n)))),
+    ("name", Value(|b, v| {
+        b.name = Some(v.to_string());
+        Ok(())
+    })),
+];
+
 pub fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d: &mut Diags) {
     let Some(list) = words.get(1) else {
         return d.error(
@@ -31,44 +52,32 @@ pub fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d: &mut D
     while i < words.len() {
         let p = words[i].as_str();
         let arg = words.get(i + 1).map(String::as_str);
-        match (p, arg) {
-            ("v4v6", _) => template.v4v6 = true,
-            ("v6only", _) => template.v6only = true,
-            ("accept-proxy", _) => template.accept_proxy = true,
-            ("backlog" | "name", None) => d.error(loc, format!("{ctx}: '{p}' expects an argument")),
-            ("backlog", Some(v)) => {
-                i += 1;
-                match parse_int(v, 1, MAX_BACKLOG) {
-                    Ok(n) => template.backlog = Some(n),
-                    Err(e) => d.error(loc, format!("{ctx}: 'backlog': {e}")),
-                }
-            }
-            ("name", Some(v)) => {
-                i += 1;
-                template.name = Some(v.to_string());
-            }
-            _ if let Some(&(_, takes_value)) = UNSUPPORTED_BIND.iter().find(|(k, _)| *k == p) => {
-                d.error(loc, format!("{ctx}: '{p}' is not supported yet"));
-                if takes_value {
+        if let Some((_, param)) = PARAMS.iter().find(|(k, _)| *k == p) {
+            match (param, arg) {
+                (Flag(set), _) => set(&mut template),
+                (Value(_), None) => d.error(loc, format!("{ctx}: '{p}' expects an argument")),
+                (Value(set), Some(v)) => {
                     i += 1;
+                    if let Err(e) = set(&mut template, v) {
+                        d.error(loc, format!("{ctx}: '{p}': {e}"));
+                    }
                 }
             }
-            _ => {
-                let known = ["v4v6", "v6only", "accept-proxy", "backlog", "name"];
-                let hint = did_you_mean(
-                    p,
-                    known
-                        .into_iter()
-                        .chain(UNSUPPORTED_BIND.iter().map(|(k, _)| *k)),
-                );
-                d.error(
-                    loc,
-                    format!(
-                        "{ctx} in section '{}': unknown keyword '{p}'{hint}",
-                        proxy.kind.word()
-                    ),
-                );
+        } else if let Some(&(_, takes_value)) = UNSUPPORTED_BIND.iter().find(|(k, _)| *k == p) {
+            d.error(loc, format!("{ctx}: '{p}' is not supported yet"));
+            if takes_value {
+                i += 1;
             }
+        } else {
+            let known = PARAMS.iter().map(|(k, _)| *k);
+            let hint = did_you_mean(p, known.chain(UNSUPPORTED_BIND.iter().map(|(k, _)| *k)));
+            d.error(
+                loc,
+                format!(
+                    "{ctx} in section '{}': unknown keyword '{p}'{hint}",
+                    proxy.kind.word()
+                ),
+            );
         }
         i += 1;
     }

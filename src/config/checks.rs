@@ -1,7 +1,8 @@
 //! Health-check settings of a proxy section: the check options (`option
 //! httpchk`, `option tcp-check`, `option mysql-check`...) and the rule lines
-//! (`http-check ...`, `tcp-check ...`). `proxy.rs` hands each line to the
-//! section's [`CheckDraft`]; `validate.rs` asks the draft for the backend's
+//! (`http-check ...`, `tcp-check ...`), each registered in a table with its
+//! parser. `options.rs` and `proxy.rs` hand each line to the section's
+//! [`CheckDraft`]; `validate.rs` asks the draft for the backend's
 //! [`CheckKind`] once every file is read. Rule syntax is parsed in `rules.rs`.
 //!
 //! How HAProxy 2.6 combines these lines (checked with `haproxy -c` and by
@@ -21,7 +22,7 @@
 //!   `http-check send` was written.
 //! - `http-check disable-on-404` is a flag of the section, always inherited.
 
-use super::keywords::did_you_mean;
+use super::keywords::{did_you_mean, word_list};
 use super::lexer::word_text;
 use super::model::*;
 use super::parser::Diags;
@@ -38,6 +39,58 @@ enum Chosen {
     /// A type without rules (mysql, pgsql, redis, ssl-hello).
     Fixed(CheckKind),
 }
+
+/// The check type an option chooses, or the message for its line.
+type Choice = Result<Chosen, String>;
+
+/// A check option (`option NAME ARGS...`): they take arguments and have no
+/// `no` form.
+pub struct CheckOption {
+    pub name: &'static str,
+    choose: fn(&mut CheckDraft, &[String], &Location, &mut Diags) -> Choice,
+}
+
+const fn check(
+    name: &'static str,
+    choose: fn(&mut CheckDraft, &[String], &Location, &mut Diags) -> Choice,
+) -> CheckOption {
+    CheckOption { name, choose }
+}
+
+/// The options choosing a backend's check type. The order is the one
+/// typo suggestions prefer on a tie.
+pub const CHECK_OPTIONS: &[CheckOption] = &[
+    check("httpchk", CheckDraft::httpchk_option),
+    check("mysql-check", |_, args, _, _| {
+        mysql_check(args).map(Chosen::Fixed)
+    }),
+    check("pgsql-check", |_, args, _, _| {
+        pgsql_check(args).map(Chosen::Fixed)
+    }),
+    check("redis-check", |_, args, _, _| {
+        no_args("redis-check", args).map(|()| Chosen::Fixed(CheckKind::Redis))
+    }),
+    check("ssl-hello-chk", |_, args, _, _| {
+        no_args("ssl-hello-chk", args).map(|()| Chosen::Fixed(CheckKind::SslHello))
+    }),
+    check("tcp-check", CheckDraft::tcp_check_option),
+];
+
+pub fn check_option(name: &str) -> Option<&'static CheckOption> {
+    CHECK_OPTIONS.iter().find(|o| o.name == name)
+}
+
+/// An `http-check` action, given the words after it.
+type HttpAction = fn(&mut CheckDraft, &[String], &Location, &mut Diags);
+
+/// The `http-check` actions splicer implements, in the order messages
+/// list them.
+pub(super) const HTTP_CHECK_ACTIONS: &[(&str, HttpAction)] = &[
+    ("send", CheckDraft::http_send),
+    ("expect", CheckDraft::http_expect),
+    ("disable-on-404", CheckDraft::disable_on_404),
+    ("comment", CheckDraft::http_comment),
+];
 
 #[derive(Debug, Clone, Default)]
 struct HttpRules {
@@ -83,36 +136,31 @@ impl CheckDraft {
         self.lost_request = None;
     }
 
-    /// `option NAME ARGS...` for a name in `CHECK_OPTIONS`.
-    pub fn option(&mut self, name: &str, args: &[String], loc: &Location, d: &mut Diags) {
-        let chosen = match name {
-            "httpchk" => match rules::httpchk_request(args) {
-                Ok((request, hidden)) => {
-                    if hidden {
-                        d.warn(loc, "'option httpchk' : hiding headers or body at the end of the version string is deprecated. Please, consider to use 'http-check send' directive instead.");
-                    }
-                    self.httpchk(request);
-                    Chosen::Http
-                }
-                Err(e) => return d.error(loc, e),
-            },
-            "tcp-check" => {
-                if let Err(e) = no_args(name, args) {
-                    return d.error(loc, e);
-                }
-                if self.chosen != Chosen::Tcp && self.tcp.inherited {
-                    self.tcp = TcpRules::default();
-                }
-                Chosen::Tcp
-            }
-            _ => match fixed_kind(name, args) {
-                Ok(kind) => Chosen::Fixed(kind),
-                Err(e) => return d.error(loc, e),
-            },
-        };
-        self.chosen = chosen;
+    /// `option NAME ARGS...` for one of [`CHECK_OPTIONS`].
+    pub fn option(&mut self, option: &CheckOption, args: &[String], loc: &Location, d: &mut Diags) {
+        match (option.choose)(self, args, loc, d) {
+            Ok(chosen) => self.chosen = chosen,
+            Err(e) => return d.error(loc, e),
+        }
         self.unused_http = None;
         self.unused_tcp = None;
+    }
+
+    fn httpchk_option(&mut self, args: &[String], loc: &Location, d: &mut Diags) -> Choice {
+        let (request, hidden) = rules::httpchk_request(args)?;
+        if hidden {
+            d.warn(loc, "'option httpchk' : hiding headers or body at the end of the version string is deprecated. Please, consider to use 'http-check send' directive instead.");
+        }
+        self.httpchk(request);
+        Ok(Chosen::Http)
+    }
+
+    fn tcp_check_option(&mut self, args: &[String], _: &Location, _: &mut Diags) -> Choice {
+        no_args("tcp-check", args)?;
+        if self.chosen != Chosen::Tcp && self.tcp.inherited {
+            self.tcp = TcpRules::default();
+        }
+        Ok(Chosen::Tcp)
     }
 
     fn httpchk(&mut self, request: Request) {
@@ -129,64 +177,67 @@ impl CheckDraft {
 
     /// An `http-check` line (`words[0]` is `http-check`).
     pub fn http_check(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+        let names = || HTTP_CHECK_ACTIONS.iter().map(|(name, _)| *name);
         let Some(action) = words.get(1).map(String::as_str) else {
+            let expected = word_list(names().map(|name| format!("'{name}'")), "or");
+            return d.error(loc, format!("'http-check' expects {expected}."));
+        };
+        if let Some((_, apply)) = HTTP_CHECK_ACTIONS.iter().find(|(name, _)| *name == action) {
+            return apply(self, &words[2..], loc, d);
+        }
+        if rules::is_unsupported_action(action, &["connect", "send-state"]) {
+            return d.error(loc, format!("'http-check {action}' is not supported yet"));
+        }
+        let hint = did_you_mean(action, names());
+        let supported = word_list(names(), "and");
+        d.error(
+            loc,
+            format!("'http-check' does not know '{action}'{hint} (splicer supports {supported})"),
+        );
+    }
+
+    fn http_send(&mut self, args: &[String], loc: &Location, d: &mut Diags) {
+        let request = match rules::http_send(args) {
+            Ok(r) => r,
+            Err(e) => return d.error(loc, format!("'http-check send': {e}")),
+        };
+        self.own_http_rule(loc);
+        if self.http.sent || !self.http.expect.is_empty() {
+            let after = if self.http.sent { "send" } else { "expect" };
             return d.error(
                 loc,
-                "'http-check' expects 'send', 'expect', 'disable-on-404' or 'comment'.",
+                format!("'http-check send': a request after an 'http-check {after}' needs an 'http-check connect' before it, which is not supported yet."),
             );
-        };
-        let args = &words[2..];
-        match action {
-            "disable-on-404" => match args.first() {
-                Some(extra) => d.error(
-                    loc,
-                    format!(
-                        "'http-check disable-on-404' cannot handle unexpected argument '{extra}'."
-                    ),
-                ),
-                None => self.disable_on_404 = true,
-            },
-            "comment" => {
-                if args.is_empty() {
-                    return d.error(loc, "'http-check comment' expects a string as argument.");
-                }
-                self.own_http_rule(loc);
-            }
-            "send" => {
-                let request = match rules::http_send(args) {
-                    Ok(r) => r,
-                    Err(e) => return d.error(loc, format!("'http-check send': {e}")),
-                };
-                self.own_http_rule(loc);
-                if self.http.sent || !self.http.expect.is_empty() {
-                    let after = if self.http.sent { "send" } else { "expect" };
-                    return d.error(
-                        loc,
-                        format!("'http-check send': a request after an 'http-check {after}' needs an 'http-check connect' before it, which is not supported yet."),
-                    );
-                }
-                self.http.request.overlay(request);
-                self.http.sent = true;
-            }
-            "expect" => match rules::http_expect(args) {
-                Ok(expect) => {
-                    self.own_http_rule(loc);
-                    self.http.expect.push(expect);
-                }
-                Err(e) => d.error(loc, format!("'http-check expect': {e}")),
-            },
-            _ if rules::is_unsupported_action(action, &["connect", "send-state"]) => {
-                d.error(loc, format!("'http-check {action}' is not supported yet"))
-            }
-            _ => {
-                let known = ["send", "expect", "disable-on-404", "comment"];
-                let hint = did_you_mean(action, known.into_iter());
-                d.error(
-                    loc,
-                    format!("'http-check' does not know '{action}'{hint} (splicer supports send, expect, disable-on-404 and comment)"),
-                );
-            }
         }
+        self.http.request.overlay(request);
+        self.http.sent = true;
+    }
+
+    fn http_expect(&mut self, args: &[String], loc: &Location, d: &mut Diags) {
+        match rules::http_expect(args) {
+            Ok(expect) => {
+                self.own_http_rule(loc);
+                self.http.expect.push(expect);
+            }
+            Err(e) => d.error(loc, format!("'http-check expect': {e}")),
+        }
+    }
+
+    fn disable_on_404(&mut self, args: &[String], loc: &Location, d: &mut Diags) {
+        match args.first() {
+            Some(extra) => d.error(
+                loc,
+                format!("'http-check disable-on-404' cannot handle unexpected argument '{extra}'."),
+            ),
+            None => self.disable_on_404 = true,
+        }
+    }
+
+    fn http_comment(&mut self, args: &[String], loc: &Location, d: &mut Diags) {
+        if args.is_empty() {
+            return d.error(loc, "'http-check comment' expects a string as argument.");
+        }
+        self.own_http_rule(loc);
     }
 
     /// Bookkeeping for a rule line this section writes itself.
@@ -205,10 +256,11 @@ impl CheckDraft {
     /// A `tcp-check` line (`words[0]` is `tcp-check`).
     pub fn tcp_check(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
         let Some(action) = words.get(1).map(String::as_str) else {
-            return d.error(
-                loc,
-                "'tcp-check' expects 'connect', 'send', 'send-binary', 'expect' or 'comment'.",
-            );
+            let names = rules::TCP_CHECK_ACTIONS
+                .iter()
+                .map(|(name, _)| format!("'{name}'"));
+            let expected = word_list(names, "or");
+            return d.error(loc, format!("'tcp-check' expects {expected}."));
         };
         let rule = match rules::tcp_rule(action, &words[2..]) {
             Ok(rule) => rule,
@@ -299,57 +351,57 @@ fn no_args(name: &str, args: &[String]) -> Result<(), String> {
     }
 }
 
-/// The check types without rules: mysql, pgsql, redis, ssl-hello.
-fn fixed_kind(name: &str, args: &[String]) -> Result<CheckKind, String> {
+/// `option mysql-check [user NAME [post-41|pre-41]]`.
+fn mysql_check(args: &[String]) -> Result<CheckKind, String> {
     let word = |i: usize| args.get(i).map(String::as_str);
-    match name {
-        "mysql-check" => match (word(0), word(1), word(2), word(3)) {
-            // post-41 is HAProxy's default; without a user nothing is sent.
-            (None, ..) => Ok(CheckKind::Mysql {
-                user: None,
-                post41: true,
-            }),
-            (Some("user"), None, ..) => {
-                Err("'option mysql-check user' expects <username> as argument.".into())
-            }
-            (Some("user"), Some(user), version, None) => {
-                let post41 = match version {
-                    None | Some("post-41") => true,
-                    Some("pre-41") => false,
-                    Some(other) => {
-                        return Err(format!(
-                            "'option mysql-check': keyword 'user' only supports 'post-41' and 'pre-41' (got '{other}')."
-                        ));
-                    }
-                };
-                Ok(CheckKind::Mysql {
-                    user: Some(word_text(user)),
-                    post41,
-                })
-            }
-            (Some("user"), _, _, Some(extra)) => Err(format!(
-                "'option mysql-check' cannot handle unexpected argument '{extra}'."
-            )),
-            (Some(other), ..) => Err(format!(
-                "'option mysql-check' only supports optional values: 'user' (got '{other}')."
-            )),
-        },
-        "pgsql-check" => match (word(0), word(1), word(2)) {
-            (Some("user"), Some(user), None) => Ok(CheckKind::Pgsql {
-                user: word_text(user),
-            }),
-            (Some("user"), Some(_), Some(extra)) => Err(format!(
-                "'option pgsql-check' cannot handle unexpected argument '{extra}'."
-            )),
-            (None | Some("user"), ..) => {
-                Err("'option pgsql-check' expects 'user <username>' as argument.".into())
-            }
-            (Some(other), ..) => Err(format!(
-                "'option pgsql-check' only supports optional values: 'user' (got '{other}')."
-            )),
-        },
-        "redis-check" => no_args(name, args).map(|()| CheckKind::Redis),
-        "ssl-hello-chk" => no_args(name, args).map(|()| CheckKind::SslHello),
-        _ => unreachable!("CHECK_OPTIONS and fixed_kind disagree on '{name}'"),
+    match (word(0), word(1), word(2), word(3)) {
+        // post-41 is HAProxy's default; without a user nothing is sent.
+        (None, ..) => Ok(CheckKind::Mysql {
+            user: None,
+            post41: true,
+        }),
+        (Some("user"), None, ..) => {
+            Err("'option mysql-check user' expects <username> as argument.".into())
+        }
+        (Some("user"), Some(user), version, None) => {
+            let post41 = match version {
+                None | Some("post-41") => true,
+                Some("pre-41") => false,
+                Some(other) => {
+                    return Err(format!(
+                        "'option mysql-check': keyword 'user' only supports 'post-41' and 'pre-41' (got '{other}')."
+                    ));
+                }
+            };
+            Ok(CheckKind::Mysql {
+                user: Some(word_text(user)),
+                post41,
+            })
+        }
+        (Some("user"), _, _, Some(extra)) => Err(format!(
+            "'option mysql-check' cannot handle unexpected argument '{extra}'."
+        )),
+        (Some(other), ..) => Err(format!(
+            "'option mysql-check' only supports optional values: 'user' (got '{other}')."
+        )),
+    }
+}
+
+/// `option pgsql-check user NAME`.
+fn pgsql_check(args: &[String]) -> Result<CheckKind, String> {
+    let word = |i: usize| args.get(i).map(String::as_str);
+    match (word(0), word(1), word(2)) {
+        (Some("user"), Some(user), None) => Ok(CheckKind::Pgsql {
+            user: word_text(user),
+        }),
+        (Some("user"), Some(_), Some(extra)) => Err(format!(
+            "'option pgsql-check' cannot handle unexpected argument '{extra}'."
+        )),
+        (None | Some("user"), ..) => {
+            Err("'option pgsql-check' expects 'user <username>' as argument.".into())
+        }
+        (Some(other), ..) => Err(format!(
+            "'option pgsql-check' only supports optional values: 'user' (got '{other}')."
+        )),
     }
 }

@@ -1,6 +1,19 @@
-//! Keyword tables: where each keyword is allowed, which keywords are known
-//! but not implemented (an error), which only make sense in HTTP mode (a
-//! warning, as HAProxy gives for a TCP proxy), and typo suggestions.
+//! What the keyword tables share: the [`Side`] of a proxy keyword, the
+//! names HAProxy has that splicer does not implement (an error), those that
+//! only make sense in HTTP mode (a warning, as HAProxy gives for a TCP
+//! proxy) or that HAProxy removed, and typo suggestions.
+//!
+//! Each keyword splicer implements is registered once, in a table beside
+//! its parser: proxy keywords in `proxy.rs`, `option` and `timeout` names
+//! in `options.rs`, check options in `checks.rs`, global keywords in
+//! `global.rs` (and the parameters of `server`, `bind`, `stats socket`,
+//! `vrrp`, `http-check` and `tcp-check` in their own files). The
+//! vocabularies for suggestions below are built from those tables.
+
+use super::checks::CHECK_OPTIONS;
+use super::global::GLOBAL_KEYWORDS;
+use super::options::{LOG_OPTIONS, OPTIONS};
+use super::proxy::PROXY_KEYWORDS;
 
 /// Which side of a proxy a keyword configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,90 +26,8 @@ pub enum Side {
     Both,
 }
 
-/// A proxy keyword splicer implements: its side, and whether a `defaults`
-/// section may hold it.
-pub struct ProxyKeyword {
-    pub name: &'static str,
-    pub side: Side,
-    pub in_defaults: bool,
-}
-
-const fn kw(name: &'static str, side: Side, in_defaults: bool) -> ProxyKeyword {
-    ProxyKeyword {
-        name,
-        side,
-        in_defaults,
-    }
-}
-
-/// Proxy keywords (the first word of a line, or `option`/`timeout` handled
-/// separately) that splicer implements.
-pub const PROXY_KEYWORDS: &[ProxyKeyword] = &[
-    kw("mode", Side::Both, true),
-    kw("bind", Side::Front, false),
-    kw("default_backend", Side::Front, true),
-    kw("maxconn", Side::Front, true),
-    kw("balance", Side::Back, true),
-    kw("hash-type", Side::Back, true),
-    kw("server", Side::Back, false),
-    kw("default-server", Side::Back, true),
-    kw("retries", Side::Back, true),
-    kw("source", Side::Back, true),
-    kw("timeout", Side::Both, true),
-    kw("option", Side::Both, true),
-    kw("no", Side::Both, true),
-    kw("disabled", Side::Both, true),
-    kw("enabled", Side::Both, true),
-    kw("http-check", Side::Back, true),
-    kw("tcp-check", Side::Back, true),
-    kw("description", Side::Both, false),
-    kw("id", Side::Both, false),
-    kw("log", Side::Both, true),
-    kw("log-format", Side::Both, true),
-    kw("log-tag", Side::Both, true),
-    kw("stats", Side::Both, true),
-];
-
-pub fn proxy_keyword(name: &str) -> Option<&'static ProxyKeyword> {
-    PROXY_KEYWORDS.iter().find(|k| k.name == name)
-}
-
-/// Timeouts splicer implements, with their side.
-pub const TIMEOUTS: &[(&str, Side)] = &[
-    ("connect", Side::Back),
-    ("client", Side::Front),
-    ("server", Side::Back),
-    ("tunnel", Side::Back),
-    ("client-fin", Side::Front),
-    ("server-fin", Side::Back),
-    ("queue", Side::Back),
-    ("check", Side::Back),
-];
-
 /// Timeouts that only exist for HTTP: a warning in a TCP proxy.
 pub const HTTP_TIMEOUTS: &[&str] = &["http-request", "http-keep-alive", "tarpit"];
-
-/// `option` names splicer implements (all accept `no option`).
-pub const OPTIONS: &[(&str, Side)] = &[
-    ("redispatch", Side::Back),
-    ("allbackups", Side::Back),
-    ("splice-auto", Side::Both),
-    ("splice-request", Side::Both),
-    ("splice-response", Side::Both),
-    ("log-health-checks", Side::Back),
-    ("dontlognull", Side::Front),
-];
-
-/// Options choosing the health-check type of a backend (`checks.rs`); they
-/// take arguments and have no `no` form.
-pub const CHECK_OPTIONS: &[&str] = &[
-    "httpchk",
-    "mysql-check",
-    "pgsql-check",
-    "redis-check",
-    "ssl-hello-chk",
-    "tcp-check",
-];
 
 /// Options that only act in HTTP mode: ignored with a warning.
 pub const HTTP_OPTIONS: &[&str] = &[
@@ -149,9 +80,6 @@ pub const UNSUPPORTED_OPTIONS: &[&str] = &[
 
 /// Options accepted with a warning because they cannot change anything yet.
 pub const NOOP_OPTIONS: &[(&str, &str)] = &[];
-
-/// Options about the log line, with their own rules (`logs.rs`).
-pub const LOG_OPTIONS: &[&str] = &["tcplog"];
 
 /// Proxy keywords that only act in HTTP mode; `true` = a rule list
 /// (HAProxy words those warnings "rules ... as they require").
@@ -239,24 +167,6 @@ pub const REMOVED_PROXY: &[(&str, &str)] = &[
     ),
 ];
 
-/// Global keywords splicer implements.
-pub const GLOBAL_KEYWORDS: &[&str] = &[
-    "log",
-    "log-tag",
-    "log-send-hostname",
-    "nbthread",
-    "maxconn",
-    "maxpipes",
-    "tune.pipesize",
-    "nosplice",
-    "hard-stop-after",
-    "pidfile",
-    "daemon",
-    "spread-checks",
-    "description",
-    "stats",
-];
-
 /// Global keywords that change behaviour and are not implemented yet.
 pub const UNSUPPORTED_GLOBAL: &[&str] = &[
     "user",
@@ -339,8 +249,8 @@ pub fn proxy_vocabulary() -> impl Iterator<Item = &'static str> {
 pub fn global_vocabulary() -> impl Iterator<Item = &'static str> {
     GLOBAL_KEYWORDS
         .iter()
-        .chain(UNSUPPORTED_GLOBAL)
-        .copied()
+        .map(|k| k.name)
+        .chain(UNSUPPORTED_GLOBAL.iter().copied())
         .chain(SECTIONS.iter().copied())
 }
 
@@ -348,12 +258,12 @@ pub fn global_vocabulary() -> impl Iterator<Item = &'static str> {
 pub fn option_vocabulary() -> impl Iterator<Item = &'static str> {
     OPTIONS
         .iter()
-        .map(|(o, _)| *o)
+        .map(|o| o.name)
         .chain(HTTP_OPTIONS.iter().copied())
         .chain(UNSUPPORTED_OPTIONS.iter().copied())
-        .chain(CHECK_OPTIONS.iter().copied())
+        .chain(CHECK_OPTIONS.iter().map(|o| o.name))
         .chain(NOOP_OPTIONS.iter().map(|(o, _)| *o))
-        .chain(LOG_OPTIONS.iter().copied())
+        .chain(LOG_OPTIONS.iter().map(|(o, _)| *o))
 }
 
 /// The closest candidate to `word`, when it is close enough to be a typo.
@@ -375,6 +285,17 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -
     suggest(word, candidates)
         .map(|s| format!("; did you mean '{s}'?"))
         .unwrap_or_default()
+}
+
+/// `a, b, c and d` (`last` = "and"), as messages list keywords.
+pub fn word_list(words: impl Iterator<Item = impl AsRef<str>>, last: &str) -> String {
+    let words: Vec<String> = words.map(|w| w.as_ref().to_string()).collect();
+    match words.split_last() {
+        Some((final_word, rest)) if !rest.is_empty() => {
+            format!("{} {last} {final_word}", rest.join(", "))
+        }
+        _ => words.concat(),
+    }
 }
 
 /// Levenshtein distance (insert, delete, substitute), two rows.

@@ -199,92 +199,96 @@ fn parse_dest(text: &str) -> Result<LogDest, String> {
     }
 }
 
-/// A `global` section logging keyword; `false` when `words` is not one.
-pub fn global_keyword(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) -> bool {
-    match words[0].as_str() {
-        "log" => match words.get(1).map(String::as_str) {
-            Some("global") => d.error(
-                loc,
-                "log : 'global' is not supported for a global syslog server",
-            ),
-            _ => match parse_target(words, false, loc) {
-                Ok(t) => g.logs.push(t),
-                Err(e) => d.error(loc, e),
-            },
-        },
-        "log-tag" => match words {
-            [_] => d.error(loc, "'log-tag' expects a tag for use in syslog."),
-            [_, tag] => g.log_tag = Some(tag.clone()),
-            [_, _, extra, ..] => d.error(
-                loc,
-                format!("'log-tag' cannot handle unexpected argument '{extra}'."),
-            ),
-            [] => {}
-        },
-        "log-send-hostname" => {
-            g.log_send_hostname = Some(words.get(1).cloned().unwrap_or_default());
-        }
-        _ => return false,
+/// `log ...` in the global section.
+pub fn global_log(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
+    if words.get(1).is_some_and(|w| w == "global") {
+        return d.error(
+            loc,
+            "log : 'global' is not supported for a global syslog server",
+        );
     }
-    true
+    match parse_target(words, false, loc) {
+        Ok(t) => g.logs.push(t),
+        Err(e) => d.error(loc, e),
+    }
+}
+
+/// `log-tag` in the global section.
+pub fn global_log_tag(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
+    match words {
+        [_] => d.error(loc, "'log-tag' expects a tag for use in syslog."),
+        [_, tag] => g.log_tag = Some(tag.clone()),
+        [_, _, extra, ..] => d.error(
+            loc,
+            format!("'log-tag' cannot handle unexpected argument '{extra}'."),
+        ),
+        [] => {}
+    }
+}
+
+/// `log-send-hostname [NAME]`.
+pub fn global_log_send_hostname(g: &mut Global, words: &[String], _: &Location, _: &mut Diags) {
+    g.log_send_hostname = Some(words.get(1).cloned().unwrap_or_default());
 }
 
 impl LogDraft {
-    /// `log`, `no log`, `log-tag` or `log-format` in a proxy section;
-    /// `who` is HAProxy's name for it, `backend` when it cannot log traffic.
-    pub fn keyword(
+    /// `log ...` in a proxy section.
+    pub fn log(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+        if words.len() == 2 && words[1] == "global" {
+            self.lines.push(LogLine::Global);
+            return;
+        }
+        match parse_target(words, true, loc) {
+            Ok(t) => self.lines.push(LogLine::Target(t)),
+            Err(e) => d.error(loc, e),
+        }
+    }
+
+    /// `no log` (`words[0]` is `log`).
+    pub fn no_log(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+        if words.len() > 1 {
+            return d.error(loc, "log : 'no log' does not expect arguments");
+        }
+        self.lines.clear();
+    }
+
+    /// `log-tag` in a proxy section.
+    pub fn tag(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+        match words.get(1) {
+            // HAProxy ignores further words here (not in `global`).
+            Some(tag) => self.tag = Some(tag.clone()),
+            None => d.error(loc, "'log-tag' expects a tag for use in syslog."),
+        }
+    }
+
+    /// `log-format`; `who` is HAProxy's name for the proxy, `backend` when
+    /// it cannot log traffic.
+    pub fn format_line(
         &mut self,
         words: &[String],
-        no: bool,
         who: &str,
         backend: bool,
         loc: &Location,
         d: &mut Diags,
     ) {
-        match (words[0].as_str(), no) {
-            ("log", true) => {
-                if words.len() > 1 {
-                    return d.error(loc, "log : 'no log' does not expect arguments");
-                }
-                self.lines.clear();
-            }
-            ("log", false) => {
-                if words.len() == 2 && words[1] == "global" {
-                    self.lines.push(LogLine::Global);
-                    return;
-                }
-                match parse_target(words, true, loc) {
-                    Ok(t) => self.lines.push(LogLine::Target(t)),
-                    Err(e) => d.error(loc, e),
-                }
-            }
-            ("log-tag", _) => match words.get(1) {
-                // HAProxy ignores further words here (not in `global`).
-                Some(tag) => self.tag = Some(tag.clone()),
-                None => d.error(loc, "'log-tag' expects a tag for use in syslog."),
-            },
-            ("log-format", _) => {
-                if words.len() < 2 {
-                    return d.error(loc, "log-format expects an argument.");
-                }
-                if words.len() > 2 {
-                    return d.error(
-                        loc,
-                        "log-format expects only one argument, don't forget to escape spaces!",
-                    );
-                }
-                if backend {
-                    return d.warn(
-                        loc,
-                        format!("{who} : 'log-format' directive is ignored in backends."),
-                    );
-                }
-                match format::parse(&words[1]) {
-                    Ok(f) => self.format = Some(FormatChoice::Custom(f)),
-                    Err(e) => d.error(loc, format!("failed to parse log-format : {e}")),
-                }
-            }
-            _ => {}
+        if words.len() < 2 {
+            return d.error(loc, "log-format expects an argument.");
+        }
+        if words.len() > 2 {
+            return d.error(
+                loc,
+                "log-format expects only one argument, don't forget to escape spaces!",
+            );
+        }
+        if backend {
+            return d.warn(
+                loc,
+                format!("{who} : 'log-format' directive is ignored in backends."),
+            );
+        }
+        match format::parse(&words[1]) {
+            Ok(f) => self.format = Some(FormatChoice::Custom(f)),
+            Err(e) => d.error(loc, format!("failed to parse log-format : {e}")),
         }
     }
 

@@ -7,11 +7,13 @@
 
 mod bind;
 mod checks;
+mod global;
 mod keywords;
 mod lexer;
 pub mod logformat;
 mod logs;
 pub mod model;
+mod options;
 mod parser;
 mod proxy;
 mod rules;
@@ -100,6 +102,8 @@ mod tests;
 mod tests_checks;
 #[cfg(test)]
 mod tests_errors;
+#[cfg(test)]
+mod tests_keywords;
 #[cfg(test)]
 mod tests_logs;
 #[cfg(test)]

@@ -1,24 +1,16 @@
 //! Reads lexed lines into section drafts: tracks the current section, the
-//! defaults that apply to the next proxy, and the global settings. Proxy
-//! keywords are in `proxy.rs`; turning drafts into the model is `validate.rs`.
+//! defaults that apply to the next proxy, and the global settings. Keywords
+//! are in `global.rs`, `proxy.rs` and `vrrp.rs`; turning drafts into the
+//! model is `validate.rs`.
 //!
 //! As in HAProxy, a section never continues into the next file (`-f a -f b`),
 //! while the last `defaults` section keeps applying to proxies of later files.
 
-use super::keywords::{
-    GLOBAL_KEYWORDS, REMOVED_GLOBAL, SECTIONS, UNSUPPORTED_GLOBAL, UNSUPPORTED_SECTIONS,
-    did_you_mean, global_vocabulary, is_tls_global,
-};
+use super::keywords::{SECTIONS, UNSUPPORTED_SECTIONS, did_you_mean};
 use super::lexer::{expand_address, split_line};
 use super::model::*;
 use super::proxy::{Kind, ProxyDraft};
-use super::values::{parse_int, parse_size, parse_time};
 use std::path::Path;
-
-/// `nbthread` upper bound (HAProxy's MAX_THREADS on 64-bit builds).
-pub const MAX_NBTHREAD: usize = 64;
-/// `spread-checks` upper bound, in percent (HAProxy).
-pub const MAX_SPREAD_CHECKS: u32 = 50;
 
 /// Errors and warnings collected while loading.
 #[derive(Debug, Default)]
@@ -170,7 +162,9 @@ impl<'e> Parser<'e> {
                     format!("unknown keyword '{first}' out of section{hint}"),
                 );
             }
-            Section::Global => self.global_keyword(&words, location),
+            Section::Global => {
+                super::global::keyword(&mut self.global, &words, location, &mut self.diags)
+            }
             Section::Defaults(i) => {
                 let mut draft = std::mem::take(&mut self.defaults[i]);
                 draft.keyword(&words, location, &mut self.diags);
@@ -283,80 +277,6 @@ impl<'e> Parser<'e> {
         } else {
             self.proxies.push(draft);
             self.section = Section::Proxy(self.proxies.len() - 1);
-        }
-    }
-
-    fn global_keyword(&mut self, words: &[String], location: &Location) {
-        let key = words[0].as_str();
-        let arg = words.get(1).map(String::as_str);
-        if super::logs::global_keyword(&mut self.global, words, location, &mut self.diags) {
-            return;
-        }
-        let g = &mut self.global;
-        let prefixed = |e: String| format!("'{key}': {e}");
-        let result: Result<(), String> = match (key, arg) {
-            ("nosplice", _) => {
-                g.nosplice = true;
-                Ok(())
-            }
-            ("daemon", _) => {
-                self.diags.warn(location, "'daemon' ignored: splicer runs in the foreground (use systemd or a supervisor)");
-                Ok(())
-            }
-            ("description", _) => return,
-            ("stats", _) => return super::stats::global(g, words, location, &mut self.diags),
-            (k, None) if GLOBAL_KEYWORDS.contains(&k) => Err(format!("'{k}' expects an argument")),
-            ("nbthread", Some(v)) => parse_int(v, 1, MAX_NBTHREAD)
-                .map(|n| g.nbthread = Some(n))
-                .map_err(prefixed),
-            ("maxconn", Some(v)) => parse_int(v, 1, usize::MAX)
-                .map(|n| g.maxconn = n)
-                .map_err(prefixed),
-            ("maxpipes", Some(v)) => parse_int(v, 0, usize::MAX)
-                .map(|n| g.maxpipes = Some(n))
-                .map_err(prefixed),
-            ("tune.pipesize", Some(v)) => parse_size(v).map(|n| g.pipesize = n).map_err(prefixed),
-            ("hard-stop-after", Some(v)) => parse_time(v, 1000)
-                .map(|t| g.hard_stop_after = Some(t))
-                .map_err(prefixed),
-            ("pidfile", Some(v)) => {
-                g.pidfile = Some(v.into());
-                Ok(())
-            }
-            ("spread-checks", Some(v)) => parse_int(v, 0, MAX_SPREAD_CHECKS)
-                .map(|n| g.spread_checks = n)
-                .map_err(prefixed),
-            (k, _) => {
-                if let Some((_, msg)) = REMOVED_GLOBAL.iter().find(|(w, _)| *w == k) {
-                    Err(msg.to_string())
-                } else if UNSUPPORTED_GLOBAL.contains(&k) {
-                    Err(format!("'{k}' is not supported yet"))
-                } else if is_tls_global(k) {
-                    self.diags.warn(
-                        location,
-                        format!("'{k}' ignored: splicer does not terminate TLS"),
-                    );
-                    return;
-                } else {
-                    let hint = did_you_mean(k, global_vocabulary());
-                    Err(format!("unknown keyword '{k}' in 'global' section{hint}"))
-                }
-            }
-        };
-        if let Err(e) = result {
-            self.diags.error(location, e);
-            return;
-        }
-        let max = if matches!(key, "nosplice" | "daemon") {
-            1
-        } else {
-            2
-        };
-        if words.len() > max {
-            self.diags.error(
-                location,
-                format!("'{key}' cannot handle unexpected argument '{}'", words[max]),
-            );
         }
     }
 }

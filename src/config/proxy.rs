@@ -9,12 +9,9 @@ use super::model::*;
 use super::parser::Diags;
 use super::server::{self, ParamIssue, ServerParams};
 use super::stats_page::StatsDraft;
-use super::values::{parse_int, parse_time};
+use super::values::parse_int;
 use std::net::IpAddr;
 use std::time::Duration;
-
-/// Bare numbers in timeouts are milliseconds (HAProxy).
-const TIMEOUT_UNIT_US: u64 = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kind {
@@ -110,6 +107,57 @@ pub struct ProxyDraft {
     pub stats: StatsDraft,
 }
 
+/// Applies one keyword line to the section's draft.
+type Parse = fn(&mut ProxyDraft, &[String], &Location, &mut Diags);
+
+/// A proxy keyword splicer implements: its side, whether a `defaults`
+/// section may hold it, and its parser.
+pub struct ProxyKeyword {
+    pub name: &'static str,
+    side: Side,
+    in_defaults: bool,
+    parse: Parse,
+}
+
+const fn kw(name: &'static str, side: Side, in_defaults: bool, parse: Parse) -> ProxyKeyword {
+    ProxyKeyword {
+        name,
+        side,
+        in_defaults,
+        parse,
+    }
+}
+
+/// The first words of a proxy line that splicer implements. The order is
+/// the one typo suggestions prefer on a tie.
+#[rustfmt::skip]
+pub const PROXY_KEYWORDS: &[ProxyKeyword] = &[
+    kw("mode", Side::Both, true, ProxyDraft::mode),
+    kw("bind", Side::Front, false, super::bind::parse),
+    kw("default_backend", Side::Front, true, ProxyDraft::default_backend),
+    kw("maxconn", Side::Front, true, ProxyDraft::maxconn),
+    kw("balance", Side::Back, true, ProxyDraft::balance),
+    kw("hash-type", Side::Back, true, ProxyDraft::hash_type),
+    kw("server", Side::Back, false, ProxyDraft::server),
+    kw("default-server", Side::Back, true, ProxyDraft::default_server),
+    kw("retries", Side::Back, true, ProxyDraft::retries),
+    kw("source", Side::Back, true, ProxyDraft::source),
+    kw("timeout", Side::Both, true, ProxyDraft::timeout),
+    kw("option", Side::Both, true, |p, words, loc, d| p.option(words, 1, true, loc, d)),
+    kw("no", Side::Both, true, ProxyDraft::no),
+    kw("disabled", Side::Both, true, |p, words, loc, d| p.set_disabled(true, words, loc, d)),
+    kw("enabled", Side::Both, true, |p, words, loc, d| p.set_disabled(false, words, loc, d)),
+    kw("http-check", Side::Back, true, |p, words, loc, d| p.checks.http_check(words, loc, d)),
+    kw("tcp-check", Side::Back, true, |p, words, loc, d| p.checks.tcp_check(words, loc, d)),
+    // Free text that nothing shows yet: any words are accepted.
+    kw("description", Side::Both, false, |_, _, _, _| {}),
+    kw("id", Side::Both, false, ProxyDraft::id),
+    kw("log", Side::Both, true, |p, words, loc, d| p.log.log(words, loc, d)),
+    kw("log-format", Side::Both, true, ProxyDraft::log_format),
+    kw("log-tag", Side::Both, true, |p, words, loc, d| p.log.tag(words, loc, d)),
+    kw("stats", Side::Both, true, |p, words, loc, d| p.stats.keyword(words, p.kind, loc, d)),
+];
+
 impl ProxyDraft {
     /// A new section, inheriting what `defaults` set.
     pub fn start(
@@ -165,7 +213,7 @@ impl ProxyDraft {
             });
             return;
         }
-        let Some(kw) = proxy_keyword(key) else {
+        let Some(kw) = PROXY_KEYWORDS.iter().find(|k| k.name == key) else {
             let hint = did_you_mean(key, proxy_vocabulary());
             return d.error(
                 loc,
@@ -178,69 +226,68 @@ impl ProxyDraft {
         if self.kind == Kind::Defaults && !kw.in_defaults {
             return d.error(loc, format!("'{key}' not allowed in 'defaults' section."));
         }
-        if !self.side_allows(kw.side, &format!("'{key}'"), loc, d) {
-            return;
-        }
-        match key {
-            "mode" => self.mode(words, loc, d),
-            "bind" => super::bind::parse(self, words, loc, d),
-            "default_backend" => {
-                if let Some(name) = one_arg(words, "a backend name", loc, d) {
-                    self.default_backend = Some((name.to_string(), loc.clone()));
-                }
-            }
-            "maxconn" => {
-                if let Some(v) = one_arg(words, "an integer", loc, d) {
-                    self.maxconn = value(parse_int(v, 0, usize::MAX), key, loc, d).or(self.maxconn);
-                }
-            }
-            "balance" => self.balance(words, loc, d),
-            "hash-type" => self.hash_type(words, loc, d),
-            "server" => self.server(words, loc, d),
-            "default-server" => {
-                let issues = server::apply(&mut self.default_server, &words[1..], "default-server");
-                report(issues, loc, d);
-            }
-            "retries" => {
-                if let Some(v) = one_arg(words, "an integer", loc, d) {
-                    self.retries = value(parse_int(v, 0, u32::MAX), key, loc, d).or(self.retries);
-                }
-            }
-            "source" => self.source(words, loc, d),
-            "timeout" => self.timeout(words, loc, d),
-            "option" => self.option(words, 1, true, loc, d),
-            "no" => match words.get(1).map(String::as_str) {
-                Some("option") => self.option(words, 2, false, loc, d),
-                Some("log") => self.log_keyword(&words[1..], true, loc, d),
-                _ => d.error(loc, "'no' expects 'option' (as in 'no option redispatch')"),
-            },
-            "log" | "log-format" | "log-tag" => self.log_keyword(words, false, loc, d),
-            "disabled" | "enabled" => {
-                if no_arg(words, loc, d) {
-                    self.disabled = key == "disabled";
-                }
-            }
-            "http-check" => self.checks.http_check(words, loc, d),
-            "tcp-check" => self.checks.tcp_check(words, loc, d),
-            "stats" => self.stats.keyword(words, self.kind, loc, d),
-            "description" => {}
-            "id" => {
-                if let Some(v) = one_arg(words, "an integer", loc, d) {
-                    self.id = value(parse_int::<u32>(v, 1, u32::MAX), key, loc, d);
-                }
-            }
-            _ => unreachable!("keyword table and match disagree on '{key}'"),
+        if self.side_allows(kw.side, &format!("'{key}'"), loc, d) {
+            (kw.parse)(self, words, loc, d);
         }
     }
 
-    fn log_keyword(&mut self, words: &[String], no: bool, loc: &Location, d: &mut Diags) {
+    fn default_backend(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+        if let Some(name) = one_arg(words, "a backend name", loc, d) {
+            self.default_backend = Some((name.to_string(), loc.clone()));
+        }
+    }
+
+    fn maxconn(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+        if let Some(v) = one_arg(words, "an integer", loc, d) {
+            self.maxconn = value(parse_int(v, 0, usize::MAX), &words[0], loc, d).or(self.maxconn);
+        }
+    }
+
+    fn default_server(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+        let issues = server::apply(&mut self.default_server, &words[1..], "default-server");
+        report(issues, loc, d);
+    }
+
+    fn retries(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+        if let Some(v) = one_arg(words, "an integer", loc, d) {
+            self.retries = value(parse_int(v, 0, u32::MAX), &words[0], loc, d).or(self.retries);
+        }
+    }
+
+    fn no(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+        match words.get(1).map(String::as_str) {
+            Some("option") => self.option(words, 2, false, loc, d),
+            Some("log") => self.log.no_log(&words[1..], loc, d),
+            _ => d.error(loc, "'no' expects 'option' (as in 'no option redispatch')"),
+        }
+    }
+
+    fn set_disabled(&mut self, disabled: bool, words: &[String], loc: &Location, d: &mut Diags) {
+        if no_arg(words, loc, d) {
+            self.disabled = disabled;
+        }
+    }
+
+    fn id(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+        if let Some(v) = one_arg(words, "an integer", loc, d) {
+            self.id = value(parse_int::<u32>(v, 1, u32::MAX), &words[0], loc, d);
+        }
+    }
+
+    fn log_format(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
         let (who, backend) = (self.who(), !self.kind.front());
-        self.log.keyword(words, no, &who, backend, loc, d);
+        self.log.format_line(words, &who, backend, loc, d);
     }
 
     /// HAProxy's rule for a keyword of the other side: `server` is an error,
     /// others are ignored with a warning.
-    fn side_allows(&self, side: Side, what: &str, loc: &Location, d: &mut Diags) -> bool {
+    pub(super) fn side_allows(
+        &self,
+        side: Side,
+        what: &str,
+        loc: &Location,
+        d: &mut Diags,
+    ) -> bool {
         let (ok, missing) = match side {
             Side::Both => (true, ""),
             Side::Front => (self.kind.front(), "frontend"),
@@ -394,158 +441,6 @@ impl ProxyDraft {
             Err(e) => d.error(loc, format!("'source': {e}")),
         }
     }
-
-    fn timeout(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
-        let Some(which) = words.get(1).map(String::as_str) else {
-            return d.error(
-                loc,
-                "'timeout' expects a type ('client', 'server', 'connect', ...) and a value",
-            );
-        };
-        if HTTP_TIMEOUTS.contains(&which) {
-            if which == "http-request"
-                && let Some(v) = words.get(2)
-            {
-                let t = value(
-                    parse_time(v, TIMEOUT_UNIT_US),
-                    "timeout http-request",
-                    loc,
-                    d,
-                );
-                self.timeouts.http_request = t.filter(|t| !t.is_zero());
-            }
-            let what = format!("'timeout {which}'");
-            self.http_only.push(HttpOnly {
-                what,
-                style: HttpStyle::Directive,
-                location: loc.clone(),
-            });
-            return;
-        }
-        let Some((_, side)) = TIMEOUTS.iter().find(|(t, _)| *t == which) else {
-            let hint = did_you_mean(which, TIMEOUTS.iter().map(|(t, _)| *t));
-            return d.error(loc, format!("'timeout' does not know '{which}'{hint} (splicer supports connect, client, server, tunnel, client-fin, server-fin, queue, check)"));
-        };
-        let key = format!("timeout {which}");
-        let Some(v) = words.get(2) else {
-            return d.error(
-                loc,
-                format!("'{key}' expects an integer value (in milliseconds)"),
-            );
-        };
-        if let Some(extra) = words.get(3) {
-            return d.error(
-                loc,
-                format!("'{key}' cannot handle unexpected argument '{extra}'"),
-            );
-        }
-        let Some(t) = value(parse_time(v, TIMEOUT_UNIT_US), &key, loc, d) else {
-            return;
-        };
-        if !self.side_allows_timeout(*side, &key, loc, d) {
-            return;
-        }
-        let t = Some(t).filter(|t| !t.is_zero());
-        let slot = &mut self.timeouts;
-        match which {
-            "connect" => slot.connect = t,
-            "client" => slot.client = t,
-            "server" => slot.server = t,
-            "tunnel" => slot.tunnel = t,
-            "client-fin" => slot.client_fin = t,
-            "server-fin" => slot.server_fin = t,
-            "queue" => slot.queue = t,
-            _ => slot.check = t,
-        }
-    }
-
-    /// Same rule as [`Self::side_allows`], HAProxy's timeout wording.
-    fn side_allows_timeout(&self, side: Side, key: &str, loc: &Location, d: &mut Diags) -> bool {
-        let missing = match side {
-            Side::Front if !self.kind.front() => "frontend",
-            Side::Back if !self.kind.back() => "backend",
-            _ => return true,
-        };
-        d.warn(
-            loc,
-            format!(
-                "'{key}' will be ignored because {} has no {missing} capability",
-                self.who()
-            ),
-        );
-        false
-    }
-
-    /// `option NAME` (`on`) or `no option NAME`; `at` is the index of NAME.
-    fn option(&mut self, words: &[String], at: usize, on: bool, loc: &Location, d: &mut Diags) {
-        let Some(name) = words.get(at).map(String::as_str) else {
-            return d.error(loc, "'option' expects an option name");
-        };
-        let what = format!("'option {name}'");
-        if CHECK_OPTIONS.contains(&name) {
-            if !on {
-                return d.error(
-                    loc,
-                    format!("negation is not supported for option '{name}'."),
-                );
-            }
-            if self.side_allows(Side::Back, &what, loc, d) {
-                self.checks.option(name, &words[at + 1..], loc, d);
-            }
-            return;
-        }
-        if name == "tcplog" && words.len() == at + 1 {
-            let (who, backend) = (self.who(), !self.kind.front());
-            return self.log.tcplog(on, &who, backend, loc, d);
-        }
-        let known_elsewhere = HTTP_OPTIONS.contains(&name) || UNSUPPORTED_OPTIONS.contains(&name);
-        if let Some(extra) = words.get(at + 1).filter(|_| !known_elsewhere) {
-            return d.error(
-                loc,
-                format!("{what} cannot handle unexpected argument '{extra}'"),
-            );
-        }
-        if UNSUPPORTED_OPTIONS.contains(&name) {
-            return d.error(loc, format!("{what} is not supported yet"));
-        }
-        if let Some((_, why)) = NOOP_OPTIONS.iter().find(|(o, _)| *o == name) {
-            return d.warn(loc, format!("{what} has no effect: {why}"));
-        }
-        if HTTP_OPTIONS.contains(&name) {
-            let style = if name == "httplog" {
-                // HAProxy falls back to tcplog in a TCP proxy.
-                if on && self.kind.front() {
-                    self.log.format = Some(super::logs::FormatChoice::Tcplog);
-                }
-                HttpStyle::HttpLog
-            } else {
-                HttpStyle::Directive
-            };
-            self.http_only.push(HttpOnly {
-                what,
-                style,
-                location: loc.clone(),
-            });
-            return;
-        }
-        let Some((_, side)) = OPTIONS.iter().find(|(o, _)| *o == name) else {
-            let hint = did_you_mean(name, option_vocabulary());
-            return d.error(loc, format!("unknown option '{name}'{hint}"));
-        };
-        // HAProxy names the option alone here: "'redispatch' ignored because ...".
-        if !self.side_allows(*side, &format!("'{name}'"), loc, d) {
-            return;
-        }
-        match name {
-            "redispatch" => self.redispatch = on,
-            "allbackups" => self.allbackups = on,
-            "log-health-checks" => self.log_health_checks = on,
-            "dontlognull" => self.log.dontlognull = on,
-            "splice-auto" => self.splice.auto = Some(on),
-            "splice-request" => self.splice.request = Some(on),
-            _ => self.splice.response = Some(on),
-        }
-    }
 }
 
 /// Exactly one argument, or an error naming what was expected.
@@ -588,7 +483,12 @@ fn no_arg(words: &[String], loc: &Location, d: &mut Diags) -> bool {
 }
 
 /// A parsed value, or an error `'KEY': reason` at `loc`.
-fn value<T>(r: Result<T, String>, key: &str, loc: &Location, d: &mut Diags) -> Option<T> {
+pub(super) fn value<T>(
+    r: Result<T, String>,
+    key: &str,
+    loc: &Location,
+    d: &mut Diags,
+) -> Option<T> {
     r.map_err(|e| d.error(loc, format!("'{key}': {e}"))).ok()
 }
 

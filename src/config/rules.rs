@@ -6,7 +6,7 @@
 //! Strings are passed through [`word_text`] or [`word_bytes`] so that `\xHH`
 //! escapes reach the probe as the bytes they name.
 
-use super::keywords::did_you_mean;
+use super::keywords::{did_you_mean, word_list};
 use super::lexer::{word_bytes, word_text};
 use super::model::*;
 
@@ -107,6 +107,25 @@ pub fn httpchk_request(args: &[String]) -> Result<(Request, bool), String> {
     Ok((request, true))
 }
 
+/// An `http-check send` parameter.
+enum SendParam {
+    /// One string, and where it goes.
+    One(fn(&mut Request, String)),
+    /// `hdr NAME VALUE`.
+    Header,
+}
+
+/// The `http-check send` parameters, in the order messages list them.
+#[rustfmt::skip]
+const SEND_PARAMS: &[(&str, SendParam)] = &[
+    ("meth", SendParam::One(|r, v| r.method = Some(v))),
+    ("uri", SendParam::One(|r, v| r.uri = Some(v))),
+    ("ver", SendParam::One(|r, v| r.version = Some(v))),
+    ("hdr", SendParam::Header),
+    ("body", SendParam::One(|r, v| r.body = Some(v))),
+    ("comment", SendParam::One(|_, _| {})),
+];
+
 /// `http-check send` arguments: `meth M`, `uri U`, `ver V`, `hdr NAME
 /// VALUE`..., `body STRING`, `comment TEXT` (ignored).
 pub fn http_send(args: &[String]) -> Result<Request, String> {
@@ -115,39 +134,35 @@ pub fn http_send(args: &[String]) -> Result<Request, String> {
     let mut i = 0;
     while i < args.len() {
         let key = args[i].as_str();
-        match key {
-            "hdr" => {
+        match SEND_PARAMS.iter().find(|(name, _)| *name == key) {
+            Some((_, SendParam::Header)) => {
                 let (Some(name), Some(value)) = (args.get(i + 1), args.get(i + 2)) else {
                     return Err("'hdr' expects <name> and <value> as arguments.".into());
                 };
                 headers.push((word_text(name), header_value(value)?));
                 i += 3;
-                continue;
             }
-            "meth" | "uri" | "ver" | "body" | "comment" => {}
-            "uri-lf" | "body-lf" => {
+            Some((_, SendParam::One(set))) => {
+                let Some(value) = args.get(i + 1).map(|v| word_text(v)) else {
+                    return Err(format!("'{key}' expects a string as argument."));
+                };
+                set(&mut request, value);
+                i += 2;
+            }
+            None if matches!(key, "uri-lf" | "body-lf") => {
                 return Err(format!(
                     "'{key}' (a log-format string) is not supported yet; use '{}'",
                     key.trim_end_matches("-lf")
                 ));
             }
-            _ => {
+            None => {
+                let names = SEND_PARAMS.iter().map(|(name, _)| format!("'{name}'"));
                 return Err(format!(
-                    "expects 'meth', 'uri', 'ver', 'hdr', 'body' or 'comment' but got '{key}' as argument."
+                    "expects {} but got '{key}' as argument.",
+                    word_list(names, "or")
                 ));
             }
         }
-        let Some(value) = args.get(i + 1).map(|v| word_text(v)) else {
-            return Err(format!("'{key}' expects a string as argument."));
-        };
-        match key {
-            "meth" => request.method = Some(value),
-            "uri" => request.uri = Some(value),
-            "ver" => request.version = Some(value),
-            "body" => request.body = Some(value),
-            _ => {}
-        }
-        i += 2;
     }
     request.headers = Some(headers).filter(|h| !h.is_empty());
     Ok(request)
@@ -177,16 +192,20 @@ const EXPECT_OPTIONS: &[&str] = &[
     "status-code",
 ];
 
-/// `[!] MATCH PATTERN` with `comment TEXT` anywhere: the match word, its
-/// pattern and the negation. `matches` are the words this directive knows,
+/// A match word of an `expect` line, and how it reads its pattern.
+type Matcher<M> = (&'static str, fn(&str) -> Result<M, String>);
+
+/// `[!] MATCH PATTERN` with `comment TEXT` anywhere: the negation, the
+/// match and its pattern. `matches` are the words this directive knows,
 /// `later` those it will know later.
-fn expect_parts<'a>(
+fn expect_parts<'a, M>(
     args: &'a [String],
-    matches: &[&str],
+    matches: &'static [Matcher<M>],
     later: &[&str],
-) -> Result<(bool, &'a str, &'a String), String> {
+) -> Result<(bool, &'static Matcher<M>, &'a String), String> {
+    let names = || matches.iter().map(|(name, _)| *name);
     let mut negate = false;
-    let mut found = None;
+    let mut found: Option<(&Matcher<M>, &String)> = None;
     let mut i = 0;
     while i < args.len() {
         let word = args[i].as_str();
@@ -212,43 +231,49 @@ fn expect_parts<'a>(
         if later.contains(&name) {
             return Err(format!("'{name}' is not supported yet"));
         }
-        if let Some((first, _)) = found {
+        if let Some(((first, _), _)) = found {
             return Err(format!(
                 "unexpected argument '{word}' after the '{first}' pattern (one match per line)."
             ));
         }
-        if !matches.contains(&name) {
-            let hint = did_you_mean(name, matches.iter().copied());
+        let Some(matcher) = matches.iter().find(|(known, _)| *known == name) else {
+            let hint = did_you_mean(name, names());
             return Err(format!(
                 "expects [!] {} followed by a pattern, or 'comment', but got '{word}'{hint}",
-                matches.join("|")
+                names().collect::<Vec<_>>().join("|")
             ));
-        }
+        };
         let Some(pattern) = args.get(i + 1) else {
             return Err(format!("'{name}' expects a <pattern> as argument."));
         };
         negate |= bang;
-        found = Some((name, pattern));
+        found = Some((matcher, pattern));
         i += 2;
     }
-    let (name, pattern) =
-        found.ok_or_else(|| format!("expects [!] {} followed by a pattern", matches.join("|")))?;
-    Ok((negate, name, pattern))
+    let (matcher, pattern) = found.ok_or_else(|| {
+        format!(
+            "expects [!] {} followed by a pattern",
+            names().collect::<Vec<_>>().join("|")
+        )
+    })?;
+    Ok((negate, matcher, pattern))
 }
+
+/// The match words of `http-check expect`, in the order messages list them.
+const HTTP_MATCHES: &[Matcher<HttpMatch>] = &[
+    ("status", |p| {
+        status_list(&word_text(p)).map(HttpMatch::Status)
+    }),
+    ("rstatus", |p| regex(p).map(HttpMatch::RStatus)),
+    ("string", |p| Ok(HttpMatch::String(word_text(p)))),
+    ("rstring", |p| regex(p).map(HttpMatch::RString)),
+];
 
 /// `http-check expect` arguments.
 pub fn http_expect(args: &[String]) -> Result<HttpExpect, String> {
-    let (negate, name, pattern) = expect_parts(
-        args,
-        &["status", "rstatus", "string", "rstring"],
-        &["hdr", "fhdr", "string-lf"],
-    )?;
-    let matcher = match name {
-        "status" => HttpMatch::Status(status_list(&word_text(pattern))?),
-        "rstatus" => HttpMatch::RStatus(regex(pattern)?),
-        "string" => HttpMatch::String(word_text(pattern)),
-        _ => HttpMatch::RString(regex(pattern)?),
-    };
+    let (negate, (_, read), pattern) =
+        expect_parts(args, HTTP_MATCHES, &["hdr", "fhdr", "string-lf"])?;
+    let matcher = read(pattern)?;
     Ok(HttpExpect { negate, matcher })
 }
 
@@ -321,44 +346,59 @@ pub fn is_unsupported_action(action: &str, others: &[&str]) -> bool {
             .any(|p| action.starts_with(p))
 }
 
+/// A `tcp-check` action, given `'tcp-check ACTION'` for its messages and
+/// the words after the action: a rule, or `None` for a comment.
+pub type TcpAction = fn(&str, &[String]) -> Result<Option<TcpCheckRule>, String>;
+
+/// The `tcp-check` actions splicer implements, in the order messages list
+/// them.
+pub const TCP_CHECK_ACTIONS: &[(&str, TcpAction)] = &[
+    ("connect", |what, args| rule(what, tcp_connect(args))),
+    ("send", |what, args| {
+        tcp_send(what, args, |data| Ok(word_bytes(data)))
+    }),
+    ("send-binary", |what, args| tcp_send(what, args, hex)),
+    ("expect", |what, args| rule(what, tcp_expect(args))),
+    ("comment", |what, args| match args {
+        [] => Err(format!("{what} expects a string as argument.")),
+        _ => Ok(None),
+    }),
+];
+
 /// One `tcp-check ACTION ARGS...` line; `None` for a comment. Messages
 /// start with the directive (`'tcp-check send': ...`).
 pub fn tcp_rule(action: &str, args: &[String]) -> Result<Option<TcpCheckRule>, String> {
     let what = format!("'tcp-check {action}'");
-    let rule = match action {
-        "comment" => {
-            if args.is_empty() {
-                return Err(format!("{what} expects a string as argument."));
-            }
-            return Ok(None);
-        }
-        "connect" => tcp_connect(args),
-        "send" | "send-binary" => {
-            let Some(data) = args.first() else {
-                return Err(format!("{what} expects the data to send as argument."));
-            };
-            trailing_comment(&args[1..]).and_then(|()| {
-                let bytes = if action == "send" {
-                    word_bytes(data)
-                } else {
-                    hex(data)?
-                };
-                Ok(TcpCheckRule::Send(bytes))
-            })
-        }
-        "expect" => tcp_expect(args),
-        _ if is_unsupported_action(action, &["send-lf", "send-binary-lf"]) => {
-            return Err(format!("{what} is not supported yet"));
-        }
-        _ => {
-            let known = ["connect", "send", "send-binary", "expect", "comment"];
-            let hint = did_you_mean(action, known.into_iter());
-            return Err(format!(
-                "'tcp-check' does not know '{action}'{hint} (splicer supports connect, send, send-binary, expect and comment)"
-            ));
-        }
+    if let Some((_, parse)) = TCP_CHECK_ACTIONS.iter().find(|(name, _)| *name == action) {
+        return parse(&what, args);
+    }
+    if is_unsupported_action(action, &["send-lf", "send-binary-lf"]) {
+        return Err(format!("{what} is not supported yet"));
+    }
+    let names = || TCP_CHECK_ACTIONS.iter().map(|(name, _)| *name);
+    let hint = did_you_mean(action, names());
+    let supported = word_list(names(), "and");
+    Err(format!(
+        "'tcp-check' does not know '{action}'{hint} (splicer supports {supported})"
+    ))
+}
+
+/// A rule, or its message after the directive.
+fn rule(what: &str, parsed: Result<TcpCheckRule, String>) -> Result<Option<TcpCheckRule>, String> {
+    parsed.map(Some).map_err(|e| format!("{what}: {e}"))
+}
+
+/// `send DATA [comment TEXT]`, with `encode` turning DATA into bytes.
+fn tcp_send(
+    what: &str,
+    args: &[String],
+    encode: fn(&str) -> Result<Vec<u8>, String>,
+) -> Result<Option<TcpCheckRule>, String> {
+    let Some(data) = args.first() else {
+        return Err(format!("{what} expects the data to send as argument."));
     };
-    rule.map(Some).map_err(|e| format!("{what}: {e}"))
+    let parsed = trailing_comment(&args[1..]).and_then(|()| encode(data).map(TcpCheckRule::Send));
+    rule(what, parsed)
 }
 
 /// After the data of a `send`: nothing, or `comment TEXT`.
@@ -417,18 +457,18 @@ fn connect_port(value: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("expects a valid TCP port (from range 1 to 65535), got {value}."))
 }
 
+/// The match words of `tcp-check expect`, in the order messages list them.
+const TCP_MATCHES: &[Matcher<TcpMatch>] = &[
+    ("string", |p| Ok(TcpMatch::String(word_bytes(p)))),
+    ("rstring", |p| regex(p).map(TcpMatch::RString)),
+    ("binary", |p| hex(p).map(TcpMatch::Binary)),
+    ("rbinary", |p| regex(p).map(TcpMatch::RBinary)),
+];
+
 /// `tcp-check expect [!] string|rstring|binary|rbinary PATTERN`.
 fn tcp_expect(args: &[String]) -> Result<TcpCheckRule, String> {
-    let (negate, name, pattern) = expect_parts(
-        args,
-        &["string", "rstring", "binary", "rbinary"],
-        &["string-lf", "binary-lf"],
-    )?;
-    let matcher = match name {
-        "string" => TcpMatch::String(word_bytes(pattern)),
-        "rstring" => TcpMatch::RString(regex(pattern)?),
-        "binary" => TcpMatch::Binary(hex(pattern)?),
-        _ => TcpMatch::RBinary(regex(pattern)?),
-    };
+    let (negate, (_, read), pattern) =
+        expect_parts(args, TCP_MATCHES, &["string-lf", "binary-lf"])?;
+    let matcher = read(pattern)?;
     Ok(TcpCheckRule::Expect { negate, matcher })
 }

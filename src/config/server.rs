@@ -38,45 +38,61 @@ impl Default for ServerParams {
     }
 }
 
-/// Parameters that take one argument.
-const WITH_ARG: &[&str] = &[
-    "weight",
-    "maxconn",
-    "source",
-    "id",
-    "inter",
-    "fastinter",
-    "downinter",
-    "rise",
-    "fall",
-    "port",
-    "addr",
-    "slowstart",
-    "on-marked-down",
-    "on-marked-up",
-    "observe",
-    "error-limit",
-    "on-error",
-    "agent-port",
-    "agent-inter",
-    "agent-addr",
-    "agent-send",
+/// Time units of `inter` & co are milliseconds when bare (HAProxy).
+const MS: u64 = 1000;
+
+/// Applies a parameter's value, or says why it cannot.
+type SetValue = fn(&mut ServerParams, &str) -> Result<(), String>;
+
+/// Parameters that take one argument, with how each applies its value.
+/// The order is the one typo suggestions prefer on a tie.
+#[rustfmt::skip]
+pub(super) const WITH_ARG: &[(&str, SetValue)] = &[
+    ("weight", |p, v| parse_int(v, 0, MAX_WEIGHT).map(|n| p.weight = n)),
+    ("maxconn", |p, v| parse_int(v, 0, u32::MAX).map(|n| p.maxconn = Some(n))),
+    ("source", |p, v| parse_source(v).map(|ip| p.source = Some(ip))),
+    // Stats identifiers are not used yet; the value is still checked.
+    ("id", |_, v| parse_int::<u32>(v, 1, u32::MAX).map(drop)),
+    ("inter", |p, v| positive_time(v).map(|t| p.check.inter = t)),
+    ("fastinter", |p, v| positive_time(v).map(|t| p.check.fastinter = Some(t))),
+    ("downinter", |p, v| positive_time(v).map(|t| p.check.downinter = Some(t))),
+    ("rise", |p, v| parse_int(v, MIN_COUNT, u32::MAX).map(|n| p.check.rise = n)),
+    ("fall", |p, v| parse_int(v, MIN_COUNT, u32::MAX).map(|n| p.check.fall = n)),
+    ("port", |p, v| parse_int(v, MIN_PORT, u16::MAX).map(|n| p.check.port = Some(n))),
+    ("addr", |p, v| parse_ip(v).map(|ip| p.check.addr = Some(ip))),
+    ("slowstart", |p, v| parse_time(v, MS).map(|t| p.check.slowstart = Some(t))),
+    ("on-marked-down", on_marked_down),
+    ("on-marked-up", on_marked_up),
+    ("observe", observe),
+    ("error-limit", |p, v| parse_int(v, MIN_COUNT, u32::MAX).map(|n| p.check.error_limit = n)),
+    ("on-error", on_error),
+    ("agent-port", |p, v| parse_int(v, MIN_PORT, u16::MAX).map(|n| p.check.agent_port = Some(n))),
+    ("agent-inter", |p, v| positive_time(v).map(|t| p.check.agent_inter = Some(t))),
+    ("agent-addr", |p, v| parse_ip(v).map(|ip| p.check.agent_addr = Some(ip))),
+    ("agent-send", |p, v| {
+        p.check.agent_send = Some(super::lexer::word_text(v));
+        Ok(())
+    }),
 ];
 
-/// Flags.
-const FLAGS: &[&str] = &[
-    "backup",
-    "no-backup",
-    "disabled",
-    "enabled",
-    "send-proxy",
-    "send-proxy-v2",
-    "no-send-proxy",
-    "no-send-proxy-v2",
-    "check",
-    "no-check",
-    "agent-check",
-    "no-agent-check",
+/// Sets what a flag names.
+type SetFlag = fn(&mut ServerParams);
+
+/// Flags, with what each sets. The order is the one typo suggestions
+/// prefer on a tie.
+pub(super) const FLAGS: &[(&str, SetFlag)] = &[
+    ("backup", |p| p.backup = true),
+    ("no-backup", |p| p.backup = false),
+    ("disabled", |p| p.disabled = true),
+    ("enabled", |p| p.disabled = false),
+    ("send-proxy", |p| p.send_proxy = Some(ProxyVersion::V1)),
+    ("send-proxy-v2", |p| p.send_proxy = Some(ProxyVersion::V2)),
+    ("no-send-proxy", |p| p.send_proxy = None),
+    ("no-send-proxy-v2", |p| p.send_proxy = None),
+    ("check", |p| p.check.enabled = true),
+    ("no-check", |p| p.check.enabled = false),
+    ("agent-check", |p| p.check.agent = true),
+    ("no-agent-check", |p| p.check.agent = false),
 ];
 
 /// HAProxy server parameters that splicer does not implement yet.
@@ -165,15 +181,15 @@ pub fn apply(params: &mut ServerParams, words: &[String], who: &str) -> Vec<Para
             if words.get(i + 1).is_some_and(|w| !is_param(w)) {
                 i += 1;
             }
-        } else if FLAGS.contains(&key) {
-            flag(params, key);
-        } else if WITH_ARG.contains(&key) {
+        } else if let Some((_, set)) = FLAGS.iter().find(|(k, _)| *k == key) {
+            set(params);
+        } else if let Some((_, set)) = WITH_ARG.iter().find(|(k, _)| *k == key) {
             match words.get(i + 1) {
                 None => issues.push(ParamIssue::Error(format!(
                     "{who}: '{key}' expects an argument"
                 ))),
                 Some(value) => {
-                    if let Err(e) = with_arg(params, key, value) {
+                    if let Err(e) = set(params, value) {
                         issues.push(ParamIssue::Error(format!("{who}: '{key}': {e}")));
                     }
                 }
@@ -201,81 +217,51 @@ fn is_param(word: &str) -> bool {
 fn all_params() -> impl Iterator<Item = &'static str> {
     WITH_ARG
         .iter()
-        .chain(FLAGS)
-        .chain(UNSUPPORTED)
-        .chain(HTTP_ONLY)
-        .copied()
+        .map(|(k, _)| *k)
+        .chain(FLAGS.iter().map(|(k, _)| *k))
+        .chain(UNSUPPORTED.iter().copied())
+        .chain(HTTP_ONLY.iter().copied())
 }
 
-fn flag(p: &mut ServerParams, key: &str) {
-    match key {
-        "backup" => p.backup = true,
-        "no-backup" => p.backup = false,
-        "disabled" => p.disabled = true,
-        "enabled" => p.disabled = false,
-        "send-proxy" => p.send_proxy = Some(ProxyVersion::V1),
-        "send-proxy-v2" => p.send_proxy = Some(ProxyVersion::V2),
-        "no-send-proxy" | "no-send-proxy-v2" => p.send_proxy = None,
-        "check" => p.check.enabled = true,
-        "no-check" => p.check.enabled = false,
-        "agent-check" => p.check.agent = true,
-        "no-agent-check" => p.check.agent = false,
-        _ => unreachable!("flag table and match disagree on '{key}'"),
+fn on_marked_down(p: &mut ServerParams, v: &str) -> Result<(), String> {
+    match v {
+        "shutdown-sessions" => p.check.on_marked_down = Some(OnMarkedDown::ShutdownSessions),
+        _ => return Err(format!("expects 'shutdown-sessions' (got '{v}')")),
     }
+    Ok(())
 }
 
-/// Time units of `inter` & co are milliseconds when bare (HAProxy).
-const MS: u64 = 1000;
-
-fn with_arg(p: &mut ServerParams, key: &str, v: &str) -> Result<(), String> {
-    let c = &mut p.check;
-    match key {
-        "weight" => p.weight = parse_int(v, 0, MAX_WEIGHT)?,
-        "maxconn" => p.maxconn = Some(parse_int(v, 0, u32::MAX)?),
-        "source" => p.source = Some(parse_source(v)?),
-        // Stats identifiers are not used yet; the value is still checked.
-        "id" => drop(parse_int::<u32>(v, 1, u32::MAX)?),
-        "inter" => c.inter = positive_time(v)?,
-        "fastinter" => c.fastinter = Some(positive_time(v)?),
-        "downinter" => c.downinter = Some(positive_time(v)?),
-        "rise" => c.rise = parse_int(v, MIN_COUNT, u32::MAX)?,
-        "fall" => c.fall = parse_int(v, MIN_COUNT, u32::MAX)?,
-        "port" => c.port = Some(parse_int(v, MIN_PORT, u16::MAX)?),
-        "addr" => c.addr = Some(parse_ip(v)?),
-        "slowstart" => c.slowstart = Some(parse_time(v, MS)?),
-        "on-marked-down" => match v {
-            "shutdown-sessions" => c.on_marked_down = Some(OnMarkedDown::ShutdownSessions),
-            _ => return Err(format!("expects 'shutdown-sessions' (got '{v}')")),
-        },
-        "on-marked-up" => match v {
-            "shutdown-backup-sessions" => c.on_marked_up = Some(OnMarkedUp::ShutdownBackupSessions),
-            _ => return Err(format!("expects 'shutdown-backup-sessions' (got '{v}')")),
-        },
-        "observe" => match v {
-            "layer4" => c.observe = true,
-            "layer7" => return Err("'layer7' needs HTTP mode; use 'layer4'".into()),
-            _ => return Err(format!("expects 'layer4' (got '{v}')")),
-        },
-        "error-limit" => c.error_limit = parse_int(v, MIN_COUNT, u32::MAX)?,
-        "on-error" => {
-            c.on_error = match v {
-                "fastinter" => OnError::FastInter,
-                "fail-check" => OnError::FailCheck,
-                "sudden-death" => OnError::SuddenDeath,
-                "mark-down" => OnError::MarkDown,
-                _ => {
-                    return Err(format!(
-                        "expects 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' (got '{v}')"
-                    ));
-                }
-            }
+fn on_marked_up(p: &mut ServerParams, v: &str) -> Result<(), String> {
+    match v {
+        "shutdown-backup-sessions" => {
+            p.check.on_marked_up = Some(OnMarkedUp::ShutdownBackupSessions)
         }
-        "agent-port" => c.agent_port = Some(parse_int(v, MIN_PORT, u16::MAX)?),
-        "agent-inter" => c.agent_inter = Some(positive_time(v)?),
-        "agent-addr" => c.agent_addr = Some(parse_ip(v)?),
-        "agent-send" => c.agent_send = Some(super::lexer::word_text(v)),
-        _ => unreachable!("argument table and match disagree on '{key}'"),
+        _ => return Err(format!("expects 'shutdown-backup-sessions' (got '{v}')")),
     }
+    Ok(())
+}
+
+fn observe(p: &mut ServerParams, v: &str) -> Result<(), String> {
+    match v {
+        "layer4" => p.check.observe = true,
+        "layer7" => return Err("'layer7' needs HTTP mode; use 'layer4'".into()),
+        _ => return Err(format!("expects 'layer4' (got '{v}')")),
+    }
+    Ok(())
+}
+
+fn on_error(p: &mut ServerParams, v: &str) -> Result<(), String> {
+    p.check.on_error = match v {
+        "fastinter" => OnError::FastInter,
+        "fail-check" => OnError::FailCheck,
+        "sudden-death" => OnError::SuddenDeath,
+        "mark-down" => OnError::MarkDown,
+        _ => {
+            return Err(format!(
+                "expects 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' (got '{v}')"
+            ));
+        }
+    };
     Ok(())
 }
 

@@ -9,8 +9,27 @@ use super::model::*;
 use super::parser::Diags;
 use super::values::{parse_bind_addr, parse_int, parse_time};
 
-/// `stats socket` parameters splicer implements.
-const SOCKET_PARAMS: &[&str] = &["level", "mode", "uid", "gid", "user", "group", "expose-fd"];
+/// A `stats socket` parameter splicer implements; each takes a value.
+pub(super) enum SocketParam {
+    /// Applies the value (`None` when the line ends), or says why it cannot.
+    Set(fn(&mut StatsSocket, Option<&str>) -> Result<(), String>),
+    /// Accepted and ignored, with this reason in a warning.
+    Ignored(&'static str),
+}
+
+use SocketParam::{Ignored, Set};
+
+/// The order is the one typo suggestions prefer on a tie.
+#[rustfmt::skip]
+pub(super) const SOCKET_PARAMS: &[(&str, SocketParam)] = &[
+    ("level", Set(level)),
+    ("mode", Set(mode)),
+    ("uid", Set(|s, v| numeric_id("uid", v).map(|id| s.uid = Some(id)))),
+    ("gid", Set(|s, v| numeric_id("gid", v).map(|id| s.gid = Some(id)))),
+    ("user", Set(|s, v| named_id("user", "/etc/passwd", v).map(|id| s.uid = Some(id)))),
+    ("group", Set(|s, v| named_id("group", "/etc/group", v).map(|id| s.gid = Some(id)))),
+    ("expose-fd", Ignored("splicer reloads in place and passes no listener to another process")),
+];
 
 /// Bind parameters HAProxy accepts on a stats socket that splicer does not
 /// implement, and whether each takes a value.
@@ -108,66 +127,30 @@ fn socket(words: &[String], loc: &Location, d: &mut Diags) -> Option<StatsSocket
     while i < words.len() {
         let p = words[i].as_str();
         let v = words.get(i + 1).map(String::as_str);
-        let mut fail = |msg: String| d.error(loc, format!("'stats socket' : {msg}"));
-        match p {
-            "level" => match v {
-                Some("user") => s.level = Level::User,
-                Some("operator") => s.level = Level::Operator,
-                Some("admin") => s.level = Level::Admin,
-                None => fail("'level' : missing level".into()),
-                Some(other) => fail(format!(
-                    "'level' only supports 'user', 'operator', and 'admin' (got '{other}')"
-                )),
-            },
-            "mode" => match v.and_then(|m| u32::from_str_radix(m, 8).ok()) {
-                Some(m) if m <= 0o7777 => s.mode = Some(m),
-                _ => fail(format!(
-                    "'mode' : missing or invalid mode '{}' (octal integer expected)",
-                    v.unwrap_or("")
-                )),
-            },
-            "uid" | "gid" => match v.map(|n| parse_int::<u32>(n, 0, u32::MAX)) {
-                Some(Ok(n)) if p == "uid" => s.uid = Some(n),
-                Some(Ok(n)) => s.gid = Some(n),
-                Some(Err(e)) => fail(format!("'{p}' : {e}")),
-                None => fail(format!("'{p}' : missing value")),
-            },
-            "user" | "group" => {
-                let (file, what) = if p == "user" {
-                    ("/etc/passwd", "user")
-                } else {
-                    ("/etc/group", "group")
-                };
-                match v.map(|name| (name, lookup_id(file, name))) {
-                    Some((_, Some(id))) if p == "user" => s.uid = Some(id),
-                    Some((_, Some(id))) => s.gid = Some(id),
-                    Some((name, None)) => fail(format!("'{p}' : unknown {what} name '{name}'")),
-                    None => fail(format!("'{p}' : missing {what} name")),
+        if let Some((_, param)) = SOCKET_PARAMS.iter().find(|(k, _)| *k == p) {
+            match param {
+                Set(set) => {
+                    if let Err(e) = set(&mut s, v) {
+                        d.error(loc, format!("'stats socket' : {e}"));
+                    }
+                }
+                Ignored(why) => {
+                    d.warn(loc, format!("'stats socket' : '{p}' ignored: {why}"));
                 }
             }
-            "expose-fd" => {
-                d.warn(
-                    loc,
-                    "'stats socket' : 'expose-fd' ignored: splicer reloads in place and passes no listener to another process",
-                );
-            }
-            _ => {
-                if let Some(&(_, takes)) = UNSUPPORTED_SOCKET_PARAMS.iter().find(|(k, _)| *k == p) {
-                    fail(format!("'{p}' is not supported yet"));
-                    i += 1 + usize::from(takes);
-                    continue;
-                }
-                let known = SOCKET_PARAMS
-                    .iter()
-                    .copied()
-                    .chain(UNSUPPORTED_SOCKET_PARAMS.iter().map(|(k, _)| *k));
-                let hint = did_you_mean(p, known);
-                fail(format!("unknown keyword '{p}'{hint}"));
-                i += 1;
-                continue;
-            }
+            i += 2;
+        } else if let Some(&(_, takes)) = UNSUPPORTED_SOCKET_PARAMS.iter().find(|(k, _)| *k == p) {
+            d.error(loc, format!("'stats socket' : '{p}' is not supported yet"));
+            i += 1 + usize::from(takes);
+        } else {
+            let known = SOCKET_PARAMS
+                .iter()
+                .map(|(k, _)| *k)
+                .chain(UNSUPPORTED_SOCKET_PARAMS.iter().map(|(k, _)| *k));
+            let hint = did_you_mean(p, known);
+            d.error(loc, format!("'stats socket' : unknown keyword '{p}'{hint}"));
+            i += 1;
         }
-        i += 2;
     }
     if matches!(s.addr, StatsAddr::Tcp(_))
         && (s.mode.is_some() || s.uid.is_some() || s.gid.is_some())
@@ -178,6 +161,46 @@ fn socket(words: &[String], loc: &Location, d: &mut Diags) -> Option<StatsSocket
         );
     }
     (d.errors.len() == errors).then_some(s)
+}
+
+fn level(s: &mut StatsSocket, v: Option<&str>) -> Result<(), String> {
+    s.level = match v {
+        Some("user") => Level::User,
+        Some("operator") => Level::Operator,
+        Some("admin") => Level::Admin,
+        None => return Err("'level' : missing level".into()),
+        Some(other) => {
+            return Err(format!(
+                "'level' only supports 'user', 'operator', and 'admin' (got '{other}')"
+            ));
+        }
+    };
+    Ok(())
+}
+
+fn mode(s: &mut StatsSocket, v: Option<&str>) -> Result<(), String> {
+    match v.and_then(|m| u32::from_str_radix(m, 8).ok()) {
+        Some(m) if m <= 0o7777 => {
+            s.mode = Some(m);
+            Ok(())
+        }
+        _ => Err(format!(
+            "'mode' : missing or invalid mode '{}' (octal integer expected)",
+            v.unwrap_or("")
+        )),
+    }
+}
+
+/// `uid N` / `gid N`.
+fn numeric_id(what: &str, v: Option<&str>) -> Result<u32, String> {
+    let v = v.ok_or_else(|| format!("'{what}' : missing value"))?;
+    parse_int(v, 0, u32::MAX).map_err(|e| format!("'{what}' : {e}"))
+}
+
+/// `user NAME` / `group NAME`, looked up in `file`.
+fn named_id(what: &str, file: &str, v: Option<&str>) -> Result<u32, String> {
+    let name = v.ok_or_else(|| format!("'{what}' : missing {what} name"))?;
+    lookup_id(file, name).ok_or_else(|| format!("'{what}' : unknown {what} name '{name}'"))
 }
 
 /// A UNIX path (`/...` or `unix@...`) or a TCP address with one port.

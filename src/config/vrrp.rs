@@ -97,22 +97,6 @@ impl VrrpInstance {
     }
 }
 
-/// Keywords of a vrrp section, for suggestions.
-const KEYWORDS: &[&str] = &[
-    "interface",
-    "virtual_router_id",
-    "priority",
-    "advert_int",
-    "virtual_ipaddress",
-    "unicast_peer",
-    "nopreempt",
-    "preempt",
-    "preempt_delay",
-    "track_backend",
-    "notify",
-    "state",
-];
-
 /// keepalived instance keywords splicer does not implement: an error
 /// rather than a silent difference.
 const KEEPALIVED_ONLY: &[&str] = &[
@@ -193,66 +177,85 @@ pub fn header(words: &[String], loc: &Location, d: &mut Diags) -> VrrpDraft {
     }
 }
 
+/// Applies the arguments of a vrrp keyword, or says why it cannot.
+type Parse = fn(&mut VrrpDraft, &str, &[String], &Location) -> Result<(), String>;
+
+/// The keywords of a vrrp section. The order is the one typo suggestions
+/// prefer on a tie.
+pub(super) const KEYWORDS: &[(&str, Parse)] = &[
+    ("interface", |v, key, args, _| {
+        let a = one_arg(key, args)?;
+        if a.len() > MAX_IFNAME || a.contains('/') {
+            return Err(format!("'interface': '{a}' is not an interface name"));
+        }
+        v.interface = Some(a.to_string());
+        Ok(())
+    }),
+    ("virtual_router_id", |v, key, args, _| {
+        let a = one_arg(key, args)?;
+        v.vrid = Some(parse_int(a, 1u8, 255).map_err(|e| format!("'{key}': {e}"))?);
+        Ok(())
+    }),
+    ("priority", |v, key, args, _| {
+        let a = one_arg(key, args)?;
+        v.priority = Some(
+            parse_int(a, 1u8, OWNER_PRIORITY)
+                .map_err(|e| format!("'{key}': {e} (0 is reserved for a master that stops)"))?,
+        );
+        Ok(())
+    }),
+    ("advert_int", |v, key, args, _| {
+        let a = one_arg(key, args)?;
+        v.advert_int = Some(parse_advert_int(a).map_err(|e| format!("'{key}': {e}"))?);
+        Ok(())
+    }),
+    ("virtual_ipaddress", |v, _, args, loc| vips(v, args, loc)),
+    ("unicast_peer", |v, _, args, _| peers(v, args)),
+    ("nopreempt", |v, key, args, loc| {
+        no_arg(key, args)?;
+        set_preempt(v, Preempt::No, loc)
+    }),
+    ("preempt", |v, key, args, loc| {
+        no_arg(key, args)?;
+        set_preempt(v, Preempt::Yes, loc)
+    }),
+    ("preempt_delay", |v, key, args, loc| {
+        let a = one_arg(key, args)?;
+        let t = parse_seconds(a).map_err(|e| format!("'{key}': {e}"))?;
+        if t > MAX_PREEMPT_DELAY {
+            return Err(format!("'{key}': '{a}' is above the maximum of 1000s"));
+        }
+        set_preempt(v, Preempt::After(t), loc)
+    }),
+    ("track_backend", |v, key, args, loc| {
+        if args.is_empty() {
+            return Err(format!("'{key}' expects a backend name"));
+        }
+        v.track
+            .extend(args.iter().map(|a| (a.clone(), loc.clone())));
+        Ok(())
+    }),
+    ("notify", |v, key, args, _| {
+        v.notify = Some(PathBuf::from(one_arg(key, args)?));
+        Ok(())
+    }),
+    ("state", |v, key, args, _| {
+        v.initial_state = Some(match one_arg(key, args)? {
+            "MASTER" => InitialState::Master,
+            "BACKUP" => InitialState::Backup,
+            a => return Err(format!("'state' expects MASTER or BACKUP, not '{a}'")),
+        });
+        Ok(())
+    }),
+];
+
 /// Applies one line inside a vrrp section.
 pub fn keyword(v: &mut VrrpDraft, words: &[String], loc: &Location, d: &mut Diags) {
     let key = words[0].as_str();
-    let args = &words[1..];
     let result = match key {
-        "interface" => one_arg(key, args).and_then(|a| {
-            if a.len() > MAX_IFNAME || a.contains('/') {
-                return Err(format!("'interface': '{a}' is not an interface name"));
-            }
-            v.interface = Some(a.to_string());
-            Ok(())
-        }),
-        "virtual_router_id" => one_arg(key, args).and_then(|a| {
-            v.vrid = Some(parse_int(a, 1u8, 255).map_err(|e| format!("'{key}': {e}"))?);
-            Ok(())
-        }),
-        "priority" => one_arg(key, args).and_then(|a| {
-            v.priority = Some(parse_int(a, 1u8, OWNER_PRIORITY).map_err(|e| {
-                format!("'{key}': {e} (0 is reserved for a master that stops)")
-            })?);
-            Ok(())
-        }),
-        "advert_int" => one_arg(key, args).and_then(|a| {
-            v.advert_int = Some(parse_advert_int(a).map_err(|e| format!("'{key}': {e}"))?);
-            Ok(())
-        }),
-        "virtual_ipaddress" => vips(v, args, loc),
-        "unicast_peer" => peers(v, args),
-        "nopreempt" | "preempt" => no_arg(key, args).and_then(|()| {
-            let p = if key == "preempt" {
-                Preempt::Yes
-            } else {
-                Preempt::No
-            };
-            set_preempt(v, p, loc)
-        }),
-        "preempt_delay" => one_arg(key, args).and_then(|a| {
-            let t = parse_seconds(a).map_err(|e| format!("'{key}': {e}"))?;
-            if t > MAX_PREEMPT_DELAY {
-                return Err(format!("'{key}': '{a}' is above the maximum of 1000s"));
-            }
-            set_preempt(v, Preempt::After(t), loc)
-        }),
-        "track_backend" if args.is_empty() => Err(format!("'{key}' expects a backend name")),
-        "track_backend" => {
-            v.track
-                .extend(args.iter().map(|a| (a.clone(), loc.clone())));
-            Ok(())
+        _ if let Some((_, parse)) = KEYWORDS.iter().find(|(k, _)| *k == key) => {
+            parse(v, key, &words[1..], loc)
         }
-        "notify" => one_arg(key, args).map(|a| {
-            v.notify = Some(PathBuf::from(a));
-        }),
-        "state" => one_arg(key, args).and_then(|a| {
-            v.initial_state = Some(match a {
-                "MASTER" => InitialState::Master,
-                "BACKUP" => InitialState::Backup,
-                _ => return Err(format!("'state' expects MASTER or BACKUP, not '{a}'")),
-            });
-            Ok(())
-        }),
         "authentication" | "auth_type" | "auth_pass" => Err(format!(
             "'{key}' does not exist in VRRPv3 (RFC 5798 removed authentication); remove it, \
              and use keepalived's 'vrrp_version 3' on a keepalived peer"
@@ -266,7 +269,7 @@ pub fn keyword(v: &mut VrrpDraft, words: &[String], loc: &Location, d: &mut Diag
         )),
         k => Err(format!(
             "unknown keyword '{k}' in 'vrrp' section{}",
-            did_you_mean(k, KEYWORDS.iter().copied())
+            did_you_mean(k, KEYWORDS.iter().map(|(k, _)| *k))
         )),
     };
     if let Err(e) = result {

@@ -1,0 +1,137 @@
+//! Keywords of the `global` section. Each one splicer implements is
+//! registered once in [`GLOBAL_KEYWORDS`], with how its arguments are read;
+//! the names HAProxy has that splicer refuses, ignores or removed are the
+//! lists in `keywords.rs`.
+
+use super::keywords::{
+    REMOVED_GLOBAL, UNSUPPORTED_GLOBAL, did_you_mean, global_vocabulary, is_tls_global,
+};
+use super::logs::{global_log, global_log_send_hostname, global_log_tag};
+use super::model::*;
+use super::parser::Diags;
+use super::values::{parse_int, parse_size, parse_time};
+
+/// `nbthread` upper bound (HAProxy's MAX_THREADS on 64-bit builds).
+pub const MAX_NBTHREAD: usize = 64;
+/// `spread-checks` upper bound, in percent (HAProxy).
+pub const MAX_SPREAD_CHECKS: u32 = 50;
+
+/// How a global keyword reads its line. The shared shapes give every
+/// keyword of that shape the same messages for a missing or extra argument.
+enum Parse {
+    /// The whole line; the parser checks the arguments itself.
+    Line(fn(&mut Global, &[String], &Location, &mut Diags)),
+    /// No argument.
+    Flag(fn(&mut Global, &Location, &mut Diags)),
+    /// Exactly one argument; an error is reported as `'KEY': error`.
+    Value(fn(&mut Global, &str) -> Result<(), String>),
+}
+
+/// A global keyword splicer implements, and how its line is read.
+pub struct GlobalKeyword {
+    pub name: &'static str,
+    parse: Parse,
+}
+
+const fn line(
+    name: &'static str,
+    parse: fn(&mut Global, &[String], &Location, &mut Diags),
+) -> GlobalKeyword {
+    GlobalKeyword {
+        name,
+        parse: Parse::Line(parse),
+    }
+}
+
+const fn flag(name: &'static str, parse: fn(&mut Global, &Location, &mut Diags)) -> GlobalKeyword {
+    GlobalKeyword {
+        name,
+        parse: Parse::Flag(parse),
+    }
+}
+
+const fn value(
+    name: &'static str,
+    parse: fn(&mut Global, &str) -> Result<(), String>,
+) -> GlobalKeyword {
+    GlobalKeyword {
+        name,
+        parse: Parse::Value(parse),
+    }
+}
+
+/// The global keywords splicer implements. The order is the one typo
+/// suggestions prefer on a tie.
+#[rustfmt::skip]
+pub const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
+    line("log", global_log),
+    line("log-tag", global_log_tag),
+    line("log-send-hostname", global_log_send_hostname),
+    value("nbthread", |g, v| parse_int(v, 1, MAX_NBTHREAD).map(|n| g.nbthread = Some(n))),
+    value("maxconn", |g, v| parse_int(v, 1, usize::MAX).map(|n| g.maxconn = n)),
+    value("maxpipes", |g, v| parse_int(v, 0, usize::MAX).map(|n| g.maxpipes = Some(n))),
+    value("tune.pipesize", |g, v| parse_size(v).map(|n| g.pipesize = n)),
+    flag("nosplice", |g, _, _| g.nosplice = true),
+    value("hard-stop-after", |g, v| parse_time(v, 1000).map(|t| g.hard_stop_after = Some(t))),
+    value("pidfile", |g, v| {
+        g.pidfile = Some(v.into());
+        Ok(())
+    }),
+    flag("daemon", |_, loc, d| {
+        d.warn(loc, "'daemon' ignored: splicer runs in the foreground (use systemd or a supervisor)")
+    }),
+    value("spread-checks", |g, v| parse_int(v, 0, MAX_SPREAD_CHECKS).map(|n| g.spread_checks = n)),
+    // Free text that nothing shows yet: any words are accepted.
+    line("description", |_, _, _, _| {}),
+    line("stats", super::stats::global),
+];
+
+/// Applies one line of the global section.
+pub fn keyword(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
+    let key = words[0].as_str();
+    let Some(kw) = GLOBAL_KEYWORDS.iter().find(|k| k.name == key) else {
+        return not_implemented(key, loc, d);
+    };
+    let max = match kw.parse {
+        Parse::Line(parse) => return parse(g, words, loc, d),
+        Parse::Flag(parse) => {
+            parse(g, loc, d);
+            1
+        }
+        Parse::Value(parse) => {
+            let Some(v) = words.get(1) else {
+                return d.error(loc, format!("'{key}' expects an argument"));
+            };
+            if let Err(e) = parse(g, v) {
+                return d.error(loc, format!("'{key}': {e}"));
+            }
+            2
+        }
+    };
+    if let Some(extra) = words.get(max) {
+        d.error(
+            loc,
+            format!("'{key}' cannot handle unexpected argument '{extra}'"),
+        );
+    }
+}
+
+/// A word that is not one of [`GLOBAL_KEYWORDS`].
+fn not_implemented(key: &str, loc: &Location, d: &mut Diags) {
+    if let Some((_, msg)) = REMOVED_GLOBAL.iter().find(|(w, _)| *w == key) {
+        d.error(loc, *msg);
+    } else if UNSUPPORTED_GLOBAL.contains(&key) {
+        d.error(loc, format!("'{key}' is not supported yet"));
+    } else if is_tls_global(key) {
+        d.warn(
+            loc,
+            format!("'{key}' ignored: splicer does not terminate TLS"),
+        );
+    } else {
+        let hint = did_you_mean(key, global_vocabulary());
+        d.error(
+            loc,
+            format!("unknown keyword '{key}' in 'global' section{hint}"),
+        );
+    }
+}
