@@ -98,13 +98,3 @@ fn finish(parser: parser::Parser<'_>, files: &[PathBuf]) -> Result<Loaded, LoadE
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_checks;
-#[cfg(test)]
-mod tests_errors;
-#[cfg(test)]
-mod tests_keywords;
-#[cfg(test)]
-mod tests_logs;
-#[cfg(test)]
-mod tests_vrrp;

@@ -1,5 +1,6 @@
 //! Parser and validation tests: whole configs in, model or `FILE:LINE`
-//! diagnostics out (error tables are in `tests_errors.rs`). Lexer, values and server parameters have their own
+//! diagnostics out (error tables are in `tests/errors.rs`, each topic's in
+//! `tests/<topic>.rs`). Lexer, values and server parameters have their own
 //! tests beside their code.
 
 use super::*;
@@ -448,3 +449,9 @@ fn proxies_are_numbered_as_haproxy_does() {
     assert_eq!(fronts, vec![("ff", 1, 3), ("li2", 2, 7), ("f3", 3, 5)]);
     assert_eq!(backs, vec![("bb", 0, 2), ("li2", 2, 7)]);
 }
+
+mod checks;
+mod errors;
+mod keywords;
+mod logs;
+mod vrrp;

@@ -387,5 +387,4 @@ pub fn centis(cs: u16) -> Duration {
 }
 
 #[cfg(test)]
-#[path = "machine_tests.rs"]
 mod tests;

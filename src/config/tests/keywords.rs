@@ -2,8 +2,8 @@
 //! each one loads without an error. A keyword added to a table without a
 //! line here fails the test, so that its parser gets tried at least once.
 
-use super::tests::HEAD;
-use super::*;
+use super::HEAD;
+use crate::config::*;
 
 /// A listen section that every line below may join.
 const LISTEN: &str = "listen l

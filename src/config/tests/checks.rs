@@ -4,8 +4,8 @@
 //! Expected behaviour was checked against HAProxy 2.6 (`haproxy -c`, and
 //! what its checks put on the wire for the inheritance cases).
 
-use super::tests::{HEAD, ok, warnings};
-use super::*;
+use super::{HEAD, ok, warnings};
+use crate::config::*;
 
 /// `lines` inside a listen section; line 8 is the first of them.
 fn listen(lines: &str) -> String {

@@ -1,8 +1,8 @@
 //! `vrrp NAME` sections: the model they give, and the `FILE:LINE` error of
 //! each bad line.
 
-use super::tests::{HEAD, errors, ok, warnings};
-use super::*;
+use super::{HEAD, errors, ok, warnings};
+use crate::config::*;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 

@@ -1,8 +1,8 @@
 //! Logging keywords in whole configs: inheritance from defaults, `log
 //! global`, `no log`, tags, and HAProxy's warnings.
 
-use super::tests::{HEAD, errors, ok, warnings};
-use super::*;
+use super::{HEAD, errors, ok, warnings};
+use crate::config::*;
 
 fn frontend<'a>(l: &'a Loaded, name: &str) -> &'a Frontend {
     l.config.frontends.iter().find(|f| f.name == name).unwrap()

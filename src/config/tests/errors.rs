@@ -1,7 +1,7 @@
 //! Error tables: each bad line or config, and the exact `FILE:LINE: message`
 //! it must produce. Helpers are shared with `tests.rs`.
 
-use super::tests::{HEAD, errors, ok};
+use super::{HEAD, errors, ok};
 
 /// `lines` inside a listen section; line 8 is the first of them.
 fn listen(lines: &str) -> String {
