@@ -1,6 +1,6 @@
 //! Health-check options and rules: what each combination of lines gives
 //! the backend, inheritance from defaults, and the warnings (errors are in
-//! `tests_errors.rs`).
+//! `tests/errors.rs`).
 //! Expected behaviour was checked against HAProxy 2.6 (`haproxy -c`, and
 //! what its checks put on the wire for the inheritance cases).
 
