@@ -19,7 +19,7 @@ use crate::runtime::Runtime;
 
 /// A message from the main thread or the health checker.
 #[derive(Debug, Clone)]
-pub enum Control {
+pub(crate) enum Control {
     /// Close listeners, let sessions finish, then exit.
     SoftStop,
     /// Exit now, closing every session.
@@ -44,17 +44,17 @@ pub enum Control {
 
 /// The way to reach one worker: a channel plus a wake-up.
 #[derive(Clone)]
-pub struct ControlLink {
+pub(crate) struct ControlLink {
     tx: Sender<Control>,
     waker: Arc<Waker>,
 }
 
 impl ControlLink {
-    pub fn new(tx: Sender<Control>, waker: Arc<Waker>) -> Self {
+    pub(crate) fn new(tx: Sender<Control>, waker: Arc<Waker>) -> Self {
         ControlLink { tx, waker }
     }
 
-    pub fn send(&self, msg: Control) {
+    pub(crate) fn send(&self, msg: Control) {
         if self.tx.send(msg).is_ok() {
             let _ = self.waker.wake();
         }
@@ -62,7 +62,7 @@ impl ControlLink {
 
     /// Sends `msg` and wakes the worker; false when the worker is gone (it
     /// will never answer).
-    pub fn deliver(&self, msg: Control) -> bool {
+    pub(crate) fn deliver(&self, msg: Control) -> bool {
         if self.tx.send(msg).is_err() {
             return false;
         }
@@ -73,7 +73,7 @@ impl ControlLink {
 
 /// A runtime API request to one worker.
 #[derive(Debug, Clone)]
-pub enum AdminOp {
+pub(crate) enum AdminOp {
     /// `show sess [ID|all]`: this worker's sessions, or only the one with
     /// `id`; `detail` for the views that cost a system call each.
     ShowSessions {
@@ -101,7 +101,7 @@ pub enum AdminOp {
 /// A listener that stays open across a reload, found by the address it is
 /// bound to, and what it feeds under the new config.
 #[derive(Debug, Clone)]
-pub struct Kept {
+pub(crate) struct Kept {
     pub addr: SocketAddr,
     pub frontend: FrontendId,
     pub accept_proxy: bool,
@@ -110,7 +110,7 @@ pub struct Kept {
 
 /// What the main thread sends every worker on reload.
 #[derive(Debug)]
-pub struct Reload {
+pub(crate) struct Reload {
     pub rt: Arc<Runtime>,
     pub logs: LogSender,
     pub keep: Vec<Kept>,
@@ -120,7 +120,7 @@ pub struct Reload {
 
 /// A proxy or server by name and number (`id` in the config or its rank).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Named {
+pub(crate) struct Named {
     pub name: String,
     pub id: u64,
 }
@@ -128,7 +128,7 @@ pub struct Named {
 /// One direction of a session (HAProxy's `req`: client to server, `res`:
 /// server to client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DirectionView {
+pub(crate) struct DirectionView {
     /// Bytes written to the destination so far.
     pub total: u64,
     /// Bytes read and not yet written (in a pipe or a buffer).
@@ -139,7 +139,7 @@ pub struct DirectionView {
 }
 
 #[derive(Debug, Clone)]
-pub struct SessionView {
+pub(crate) struct SessionView {
     pub id: u64,
     /// Wall-clock accept time.
     pub accepted: SystemTime,

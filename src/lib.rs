@@ -12,25 +12,28 @@
 // Every `unsafe` block lives in `sys`, each with its SAFETY note.
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+// Items are crate-private unless the binary, the tests or the benches use
+// them: what the crate exports is what it promises.
+#![warn(unreachable_pub)]
 
-pub mod admin;
+mod admin;
 pub mod balance;
 pub mod base;
 pub mod config;
-pub mod control;
-pub mod forward;
-pub mod health;
-pub mod logging;
-pub mod net;
-pub mod notify;
-pub mod proxy_proto;
-pub mod reload;
-pub mod runtime;
-pub mod session;
+mod control;
+mod forward;
+mod health;
+mod logging;
+mod net;
+mod notify;
+mod proxy_proto;
+mod reload;
+mod runtime;
+mod session;
 #[allow(unsafe_code)]
-pub mod sys;
-pub mod vrrp;
-pub mod worker;
+mod sys;
+mod vrrp;
+mod worker;
 
 use std::io;
 use std::path::PathBuf;

@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::net::UnixDatagram;
 
 /// Sends `state` (e.g. `"READY=1"`) to systemd, if it is listening.
-pub fn notify(state: &str) {
+pub(crate) fn notify(state: &str) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };

@@ -7,24 +7,24 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use crate::config::ProxyVersion;
 
 /// The 12 bytes every v2 header starts with.
-pub const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
+pub(crate) const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 /// A v1 line is at most this long, CRLF included.
-pub const V1_MAX_LEN: usize = 107;
+pub(crate) const V1_MAX_LEN: usize = 107;
 /// Bytes to peek at to be sure of reading any header splicer accepts
 /// (v2 with IPv6 addresses and some TLVs).
-pub const MAX_HEADER_LEN: usize = 536;
+pub(crate) const MAX_HEADER_LEN: usize = 536;
 
 /// What a header says about the connection. `None` addresses mean the
 /// sender did not relay a client (v1 `UNKNOWN`, v2 `LOCAL`): the real
 /// connection's addresses apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
+pub(crate) struct Header {
     pub source: Option<SocketAddr>,
     pub destination: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ParseError {
+pub(crate) enum ParseError {
     /// Not a PROXY header at all.
     NotProxy,
     /// Starts like one but is malformed; the string says where.
@@ -55,7 +55,7 @@ fn same_family(src: SocketAddr, dst: SocketAddr) -> (SocketAddr, SocketAddr) {
 }
 
 /// The header to send to a server for a client `src` that connected to `dst`.
-pub fn encode(version: ProxyVersion, src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
+pub(crate) fn encode(version: ProxyVersion, src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
     let (src, dst) = same_family(src, dst);
     match version {
         ProxyVersion::V1 => {
@@ -100,7 +100,7 @@ pub fn encode(version: ProxyVersion, src: SocketAddr, dst: SocketAddr) -> Vec<u8
 
 /// Parses a header at the start of `buf`. `Ok(None)`: not enough bytes yet.
 /// `Ok(Some((header, len)))`: the header is the first `len` bytes.
-pub fn parse(buf: &[u8]) -> Result<Option<(Header, usize)>, ParseError> {
+pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Header, usize)>, ParseError> {
     if buf.is_empty() {
         return Ok(None);
     }

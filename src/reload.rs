@@ -29,7 +29,7 @@ use crate::{health, notify};
 
 /// Starts the logger of `rt`'s config, and makes it the one that gets
 /// server events when its backends log.
-pub fn start_logger(rt: &Runtime) -> io::Result<Logger> {
+pub(crate) fn start_logger(rt: &Runtime) -> io::Result<Logger> {
     let logger = Logger::start(Book {
         global: rt.global.clone(),
         frontends: rt.frontends.iter().map(|f| f.config.clone()).collect(),
@@ -63,13 +63,13 @@ impl BindKey {
 
 /// A bind the workers listen on, and the address really bound.
 #[derive(Debug, Clone)]
-pub struct Bound {
+pub(crate) struct Bound {
     key: Option<BindKey>,
     addr: SocketAddr,
 }
 
 /// The listeners a config needs, given what is already open.
-pub struct Listeners {
+pub(crate) struct Listeners {
     /// Per worker: sockets opened for binds that were not open before.
     pub opened: Vec<Vec<Listener>>,
     /// Open sockets the new config keeps, with what they now feed.
@@ -82,7 +82,11 @@ impl Listeners {
     /// Opens what `config` binds that `before` does not already hold. On
     /// an error, the sockets opened so far are closed (dropped) and the
     /// ones in `before` are untouched.
-    pub fn open(config: &Config, workers: usize, before: &[Bound]) -> Result<Listeners, BindError> {
+    pub(crate) fn open(
+        config: &Config,
+        workers: usize,
+        before: &[Bound],
+    ) -> Result<Listeners, BindError> {
         let mut out = Listeners {
             opened: (0..workers).map(|_| Vec::new()).collect(),
             keep: Vec::new(),
@@ -124,7 +128,7 @@ impl Listeners {
 }
 
 /// What the main thread holds of the running process, to reload it.
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     pub files: Vec<PathBuf>,
     pub rt: Arc<Runtime>,
     /// The runtime the admin thread answers from.
@@ -141,7 +145,7 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// Reads the config files again and switches to them, or logs why not.
-    pub fn reload(&mut self) {
+    pub(crate) fn reload(&mut self) {
         notify::notify("RELOADING=1");
         match self.try_reload() {
             Ok(()) => {
@@ -260,7 +264,7 @@ impl Supervisor {
 
     /// Joins the logger threads so every line is written. Call after the
     /// workers are gone.
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         self.rt.process.set_event_sink(None);
         self.logger.finish();
         for t in self.retired_loggers {

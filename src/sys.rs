@@ -19,7 +19,7 @@ macro_rules! syscall {
 }
 
 /// A non-blocking, close-on-exec pipe: `(read end, write end)`.
-pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` is a valid two-element array for pipe2 to fill.
     syscall!(pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC))?;
@@ -28,7 +28,7 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Sets a pipe's capacity (`tune.pipesize`); returns the size the kernel chose.
-pub fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> io::Result<usize> {
+pub(crate) fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> io::Result<usize> {
     let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
     // SAFETY: F_SETPIPE_SZ takes an int argument and a pipe descriptor we own.
     syscall!(fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size)).map(|n| n as usize)
@@ -36,7 +36,7 @@ pub fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> io::Result<usize> {
 
 /// Moves up to `len` bytes between `from` and `to` (one of them a pipe)
 /// without copying them through user space. Both ends must be non-blocking.
-pub fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+pub(crate) fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
     let flags = libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
     // SAFETY: null offsets are valid for sockets and pipes; the descriptors
     // are borrowed from live objects owned by the caller.
@@ -52,7 +52,7 @@ pub fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Resul
 }
 
 /// The signals splicer handles synchronously in its main thread.
-pub const HANDLED_SIGNALS: [libc::c_int; 7] = [
+pub(crate) const HANDLED_SIGNALS: [libc::c_int; 7] = [
     libc::SIGTERM,
     libc::SIGINT,
     libc::SIGUSR1,
@@ -76,7 +76,7 @@ fn handled_set() -> libc::sigset_t {
 
 /// Blocks the handled signals in the calling thread and the threads it
 /// spawns afterwards, so they are only ever taken by [`wait_signal`].
-pub fn block_signals() -> io::Result<()> {
+pub(crate) fn block_signals() -> io::Result<()> {
     let set = handled_set();
     // SAFETY: `set` is initialised; a null old-set pointer is allowed.
     let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
@@ -87,7 +87,7 @@ pub fn block_signals() -> io::Result<()> {
 }
 
 /// Waits up to `timeout` for one of the blocked signals; `None` on timeout.
-pub fn wait_signal(timeout: std::time::Duration) -> Option<libc::c_int> {
+pub(crate) fn wait_signal(timeout: std::time::Duration) -> Option<libc::c_int> {
     let set = handled_set();
     let ts = libc::timespec {
         tv_sec: timeout.as_secs() as libc::time_t,
@@ -99,7 +99,7 @@ pub fn wait_signal(timeout: std::time::Duration) -> Option<libc::c_int> {
 }
 
 /// Raises the soft limit on open files to the hard limit; returns the new soft limit.
-pub fn raise_nofile_limit() -> io::Result<u64> {
+pub(crate) fn raise_nofile_limit() -> io::Result<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -115,7 +115,7 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
 }
 
 /// The open files limit now (`Ulimit-n` in `show info`).
-pub fn nofile_limit() -> io::Result<u64> {
+pub(crate) fn nofile_limit() -> io::Result<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -127,7 +127,7 @@ pub fn nofile_limit() -> io::Result<u64> {
 
 /// Sets IP_BIND_ADDRESS_NO_PORT: a later bind to a source address leaves
 /// the port unchosen until connect (so ports are shared across destinations).
-pub fn set_bind_address_no_port(fd: BorrowedFd<'_>) -> io::Result<()> {
+pub(crate) fn set_bind_address_no_port(fd: BorrowedFd<'_>) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: `on` is a live c_int and its size is passed with it.
     syscall!(setsockopt(
@@ -142,7 +142,7 @@ pub fn set_bind_address_no_port(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// The host's broken-down local time of a Unix time (its TZ rules), or
 /// `None` when the C library cannot say.
-pub fn localtime(secs: i64) -> Option<libc::tm> {
+pub(crate) fn localtime(secs: i64) -> Option<libc::tm> {
     let t = secs as libc::time_t;
     // SAFETY: an all-zero `tm` is a valid value for localtime_r to overwrite.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
@@ -155,7 +155,7 @@ pub fn localtime(secs: i64) -> Option<libc::tm> {
 /// An AF_PACKET address: interface `ifindex`, link-layer protocol
 /// `protocol` (host order) and destination `mac`, for a datagram packet
 /// socket's `send_to`.
-pub fn link_addr(ifindex: u32, protocol: u16, mac: [u8; 6]) -> socket2::SockAddr {
+pub(crate) fn link_addr(ifindex: u32, protocol: u16, mac: [u8; 6]) -> socket2::SockAddr {
     // SAFETY: sockaddr_ll is plain integers and arrays; all zeroes is valid.
     let mut ll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     ll.sll_family = libc::AF_PACKET as libc::sa_family_t;

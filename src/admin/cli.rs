@@ -13,17 +13,17 @@ use crate::runtime::Runtime;
 use super::commands::TABLE;
 
 /// Words kept per command (HAProxy's MAX_CLI_ARGS); the rest are dropped.
-pub const MAX_WORDS: usize = 64;
+pub(crate) const MAX_WORDS: usize = 64;
 /// Leading words of a command that the help matches against (HAProxy's
 /// CLI_PREFIX_KW_NB).
 const PREFIX_WORDS: usize = 5;
 /// Suggestions kept by the fuzzy matching (HAProxy's CLI_MAX_MATCHES).
 const MAX_MATCHES: usize = 5;
 
-pub const PERMISSION_DENIED: &str = "Permission denied\n";
+pub(crate) const PERMISSION_DENIED: &str = "Permission denied\n";
 
 /// One entry of the command table.
-pub struct Command {
+pub(crate) struct Command {
     /// The words that select the command (`show stat`).
     pub words: &'static [&'static str],
     /// Lowest level allowed to run it.
@@ -36,7 +36,7 @@ pub struct Command {
 
 /// What one client connection carries from command to command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Session {
+pub(crate) struct Session {
     pub level: Level,
     /// `prompt` mode: keep the connection and print `> ` after each output.
     pub interactive: bool,
@@ -47,7 +47,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(level: Level) -> Self {
+    pub(crate) fn new(level: Level) -> Self {
         Session {
             level,
             interactive: false,
@@ -58,7 +58,7 @@ impl Session {
 }
 
 /// What a command handler gets.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub rt: &'a Runtime,
     /// The workers, for the commands about sessions and listeners.
     pub workers: &'a [ControlLink],
@@ -67,7 +67,7 @@ pub struct Ctx<'a> {
 
 /// Runs every command of one request line (without its line ending),
 /// appending their output. Stops at `quit`.
-pub fn run_line(
+pub(crate) fn run_line(
     line: &[u8],
     rt: &Runtime,
     workers: &[ControlLink],
@@ -117,7 +117,7 @@ fn find(words: &[String]) -> Option<&'static Command> {
 
 /// Splits a request line into commands and words. Text is taken as bytes
 /// and read as lossy UTF-8 so that no input can fail the split.
-pub fn split_commands(line: &[u8]) -> Vec<Vec<String>> {
+pub(crate) fn split_commands(line: &[u8]) -> Vec<Vec<String>> {
     let text = String::from_utf8_lossy(line);
     let mut commands = Vec::new();
     let mut words: Vec<String> = Vec::new();
@@ -158,7 +158,7 @@ pub fn split_commands(line: &[u8]) -> Vec<Vec<String>> {
 /// HAProxy's answer to `help [words]` and to an unknown command: the
 /// commands matching the words typed (exactly for the leading ones, by
 /// similarity for the rest), or all of them, then help, prompt and quit.
-pub fn usage(args: &[String], is_help: bool, out: &mut String) {
+pub(crate) fn usage(args: &[String], is_help: bool, out: &mut String) {
     let args: Vec<&str> = args.iter().map(String::as_str).take(PREFIX_WORDS).collect();
     // How many leading words some command matches exactly.
     let exact = |cmd: &Command, upto: usize| {

@@ -31,7 +31,7 @@ const fn cmd(
 
 /// Every command, in matching order (a tie in the help's fuzzy matching
 /// goes to the earlier one).
-pub static TABLE: &[Command] = &[
+pub(crate) static TABLE: &[Command] = &[
     Command {
         words: &["help"],
         level: Level::User,
@@ -301,7 +301,7 @@ fn clear_counters(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
 }
 
 /// Finds `backend/server` (each a name or `#id`), or says why not.
-pub fn find_server<'a>(
+pub(crate) fn find_server<'a>(
     rt: &'a Runtime,
     arg: Option<&String>,
 ) -> Result<(&'a BackendState, usize), &'static str> {
@@ -323,7 +323,7 @@ pub fn find_server<'a>(
 }
 
 /// A backend by name or `#id`.
-pub fn find_backend<'a>(rt: &'a Runtime, name: &str) -> Option<&'a BackendState> {
+pub(crate) fn find_backend<'a>(rt: &'a Runtime, name: &str) -> Option<&'a BackendState> {
     match name.strip_prefix('#') {
         Some(id) => {
             let id: u32 = id.parse().ok()?;
@@ -399,7 +399,7 @@ fn set_weight(rt: &Runtime, target: Option<&String>, value: Option<&String>, out
 
 /// A new weight from `W` or `W%` (of the initial weight), or HAProxy's
 /// complaint.
-pub fn parse_weight(
+pub(crate) fn parse_weight(
     text: Option<&str>,
     initial: u32,
     static_lb: bool,

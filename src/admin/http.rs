@@ -23,7 +23,7 @@ use crate::runtime::{Counters, FrontendState, OTHER_THREADS, Runtime};
 
 /// Largest request, head and body together (HAProxy's default
 /// `tune.bufsize`, beyond which it answers 400).
-pub const MAX_REQUEST: usize = 16 * 1024;
+pub(super) const MAX_REQUEST: usize = 16 * 1024;
 /// How long the client may keep sending after its answer before the
 /// connection is closed anyway.
 const LINGER: Duration = Duration::from_secs(1);
@@ -34,7 +34,7 @@ const MAX_HEADERS: usize = 100;
 
 /// A parsed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
+pub(super) struct Request {
     pub method: String,
     /// The request target as sent (path and query).
     pub target: String,
@@ -44,7 +44,7 @@ pub struct Request {
 
 impl Request {
     /// A header's value (names compare without case).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -52,14 +52,14 @@ impl Request {
     }
 
     /// The path: the target without its query string.
-    pub fn path(&self) -> &str {
+    pub(super) fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")
     }
 }
 
 /// What the bytes received so far make.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Parse {
+pub(super) enum Parse {
     /// Not all of the request yet.
     Partial,
     Done(Request),
@@ -68,7 +68,7 @@ pub enum Parse {
 }
 
 /// Parses one request from the start of `buf`.
-pub fn parse(buf: &[u8]) -> Parse {
+pub(super) fn parse(buf: &[u8]) -> Parse {
     let Some(head_end) = find(buf, b"\r\n\r\n")
         .map(|i| (i, i + 4))
         .or_else(|| find(buf, b"\n\n").map(|i| (i, i + 2)))
@@ -144,14 +144,14 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// An answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
+pub(super) struct Response {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
 }
 
 impl Response {
-    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Response {
+    pub(super) fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Response {
         Response {
             status,
             headers: vec![
@@ -162,13 +162,13 @@ impl Response {
         }
     }
 
-    pub fn header(mut self, name: &'static str, value: impl ToString) -> Response {
+    pub(super) fn header(mut self, name: &'static str, value: impl ToString) -> Response {
         self.headers.push((name, value.to_string()));
         self
     }
 
     /// HAProxy's small HTML error pages.
-    pub fn error(status: u16) -> Response {
+    pub(super) fn error(status: u16) -> Response {
         let text = match status {
             400 => "Your browser sent an invalid request.",
             401 => "You need a valid user and password to access this content.",
@@ -185,7 +185,7 @@ impl Response {
     }
 
     /// The bytes sent: status line, headers, and the body unless `head_only`.
-    pub fn to_bytes(&self, head_only: bool) -> Vec<u8> {
+    pub(super) fn to_bytes(&self, head_only: bool) -> Vec<u8> {
         let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         for (name, value) in &self.headers {
             out.push_str(&format!("{name}: {value}\r\n"));
@@ -228,7 +228,7 @@ enum State {
 
 /// What the admin thread does with a connection after pumping it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(super) enum Step {
     Wait,
     Close,
 }
@@ -236,7 +236,7 @@ pub enum Step {
 /// One client of a stats frontend. It holds the runtime in effect when
 /// it came, whose frontend counts it (a reload does not move it), and
 /// gives its slot under `maxconn` back when dropped.
-pub struct Client {
+pub(super) struct Client {
     pub stream: TcpStream,
     pub peer: SocketAddr,
     rt: Arc<Runtime>,
@@ -252,7 +252,7 @@ pub struct Client {
 impl Client {
     /// A client of frontend `frontend` of `rt`, holding the place it took
     /// under the frontend's maxconn.
-    pub fn new(
+    pub(super) fn new(
         stream: TcpStream,
         peer: SocketAddr,
         rt: Arc<Runtime>,
@@ -276,7 +276,7 @@ impl Client {
 
     /// Moves the connection as far as readiness allows; `answer` builds
     /// the response to the request once it is complete.
-    pub fn pump(
+    pub(super) fn pump(
         &mut self,
         answer: impl FnOnce(&Runtime, &FrontendState, &Request) -> Response,
     ) -> Step {
@@ -360,7 +360,7 @@ impl Client {
     /// The deadline passed: a request still coming gets a 408 (HAProxy
     /// closes silently when nothing came at all); returns whether to close
     /// now.
-    pub fn expire(&mut self) -> Step {
+    pub(super) fn expire(&mut self) -> Step {
         match &self.state {
             State::Reading(buf) if !buf.is_empty() => {
                 let rt = self.rt.clone();

@@ -13,7 +13,7 @@ use super::commands::find_backend;
 use super::status::{Checks, checks};
 
 /// HAProxy's `show info` uptime: `1d 2h03m04s`.
-pub fn uptime(secs: u64) -> String {
+pub(super) fn uptime(secs: u64) -> String {
     format!(
         "{}d {}h{:02}m{:02}s",
         secs / 86400,
@@ -38,7 +38,7 @@ fn build_date() -> String {
     }
 }
 
-pub fn show_info(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
+pub(super) fn show_info(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
     if args[2..]
         .iter()
         .any(|a| matches!(a.as_str(), "typed" | "json" | "desc" | "float"))
@@ -53,7 +53,7 @@ pub fn show_info(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
 
 /// `show info`'s lines as (name, value), in HAProxy's order; the stats
 /// page and the process metrics read them too.
-pub fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)> {
+pub(super) fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)> {
     let process = &rt.process;
     let up = process.started.elapsed().as_secs();
     let sum =
@@ -116,7 +116,7 @@ pub fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)> {
 /// `show servers state` columns (format version 1).
 const STATE_HEADER: &str = "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port";
 
-pub fn show_servers_state(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
+pub(super) fn show_servers_state(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
     let backends: Vec<&BackendState> = match args.get(3) {
         Some(name) => match find_backend(ctx.rt, name) {
             Some(b) => vec![b],

@@ -65,7 +65,7 @@ enum Socket {
 
 /// What a listening socket serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Serve {
+pub(crate) enum Serve {
     /// The runtime API, at this level.
     Cli(Level),
     /// The stats page and metrics of the stats frontend of this name
@@ -74,7 +74,7 @@ pub enum Serve {
 }
 
 /// One open stats socket or stats frontend bind.
-pub struct Listening {
+pub(crate) struct Listening {
     socket: Socket,
     pub serve: Serve,
     /// How logs name it: the path or the address.
@@ -82,7 +82,7 @@ pub struct Listening {
 }
 
 /// Opens every `stats socket` and every bind of the stats frontends.
-pub fn bind(config: &Config) -> Result<Vec<Listening>, AdminError> {
+pub(crate) fn bind(config: &Config) -> Result<Vec<Listening>, AdminError> {
     let mut out: Vec<Listening> = config
         .global
         .stats_sockets
@@ -162,7 +162,7 @@ fn open_unix(path: &Path, s: &StatsSocket) -> Result<Socket, AdminError> {
 }
 
 impl Listening {
-    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+    pub(crate) fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
         match &mut self.socket {
             Socket::Unix(l, ..) => registry.register(l, token, Interest::READABLE),
             Socket::Tcp(l) => registry.register(l, token, Interest::READABLE),
@@ -170,7 +170,7 @@ impl Listening {
     }
 
     /// A client and how to name it in logs.
-    pub fn accept(&self) -> io::Result<(Stream, String)> {
+    pub(crate) fn accept(&self) -> io::Result<(Stream, String)> {
         match &self.socket {
             Socket::Unix(l, path, _) => {
                 let (s, _) = l.accept()?;
@@ -184,7 +184,7 @@ impl Listening {
     }
 
     /// A client of a TCP listener, with its address.
-    pub fn accept_tcp(&self) -> io::Result<(TcpStream, SocketAddr)> {
+    pub(crate) fn accept_tcp(&self) -> io::Result<(TcpStream, SocketAddr)> {
         match &self.socket {
             Socket::Tcp(l) => l.accept(),
             Socket::Unix(..) => Err(io::ErrorKind::Unsupported.into()),
@@ -192,7 +192,7 @@ impl Listening {
     }
 
     /// Removes our UNIX socket file, unless another process replaced it.
-    pub fn cleanup(&self) {
+    pub(crate) fn cleanup(&self) {
         if let Socket::Unix(_, path, id) = &self.socket
             && std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == *id)
         {
@@ -202,13 +202,13 @@ impl Listening {
 }
 
 /// A client connection.
-pub enum Stream {
+pub(crate) enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
 }
 
 impl Stream {
-    pub fn register(
+    pub(crate) fn register(
         &mut self,
         registry: &Registry,
         token: Token,
@@ -220,7 +220,7 @@ impl Stream {
         }
     }
 
-    pub fn deregister(&mut self, registry: &Registry) {
+    pub(crate) fn deregister(&mut self, registry: &Registry) {
         let _ = match self {
             Stream::Unix(s) => registry.deregister(s),
             Stream::Tcp(s) => registry.deregister(s),

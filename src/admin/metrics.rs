@@ -206,7 +206,7 @@ fn query(q: &str) -> Query {
 }
 
 /// The whole exposition for one scrape.
-pub fn render(rt: &Runtime, query_string: &str) -> String {
+pub(super) fn render(rt: &Runtime, query_string: &str) -> String {
     let q = query(query_string);
     let mut out = String::with_capacity(64 * 1024);
     if q.scopes & 1 != 0 {

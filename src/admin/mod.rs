@@ -17,15 +17,15 @@
 //! 400 and only its connection closes; a stats frontend serves at most its
 //! `maxconn` clients.
 
-pub mod cli;
-pub mod commands;
+pub(crate) mod cli;
+pub(crate) mod commands;
 mod http;
 mod info;
 mod listen;
 mod metrics;
 mod page;
 mod sessions;
-pub mod stat;
+pub(crate) mod stat;
 mod status;
 mod typed;
 mod vrrp;
@@ -45,12 +45,12 @@ use crate::base::token;
 use crate::config::Level;
 use crate::control::ControlLink;
 use crate::runtime::{Current, OTHER_THREADS, Runtime};
-pub use listen::{AdminError, Listening, bind};
+pub(crate) use listen::{AdminError, Listening, bind};
 use listen::{Serve, Stream};
 
 /// Longest request line; a client sending more without a newline is dropped
 /// (HAProxy closes too, its buffer being full).
-pub const MAX_LINE: usize = 16 * 1024;
+pub(crate) const MAX_LINE: usize = 16 * 1024;
 /// Output waiting for a client beyond which its next commands wait.
 const OUTPUT_HIGH: usize = 256 * 1024;
 /// Pause before accepting again after accept failed (out of descriptors).
@@ -60,7 +60,7 @@ const EVENTS_CAPACITY: usize = 64;
 /// Starts serving the sockets [`bind`] opened; `None` when there are none.
 /// `workers` are asked about their sessions and listeners. Stopping the
 /// service removes the UNIX sockets it created.
-pub fn start(
+pub(crate) fn start(
     current: Current,
     listeners: Vec<Listening>,
     workers: Vec<ControlLink>,

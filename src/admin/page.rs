@@ -19,7 +19,7 @@ use super::stat::{Kind, Row};
 use super::web::Options;
 
 /// What the page needs besides the rows.
-pub struct Page<'a> {
+pub(super) struct Page<'a> {
     pub rt: &'a Runtime,
     pub ui: &'a StatsUi,
     pub opts: &'a Options,
@@ -90,7 +90,7 @@ fn result(code: &str) -> Option<(&'static str, bool)> {
 }
 
 /// Text safe in HTML content and attribute values.
-pub fn esc(text: &str) -> String {
+pub(super) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -105,7 +105,7 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-pub fn render(p: &Page<'_>, rows: &[Row]) -> String {
+pub(super) fn render(p: &Page<'_>, rows: &[Row]) -> String {
     let mut out = String::with_capacity(32 * 1024);
     let info = info::fields(p.rt);
     let get = |name: &str| {
@@ -273,7 +273,7 @@ fn proxy(p: &Page<'_>, rows: &[Row], out: &mut String) {
 }
 
 /// A server row's classes: `server`, `active` or `backup`, and its state.
-pub fn state_class(r: &Row) -> String {
+pub(super) fn state_class(r: &Row) -> String {
     let status = r.text("status");
     let state = if status.starts_with("MAINT") {
         "maint"

@@ -18,7 +18,7 @@ use super::commands::find_server;
 use super::workers::ask_all;
 
 /// HAProxy's short durations: `42s`, `3m07s`, `2h05m`, `1d04h`, `120d`.
-pub fn human_time(d: Duration) -> String {
+pub(super) fn human_time(d: Duration) -> String {
     const MIN: u64 = 60;
     const HOUR: u64 = 60 * MIN;
     const DAY: u64 = 24 * HOUR;
@@ -51,7 +51,7 @@ fn parse_id(text: &str) -> Option<u64> {
 }
 
 /// `show sess [ID|all]`.
-pub fn show_sess(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
+pub(super) fn show_sess(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
     let arg = args.get(2).map(String::as_str).unwrap_or("");
     let (id, detail) = match arg {
         "all" => (None, true),
@@ -177,7 +177,7 @@ fn accept_date_us(t: SystemTime, out: &mut String) {
 }
 
 /// `shutdown session ID`: closes it, wherever it runs; HAProxy's answers.
-pub fn shutdown_session(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
+pub(super) fn shutdown_session(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
     let Some(id) = args.get(2).and_then(|a| parse_id(a)) else {
         return out.push_str("Session pointer expected (use 'show sess').\n");
     };
@@ -188,7 +188,7 @@ pub fn shutdown_session(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
 }
 
 /// `shutdown sessions server B/S`: closes every session on that server.
-pub fn shutdown_server_sessions(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
+pub(super) fn shutdown_server_sessions(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
     let (b, s) = match find_server(ctx.rt, args.get(3)) {
         Ok(found) => found,
         Err(e) => return out.push_str(e),

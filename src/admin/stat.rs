@@ -21,7 +21,7 @@ use super::typed;
 
 /// The columns, in HAProxy 2.6's order (`-` separates the built-in fields
 /// from those of its statistics modules: SSL, HTTP/2, HTTP/1).
-pub const FIELDS: [&str; 128] = [
+pub(crate) const FIELDS: [&str; 128] = [
     "pxname",
     "svname",
     "qcur",
@@ -159,7 +159,7 @@ const SSL_END: usize = MODULES + 3;
 
 /// `type`: what a row describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Frontend = 0,
     Backend = 1,
     Server = 2,
@@ -168,7 +168,7 @@ pub enum Kind {
 /// One row being filled by column name. A column left `None` is empty in
 /// the CSV and absent from the typed and JSON forms; `Some("")` is an
 /// empty string in all of them (HAProxy tells the two apart the same way).
-pub struct Row {
+pub(crate) struct Row {
     pub kind: Kind,
     pub cells: Vec<Option<String>>,
 }
@@ -203,13 +203,13 @@ impl Row {
     }
 
     /// A column's value, if set.
-    pub fn get(&self, field: &str) -> Option<&str> {
+    pub(crate) fn get(&self, field: &str) -> Option<&str> {
         self.cells[index(field)].as_deref()
     }
 
     /// A column's value as the CSV shows it (empty when unset); the stats
     /// page and the metrics read rows this way.
-    pub fn text(&self, field: &str) -> &str {
+    pub(crate) fn text(&self, field: &str) -> &str {
         self.get(field).unwrap_or("")
     }
 
@@ -220,7 +220,7 @@ impl Row {
     }
 
     /// The row as a CSV line.
-    pub fn write(&self, out: &mut String) {
+    pub(crate) fn write(&self, out: &mut String) {
         for f in &self.cells {
             // HAProxy's CSV never quotes; commas in free text would shift
             // the columns, so they become spaces.
@@ -240,7 +240,7 @@ fn index(field: &str) -> usize {
 
 /// The typed forms' position of CSV column `i` (`None` for the `-` that
 /// separates the modules' columns: the typed forms number straight on).
-pub fn typed_pos(i: usize) -> Option<usize> {
+pub(crate) fn typed_pos(i: usize) -> Option<usize> {
     match i {
         i if i < MODULES - 1 => Some(i),
         i if i == MODULES - 1 => None,
@@ -488,7 +488,7 @@ fn backend_row(rt: &Runtime, b: &BackendState) -> Row {
 /// What `show stat` lists: `show stat [{<iid>|<proxy>} <type> <sid>]
 /// [up|no-maint]*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Filter {
+pub(crate) struct Filter {
     /// Only this proxy number (`None` = all, HAProxy's -1).
     pub iid: Option<u32>,
     /// Bits: 1 frontends, 2 backends, 4 servers.
@@ -514,7 +514,7 @@ impl Default for Filter {
 }
 
 /// Reads the arguments after `show stat`.
-pub fn parse_filter(rt: &Runtime, args: &[String]) -> Result<Filter, &'static str> {
+pub(crate) fn parse_filter(rt: &Runtime, args: &[String]) -> Result<Filter, &'static str> {
     let mut f = Filter::default();
     let mut rest = args;
     if let [px, ty, sid, more @ ..] = args {
@@ -555,7 +555,7 @@ pub fn parse_filter(rt: &Runtime, args: &[String]) -> Result<Filter, &'static st
 }
 
 /// The rows `f` selects: each proxy's, in config order.
-pub fn rows(rt: &Runtime, f: &Filter) -> Vec<Row> {
+pub(crate) fn rows(rt: &Runtime, f: &Filter) -> Vec<Row> {
     let fronts = rt.frontends.iter().map(|x| (x.config.order, Some(x), None));
     let backs = rt.backends.iter().map(|x| (x.config.order, None, Some(x)));
     let mut proxies: Vec<(usize, Option<&FrontendState>, Option<&BackendState>)> =
@@ -590,14 +590,14 @@ pub fn rows(rt: &Runtime, f: &Filter) -> Vec<Row> {
 }
 
 /// The CSV's header line.
-pub fn write_header(out: &mut String) {
+pub(crate) fn write_header(out: &mut String) {
     out.push_str("# ");
     out.push_str(&FIELDS.join(","));
     out.push_str(",\n");
 }
 
 /// Writes the CSV: header, then each proxy's rows in config order.
-pub fn write_csv(rt: &Runtime, f: &Filter, out: &mut String) {
+pub(crate) fn write_csv(rt: &Runtime, f: &Filter, out: &mut String) {
     write_header(out);
     for r in rows(rt, f) {
         r.write(out);
@@ -605,7 +605,7 @@ pub fn write_csv(rt: &Runtime, f: &Filter, out: &mut String) {
 }
 
 /// `show stat [{<iid>|<proxy>} <type> <sid>] [up|no-maint|typed|json]*`.
-pub fn show_stat(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
+pub(crate) fn show_stat(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
     let f = match parse_filter(ctx.rt, &args[2..]) {
         Ok(f) => f,
         Err(e) => return out.push_str(e),

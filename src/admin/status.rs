@@ -7,14 +7,14 @@ use crate::config::Balance;
 use crate::runtime::{BackendState, CheckInfo, Oper, ServerState, admin};
 
 /// What `show stat` and `show servers state` say of a server's checks.
-pub struct Checks {
+pub(super) struct Checks {
     /// A health check is configured and not disabled at run time.
     pub health: bool,
     pub agent: bool,
     pub info: CheckInfo,
 }
 
-pub fn checks(b: &BackendState, s: usize) -> Checks {
+pub(super) fn checks(b: &BackendState, s: usize) -> Checks {
     let srv = &b.servers[s];
     let params = &b.config.servers[s].check;
     Checks {
@@ -31,7 +31,7 @@ pub fn checks(b: &BackendState, s: usize) -> Checks {
 /// HAProxy's `status` of a server: MAINT, DRAIN, NOLB, DOWN, UP or
 /// `no check`, with the `UP 1/3` / `DOWN 1/2` forms while the health
 /// counter moves between the two.
-pub fn server_status(srv: &ServerState, c: &Checks) -> String {
+pub(super) fn server_status(srv: &ServerState, c: &Checks) -> String {
     let flags = srv.admin_flags();
     let (health, rise, fall) = (c.info.health, c.info.rise.max(1), c.info.fall.max(1));
     let top = rise + fall - 1;
@@ -59,7 +59,7 @@ pub fn server_status(srv: &ServerState, c: &Checks) -> String {
 }
 
 /// HAProxy's name of a balance algorithm (`algo`).
-pub fn algo(b: Balance) -> &'static str {
+pub(super) fn algo(b: Balance) -> &'static str {
     match b {
         Balance::RoundRobin => "roundrobin",
         Balance::StaticRr => "static-rr",

@@ -16,7 +16,7 @@ use super::stat::{FIELDS, Kind, Row, typed_pos};
 
 /// A field's value type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ty {
+pub(super) enum Ty {
     S32,
     U32,
     U64,
@@ -36,7 +36,7 @@ impl Ty {
 
 /// A field's tags (origin, nature, scope, as three letters) and type in
 /// rows of `kind`.
-pub fn meta(kind: Kind, field: &str) -> (&'static str, Ty) {
+pub(super) fn meta(kind: Kind, field: &str) -> (&'static str, Ty) {
     use Ty::*;
     match (kind, field) {
         // HAProxy tags these four as gauges on backend rows only.
@@ -142,7 +142,7 @@ fn ids(r: &Row) -> (&str, &str) {
     (r.get("iid").unwrap_or("0"), r.get("sid").unwrap_or("0"))
 }
 
-pub fn write_typed(rows: &[Row], out: &mut String) {
+pub(super) fn write_typed(rows: &[Row], out: &mut String) {
     for r in rows {
         let (letter, _) = kind_names(r.kind);
         let (iid, sid) = ids(r);
@@ -160,7 +160,7 @@ pub fn write_typed(rows: &[Row], out: &mut String) {
     }
 }
 
-pub fn write_json(rows: &[Row], out: &mut String) {
+pub(super) fn write_json(rows: &[Row], out: &mut String) {
     out.push('[');
     for (n, r) in rows.iter().enumerate() {
         if n > 0 {
@@ -200,7 +200,7 @@ pub fn write_json(rows: &[Row], out: &mut String) {
 
 /// `show schema json`: a JSON schema (draft 4) of what `show stat json`
 /// prints (splicer has no `show info json`, so only rows and errors).
-pub const SCHEMA: &str = concat!(
+pub(super) const SCHEMA: &str = concat!(
     r#"{"$schema":"http://json-schema.org/draft-04/schema#","#,
     r#""title":"splicer show stat json","oneOf":["#,
     r#"{"title":"Stat","type":"array","items":{"title":"Row","type":"array","items":{"#,

@@ -10,7 +10,7 @@ use super::cli::Ctx;
 use crate::config::Preempt;
 use crate::runtime::VrrpState;
 
-pub fn show_vrrp(ctx: &mut Ctx<'_>, _: &[String], out: &mut String) {
+pub(super) fn show_vrrp(ctx: &mut Ctx<'_>, _: &[String], out: &mut String) {
     if ctx.rt.process.vrrp.is_empty() {
         out.push_str("No vrrp section in the configuration.\n");
         return;

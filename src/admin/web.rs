@@ -21,7 +21,7 @@ use super::{metrics, page};
 
 /// Options read after the `stats uri` prefix.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Options {
+pub(super) struct Options {
     pub csv: bool,
     /// `;up`: only servers taking sessions.
     pub up: bool,
@@ -52,7 +52,7 @@ impl Options {
 
 /// The answer of stats frontend `fe` to `req` from `peer`; `workers` run
 /// the admin actions that reach sessions.
-pub fn answer(
+pub(super) fn answer(
     rt: &Runtime,
     fe: &FrontendState,
     workers: &[ControlLink],

@@ -19,10 +19,10 @@ use super::cli::Ctx;
 
 /// The longest the admin thread waits for the workers to answer one
 /// command (a worker answers on its next loop turn, well under this).
-pub const REPLY_WAIT: Duration = Duration::from_millis(500);
+pub(super) const REPLY_WAIT: Duration = Duration::from_millis(500);
 
 /// What the workers answered.
-pub struct Answers<T> {
+pub(super) struct Answers<T> {
     pub got: Vec<T>,
     /// Workers asked that did not answer in time (or are gone).
     pub missing: usize,
@@ -30,7 +30,10 @@ pub struct Answers<T> {
 
 /// Sends every worker the request `make` builds around a reply channel,
 /// then collects the answers until all came or [`REPLY_WAIT`] passed.
-pub fn ask_all<T>(workers: &[ControlLink], make: impl Fn(Sender<T>) -> AdminOp) -> Answers<T> {
+pub(super) fn ask_all<T>(
+    workers: &[ControlLink],
+    make: impl Fn(Sender<T>) -> AdminOp,
+) -> Answers<T> {
     let (tx, rx) = crossbeam_channel::unbounded();
     let asked = workers
         .iter()
@@ -55,7 +58,7 @@ pub fn ask_all<T>(workers: &[ControlLink], make: impl Fn(Sender<T>) -> AdminOp) 
 }
 
 /// A frontend by name or `#id`, or HAProxy's complaint.
-pub fn find_frontend<'a>(
+pub(super) fn find_frontend<'a>(
     ctx: &Ctx<'a>,
     name: Option<&String>,
 ) -> Result<(usize, &'a FrontendState), &'static str> {
@@ -74,7 +77,7 @@ pub fn find_frontend<'a>(
 
 /// `disable frontend F` (`pause`) and `enable frontend F`: HAProxy 2.6's
 /// answers, including when nothing changes.
-pub fn pause_frontend(ctx: &mut Ctx<'_>, args: &[String], out: &mut String, pause: bool) {
+pub(super) fn pause_frontend(ctx: &mut Ctx<'_>, args: &[String], out: &mut String, pause: bool) {
     let (i, fe) = match find_frontend(ctx, args.get(2)) {
         Ok(found) => found,
         Err(e) => return out.push_str(e),

@@ -24,13 +24,13 @@ use super::{Algorithm, BuiltFor, Candidate};
 /// to 50% off their share in our measurements, 160 keeps them within ~12%
 /// (and heavier servers much closer). It is a constant, not derived from the
 /// candidate set, so every worker and every reload maps a client alike.
-pub const POINTS_PER_WEIGHT: u32 = 160;
+pub(super) const POINTS_PER_WEIGHT: u32 = 160;
 /// Low bits of a ring entry holding the server index.
 const SERVER_BITS: u32 = 20;
 const SERVER_MASK: u64 = (1 << SERVER_BITS) - 1;
 
 #[derive(Debug, Default)]
-pub struct Consistent {
+pub(super) struct Consistent {
     /// `(server, weight)` of the candidates the ring was built for.
     built_for: BuiltFor,
     /// Sorted ring entries: `position & !SERVER_MASK | server`.

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use super::{Algorithm, Candidate};
 
 #[derive(Debug, Default)]
-pub struct First;
+pub(super) struct First;
 
 impl Algorithm for First {
     fn pick(&mut self, _candidates: &[Candidate], _client: IpAddr) -> usize {

@@ -10,14 +10,14 @@ const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// 64-bit FNV-1a.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
+pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(FNV_OFFSET_BASIS, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(FNV_PRIME)
     })
 }
 
 /// murmur3's 64-bit finaliser: a bijection with full avalanche.
-pub fn fmix64(mut k: u64) -> u64 {
+pub(super) fn fmix64(mut k: u64) -> u64 {
     k ^= k >> 33;
     k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
     k ^= k >> 33;
@@ -26,14 +26,14 @@ pub fn fmix64(mut k: u64) -> u64 {
 }
 
 /// The hash used everywhere in this module.
-pub fn hash_bytes(bytes: &[u8]) -> u64 {
+pub(super) fn hash_bytes(bytes: &[u8]) -> u64 {
     fmix64(fnv1a(bytes))
 }
 
 /// Hash of a client address. An IPv4 client seen through a dual-stack
 /// (`v4v6`) listener arrives as `::ffff:a.b.c.d`; it hashes as the plain
 /// IPv4 address so it lands on the same server whichever listener took it.
-pub fn hash_addr(addr: IpAddr) -> u64 {
+pub(super) fn hash_addr(addr: IpAddr) -> u64 {
     match addr.to_canonical() {
         IpAddr::V4(v4) => hash_bytes(&v4.octets()),
         IpAddr::V6(v6) => hash_bytes(&v6.octets()),

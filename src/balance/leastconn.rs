@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use super::{Algorithm, Candidate};
 
 #[derive(Debug, Default)]
-pub struct LeastConn {
+pub(super) struct LeastConn {
     /// Server index where the tie rotation resumes.
     next: usize,
 }

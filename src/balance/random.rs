@@ -24,7 +24,7 @@ const GOLDEN_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
 static INSTANCES: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug)]
-pub struct Random {
+pub(super) struct Random {
     draws: u32,
     state: u64,
     /// Running weight totals of the candidates, reused between picks.
@@ -32,7 +32,7 @@ pub struct Random {
 }
 
 impl Random {
-    pub fn new(draws: u32) -> Random {
+    pub(super) fn new(draws: u32) -> Random {
         let clock = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
@@ -41,7 +41,7 @@ impl Random {
     }
 
     /// A reproducible sequence, for tests and benchmarks.
-    pub fn with_seed(draws: u32, seed: u64) -> Random {
+    pub(super) fn with_seed(draws: u32, seed: u64) -> Random {
         Random {
             // `random(0)` is refused by the parser; it would act as one draw.
             draws,

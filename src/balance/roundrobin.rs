@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use super::{Algorithm, Candidate};
 
 #[derive(Debug, Default)]
-pub struct RoundRobin {
+pub(super) struct RoundRobin {
     /// Score per server index.
     score: Vec<i64>,
     /// Server indices of the previous pick's candidates.

@@ -10,7 +10,7 @@ use super::hash::hash_addr;
 use super::{Algorithm, Candidate, weighted_slot};
 
 #[derive(Debug, Default)]
-pub struct SourceMap;
+pub(super) struct SourceMap;
 
 impl Algorithm for SourceMap {
     fn pick(&mut self, candidates: &[Candidate], client: IpAddr) -> usize {

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use super::{Algorithm, BuiltFor, Candidate};
 
 #[derive(Debug, Default)]
-pub struct StaticRr {
+pub(super) struct StaticRr {
     /// `(server, weight)` of the candidates the map was built for.
     built_for: BuiltFor,
     /// Candidate indices in pick order.

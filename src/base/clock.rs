@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the process's first call: the clock for state that
 /// crosses threads in atomics.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     let epoch = *EPOCH.get_or_init(Instant::now);
     Instant::now().duration_since(epoch).as_millis() as u64
@@ -22,7 +22,7 @@ const MONTHS: [&str; 12] = [
 
 /// A broken-down date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Civil {
+pub(crate) struct Civil {
     pub year: i64,
     /// 1..=12
     pub month: u32,
@@ -34,14 +34,14 @@ pub struct Civil {
     pub offset: i64,
 }
 
-pub fn unix_secs(t: SystemTime) -> i64 {
+pub(crate) fn unix_secs(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs() as i64,
         Err(e) => -(e.duration().as_secs() as i64),
     }
 }
 
-pub fn millis(t: SystemTime) -> u32 {
+pub(crate) fn millis(t: SystemTime) -> u32 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_millis())
 }
@@ -53,7 +53,7 @@ fn micros(t: SystemTime) -> u32 {
 
 /// UTC date of a Unix time (days-to-civil on the proleptic Gregorian
 /// calendar, with eras of 400 years so that the leap rules repeat).
-pub fn utc(secs: i64) -> Civil {
+pub(crate) fn utc(secs: i64) -> Civil {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let z = days + 719_468; // days since 0000-03-01
@@ -77,7 +77,7 @@ pub fn utc(secs: i64) -> Civil {
 }
 
 /// The host's local date of a Unix time; UTC if the C library cannot say.
-pub fn local(secs: i64) -> Civil {
+pub(crate) fn local(secs: i64) -> Civil {
     let Some(tm) = crate::sys::localtime(secs) else {
         return utc(secs);
     };
@@ -119,19 +119,19 @@ fn offset(c: &Civil, colon: bool, out: &mut String) {
 }
 
 /// `%t`: local time with milliseconds.
-pub fn accept_date(t: SystemTime, out: &mut String) {
+pub(crate) fn accept_date(t: SystemTime, out: &mut String) {
     dmy_hms(&local(unix_secs(t)), out);
     let _ = write!(out, ".{:03}", millis(t));
 }
 
 /// `%T`: GMT.
-pub fn gmt_date(t: SystemTime, out: &mut String) {
+pub(crate) fn gmt_date(t: SystemTime, out: &mut String) {
     dmy_hms(&utc(unix_secs(t)), out);
     out.push_str(" +0000");
 }
 
 /// `%Tl`: local time and its offset.
-pub fn local_date(t: SystemTime, out: &mut String) {
+pub(crate) fn local_date(t: SystemTime, out: &mut String) {
     let c = local(unix_secs(t));
     dmy_hms(&c, out);
     out.push(' ');
@@ -139,7 +139,7 @@ pub fn local_date(t: SystemTime, out: &mut String) {
 }
 
 /// RFC 3164 header date: `Nov  1 10:00:00` (day padded with a space).
-pub fn rfc3164(t: SystemTime, out: &mut String) {
+pub(crate) fn rfc3164(t: SystemTime, out: &mut String) {
     let c = local(unix_secs(t));
     let _ = write!(
         out,
@@ -153,7 +153,7 @@ pub fn rfc3164(t: SystemTime, out: &mut String) {
 }
 
 /// RFC 5424 / ISO 8601 date with microseconds and the local offset.
-pub fn rfc5424(t: SystemTime, out: &mut String) {
+pub(crate) fn rfc5424(t: SystemTime, out: &mut String) {
     let c = local(unix_secs(t));
     let _ = write!(
         out,

@@ -18,14 +18,14 @@ use super::ids::{BackendId, FrontendId, ServerId};
 /// events at `emerg` when a backend has no server left, `alert` when a
 /// server goes DOWN, `notice` for the rest (UP, maintenance, drain, check
 /// results).
-pub const LEVEL_EMERG: u8 = 0;
-pub const LEVEL_ALERT: u8 = 1;
-pub const LEVEL_NOTICE: u8 = 5;
-pub const LEVEL_INFO: u8 = 6;
+pub(crate) const LEVEL_EMERG: u8 = 0;
+pub(crate) const LEVEL_ALERT: u8 = 1;
+pub(crate) const LEVEL_NOTICE: u8 = 5;
+pub(crate) const LEVEL_INFO: u8 = 6;
 
 /// What ended a session: the first letter of HAProxy's termination state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cause {
+pub(crate) enum Cause {
     /// `-`: ended normally.
     Normal,
     /// `C`: the client aborted.
@@ -48,7 +48,7 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub fn letter(self) -> char {
+    pub(crate) fn letter(self) -> char {
         match self {
             Cause::Normal => '-',
             Cause::Client => 'C',
@@ -65,7 +65,7 @@ impl Cause {
 
 /// Where the session was when it ended: the second letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// `Q`: waiting in a backend's queue.
     Queue,
     /// `C`: connecting to a server.
@@ -77,7 +77,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub fn letter(self) -> char {
+    pub(crate) fn letter(self) -> char {
         match self {
             Stage::Queue => 'Q',
             Stage::Connect => 'C',
@@ -90,23 +90,23 @@ impl Stage {
 /// HAProxy's termination state (`%ts`): what ended the session, and where
 /// it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Term {
+pub(crate) struct Term {
     pub cause: Cause,
     pub stage: Stage,
 }
 
 impl Term {
-    pub const NORMAL: Term = Term::new(Cause::Normal, Stage::Done);
+    pub(crate) const NORMAL: Term = Term::new(Cause::Normal, Stage::Done);
     /// The client reset or left. HAProxy 2.6 says `CD` whether the session
     /// was queued, connecting or forwarding (checked against it; its
     /// documentation's `CQ`/`CC` do not appear in TCP mode).
-    pub const CLIENT_ABORT: Term = Term::new(Cause::Client, Stage::Data);
-    pub const SERVER_ABORT: Term = Term::new(Cause::Server, Stage::Data);
+    pub(crate) const CLIENT_ABORT: Term = Term::new(Cause::Client, Stage::Data);
+    pub(crate) const SERVER_ABORT: Term = Term::new(Cause::Server, Stage::Data);
     /// No server could take the session, or none answered.
-    pub const NO_SERVER: Term = Term::new(Cause::Server, Stage::Connect);
-    pub const QUEUE_TIMEOUT: Term = Term::new(Cause::ServerTimeout, Stage::Queue);
+    pub(crate) const NO_SERVER: Term = Term::new(Cause::Server, Stage::Connect);
+    pub(crate) const QUEUE_TIMEOUT: Term = Term::new(Cause::ServerTimeout, Stage::Queue);
 
-    pub const fn new(cause: Cause, stage: Stage) -> Term {
+    pub(crate) const fn new(cause: Cause, stage: Stage) -> Term {
         Term { cause, stage }
     }
 
@@ -114,7 +114,7 @@ impl Term {
     /// (`sC`), or out of a local resource such as ports or descriptors
     /// (`RC`). `forwarding`: the server accepted, then closed before any
     /// byte came back: a clean close ends normally, a reset is `SD`.
-    pub fn for_failure(err: &io::Error, forwarding: bool) -> Term {
+    pub(crate) fn for_failure(err: &io::Error, forwarding: bool) -> Term {
         use io::ErrorKind::*;
         if forwarding {
             return match err.kind() {
@@ -136,7 +136,7 @@ impl Term {
     }
 
     /// An idle timeout while forwarding: the client's or the server's.
-    pub fn idle_timeout(client: bool) -> Term {
+    pub(crate) fn idle_timeout(client: bool) -> Term {
         let cause = if client {
             Cause::ClientTimeout
         } else {
@@ -148,7 +148,7 @@ impl Term {
     /// Cut by splicer itself (`cause` Killed, ServerDown or BackupCut).
     /// HAProxy 2.6 logs `K-` for a session killed while forwarding; before
     /// that, the stage says where it was.
-    pub fn killed(cause: Cause, queued: bool, connecting: bool) -> Term {
+    pub(crate) fn killed(cause: Cause, queued: bool, connecting: bool) -> Term {
         let stage = if queued {
             Stage::Queue
         } else if connecting {
@@ -160,14 +160,14 @@ impl Term {
     }
 
     /// The two letters, as `%ts` prints them.
-    pub fn letters(self) -> [char; 2] {
+    pub(crate) fn letters(self) -> [char; 2] {
         [self.cause.letter(), self.stage.letter()]
     }
 }
 
 /// Why a client's PROXY header failed, as HAProxy words it in its log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handshake {
+pub(crate) enum Handshake {
     Timeout,
     Closed,
     ReadError,
@@ -176,7 +176,7 @@ pub enum Handshake {
 }
 
 impl Handshake {
-    pub fn message(self) -> &'static str {
+    pub(crate) fn message(self) -> &'static str {
         match self {
             Handshake::Timeout => "Timeout while waiting for PROXY protocol header",
             Handshake::Closed => "Connection closed while waiting for PROXY protocol header",
@@ -191,7 +191,7 @@ impl Handshake {
 
 /// What a session's log line says, finished by the session as it closes.
 #[derive(Debug, Clone)]
-pub struct Record {
+pub(crate) struct Record {
     pub frontend: FrontendId,
     /// `None`: the frontend has no backend (its own name is logged).
     pub backend: Option<BackendId>,
@@ -222,7 +222,7 @@ pub struct Record {
 /// One thing to log. Indices (frontend, backend, server) are the config's
 /// of the logger the message is sent to.
 #[derive(Debug)]
-pub enum Message {
+pub(crate) enum Message {
     /// A session ended (frontends with `option tcplog` or `log-format`).
     Session(Box<Record>),
     /// A session started (frontends with neither: HAProxy's default line).
@@ -254,14 +254,14 @@ pub enum Message {
 /// queue drops the message and counts it: a slow log target costs log
 /// lines, never traffic.
 #[derive(Clone, Debug)]
-pub struct LogSender {
+pub(crate) struct LogSender {
     tx: Option<Sender<Message>>,
     dropped: Arc<AtomicU64>,
 }
 
 impl LogSender {
     /// A sender to `tx`, counting drops in `dropped`.
-    pub fn new(tx: Sender<Message>, dropped: Arc<AtomicU64>) -> LogSender {
+    pub(crate) fn new(tx: Sender<Message>, dropped: Arc<AtomicU64>) -> LogSender {
         LogSender {
             tx: Some(tx),
             dropped,
@@ -269,14 +269,14 @@ impl LogSender {
     }
 
     /// A sender that logs nothing (no `log` target).
-    pub fn disabled() -> LogSender {
+    pub(crate) fn disabled() -> LogSender {
         LogSender {
             tx: None,
             dropped: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    pub fn send(&self, msg: Message) {
+    pub(crate) fn send(&self, msg: Message) {
         let Some(tx) = &self.tx else { return };
         match tx.try_send(msg) {
             Ok(()) => {}
@@ -287,7 +287,8 @@ impl LogSender {
     }
 
     /// Messages lost so far because the logger could not keep up.
-    pub fn dropped(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 }

@@ -7,11 +7,11 @@
 //! ([`service`]). Nothing here imports another module of the crate except
 //! [`crate::sys`].
 
-pub mod clock;
+pub(crate) mod clock;
 pub mod ids;
-pub mod log;
-pub mod service;
-pub mod slot;
-pub mod timers;
-pub mod token;
-pub mod vrrp;
+pub(crate) mod log;
+pub(crate) mod service;
+pub(crate) mod slot;
+pub(crate) mod timers;
+pub(crate) mod token;
+pub(crate) mod vrrp;

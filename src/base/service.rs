@@ -12,17 +12,17 @@ use mio::Waker;
 
 /// The flag a service's thread watches.
 #[derive(Debug, Clone, Default)]
-pub struct StopFlag(Arc<AtomicBool>);
+pub(crate) struct StopFlag(Arc<AtomicBool>);
 
 impl StopFlag {
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }
 }
 
 /// A running service thread.
 #[derive(Debug)]
-pub struct Service {
+pub(crate) struct Service {
     name: &'static str,
     thread: JoinHandle<()>,
     stop: StopFlag,
@@ -32,7 +32,7 @@ pub struct Service {
 impl Service {
     /// Starts `run` on a thread named `name`; `run` gets the flag to watch.
     /// `waker` wakes its event loop when the flag is set.
-    pub fn spawn(
+    pub(crate) fn spawn(
         name: &'static str,
         waker: Option<Arc<Waker>>,
         run: impl FnOnce(StopFlag) + Send + 'static,
@@ -51,7 +51,7 @@ impl Service {
     }
 
     /// Asks the thread to stop, without waiting for it.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.stop.0.store(true, Ordering::Release);
         if let Some(w) = &self.waker {
             let _ = w.wake();
@@ -59,13 +59,13 @@ impl Service {
     }
 
     /// Asks the thread to stop and waits for it.
-    pub fn stop(self) {
+    pub(crate) fn stop(self) {
         self.shutdown();
         self.join();
     }
 
     /// Waits for the thread to end on its own.
-    pub fn join(self) {
+    pub(crate) fn join(self) {
         if self.thread.join().is_err() {
             log::error!("{} thread panicked", self.name);
         }

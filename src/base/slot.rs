@@ -14,28 +14,28 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// before the count in the same allocation, so taking a place writes one
 /// line, not two.
 #[derive(Debug, Default)]
-pub struct Gauge {
+pub(crate) struct Gauge {
     now: AtomicUsize,
     peak: AtomicUsize,
 }
 
 impl Gauge {
     /// Places taken now.
-    pub fn get(&self) -> usize {
+    pub(crate) fn get(&self) -> usize {
         self.now.load(Ordering::Relaxed)
     }
 
     /// The most places taken at once since start or [`Gauge::clear_peak`].
-    pub fn peak(&self) -> usize {
+    pub(crate) fn peak(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
     }
 
-    pub fn clear_peak(&self) {
+    pub(crate) fn clear_peak(&self) {
         self.peak.store(0, Ordering::Relaxed);
     }
 
     /// Takes a place when fewer than `max` are taken.
-    pub fn try_take(self: &Arc<Self>, max: usize) -> Option<Slot> {
+    pub(crate) fn try_take(self: &Arc<Self>, max: usize) -> Option<Slot> {
         let before = self
             .now
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -46,7 +46,7 @@ impl Gauge {
     }
 
     /// Takes a place whatever the count (a place that has no limit).
-    pub fn take(self: &Arc<Self>) -> Slot {
+    pub(crate) fn take(self: &Arc<Self>) -> Slot {
         let n = self.now.fetch_add(1, Ordering::AcqRel) + 1;
         self.taken(n)
     }
@@ -62,11 +62,11 @@ impl Gauge {
 
 /// One place of a [`Gauge`], given back on drop.
 #[derive(Debug)]
-pub struct Slot(Arc<Gauge>);
+pub(crate) struct Slot(Arc<Gauge>);
 
 impl Slot {
     /// Places of its gauge taken now, this one included.
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.0.get()
     }
 }

@@ -13,13 +13,13 @@ use std::collections::BinaryHeap;
 use std::time::Instant;
 
 #[derive(Debug, Default)]
-pub struct Timers {
+pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<(Instant, usize)>>,
 }
 
 /// A session's view of its timer.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Deadline {
+pub(crate) struct Deadline {
     /// When the session's current phase expires; `None` = never.
     pub at: Option<Instant>,
     /// The heap entry that stands for this session, if any.
@@ -28,7 +28,7 @@ pub struct Deadline {
 
 impl Deadline {
     /// Sets the deadline, pushing a heap entry only when none fires early enough.
-    pub fn set(&mut self, at: Option<Instant>, key: usize, timers: &mut Timers) {
+    pub(crate) fn set(&mut self, at: Option<Instant>, key: usize, timers: &mut Timers) {
         self.at = at;
         if let Some(t) = at
             && self.armed.is_none_or(|a| t < a)
@@ -41,7 +41,7 @@ impl Deadline {
 
 /// What a popped entry means for its session.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Fired {
+pub(crate) enum Fired {
     /// The session's deadline has passed.
     Expired,
     /// Not this session's entry, or re-armed for later.
@@ -50,12 +50,12 @@ pub enum Fired {
 
 impl Timers {
     /// The earliest entry, to bound the poll timeout.
-    pub fn next(&self) -> Option<Instant> {
+    pub(crate) fn next(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((t, _))| *t)
     }
 
     /// Pops the next entry due at `now`: `(key, entry time)`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<(usize, Instant)> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(usize, Instant)> {
         match self.heap.peek() {
             Some(Reverse((t, _))) if *t <= now => self.heap.pop().map(|Reverse((t, k))| (k, t)),
             _ => None,
@@ -63,7 +63,7 @@ impl Timers {
     }
 
     /// Settles an entry popped at `entry` for the session owning `deadline`.
-    pub fn settle(
+    pub(crate) fn settle(
         &mut self,
         deadline: &mut Deadline,
         key: usize,
@@ -83,11 +83,13 @@ impl Timers {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.heap.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
 }

@@ -7,20 +7,20 @@
 use mio::Token;
 
 /// The token of a loop's waker.
-pub const WAKER: Token = Token(usize::MAX);
+pub(crate) const WAKER: Token = Token(usize::MAX);
 
 /// Highest session key whose two tokens stay below the listeners' range
 /// (with room for as many listeners as sessions).
-pub const MAX_SESSION_KEY: usize = (usize::MAX >> 2) - 1;
+pub(crate) const MAX_SESSION_KEY: usize = (usize::MAX >> 2) - 1;
 
 /// The token of listener `i`.
-pub fn listener(i: usize) -> Token {
+pub(crate) fn listener(i: usize) -> Token {
     Token(usize::MAX - 1 - i)
 }
 
 /// The listener a token stands for, when it is one of the loop's `count`
 /// listeners.
-pub fn as_listener(token: Token, count: usize) -> Option<usize> {
+pub(crate) fn as_listener(token: Token, count: usize) -> Option<usize> {
     (usize::MAX - 1)
         .checked_sub(token.0)
         .filter(|i| *i < count && token != WAKER)
@@ -28,19 +28,19 @@ pub fn as_listener(token: Token, count: usize) -> Option<usize> {
 
 /// Which socket of a session an event is about (the low bit of its token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     Client = 0,
     Server = 1,
 }
 
 impl Side {
     /// The token of this side of session `key`.
-    pub fn token(self, key: usize) -> Token {
+    pub(crate) fn token(self, key: usize) -> Token {
         Token(key << 1 | self as usize)
     }
 
     /// The session key and side a session token stands for.
-    pub fn from_token(token: Token) -> (usize, Side) {
+    pub(crate) fn from_token(token: Token) -> (usize, Side) {
         let side = if token.0 & 1 == 0 {
             Side::Client
         } else {

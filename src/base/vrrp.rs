@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     /// Not started yet (RFC: Initialize).
     Init,
     Backup,
@@ -19,7 +19,7 @@ pub enum State {
 
 impl State {
     /// The name logs, `show vrrp` and notify scripts use (keepalived's).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             State::Init => "INIT",
             State::Backup => "BACKUP",
@@ -38,7 +38,7 @@ impl std::fmt::Display for State {
 
 /// The last state change.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
+pub(crate) struct Transition {
     pub at: Instant,
     pub from: State,
     pub to: State,
@@ -46,7 +46,7 @@ pub struct Transition {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
+pub(crate) struct Status {
     pub state: State,
     pub priority: u8,
     /// The interface's primary IPv4 address (adverts' source).
@@ -68,7 +68,7 @@ pub struct Status {
 }
 
 impl Status {
-    pub fn new(priority: u8) -> Status {
+    pub(crate) fn new(priority: u8) -> Status {
         Status {
             state: State::Init,
             priority,

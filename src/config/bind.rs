@@ -31,7 +31,7 @@ pub(super) const PARAMS: &[(&str, Param)] = &[
     })),
 ];
 
-pub fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d: &mut Diags) {
+pub(super) fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d: &mut Diags) {
     let Some(list) = words.get(1) else {
         return d.error(
             loc,

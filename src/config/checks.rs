@@ -45,7 +45,7 @@ type Choice = Result<Chosen, String>;
 
 /// A check option (`option NAME ARGS...`): they take arguments and have no
 /// `no` form.
-pub struct CheckOption {
+pub(super) struct CheckOption {
     pub name: &'static str,
     choose: fn(&mut CheckDraft, &[String], &Location, &mut Diags) -> Choice,
 }
@@ -59,7 +59,7 @@ const fn check(
 
 /// The options choosing a backend's check type. The order is the one
 /// typo suggestions prefer on a tie.
-pub const CHECK_OPTIONS: &[CheckOption] = &[
+pub(super) const CHECK_OPTIONS: &[CheckOption] = &[
     check("httpchk", CheckDraft::httpchk_option),
     check("mysql-check", |_, args, _, _| {
         mysql_check(args).map(Chosen::Fixed)
@@ -76,7 +76,7 @@ pub const CHECK_OPTIONS: &[CheckOption] = &[
     check("tcp-check", CheckDraft::tcp_check_option),
 ];
 
-pub fn check_option(name: &str) -> Option<&'static CheckOption> {
+pub(super) fn check_option(name: &str) -> Option<&'static CheckOption> {
     CHECK_OPTIONS.iter().find(|o| o.name == name)
 }
 
@@ -112,7 +112,7 @@ struct TcpRules {
 /// The check settings of one section as written, after inheriting from its
 /// defaults section.
 #[derive(Debug, Clone, Default)]
-pub struct CheckDraft {
+pub(super) struct CheckDraft {
     chosen: Chosen,
     http: HttpRules,
     tcp: TcpRules,
@@ -128,7 +128,7 @@ pub struct CheckDraft {
 
 impl CheckDraft {
     /// Called when a section starts from a copy of its defaults' draft.
-    pub fn inherit(&mut self) {
+    pub(super) fn inherit(&mut self) {
         self.http.inherited = true;
         self.tcp.inherited = true;
         self.unused_http = None;
@@ -137,7 +137,13 @@ impl CheckDraft {
     }
 
     /// `option NAME ARGS...` for one of [`CHECK_OPTIONS`].
-    pub fn option(&mut self, option: &CheckOption, args: &[String], loc: &Location, d: &mut Diags) {
+    pub(super) fn option(
+        &mut self,
+        option: &CheckOption,
+        args: &[String],
+        loc: &Location,
+        d: &mut Diags,
+    ) {
         match (option.choose)(self, args, loc, d) {
             Ok(chosen) => self.chosen = chosen,
             Err(e) => return d.error(loc, e),
@@ -176,7 +182,7 @@ impl CheckDraft {
     }
 
     /// An `http-check` line (`words[0]` is `http-check`).
-    pub fn http_check(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+    pub(super) fn http_check(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
         let names = || HTTP_CHECK_ACTIONS.iter().map(|(name, _)| *name);
         let Some(action) = words.get(1).map(String::as_str) else {
             let expected = word_list(names().map(|name| format!("'{name}'")), "or");
@@ -254,7 +260,7 @@ impl CheckDraft {
     }
 
     /// A `tcp-check` line (`words[0]` is `tcp-check`).
-    pub fn tcp_check(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+    pub(super) fn tcp_check(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
         let Some(action) = words.get(1).map(String::as_str) else {
             let names = rules::TCP_CHECK_ACTIONS
                 .iter()
@@ -287,7 +293,7 @@ impl CheckDraft {
     }
 
     /// The backend's check, as the section leaves it.
-    pub fn resolve(&self) -> CheckKind {
+    pub(super) fn resolve(&self) -> CheckKind {
         match &self.chosen {
             Chosen::Connect => CheckKind::Connect,
             Chosen::Tcp => CheckKind::Tcp(self.tcp.rules.clone()),
@@ -311,7 +317,7 @@ impl CheckDraft {
 
     /// Warnings about rules that do nothing, for a backend-side section
     /// named `who` (HAProxy gives the first two, without a line).
-    pub fn warn(&self, who: &str, disabled: bool, d: &mut Diags) {
+    pub(super) fn warn(&self, who: &str, disabled: bool, d: &mut Diags) {
         if disabled {
             return;
         }

@@ -12,9 +12,9 @@ use super::parser::Diags;
 use super::values::{parse_int, parse_size, parse_time};
 
 /// `nbthread` upper bound (HAProxy's MAX_THREADS on 64-bit builds).
-pub const MAX_NBTHREAD: usize = 64;
+pub(super) const MAX_NBTHREAD: usize = 64;
 /// `spread-checks` upper bound, in percent (HAProxy).
-pub const MAX_SPREAD_CHECKS: u32 = 50;
+pub(super) const MAX_SPREAD_CHECKS: u32 = 50;
 
 /// How a global keyword reads its line. The shared shapes give every
 /// keyword of that shape the same messages for a missing or extra argument.
@@ -28,7 +28,7 @@ enum Parse {
 }
 
 /// A global keyword splicer implements, and how its line is read.
-pub struct GlobalKeyword {
+pub(super) struct GlobalKeyword {
     pub name: &'static str,
     parse: Parse,
 }
@@ -63,7 +63,7 @@ const fn value(
 /// The global keywords splicer implements. The order is the one typo
 /// suggestions prefer on a tie.
 #[rustfmt::skip]
-pub const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
+pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
     line("log", global_log),
     line("log-tag", global_log_tag),
     line("log-send-hostname", global_log_send_hostname),
@@ -87,7 +87,7 @@ pub const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
 ];
 
 /// Applies one line of the global section.
-pub fn keyword(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
+pub(super) fn keyword(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
     let key = words[0].as_str();
     let Some(kw) = GLOBAL_KEYWORDS.iter().find(|k| k.name == key) else {
         return not_implemented(key, loc, d);

@@ -17,7 +17,7 @@ use super::proxy::PROXY_KEYWORDS;
 
 /// Which side of a proxy a keyword configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
+pub(super) enum Side {
     /// Frontend side (needs a frontend or listen).
     Front,
     /// Backend side (needs a backend or listen).
@@ -27,10 +27,10 @@ pub enum Side {
 }
 
 /// Timeouts that only exist for HTTP: a warning in a TCP proxy.
-pub const HTTP_TIMEOUTS: &[&str] = &["http-request", "http-keep-alive", "tarpit"];
+pub(super) const HTTP_TIMEOUTS: &[&str] = &["http-request", "http-keep-alive", "tarpit"];
 
 /// Options that only act in HTTP mode: ignored with a warning.
-pub const HTTP_OPTIONS: &[&str] = &[
+pub(super) const HTTP_OPTIONS: &[&str] = &[
     "httplog",
     "forwardfor",
     "http-server-close",
@@ -57,7 +57,7 @@ pub const HTTP_OPTIONS: &[&str] = &[
 
 /// Options HAProxy has in TCP mode that change behaviour but splicer does
 /// not implement yet: an error.
-pub const UNSUPPORTED_OPTIONS: &[&str] = &[
+pub(super) const UNSUPPORTED_OPTIONS: &[&str] = &[
     "log-separate-errors",
     "logasap",
     "dontlog-normal",
@@ -79,11 +79,11 @@ pub const UNSUPPORTED_OPTIONS: &[&str] = &[
 ];
 
 /// Options accepted with a warning because they cannot change anything yet.
-pub const NOOP_OPTIONS: &[(&str, &str)] = &[];
+pub(super) const NOOP_OPTIONS: &[(&str, &str)] = &[];
 
 /// Proxy keywords that only act in HTTP mode; `true` = a rule list
 /// (HAProxy words those warnings "rules ... as they require").
-pub const HTTP_KEYWORDS: &[(&str, bool)] = &[
+pub(super) const HTTP_KEYWORDS: &[(&str, bool)] = &[
     ("http-request", true),
     ("http-response", true),
     ("http-after-response", true),
@@ -108,7 +108,7 @@ pub const HTTP_KEYWORDS: &[(&str, bool)] = &[
 
 /// Proxy keywords HAProxy supports in TCP mode that splicer does not
 /// implement yet: an error, never silently ignored.
-pub const UNSUPPORTED_PROXY: &[&str] = &[
+pub(super) const UNSUPPORTED_PROXY: &[&str] = &[
     "log-format-sd",
     "error-log-format",
     "acl",
@@ -140,7 +140,7 @@ pub const UNSUPPORTED_PROXY: &[&str] = &[
 ];
 
 /// Keywords HAProxy removed, with its message.
-pub const REMOVED_PROXY: &[(&str, &str)] = &[
+pub(super) const REMOVED_PROXY: &[(&str, &str)] = &[
     (
         "contimeout",
         "the 'contimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout connect'.",
@@ -168,7 +168,7 @@ pub const REMOVED_PROXY: &[(&str, &str)] = &[
 ];
 
 /// Global keywords that change behaviour and are not implemented yet.
-pub const UNSUPPORTED_GLOBAL: &[&str] = &[
+pub(super) const UNSUPPORTED_GLOBAL: &[&str] = &[
     "user",
     "group",
     "uid",
@@ -207,23 +207,23 @@ pub const UNSUPPORTED_GLOBAL: &[&str] = &[
 
 /// Global keywords about TLS: splicer terminates no TLS (every `ssl` on a
 /// bind or server is an error), so these cannot change anything. A warning.
-pub fn is_tls_global(name: &str) -> bool {
+pub(super) fn is_tls_global(name: &str) -> bool {
     name.starts_with("ssl-")
         || name.starts_with("tune.ssl.")
         || matches!(name, "ca-base" | "crt-base")
 }
 
 /// Global keywords HAProxy removed, with its message.
-pub const REMOVED_GLOBAL: &[(&str, &str)] = &[(
+pub(super) const REMOVED_GLOBAL: &[(&str, &str)] = &[(
     "nbproc",
     "nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available.",
 )];
 
 /// Section names.
-pub const SECTIONS: &[&str] = &["global", "defaults", "frontend", "backend", "listen"];
+pub(super) const SECTIONS: &[&str] = &["global", "defaults", "frontend", "backend", "listen"];
 
 /// Sections HAProxy has and splicer does not (yet).
-pub const UNSUPPORTED_SECTIONS: &[&str] = &[
+pub(super) const UNSUPPORTED_SECTIONS: &[&str] = &[
     "peers",
     "resolvers",
     "userlist",
@@ -236,7 +236,7 @@ pub const UNSUPPORTED_SECTIONS: &[&str] = &[
 ];
 
 /// Every word that may start a line in a proxy section, for suggestions.
-pub fn proxy_vocabulary() -> impl Iterator<Item = &'static str> {
+pub(super) fn proxy_vocabulary() -> impl Iterator<Item = &'static str> {
     PROXY_KEYWORDS
         .iter()
         .map(|k| k.name)
@@ -246,7 +246,7 @@ pub fn proxy_vocabulary() -> impl Iterator<Item = &'static str> {
 }
 
 /// Every word that may start a line in `global`, for suggestions.
-pub fn global_vocabulary() -> impl Iterator<Item = &'static str> {
+pub(super) fn global_vocabulary() -> impl Iterator<Item = &'static str> {
     GLOBAL_KEYWORDS
         .iter()
         .map(|k| k.name)
@@ -255,7 +255,7 @@ pub fn global_vocabulary() -> impl Iterator<Item = &'static str> {
 }
 
 /// Every `option` name, for suggestions.
-pub fn option_vocabulary() -> impl Iterator<Item = &'static str> {
+pub(super) fn option_vocabulary() -> impl Iterator<Item = &'static str> {
     OPTIONS
         .iter()
         .map(|o| o.name)
@@ -267,7 +267,10 @@ pub fn option_vocabulary() -> impl Iterator<Item = &'static str> {
 }
 
 /// The closest candidate to `word`, when it is close enough to be a typo.
-pub fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(super) fn suggest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     let max = match word.chars().count() {
         0..=2 => 0,
         3..=5 => 1,
@@ -281,14 +284,14 @@ pub fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
 }
 
 /// `; did you mean 'X'?` or nothing.
-pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+pub(super) fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     suggest(word, candidates)
         .map(|s| format!("; did you mean '{s}'?"))
         .unwrap_or_default()
 }
 
 /// `a, b, c and d` (`last` = "and"), as messages list keywords.
-pub fn word_list(words: impl Iterator<Item = impl AsRef<str>>, last: &str) -> String {
+pub(super) fn word_list(words: impl Iterator<Item = impl AsRef<str>>, last: &str) -> String {
     let words: Vec<String> = words.map(|w| w.as_ref().to_string()).collect();
     match words.split_last() {
         Some((final_word, rest)) if !rest.is_empty() => {

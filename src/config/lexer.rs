@@ -20,7 +20,7 @@ const RAW_BYTE_BASE: u32 = 0x10_FF00;
 
 /// The bytes a word stands for: its UTF-8, except that raw `\xHH` escapes
 /// above 0x7f give the byte itself.
-pub fn word_bytes(word: &str) -> Vec<u8> {
+pub(super) fn word_bytes(word: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(word.len());
     for c in word.chars() {
         match u32::from(c).checked_sub(RAW_BYTE_BASE) {
@@ -34,7 +34,7 @@ pub fn word_bytes(word: &str) -> Vec<u8> {
 /// A word as text for a field that holds a `String`: raw bytes that form
 /// UTF-8 (`caf\xc3\xa9`) become those characters; any other raw byte
 /// becomes the character of the same number (Latin-1).
-pub fn word_text(word: &str) -> String {
+pub(super) fn word_text(word: &str) -> String {
     let bytes = word_bytes(word);
     String::from_utf8(bytes)
         .unwrap_or_else(|e| e.into_bytes().into_iter().map(char::from).collect())
@@ -42,18 +42,21 @@ pub fn word_text(word: &str) -> String {
 
 /// The words of one line, plus notes worth a warning.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Lexed {
+pub(crate) struct Lexed {
     pub words: Vec<String>,
     pub notes: Vec<String>,
 }
 
 /// Why a line cannot be split; the text names the column (1-based), like HAProxy.
 #[derive(Debug, PartialEq, Eq)]
-pub struct LexError(pub String);
+pub(crate) struct LexError(pub String);
 
 /// Splits `line` into words. `env` looks a variable up (`std::env::var` in
 /// production, a table in tests).
-pub fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Lexed, LexError> {
+pub(crate) fn split_line(
+    line: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Lexed, LexError> {
     let chars: Vec<char> = line.chars().collect();
     let mut out = Lexed::default();
     // The word being built; `None` between words. A word exists as soon as
@@ -236,7 +239,7 @@ fn expand(
 /// HAProxy's address parser expands `$NAME` and `${NAME}` once more, even
 /// unquoted, in `bind` and `server` addresses (checked with `haproxy -c`
 /// 2.6); an unset variable gives nothing. This does the same for one word.
-pub fn expand_address(text: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+pub(super) fn expand_address(text: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::new();
     let mut i = 0;

@@ -3,7 +3,8 @@
 //! `option tcplog` is the format [`TCPLOG`].
 
 /// HAProxy's definition of `option tcplog`.
-pub const TCPLOG: &str = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+pub(crate) const TCPLOG: &str =
+    "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
 
 /// A `%` variable splicer can render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +156,7 @@ impl LogFormat {
 
 /// Parses a format string; the error is HAProxy's reason after
 /// `failed to parse log-format : `.
-pub fn parse(src: &str) -> Result<LogFormat, String> {
+pub(crate) fn parse(src: &str) -> Result<LogFormat, String> {
     let mut nodes = Vec::new();
     let mut text = String::new();
     // `%o` flags, applied to every following variable.

@@ -11,19 +11,19 @@ use super::model::*;
 use super::parser::Diags;
 
 /// The 24 syslog facilities, by number.
-pub const FACILITIES: [&str; 24] = [
+pub(super) const FACILITIES: [&str; 24] = [
     "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2",
     "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
     "local5", "local6", "local7",
 ];
 
 /// The 8 syslog levels, most severe first.
-pub const LEVELS: [&str; 8] = [
+pub(super) const LEVELS: [&str; 8] = [
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
 ];
 
 /// `format` names of a `log` line.
-pub const FORMATS: &[(&str, SyslogFormat)] = &[
+pub(super) const FORMATS: &[(&str, SyslogFormat)] = &[
     ("local", SyslogFormat::Local),
     ("rfc3164", SyslogFormat::Rfc3164),
     ("rfc5424", SyslogFormat::Rfc5424),
@@ -34,20 +34,20 @@ pub const FORMATS: &[(&str, SyslogFormat)] = &[
     ("raw", SyslogFormat::Raw),
 ];
 
-pub fn facility(name: &str) -> Option<u8> {
+pub(super) fn facility(name: &str) -> Option<u8> {
     FACILITIES.iter().position(|f| *f == name).map(|i| i as u8)
 }
 
-pub fn level(name: &str) -> Option<u8> {
+pub(super) fn level(name: &str) -> Option<u8> {
     LEVELS.iter().position(|l| *l == name).map(|i| i as u8)
 }
 
 /// The syslog port when a `log` address has none.
-pub const DEFAULT_SYSLOG_PORT: u16 = 514;
+pub(super) const DEFAULT_SYSLOG_PORT: u16 = 514;
 
 /// A proxy's `log` line as written.
 #[derive(Debug, Clone)]
-pub enum LogLine {
+pub(super) enum LogLine {
     /// `log global`: the global section's targets.
     Global,
     Target(LogTarget),
@@ -55,14 +55,14 @@ pub enum LogLine {
 
 /// What a proxy's traffic log lines look like.
 #[derive(Debug, Clone)]
-pub enum FormatChoice {
+pub(super) enum FormatChoice {
     Tcplog,
     Custom(LogFormat),
 }
 
 /// The logging lines of one proxy section.
 #[derive(Debug, Clone, Default)]
-pub struct LogDraft {
+pub(super) struct LogDraft {
     pub lines: Vec<LogLine>,
     pub format: Option<FormatChoice>,
     pub dontlognull: bool,
@@ -71,7 +71,11 @@ pub struct LogDraft {
 
 /// `log ADDRESS [len N] [format F] FACILITY [LEVEL [MINLEVEL]]`; `proxy`
 /// changes HAProxy's wording of the argument-count error.
-pub fn parse_target(words: &[String], proxy: bool, loc: &Location) -> Result<LogTarget, String> {
+pub(super) fn parse_target(
+    words: &[String],
+    proxy: bool,
+    loc: &Location,
+) -> Result<LogTarget, String> {
     if words.len() < 3 {
         let or_global = if proxy { " or global" } else { "" };
         return Err(format!(
@@ -200,7 +204,7 @@ fn parse_dest(text: &str) -> Result<LogDest, String> {
 }
 
 /// `log ...` in the global section.
-pub fn global_log(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
+pub(super) fn global_log(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
     if words.get(1).is_some_and(|w| w == "global") {
         return d.error(
             loc,
@@ -214,7 +218,7 @@ pub fn global_log(g: &mut Global, words: &[String], loc: &Location, d: &mut Diag
 }
 
 /// `log-tag` in the global section.
-pub fn global_log_tag(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
+pub(super) fn global_log_tag(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
     match words {
         [_] => d.error(loc, "'log-tag' expects a tag for use in syslog."),
         [_, tag] => g.log_tag = Some(tag.clone()),
@@ -227,13 +231,18 @@ pub fn global_log_tag(g: &mut Global, words: &[String], loc: &Location, d: &mut 
 }
 
 /// `log-send-hostname [NAME]`.
-pub fn global_log_send_hostname(g: &mut Global, words: &[String], _: &Location, _: &mut Diags) {
+pub(super) fn global_log_send_hostname(
+    g: &mut Global,
+    words: &[String],
+    _: &Location,
+    _: &mut Diags,
+) {
     g.log_send_hostname = Some(words.get(1).cloned().unwrap_or_default());
 }
 
 impl LogDraft {
     /// `log ...` in a proxy section.
-    pub fn log(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+    pub(super) fn log(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
         if words.len() == 2 && words[1] == "global" {
             self.lines.push(LogLine::Global);
             return;
@@ -245,7 +254,7 @@ impl LogDraft {
     }
 
     /// `no log` (`words[0]` is `log`).
-    pub fn no_log(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+    pub(super) fn no_log(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
         if words.len() > 1 {
             return d.error(loc, "log : 'no log' does not expect arguments");
         }
@@ -253,7 +262,7 @@ impl LogDraft {
     }
 
     /// `log-tag` in a proxy section.
-    pub fn tag(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+    pub(super) fn tag(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
         match words.get(1) {
             // HAProxy ignores further words here (not in `global`).
             Some(tag) => self.tag = Some(tag.clone()),
@@ -263,7 +272,7 @@ impl LogDraft {
 
     /// `log-format`; `who` is HAProxy's name for the proxy, `backend` when
     /// it cannot log traffic.
-    pub fn format_line(
+    pub(super) fn format_line(
         &mut self,
         words: &[String],
         who: &str,
@@ -293,7 +302,14 @@ impl LogDraft {
     }
 
     /// `option tcplog` (`on`) or `no option tcplog`.
-    pub fn tcplog(&mut self, on: bool, who: &str, backend: bool, loc: &Location, d: &mut Diags) {
+    pub(super) fn tcplog(
+        &mut self,
+        on: bool,
+        who: &str,
+        backend: bool,
+        loc: &Location,
+        d: &mut Diags,
+    ) {
         if !on {
             return d.error(
                 loc,
@@ -311,7 +327,7 @@ impl LogDraft {
 
     /// A backend's event targets once every file is read (`log global`
     /// expanded; formats only concern frontends and were warned about).
-    pub fn targets(&self, global: &Global) -> FrontendLog {
+    pub(super) fn targets(&self, global: &Global) -> FrontendLog {
         let mut targets = Vec::new();
         for line in &self.lines {
             match line {
@@ -330,7 +346,7 @@ impl LogDraft {
     /// The frontend's logging once every file is read: `log global`
     /// expanded, the tag chosen, HAProxy's warning when a format has no
     /// target to go to.
-    pub fn resolve(
+    pub(super) fn resolve(
         &self,
         global: &Global,
         who: &str,

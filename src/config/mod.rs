@@ -10,9 +10,9 @@ mod checks;
 mod global;
 mod keywords;
 mod lexer;
-pub mod logformat;
+pub(crate) mod logformat;
 mod logs;
-pub mod model;
+mod model;
 mod options;
 mod parser;
 mod proxy;
@@ -22,19 +22,18 @@ mod stats;
 mod stats_page;
 mod validate;
 mod values;
-pub mod vrrp;
+pub(crate) mod vrrp;
 
-pub use lexer::{LexError, Lexed, split_line};
 pub use logformat::LogFormat;
 pub use model::*;
 pub use stats_page::{
     DEFAULT_STATS_REALM, DEFAULT_STATS_TIMEOUT, DEFAULT_STATS_URI, PathMatch, PathRule, SrcRule,
     StatsPage, StatsUi,
 };
-pub use values::{parse_size, parse_time};
+pub use values::parse_time;
 pub use vrrp::{InitialState, Preempt, Vip, VrrpInstance};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Why a config was refused: every error, plus the warnings seen so far.
 #[derive(Debug)]
@@ -64,20 +63,22 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
     finish(parser, paths)
 }
 
-/// Parses `text` as if read from a file named `file` (tests, `-c` on stdin).
-pub fn parse_str(file: &str, text: &str) -> Result<Loaded, LoadError> {
+/// Parses `text` as if read from a file named `file` (unit tests).
+#[cfg(test)]
+pub(crate) fn parse_str(file: &str, text: &str) -> Result<Loaded, LoadError> {
     let env = |name: &str| std::env::var(name).ok();
     parse_with_env(file, text, &env)
 }
 
-/// [`parse_str`] with a chosen environment (tests).
-pub fn parse_with_env(
+/// [`parse_str`] with a chosen environment (unit tests).
+#[cfg(test)]
+pub(crate) fn parse_with_env(
     file: &str,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, LoadError> {
     let mut parser = parser::Parser::new(env);
-    parser.feed(Path::new(file), text);
+    parser.feed(std::path::Path::new(file), text);
     finish(parser, &[PathBuf::from(file)])
 }
 

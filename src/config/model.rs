@@ -94,7 +94,7 @@ pub struct Global {
 }
 
 /// `stats timeout` when not set (HAProxy: 10 s).
-pub const DEFAULT_STATS_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const DEFAULT_STATS_TIMEOUT: Duration = Duration::from_secs(10);
 /// `stats maxconn` when not set (HAProxy: 10).
 pub const DEFAULT_STATS_MAXCONN: usize = 10;
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 const TIMEOUT_UNIT_US: u64 = 1000;
 
 /// An on/off option splicer implements (all accept `no option`).
-pub struct ProxyOption {
+pub(super) struct ProxyOption {
     pub name: &'static str,
     side: Side,
     set: fn(&mut ProxyDraft, bool),
@@ -28,7 +28,7 @@ const fn opt(name: &'static str, side: Side, set: fn(&mut ProxyDraft, bool)) -> 
 
 /// The order is the one typo suggestions prefer on a tie.
 #[rustfmt::skip]
-pub const OPTIONS: &[ProxyOption] = &[
+pub(super) const OPTIONS: &[ProxyOption] = &[
     opt("redispatch", Side::Back, |p, on| p.redispatch = on),
     opt("allbackups", Side::Back, |p, on| p.allbackups = on),
     opt("splice-auto", Side::Both, |p, on| p.splice.auto = Some(on)),
@@ -43,13 +43,13 @@ type LogOption = fn(&mut ProxyDraft, bool, &Location, &mut Diags);
 
 /// Options about the log line, with their own rules for sides and `no`
 /// (`logs.rs`); only a bare `option NAME` line reaches them.
-pub const LOG_OPTIONS: &[(&str, LogOption)] = &[("tcplog", |p, on, loc, d| {
+pub(super) const LOG_OPTIONS: &[(&str, LogOption)] = &[("tcplog", |p, on, loc, d| {
     let (who, backend) = (p.who(), !p.kind.front());
     p.log.tcplog(on, &who, backend, loc, d)
 })];
 
 /// A timeout splicer implements, with its side and its slot.
-pub struct Timeout {
+pub(super) struct Timeout {
     pub name: &'static str,
     side: Side,
     set: fn(&mut Timeouts, Option<Duration>),
@@ -64,7 +64,7 @@ const fn timeout(
 }
 
 /// The order is the one of the "splicer supports" list in messages.
-pub const TIMEOUTS: &[Timeout] = &[
+pub(super) const TIMEOUTS: &[Timeout] = &[
     timeout("connect", Side::Back, |t, v| t.connect = v),
     timeout("client", Side::Front, |t, v| t.client = v),
     timeout("server", Side::Back, |t, v| t.server = v),

@@ -14,19 +14,19 @@ use std::path::Path;
 
 /// Errors and warnings collected while loading.
 #[derive(Debug, Default)]
-pub struct Diags {
+pub(crate) struct Diags {
     pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
 }
 
 impl Diags {
-    pub fn error(&mut self, location: &Location, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, location: &Location, message: impl Into<String>) {
         self.errors.push(Diagnostic {
             location: location.clone(),
             message: message.into(),
         });
     }
-    pub fn warn(&mut self, location: &Location, message: impl Into<String>) {
+    pub(crate) fn warn(&mut self, location: &Location, message: impl Into<String>) {
         self.warnings.push(Diagnostic {
             location: location.clone(),
             message: message.into(),
@@ -47,7 +47,7 @@ enum Section {
 }
 
 /// The state of a load across all files.
-pub struct Parser<'e> {
+pub(super) struct Parser<'e> {
     pub global: Global,
     pub global_location: Option<Location>,
     /// Every defaults section in order; named ones can be found with `from`.
@@ -64,7 +64,7 @@ pub struct Parser<'e> {
 }
 
 impl<'e> Parser<'e> {
-    pub fn new(env: &'e dyn Fn(&str) -> Option<String>) -> Self {
+    pub(super) fn new(env: &'e dyn Fn(&str) -> Option<String>) -> Self {
         Parser {
             global: Global::default(),
             global_location: None,
@@ -79,7 +79,7 @@ impl<'e> Parser<'e> {
     }
 
     /// Parses one file's text; `file` names it in locations.
-    pub fn feed(&mut self, file: &Path, text: &str) {
+    pub(super) fn feed(&mut self, file: &Path, text: &str) {
         self.section = Section::None;
         for (n, raw) in text.lines().enumerate() {
             let location = Location {

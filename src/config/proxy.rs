@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Kind {
+pub(super) enum Kind {
     #[default]
     Defaults,
     Frontend,
@@ -23,7 +23,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn word(self) -> &'static str {
+    pub(super) fn word(self) -> &'static str {
         match self {
             Kind::Defaults => "defaults",
             Kind::Frontend => "frontend",
@@ -31,17 +31,17 @@ impl Kind {
             Kind::Listen => "listen",
         }
     }
-    pub fn front(self) -> bool {
+    pub(super) fn front(self) -> bool {
         self != Kind::Backend
     }
-    pub fn back(self) -> bool {
+    pub(super) fn back(self) -> bool {
         self != Kind::Frontend
     }
 }
 
 /// How HAProxy words the warning for an HTTP-only directive in a TCP proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpStyle {
+pub(super) enum HttpStyle {
     /// `'option httplog' not usable with ... (needs 'mode http')`.
     HttpLog,
     /// `'http-request' rules ignored for ... as they require HTTP mode.`
@@ -52,14 +52,14 @@ pub enum HttpStyle {
 
 /// An HTTP-only directive, kept to warn about once the proxy's mode is known.
 #[derive(Debug, Clone)]
-pub struct HttpOnly {
+pub(super) struct HttpOnly {
     pub what: String,
     pub style: HttpStyle,
     pub location: Location,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Timeouts {
+pub(super) struct Timeouts {
     pub connect: Option<Duration>,
     pub client: Option<Duration>,
     pub server: Option<Duration>,
@@ -74,7 +74,7 @@ pub struct Timeouts {
 
 /// One section as written, after inheriting from its defaults.
 #[derive(Debug, Clone, Default)]
-pub struct ProxyDraft {
+pub(super) struct ProxyDraft {
     pub kind: Kind,
     pub name: String,
     pub location: Location,
@@ -112,7 +112,7 @@ type Parse = fn(&mut ProxyDraft, &[String], &Location, &mut Diags);
 
 /// A proxy keyword splicer implements: its side, whether a `defaults`
 /// section may hold it, and its parser.
-pub struct ProxyKeyword {
+pub(super) struct ProxyKeyword {
     pub name: &'static str,
     side: Side,
     in_defaults: bool,
@@ -131,7 +131,7 @@ const fn kw(name: &'static str, side: Side, in_defaults: bool, parse: Parse) -> 
 /// The first words of a proxy line that splicer implements. The order is
 /// the one typo suggestions prefer on a tie.
 #[rustfmt::skip]
-pub const PROXY_KEYWORDS: &[ProxyKeyword] = &[
+pub(super) const PROXY_KEYWORDS: &[ProxyKeyword] = &[
     kw("mode", Side::Both, true, ProxyDraft::mode),
     kw("bind", Side::Front, false, super::bind::parse),
     kw("default_backend", Side::Front, true, ProxyDraft::default_backend),
@@ -160,7 +160,7 @@ pub const PROXY_KEYWORDS: &[ProxyKeyword] = &[
 
 impl ProxyDraft {
     /// A new section, inheriting what `defaults` set.
-    pub fn start(
+    pub(super) fn start(
         kind: Kind,
         name: String,
         location: Location,
@@ -178,7 +178,7 @@ impl ProxyDraft {
     }
 
     /// `frontend 'x'`, `backend 'x'`, `proxy 'x'` (listen), as HAProxy says.
-    pub fn who(&self) -> String {
+    pub(super) fn who(&self) -> String {
         match self.kind {
             Kind::Listen => format!("proxy '{}'", self.name),
             k => format!("{} '{}'", k.word(), self.name),
@@ -186,7 +186,7 @@ impl ProxyDraft {
     }
 
     /// Applies one keyword line.
-    pub fn keyword(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+    pub(super) fn keyword(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
         let key = words[0].as_str();
         if let Some((_, msg)) = REMOVED_PROXY.iter().find(|(k, _)| *k == key) {
             return d.error(loc, *msg);

@@ -12,7 +12,7 @@ use super::model::*;
 
 /// The HTTP check request as far as written; `None` = HAProxy's default.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Request {
+pub(super) struct Request {
     pub method: Option<String>,
     pub uri: Option<String>,
     pub version: Option<String>,
@@ -22,7 +22,7 @@ pub struct Request {
 
 impl Request {
     /// Takes every part `newer` sets.
-    pub fn overlay(&mut self, newer: Request) {
+    pub(super) fn overlay(&mut self, newer: Request) {
         let Request {
             method,
             uri,
@@ -38,7 +38,7 @@ impl Request {
     }
 
     /// `METHOD URI VERSION`, as the check sends it.
-    pub fn line(&self) -> String {
+    pub(super) fn line(&self) -> String {
         format!(
             "{} {} {}",
             self.method.as_deref().unwrap_or(DEFAULT_HTTPCHK_METHOD),
@@ -51,7 +51,7 @@ impl Request {
 /// `option httpchk [[METHOD] URI [VERSION]]`. The second value is true when
 /// headers or a body hide behind `\r\n` in the version (deprecated, still
 /// honoured by HAProxy 2.6).
-pub fn httpchk_request(args: &[String]) -> Result<(Request, bool), String> {
+pub(super) fn httpchk_request(args: &[String]) -> Result<(Request, bool), String> {
     let text = |w: &String| Some(word_text(w));
     let mut request = match args {
         [] => Request::default(),
@@ -128,7 +128,7 @@ const SEND_PARAMS: &[(&str, SendParam)] = &[
 
 /// `http-check send` arguments: `meth M`, `uri U`, `ver V`, `hdr NAME
 /// VALUE`..., `body STRING`, `comment TEXT` (ignored).
-pub fn http_send(args: &[String]) -> Result<Request, String> {
+pub(super) fn http_send(args: &[String]) -> Result<Request, String> {
     let mut request = Request::default();
     let mut headers = Vec::new();
     let mut i = 0;
@@ -270,7 +270,7 @@ const HTTP_MATCHES: &[Matcher<HttpMatch>] = &[
 ];
 
 /// `http-check expect` arguments.
-pub fn http_expect(args: &[String]) -> Result<HttpExpect, String> {
+pub(super) fn http_expect(args: &[String]) -> Result<HttpExpect, String> {
     let (negate, (_, read), pattern) =
         expect_parts(args, HTTP_MATCHES, &["hdr", "fhdr", "string-lf"])?;
     let matcher = read(pattern)?;
@@ -339,7 +339,7 @@ fn hex(text: &str) -> Result<Vec<u8>, String> {
 
 /// Actions HAProxy has that splicer does not implement yet, besides
 /// `others`: the variable ones.
-pub fn is_unsupported_action(action: &str, others: &[&str]) -> bool {
+pub(super) fn is_unsupported_action(action: &str, others: &[&str]) -> bool {
     others.contains(&action)
         || ["set-var(", "set-var-fmt(", "unset-var("]
             .iter()
@@ -348,11 +348,11 @@ pub fn is_unsupported_action(action: &str, others: &[&str]) -> bool {
 
 /// A `tcp-check` action, given `'tcp-check ACTION'` for its messages and
 /// the words after the action: a rule, or `None` for a comment.
-pub type TcpAction = fn(&str, &[String]) -> Result<Option<TcpCheckRule>, String>;
+pub(super) type TcpAction = fn(&str, &[String]) -> Result<Option<TcpCheckRule>, String>;
 
 /// The `tcp-check` actions splicer implements, in the order messages list
 /// them.
-pub const TCP_CHECK_ACTIONS: &[(&str, TcpAction)] = &[
+pub(super) const TCP_CHECK_ACTIONS: &[(&str, TcpAction)] = &[
     ("connect", |what, args| rule(what, tcp_connect(args))),
     ("send", |what, args| {
         tcp_send(what, args, |data| Ok(word_bytes(data)))
@@ -367,7 +367,7 @@ pub const TCP_CHECK_ACTIONS: &[(&str, TcpAction)] = &[
 
 /// One `tcp-check ACTION ARGS...` line; `None` for a comment. Messages
 /// start with the directive (`'tcp-check send': ...`).
-pub fn tcp_rule(action: &str, args: &[String]) -> Result<Option<TcpCheckRule>, String> {
+pub(super) fn tcp_rule(action: &str, args: &[String]) -> Result<Option<TcpCheckRule>, String> {
     let what = format!("'tcp-check {action}'");
     if let Some((_, parse)) = TCP_CHECK_ACTIONS.iter().find(|(name, _)| *name == action) {
         return parse(&what, args);

@@ -14,7 +14,7 @@ const MIN_COUNT: u32 = 1;
 
 /// Everything on a server line except its name and address.
 #[derive(Debug, Clone)]
-pub struct ServerParams {
+pub(super) struct ServerParams {
     pub weight: u32,
     pub backup: bool,
     pub maxconn: Option<u32>,
@@ -153,7 +153,7 @@ const UNSUPPORTED: &[&str] = &[
 const HTTP_ONLY: &[&str] = &["cookie", "redir", "ws"];
 
 /// One problem on a server line.
-pub enum ParamIssue {
+pub(super) enum ParamIssue {
     Error(String),
     Warning(String),
 }
@@ -161,7 +161,7 @@ pub enum ParamIssue {
 /// Applies `words` (the parameters after the address, or after
 /// `default-server`) to `params`. `who` names the server in messages
 /// (`server 'be/s1'` or `default-server`). Every problem is reported.
-pub fn apply(params: &mut ServerParams, words: &[String], who: &str) -> Vec<ParamIssue> {
+pub(super) fn apply(params: &mut ServerParams, words: &[String], who: &str) -> Vec<ParamIssue> {
     let mut issues = Vec::new();
     let mut i = 0;
     while i < words.len() {
@@ -275,7 +275,7 @@ fn positive_time(v: &str) -> Result<std::time::Duration, String> {
 
 /// `source ADDR` (also the proxy keyword): an IP, optionally `:0`. Ports
 /// and `usesrc` are not supported yet.
-pub fn parse_source(v: &str) -> Result<IpAddr, String> {
+pub(super) fn parse_source(v: &str) -> Result<IpAddr, String> {
     if let Ok(ip) = parse_ip(v) {
         return Ok(ip);
     }

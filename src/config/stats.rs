@@ -54,7 +54,7 @@ const UNSUPPORTED_SOCKET_PARAMS: &[(&str, bool)] = &[
 ];
 
 /// Applies one `stats ...` line of the global section.
-pub fn global(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
+pub(super) fn global(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
     let sub = words.get(1).map_or("", String::as_str);
     let arg = words.get(2).map(String::as_str);
     match sub {

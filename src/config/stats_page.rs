@@ -142,7 +142,7 @@ const NO_EFFECT_IN_STATS: &[&str] = &[
 /// Whether an HTTP-mode directive (as `HttpOnly::what` words it) may sit
 /// in a stats frontend: `Some(true)` used, `Some(false)` no effect, `None`
 /// refused.
-pub fn allowed_in_stats(what: &str) -> Option<bool> {
+pub(super) fn allowed_in_stats(what: &str) -> Option<bool> {
     if what == "'timeout http-request'" {
         Some(true)
     } else if NO_EFFECT_IN_STATS.contains(&what) {
@@ -154,7 +154,7 @@ pub fn allowed_in_stats(what: &str) -> Option<bool> {
 
 /// `stats` and `use-service` lines as written, after inheriting `defaults`.
 #[derive(Debug, Clone, Default)]
-pub struct StatsDraft {
+pub(super) struct StatsDraft {
     /// Where the first `stats` line was; any of them enables the page,
     /// as in HAProxy.
     pub enabled: Option<Location>,
@@ -177,12 +177,12 @@ const STATS_WORDS: &str = "'admin', 'uri', 'realm', 'auth', 'scope', 'enable', '
 
 impl StatsDraft {
     /// Whether the proxy serves the page or the metrics.
-    pub fn serves(&self) -> bool {
+    pub(super) fn serves(&self) -> bool {
         self.enabled.is_some() || self.metrics.is_some()
     }
 
     /// One `stats ...` line of a proxy section.
-    pub fn keyword(&mut self, words: &[String], kind: Kind, loc: &Location, d: &mut Diags) {
+    pub(super) fn keyword(&mut self, words: &[String], kind: Kind, loc: &Location, d: &mut Diags) {
         let sub = words.get(1).map_or("", String::as_str);
         let arg = words.get(2).map(String::as_str);
         // Words taken by the sub-keyword, to report what follows.
@@ -266,7 +266,13 @@ impl StatsDraft {
     }
 
     /// `http-request use-service prometheus-exporter [if|unless COND]`.
-    pub fn use_service(&mut self, words: &[String], kind: Kind, loc: &Location, d: &mut Diags) {
+    pub(super) fn use_service(
+        &mut self,
+        words: &[String],
+        kind: Kind,
+        loc: &Location,
+        d: &mut Diags,
+    ) {
         if kind == Kind::Defaults {
             return d.error(
                 loc,
@@ -293,7 +299,7 @@ impl StatsDraft {
     }
 
     /// The model, for a proxy that serves (see [`StatsDraft::serves`]).
-    pub fn resolve(&self, request: Option<Duration>, client: Option<Duration>) -> StatsPage {
+    pub(super) fn resolve(&self, request: Option<Duration>, client: Option<Duration>) -> StatsPage {
         let ui = self.enabled.as_ref().map(|_| StatsUi {
             uri: self.uri.clone().unwrap_or_else(|| DEFAULT_STATS_URI.into()),
             realm: self

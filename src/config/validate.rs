@@ -9,7 +9,7 @@ use super::proxy::{HttpStyle, Kind, ProxyDraft};
 use super::stats_page::allowed_in_stats;
 
 /// Builds the config from a parser that has read every file.
-pub fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diags) {
+pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diags) {
     let Parser {
         global,
         proxies,

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 /// HAProxy refuses timers above 2^31-1 ms (about 24.8 days).
-pub const MAX_TIME_MS: u128 = i32::MAX as u128;
+pub(super) const MAX_TIME_MS: u128 = i32::MAX as u128;
 
 /// A time such as `500`, `30s`, `2m` (integers only, as in HAProxy).
 /// A bare number is in `default_unit_us` microseconds (1000 for ms).
@@ -46,7 +46,7 @@ pub fn parse_time(text: &str, default_unit_us: u64) -> Result<Duration, String> 
 }
 
 /// A size in bytes: `16384`, `64k`, `1m`, `1g` (binary multiples, as HAProxy).
-pub fn parse_size(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     let digits = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
@@ -75,7 +75,7 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 }
 
 /// A non-negative integer in `min..=max`.
-pub fn parse_int<T>(text: &str, min: T, max: T) -> Result<T, String>
+pub(super) fn parse_int<T>(text: &str, min: T, max: T) -> Result<T, String>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
@@ -159,7 +159,7 @@ fn resolve_host(family: &Family, host: &str, whole: &str) -> Result<IpAddr, Stri
 /// `bind` address: `[ipv4@|ipv6@]HOST:PORT[-PORT]`; returns one socket
 /// address per port of the range. Port 0 is accepted (splicer extension:
 /// the data path picks a port once, handy for tests; HAProxy refuses it).
-pub fn parse_bind_addr(text: &str) -> Result<Vec<SocketAddr>, String> {
+pub(super) fn parse_bind_addr(text: &str) -> Result<Vec<SocketAddr>, String> {
     let (family, host, port) = split_host_port(text)?;
     let Some(port) = port.filter(|p| !p.is_empty()) else {
         return Err(format!("missing port specification in '{text}'"));
@@ -179,7 +179,7 @@ pub fn parse_bind_addr(text: &str) -> Result<Vec<SocketAddr>, String> {
 }
 
 /// `server` address: `[ipv4@|ipv6@]HOST:PORT`, HOST resolved now.
-pub fn parse_server_addr(text: &str) -> Result<SocketAddr, String> {
+pub(super) fn parse_server_addr(text: &str) -> Result<SocketAddr, String> {
     let (family, host, port) = split_host_port(text)?;
     if host.is_empty() || host == "*" {
         return Err(format!("missing address in '{text}'"));
@@ -204,7 +204,7 @@ pub fn parse_server_addr(text: &str) -> Result<SocketAddr, String> {
 }
 
 /// An IP address literal (for `source`, `addr`, `agent-addr`).
-pub fn parse_ip(text: &str) -> Result<IpAddr, String> {
+pub(super) fn parse_ip(text: &str) -> Result<IpAddr, String> {
     let inner = text
         .strip_prefix('[')
         .and_then(|t| t.strip_suffix(']'))

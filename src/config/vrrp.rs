@@ -17,17 +17,17 @@ use super::parser::Diags;
 use super::values::{parse_int, parse_time};
 
 /// `priority` when not set (keepalived: 100).
-pub const DEFAULT_VRRP_PRIORITY: u8 = 100;
+pub(crate) const DEFAULT_VRRP_PRIORITY: u8 = 100;
 /// `priority 255`: the address owner (RFC 5798), master at once on start.
-pub const OWNER_PRIORITY: u8 = 255;
+pub(crate) const OWNER_PRIORITY: u8 = 255;
 /// `advert_int` when not set (RFC 5798 and keepalived: 1 s).
-pub const DEFAULT_ADVERT_INT: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_ADVERT_INT: Duration = Duration::from_secs(1);
 /// `advert_int` bounds: VRRPv3 carries it in 12 bits of centiseconds.
-pub const MAX_ADVERT_CENTIS: u128 = 4095;
+pub(crate) const MAX_ADVERT_CENTIS: u128 = 4095;
 /// `preempt_delay` upper bound (keepalived: 1000 s).
-pub const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
+pub(crate) const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
 /// Addresses one advertisement can carry (its count field is one byte).
-pub const MAX_VIPS: usize = 255;
+pub(crate) const MAX_VIPS: usize = 255;
 /// Longest interface name (IFNAMSIZ - 1).
 const MAX_IFNAME: usize = 15;
 
@@ -130,7 +130,7 @@ const KEEPALIVED_ONLY: &[&str] = &[
 
 /// A vrrp section while it is being read.
 #[derive(Debug, Default)]
-pub struct VrrpDraft {
+pub(crate) struct VrrpDraft {
     pub name: String,
     pub location: Location,
     interface: Option<String>,
@@ -146,7 +146,7 @@ pub struct VrrpDraft {
 }
 
 /// Starts a section from its header line `vrrp NAME`.
-pub fn header(words: &[String], loc: &Location, d: &mut Diags) -> VrrpDraft {
+pub(crate) fn header(words: &[String], loc: &Location, d: &mut Diags) -> VrrpDraft {
     let name = words.get(1).cloned().unwrap_or_default();
     if name.is_empty() {
         d.error(loc, "'vrrp' expects an <id> argument (the instance name)");
@@ -250,7 +250,7 @@ pub(super) const KEYWORDS: &[(&str, Parse)] = &[
 ];
 
 /// Applies one line inside a vrrp section.
-pub fn keyword(v: &mut VrrpDraft, words: &[String], loc: &Location, d: &mut Diags) {
+pub(crate) fn keyword(v: &mut VrrpDraft, words: &[String], loc: &Location, d: &mut Diags) {
     let key = words[0].as_str();
     let result = match key {
         _ if let Some((_, parse)) = KEYWORDS.iter().find(|(k, _)| *k == key) => {
@@ -348,7 +348,7 @@ fn peers(v: &mut VrrpDraft, args: &[String]) -> Result<(), String> {
 }
 
 /// `198.51.100.100/24` or `198.51.100.100` (a /32).
-pub fn parse_vip(text: &str) -> Result<Vip, String> {
+pub(crate) fn parse_vip(text: &str) -> Result<Vip, String> {
     let (ip, prefix) = text.split_once('/').unwrap_or((text, "32"));
     let addr = match ip.parse::<IpAddr>() {
         Ok(IpAddr::V4(a)) if a.is_unspecified() || a.is_multicast() => {
@@ -369,7 +369,7 @@ pub fn parse_vip(text: &str) -> Result<Vip, String> {
 
 /// `advert_int`: `100ms`, `1s`, or keepalived's bare seconds (`0.1`, `1`);
 /// a whole number of centiseconds from 1 to 4095.
-pub fn parse_advert_int(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_advert_int(text: &str) -> Result<Duration, String> {
     let t = parse_seconds(text)?;
     let us = t.as_micros();
     if us % 10_000 != 0 {
@@ -389,7 +389,7 @@ pub fn parse_advert_int(text: &str) -> Result<Duration, String> {
 /// A time with a unit (`100ms`, `5s`), or keepalived's bare seconds with
 /// an optional fraction (`0.1`, `300`). Unlike HAProxy's sections, a bare
 /// number here is seconds, as in keepalived's configs.
-pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_seconds(text: &str) -> Result<Duration, String> {
     let bare = !text.is_empty() && text.chars().all(|c| c.is_ascii_digit() || c == '.');
     if !bare {
         return parse_time(text, 1_000_000);
@@ -417,7 +417,11 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
 
 /// Builds the model from every vrrp section once all files are read:
 /// required keywords, backend names, and clashes between instances.
-pub fn finish(drafts: Vec<VrrpDraft>, backends: &[Backend], d: &mut Diags) -> Vec<VrrpInstance> {
+pub(crate) fn finish(
+    drafts: Vec<VrrpDraft>,
+    backends: &[Backend],
+    d: &mut Diags,
+) -> Vec<VrrpInstance> {
     let mut out: Vec<VrrpInstance> = Vec::new();
     for v in drafts {
         let who = format!("vrrp '{}'", v.name);

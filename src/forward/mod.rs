@@ -8,7 +8,7 @@
 //! source becomes `shutdown(SHUT_WR)` on the destination only once nothing is
 //! left to write, so a FIN never overtakes data.
 
-pub mod pipe;
+pub(crate) mod pipe;
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -18,20 +18,20 @@ use mio::net::TcpStream;
 
 use crate::config::SpliceMode;
 use crate::sys;
-pub use pipe::{Pipe, PipePool};
+pub(crate) use pipe::{Pipe, PipePool};
 
 /// Bytes read per copy-mode read (the worker's scratch buffer size).
-pub const COPY_CHUNK: usize = 16 * 1024;
+pub(crate) const COPY_CHUNK: usize = 16 * 1024;
 /// In `Auto` mode, consecutive full copy reads before a flow switches to
 /// splicing: bulk streams fill the buffer every time, request/response
 /// traffic rarely does (HAProxy's splice-auto has the same idea).
-pub const SPLICE_AUTO_FULL_READS: u8 = 2;
+pub(crate) const SPLICE_AUTO_FULL_READS: u8 = 2;
 /// Bytes asked per splice into the pipe; the pipe's free room is the real limit.
-pub const SPLICE_CHUNK: usize = 1 << 20;
+pub(crate) const SPLICE_CHUNK: usize = 1 << 20;
 
 /// How far one direction has got towards its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Half {
+pub(crate) enum Half {
     /// The source may still send.
     Open,
     /// The source sent FIN; what is left must be written before the FIN.
@@ -42,23 +42,32 @@ pub enum Half {
 
 /// Why a flow cannot go on: the session must be aborted with a reset.
 #[derive(Debug)]
-pub enum FlowError {
+pub(crate) enum FlowError {
     /// Reading the source failed (the peer reset it).
     Read(io::Error),
     /// Writing the destination failed (the peer is gone).
     Write(io::Error),
 }
 
+impl std::fmt::Display for FlowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlowError::Read(e) => write!(f, "read failed: {e}"),
+            FlowError::Write(e) => write!(f, "write failed: {e}"),
+        }
+    }
+}
+
 /// Readiness of one socket as seen from the edge-triggered events: set by an
 /// event, cleared only when a call returns WouldBlock.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Ready {
+pub(crate) struct Ready {
     pub readable: bool,
     pub writable: bool,
 }
 
 /// Per-worker resources the flows borrow while pumping.
-pub struct Shared<'a> {
+pub(crate) struct Shared<'a> {
     pub pipes: &'a mut PipePool,
     pub scratch: &'a mut [u8],
 }
@@ -77,7 +86,7 @@ enum Held {
 
 /// One direction of a session.
 #[derive(Debug)]
-pub struct Flow {
+pub(crate) struct Flow {
     mode: SpliceMode,
     /// In `Auto` mode: whether reads have proven bulky enough to splice.
     splicing: bool,
@@ -97,7 +106,7 @@ pub struct Flow {
 }
 
 impl Flow {
-    pub fn new(mode: SpliceMode) -> Self {
+    pub(crate) fn new(mode: SpliceMode) -> Self {
         Flow {
             mode,
             splicing: mode == SpliceMode::Always,
@@ -111,7 +120,7 @@ impl Flow {
     }
 
     /// Bytes read from the source and not yet written.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         match &self.held {
             Held::Nothing => 0,
             Held::Piped(p) => p.pending,
@@ -120,17 +129,17 @@ impl Flow {
     }
 
     /// The splice policy this flow was made with (or fell back to).
-    pub fn mode(&self) -> SpliceMode {
+    pub(crate) fn mode(&self) -> SpliceMode {
         self.mode
     }
 
     /// Whether this flow currently moves bytes with splice.
-    pub fn is_splicing(&self) -> bool {
+    pub(crate) fn is_splicing(&self) -> bool {
         self.splicing
     }
 
     /// Gives back any pipe (a non-empty one is closed by the pool).
-    pub fn release(&mut self, pipes: &mut PipePool) {
+    pub(crate) fn release(&mut self, pipes: &mut PipePool) {
         if let Held::Piped(p) = std::mem::take(&mut self.held) {
             pipes.put(p);
         }
@@ -138,7 +147,7 @@ impl Flow {
 
     /// Moves bytes until nothing more can happen without a new event.
     /// Returns the bytes written to `dst` by this call.
-    pub fn pump(
+    pub(crate) fn pump(
         &mut self,
         src: &TcpStream,
         src_ready: &mut Ready,

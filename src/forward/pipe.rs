@@ -14,7 +14,7 @@ use crate::sys;
 
 /// A pipe and the number of bytes sitting in it.
 #[derive(Debug)]
-pub struct Pipe {
+pub(crate) struct Pipe {
     rd: OwnedFd,
     wr: OwnedFd,
     /// Bytes spliced in and not yet spliced out. May exceed the nominal pipe
@@ -26,21 +26,21 @@ pub struct Pipe {
 }
 
 impl Pipe {
-    pub fn read_end(&self) -> BorrowedFd<'_> {
+    pub(crate) fn read_end(&self) -> BorrowedFd<'_> {
         self.rd.as_fd()
     }
 
-    pub fn write_end(&self) -> BorrowedFd<'_> {
+    pub(crate) fn write_end(&self) -> BorrowedFd<'_> {
         self.wr.as_fd()
     }
 }
 
 /// Pipes kept idle by one worker at most; the rest are closed on return.
-pub const MAX_IDLE_PIPES_PER_WORKER: usize = 64;
+pub(crate) const MAX_IDLE_PIPES_PER_WORKER: usize = 64;
 
 /// One worker's pool of empty pipes.
 #[derive(Debug)]
-pub struct PipePool {
+pub(crate) struct PipePool {
     idle: Vec<Pipe>,
     /// Pipes of the whole process, and `maxpipes`.
     budget: Arc<Gauge>,
@@ -53,7 +53,7 @@ pub struct PipePool {
 }
 
 impl PipePool {
-    pub fn new(budget: Arc<Gauge>, max: usize, size: usize) -> Self {
+    pub(crate) fn new(budget: Arc<Gauge>, max: usize, size: usize) -> Self {
         PipePool {
             idle: Vec::new(),
             budget,
@@ -65,7 +65,7 @@ impl PipePool {
 
     /// Lends an empty pipe, or `None` when the budget is spent or pipes
     /// cannot be made (the caller copies instead).
-    pub fn get(&mut self) -> Option<Pipe> {
+    pub(crate) fn get(&mut self) -> Option<Pipe> {
         if let Some(p) = self.idle.pop() {
             return Some(p);
         }
@@ -101,7 +101,7 @@ impl PipePool {
 
     /// Takes a pipe back. Only empty pipes may be pooled; one that still holds
     /// bytes (session aborted) is closed, since its content is garbage now.
-    pub fn put(&mut self, pipe: Pipe) {
+    pub(crate) fn put(&mut self, pipe: Pipe) {
         self.starved = false;
         if pipe.pending == 0 && self.idle.len() < MAX_IDLE_PIPES_PER_WORKER {
             self.idle.push(pipe);

@@ -15,7 +15,7 @@
 
 /// An administrative state the agent asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AgentAdmin {
+pub(crate) enum AgentAdmin {
     /// Leave drain or maintenance set by the agent.
     Ready,
     Drain,
@@ -24,7 +24,7 @@ pub enum AgentAdmin {
 
 /// An operational state the agent asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AgentOper {
+pub(crate) enum AgentOper {
     Up,
     /// `down`, `fail` or `stopped`: the word is kept for the log.
     Down(&'static str),
@@ -32,7 +32,7 @@ pub enum AgentOper {
 
 /// What one agent line says; every part is optional.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AgentReply {
+pub(crate) struct AgentReply {
     pub oper: Option<AgentOper>,
     pub admin: Option<AgentAdmin>,
     /// Percentage of the configured weight.
@@ -44,7 +44,7 @@ pub struct AgentReply {
 
 /// Reads one agent line (without its newline). Unknown words are ignored,
 /// as HAProxy does.
-pub fn parse_agent(line: &str) -> AgentReply {
+pub(crate) fn parse_agent(line: &str) -> AgentReply {
     let mut reply = AgentReply::default();
     let mut rest = line;
     loop {

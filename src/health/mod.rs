@@ -7,12 +7,12 @@
 //! control message), and wake it when `observe layer4` counts too many
 //! errors on live traffic.
 
-pub mod agent;
+pub(crate) mod agent;
 mod apply;
-pub mod probe;
-pub mod script;
-pub mod state;
-pub mod status;
+pub(crate) mod probe;
+pub(crate) mod script;
+pub(crate) mod state;
+pub(crate) mod status;
 
 use std::io;
 use std::net::SocketAddr;
@@ -39,7 +39,7 @@ const EVENTS_CAPACITY: usize = 256;
 /// Starts the checker when any server has `check` or `agent-check`; the
 /// process's health waker is then its own (workers wake it when `observe`
 /// counts too many errors).
-pub fn start(rt: Arc<Runtime>, workers: Vec<ControlLink>) -> io::Result<Option<Service>> {
+pub(crate) fn start(rt: Arc<Runtime>, workers: Vec<ControlLink>) -> io::Result<Option<Service>> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let mut thread = Thread::new(rt.clone(), workers, poll);

@@ -20,7 +20,7 @@ use crate::config::ProxyVersion;
 
 /// Where and how a probe connects, and how long it may take.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// The check address (server address, `addr` and `port` applied).
     pub addr: SocketAddr,
     pub source: Option<std::net::IpAddr>,
@@ -44,7 +44,7 @@ enum Wait {
     Read,
 }
 
-pub struct Probe {
+pub(crate) struct Probe {
     steps: Arc<[Step]>,
     pc: usize,
     target: Target,
@@ -59,14 +59,14 @@ pub struct Probe {
 
 /// Where a probe stands after it ran as far as it could.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Poll {
+pub(crate) enum Poll {
     Pending,
     Done(Verdict),
 }
 
 impl Probe {
     /// Starts a check; it may finish at once (a refused connect).
-    pub fn start(
+    pub(crate) fn start(
         steps: Arc<[Step]>,
         target: Target,
         token: Token,
@@ -91,12 +91,12 @@ impl Probe {
     }
 
     /// Readiness on the probe's socket.
-    pub fn on_event(&mut self, registry: &Registry, now: Instant) -> Poll {
+    pub(crate) fn on_event(&mut self, registry: &Registry, now: Instant) -> Poll {
         self.run(registry, now)
     }
 
     /// The deadline passed: the verdict for the step it stopped at.
-    pub fn timed_out(&self) -> Verdict {
+    pub(crate) fn timed_out(&self) -> Verdict {
         match self.steps.get(self.pc) {
             Some(Step::Expect(e)) => e.timeout(),
             _ => Verdict::new(CheckStatus::L4Tout),
@@ -104,12 +104,12 @@ impl Probe {
     }
 
     /// The index of the step the probe is at (or ended at).
-    pub fn step(&self) -> usize {
+    pub(crate) fn step(&self) -> usize {
         self.pc
     }
 
     /// Closes the socket (also done on drop).
-    pub fn close(&mut self, registry: &Registry) {
+    pub(crate) fn close(&mut self, registry: &Registry) {
         if let Some(mut s) = self.stream.take() {
             let _ = registry.deregister(&mut s);
         }
@@ -297,7 +297,7 @@ fn l4_error(status: CheckStatus, e: &io::Error) -> Verdict {
 }
 
 /// The C library's text for an errno, without Rust's " (os error N)".
-pub fn strerror(code: i32) -> String {
+pub(crate) fn strerror(code: i32) -> String {
     let text = io::Error::from_raw_os_error(code).to_string();
     match text.find(" (os error") {
         Some(i) => text[..i].to_string(),

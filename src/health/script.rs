@@ -39,10 +39,10 @@ use super::status::{CheckStatus, Verdict, printable};
 use crate::config::CheckKind;
 
 /// Most bytes kept from a check's response (HAProxy: one buffer, 16 KiB).
-pub const MAX_RESPONSE: usize = 16 * 1024;
+pub(crate) const MAX_RESPONSE: usize = 16 * 1024;
 
 #[derive(Debug, Clone)]
-pub enum Step {
+pub(crate) enum Step {
     /// Connect to the check address; `port` overrides the check port.
     Connect {
         port: Option<u16>,
@@ -54,7 +54,7 @@ pub enum Step {
 
 /// What an `Expect` step answers after a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Progress {
+pub(crate) enum Progress {
     NeedMore,
     Pass { consumed: usize, verdict: Verdict },
     Fail(Verdict),
@@ -62,7 +62,7 @@ pub enum Progress {
 
 /// One expectation on the bytes received so far.
 #[derive(Debug, Clone)]
-pub struct Expect {
+pub(crate) struct Expect {
     kind: ExpectKind,
 }
 
@@ -86,7 +86,7 @@ impl Expect {
     }
 
     /// Judges what has been received so far.
-    pub fn eval(&self, buf: &[u8], eof: bool) -> Progress {
+    pub(crate) fn eval(&self, buf: &[u8], eof: bool) -> Progress {
         match &self.kind {
             ExpectKind::Http(r) => r.eval(buf, eof),
             ExpectKind::Mysql(r) => r.eval(buf, eof),
@@ -103,7 +103,7 @@ impl Expect {
     }
 
     /// The verdict when the check times out while waiting here.
-    pub fn timeout(&self) -> Verdict {
+    pub(crate) fn timeout(&self) -> Verdict {
         match &self.kind {
             ExpectKind::SslHello => Verdict::new(CheckStatus::L6Tout),
             // HAProxy names the step only for `option tcp-check` rules.
@@ -114,7 +114,7 @@ impl Expect {
 }
 
 /// The script of a server's health check.
-pub fn script(kind: &CheckKind) -> Vec<Step> {
+pub(crate) fn script(kind: &CheckKind) -> Vec<Step> {
     let connect = Step::Connect {
         port: None,
         send_proxy: false,
@@ -158,7 +158,7 @@ pub fn script(kind: &CheckKind) -> Vec<Step> {
 /// refused` + ` at step 4 of tcp-check (connect port 3307)`), for the step
 /// at `index` in `script(kind)`. Only `option tcp-check` rules are named;
 /// the built-in checks log the bare error.
-pub fn step_context(kind: &CheckKind, index: usize) -> Option<String> {
+pub(crate) fn step_context(kind: &CheckKind, index: usize) -> Option<String> {
     match kind {
         CheckKind::Tcp(rules) => tcp::step_context(rules, index),
         _ => None,
@@ -167,7 +167,7 @@ pub fn step_context(kind: &CheckKind, index: usize) -> Option<String> {
 
 /// The script of an agent check: connect to the agent port, send
 /// `agent-send` if set, read one line. The verdict's info is the line.
-pub fn agent_script(send: Option<&str>) -> Vec<Step> {
+pub(crate) fn agent_script(send: Option<&str>) -> Vec<Step> {
     let mut steps = vec![Step::Connect {
         port: None,
         send_proxy: false,

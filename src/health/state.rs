@@ -11,21 +11,21 @@ use crate::config::CheckParams;
 
 /// What a check result did to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     None,
     WentUp,
     WentDown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Health {
+pub(crate) struct Health {
     value: u32,
     rise: u32,
     fall: u32,
 }
 
 impl Health {
-    pub fn new(rise: u32, fall: u32) -> Self {
+    pub(crate) fn new(rise: u32, fall: u32) -> Self {
         let rise = rise.max(1);
         Health {
             value: rise,
@@ -36,7 +36,7 @@ impl Health {
 
     /// A counter that goes on from `value` (a reload keeps what the
     /// previous checks learnt), capped at the top.
-    pub fn resume(rise: u32, fall: u32, value: u32) -> Self {
+    pub(crate) fn resume(rise: u32, fall: u32, value: u32) -> Self {
         let mut h = Health::new(rise, fall);
         h.value = value.min(h.top());
         h
@@ -46,15 +46,15 @@ impl Health {
         self.rise + self.fall - 1
     }
 
-    pub fn is_up(&self) -> bool {
+    pub(crate) fn is_up(&self) -> bool {
         self.value >= self.rise
     }
 
-    pub fn value(&self) -> u32 {
+    pub(crate) fn value(&self) -> u32 {
         self.value
     }
 
-    pub fn record(&mut self, passed: bool) -> Change {
+    pub(crate) fn record(&mut self, passed: bool) -> Change {
         let was_up = self.is_up();
         if passed {
             self.value += 1;
@@ -77,14 +77,14 @@ impl Health {
     }
 
     /// `on-error sudden-death`: the next failure will be fatal.
-    pub fn sudden_death(&mut self) {
+    pub(crate) fn sudden_death(&mut self) {
         if self.is_up() {
             self.value = self.rise;
         }
     }
 
     /// `on-error mark-down`, agent `down`: DOWN now.
-    pub fn force_down(&mut self) -> Change {
+    pub(crate) fn force_down(&mut self) -> Change {
         let was_up = self.is_up();
         self.value = 0;
         if was_up {
@@ -95,7 +95,7 @@ impl Health {
     }
 
     /// `status: 1/2 DOWN` / `status: 3/3 UP`, as HAProxy prints it.
-    pub fn status_text(&self) -> String {
+    pub(crate) fn status_text(&self) -> String {
         if self.is_up() {
             format!("{}/{} UP", self.value - self.rise + 1, self.fall)
         } else {
@@ -105,7 +105,7 @@ impl Health {
 
     /// Time to the next check: `inter` when fully up, `downinter` when
     /// fully down, `fastinter` in between (each falling back to `inter`).
-    pub fn interval(&self, p: &CheckParams) -> Duration {
+    pub(crate) fn interval(&self, p: &CheckParams) -> Duration {
         if self.value == self.top() {
             p.inter
         } else if self.value == 0 {

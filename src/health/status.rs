@@ -5,9 +5,7 @@
 /// HAProxy's check status codes, limited to those a TCP load balancer's
 /// checks can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckStatus {
-    /// Not checked yet.
-    Init,
+pub(crate) enum CheckStatus {
     /// The check could not even create a socket.
     SockErr,
     L4Ok,
@@ -28,7 +26,7 @@ pub enum CheckStatus {
 
 impl CheckStatus {
     /// The server is healthy as far as this check goes.
-    pub fn passed(self) -> bool {
+    pub(crate) fn passed(self) -> bool {
         matches!(
             self,
             CheckStatus::L4Ok | CheckStatus::L6Ok | CheckStatus::L7Ok | CheckStatus::L7OkC
@@ -36,9 +34,8 @@ impl CheckStatus {
     }
 
     /// The short code (`show stat`'s `check_status`).
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
-            CheckStatus::Init => "INI",
             CheckStatus::SockErr => "SOCKERR",
             CheckStatus::L4Ok => "L4OK",
             CheckStatus::L4Tout => "L4TOUT",
@@ -56,9 +53,8 @@ impl CheckStatus {
     }
 
     /// HAProxy's description, as logged after "reason:".
-    pub fn description(self) -> &'static str {
+    pub(crate) fn description(self) -> &'static str {
         match self {
-            CheckStatus::Init => "Initializing",
             CheckStatus::SockErr => "Socket error",
             CheckStatus::L4Ok => "Layer4 check passed",
             CheckStatus::L4Tout => "Layer4 timeout",
@@ -79,7 +75,7 @@ impl CheckStatus {
     /// passed check and a wrong status, but not an invalid response nor a
     /// timeout (observed on HAProxy 2.6: "reason: Layer7 invalid response,
     /// info: ..." has no code even when the HTTP status was known).
-    pub fn has_code(self) -> bool {
+    pub(crate) fn has_code(self) -> bool {
         matches!(
             self,
             CheckStatus::L7Ok | CheckStatus::L7OkC | CheckStatus::L7Sts
@@ -89,7 +85,7 @@ impl CheckStatus {
 
 /// The outcome of one check (or of one step of it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     pub status: CheckStatus,
     /// HTTP status, MySQL error number, ...
     pub code: Option<u32>,
@@ -101,7 +97,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    pub fn new(status: CheckStatus) -> Self {
+    pub(crate) fn new(status: CheckStatus) -> Self {
         Verdict {
             status,
             code: None,
@@ -109,19 +105,19 @@ impl Verdict {
         }
     }
 
-    pub fn code(mut self, code: u32) -> Self {
+    pub(crate) fn code(mut self, code: u32) -> Self {
         self.code = Some(code);
         self
     }
 
-    pub fn info(mut self, info: impl Into<String>) -> Self {
+    pub(crate) fn info(mut self, info: impl Into<String>) -> Self {
         self.info = Some(info.into());
         self
     }
 
     /// `reason: Layer7 wrong status, code: 503, info: "Service Unavailable"`
     /// (without the check duration, which the caller knows).
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         let mut s = format!("reason: {}", self.status.description());
         if self.status.has_code() {
             s.push_str(&format!(", code: {}", self.code.unwrap_or(0)));
@@ -137,7 +133,7 @@ impl Verdict {
 /// non-ASCII bytes and `"`, `<`, `>` become `<XX>` (upper-case hex), so a
 /// log line stays one printable line whatever the server sent. The text
 /// stops at a NUL, as HAProxy's C strings do.
-pub fn printable(bytes: &[u8]) -> String {
+pub(crate) fn printable(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     let mut s = String::with_capacity(end);
     for &b in &bytes[..end] {

@@ -9,7 +9,7 @@ use crate::base::log::Record;
 use crate::config::logformat::{Flags, LogFormat, Node, Var};
 
 /// What a record's indices point at, looked up by the logger thread.
-pub struct Names<'a> {
+pub(crate) struct Names<'a> {
     pub frontend: &'a str,
     pub backend: &'a str,
     /// `None` prints `<NOSRV>`.
@@ -20,7 +20,7 @@ pub struct Names<'a> {
 }
 
 /// Renders `fmt` for one session into `out`.
-pub fn render(fmt: &LogFormat, r: &Record, names: &Names<'_>, out: &mut String) {
+pub(crate) fn render(fmt: &LogFormat, r: &Record, names: &Names<'_>, out: &mut String) {
     for node in &fmt.nodes {
         match node {
             Node::Text(t) => out.push_str(t),

@@ -12,8 +12,8 @@
 //! logger knows the config by a [`Book`] of its own: it imports no
 //! session, runtime or worker.
 
-pub mod format;
-pub mod target;
+pub(crate) mod format;
+pub(crate) mod target;
 
 use std::io;
 use std::net::SocketAddr;
@@ -32,16 +32,16 @@ use format::Names;
 use target::{Origin, Sink};
 
 /// Messages waiting for the logger thread before workers start dropping.
-pub const QUEUE_CAPACITY: usize = 16 * 1024;
+pub(crate) const QUEUE_CAPACITY: usize = 16 * 1024;
 /// The syslog tag when no `log-tag` is set (HAProxy uses its program name).
-pub const DEFAULT_TAG: &str = "splicer";
+pub(crate) const DEFAULT_TAG: &str = "splicer";
 /// Shortest time between two warnings about lost log lines.
 const DROP_REPORT_EVERY: Duration = Duration::from_secs(10);
 
 /// What a logger needs of its config: the proxies' names, `log` settings,
 /// binds and servers, in the config's order (messages name them by index).
 #[derive(Debug, Clone)]
-pub struct Book {
+pub(crate) struct Book {
     pub global: Global,
     pub frontends: Vec<Frontend>,
     pub backends: Vec<Backend>,
@@ -55,14 +55,14 @@ impl Book {
 }
 
 /// A config's logger thread, stopped by [`Logger::finish`].
-pub struct Logger {
+pub(crate) struct Logger {
     pub sender: LogSender,
     service: Option<Service>,
 }
 
 impl Logger {
     /// Starts the logger thread when some frontend or backend logs.
-    pub fn start(book: Book) -> io::Result<Logger> {
+    pub(crate) fn start(book: Book) -> io::Result<Logger> {
         if !book.logs() {
             return Ok(Logger::disabled());
         }
@@ -79,7 +79,7 @@ impl Logger {
     }
 
     /// No logger thread: nothing is logged.
-    pub fn disabled() -> Logger {
+    pub(crate) fn disabled() -> Logger {
         Logger {
             sender: LogSender::disabled(),
             service: None,
@@ -89,13 +89,13 @@ impl Logger {
     /// Lets go of this sender: the thread ends once the workers have
     /// dropped theirs (a reload's old config, when its last session ends).
     /// Returns the thread, to join at exit.
-    pub fn detach(self) -> Option<Service> {
+    pub(crate) fn detach(self) -> Option<Service> {
         self.service
     }
 
     /// Waits for the logger to write what is queued. Call once every
     /// other sender is gone.
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         let Logger { sender, service } = self;
         drop(sender);
         if let Some(s) = service {
@@ -331,7 +331,7 @@ fn bind_name(fe: &crate::config::Frontend, local: SocketAddr) -> String {
 }
 
 /// The system's host name (`%H`, `log-send-hostname` without a name).
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .ok()

@@ -13,7 +13,7 @@ use crate::base::log::LEVEL_INFO;
 use crate::config::{LogDest, LogTarget, SyslogFormat};
 
 /// What the syslog header says about the sender.
-pub struct Origin<'a> {
+pub(crate) struct Origin<'a> {
     pub tag: &'a str,
     /// `log-send-hostname`; RFC 3164 then shows it, RFC 5424 too.
     pub hostname: Option<&'a str>,
@@ -22,14 +22,14 @@ pub struct Origin<'a> {
 
 /// The level a target sends a message of `level` at, or `None` when the
 /// target filters it out.
-pub fn effective_level(t: &LogTarget, level: u8) -> Option<u8> {
+pub(crate) fn effective_level(t: &LogTarget, level: u8) -> Option<u8> {
     (level <= t.level).then(|| level.max(t.min_level))
 }
 
 /// Frames `msg` for `t` into `out` (cleared first): header, message,
 /// truncation to `len` (not for stdout/stderr, as HAProxy's fd targets),
 /// and the final newline.
-pub fn frame(
+pub(crate) fn frame(
     t: &LogTarget,
     level: u8,
     origin: &Origin<'_>,
@@ -81,7 +81,7 @@ pub fn frame(
 }
 
 /// An open destination.
-pub enum Sink {
+pub(crate) enum Sink {
     Stdout,
     Stderr,
     Unix(UnixDatagram, std::path::PathBuf),
@@ -92,7 +92,7 @@ impl Sink {
     /// Opens the socket a target needs. Datagram sockets are non-blocking:
     /// a syslog daemon that does not keep up loses messages, it never
     /// slows the logger down.
-    pub fn open(dest: &LogDest) -> io::Result<Sink> {
+    pub(crate) fn open(dest: &LogDest) -> io::Result<Sink> {
         Ok(match dest {
             LogDest::Stdout => Sink::Stdout,
             LogDest::Stderr => Sink::Stderr,
@@ -117,7 +117,7 @@ impl Sink {
     /// Sends one framed message. Stdout and stderr block the logger thread
     /// when their reader is slow; workers still never wait (the channel
     /// in front of the logger drops instead).
-    pub fn send(&mut self, buf: &[u8]) -> io::Result<()> {
+    pub(crate) fn send(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Sink::Stdout => io::stdout().lock().write_all(buf),
             Sink::Stderr => io::stderr().lock().write_all(buf),

@@ -10,7 +10,7 @@ use mio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Starts connecting to `addr`; completion shows up as a writable event.
-pub fn start(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
+pub(crate) fn start(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
     let sock = Socket::new(
         Domain::for_address(addr),
         Type::STREAM.nonblocking().cloexec(),

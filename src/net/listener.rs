@@ -14,7 +14,7 @@ use crate::config::{Bind, DEFAULT_BACKLOG};
 
 /// A listener for one worker, and the frontend it feeds.
 #[derive(Debug)]
-pub struct Listener {
+pub(crate) struct Listener {
     pub socket: mio::net::TcpListener,
     pub frontend: FrontendId,
     pub addr: SocketAddr,
@@ -27,12 +27,12 @@ impl Listener {
     /// leaves the port's SO_REUSEPORT group, so new clients go to another
     /// process on the port, or are refused; clients still in the backlog
     /// are reset.
-    pub fn pause(&self) -> io::Result<()> {
+    pub(crate) fn pause(&self) -> io::Result<()> {
         socket2::SockRef::from(&self.socket).shutdown(std::net::Shutdown::Read)
     }
 
     /// Listens again on the same socket (SIGTTIN).
-    pub fn resume(&self) -> io::Result<()> {
+    pub(crate) fn resume(&self) -> io::Result<()> {
         socket2::SockRef::from(&self.socket).listen(self.backlog)
     }
 }
@@ -75,7 +75,7 @@ fn open(bind: &Bind, addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
 }
 
 /// Opens `workers` sockets for `bind`; returns them and the address really bound.
-pub fn open_bind(
+pub(crate) fn open_bind(
     bind: &Bind,
     frontend: FrontendId,
     frontend_name: &str,

@@ -2,7 +2,7 @@
 //! SO_REUSEPORT socket per worker) and of the runtime API, and the
 //! non-blocking connections to servers and health-check targets.
 
-pub mod connect;
-pub mod listener;
+pub(crate) mod connect;
+pub(crate) mod listener;
 
-pub use listener::{BindError, Listener, open_bind};
+pub(crate) use listener::{BindError, Listener, open_bind};

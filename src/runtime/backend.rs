@@ -15,7 +15,7 @@ use crate::config::{Backend, Frontend};
 
 /// Which servers can take a new session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Availability {
+pub(crate) enum Availability {
     /// `candidates` holds the usable servers with room.
     Ready,
     /// Usable servers exist but all are at maxconn: queue.
@@ -25,7 +25,7 @@ pub enum Availability {
 }
 
 #[derive(Debug)]
-pub struct BackendState {
+pub(crate) struct BackendState {
     pub config: Backend,
     /// Its place in [`super::Runtime::backends`].
     pub id: BackendId,
@@ -48,7 +48,7 @@ pub struct BackendState {
 }
 
 impl BackendState {
-    pub fn server(&self, id: ServerId) -> &ServerState {
+    pub(crate) fn server(&self, id: ServerId) -> &ServerState {
         &self.servers[id.index()]
     }
 
@@ -58,7 +58,11 @@ impl BackendState {
     /// failed) is left out when another choice exists, a backup included:
     /// a redispatched session prefers a backup to the active server that
     /// just refused it.
-    pub fn candidates(&self, exclude: Option<ServerId>, out: &mut Vec<Candidate>) -> Availability {
+    pub(crate) fn candidates(
+        &self,
+        exclude: Option<ServerId>,
+        out: &mut Vec<Candidate>,
+    ) -> Availability {
         out.clear();
         let exclude = exclude.map(ServerId::index);
         // Called for every new session: fills `out` directly, no
@@ -110,7 +114,7 @@ impl BackendState {
     /// Re-reads whether the backend can serve, after a server changed;
     /// keeps `lastchg`, `downtime` and `chkdown`. Called by whoever changes
     /// a server's state (health and admin threads), never per session.
-    pub fn refresh_state(&self) {
+    pub(crate) fn refresh_state(&self) {
         let up = self.servers.iter().any(ServerState::usable);
         if self.up.swap(up, Ordering::AcqRel) != up {
             let now = now_ms();
@@ -124,13 +128,13 @@ impl BackendState {
         }
     }
 
-    pub fn is_up(&self) -> bool {
+    pub(crate) fn is_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
     }
 
     /// Usable active and backup servers (for the logs' "N active and M
     /// backup servers left").
-    pub fn usable_counts(&self) -> (usize, usize) {
+    pub(crate) fn usable_counts(&self) -> (usize, usize) {
         let count = |backup: bool| {
             self.servers
                 .iter()
@@ -142,7 +146,7 @@ impl BackendState {
 }
 
 #[derive(Debug)]
-pub struct FrontendState {
+pub(crate) struct FrontendState {
     pub config: Frontend,
     /// Sessions open on this frontend now (shared, like the counters, with
     /// the frontend of the same name across a reload); each holds a place.

@@ -16,7 +16,7 @@ use crate::config::Config;
 
 impl Runtime {
     /// The runtime for `config`, replacing `old`.
-    pub fn reloaded(config: Config, old: &Runtime) -> Runtime {
+    pub(crate) fn reloaded(config: Config, old: &Runtime) -> Runtime {
         let mut rt = Runtime::new(config, old.process.clone());
         for fe in &mut rt.frontends {
             if let Some(o) = old

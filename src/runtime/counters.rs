@@ -15,12 +15,12 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::base::clock::now_ms;
 
 /// The shard of the threads that are not workers.
-pub const OTHER_THREADS: usize = usize::MAX;
+pub(crate) const OTHER_THREADS: usize = usize::MAX;
 
 /// One writer's share of a frontend's, backend's or server's counters.
 #[derive(Debug, Default)]
 #[repr(align(64))]
-pub struct Shard {
+pub(crate) struct Shard {
     /// Sessions handled in total (`stot`).
     pub sessions: AtomicU64,
     /// Bytes from clients (HAProxy's `bin`).
@@ -66,7 +66,7 @@ impl Shard {
 /// Monotonic counters of a frontend, backend or server, updated while
 /// sessions run (not only at their end).
 #[derive(Debug)]
-pub struct Counters {
+pub(crate) struct Counters {
     shards: Box<[Shard]>,
     /// Most sessions at once (`smax`).
     pub max_current: AtomicU64,
@@ -76,7 +76,7 @@ pub struct Counters {
 
 impl Counters {
     /// Counters written by `workers` workers and the other threads.
-    pub fn new(workers: usize) -> Counters {
+    pub(crate) fn new(workers: usize) -> Counters {
         Counters {
             shards: (0..=workers).map(|_| Shard::default()).collect(),
             max_current: AtomicU64::new(0),
@@ -85,26 +85,26 @@ impl Counters {
     }
 
     /// The shard of worker `writer` ([`OTHER_THREADS`] for the others).
-    pub fn shard(&self, writer: usize) -> &Shard {
+    pub(crate) fn shard(&self, writer: usize) -> &Shard {
         &self.shards[writer.min(self.shards.len() - 1)]
     }
 
     /// One counter, summed over the writers.
-    pub fn total(&self, field: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+    pub(crate) fn total(&self, field: impl Fn(&Shard) -> &AtomicU64) -> u64 {
         self.shards
             .iter()
             .map(|s| field(s).load(Ordering::Relaxed))
             .sum()
     }
 
-    pub fn add(counter: &AtomicU64, n: u64) {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
         if n > 0 {
             counter.fetch_add(n, Ordering::Relaxed);
         }
     }
 
     /// A new session started on `writer`; `current` is how many run now.
-    pub fn session_started(&self, writer: usize, current: u64) {
+    pub(crate) fn session_started(&self, writer: usize, current: u64) {
         let shard = self.shard(writer);
         shard.sessions.fetch_add(1, Ordering::Relaxed);
         shard.last_session.store(now_ms() + 1, Ordering::Relaxed);
@@ -116,7 +116,7 @@ impl Counters {
     }
 
     /// Seconds since the last session, or -1 when there was none (`lastsess`).
-    pub fn since_last_session(&self) -> i64 {
+    pub(crate) fn since_last_session(&self) -> i64 {
         let last = self
             .shards
             .iter()
@@ -130,13 +130,13 @@ impl Counters {
     }
 
     /// `clear counters`: the maxima only.
-    pub fn clear_max(&self) {
+    pub(crate) fn clear_max(&self) {
         self.max_current.store(0, Ordering::Relaxed);
         self.rate.max.store(0, Ordering::Relaxed);
     }
 
     /// `clear counters all`: everything.
-    pub fn clear_all(&self) {
+    pub(crate) fn clear_all(&self) {
         for shard in self.shards.iter() {
             for c in shard.fields() {
                 c.store(0, Ordering::Relaxed);
@@ -150,7 +150,7 @@ impl Counters {
 /// count of the current second plus the previous second's count weighted by
 /// the part of it still inside the window.
 #[derive(Debug, Default)]
-pub struct Rate {
+pub(crate) struct Rate {
     /// The second (`now_ms() / 1000`) that `current` counts.
     second: AtomicU64,
     current: AtomicU32,
@@ -160,7 +160,7 @@ pub struct Rate {
 }
 
 impl Rate {
-    pub fn hit(&self) {
+    pub(crate) fn hit(&self) {
         self.hit_at(now_ms());
     }
 
@@ -189,7 +189,7 @@ impl Rate {
         }
     }
 
-    pub fn value(&self) -> u32 {
+    pub(crate) fn value(&self) -> u32 {
         self.value_at(now_ms())
     }
 

@@ -12,7 +12,7 @@ use crate::base::log::{LEVEL_ALERT, LEVEL_EMERG, LEVEL_NOTICE};
 /// Enters forced maintenance, or leaves it by clearing `leave` (the agent
 /// clears its own flag; the runtime API also the config's `disabled`);
 /// logs as HAProxy does. Shared by the agent and the runtime API.
-pub fn set_maint(rt: &Runtime, backend: &BackendState, s: ServerId, on: bool, leave: u8) {
+pub(crate) fn set_maint(rt: &Runtime, backend: &BackendState, s: ServerId, on: bool, leave: u8) {
     let srv = backend.server(s);
     let flags = srv.admin_flags();
     if on && flags & admin::FORCED_MAINT == 0 {
@@ -37,7 +37,7 @@ pub fn set_maint(rt: &Runtime, backend: &BackendState, s: ServerId, on: bool, le
 }
 
 /// Enters or leaves forced drain, logging as HAProxy does.
-pub fn set_drain(rt: &Runtime, backend: &BackendState, s: ServerId, on: bool) {
+pub(crate) fn set_drain(rt: &Runtime, backend: &BackendState, s: ServerId, on: bool) {
     let srv = backend.server(s);
     let draining = srv.admin_flags() & admin::FORCED_DRAIN != 0;
     if on && !draining {
@@ -60,7 +60,7 @@ pub fn set_drain(rt: &Runtime, backend: &BackendState, s: ServerId, on: bool) {
 
 /// After a server stopped taking sessions: says so when it was the
 /// backend's last one.
-pub fn after_loss(rt: &Runtime, backend: &BackendState, s: ServerId, was_usable: bool) {
+pub(crate) fn after_loss(rt: &Runtime, backend: &BackendState, s: ServerId, was_usable: bool) {
     if was_usable && !backend.server(s).usable() && backend.usable_counts() == (0, 0) {
         let kind = if backend.config.listen {
             "proxy"
@@ -73,7 +73,7 @@ pub fn after_loss(rt: &Runtime, backend: &BackendState, s: ServerId, was_usable:
 }
 
 /// `Server web/w1` or `Backup Server web/b1`.
-pub fn who(backend: &BackendState, srv: &ServerState) -> String {
+pub(crate) fn who(backend: &BackendState, srv: &ServerState) -> String {
     let kind = if srv.backup {
         "Backup Server"
     } else {
@@ -83,7 +83,7 @@ pub fn who(backend: &BackendState, srv: &ServerState) -> String {
 }
 
 /// The tail of a DOWN line.
-pub fn left(backend: &BackendState, srv: &ServerState) -> String {
+pub(crate) fn left(backend: &BackendState, srv: &ServerState) -> String {
     format!(
         "{} {} sessions active, 0 requeued, 0 remaining in queue.",
         servers_left(backend, "left"),
@@ -92,7 +92,7 @@ pub fn left(backend: &BackendState, srv: &ServerState) -> String {
 }
 
 /// The tail of an UP (or drain) line.
-pub fn online(backend: &BackendState) -> String {
+pub(crate) fn online(backend: &BackendState) -> String {
     format!(
         "{} 0 sessions requeued, 0 total in queue.",
         servers_left(backend, "online")

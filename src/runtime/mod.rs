@@ -12,14 +12,14 @@
 mod backend;
 mod carry;
 mod counters;
-pub mod events;
+pub(crate) mod events;
 mod process;
 mod server;
 
-pub use backend::{Availability, BackendState, FrontendState};
-pub use counters::{Counters, OTHER_THREADS, Rate, Shard};
-pub use process::{Heartbeat, Process, VrrpState, default_maxpipes};
-pub use server::{CheckInfo, Observe, Oper, ServerState, ServerStatus, admin};
+pub(crate) use backend::{Availability, BackendState, FrontendState};
+pub(crate) use counters::{Counters, OTHER_THREADS};
+pub(crate) use process::{Process, VrrpState};
+pub(crate) use server::{CheckInfo, Oper, ServerState, ServerStatus, admin};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
@@ -31,7 +31,7 @@ use crate::base::slot::Slot;
 use crate::config::{Config, Global};
 
 /// Worker threads for a config: `nbthread`, else one per online CPU.
-pub fn worker_count(global: &Global) -> usize {
+pub(crate) fn worker_count(global: &Global) -> usize {
     global
         .nbthread
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -40,7 +40,7 @@ pub fn worker_count(global: &Global) -> usize {
 
 /// One config's state.
 #[derive(Debug)]
-pub struct Runtime {
+pub(crate) struct Runtime {
     pub process: Arc<Process>,
     pub global: Global,
     pub frontends: Vec<FrontendState>,
@@ -52,7 +52,7 @@ pub struct Runtime {
 
 impl Runtime {
     /// The state of `config`, on `process`.
-    pub fn new(config: Config, process: Arc<Process>) -> Runtime {
+    pub(crate) fn new(config: Config, process: Arc<Process>) -> Runtime {
         let global = config.global;
         let shards = process.nbthread;
         let backends = config
@@ -100,22 +100,22 @@ impl Runtime {
     }
 
     /// The first config's state, on a process of its own.
-    pub fn first(config: Config) -> Runtime {
+    pub(crate) fn first(config: Config) -> Runtime {
         let process = Arc::new(Process::new(&config));
         Runtime::new(config, process)
     }
 
-    pub fn frontend(&self, id: FrontendId) -> &FrontendState {
+    pub(crate) fn frontend(&self, id: FrontendId) -> &FrontendState {
         &self.frontends[id.index()]
     }
 
-    pub fn backend(&self, id: BackendId) -> &BackendState {
+    pub(crate) fn backend(&self, id: BackendId) -> &BackendState {
         &self.backends[id.index()]
     }
 
     /// Takes a session's places in the process and on frontend `fe`, under
     /// the global and the frontend's maxconn: both, or neither.
-    pub fn take_session_slots(&self, fe: FrontendId) -> Option<SessionSlots> {
+    pub(crate) fn take_session_slots(&self, fe: FrontendId) -> Option<SessionSlots> {
         use std::sync::atomic::Ordering::Relaxed;
         let global = self.process.sessions.try_take(self.maxconn.load(Relaxed))?;
         let f = self.frontend(fe);
@@ -126,7 +126,7 @@ impl Runtime {
     /// A server or backend event: on stderr at `level` as before, and to
     /// the backend's `log` targets at syslog level `syslog` (HAProxy sends
     /// these lines to the proxy's log servers).
-    pub fn event(&self, be: &BackendState, level: log::Level, syslog: u8, text: String) {
+    pub(crate) fn event(&self, be: &BackendState, level: log::Level, syslog: u8, text: String) {
         log::log!(level, "{text}");
         if be.config.log.targets.is_empty() {
             return;
@@ -142,14 +142,14 @@ impl Runtime {
 /// A session's places in the process and on its frontend, given back when
 /// the session is gone.
 #[derive(Debug)]
-pub struct SessionSlots {
+pub(crate) struct SessionSlots {
     pub global: Slot,
     pub frontend: Slot,
 }
 
 impl SessionSlots {
     /// Sessions in the process and on the frontend now, this one included.
-    pub fn counts(&self) -> (usize, usize) {
+    pub(crate) fn counts(&self) -> (usize, usize) {
         (self.global.count(), self.frontend.count())
     }
 }
@@ -158,18 +158,18 @@ impl SessionSlots {
 /// want the newest config (the runtime API). Workers do not use it: each
 /// of their sessions keeps the runtime it started with.
 #[derive(Debug, Clone)]
-pub struct Current(Arc<parking_lot::RwLock<Arc<Runtime>>>);
+pub(crate) struct Current(Arc<parking_lot::RwLock<Arc<Runtime>>>);
 
 impl Current {
-    pub fn new(rt: Arc<Runtime>) -> Current {
+    pub(crate) fn new(rt: Arc<Runtime>) -> Current {
         Current(Arc::new(parking_lot::RwLock::new(rt)))
     }
 
-    pub fn get(&self) -> Arc<Runtime> {
+    pub(crate) fn get(&self) -> Arc<Runtime> {
         self.0.read().clone()
     }
 
-    pub fn set(&self, rt: Arc<Runtime>) {
+    pub(crate) fn set(&self, rt: Arc<Runtime>) {
         *self.0.write() = rt;
     }
 }

@@ -19,7 +19,7 @@ use crate::base::vrrp::Status;
 use crate::config::{Config, VrrpInstance};
 
 /// `maxpipes` when not set: a quarter of maxconn, as HAProxy.
-pub fn default_maxpipes(maxconn: usize) -> usize {
+pub(crate) fn default_maxpipes(maxconn: usize) -> usize {
     maxconn / 4
 }
 
@@ -27,18 +27,18 @@ pub fn default_maxpipes(maxconn: usize) -> usize {
 /// its own on every turn, and neighbours must not share the line.
 #[derive(Debug, Default)]
 #[repr(align(64))]
-pub struct Heartbeat(pub AtomicU64);
+pub(crate) struct Heartbeat(pub AtomicU64);
 
 /// A `vrrp` section and what the VRRP thread last published about it. The
 /// VRRP thread runs the sections it started with: a reload keeps them.
 #[derive(Debug)]
-pub struct VrrpState {
+pub(crate) struct VrrpState {
     pub config: VrrpInstance,
     pub status: Mutex<Status>,
 }
 
 #[derive(Debug)]
-pub struct Process {
+pub(crate) struct Process {
     /// Worker threads (`nbthread`, or one per CPU), fixed at start.
     pub nbthread: usize,
     /// When the process started, for `Uptime` and `Start_time_sec`.
@@ -67,7 +67,7 @@ pub struct Process {
 impl Process {
     /// The process of the first config: its `nbthread`, `maxpipes` and
     /// `vrrp` sections hold until a restart.
-    pub fn new(config: &Config) -> Process {
+    pub(crate) fn new(config: &Config) -> Process {
         let global = &config.global;
         let nbthread = worker_count(global);
         Process {
@@ -97,13 +97,13 @@ impl Process {
     }
 
     /// The health checker's waker, while one runs (`None` to forget it).
-    pub fn set_health_waker(&self, waker: Option<Arc<Waker>>) {
+    pub(crate) fn set_health_waker(&self, waker: Option<Arc<Waker>>) {
         *self.health.lock() = waker;
     }
 
     /// Wakes the health checker, if one runs. Only on a live connection
     /// error that reached a server's error limit: never per packet.
-    pub fn wake_health(&self) {
+    pub(crate) fn wake_health(&self) {
         if let Some(w) = &*self.health.lock() {
             let _ = w.wake();
         }
@@ -111,12 +111,12 @@ impl Process {
 
     /// Where server events go from now on (`None`: nowhere, which lets the
     /// logger that had them end).
-    pub fn set_event_sink(&self, sink: Option<LogSender>) {
+    pub(crate) fn set_event_sink(&self, sink: Option<LogSender>) {
         *self.events.lock() = sink;
     }
 
     /// Sends a server event to the logger in effect.
-    pub fn event(&self, msg: Message) {
+    pub(crate) fn event(&self, msg: Message) {
         if let Some(sink) = &*self.events.lock() {
             sink.send(msg);
         }

@@ -17,7 +17,7 @@ use crate::config::ProxyVersion;
 /// A server's state as a user sees it, derived from its administrative flags
 /// and its operational (health) state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServerStatus {
+pub(crate) enum ServerStatus {
     Up,
     Down,
     /// Takes no new sessions; current ones go on (`drain`, agent `drain`,
@@ -29,7 +29,7 @@ pub enum ServerStatus {
 
 impl ServerStatus {
     /// Out of service: DOWN or in maintenance (HAProxy's "stopped").
-    pub fn stopped(self) -> bool {
+    pub(crate) fn stopped(self) -> bool {
         matches!(self, ServerStatus::Down | ServerStatus::Maint)
     }
 }
@@ -37,7 +37,7 @@ impl ServerStatus {
 /// Operational state, as the health checks (and an agent) see the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum Oper {
+pub(crate) enum Oper {
     Up = 0,
     Down = 1,
     /// Up but refusing new sessions: `http-check disable-on-404` got a 404
@@ -46,21 +46,21 @@ pub enum Oper {
 }
 
 /// Administrative flags of a server (several can be set at once).
-pub mod admin {
+pub(crate) mod admin {
     /// `disabled` in the config.
-    pub const CONFIG_MAINT: u8 = 1;
+    pub(crate) const CONFIG_MAINT: u8 = 1;
     /// Maintenance forced at run time (agent `maint`, runtime API).
-    pub const FORCED_MAINT: u8 = 2;
+    pub(crate) const FORCED_MAINT: u8 = 2;
     /// Drain forced at run time (agent `drain`, runtime API).
-    pub const FORCED_DRAIN: u8 = 4;
-    pub const MAINT: u8 = CONFIG_MAINT | FORCED_MAINT;
+    pub(crate) const FORCED_DRAIN: u8 = 4;
+    pub(crate) const MAINT: u8 = CONFIG_MAINT | FORCED_MAINT;
 }
 
 /// What the last health check said, for `show stat` and the stats page.
 /// Written by the health thread after each check, read by the admin thread;
 /// workers never touch it.
 #[derive(Debug, Clone, Default)]
-pub struct CheckInfo {
+pub(crate) struct CheckInfo {
     /// HAProxy's short code of the last result (`L7OK`, `L4CON`, ...);
     /// empty before the first check.
     pub status: &'static str,
@@ -88,7 +88,7 @@ pub struct CheckInfo {
 
 /// Live-traffic error tracking (`observe layer4`).
 #[derive(Debug)]
-pub struct Observe {
+pub(crate) struct Observe {
     /// `error-limit`.
     pub limit: u32,
     /// Connection errors in a row on live traffic.
@@ -96,7 +96,7 @@ pub struct Observe {
 }
 
 #[derive(Debug)]
-pub struct ServerState {
+pub(crate) struct ServerState {
     pub name: String,
     pub addr: SocketAddr,
     pub backup: bool,
@@ -135,7 +135,7 @@ pub struct ServerState {
 }
 
 impl ServerState {
-    pub fn status(&self) -> ServerStatus {
+    pub(crate) fn status(&self) -> ServerStatus {
         let admin = self.admin.load(Ordering::Acquire);
         if admin & admin::MAINT != 0 {
             ServerStatus::Maint
@@ -148,7 +148,7 @@ impl ServerState {
         }
     }
 
-    pub fn oper(&self) -> Oper {
+    pub(crate) fn oper(&self) -> Oper {
         match self.oper.load(Ordering::Acquire) {
             0 => Oper::Up,
             1 => Oper::Down,
@@ -158,7 +158,7 @@ impl ServerState {
 
     /// Sets the operational state. Coming up from DOWN starts the slowstart
     /// ramp, if the server has one.
-    pub fn set_oper(&self, oper: Oper) {
+    pub(crate) fn set_oper(&self, oper: Oper) {
         let before = self.status();
         let was = self.oper.swap(oper as u8, Ordering::AcqRel);
         self.status_changed(before);
@@ -184,7 +184,7 @@ impl ServerState {
     }
 
     /// `downtime` in ms: past stops plus the current one.
-    pub fn downtime_ms(&self) -> u64 {
+    pub(crate) fn downtime_ms(&self) -> u64 {
         let down = self.down_ms.load(Ordering::Relaxed);
         if self.status().stopped() {
             let since = self.last_change_ms.load(Ordering::Relaxed);
@@ -194,13 +194,13 @@ impl ServerState {
         }
     }
 
-    pub fn admin_flags(&self) -> u8 {
+    pub(crate) fn admin_flags(&self) -> u8 {
         self.admin.load(Ordering::Acquire)
     }
 
     /// Sets or clears administrative flags (see [`admin`]). A change of
     /// the status a user sees restarts `lastchg`, as in HAProxy.
-    pub fn set_admin(&self, flags: u8, on: bool) {
+    pub(crate) fn set_admin(&self, flags: u8, on: bool) {
         let before = self.status();
         if on {
             self.admin.fetch_or(flags, Ordering::AcqRel);
@@ -210,8 +210,9 @@ impl ServerState {
         self.status_changed(before);
     }
 
-    /// For tests and the runtime API: forces the derived status.
-    pub fn set_status(&self, s: ServerStatus) {
+    /// For tests: forces the derived status.
+    #[cfg(test)]
+    pub(crate) fn set_status(&self, s: ServerStatus) {
         let (admin, oper) = match s {
             ServerStatus::Up => (0, Oper::Up),
             ServerStatus::Down => (0, Oper::Down),
@@ -225,7 +226,7 @@ impl ServerState {
     /// The weight the balancer uses now: the set weight, scaled down while a
     /// slowstart ramp runs (at least 1 so the server is not starved, as
     /// HAProxy).
-    pub fn effective_weight(&self) -> u32 {
+    pub(crate) fn effective_weight(&self) -> u32 {
         let w = self.weight.load(Ordering::Relaxed);
         let until = self.ramp_until.load(Ordering::Relaxed);
         if until == 0 || w == 0 {
@@ -244,24 +245,24 @@ impl ServerState {
     }
 
     /// Whether a slowstart ramp is running.
-    pub fn ramping(&self) -> bool {
+    pub(crate) fn ramping(&self) -> bool {
         let until = self.ramp_until.load(Ordering::Relaxed);
         until != 0 && now_ms() < until
     }
 
     /// Takes new sessions at all (up with a non-zero weight).
-    pub fn usable(&self) -> bool {
+    pub(crate) fn usable(&self) -> bool {
         self.status() == ServerStatus::Up && self.weight.load(Ordering::Relaxed) > 0
     }
 
-    pub fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         let max = self.maxconn.load(Ordering::Relaxed);
         max == 0 || self.active.get() < max as usize
     }
 
     /// Takes a place for a connection (respecting maxconn across workers);
     /// the connection holds it until it closes.
-    pub fn try_acquire(&self) -> Option<Slot> {
+    pub(crate) fn try_acquire(&self) -> Option<Slot> {
         let max = match self.maxconn.load(Ordering::Relaxed) {
             0 => usize::MAX,
             n => n as usize,
@@ -272,7 +273,7 @@ impl ServerState {
     /// A live connection to this server failed. Returns true when this error
     /// reaches `error-limit` (`observe layer4`), so the caller wakes the
     /// health checker.
-    pub fn note_error(&self) -> bool {
+    pub(crate) fn note_error(&self) -> bool {
         match &self.observe {
             Some(o) => o.errors.fetch_add(1, Ordering::AcqRel) + 1 == o.limit,
             None => false,
@@ -280,7 +281,7 @@ impl ServerState {
     }
 
     /// A live connection to this server succeeded.
-    pub fn note_success(&self) {
+    pub(crate) fn note_success(&self) {
         if let Some(o) = &self.observe
             && o.errors.load(Ordering::Relaxed) != 0
         {

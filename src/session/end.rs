@@ -22,7 +22,7 @@ use crate::runtime::Runtime;
 
 /// What a finished session leaves for the worker.
 #[derive(Debug)]
-pub struct Closed {
+pub(crate) struct Closed {
     /// For the logger: the session's record, or its PROXY header failure;
     /// `None` when its frontend logs nothing at the end of a session.
     pub log: Option<Message>,
@@ -36,7 +36,7 @@ const DISCARD_LIMIT: usize = 64 * 1024;
 impl Session {
     /// Ends the session: closes both sockets (with a reset when `how` is
     /// an abort) and gives back its queue place, pipes and slots.
-    pub fn finish(mut self, how: Close, ctx: &mut Ctx<'_>) -> Closed {
+    pub(crate) fn finish(mut self, how: Close, ctx: &mut Ctx<'_>) -> Closed {
         self.leave_queue(ctx.queues, false);
         let mut log = self.log_message(ctx.rt, ctx.now);
         let freed = self.close_sockets(how, ctx.pipes);

@@ -35,19 +35,18 @@ use crate::runtime::{Counters, Runtime, SessionSlots};
 
 mod dispatch;
 mod end;
-pub mod queue;
+pub(crate) mod queue;
 mod trace;
 mod view;
 use crate::proxy_proto;
-pub use end::Closed;
-pub use queue::BackendQueue;
+pub(crate) use queue::BackendQueue;
 use queue::Place;
 use trace::Trace;
 
 /// The server connection and the slot it holds on its server (given back
 /// when the connection is dropped).
 #[derive(Debug)]
-pub struct Conn {
+pub(crate) struct Conn {
     pub stream: TcpStream,
     pub backend: BackendId,
     pub server: ServerId,
@@ -57,7 +56,7 @@ pub struct Conn {
 
 /// Where a session is in its life.
 #[derive(Debug)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// `accept-proxy`: waiting for the client's PROXY header.
     ProxyHeader,
     /// Every usable server is at maxconn: waiting in the backend's queue.
@@ -72,7 +71,7 @@ pub enum Phase {
 
 /// How a session ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Close {
+pub(crate) enum Close {
     /// Both directions finished, or a timeout: close normally.
     Normal,
     /// One side failed: reset the other, so a cut transfer never looks complete.
@@ -81,13 +80,13 @@ pub enum Close {
 
 /// What the worker must do after a handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Continue,
     Close(Close),
 }
 
 /// The worker's resources a session borrows while it runs a handler.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub rt: &'a Runtime,
     /// The worker's number: its shard of the counters.
     pub worker: usize,
@@ -107,7 +106,7 @@ pub struct Ctx<'a> {
 const MAX_PICK_RACES: usize = 8;
 
 #[derive(Debug)]
-pub struct Session {
+pub(crate) struct Session {
     key: usize,
     /// Process-unique id for the runtime API (`show sess`), set by the worker.
     pub id: u64,
@@ -145,7 +144,7 @@ impl Session {
     /// took for it; the worker has registered `client` with
     /// `Side::Client.token(key)`.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         key: usize,
         client: TcpStream,
         peer: SocketAddr,
@@ -188,7 +187,7 @@ impl Session {
     }
 
     /// First step after accept.
-    pub fn begin(&mut self, accept_proxy: bool, ctx: &mut Ctx<'_>) -> Outcome {
+    pub(crate) fn begin(&mut self, accept_proxy: bool, ctx: &mut Ctx<'_>) -> Outcome {
         if accept_proxy {
             self.phase = Phase::ProxyHeader;
             let t = ctx.rt.frontend(self.frontend).config.timeout_client;
@@ -200,7 +199,12 @@ impl Session {
     }
 
     /// Readiness changed on one side.
-    pub fn on_event(&mut self, side: Side, ev: &mio::event::Event, ctx: &mut Ctx<'_>) -> Outcome {
+    pub(crate) fn on_event(
+        &mut self,
+        side: Side,
+        ev: &mio::event::Event,
+        ctx: &mut Ctx<'_>,
+    ) -> Outcome {
         let ready = match (side, &mut self.phase) {
             (Side::Client, _) => &mut self.client_ready,
             (Side::Server, Phase::Connecting { conn } | Phase::Forwarding { conn }) => {
@@ -229,7 +233,7 @@ impl Session {
     }
 
     /// The session's deadline passed.
-    pub fn on_timeout(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+    pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
         match self.phase {
             Phase::Connecting { .. } => {
                 let e = io::Error::new(io::ErrorKind::TimedOut, "timeout connect");
@@ -274,7 +278,7 @@ impl Session {
     }
 
     /// Called by the worker for a queued session when a slot may be free.
-    pub fn retry_queued(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+    pub(crate) fn retry_queued(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
         if self.is_queued() {
             self.dispatch(ctx)
         } else {
@@ -284,11 +288,11 @@ impl Session {
 
     /// The server this session is connected or connecting to.
     /// Connected to its server (bytes may flow), not still connecting.
-    pub fn is_forwarding(&self) -> bool {
+    pub(crate) fn is_forwarding(&self) -> bool {
         matches!(self.phase, Phase::Forwarding { .. })
     }
 
-    pub fn server(&self) -> Option<ServerId> {
+    pub(crate) fn server(&self) -> Option<ServerId> {
         match &self.phase {
             Phase::Connecting { conn } | Phase::Forwarding { conn } => Some(conn.server),
             _ => None,
@@ -296,7 +300,7 @@ impl Session {
     }
 
     /// Bytes read from the client and bytes written to it, for the log.
-    pub fn traffic(&self) -> (u64, u64) {
+    pub(crate) fn traffic(&self) -> (u64, u64) {
         let mut up = self.up.bytes + self.up.pending() as u64;
         if up == 0 && !matches!(self.phase, Phase::Forwarding { .. }) {
             // Never forwarded: what the client sent waits in the socket.
@@ -308,18 +312,18 @@ impl Session {
 
     /// Ends the session from outside (worker control): `cause` is
     /// Killed, ServerDown or BackupCut.
-    pub fn kill(&mut self, cause: Cause) {
+    pub(crate) fn kill(&mut self, cause: Cause) {
         let connecting = matches!(self.phase, Phase::Connecting { .. });
         self.trace
             .end(Term::killed(cause, self.is_queued(), connecting));
     }
 
-    pub fn is_queued(&self) -> bool {
+    pub(crate) fn is_queued(&self) -> bool {
         matches!(self.phase, Phase::Queued { .. })
     }
 
     /// Whether queue entry `seq` stands for this session's wait.
-    pub fn is_queued_as(&self, seq: u64) -> bool {
+    pub(crate) fn is_queued_as(&self, seq: u64) -> bool {
         matches!(&self.phase, Phase::Queued { place } if place.is(seq))
     }
 
@@ -427,9 +431,11 @@ impl Session {
             let e = io::Error::new(kind, "server closed before any data");
             return self.connect_failed(e, ctx);
         }
-        if up.is_err() || down.is_err() {
+        if let Some(e) = up.as_ref().err().or(down.as_ref().err()) {
             let client =
                 matches!(up, Err(FlowError::Read(_))) || matches!(down, Err(FlowError::Write(_)));
+            let side = if client { "client" } else { "server" };
+            log::debug!("session {}: {side} side {e}", self.key);
             self.trace.end(if client {
                 Term::CLIENT_ABORT
             } else {

@@ -14,7 +14,7 @@ use crate::runtime::BackendState;
 
 /// A session's place in a backend's queue.
 #[derive(Debug)]
-pub struct Place {
+pub(crate) struct Place {
     /// Which joining this is (a session may wait more than once).
     seq: u64,
     /// The queue's `served` count when it joined.
@@ -25,7 +25,7 @@ pub struct Place {
 
 /// One backend's queue in one worker (for one config generation).
 #[derive(Debug, Default)]
-pub struct BackendQueue {
+pub(crate) struct BackendQueue {
     /// `(session key, Place::seq)`, oldest first. An entry whose session
     /// left (or whose key was reused) no longer matches its place: skipped.
     waiting: VecDeque<(usize, u64)>,
@@ -38,7 +38,7 @@ pub struct BackendQueue {
 
 impl BackendQueue {
     /// Puts session `key` at the back of the queue of `backend`.
-    pub fn join(&mut self, key: usize, backend: &BackendState) -> Place {
+    pub(crate) fn join(&mut self, key: usize, backend: &BackendState) -> Place {
         self.joins += 1;
         self.live += 1;
         self.waiting.push_back((key, self.joins));
@@ -52,7 +52,7 @@ impl BackendQueue {
     /// Takes `place` out of the queue; `served`: it leaves to be dispatched
     /// (not gone). Returns its share of `%bq`: 1 + the sessions served
     /// while it waited.
-    pub fn leave(&mut self, place: Place, served: bool) -> u64 {
+    pub(crate) fn leave(&mut self, place: Place, served: bool) -> u64 {
         self.live -= 1;
         let share = self.served - place.ticket + 1;
         if served {
@@ -62,28 +62,28 @@ impl BackendQueue {
     }
 
     /// The oldest entry: `(session key, place seq)`.
-    pub fn front(&self) -> Option<(usize, u64)> {
+    pub(crate) fn front(&self) -> Option<(usize, u64)> {
         self.waiting.front().copied()
     }
 
-    pub fn pop_front(&mut self) {
+    pub(crate) fn pop_front(&mut self) {
         self.waiting.pop_front();
     }
 
     /// Sessions of this worker waiting now.
-    pub fn live(&self) -> usize {
+    pub(crate) fn live(&self) -> usize {
         self.live
     }
 
     /// Whether some entry is left to look at.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.waiting.is_empty()
     }
 }
 
 impl Place {
     /// Whether the queue entry `seq` stands for this place.
-    pub fn is(&self, seq: u64) -> bool {
+    pub(crate) fn is(&self, seq: u64) -> bool {
         self.seq == seq
     }
 }

@@ -12,7 +12,7 @@ use crate::base::log::{Handshake, Term};
 use crate::proxy_proto::ParseError;
 
 /// Why a PROXY header was refused, in the log's words.
-pub fn handshake_failure(e: &ParseError) -> Handshake {
+pub(super) fn handshake_failure(e: &ParseError) -> Handshake {
     match e {
         ParseError::NotProxy => Handshake::NotProxy,
         ParseError::Malformed(_) => Handshake::Invalid,
@@ -20,7 +20,7 @@ pub fn handshake_failure(e: &ParseError) -> Handshake {
 }
 
 #[derive(Debug)]
-pub struct Trace {
+pub(super) struct Trace {
     /// Wall-clock accept time, for `%t`.
     pub accepted: SystemTime,
     started: Instant,
@@ -50,7 +50,7 @@ pub struct Trace {
 }
 
 impl Trace {
-    pub fn new(now: Instant, wants_source: bool) -> Trace {
+    pub(super) fn new(now: Instant, wants_source: bool) -> Trace {
         Trace {
             accepted: SystemTime::now(),
             started: now,
@@ -70,49 +70,49 @@ impl Trace {
         }
     }
 
-    pub fn queued(&mut self, now: Instant) {
+    pub(super) fn queued(&mut self, now: Instant) {
         self.queued_at.get_or_insert(now);
     }
 
     /// The session left a backend queue; `share` is what the queue says
     /// of its position ([`super::queue::BackendQueue::leave`]).
-    pub fn left_queue(&mut self, share: u64) {
+    pub(super) fn left_queue(&mut self, share: u64) {
         self.backend_queue += share;
     }
 
-    pub fn connecting(&mut self, server: ServerId, now: Instant) {
+    pub(super) fn connecting(&mut self, server: ServerId, now: Instant) {
         self.queue_end.get_or_insert(now);
         self.server = Some(server);
     }
 
-    pub fn connected(&mut self, now: Instant, source: impl FnOnce() -> Option<SocketAddr>) {
+    pub(super) fn connected(&mut self, now: Instant, source: impl FnOnce() -> Option<SocketAddr>) {
         self.connected = Some(now);
         if self.wants_source {
             self.source = source();
         }
     }
 
-    pub fn retried(&mut self, redispatch: bool) {
+    pub(super) fn retried(&mut self, redispatch: bool) {
         self.retries += 1;
         self.redispatched |= redispatch;
     }
 
-    pub fn failed(&mut self, term: Term) {
+    pub(super) fn failed(&mut self, term: Term) {
         self.failure = Some(term);
     }
 
     /// Records why the session ends; the first reason given wins.
-    pub fn end(&mut self, term: Term) {
+    pub(super) fn end(&mut self, term: Term) {
         self.end.get_or_insert(term);
     }
 
     /// The termination state at close.
-    pub fn term(&self) -> Term {
+    pub(super) fn term(&self) -> Term {
         self.end.or(self.failure).unwrap_or(Term::NORMAL)
     }
 
     /// `(Tw, Tc, Tt)` in milliseconds, `-1` for a stage never reached.
-    pub fn timers(&self, now: Instant) -> (i64, i64, i64) {
+    pub(super) fn timers(&self, now: Instant) -> (i64, i64, i64) {
         let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis() as i64;
         // A session that died in the queue waited until now.
         let queue_end = self.queue_end.or(self.queued_at.map(|_| now));

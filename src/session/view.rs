@@ -15,7 +15,7 @@ use super::{Phase, Session};
 impl Session {
     /// What `show sess` shows of this session; `detail` adds what costs a
     /// system call (the server connection's local address).
-    pub fn view(&self, rt: &Runtime, detail: bool) -> SessionView {
+    pub(crate) fn view(&self, rt: &Runtime, detail: bool) -> SessionView {
         let now = Instant::now();
         let fe = &rt.frontend(self.frontend).config;
         let backend = self.backend.map(|b| rt.backend(b));

@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// Gratuitous ARPs per VIP after becoming master (keepalived: 5).
-pub const GARP_REPEAT: u32 = 5;
+pub(crate) const GARP_REPEAT: u32 = 5;
 /// Time between two of them.
-pub const GARP_SPACING: Duration = Duration::from_millis(200);
+pub(crate) const GARP_SPACING: Duration = Duration::from_millis(200);
 const ETH_P_ARP: u16 = 0x0806;
 const BROADCAST: [u8; 6] = [0xff; 6];
 
 /// An ARP request from `mac` for `ip` about `ip` itself (sender and target
 /// protocol addresses equal): Linux and switches take it as an update of
 /// the address's MAC (RFC 5227 "ARP announcement").
-pub fn announcement(mac: [u8; 6], ip: Ipv4Addr) -> [u8; 28] {
+pub(crate) fn announcement(mac: [u8; 6], ip: Ipv4Addr) -> [u8; 28] {
     let mut p = [0u8; 28];
     p[0..2].copy_from_slice(&1u16.to_be_bytes()); // Ethernet
     p[2..4].copy_from_slice(&0x0800u16.to_be_bytes()); // IPv4
@@ -36,14 +36,14 @@ pub fn announcement(mac: [u8; 6], ip: Ipv4Addr) -> [u8; 28] {
 /// A datagram packet socket that only sends: the kernel adds the
 /// Ethernet header from the destination address. Protocol 0 receives
 /// nothing, so the host's ARP traffic does not pile up in it.
-pub fn open() -> io::Result<Socket> {
+pub(crate) fn open() -> io::Result<Socket> {
     let s = Socket::new(Domain::PACKET, Type::DGRAM, Some(Protocol::from(0)))?;
     s.set_nonblocking(true)?;
     Ok(s)
 }
 
 /// Broadcasts one announcement of `ip` on interface `ifindex`.
-pub fn send(sock: &Socket, ifindex: u32, mac: [u8; 6], ip: Ipv4Addr) -> io::Result<()> {
+pub(crate) fn send(sock: &Socket, ifindex: u32, mac: [u8; 6], ip: Ipv4Addr) -> io::Result<()> {
     sock.send_to(&announcement(mac, ip), &broadcast_addr(ifindex))
         .map(|_| ())
 }
@@ -55,30 +55,30 @@ fn broadcast_addr(ifindex: u32) -> SockAddr {
 
 /// When the next announcements are due after taking the VIPs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     left: u32,
     next: Option<Instant>,
 }
 
 impl Schedule {
     /// Starts a round: the first one is due now.
-    pub fn start(now: Instant) -> Schedule {
+    pub(crate) fn start(now: Instant) -> Schedule {
         Schedule {
             left: GARP_REPEAT,
             next: Some(now),
         }
     }
 
-    pub fn cancel(&mut self) {
+    pub(crate) fn cancel(&mut self) {
         *self = Schedule::default();
     }
 
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         self.next
     }
 
     /// Whether a round of announcements is due at `now` (and books the next).
-    pub fn due(&mut self, now: Instant) -> bool {
+    pub(crate) fn due(&mut self, now: Instant) -> bool {
         match self.next {
             Some(t) if now >= t && self.left > 0 => {
                 self.left -= 1;

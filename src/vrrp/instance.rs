@@ -34,14 +34,14 @@ const TOS_NETWORK_CONTROL: u8 = 0xc0;
 const RECV_BUFFER: usize = 2048;
 
 /// What the thread shares between instances.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub nl: &'a mut Netlink,
     pub arp: &'a Socket,
     pub rt: &'a Runtime,
     pub children: &'a mut Vec<Child>,
 }
 
-pub struct Instance {
+pub(crate) struct Instance {
     pub cfg: VrrpInstance,
     machine: Machine,
     link: Option<Link>,
@@ -57,7 +57,7 @@ pub struct Instance {
 }
 
 impl Instance {
-    pub fn new(cfg: VrrpInstance) -> Instance {
+    pub(crate) fn new(cfg: VrrpInstance) -> Instance {
         let machine = Machine::new(
             cfg.priority,
             cfg.advert_centis(),
@@ -80,7 +80,7 @@ impl Instance {
 
     /// Removes VIPs a crashed run may have left on the interface; called
     /// once at start, before anything is sent or received.
-    pub fn remove_leftovers(&self, nl: &mut Netlink) -> io::Result<()> {
+    pub(crate) fn remove_leftovers(&self, nl: &mut Netlink) -> io::Result<()> {
         let Some(link) = nl.link(&self.cfg.interface)? else {
             return Ok(());
         };
@@ -98,7 +98,7 @@ impl Instance {
     }
 
     /// When [`Instance::on_timers`] next has work.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         match (self.machine.deadline(), self.garp.deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -109,7 +109,12 @@ impl Instance {
     /// (`stalled`: a worker that stopped turning), enters or leaves FAULT,
     /// and starts the machine on the first call without a fault. Returns
     /// whether the raw socket was (re)opened, so the caller registers it.
-    pub fn refresh(&mut self, ctx: &mut Ctx<'_>, now: Instant, stalled: Option<&str>) -> bool {
+    pub(crate) fn refresh(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        now: Instant,
+        stalled: Option<&str>,
+    ) -> bool {
         let mut reopened = false;
         let fault = match ctx.nl.link(&self.cfg.interface) {
             // The kernel did not answer in time: nothing is known to have
@@ -196,7 +201,7 @@ impl Instance {
     }
 
     /// Fires due timers: the machine's, and the gratuitous ARP repeats.
-    pub fn on_timers(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    pub(crate) fn on_timers(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         let mut out = Vec::new();
         self.machine.tick(now, &mut out);
         self.apply(ctx, now, out);
@@ -206,7 +211,7 @@ impl Instance {
     }
 
     /// Reads every packet waiting on the socket.
-    pub fn receive(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    pub(crate) fn receive(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         let mut buf = [0u8; RECV_BUFFER];
         loop {
             let Some(sock) = &self.sock else { return };
@@ -443,7 +448,7 @@ impl Instance {
     }
 
     /// Stops the machine: a master sends priority 0 and releases the VIPs.
-    pub fn stop(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    pub(crate) fn stop(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         let mut out = Vec::new();
         self.machine.stop(&mut out);
         self.apply(ctx, now, out);

@@ -16,11 +16,11 @@ use super::packet::Advert;
 use crate::config::Preempt;
 use crate::config::vrrp::OWNER_PRIORITY;
 
-pub use crate::base::vrrp::State;
+pub(crate) use crate::base::vrrp::State;
 
 /// Why the state changed, in words for the log line and `show vrrp`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// Started (or left FAULT) as a non-owner: wait for a master.
     Startup,
     /// Priority 255: the address owner is master at once.
@@ -91,7 +91,7 @@ impl std::fmt::Display for Reason {
 
 /// What the caller must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Send an advertisement with this priority (0 when giving up).
     Send { priority: u8 },
     /// Add the VIPs to the interface and announce them (gratuitous ARP).
@@ -118,7 +118,7 @@ enum Heard {
 
 /// One virtual router's protocol state.
 #[derive(Debug)]
-pub struct Machine {
+pub(crate) struct Machine {
     priority: u8,
     /// Advertisement_Interval, centiseconds.
     advert_cs: u16,
@@ -138,7 +138,7 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn new(priority: u8, advert_cs: u16, preempt: Preempt, local_ip: Ipv4Addr) -> Self {
+    pub(crate) fn new(priority: u8, advert_cs: u16, preempt: Preempt, local_ip: Ipv4Addr) -> Self {
         Machine {
             priority,
             advert_cs: advert_cs.max(1),
@@ -154,16 +154,16 @@ impl Machine {
         }
     }
 
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         self.state
     }
 
-    pub fn priority(&self) -> u8 {
+    pub(crate) fn priority(&self) -> u8 {
         self.priority
     }
 
     /// The current master and its priority, as far as this router knows.
-    pub fn master(&self) -> Option<(Ipv4Addr, u8)> {
+    pub(crate) fn master(&self) -> Option<(Ipv4Addr, u8)> {
         match self.state {
             State::Master => Some((self.local_ip, self.priority)),
             State::Backup => self.master,
@@ -172,29 +172,29 @@ impl Machine {
     }
 
     /// Master_Adver_Interval.
-    pub fn master_adver_interval(&self) -> Duration {
+    pub(crate) fn master_adver_interval(&self) -> Duration {
         centis(self.master_adver_cs)
     }
 
     /// The primary address changed (or was learnt after start).
-    pub fn set_local_ip(&mut self, ip: Ipv4Addr) {
+    pub(crate) fn set_local_ip(&mut self, ip: Ipv4Addr) {
         self.local_ip = ip;
     }
 
     /// Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256, kept
     /// in microseconds rather than rounded to centiseconds.
-    pub fn skew_time(&self) -> Duration {
+    pub(crate) fn skew_time(&self) -> Duration {
         let us = (256 - u64::from(self.priority)) * u64::from(self.master_adver_cs) * 10_000 / 256;
         Duration::from_micros(us)
     }
 
     /// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time.
-    pub fn master_down_interval(&self) -> Duration {
+    pub(crate) fn master_down_interval(&self) -> Duration {
         3 * self.master_adver_interval() + self.skew_time()
     }
 
     /// When [`Machine::tick`] next has something to do.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         match self.state {
             State::Master => self.adver_at,
             State::Backup => self.down_at,
@@ -203,7 +203,7 @@ impl Machine {
     }
 
     /// Startup (RFC §6.4.1), from Init or Stopped.
-    pub fn start(&mut self, now: Instant, out: &mut Vec<Action>) {
+    pub(crate) fn start(&mut self, now: Instant, out: &mut Vec<Action>) {
         if matches!(self.state, State::Init | State::Stopped) {
             self.enter(now, Reason::Startup, out);
         }
@@ -221,7 +221,7 @@ impl Machine {
 
     /// Timers: the master-down timer in Backup, the advertisement timer
     /// in Master.
-    pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+    pub(crate) fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
         match self.state {
             State::Backup if self.down_at.is_some_and(|t| now >= t) => {
                 let reason = match self.heard {
@@ -250,7 +250,13 @@ impl Machine {
 
     /// An advertisement for this virtual router, already checked (TTL,
     /// version, checksum, VRID, addresses) and not our own.
-    pub fn advert(&mut self, now: Instant, from: Ipv4Addr, adv: &Advert, out: &mut Vec<Action>) {
+    pub(crate) fn advert(
+        &mut self,
+        now: Instant,
+        from: Ipv4Addr,
+        adv: &Advert,
+        out: &mut Vec<Action>,
+    ) {
         // RFC §7.1: the address owner discards every advertisement.
         if self.priority == OWNER_PRIORITY {
             return;
@@ -321,7 +327,7 @@ impl Machine {
     /// Something this router depends on failed: leave Master or Backup
     /// and stay silent until [`Machine::fault_cleared`]. A master gives up
     /// with a priority 0 advertisement so that a backup takes over at once.
-    pub fn fault(&mut self, reason: String, out: &mut Vec<Action>) {
+    pub(crate) fn fault(&mut self, reason: String, out: &mut Vec<Action>) {
         match self.state {
             State::Fault | State::Stopped => return,
             State::Master => {
@@ -333,7 +339,7 @@ impl Machine {
         self.transition(State::Fault, Reason::Fault(reason), out);
     }
 
-    pub fn fault_cleared(&mut self, now: Instant, out: &mut Vec<Action>) {
+    pub(crate) fn fault_cleared(&mut self, now: Instant, out: &mut Vec<Action>) {
         if self.state == State::Fault {
             self.enter(now, Reason::FaultCleared, out);
         }
@@ -341,7 +347,7 @@ impl Machine {
 
     /// Shutdown (RFC §6.4.2, §6.4.3): a master sends priority 0 so that
     /// the backup takes over after its skew time, and releases the VIPs.
-    pub fn stop(&mut self, out: &mut Vec<Action>) {
+    pub(crate) fn stop(&mut self, out: &mut Vec<Action>) {
         if self.state == State::Stopped {
             return;
         }
@@ -382,7 +388,7 @@ impl Machine {
     }
 }
 
-pub fn centis(cs: u16) -> Duration {
+pub(crate) fn centis(cs: u16) -> Duration {
     Duration::from_millis(u64::from(cs) * 10)
 }
 

@@ -16,12 +16,12 @@
 //! Start-up removes VIPs a crashed run left behind, before anything is
 //! sent; a clean stop sends priority 0 so the peer takes over at once.
 
-pub mod arp;
-pub mod instance;
-pub mod machine;
-pub mod netlink;
-pub mod packet;
-pub mod status;
+pub(crate) mod arp;
+pub(crate) mod instance;
+pub(crate) mod machine;
+pub(crate) mod netlink;
+pub(crate) mod packet;
+pub(crate) mod status;
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -40,7 +40,7 @@ use netlink::Netlink;
 use status::Watchdog;
 
 /// How often interfaces, tracked backends and workers are looked at.
-pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What stops the VRRP thread from starting.
 #[derive(Debug)]
@@ -79,7 +79,7 @@ impl std::error::Error for VrrpError {}
 /// thread follows `current` across reloads for the tracked backends; its
 /// own sections are the ones it started with (a reload warns about
 /// changes to them).
-pub fn start(current: Current) -> Result<Option<Service>, VrrpError> {
+pub(crate) fn start(current: Current) -> Result<Option<Service>, VrrpError> {
     let rt = current.get();
     if rt.process.vrrp.is_empty() {
         return Ok(None);

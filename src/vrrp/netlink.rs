@@ -43,7 +43,7 @@ const RECV_BUFFER: usize = 64 * 1024;
 
 /// What RTM_GETLINK says about an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Link {
+pub(crate) struct Link {
     pub index: u32,
     /// Administratively up (`ip link set up`).
     pub up: bool,
@@ -54,21 +54,21 @@ pub struct Link {
 
 /// One IPv4 address of an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Addr {
+pub(crate) struct Addr {
     pub addr: Ipv4Addr,
     pub prefix: u8,
     /// Added after another address of the same subnet (not primary).
     pub secondary: bool,
 }
 
-pub struct Netlink {
+pub(crate) struct Netlink {
     sock: Socket,
     seq: u32,
     buf: Vec<u8>,
 }
 
 impl Netlink {
-    pub fn open() -> io::Result<Netlink> {
+    pub(crate) fn open() -> io::Result<Netlink> {
         let sock = Socket::new(
             Domain::from(libc::AF_NETLINK),
             Type::RAW,
@@ -83,7 +83,7 @@ impl Netlink {
     }
 
     /// The interface called `name`; `None` when there is none.
-    pub fn link(&mut self, name: &str) -> io::Result<Option<Link>> {
+    pub(crate) fn link(&mut self, name: &str) -> io::Result<Option<Link>> {
         let mut body = vec![0u8; IFINFOMSG_LEN];
         body[0] = libc::AF_UNSPEC as u8;
         let mut ifname = name.as_bytes().to_vec();
@@ -101,7 +101,7 @@ impl Netlink {
 
     /// The IPv4 addresses of interface `index`, primary ones first in the
     /// kernel's order.
-    pub fn addrs(&mut self, index: u32) -> io::Result<Vec<Addr>> {
+    pub(crate) fn addrs(&mut self, index: u32) -> io::Result<Vec<Addr>> {
         let mut body = vec![0u8; IFADDRMSG_LEN];
         body[0] = libc::AF_INET as u8;
         let msgs = self.request(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, &body)?;
@@ -115,7 +115,7 @@ impl Netlink {
     }
 
     /// `ip addr add VIP dev IF`; `Ok(false)` when it was already there.
-    pub fn add_addr(&mut self, index: u32, vip: Vip) -> io::Result<bool> {
+    pub(crate) fn add_addr(&mut self, index: u32, vip: Vip) -> io::Result<bool> {
         let body = addr_body(index, vip.addr, vip.prefix, true);
         let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
         match self.request(RTM_NEWADDR, flags, &body) {
@@ -127,7 +127,7 @@ impl Netlink {
 
     /// `ip addr del ADDR dev IF`, whatever its prefix; `Ok(false)` when it
     /// was not there.
-    pub fn del_addr(&mut self, index: u32, addr: Ipv4Addr) -> io::Result<bool> {
+    pub(crate) fn del_addr(&mut self, index: u32, addr: Ipv4Addr) -> io::Result<bool> {
         // Without IFA_ADDRESS the kernel matches on the local address only.
         let body = addr_body(index, addr, 0, false);
         match self.request(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, &body) {

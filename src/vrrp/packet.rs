@@ -14,23 +14,23 @@
 use std::net::Ipv4Addr;
 
 /// IP protocol number of VRRP.
-pub const PROTO_VRRP: u8 = 112;
+pub(crate) const PROTO_VRRP: u8 = 112;
 /// Where adverts go without `unicast_peer` (RFC 5798 §5.1.1.2).
-pub const MULTICAST_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+pub(crate) const MULTICAST_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 /// The only TTL sent and accepted: a packet with less was routed, so it
 /// did not come from this LAN (RFC 5798 §5.1.1.3).
-pub const VRRP_TTL: u8 = 255;
+pub(crate) const VRRP_TTL: u8 = 255;
 const VERSION: u8 = 3;
 const TYPE_ADVERTISEMENT: u8 = 1;
 /// Fixed part of the message, before the addresses.
 const FIXED_LEN: usize = 8;
 const MIN_IP_HEADER: usize = 20;
 /// The interval field has 12 bits.
-pub const MAX_INTERVAL_CENTIS: u16 = 0x0fff;
+pub(crate) const MAX_INTERVAL_CENTIS: u16 = 0x0fff;
 
 /// One advertisement, as the state machine sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Advert {
+pub(crate) struct Advert {
     pub vrid: u8,
     /// 0 = the master is stopping; 255 = the address owner.
     pub priority: u8,
@@ -41,7 +41,7 @@ pub struct Advert {
 
 /// A checked advertisement and the IPv4 addresses it travelled between.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Received {
+pub(crate) struct Received {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub advert: Advert,
@@ -50,7 +50,7 @@ pub struct Received {
 /// Why a received packet is dropped (logged at debug level: a LAN may
 /// carry other routers' VRRP traffic).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     /// Shorter than an IPv4 header plus the fixed VRRP fields, or than the
     /// lengths it announces.
     Truncated {
@@ -96,7 +96,7 @@ impl std::fmt::Display for DecodeError {
 impl Advert {
     /// The message (no IP header) as sent from `src` to `dst`; the kernel
     /// adds the IPv4 header, whose addresses the checksum covers.
-    pub fn encode(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    pub(crate) fn encode(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
         let count = self.addrs.len().min(usize::from(u8::MAX));
         let mut out = Vec::with_capacity(FIXED_LEN + 4 * count);
         out.push(VERSION << 4 | TYPE_ADVERTISEMENT);
@@ -116,7 +116,7 @@ impl Advert {
 
 /// Checks and decodes a packet as a raw IPv4 socket receives it: the IPv4
 /// header, then the VRRP message. Never panics, whatever the bytes.
-pub fn decode_ip(packet: &[u8]) -> Result<Received, DecodeError> {
+pub(crate) fn decode_ip(packet: &[u8]) -> Result<Received, DecodeError> {
     let truncated = DecodeError::Truncated { len: packet.len() };
     if packet.len() < MIN_IP_HEADER {
         return Err(truncated);
@@ -143,7 +143,7 @@ pub fn decode_ip(packet: &[u8]) -> Result<Received, DecodeError> {
 }
 
 /// Checks and decodes a VRRP message that travelled from `src` to `dst`.
-pub fn decode(msg: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Advert, DecodeError> {
+pub(crate) fn decode(msg: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Advert, DecodeError> {
     if msg.len() < FIXED_LEN {
         return Err(DecodeError::Truncated { len: msg.len() });
     }
@@ -185,7 +185,7 @@ pub fn decode(msg: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Advert, Decode
 
 /// The Internet checksum (RFC 1071) of the IPv4 pseudo-header for a
 /// protocol-112 message of `msg`'s length, followed by `msg`.
-pub fn checksum(src: Ipv4Addr, dst: Ipv4Addr, msg: &[u8]) -> u16 {
+pub(crate) fn checksum(src: Ipv4Addr, dst: Ipv4Addr, msg: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     let mut add = |bytes: &[u8]| {
         let mut chunks = bytes.chunks_exact(2);

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 /// How long a worker may go without turning its loop before the VRRP
 /// instances go to FAULT. Workers wake at least every
 /// `worker::MAX_POLL_WAIT`, so only a stuck worker stays silent this long.
-pub const WATCHDOG_STALL: Duration = Duration::from_secs(2);
+pub(crate) const WATCHDOG_STALL: Duration = Duration::from_secs(2);
 
 /// Watches the workers' heartbeats (one counter per worker, bumped on
 /// every turn of its event loop).
 #[derive(Debug, Default)]
-pub struct Watchdog {
+pub(crate) struct Watchdog {
     /// Per worker: the last count seen and when it last moved.
     seen: Vec<(u64, Instant)>,
     last_check: Option<Instant>,
@@ -23,7 +23,7 @@ impl Watchdog {
     /// and for how long. When this thread itself was not scheduled for a
     /// while (a suspended machine, a starved host), nobody is blamed: the
     /// counts are taken afresh.
-    pub fn check(&mut self, now: Instant, beats: &[u64]) -> Option<(usize, Duration)> {
+    pub(crate) fn check(&mut self, now: Instant, beats: &[u64]) -> Option<(usize, Duration)> {
         let paused = self
             .last_check
             .is_some_and(|t| now.saturating_duration_since(t) > WATCHDOG_STALL / 2);

@@ -32,7 +32,7 @@ pub(super) struct Generation {
 }
 
 impl Generation {
-    pub fn new(rt: Arc<Runtime>, logs: LogSender) -> Generation {
+    pub(super) fn new(rt: Arc<Runtime>, logs: LogSender) -> Generation {
         Generation {
             algos: rt
                 .backends

@@ -37,7 +37,7 @@ const EVENTS_CAPACITY: usize = 1024;
 const RETRY_TICK: Duration = Duration::from_millis(20);
 /// Longest wait in poll: the loop turns at least this often, so that its
 /// heartbeat shows a live worker to the VRRP watchdog.
-pub const MAX_POLL_WAIT: Duration = Duration::from_millis(500);
+pub(crate) const MAX_POLL_WAIT: Duration = Duration::from_millis(500);
 /// Pause after accept fails for lack of file descriptors or memory.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
@@ -60,7 +60,7 @@ struct Listening {
     generation: usize,
 }
 
-pub struct Worker {
+pub(crate) struct Worker {
     id: usize,
     poll: Poll,
     /// Config generations with sessions (see [`generation`]); `current`
@@ -87,7 +87,7 @@ pub struct Worker {
 impl Worker {
     /// Builds a worker around its listeners; returns it with the waker the
     /// main thread uses to reach it.
-    pub fn new(
+    pub(crate) fn new(
         id: usize,
         rt: Arc<Runtime>,
         listeners: Vec<Listener>,
@@ -131,7 +131,7 @@ impl Worker {
     }
 
     /// Runs until stopped.
-    pub fn run(mut self) -> io::Result<()> {
+    pub(crate) fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
             let timeout = self.poll_timeout();

@@ -26,7 +26,7 @@ use super::{Progress, find, non_empty};
 use crate::config::{HttpCheck, HttpExpect, HttpMatch};
 
 /// The request bytes of `check`.
-pub fn request(check: &HttpCheck) -> Vec<u8> {
+pub(super) fn request(check: &HttpCheck) -> Vec<u8> {
     // The pre-2.2 trick of hiding headers in the version
     // ("HTTP/1.1\r\nHost: www") still works in HAProxy 2.6 (with a
     // warning): the hidden lines become headers before the configured ones.
@@ -107,7 +107,7 @@ fn is_http11(version: &str) -> bool {
 
 /// How the response of one httpchk is judged.
 #[derive(Debug, Clone)]
-pub struct Response {
+pub(super) struct Response {
     expect: Vec<HttpExpect>,
     disable_on_404: bool,
     /// A HEAD response has no body whatever its headers say.
@@ -135,7 +135,7 @@ enum Framing {
 struct Invalid;
 
 impl Response {
-    pub fn new(check: &HttpCheck) -> Self {
+    pub(super) fn new(check: &HttpCheck) -> Self {
         Response {
             expect: check.expect.clone(),
             disable_on_404: check.disable_on_404,
@@ -157,7 +157,7 @@ impl Response {
     ///   A body match is decided as soon as the bytes show up; a miss waits
     ///   for the whole body (Content-Length, last chunk or eof);
     /// - all expects passed: L7OK with the status as code, no info.
-    pub fn eval(&self, buf: &[u8], eof: bool) -> Progress {
+    pub(super) fn eval(&self, buf: &[u8], eof: bool) -> Progress {
         let head = match parse_head(buf) {
             Ok(Some(head)) => head,
             Ok(None) if !eof => return Progress::NeedMore,

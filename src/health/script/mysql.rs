@@ -30,7 +30,7 @@ use super::super::status::{CheckStatus, Verdict, printable};
 use super::{Progress, empty_response, non_empty};
 
 /// The bytes HAProxy sends when `option mysql-check` names a user.
-pub fn login_and_quit(user: &str, post41: bool) -> Vec<u8> {
+pub(super) fn login_and_quit(user: &str, post41: bool) -> Vec<u8> {
     let mut payload = Vec::new();
     if post41 {
         payload.extend_from_slice(&[0x00, 0x82, 0x00, 0x00]);
@@ -59,16 +59,16 @@ fn packet_header(len: usize, seq: u8) -> Vec<u8> {
 
 /// Judges the greeting, and with a user the answer to the login.
 #[derive(Debug, Clone)]
-pub struct Reply {
+pub(super) struct Reply {
     with_user: bool,
 }
 
 impl Reply {
-    pub fn new(with_user: bool) -> Self {
+    pub(super) fn new(with_user: bool) -> Self {
         Reply { with_user }
     }
 
-    pub fn eval(&self, buf: &[u8], eof: bool) -> Progress {
+    pub(super) fn eval(&self, buf: &[u8], eof: bool) -> Progress {
         let incomplete = || {
             if !eof {
                 Progress::NeedMore

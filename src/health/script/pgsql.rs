@@ -21,7 +21,7 @@ use super::super::status::{CheckStatus, Verdict, printable};
 use super::{Progress, empty_response, non_empty};
 
 /// The StartupMessage HAProxy sends.
-pub fn startup(user: &str) -> Vec<u8> {
+pub(super) fn startup(user: &str) -> Vec<u8> {
     let mut body = vec![0x00, 0x03, 0x00, 0x00];
     body.extend_from_slice(b"user\0");
     body.extend_from_slice(user.as_bytes());
@@ -35,7 +35,7 @@ pub fn startup(user: &str) -> Vec<u8> {
 /// AuthenticationRequest).
 const AUTH_METHODS: [u8; 9] = [0, 2, 3, 4, 5, 6, 7, 9, 10];
 
-pub fn eval(buf: &[u8], eof: bool) -> Progress {
+pub(super) fn eval(buf: &[u8], eof: bool) -> Progress {
     if buf.first() == Some(&b'E') {
         let verdict = Verdict::new(CheckStatus::L7Rsp);
         return Progress::Fail(match buf.get(6..).map(printable).and_then(non_empty) {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// n-th send it receives; once its replies are used up it closes if
 /// `close` is set, else it stays silent. Each answer arrives in one read,
 /// or one byte per read with `bytewise`.
-pub struct Peer<'a> {
+pub(crate) struct Peer<'a> {
     pub greeting: &'a [u8],
     pub replies: Vec<&'a [u8]>,
     pub close: bool,
@@ -23,12 +23,12 @@ pub struct Peer<'a> {
 
 /// What a run produced: the verdict and every byte sent.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub verdict: Verdict,
     pub sent: Vec<u8>,
 }
 
-pub fn simulate(steps: &[Step], peer: &Peer) -> Run {
+pub(crate) fn simulate(steps: &[Step], peer: &Peer) -> Run {
     let mut sent = Vec::new();
     let (mut buf, mut pending): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
     let mut next_reply = 0;
@@ -83,7 +83,7 @@ pub fn simulate(steps: &[Step], peer: &Peer) -> Run {
 
 /// Runs `steps` against `addr` (a later `Connect { port }` changes the
 /// port), giving up on a step after `timeout`.
-pub fn run_tcp(steps: &[Step], addr: SocketAddr, timeout: Duration) -> Run {
+pub(crate) fn run_tcp(steps: &[Step], addr: SocketAddr, timeout: Duration) -> Run {
     let mut sent = Vec::new();
     let mut conn: Option<TcpStream> = None;
     let mut buf = Vec::new();

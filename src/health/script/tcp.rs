@@ -30,9 +30,9 @@ use super::{Expect, ExpectKind, Progress, Step, empty_response, find, first_line
 use crate::config::{TcpCheckRule, TcpMatch};
 
 /// What redis-check sends: not the inline `PING\r\n` but a RESP array.
-pub const REDIS_PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+pub(super) const REDIS_PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 
-pub fn eval_redis(buf: &[u8], eof: bool) -> Progress {
+pub(super) fn eval_redis(buf: &[u8], eof: bool) -> Progress {
     if find(buf, b"+PONG\r\n").is_some() {
         return Progress::Pass {
             consumed: buf.len(),
@@ -54,7 +54,7 @@ pub fn eval_redis(buf: &[u8], eof: bool) -> Progress {
 
 /// One `tcp-check expect` rule, with its place in the rule list.
 #[derive(Debug, Clone)]
-pub struct Rule {
+pub(super) struct Rule {
     negate: bool,
     matcher: TcpMatch,
     /// HAProxy's step number, for the logs.
@@ -69,7 +69,7 @@ fn passed(status: CheckStatus) -> Verdict {
 }
 
 impl Rule {
-    pub fn eval(&self, buf: &[u8], eof: bool) -> Progress {
+    pub(super) fn eval(&self, buf: &[u8], eof: bool) -> Progress {
         let found = match &self.matcher {
             TcpMatch::String(s) | TcpMatch::Binary(s) => find(buf, s).is_some(),
             TcpMatch::RString(re) => re.0.is_match(buf),
@@ -109,7 +109,7 @@ impl Rule {
     /// " at step 5 of tcp-check (expect string 'role:master')": the timeout
     /// info, and what HAProxy appends to a socket error here. A binary is
     /// shown as text; `!` is not shown.
-    pub fn context(&self) -> String {
+    pub(super) fn context(&self) -> String {
         let what = match &self.matcher {
             TcpMatch::String(s) => format!("string '{}'", printable(s)),
             TcpMatch::RString(_) => "regex".into(),
@@ -125,7 +125,7 @@ fn upper_hex(buf: &[u8]) -> String {
 }
 
 /// The script of `option tcp-check` with these rules.
-pub fn script(rules: &[TcpCheckRule]) -> Vec<Step> {
+pub(super) fn script(rules: &[TcpCheckRule]) -> Vec<Step> {
     let mut steps = Vec::with_capacity(rules.len() + 2);
     if !matches!(rules.first(), Some(TcpCheckRule::Connect { .. })) {
         steps.push(Step::Connect {
@@ -167,7 +167,7 @@ pub fn script(rules: &[TcpCheckRule]) -> Vec<Step> {
 }
 
 /// See [`super::step_context`]; `index` is in `script(rules)`.
-pub fn step_context(rules: &[TcpCheckRule], index: usize) -> Option<String> {
+pub(super) fn step_context(rules: &[TcpCheckRule], index: usize) -> Option<String> {
     if rules.is_empty() {
         return None;
     }

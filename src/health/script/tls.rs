@@ -20,7 +20,7 @@ use super::{Progress, empty_response};
 const RANDOM_TAIL: &[u8; 28] = b"HAPROXYSSLCHK\nHAPROXYSSLCHK\n";
 
 /// The ClientHello, with `now` (Unix seconds) as its `gmt_unix_time`.
-pub fn client_hello(now: u32) -> Vec<u8> {
+pub(super) fn client_hello(now: u32) -> Vec<u8> {
     let suites: Vec<u16> = (0x0001..=0x001b).chain(0x002f..=0x003a).collect();
     let mut hello = vec![0x03, 0x00];
     hello.extend_from_slice(&now.to_be_bytes());
@@ -46,7 +46,7 @@ pub fn client_hello(now: u32) -> Vec<u8> {
 /// the server closed.
 const RECORD_HEADER: usize = 5;
 
-pub fn eval(buf: &[u8], eof: bool) -> Progress {
+pub(super) fn eval(buf: &[u8], eof: bool) -> Progress {
     if buf.len() < RECORD_HEADER && !eof {
         return Progress::NeedMore;
     }
