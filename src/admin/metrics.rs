@@ -13,6 +13,7 @@
 
 use std::fmt::Write;
 
+use super::field::Field;
 use super::info;
 use super::stat::{self, Filter, Kind, Row};
 use crate::runtime::Runtime;
@@ -49,7 +50,7 @@ enum Value {
     /// One series per state: 1 for the row's state, 0 for the others.
     States(&'static [&'static str]),
     /// Per state, the number of the backend's servers in it.
-    ServerCount(&'static str, &'static [&'static str]),
+    ServerCount(Field, &'static [&'static str]),
 }
 
 use Value::{Millis, Plain, ServerCount, States};
@@ -58,20 +59,14 @@ use Value::{Millis, Plain, ServerCount, States};
 /// reads, its type, help, and the row kinds it exists for.
 struct Metric {
     name: &'static str,
-    field: &'static str,
+    field: Field,
     ty: Type,
     value: Value,
     kinds: u8,
     help: &'static str,
 }
 
-const fn m(
-    name: &'static str,
-    field: &'static str,
-    ty: Type,
-    kinds: u8,
-    help: &'static str,
-) -> Metric {
+const fn m(name: &'static str, field: Field, ty: Type, kinds: u8, help: &'static str) -> Metric {
     Metric {
         name,
         field,
@@ -84,7 +79,7 @@ const fn m(
 
 const fn special(
     name: &'static str,
-    field: &'static str,
+    field: Field,
     value: Value,
     kinds: u8,
     help: &'static str,
@@ -112,48 +107,48 @@ const CHECK_STATES: &[&str] = &[
 /// In HAProxy's order.
 #[rustfmt::skip]
 const METRICS: &[Metric] = &[
-    m("current_queue", "qcur", Gauge, B | S, "Requests waiting in the queue now"),
-    m("max_queue", "qmax", Gauge, B | S, "Most requests ever waiting in the queue"),
-    m("current_sessions", "scur", Gauge, F | B | S, "Sessions open now"),
-    m("max_sessions", "smax", Gauge, F | B | S, "Most sessions ever open at once"),
-    m("limit_sessions", "slim", Gauge, F | B | S, "Session limit (maxconn)"),
-    m("sessions_total", "stot", Counter, F | B | S, "Sessions since start"),
-    m("bytes_in_total", "bin", Counter, F | B | S, "Bytes received from clients"),
-    m("bytes_out_total", "bout", Counter, F | B | S, "Bytes sent to clients"),
-    m("requests_denied_total", "dreq", Counter, F | B, "Requests denied by rules"),
-    m("responses_denied_total", "dresp", Counter, F | B | S, "Responses denied by rules"),
-    m("request_errors_total", "ereq", Counter, F, "Request errors"),
-    m("connection_errors_total", "econ", Counter, B | S, "Failed connections to servers"),
-    m("retry_warnings_total", "wretr", Counter, B | S, "Connection attempts retried"),
-    m("redispatch_warnings_total", "wredis", Counter, B | S, "Retries sent to another server"),
-    special("status", "status", States(PROXY_STATES), F | B, "Current status, one series per state"),
-    special("status", "status", States(SERVER_STATES), S, "Current status, one series per state"),
-    m("weight", "weight", Gauge, B | S, "Effective weight (sum over the servers taking sessions for a backend)"),
-    m("active_servers", "act", Gauge, B, "Active servers taking sessions"),
-    m("backup_servers", "bck", Gauge, B, "Backup servers taking sessions"),
-    m("check_failures_total", "chkfail", Counter, S, "Failed health checks"),
-    m("check_up_down_total", "chkdown", Counter, B | S, "UP to DOWN transitions"),
-    m("check_last_change_seconds", "lastchg", Gauge, B | S, "Seconds since the last status change"),
-    m("downtime_seconds_total", "downtime", Counter, B | S, "Seconds spent DOWN"),
-    m("queue_limit", "qlimit", Gauge, S, "Queue limit"),
-    m("current_throttle", "throttle", Gauge, S, "Throttle percentage during slowstart"),
-    m("loadbalanced_total", "lbtot", Counter, B | S, "Times a server was picked"),
-    m("limit_session_rate", "rate_lim", Gauge, F, "Session rate limit"),
-    m("max_session_rate", "rate_max", Gauge, F | B | S, "Most new sessions in one second"),
-    special("check_status", "check_status", States(CHECK_STATES), S, "Result of the last health check, one series per code"),
-    m("check_code", "check_code", Gauge, S, "Layer-5/6/7 code of the last health check"),
-    special("check_duration_seconds", "check_duration", Millis, S, "Duration of the last health check"),
-    m("connections_rate_max", "conn_rate_max", Gauge, F, "Most new connections in one second"),
-    m("connections_total", "conn_tot", Counter, F, "Connections since start"),
-    m("denied_connections_total", "dcon", Counter, F, "Connections denied by rules"),
-    m("denied_sessions_total", "dses", Counter, F, "Sessions denied by rules"),
-    m("last_session_seconds", "lastsess", Gauge, B | S, "Seconds since the last session (-1: none yet)"),
-    m("connection_attempts_total", "connect", Counter, B | S, "Connection attempts to servers"),
-    m("connection_reuses_total", "reuse", Counter, B | S, "Server connections reused"),
-    m("used_connections_current", "used_conn_cur", Gauge, S, "Server connections in use now"),
-    m("uweight", "uweight", Gauge, B | S, "Weight set by the configuration or the runtime API"),
-    special("agg_server_status", "status", ServerCount("status", SERVER_STATES), B, "Servers of the backend in each state"),
-    special("agg_check_status", "check_status", ServerCount("check_status", CHECK_STATES), B, "Servers of the backend per last health check code"),
+    m("current_queue", Field::Qcur, Gauge, B | S, "Requests waiting in the queue now"),
+    m("max_queue", Field::Qmax, Gauge, B | S, "Most requests ever waiting in the queue"),
+    m("current_sessions", Field::Scur, Gauge, F | B | S, "Sessions open now"),
+    m("max_sessions", Field::Smax, Gauge, F | B | S, "Most sessions ever open at once"),
+    m("limit_sessions", Field::Slim, Gauge, F | B | S, "Session limit (maxconn)"),
+    m("sessions_total", Field::Stot, Counter, F | B | S, "Sessions since start"),
+    m("bytes_in_total", Field::Bin, Counter, F | B | S, "Bytes received from clients"),
+    m("bytes_out_total", Field::Bout, Counter, F | B | S, "Bytes sent to clients"),
+    m("requests_denied_total", Field::Dreq, Counter, F | B, "Requests denied by rules"),
+    m("responses_denied_total", Field::Dresp, Counter, F | B | S, "Responses denied by rules"),
+    m("request_errors_total", Field::Ereq, Counter, F, "Request errors"),
+    m("connection_errors_total", Field::Econ, Counter, B | S, "Failed connections to servers"),
+    m("retry_warnings_total", Field::Wretr, Counter, B | S, "Connection attempts retried"),
+    m("redispatch_warnings_total", Field::Wredis, Counter, B | S, "Retries sent to another server"),
+    special("status", Field::Status, States(PROXY_STATES), F | B, "Current status, one series per state"),
+    special("status", Field::Status, States(SERVER_STATES), S, "Current status, one series per state"),
+    m("weight", Field::Weight, Gauge, B | S, "Effective weight (sum over the servers taking sessions for a backend)"),
+    m("active_servers", Field::Act, Gauge, B, "Active servers taking sessions"),
+    m("backup_servers", Field::Bck, Gauge, B, "Backup servers taking sessions"),
+    m("check_failures_total", Field::Chkfail, Counter, S, "Failed health checks"),
+    m("check_up_down_total", Field::Chkdown, Counter, B | S, "UP to DOWN transitions"),
+    m("check_last_change_seconds", Field::Lastchg, Gauge, B | S, "Seconds since the last status change"),
+    m("downtime_seconds_total", Field::Downtime, Counter, B | S, "Seconds spent DOWN"),
+    m("queue_limit", Field::Qlimit, Gauge, S, "Queue limit"),
+    m("current_throttle", Field::Throttle, Gauge, S, "Throttle percentage during slowstart"),
+    m("loadbalanced_total", Field::Lbtot, Counter, B | S, "Times a server was picked"),
+    m("limit_session_rate", Field::RateLim, Gauge, F, "Session rate limit"),
+    m("max_session_rate", Field::RateMax, Gauge, F | B | S, "Most new sessions in one second"),
+    special("check_status", Field::CheckStatus, States(CHECK_STATES), S, "Result of the last health check, one series per code"),
+    m("check_code", Field::CheckCode, Gauge, S, "Layer-5/6/7 code of the last health check"),
+    special("check_duration_seconds", Field::CheckDuration, Millis, S, "Duration of the last health check"),
+    m("connections_rate_max", Field::ConnRateMax, Gauge, F, "Most new connections in one second"),
+    m("connections_total", Field::ConnTot, Counter, F, "Connections since start"),
+    m("denied_connections_total", Field::Dcon, Counter, F, "Connections denied by rules"),
+    m("denied_sessions_total", Field::Dses, Counter, F, "Sessions denied by rules"),
+    m("last_session_seconds", Field::Lastsess, Gauge, B | S, "Seconds since the last session (-1: none yet)"),
+    m("connection_attempts_total", Field::Connect, Counter, B | S, "Connection attempts to servers"),
+    m("connection_reuses_total", Field::Reuse, Counter, B | S, "Server connections reused"),
+    m("used_connections_current", Field::UsedConnCur, Gauge, S, "Server connections in use now"),
+    m("uweight", Field::Uweight, Gauge, B | S, "Weight set by the configuration or the runtime API"),
+    special("agg_server_status", Field::Status, ServerCount(Field::Status, SERVER_STATES), B, "Servers of the backend in each state"),
+    special("agg_check_status", Field::CheckStatus, ServerCount(Field::CheckStatus, CHECK_STATES), B, "Servers of the backend per last health check code"),
 ];
 
 /// Process metrics: name after `haproxy_process_`, `show info` field, type, help.
@@ -273,19 +268,22 @@ fn process(rt: &Runtime, out: &mut String) {
 
 /// The series of one metric for one row (none where it does not apply).
 fn series(metric: &Metric, row: &Row, rows: &[Row], word: &str, out: &mut String) {
-    let px = label(row.text("pxname"));
+    let px = label(row.text(Field::Pxname));
     let labels = if row.kind == Kind::Server {
-        format!("proxy=\"{px}\",server=\"{}\"", label(row.text("svname")))
+        format!(
+            "proxy=\"{px}\",server=\"{}\"",
+            label(row.text(Field::Svname))
+        )
     } else {
         format!("proxy=\"{px}\"")
     };
     let name = format!("haproxy_{word}_{}", metric.name);
     let field = row.text(metric.field);
     // Check results only exist for servers that are checked (HAProxy).
-    let checked = !row.text("check_status").is_empty();
+    let checked = !row.text(Field::CheckStatus).is_empty();
     if matches!(
         metric.field,
-        "check_status" | "check_code" | "check_duration"
+        Field::CheckStatus | Field::CheckCode | Field::CheckDuration
     ) && row.kind == Kind::Server
         && !checked
     {
@@ -293,7 +291,7 @@ fn series(metric: &Metric, row: &Row, rows: &[Row], word: &str, out: &mut String
     }
     match metric.value {
         // HAProxy prints 0 for a check without a layer-7 code.
-        Plain if metric.field == "check_code" && field.is_empty() => {
+        Plain if metric.field == Field::CheckCode && field.is_empty() => {
             let _ = writeln!(out, "{name}{{{labels}}} 0");
         }
         Plain => {
@@ -318,7 +316,9 @@ fn series(metric: &Metric, row: &Row, rows: &[Row], word: &str, out: &mut String
         ServerCount(f, states) => {
             let servers: Vec<&str> = rows
                 .iter()
-                .filter(|r| r.kind == Kind::Server && r.text("pxname") == row.text("pxname"))
+                .filter(|r| {
+                    r.kind == Kind::Server && r.text(Field::Pxname) == row.text(Field::Pxname)
+                })
                 .map(|r| state_of(f, r.text(f)))
                 .collect();
             for s in states {
@@ -332,8 +332,8 @@ fn series(metric: &Metric, row: &Row, rows: &[Row], word: &str, out: &mut String
 /// The `state` label a status field stands for: `UP 1/3` is UP, `no
 /// check` UP, a frontend's `OPEN`/`FULL` UP and `STOP` DOWN; a check code
 /// is itself.
-fn state_of<'a>(field: &str, value: &'a str) -> &'a str {
-    if field != "status" {
+fn state_of(field: Field, value: &str) -> &str {
+    if field != Field::Status {
         return value;
     }
     match value.split(' ').next().unwrap_or("") {
@@ -366,18 +366,18 @@ mod tests {
 
     #[test]
     fn states_and_values_read_as_haproxys() {
-        let cases: &[(&str, &str, &str)] = &[
-            ("status", "UP 1/3", "UP"),
-            ("status", "DOWN 1/2", "DOWN"),
-            ("status", "no check", "UP"),
-            ("status", "OPEN", "UP"),
-            ("status", "FULL", "UP"),
-            ("status", "STOP", "DOWN"),
-            ("status", "DRAIN", "DRAIN"),
-            ("check_status", "L7OK", "L7OK"),
+        let cases: &[(Field, &str, &str)] = &[
+            (Field::Status, "UP 1/3", "UP"),
+            (Field::Status, "DOWN 1/2", "DOWN"),
+            (Field::Status, "no check", "UP"),
+            (Field::Status, "OPEN", "UP"),
+            (Field::Status, "FULL", "UP"),
+            (Field::Status, "STOP", "DOWN"),
+            (Field::Status, "DRAIN", "DRAIN"),
+            (Field::CheckStatus, "L7OK", "L7OK"),
         ];
         for (field, value, want) in cases {
-            assert_eq!(state_of(field, value), *want, "{field}={value}");
+            assert_eq!(state_of(*field, value), *want, "{}={value}", field.name());
         }
         assert_eq!(number(""), "NaN");
         assert_eq!(number("12"), "12");

@@ -19,6 +19,7 @@
 
 pub(crate) mod cli;
 pub(crate) mod commands;
+mod field;
 mod http;
 mod info;
 mod listen;

@@ -13,6 +13,7 @@ use std::fmt::Write;
 use crate::config::StatsUi;
 use crate::runtime::Runtime;
 
+use super::field::Field;
 use super::info;
 use super::sessions::human_time;
 use super::stat::{Kind, Row};
@@ -192,10 +193,10 @@ pub(super) fn render(p: &Page<'_>, rows: &[Row]) -> String {
     out.push_str("</ul></td></tr></table>\n");
     let mut start = 0;
     while start < rows.len() {
-        let px = rows[start].text("pxname");
+        let px = rows[start].text(Field::Pxname);
         let end = rows[start..]
             .iter()
-            .position(|r| r.text("pxname") != px)
+            .position(|r| r.text(Field::Pxname) != px)
             .map_or(rows.len(), |n| start + n);
         proxy(p, &rows[start..end], &mut out);
         start = end;
@@ -230,7 +231,7 @@ fn legend(out: &mut String) {
 
 /// One proxy's table, in a form with the admin actions when allowed.
 fn proxy(p: &Page<'_>, rows: &[Row], out: &mut String) {
-    let name = esc(rows[0].text("pxname"));
+    let name = esc(rows[0].text(Field::Pxname));
     let form = p.admin && rows.iter().any(|r| r.kind == Kind::Server);
     let _ = writeln!(out, "<div class=\"pxname\" id=\"{name}\">{name}</div>");
     if form {
@@ -259,7 +260,7 @@ fn proxy(p: &Page<'_>, rows: &[Row], out: &mut String) {
         let b = rows
             .iter()
             .find(|r| r.kind == Kind::Backend)
-            .map_or("", |r| r.text("iid"));
+            .map_or("", |r| r.text(Field::Iid));
         out.push_str("<div class=\"actions\">Choose the action to perform on the checked servers: <select name=\"action\"><option value=\"\"></option>");
         for (value, text) in ACTIONS {
             let _ = write!(out, "<option value=\"{value}\">{text}</option>");
@@ -274,7 +275,7 @@ fn proxy(p: &Page<'_>, rows: &[Row], out: &mut String) {
 
 /// A server row's classes: `server`, `active` or `backup`, and its state.
 pub(super) fn state_class(r: &Row) -> String {
-    let status = r.text("status");
+    let status = r.text(Field::Status);
     let state = if status.starts_with("MAINT") {
         "maint"
     } else if status.starts_with("DRAIN") || status.starts_with("NOLB") {
@@ -290,7 +291,7 @@ pub(super) fn state_class(r: &Row) -> String {
     } else {
         "down"
     };
-    let role = if r.text("bck") == "1" {
+    let role = if r.text(Field::Bck) == "1" {
         "backup"
     } else {
         "active"
@@ -304,9 +305,9 @@ fn or_dash(v: &str) -> &str {
 }
 
 fn row(p: &Page<'_>, r: &Row, form: bool, out: &mut String) {
-    let f = |name: &str| esc(r.text(name));
-    let secs = |name: &str| {
-        r.text(name)
+    let f = |field: Field| esc(r.text(field));
+    let secs = |field: Field| {
+        r.text(field)
             .parse::<u64>()
             .map(|s| human_time(std::time::Duration::from_secs(s)))
             .unwrap_or_default()
@@ -314,7 +315,7 @@ fn row(p: &Page<'_>, r: &Row, form: bool, out: &mut String) {
     let (class, label) = match r.kind {
         Kind::Frontend => ("frontend".to_string(), "Frontend".to_string()),
         Kind::Backend => ("backend".to_string(), "Backend".to_string()),
-        Kind::Server => (state_class(r), f("svname")),
+        Kind::Server => (state_class(r), f(Field::Svname)),
     };
     let _ = write!(out, "<tr class=\"{class}\">");
     if form {
@@ -322,16 +323,16 @@ fn row(p: &Page<'_>, r: &Row, form: bool, out: &mut String) {
             let _ = write!(
                 out,
                 "<td><input type=\"checkbox\" name=\"s\" value=\"{}\"></td>",
-                f("svname")
+                f(Field::Svname)
             );
         } else {
             out.push_str("<td></td>");
         }
     }
     let title = if p.ui.show_legends && r.kind == Kind::Server {
-        format!(" title=\"{}\"", f("addr"))
+        format!(" title=\"{}\"", f(Field::Addr))
     } else if p.ui.show_legends && r.kind == Kind::Backend {
-        format!(" title=\"mode tcp, balance {}\"", f("algo"))
+        format!(" title=\"mode tcp, balance {}\"", f(Field::Algo))
     } else {
         String::new()
     };
@@ -343,39 +344,56 @@ fn row(p: &Page<'_>, r: &Row, form: bool, out: &mut String) {
     if front {
         cells.extend(["".into(), "".into(), "".into()]);
     } else {
-        cells.extend([f("qcur"), f("qmax"), or_dash(&f("qlimit")).into()]);
+        cells.extend([
+            f(Field::Qcur),
+            f(Field::Qmax),
+            or_dash(&f(Field::Qlimit)).into(),
+        ]);
     }
     // Session rate
     // HAProxy shows no limit as `-`, and 0 is no limit.
-    let rate_lim = match r.text("rate_lim") {
+    let rate_lim = match r.text(Field::RateLim) {
         _ if !front => String::new(),
         "" | "0" => "-".into(),
         v => esc(v),
     };
-    cells.extend([f("rate"), f("rate_max"), rate_lim]);
+    cells.extend([f(Field::Rate), f(Field::RateMax), rate_lim]);
     // Sessions
-    let last = match r.text("lastsess") {
+    let last = match r.text(Field::Lastsess) {
         "" => String::new(),
         "-1" => "?".into(),
-        _ => secs("lastsess"),
+        _ => secs(Field::Lastsess),
     };
     cells.extend([
-        f("scur"),
-        f("smax"),
-        or_dash(&f("slim")).into(),
-        f("stot"),
-        f("lbtot"),
+        f(Field::Scur),
+        f(Field::Smax),
+        or_dash(&f(Field::Slim)).into(),
+        f(Field::Stot),
+        f(Field::Lbtot),
         last,
     ]);
     // Bytes, denied, errors, warnings
-    cells.extend([f("bin"), f("bout")]);
-    cells.extend([if server { String::new() } else { f("dreq") }, f("dresp")]);
-    cells.extend([f("ereq"), f("econ"), f("eresp"), f("wretr"), f("wredis")]);
+    cells.extend([f(Field::Bin), f(Field::Bout)]);
+    cells.extend([
+        if server {
+            String::new()
+        } else {
+            f(Field::Dreq)
+        },
+        f(Field::Dresp),
+    ]);
+    cells.extend([
+        f(Field::Ereq),
+        f(Field::Econ),
+        f(Field::Eresp),
+        f(Field::Wretr),
+        f(Field::Wredis),
+    ]);
     for c in &cells {
         let _ = write!(out, "<td>{c}</td>");
     }
     // Server
-    let status = r.text("status");
+    let status = r.text(Field::Status);
     match r.kind {
         Kind::Frontend => {
             let _ = write!(
@@ -388,26 +406,26 @@ fn row(p: &Page<'_>, r: &Row, form: bool, out: &mut String) {
             let shown = if status == "no check" {
                 "<i>no check</i>".to_string()
             } else {
-                format!("{} {}", secs("lastchg"), esc(status))
+                format!("{} {}", secs(Field::Lastchg), esc(status))
             };
             let _ = write!(out, "<td class=\"status\">{shown}</td>");
-            let check = if server && !r.text("check_status").is_empty() {
-                let code = match r.text("check_code") {
+            let check = if server && !r.text(Field::CheckStatus).is_empty() {
+                let code = match r.text(Field::CheckCode) {
                     "" => String::new(),
                     c => format!("/{}", esc(c)),
                 };
-                let took = match r.text("check_duration") {
+                let took = match r.text(Field::CheckDuration) {
                     "" => String::new(),
                     d => format!(" in {}ms", esc(d)),
                 };
-                let info = match r.text("last_chk") {
+                let info = match r.text(Field::LastChk) {
                     "" => String::new(),
                     i => format!(": {}", esc(i)),
                 };
                 format!(
                     "<span title=\"{}{info}\">{}{code}{took}</span>",
-                    f("check_desc"),
-                    f("check_status")
+                    f(Field::CheckDesc),
+                    f(Field::CheckStatus)
                 )
             } else {
                 String::new()
@@ -416,42 +434,42 @@ fn row(p: &Page<'_>, r: &Row, form: bool, out: &mut String) {
             let _ = write!(
                 out,
                 "<td class=\"flag\">{}/{}</td>",
-                f("weight"),
-                f("uweight")
+                f(Field::Weight),
+                f(Field::Uweight)
             );
             let flag = |v: &str| if v == "1" { "Y" } else { "-" };
             if server {
                 let _ = write!(
                     out,
                     "<td class=\"flag\">{}</td><td class=\"flag\">{}</td>",
-                    flag(r.text("act")),
-                    flag(r.text("bck"))
+                    flag(r.text(Field::Act)),
+                    flag(r.text(Field::Bck))
                 );
             } else {
                 let _ = write!(
                     out,
                     "<td class=\"flag\">{}</td><td class=\"flag\">{}</td>",
-                    f("act"),
-                    f("bck")
+                    f(Field::Act),
+                    f(Field::Bck)
                 );
             }
-            let checked = !server || !r.text("check_status").is_empty();
+            let checked = !server || !r.text(Field::CheckStatus).is_empty();
             if checked {
-                let downtime = if r.text("downtime").is_empty() {
+                let downtime = if r.text(Field::Downtime).is_empty() {
                     String::new()
                 } else {
-                    secs("downtime")
+                    secs(Field::Downtime)
                 };
                 let _ = write!(
                     out,
                     "<td>{}</td><td>{}</td><td>{downtime}</td>",
-                    f("chkfail"),
-                    f("chkdown")
+                    f(Field::Chkfail),
+                    f(Field::Chkdown)
                 );
             } else {
                 out.push_str("<td colspan=\"3\"></td>");
             }
-            let throttle = match r.text("throttle") {
+            let throttle = match r.text(Field::Throttle) {
                 "" if server => "-".to_string(),
                 "" => String::new(),
                 t => format!("{}%", esc(t)),

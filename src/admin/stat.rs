@@ -5,8 +5,6 @@
 //! that does not apply, and 0 where HAProxy prints a counter that stays 0
 //! in TCP mode (HTTP responses, compression, SSL, ...).
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
 use crate::base::clock::now_ms;
@@ -16,145 +14,13 @@ use crate::runtime::{
 };
 
 use super::cli::Ctx;
+pub(crate) use super::field::Field;
 use super::status::{algo, checks, server_status};
 use super::typed;
 
-/// The columns, in HAProxy 2.6's order (`-` separates the built-in fields
-/// from those of its statistics modules: SSL, HTTP/2, HTTP/1).
-pub(crate) const FIELDS: [&str; 128] = [
-    "pxname",
-    "svname",
-    "qcur",
-    "qmax",
-    "scur",
-    "smax",
-    "slim",
-    "stot",
-    "bin",
-    "bout",
-    "dreq",
-    "dresp",
-    "ereq",
-    "econ",
-    "eresp",
-    "wretr",
-    "wredis",
-    "status",
-    "weight",
-    "act",
-    "bck",
-    "chkfail",
-    "chkdown",
-    "lastchg",
-    "downtime",
-    "qlimit",
-    "pid",
-    "iid",
-    "sid",
-    "throttle",
-    "lbtot",
-    "tracked",
-    "type",
-    "rate",
-    "rate_lim",
-    "rate_max",
-    "check_status",
-    "check_code",
-    "check_duration",
-    "hrsp_1xx",
-    "hrsp_2xx",
-    "hrsp_3xx",
-    "hrsp_4xx",
-    "hrsp_5xx",
-    "hrsp_other",
-    "hanafail",
-    "req_rate",
-    "req_rate_max",
-    "req_tot",
-    "cli_abrt",
-    "srv_abrt",
-    "comp_in",
-    "comp_out",
-    "comp_byp",
-    "comp_rsp",
-    "lastsess",
-    "last_chk",
-    "last_agt",
-    "qtime",
-    "ctime",
-    "rtime",
-    "ttime",
-    "agent_status",
-    "agent_code",
-    "agent_duration",
-    "check_desc",
-    "agent_desc",
-    "check_rise",
-    "check_fall",
-    "check_health",
-    "agent_rise",
-    "agent_fall",
-    "agent_health",
-    "addr",
-    "cookie",
-    "mode",
-    "algo",
-    "conn_rate",
-    "conn_rate_max",
-    "conn_tot",
-    "intercepted",
-    "dcon",
-    "dses",
-    "wrew",
-    "connect",
-    "reuse",
-    "cache_lookups",
-    "cache_hits",
-    "srv_icur",
-    "src_ilim",
-    "qtime_max",
-    "ctime_max",
-    "rtime_max",
-    "ttime_max",
-    "eint",
-    "idle_conn_cur",
-    "safe_conn_cur",
-    "used_conn_cur",
-    "need_conn_est",
-    "uweight",
-    "agg_server_status",
-    "agg_server_check_status",
-    "agg_check_status",
-    "-",
-    "ssl_sess",
-    "ssl_reused_sess",
-    "ssl_failed_handshake",
-    "h2_headers_rcvd",
-    "h2_data_rcvd",
-    "h2_settings_rcvd",
-    "h2_rst_stream_rcvd",
-    "h2_goaway_rcvd",
-    "h2_detected_conn_protocol_errors",
-    "h2_detected_strm_protocol_errors",
-    "h2_rst_stream_resp",
-    "h2_goaway_resp",
-    "h2_open_connections",
-    "h2_backend_open_streams",
-    "h2_total_connections",
-    "h2_backend_total_streams",
-    "h1_open_connections",
-    "h1_open_streams",
-    "h1_total_connections",
-    "h1_total_streams",
-    "h1_bytes_in",
-    "h1_bytes_out",
-    "h1_spliced_bytes_in",
-    "h1_spliced_bytes_out",
-];
-
 /// The first column of the statistics modules (after `-`), and where the
 /// SSL module's three columns end.
-const MODULES: usize = 104;
+const MODULES: usize = Field::Modules.index() + 1;
 const SSL_END: usize = MODULES + 3;
 
 /// `type`: what a row describes.
@@ -177,20 +43,20 @@ impl Row {
     fn new(kind: Kind, pxname: &str, svname: &str) -> Row {
         let mut r = Row {
             kind,
-            cells: vec![None; FIELDS.len()],
+            cells: vec![None; Field::ALL.len()],
         };
-        r.set("pxname", pxname);
-        r.set("svname", svname);
-        r.set("type", kind as u8);
-        r.set("pid", 1);
-        r.set("mode", "tcp");
+        r.set(Field::Pxname, pxname);
+        r.set(Field::Svname, svname);
+        r.set(Field::Type, kind as u8);
+        r.set(Field::Pid, 1);
+        r.set(Field::Mode, "tcp");
         r.cells[MODULES - 1] = Some("-".into());
         // Modules print zeros where they apply: SSL everywhere, HTTP/1
         // and HTTP/2 on proxies only.
         let end = if kind == Kind::Server {
             SSL_END
         } else {
-            FIELDS.len()
+            Field::ALL.len()
         };
         for f in &mut r.cells[MODULES..end] {
             *f = Some("0".into());
@@ -198,24 +64,24 @@ impl Row {
         r
     }
 
-    fn set(&mut self, field: &str, value: impl ToString) {
-        self.cells[index(field)] = Some(value.to_string());
+    fn set(&mut self, field: Field, value: impl ToString) {
+        self.cells[field.index()] = Some(value.to_string());
     }
 
     /// A column's value, if set.
-    pub(crate) fn get(&self, field: &str) -> Option<&str> {
-        self.cells[index(field)].as_deref()
+    pub(crate) fn get(&self, field: Field) -> Option<&str> {
+        self.cells[field.index()].as_deref()
     }
 
     /// A column's value as the CSV shows it (empty when unset); the stats
     /// page and the metrics read rows this way.
-    pub(crate) fn text(&self, field: &str) -> &str {
+    pub(crate) fn text(&self, field: Field) -> &str {
         self.get(field).unwrap_or("")
     }
 
-    fn zeros(&mut self, fields: &[&str]) {
+    fn zeros(&mut self, fields: &[Field]) {
         for f in fields {
-            self.set(f, 0);
+            self.set(*f, 0);
         }
     }
 
@@ -231,13 +97,6 @@ impl Row {
     }
 }
 
-/// The column of a field name.
-fn index(field: &str) -> usize {
-    static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
-    let index = INDEX.get_or_init(|| FIELDS.iter().enumerate().map(|(i, f)| (*f, i)).collect());
-    index[field]
-}
-
 /// The typed forms' position of CSV column `i` (`None` for the `-` that
 /// separates the modules' columns: the typed forms number straight on).
 pub(crate) fn typed_pos(i: usize) -> Option<usize> {
@@ -250,36 +109,47 @@ pub(crate) fn typed_pos(i: usize) -> Option<usize> {
 
 /// Counters every row kind shows the same way.
 fn counters(r: &mut Row, c: &Counters, current: u64) {
-    r.set("scur", current);
-    r.set("smax", c.max_current.load(Ordering::Relaxed).max(current));
-    r.set("stot", c.total(|s| &s.sessions));
-    r.set("bin", c.total(|s| &s.bytes_in));
-    r.set("bout", c.total(|s| &s.bytes_out));
-    r.set("rate", c.rate.value());
-    r.set("rate_max", c.rate.max.load(Ordering::Relaxed));
+    r.set(Field::Scur, current);
+    r.set(
+        Field::Smax,
+        c.max_current.load(Ordering::Relaxed).max(current),
+    );
+    r.set(Field::Stot, c.total(|s| &s.sessions));
+    r.set(Field::Bin, c.total(|s| &s.bytes_in));
+    r.set(Field::Bout, c.total(|s| &s.bytes_out));
+    r.set(Field::Rate, c.rate.value());
+    r.set(Field::RateMax, c.rate.max.load(Ordering::Relaxed));
 }
 
 /// Counters of rows that talk to servers (servers and backends).
 fn server_side(r: &mut Row, c: &Counters) {
     r.zeros(&[
-        "qcur", "qmax", "dresp", "eresp", "cli_abrt", "srv_abrt", "qtime", "ctime", "rtime",
-        "ttime",
+        Field::Qcur,
+        Field::Qmax,
+        Field::Dresp,
+        Field::Eresp,
+        Field::CliAbrt,
+        Field::SrvAbrt,
+        Field::Qtime,
+        Field::Ctime,
+        Field::Rtime,
+        Field::Ttime,
     ]);
     r.zeros(&[
-        "wrew",
-        "reuse",
-        "qtime_max",
-        "ctime_max",
-        "rtime_max",
-        "ttime_max",
-        "eint",
+        Field::Wrew,
+        Field::Reuse,
+        Field::QtimeMax,
+        Field::CtimeMax,
+        Field::RtimeMax,
+        Field::TtimeMax,
+        Field::Eint,
     ]);
-    r.set("econ", c.total(|s| &s.connect_errors));
-    r.set("wretr", c.total(|s| &s.retries));
-    r.set("wredis", c.total(|s| &s.redispatches));
-    r.set("lbtot", c.total(|s| &s.picks));
-    r.set("connect", c.total(|s| &s.connects));
-    r.set("lastsess", c.since_last_session());
+    r.set(Field::Econ, c.total(|s| &s.connect_errors));
+    r.set(Field::Wretr, c.total(|s| &s.retries));
+    r.set(Field::Wredis, c.total(|s| &s.redispatches));
+    r.set(Field::Lbtot, c.total(|s| &s.picks));
+    r.set(Field::Connect, c.total(|s| &s.connects));
+    r.set(Field::Lastsess, c.since_last_session());
 }
 
 fn frontend_row(fe: &FrontendState) -> Row {
@@ -288,18 +158,25 @@ fn frontend_row(fe: &FrontendState) -> Row {
     let current = fe.current.get();
     let max = fe.maxconn.load(Ordering::Relaxed);
     counters(&mut r, &fe.counters, current as u64);
-    r.set("slim", max);
-    r.set("ereq", fe.counters.total(|s| &s.request_errors));
+    r.set(Field::Slim, max);
+    r.set(Field::Ereq, fe.counters.total(|s| &s.request_errors));
     r.zeros(&[
-        "dreq",
-        "dresp",
-        "rate_lim",
-        "req_rate",
-        "req_rate_max",
-        "req_tot",
+        Field::Dreq,
+        Field::Dresp,
+        Field::RateLim,
+        Field::ReqRate,
+        Field::ReqRateMax,
+        Field::ReqTot,
     ]);
     r.zeros(&[
-        "comp_in", "comp_out", "comp_byp", "comp_rsp", "dcon", "dses", "wrew", "eint",
+        Field::CompIn,
+        Field::CompOut,
+        Field::CompByp,
+        Field::CompRsp,
+        Field::Dcon,
+        Field::Dses,
+        Field::Wrew,
+        Field::Eint,
     ]);
     let status = if cfg.disabled {
         "STOP"
@@ -311,15 +188,15 @@ fn frontend_row(fe: &FrontendState) -> Row {
     } else {
         "OPEN"
     };
-    r.set("status", status);
-    r.set("iid", cfg.uid);
-    r.set("sid", 0);
-    r.set("conn_rate", fe.counters.rate.value());
+    r.set(Field::Status, status);
+    r.set(Field::Iid, cfg.uid);
+    r.set(Field::Sid, 0);
+    r.set(Field::ConnRate, fe.counters.rate.value());
     r.set(
-        "conn_rate_max",
+        Field::ConnRateMax,
         fe.counters.rate.max.load(Ordering::Relaxed),
     );
-    r.set("conn_tot", fe.counters.total(|s| &s.sessions));
+    r.set(Field::ConnTot, fe.counters.total(|s| &s.sessions));
     r
 }
 
@@ -336,43 +213,46 @@ fn server_row(b: &BackendState, s: usize) -> Row {
     server_side(&mut r, &srv.counters);
     let max = srv.maxconn.load(Ordering::Relaxed);
     if max > 0 {
-        r.set("slim", max);
+        r.set(Field::Slim, max);
     }
-    r.set("status", server_status(srv, &c));
+    r.set(Field::Status, server_status(srv, &c));
     let weight = srv.weight.load(Ordering::Relaxed);
     let effective = srv.effective_weight();
-    r.set("weight", effective);
-    r.set("uweight", weight);
+    r.set(Field::Weight, effective);
+    r.set(Field::Uweight, weight);
     if srv.ramping() && weight > 0 {
-        r.set("throttle", u64::from(effective) * 100 / u64::from(weight));
+        r.set(
+            Field::Throttle,
+            u64::from(effective) * 100 / u64::from(weight),
+        );
     }
-    r.set("act", u8::from(!srv.backup));
-    r.set("bck", u8::from(srv.backup));
+    r.set(Field::Act, u8::from(!srv.backup));
+    r.set(Field::Bck, u8::from(srv.backup));
     let now = now_ms();
     let since = srv.last_change_ms.load(Ordering::Relaxed);
-    r.set("lastchg", secs(now.saturating_sub(since)));
-    r.set("iid", b.config.uid);
-    r.set("sid", s + 1);
-    r.set("addr", srv.addr);
+    r.set(Field::Lastchg, secs(now.saturating_sub(since)));
+    r.set(Field::Iid, b.config.uid);
+    r.set(Field::Sid, s + 1);
+    r.set(Field::Addr, srv.addr);
     r.zeros(&[
-        "srv_icur",
-        "idle_conn_cur",
-        "safe_conn_cur",
-        "need_conn_est",
+        Field::SrvIcur,
+        Field::IdleConnCur,
+        Field::SafeConnCur,
+        Field::NeedConnEst,
     ]);
-    r.set("used_conn_cur", current);
+    r.set(Field::UsedConnCur, current);
     if c.health {
         let info = &c.info;
-        r.set("chkfail", info.failures);
-        r.set("chkdown", info.downs);
-        r.set("downtime", secs(srv.downtime_ms()));
+        r.set(Field::Chkfail, info.failures);
+        r.set(Field::Chkdown, info.downs);
+        r.set(Field::Downtime, secs(srv.downtime_ms()));
     }
     // A server in maintenance has its health check paused: HAProxy 2.6
     // then shows none of its results (the agent's stay).
     if c.health && srv.admin_flags() & admin::MAINT == 0 {
         let info = &c.info;
         r.set(
-            "check_status",
+            Field::CheckStatus,
             if info.status.is_empty() {
                 "INI"
             } else {
@@ -380,7 +260,7 @@ fn server_row(b: &BackendState, s: usize) -> Row {
             },
         );
         r.set(
-            "check_desc",
+            Field::CheckDesc,
             if info.desc.is_empty() {
                 "Initializing"
             } else {
@@ -388,27 +268,27 @@ fn server_row(b: &BackendState, s: usize) -> Row {
             },
         );
         if !info.status.is_empty() {
-            r.set("check_duration", info.duration_ms);
+            r.set(Field::CheckDuration, info.duration_ms);
         }
         // HAProxy prints a code only for results that carry layer-7 data.
         if let (Some(code), "L7OK" | "L7OKC" | "L7STS") = (info.code, info.status) {
-            r.set("check_code", code);
+            r.set(Field::CheckCode, code);
         }
-        r.set("last_chk", info.info.as_deref().unwrap_or(""));
-        r.set("check_rise", info.rise);
-        r.set("check_fall", info.fall);
-        r.set("check_health", info.health);
+        r.set(Field::LastChk, info.info.as_deref().unwrap_or(""));
+        r.set(Field::CheckRise, info.rise);
+        r.set(Field::CheckFall, info.fall);
+        r.set(Field::CheckHealth, info.health);
     }
     if c.agent {
         let (status, desc) = match c.info.agent_status {
             "" => ("INI", "Initializing"),
             s => (s, c.info.agent_desc),
         };
-        r.set("agent_status", status);
-        r.set("agent_desc", desc);
-        r.set("agent_duration", 0);
-        r.set("last_agt", c.info.agent.as_deref().unwrap_or(""));
-        for f in ["agent_rise", "agent_fall", "agent_health"] {
+        r.set(Field::AgentStatus, status);
+        r.set(Field::AgentDesc, desc);
+        r.set(Field::AgentDuration, 0);
+        r.set(Field::LastAgt, c.info.agent.as_deref().unwrap_or(""));
+        for f in [Field::AgentRise, Field::AgentFall, Field::AgentHealth] {
             r.set(f, 1);
         }
     }
@@ -436,13 +316,19 @@ fn backend_row(rt: &Runtime, b: &BackendState) -> Row {
     let current = b.active.get();
     counters(&mut r, &b.counters, current as u64);
     server_side(&mut r, &b.counters);
-    r.set("qcur", b.queued.get());
-    r.set("qmax", b.queued.peak());
-    r.zeros(&["dreq", "comp_in", "comp_out", "comp_byp", "comp_rsp"]);
+    r.set(Field::Qcur, b.queued.get());
+    r.set(Field::Qmax, b.queued.peak());
     r.zeros(&[
-        "agg_server_status",
-        "agg_server_check_status",
-        "agg_check_status",
+        Field::Dreq,
+        Field::CompIn,
+        Field::CompOut,
+        Field::CompByp,
+        Field::CompRsp,
+    ]);
+    r.zeros(&[
+        Field::AggServerStatus,
+        Field::AggServerCheckStatus,
+        Field::AggCheckStatus,
     ]);
     // HAProxy's `fullconn` default: a tenth of the maxconn of the
     // frontends that use this backend, rounded up.
@@ -452,36 +338,36 @@ fn backend_row(rt: &Runtime, b: &BackendState) -> Row {
         .filter(|f| f.config.default_backend == Some(b.id))
         .map(|f| f.maxconn.load(Ordering::Relaxed))
         .sum();
-    r.set("slim", fe_max.div_ceil(10).max(1));
+    r.set(Field::Slim, fe_max.div_ceil(10).max(1));
     let up = b.is_up();
-    r.set("status", if up { "UP" } else { "DOWN" });
+    r.set(Field::Status, if up { "UP" } else { "DOWN" });
     let serving = serving(b);
     r.set(
-        "weight",
+        Field::Weight,
         serving.iter().map(|s| s.effective_weight()).sum::<u32>(),
     );
     r.set(
-        "uweight",
+        Field::Uweight,
         serving
             .iter()
             .map(|s| s.weight.load(Ordering::Relaxed))
             .sum::<u32>(),
     );
     let (act, bck) = b.usable_counts();
-    r.set("act", act);
-    r.set("bck", bck);
+    r.set(Field::Act, act);
+    r.set(Field::Bck, bck);
     let now = now_ms();
     let since = b.last_change_ms.load(Ordering::Relaxed);
     let mut down = b.down_ms.load(Ordering::Relaxed);
     if !up {
         down += now.saturating_sub(since);
     }
-    r.set("chkdown", b.downs.load(Ordering::Relaxed));
-    r.set("lastchg", secs(now.saturating_sub(since)));
-    r.set("downtime", secs(down));
-    r.set("iid", b.config.uid);
-    r.set("sid", 0);
-    r.set("algo", algo(b.config.balance));
+    r.set(Field::Chkdown, b.downs.load(Ordering::Relaxed));
+    r.set(Field::Lastchg, secs(now.saturating_sub(since)));
+    r.set(Field::Downtime, secs(down));
+    r.set(Field::Iid, b.config.uid);
+    r.set(Field::Sid, 0);
+    r.set(Field::Algo, algo(b.config.balance));
     r
 }
 
@@ -592,7 +478,8 @@ pub(crate) fn rows(rt: &Runtime, f: &Filter) -> Vec<Row> {
 /// The CSV's header line.
 pub(crate) fn write_header(out: &mut String) {
     out.push_str("# ");
-    out.push_str(&FIELDS.join(","));
+    let names: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
+    out.push_str(&names.join(","));
     out.push_str(",\n");
 }
 

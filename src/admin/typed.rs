@@ -12,7 +12,8 @@
 
 use std::fmt::Write;
 
-use super::stat::{FIELDS, Kind, Row, typed_pos};
+use super::field::Field;
+use super::stat::{Kind, Row, typed_pos};
 
 /// A field's value type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,63 +37,46 @@ impl Ty {
 
 /// A field's tags (origin, nature, scope, as three letters) and type in
 /// rows of `kind`.
-pub(super) fn meta(kind: Kind, field: &str) -> (&'static str, Ty) {
+pub(super) fn meta(kind: Kind, field: Field) -> (&'static str, Ty) {
+    use Field::*;
     use Ty::*;
     match (kind, field) {
         // HAProxy tags these four as gauges on backend rows only.
-        (Kind::Backend, "act" | "bck" | "rate" | "rate_max") => ("MGP", U32),
-        (_, "pxname" | "svname") => ("KNS", Str),
-        (_, "pid") => ("KGP", U32),
-        (_, "iid" | "sid") => ("KGS", U32),
-        (_, "status") => ("SGP", Str),
-        (_, "act" | "bck") => ("SGP", U32),
-        (_, "mode" | "addr" | "algo") => ("CGS", Str),
+        (Kind::Backend, Act | Bck | Rate | RateMax) => ("MGP", U32),
+        (_, Pxname | Svname) => ("KNS", Str),
+        (_, Pid) => ("KGP", U32),
+        (_, Iid | Sid) => ("KGS", U32),
+        (_, Status) => ("SGP", Str),
+        (_, Act | Bck) => ("SGP", U32),
+        (_, Mode | Addr | Algo) => ("CGS", Str),
         (
             _,
-            "type" | "qlimit" | "check_rise" | "check_fall" | "check_health" | "agent_rise"
-            | "agent_fall" | "agent_health",
+            Type | Qlimit | CheckRise | CheckFall | CheckHealth | AgentRise | AgentFall
+            | AgentHealth,
         ) => ("CGS", U32),
-        (_, "tracked" | "cookie") => ("CNS", Str),
-        (_, "slim" | "rate_lim") => ("CLP", U32),
-        (_, "lastsess") => ("MAP", S32),
-        (_, "lastchg") => ("MAP", U32),
-        (_, "downtime") => ("MCP", U32),
-        (_, "check_duration" | "agent_duration") => ("MDP", U64),
+        (_, Tracked | Cookie) => ("CNS", Str),
+        (_, Slim | RateLim) => ("CLP", U32),
+        (_, Lastsess) => ("MAP", S32),
+        (_, Lastchg) => ("MAP", U32),
+        (_, Downtime) => ("MCP", U32),
+        (_, CheckDuration | AgentDuration) => ("MDP", U64),
         (
             _,
-            "scur"
-            | "qcur"
-            | "srv_icur"
-            | "idle_conn_cur"
-            | "safe_conn_cur"
-            | "used_conn_cur"
-            | "need_conn_est"
-            | "agg_server_status"
-            | "agg_server_check_status"
-            | "agg_check_status"
-            | "src_ilim",
+            Scur | Qcur | SrvIcur | IdleConnCur | SafeConnCur | UsedConnCur | NeedConnEst
+            | AggServerStatus | AggServerCheckStatus | AggCheckStatus | SrcIlim,
         ) => ("MGP", U32),
-        (
-            _,
-            "h2_open_connections"
-            | "h2_backend_open_streams"
-            | "h1_open_connections"
-            | "h1_open_streams",
-        ) => ("MGP", U64),
-        (
-            _,
-            "smax" | "qmax" | "rate_max" | "req_rate_max" | "conn_rate_max" | "qtime_max"
-            | "ctime_max" | "rtime_max" | "ttime_max",
-        ) => ("MMP", U32),
-        (
-            _,
-            "check_status" | "last_chk" | "check_desc" | "last_agt" | "agent_status" | "agent_desc",
-        ) => ("MOP", Str),
-        (_, "check_code" | "agent_code") => ("MOP", U32),
-        (_, "rate" | "req_rate" | "conn_rate") => ("MRP", U32),
-        (_, "weight" | "uweight" | "throttle" | "qtime" | "ctime" | "rtime" | "ttime") => {
-            ("MaP", U32)
+        (_, H2OpenConnections | H2BackendOpenStreams | H1OpenConnections | H1OpenStreams) => {
+            ("MGP", U64)
         }
+        (
+            _,
+            Smax | Qmax | RateMax | ReqRateMax | ConnRateMax | QtimeMax | CtimeMax | RtimeMax
+            | TtimeMax,
+        ) => ("MMP", U32),
+        (_, CheckStatus | LastChk | CheckDesc | LastAgt | AgentStatus | AgentDesc) => ("MOP", Str),
+        (_, CheckCode | AgentCode) => ("MOP", U32),
+        (_, Rate | ReqRate | ConnRate) => ("MRP", U32),
+        (_, Weight | Uweight | Throttle | Qtime | Ctime | Rtime | Ttime) => ("MaP", U32),
         // Every other field is a counter: sessions, bytes, errors, and
         // the modules' (SSL, HTTP/1, HTTP/2) counts.
         _ => ("MCP", U64),
@@ -122,7 +106,8 @@ fn items(r: &Row) -> impl Iterator<Item = Item<'_>> {
     r.cells.iter().enumerate().filter_map(move |(i, cell)| {
         let pos = typed_pos(i)?;
         let value = cell.as_deref()?;
-        let (tags, mut ty) = meta(r.kind, FIELDS[i]);
+        let field = Field::ALL[i];
+        let (tags, mut ty) = meta(r.kind, field);
         // A number field that does not read as one is shown as the text it
         // is, so that the JSON stays valid whatever a field holds.
         if ty != Ty::Str && value.parse::<i64>().is_err() {
@@ -130,7 +115,7 @@ fn items(r: &Row) -> impl Iterator<Item = Item<'_>> {
         }
         Some(Item {
             pos,
-            name: FIELDS[i],
+            name: field.name(),
             tags,
             ty,
             value,
@@ -139,7 +124,10 @@ fn items(r: &Row) -> impl Iterator<Item = Item<'_>> {
 }
 
 fn ids(r: &Row) -> (&str, &str) {
-    (r.get("iid").unwrap_or("0"), r.get("sid").unwrap_or("0"))
+    (
+        r.get(Field::Iid).unwrap_or("0"),
+        r.get(Field::Sid).unwrap_or("0"),
+    )
 }
 
 pub(super) fn write_typed(rows: &[Row], out: &mut String) {
@@ -295,35 +283,35 @@ mod tests {
     fn tags_and_types_are_haproxys() {
         // A sample of HAProxy 2.6's own `show stat typed` lines, per row
         // kind: (kind, field, tags, type).
-        let cases: &[(Kind, &str, &str, Ty)] = &[
-            (Kind::Frontend, "pxname", "KNS", Ty::Str),
-            (Kind::Frontend, "scur", "MGP", Ty::U32),
-            (Kind::Frontend, "slim", "CLP", Ty::U32),
-            (Kind::Frontend, "stot", "MCP", Ty::U64),
-            (Kind::Frontend, "rate", "MRP", Ty::U32),
-            (Kind::Frontend, "rate_max", "MMP", Ty::U32),
-            (Kind::Frontend, "h1_open_streams", "MGP", Ty::U64),
-            (Kind::Server, "status", "SGP", Ty::Str),
-            (Kind::Server, "weight", "MaP", Ty::U32),
-            (Kind::Server, "act", "SGP", Ty::U32),
-            (Kind::Server, "lastchg", "MAP", Ty::U32),
-            (Kind::Server, "downtime", "MCP", Ty::U32),
-            (Kind::Server, "lastsess", "MAP", Ty::S32),
-            (Kind::Server, "check_status", "MOP", Ty::Str),
-            (Kind::Server, "check_code", "MOP", Ty::U32),
-            (Kind::Server, "check_duration", "MDP", Ty::U64),
-            (Kind::Server, "check_rise", "CGS", Ty::U32),
-            (Kind::Server, "addr", "CGS", Ty::Str),
-            (Kind::Server, "throttle", "MaP", Ty::U32),
-            (Kind::Server, "tracked", "CNS", Ty::Str),
-            (Kind::Backend, "act", "MGP", Ty::U32),
-            (Kind::Backend, "rate", "MGP", Ty::U32),
-            (Kind::Backend, "rate_max", "MGP", Ty::U32),
-            (Kind::Backend, "algo", "CGS", Ty::Str),
-            (Kind::Backend, "agg_check_status", "MGP", Ty::U32),
+        let cases: &[(Kind, Field, &str, Ty)] = &[
+            (Kind::Frontend, Field::Pxname, "KNS", Ty::Str),
+            (Kind::Frontend, Field::Scur, "MGP", Ty::U32),
+            (Kind::Frontend, Field::Slim, "CLP", Ty::U32),
+            (Kind::Frontend, Field::Stot, "MCP", Ty::U64),
+            (Kind::Frontend, Field::Rate, "MRP", Ty::U32),
+            (Kind::Frontend, Field::RateMax, "MMP", Ty::U32),
+            (Kind::Frontend, Field::H1OpenStreams, "MGP", Ty::U64),
+            (Kind::Server, Field::Status, "SGP", Ty::Str),
+            (Kind::Server, Field::Weight, "MaP", Ty::U32),
+            (Kind::Server, Field::Act, "SGP", Ty::U32),
+            (Kind::Server, Field::Lastchg, "MAP", Ty::U32),
+            (Kind::Server, Field::Downtime, "MCP", Ty::U32),
+            (Kind::Server, Field::Lastsess, "MAP", Ty::S32),
+            (Kind::Server, Field::CheckStatus, "MOP", Ty::Str),
+            (Kind::Server, Field::CheckCode, "MOP", Ty::U32),
+            (Kind::Server, Field::CheckDuration, "MDP", Ty::U64),
+            (Kind::Server, Field::CheckRise, "CGS", Ty::U32),
+            (Kind::Server, Field::Addr, "CGS", Ty::Str),
+            (Kind::Server, Field::Throttle, "MaP", Ty::U32),
+            (Kind::Server, Field::Tracked, "CNS", Ty::Str),
+            (Kind::Backend, Field::Act, "MGP", Ty::U32),
+            (Kind::Backend, Field::Rate, "MGP", Ty::U32),
+            (Kind::Backend, Field::RateMax, "MGP", Ty::U32),
+            (Kind::Backend, Field::Algo, "CGS", Ty::Str),
+            (Kind::Backend, Field::AggCheckStatus, "MGP", Ty::U32),
         ];
         for (kind, field, tags, ty) in cases {
-            assert_eq!(meta(*kind, field), (*tags, *ty), "{kind:?} {field}");
+            assert_eq!(meta(*kind, *field), (*tags, *ty), "{kind:?} {field:?}");
         }
     }
 
@@ -341,11 +329,11 @@ mod tests {
         });
         assert_eq!(depth, Some(0));
         for kind in [Kind::Frontend, Kind::Backend, Kind::Server] {
-            for f in FIELDS.iter().filter(|f| **f != "-") {
-                let (tags, ty) = meta(kind, f);
+            for f in Field::ALL.iter().filter(|f| **f != Field::Modules) {
+                let (tags, ty) = meta(kind, *f);
                 for word in [origin(tags), nature(tags), scope(tags), ty.name()] {
                     assert!(SCHEMA.contains(&format!("\"{word}\"")), "{word}");
-                    assert_ne!(word, "Unknown", "{f}");
+                    assert_ne!(word, "Unknown", "{}", f.name());
                 }
             }
         }
@@ -354,10 +342,10 @@ mod tests {
     fn row(kind: Kind, cells: &[(&str, &str)]) -> Row {
         let mut r = Row {
             kind,
-            cells: vec![None; FIELDS.len()],
+            cells: vec![None; Field::ALL.len()],
         };
         for (f, v) in cells {
-            let i = FIELDS.iter().position(|x| x == f).unwrap();
+            let i = Field::ALL.iter().position(|x| x.name() == *f).unwrap();
             r.cells[i] = Some(v.to_string());
         }
         r

@@ -15,6 +15,7 @@ use crate::runtime::{FrontendState, Runtime};
 
 use super::cli::{Session, run_line};
 use super::commands::find_backend;
+use super::field::Field;
 use super::http::{Request, Response};
 use super::stat::{self, Filter, Row};
 use super::{metrics, page};
@@ -133,7 +134,7 @@ fn visible_rows(rt: &Runtime, ui: &StatsUi, me: &str, up: bool) -> Vec<Row> {
     };
     stat::rows(rt, &filter)
         .into_iter()
-        .filter(|r| in_scope(r.text("pxname")))
+        .filter(|r| in_scope(r.text(Field::Pxname)))
         .collect()
 }
 
