@@ -7,14 +7,17 @@
 //!   (HTTP mode, a stats socket...); only splicer is checked.
 //!
 //! Header lines drive the test: `# env: NAME=value ...` sets variables for
-//! both programs, `# check: backend|frontend NAME key=value ...` and
+//! both programs (splicer's parser gets them from the test, which leaves
+//! the process environment, shared with the binary's other tests, alone),
+//! `# check: backend|frontend NAME key=value ...` and
 //! `# check: global key=value ...` assert fields of the loaded model.
 //!
 //! Without `/usr/sbin/haproxy` the comparison is skipped with a note, except
 //! under `CI=true`, where it must be installed.
 
 use splicer::config::{
-    Balance, CheckKind, Config, HashType, ProxyVersion, TcpCheckRule, load, parse_time,
+    Balance, CheckKind, Config, HashType, LoadError, Loaded, ProxyVersion, TcpCheckRule,
+    parse_time, parse_with_env,
 };
 use splicer::logging::format::LogFormat;
 use std::path::{Path, PathBuf};
@@ -64,8 +67,29 @@ fn corpus(dir: &str) -> Vec<PathBuf> {
     files
 }
 
-/// `Some(exit success, stderr)` when haproxy is installed.
-fn haproxy_check(path: &Path, env: &[(String, String)]) -> Option<(bool, String)> {
+/// What splicer's `load(&[path])` returns with the variables of `all_env`
+/// set (the last of a name wins) on top of the process environment, without
+/// setting them: other tests of this binary run in the same process.
+fn load_one(path: &Path, all_env: &[(String, String)]) -> Result<Loaded, LoadError> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let env = |name: &str| {
+        all_env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+    };
+    parse_with_env(path.to_str().unwrap(), &text, &env)
+}
+
+/// `Some(exit success, stderr)` when haproxy is installed. haproxy gets
+/// `all_env`, then the file's own `env` over it.
+fn haproxy_check(
+    path: &Path,
+    all_env: &[(String, String)],
+    env: &[(String, String)],
+) -> Option<(bool, String)> {
     if !Path::new(HAPROXY).exists() {
         return None;
     }
@@ -73,6 +97,7 @@ fn haproxy_check(path: &Path, env: &[(String, String)]) -> Option<(bool, String)
         .arg("-c")
         .arg("-f")
         .arg(path)
+        .envs(all_env.iter().map(|(k, v)| (k, v)))
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run haproxy -c");
@@ -104,24 +129,19 @@ fn corpus_agrees_with_haproxy() {
         .chain(&bad)
         .flat_map(|p| header(p).env)
         .collect();
-    for (k, v) in &all_env {
-        // SAFETY: this is the only test of this binary, so no other thread
-        // reads the environment while it is written.
-        unsafe { std::env::set_var(k, v) };
-    }
     let mut failures = Vec::new();
     for path in &good {
-        if let Err(e) = check_good(path) {
+        if let Err(e) = check_good(path, &all_env) {
             failures.push(e);
         }
     }
     for path in &bad {
-        if let Err(e) = check_bad(path, true) {
+        if let Err(e) = check_bad(path, true, &all_env) {
             failures.push(e);
         }
     }
     for path in &unsupported {
-        if let Err(e) = check_bad(path, false) {
+        if let Err(e) = check_bad(path, false, &all_env) {
             failures.push(e);
         }
     }
@@ -133,17 +153,17 @@ fn corpus_agrees_with_haproxy() {
     );
 }
 
-fn check_good(path: &Path) -> Result<(), String> {
+fn check_good(path: &Path, all_env: &[(String, String)]) -> Result<(), String> {
     let name = path.display();
     let h = header(path);
-    let loaded = load(&[path.to_path_buf()]).map_err(|e| {
+    let loaded = load_one(path, all_env).map_err(|e| {
         let errors: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
         format!(
             "{name}: splicer refused a good config:\n  {}",
             errors.join("\n  ")
         )
     })?;
-    if let Some((false, stderr)) = haproxy_check(path, &h.env) {
+    if let Some((false, stderr)) = haproxy_check(path, all_env, &h.env) {
         return Err(format!(
             "{name}: haproxy -c refused a good config:\n{stderr}"
         ));
@@ -154,13 +174,13 @@ fn check_good(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn check_bad(path: &Path, compare: bool) -> Result<(), String> {
+fn check_bad(path: &Path, compare: bool, all_env: &[(String, String)]) -> Result<(), String> {
     let name = path.display();
     let h = header(path);
     if h.expects.is_empty() {
         return Err(format!("{name}: no '# expect: LINE: text' header"));
     }
-    let errors: Vec<String> = match load(&[path.to_path_buf()]) {
+    let errors: Vec<String> = match load_one(path, all_env) {
         Ok(_) => return Err(format!("{name}: splicer accepted a config it must refuse")),
         Err(e) => e.errors.iter().map(ToString::to_string).collect(),
     };
@@ -176,7 +196,7 @@ fn check_bad(path: &Path, compare: bool) -> Result<(), String> {
     if !compare {
         return Ok(());
     }
-    if let Some((ok, stderr)) = haproxy_check(path, &h.env) {
+    if let Some((ok, stderr)) = haproxy_check(path, all_env, &h.env) {
         if ok {
             return Err(format!(
                 "{name}: haproxy -c accepted a config splicer refuses"
