@@ -3,14 +3,12 @@
 //! itself, whose `show stat typed` / `show stat json` for the same config
 //! splicer's must match field for field (positions, names, tags, types).
 
-mod common;
-
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const LIMIT: Duration = Duration::from_secs(15);
 

@@ -1,12 +1,10 @@
 //! The command line: config check, version, missing arguments, pidfile,
 //! start-up failures.
 
-mod common;
-
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn run(args: &[&str]) -> Output {
     Command::new(splicer_bin())

@@ -4,13 +4,11 @@
 //! splicer runs under a shell that lowers RLIMIT_NOFILE for it alone (soft
 //! and hard, so splicer cannot raise it back).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Backend, Splicer, wait_for};
+use crate::common::{Backend, Splicer, wait_for};
 
 /// Descriptors splicer may use: a few for itself, then about 2 per session.
 const FD_LIMIT: u64 = 48;

@@ -3,14 +3,12 @@
 //! through the VIP, `down` leaves nothing behind. And conf/foobar.cfg, the
 //! file both lab load balancers run, stays valid for splicer and HAProxy.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{netns, require_tools, scratch_dir, splicer_bin, wait_for};
+use crate::common::{netns, require_tools, scratch_dir, splicer_bin, wait_for};
 
 const VIP: &str = "198.51.100.100";
 

@@ -1,12 +1,10 @@
 //! Connect and inactivity timeouts, as the client feels them.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A listener whose accept queue is full, so SYNs to it are dropped and a
 /// connect to it hangs. Keeps the sockets alive.

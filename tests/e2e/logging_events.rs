@@ -4,15 +4,13 @@
 //! HAProxy 2.6: DOWN and maintenance are `alert`, "no server available"
 //! `emerg`, the rest `notice`). Also after a reload, to the new targets.
 
-mod common;
-
 use std::net::UdpSocket;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -128,7 +126,7 @@ fn server_events_reach_the_backend_targets_at_haproxys_levels() {
 
 #[test]
 fn after_a_reload_events_go_to_the_new_targets() {
-    if common::haproxy::enabled() {
+    if crate::common::haproxy::enabled() {
         eprintln!("SKIPPED: HAProxy reloads through a new process, not tested here");
         return;
     }

@@ -5,15 +5,13 @@
 //! checked against HAProxy 2.6 (`SPLICER_TEST_BIN=haproxy`), except where a
 //! test says otherwise.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const WAIT: Duration = Duration::from_secs(10);
 const STDOUT_LOG: &str = "    log stdout format raw local0";

@@ -6,14 +6,12 @@
 //! errors are HAProxy 2.6's (the tests run against it with
 //! `SPLICER_TEST_BIN=haproxy`, except where noted).
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
 

@@ -1,14 +1,12 @@
 //! PROXY protocol: headers written to servers (`send-proxy`,
 //! `send-proxy-v2`) and read from clients (`bind ... accept-proxy`).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// A server that reports every byte it received on a connection.
 fn recorder() -> (Backend, mpsc::Receiver<Vec<u8>>) {

@@ -3,16 +3,14 @@
 //! against `openssl s_server`, and `timeout check` against a server that
 //! never answers.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::fake::{FakeRedis, RedisRole, redis_role};
-use common::*;
+use crate::common::fake::{FakeRedis, RedisRole, redis_role};
+use crate::common::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
 

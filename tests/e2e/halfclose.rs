@@ -1,14 +1,12 @@
 //! Half-close: a FIN from one side is forwarded only after its data, and the
 //! other direction keeps flowing until it is shut too.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const MODES: [&str; 3] = [
     "",

@@ -4,14 +4,12 @@
 //! that goes DOWN, or on a backup when an active returns, are cut only when
 //! `on-marked-down` / `on-marked-up` ask for it.
 
-mod common;
-
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::fake::{FakeWeb, Held, start_web, web};
-use common::*;
+use crate::common::fake::{FakeWeb, Held, start_web, web};
+use crate::common::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
 const CHECK: &str = "check inter 200ms rise 2 fall 2";

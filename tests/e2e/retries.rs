@@ -1,12 +1,10 @@
 //! Connection failures are retried, and with `option redispatch` the last
 //! retry goes elsewhere, so clients never notice a dead server.
 
-mod common;
-
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn start(lines: &str, servers: &[(&str, SocketAddr, &str)]) -> Splicer {
     Splicer::start(&config("", "", &listen(lines, servers)), &["fe"])

@@ -1,13 +1,11 @@
 //! Stopping: SIGUSR1 (soft stop: no new clients, sessions finish),
 //! `hard-stop-after`, SIGTERM (now).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn echo_once(c: &mut TcpStream, msg: &[u8]) {
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

@@ -6,14 +6,12 @@
 //! Skipped (with a message) when MariaDB is not installed, except under CI,
 //! where it must be (scripts/test installs it).
 
-mod common;
-
 use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::mariadb::MariaDb;
-use common::*;
+use crate::common::mariadb::MariaDb;
+use crate::common::*;
 
 /// Stopping and starting MariaDB takes seconds on a slow machine.
 const LIMIT: Duration = Duration::from_secs(30);

@@ -1,13 +1,11 @@
 //! Bulk transfers through splicer must arrive byte-exact in every forwarding
 //! mode: splice forced, auto (the default) and copy (per proxy or global).
 
-mod common;
-
 use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const MIB: usize = 1024 * 1024;
 const STREAM: usize = 64 * MIB;

@@ -2,13 +2,11 @@
 //! server states, and names, types and labels that are HAProxy 2.6's
 //! (compared with the real HAProxy's exporter on the same config).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpStream;
 
-use common::statspage::*;
-use common::*;
+use crate::common::statspage::*;
+use crate::common::*;
 
 #[test]
 fn metrics_follow_traffic_and_server_states() {

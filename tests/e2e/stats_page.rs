@@ -5,16 +5,14 @@
 //! authentication, state colours that follow `set server`, the CSV, admin
 //! actions, and bad requests that hurt nothing. Metrics: `stats_metrics.rs`.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::statspage::*;
-use common::*;
+use crate::common::statspage::*;
+use crate::common::*;
 
 #[test]
 fn the_page_asks_for_a_password_and_shows_every_server() {

@@ -2,13 +2,11 @@
 //! slots, frontend slots, queue places. Many short sessions must not trip
 //! over reused slots.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn echoes(c: &mut TcpStream, msg: &[u8], limit: Duration) -> bool {
     c.write_all(msg).unwrap();

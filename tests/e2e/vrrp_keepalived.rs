@@ -9,16 +9,14 @@
 //! system instance. Needs root and keepalived: skipped with a message
 //! otherwise, failed under CI.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::netns::{Lan, can_run, first_line, in_netns};
-use common::*;
+use crate::common::netns::{Lan, can_run, first_line, in_netns};
+use crate::common::*;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 100);
 const PORT: u16 = 8080;

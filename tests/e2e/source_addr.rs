@@ -2,13 +2,11 @@
 //! leave from that address (bound with IP_BIND_ADDRESS_NO_PORT, so the port
 //! is chosen per destination at connect time).
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Backend, Splicer};
+use crate::common::{Backend, Splicer};
 
 /// A server that answers with the address the connection came from.
 fn peer_reporter() -> Backend {

@@ -1,8 +1,6 @@
 //! Connection limits: server maxconn queues clients, frontend and global
 //! maxconn stop accepting, and many concurrent sessions all work.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -11,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// An echo backend that also records the most sessions it ever had at once.
 fn echo_with_peak() -> (Backend, Arc<AtomicUsize>) {

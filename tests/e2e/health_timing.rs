@@ -7,12 +7,10 @@
 //! Timing assertions are one-sided where the machine's speed could matter:
 //! a check can be late on a busy machine, never early.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::fake::{FakeWeb, start_web, web};
-use common::*;
+use crate::common::fake::{FakeWeb, start_web, web};
+use crate::common::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
 

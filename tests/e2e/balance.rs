@@ -1,13 +1,11 @@
 //! Server selection as a client sees it: which named server answers.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const NAMES: [&str; 4] = ["s1", "s2", "s3", "s4"];
 

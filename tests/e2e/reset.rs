@@ -1,14 +1,12 @@
 //! A reset on one side becomes a reset on the other: an aborted transfer must
 //! never look complete to the peer.
 
-mod common;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn is_reset(e: &std::io::Error) -> bool {
     matches!(

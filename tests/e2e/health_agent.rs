@@ -2,15 +2,13 @@
 //! is up, down, in maintenance, draining, or how much of its weight to use.
 //! Each word must show in the traffic, not only in the log.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::fake::FakeAgent;
-use common::*;
+use crate::common::fake::FakeAgent;
+use crate::common::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
 

@@ -4,8 +4,6 @@
 //! what "healthy" means; a server killed under load costs no client a
 //! request when retries and redispatch are on.
 
-mod common;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::nginx::{self, Nginx};
-use common::*;
+use crate::common::nginx::{self, Nginx};
+use crate::common::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
