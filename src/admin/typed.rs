@@ -7,7 +7,7 @@
 //! JSON: an array holding one array per row, one object per field.
 //!
 //! The tags and types are HAProxy 2.6's, read from its output for every
-//! field (see the tests and tests/admin_typed.rs, which compares the two
+//! field (see the tests and tests/e2e/admin_clients.rs, which compares the two
 //! programs line by line).
 
 use std::fmt::Write;

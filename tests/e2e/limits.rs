@@ -1,0 +1,352 @@
+//! Connection limits: server maxconn queues clients, frontend and global
+//! maxconn stop accepting, and many concurrent sessions all work.
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// An echo backend that also records the most sessions it ever had at once.
+fn echo_with_peak() -> (Backend, Arc<AtomicUsize>) {
+    let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let p = peak.clone();
+    let b = Backend::spawn(move |mut s| {
+        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+        p.fetch_max(n, Ordering::SeqCst);
+        let mut r = s.try_clone().unwrap();
+        let _ = std::io::copy(&mut r, &mut s);
+        now.fetch_sub(1, Ordering::SeqCst);
+    });
+    (b, peak)
+}
+
+/// Sends `tag` and expects it echoed within `limit`.
+fn echoes(c: &mut TcpStream, tag: &[u8], limit: Duration) -> bool {
+    c.write_all(tag).unwrap();
+    c.set_read_timeout(Some(limit)).unwrap();
+    let mut b = vec![0u8; tag.len()];
+    match c.read_exact(&mut b) {
+        Ok(()) => b == tag,
+        Err(e) if is_timeout(&e) => false,
+        Err(e) => panic!("client failed: {e}"),
+    }
+}
+
+/// Gives a wrong state time to show up before asserting it did not.
+fn settle() {
+    thread::sleep(Duration::from_millis(300));
+}
+
+#[test]
+fn server_maxconn_queues_and_serves_in_turn() {
+    let (srv, peak) = echo_with_peak();
+    let sp = Splicer::start(
+        &config(
+            "",
+            "",
+            &listen("    timeout queue 10s", &[("s1", srv.addr, "maxconn 2")]),
+        ),
+        &["fe"],
+    );
+    let fe = sp.addr("fe");
+    let mut held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(fe).unwrap()).collect();
+    for (i, c) in held.iter_mut().enumerate() {
+        assert!(echoes(
+            c,
+            format!("held{i}").as_bytes(),
+            Duration::from_secs(5)
+        ));
+    }
+    // Four more clients: each waits in the queue, then echoes and leaves.
+    let queued: Vec<_> = (0..4)
+        .map(|i| {
+            let mut c = TcpStream::connect(fe).unwrap();
+            thread::spawn(move || {
+                let ok = echoes(
+                    &mut c,
+                    format!("queued{i}").as_bytes(),
+                    Duration::from_secs(10),
+                );
+                (ok, Instant::now())
+            })
+        })
+        .collect();
+    settle();
+    assert_eq!(srv.accepted(), 2, "server maxconn 2 exceeded");
+    assert!(
+        queued.iter().all(|t| !t.is_finished()),
+        "a queued client was served while the server was full"
+    );
+    // One held client leaves: the queue drains through the freed slot.
+    let released = Instant::now();
+    drop(held.remove(0));
+    for t in queued {
+        let (ok, when) = t.join().unwrap();
+        assert!(ok, "a queued client was never served");
+        assert!(when > released);
+    }
+    assert_eq!(srv.accepted(), 6);
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        2,
+        "the server had more than maxconn sessions at once"
+    );
+}
+
+#[test]
+fn queue_timeout_closes_waiting_client() {
+    let (srv, _) = echo_with_peak();
+    let sp = Splicer::start(
+        &config(
+            "",
+            "",
+            &listen("    timeout queue 300ms", &[("s1", srv.addr, "maxconn 1")]),
+        ),
+        &["fe"],
+    );
+    let fe = sp.addr("fe");
+    let mut a = TcpStream::connect(fe).unwrap();
+    assert!(echoes(&mut a, b"a", Duration::from_secs(5)));
+    let t0 = Instant::now();
+    let mut b = TcpStream::connect(fe).unwrap();
+    b.write_all(b"b").unwrap();
+    let (data, end) = read_to_end_or_err(&b, Duration::from_secs(5));
+    let took = t0.elapsed();
+    if let Err(e) = &end {
+        assert!(!is_timeout(e), "queued client never closed");
+    }
+    assert!(data.is_empty());
+    assert!(took >= Duration::from_millis(250), "closed after {took:?}");
+    assert_eq!(srv.accepted(), 1);
+    // The holder is unaffected.
+    assert!(echoes(&mut a, b"again", Duration::from_secs(5)));
+}
+
+/// With `maxconn 5` on the frontend (or globally), the sixth client is not
+/// served until one of the five leaves.
+fn sixth_waits(cfg: &str) {
+    let (srv, _) = echo_with_peak();
+    let cfg = cfg.replace("SERVER", &srv.addr.to_string());
+    let sp = Splicer::start(&cfg, &["fe"]);
+    let fe = sp.addr("fe");
+    let mut held: Vec<TcpStream> = (0..5).map(|_| TcpStream::connect(fe).unwrap()).collect();
+    for (i, c) in held.iter_mut().enumerate() {
+        assert!(echoes(
+            c,
+            format!("c{i}").as_bytes(),
+            Duration::from_secs(5)
+        ));
+    }
+    // The kernel completes the handshake, but splicer must not take it.
+    let mut sixth = TcpStream::connect(fe).unwrap();
+    assert!(
+        !echoes(&mut sixth, b"sixth", Duration::from_millis(300)),
+        "sixth client served beyond maxconn"
+    );
+    assert_eq!(srv.accepted(), 5);
+    drop(held.remove(0));
+    sixth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut b = [0u8; 5];
+    sixth
+        .read_exact(&mut b)
+        .expect("sixth client not served after a slot freed");
+    assert_eq!(&b, b"sixth");
+    assert_eq!(srv.accepted(), 6);
+}
+
+#[test]
+fn frontend_maxconn_holds_back_extra_clients() {
+    sixth_waits(&config(
+        "",
+        "",
+        "frontend fe\n    bind 127.0.0.1:0\n    maxconn 5\n    default_backend be\n\
+         backend be\n    server s1 SERVER\n",
+    ));
+}
+
+#[test]
+fn global_maxconn_holds_back_extra_clients() {
+    sixth_waits(&config(
+        "    maxconn 5",
+        "",
+        "listen fe\n    bind 127.0.0.1:0\n    server s1 SERVER\n",
+    ));
+}
+
+/// A non-blocking echo server on one thread (mio), for thousands of sessions.
+struct MioEcho {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    stop: Arc<mio::Waker>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl MioEcho {
+    fn spawn() -> MioEcho {
+        use mio::net::TcpListener;
+        use mio::{Events, Interest, Poll, Token};
+        const LISTENER: Token = Token(usize::MAX - 1);
+        const STOP: Token = Token(usize::MAX - 2);
+        let mut poll = Poll::new().unwrap();
+        let mut l = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr().unwrap();
+        poll.registry()
+            .register(&mut l, LISTENER, Interest::READABLE)
+            .unwrap();
+        let waker = Arc::new(mio::Waker::new(poll.registry(), STOP).unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let acc = accepted.clone();
+        let thread = thread::spawn(move || {
+            let mut conns: HashMap<usize, (mio::net::TcpStream, Vec<u8>)> = HashMap::new();
+            let mut next = 0usize;
+            let mut events = Events::with_capacity(1024);
+            let mut buf = [0u8; 4096];
+            loop {
+                poll.poll(&mut events, None).unwrap();
+                for ev in &events {
+                    match ev.token() {
+                        STOP => return,
+                        LISTENER => loop {
+                            match l.accept() {
+                                Ok((mut s, _)) => {
+                                    let t = Token(next);
+                                    poll.registry()
+                                        .register(
+                                            &mut s,
+                                            t,
+                                            Interest::READABLE | Interest::WRITABLE,
+                                        )
+                                        .unwrap();
+                                    conns.insert(next, (s, Vec::new()));
+                                    next += 1;
+                                    acc.fetch_add(1, Ordering::SeqCst);
+                                }
+                                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                                Err(e) => panic!("accept: {e}"),
+                            }
+                        },
+                        Token(k) => {
+                            let Some((s, out)) = conns.get_mut(&k) else {
+                                continue;
+                            };
+                            let mut closed = false;
+                            loop {
+                                match s.read(&mut buf) {
+                                    Ok(0) => {
+                                        closed = true;
+                                        break;
+                                    }
+                                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                                    Err(_) => {
+                                        closed = true;
+                                        break;
+                                    }
+                                }
+                            }
+                            while !out.is_empty() {
+                                match s.write(out) {
+                                    Ok(n) => {
+                                        out.drain(..n);
+                                    }
+                                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                                    Err(_) => {
+                                        closed = true;
+                                        break;
+                                    }
+                                }
+                            }
+                            if closed {
+                                conns.remove(&k);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        MioEcho {
+            addr,
+            accepted,
+            stop: waker,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for MioEcho {
+    fn drop(&mut self) {
+        let _ = self.stop.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Raises this process's open-files soft limit to its hard limit.
+fn raise_nofile() -> u64 {
+    // SAFETY: getrlimit/setrlimit on a valid, initialised struct.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut r), 0);
+        r.rlim_cur = r.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        r.rlim_cur
+    }
+}
+
+#[test]
+fn three_thousand_concurrent_sessions() {
+    const N: usize = 3000;
+    let limit = raise_nofile();
+    assert!(
+        limit as usize > 2 * N + 100,
+        "open files limit {limit} too low for this test"
+    );
+    let echo = MioEcho::spawn();
+    let sp = Splicer::start(
+        &config(
+            "    maxconn 10000",
+            "",
+            &listen("", &[("s1", echo.addr, "")]),
+        ),
+        &["fe"],
+    );
+    let fe = sp.addr("fe");
+    let t0 = Instant::now();
+    let mut clients = Vec::with_capacity(N);
+    for i in 0..N {
+        let c = TcpStream::connect(fe).unwrap_or_else(|e| panic!("connect {i}: {e}"));
+        clients.push(c);
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.write_all(format!("msg {i:05}\n").as_bytes()).unwrap();
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut b = [0u8; 10];
+        c.read_exact(&mut b)
+            .unwrap_or_else(|e| panic!("client {i}: {e}"));
+        assert_eq!(&b, format!("msg {i:05}\n").as_bytes());
+    }
+    // All were open at the same time: every one reached the server.
+    assert_eq!(echo.accepted.load(Ordering::SeqCst), N);
+    drop(clients);
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        t0.elapsed()
+    );
+    let mut sp = sp;
+    assert!(sp.is_running());
+}

@@ -1,0 +1,53 @@
+//! splicer's end-to-end tests, one test binary (`cargo test --test e2e`):
+//! they run the real `splicer` binary (or HAProxy, with
+//! `SPLICER_TEST_BIN=haproxy`) on configs with loopback binds, with real
+//! sockets, real clients and servers (nginx, MariaDB, keepalived, Chromium
+//! where a test needs them), and the project's own network namespaces for
+//! the VRRP and lab tests.
+//!
+//! Layout: `common/` holds the shared harness (starting splicer and learning
+//! its ports, fake and real backends, the runtime API, network namespaces);
+//! every other module is one area of behaviour (`admin`, `balance`,
+//! `health_http`, `vrrp`...), and its tests are named `MODULE::TEST`, so
+//! `cargo test --release --test e2e -- vrrp::` runs one area. The config
+//! corpus read by `config_corpus` stays in `tests/configs/`.
+//!
+//! The modules share one process and their tests run concurrently: a test
+//! must not change process-wide state (environment variables, the current
+//! directory, signal dispositions, lowered resource limits); what a child
+//! process needs is set on its `Command` or in a wrapper shell (see
+//! `fd_exhaustion`).
+
+mod common;
+
+mod admin;
+mod admin_clients;
+mod admin_sessions;
+mod balance;
+mod cli;
+mod config_corpus;
+mod fd_exhaustion;
+mod halfclose;
+mod health_agent;
+mod health_failover;
+mod health_http;
+mod health_mysql;
+mod health_tcpcheck;
+mod health_timing;
+mod lab;
+mod lifecycle;
+mod limits;
+mod logging;
+mod logging_events;
+mod proxy_protocol;
+mod reload;
+mod reset;
+mod retries;
+mod signals;
+mod source_addr;
+mod stats_metrics;
+mod stats_page;
+mod timeouts;
+mod transfer;
+mod vrrp;
+mod vrrp_keepalived;

@@ -1,0 +1,215 @@
+//! PROXY protocol: headers written to servers (`send-proxy`,
+//! `send-proxy-v2`) and read from clients (`bind ... accept-proxy`).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::{Mutex, mpsc};
+use std::time::Duration;
+
+use crate::common::*;
+
+/// A server that reports every byte it received on a connection.
+fn recorder() -> (Backend, mpsc::Receiver<Vec<u8>>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let b = Backend::spawn(move |mut s| {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        let _ = s.write_all(b"ok");
+        tx.lock().unwrap().send(all).unwrap();
+    });
+    (b, rx)
+}
+
+/// Sends `payload` (in pieces, 100 ms apart), shuts, and returns what the
+/// server received.
+fn through(fe: SocketAddr, pieces: &[&[u8]], rx: &mpsc::Receiver<Vec<u8>>) -> (TcpStream, Vec<u8>) {
+    let mut c = TcpStream::connect(fe).unwrap();
+    for (i, p) in pieces.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        c.write_all(p).unwrap();
+    }
+    c.shutdown(Shutdown::Write).unwrap();
+    let got = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("server got nothing");
+    (c, got)
+}
+
+fn start(bind_opts: &str, server_opts: &str, srv: &Backend) -> Splicer {
+    let cfg = config(
+        "",
+        "",
+        &format!(
+            "listen fe\n    bind 127.0.0.1:0 {bind_opts}\n    server s1 {} {server_opts}\n",
+            srv.addr
+        ),
+    );
+    Splicer::start(&cfg, &["fe"])
+}
+
+#[test]
+fn send_proxy_v1_exact_header() {
+    let (srv, rx) = recorder();
+    let sp = start("", "send-proxy", &srv);
+    let fe = sp.addr("fe");
+    let (c, got) = through(fe, &[b"hello"], &rx);
+    let client = c.local_addr().unwrap();
+    let want = format!(
+        "PROXY TCP4 127.0.0.1 127.0.0.1 {} {}\r\nhello",
+        client.port(),
+        fe.port()
+    );
+    assert_eq!(String::from_utf8_lossy(&got), want);
+    let (data, _) = read_to_end_or_err(&c, Duration::from_secs(5));
+    assert_eq!(data, b"ok", "the header must not reach the client");
+}
+
+#[test]
+fn send_proxy_v2_exact_header() {
+    let (srv, rx) = recorder();
+    let sp = start("", "send-proxy-v2", &srv);
+    let fe = sp.addr("fe");
+    let (c, got) = through(fe, &[b"hello"], &rx);
+    let client = c.local_addr().unwrap();
+    let mut want = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    want.extend_from_slice(&[0x21, 0x11, 0x00, 0x0c]);
+    want.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+    want.extend_from_slice(&client.port().to_be_bytes());
+    want.extend_from_slice(&fe.port().to_be_bytes());
+    want.extend_from_slice(b"hello");
+    assert_eq!(got, want);
+}
+
+/// The header is sent even when the client sends nothing before the server
+/// speaks (it goes out at connect time, not with the first client bytes).
+#[test]
+fn send_proxy_header_before_silent_client() {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let srv = Backend::spawn(move |s| {
+        let mut line = String::new();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(&s), &mut line);
+        tx.lock().unwrap().send(line).unwrap();
+    });
+    let sp = start("", "send-proxy", &srv);
+    let _c = TcpStream::connect(sp.addr("fe")).unwrap();
+    let line = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        line.starts_with("PROXY TCP4 127.0.0.1 127.0.0.1 "),
+        "{line:?}"
+    );
+}
+
+#[test]
+fn accept_proxy_v1_relayed_to_server() {
+    let (srv, rx) = recorder();
+    let sp = start("accept-proxy", "send-proxy", &srv);
+    let (_, got) = through(
+        sp.addr("fe"),
+        &[b"PROXY TCP4 127.0.0.9 127.0.0.1 1234 80\r\nhello"],
+        &rx,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "PROXY TCP4 127.0.0.9 127.0.0.1 1234 80\r\nhello"
+    );
+}
+
+/// A header that arrives in two pieces is still read whole.
+#[test]
+fn accept_proxy_v1_split_header() {
+    let (srv, rx) = recorder();
+    let sp = start("accept-proxy", "send-proxy", &srv);
+    let (_, got) = through(
+        sp.addr("fe"),
+        &[b"PROXY TCP4 127.0.0.9 12", b"7.0.0.1 1234 80\r\nhello"],
+        &rx,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "PROXY TCP4 127.0.0.9 127.0.0.1 1234 80\r\nhello"
+    );
+}
+
+#[test]
+fn accept_proxy_v2_relayed_as_v1() {
+    let (srv, rx) = recorder();
+    let sp = start("accept-proxy", "send-proxy", &srv);
+    let mut hdr = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    hdr.extend_from_slice(&[0x21, 0x11, 0x00, 0x0c, 127, 0, 0, 9, 127, 0, 0, 1]);
+    hdr.extend_from_slice(&1234u16.to_be_bytes());
+    hdr.extend_from_slice(&80u16.to_be_bytes());
+    hdr.extend_from_slice(b"hello");
+    let (_, got) = through(sp.addr("fe"), &[&hdr], &rx);
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "PROXY TCP4 127.0.0.9 127.0.0.1 1234 80\r\nhello"
+    );
+}
+
+/// Without send-proxy the header is consumed, not forwarded.
+#[test]
+fn accept_proxy_header_not_forwarded() {
+    let (srv, rx) = recorder();
+    let sp = start("accept-proxy", "", &srv);
+    let (_, got) = through(
+        sp.addr("fe"),
+        &[b"PROXY TCP4 127.0.0.9 127.0.0.1 1234 80\r\nhello"],
+        &rx,
+    );
+    assert_eq!(got, b"hello");
+}
+
+#[test]
+fn accept_proxy_garbage_is_closed_others_served() {
+    let (srv, rx) = recorder();
+    let sp = start("accept-proxy", "", &srv);
+    let fe = sp.addr("fe");
+    for garbage in [
+        &b"GET / HTTP/1.0\r\n\r\n"[..],
+        b"PROXY TCP4 nonsense\r\n",
+        b"\r\n\r\n\0\r\nQUIT\n\x99\x99\x00\x00",
+    ] {
+        let mut c = TcpStream::connect(fe).unwrap();
+        c.write_all(garbage).unwrap();
+        let (data, end) = read_to_end_or_err(&c, Duration::from_secs(5));
+        if let Err(e) = &end {
+            assert!(!is_timeout(e), "client sending {garbage:?} was left open");
+        }
+        assert!(data.is_empty());
+    }
+    assert_eq!(srv.accepted(), 0, "garbage reached the server");
+    let (_, got) = through(
+        fe,
+        &[b"PROXY TCP4 127.0.0.9 127.0.0.1 1234 80\r\nfine"],
+        &rx,
+    );
+    assert_eq!(got, b"fine");
+}
+
+/// A client that never sends its header is closed by `timeout client`.
+#[test]
+fn accept_proxy_silent_client_times_out() {
+    let (srv, _rx) = recorder();
+    let cfg = config(
+        "",
+        "",
+        &format!(
+            "listen fe\n    bind 127.0.0.1:0 accept-proxy\n    timeout client 300ms\n    server s1 {}\n",
+            srv.addr
+        ),
+    );
+    let sp = Splicer::start(&cfg, &["fe"]);
+    let c = TcpStream::connect(sp.addr("fe")).unwrap();
+    let (data, end) = read_to_end_or_err(&c, Duration::from_secs(5));
+    if let Err(e) = &end {
+        assert!(!is_timeout(e), "silent client never closed");
+    }
+    assert!(data.is_empty());
+    assert_eq!(srv.accepted(), 0);
+}
