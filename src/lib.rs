@@ -234,3 +234,6 @@ fn supervise(workers: &[WorkerHandle], process: &mut Supervisor, vrrp: Option<&S
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -70,9 +70,9 @@ pub(crate) fn parse_str(file: &str, text: &str) -> Result<Loaded, LoadError> {
     parse_with_env(file, text, &env)
 }
 
-/// [`parse_str`] with a chosen environment (unit tests).
-#[cfg(test)]
-pub(crate) fn parse_with_env(
+/// Parses `text` as if read from a file named `file`, with a chosen
+/// environment for `${VAR}` (unit tests, the config corpus test).
+pub fn parse_with_env(
     file: &str,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
