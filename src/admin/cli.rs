@@ -1,16 +1,17 @@
 //! The runtime API's text protocol, apart from any socket: a request line
 //! becomes commands (split on `;`) made of words (split on blanks, `\`
-//! escaping the next character), each command is looked up in the table
-//! ([`super::commands::TABLE`]), checked against the client's level and
-//! run; its output is followed by an empty line and, in interactive mode,
-//! by the `> ` prompt. Unknown commands get HAProxy's help answer, with its
-//! fuzzy matching of the words typed against the table.
+//! escaping the next character), each command is looked up in the tables
+//! that each handler file exports ([`TABLES`]), checked against the
+//! client's level and run; its output is followed by an empty line and, in
+//! interactive mode, by the `> ` prompt. Unknown commands get HAProxy's
+//! help answer, with its fuzzy matching of the words typed against the
+//! tables.
 
 use crate::config::Level;
 use crate::control::ControlLink;
 use crate::runtime::Runtime;
 
-use super::commands::TABLE;
+use super::{checks, commands, info, servers_state, sessions, stat, typed, vrrp, workers};
 
 /// Words kept per command (HAProxy's MAX_CLI_ARGS); the rest are dropped.
 pub(crate) const MAX_WORDS: usize = 64;
@@ -22,7 +23,27 @@ const MAX_MATCHES: usize = 5;
 
 pub(crate) const PERMISSION_DENIED: &str = "Permission denied\n";
 
-/// One entry of the command table.
+/// Every command, by the file that handles it. The walk order is the
+/// matching order: on a tie in the help's fuzzy matching the earlier one
+/// wins (`command_order_is_pinned` keeps it).
+const TABLES: &[&[Command]] = &[
+    COMMANDS,
+    info::COMMANDS,
+    stat::COMMANDS,
+    typed::COMMANDS,
+    servers_state::COMMANDS,
+    vrrp::COMMANDS,
+    commands::COMMANDS,
+    sessions::COMMANDS,
+    workers::COMMANDS,
+    checks::COMMANDS,
+];
+
+fn all() -> impl Iterator<Item = &'static Command> {
+    TABLES.iter().flat_map(|t| t.iter())
+}
+
+/// One entry of a command table.
 pub(crate) struct Command {
     /// The words that select the command (`show stat`).
     pub words: &'static [&'static str],
@@ -64,6 +85,44 @@ pub(crate) struct Ctx<'a> {
     pub workers: &'a [ControlLink],
     pub session: &'a mut Session,
 }
+
+/// A table entry with its help line.
+pub(super) const fn cmd(
+    words: &'static [&'static str],
+    level: Level,
+    usage: &'static str,
+    help: &'static str,
+    run: fn(&mut Ctx<'_>, &[String], &mut String),
+) -> Command {
+    Command {
+        words,
+        level,
+        help: Some((usage, help)),
+        run,
+    }
+}
+
+/// `help`, `prompt` and `quit`: the commands the help lists at its end.
+const COMMANDS: &[Command] = &[
+    Command {
+        words: &["help"],
+        level: Level::User,
+        help: None,
+        run: |_, args, out| usage(&args[1..], true, out),
+    },
+    Command {
+        words: &["prompt"],
+        level: Level::User,
+        help: None,
+        run: |ctx, _, _| ctx.session.interactive = !ctx.session.interactive,
+    },
+    Command {
+        words: &["quit"],
+        level: Level::User,
+        help: None,
+        run: |ctx, _, _| ctx.session.quit = true,
+    },
+];
 
 /// Runs every command of one request line (without its line ending),
 /// appending their output. Stops at `quit`.
@@ -110,7 +169,7 @@ fn run_command(
 
 /// The command whose words start `words`.
 fn find(words: &[String]) -> Option<&'static Command> {
-    TABLE.iter().find(|c| {
+    all().find(|c| {
         c.words.len() <= words.len() && c.words.iter().zip(words).all(|(a, b)| *a == b.as_str())
     })
 }
@@ -168,11 +227,7 @@ pub(crate) fn usage(args: &[String], is_help: bool, out: &mut String) {
         }
         n
     };
-    let length = TABLE
-        .iter()
-        .map(|c| exact(c, PREFIX_WORDS))
-        .max()
-        .unwrap_or(0);
+    let length = all().map(|c| exact(c, PREFIX_WORDS)).max().unwrap_or(0);
     out.push_str(if is_help {
         "The following commands are valid at this level:\n"
     } else if length == 0 && args.first().is_none_or(|a| a.is_empty()) {
@@ -185,10 +240,7 @@ pub(crate) fn usage(args: &[String], is_help: bool, out: &mut String) {
     if args.len() > length {
         let typed = fingerprint(&args[length..]);
         let typed_len: usize = args[length..].iter().map(|a| a.len()).sum();
-        for cmd in TABLE
-            .iter()
-            .filter(|c| c.help.is_some() && exact(c, length) == length)
-        {
+        for cmd in all().filter(|c| c.help.is_some() && exact(c, length) == length) {
             let rest = &cmd.words[length.min(cmd.words.len())..];
             let total = typed_len + rest.iter().map(|w| w.len()).sum::<usize>();
             let dist = distance(&typed, &fingerprint(rest));
@@ -211,8 +263,7 @@ pub(crate) fn usage(args: &[String], is_help: bool, out: &mut String) {
             .take_while(|(d, _)| *d <= 5 * best / 2)
             .filter_map(|(_, c)| c.help)
             .collect(),
-        None => TABLE
-            .iter()
+        None => all()
             .filter(|c| exact(c, length) == length)
             .filter_map(|c| c.help)
             .collect(),
@@ -354,7 +405,7 @@ mod tests {
             empty[0],
             "Unknown command. Please enter one of the following commands only:"
         );
-        let all = TABLE.iter().filter(|c| c.help.is_some()).count();
+        let all = all().filter(|c| c.help.is_some()).count();
         assert_eq!(empty.len(), 1 + all + 3, "the whole table");
         let help = help_for("", true);
         assert_eq!(help[0], "The following commands are valid at this level:");
@@ -381,6 +432,46 @@ mod tests {
             out[out.len() - 3],
             "  help [<command>]                        : list matching or all commands"
         );
+    }
+
+    #[test]
+    fn command_order_is_pinned() {
+        // The help's fuzzy matching breaks ties by this order: a file's
+        // table moved in `TABLES`, or an entry moved in a table, would
+        // change which suggestions an operator sees.
+        let order: Vec<String> = all().map(|c| c.words.join(" ")).collect();
+        let want = [
+            "help",
+            "prompt",
+            "quit",
+            "show info",
+            "show stat",
+            "show schema json",
+            "show servers state",
+            "show vrrp",
+            "show backend",
+            "show cli level",
+            "user",
+            "operator",
+            "clear counters",
+            "get weight",
+            "set weight",
+            "set server",
+            "set maxconn server",
+            "set maxconn frontend",
+            "set maxconn global",
+            "disable server",
+            "enable server",
+            "set timeout",
+            "show sess",
+            "shutdown session",
+            "shutdown sessions server",
+            "disable frontend",
+            "enable frontend",
+            "disable health",
+            "enable health",
+        ];
+        assert_eq!(order, want);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The runtime API's command table and the handlers of the commands that
-//! read or change servers, frontends and limits. Answers, including error
+//! The runtime API's small commands, with their table ([`COMMANDS`]): the
+//! ones that read or change backends, servers and limits, and the CLI
+//! session's level and timeout. Answers, including error
 //! texts, are HAProxy 2.6's (checked against it), so that scripts written
 //! for HAProxy read splicer the same way. Handlers change state only
 //! through the runtime's atomics; nothing here blocks a worker.
@@ -11,80 +12,10 @@ use crate::config::{Balance, HashType, Level, MAX_WEIGHT, parse_time};
 use crate::runtime::events::{set_drain, set_maint};
 use crate::runtime::{BackendState, Runtime, admin};
 
-use super::cli::{Command, Ctx, PERMISSION_DENIED, usage};
-use super::{info, sessions, stat, vrrp, workers};
+use super::cli::{Command, Ctx, PERMISSION_DENIED, cmd};
 
-const fn cmd(
-    words: &'static [&'static str],
-    level: Level,
-    usage: &'static str,
-    help: &'static str,
-    run: fn(&mut Ctx<'_>, &[String], &mut String),
-) -> Command {
-    Command {
-        words,
-        level,
-        help: Some((usage, help)),
-        run,
-    }
-}
-
-/// Every command, in matching order (a tie in the help's fuzzy matching
-/// goes to the earlier one).
-pub(crate) static TABLE: &[Command] = &[
-    Command {
-        words: &["help"],
-        level: Level::User,
-        help: None,
-        run: |_, args, out| usage(&args[1..], true, out),
-    },
-    Command {
-        words: &["prompt"],
-        level: Level::User,
-        help: None,
-        run: |ctx, _, _| ctx.session.interactive = !ctx.session.interactive,
-    },
-    Command {
-        words: &["quit"],
-        level: Level::User,
-        help: None,
-        run: |ctx, _, _| ctx.session.quit = true,
-    },
-    cmd(
-        &["show", "info"],
-        Level::User,
-        "show info",
-        "report information about the running process",
-        info::show_info,
-    ),
-    cmd(
-        &["show", "stat"],
-        Level::User,
-        "show stat [json|no-maint|typed|up]*",
-        "report counters for each proxy and server",
-        stat::show_stat,
-    ),
-    cmd(
-        &["show", "schema", "json"],
-        Level::User,
-        "show schema json",
-        "report schema used for stats",
-        |_, _, out| out.push_str(super::typed::SCHEMA),
-    ),
-    cmd(
-        &["show", "servers", "state"],
-        Level::User,
-        "show servers state [<backend>]",
-        "dump volatile server information (all or for a single backend)",
-        info::show_servers_state,
-    ),
-    cmd(
-        &["show", "vrrp"],
-        Level::User,
-        "show vrrp",
-        "report the state of each VRRP instance (splicer)",
-        vrrp::show_vrrp,
-    ),
+/// The commands of this file, in matching order.
+pub(super) const COMMANDS: &[Command] = &[
     cmd(
         &["show", "backend"],
         Level::User,
@@ -186,59 +117,6 @@ pub(crate) static TABLE: &[Command] = &[
         "change a timeout setting",
         set_timeout,
     ),
-    cmd(
-        &["show", "sess"],
-        Level::Operator,
-        "show sess [id]",
-        "report the list of current sessions or dump this exact session",
-        sessions::show_sess,
-    ),
-    cmd(
-        &["shutdown", "session"],
-        Level::Admin,
-        "shutdown session [id]",
-        "kill a specific session",
-        sessions::shutdown_session,
-    ),
-    cmd(
-        &["shutdown", "sessions", "server"],
-        Level::Admin,
-        "shutdown sessions server <bk>/<srv>",
-        "kill sessions on a server",
-        sessions::shutdown_server_sessions,
-    ),
-    cmd(
-        &["disable", "frontend"],
-        Level::Admin,
-        "disable frontend <frontend>",
-        "temporarily disable specific frontend",
-        |ctx, args, out| workers::pause_frontend(ctx, args, out, true),
-    ),
-    cmd(
-        &["enable", "frontend"],
-        Level::Admin,
-        "enable frontend <frontend>",
-        "re-enable specific frontend",
-        |ctx, args, out| workers::pause_frontend(ctx, args, out, false),
-    ),
-    cmd(
-        &["disable", "health"],
-        Level::Admin,
-        "disable health",
-        "disable health checks",
-        |ctx, args, out| {
-            with_server(ctx.rt, args.get(2), out, |b, s| {
-                b.servers[s].check_disabled.store(true, Ordering::Relaxed)
-            })
-        },
-    ),
-    cmd(
-        &["enable", "health"],
-        Level::Admin,
-        "enable health",
-        "enable health checks",
-        enable_health,
-    ),
 ];
 
 fn show_backend(ctx: &mut Ctx<'_>, _: &[String], out: &mut String) {
@@ -334,7 +212,7 @@ pub(crate) fn find_backend<'a>(rt: &'a Runtime, name: &str) -> Option<&'a Backen
 }
 
 /// Runs `f` on `backend/server`, or writes why it cannot.
-fn with_server(
+pub(super) fn with_server(
     rt: &Runtime,
     arg: Option<&String>,
     out: &mut String,
@@ -342,16 +220,6 @@ fn with_server(
 ) {
     match find_server(rt, arg) {
         Ok((b, s)) => f(b, s),
-        Err(e) => out.push_str(e),
-    }
-}
-
-fn enable_health(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
-    match find_server(ctx.rt, args.get(2)) {
-        Ok((b, s)) if b.config.servers[s].check.enabled => {
-            b.servers[s].check_disabled.store(false, Ordering::Relaxed);
-        }
-        Ok(_) => out.push_str("Health check was not configured on this server, cannot enable.\n"),
         Err(e) => out.push_str(e),
     }
 }

@@ -17,6 +17,7 @@
 //! 400 and only its connection closes; a stats frontend serves at most its
 //! `maxconn` clients.
 
+mod checks;
 pub(crate) mod cli;
 pub(crate) mod commands;
 mod field;
@@ -25,6 +26,7 @@ mod info;
 mod listen;
 mod metrics;
 mod page;
+mod servers_state;
 mod sessions;
 pub(crate) mod stat;
 mod status;

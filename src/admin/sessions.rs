@@ -13,9 +13,35 @@ use crate::base::clock;
 use crate::control::AdminOp;
 use crate::control::{DirectionView, SessionView};
 
-use super::cli::Ctx;
+use super::cli::{Command, Ctx, cmd};
 use super::commands::find_server;
 use super::workers::ask_all;
+use crate::config::Level;
+
+/// `show sess`, `shutdown session` and `shutdown sessions server`.
+pub(super) const COMMANDS: &[Command] = &[
+    cmd(
+        &["show", "sess"],
+        Level::Operator,
+        "show sess [id]",
+        "report the list of current sessions or dump this exact session",
+        show_sess,
+    ),
+    cmd(
+        &["shutdown", "session"],
+        Level::Admin,
+        "shutdown session [id]",
+        "kill a specific session",
+        shutdown_session,
+    ),
+    cmd(
+        &["shutdown", "sessions", "server"],
+        Level::Admin,
+        "shutdown sessions server <bk>/<srv>",
+        "kill sessions on a server",
+        shutdown_server_sessions,
+    ),
+];
 
 /// HAProxy's short durations: `42s`, `3m07s`, `2h05m`, `1d04h`, `120d`.
 pub(super) fn human_time(d: Duration) -> String {

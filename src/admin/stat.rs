@@ -13,10 +13,20 @@ use crate::runtime::{
     BackendState, Counters, FrontendState, Runtime, ServerState, ServerStatus, admin,
 };
 
-use super::cli::Ctx;
+use super::cli::{Command, Ctx, cmd};
 pub(crate) use super::field::Field;
 use super::status::{algo, checks, server_status};
 use super::typed;
+use crate::config::Level;
+
+/// `show stat`.
+pub(super) const COMMANDS: &[Command] = &[cmd(
+    &["show", "stat"],
+    Level::User,
+    "show stat [json|no-maint|typed|up]*",
+    "report counters for each proxy and server",
+    show_stat,
+)];
 
 /// The first column of the statistics modules (after `-`), and where the
 /// SSL module's three columns end.

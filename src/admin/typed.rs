@@ -15,6 +15,17 @@ use std::fmt::Write;
 use super::field::Field;
 use super::stat::{Kind, Row, typed_pos};
 
+use super::cli::{Command, cmd};
+use crate::config::Level;
+/// `show schema json`.
+pub(super) const COMMANDS: &[Command] = &[cmd(
+    &["show", "schema", "json"],
+    Level::User,
+    "show schema json",
+    "report schema used for stats",
+    |_, _, out| out.push_str(SCHEMA),
+)];
+
 /// A field's value type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ty {

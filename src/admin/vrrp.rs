@@ -6,9 +6,18 @@
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
-use super::cli::Ctx;
-use crate::config::Preempt;
+use super::cli::{Command, Ctx, cmd};
+use crate::config::{Level, Preempt};
 use crate::runtime::VrrpState;
+
+/// `show vrrp`.
+pub(super) const COMMANDS: &[Command] = &[cmd(
+    &["show", "vrrp"],
+    Level::User,
+    "show vrrp",
+    "report the state of each VRRP instance (splicer)",
+    show_vrrp,
+)];
 
 pub(super) fn show_vrrp(ctx: &mut Ctx<'_>, _: &[String], out: &mut String) {
     if ctx.rt.process.vrrp.is_empty() {

@@ -15,7 +15,26 @@ use crossbeam_channel::Sender;
 use crate::control::{AdminOp, Control, ControlLink};
 use crate::runtime::FrontendState;
 
-use super::cli::Ctx;
+use super::cli::{Command, Ctx, cmd};
+use crate::config::Level;
+
+/// `disable frontend` and `enable frontend`.
+pub(super) const COMMANDS: &[Command] = &[
+    cmd(
+        &["disable", "frontend"],
+        Level::Admin,
+        "disable frontend <frontend>",
+        "temporarily disable specific frontend",
+        |ctx, args, out| pause_frontend(ctx, args, out, true),
+    ),
+    cmd(
+        &["enable", "frontend"],
+        Level::Admin,
+        "enable frontend <frontend>",
+        "re-enable specific frontend",
+        |ctx, args, out| pause_frontend(ctx, args, out, false),
+    ),
+];
 
 /// The longest the admin thread waits for the workers to answer one
 /// command (a worker answers on its next loop turn, well under this).
