@@ -376,8 +376,12 @@ impl Thread {
                 continue;
             }
             o.errors.store(0, Ordering::Release);
+            // HAProxy reports the count that reached the limit, in the
+            // thread that saw it; here the count may have moved on while
+            // the worker's wake-up travelled.
             let v = Verdict::new(CheckStatus::HAna).info(format!(
-                "Detected {errors} consecutive errors, last one was: L4 unsuccessful connection"
+                "Detected {} consecutive errors, last one was: L4 unsuccessful connection",
+                o.limit
             ));
             match self.servers[t].params.on_error {
                 OnError::FastInter => {}

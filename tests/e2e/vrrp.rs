@@ -98,6 +98,16 @@ impl Pair {
         });
         t0.elapsed()
     }
+
+    /// `show vrrp` of `host` once it reports MASTER: the VRRP thread
+    /// publishes its status after the turn of its loop that took the VIP,
+    /// so a client may get through a moment before.
+    fn show_master(&self, host: &str) -> String {
+        wait_for(&format!("{host} to report MASTER"), LIMIT, || {
+            self.show(host).contains("state: MASTER\n")
+        });
+        self.show(host)
+    }
 }
 
 /// The value of `key` in a `show vrrp` answer.
@@ -141,8 +151,7 @@ fn failover(test: &str, peers: (&str, &str), stop_signal: &str) {
     let _lb2 = pair.start("lb2", &lb2_lines);
     let took = pair.wait_answer("lb1", LIMIT);
     println!("{test}: lb1 answers on the VIP {took:?} after start");
-    let show = pair.show("lb1");
-    assert!(show.contains("state: MASTER\n"), "{show}");
+    let show = pair.show_master("lb1");
     assert!(show.contains("vips_held: yes\n"), "{show}");
     wait_for("lb2 to see lb1 as master", LIMIT, || {
         pair.show("lb2")
@@ -185,8 +194,7 @@ fn failover(test: &str, peers: (&str, &str), stop_signal: &str) {
         !pair.lan.has_addr("lb1", VIP),
         "the VIP stayed after a stop"
     );
-    let show = pair.show("lb2");
-    assert!(show.contains("state: MASTER\n"), "{show}");
+    let show = pair.show_master("lb2");
     assert!(
         show.contains("stopped (priority 0 advertisement)"),
         "{show}"
@@ -271,7 +279,7 @@ fn fault_when_the_tracked_backend_dies_or_the_cable_is_pulled() {
     // A reload (SIGHUP) changes nothing for VRRP: lb1 stays master well
     // past the watchdog's 2 s (the workers' heartbeats carry over), and
     // the tracked backend is then followed in the new configuration.
-    let before = pair.show("lb1");
+    let before = pair.show_master("lb1");
     lb1.signal("HUP");
     lb1.wait_log(&["configuration reloaded"], LIMIT);
     let heard = |show: &str| -> u64 {
@@ -329,7 +337,6 @@ fn fault_when_the_tracked_backend_dies_or_the_cable_is_pulled() {
     assert!(!pair.lan.has_addr("lb1", VIP));
     pair.lan.set_cable("lb1", true);
     pair.wait_answer("lb1", LIMIT);
-    let show = pair.show("lb1");
-    assert!(show.contains("state: MASTER\n"), "{show}");
+    let show = pair.show_master("lb1");
     assert!(show.contains("fault: -\n"), "{show}");
 }
