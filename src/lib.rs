@@ -2,12 +2,15 @@
 //! configuration and forwards with splice(2).
 //!
 //! The main thread loads the config ([`config`]), opens every listener
-//! ([`worker::listener`]), starts one [`worker::Worker`] per core and then
-//! waits for signals. Workers own their sessions ([`session`]), which move
-//! bytes through [`forward`] and pick servers with [`balance`]; shared state
-//! lives in [`runtime`]. The health checker ([`health`]), the runtime
-//! API ([`admin`]) and the VRRP speaker ([`vrrp`]) run on threads of
-//! their own.
+//! (`net`), starts one worker per core (`worker`) and then waits for
+//! signals ([`run`]). Workers own their sessions (`session`), which move
+//! bytes through `forward` and pick servers with [`balance`]; shared state
+//! lives in `runtime` (a `Process` and one `Runtime` per config). The
+//! health checker (`health`), the runtime API (`admin`), the VRRP speaker
+//! (`vrrp`) and the loggers (`logging`) run on threads of their own. The
+//! modules form layers, bottom to top: `sys`, [`base`], [`config`], the
+//! building blocks, `runtime`, `control`, `session`, the threads, start-up;
+//! docs/lifecycle.md follows one connection through them.
 
 // Every `unsafe` block lives in `sys`, each with its SAFETY note.
 #![deny(unsafe_code)]

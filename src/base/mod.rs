@@ -1,11 +1,10 @@
 //! Plain types and messages that every thread uses, so that threads talk
-//! without importing each other's modules: ids of proxies and servers,
-//! the clock, the timer heap, the
-//! token layout of the event loops,
-//! counted places ([`slot`]), what goes to the logger ([`log`]), what the
-//! VRRP speaker publishes ([`vrrp`]) and the handle of a background thread
-//! ([`service`]). Nothing here imports another module of the crate except
-//! [`crate::sys`].
+//! without importing each other's modules: ids of proxies and servers
+//! ([`ids`]), the clock, the timer heap, the token layout of the event
+//! loops, counted places (`slot`), what goes to the logger (`log`), what
+//! the VRRP speaker publishes (`vrrp`) and the handle of a background
+//! thread (`service`). Nothing here imports another module of the crate
+//! except `sys`.
 
 pub(crate) mod clock;
 pub mod ids;

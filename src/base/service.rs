@@ -1,6 +1,6 @@
 //! A background thread and the way to stop it: the health checker, the
 //! runtime API, the VRRP speaker and the logger each run as one. A thread
-//! with an event loop watches [`Service::stopping`] and is woken by the
+//! with an event loop watches its [`StopFlag`] and is woken by the
 //! waker; the logger has none and ends when its last sender is gone.
 
 use std::io;
