@@ -54,10 +54,9 @@ impl ControlLink {
         ControlLink { tx, waker }
     }
 
+    /// Sends `msg` and wakes the worker; a worker already gone drops it.
     pub(crate) fn send(&self, msg: Control) {
-        if self.tx.send(msg).is_ok() {
-            let _ = self.waker.wake();
-        }
+        self.deliver(msg);
     }
 
     /// Sends `msg` and wakes the worker; false when the worker is gone (it

@@ -138,7 +138,7 @@ pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
         .map_err(StartError::AdminThread)?;
     let vrrp = vrrp::start(current.clone()).map_err(StartError::Vrrp)?;
     notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
-    let mut process = Supervisor {
+    let mut supervisor = Supervisor {
         files,
         rt,
         current,
@@ -149,7 +149,7 @@ pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
         bound: listeners.bound,
         reloads: 0,
     };
-    supervise(&workers, &mut process, vrrp.as_ref());
+    supervise(&workers, &mut supervisor, vrrp.as_ref());
     notify::notify("STOPPING=1");
     if let Some(v) = vrrp {
         v.stop();
@@ -157,7 +157,7 @@ pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
     if let Some(a) = api {
         a.stop();
     }
-    if let Some(c) = process.checker.take() {
+    if let Some(c) = supervisor.checker.take() {
         c.stop();
     }
     for w in workers {
@@ -167,7 +167,7 @@ pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
             Err(_) => log::error!("worker panicked"),
         }
     }
-    process.finish();
+    supervisor.finish();
     log::info!("splicer stopped");
     Ok(())
 }
@@ -185,7 +185,7 @@ const SUPERVISE_TICK: Duration = Duration::from_millis(200);
 /// The main thread's loop: signals in, control messages out.
 /// A stop signal first hands the virtual IPs over (`vrrp`), then stops
 /// the workers.
-fn supervise(workers: &[WorkerHandle], process: &mut Supervisor, vrrp: Option<&Service>) {
+fn supervise(workers: &[WorkerHandle], supervisor: &mut Supervisor, vrrp: Option<&Service>) {
     let mut hard_stop_at: Option<Instant> = None;
     let mut stopping = false;
     loop {
@@ -213,18 +213,18 @@ fn supervise(workers: &[WorkerHandle], process: &mut Supervisor, vrrp: Option<&S
                     v.shutdown();
                 }
                 workers.iter().for_each(|w| w.send(Control::SoftStop));
-                if let Some(d) = process.rt.global.hard_stop_after {
+                if let Some(d) = supervisor.rt.global.hard_stop_after {
                     hard_stop_at.get_or_insert(Instant::now() + d);
                 }
             }
             Some(libc::SIGTTOU) => {
                 log::info!("pausing listeners (SIGTTOU): no new connections until SIGTTIN");
-                set_paused(&process.rt, true);
+                set_paused(&supervisor.rt, true);
                 workers.iter().for_each(|w| w.send(Control::PauseListeners));
             }
             Some(libc::SIGTTIN) => {
                 log::info!("resuming listeners (SIGTTIN)");
-                set_paused(&process.rt, false);
+                set_paused(&supervisor.rt, false);
                 workers
                     .iter()
                     .for_each(|w| w.send(Control::ResumeListeners));
@@ -232,7 +232,7 @@ fn supervise(workers: &[WorkerHandle], process: &mut Supervisor, vrrp: Option<&S
             Some(libc::SIGHUP) | Some(libc::SIGUSR2) if stopping => {
                 log::warn!("reload ignored: stopping");
             }
-            Some(libc::SIGHUP) | Some(libc::SIGUSR2) => process.reload(),
+            Some(libc::SIGHUP) | Some(libc::SIGUSR2) => supervisor.reload(),
             _ => {}
         }
     }

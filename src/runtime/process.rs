@@ -19,7 +19,7 @@ use crate::base::vrrp::Status;
 use crate::config::{Config, VrrpInstance};
 
 /// `maxpipes` when not set: a quarter of maxconn, as HAProxy.
-pub(crate) fn default_maxpipes(maxconn: usize) -> usize {
+fn default_maxpipes(maxconn: usize) -> usize {
     maxconn / 4
 }
 

@@ -154,6 +154,6 @@ fn discard_input(stream: &TcpStream) {
 }
 
 /// Makes the coming close send a RST instead of a FIN.
-pub(super) fn reset_on_close(stream: &TcpStream) {
+fn reset_on_close(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }
