@@ -5,6 +5,14 @@
 //!   LINE: text` of the file's header, and HAProxy blames the same lines.
 //! - `unsupported/`: HAProxy accepts them but splicer refuses on purpose
 //!   (HTTP mode, a stats socket...); only splicer is checked.
+//! - `real/`: real-world TCP-mode configs from public repositories (each
+//!   names its `# source:` and what was `# changed:`, addresses moved to
+//!   127.0.0.0/8). HAProxy accepts every one; splicer loads those without a
+//!   `# refused: KEYWORD (issue N)` line (or `(by design)`) and refuses the
+//!   others: every error is a "not supported yet" or names a listed keyword,
+//!   and every listed keyword is named by an error, so the test fails when a
+//!   keyword becomes supported and its header was not updated. The test
+//!   prints the share that loads.
 //!
 //! Header lines drive the test: `# env: NAME=value ...` sets variables for
 //! both programs (splicer's parser gets them from the test, which leaves
@@ -31,6 +39,8 @@ struct Header {
     expects: Vec<(usize, String)>,
     env: Vec<(String, String)>,
     checks: Vec<String>,
+    /// `# refused: KEYWORD (issue N)` lines: the keyword and its issue.
+    refused: Vec<(String, String)>,
 }
 
 fn header(path: &Path) -> Header {
@@ -49,6 +59,24 @@ fn header(path: &Path) -> Header {
             }
         } else if let Some(rest) = line.strip_prefix("# check: ") {
             h.checks.push(rest.to_string());
+        } else if let Some(rest) = line.strip_prefix("# refused: ") {
+            let (kw, why) = rest
+                .strip_suffix(')')
+                .and_then(|r| r.rsplit_once(" ("))
+                .filter(|(kw, why)| {
+                    !kw.is_empty()
+                        && (*why == "by design"
+                            || why
+                                .strip_prefix("issue ")
+                                .is_some_and(|n| n.parse::<u32>().is_ok()))
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: bad refused line '{line}' (want 'KEYWORD (issue N)' or 'KEYWORD (by design)')",
+                        path.display()
+                    )
+                });
+            h.refused.push((kw.to_string(), why.to_string()));
         }
     }
     h
@@ -216,6 +244,103 @@ fn check_bad(path: &Path, compare: bool, all_env: &[(String, String)]) -> Result
         }
     }
     Ok(())
+}
+
+#[test]
+fn real_world_configs() {
+    let have_haproxy = Path::new(HAPROXY).exists();
+    if !have_haproxy {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{HAPROXY} is required under CI=true to check the real-world corpus"
+        );
+        eprintln!(
+            "note: {HAPROXY} not found; haproxy -c on the real-world corpus skipped (splicer's own checks still run)"
+        );
+    }
+    let real = corpus("real");
+    assert!(real.len() >= 30, "the real-world corpus shrank");
+    let mut failures = Vec::new();
+    let mut loaded = 0;
+    for path in &real {
+        match check_real(path) {
+            Ok(true) => loaded += 1,
+            Ok(false) => {}
+            Err(e) => failures.push(e),
+        }
+    }
+    eprintln!("real-world corpus: {loaded} of {} load", real.len());
+    assert!(
+        failures.is_empty(),
+        "{} real-world corpus failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Whether `text` names `keyword`: it occurs with no word character
+/// (alphanumeric, `-`, `_`, `.`) right before or after it.
+fn names(text: &str, keyword: &str) -> bool {
+    let word = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.');
+    text.match_indices(keyword)
+        .any(|(i, _)| !text[..i].ends_with(word) && !text[i + keyword.len()..].starts_with(word))
+}
+
+/// `Ok(true)` when splicer loads it (and should), `Ok(false)` when splicer
+/// refuses it exactly as its `# refused:` lines say.
+fn check_real(path: &Path) -> Result<bool, String> {
+    let name = path.display();
+    let h = header(path);
+    let text = std::fs::read_to_string(path).unwrap();
+    if !text.starts_with("# source: https://github.com/") {
+        return Err(format!(
+            "{name}: no '# source: https://github.com/...' first line"
+        ));
+    }
+    if let Some((false, stderr)) = haproxy_check(path, &[], &h.env) {
+        return Err(format!("{name}: haproxy -c refused it:\n{stderr}"));
+    }
+    let diagnostics = match load_one(path, &h.env) {
+        Ok(_) if h.refused.is_empty() => return Ok(true),
+        Ok(_) => {
+            let kws: Vec<&str> = h.refused.iter().map(|(k, _)| k.as_str()).collect();
+            return Err(format!(
+                "{name}: splicer loads it now; drop its '# refused:' lines ({})",
+                kws.join(", ")
+            ));
+        }
+        Err(e) => e.errors,
+    };
+    let errors: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    // Keywords are looked for in the message, not in the file name.
+    let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+    if h.refused.is_empty() {
+        return Err(format!(
+            "{name}: splicer refused it (add '# refused: KEYWORD (issue N)' lines or fix splicer):\n  {}",
+            errors.join("\n  ")
+        ));
+    }
+    let unexpected: Vec<&str> = messages
+        .iter()
+        .copied()
+        .filter(|m| !m.contains("not supported yet") && !h.refused.iter().any(|(k, _)| names(m, k)))
+        .collect();
+    let unnamed: Vec<&str> = h
+        .refused
+        .iter()
+        .filter(|(k, _)| !messages.iter().any(|m| names(m, k)))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !unexpected.is_empty() || !unnamed.is_empty() {
+        return Err(format!(
+            "{name}: the '# refused:' lines do not match splicer's errors\n  \
+             errors naming no listed keyword: {unexpected:?}\n  \
+             listed keywords no error names (supported now?): {unnamed:?}\n  \
+             all errors:\n    {}",
+            errors.join("\n    ")
+        ));
+    }
+    Ok(false)
 }
 
 /// Evaluates one `# check:` line against the model.
