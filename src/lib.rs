@@ -26,9 +26,9 @@ pub mod config;
 mod control;
 mod forward;
 mod health;
+mod host;
 mod logging;
 mod net;
-mod notify;
 mod proxy_proto;
 mod reload;
 mod runtime;
@@ -63,6 +63,12 @@ pub enum StartError {
     Admin(admin::AdminError),
     AdminThread(io::Error),
     Vrrp(vrrp::VrrpError),
+    /// Giving up root (`user`, `group`, `chroot`) failed.
+    Identity(String),
+    Split(io::Error),
+    /// The privileged parent's serving process did not end well.
+    Serving(String),
+    Pidfile(PathBuf, io::Error),
 }
 
 impl std::fmt::Display for StartError {
@@ -76,6 +82,10 @@ impl std::fmt::Display for StartError {
             StartError::Admin(e) => write!(f, "{e}"),
             StartError::AdminThread(e) => write!(f, "cannot start the runtime API: {e}"),
             StartError::Vrrp(e) => write!(f, "{e}"),
+            StartError::Identity(e) => write!(f, "{e}"),
+            StartError::Split(e) => write!(f, "cannot start the serving process: {e}"),
+            StartError::Serving(e) => write!(f, "the serving process {e}"),
+            StartError::Pidfile(p, e) => write!(f, "cannot write pidfile {}: {e}", p.display()),
         }
     }
 }
@@ -93,21 +103,111 @@ impl WorkerHandle {
     }
 }
 
+/// How the command line asks the process to start, beyond the config
+/// (HAProxy's flags of the same meaning in brackets).
+#[derive(Debug, Default)]
+pub struct Options {
+    /// The config files (`-f`), read again on reload (SIGHUP, SIGUSR2).
+    pub files: Vec<PathBuf>,
+    /// Where to write the pid the operator signals (`-p`, or `pidfile`).
+    pub pidfile: Option<PathBuf>,
+    /// Go to the background once listening (`-D`, or `daemon`).
+    pub daemon: bool,
+    /// Old processes to soft-stop (SIGUSR1) once listening (`-sf`).
+    pub soft_stop: Vec<i32>,
+    /// Old processes to stop at once (SIGTERM) once listening (`-st`).
+    pub hard_stop: Vec<i32>,
+    /// A runtime API socket at level admin, root's only (`-S`).
+    pub master_socket: Option<config::StatsSocket>,
+}
+
+/// What the process that ran the command should exit with.
+pub enum Ended {
+    /// Stopped by a signal, as asked.
+    Stopped,
+    /// The command that started a daemon (`-D`): the daemon is ready (0)
+    /// or failed to start (1).
+    Detached(u8),
+}
+
 /// Runs the load balancer until a stop signal, then returns. `files` are
 /// read again on reload (SIGHUP, SIGUSR2).
 pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
+    run_with(
+        config,
+        Options {
+            files,
+            ..Options::default()
+        },
+    )
+    .map(drop)
+}
+
+/// Runs the load balancer as `options` say until a stop signal. Call from
+/// the main thread of a process that has no other thread yet: it may fork
+/// (`-D`; `user`/`chroot`, see `host::privsep`).
+pub fn run_with(config: Config, options: Options) -> Result<Ended, StartError> {
     // Blocked before any thread starts, so every thread inherits the mask
     // and the signals are only taken by the main loop below.
     sys::block_signals().map_err(StartError::Signals)?;
+    if options.daemon {
+        match host::daemon::detach().map_err(StartError::Split)? {
+            host::daemon::Detached::Foreground(code) => return Ok(Ended::Detached(code)),
+            host::daemon::Detached::Daemon => {}
+        }
+    }
+    let pidfile = options.pidfile.clone();
+    if let Some(p) = &pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .map_err(|e| StartError::Pidfile(p.clone(), e))?;
+    }
+    let result = serve(config, options);
+    // The serving half of a split process leaves the pidfile to its parent.
+    if let Some(p) = &pidfile
+        && !host::privsep::is_child()
+    {
+        let _ = std::fs::remove_file(p);
+    }
+    result.map(|()| Ended::Stopped)
+}
+
+fn serve(config: Config, options: Options) -> Result<(), StartError> {
+    let files = options.files;
     match sys::raise_nofile_limit() {
         Ok(n) => log::debug!("open files limit: {n}"),
         Err(e) => log::warn!("cannot raise the open files limit: {e}"),
+    }
+    let identity = identity_of(&config);
+    identity
+        .check()
+        .map_err(|e| StartError::Identity(e.to_string()))?;
+    if identity.needs_split() {
+        let scripts: Vec<PathBuf> = config
+            .vrrp
+            .iter()
+            .filter_map(|v| v.notify.clone())
+            .collect();
+        match host::privsep::split(&files, &scripts).map_err(StartError::Split)? {
+            host::privsep::Role::Parent(sys::process::Exit::Code(0)) => return Ok(()),
+            host::privsep::Role::Parent(sys::process::Exit::Code(c)) => {
+                return Err(StartError::Serving(format!("exited with status {c}")));
+            }
+            host::privsep::Role::Parent(sys::process::Exit::Signal(s)) => {
+                return Err(StartError::Serving(format!("was killed by signal {s}")));
+            }
+            host::privsep::Role::Child => {}
+        }
     }
     let nworkers = runtime::worker_count(&config.global);
     let listeners = Listeners::open(&config, nworkers, &[]).map_err(StartError::Bind)?;
     // Stats sockets are opened with the listeners: one that cannot be
     // bound stops start-up before any thread runs.
-    let stats_sockets = admin::bind(&config).map_err(StartError::Admin)?;
+    let extra: Vec<config::StatsSocket> = options.master_socket.into_iter().collect();
+    let stats_sockets = admin::bind(&config, &extra).map_err(StartError::Admin)?;
+    // Root is given up here: after the first binds, before any thread.
+    identity
+        .take()
+        .map_err(|e| StartError::Identity(e.to_string()))?;
     let rt = Arc::new(Runtime::first(config));
     let logger = reload::start_logger(&rt).map_err(StartError::Spawn)?;
     let mut workers = Vec::with_capacity(nworkers);
@@ -137,7 +237,10 @@ pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
     let api = admin::start(current.clone(), stats_sockets, links.clone())
         .map_err(StartError::AdminThread)?;
     let vrrp = vrrp::start(current.clone()).map_err(StartError::Vrrp)?;
-    notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
+    host::notify(&format!("READY=1\nMAINPID={}", host::main_pid()));
+    host::daemon::ready();
+    stop_old(&options.soft_stop, libc::SIGUSR1);
+    stop_old(&options.hard_stop, libc::SIGTERM);
     let mut supervisor = Supervisor {
         files,
         rt,
@@ -150,7 +253,7 @@ pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
         reloads: 0,
     };
     supervise(&workers, &mut supervisor, vrrp.as_ref());
-    notify::notify("STOPPING=1");
+    host::notify("STOPPING=1");
     if let Some(v) = vrrp {
         v.stop();
     }
@@ -170,6 +273,26 @@ pub fn run(config: Config, files: Vec<PathBuf>) -> Result<(), StartError> {
     supervisor.finish();
     log::info!("splicer stopped");
     Ok(())
+}
+
+/// `-sf`/`-st`: the old processes this one replaces stop once it listens.
+fn stop_old(pids: &[i32], sig: libc::c_int) {
+    for &pid in pids {
+        match sys::process::kill(pid, sig) {
+            Ok(()) => log::info!("asked the old process {pid} to stop (signal {sig})"),
+            Err(e) => log::warn!("cannot signal the old process {pid}: {e}"),
+        }
+    }
+}
+
+/// The identity `global` asks the serving process to take.
+fn identity_of(config: &Config) -> host::identity::Identity {
+    host::identity::Identity {
+        uid: config.global.uid,
+        gid: config.global.gid,
+        chroot: config.global.chroot.clone(),
+        vrrp: !config.vrrp.is_empty(),
+    }
 }
 
 /// What `show stat` and `enable|disable frontend` see after SIGTTOU/SIGTTIN.

@@ -25,7 +25,7 @@ use crate::control::{Control, ControlLink, Kept, Reload};
 use crate::logging::{Book, Logger};
 use crate::net::{self as listener, BindError, Listener};
 use crate::runtime::{Current, Runtime, worker_count};
-use crate::{health, notify};
+use crate::{health, host};
 
 /// Starts the logger of `rt`'s config, and makes it the one that gets
 /// server events when its backends log.
@@ -146,7 +146,7 @@ pub(crate) struct Supervisor {
 impl Supervisor {
     /// Reads the config files again and switches to them, or logs why not.
     pub(crate) fn reload(&mut self) {
-        notify::notify("RELOADING=1");
+        host::notify("RELOADING=1");
         match self.try_reload() {
             Ok(()) => {
                 self.reloads += 1;
@@ -159,7 +159,7 @@ impl Supervisor {
             }
             Err(why) => log::error!("reload aborted, the previous configuration stays: {why}"),
         }
-        notify::notify("READY=1");
+        host::notify("READY=1");
     }
 
     fn try_reload(&mut self) -> Result<(), String> {

@@ -10,6 +10,7 @@ use std::path::Path;
 const LAYERS: &[&str] = &[
     "sys",
     "base",
+    "host",
     "config",
     "proxy_proto",
     "balance",
@@ -23,7 +24,6 @@ const LAYERS: &[&str] = &[
     "admin",
     "vrrp",
     "worker",
-    "notify",
     "reload",
 ];
 

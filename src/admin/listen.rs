@@ -81,12 +81,14 @@ pub(crate) struct Listening {
     pub name: String,
 }
 
-/// Opens every `stats socket` and every bind of the stats frontends.
-pub(crate) fn bind(config: &Config) -> Result<Vec<Listening>, AdminError> {
+/// Opens every `stats socket`, the `extra` ones (the `-S` socket), and
+/// every bind of the stats frontends.
+pub(crate) fn bind(config: &Config, extra: &[StatsSocket]) -> Result<Vec<Listening>, AdminError> {
     let mut out: Vec<Listening> = config
         .global
         .stats_sockets
         .iter()
+        .chain(extra)
         .map(open)
         .collect::<Result<_, _>>()?;
     let stats = config.frontends.iter().enumerate();

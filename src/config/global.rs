@@ -77,14 +77,101 @@ pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
         g.pidfile = Some(v.into());
         Ok(())
     }),
-    flag("daemon", |_, loc, d| {
-        d.warn(loc, "'daemon' ignored: splicer runs in the foreground (use systemd or a supervisor)")
+    flag("daemon", |g, _, _| g.daemon = true),
+    flag("quiet", |g, _, _| g.quiet = true),
+    line("master-worker", |g, words, loc, d| match words.get(1).map(String::as_str) {
+        None | Some("no-exit-on-failure") => g.master_worker = true,
+        Some(other) => d.error(loc, format!("'master-worker' only supports 'no-exit-on-failure' option, not '{other}'")),
     }),
     value("spread-checks", |g, v| parse_int(v, 0, MAX_SPREAD_CHECKS).map(|n| g.spread_checks = n)),
     // Free text that nothing shows yet: any words are accepted.
     line("description", |_, _, _, _| {}),
     line("stats", super::stats::global),
+    line("user", |g, w, l, d| identity(g, w, l, d, Id::User)),
+    line("group", |g, w, l, d| identity(g, w, l, d, Id::Group)),
+    line("uid", |g, w, l, d| identity(g, w, l, d, Id::Uid)),
+    line("gid", |g, w, l, d| identity(g, w, l, d, Id::Gid)),
+    line("chroot", global_chroot),
 ];
+
+/// The four ways `global` names the identity of the serving process.
+#[derive(Clone, Copy)]
+enum Id {
+    /// `user NAME`: its uid only (the group is `group`'s, as in HAProxy).
+    User,
+    /// `group NAME`.
+    Group,
+    /// `uid N`.
+    Uid,
+    /// `gid N`.
+    Gid,
+}
+
+/// `user`, `group`, `uid`, `gid`: each sets the uid or the gid once; a
+/// second one is ignored with a warning (HAProxy: "already specified.
+/// Continuing.").
+fn identity(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags, which: Id) {
+    let key = words[0].as_str();
+    let arg = words.get(1).map(String::as_str).unwrap_or("");
+    let (slot, what) = match which {
+        Id::User | Id::Uid => (&mut g.uid, "user/uid"),
+        Id::Group | Id::Gid => (&mut g.gid, "group/gid"),
+    };
+    if slot.is_some() {
+        return d.warn(loc, format!("{what} already specified. Continuing."));
+    }
+    let found = match which {
+        Id::User => crate::host::user(arg).map(|u| u.map(|(uid, _)| uid)),
+        Id::Group => crate::host::group(arg),
+        Id::Uid | Id::Gid => {
+            if arg.parse::<u32>().is_err() {
+                let name = if matches!(which, Id::Uid) {
+                    "user"
+                } else {
+                    "group"
+                };
+                d.warn(
+                    loc,
+                    format!(
+                        "{key}: string '{arg}' is not a number; you might want to use the '{name}' parameter to use a system {name} name"
+                    ),
+                );
+            }
+            Ok(Some(leading_number(arg)))
+        }
+    };
+    let kind = if matches!(which, Id::User | Id::Uid) {
+        "user"
+    } else {
+        "group"
+    };
+    match found {
+        Ok(Some(id)) => *slot = Some(id),
+        Ok(None) => d.error(loc, format!("cannot find {kind} id for '{arg}'")),
+        Err(e) => d.error(loc, format!("cannot find {kind} id for '{arg}' ({e})")),
+    }
+    if let Some(extra) = words.get(2) {
+        d.error(
+            loc,
+            format!("'{key}' cannot handle unexpected argument '{extra}'"),
+        );
+    }
+}
+
+/// What C's `atoi` reads of a `uid`/`gid` value that is not a number
+/// (HAProxy warns and uses it).
+fn leading_number(v: &str) -> u32 {
+    let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or(0)
+}
+
+/// `chroot DIR`: the jail of the serving process.
+fn global_chroot(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
+    match words.get(1) {
+        Some(dir) if !dir.is_empty() => g.chroot = Some(dir.into()),
+        _ => d.error(loc, "'chroot' expects a directory as an argument."),
+    }
+}
 
 /// Applies one line of the global section.
 pub(super) fn keyword(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {

@@ -169,12 +169,6 @@ pub(super) const REMOVED_PROXY: &[(&str, &str)] = &[
 
 /// Global keywords that change behaviour and are not implemented yet.
 pub(super) const UNSUPPORTED_GLOBAL: &[&str] = &[
-    "user",
-    "group",
-    "uid",
-    "gid",
-    "chroot",
-    "master-worker",
     "ulimit-n",
     "cpu-map",
     "setenv",
@@ -201,7 +195,6 @@ pub(super) const UNSUPPORTED_GLOBAL: &[&str] = &[
     "nogetaddrinfo",
     "noreuseport",
     "busy-polling",
-    "quiet",
     "insecure-fork-wanted",
 ];
 

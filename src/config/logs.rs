@@ -4,7 +4,7 @@
 //! kept as a [`LogDraft`] (inherited from its defaults like everything
 //! else) and resolved against the global `log` lines by `validate.rs`.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 
 use super::logformat::{self as format, LogFormat};
 use super::model::*;
@@ -189,11 +189,10 @@ fn parse_dest(text: &str) -> Result<LogDest, String> {
     let ip: Option<IpAddr> = match host.parse() {
         Ok(ip) => Some(ip),
         Err(_) if host.is_empty() => None,
-        Err(_) => (host, port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.find(|a| want_v6.is_none_or(|v6| a.is_ipv6() == v6)))
-            .map(|a| a.ip()),
+        Err(_) => crate::host::resolve(host).ok().and_then(|a| {
+            a.into_iter()
+                .find(|a| want_v6.is_none_or(|v6| a.is_ipv6() == v6))
+        }),
     };
     match ip {
         Some(ip) if want_v6.is_none_or(|v6| ip.is_ipv6() == v6) => {

@@ -49,7 +49,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
     let env = |name: &str| std::env::var(name).ok();
     let mut parser = parser::Parser::new(&env);
     for path in paths {
-        match std::fs::read_to_string(path) {
+        match crate::host::read_file(path) {
             Ok(text) => parser.feed(path, &text),
             Err(e) => parser.diags.error(
                 &Location {

@@ -26,8 +26,8 @@ pub(super) const SOCKET_PARAMS: &[(&str, SocketParam)] = &[
     ("mode", Set(mode)),
     ("uid", Set(|s, v| numeric_id("uid", v).map(|id| s.uid = Some(id)))),
     ("gid", Set(|s, v| numeric_id("gid", v).map(|id| s.gid = Some(id)))),
-    ("user", Set(|s, v| named_id("user", "/etc/passwd", v).map(|id| s.uid = Some(id)))),
-    ("group", Set(|s, v| named_id("group", "/etc/group", v).map(|id| s.gid = Some(id)))),
+    ("user", Set(|s, v| named_id("user", v).map(|id| s.uid = Some(id)))),
+    ("group", Set(|s, v| named_id("group", v).map(|id| s.gid = Some(id)))),
     ("expose-fd", Ignored("splicer reloads in place and passes no listener to another process")),
 ];
 
@@ -197,10 +197,18 @@ fn numeric_id(what: &str, v: Option<&str>) -> Result<u32, String> {
     parse_int(v, 0, u32::MAX).map_err(|e| format!("'{what}' : {e}"))
 }
 
-/// `user NAME` / `group NAME`, looked up in `file`.
-fn named_id(what: &str, file: &str, v: Option<&str>) -> Result<u32, String> {
+/// `user NAME` / `group NAME`, looked up by the host's name service
+/// (through the privileged parent in a jailed process).
+fn named_id(what: &str, v: Option<&str>) -> Result<u32, String> {
     let name = v.ok_or_else(|| format!("'{what}' : missing {what} name"))?;
-    lookup_id(file, name).ok_or_else(|| format!("'{what}' : unknown {what} name '{name}'"))
+    let found = match what {
+        "user" => crate::host::user(name).map(|u| u.map(|(uid, _)| uid)),
+        _ => crate::host::group(name),
+    };
+    found
+        .ok()
+        .flatten()
+        .ok_or_else(|| format!("'{what}' : unknown {what} name '{name}'"))
 }
 
 /// A UNIX path (`/...` or `unix@...`) or a TCP address with one port.
@@ -216,17 +224,6 @@ fn stats_addr(text: &str) -> Result<StatsAddr, String> {
         [one] => Ok(StatsAddr::Tcp(*one)),
         _ => Err(format!("a port range is not permitted here in '{text}'")),
     }
-}
-
-/// The numeric id of `name` in a `/etc/passwd`-style file (name:x:ID:...).
-fn lookup_id(file: &str, name: &str) -> Option<u32> {
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        (fields.next()? == name)
-            .then(|| fields.nth(1)?.parse().ok())
-            .flatten()
-    })
 }
 
 #[cfg(test)]

@@ -228,7 +228,6 @@ global
         "t.cfg:15: 'bind' ignored because backend 'b' has no frontend capability.",
         "t.cfg:16: 'dontlognull' ignored because backend 'b' has no frontend capability.",
         "t.cfg:17: server 'b/s': 'cookie' ignored as it requires HTTP mode",
-        "t.cfg:19: 'daemon' ignored: splicer runs in the foreground (use systemd or a supervisor)",
         "t.cfg:20: 'ssl-default-bind-ciphers' ignored: splicer does not terminate TLS",
     ];
     assert_eq!(w, expected);
@@ -452,6 +451,7 @@ fn proxies_are_numbered_as_haproxy_does() {
 
 mod checks;
 mod errors;
+mod identity;
 mod keywords;
 mod logs;
 mod vrrp;

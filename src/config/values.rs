@@ -2,7 +2,7 @@
 //! Each function returns a message that names the offending value; the
 //! caller prefixes the keyword.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 /// HAProxy refuses timers above 2^31-1 ms (about 24.8 days).
@@ -140,11 +140,8 @@ fn resolve_host(family: &Family, host: &str, whole: &str) -> Result<IpAddr, Stri
     let literal = host.parse::<IpAddr>().ok();
     let candidates: Vec<IpAddr> = match literal {
         Some(ip) => vec![ip],
-        None => (host, 0)
-            .to_socket_addrs()
-            .map_err(|e| format!("could not resolve address '{host}' in '{whole}': {e}"))?
-            .map(|sa| sa.ip())
-            .collect(),
+        None => crate::host::resolve(host)
+            .map_err(|e| format!("could not resolve address '{host}' in '{whole}': {e}"))?,
     };
     candidates
         .into_iter()

@@ -7,10 +7,9 @@
 use std::io;
 use std::net::SocketAddr;
 
-use socket2::{Domain, Protocol, Socket, Type};
-
 use crate::base::ids::FrontendId;
 use crate::config::{Bind, DEFAULT_BACKLOG};
+use crate::host::{self, SocketSpec};
 
 /// A listener for one worker, and the frontend it feeds.
 #[derive(Debug)]
@@ -54,22 +53,16 @@ impl std::fmt::Display for BindError {
     }
 }
 
+/// One listening socket. It is bound by `host` (by the privileged parent
+/// in a process that gave up root), then made non-blocking and listening
+/// here.
 fn open(bind: &Bind, addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
-    let sock = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM.nonblocking().cloexec(),
-        Some(Protocol::TCP),
-    )?;
-    sock.set_reuse_address(true)?;
-    sock.set_reuse_port(true)?;
-    if addr.is_ipv6() {
-        if bind.v6only {
-            sock.set_only_v6(true)?;
-        } else if bind.v4v6 {
-            sock.set_only_v6(false)?;
-        }
-    }
-    sock.bind(&addr.into())?;
+    let sock = host::listen_socket(&SocketSpec {
+        addr,
+        v6only: bind.v6only,
+        v4v6: bind.v4v6,
+    })?;
+    sock.set_nonblocking(true)?;
     sock.listen(bind.backlog.unwrap_or(DEFAULT_BACKLOG))?;
     Ok(mio::net::TcpListener::from_std(sock.into()))
 }

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Instant;
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
@@ -417,13 +417,15 @@ impl Instance {
             );
             return;
         }
-        let spawned = Command::new(script)
-            .args(["INSTANCE", &self.cfg.name, to.name()])
-            .arg(self.cfg.priority.to_string())
-            .stdin(Stdio::null())
-            .spawn();
-        match spawned {
-            Ok(child) => ctx.children.push(child),
+        let args = [
+            "INSTANCE".to_string(),
+            self.cfg.name.clone(),
+            to.name().to_string(),
+            self.cfg.priority.to_string(),
+        ];
+        match crate::host::spawn_script(script, &args) {
+            Ok(Some(child)) => ctx.children.push(child),
+            Ok(None) => {}
             Err(e) => log::error!(
                 "vrrp {}: cannot run notify script {}: {e}",
                 self.cfg.name,

@@ -96,7 +96,7 @@ fn check_missing_file() {
 
 #[test]
 fn version() {
-    for flag in ["-V", "--version"] {
+    for flag in ["-v", "-vv", "--version"] {
         let o = run(&[flag]);
         assert!(o.status.success());
         let out = String::from_utf8_lossy(&o.stdout);

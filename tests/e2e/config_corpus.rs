@@ -422,6 +422,13 @@ fn global_field(c: &Config, key: &str) -> Result<String, String> {
             format!("{}:{}:{mode}", s.addr, s.level.name())
         }),
         "stats-timeout" => dur(Some(g.stats_timeout)),
+        "uid" => g.uid.map_or("none".into(), |n| n.to_string()),
+        "gid" => g.gid.map_or("none".into(), |n| n.to_string()),
+        "chroot" => g
+            .chroot
+            .as_ref()
+            .map_or("none".into(), |p| p.display().to_string()),
+        "daemon" => g.daemon.to_string(),
         _ => return Err(format!("unknown global key '{key}'")),
     })
 }

@@ -39,6 +39,7 @@ mod lifecycle;
 mod limits;
 mod logging;
 mod logging_events;
+mod privileges;
 mod proxy_protocol;
 mod reload;
 mod reset;

@@ -97,6 +97,20 @@ pub struct Global {
     pub stats_timeout: Duration,
     /// `stats maxconn`: runtime API clients at once.
     pub stats_maxconn: usize,
+    /// `uid` / `user`: who the serving process runs as (HAProxy: only
+    /// applied when started as root; see README "Privileges").
+    pub uid: Option<u32>,
+    /// `gid` / `group`.
+    pub gid: Option<u32>,
+    /// `chroot`: the serving process's jail.
+    pub chroot: Option<PathBuf>,
+    /// `daemon`: go to the background (the `-D` flag; `-Ws`/`-db` keep
+    /// the foreground, as in HAProxy).
+    pub daemon: bool,
+    /// `master-worker` (the `-W` flag).
+    pub master_worker: bool,
+    /// `quiet`: only warnings and errors at start (the `-q` flag).
+    pub quiet: bool,
 }
 
 /// `stats timeout` when not set (HAProxy: 10 s).
@@ -174,6 +188,12 @@ impl Default for Global {
             stats_sockets: Vec::new(),
             stats_timeout: DEFAULT_STATS_TIMEOUT,
             stats_maxconn: DEFAULT_STATS_MAXCONN,
+            uid: None,
+            gid: None,
+            chroot: None,
+            daemon: false,
+            master_worker: false,
+            quiet: false,
         }
     }
 }

@@ -242,9 +242,9 @@ fn errors_out_of_place() {
             "t.cfg:2: unknown keyword 'nbthreads' in 'global' section; did you mean 'nbthread'?",
         ),
         (
-            "global user",
-            "global\n user haproxy\n",
-            "t.cfg:2: 'user' is not supported yet",
+            "global lua-load",
+            "global\n lua-load /etc/haproxy/a.lua\n",
+            "t.cfg:2: 'lua-load' is not supported yet",
         ),
         (
             "nbproc",

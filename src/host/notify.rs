@@ -6,16 +6,16 @@ use std::io;
 use std::os::unix::net::UnixDatagram;
 
 /// Sends `state` (e.g. `"READY=1"`) to systemd, if it is listening.
-pub(crate) fn notify(state: &str) {
+pub(super) fn send(state: &str) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
-    if let Err(e) = send(&path, state) {
+    if let Err(e) = send_to(&path, state) {
         log::warn!("cannot notify systemd ({}): {e}", path.to_string_lossy());
     }
 }
 
-fn send(path: &std::ffi::OsStr, state: &str) -> io::Result<()> {
+fn send_to(path: &std::ffi::OsStr, state: &str) -> io::Result<()> {
     let sock = UnixDatagram::unbound()?;
     let bytes = path.as_encoded_bytes();
     if let Some(name) = bytes.strip_prefix(b"@") {

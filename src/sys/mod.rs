@@ -18,6 +18,9 @@ macro_rules! syscall {
     }};
 }
 
+pub(crate) mod fdpass;
+pub(crate) mod process;
+
 /// A non-blocking, close-on-exec pipe: `(read end, write end)`.
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
