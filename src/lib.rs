@@ -202,8 +202,8 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
     let listeners = Listeners::open(&config, nworkers, &[]).map_err(StartError::Bind)?;
     // Stats sockets are opened with the listeners: one that cannot be
     // bound stops start-up before any thread runs.
-    let extra: Vec<config::StatsSocket> = options.master_socket.into_iter().collect();
-    let stats_sockets = admin::bind(&config, &extra).map_err(StartError::Admin)?;
+    let stats_sockets =
+        admin::bind(&config, options.master_socket.as_ref()).map_err(StartError::Admin)?;
     // Root is given up here: after the first binds, before any thread.
     identity
         .take()

@@ -15,6 +15,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use parking_lot::Mutex;
 
@@ -150,6 +151,7 @@ impl Supervisor {
         match self.try_reload() {
             Ok(()) => {
                 self.reloads += 1;
+                self.rt.process.reloads.fetch_add(1, Ordering::Relaxed);
                 log::info!(
                     "configuration reloaded ({} reloads so far): {} frontends, {} backends",
                     self.reloads,
@@ -157,7 +159,13 @@ impl Supervisor {
                     self.rt.backends.len()
                 );
             }
-            Err(why) => log::error!("reload aborted, the previous configuration stays: {why}"),
+            Err(why) => {
+                self.rt
+                    .process
+                    .failed_reloads
+                    .fetch_add(1, Ordering::Relaxed);
+                log::error!("reload aborted, the previous configuration stays: {why}")
+            }
         }
         host::notify("READY=1");
     }

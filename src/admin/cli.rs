@@ -65,6 +65,8 @@ pub(crate) struct Session {
     pub quit: bool,
     /// Idle timeout set by `set timeout cli` (else `stats timeout`).
     pub timeout: Option<std::time::Duration>,
+    /// On the `-S` socket: HAProxy's master CLI words are understood too.
+    pub master: bool,
 }
 
 impl Session {
@@ -74,6 +76,7 @@ impl Session {
             interactive: false,
             quit: false,
             timeout: None,
+            master: false,
         }
     }
 }
@@ -152,6 +155,14 @@ fn run_command(
     session: &mut Session,
     out: &mut String,
 ) {
+    let words = if session.master {
+        match super::master::run(words, rt, out) {
+            super::master::Routed::Done => return,
+            super::master::Routed::Worker(w) => w,
+        }
+    } else {
+        words
+    };
     let Some(cmd) = find(words) else {
         return usage(words, false, out);
     };

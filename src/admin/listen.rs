@@ -68,6 +68,9 @@ enum Socket {
 pub(crate) enum Serve {
     /// The runtime API, at this level.
     Cli(Level),
+    /// The `-S` socket: the runtime API at level admin, plus HAProxy's
+    /// master CLI habits (`@1 CMD`, `show proc`, `reload`).
+    Master,
     /// The stats page and metrics of the stats frontend of this name
     /// (looked up in the runtime in effect: a reload may change it).
     Stats(String),
@@ -81,16 +84,23 @@ pub(crate) struct Listening {
     pub name: String,
 }
 
-/// Opens every `stats socket`, the `extra` ones (the `-S` socket), and
-/// every bind of the stats frontends.
-pub(crate) fn bind(config: &Config, extra: &[StatsSocket]) -> Result<Vec<Listening>, AdminError> {
+/// Opens every `stats socket`, the `-S` one, and every bind of the stats
+/// frontends.
+pub(crate) fn bind(
+    config: &Config,
+    master: Option<&StatsSocket>,
+) -> Result<Vec<Listening>, AdminError> {
     let mut out: Vec<Listening> = config
         .global
         .stats_sockets
         .iter()
-        .chain(extra)
         .map(open)
         .collect::<Result<_, _>>()?;
+    if let Some(m) = master {
+        let mut l = open(m)?;
+        l.serve = Serve::Master;
+        out.push(l);
+    }
     let stats = config.frontends.iter().enumerate();
     for (fi, fe) in stats.filter(|(_, f)| f.stats.is_some() && !f.disabled) {
         for b in &fe.binds {

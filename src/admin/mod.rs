@@ -24,6 +24,7 @@ mod field;
 mod http;
 mod info;
 mod listen;
+mod master;
 mod metrics;
 mod page;
 mod servers_state;
@@ -152,7 +153,8 @@ impl Thread {
 
     fn accept(&mut self, i: usize) {
         match &self.listeners[i].serve {
-            Serve::Cli(level) => self.accept_cli(i, *level),
+            Serve::Cli(level) => self.accept_cli(i, *level, false),
+            Serve::Master => self.accept_cli(i, Level::Admin, true),
             Serve::Stats(name) => {
                 let name = name.clone();
                 self.accept_http(i, &name)
@@ -216,7 +218,7 @@ impl Thread {
     }
 
     /// Accepts on listener `i` while there is room under `stats maxconn`.
-    fn accept_cli(&mut self, i: usize, level: Level) {
+    fn accept_cli(&mut self, i: usize, level: Level, master: bool) {
         let global = &self.current.get().global;
         while self.cli_clients < global.stats_maxconn {
             let (mut stream, peer) = match self.listeners[i].accept() {
@@ -241,7 +243,9 @@ impl Thread {
                 continue;
             }
             log::debug!("stats socket {}: client {peer}", self.listeners[i].name);
-            entry.insert(Conn::Cli(Client::new(stream, level, global.stats_timeout)));
+            let mut client = Client::new(stream, level, global.stats_timeout);
+            client.session.master = master;
+            entry.insert(Conn::Cli(client));
             self.cli_clients += 1;
             self.drive(key);
         }

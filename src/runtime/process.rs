@@ -62,6 +62,9 @@ pub(crate) struct Process {
     /// The logger of the config in effect, for server events; a reload
     /// hands it the new config's logger.
     events: Mutex<Option<LogSender>>,
+    /// Reloads that took effect, and those a bad config aborted (`show proc`).
+    pub reloads: std::sync::atomic::AtomicU64,
+    pub failed_reloads: std::sync::atomic::AtomicU64,
 }
 
 impl Process {
@@ -93,6 +96,8 @@ impl Process {
                 .collect(),
             health: Mutex::new(None),
             events: Mutex::new(None),
+            reloads: Default::default(),
+            failed_reloads: Default::default(),
         }
     }
 

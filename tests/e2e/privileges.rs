@@ -42,6 +42,15 @@ pub fn status(pid: u32, key: &str) -> Option<String> {
         .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
+/// A user's uid from /etc/passwd.
+pub fn uid_of(user: &str) -> Option<u32> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[0] == user).then(|| f[2].parse().ok())?
+    })
+}
+
 fn children(pid: u32) -> Vec<u32> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();

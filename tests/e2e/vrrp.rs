@@ -59,8 +59,13 @@ impl Pair {
     /// A session whose VIP moved away ends only by timeout (the client's
     /// packets go to the new master): short timeouts keep a soft stop short.
     fn start(&self, host: &str, vrrp_lines: &str) -> Splicer {
+        self.start_with(host, "", vrrp_lines)
+    }
+
+    /// As `start`, with `global_lines` added to its global section.
+    fn start_with(&self, host: &str, global_lines: &str, vrrp_lines: &str) -> Splicer {
         let config = format!(
-            "global\n    stats socket {sock} level admin\n\
+            "global\n    stats socket {sock} level admin\n{global_lines}\
              defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 2s\n    timeout server 2s\n\
              listen web\n    bind :{PORT}\n    server s {backend} check inter 100ms fall 1 rise 1\n\
              vrrp VI_1\n    interface eth0\n    virtual_router_id 51\n    advert_int 100ms\n\
@@ -216,6 +221,56 @@ fn failover(test: &str, peers: (&str, &str), stop_signal: &str) {
 
 /// `splicer -c` on the shipped example, and on a keepalived habit VRRPv3
 /// does not have (no root needed).
+/// A master that gave up root (`user nobody`, `chroot`) still claims the
+/// VIP, runs its notify script (its privileged parent does, outside the
+/// jail), and removes the VIP when it stops: its serving process keeps
+/// CAP_NET_ADMIN and CAP_NET_RAW and nothing else.
+#[test]
+fn a_jailed_master_holds_and_hands_over_the_vip() {
+    let test = "a_jailed_master_holds_and_hands_over_the_vip";
+    if !can_run(test) {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let pair = Pair::new();
+    let jail = scratch_dir("vrrp-jail");
+    std::fs::set_permissions(&jail, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let notified = pair.dir.join("notified");
+    let script = notify_script(&pair.dir, &notified);
+    let mut lb1 = pair.start_with(
+        "lb1",
+        &format!(
+            "    user nobody\n    group nogroup\n    chroot {}\n",
+            jail.display()
+        ),
+        &format!("    priority 150\n    notify {}\n", script.display()),
+    );
+    let _lb2 = pair.start("lb2", "    priority 100\n");
+    pair.wait_answer("lb1", LIMIT);
+    let show = pair.show_master("lb1");
+    assert!(show.contains("vips_held: yes\n"), "{show}");
+    let serving =
+        crate::privileges::serving(lb1.pid(), 65534).expect("a serving process as nobody");
+    assert_ne!(serving, lb1.pid());
+    let caps = crate::privileges::status(serving, "CapEff").unwrap();
+    assert_eq!(
+        caps, "0000000000003000",
+        "CAP_NET_ADMIN and CAP_NET_RAW only"
+    );
+    wait_for("the notify script's MASTER call", LIMIT, || {
+        std::fs::read_to_string(&notified).is_ok_and(|t| t.contains("INSTANCE VI_1 MASTER 150"))
+    });
+
+    lb1.signal("TERM");
+    let took = pair.wait_answer("lb2", FAILOVER_LIMIT);
+    println!("{test}: hand-over on TERM: {took:?}");
+    lb1.wait_exit(LIMIT);
+    assert!(
+        !pair.lan.has_addr("lb1", VIP),
+        "the jailed master left the VIP behind"
+    );
+}
+
 #[test]
 fn check_mode_reads_vrrp_sections() {
     let root = env!("CARGO_MANIFEST_DIR");
