@@ -139,14 +139,31 @@ const NO_EFFECT_IN_STATS: &[&str] = &[
     "'option http-ignore-probes'",
 ];
 
+/// Why a directive of [`NO_EFFECT_IN_STATS`] or [`OWN_ERRORS_IN_STATS`]
+/// changes nothing there.
+const NO_EFFECT_WHY: &str = "splicer answers one request per connection and logs none";
+
+/// Error page directives, which the stock `defaults` of Debian and RHEL
+/// carry: the stats page answers with its own error pages.
+const OWN_ERRORS_IN_STATS: &[&str] = &[
+    "'errorfile'",
+    "'errorfiles'",
+    "'errorloc'",
+    "'errorloc302'",
+    "'errorloc303'",
+    "'http-error'",
+];
+
 /// Whether an HTTP-mode directive (as `HttpOnly::what` words it) may sit
-/// in a stats frontend: `Some(true)` used, `Some(false)` no effect, `None`
-/// refused.
-pub(super) fn allowed_in_stats(what: &str) -> Option<bool> {
+/// in a stats frontend: `Some(None)` used, `Some(Some(why))` no effect
+/// (a warning says why), `None` refused.
+pub(super) fn allowed_in_stats(what: &str) -> Option<Option<&'static str>> {
     if what == "'timeout http-request'" {
-        Some(true)
+        Some(None)
     } else if NO_EFFECT_IN_STATS.contains(&what) {
-        Some(false)
+        Some(Some(NO_EFFECT_WHY))
+    } else if OWN_ERRORS_IN_STATS.contains(&what) {
+        Some(Some("the stats page answers with its own error pages"))
     } else {
         None
     }
@@ -227,9 +244,10 @@ impl StatsDraft {
                 self.show_node = Some(a.unwrap_or("").into());
                 used += usize::from(a.is_some());
             }
-            ("show-desc", a) => {
-                self.show_desc = Some(a.unwrap_or("").into());
-                used += usize::from(a.is_some());
+            ("show-desc", _) => {
+                // HAProxy joins every word after it into the description.
+                self.show_desc = Some(words[2..].join(" "));
+                used = words.len();
             }
             ("admin", _) => {
                 if kind == Kind::Defaults {

@@ -284,10 +284,10 @@ fn stats_checks(p: &ProxyDraft, d: &mut Diags) {
     let who = p.who();
     for h in &p.http_only {
         match allowed_in_stats(&h.what) {
-            Some(true) => {}
-            Some(false) => d.warn(
+            Some(None) => {}
+            Some(Some(why)) => d.warn(
                 &h.location,
-                format!("{} has no effect in stats {who}: splicer answers one request per connection and logs none.", h.what),
+                format!("{} has no effect in stats {who}: {why}.", h.what),
             ),
             None => d.error(
                 &h.location,

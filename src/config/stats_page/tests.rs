@@ -196,6 +196,16 @@ fn http_directives_in_a_stats_frontend_are_used_warned_or_refused() {
         "{w:#?}"
     );
     assert!(!w.iter().any(|w| w.starts_with("t.cfg:11")), "{w:#?}");
+    // Debian's and RHEL's stock defaults carry errorfile lines.
+    let w = warnings(&stats_cfg(
+        "    stats enable\n    errorfile 503 /etc/haproxy/errors/503.http",
+    ));
+    assert!(
+        w.iter().any(|w| w.starts_with(
+            "t.cfg:10: 'errorfile' has no effect in stats proxy 'stats': the stats page answers with its own error pages."
+        )),
+        "{w:#?}"
+    );
     let e = errors(&stats_cfg("    stats enable\n    http-request deny"));
     assert_eq!(
         e,
@@ -203,6 +213,15 @@ fn http_directives_in_a_stats_frontend_are_used_warned_or_refused() {
             "t.cfg:10: 'http-request' is not supported in stats proxy 'stats': in mode http splicer serves only the stats page and Prometheus metrics."
         ]
     );
+}
+
+#[test]
+fn show_desc_takes_the_rest_of_the_line() {
+    let l = ok(&stats_cfg(
+        "    stats enable\n    stats show-desc Stats for ocp4 cluster",
+    ));
+    let ui = page(&l).ui.as_ref().unwrap();
+    assert_eq!(ui.show_desc.as_deref(), Some("Stats for ocp4 cluster"));
 }
 
 #[test]
