@@ -63,6 +63,15 @@ pub(super) fn answer(
     let Some(stats) = &fe.config.stats else {
         return Response::error(503);
     };
+    // HAProxy answers the monitor URI before anything else, whatever the
+    // method; the URI must match whole (a query string makes it another).
+    if stats.monitor_uri.as_deref() == Some(req.target.as_str()) {
+        return Response::new(
+            200,
+            "text/html",
+            "<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n",
+        );
+    }
     if let Some(rule) = &stats.metrics
         && rule.matches(req.path())
     {

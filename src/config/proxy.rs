@@ -200,6 +200,14 @@ impl ProxyDraft {
         {
             return self.stats.use_service(words, self.kind, loc, d);
         }
+        if key == "monitor-uri" {
+            // Served on a mode http frontend (cloud load balancers' health
+            // probes); a TCP proxy warns about it as about any HTTP keyword.
+            match words.get(1) {
+                Some(uri) if !uri.is_empty() => self.stats.monitor_uri = Some(uri.clone()),
+                _ => return d.error(loc, "'monitor-uri' expects an URI."),
+            }
+        }
         if let Some((_, rules)) = HTTP_KEYWORDS.iter().find(|(k, _)| *k == key) {
             let style = if *rules {
                 HttpStyle::Rules

@@ -29,6 +29,9 @@ pub struct StatsPage {
     /// `http-request use-service prometheus-exporter [if ...]`: which
     /// requests get the Prometheus metrics.
     pub metrics: Option<PathRule>,
+    /// `monitor-uri URI`: a request for exactly this URI gets HAProxy's
+    /// `200 OK` "Service ready." page (cloud load balancers' probes).
+    pub monitor_uri: Option<String>,
     /// `timeout http-request`, else `timeout client`, else
     /// [`DEFAULT_STATS_TIMEOUT`]: time to receive a whole request.
     pub request_timeout: Duration,
@@ -158,7 +161,7 @@ const OWN_ERRORS_IN_STATS: &[&str] = &[
 /// in a stats frontend: `Some(None)` used, `Some(Some(why))` no effect
 /// (a warning says why), `None` refused.
 pub(super) fn allowed_in_stats(what: &str) -> Option<Option<&'static str>> {
-    if what == "'timeout http-request'" {
+    if what == "'timeout http-request'" || what == "'monitor-uri'" {
         Some(None)
     } else if NO_EFFECT_IN_STATS.contains(&what) {
         Some(Some(NO_EFFECT_WHY))
@@ -187,6 +190,8 @@ pub(super) struct StatsDraft {
     admin: Option<SrcRule>,
     /// The `use-service prometheus-exporter` rule and its line.
     pub metrics: Option<(PathRule, Location)>,
+    /// `monitor-uri URI`.
+    pub monitor_uri: Option<String>,
 }
 
 /// HAProxy's list in its message for an unknown `stats` word.
@@ -195,7 +200,7 @@ const STATS_WORDS: &str = "'admin', 'uri', 'realm', 'auth', 'scope', 'enable', '
 impl StatsDraft {
     /// Whether the proxy serves the page or the metrics.
     pub(super) fn serves(&self) -> bool {
-        self.enabled.is_some() || self.metrics.is_some()
+        self.enabled.is_some() || self.metrics.is_some() || self.monitor_uri.is_some()
     }
 
     /// One `stats ...` line of a proxy section.
@@ -336,6 +341,7 @@ impl StatsDraft {
         StatsPage {
             ui,
             metrics: self.metrics.as_ref().map(|(r, _)| r.clone()),
+            monitor_uri: self.monitor_uri.clone(),
             request_timeout: request.or(client).unwrap_or(DEFAULT_STATS_TIMEOUT),
             send_timeout: client.unwrap_or(DEFAULT_STATS_TIMEOUT),
         }

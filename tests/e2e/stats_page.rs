@@ -388,3 +388,28 @@ fn chromium_renders_the_page() {
         );
     }
 }
+
+/// `monitor-uri` on a `mode http` frontend that does nothing else, as
+/// kubespray, ceph and Cloud Foundry configure it for cloud load
+/// balancers' probes: that URI, and only it, gets HAProxy's "Service
+/// ready." page; anything else the 503 of a frontend with no server.
+#[test]
+fn monitor_uri_answers_cloud_probes() {
+    let lab = Lab::start("    monitor-uri /healthz");
+    let r = lab.get("/healthz", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body,
+        "<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n"
+    );
+    assert_eq!(r.header("content-type"), Some("text/html"));
+    for other in ["/healthz?full=1", "/", "/haproxy?stats"] {
+        let r = lab.get(other, None);
+        assert_eq!(r.status, 503, "{other}: {}", r.body);
+        assert!(
+            r.body.contains("No server is available"),
+            "{other}: {}",
+            r.body
+        );
+    }
+}

@@ -216,6 +216,19 @@ fn http_directives_in_a_stats_frontend_are_used_warned_or_refused() {
 }
 
 #[test]
+fn monitor_uri_alone_makes_a_served_http_frontend() {
+    let l = ok(&stats_cfg("    monitor-uri /healthz"));
+    let p = page(&l);
+    assert_eq!(p.monitor_uri.as_deref(), Some("/healthz"));
+    assert!(p.ui.is_none());
+    let e = errors(&stats_cfg("    monitor-uri"));
+    assert!(
+        e.contains(&"t.cfg:9: 'monitor-uri' expects an URI.".to_string()),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn show_desc_takes_the_rest_of_the_line() {
     let l = ok(&stats_cfg(
         "    stats enable\n    stats show-desc Stats for ocp4 cluster",
