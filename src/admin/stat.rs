@@ -225,6 +225,9 @@ fn server_row(b: &BackendState, s: usize) -> Row {
     if max > 0 {
         r.set(Field::Slim, max);
     }
+    if srv.maxqueue > 0 {
+        r.set(Field::Qlimit, srv.maxqueue);
+    }
     r.set(Field::Status, server_status(srv, &c));
     let weight = srv.weight.load(Ordering::Relaxed);
     let effective = srv.effective_weight();

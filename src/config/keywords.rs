@@ -123,7 +123,6 @@ pub(super) const UNSUPPORTED_PROXY: &[&str] = &[
     "force-persist",
     "ignore-persist",
     "dispatch",
-    "fullconn",
     "backlog",
     "rate-limit",
     "bind-process",

@@ -83,6 +83,8 @@ pub(super) struct ProxyDraft {
     pub binds: Vec<Bind>,
     pub default_backend: Option<(String, Location)>,
     pub maxconn: Option<usize>,
+    /// `fullconn`; `None` or 0: computed from the frontends (validate).
+    pub fullconn: Option<usize>,
     pub balance: Balance,
     pub hash_type: HashType,
     pub servers: Vec<Server>,
@@ -136,6 +138,11 @@ pub(super) const PROXY_KEYWORDS: &[ProxyKeyword] = &[
     kw("bind", Side::Front, false, super::bind::parse),
     kw("default_backend", Side::Front, true, ProxyDraft::default_backend),
     kw("maxconn", Side::Front, true, ProxyDraft::maxconn),
+    kw("fullconn", Side::Back, true, |p, words, loc, d| {
+        if let Some(v) = one_arg(words, "an integer", loc, d) {
+            p.fullconn = value(parse_int(v, 0, usize::MAX), &words[0], loc, d).or(p.fullconn);
+        }
+    }),
     kw("balance", Side::Back, true, ProxyDraft::balance),
     kw("hash-type", Side::Back, true, ProxyDraft::hash_type),
     kw("server", Side::Back, false, ProxyDraft::server),
@@ -423,13 +430,23 @@ impl ProxyDraft {
         if failed {
             return;
         }
+        // HAProxy: a minconn above maxconn raises maxconn to it; a maxconn
+        // alone is also the minconn (a static limit).
+        let (mut maxconn, mut minconn) = (params.maxconn, params.minconn);
+        match (maxconn.unwrap_or(0), minconn.unwrap_or(0)) {
+            (max, min) if min > max => maxconn = Some(min),
+            (max, 0) if max > 0 => minconn = Some(max),
+            _ => {}
+        }
         self.servers.push(Server {
             name: name.clone(),
             location: loc.clone(),
             addr,
             weight: params.weight,
             backup: params.backup,
-            maxconn: params.maxconn,
+            maxconn,
+            minconn,
+            maxqueue: params.maxqueue,
             disabled: params.disabled,
             send_proxy: params.send_proxy,
             source: params.source,

@@ -18,6 +18,10 @@ pub(super) struct ServerParams {
     pub weight: u32,
     pub backup: bool,
     pub maxconn: Option<u32>,
+    /// `minconn`: the dynamic limit's floor (with the backend's `fullconn`).
+    pub minconn: Option<u32>,
+    /// `maxqueue`; 0 or less = unlimited.
+    pub maxqueue: u32,
     pub disabled: bool,
     pub send_proxy: Option<ProxyVersion>,
     pub source: Option<IpAddr>,
@@ -30,6 +34,8 @@ impl Default for ServerParams {
             weight: DEFAULT_WEIGHT,
             backup: false,
             maxconn: None,
+            minconn: None,
+            maxqueue: 0,
             disabled: false,
             send_proxy: None,
             source: None,
@@ -50,6 +56,16 @@ type SetValue = fn(&mut ServerParams, &str) -> Result<(), String>;
 pub(super) const WITH_ARG: &[(&str, SetValue)] = &[
     ("weight", |p, v| parse_int(v, 0, MAX_WEIGHT).map(|n| p.weight = n)),
     ("maxconn", |p, v| parse_int(v, 0, u32::MAX).map(|n| p.maxconn = Some(n))),
+    ("minconn", |p, v| parse_int(v, 0, u32::MAX).map(|n| p.minconn = Some(n))),
+    // HAProxy reads it with atol: a negative value is no limit.
+    ("maxqueue", |p, v| {
+        let n = match v.strip_prefix('-') {
+            Some(neg) => parse_int::<u64>(neg, 0, u64::MAX).map(|_| 0)?,
+            None => parse_int(v, 0, u32::MAX)?,
+        };
+        p.maxqueue = n;
+        Ok(())
+    }),
     ("source", |p, v| parse_source(v).map(|ip| p.source = Some(ip))),
     // Stats identifiers are not used yet; the value is still checked.
     ("id", |_, v| parse_int::<u32>(v, 1, u32::MAX).map(drop)),
@@ -137,8 +153,6 @@ const UNSUPPORTED: &[&str] = &[
     "max-reuse",
     "usesrc",
     "socks4",
-    "minconn",
-    "maxqueue",
     "send-proxy-v2-ssl",
     "send-proxy-v2-ssl-cn",
     "proxy-v2-options",

@@ -58,6 +58,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
             ),
         }
     }
+    default_fullconn(&mut config);
     config.vrrp = super::vrrp::finish(vrrp, &config.backends, &mut diags);
     // `log global` means the global section's lines, wherever it is.
     let drafts = proxies.iter().filter(|p| p.kind.front());
@@ -89,6 +90,30 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
     diags.errors.sort_by_key(|d| rank(&d.location));
     diags.warnings.sort_by_key(|d| rank(&d.location));
     (config, diags)
+}
+
+/// A backend without `fullconn` gets 10 % of the maxconns of the
+/// frontends that send to it (a listen sends to itself), at least 1, as
+/// HAProxy computes it.
+fn default_fullconn(config: &mut Config) {
+    let mut total = vec![0usize; config.backends.len()];
+    for fe in config.frontends.iter().filter(|f| !f.disabled) {
+        let target = fe.default_backend.map(|b| b.index()).or_else(|| {
+            config
+                .backends
+                .iter()
+                .position(|b| b.listen && b.name == fe.name)
+        });
+        if let Some(b) = target {
+            let maxconn = fe.maxconn.unwrap_or(config.global.maxconn);
+            total[b] = total[b].saturating_add(maxconn);
+        }
+    }
+    for (be, sum) in config.backends.iter_mut().zip(total) {
+        if be.fullconn == 0 {
+            be.fullconn = sum.div_ceil(10).max(1);
+        }
+    }
 }
 
 /// First automatic proxy number. HAProxy 2.6 numbers proxies from 2 when
@@ -274,6 +299,7 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
         disabled: p.disabled,
         check: p.checks.resolve(),
         log_health_checks: p.log_health_checks,
+        fullconn: p.fullconn.unwrap_or(0),
         log: FrontendLog::default(),
     }
 }

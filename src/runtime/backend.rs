@@ -10,7 +10,7 @@ use super::{Counters, ServerState};
 use crate::balance::Candidate;
 use crate::base::clock::now_ms;
 use crate::base::ids::{BackendId, ServerId};
-use crate::base::slot::Gauge;
+use crate::base::slot::{Gauge, Slot};
 use crate::config::{Backend, Frontend};
 
 /// Which servers can take a new session.
@@ -52,6 +52,33 @@ impl BackendState {
         &self.servers[id.index()]
     }
 
+    /// How many connections `s` takes at this backend's load now.
+    fn limit(&self, s: &ServerState) -> usize {
+        s.limit(self.active.get(), self.config.fullconn)
+    }
+
+    /// Whether a new session must wait behind the queued ones: with
+    /// roundrobin, static-rr and first, sessions waiting while others are
+    /// served mean every server is full (HAProxy queues the newcomer
+    /// without picking). Leastconn and the hashes still look for room.
+    pub(crate) fn queue_first(&self) -> bool {
+        let queued = self.queued.get();
+        queued > 0
+            && self.active.get() > queued + 1
+            && matches!(
+                self.config.balance,
+                crate::config::Balance::RoundRobin
+                    | crate::config::Balance::StaticRr
+                    | crate::config::Balance::First
+            )
+    }
+
+    /// A place on server `id` for a new connection, if it has room.
+    pub(crate) fn acquire(&self, id: ServerId) -> Option<Slot> {
+        let s = self.server(id);
+        s.try_acquire(self.limit(s))
+    }
+
     /// Fills `out` with the servers a new session may go to: usable active
     /// servers, or when none is usable the first usable backup (all usable
     /// backups with `option allbackups`). `exclude` (a server that just
@@ -71,7 +98,7 @@ impl BackendState {
         let mut tier = 0;
         let mut take = |tier: &mut usize, i: usize, s: &ServerState| {
             *tier += 1;
-            if s.has_room() {
+            if s.has_room(self.limit(s)) {
                 out.push(Candidate {
                     server: i,
                     weight: s.effective_weight(),

@@ -137,7 +137,7 @@ fn rescale(old: &CheckInfo, rise: u32, fall: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base::ids::FrontendId;
+    use crate::base::ids::{FrontendId, ServerId};
     use crate::config::parse_str;
     use crate::runtime::{Oper, ServerStatus};
 
@@ -155,7 +155,11 @@ mod tests {
         let a = &old.backends[0].servers[0];
         a.set_admin(admin::FORCED_MAINT, true);
         a.weight.store(3, Ordering::Relaxed);
-        let held = [a.try_acquire().unwrap(), a.try_acquire().unwrap()];
+        let be = &old.backends[0];
+        let held = [
+            be.acquire(ServerId::new(0)).unwrap(),
+            be.acquire(ServerId::new(0)).unwrap(),
+        ];
         let b = &old.backends[0].servers[1];
         b.set_oper(Oper::Down);
         b.check.as_ref().unwrap().lock().health = 0;

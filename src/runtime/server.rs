@@ -104,6 +104,11 @@ pub(crate) struct ServerState {
     pub source: Option<IpAddr>,
     /// 0 = no limit.
     pub maxconn: AtomicU32,
+    /// `minconn`: with a `maxconn` above it, the limit grows from this to
+    /// `maxconn` as the backend's load grows to `fullconn` (0 = static).
+    pub minconn: u32,
+    /// `maxqueue` (`qlimit`; 0 = none).
+    pub maxqueue: u32,
     /// Weight in effect before slowstart (config weight, or what the agent
     /// or the runtime API set).
     pub weight: AtomicU32,
@@ -255,19 +260,30 @@ impl ServerState {
         self.status() == ServerStatus::Up && self.weight.load(Ordering::Relaxed) > 0
     }
 
-    pub(crate) fn has_room(&self) -> bool {
-        let max = self.maxconn.load(Ordering::Relaxed);
-        max == 0 || self.active.get() < max as usize
+    /// The connections this server takes now when its backend has
+    /// `load` sessions: `maxconn`, or with `minconn` the dynamic limit
+    /// HAProxy computes, `max(minconn, maxconn * load / fullconn)` until the
+    /// load reaches `fullconn`. `usize::MAX`: no limit.
+    pub(crate) fn limit(&self, load: usize, fullconn: usize) -> usize {
+        let max = self.maxconn.load(Ordering::Relaxed) as usize;
+        let min = self.minconn as usize;
+        if max == 0 {
+            return usize::MAX;
+        }
+        if min == 0 || min >= max || load >= fullconn {
+            return max;
+        }
+        (load * max / fullconn.max(1)).max(min).max(1)
     }
 
-    /// Takes a place for a connection (respecting maxconn across workers);
-    /// the connection holds it until it closes.
-    pub(crate) fn try_acquire(&self) -> Option<Slot> {
-        let max = match self.maxconn.load(Ordering::Relaxed) {
-            0 => usize::MAX,
-            n => n as usize,
-        };
-        self.active.try_take(max)
+    pub(crate) fn has_room(&self, limit: usize) -> bool {
+        self.active.get() < limit
+    }
+
+    /// Takes a place for a connection under `limit` (see [`Self::limit`])
+    /// across workers; the connection holds it until it closes.
+    pub(crate) fn try_acquire(&self, limit: usize) -> Option<Slot> {
+        self.active.try_take(limit)
     }
 
     /// A live connection to this server failed. Returns true when this error
@@ -299,6 +315,8 @@ impl ServerState {
             send_proxy: s.send_proxy,
             source: s.source,
             maxconn: AtomicU32::new(s.maxconn.unwrap_or(0)),
+            minconn: s.minconn.unwrap_or(0),
+            maxqueue: s.maxqueue,
             weight: AtomicU32::new(s.weight),
             initial_weight: s.weight,
             admin: AtomicU8::new(if s.disabled { admin::CONFIG_MAINT } else { 0 }),

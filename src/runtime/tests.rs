@@ -14,6 +14,8 @@ fn server(name: &str, backup: bool) -> Server {
         weight: 1,
         backup,
         maxconn: None,
+        minconn: None,
+        maxqueue: 0,
         disabled: false,
         send_proxy: None,
         source: None,
@@ -47,6 +49,7 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
             disabled: false,
             check: Default::default(),
             log_health_checks: false,
+            fullconn: 1,
             log: Default::default(),
         }],
     }
@@ -162,12 +165,16 @@ fn full_servers_queue_and_exclusion_needs_an_alternative() {
     cfg.backends[0].servers[1].maxconn = Some(1);
     let rt = Runtime::first(cfg);
     assert_eq!(picked(&rt, Some(0)), (Availability::Ready, vec![1]));
-    let _on_a = rt.backends[0].servers[0].try_acquire().expect("a has room");
+    let _on_a = rt.backends[0]
+        .acquire(ServerId::new(0))
+        .expect("a has room");
     assert!(
-        rt.backends[0].servers[0].try_acquire().is_none(),
+        rt.backends[0].acquire(ServerId::new(0)).is_none(),
         "maxconn 1 holds"
     );
-    let on_b = rt.backends[0].servers[1].try_acquire().expect("b has room");
+    let on_b = rt.backends[0]
+        .acquire(ServerId::new(1))
+        .expect("b has room");
     assert_eq!(picked(&rt, None), (Availability::Full, vec![]));
     drop(on_b);
     assert_eq!(picked(&rt, None), (Availability::Ready, vec![1]));
@@ -247,4 +254,53 @@ fn downtime_counts_down_and_maintenance_and_lastchg_restarts() {
         since,
         "no change, same lastchg"
     );
+}
+
+#[test]
+fn dynamic_limits_follow_the_backend_load() {
+    // (maxconn, minconn, backend load, fullconn, limit)
+    let cases: &[(u32, u32, usize, usize, usize)] = &[
+        (0, 0, 50, 100, usize::MAX),
+        (10, 0, 5, 100, 10),
+        (10, 10, 5, 100, 10),
+        (10, 2, 5, 100, 2),
+        (10, 2, 35, 100, 3),
+        (10, 2, 99, 100, 9),
+        (10, 2, 100, 100, 10),
+        (10, 2, 500, 100, 10),
+        (10, 1, 0, 100, 1),
+    ];
+    for &(max, min, load, full, want) in cases {
+        let mut s = server("a", false);
+        s.maxconn = Some(max);
+        s.minconn = Some(min);
+        let rt = Runtime::first(backend(vec![s], false));
+        let got = rt.backends[0].servers[0].limit(load, full);
+        assert_eq!(
+            got, want,
+            "maxconn {max} minconn {min} load {load} fullconn {full}"
+        );
+    }
+}
+
+#[test]
+fn a_roundrobin_queue_makes_newcomers_wait() {
+    let mut cfg = backend(vec![server("a", false)], false);
+    let rt = Runtime::first(cfg.clone());
+    let b = &rt.backends[0];
+    let served: Vec<_> = (0..3)
+        .map(|_| b.active.try_take(usize::MAX).unwrap())
+        .collect();
+    assert!(!b.queue_first(), "no queue");
+    let _waiting = b.queued.try_take(usize::MAX).unwrap();
+    assert!(b.queue_first(), "sessions wait while others are served");
+    drop(served);
+    cfg.backends[0].balance = Balance::LeastConn;
+    let rt = Runtime::first(cfg);
+    let b = &rt.backends[0];
+    let _served: Vec<_> = (0..3)
+        .map(|_| b.active.try_take(usize::MAX).unwrap())
+        .collect();
+    let _waiting = b.queued.try_take(usize::MAX).unwrap();
+    assert!(!b.queue_first(), "leastconn looks for room");
 }

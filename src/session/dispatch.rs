@@ -28,7 +28,8 @@ impl Session {
             return Outcome::Close(Close::Normal);
         };
         let backend = ctx.rt.backend(b);
-        for _ in 0..MAX_PICK_RACES {
+        let behind = !self.is_queued() && backend.queue_first();
+        for _ in 0..if behind { 0 } else { MAX_PICK_RACES } {
             match backend.candidates(self.exclude, ctx.candidates) {
                 Availability::NoServer => {
                     log::debug!("backend {} has no server available", backend.config.name);
@@ -41,7 +42,7 @@ impl Session {
                 Availability::Ready => {
                     let i = ctx.algos[b.index()].pick(ctx.candidates, self.client_addr.ip());
                     let server = ServerId::new(ctx.candidates[i].server);
-                    if let Some(slot) = backend.server(server).try_acquire() {
+                    if let Some(slot) = backend.acquire(server) {
                         let w = ctx.worker;
                         Counters::add(&backend.server(server).counters.shard(w).picks, 1);
                         Counters::add(&backend.counters.shard(w).picks, 1);
@@ -226,7 +227,7 @@ impl Session {
         let redispatch = backend.config.redispatch && self.retries_left == 0;
         self.trace.retried(redispatch);
         let again = (!redispatch && srv.usable())
-            .then(|| srv.try_acquire())
+            .then(|| backend.acquire(server))
             .flatten();
         let Some(slot) = again else {
             if redispatch {

@@ -350,3 +350,65 @@ fn three_thousand_concurrent_sessions() {
     let mut sp = sp;
     assert!(sp.is_running());
 }
+
+/// `minconn` with `fullconn`: a server's limit grows with its backend's
+/// load, `max(minconn, maxconn * load / fullconn)` (HAProxy's dynamic
+/// maxconn), and is applied when the queue is served. With `maxconn 10
+/// minconn 2 fullconn 100`, five sessions get two server connections; with
+/// thirty-five the limit is three, and the queue is served up to it. `show stat` shows the
+/// configured limit (`slim`) and `maxqueue` (`qlimit`).
+#[test]
+fn minconn_and_fullconn_grow_the_limit_with_the_load() {
+    let (srv, peak) = echo_with_peak();
+    let dir = scratch_dir("minconn");
+    let sock = dir.join("admin.sock");
+    let sp = Splicer::start(
+        &config(
+            &format!("    stats socket {} level admin", sock.display()),
+            "",
+            &listen(
+                "    timeout queue 20s\n    fullconn 100",
+                &[("s1", srv.addr, "maxconn 10 minconn 2 maxqueue 7")],
+            ),
+        ),
+        &["fe"],
+    );
+    let fe = sp.addr("fe");
+    let mut first: Vec<TcpStream> = (0..5).map(|_| TcpStream::connect(fe).unwrap()).collect();
+    wait_for("two server connections", Duration::from_secs(5), || {
+        srv.accepted() == 2
+    });
+    let more: Vec<TcpStream> = (0..30).map(|_| TcpStream::connect(fe).unwrap()).collect();
+    let stat = || ask(&sock, "show stat");
+    let queued = || {
+        stat_field(&stat(), "fe", "BACKEND", "qcur")
+            .parse::<usize>()
+            .unwrap()
+    };
+    wait_for(
+        "every session served or queued",
+        Duration::from_secs(5),
+        || queued() + srv.accepted() == 35,
+    );
+    // 35 sessions: the limit is 3. HAProxy serves its queue when a server
+    // connection ends, splicer also when its worker wakes, so it may start
+    // the third one already; neither goes past the limit.
+    settle();
+    assert!(srv.accepted() <= 3, "{} server connections", srv.accepted());
+    let s = stat();
+    assert_eq!(stat_field(&s, "fe", "s1", "slim"), "10");
+    assert_eq!(stat_field(&s, "fe", "s1", "qlimit"), "7");
+    // One of the served sessions ends: at a load of 34 the limit is 3.
+    let served = first
+        .iter_mut()
+        .position(|c| echoes(c, b"x", Duration::from_millis(300)))
+        .expect("a served session echoes");
+    drop(first.remove(served));
+    wait_for("the queue served up to 3", Duration::from_secs(5), || {
+        srv.accepted() == 4
+    });
+    settle();
+    assert_eq!(srv.accepted(), 4);
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+    drop(more);
+}

@@ -301,8 +301,15 @@ pub struct Server {
     /// 0..=256; 0 means "never picked unless forced".
     pub weight: u32,
     pub backup: bool,
-    /// `maxconn`; `None` = unlimited.
+    /// `maxconn`; `None` = unlimited. With `minconn` below it, the limit
+    /// in effect grows with the backend's load up to this (`fullconn`).
     pub maxconn: Option<u32>,
+    /// `minconn`: the limit in effect when the backend is idle.
+    pub minconn: Option<u32>,
+    /// `maxqueue` (0 = unlimited): shown as `qlimit`. Sessions never wait
+    /// for one server in splicer (they wait in the backend's queue), so
+    /// the limit is never reached.
+    pub maxqueue: u32,
     pub disabled: bool,
     pub send_proxy: Option<ProxyVersion>,
     /// `source ADDR` on the server line, or the backend's `source`: bind this
@@ -347,6 +354,10 @@ pub struct Backend {
     /// `option log-health-checks`: log every check result that changes the
     /// health counter, not only UP/DOWN transitions.
     pub log_health_checks: bool,
+    /// `fullconn`: the backend load at which servers reach their
+    /// `maxconn`; by default 10 % of the maxconns of the frontends that
+    /// send to it (HAProxy), at least 1.
+    pub fullconn: usize,
     /// Where the backend's events go (server UP/DOWN, maintenance, checks):
     /// its `log` lines, `log global` expanded. Formats do not apply.
     pub log: FrontendLog,

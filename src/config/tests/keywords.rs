@@ -49,6 +49,7 @@ fn proxy_keywords() {
         ("bind", "bind 127.0.0.1:8001"),
         ("default_backend", "default_backend l"),
         ("maxconn", "maxconn 100"),
+        ("fullconn", "fullconn 100"),
         ("balance", "balance leastconn"),
         ("hash-type", "hash-type consistent"),
         ("server", "server s2 127.0.0.1:9001"),
@@ -142,6 +143,8 @@ fn server_and_bind_parameters() {
     let with_arg = [
         ("weight", "weight 10"),
         ("maxconn", "maxconn 50"),
+        ("minconn", "minconn 5"),
+        ("maxqueue", "maxqueue 10"),
         ("source", "source 127.0.0.1"),
         ("id", "id 3"),
         ("inter", "inter 2s"),
@@ -242,4 +245,33 @@ fn vrrp_keywords() {
     ];
     let names = vrrp::KEYWORDS.iter().map(|(n, _)| *n);
     each_loads(names, &samples, &format!("{HEAD}{LISTEN}{VRRP}    {{}}\n"));
+}
+
+#[test]
+fn minconn_maxconn_and_fullconn_as_haproxy_settles_them() {
+    let l = super::ok(&format!(
+        "{HEAD}frontend f\n    bind 127.0.0.1:8000\n    maxconn 500\n    default_backend b\n\
+         backend b\n    server a 127.0.0.1:1 minconn 50 maxconn 10\n    server c 127.0.0.1:2 minconn 5\n\
+         \x20   server d 127.0.0.1:3 maxconn 7 maxqueue -1\n    server e 127.0.0.1:4 maxqueue 9\n\
+         backend x\n    fullconn 33\n    server s 127.0.0.1:5\n{LISTEN}"
+    ));
+    let b = &l.config.backends[0];
+    let limits: Vec<_> = b
+        .servers
+        .iter()
+        .map(|s| (s.minconn, s.maxconn, s.maxqueue))
+        .collect();
+    assert_eq!(
+        limits,
+        [
+            (Some(50), Some(50), 0),
+            (Some(5), Some(5), 0),
+            (Some(7), Some(7), 0),
+            (None, None, 9),
+        ]
+    );
+    assert_eq!(b.fullconn, 50, "10 % of the frontend's maxconn 500");
+    assert_eq!(l.config.backends[1].fullconn, 33);
+    // A listen sends to itself, with the global maxconn (4096 by default).
+    assert_eq!(l.config.backends[2].fullconn, 410);
 }
