@@ -69,6 +69,8 @@ pub enum StartError {
     /// The privileged parent's serving process did not end well.
     Serving(String),
     Pidfile(PathBuf, io::Error),
+    /// `ulimit-n` could not be had.
+    Limit(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -85,6 +87,7 @@ impl std::fmt::Display for StartError {
             StartError::Identity(e) => write!(f, "{e}"),
             StartError::Split(e) => write!(f, "cannot start the serving process: {e}"),
             StartError::Serving(e) => write!(f, "the serving process {e}"),
+            StartError::Limit(e) => write!(f, "{e}"),
             StartError::Pidfile(p, e) => write!(f, "cannot write pidfile {}: {e}", p.display()),
         }
     }
@@ -173,9 +176,18 @@ pub fn run_with(config: Config, options: Options) -> Result<Ended, StartError> {
 
 fn serve(config: Config, options: Options) -> Result<(), StartError> {
     let files = options.files;
-    match sys::raise_nofile_limit() {
-        Ok(n) => log::debug!("open files limit: {n}"),
-        Err(e) => log::warn!("cannot raise the open files limit: {e}"),
+    match config.global.ulimit_n {
+        // As HAProxy: a limit asked for and not given stops start-up.
+        Some(n) => sys::raise_nofile_limit_to(n).map_err(|e| {
+            let now = sys::nofile_limit().unwrap_or(0);
+            StartError::Limit(format!(
+                "cannot raise the open files limit to {n} (ulimit-n), limit is {now}: {e}"
+            ))
+        })?,
+        None => match sys::raise_nofile_limit() {
+            Ok(n) => log::debug!("open files limit: {n}"),
+            Err(e) => log::warn!("cannot raise the open files limit: {e}"),
+        },
     }
     let identity = identity_of(&config);
     identity

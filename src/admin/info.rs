@@ -70,7 +70,12 @@ pub(super) fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)
         .map(|f| f.config.binds.len())
         .sum::<usize>()
         + rt.global.stats_sockets.len();
-    let node = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let node = rt
+        .global
+        .node
+        .clone()
+        .or_else(crate::sys::hostname)
+        .unwrap_or_default();
     let mut lines: Vec<(&str, String)> = vec![
         ("Name", "splicer".into()),
         ("Version", env!("CARGO_PKG_VERSION").into()),
@@ -82,7 +87,12 @@ pub(super) fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)
         ("Uptime", uptime(up)),
         ("Uptime_sec", up.to_string()),
     ];
-    if let Ok(n) = crate::sys::nofile_limit() {
+    // HAProxy reports `ulimit-n` as configured (it never lowers the limit).
+    if let Some(n) = rt
+        .global
+        .ulimit_n
+        .or_else(|| crate::sys::nofile_limit().ok())
+    {
         lines.push(("Ulimit-n", n.to_string()));
     }
     lines.extend([

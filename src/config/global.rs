@@ -79,6 +79,11 @@ pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
     }),
     flag("daemon", |g, _, _| g.daemon = true),
     flag("quiet", |g, _, _| g.quiet = true),
+    value("node", |g, v| {
+        g.node = Some(v.into());
+        Ok(())
+    }),
+    value("ulimit-n", |g, v| parse_int(v, 1, u64::MAX).map(|n| g.ulimit_n = Some(n))),
     line("master-worker", |g, words, loc, d| match words.get(1).map(String::as_str) {
         None | Some("no-exit-on-failure") => g.master_worker = true,
         Some(other) => d.error(loc, format!("'master-worker' only supports 'no-exit-on-failure' option, not '{other}'")),

@@ -168,7 +168,6 @@ pub(super) const REMOVED_PROXY: &[(&str, &str)] = &[
 
 /// Global keywords that change behaviour and are not implemented yet.
 pub(super) const UNSUPPORTED_GLOBAL: &[&str] = &[
-    "ulimit-n",
     "cpu-map",
     "setenv",
     "presetenv",
@@ -179,7 +178,6 @@ pub(super) const UNSUPPORTED_GLOBAL: &[&str] = &[
     "server-state-file",
     "server-state-base",
     "localpeer",
-    "node",
     "maxconnrate",
     "maxsessrate",
     "maxsslconn",

@@ -106,6 +106,9 @@ impl Identity {
             return Ok(());
         }
         if let Some(dir) = &self.chroot {
+            // The C library reads the time zone (/etc/localtime) once, on
+            // first use: before the jail hides it, as HAProxy does.
+            let _ = crate::sys::localtime(0);
             std::os::unix::fs::chroot(dir)
                 .and_then(|()| std::env::set_current_dir("/"))
                 .map_err(|e| IdentityError::Chroot(dir.clone(), e))?;

@@ -332,9 +332,7 @@ fn bind_name(fe: &crate::config::Frontend, local: SocketAddr) -> String {
 
 /// The system's host name (`%H`, `log-send-hostname` without a name).
 pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
+    crate::sys::hostname()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
 }

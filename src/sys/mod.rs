@@ -117,6 +117,26 @@ pub(crate) fn raise_nofile_limit() -> io::Result<u64> {
     Ok(lim.rlim_cur)
 }
 
+/// Raises the open files limit to at least `n` (`ulimit-n`): the soft
+/// limit to `n` and the hard one with it if needed (root only); a limit
+/// already higher is kept, as HAProxy 2.6 never shrinks it.
+pub(crate) fn raise_nofile_limit_to(n: u64) -> io::Result<()> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit to fill.
+    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
+    let n = n as libc::rlim_t;
+    if lim.rlim_cur >= n {
+        return Ok(());
+    }
+    lim.rlim_cur = n;
+    lim.rlim_max = lim.rlim_max.max(n);
+    // SAFETY: `lim` is a valid rlimit.
+    syscall!(setrlimit(libc::RLIMIT_NOFILE, &lim)).map(drop)
+}
+
 /// The open files limit now (`Ulimit-n` in `show info`).
 pub(crate) fn nofile_limit() -> io::Result<u64> {
     let mut lim = libc::rlimit {
@@ -141,6 +161,17 @@ pub(crate) fn set_bind_address_no_port(fd: BorrowedFd<'_>) -> io::Result<()> {
         std::mem::size_of::<libc::c_int>() as libc::socklen_t,
     ))
     .map(drop)
+}
+
+/// The host name (uname's nodename): a system call, so it also works in
+/// a chroot, where /proc may be missing.
+pub(crate) fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is live and its length is passed with it;
+    // gethostname writes at most that many bytes.
+    syscall!(gethostname(buf.as_mut_ptr().cast(), buf.len())).ok()?;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
 }
 
 /// The host's broken-down local time of a Unix time (its TZ rules), or

@@ -507,3 +507,78 @@ fn an_unreachable_agent_shows_its_connection_error() {
     // Without `check`, the server's own status stays HAProxy's "no check".
     assert_eq!(api.stat("fe", "up", "status"), "no check");
 }
+
+/// The open files limit of process `pid`: (soft, hard).
+fn nofile(pid: u32) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (v[0], v[1])
+}
+
+/// `ulimit-n` raises the open files limit (HAProxy 2.6 never lowers it)
+/// and `node` names the load balancer; `show info` reports both as
+/// configured. A limit above the hard one takes CAP_SYS_RESOURCE: without
+/// it, start-up stops with the reason (HAProxy: "Cannot raise FD limit").
+#[test]
+fn ulimit_n_and_node_show_in_show_info() {
+    let a = Backend::named("a");
+    let (_, hard) = nofile(std::process::id());
+    let start = |ulimit: u64| {
+        Api::start(
+            &format!("    maxconn 100\n    ulimit-n {ulimit}\n    node lb-east"),
+            &listen("", &[("a", a.addr, "")]),
+            &["fe"],
+        )
+    };
+    let api = start(hard / 2);
+    let info = api.ask("show info");
+    assert!(
+        info.contains(&format!("\nUlimit-n: {}\n", hard / 2)),
+        "{info}"
+    );
+    assert!(info.contains("\nnode: lb-east\n"), "{info}");
+    assert_eq!(nofile(api.sp.pid()), (hard, hard), "a higher limit is kept");
+    drop(api);
+
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let caps = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|c| u64::from_str_radix(c.trim(), 16).unwrap())
+        .unwrap();
+    const CAP_SYS_RESOURCE: u32 = 24;
+    if caps & (1 << CAP_SYS_RESOURCE) != 0 {
+        let api = start(hard + 1000);
+        assert_eq!(nofile(api.sp.pid()), (hard + 1000, hard + 1000));
+    } else if !haproxy::enabled() {
+        let dir = scratch_dir("ulimit");
+        let cfg = dir.join("u.cfg");
+        let text = config(
+            &format!("    ulimit-n {}", hard + 1000),
+            "",
+            &listen("", &[("a", a.addr, "")]),
+        );
+        std::fs::write(&cfg, text).unwrap();
+        let out = std::process::Command::new(splicer_bin())
+            .arg("-f")
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!(
+                "cannot raise the open files limit to {} (ulimit-n), limit is {hard}",
+                hard + 1000
+            )),
+            "{err}"
+        );
+    }
+}

@@ -111,6 +111,13 @@ pub struct Global {
     pub master_worker: bool,
     /// `quiet`: only warnings and errors at start (the `-q` flag).
     pub quiet: bool,
+    /// `node NAME`: this load balancer's name (`show info`, the stats
+    /// page's `show-node`); `None` = the host name.
+    pub node: Option<String>,
+    /// `ulimit-n N`: the open files limit is raised to at least N (never
+    /// lowered, as in HAProxy 2.6); `None` = the soft limit is raised to
+    /// the hard one.
+    pub ulimit_n: Option<u64>,
 }
 
 /// `stats timeout` when not set (HAProxy: 10 s).
@@ -194,6 +201,8 @@ impl Default for Global {
             daemon: false,
             master_worker: false,
             quiet: false,
+            node: None,
+            ulimit_n: None,
         }
     }
 }

@@ -196,6 +196,8 @@ fn global_keywords_and_stats_socket() {
         ("pidfile", "pidfile /run/splicer.pid"),
         ("daemon", "daemon"),
         ("quiet", "quiet"),
+        ("node", "node lb1"),
+        ("ulimit-n", "ulimit-n 65536"),
         ("master-worker", "master-worker no-exit-on-failure"),
         ("user", "user root"),
         ("group", "group root"),
