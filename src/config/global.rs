@@ -84,6 +84,10 @@ pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
     // Free text that nothing shows yet: any words are accepted.
     line("description", |_, _, _, _| {}),
     line("stats", super::stats::global),
+    line("setenv", super::environment::setenv),
+    line("presetenv", super::environment::setenv),
+    line("unsetenv", super::environment::unsetenv),
+    line("resetenv", super::environment::resetenv),
 ];
 
 /// Applies one line of the global section.

@@ -451,6 +451,7 @@ fn proxies_are_numbered_as_haproxy_does() {
 }
 
 mod checks;
+mod conditionals;
 mod errors;
 mod keywords;
 mod logs;

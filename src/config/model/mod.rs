@@ -97,6 +97,27 @@ pub struct Global {
     pub stats_timeout: Duration,
     /// `stats maxconn`: runtime API clients at once.
     pub stats_maxconn: usize,
+    /// `setenv`, `presetenv`, `unsetenv` and `resetenv` lines, in order.
+    /// The parser applies them to its own view of the environment as it
+    /// reads (a later `"${NAME}"` sees them); the process environment is
+    /// left as it was.
+    pub env: Vec<EnvOp>,
+}
+
+/// One environment change of the `global` section (HAProxy 2.6, section 3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvOp {
+    /// `setenv NAME VALUE` (`overwrite`), or `presetenv NAME VALUE`: only
+    /// when NAME is not set yet.
+    Set {
+        name: String,
+        value: String,
+        overwrite: bool,
+    },
+    /// `unsetenv NAME...`.
+    Unset(Vec<String>),
+    /// `resetenv [NAME...]`: every variable but these is removed.
+    Reset { keep: Vec<String> },
 }
 
 /// `stats timeout` when not set (HAProxy: 10 s).
@@ -174,6 +195,7 @@ impl Default for Global {
             stats_sockets: Vec::new(),
             stats_timeout: DEFAULT_STATS_TIMEOUT,
             stats_maxconn: DEFAULT_STATS_MAXCONN,
+            env: Vec::new(),
         }
     }
 }
