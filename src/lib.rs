@@ -153,6 +153,7 @@ pub fn run_with(config: Config, options: Options) -> Result<Ended, StartError> {
     // Blocked before any thread starts, so every thread inherits the mask
     // and the signals are only taken by the main loop below.
     sys::block_signals().map_err(StartError::Signals)?;
+    apply_env(&config.global.env);
     if options.daemon {
         match host::daemon::detach().map_err(StartError::Split)? {
             host::daemon::Detached::Foreground(code) => return Ok(Ended::Detached(code)),
@@ -293,6 +294,35 @@ fn stop_old(pids: &[i32], sig: libc::c_int) {
         match sys::process::kill(pid, sig) {
             Ok(()) => log::info!("asked the old process {pid} to stop (signal {sig})"),
             Err(e) => log::warn!("cannot signal the old process {pid}: {e}"),
+        }
+    }
+}
+
+/// `setenv`, `presetenv`, `unsetenv`, `resetenv`: the process's own
+/// environment follows the config (what notify scripts inherit), as the
+/// parser already did. `NOTIFY_SOCKET` survives a `resetenv`: systemd's
+/// readiness protocol needs it after start.
+fn apply_env(ops: &[config::EnvOp]) {
+    log::debug!("environment changes from the config: {ops:?}");
+    for op in ops {
+        match op {
+            config::EnvOp::Set {
+                name,
+                value,
+                overwrite,
+            } => {
+                if *overwrite || std::env::var_os(name).is_none() {
+                    sys::set_env(name, value);
+                }
+            }
+            config::EnvOp::Unset(names) => names.iter().for_each(|n| sys::remove_env(n)),
+            config::EnvOp::Reset { keep } => {
+                let gone: Vec<String> = std::env::vars_os()
+                    .filter_map(|(k, _)| k.into_string().ok())
+                    .filter(|k| !keep.contains(k) && k != "NOTIFY_SOCKET")
+                    .collect();
+                gone.iter().for_each(|n| sys::remove_env(n));
+            }
         }
     }
 }

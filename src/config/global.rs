@@ -97,6 +97,10 @@ pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
     line("uid", |g, w, l, d| identity(g, w, l, d, Id::Uid)),
     line("gid", |g, w, l, d| identity(g, w, l, d, Id::Gid)),
     line("chroot", global_chroot),
+    line("setenv", super::environment::setenv),
+    line("presetenv", super::environment::setenv),
+    line("unsetenv", super::environment::unsetenv),
+    line("resetenv", super::environment::resetenv),
 ];
 
 /// The four ways `global` names the identity of the serving process.

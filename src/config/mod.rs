@@ -1,12 +1,16 @@
 //! Configuration: HAProxy's file format (TCP mode) read into the typed model.
 //!
 //! Text enters through [`load`] (files) or [`parse_with_env`] (tests); the lexer
-//! splits lines into words (quotes, escapes, `${ENV}`), the parser applies
-//! sections and keywords, validation resolves names. Every error carries its
+//! splits lines into words (quotes, escapes, `${ENV}`), conditional blocks
+//! (`.if`) choose the lines, the parser applies sections and keywords,
+//! validation resolves names. Every error carries its
 //! `FILE:LINE`; all of them are collected before giving up.
 
 mod bind;
 mod checks;
+mod cond_expr;
+mod conditions;
+mod environment;
 mod global;
 mod keywords;
 mod lexer;
@@ -83,6 +87,13 @@ pub fn parse_with_env(
 }
 
 fn finish(parser: parser::Parser<'_>, files: &[PathBuf]) -> Result<Loaded, LoadError> {
+    // As HAProxy, nothing is checked after an error that stops the load.
+    if parser.aborted {
+        return Err(LoadError {
+            errors: parser.diags.errors,
+            warnings: parser.diags.warnings,
+        });
+    }
     let (config, diags) = validate::finish(parser, files);
     if diags.errors.is_empty() {
         Ok(Loaded {

@@ -5,9 +5,14 @@
 //!
 //! As in HAProxy, a section never continues into the next file (`-f a -f b`),
 //! while the last `defaults` section keeps applying to proxies of later files.
+//! Conditional blocks (`conditions.rs`) decide which lines are parsed, and
+//! `"${NAME}"` sees the environment changes of `global` lines already read
+//! (`environment.rs`).
 
+use super::conditions::{Blocks, Step, Stop};
+use super::environment::lookup;
 use super::keywords::{SECTIONS, UNSUPPORTED_SECTIONS, did_you_mean};
-use super::lexer::{expand_address, split_line};
+use super::lexer::{Lexed, expand_address, split_line};
 use super::model::*;
 use super::proxy::{Kind, ProxyDraft};
 use std::path::Path;
@@ -60,6 +65,11 @@ pub(super) struct Parser<'e> {
     implicit_defaults: Option<usize>,
     section: Section,
     pub diags: Diags,
+    /// An error after which HAProxy reads nothing more (`.alert`, a bad
+    /// condition, an unterminated `.if`...): later files are not read and
+    /// the drafts are not validated.
+    pub aborted: bool,
+    /// The environment before `setenv` and friends (`lookup` applies them).
     env: &'e dyn Fn(&str) -> Option<String>,
 }
 
@@ -74,39 +84,81 @@ impl<'e> Parser<'e> {
             implicit_defaults: None,
             section: Section::None,
             diags: Diags::default(),
+            aborted: false,
             env,
         }
     }
 
     /// Parses one file's text; `file` names it in locations.
     pub(super) fn feed(&mut self, file: &Path, text: &str) {
+        if self.aborted {
+            return;
+        }
         self.section = Section::None;
+        let mut blocks = Blocks::default();
+        let mut location = Location {
+            file: file.to_path_buf(),
+            line: 0,
+        };
         for (n, raw) in text.lines().enumerate() {
-            let location = Location {
-                file: file.to_path_buf(),
-                line: n + 1,
-            };
+            location.line = n + 1;
             let line = raw.strip_suffix('\r').unwrap_or(raw);
-            match split_line(line, self.env) {
-                Ok(mut lexed) => {
-                    // Addresses get HAProxy's second expansion, so no note.
-                    let address_at = match lexed.words.first().map(String::as_str) {
-                        Some("bind") => Some(1),
-                        Some("server") => Some(2),
-                        _ => None,
-                    };
-                    if let Some(word) = address_at.and_then(|i| lexed.words.get_mut(i)) {
-                        *word = expand_address(word, self.env);
-                        lexed.notes.clear();
+            let (lexed, step) = {
+                let env = |name: &str| lookup(&self.global.env, self.env, name);
+                match split_line(line, &env) {
+                    Ok(lexed) => {
+                        let step = blocks.step(&lexed.words, &env);
+                        (lexed, step)
                     }
-                    for note in lexed.notes {
-                        self.diags.warn(&location, note);
+                    Err(e) => {
+                        self.diags.error(&location, e.0);
+                        continue;
                     }
-                    self.line(lexed.words, &location);
                 }
-                Err(e) => self.diags.error(&location, e.0),
+            };
+            match step {
+                Step::Parse => self.parse_line(lexed, &location),
+                Step::Skip => {}
+                Step::Warning(msg) => self.diags.warn(&location, msg),
+                Step::Notice(msg) => log::info!("{location}: {msg}"),
+                Step::Diag(msg) => log::debug!("{location}: {msg}"),
+                Step::Error(msg, stop) => {
+                    self.diags.error(&location, msg);
+                    match stop {
+                        Stop::Line => {}
+                        Stop::File => break,
+                        Stop::Load => {
+                            self.aborted = true;
+                            return;
+                        }
+                    }
+                }
             }
         }
+        // HAProxy names the line where it stopped reading.
+        if let Some(msg) = blocks.unterminated() {
+            self.diags.error(&location, msg);
+            self.aborted = true;
+        }
+    }
+
+    /// A line of a taken branch, split into words.
+    fn parse_line(&mut self, mut lexed: Lexed, location: &Location) {
+        // Addresses get HAProxy's second expansion, so no note.
+        let address_at = match lexed.words.first().map(String::as_str) {
+            Some("bind") => Some(1),
+            Some("server") => Some(2),
+            _ => None,
+        };
+        if let Some(word) = address_at.and_then(|i| lexed.words.get_mut(i)) {
+            let env = |name: &str| lookup(&self.global.env, self.env, name);
+            *word = expand_address(word, &env);
+            lexed.notes.clear();
+        }
+        for note in lexed.notes {
+            self.diags.warn(location, note);
+        }
+        self.line(lexed.words, location);
     }
 
     fn line(&mut self, mut words: Vec<String>, location: &Location) {
@@ -123,13 +175,6 @@ impl<'e> Parser<'e> {
             self.diags.error(
                 location,
                 format!("'{first}': argument {pos} is empty (an unset environment variable?)"),
-            );
-            return;
-        }
-        if first.starts_with('.') {
-            self.diags.error(
-                location,
-                format!("'{first}': conditional blocks are not supported yet"),
             );
             return;
         }

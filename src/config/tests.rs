@@ -450,6 +450,7 @@ fn proxies_are_numbered_as_haproxy_does() {
 }
 
 mod checks;
+mod conditionals;
 mod errors;
 mod identity;
 mod keywords;

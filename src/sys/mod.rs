@@ -163,6 +163,21 @@ pub(crate) fn set_bind_address_no_port(fd: BorrowedFd<'_>) -> io::Result<()> {
     .map(drop)
 }
 
+/// Sets a variable of the process environment (`setenv` in `global`).
+/// Only from the main thread before any other thread starts: the C
+/// library's environment is not thread-safe.
+pub(crate) fn set_env(name: &str, value: &str) {
+    // SAFETY: the caller runs single-threaded (see above), so no other
+    // thread reads the environment meanwhile.
+    unsafe { std::env::set_var(name, value) }
+}
+
+/// Removes a variable of the process environment; as [`set_env`].
+pub(crate) fn remove_env(name: &str) {
+    // SAFETY: as in `set_env`.
+    unsafe { std::env::remove_var(name) }
+}
+
 /// The host name (uname's nodename): a system call, so it also works in
 /// a chroot, where /proc may be missing.
 pub(crate) fn hostname() -> Option<String> {

@@ -223,7 +223,7 @@ fn failover(test: &str, peers: (&str, &str), stop_signal: &str) {
 /// does not have (no root needed).
 /// A master that gave up root (`user nobody`, `chroot`) still claims the
 /// VIP, runs its notify script (its privileged parent does, outside the
-/// jail), and removes the VIP when it stops: its serving process keeps
+/// jail, with the environment `setenv` made), and removes the VIP when it stops: its serving process keeps
 /// CAP_NET_ADMIN and CAP_NET_RAW and nothing else.
 #[test]
 fn a_jailed_master_holds_and_hands_over_the_vip() {
@@ -235,12 +235,22 @@ fn a_jailed_master_holds_and_hands_over_the_vip() {
     let pair = Pair::new();
     let jail = scratch_dir("vrrp-jail");
     std::fs::set_permissions(&jail, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The script sees the environment `setenv` gave the process.
     let notified = pair.dir.join("notified");
-    let script = notify_script(&pair.dir, &notified);
+    let script = pair.dir.join("site.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@ site=$SITE\" >> {}\n",
+            notified.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut lb1 = pair.start_with(
         "lb1",
         &format!(
-            "    user nobody\n    group nogroup\n    chroot {}\n",
+            "    user nobody\n    group nogroup\n    chroot {}\n    setenv SITE east\n",
             jail.display()
         ),
         &format!("    priority 150\n    notify {}\n", script.display()),
@@ -260,6 +270,11 @@ fn a_jailed_master_holds_and_hands_over_the_vip() {
     wait_for("the notify script's MASTER call", LIMIT, || {
         std::fs::read_to_string(&notified).is_ok_and(|t| t.contains("INSTANCE VI_1 MASTER 150"))
     });
+    let calls = std::fs::read_to_string(&notified).unwrap();
+    assert!(
+        calls.contains("INSTANCE VI_1 MASTER 150 site=east"),
+        "{calls}"
+    );
 
     lb1.signal("TERM");
     let took = pair.wait_answer("lb2", FAILOVER_LIMIT);

@@ -118,6 +118,27 @@ pub struct Global {
     /// lowered, as in HAProxy 2.6); `None` = the soft limit is raised to
     /// the hard one.
     pub ulimit_n: Option<u64>,
+    /// `setenv`, `presetenv`, `unsetenv` and `resetenv` lines, in order.
+    /// The parser applies them to its own view of the environment as it
+    /// reads (a later `"${NAME}"` sees them); the process environment is
+    /// left as it was.
+    pub env: Vec<EnvOp>,
+}
+
+/// One environment change of the `global` section (HAProxy 2.6, section 3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvOp {
+    /// `setenv NAME VALUE` (`overwrite`), or `presetenv NAME VALUE`: only
+    /// when NAME is not set yet.
+    Set {
+        name: String,
+        value: String,
+        overwrite: bool,
+    },
+    /// `unsetenv NAME...`.
+    Unset(Vec<String>),
+    /// `resetenv [NAME...]`: every variable but these is removed.
+    Reset { keep: Vec<String> },
 }
 
 /// `stats timeout` when not set (HAProxy: 10 s).
@@ -203,6 +224,7 @@ impl Default for Global {
             quiet: false,
             node: None,
             ulimit_n: None,
+            env: Vec::new(),
         }
     }
 }

@@ -207,6 +207,10 @@ fn global_keywords_and_stats_socket() {
         ("spread-checks", "spread-checks 5"),
         ("description", "description the lb"),
         ("stats", "stats timeout 1m"),
+        ("setenv", "setenv SPLICER_T 1"),
+        ("presetenv", "presetenv SPLICER_T 1"),
+        ("unsetenv", "unsetenv SPLICER_T"),
+        ("resetenv", "resetenv HOME"),
     ];
     let names = global::GLOBAL_KEYWORDS.iter().map(|k| k.name);
     each_loads(
