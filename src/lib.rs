@@ -228,9 +228,17 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (w, waker) =
             Worker::new(id, rt.clone(), ls, rx, logger.sender.clone()).map_err(StartError::Poll)?;
+        let cpus = config::cpumap::cpus_of(&rt.global.cpu_map, id).map(<[usize]>::to_vec);
         let thread = std::thread::Builder::new()
             .name(format!("worker-{id}"))
-            .spawn(move || w.run())
+            .spawn(move || {
+                if let Some(cpus) = cpus
+                    && let Err(e) = sys::pin_thread(&cpus)
+                {
+                    log::warn!("worker {id}: cannot bind to CPUs {cpus:?} (cpu-map): {e}");
+                }
+                w.run()
+            })
             .map_err(StartError::Spawn)?;
         workers.push(WorkerHandle {
             thread,

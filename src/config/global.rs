@@ -83,6 +83,7 @@ pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
         g.node = Some(v.into());
         Ok(())
     }),
+    line("cpu-map", |g, w, l, d| super::cpumap::parse(&mut g.cpu_map, w, l, d)),
     value("ulimit-n", |g, v| parse_int(v, 1, u64::MAX).map(|n| g.ulimit_n = Some(n))),
     line("master-worker", |g, words, loc, d| match words.get(1).map(String::as_str) {
         None | Some("no-exit-on-failure") => g.master_worker = true,

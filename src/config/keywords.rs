@@ -168,7 +168,6 @@ pub(super) const REMOVED_PROXY: &[(&str, &str)] = &[
 
 /// Global keywords that change behaviour and are not implemented yet.
 pub(super) const UNSUPPORTED_GLOBAL: &[&str] = &[
-    "cpu-map",
     "lua-load",
     "external-check",
     "server-state-file",

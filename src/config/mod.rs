@@ -10,6 +10,7 @@ mod bind;
 mod checks;
 mod cond_expr;
 mod conditions;
+pub(crate) mod cpumap;
 mod environment;
 mod global;
 mod keywords;

@@ -178,6 +178,25 @@ pub(crate) fn remove_env(name: &str) {
     unsafe { std::env::remove_var(name) }
 }
 
+/// Binds the calling thread to `cpus` (sched_setaffinity; `cpu-map`).
+pub(crate) fn pin_thread(cpus: &[usize]) -> io::Result<()> {
+    // SAFETY: cpu_set_t is a plain bit array; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        // SAFETY: CPU_SET only writes bit `c` of the live set; `c` is below
+        // 64 (the config's bound), within the set's 1024 bits.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: the set is live and its size is passed with it; pid 0 is the
+    // calling thread.
+    syscall!(sched_setaffinity(
+        0,
+        std::mem::size_of::<libc::cpu_set_t>(),
+        &set
+    ))
+    .map(drop)
+}
+
 /// The host name (uname's nodename): a system call, so it also works in
 /// a chroot, where /proc may be missing.
 pub(crate) fn hostname() -> Option<String> {

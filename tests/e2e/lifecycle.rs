@@ -162,3 +162,45 @@ fn many_short_sessions() {
     }
     assert_eq!(echo.accepted(), 2000);
 }
+
+/// `cpu-map`: each worker thread runs on the CPUs given to its thread
+/// number (`auto:` hands them out one each). HAProxy's threads are all
+/// workers; splicer's workers are the threads named `worker-N`.
+#[test]
+fn cpu_map_binds_each_worker_to_its_cpu() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        eprintln!("SKIPPED cpu_map: needs 2 CPUs, this machine has {cpus}");
+        return;
+    }
+    let web = Backend::named("web");
+    let sp = Splicer::start(
+        &format!(
+            "global\n    nbthread 2\n    cpu-map auto:1/1-2 0-1\n\
+             defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             listen fe\n    bind 127.0.0.1:0\n    server s {}\n",
+            web.addr
+        ),
+        &["fe"],
+    );
+    assert_eq!(server_name(sp.addr("fe")), "web");
+    let mut bound: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", sp.pid()))
+        .unwrap()
+        .flatten()
+        .filter(|t| {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            haproxy::enabled() || comm.starts_with("worker-")
+        })
+        .map(|t| {
+            let status = std::fs::read_to_string(t.path().join("status")).unwrap();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .unwrap()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    bound.sort();
+    assert_eq!(bound, ["0", "1"]);
+}

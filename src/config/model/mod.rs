@@ -114,6 +114,8 @@ pub struct Global {
     /// `node NAME`: this load balancer's name (`show info`, the stats
     /// page's `show-node`); `None` = the host name.
     pub node: Option<String>,
+    /// `cpu-map` lines, one rule per thread they bind (later ones win).
+    pub cpu_map: Vec<CpuRule>,
     /// `ulimit-n N`: the open files limit is raised to at least N (never
     /// lowered, as in HAProxy 2.6); `None` = the soft limit is raised to
     /// the hard one.
@@ -123,6 +125,13 @@ pub struct Global {
     /// reads (a later `"${NAME}"` sees them); the process environment is
     /// left as it was.
     pub env: Vec<EnvOp>,
+}
+
+/// One thread's CPUs from a `cpu-map` line (thread N is worker N-1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuRule {
+    pub thread: usize,
+    pub cpus: Vec<usize>,
 }
 
 /// One environment change of the `global` section (HAProxy 2.6, section 3.1).
@@ -224,6 +233,7 @@ impl Default for Global {
             quiet: false,
             node: None,
             ulimit_n: None,
+            cpu_map: Vec::new(),
             env: Vec::new(),
         }
     }

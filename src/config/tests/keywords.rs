@@ -197,6 +197,7 @@ fn global_keywords_and_stats_socket() {
         ("daemon", "daemon"),
         ("quiet", "quiet"),
         ("node", "node lb1"),
+        ("cpu-map", "cpu-map auto:1/1-2 0-1"),
         ("ulimit-n", "ulimit-n 65536"),
         ("master-worker", "master-worker no-exit-on-failure"),
         ("user", "user root"),
