@@ -76,6 +76,7 @@ pub(super) fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)
         .clone()
         .or_else(crate::sys::hostname)
         .unwrap_or_default();
+    let conn_rate_max = process.conn_rate.max.load(Ordering::Relaxed);
     let mut lines: Vec<(&str, String)> = vec![
         ("Name", "splicer".into()),
         ("Version", env!("CARGO_PKG_VERSION").into()),
@@ -105,14 +106,13 @@ pub(super) fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)
         ),
         ("Maxpipes", process.maxpipes.to_string()),
         ("PipesUsed", process.pipes.get().to_string()),
-        (
-            "ConnRate",
-            sum(|f| f.counters.rate.value().into()).to_string(),
-        ),
-        (
-            "SessRate",
-            sum(|f| f.counters.rate.value().into()).to_string(),
-        ),
+        ("ConnRate", process.conn_rate.value().to_string()),
+        ("ConnRateLimit", rt.global.maxconnrate.to_string()),
+        ("MaxConnRate", conn_rate_max.to_string()),
+        // Without connection rules, every connection is a session.
+        ("SessRate", process.conn_rate.value().to_string()),
+        ("SessRateLimit", rt.global.maxsessrate.to_string()),
+        ("MaxSessRate", conn_rate_max.to_string()),
         // Sessions are splicer's tasks; workers wake on events, with no
         // run queue (tools such as hatop require both lines).
         ("Tasks", process.sessions.get().to_string()),

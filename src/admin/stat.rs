@@ -202,6 +202,7 @@ fn frontend_row(fe: &FrontendState) -> Row {
     r.set(Field::Iid, cfg.uid);
     r.set(Field::Sid, 0);
     r.set(Field::ConnRate, fe.counters.rate.value());
+    r.set(Field::RateLim, cfg.rate_limit);
     r.set(
         Field::ConnRateMax,
         fe.counters.rate.max.load(Ordering::Relaxed),

@@ -84,6 +84,8 @@ pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
         Ok(())
     }),
     line("cpu-map", |g, w, l, d| super::cpumap::parse(&mut g.cpu_map, w, l, d)),
+    value("maxconnrate", |g, v| parse_int(v, 0, u32::MAX).map(|n| g.maxconnrate = n)),
+    value("maxsessrate", |g, v| parse_int(v, 0, u32::MAX).map(|n| g.maxsessrate = n)),
     value("ulimit-n", |g, v| parse_int(v, 1, u64::MAX).map(|n| g.ulimit_n = Some(n))),
     line("master-worker", |g, words, loc, d| match words.get(1).map(String::as_str) {
         None | Some("no-exit-on-failure") => g.master_worker = true,

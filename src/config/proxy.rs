@@ -83,6 +83,8 @@ pub(super) struct ProxyDraft {
     pub binds: Vec<Bind>,
     pub default_backend: Option<(String, Location)>,
     pub maxconn: Option<usize>,
+    /// `rate-limit sessions`; `None` = no limit.
+    pub rate_limit: Option<u32>,
     /// `fullconn`; `None` or 0: computed from the frontends (validate).
     pub fullconn: Option<usize>,
     pub balance: Balance,
@@ -138,6 +140,19 @@ pub(super) const PROXY_KEYWORDS: &[ProxyKeyword] = &[
     kw("bind", Side::Front, false, super::bind::parse),
     kw("default_backend", Side::Front, true, ProxyDraft::default_backend),
     kw("maxconn", Side::Front, true, ProxyDraft::maxconn),
+    kw("rate-limit", Side::Front, true, |p, words, loc, d| {
+        match words.get(1).map(String::as_str) {
+            Some("sessions") => {
+                if let Some(v) = words.get(2) {
+                    p.rate_limit = value(parse_int(v, 0, u32::MAX), "rate-limit sessions", loc, d).or(p.rate_limit);
+                } else {
+                    d.error(loc, "'rate-limit sessions' expects an integer value.");
+                }
+            }
+            Some(other) => d.error(loc, format!("'rate-limit' only supports 'sessions' (got '{other}')")),
+            None => d.error(loc, "'rate-limit' only supports 'sessions' (got '')"),
+        }
+    }),
     kw("fullconn", Side::Back, true, |p, words, loc, d| {
         if let Some(v) = one_arg(words, "an integer", loc, d) {
             p.fullconn = value(parse_int(v, 0, usize::MAX), &words[0], loc, d).or(p.fullconn);

@@ -374,6 +374,7 @@ fn frontend(p: &ProxyDraft, d: &mut Diags) -> (Frontend, Option<(String, Locatio
         uid: 0,
         binds: p.binds.clone(),
         maxconn: p.maxconn,
+        rate_limit: p.rate_limit.unwrap_or(0),
         default_backend: None,
         timeout_client: p.timeouts.client,
         timeout_client_fin: p.timeouts.client_fin,

@@ -193,6 +193,24 @@ impl Rate {
         self.value_at(now_ms())
     }
 
+    /// How long until one more event keeps the rate under `limit`
+    /// (HAProxy's `next_event_delay`); `None` when it does already.
+    pub(crate) fn wait(&self, limit: u32) -> Option<std::time::Duration> {
+        self.wait_at(limit, now_ms())
+    }
+
+    fn wait_at(&self, limit: u32, ms: u64) -> Option<std::time::Duration> {
+        if self.value_at(ms) < limit {
+            return None;
+        }
+        // The previous second's weight falls with time: wait for the step
+        // it takes to free one event, at least 1 ms, at most the rest of
+        // this second (then the current count becomes the weighted one).
+        let left = 1000 - ms % 1000;
+        let step = (1000 / u64::from(limit.max(1))).max(1);
+        Some(std::time::Duration::from_millis(step.min(left)))
+    }
+
     fn value_at(&self, ms: u64) -> u32 {
         let now = ms / 1000;
         let second = self.second.load(Ordering::Relaxed);
@@ -228,6 +246,27 @@ mod tests {
         c.clear_all();
         assert_eq!(c.total(|s| &s.bytes_in), 0);
         assert_eq!(c.since_last_session(), -1);
+    }
+
+    #[test]
+    fn a_limited_rate_says_how_long_to_wait() {
+        let r = Rate::default();
+        for ms in [5_000, 5_010, 5_020] {
+            r.hit_at(ms);
+        }
+        assert_eq!(r.wait_at(4, 5_030), None, "3 of 4");
+        assert_eq!(
+            r.wait_at(3, 5_030),
+            Some(std::time::Duration::from_millis(333))
+        );
+        // Near the end of the second: at most what is left of it.
+        assert_eq!(
+            r.wait_at(3, 5_990),
+            Some(std::time::Duration::from_millis(10))
+        );
+        // Next second: last second's 3 weigh 3 * 0.9, rounded up, = 3.
+        assert!(r.wait_at(3, 6_100).is_some());
+        assert_eq!(r.wait_at(3, 6_700), None, "3 * 0.3 rounds up to 1");
     }
 
     #[test]

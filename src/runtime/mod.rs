@@ -17,7 +17,7 @@ mod process;
 mod server;
 
 pub(crate) use backend::{Availability, BackendState, FrontendState};
-pub(crate) use counters::{Counters, OTHER_THREADS};
+pub(crate) use counters::{Counters, OTHER_THREADS, Rate};
 pub(crate) use process::{Process, VrrpState};
 pub(crate) use server::{CheckInfo, Oper, ServerState, ServerStatus, admin};
 
@@ -111,6 +111,25 @@ impl Runtime {
 
     pub(crate) fn backend(&self, id: BackendId) -> &BackendState {
         &self.backends[id.index()]
+    }
+
+    /// How long frontend `fe` must stop accepting to keep under the
+    /// process's `maxconnrate`/`maxsessrate` and its `rate-limit
+    /// sessions`; `None` when it may accept now.
+    pub(crate) fn rate_wait(&self, fe: FrontendId) -> Option<std::time::Duration> {
+        let g = &self.global;
+        let process = [g.maxconnrate, g.maxsessrate]
+            .into_iter()
+            .filter(|l| *l > 0)
+            .min()
+            .map(|l| (l, &self.process.conn_rate));
+        let f = self.frontend(fe);
+        let frontend = (f.config.rate_limit > 0).then_some((f.config.rate_limit, &f.counters.rate));
+        process
+            .into_iter()
+            .chain(frontend)
+            .filter_map(|(limit, rate)| rate.wait(limit))
+            .max()
     }
 
     /// Takes a session's places in the process and on frontend `fe`, under

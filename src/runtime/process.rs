@@ -62,6 +62,9 @@ pub(crate) struct Process {
     /// The logger of the config in effect, for server events; a reload
     /// hands it the new config's logger.
     events: Mutex<Option<LogSender>>,
+    /// Connections accepted per second across the process (`ConnRate`,
+    /// `maxconnrate`).
+    pub conn_rate: super::Rate,
     /// Reloads that took effect, and those a bad config aborted (`show proc`).
     pub reloads: std::sync::atomic::AtomicU64,
     pub failed_reloads: std::sync::atomic::AtomicU64,
@@ -97,6 +100,7 @@ impl Process {
             health: Mutex::new(None),
             events: Mutex::new(None),
             reloads: Default::default(),
+            conn_rate: Default::default(),
             failed_reloads: Default::default(),
         }
     }

@@ -348,6 +348,10 @@ impl Worker {
                 return;
             }
             let (fe, gi, accept_proxy) = (ls.l.frontend, ls.generation, ls.l.accept_proxy);
+            if let Some(wait) = self.gens[gi].rt.rate_wait(fe) {
+                self.set_gate(i, Gate::PausedUntil(now + wait));
+                return;
+            }
             // Borrowed field by field (no Arc clone per accept): the
             // runtime from `gens`, the socket from `listeners`.
             let slots = self.gens[gi].rt.take_session_slots(fe);
@@ -397,6 +401,7 @@ impl Worker {
                 .counters
                 .session_started(self.id, current as u64);
             Counters::add(&rt.process.accepted.shard(self.id).sessions, 1);
+            rt.process.conn_rate.hit();
             let mut s = Session::new(key, stream, peer, local, fe, slots, rt, now);
             s.generation = gi;
             entry.insert(s);

@@ -412,3 +412,63 @@ fn minconn_and_fullconn_grow_the_limit_with_the_load() {
     assert_eq!(peak.load(Ordering::SeqCst), 3);
     drop(more);
 }
+
+/// `rate-limit sessions 5` on the frontend and `maxconnrate 8` for the
+/// process: a burst of 15 clients is accepted at about 5 per second
+/// (none is refused, they wait in the listen backlog), and `show info` /
+/// `show stat` report the limits.
+#[test]
+fn rate_limits_spread_a_burst_over_seconds() {
+    let web = Backend::named("web");
+    let dir = scratch_dir("ratelimit");
+    let sock = dir.join("admin.sock");
+    let sp = Splicer::start(
+        &config(
+            &format!(
+                "    maxconnrate 8\n    stats socket {} level admin",
+                sock.display()
+            ),
+            "",
+            &listen("    rate-limit sessions 5", &[("web", web.addr, "")]),
+        ),
+        &["fe"],
+    );
+    let fe = sp.addr("fe");
+    let info = ask(&sock, "show info");
+    assert!(info.contains("\nConnRateLimit: 8\n"), "{info}");
+    assert_eq!(
+        stat_field(&ask(&sock, "show stat"), "fe", "FRONTEND", "rate_lim"),
+        "5"
+    );
+    let start = Instant::now();
+    let clients: Vec<_> = (0..15)
+        .map(|_| {
+            thread::spawn(move || {
+                let name = server_name(fe);
+                (name, Instant::now())
+            })
+        })
+        .collect();
+    settle();
+    let early = web.accepted();
+    assert!(
+        (1..=7).contains(&early),
+        "{early} sessions in the first 300 ms at 5/s"
+    );
+    let done: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    assert!(done.iter().all(|(n, _)| n == "web"));
+    let last = done.iter().map(|(_, t)| *t).max().unwrap() - start;
+    // 15 at 5 per second: the last one starts after about two seconds.
+    assert!(
+        last >= Duration::from_millis(1500),
+        "all 15 served in {last:?}"
+    );
+    let info = ask(&sock, "show info");
+    let max: u32 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MaxConnRate: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((5..=7).contains(&max), "MaxConnRate {max}\n{info}");
+}

@@ -114,6 +114,11 @@ pub struct Global {
     /// `node NAME`: this load balancer's name (`show info`, the stats
     /// page's `show-node`); `None` = the host name.
     pub node: Option<String>,
+    /// `maxconnrate`, `maxsessrate`: new connections (sessions) per
+    /// second across the process (0 = no limit). Without connection
+    /// rules both count the same accepts.
+    pub maxconnrate: u32,
+    pub maxsessrate: u32,
     /// `cpu-map` lines, one rule per thread they bind (later ones win).
     pub cpu_map: Vec<CpuRule>,
     /// `ulimit-n N`: the open files limit is raised to at least N (never
@@ -234,6 +239,8 @@ impl Default for Global {
             node: None,
             ulimit_n: None,
             cpu_map: Vec::new(),
+            maxconnrate: 0,
+            maxsessrate: 0,
             env: Vec::new(),
         }
     }
@@ -288,6 +295,8 @@ pub struct Frontend {
     pub binds: Vec<Bind>,
     /// `maxconn`; `None` = global maxconn.
     pub maxconn: Option<usize>,
+    /// `rate-limit sessions N`: new sessions per second (0 = no limit).
+    pub rate_limit: u32,
     /// Index into `Config::backends` (resolved by the parser).
     pub default_backend: Option<crate::base::ids::BackendId>,
     /// `timeout client`; `None` = no timeout (HAProxy warns).
