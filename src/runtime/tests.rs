@@ -17,6 +17,7 @@ fn server(name: &str, backup: bool) -> Server {
         disabled: false,
         send_proxy: None,
         source: None,
+        tfo: false,
         check: Default::default(),
     }
 }
@@ -47,6 +48,9 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
             disabled: false,
             check: Default::default(),
             log_health_checks: false,
+            keepalive: Default::default(),
+            nolinger: false,
+            smart_connect: false,
             log: Default::default(),
         }],
     }
