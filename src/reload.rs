@@ -43,12 +43,14 @@ pub(crate) fn start_logger(rt: &Runtime) -> io::Result<Logger> {
 }
 
 /// What makes a bound socket reusable by a new config: the address as
-/// written, and the options fixed at bind time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// written, and the options of its socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct BindKey {
     addr: SocketAddr,
     v6only: bool,
     v4v6: bool,
+    /// A socket with other options is a new socket.
+    options: config::ListenOptions,
 }
 
 impl BindKey {
@@ -58,6 +60,7 @@ impl BindKey {
             addr: bind.addr,
             v6only: bind.v6only,
             v4v6: bind.v4v6,
+            options: bind.options.clone(),
         })
     }
 }
@@ -102,7 +105,9 @@ impl Listeners {
             let fi = FrontendId::new(fi);
             for bind in &fe.binds {
                 let key = BindKey::of(bind);
-                let old = key.and_then(|k| before.iter().find(|b| b.key == Some(k)));
+                let old = key
+                    .as_ref()
+                    .and_then(|k| before.iter().find(|b| b.key.as_ref() == Some(k)));
                 if let Some(old) = old {
                     out.keep.push(Kept {
                         addr: old.addr,

@@ -9,6 +9,10 @@ use super::values::{parse_bind_addr, parse_int};
 
 /// `bind ... backlog` upper bound (listen(2) takes an int).
 const MAX_BACKLOG: i32 = i32::MAX;
+/// `bind ... mss` bound on either side of zero (HAProxy).
+const MAX_MSS: i32 = 65535;
+/// Longest interface name the kernel takes (IFNAMSIZ less the NUL).
+const MAX_IFNAME: usize = 15;
 
 /// A bind parameter splicer implements.
 pub(super) enum Param {
@@ -24,7 +28,13 @@ pub(super) const PARAMS: &[(&str, Param)] = &[
     ("v4v6", Flag(|b| b.v4v6 = true)),
     ("v6only", Flag(|b| b.v6only = true)),
     ("accept-proxy", Flag(|b| b.accept_proxy = true)),
-    ("backlog", Value(|b, v| parse_int(v, 1, MAX_BACKLOG).map(|n| b.backlog = Some(n)))),
+    // 0: unset, the frontend's backlog applies (HAProxy).
+    ("backlog", Value(|b, v| parse_int(v, 0, MAX_BACKLOG).map(|n| b.backlog = (n != 0).then_some(n)))),
+    ("defer-accept", Flag(|b| b.options.defer_accept = true)),
+    ("tfo", Flag(|b| b.options.tfo = true)),
+    ("transparent", Flag(|b| b.options.transparent = true)),
+    ("interface", Value(|b, v| interface(v).map(|i| b.options.interface = Some(i)))),
+    ("mss", Value(|b, v| mss(v).map(|m| b.options.mss = Some(m)))),
     ("name", Value(|b, v| {
         b.name = Some(v.to_string());
         Ok(())
@@ -43,6 +53,7 @@ pub(super) fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d:
         v4v6: false,
         v6only: false,
         backlog: None,
+        options: ListenOptions::default(),
         name: None,
         accept_proxy: false,
         location: loc.clone(),
@@ -100,6 +111,29 @@ pub(super) fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d:
     }
 }
 
+/// `interface NAME`: a name the kernel could know (it says at bind time
+/// whether it does).
+fn interface(v: &str) -> Result<String, String> {
+    if v.is_empty()
+        || v.len() > MAX_IFNAME
+        || v.contains(['/', ':'])
+        || v.contains(char::is_whitespace)
+    {
+        return Err(format!("'{v}' is not an interface name"));
+    }
+    Ok(v.to_string())
+}
+
+/// `mss N`: 1..65535 sets the MSS, -65535..-1 lowers the client's.
+fn mss(v: &str) -> Result<i32, String> {
+    match v.parse::<i32>() {
+        Ok(n) if n != 0 && n.abs() <= MAX_MSS => Ok(n),
+        _ => Err(format!(
+            "expects an MSS with an absolute value between 1 and {MAX_MSS} (got '{v}')"
+        )),
+    }
+}
+
 /// `bind` parameters HAProxy has that splicer does not implement yet, and
 /// whether each takes a value (skipped with it, so the error is reported once).
 const UNSUPPORTED_BIND: &[(&str, bool)] = &[
@@ -131,11 +165,6 @@ const UNSUPPORTED_BIND: &[(&str, bool)] = &[
     ("prefer-client-ciphers", false),
     ("generate-certificates", false),
     ("allow-0rtt", false),
-    ("interface", true),
-    ("transparent", false),
-    ("defer-accept", false),
-    ("tfo", false),
-    ("mss", true),
     ("namespace", true),
     ("process", true),
     ("thread", true),

@@ -25,6 +25,7 @@ mod rules;
 mod server;
 mod stats;
 mod stats_page;
+mod tcp;
 mod validate;
 mod values;
 pub(crate) mod vrrp;

@@ -36,7 +36,24 @@ pub(super) const OPTIONS: &[ProxyOption] = &[
     opt("splice-response", Side::Both, |p, on| p.splice.response = Some(on)),
     opt("log-health-checks", Side::Back, |p, on| p.log_health_checks = on),
     opt("dontlognull", Side::Front, |p, on| p.log.dontlognull = on),
+    opt("clitcpka", Side::Front, |p, on| p.cli_ka.enabled = on),
+    opt("srvtcpka", Side::Back, |p, on| p.srv_ka.enabled = on),
+    // HAProxy: each side the section has (never negated, see `option`).
+    opt("tcpka", Side::Both, |p, on| {
+        if p.kind.front() {
+            p.cli_ka.enabled = on;
+        }
+        if p.kind.back() {
+            p.srv_ka.enabled = on;
+        }
+    }),
+    opt("nolinger", Side::Both, |p, on| p.nolinger = on),
+    opt("tcp-smart-accept", Side::Front, |p, on| p.smart_accept = on),
+    opt("tcp-smart-connect", Side::Back, |p, on| p.smart_connect = on),
 ];
+
+/// Options HAProxy has no `no option` form for.
+const NOT_NEGATABLE: &[&str] = &["tcpka"];
 
 /// Applies `option NAME` (`true`) or `no option NAME`.
 type LogOption = fn(&mut ProxyDraft, bool, &Location, &mut Diags);
@@ -211,6 +228,12 @@ impl ProxyDraft {
                 location: loc.clone(),
             });
             return;
+        }
+        if !on && NOT_NEGATABLE.contains(&name) {
+            return d.error(
+                loc,
+                format!("negation/default is not supported for option '{name}'."),
+            );
         }
         let Some(option) = OPTIONS.iter().find(|o| o.name == name) else {
             let hint = did_you_mean(name, option_vocabulary());

@@ -109,6 +109,18 @@ pub(super) struct ProxyDraft {
     pub id: Option<u32>,
     /// `stats ...` and `http-request use-service prometheus-exporter`.
     pub stats: StatsDraft,
+    /// `option clitcpka` (or `tcpka` with a frontend side) and `clitcpka-*`.
+    pub cli_ka: Keepalive,
+    /// `option srvtcpka` (or `tcpka` with a backend side) and `srvtcpka-*`.
+    pub srv_ka: Keepalive,
+    /// `option nolinger`.
+    pub nolinger: bool,
+    /// `option tcp-smart-accept`.
+    pub smart_accept: bool,
+    /// `option tcp-smart-connect`.
+    pub smart_connect: bool,
+    /// `backlog`: for the binds that set none.
+    pub backlog: Option<i32>,
 }
 
 /// Applies one keyword line to the section's draft.
@@ -178,6 +190,14 @@ pub(super) const PROXY_KEYWORDS: &[ProxyKeyword] = &[
     kw("log-format", Side::Both, true, ProxyDraft::log_format),
     kw("log-tag", Side::Both, true, |p, words, loc, d| p.log.tag(words, loc, d)),
     kw("stats", Side::Both, true, |p, words, loc, d| p.stats.keyword(words, p.kind, loc, d)),
+    kw("backlog", Side::Front, true, super::tcp::backlog),
+    // Their side is checked by the parser, in HAProxy's words.
+    kw("clitcpka-cnt", Side::Both, true, super::tcp::tcpka),
+    kw("clitcpka-idle", Side::Both, true, super::tcp::tcpka),
+    kw("clitcpka-intvl", Side::Both, true, super::tcp::tcpka),
+    kw("srvtcpka-cnt", Side::Both, true, super::tcp::tcpka),
+    kw("srvtcpka-idle", Side::Both, true, super::tcp::tcpka),
+    kw("srvtcpka-intvl", Side::Both, true, super::tcp::tcpka),
 ];
 
 impl ProxyDraft {
@@ -465,6 +485,7 @@ impl ProxyDraft {
             disabled: params.disabled,
             send_proxy: params.send_proxy,
             source: params.source,
+            tfo: params.tfo,
             check: params.check,
         });
     }

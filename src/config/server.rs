@@ -25,6 +25,8 @@ pub(super) struct ServerParams {
     pub disabled: bool,
     pub send_proxy: Option<ProxyVersion>,
     pub source: Option<IpAddr>,
+    /// `tfo`: TCP Fast Open when connecting.
+    pub tfo: bool,
     pub check: CheckParams,
 }
 
@@ -39,6 +41,7 @@ impl Default for ServerParams {
             disabled: false,
             send_proxy: None,
             source: None,
+            tfo: false,
             check: CheckParams::default(),
         }
     }
@@ -107,6 +110,8 @@ pub(super) const FLAGS: &[(&str, SetFlag)] = &[
     ("no-send-proxy-v2", |p| p.send_proxy = None),
     ("check", |p| p.check.enabled = true),
     ("no-check", |p| p.check.enabled = false),
+    ("tfo", |p| p.tfo = true),
+    ("no-tfo", |p| p.tfo = false),
     ("agent-check", |p| p.check.agent = true),
     ("no-agent-check", |p| p.check.agent = false),
 ];
@@ -146,7 +151,6 @@ const UNSUPPORTED: &[&str] = &[
     "track",
     "proto",
     "namespace",
-    "tfo",
     "pool-max-conn",
     "pool-low-conn",
     "pool-purge-delay",

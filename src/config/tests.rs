@@ -455,4 +455,5 @@ mod errors;
 mod identity;
 mod keywords;
 mod logs;
+mod tcp;
 mod vrrp;

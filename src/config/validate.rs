@@ -39,7 +39,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         if p.kind == Kind::Frontend || stats_only(p) {
             common_checks(p, &mut diags);
         }
-        let (mut fe, target) = frontend(p, &mut diags);
+        let (mut fe, target) = frontend(p, config.global.maxconn, &mut diags);
         (fe.order, fe.uid) = (i, uids[i]);
         pending.push(target);
         config.frontends.push(fe);
@@ -300,8 +300,29 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
         check: p.checks.resolve(),
         log_health_checks: p.log_health_checks,
         fullconn: p.fullconn.unwrap_or(0),
+        keepalive: p.srv_ka,
+        nolinger: p.nolinger,
+        smart_connect: p.smart_connect,
         log: FrontendLog::default(),
     }
+}
+
+/// The frontend's binds with what their sockets take from the frontend:
+/// the listen backlog in HAProxy's order (the bind's, the frontend's
+/// `backlog`, its maxconn, global maxconn) and `option tcp-smart-accept`.
+fn binds(p: &ProxyDraft, global_maxconn: usize) -> Vec<Bind> {
+    let maxconn = p.maxconn.unwrap_or(global_maxconn);
+    let fallback = i32::try_from(maxconn)
+        .ok()
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_BACKLOG);
+    let backlog = p.backlog.unwrap_or(fallback);
+    let mut binds = p.binds.clone();
+    for b in &mut binds {
+        b.backlog = Some(b.backlog.unwrap_or(backlog));
+        b.options.smart_accept = p.smart_accept;
+    }
+    binds
 }
 
 /// A stats frontend: HTTP directives that change nothing are warned
@@ -339,7 +360,11 @@ fn stats_checks(p: &ProxyDraft, d: &mut Diags) {
 }
 
 /// The frontend and the name of the backend it sends to (resolved later).
-fn frontend(p: &ProxyDraft, d: &mut Diags) -> (Frontend, Option<(String, Location)>) {
+fn frontend(
+    p: &ProxyDraft,
+    global_maxconn: usize,
+    d: &mut Diags,
+) -> (Frontend, Option<(String, Location)>) {
     if p.binds.is_empty() && p.kind == Kind::Frontend && !p.disabled {
         d.warn(
             &p.location,
@@ -372,7 +397,7 @@ fn frontend(p: &ProxyDraft, d: &mut Diags) -> (Frontend, Option<(String, Locatio
         location: p.location.clone(),
         order: 0,
         uid: 0,
-        binds: p.binds.clone(),
+        binds: binds(p, global_maxconn),
         maxconn: p.maxconn,
         rate_limit: p.rate_limit.unwrap_or(0),
         default_backend: None,
@@ -380,6 +405,8 @@ fn frontend(p: &ProxyDraft, d: &mut Diags) -> (Frontend, Option<(String, Locatio
         timeout_client_fin: p.timeouts.client_fin,
         splice: p.splice,
         disabled: p.disabled,
+        keepalive: p.cli_ka,
+        nolinger: p.nolinger,
         log: FrontendLog::default(),
         stats: stats.then(|| p.stats.resolve(p.timeouts.http_request, p.timeouts.client)),
     };

@@ -103,6 +103,10 @@ pub(crate) struct Flow {
     /// through: the session may still retry on another server, and the
     /// client must not see the first server's close.
     pub hold_fin: bool,
+    /// Pass the source's FIN on as a reset (the backend's `option
+    /// nolinger`): the destination is set to close with RST and left open
+    /// for the session to close.
+    pub fin_as_reset: bool,
 }
 
 impl Flow {
@@ -116,6 +120,7 @@ impl Flow {
             half: Half::Open,
             bytes: 0,
             hold_fin: false,
+            fin_as_reset: false,
         }
     }
 
@@ -165,7 +170,7 @@ impl Flow {
                         progress = n > 0;
                         self.pipe_maybe_full = false;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst_ready.writable = false,
+                    Err(e) if would_block(&e) => dst_ready.writable = false,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
                     Err(e) => return Err(FlowError::Write(e)),
                 }
@@ -198,8 +203,12 @@ impl Flow {
                 && !(self.hold_fin && self.bytes == 0)
             {
                 self.release(shared.pipes);
-                // ENOTCONN here means the peer already closed: nothing to tell it.
-                let _ = dst.shutdown(Shutdown::Write);
+                if self.fin_as_reset {
+                    let _ = socket2::SockRef::from(dst).set_linger(Some(std::time::Duration::ZERO));
+                } else {
+                    // ENOTCONN here means the peer already closed: nothing to tell it.
+                    let _ = dst.shutdown(Shutdown::Write);
+                }
                 self.half = Half::Shut;
             }
             if !progress {
@@ -299,7 +308,7 @@ impl Flow {
         if dst_ready.writable {
             match (&*dst).write(&chunk[..n]) {
                 Ok(w) => sent = w,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst_ready.writable = false,
+                Err(e) if would_block(&e) => dst_ready.writable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // Keep the bytes: the flush that follows writes again and
                 // reports the failure as the destination's.
@@ -336,4 +345,11 @@ enum Filled {
     /// Bytes were read; the number is how many also went out to `dst`.
     Bytes(usize),
     Eof,
+}
+
+/// A write that must wait for writability: EAGAIN, or EINPROGRESS from a
+/// server socket with TCP Fast Open (`tfo`) whose SYN just left without
+/// data (no cookie yet); the connection's completion makes it writable.
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::EINPROGRESS)
 }

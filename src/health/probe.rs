@@ -169,7 +169,11 @@ impl Probe {
             if let Some(p) = port {
                 addr.set_port(p);
             }
-            let mut s = crate::net::connect::start(addr, self.target.source)
+            let opts = crate::net::connect::ConnectOptions {
+                source: self.target.source,
+                ..Default::default()
+            };
+            let mut s = crate::net::connect::start(addr, &opts)
                 .map_err(|e| l4_error(CheckStatus::L4Con, &e))?;
             registry
                 .register(&mut s, self.token, Interest::READABLE | Interest::WRITABLE)

@@ -73,13 +73,18 @@ pub(crate) fn group(name: &str) -> io::Result<Option<u32>> {
 /// What a listening socket needs before `bind(2)`; what comes after
 /// (listen, non-blocking, other options) the caller does on the socket it
 /// gets back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SocketSpec {
     pub addr: SocketAddr,
     /// IPV6_V6ONLY on (`v6only`).
     pub v6only: bool,
     /// IPV6_V6ONLY off (`v4v6`); neither: the system's default.
     pub v4v6: bool,
+    /// SO_BINDTODEVICE (`interface`): only packets of this interface.
+    pub interface: Option<String>,
+    /// IP_TRANSPARENT / IPV6_TRANSPARENT (`transparent`): bind an address
+    /// the host does not have.
+    pub transparent: bool,
 }
 
 /// A TCP socket bound to `spec.addr` with SO_REUSEADDR and SO_REUSEPORT,
@@ -142,6 +147,16 @@ fn direct_listen_socket(spec: &SocketSpec) -> io::Result<Socket> {
             sock.set_only_v6(true)?;
         } else if spec.v4v6 {
             sock.set_only_v6(false)?;
+        }
+    }
+    if let Some(name) = &spec.interface {
+        sock.bind_device(Some(name.as_bytes()))?;
+    }
+    if spec.transparent {
+        if spec.addr.is_ipv6() {
+            sock.set_ip_transparent_v6(true)?;
+        } else {
+            sock.set_ip_transparent_v4(true)?;
         }
     }
     sock.bind(&spec.addr.into())?;

@@ -256,21 +256,32 @@ fn run_script<'a>(script: &Path, args: impl Iterator<Item = &'a str>) -> io::Res
     Ok(())
 }
 
-/// `ADDR FLAGS`: FLAGS bit 0 = v6only, bit 1 = v4v6.
+/// `ADDR FLAGS [INTERFACE]`: FLAGS bit 0 = v6only, bit 1 = v4v6, bit 2 =
+/// transparent (interface names have no spaces: the config refuses them).
 fn encode_spec(spec: &SocketSpec) -> String {
-    let flags = u8::from(spec.v6only) | (u8::from(spec.v4v6) << 1);
-    format!("{} {flags}", spec.addr)
+    let flags =
+        u8::from(spec.v6only) | (u8::from(spec.v4v6) << 1) | (u8::from(spec.transparent) << 2);
+    match &spec.interface {
+        Some(name) => format!("{} {flags} {name}", spec.addr),
+        None => format!("{} {flags}", spec.addr),
+    }
 }
 
 fn decode_spec(arg: &str) -> io::Result<SocketSpec> {
     let bad = || io::Error::from(io::ErrorKind::InvalidInput);
-    let (addr, flags) = arg.split_once(' ').ok_or_else(bad)?;
-    let addr: SocketAddr = addr.parse().map_err(|_| bad())?;
-    let flags: u8 = flags.parse().map_err(|_| bad())?;
+    let mut words = arg.split(' ');
+    let addr: SocketAddr = words.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
+    let flags: u8 = words.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
+    let interface = words.next().map(str::to_string);
+    if words.next().is_some() || interface.as_deref() == Some("") {
+        return Err(bad());
+    }
     Ok(SocketSpec {
         addr,
         v6only: flags & 1 != 0,
         v4v6: flags & 2 != 0,
+        interface,
+        transparent: flags & 4 != 0,
     })
 }
 
@@ -411,22 +422,29 @@ mod tests {
                 addr: "127.0.0.1:80".parse().unwrap(),
                 v6only: false,
                 v4v6: false,
+                interface: None,
+                transparent: false,
             },
             SocketSpec {
                 addr: "[::1]:8443".parse().unwrap(),
                 v6only: true,
                 v4v6: false,
+                interface: Some("lo".into()),
+                transparent: false,
             },
             SocketSpec {
                 addr: "[::]:0".parse().unwrap(),
                 v6only: false,
                 v4v6: true,
+                interface: Some("eth0.100".into()),
+                transparent: true,
             },
         ] {
             assert_eq!(decode_spec(&encode_spec(&spec)).unwrap(), spec);
         }
         assert!(decode_spec("127.0.0.1:80").is_err());
         assert!(decode_spec("nonsense 0").is_err());
+        assert!(decode_spec("127.0.0.1:80 0 lo extra").is_err());
     }
 
     #[test]
@@ -482,6 +500,8 @@ mod tests {
             addr: "127.0.0.1:0".parse().unwrap(),
             v6only: false,
             v4v6: false,
+            interface: Some("lo".into()),
+            transparent: false,
         };
         let sock = client.listen_socket(&spec).unwrap();
         assert!(sock.local_addr().unwrap().as_socket().unwrap().port() != 0);

@@ -4,5 +4,6 @@
 
 pub(crate) mod connect;
 pub(crate) mod listener;
+pub(crate) mod sockopt;
 
 pub(crate) use listener::{BindError, Listener, open_bind};

@@ -102,6 +102,8 @@ pub(crate) struct ServerState {
     pub backup: bool,
     pub send_proxy: Option<ProxyVersion>,
     pub source: Option<IpAddr>,
+    /// `tfo`: TCP Fast Open on connect.
+    pub tfo: bool,
     /// 0 = no limit.
     pub maxconn: AtomicU32,
     /// `minconn`: with a `maxconn` above it, the limit grows from this to
@@ -314,6 +316,7 @@ impl ServerState {
             backup: s.backup,
             send_proxy: s.send_proxy,
             source: s.source,
+            tfo: s.tfo,
             maxconn: AtomicU32::new(s.maxconn.unwrap_or(0)),
             minconn: s.minconn.unwrap_or(0),
             maxqueue: s.maxqueue,

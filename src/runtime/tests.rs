@@ -19,6 +19,7 @@ fn server(name: &str, backup: bool) -> Server {
         disabled: false,
         send_proxy: None,
         source: None,
+        tfo: false,
         check: Default::default(),
     }
 }
@@ -50,6 +51,9 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
             check: Default::default(),
             log_health_checks: false,
             fullconn: 1,
+            keepalive: Default::default(),
+            nolinger: false,
+            smart_connect: false,
             log: Default::default(),
         }],
     }

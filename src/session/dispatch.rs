@@ -93,7 +93,19 @@ impl Session {
         let srv = backend.server(server);
         Counters::add(&srv.counters.shard(ctx.worker).connects, 1);
         Counters::add(&backend.counters.shard(ctx.worker).connects, 1);
-        let result = connect::start(srv.addr, srv.source).and_then(|mut stream| {
+        let cfg = &backend.config;
+        let opts = connect::ConnectOptions {
+            source: srv.source,
+            keepalive: cfg.keepalive,
+            // A PROXY header is written before the connection is known to
+            // be up, in one go: it cannot wait for a Fast Open SYN.
+            tfo: srv.tfo && srv.send_proxy.is_none(),
+            // HAProxy delays the ACK only when data will go with it.
+            delay_ack: cfg.smart_connect
+                && (srv.send_proxy.is_some()
+                    || self.client.peek(&mut [0u8; 1]).is_ok_and(|n| n > 0)),
+        };
+        let result = connect::start(srv.addr, &opts).and_then(|mut stream| {
             let interest = Interest::READABLE | Interest::WRITABLE;
             ctx.registry
                 .register(&mut stream, Side::Server.token(self.key), interest)?;
@@ -161,6 +173,9 @@ impl Session {
         self.trace
             .connected(ctx.now, || conn.stream.local_addr().ok());
         self.phase = Phase::Forwarding { conn };
+        // HAProxy's backend `option nolinger`: the client's FIN closes the
+        // server connection with a reset instead of a shutdown.
+        self.up.fin_as_reset = backend.config.nolinger;
         self.arm_idle_timeout(ctx);
         self.forward(ctx)
     }

@@ -399,6 +399,10 @@ impl Session {
             &mut shared,
         );
         self.down.hold_fin = may_still_retry(&self.up, self.retries_left);
+        // HAProxy closes a client that already sent its FIN without a
+        // shutdown first: with the frontend's `option nolinger`, a reset.
+        self.down.fin_as_reset =
+            self.up.half != Half::Open && ctx.rt.frontend(self.frontend).config.nolinger;
         let down = self.down.pump(
             &conn.stream,
             &mut conn.ready,
@@ -443,7 +447,9 @@ impl Session {
             });
             return Outcome::Close(Close::Abort);
         }
-        if self.up.half == Half::Shut && self.down.half == Half::Shut {
+        let reset = |f: &Flow| f.half == Half::Shut && f.fin_as_reset;
+        let both_shut = self.up.half == Half::Shut && self.down.half == Half::Shut;
+        if both_shut || reset(&self.up) || reset(&self.down) {
             return Outcome::Close(Close::Normal);
         }
         if sent + received > 0 || before != (self.up.half, self.down.half) {

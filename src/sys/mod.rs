@@ -151,13 +151,41 @@ pub(crate) fn nofile_limit() -> io::Result<u64> {
 /// Sets IP_BIND_ADDRESS_NO_PORT: a later bind to a source address leaves
 /// the port unchosen until connect (so ports are shared across destinations).
 pub(crate) fn set_bind_address_no_port(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a live c_int and its size is passed with it.
+    set_int_option(fd, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1)
+}
+
+/// TCP_DEFER_ACCEPT: a listener hands out a connection once data came, or
+/// after about `secs` seconds of retransmitted SYN-ACKs; 0 turns it off.
+pub(crate) fn set_defer_accept(fd: BorrowedFd<'_>, secs: i32) -> io::Result<()> {
+    set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, secs)
+}
+
+/// TCP_FASTOPEN on a listener: accept data in SYNs, with a queue of
+/// `qlen` pending Fast Open requests.
+pub(crate) fn set_fastopen(fd: BorrowedFd<'_>, qlen: i32) -> io::Result<()> {
+    set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_FASTOPEN, qlen)
+}
+
+/// TCP_FASTOPEN_CONNECT on a client socket: the first write goes in the
+/// SYN when the kernel holds a Fast Open cookie for the server.
+pub(crate) fn set_fastopen_connect(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT, 1)
+}
+
+/// One int-valued setsockopt.
+fn set_int_option(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `value` is a live c_int and its size is passed with it; the
+    // descriptor is borrowed from a live socket.
     syscall!(setsockopt(
         fd.as_raw_fd(),
-        libc::IPPROTO_IP,
-        libc::IP_BIND_ADDRESS_NO_PORT,
-        (&on as *const libc::c_int).cast(),
+        level,
+        name,
+        (&value as *const libc::c_int).cast(),
         std::mem::size_of::<libc::c_int>() as libc::socklen_t,
     ))
     .map(drop)

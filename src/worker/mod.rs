@@ -26,6 +26,7 @@ use crate::base::token::{self, MAX_SESSION_KEY, Side};
 use crate::control::Control;
 use crate::forward::{COPY_CHUNK, PipePool};
 use crate::net::Listener;
+use crate::net::sockopt::ClientOptions;
 use crate::runtime::{Counters, Runtime, ServerState};
 use crate::session::{Close, Ctx, Outcome, Session};
 use generation::Generation;
@@ -379,6 +380,13 @@ impl Worker {
                 }
             };
             let _ = stream.set_nodelay(true);
+            let fe_config = &self.gens[gi].rt.frontend(fe).config;
+            ClientOptions {
+                keepalive: fe_config.keepalive,
+                nolinger: fe_config.nolinger,
+                lower_mss: ls.l.lower_mss,
+            }
+            .apply(&socket2::SockRef::from(&stream));
             // The local address is the bind's unless it is a wildcard.
             let local = if ls.l.addr.ip().is_unspecified() {
                 stream.local_addr().unwrap_or(ls.l.addr)

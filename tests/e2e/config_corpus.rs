@@ -482,6 +482,10 @@ fn backend_field(b: &splicer::config::Backend, key: &str) -> Result<String, Stri
                 .map_or("-".into(), |a| a.escape_default().to_string())
         }),
         "log-health-checks" => b.log_health_checks.to_string(),
+        "keepalive" => keepalive(&b.keepalive),
+        "nolinger" => b.nolinger.to_string(),
+        "smart-connect" => b.smart_connect.to_string(),
+        "tfo" => list(s.iter(), |s| s.tfo.to_string()),
         _ => return check_field(&b.check, key),
     })
 }
@@ -541,6 +545,19 @@ fn frontend_field(c: &Config, f: &splicer::config::Frontend, key: &str) -> Resul
             Some(_) => "custom".into(),
         },
         "dontlognull" => f.log.dontlognull.to_string(),
+        "keepalive" => keepalive(&f.keepalive),
+        "nolinger" => f.nolinger.to_string(),
+        "backlog" => list(f.binds.iter(), |b| {
+            b.backlog.map_or("-".into(), |n| n.to_string())
+        }),
         _ => return Err(format!("unknown frontend key '{key}'")),
     })
+}
+
+/// `on|off,COUNT,IDLE,INTERVAL` (`-` where the system's value stays).
+fn keepalive(k: &splicer::config::Keepalive) -> String {
+    let t = |d: Option<Duration>| d.map_or("-".into(), |d| format!("{}s", d.as_secs()));
+    let on = if k.enabled { "on" } else { "off" };
+    let count = k.count.map_or("-".into(), |n| n.to_string());
+    format!("{on},{count},{},{}", t(k.idle), t(k.interval))
 }

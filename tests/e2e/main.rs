@@ -47,6 +47,7 @@ mod reset;
 mod retries;
 mod service_unit;
 mod signals;
+mod sockopts;
 mod source_addr;
 mod stats_metrics;
 mod stats_page;

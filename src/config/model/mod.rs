@@ -7,9 +7,11 @@
 
 mod check;
 mod log;
+mod tcp;
 
 pub use check::*;
 pub use log::*;
+pub use tcp::*;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,7 +44,9 @@ pub const DEFAULT_TIMEOUT_CONNECT: Duration = Duration::from_secs(5);
 pub const DEFAULT_WEIGHT: u32 = 1;
 /// Largest accepted server weight (HAProxy: 256).
 pub const MAX_WEIGHT: u32 = 256;
-/// `bind ... backlog` when not set (HAProxy: frontend maxconn, capped by somaxconn).
+/// listen(2) backlog when neither the bind, the frontend's `backlog` nor
+/// a maxconn gives one (HAProxy's last resort; the kernel caps it at
+/// somaxconn).
 pub const DEFAULT_BACKLOG: i32 = 1024;
 /// `balance random` draws when no `(N)` is given (HAProxy: 2).
 pub const DEFAULT_RANDOM_DRAWS: u32 = 2;
@@ -275,7 +279,12 @@ pub struct Bind {
     pub v4v6: bool,
     /// `v6only`.
     pub v6only: bool,
+    /// listen(2) backlog: the bind's `backlog`, else the frontend's
+    /// `backlog`, else the frontend's maxconn, else global maxconn
+    /// (HAProxy's order); validation fills it in.
     pub backlog: Option<i32>,
+    /// Socket options of the listening socket.
+    pub options: ListenOptions,
     /// `name`.
     pub name: Option<String>,
     /// `accept-proxy`: the client sends a PROXY v1/v2 header first.
@@ -306,6 +315,12 @@ pub struct Frontend {
     pub splice: SpliceOptions,
     /// `disabled`.
     pub disabled: bool,
+    /// `option clitcpka` (or `tcpka`) and `clitcpka-*`: keep-alive probes
+    /// on accepted client connections.
+    pub keepalive: Keepalive,
+    /// `option nolinger`: client connections close with a reset
+    /// (SO_LINGER 0), as HAProxy's frontend side does.
+    pub nolinger: bool,
     /// Where and how this frontend logs its sessions.
     pub log: FrontendLog,
     /// A `mode http` frontend that serves the stats page or Prometheus
@@ -365,6 +380,8 @@ pub struct Server {
     /// `source ADDR` on the server line, or the backend's `source`: bind this
     /// local address before connecting (IP_BIND_ADDRESS_NO_PORT is set).
     pub source: Option<std::net::IpAddr>,
+    /// `tfo`: TCP Fast Open on connect (TCP_FASTOPEN_CONNECT).
+    pub tfo: bool,
     pub check: CheckParams,
 }
 
@@ -401,6 +418,15 @@ pub struct Backend {
     pub disabled: bool,
     /// What the health checks of this backend's `check` servers do.
     pub check: CheckKind,
+    /// `option srvtcpka` (or `tcpka`) and `srvtcpka-*`: keep-alive probes
+    /// on server connections.
+    pub keepalive: Keepalive,
+    /// `option nolinger`: a client's FIN is passed on to the server as a
+    /// reset that ends the session, as HAProxy's backend side does.
+    pub nolinger: bool,
+    /// `option tcp-smart-connect`: TCP_QUICKACK off on the server socket
+    /// when data waits to go with the handshake's last ACK.
+    pub smart_connect: bool,
     /// `option log-health-checks`: log every check result that changes the
     /// health counter, not only UP/DOWN transitions.
     pub log_health_checks: bool,

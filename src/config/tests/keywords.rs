@@ -70,6 +70,13 @@ fn proxy_keywords() {
         ("log-format", "log-format %ci"),
         ("log-tag", "log-tag web"),
         ("stats", "stats enable"),
+        ("backlog", "backlog 2048"),
+        ("clitcpka-cnt", "clitcpka-cnt 3"),
+        ("clitcpka-idle", "clitcpka-idle 30"),
+        ("clitcpka-intvl", "clitcpka-intvl 10s"),
+        ("srvtcpka-cnt", "srvtcpka-cnt 3"),
+        ("srvtcpka-idle", "srvtcpka-idle 1m"),
+        ("srvtcpka-intvl", "srvtcpka-intvl 5"),
     ];
     let names = proxy::PROXY_KEYWORDS.iter().map(|k| k.name);
     // A second listener, for `disabled`.
@@ -85,11 +92,13 @@ fn options_and_timeouts() {
     let on_off = options::OPTIONS.iter().map(|o| o.name);
     let samples: Vec<_> = on_off.clone().map(|n| (n, format!("option {n}"))).collect();
     each_loads(on_off.clone(), &samples, &config);
-    let samples: Vec<_> = on_off
+    // `option tcpka` has no `no` form in HAProxy (`tests/tcp.rs`).
+    let negatable = on_off.filter(|n| *n != "tcpka");
+    let samples: Vec<_> = negatable
         .clone()
         .map(|n| (n, format!("no option {n}")))
         .collect();
-    each_loads(on_off, &samples, &config);
+    each_loads(negatable, &samples, &config);
 
     let log = options::LOG_OPTIONS.iter().map(|(n, _)| *n);
     each_loads(log, &[("tcplog", "option tcplog")], &config);
@@ -178,6 +187,11 @@ fn server_and_bind_parameters() {
         ("accept-proxy", "accept-proxy"),
         ("backlog", "backlog 512"),
         ("name", "name web"),
+        ("defer-accept", "defer-accept"),
+        ("tfo", "tfo"),
+        ("transparent", "transparent"),
+        ("interface", "interface lo"),
+        ("mss", "mss 1400"),
     ];
     each_loads(bind::PARAMS.iter().map(|(n, _)| *n), &bind, &config);
 }

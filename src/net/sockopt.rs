@@ -1,0 +1,58 @@
+//! Per-connection TCP options from the config: keep-alive probes
+//! (`option clitcpka`/`srvtcpka`), reset on close (`option nolinger`) and
+//! the lowered MSS of a `bind ... mss -N`, applied to an accepted client
+//! or a server socket right after it is made. Like HAProxy, a failure here
+//! costs the option, not the connection.
+
+use std::time::Duration;
+
+use socket2::{Socket, TcpKeepalive};
+
+use crate::config::Keepalive;
+
+/// SO_KEEPALIVE and the probe settings the config gives; what it leaves
+/// unset stays the system's.
+pub(crate) fn keepalive(sock: &Socket, ka: &Keepalive) {
+    if !ka.enabled {
+        return;
+    }
+    if let Err(e) = sock.set_keepalive(true) {
+        log::debug!("SO_KEEPALIVE: {e}");
+        return;
+    }
+    // Each knob on its own: one the kernel refuses (TCP_KEEPIDLE above
+    // 32767 s) must not cost the others, as in HAProxy.
+    let knobs = [
+        ka.idle.map(|t| TcpKeepalive::new().with_time(t)),
+        ka.interval.map(|t| TcpKeepalive::new().with_interval(t)),
+        ka.count.map(|n| TcpKeepalive::new().with_retries(n)),
+    ];
+    for knob in knobs.into_iter().flatten() {
+        if let Err(e) = sock.set_tcp_keepalive(&knob) {
+            log::debug!("TCP keep-alive setting: {e}");
+        }
+    }
+}
+
+/// What an accepted client connection gets from its frontend and bind.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ClientOptions {
+    pub keepalive: Keepalive,
+    pub nolinger: bool,
+    /// `bind ... mss -N`: N.
+    pub lower_mss: Option<u32>,
+}
+
+impl ClientOptions {
+    pub(crate) fn apply(&self, sock: &Socket) {
+        keepalive(sock, &self.keepalive);
+        if self.nolinger {
+            let _ = sock.set_linger(Some(Duration::ZERO));
+        }
+        if let Some(by) = self.lower_mss
+            && let Ok(mss) = sock.tcp_mss()
+        {
+            let _ = sock.set_tcp_mss(mss.saturating_sub(by).max(1));
+        }
+    }
+}
