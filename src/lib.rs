@@ -200,7 +200,13 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
             .iter()
             .filter_map(|v| v.notify.clone())
             .collect();
-        match host::privsep::split(&files, &scripts).map_err(StartError::Split)? {
+        // The parent opens the config files and the server state files.
+        let readable: Vec<PathBuf> = files
+            .iter()
+            .cloned()
+            .chain(config.server_state_files())
+            .collect();
+        match host::privsep::split(&readable, &scripts).map_err(StartError::Split)? {
             host::privsep::Role::Parent(sys::process::Exit::Code(0)) => return Ok(()),
             host::privsep::Role::Parent(sys::process::Exit::Code(c)) => {
                 return Err(StartError::Serving(format!("exited with status {c}")));
@@ -222,6 +228,7 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
         .take()
         .map_err(|e| StartError::Identity(e.to_string()))?;
     let rt = Arc::new(Runtime::first(config));
+    runtime::state_file::load(&rt);
     let logger = reload::start_logger(&rt).map_err(StartError::Spawn)?;
     let mut workers = Vec::with_capacity(nworkers);
     for (id, ls) in listeners.opened.into_iter().enumerate() {

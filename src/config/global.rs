@@ -83,6 +83,14 @@ pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
         g.node = Some(v.into());
         Ok(())
     }),
+    value("server-state-file", |g, v| {
+        g.server_state_file = Some(v.into());
+        Ok(())
+    }),
+    value("server-state-base", |g, v| {
+        g.server_state_base = Some(v.into());
+        Ok(())
+    }),
     line("cpu-map", |g, w, l, d| super::cpumap::parse(&mut g.cpu_map, w, l, d)),
     value("maxconnrate", |g, v| parse_int(v, 0, u32::MAX).map(|n| g.maxconnrate = n)),
     value("maxsessrate", |g, v| parse_int(v, 0, u32::MAX).map(|n| g.maxsessrate = n)),

@@ -119,8 +119,6 @@ pub(super) const UNSUPPORTED_PROXY: &[&str] = &[
     "dispatch",
     "bind-process",
     "server-template",
-    "server-state-file-name",
-    "load-server-state-from-file",
     "dynamic-cookie-key",
     "declare",
     "filter",
@@ -162,8 +160,6 @@ pub(super) const REMOVED_PROXY: &[(&str, &str)] = &[
 pub(super) const UNSUPPORTED_GLOBAL: &[&str] = &[
     "lua-load",
     "external-check",
-    "server-state-file",
-    "server-state-base",
     "localpeer",
     "maxsslconn",
     "tune.bufsize",

@@ -83,6 +83,10 @@ pub(super) struct ProxyDraft {
     pub binds: Vec<Bind>,
     pub default_backend: Option<(String, Location)>,
     pub maxconn: Option<usize>,
+    /// `load-server-state-from-file global|local|none`.
+    pub state_from: Option<String>,
+    /// `server-state-file-name NAME`; `None` = the backend's name.
+    pub state_file_name: Option<String>,
     /// `rate-limit sessions`; `None` = no limit.
     pub rate_limit: Option<u32>,
     /// `fullconn`; `None` or 0: computed from the frontends (validate).
@@ -164,6 +168,25 @@ pub(super) const PROXY_KEYWORDS: &[ProxyKeyword] = &[
             Some(other) => d.error(loc, format!("'rate-limit' only supports 'sessions' (got '{other}')")),
             None => d.error(loc, "'rate-limit' only supports 'sessions' (got '')"),
         }
+    }),
+    kw("load-server-state-from-file", Side::Back, true, |p, words, loc, d| {
+        match words.get(1).map(String::as_str) {
+            Some(w @ ("global" | "local" | "none")) => p.state_from = Some(w.to_string()),
+            other => d.error(
+                loc,
+                format!(
+                    "'load-server-state-from-file' expects 'global', 'local' or 'none'. Got '{}'",
+                    other.unwrap_or("")
+                ),
+            ),
+        }
+    }),
+    kw("server-state-file-name", Side::Back, true, |p, words, _, _| {
+        // No name, or `use-backend-name`: the backend's name (HAProxy).
+        p.state_file_name = words
+            .get(1)
+            .filter(|w| *w != "use-backend-name")
+            .cloned();
     }),
     kw("fullconn", Side::Back, true, |p, words, loc, d| {
         if let Some(v) = one_arg(words, "an integer", loc, d) {

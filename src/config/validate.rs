@@ -59,6 +59,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         }
     }
     default_fullconn(&mut config);
+    state_files(&mut config, &proxies);
     config.vrrp = super::vrrp::finish(vrrp, &config.backends, &mut diags);
     // `log global` means the global section's lines, wherever it is.
     let drafts = proxies.iter().filter(|p| p.kind.front());
@@ -90,6 +91,28 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
     diags.errors.sort_by_key(|d| rank(&d.location));
     diags.warnings.sort_by_key(|d| rank(&d.location));
     (config, diags)
+}
+
+/// Where each backend reads its servers' states at start: the global
+/// `server-state-file`, or its own file (`server-state-file-name`, else
+/// its name), relative names under `server-state-base`.
+fn state_files(config: &mut Config, proxies: &[ProxyDraft]) {
+    let g = &config.global;
+    let under_base = |name: &std::path::Path| match &g.server_state_base {
+        Some(base) if name.is_relative() => base.join(name),
+        _ => name.to_path_buf(),
+    };
+    let drafts = proxies.iter().filter(|p| p.kind.back());
+    for (be, p) in config.backends.iter_mut().zip(drafts) {
+        be.state_file = match p.state_from.as_deref() {
+            Some("global") => g.server_state_file.as_deref().map(under_base),
+            Some("local") => {
+                let name = p.state_file_name.clone().unwrap_or_else(|| be.name.clone());
+                Some(under_base(std::path::Path::new(&name)))
+            }
+            _ => None,
+        };
+    }
 }
 
 /// A backend without `fullconn` gets 10 % of the maxconns of the
@@ -300,6 +323,7 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
         check: p.checks.resolve(),
         log_health_checks: p.log_health_checks,
         fullconn: p.fullconn.unwrap_or(0),
+        state_file: None,
         keepalive: p.srv_ka,
         nolinger: p.nolinger,
         smart_connect: p.smart_connect,

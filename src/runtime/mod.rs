@@ -15,6 +15,7 @@ mod counters;
 pub(crate) mod events;
 mod process;
 mod server;
+pub(crate) mod state_file;
 
 pub(crate) use backend::{Availability, BackendState, FrontendState};
 pub(crate) use counters::{Counters, OTHER_THREADS, Rate};

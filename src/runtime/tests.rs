@@ -51,6 +51,7 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
             check: Default::default(),
             log_health_checks: false,
             fullconn: 1,
+            state_file: None,
             keepalive: Default::default(),
             nolinger: false,
             smart_connect: false,

@@ -582,3 +582,53 @@ fn ulimit_n_and_node_show_in_show_info() {
         );
     }
 }
+
+/// `server-state-file` + `load-server-state-from-file`: what the runtime
+/// API changed (maintenance, drain, weight), saved with `show servers
+/// state`, is back after a restart; traffic follows it.
+#[test]
+fn server_states_survive_a_restart() {
+    let (w1, w2, w3) = (
+        Backend::named("w1"),
+        Backend::named("w2"),
+        Backend::named("w3"),
+    );
+    let dir = scratch_dir("state-file");
+    let state = dir.join("servers.state");
+    let rest = listen(
+        "    balance roundrobin",
+        &[
+            ("w1", w1.addr, ""),
+            ("w2", w2.addr, ""),
+            ("w3", w3.addr, "weight 2"),
+        ],
+    );
+    let global = format!("    server-state-file {}", state.display());
+    let start = || {
+        Api::start_with(
+            &global,
+            "    load-server-state-from-file global",
+            &rest,
+            &["fe"],
+        )
+    };
+    let api = start();
+    for cmd in [
+        "set server fe/w1 state drain",
+        "set server fe/w2 state maint",
+        "set weight fe/w3 7",
+    ] {
+        assert_eq!(api.ask(cmd), "\n", "{cmd}");
+    }
+    std::fs::write(&state, api.ask("show servers state")).unwrap();
+    drop(api);
+
+    let api = start();
+    let stat = api.ask("show stat");
+    assert_eq!(stat_field(&stat, "fe", "w1", "status"), "DRAIN");
+    assert_eq!(stat_field(&stat, "fe", "w2", "status"), "MAINT");
+    assert_eq!(stat_field(&stat, "fe", "w3", "weight"), "7");
+    for _ in 0..6 {
+        assert_eq!(server_name(api.sp.addr("fe")), "w3");
+    }
+}

@@ -123,6 +123,11 @@ pub struct Global {
     /// rules both count the same accepts.
     pub maxconnrate: u32,
     pub maxsessrate: u32,
+    /// `server-state-file`: where `load-server-state-from-file global`
+    /// reads the servers' states (as `show servers state` wrote them).
+    pub server_state_file: Option<PathBuf>,
+    /// `server-state-base`: the directory of relative state file names.
+    pub server_state_base: Option<PathBuf>,
     /// `cpu-map` lines, one rule per thread they bind (later ones win).
     pub cpu_map: Vec<CpuRule>,
     /// `ulimit-n N`: the open files limit is raised to at least N (never
@@ -134,6 +139,19 @@ pub struct Global {
     /// reads (a later `"${NAME}"` sees them); the process environment is
     /// left as it was.
     pub env: Vec<EnvOp>,
+}
+
+impl Config {
+    /// The server state files the backends read at start, each once.
+    pub fn server_state_files(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for p in self.backends.iter().filter_map(|b| b.state_file.clone()) {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
 }
 
 /// One thread's CPUs from a `cpu-map` line (thread N is worker N-1).
@@ -243,6 +261,8 @@ impl Default for Global {
             node: None,
             ulimit_n: None,
             cpu_map: Vec::new(),
+            server_state_file: None,
+            server_state_base: None,
             maxconnrate: 0,
             maxsessrate: 0,
             env: Vec::new(),
@@ -430,6 +450,9 @@ pub struct Backend {
     /// `option log-health-checks`: log every check result that changes the
     /// health counter, not only UP/DOWN transitions.
     pub log_health_checks: bool,
+    /// `load-server-state-from-file` and `server-state-file-name`: the
+    /// file whose server states apply at start (`None`: none).
+    pub state_file: Option<PathBuf>,
     /// `fullconn`: the backend load at which servers reach their
     /// `maxconn`; by default 10 % of the maxconns of the frontends that
     /// send to it (HAProxy), at least 1.
