@@ -217,6 +217,7 @@ fn secs(ms: u64) -> u64 {
 
 fn server_row(b: &BackendState, s: usize) -> Row {
     let srv = &b.servers[s];
+    let cfg_server = &b.config.servers[s];
     let mut r = Row::new(Kind::Server, &b.config.name, &srv.name);
     let c = checks(b, s);
     let current = srv.active.get();
@@ -228,6 +229,14 @@ fn server_row(b: &BackendState, s: usize) -> Row {
     }
     if srv.maxqueue > 0 {
         r.set(Field::Qlimit, srv.maxqueue);
+    }
+    if let Some(spec) = &cfg_server.track_spec {
+        let full = if spec.contains('/') {
+            spec.clone()
+        } else {
+            format!("{}/{spec}", b.config.name)
+        };
+        r.set(Field::Tracked, full);
     }
     r.set(Field::Status, server_status(srv, &c));
     let weight = srv.weight.load(Ordering::Relaxed);

@@ -505,6 +505,8 @@ impl ProxyDraft {
             maxconn,
             minconn,
             maxqueue: params.maxqueue,
+            track_spec: params.track.clone(),
+            track: None,
             disabled: params.disabled,
             send_proxy: params.send_proxy,
             source: params.source,

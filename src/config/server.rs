@@ -22,6 +22,8 @@ pub(super) struct ServerParams {
     pub minconn: Option<u32>,
     /// `maxqueue`; 0 or less = unlimited.
     pub maxqueue: u32,
+    /// `track [PROXY/]SERVER` as written; resolved by validation.
+    pub track: Option<String>,
     pub disabled: bool,
     pub send_proxy: Option<ProxyVersion>,
     pub source: Option<IpAddr>,
@@ -38,6 +40,7 @@ impl Default for ServerParams {
             maxconn: None,
             minconn: None,
             maxqueue: 0,
+            track: None,
             disabled: false,
             send_proxy: None,
             source: None,
@@ -59,6 +62,10 @@ type SetValue = fn(&mut ServerParams, &str) -> Result<(), String>;
 pub(super) const WITH_ARG: &[(&str, SetValue)] = &[
     ("weight", |p, v| parse_int(v, 0, MAX_WEIGHT).map(|n| p.weight = n)),
     ("maxconn", |p, v| parse_int(v, 0, u32::MAX).map(|n| p.maxconn = Some(n))),
+    ("track", |p, v| {
+        p.track = Some(v.to_string());
+        Ok(())
+    }),
     ("minconn", |p, v| parse_int(v, 0, u32::MAX).map(|n| p.minconn = Some(n))),
     // HAProxy reads it with atol: a negative value is no limit.
     ("maxqueue", |p, v| {
@@ -148,7 +155,6 @@ const UNSUPPORTED: &[&str] = &[
     "resolve-net",
     "resolve-opts",
     "init-addr",
-    "track",
     "proto",
     "namespace",
     "pool-max-conn",

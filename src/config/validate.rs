@@ -59,6 +59,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         }
     }
     default_fullconn(&mut config);
+    resolve_tracks(&mut config, &mut diags);
     state_files(&mut config, &proxies);
     config.vrrp = super::vrrp::finish(vrrp, &config.backends, &mut diags);
     // `log global` means the global section's lines, wherever it is.
@@ -91,6 +92,54 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
     diags.errors.sort_by_key(|d| rank(&d.location));
     diags.warnings.sort_by_key(|d| rank(&d.location));
     (config, diags)
+}
+
+/// `track [PROXY/]SERVER`: the server it names, which must have a check
+/// (or track one), on a server without one (HAProxy's messages).
+fn resolve_tracks(config: &mut Config, d: &mut Diags) {
+    use crate::base::ids::{BackendId, ServerId};
+    let mut found = Vec::new();
+    for (bi, b) in config.backends.iter().enumerate() {
+        for (si, s) in b.servers.iter().enumerate() {
+            let Some(spec) = &s.track_spec else { continue };
+            let who = format!("'server {}/{}'", b.name, s.name);
+            if s.check.enabled {
+                d.error(
+                    &s.location,
+                    format!("{who} : unable to enable checks and tracking at the same time!"),
+                );
+                continue;
+            }
+            let (proxy, name) = spec.split_once('/').unwrap_or((&b.name, spec));
+            let Some(tb) = config.backends.iter().position(|x| x.name == proxy) else {
+                d.error(
+                    &s.location,
+                    format!("{who} : unable to find required proxy '{proxy}' for tracking."),
+                );
+                continue;
+            };
+            let tbe = &config.backends[tb];
+            let Some(ts) = tbe.servers.iter().position(|x| x.name == name) else {
+                d.error(
+                    &s.location,
+                    format!("{who} : unable to find required server '{name}' for tracking."),
+                );
+                continue;
+            };
+            let t = &tbe.servers[ts];
+            if !t.check.enabled && !t.check.agent && t.track_spec.is_none() {
+                d.error(
+                    &s.location,
+                    format!("{who} : unable to use {proxy}/{name} for tracking as it does not have any check nor agent enabled."),
+                );
+                continue;
+            }
+            found.push((bi, si, BackendId::new(tb), ServerId::new(ts)));
+        }
+    }
+    for (bi, si, tb, ts) in found {
+        config.backends[bi].servers[si].track = Some((tb, ts));
+    }
 }
 
 /// Where each backend reads its servers' states at start: the global

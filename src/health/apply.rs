@@ -8,11 +8,16 @@ use super::agent::{AgentAdmin, AgentOper, parse_agent};
 use super::state::Change;
 use super::status::{CheckStatus, Verdict};
 use super::{Thread, Tracked};
+use crate::base::ids::{BackendId, ServerId};
 use crate::base::log::{LEVEL_ALERT, LEVEL_NOTICE};
 use crate::config::{OnMarkedDown, OnMarkedUp};
 use crate::control::Control;
 use crate::runtime::events::{after_loss, left, online, set_drain, set_maint, who};
 use crate::runtime::{Oper, admin};
+
+/// Longest chain of `track` followed (HAProxy refuses loops; this bounds
+/// them).
+const MAX_TRACK_DEPTH: usize = 16;
 use log::Level;
 
 impl Thread {
@@ -143,6 +148,7 @@ impl Thread {
         let oper = oper_of(tracked);
         srv.set_oper(oper);
         backend.refresh_state();
+        self.follow(b, s, 0);
         let who = who(backend, srv);
         match tr {
             Transition::Down(detail) if oper == Oper::Down => {
@@ -182,6 +188,38 @@ impl Thread {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Servers that `track` server `s` of `b` take its state (and their
+    /// own trackers after them), with HAProxy's "via" lines.
+    pub(super) fn follow(&self, b: BackendId, s: ServerId, depth: usize) {
+        if depth >= MAX_TRACK_DEPTH {
+            return;
+        }
+        let from = self.rt.backend(b);
+        let oper = from.server(s).oper();
+        let via = format!("{}/{}", from.config.name, from.server(s).name);
+        for be in &self.rt.backends {
+            for (si, cfg) in be.config.servers.iter().enumerate() {
+                let srv = &be.servers[si];
+                if cfg.track != Some((b, s)) || srv.oper() == oper {
+                    continue;
+                }
+                let was_usable = srv.usable();
+                srv.set_oper(oper);
+                be.refresh_state();
+                let who = who(be, srv);
+                if oper == Oper::Down {
+                    let text = format!("{who} is DOWN via {via}. {}", left(be, srv));
+                    self.rt.event(be, Level::Warn, LEVEL_ALERT, text);
+                    after_loss(&self.rt, be, ServerId::new(si), was_usable);
+                } else {
+                    let text = format!("{who} is UP via {via}. {}", online(be));
+                    self.rt.event(be, Level::Info, LEVEL_NOTICE, text);
+                }
+                self.follow(be.id, ServerId::new(si), depth + 1);
+            }
         }
     }
 

@@ -43,6 +43,15 @@ pub(crate) fn start(rt: Arc<Runtime>, workers: Vec<ControlLink>) -> io::Result<O
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let mut thread = Thread::new(rt.clone(), workers, poll);
+    // Servers that `track` another start in its state.
+    for be in &rt.backends {
+        for (si, cfg) in be.config.servers.iter().enumerate() {
+            if let Some((tb, ts)) = cfg.track {
+                be.servers[si].set_oper(rt.backend(tb).server(ts).oper());
+            }
+        }
+        be.refresh_state();
+    }
     if thread.checks.is_empty() {
         rt.process.set_health_waker(None);
         return Ok(None);

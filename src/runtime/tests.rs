@@ -16,6 +16,8 @@ fn server(name: &str, backup: bool) -> Server {
         maxconn: None,
         minconn: None,
         maxqueue: 0,
+        track_spec: None,
+        track: None,
         disabled: false,
         send_proxy: None,
         source: None,

@@ -307,3 +307,51 @@ fn a_session_still_connecting_is_redispatched_not_cut() {
         .expect("the connecting session was cut");
     assert_eq!(line, "live\n");
 }
+
+/// `track BACKEND/SERVER`: a server without a check of its own follows
+/// another one's health, with HAProxy's "via" lines and the `tracked`
+/// column of `show stat`.
+#[test]
+fn a_tracking_server_follows_the_tracked_one() {
+    let s1 = Backend::named("s1");
+    let s1_addr = s1.addr;
+    let s2 = Backend::named("s2");
+    let dir = scratch_dir("track");
+    let sock = dir.join("admin.sock");
+    let sp = Splicer::start(
+        &config(
+            &format!("    stats socket {} level admin", sock.display()),
+            "    log global",
+            &format!(
+                "backend b\n    server s1 {s1_addr} check inter 100ms fall 1 rise 1\n\
+                 listen fe\n    bind 127.0.0.1:0\n    server s2 {} track b/s1\n",
+                s2.addr
+            ),
+        ),
+        &["fe"],
+    );
+    let fe = sp.addr("fe");
+    assert_eq!(server_name(fe), "s2");
+    assert_eq!(
+        stat_field(&ask(&sock, "show stat"), "fe", "s2", "tracked"),
+        "b/s1"
+    );
+    drop(s1);
+    sp.wait_log(&["fe/s2 is DOWN via b/s1"], LIMIT);
+    wait_for("fe/s2 DOWN in show stat", LIMIT, || {
+        stat_field(&ask(&sock, "show stat"), "fe", "s2", "status") == "DOWN"
+    });
+    // No server left: the client is turned away.
+    let mut c = TcpStream::connect(fe).unwrap();
+    c.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut buf = [0u8; 8];
+    assert!(matches!(
+        std::io::Read::read(&mut c, &mut buf),
+        Ok(0) | Err(_)
+    ));
+    let _s1 = Backend::spawn_on(s1_addr, |mut s| {
+        let _ = std::io::Write::write_all(&mut s, b"s1\n");
+    });
+    sp.wait_log(&["fe/s2 is UP via b/s1"], LIMIT);
+    assert_eq!(server_name(fe), "s2");
+}

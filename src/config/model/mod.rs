@@ -391,6 +391,10 @@ pub struct Server {
     pub maxconn: Option<u32>,
     /// `minconn`: the limit in effect when the backend is idle.
     pub minconn: Option<u32>,
+    /// `track [PROXY/]SERVER` as written, and the server it names: this
+    /// server has no check of its own and follows that one's UP/DOWN.
+    pub track_spec: Option<String>,
+    pub track: Option<(crate::base::ids::BackendId, crate::base::ids::ServerId)>,
     /// `maxqueue` (0 = unlimited): shown as `qlimit`. Sessions never wait
     /// for one server in splicer (they wait in the backend's queue), so
     /// the limit is never reached.

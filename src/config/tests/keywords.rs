@@ -50,8 +50,14 @@ fn proxy_keywords() {
         ("default_backend", "default_backend l"),
         ("maxconn", "maxconn 100"),
         ("fullconn", "fullconn 100"),
-        ("load-server-state-from-file", "load-server-state-from-file local"),
-        ("server-state-file-name", "server-state-file-name use-backend-name"),
+        (
+            "load-server-state-from-file",
+            "load-server-state-from-file local",
+        ),
+        (
+            "server-state-file-name",
+            "server-state-file-name use-backend-name",
+        ),
         ("rate-limit", "rate-limit sessions 10"),
         ("balance", "balance leastconn"),
         ("hash-type", "hash-type consistent"),
@@ -151,11 +157,16 @@ fn check_actions() {
 
 #[test]
 fn server_and_bind_parameters() {
-    let config = format!("{HEAD}{LISTEN}    server s2 127.0.0.1:9001 check {{}}\n");
+    let config = format!(
+        "{HEAD}{LISTEN}    server s3 127.0.0.1:9002 check\n    server s2 127.0.0.1:9001 check {{}}\n"
+    );
     let with_arg = [
         ("weight", "weight 10"),
         ("maxconn", "maxconn 50"),
         ("minconn", "minconn 5"),
+        // A tracking server has no check of its own: s2 drops it and
+        // follows s3, which has one.
+        ("track", "no-check track s3"),
         ("maxqueue", "maxqueue 10"),
         ("source", "source 127.0.0.1"),
         ("id", "id 3"),
@@ -302,4 +313,39 @@ fn minconn_maxconn_and_fullconn_as_haproxy_settles_them() {
     assert_eq!(l.config.backends[1].fullconn, 33);
     // A listen sends to itself, with the global maxconn (4096 by default).
     assert_eq!(l.config.backends[2].fullconn, 410);
+}
+
+#[test]
+fn track_names_a_checked_server() {
+    let head =
+        format!("{HEAD}backend b\n    server s1 127.0.0.1:2 check\n    server s3 127.0.0.1:4\n");
+    let cases = [
+        (
+            "track s1",
+            "t.cfg:11: 'server a/s2' : unable to find required server 's1' for tracking.",
+        ),
+        (
+            "track nob/s1",
+            "t.cfg:11: 'server a/s2' : unable to find required proxy 'nob' for tracking.",
+        ),
+        (
+            "check track b/s1",
+            "t.cfg:11: 'server a/s2' : unable to enable checks and tracking at the same time!",
+        ),
+        (
+            "track b/s3",
+            "t.cfg:11: 'server a/s2' : unable to use b/s3 for tracking as it does not have any check nor agent enabled.",
+        ),
+    ];
+    for (params, want) in cases {
+        let e = super::errors(&format!(
+            "{head}listen a\n    bind 127.0.0.1:1\n    server s2 127.0.0.1:3 {params}\n"
+        ));
+        assert_eq!(e, [want], "{params}");
+    }
+    let l = super::ok(&format!(
+        "{head}listen a\n    bind 127.0.0.1:1\n    server s2 127.0.0.1:3 track b/s1\n"
+    ));
+    let t = l.config.backends[1].servers[0].track.unwrap();
+    assert_eq!((t.0.index(), t.1.index()), (0, 0));
 }
