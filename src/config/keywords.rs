@@ -126,7 +126,6 @@ pub(super) const UNSUPPORTED_PROXY: &[&str] = &[
     "backlog",
     "rate-limit",
     "bind-process",
-    "server-template",
     "server-state-file-name",
     "load-server-state-from-file",
     "dynamic-cookie-key",
@@ -211,7 +210,6 @@ pub(super) const SECTIONS: &[&str] = &["global", "defaults", "frontend", "backen
 /// Sections HAProxy has and splicer does not (yet).
 pub(super) const UNSUPPORTED_SECTIONS: &[&str] = &[
     "peers",
-    "resolvers",
     "userlist",
     "mailers",
     "program",

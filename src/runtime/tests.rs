@@ -20,6 +20,8 @@ fn server(name: &str, backup: bool) -> Server {
         send_proxy: None,
         source: None,
         check: Default::default(),
+        dns: None,
+        no_addr: false,
     }
 }
 
@@ -28,6 +30,7 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
         global: Global::default(),
         frontends: vec![],
         vrrp: vec![],
+        resolvers: vec![],
         backends: vec![Backend {
             name: "b".into(),
             location: Location::default(),

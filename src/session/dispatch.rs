@@ -93,7 +93,7 @@ impl Session {
         let srv = backend.server(server);
         Counters::add(&srv.counters.shard(ctx.worker).connects, 1);
         Counters::add(&backend.counters.shard(ctx.worker).connects, 1);
-        let result = connect::start(srv.addr, srv.source).and_then(|mut stream| {
+        let result = connect::start(srv.addr.get(), srv.source).and_then(|mut stream| {
             let interest = Interest::READABLE | Interest::WRITABLE;
             ctx.registry
                 .register(&mut stream, Side::Server.token(self.key), interest)?;
@@ -215,7 +215,7 @@ impl Session {
                 "{}/{}: connection to {} failed after {} retries: {err}",
                 backend.config.name,
                 srv.name,
-                srv.addr,
+                srv.addr.get(),
                 backend.config.retries
             );
             return Outcome::Close(Close::Normal);

@@ -6,9 +6,11 @@
 //! the same name, with the frontend's `default_backend` pointing at it.
 
 mod check;
+mod dns;
 mod log;
 
 pub use check::*;
+pub use dns::*;
 pub use log::*;
 
 use std::net::SocketAddr;
@@ -56,6 +58,8 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// `vrrp NAME` sections (splicer's extension).
     pub vrrp: Vec<super::vrrp::VrrpInstance>,
+    /// `resolvers NAME` sections.
+    pub resolvers: Vec<super::resolvers::Resolvers>,
 }
 
 impl Config {
@@ -347,6 +351,11 @@ pub struct Server {
     /// local address before connecting (IP_BIND_ADDRESS_NO_PORT is set).
     pub source: Option<std::net::IpAddr>,
     pub check: CheckParams,
+    /// Run-time resolution of the address's host name (`resolvers`).
+    pub dns: Option<ServerDns>,
+    /// Started without an address (`init-addr none`, or a name that did
+    /// not resolve under `resolvers`): in maintenance until resolved.
+    pub no_addr: bool,
 }
 
 #[derive(Debug, Clone)]
