@@ -24,6 +24,7 @@ pub mod balance;
 pub mod base;
 pub mod config;
 mod control;
+mod dns;
 mod forward;
 mod health;
 mod host;
@@ -60,6 +61,7 @@ pub enum StartError {
     Spawn(io::Error),
     Signals(io::Error),
     Health(io::Error),
+    Dns(io::Error),
     Admin(admin::AdminError),
     AdminThread(io::Error),
     Vrrp(vrrp::VrrpError),
@@ -81,6 +83,7 @@ impl std::fmt::Display for StartError {
             StartError::Spawn(e) => write!(f, "cannot start a worker thread: {e}"),
             StartError::Signals(e) => write!(f, "cannot set up signal handling: {e}"),
             StartError::Health(e) => write!(f, "cannot start the health checker: {e}"),
+            StartError::Dns(e) => write!(f, "cannot start the DNS resolver: {e}"),
             StartError::Admin(e) => write!(f, "{e}"),
             StartError::AdminThread(e) => write!(f, "cannot start the runtime API: {e}"),
             StartError::Vrrp(e) => write!(f, "{e}"),
@@ -261,6 +264,7 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
     );
     let links: Vec<ControlLink> = workers.iter().map(|w| w.link.clone()).collect();
     let checker = health::start(rt.clone(), links.clone()).map_err(StartError::Health)?;
+    let resolver = dns::start(rt.clone()).map_err(StartError::Dns)?;
     let current = runtime::Current::new(rt.clone());
     let api = admin::start(current.clone(), stats_sockets, links.clone())
         .map_err(StartError::AdminThread)?;
@@ -275,6 +279,7 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
         current,
         links,
         checker,
+        resolver,
         logger,
         retired_loggers: Vec::new(),
         bound: listeners.bound,

@@ -141,6 +141,8 @@ pub(crate) struct Supervisor {
     pub current: Current,
     pub links: Vec<ControlLink>,
     pub checker: Option<Service>,
+    /// The DNS resolver (`resolvers`), when a server uses it.
+    pub resolver: Option<Service>,
     pub logger: Logger,
     /// Logger threads of older configs: they end when the last session of
     /// their config is gone; joined at exit so their lines are written.
@@ -201,6 +203,10 @@ impl Supervisor {
         if let Some(c) = self.checker.take() {
             c.stop();
         }
+        // So is the resolver: an address it finds is then carried over.
+        if let Some(r) = self.resolver.take() {
+            r.stop();
+        }
         let rt = Arc::new(Runtime::reloaded(config, &self.rt));
         // From here on, server events go to the new config's logger.
         let logger = start_logger(&rt).unwrap_or_else(|e| {
@@ -221,6 +227,12 @@ impl Supervisor {
         match health::start(rt.clone(), self.links.clone()) {
             Ok(c) => self.checker = c,
             Err(e) => log::error!("cannot start the health checker: {e}; servers keep their state"),
+        }
+        match crate::dns::start(rt.clone()) {
+            Ok(r) => self.resolver = r,
+            Err(e) => {
+                log::error!("cannot start the DNS resolver: {e}; servers keep their addresses")
+            }
         }
         self.current.set(rt.clone());
         let old = std::mem::replace(&mut self.logger, logger);
@@ -277,7 +289,10 @@ impl Supervisor {
 
     /// Joins the logger threads so every line is written. Call after the
     /// workers are gone.
-    pub(crate) fn finish(self) {
+    pub(crate) fn finish(mut self) {
+        if let Some(r) = self.resolver.take() {
+            r.stop();
+        }
         self.rt.process.set_event_sink(None);
         self.logger.finish();
         for t in self.retired_loggers {

@@ -21,6 +21,7 @@ const LAYERS: &[&str] = &[
     "session",
     "logging",
     "health",
+    "dns",
     "admin",
     "vrrp",
     "worker",

@@ -100,8 +100,11 @@ fn server_state_line(b: &BackendState, s: usize, out: &mut String) {
     };
     let flags = srv.admin_flags();
     let mut adm = 0;
-    if flags & admin::MAINT != 0 {
+    if flags & (admin::CONFIG_MAINT | admin::FORCED_MAINT) != 0 {
         adm |= 0x1;
+    }
+    if flags & admin::RESOLUTION_MAINT != 0 {
+        adm |= 0x20;
     }
     if cfg.disabled {
         adm |= 0x4;
@@ -116,7 +119,7 @@ fn server_state_line(b: &BackendState, s: usize, out: &mut String) {
         b.config.name.clone(),
         (s + 1).to_string(),
         srv.name.clone(),
-        srv.addr.ip().to_string(),
+        srv.addr.get().ip().to_string(),
         op.to_string(),
         adm.to_string(),
         srv.weight.load(Ordering::Relaxed).to_string(),
@@ -130,7 +133,7 @@ fn server_state_line(b: &BackendState, s: usize, out: &mut String) {
         "0".into(),
         "0".into(),
         "-".into(),
-        srv.addr.port().to_string(),
+        srv.addr.get().port().to_string(),
         "-".into(),
         "0".into(),
         p.port.unwrap_or(0).to_string(),

@@ -256,7 +256,7 @@ fn server_row(b: &BackendState, s: usize) -> Row {
     r.set(Field::Lastchg, secs(now.saturating_sub(since)));
     r.set(Field::Iid, b.config.uid);
     r.set(Field::Sid, s + 1);
-    r.set(Field::Addr, srv.addr);
+    r.set(Field::Addr, srv.addr.get());
     r.zeros(&[
         Field::SrvIcur,
         Field::IdleConnCur,

@@ -37,6 +37,9 @@ pub(super) fn server_status(srv: &ServerState, c: &Checks) -> String {
     let top = rise + fall - 1;
     let going_down = c.health && health < top;
     let margin = || format!("{}/{fall}", (health + 1).saturating_sub(rise));
+    if flags & admin::RESOLUTION_MAINT != 0 {
+        return "MAINT (resolution)".into();
+    }
     if flags & admin::MAINT != 0 {
         return "MAINT".into();
     }

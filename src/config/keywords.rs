@@ -118,7 +118,6 @@ pub(super) const UNSUPPORTED_PROXY: &[&str] = &[
     "ignore-persist",
     "dispatch",
     "bind-process",
-    "server-template",
     "dynamic-cookie-key",
     "declare",
     "filter",
@@ -196,7 +195,6 @@ pub(super) const SECTIONS: &[&str] = &["global", "defaults", "frontend", "backen
 /// Sections HAProxy has and splicer does not (yet).
 pub(super) const UNSUPPORTED_SECTIONS: &[&str] = &[
     "peers",
-    "resolvers",
     "userlist",
     "mailers",
     "program",

@@ -21,8 +21,10 @@ mod model;
 mod options;
 mod parser;
 mod proxy;
+pub(crate) mod resolvers;
 mod rules;
 mod server;
+mod server_dns;
 mod stats;
 mod stats_page;
 mod tcp;
@@ -32,6 +34,7 @@ pub(crate) mod vrrp;
 
 pub use logformat::LogFormat;
 pub use model::*;
+pub use resolvers::{Hold, Nameserver, Resolvers};
 pub use stats_page::{
     DEFAULT_STATS_REALM, DEFAULT_STATS_TIMEOUT, DEFAULT_STATS_URI, PathMatch, PathRule, SrcRule,
     StatsPage, StatsUi,

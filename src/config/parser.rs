@@ -49,6 +49,8 @@ enum Section {
     Proxy(usize),
     /// Index into `Parser::vrrp`.
     Vrrp(usize),
+    /// Index into `Parser::resolvers`.
+    Resolvers(usize),
 }
 
 /// The state of a load across all files.
@@ -61,6 +63,8 @@ pub(super) struct Parser<'e> {
     pub proxies: Vec<ProxyDraft>,
     /// `vrrp NAME` sections in order.
     pub vrrp: Vec<super::vrrp::VrrpDraft>,
+    /// `resolvers NAME` sections in order.
+    pub resolvers: Vec<super::resolvers::Resolvers>,
     /// The defaults that apply to proxies without `from` (the last seen).
     implicit_defaults: Option<usize>,
     section: Section,
@@ -81,6 +85,7 @@ impl<'e> Parser<'e> {
             defaults: Vec::new(),
             proxies: Vec::new(),
             vrrp: Vec::new(),
+            resolvers: Vec::new(),
             implicit_defaults: None,
             section: Section::None,
             diags: Diags::default(),
@@ -188,6 +193,18 @@ impl<'e> Parser<'e> {
             self.section = Section::Vrrp(self.vrrp.len() - 1);
             return;
         }
+        if first == "resolvers" {
+            let draft =
+                super::resolvers::header(&words, location, &self.resolvers, &mut self.diags);
+            self.section = match draft {
+                Some(r) => {
+                    self.resolvers.push(r);
+                    Section::Resolvers(self.resolvers.len() - 1)
+                }
+                None => Section::None,
+            };
+            return;
+        }
         if first == "vrrp_instance" {
             self.diags.error(location, "'vrrp_instance' is keepalived's syntax: splicer's section is 'vrrp NAME', one keyword per line, no braces");
             self.section = Section::None;
@@ -222,6 +239,9 @@ impl<'e> Parser<'e> {
             }
             Section::Vrrp(i) => {
                 super::vrrp::keyword(&mut self.vrrp[i], &words, location, &mut self.diags)
+            }
+            Section::Resolvers(i) => {
+                super::resolvers::keyword(&mut self.resolvers[i], &words, location, &mut self.diags)
             }
         }
     }

@@ -196,6 +196,7 @@ pub(super) const PROXY_KEYWORDS: &[ProxyKeyword] = &[
     kw("balance", Side::Back, true, ProxyDraft::balance),
     kw("hash-type", Side::Back, true, ProxyDraft::hash_type),
     kw("server", Side::Back, false, ProxyDraft::server),
+    kw("server-template", Side::Back, false, ProxyDraft::server_template),
     kw("default-server", Side::Back, true, ProxyDraft::default_server),
     kw("retries", Side::Back, true, ProxyDraft::retries),
     kw("source", Side::Back, true, ProxyDraft::source),
@@ -466,6 +467,42 @@ impl ProxyDraft {
                 "'server' expects <name> and <addr>[:<port>] as arguments.",
             );
         };
+        self.add_server(name, addr, &words[3..], loc, d);
+    }
+
+    /// `server-template PREFIX NUM|LOW-HIGH FQDN[:PORT] [params]`: servers
+    /// PREFIXn for each n, filled at run time by the name's records.
+    fn server_template(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+        let (Some(prefix), Some(range), Some(addr)) = (words.get(1), words.get(2), words.get(3))
+        else {
+            return d.error(
+                loc,
+                "'server-template' expects <prefix> <nb | range> <addr>[:<port>] as arguments.",
+            );
+        };
+        let bounds = match range.split_once('-') {
+            Some((low, high)) => low.parse::<u32>().ok().zip(high.parse::<u32>().ok()),
+            None => range.parse::<u32>().ok().map(|n| (1, n)),
+        };
+        let Some((low, high)) = bounds.filter(|(l, h)| *l >= 1 && l <= h) else {
+            return d.error(
+                loc,
+                format!("Wrong server-template number or range arg '{range}'."),
+            );
+        };
+        for n in low..=high {
+            self.add_server(&format!("{prefix}{n}"), addr, &words[4..], loc, d);
+        }
+    }
+
+    fn add_server(
+        &mut self,
+        name: &str,
+        addr: &str,
+        params_words: &[String],
+        loc: &Location,
+        d: &mut Diags,
+    ) {
         let who = format!("server '{}/{name}'", self.name);
         if let Some(first) = self.servers.iter().find(|s| s.name == *name) {
             d.error(
@@ -478,13 +515,26 @@ impl ProxyDraft {
             );
         }
         let mut params = self.default_server.clone();
-        let issues = server::apply(&mut params, &words[3..], &who);
+        let issues = server::apply(&mut params, params_words, &who);
         let failed = issues.iter().any(|i| matches!(i, ParamIssue::Error(_)));
         report(issues, loc, d);
-        let addr = match super::values::parse_server_addr(addr) {
-            Ok(a) => a,
+        let start = if params.dns.resolvers.is_none() && params.dns.init_addr.is_none() {
+            super::values::parse_server_addr(addr).map(|addr| super::server_dns::Start {
+                addr,
+                fqdn: None,
+                no_addr: false,
+                warning: None,
+            })
+        } else {
+            super::server_dns::server_address(addr, &params.dns)
+        };
+        let start = match start {
+            Ok(s) => s,
             Err(e) => return d.error(loc, format!("{who}: {e}")),
         };
+        if let Some(w) = &start.warning {
+            d.warn(loc, format!("{who}: {w}"));
+        }
         if failed {
             return;
         }
@@ -496,10 +546,24 @@ impl ProxyDraft {
             (max, 0) if max > 0 => minconn = Some(max),
             _ => {}
         }
+        // The section's name is turned into an index once every section
+        // is read (`validate.rs`); `usize::MAX` until then.
+        let dns = start
+            .fqdn
+            .zip(params.dns.resolvers.clone())
+            .map(|(fqdn, section)| ServerDns {
+                resolvers: usize::MAX,
+                resolvers_name: section,
+                fqdn,
+                prefer: params.dns.prefer,
+                nets: params.dns.nets.clone(),
+                allow_dup_ip: params.dns.allow_dup_ip,
+                ignore_weight: params.dns.ignore_weight,
+            });
         self.servers.push(Server {
-            name: name.clone(),
+            name: name.to_string(),
             location: loc.clone(),
-            addr,
+            addr: start.addr,
             weight: params.weight,
             backup: params.backup,
             maxconn,
@@ -512,6 +576,8 @@ impl ProxyDraft {
             source: params.source,
             tfo: params.tfo,
             check: params.check,
+            dns,
+            no_addr: start.no_addr,
         });
     }
 

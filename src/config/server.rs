@@ -4,6 +4,7 @@
 
 use super::keywords::did_you_mean;
 use super::model::*;
+use super::server_dns::{self, DnsParams};
 use super::values::{parse_int, parse_ip, parse_time};
 use std::net::IpAddr;
 
@@ -30,6 +31,7 @@ pub(super) struct ServerParams {
     /// `tfo`: TCP Fast Open when connecting.
     pub tfo: bool,
     pub check: CheckParams,
+    pub dns: DnsParams,
 }
 
 impl Default for ServerParams {
@@ -46,6 +48,7 @@ impl Default for ServerParams {
             source: None,
             tfo: false,
             check: CheckParams::default(),
+            dns: DnsParams::default(),
         }
     }
 }
@@ -95,6 +98,14 @@ pub(super) const WITH_ARG: &[(&str, SetValue)] = &[
     ("agent-port", |p, v| parse_int(v, MIN_PORT, u16::MAX).map(|n| p.check.agent_port = Some(n))),
     ("agent-inter", |p, v| positive_time(v).map(|t| p.check.agent_inter = Some(t))),
     ("agent-addr", |p, v| parse_ip(v).map(|ip| p.check.agent_addr = Some(ip))),
+    ("resolvers", |p, v| {
+        p.dns.resolvers = Some(v.to_string());
+        Ok(())
+    }),
+    ("resolve-prefer", |p, v| server_dns::resolve_prefer(&mut p.dns, v)),
+    ("resolve-net", |p, v| server_dns::resolve_net(&mut p.dns, v)),
+    ("resolve-opts", |p, v| server_dns::resolve_opts(&mut p.dns, v)),
+    ("init-addr", |p, v| server_dns::init_addr(&mut p.dns, v)),
     ("agent-send", |p, v| {
         p.check.agent_send = Some(super::lexer::word_text(v));
         Ok(())
@@ -150,11 +161,6 @@ const UNSUPPORTED: &[&str] = &[
     "force-tlsv13",
     "ssl-min-ver",
     "ssl-max-ver",
-    "resolvers",
-    "resolve-prefer",
-    "resolve-net",
-    "resolve-opts",
-    "init-addr",
     "proto",
     "namespace",
     "pool-max-conn",
@@ -426,12 +432,16 @@ mod tests {
                 "E: server 'b/s1': 'source': a source port ('127.0.0.1:5') is not supported yet",
             ),
             (
+                "resolve-prefer ipv5",
+                "E: server 'b/s1': 'resolve-prefer': expects either ipv4 or ipv6 as argument.",
+            ),
+            (
                 "ssl verify none",
                 "E: server 'b/s1': 'ssl' is not supported yet",
             ),
             (
-                "resolvers dns",
-                "E: server 'b/s1': 'resolvers' is not supported yet",
+                "usesrc client",
+                "E: server 'b/s1': 'usesrc' is not supported yet",
             ),
             (
                 "cookie web1",

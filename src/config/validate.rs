@@ -14,6 +14,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         global,
         proxies,
         vrrp,
+        resolvers,
         mut diags,
         ..
     } = parser;
@@ -22,6 +23,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         frontends: Vec::new(),
         backends: Vec::new(),
         vrrp: Vec::new(),
+        resolvers,
     };
     check_duplicates(&proxies, &mut diags);
     let uids = proxy_uids(&proxies);
@@ -61,6 +63,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
     default_fullconn(&mut config);
     resolve_tracks(&mut config, &mut diags);
     state_files(&mut config, &proxies);
+    link_resolvers(&mut config, &mut diags);
     config.vrrp = super::vrrp::finish(vrrp, &config.backends, &mut diags);
     // `log global` means the global section's lines, wherever it is.
     let drafts = proxies.iter().filter(|p| p.kind.front());
@@ -484,4 +487,36 @@ fn frontend(
         stats: stats.then(|| p.stats.resolve(p.timeouts.http_request, p.timeouts.client)),
     };
     (fe, target)
+}
+
+/// Points each server's `resolvers NAME` at its section (HAProxy's message
+/// when there is none).
+fn link_resolvers(config: &mut Config, d: &mut Diags) {
+    for be in &mut config.backends {
+        for s in &mut be.servers {
+            let Some(dns) = &mut s.dns else { continue };
+            match config
+                .resolvers
+                .iter()
+                .position(|r| r.name == dns.resolvers_name)
+            {
+                Some(i) => dns.resolvers = i,
+                None => d.error(
+                    &s.location,
+                    format!(
+                        "backend '{}', server '{}': unable to find required resolvers '{}'",
+                        be.name, s.name, dns.resolvers_name
+                    ),
+                ),
+            }
+        }
+    }
+    for r in &config.resolvers {
+        if r.nameservers.is_empty() {
+            d.warn(
+                &r.location,
+                format!("resolvers '{}' has no nameserver", r.name),
+            );
+        }
+    }
 }

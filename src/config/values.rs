@@ -88,7 +88,7 @@ where
 }
 
 /// The host part of an address, before resolution.
-enum Family {
+pub(super) enum Family {
     Any,
     V4,
     V6,
@@ -97,7 +97,7 @@ enum Family {
 /// Splits an `[ipv4@|ipv6@]HOST:PORT` string into family, host and port text.
 /// `[::1]:80`, `::1:80` and `:::80` are accepted like HAProxy does (the port is
 /// after the last colon).
-fn split_host_port(text: &str) -> Result<(Family, &str, Option<&str>), String> {
+pub(super) fn split_host_port(text: &str) -> Result<(Family, &str, Option<&str>), String> {
     let (family, rest) = if let Some(r) = text.strip_prefix("ipv4@") {
         (Family::V4, r)
     } else if let Some(r) = text.strip_prefix("ipv6@") {
@@ -130,7 +130,7 @@ fn parse_port(text: &str, whole: &str) -> Result<u16, String> {
 }
 
 /// Resolves a host (IP literal or name) in a family; `""`/`*` is "any".
-fn resolve_host(family: &Family, host: &str, whole: &str) -> Result<IpAddr, String> {
+pub(super) fn resolve_host(family: &Family, host: &str, whole: &str) -> Result<IpAddr, String> {
     if host.is_empty() || host == "*" {
         return Ok(match family {
             Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -181,23 +181,22 @@ pub(super) fn parse_server_addr(text: &str) -> Result<SocketAddr, String> {
     if host.is_empty() || host == "*" {
         return Err(format!("missing address in '{text}'"));
     }
-    let port = match port {
-        None | Some("") | Some("0") => {
-            return Err(format!(
-                "port required in '{text}' (splicer does not forward to the client's destination port)"
-            ));
-        }
-        Some(p) if p.starts_with(['+', '-']) => {
-            return Err(format!(
-                "port offsets ('{p}') are not supported yet in '{text}'"
-            ));
-        }
-        Some(p) if p.contains('-') => {
-            return Err(format!("port range not permitted here in '{text}'"));
-        }
-        Some(p) => parse_port(p, text)?,
-    };
+    let port = server_port(port, text)?;
     Ok(SocketAddr::new(resolve_host(&family, host, text)?, port))
+}
+
+/// The port of a server address (`text` is the whole address, for messages).
+pub(super) fn server_port(port: Option<&str>, text: &str) -> Result<u16, String> {
+    match port {
+        None | Some("") | Some("0") => Err(format!(
+            "port required in '{text}' (splicer does not forward to the client's destination port)"
+        )),
+        Some(p) if p.starts_with(['+', '-']) => Err(format!(
+            "port offsets ('{p}') are not supported yet in '{text}'"
+        )),
+        Some(p) if p.contains('-') => Err(format!("port range not permitted here in '{text}'")),
+        Some(p) => parse_port(p, text),
+    }
 }
 
 /// An IP address literal (for `source`, `addr`, `agent-addr`).

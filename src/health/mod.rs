@@ -82,6 +82,10 @@ struct Check {
     target: Target,
     next: Instant,
     probe: Option<Probe>,
+    /// The server's address is resolved at run time: the check's own
+    /// `addr`/`port` (or agent's), the rest taken from the server's
+    /// address when a probe starts.
+    follows_dns: Option<(Option<std::net::IpAddr>, Option<u16>)>,
 }
 
 /// What the checker knows of one checked server.
@@ -150,7 +154,8 @@ impl Thread {
                     last: None,
                 });
                 let ip = p.addr.unwrap_or(server.addr.ip());
-                let mut add = |kind, steps, addr, inter: Duration| {
+                let dns = server.dns.is_some();
+                let mut add = |kind, steps, addr: SocketAddr, inter: Duration, own| {
                     let connect_timeout = match p.timeout {
                         // HAProxy: with `timeout check`, the connect gets
                         // min(timeout connect, inter) and the rest `timeout check`.
@@ -169,17 +174,31 @@ impl Thread {
                         },
                         next: now,
                         probe: None,
+                        follows_dns: dns.then_some(own),
                     });
                 };
                 if p.enabled {
                     let port = p.port.unwrap_or(server.addr.port());
                     let addr = SocketAddr::new(ip, port);
-                    add(Kind::Health, health_steps.clone(), addr, p.inter);
+                    add(
+                        Kind::Health,
+                        health_steps.clone(),
+                        addr,
+                        p.inter,
+                        (p.addr, p.port),
+                    );
                 }
                 if let Some(port) = agent_port {
                     let addr = SocketAddr::new(p.agent_addr.unwrap_or(ip), port);
                     let steps = script::agent_script(p.agent_send.as_deref()).into();
-                    add(Kind::Agent, steps, addr, p.agent_inter.unwrap_or(p.inter));
+                    let own = (p.agent_addr.or(p.addr), Some(port));
+                    add(
+                        Kind::Agent,
+                        steps,
+                        addr,
+                        p.agent_inter.unwrap_or(p.inter),
+                        own,
+                    );
                 }
             }
         }
@@ -262,6 +281,12 @@ impl Thread {
                 }
                 Some(_) => {}
                 None if now >= c.next => {
+                    if let Some((ip, port)) = c.follows_dns {
+                        let t = &self.servers[c.tracked];
+                        let cur = self.rt.backend(t.backend).server(t.server).addr.get();
+                        c.target.addr =
+                            SocketAddr::new(ip.unwrap_or(cur.ip()), port.unwrap_or(cur.port()));
+                    }
                     let (p, poll) = Probe::start(
                         c.steps.clone(),
                         c.target.clone(),
@@ -340,13 +365,10 @@ impl Thread {
     fn paused(&self, i: usize) -> bool {
         let c = &self.checks[i];
         let t = &self.servers[c.tracked];
-        c.kind == Kind::Health
-            && self
-                .rt
-                .backend(t.backend)
-                .server(t.server)
-                .check_disabled
-                .load(Ordering::Relaxed)
+        let srv = self.rt.backend(t.backend).server(t.server);
+        // A server without an address is not checked (HAProxy: RMAINT).
+        srv.admin_flags() & crate::runtime::admin::RESOLUTION_MAINT != 0
+            || c.kind == Kind::Health && srv.check_disabled.load(Ordering::Relaxed)
     }
 
     /// The time to the next run of check `i`, `spread-checks` applied.

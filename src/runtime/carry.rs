@@ -48,7 +48,7 @@ fn carry_backend(be: &mut BackendState, old: &BackendState) {
     be.counters = old.counters.clone();
     be.active = old.active.clone();
     be.queued = old.queued.clone();
-    for s in &mut be.servers {
+    for (i, s) in be.servers.iter_mut().enumerate() {
         let Some((j, o)) = old
             .servers
             .iter()
@@ -58,7 +58,16 @@ fn carry_backend(be: &mut BackendState, old: &BackendState) {
             continue;
         };
         carry_settings(s, o, old.config.servers[j].maxconn);
-        if o.addr == s.addr {
+        let fqdn = |c: &crate::config::Server| c.dns.as_ref().map(|d| d.fqdn.clone());
+        let resolved = fqdn(&be.config.servers[i]);
+        if resolved.is_some() && resolved == fqdn(&old.config.servers[j]) {
+            // What DNS found outlives the reload (HAProxy keeps it in the
+            // state file, `init-addr last`).
+            s.addr.set(o.addr.get());
+            let rmaint = o.admin_flags() & admin::RESOLUTION_MAINT != 0;
+            s.set_admin(admin::RESOLUTION_MAINT, rmaint);
+        }
+        if o.addr.get() == s.addr.get() {
             carry_health(s, o);
         }
     }

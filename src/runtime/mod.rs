@@ -9,6 +9,7 @@
 //! Workers never lock anything here; the admin and health threads change
 //! state through the same atomics.
 
+mod addr;
 mod backend;
 mod carry;
 mod counters;
@@ -46,6 +47,8 @@ pub(crate) struct Runtime {
     pub global: Global,
     pub frontends: Vec<FrontendState>,
     pub backends: Vec<BackendState>,
+    /// `resolvers` sections, for the DNS thread.
+    pub resolvers: Vec<crate::config::Resolvers>,
     /// Global `maxconn` in effect (`set maxconn global` lowers it, up to
     /// the configured value).
     pub maxconn: AtomicUsize,
@@ -97,6 +100,7 @@ impl Runtime {
             global,
             frontends,
             backends,
+            resolvers: config.resolvers,
         }
     }
 

@@ -5,11 +5,12 @@
 //! atomics; only the last check's details sit under a lock, which workers
 //! never touch.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use super::Counters;
+use super::addr::AddrCell;
 use crate::base::clock::now_ms;
 use crate::base::slot::{Gauge, Slot};
 use crate::config::ProxyVersion;
@@ -53,7 +54,10 @@ pub(crate) mod admin {
     pub(crate) const FORCED_MAINT: u8 = 2;
     /// Drain forced at run time (agent `drain`, runtime API).
     pub(crate) const FORCED_DRAIN: u8 = 4;
-    pub(crate) const MAINT: u8 = CONFIG_MAINT | FORCED_MAINT;
+    /// Maintenance because the server has no address: `init-addr none`, or
+    /// DNS answers without one for it (HAProxy's RMAINT, "MAINT (resolution)").
+    pub(crate) const RESOLUTION_MAINT: u8 = 8;
+    pub(crate) const MAINT: u8 = CONFIG_MAINT | FORCED_MAINT | RESOLUTION_MAINT;
 }
 
 /// What the last health check said, for `show stat` and the stats page.
@@ -98,7 +102,8 @@ pub(crate) struct Observe {
 #[derive(Debug)]
 pub(crate) struct ServerState {
     pub name: String,
-    pub addr: SocketAddr,
+    /// Changed at run time by DNS resolution; read once per connect.
+    pub addr: AddrCell,
     pub backup: bool,
     pub send_proxy: Option<ProxyVersion>,
     pub source: Option<IpAddr>,
@@ -312,7 +317,7 @@ impl ServerState {
     pub(super) fn new(s: &crate::config::Server, counters: Counters) -> ServerState {
         ServerState {
             name: s.name.clone(),
-            addr: s.addr,
+            addr: AddrCell::new(s.addr),
             backup: s.backup,
             send_proxy: s.send_proxy,
             source: s.source,
@@ -322,7 +327,14 @@ impl ServerState {
             maxqueue: s.maxqueue,
             weight: AtomicU32::new(s.weight),
             initial_weight: s.weight,
-            admin: AtomicU8::new(if s.disabled { admin::CONFIG_MAINT } else { 0 }),
+            admin: AtomicU8::new(
+                if s.disabled { admin::CONFIG_MAINT } else { 0 }
+                    | if s.no_addr {
+                        admin::RESOLUTION_MAINT
+                    } else {
+                        0
+                    },
+            ),
             oper: AtomicU8::new(Oper::Up as u8),
             slowstart_ms: s.check.slowstart.map_or(0, |d| d.as_millis() as u64),
             ramp_until: AtomicU64::new(0),

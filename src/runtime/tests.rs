@@ -23,6 +23,8 @@ fn server(name: &str, backup: bool) -> Server {
         source: None,
         tfo: false,
         check: Default::default(),
+        dns: None,
+        no_addr: false,
     }
 }
 
@@ -31,6 +33,7 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
         global: Global::default(),
         frontends: vec![],
         vrrp: vec![],
+        resolvers: vec![],
         backends: vec![Backend {
             name: "b".into(),
             location: Location::default(),

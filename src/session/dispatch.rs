@@ -105,7 +105,7 @@ impl Session {
                 && (srv.send_proxy.is_some()
                     || self.client.peek(&mut [0u8; 1]).is_ok_and(|n| n > 0)),
         };
-        let result = connect::start(srv.addr, &opts).and_then(|mut stream| {
+        let result = connect::start(srv.addr.get(), &opts).and_then(|mut stream| {
             let interest = Interest::READABLE | Interest::WRITABLE;
             ctx.registry
                 .register(&mut stream, Side::Server.token(self.key), interest)?;
@@ -230,7 +230,7 @@ impl Session {
                 "{}/{}: connection to {} failed after {} retries: {err}",
                 backend.config.name,
                 srv.name,
-                srv.addr,
+                srv.addr.get(),
                 backend.config.retries
             );
             return Outcome::Close(Close::Normal);

@@ -26,7 +26,7 @@ impl Session {
                 name: srv.name.clone(),
                 id: s.index() as u64 + 1,
             };
-            Some((named, srv.addr))
+            Some((named, srv.addr.get()))
         });
         let source = match &self.phase {
             Phase::Connecting { conn } | Phase::Forwarding { conn } if detail => {

@@ -27,6 +27,7 @@ mod balance;
 mod cli;
 mod config_corpus;
 mod daemon;
+mod dns;
 mod fd_exhaustion;
 mod halfclose;
 mod health_agent;

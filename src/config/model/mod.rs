@@ -6,10 +6,12 @@
 //! the same name, with the frontend's `default_backend` pointing at it.
 
 mod check;
+mod dns;
 mod log;
 mod tcp;
 
 pub use check::*;
+pub use dns::*;
 pub use log::*;
 pub use tcp::*;
 
@@ -60,6 +62,8 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// `vrrp NAME` sections (splicer's extension).
     pub vrrp: Vec<super::vrrp::VrrpInstance>,
+    /// `resolvers NAME` sections.
+    pub resolvers: Vec<super::resolvers::Resolvers>,
 }
 
 impl Config {
@@ -407,6 +411,11 @@ pub struct Server {
     /// `tfo`: TCP Fast Open on connect (TCP_FASTOPEN_CONNECT).
     pub tfo: bool,
     pub check: CheckParams,
+    /// Run-time resolution of the address's host name (`resolvers`).
+    pub dns: Option<ServerDns>,
+    /// Started without an address (`init-addr none`, or a name that did
+    /// not resolve under `resolvers`): in maintenance until resolved.
+    pub no_addr: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -62,6 +62,7 @@ fn proxy_keywords() {
         ("balance", "balance leastconn"),
         ("hash-type", "hash-type consistent"),
         ("server", "server s2 127.0.0.1:9001"),
+        ("server-template", "server-template t 1-2 127.0.0.1:9002"),
         ("default-server", "default-server inter 3s"),
         ("retries", "retries 3"),
         ("source", "source 127.0.0.1"),
@@ -187,6 +188,11 @@ fn server_and_bind_parameters() {
         ("agent-inter", "agent-inter 3s"),
         ("agent-addr", "agent-addr 127.0.0.3"),
         ("agent-send", "agent-send ping"),
+        ("resolvers", "resolvers dns"),
+        ("resolve-prefer", "resolve-prefer ipv4"),
+        ("resolve-net", "resolve-net 127.0.0.0/8"),
+        ("resolve-opts", "resolve-opts allow-dup-ip"),
+        ("init-addr", "init-addr last,libc,none"),
     ];
     each_loads(server::WITH_ARG.iter().map(|(n, _)| *n), &with_arg, &config);
     let flags = server::FLAGS.iter().map(|(n, _)| *n);
@@ -348,4 +354,56 @@ fn track_names_a_checked_server() {
     ));
     let t = l.config.backends[1].servers[0].track.unwrap();
     assert_eq!((t.0.index(), t.1.index()), (0, 0));
+}
+
+#[test]
+fn resolvers_section_and_templates() {
+    let text = format!(
+        "{HEAD}resolvers dns\n    nameserver ns1 127.0.0.1:5353\n    hold valid 2s\n{LISTEN}    server-template web 2-3 app.invalid:80 resolvers dns init-addr none resolve-prefer ipv4\n"
+    );
+    let c = parse_str("t.cfg", &text).unwrap().config;
+    assert_eq!(
+        c.resolvers[0].nameservers[0].addr.to_string(),
+        "127.0.0.1:5353"
+    );
+    let web: Vec<&Server> = c.backends[0].servers.iter().skip(1).collect();
+    assert_eq!(
+        web.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["web2", "web3"]
+    );
+    let dns = web[0].dns.as_ref().unwrap();
+    assert_eq!(
+        (dns.resolvers, dns.fqdn.as_str(), dns.prefer),
+        (0, "app.invalid", IpFamily::V4)
+    );
+    assert!(web[0].no_addr && web[0].addr.port() == 80);
+    // HAProxy's messages (haproxy -c, 2.6).
+    let cases: &[(&str, &str)] = &[
+        (
+            "server-template web 0 app.invalid:80",
+            "Wrong server-template number or range arg '0'.",
+        ),
+        (
+            "server-template web 2-1 app.invalid:80",
+            "Wrong server-template number or range arg '2-1'.",
+        ),
+        (
+            "server-template web 2",
+            "'server-template' expects <prefix> <nb | range> <addr>[:<port>] as arguments.",
+        ),
+        (
+            "server s9 app.invalid:80 resolvers nodns init-addr none",
+            "backend 'l', server 's9': unable to find required resolvers 'nodns'",
+        ),
+    ];
+    for (line, expected) in cases {
+        let text = format!("{HEAD}{LISTEN}    {line}\n");
+        let errors: Vec<String> = parse_str("t.cfg", &text)
+            .unwrap_err()
+            .errors
+            .iter()
+            .map(|e| e.message.clone())
+            .collect();
+        assert!(errors.iter().any(|e| e == expected), "{line}: {errors:?}");
+    }
 }
