@@ -203,11 +203,13 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
             .iter()
             .filter_map(|v| v.notify.clone())
             .collect();
-        // The parent opens the config files and the server state files.
+        // The parent opens the config files, the server state files and
+        // the resolver's configuration (`parse-resolv-conf`).
         let readable: Vec<PathBuf> = files
             .iter()
             .cloned()
             .chain(config.server_state_files())
+            .chain([PathBuf::from(config::RESOLV_CONF)])
             .collect();
         match host::privsep::split(&readable, &scripts).map_err(StartError::Split)? {
             host::privsep::Role::Parent(sys::process::Exit::Code(0)) => return Ok(()),

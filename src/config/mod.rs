@@ -34,7 +34,7 @@ pub(crate) mod vrrp;
 
 pub use logformat::LogFormat;
 pub use model::*;
-pub use resolvers::{Hold, Nameserver, Resolvers};
+pub use resolvers::{Hold, Nameserver, RESOLV_CONF, Resolvers};
 pub use stats_page::{
     DEFAULT_STATS_REALM, DEFAULT_STATS_TIMEOUT, DEFAULT_STATS_URI, PathMatch, PathRule, SrcRule,
     StatsPage, StatsUi,

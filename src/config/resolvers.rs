@@ -26,7 +26,7 @@ pub(crate) const DEFAULT_PAYLOAD_SIZE: u16 = 512;
 /// `accepted_payload_size` lower bound: a DNS header (HAProxy).
 const MIN_PAYLOAD_SIZE: u32 = 12;
 /// Where `parse-resolv-conf` reads.
-const RESOLV_CONF: &str = "/etc/resolv.conf";
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// `hold STATUS PERIOD`: how long a last valid answer outweighs an error
 /// of each kind before the servers go to maintenance.
@@ -129,7 +129,7 @@ pub(crate) fn keyword(r: &mut Resolvers, words: &[String], loc: &Location, d: &m
                 ),
             }
         }
-        "parse-resolv-conf" => match std::fs::read_to_string(RESOLV_CONF) {
+        "parse-resolv-conf" => match crate::host::read_file(std::path::Path::new(RESOLV_CONF)) {
             Ok(text) => {
                 for (i, ip) in resolv_conf(&text).into_iter().enumerate() {
                     let name = format!("{RESOLV_CONF}-nameserver-{}", i + 1);
