@@ -568,6 +568,7 @@ impl ProxyDraft {
             backup: params.backup,
             maxconn,
             minconn,
+            port_mode: super::values::server_port_mode(addr),
             maxqueue: params.maxqueue,
             track_spec: params.track.clone(),
             track: None,

@@ -104,6 +104,12 @@ fn resolve_tracks(config: &mut Config, d: &mut Diags) {
     let mut found = Vec::new();
     for (bi, b) in config.backends.iter().enumerate() {
         for (si, s) in b.servers.iter().enumerate() {
+            if s.port_mode != PortMode::Fixed && s.check.enabled && s.check.port.is_none() {
+                d.error(
+                    &s.location,
+                    format!("proxy '{}': server '{}' has neither service port nor check port.", b.name, s.name),
+                );
+            }
             let Some(spec) = &s.track_spec else { continue };
             let who = format!("'server {}/{}'", b.name, s.name);
             if s.check.enabled {

@@ -185,17 +185,31 @@ pub(super) fn parse_server_addr(text: &str) -> Result<SocketAddr, String> {
     Ok(SocketAddr::new(resolve_host(&family, host, text)?, port))
 }
 
-/// The port of a server address (`text` is the whole address, for messages).
+/// The port of a server address (`text` is the whole address, for
+/// messages): 0 when it comes from the client's (see [`server_port_mode`]).
 pub(super) fn server_port(port: Option<&str>, text: &str) -> Result<u16, String> {
     match port {
-        None | Some("") | Some("0") => Err(format!(
-            "port required in '{text}' (splicer does not forward to the client's destination port)"
-        )),
-        Some(p) if p.starts_with(['+', '-']) => Err(format!(
-            "port offsets ('{p}') are not supported yet in '{text}'"
-        )),
+        None | Some("") => Ok(0),
+        Some(p) if p.starts_with(['+', '-']) => parse_port(&p[1..], text).map(|_| 0),
         Some(p) if p.contains('-') => Err(format!("port range not permitted here in '{text}'")),
         Some(p) => parse_port(p, text),
+    }
+}
+
+/// How a server address gives its port: `HOST:N`, `HOST` / `HOST:0` (the
+/// client's destination port), `HOST:+N` / `HOST:-N` (an offset from it).
+pub(super) fn server_port_mode(text: &str) -> super::model::PortMode {
+    use super::model::PortMode;
+    let Ok((_, _, port)) = split_host_port(text) else {
+        return PortMode::Fixed;
+    };
+    match port {
+        None | Some("") | Some("0") => PortMode::Client,
+        Some(p) => match (p.strip_prefix('+'), p.strip_prefix('-')) {
+            (Some(n), _) => PortMode::Offset(n.parse().unwrap_or(0)),
+            (_, Some(n)) => PortMode::Offset(-n.parse::<i32>().unwrap_or(0)),
+            _ => PortMode::Fixed,
+        },
     }
 }
 
@@ -217,6 +231,7 @@ pub(super) fn parse_ip(text: &str) -> Result<IpAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::PortMode;
 
     #[test]
     fn times() {
@@ -342,12 +357,27 @@ mod tests {
                 "{input}"
             );
         }
+        // No port, `:0` and offsets: the port comes from the client's.
+        for (input, mode) in [
+            ("127.0.0.1", PortMode::Client),
+            ("127.0.0.1:0", PortMode::Client),
+            ("127.0.0.1:+1000", PortMode::Offset(1000)),
+            ("[::1]:-10", PortMode::Offset(-10)),
+            ("127.0.0.1:80", PortMode::Fixed),
+        ] {
+            assert_eq!(parse_server_addr(input).unwrap().port() == 0, mode != PortMode::Fixed, "{input}");
+            assert_eq!(server_port_mode(input), mode, "{input}");
+        }
+        let client: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let srv: SocketAddr = "127.0.0.2:0".parse().unwrap();
+        assert_eq!(PortMode::Client.target(srv, client).port(), 8080);
+        assert_eq!(PortMode::Offset(-80).target(srv, client).port(), 8000);
+        assert_eq!(PortMode::Offset(60000).target(srv, client).port(), 2544);
         let resolved = parse_server_addr("localhost:8080").unwrap();
         assert!(resolved.ip().is_loopback() && resolved.port() == 8080);
         for (input, needle) in [
-            ("127.0.0.1", "port required"),
-            ("127.0.0.1:0", "port required"),
-            ("127.0.0.1:+80", "port offsets"),
+            ("127.0.0.1:+x", "invalid port"),
+            ("127.0.0.1:-70000", "invalid port"),
             ("127.0.0.1:80-90", "port range not permitted"),
             (":80", "missing address"),
             (

@@ -104,6 +104,8 @@ pub(crate) struct ServerState {
     pub name: String,
     /// Changed at run time by DNS resolution; read once per connect.
     pub addr: AddrCell,
+    /// Whether the port is `addr`'s or comes from the client's destination.
+    pub port_mode: crate::config::PortMode,
     pub backup: bool,
     pub send_proxy: Option<ProxyVersion>,
     pub source: Option<IpAddr>,
@@ -318,6 +320,7 @@ impl ServerState {
         ServerState {
             name: s.name.clone(),
             addr: AddrCell::new(s.addr),
+            port_mode: s.port_mode,
             backup: s.backup,
             send_proxy: s.send_proxy,
             source: s.source,

@@ -18,6 +18,7 @@ fn server(name: &str, backup: bool) -> Server {
         maxqueue: 0,
         track_spec: None,
         track: None,
+        port_mode: Default::default(),
         disabled: false,
         send_proxy: None,
         source: None,

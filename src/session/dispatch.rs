@@ -105,7 +105,8 @@ impl Session {
                 && (srv.send_proxy.is_some()
                     || self.client.peek(&mut [0u8; 1]).is_ok_and(|n| n > 0)),
         };
-        let result = connect::start(srv.addr.get(), &opts).and_then(|mut stream| {
+        let target = srv.port_mode.target(srv.addr.get(), self.local_addr);
+        let result = connect::start(target, &opts).and_then(|mut stream| {
             let interest = Interest::READABLE | Interest::WRITABLE;
             ctx.registry
                 .register(&mut stream, Side::Server.token(self.key), interest)?;

@@ -362,3 +362,29 @@ fn disabled_active_is_skipped() {
     let t = tally(sp.addr("fe"), 30);
     assert_eq!(get(&t, "s2"), 30, "{t:?}");
 }
+
+/// A server without a port takes the client's destination port, and
+/// `:+N`/`:-N` moves it (HAProxy's transparent-port forms): clients of each
+/// bind reach the server port their bind's port maps to.
+#[test]
+fn server_ports_follow_the_clients_destination_port() {
+    let sp = Splicer::start(
+        &config(
+            "",
+            "",
+            "listen same\n    bind 127.0.0.1:0\n    server s 127.0.0.2\n\
+             listen shifted\n    bind 127.0.0.1:0\n    server s 127.0.0.2:+1\n",
+        ),
+        &["same", "shifted"],
+    );
+    let (same, shifted) = (sp.addr("same"), sp.addr("shifted"));
+    let named = |port: u16, name: &'static str| {
+        Backend::spawn_on(SocketAddr::from(([127, 0, 0, 2], port)), move |mut s| {
+            let _ = std::io::Write::write_all(&mut s, format!("{name}\n").as_bytes());
+        })
+    };
+    let _a = named(same.port(), "same-port");
+    let _b = named(shifted.port() + 1, "port-plus-one");
+    assert_eq!(server_name(same), "same-port");
+    assert_eq!(server_name(shifted), "port-plus-one");
+}

@@ -382,6 +382,30 @@ pub enum ProxyVersion {
     V2,
 }
 
+/// Where a server's port comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PortMode {
+    /// The port of its address.
+    #[default]
+    Fixed,
+    /// No port (or `:0`): the port the client connected to.
+    Client,
+    /// `:+N` / `:-N`: the client's destination port moved by N.
+    Offset(i32),
+}
+
+impl PortMode {
+    /// The address to connect to for a client that reached `local`.
+    pub fn target(self, addr: std::net::SocketAddr, local: std::net::SocketAddr) -> std::net::SocketAddr {
+        let port = match self {
+            PortMode::Fixed => return addr,
+            PortMode::Client => local.port(),
+            PortMode::Offset(d) => (i32::from(local.port()) + d).rem_euclid(65536) as u16,
+        };
+        std::net::SocketAddr::new(addr.ip(), port)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Server {
     pub name: String,
@@ -395,6 +419,8 @@ pub struct Server {
     pub maxconn: Option<u32>,
     /// `minconn`: the limit in effect when the backend is idle.
     pub minconn: Option<u32>,
+    /// A port given, none (the client's), or an offset from the client's.
+    pub port_mode: PortMode,
     /// `track [PROXY/]SERVER` as written, and the server it names: this
     /// server has no check of its own and follows that one's UP/DOWN.
     pub track_spec: Option<String>,

@@ -124,9 +124,9 @@ fn errors_name_file_and_line() {
             "t.cfg:8: server 'l/s': 'weight': value '257' is out of range 0..256",
         ),
         (
-            "port required",
-            "server s 127.0.0.1",
-            "t.cfg:8: server 'l/s': port required in '127.0.0.1'",
+            "no port and a check without its own port",
+            "server s 127.0.0.1 check",
+            "t.cfg:8: proxy 'l': server 's' has neither service port nor check port.",
         ),
         (
             "unresolvable",
@@ -198,7 +198,7 @@ fn errors_name_file_and_line() {
 #[test]
 fn collects_every_error() {
     let errs = errors(&format!(
-        "{HEAD}frontend f\n bind :80\n balanse x\n default_backend b\nbackend b\n server s 127.0.0.1\n timout connect 1s\nfoo bar\n"
+        "{HEAD}frontend f\n bind :80\n balanse x\n default_backend b\nbackend b\n server s 127.0.0.1:80-90\n timout connect 1s\nfoo bar\n"
     ));
     let lines: Vec<&str> = errs.iter().map(|e| e.split(": ").next().unwrap()).collect();
     assert_eq!(
