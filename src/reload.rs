@@ -118,7 +118,8 @@ impl Listeners {
                     out.bound.push(old.clone());
                     continue;
                 }
-                let ls = listener::open_bind(bind, fi, &fe.name, workers)?;
+                let reuseport = !config.global.noreuseport;
+                let ls = listener::open_bind(bind, fi, &fe.name, workers, reuseport)?;
                 log::info!("frontend {} listening on {}", fe.name, ls[0].addr);
                 out.bound.push(Bound {
                     key,

@@ -105,7 +105,8 @@ pub(crate) fn bind(
     for (fi, fe) in stats.filter(|(_, f)| f.stats.is_some() && !f.disabled) {
         for b in &fe.binds {
             let fi = crate::base::ids::FrontendId::new(fi);
-            let mut ls = open_bind(b, fi, &fe.name, 1).map_err(AdminError::Frontend)?;
+            let reuseport = !config.global.noreuseport;
+            let mut ls = open_bind(b, fi, &fe.name, 1, reuseport).map_err(AdminError::Frontend)?;
             let l = ls.remove(0);
             // The tests and operators read the port from this line.
             log::info!("stats page: frontend {} listening on {}", fe.name, l.addr);

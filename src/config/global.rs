@@ -13,6 +13,9 @@ use super::values::{parse_int, parse_size, parse_time};
 
 /// `nbthread` upper bound (HAProxy's MAX_THREADS on 64-bit builds).
 pub(super) const MAX_NBTHREAD: usize = 64;
+/// The smallest `tune.bufsize` splicer takes (HAProxy fails below about
+/// this for its own messages).
+const MIN_BUFSIZE: usize = 1024;
 /// `spread-checks` upper bound, in percent (HAProxy).
 pub(super) const MAX_SPREAD_CHECKS: u32 = 50;
 
@@ -91,6 +94,24 @@ pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
         g.server_state_base = Some(v.into());
         Ok(())
     }),
+    value("tune.bufsize", |g, v| parse_size(v).and_then(|n| {
+        if n < MIN_BUFSIZE {
+            return Err(format!("'{v}' is below the smallest buffer splicer takes ({MIN_BUFSIZE})"));
+        }
+        g.bufsize = n;
+        Ok(())
+    })),
+    value("tune.maxaccept", |g, v| {
+        // HAProxy: -1 (or 0) is no limit.
+        let n: i64 = v.parse().map_err(|_| format!("'{v}' is not a number"))?;
+        g.maxaccept = usize::try_from(n).ok().filter(|n| *n > 0);
+        Ok(())
+    }),
+    value("tune.rcvbuf.client", |g, v| parse_size(v).map(|n| g.rcvbuf_client = Some(n))),
+    value("tune.rcvbuf.server", |g, v| parse_size(v).map(|n| g.rcvbuf_server = Some(n))),
+    value("tune.sndbuf.client", |g, v| parse_size(v).map(|n| g.sndbuf_client = Some(n))),
+    value("tune.sndbuf.server", |g, v| parse_size(v).map(|n| g.sndbuf_server = Some(n))),
+    flag("noreuseport", |g, _, _| g.noreuseport = true),
     line("cpu-map", |g, w, l, d| super::cpumap::parse(&mut g.cpu_map, w, l, d)),
     value("maxconnrate", |g, v| parse_int(v, 0, u32::MAX).map(|n| g.maxconnrate = n)),
     value("maxsessrate", |g, v| parse_int(v, 0, u32::MAX).map(|n| g.maxsessrate = n)),

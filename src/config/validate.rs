@@ -107,7 +107,10 @@ fn resolve_tracks(config: &mut Config, d: &mut Diags) {
             if s.port_mode != PortMode::Fixed && s.check.enabled && s.check.port.is_none() {
                 d.error(
                     &s.location,
-                    format!("proxy '{}': server '{}' has neither service port nor check port.", b.name, s.name),
+                    format!(
+                        "proxy '{}': server '{}' has neither service port nor check port.",
+                        b.name, s.name
+                    ),
                 );
             }
             let Some(spec) = &s.track_spec else { continue };

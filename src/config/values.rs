@@ -365,7 +365,11 @@ mod tests {
             ("[::1]:-10", PortMode::Offset(-10)),
             ("127.0.0.1:80", PortMode::Fixed),
         ] {
-            assert_eq!(parse_server_addr(input).unwrap().port() == 0, mode != PortMode::Fixed, "{input}");
+            assert_eq!(
+                parse_server_addr(input).unwrap().port() == 0,
+                mode != PortMode::Fixed,
+                "{input}"
+            );
             assert_eq!(server_port_mode(input), mode, "{input}");
         }
         let client: SocketAddr = "127.0.0.1:8080".parse().unwrap();

@@ -20,8 +20,6 @@ use crate::config::SpliceMode;
 use crate::sys;
 pub(crate) use pipe::{Pipe, PipePool};
 
-/// Bytes read per copy-mode read (the worker's scratch buffer size).
-pub(crate) const COPY_CHUNK: usize = 16 * 1024;
 /// In `Auto` mode, consecutive full copy reads before a flow switches to
 /// splicing: bulk streams fill the buffer every time, request/response
 /// traffic rarely does (HAProxy's splice-auto has the same idea).
@@ -297,8 +295,8 @@ impl Flow {
         dst_ready: &mut Ready,
         scratch: &mut [u8],
     ) -> io::Result<Filled> {
-        let cap = COPY_CHUNK.min(scratch.len());
-        let chunk = &mut scratch[..cap];
+        // The worker's buffer is `tune.bufsize` long.
+        let chunk = &mut scratch[..];
         let n = (&*src).read(chunk)?;
         if n == 0 {
             return Ok(Filled::Eof);

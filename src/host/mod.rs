@@ -85,6 +85,8 @@ pub(crate) struct SocketSpec {
     /// IP_TRANSPARENT / IPV6_TRANSPARENT (`transparent`): bind an address
     /// the host does not have.
     pub transparent: bool,
+    /// SO_REUSEPORT (off with `noreuseport`).
+    pub reuseport: bool,
 }
 
 /// A TCP socket bound to `spec.addr` with SO_REUSEADDR and SO_REUSEPORT,
@@ -141,7 +143,7 @@ fn direct_listen_socket(spec: &SocketSpec) -> io::Result<Socket> {
         Some(Protocol::TCP),
     )?;
     sock.set_reuse_address(true)?;
-    sock.set_reuse_port(true)?;
+    sock.set_reuse_port(spec.reuseport)?;
     if spec.addr.is_ipv6() {
         if spec.v6only {
             sock.set_only_v6(true)?;

@@ -257,10 +257,13 @@ fn run_script<'a>(script: &Path, args: impl Iterator<Item = &'a str>) -> io::Res
 }
 
 /// `ADDR FLAGS [INTERFACE]`: FLAGS bit 0 = v6only, bit 1 = v4v6, bit 2 =
-/// transparent (interface names have no spaces: the config refuses them).
+/// transparent, bit 3 = no SO_REUSEPORT (interface names have no spaces:
+/// the config refuses them).
 fn encode_spec(spec: &SocketSpec) -> String {
-    let flags =
-        u8::from(spec.v6only) | (u8::from(spec.v4v6) << 1) | (u8::from(spec.transparent) << 2);
+    let flags = u8::from(spec.v6only)
+        | (u8::from(spec.v4v6) << 1)
+        | (u8::from(spec.transparent) << 2)
+        | (u8::from(!spec.reuseport) << 3);
     match &spec.interface {
         Some(name) => format!("{} {flags} {name}", spec.addr),
         None => format!("{} {flags}", spec.addr),
@@ -282,6 +285,7 @@ fn decode_spec(arg: &str) -> io::Result<SocketSpec> {
         v4v6: flags & 2 != 0,
         interface,
         transparent: flags & 4 != 0,
+        reuseport: flags & 8 == 0,
     })
 }
 
@@ -424,6 +428,7 @@ mod tests {
                 v4v6: false,
                 interface: None,
                 transparent: false,
+                reuseport: true,
             },
             SocketSpec {
                 addr: "[::1]:8443".parse().unwrap(),
@@ -431,6 +436,7 @@ mod tests {
                 v4v6: false,
                 interface: Some("lo".into()),
                 transparent: false,
+                reuseport: false,
             },
             SocketSpec {
                 addr: "[::]:0".parse().unwrap(),
@@ -438,6 +444,7 @@ mod tests {
                 v4v6: true,
                 interface: Some("eth0.100".into()),
                 transparent: true,
+                reuseport: true,
             },
         ] {
             assert_eq!(decode_spec(&encode_spec(&spec)).unwrap(), spec);
@@ -502,6 +509,7 @@ mod tests {
             v4v6: false,
             interface: Some("lo".into()),
             transparent: false,
+            reuseport: true,
         };
         let sock = client.listen_socket(&spec).unwrap();
         assert!(sock.local_addr().unwrap().as_socket().unwrap().port() != 0);

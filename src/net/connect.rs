@@ -21,6 +21,8 @@ pub(crate) struct ConnectOptions {
     pub keepalive: Keepalive,
     /// The server's `tfo`: TCP_FASTOPEN_CONNECT.
     pub tfo: bool,
+    /// `tune.rcvbuf.server`, `tune.sndbuf.server`.
+    pub buffers: super::sockopt::Buffers,
     /// `option tcp-smart-connect` with data already waiting to go: the
     /// handshake's last ACK waits to leave with it (TCP_QUICKACK off).
     pub delay_ack: bool,
@@ -35,6 +37,7 @@ pub(crate) fn start(addr: SocketAddr, opts: &ConnectOptions) -> io::Result<TcpSt
     )?;
     sock.set_tcp_nodelay(true)?;
     super::sockopt::keepalive(&sock, &opts.keepalive);
+    opts.buffers.apply(&sock);
     if let Some(ip) = opts.source {
         // IP_BIND_ADDRESS_NO_PORT: pick the port at connect time, per
         // destination, instead of one port per source for all destinations.

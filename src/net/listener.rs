@@ -65,7 +65,7 @@ impl std::fmt::Display for BindError {
 /// One listening socket. It is bound by `host` (by the privileged parent
 /// in a process that gave up root), then tuned, made non-blocking and
 /// listening here.
-fn open(bind: &Bind, addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+fn open(bind: &Bind, addr: SocketAddr, reuseport: bool) -> io::Result<mio::net::TcpListener> {
     let o = &bind.options;
     let sock = host::listen_socket(&SocketSpec {
         addr,
@@ -73,6 +73,7 @@ fn open(bind: &Bind, addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
         v4v6: bind.v4v6,
         interface: o.interface.clone(),
         transparent: o.transparent,
+        reuseport,
     })
     .map_err(|e| explain(e, bind))?;
     sock.set_nonblocking(true)?;
@@ -116,17 +117,26 @@ fn explain(e: io::Error, bind: &Bind) -> io::Error {
     io::Error::new(e.kind(), format!("{why}: {e}"))
 }
 
-/// Opens `workers` sockets for `bind`; returns them and the address really bound.
+/// Opens `workers` sockets for `bind`; returns them and the address really
+/// bound. Without `reuseport` (`noreuseport`) there is one socket, and each
+/// worker gets a copy of its descriptor.
 pub(crate) fn open_bind(
     bind: &Bind,
     frontend: FrontendId,
     frontend_name: &str,
     workers: usize,
+    reuseport: bool,
 ) -> Result<Vec<Listener>, BindError> {
     let mut addr = bind.addr;
-    let mut out = Vec::with_capacity(workers);
+    let mut out: Vec<Listener> = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let socket = open(bind, addr).map_err(|source| BindError {
+        let opened = match out.first() {
+            Some(first) if !reuseport => socket2::SockRef::from(&first.socket)
+                .try_clone()
+                .map(|s| mio::net::TcpListener::from_std(s.into())),
+            _ => open(bind, addr, reuseport),
+        };
+        let socket = opened.map_err(|source| BindError {
             addr,
             frontend: frontend_name.to_string(),
             source,

@@ -7,3 +7,4 @@ pub(crate) mod listener;
 pub(crate) mod sockopt;
 
 pub(crate) use listener::{BindError, Listener, open_bind};
+pub(crate) use sockopt::Buffers;

@@ -41,11 +41,33 @@ pub(crate) struct ClientOptions {
     pub nolinger: bool,
     /// `bind ... mss -N`: N.
     pub lower_mss: Option<u32>,
+    /// `tune.rcvbuf.client`, `tune.sndbuf.client`.
+    pub buffers: Buffers,
+}
+
+/// SO_RCVBUF / SO_SNDBUF sizes (`tune.rcvbuf.*`, `tune.sndbuf.*`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Buffers {
+    pub rcv: Option<usize>,
+    pub snd: Option<usize>,
+}
+
+impl Buffers {
+    /// Sets the sizes asked; like HAProxy, a refusal only costs the hint.
+    pub(crate) fn apply(&self, sock: &Socket) {
+        if let Some(n) = self.rcv {
+            let _ = sock.set_recv_buffer_size(n);
+        }
+        if let Some(n) = self.snd {
+            let _ = sock.set_send_buffer_size(n);
+        }
+    }
 }
 
 impl ClientOptions {
     pub(crate) fn apply(&self, sock: &Socket) {
         keepalive(sock, &self.keepalive);
+        self.buffers.apply(sock);
         if self.nolinger {
             let _ = sock.set_linger(Some(Duration::ZERO));
         }

@@ -95,6 +95,10 @@ impl Session {
         Counters::add(&backend.counters.shard(ctx.worker).connects, 1);
         let cfg = &backend.config;
         let opts = connect::ConnectOptions {
+            buffers: crate::net::Buffers {
+                rcv: ctx.rt.global.rcvbuf_server,
+                snd: ctx.rt.global.sndbuf_server,
+            },
             source: srv.source,
             keepalive: cfg.keepalive,
             // A PROXY header is written before the connection is known to

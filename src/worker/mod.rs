@@ -24,9 +24,9 @@ use crate::base::log::{Cause, LogSender};
 use crate::base::timers::{Fired, Timers};
 use crate::base::token::{self, MAX_SESSION_KEY, Side};
 use crate::control::Control;
-use crate::forward::{COPY_CHUNK, PipePool};
+use crate::forward::PipePool;
 use crate::net::Listener;
-use crate::net::sockopt::ClientOptions;
+use crate::net::sockopt::{Buffers, ClientOptions};
 use crate::runtime::{Counters, Runtime, ServerState};
 use crate::session::{Close, Ctx, Outcome, Session};
 use generation::Generation;
@@ -107,6 +107,7 @@ impl Worker {
                 generation: 0,
             }));
         }
+        let rt_bufsize = rt.global.bufsize;
         let process = &rt.process;
         let pipes = PipePool::new(process.pipes.clone(), process.maxpipes, rt.global.pipesize);
         let mut gens = Slab::new();
@@ -121,7 +122,7 @@ impl Worker {
             timers: Timers::default(),
             candidates: Vec::new(),
             pipes,
-            scratch: vec![0u8; COPY_CHUNK].into_boxed_slice(),
+            scratch: vec![0u8; rt_bufsize].into_boxed_slice(),
             control,
             closed: Vec::new(),
             stopping: false,
@@ -183,6 +184,14 @@ impl Worker {
                 .any(|l| matches!(l.gate, Gate::Full | Gate::PausedUntil(_)));
         if waiting {
             t = Some(t.map_or(RETRY_TICK, |t| t.min(RETRY_TICK)));
+        }
+        // A listener paused until a given time (rate limit, tune.maxaccept,
+        // accept error) is looked at no later than that.
+        for l in self.listeners.iter().flatten() {
+            if let Gate::PausedUntil(at) = l.gate {
+                let wait = at.saturating_duration_since(now);
+                t = Some(t.map_or(wait, |t| t.min(wait)));
+            }
         }
         Some(t.map_or(MAX_POLL_WAIT, |t| t.min(MAX_POLL_WAIT)))
     }
@@ -341,6 +350,7 @@ impl Worker {
 
     /// Accepts on listener `i` until the queue is empty or a limit is hit.
     fn accept(&mut self, i: usize, now: Instant) {
+        let mut accepted = 0;
         loop {
             let Some(Some(ls)) = self.listeners.get(i) else {
                 return;
@@ -349,6 +359,18 @@ impl Worker {
                 return;
             }
             let (fe, gi, accept_proxy) = (ls.l.frontend, ls.generation, ls.l.accept_proxy);
+            // `tune.maxaccept`: other events get their turn; the listener
+            // is looked at again at the end of this loop turn.
+            if self.gens[gi]
+                .rt
+                .global
+                .maxaccept
+                .is_some_and(|m| accepted >= m)
+            {
+                self.set_gate(i, Gate::PausedUntil(now));
+                return;
+            }
+            accepted += 1;
             if let Some(wait) = self.gens[gi].rt.rate_wait(fe) {
                 self.set_gate(i, Gate::PausedUntil(now + wait));
                 return;
@@ -385,6 +407,10 @@ impl Worker {
                 keepalive: fe_config.keepalive,
                 nolinger: fe_config.nolinger,
                 lower_mss: ls.l.lower_mss,
+                buffers: Buffers {
+                    rcv: self.gens[gi].rt.global.rcvbuf_client,
+                    snd: self.gens[gi].rt.global.sndbuf_client,
+                },
             }
             .apply(&socket2::SockRef::from(&stream));
             // The local address is the bind's unless it is a wildcard.

@@ -330,3 +330,81 @@ fn transparent_binds_a_foreign_address() {
         !out.stdout.is_empty()
     });
 }
+
+/// `ss -tnmH` of the established socket from `addr` to `peer`: the
+/// `skmem` part shows the buffer sizes (`rb`, `tb`).
+fn skmem_local(addr: SocketAddr, peer: SocketAddr) -> Vec<String> {
+    let out = Command::new("ss")
+        .args(["-tnmH", "state", "established", "src", &addr.to_string()])
+        .args(["dst", &peer.to_string()])
+        .output()
+        .expect("run ss (iproute2)");
+    let text = String::from_utf8_lossy(&out.stdout).replace("\n\t", " ");
+    text.lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// `tune.rcvbuf.client` / `tune.sndbuf.client` size the accepted sockets'
+/// buffers (the kernel doubles what is asked), and `tune.bufsize` sizes
+/// the copy path, which still carries a stream intact.
+#[test]
+fn tune_buffers_reach_the_sockets() {
+    let srv = Backend::echo();
+    let sp = Splicer::start(
+        &config(
+            "    tune.rcvbuf.client 65536\n    tune.sndbuf.client 32768\n    tune.bufsize 4096\n    nosplice",
+            "",
+            &listen("", &[("s1", srv.addr, "")]),
+        ),
+        &["fe"],
+    );
+    let fe = sp.addr("fe");
+    echo_roundtrip(fe, 11, 1 << 20);
+    let held = TcpStream::connect(fe).unwrap();
+    let peer = held.local_addr().unwrap();
+    let mut lines = Vec::new();
+    wait_for("the client-side socket", LIMIT, || {
+        lines = skmem_local(fe, peer);
+        !lines.is_empty()
+    });
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(",rb131072,") && l.contains(",tb65536,")),
+        "{lines:#?}"
+    );
+}
+
+/// `noreuseport`: the port is the process's alone (another SO_REUSEPORT
+/// socket cannot join it), and the workers share one socket; without it,
+/// another socket of the same user may join the port's group.
+#[test]
+fn noreuseport_keeps_the_port_to_itself() {
+    let srv = Backend::named("s1");
+    let try_join = |addr: SocketAddr| {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_reuse_address(true).unwrap();
+        s.set_reuse_port(true).unwrap();
+        s.bind(&addr.into()).map(|()| s)
+    };
+    for (global, joins) in [
+        ("    nbthread 2\n    noreuseport", false),
+        ("    nbthread 2", true),
+    ] {
+        let sp = Splicer::start(
+            &config(global, "", &listen("", &[("s1", srv.addr, "")])),
+            &["fe"],
+        );
+        let fe = sp.addr("fe");
+        for _ in 0..10 {
+            assert_eq!(server_name(fe), "s1");
+        }
+        let joined = try_join(fe);
+        assert_eq!(joined.is_ok(), joins, "{global}: {:?}", joined.err());
+        if let Err(e) = joined {
+            assert_eq!(e.kind(), ErrorKind::AddrInUse);
+        }
+    }
+}

@@ -132,6 +132,21 @@ pub struct Global {
     pub server_state_file: Option<PathBuf>,
     /// `server-state-base`: the directory of relative state file names.
     pub server_state_base: Option<PathBuf>,
+    /// `tune.bufsize`: the buffer of the copy path, per worker (HAProxy:
+    /// 16384).
+    pub bufsize: usize,
+    /// `tune.maxaccept`: connections a listener accepts in a row before
+    /// the worker turns to other events (`None`: no limit; HAProxy: 64).
+    pub maxaccept: Option<usize>,
+    /// `tune.rcvbuf.client|server`, `tune.sndbuf.client|server`: socket
+    /// buffer sizes (SO_RCVBUF/SO_SNDBUF); `None`: the kernel's.
+    pub rcvbuf_client: Option<usize>,
+    pub rcvbuf_server: Option<usize>,
+    pub sndbuf_client: Option<usize>,
+    pub sndbuf_server: Option<usize>,
+    /// `noreuseport`: listeners without SO_REUSEPORT (one socket per bind,
+    /// shared by the workers; another process cannot bind the port too).
+    pub noreuseport: bool,
     /// `cpu-map` lines, one rule per thread they bind (later ones win).
     pub cpu_map: Vec<CpuRule>,
     /// `ulimit-n N`: the open files limit is raised to at least N (never
@@ -180,6 +195,11 @@ pub enum EnvOp {
     /// `resetenv [NAME...]`: every variable but these is removed.
     Reset { keep: Vec<String> },
 }
+
+/// `tune.bufsize` when not set (HAProxy: 16384).
+pub const DEFAULT_BUFSIZE: usize = 16384;
+/// `tune.maxaccept` when not set (HAProxy with threads: 64).
+pub const DEFAULT_MAXACCEPT: usize = 64;
 
 /// `stats timeout` when not set (HAProxy: 10 s).
 pub(super) const DEFAULT_STATS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -265,6 +285,13 @@ impl Default for Global {
             node: None,
             ulimit_n: None,
             cpu_map: Vec::new(),
+            bufsize: DEFAULT_BUFSIZE,
+            maxaccept: Some(DEFAULT_MAXACCEPT),
+            rcvbuf_client: None,
+            rcvbuf_server: None,
+            sndbuf_client: None,
+            sndbuf_server: None,
+            noreuseport: false,
             server_state_file: None,
             server_state_base: None,
             maxconnrate: 0,
@@ -396,7 +423,11 @@ pub enum PortMode {
 
 impl PortMode {
     /// The address to connect to for a client that reached `local`.
-    pub fn target(self, addr: std::net::SocketAddr, local: std::net::SocketAddr) -> std::net::SocketAddr {
+    pub fn target(
+        self,
+        addr: std::net::SocketAddr,
+        local: std::net::SocketAddr,
+    ) -> std::net::SocketAddr {
         let port = match self {
             PortMode::Fixed => return addr,
             PortMode::Client => local.port(),
