@@ -102,6 +102,8 @@ pub(super) struct ProxyDraft {
     pub splice: SpliceOptions,
     pub disabled: bool,
     pub source: Option<IpAddr>,
+    /// `source ADDR:PORT`: one source port for every connection.
+    pub source_ports: Option<(u16, u16)>,
     /// `log`, `log-format`, `log-tag`, `option tcplog`, `option dontlognull`.
     pub log: LogDraft,
     pub http_only: Vec<HttpOnly>,
@@ -575,6 +577,7 @@ impl ProxyDraft {
             disabled: params.disabled,
             send_proxy: params.send_proxy,
             source: params.source,
+            source_ports: params.source_ports,
             tfo: params.tfo,
             check: params.check,
             dns,
@@ -589,9 +592,9 @@ impl ProxyDraft {
         if let Some(extra) = words.get(2) {
             return d.error(loc, format!("'source': '{extra}' is not supported yet"));
         }
-        match server::parse_source(addr) {
-            Ok(ip) => self.source = Some(ip),
-            Err(e) => d.error(loc, format!("'source': {e}")),
+        match server::parse_source(addr, false) {
+            Ok((ip, ports)) => (self.source, self.source_ports) = (Some(ip), ports),
+            Err(e) => d.error(loc, format!("'source {addr}' : {e}")),
         }
     }
 }

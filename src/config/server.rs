@@ -23,6 +23,8 @@ pub(super) struct ServerParams {
     pub minconn: Option<u32>,
     /// `maxqueue`; 0 or less = unlimited.
     pub maxqueue: u32,
+    /// `source ADDR:LOW-HIGH` (or `:PORT`): the source ports to use.
+    pub source_ports: Option<(u16, u16)>,
     /// `track [PROXY/]SERVER` as written; resolved by validation.
     pub track: Option<String>,
     pub disabled: bool,
@@ -43,6 +45,7 @@ impl Default for ServerParams {
             minconn: None,
             maxqueue: 0,
             track: None,
+            source_ports: None,
             disabled: false,
             send_proxy: None,
             source: None,
@@ -79,7 +82,12 @@ pub(super) const WITH_ARG: &[(&str, SetValue)] = &[
         p.maxqueue = n;
         Ok(())
     }),
-    ("source", |p, v| parse_source(v).map(|ip| p.source = Some(ip))),
+    ("source", |p, v| {
+        let (ip, ports) = parse_source(v, true)?;
+        p.source = Some(ip);
+        p.source_ports = ports;
+        Ok(())
+    }),
     // Stats identifiers are not used yet; the value is still checked.
     ("id", |_, v| parse_int::<u32>(v, 1, u32::MAX).map(drop)),
     ("inter", |p, v| positive_time(v).map(|t| p.check.inter = t)),
@@ -305,17 +313,36 @@ fn positive_time(v: &str) -> Result<std::time::Duration, String> {
 
 /// `source ADDR` (also the proxy keyword): an IP, optionally `:0`. Ports
 /// and `usesrc` are not supported yet.
-pub(super) fn parse_source(v: &str) -> Result<IpAddr, String> {
+/// `ADDR[:PORT[-PORT]]`: the source address, and the source ports
+/// (`None`: the kernel's choice; a range only where `ranges` allows it, on
+/// `server` lines, as in HAProxy).
+pub(super) fn parse_source(v: &str, ranges: bool) -> Result<(IpAddr, Option<(u16, u16)>), String> {
     if let Ok(ip) = parse_ip(v) {
-        return Ok(ip);
+        return Ok((ip, None));
     }
     let Some((host, port)) = v.rsplit_once(':') else {
         return Err(format!("'{v}' is not an IP address"));
     };
     let ip = parse_ip(host).map_err(|_| format!("'{v}' is not an IP address"))?;
-    match port {
-        "" | "0" => Ok(ip),
-        _ => Err(format!("a source port ('{v}') is not supported yet")),
+    if port.starts_with(['+', '-']) {
+        return Err(format!("port offset not permitted here in '{v}'."));
+    }
+    let num = |t: &str| {
+        t.parse::<u16>()
+            .map_err(|_| format!("invalid port '{t}' in '{v}'"))
+    };
+    match port.split_once('-') {
+        None if port.is_empty() || port == "0" => Ok((ip, None)),
+        None => Ok((ip, Some((num(port)?, num(port)?)))),
+        Some(_) if !ranges => Err(format!("port range not permitted here in '{v}'")),
+        Some((lo, hi)) => {
+            let (lo, hi) = (num(lo)?, num(hi)?);
+            if lo > hi {
+                return Err(format!("invalid port range '{port}'."));
+            }
+            // Port 0 is the kernel's choice: the range starts at 1.
+            Ok((ip, Some((lo.max(1), hi.max(1)))))
+        }
     }
 }
 
@@ -323,6 +350,40 @@ pub(super) fn parse_source(v: &str) -> Result<IpAddr, String> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn source_ports_as_haproxy_reads_them() {
+        let ip: IpAddr = "127.0.0.2".parse().unwrap();
+        let cases: &[(&str, bool, Result<Option<(u16, u16)>, &str>)] = &[
+            ("127.0.0.2", true, Ok(None)),
+            ("127.0.0.2:0", true, Ok(None)),
+            ("127.0.0.2:5000", true, Ok(Some((5000, 5000)))),
+            ("127.0.0.2:1025-2000", true, Ok(Some((1025, 2000)))),
+            ("127.0.0.2:0-10", true, Ok(Some((1, 10)))),
+            (
+                "127.0.0.2:3000-2999",
+                true,
+                Err("invalid port range '3000-2999'."),
+            ),
+            (
+                "127.0.0.2:1025-2000",
+                false,
+                Err("port range not permitted here in '127.0.0.2:1025-2000'"),
+            ),
+            (
+                "127.0.0.2:+5",
+                true,
+                Err("port offset not permitted here in '127.0.0.2:+5'."),
+            ),
+        ];
+        for (text, ranges, want) in cases {
+            let got = parse_source(text, *ranges);
+            match want {
+                Ok(ports) => assert_eq!(got, Ok((ip, *ports)), "{text}"),
+                Err(e) => assert_eq!(got.unwrap_err(), *e, "{text}"),
+            }
+        }
+    }
 
     fn run(line: &str) -> (ServerParams, Vec<String>) {
         let words: Vec<String> = line.split_whitespace().map(String::from).collect();
@@ -428,8 +489,8 @@ mod tests {
                 "E: server 'b/s1': 'on-error': expects 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' (got 'foo')",
             ),
             (
-                "source 127.0.0.1:5",
-                "E: server 'b/s1': 'source': a source port ('127.0.0.1:5') is not supported yet",
+                "source 127.0.0.1:6-5",
+                "E: server 'b/s1': 'source': invalid port range '6-5'.",
             ),
             (
                 "resolve-prefer ipv5",

@@ -357,7 +357,9 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
         .iter()
         .cloned()
         .map(|mut s| {
-            s.source = s.source.or(p.source);
+            if s.source.is_none() {
+                (s.source, s.source_ports) = (p.source, p.source_ports);
+            }
             s.check.timeout = p.timeouts.check;
             s
         })

@@ -109,6 +109,8 @@ pub(crate) struct ServerState {
     pub backup: bool,
     pub send_proxy: Option<ProxyVersion>,
     pub source: Option<IpAddr>,
+    /// `source ADDR:LOW-HIGH`: its ports, shared by the workers.
+    pub source_ports: Option<Arc<crate::net::connect::PortRange>>,
     /// `tfo`: TCP Fast Open on connect.
     pub tfo: bool,
     /// 0 = no limit.
@@ -324,6 +326,9 @@ impl ServerState {
             backup: s.backup,
             send_proxy: s.send_proxy,
             source: s.source,
+            source_ports: s
+                .source_ports
+                .map(|(lo, hi)| Arc::new(crate::net::connect::PortRange::new(lo, hi))),
             tfo: s.tfo,
             maxconn: AtomicU32::new(s.maxconn.unwrap_or(0)),
             minconn: s.minconn.unwrap_or(0),

@@ -19,6 +19,7 @@ fn server(name: &str, backup: bool) -> Server {
         track_spec: None,
         track: None,
         port_mode: Default::default(),
+        source_ports: None,
         disabled: false,
         send_proxy: None,
         source: None,

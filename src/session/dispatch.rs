@@ -100,6 +100,7 @@ impl Session {
                 snd: ctx.rt.global.sndbuf_server,
             },
             source: srv.source,
+            source_ports: srv.source_ports.clone(),
             keepalive: cfg.keepalive,
             // A PROXY header is written before the connection is known to
             // be up, in one go: it cannot wait for a Fast Open SYN.

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::common::{Backend, Splicer};
+use crate::common::{Backend, Splicer, server_name};
 
 /// A server that answers with the address the connection came from.
 fn peer_reporter() -> Backend {
@@ -41,4 +41,49 @@ fn server_and_backend_source_addresses_are_used() {
         assert_eq!(seen_source(sp.addr("per_server")), "127.0.0.3");
         assert_eq!(seen_source(sp.addr("per_backend")), "127.0.0.4");
     }
+}
+
+/// `source ADDR:LOW-HIGH` on a server: its connections come from ports of
+/// the range (HAProxy's source port ranges, for more than 64k connections
+/// per server address or firewall rules on ports).
+#[test]
+fn server_source_port_range() {
+    let ports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ports.clone();
+    let srv = Backend::spawn(move |mut s| {
+        seen.lock().unwrap().push(s.peer_addr().unwrap().port());
+        let _ = std::io::Write::write_all(&mut s, b"s\n");
+    });
+    let low = free_port_range(40);
+    let high = low + 39;
+    let sp = Splicer::start(
+        &crate::common::config(
+            "",
+            "",
+            &crate::common::listen(
+                "",
+                &[("s", srv.addr, &format!("source 127.0.0.1:{low}-{high}"))],
+            ),
+        ),
+        &["fe"],
+    );
+    for _ in 0..15 {
+        assert_eq!(server_name(sp.addr("fe")), "s");
+    }
+    let ports = ports.lock().unwrap().clone();
+    assert_eq!(ports.len(), 15);
+    assert!(
+        ports.iter().all(|p| (low..=high).contains(p)),
+        "{ports:?} outside {low}-{high}"
+    );
+}
+
+/// The first of `n` consecutive ports that are free on 127.0.0.1 now.
+fn free_port_range(n: u16) -> u16 {
+    (20000..60000)
+        .step_by(usize::from(n))
+        .find(|&base| {
+            (base..base + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        })
+        .expect("a free port range")
 }

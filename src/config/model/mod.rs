@@ -452,6 +452,9 @@ pub struct Server {
     pub minconn: Option<u32>,
     /// A port given, none (the client's), or an offset from the client's.
     pub port_mode: PortMode,
+    /// `source ADDR:LOW-HIGH` (or `:PORT`): the source ports its
+    /// connections use, in turn; `None`: the kernel picks.
+    pub source_ports: Option<(u16, u16)>,
     /// `track [PROXY/]SERVER` as written, and the server it names: this
     /// server has no check of its own and follows that one's UP/DOWN.
     pub track_spec: Option<String>,
