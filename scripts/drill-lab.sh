@@ -157,6 +157,16 @@ lb1_kill() { lab stop lb1 --kill; }
 lb1_start() { lab start lb1; }
 
 # --- web-kill, lab-db-replica-kill ----------------------------------------------
+# lab_server_of BACKEND HOST: the server of BACKEND, on lb1, whose address
+# is HOST's. The web servers come from a server-template filled by DNS
+# (web.foobar.com): which of web1..web3 holds web2's address follows the
+# order of the name server's answers, so it is looked up, never assumed.
+lab_server_of() {
+    local backend=$1 host=$2 ip
+    ip=$(ip -n "$DRILL_LAB-$host" -4 -o addr show dev eth0 | awk '!n++ { sub(/\/.*/, "", $4); print $4 }')
+    python3 "$LAB_HELPER" servers "$TMP/lab/lb1/admin.sock" "$backend" | awk -v a="$ip:" 'index($3, a) == 1 && !n++ { print $1 }'
+}
+
 # drill_lab_kill HOST LOAD ADDR BACKEND: LOAD (http or mysql) from the client
 # through ADDR; HOST killed after KILL_AFTER s; BACKEND/HOST should go DOWN.
 drill_lab_kill() {
@@ -170,13 +180,16 @@ drill_lab_kill() {
     PIDS+=("$load_pid")
     sleep "$KILL_AFTER"
     local t_kill t_dead t_down
+    VICTIM_SERVER=$(lab_server_of "$backend" "$victim") || true
+    [ -n "$VICTIM_SERVER" ] || die "no server of $backend on lb1 has $victim's address"
+    say "$victim is server $backend/$VICTIM_SERVER on lb1"
     t_kill=$EPOCHREALTIME
     T_KILL=$t_kill
     lab stop "$victim" --kill
     t_dead=$EPOCHREALTIME
     wait "$load_pid" || die "the load client failed"
     forget "$load_pid"
-    t_down=$(log_time "$t_kill" "Server $backend/$victim is DOWN")
+    t_down=$(log_time "$t_kill" "Server $backend/$VICTIM_SERVER is DOWN")
     read_summary "$TMP/load.tsv" "$t_dead" ${t_down:+"$t_down"}
     say "events (relative to the kill):"
     printf '  %+7.3f s  kill -9 %s (every process of its service); gone %+.3f s\n' 0 "$victim" \
@@ -194,7 +207,7 @@ drill_lab_kill() {
     [ "$((R[errors_after] - cut))" = 0 ] ||
         LAB_FAILURES+=("$((R[errors_after] - cut)) client errors on connections opened after the kill (first: ${R[first_error_after]})")
     if [ -z "$DETECT_MS" ]; then
-        LAB_FAILURES+=("$victim was never marked DOWN ('Server $backend/$victim is DOWN' not in lb1's log)")
+        LAB_FAILURES+=("$victim was never marked DOWN ('Server $backend/$VICTIM_SERVER is DOWN' not in lb1's log)")
     elif [ "$DETECT_MS" -gt "$LAB_DETECT_LIMIT_MS" ]; then
         LAB_FAILURES+=("DOWN after $DETECT_MS ms, over the ${LAB_DETECT_LIMIT_MS} ms pass mark")
     fi
@@ -218,7 +231,7 @@ drill_web_kill() {
         "client errors, total" "${R[errors]}$(first_error)" \
         "client errors after the kill" "${R[errors_after]} of ${R[requests_after]} connections opened once web2 was gone$(cut_at_down)" \
         "slowest request after the kill" "${R[slowest_after_ms]} ms" \
-        "kill -> web2 marked DOWN" "$(detect_line)"
+        "kill -> web2 (web/$VICTIM_SERVER) DOWN" "$(detect_line)"
     lab_verdict "${LAB_FAILURES[@]}"
 }
 

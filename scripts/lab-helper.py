@@ -10,6 +10,11 @@
     health-events LOG T0         splicer's "Server ... is UP|DOWN" lines, at
                                  their time relative to T0
     show-stat SOCKET             'show stat' from a stats socket, as a table
+    servers SOCKET BACKEND       BACKEND's servers from 'show stat': "name status
+                                 addr" lines (addr "-" while it has none)
+    dns SERVER NAME [TYPE]       one UDP query (TYPE A, the default, or SRV) to
+                                 the name server SERVER (port 53): "rcode X"
+                                 then one line per answer record
     cli SOCKET COMMAND           one runtime API command; prints the answer
     vip-events LOG HOST VIP      lines of `ip -ts -o monitor address` about VIP
                                  as "EPOCH HOST adds|removes the VIP"
@@ -31,8 +36,10 @@ the longest time between two answered requests (their completions).
 import datetime
 import errno
 import os
+import random
 import selectors
 import socket
+import struct
 import sys
 import time
 
@@ -213,12 +220,77 @@ def show_stat(path):
         return
     head = lines[0].lstrip("# ").split(",")
     col = {n: i for i, n in enumerate(head)}
-    fmt = "    %-12s %-9s %-10s %5s %7s  %s"
-    print(fmt % ("proxy", "server", "status", "cur", "total", "check"))
+    fmt = "    %-12s %-9s %-10s %5s %7s  %-6s %s"
+    print(fmt % ("proxy", "server", "status", "cur", "total", "check", "addr"))
     for line in lines[1:]:
         f = line.split(",")
         if len(f) >= len(head):
-            print(fmt % tuple(f[col[k]] for k in ("pxname", "svname", "status", "scur", "stot", "check_status")))
+            print(fmt % tuple(f[col[k]] for k in ("pxname", "svname", "status", "scur", "stot", "check_status", "addr")))
+
+
+def servers(path, backend):
+    """BACKEND's servers: name, status and address (from a template, the
+    address the name servers gave it), one line each."""
+    lines = cli(path, "show stat").splitlines()
+    head = lines[0].lstrip("# ").split(",")
+    col = {n: i for i, n in enumerate(head)}
+    for line in lines[1:]:
+        f = line.split(",")
+        if len(f) < len(head) or f[col["pxname"]] != backend:
+            continue
+        if f[col["svname"]] in ("FRONTEND", "BACKEND"):
+            continue
+        print(f[col["svname"]], f[col["status"]].replace(" ", "_"), f[col["addr"]] or "-")
+
+
+def dns_name(msg, pos):
+    """A (possibly compressed) name at pos: (name, position after it)."""
+    labels, end = [], None
+    for _ in range(128):
+        n = msg[pos]
+        if n >= 0xC0:
+            end = end or pos + 2
+            pos = ((n & 0x3F) << 8) | msg[pos + 1]
+            continue
+        if n == 0:
+            return ".".join(labels), end or pos + 1
+        labels.append(msg[pos + 1:pos + 1 + n].decode("ascii", "replace"))
+        pos += 1 + n
+    raise ValueError("name loop")
+
+
+def dns(server, name, qtype="A"):
+    """One query over UDP, as a resolver would send it (recursion desired)."""
+    types = {"A": 1, "SRV": 33}
+    qid = random.randrange(1 << 16)
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    q += b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".")) + b"\0"
+    q += struct.pack(">HH", types[qtype], 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.sendto(q, (server, 53))
+    msg = s.recv(4096)
+    rid, flags, qd, an = struct.unpack(">HHHH", msg[:8])
+    if rid != qid:
+        sys.exit("dns: answer to another query")
+    rcodes = {0: "NOERROR", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}
+    print("rcode", rcodes.get(flags & 0xF, flags & 0xF))
+    pos = 12
+    for _ in range(qd):
+        pos = dns_name(msg, pos)[1] + 4
+    for _ in range(an):
+        rname, pos = dns_name(msg, pos)
+        rtype, _, _, rdlen = struct.unpack(">HHIH", msg[pos:pos + 10])
+        pos += 10
+        rdata = msg[pos:pos + rdlen]
+        if rtype == 1:
+            print(rname, "A", socket.inet_ntoa(rdata))
+        elif rtype == 33:
+            prio, weight, port = struct.unpack(">HHH", rdata[:6])
+            print(rname, "SRV", prio, weight, port, dns_name(msg, pos + 6)[0])
+        else:
+            print(rname, "type", rtype)
+        pos += rdlen
 
 
 def writes(out, t_kill, t_switch, ids_file):
@@ -289,6 +361,10 @@ def main(argv):
         show_stat(argv[2])
     elif cmd == "vip-events" and len(argv) == 5:
         vip_events(argv[2], argv[3], argv[4])
+    elif cmd == "servers" and len(argv) == 4:
+        servers(argv[2], argv[3])
+    elif cmd == "dns" and len(argv) in (4, 5) and (len(argv) == 4 or argv[4] in ("A", "SRV")):
+        dns(argv[2], argv[3], *argv[4:])
     elif cmd == "cli" and len(argv) == 4:
         print(cli(argv[2], argv[3]).rstrip("\n"))
     elif cmd == "writes" and len(argv) == 6:

@@ -1,16 +1,23 @@
 //! The www.foobar.com lab (scripts/lab) as a user runs it: `up` builds the
-//! hosts in network namespaces, the client gets pages and database rows
-//! through the VIP, `down` leaves nothing behind. And conf/foobar.cfg, the
-//! file both lab load balancers run, stays valid for splicer and HAProxy.
+//! hosts in network namespaces, the client finds www.foobar.com through the
+//! lab's name server (dnsmasq on the dns host) and gets pages and database
+//! rows through the VIP, the load balancers find the web servers through
+//! DNS too (server-template), `down` leaves nothing behind. And
+//! conf/foobar.cfg, the file both lab load balancers run, stays valid for
+//! splicer and HAProxy.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::api::{ask, stat_field};
 use crate::common::{netns, require_tools, scratch_dir, splicer_bin, wait_for};
 
 const VIP: &str = "198.51.100.100";
+const DNS: &str = "198.51.100.53";
+/// The web hosts, what web.foobar.com's A records hold.
+const WEB: [&str; 3] = ["198.51.100.21", "198.51.100.22", "198.51.100.23"];
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -100,6 +107,14 @@ impl Lab {
         ])
     }
 
+    /// One query to the lab's name server from the client, by
+    /// scripts/lab-helper.py: its rcode line and one line per record.
+    fn dns(&self, name: &str, qtype: &str) -> String {
+        let helper = repo().join("scripts/lab-helper.py");
+        let helper = helper.to_str().unwrap();
+        self.ok(&["exec", "client", "python3", helper, "dns", DNS, name, qtype])
+    }
+
     fn namespaces(&self) -> Vec<String> {
         let list = netns::ip(&["netns", "list"]);
         list.lines()
@@ -122,7 +137,14 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
     if !netns::can_run(test) {
         return;
     }
-    let tools = ["nginx", "mariadbd", "mariadb-install-db", "mariadb", "curl"];
+    let tools = [
+        "nginx",
+        "mariadbd",
+        "mariadb-install-db",
+        "mariadb",
+        "curl",
+        "dnsmasq",
+    ];
     if require_tools(test, &tools).is_none() {
         return;
     }
@@ -134,9 +156,69 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
     let up = lab.ok(&["up"]);
     eprintln!("scripts/lab up took {:?}:\n{up}", started.elapsed());
     assert!(up.contains(&format!("VIP {VIP} held by lb1")), "{up}");
-    assert_eq!(lab.namespaces().len(), 9, "{:?}", lab.namespaces());
+    assert_eq!(lab.namespaces().len(), 10, "{:?}", lab.namespaces());
 
-    // The web tier through the VIP: every web server answers in turn.
+    // Names: the client's resolver (its resolv.conf, mounted by `ip netns
+    // exec`) asks dnsmasq on the dns host; www is the VIP.
+    let hosts = lab.ok(&["exec", "client", "getent", "hosts", "www.foobar.com"]);
+    assert_eq!(
+        hosts.split_whitespace().collect::<Vec<_>>(),
+        [VIP, "www.foobar.com"],
+        "{hosts}"
+    );
+    let short = lab.ok(&["exec", "client", "getent", "ahostsv4", "web2"]);
+    assert!(short.starts_with(WEB[1]), "search foobar.com: {short}");
+    // Straight from dnsmasq: web.foobar.com's three A records (what the
+    // load balancers ask), the SRV record, NXDOMAIN for a name it lacks.
+    let a = lab.dns("web.foobar.com", "A");
+    let mut addrs: Vec<&str> = a
+        .lines()
+        .filter_map(|l| l.strip_prefix("web.foobar.com A "))
+        .collect();
+    addrs.sort();
+    assert!(a.starts_with("rcode NOERROR"), "{a}");
+    assert_eq!(addrs, WEB, "{a}");
+    let srv = lab.dns("_http._tcp.foobar.com", "SRV");
+    let mut targets: Vec<&str> = srv
+        .lines()
+        .filter_map(|l| l.strip_prefix("_http._tcp.foobar.com SRV 0 100 80 "))
+        .collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        ["web1.foobar.com", "web2.foobar.com", "web3.foobar.com"],
+        "{srv}"
+    );
+    assert!(
+        lab.dns("nope.foobar.com", "A")
+            .starts_with("rcode NXDOMAIN"),
+        "a name dnsmasq lacks"
+    );
+
+    // Both load balancers filled server-template web 3 web.foobar.com from
+    // those records: web1..web3, one web host each, UP.
+    for lb in ["lb1", "lb2"] {
+        let csv = ask(&lab.dir.join(lb).join("admin.sock"), "show stat");
+        let mut held = Vec::new();
+        for sv in ["web1", "web2", "web3"] {
+            assert_eq!(
+                stat_field(&csv, "web", sv, "status"),
+                "UP",
+                "{lb} {sv}:\n{csv}"
+            );
+            held.push(stat_field(&csv, "web", sv, "addr"));
+        }
+        held.sort();
+        let want: Vec<String> = WEB.iter().map(|a| format!("{a}:80")).collect();
+        assert_eq!(held, want, "{lb}:\n{csv}");
+        assert!(
+            !csv.lines().any(|l| l.starts_with("web,web4,")),
+            "{lb}: 3 servers\n{csv}"
+        );
+    }
+
+    // The web tier by name, through the VIP: every web server answers in
+    // turn.
     let mut served = BTreeSet::new();
     for _ in 0..9 {
         let page = lab.ok(&[
@@ -146,7 +228,7 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
             "-fsS",
             "--max-time",
             "2",
-            &format!("http://{VIP}/"),
+            "http://www.foobar.com/",
         ]);
         let who = page
             .split("served by ")
@@ -191,11 +273,17 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
 
     let down = lab.ok(&["down"]);
     assert!(
-        down.contains("down (9 namespaces"),
+        down.contains("down (10 namespaces"),
         "{down}\n(last read: {last})"
     );
     assert!(lab.namespaces().is_empty(), "left: {:?}", lab.namespaces());
     assert!(!lab.dir.exists(), "{} is still there", lab.dir.display());
+    for h in ["client", "dns", "lb1", "web1"] {
+        let f = Path::new("/etc/netns")
+            .join(format!("{}-{h}", lab.name))
+            .join("resolv.conf");
+        assert!(!f.exists(), "{} is still there", f.display());
+    }
     // Twice is fine.
     lab.ok(&["down"]);
 }
