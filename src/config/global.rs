@@ -112,6 +112,10 @@ pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
     value("tune.sndbuf.client", |g, v| parse_size(v).map(|n| g.sndbuf_client = Some(n))),
     value("tune.sndbuf.server", |g, v| parse_size(v).map(|n| g.sndbuf_server = Some(n))),
     flag("noreuseport", |g, _, _| g.noreuseport = true),
+    line("unix-bind", unix_bind),
+    value("max-spread-checks", |g, v| {
+        parse_time(v, 1000).map(|t| g.max_spread_checks = Some(t))
+    }),
     line("cpu-map", |g, w, l, d| super::cpumap::parse(&mut g.cpu_map, w, l, d)),
     value("maxconnrate", |g, v| parse_int(v, 0, u32::MAX).map(|n| g.maxconnrate = n)),
     value("maxsessrate", |g, v| parse_int(v, 0, u32::MAX).map(|n| g.maxsessrate = n)),
@@ -197,6 +201,57 @@ fn identity(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags, whi
             format!("'{key}' cannot handle unexpected argument '{extra}'"),
         );
     }
+}
+
+/// `unix-bind`: defaults for the UNIX sockets declared after it.
+fn unix_bind(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
+    let bad =
+        "'unix-bind' only supports the 'prefix', 'mode', 'uid', 'gid', 'user' and 'group' options.";
+    let mut u = g.unix_bind.clone();
+    for pair in words[1..].chunks(2) {
+        let [key, value] = pair else {
+            return d.error(
+                loc,
+                format!("'unix-bind' : missing value for '{}'", pair[0]),
+            );
+        };
+        let result = match key.as_str() {
+            "prefix" => {
+                u.prefix = Some(value.clone());
+                Ok(())
+            }
+            "mode" => u32::from_str_radix(value, 8)
+                .map(|m| u.mode = Some(m))
+                .map_err(|_| format!("invalid mode '{value}'")),
+            "uid" => value
+                .parse()
+                .map(|n| u.uid = Some(n))
+                .map_err(|_| format!("'{value}' is not a number")),
+            "gid" => value
+                .parse()
+                .map(|n| u.gid = Some(n))
+                .map_err(|_| format!("'{value}' is not a number")),
+            "user" => match crate::host::user(value) {
+                Ok(Some((uid, _))) => {
+                    u.uid = Some(uid);
+                    Ok(())
+                }
+                _ => Err(format!("unknown user '{value}'")),
+            },
+            "group" => match crate::host::group(value) {
+                Ok(Some(gid)) => {
+                    u.gid = Some(gid);
+                    Ok(())
+                }
+                _ => Err(format!("unknown group '{value}'")),
+            },
+            _ => return d.error(loc, bad),
+        };
+        if let Err(e) = result {
+            return d.error(loc, format!("'unix-bind' : {e}"));
+        }
+    }
+    g.unix_bind = u;
 }
 
 /// What C's `atoi` reads of a `uid`/`gid` value that is not a number

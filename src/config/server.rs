@@ -354,7 +354,8 @@ mod tests {
     #[test]
     fn source_ports_as_haproxy_reads_them() {
         let ip: IpAddr = "127.0.0.2".parse().unwrap();
-        let cases: &[(&str, bool, Result<Option<(u16, u16)>, &str>)] = &[
+        type Case = (&'static str, bool, Result<Option<(u16, u16)>, &'static str>);
+        let cases: &[Case] = &[
             ("127.0.0.2", true, Ok(None)),
             ("127.0.0.2:0", true, Ok(None)),
             ("127.0.0.2:5000", true, Ok(Some((5000, 5000)))),

@@ -59,7 +59,17 @@ pub(super) fn global(g: &mut Global, words: &[String], loc: &Location, d: &mut D
     let arg = words.get(2).map(String::as_str);
     match sub {
         "socket" => {
-            if let Some(s) = socket(words, loc, d) {
+            if let Some(mut s) = socket(words, loc, d) {
+                // `unix-bind` lines before this one: defaults, and the prefix.
+                let u = &g.unix_bind;
+                if let StatsAddr::Unix(path) = &mut s.addr {
+                    if let Some(prefix) = &u.prefix {
+                        *path = PathBuf::from(format!("{prefix}{}", path.display()));
+                    }
+                    s.mode = s.mode.or(u.mode);
+                    s.uid = s.uid.or(u.uid);
+                    s.gid = s.gid.or(u.gid);
+                }
                 g.stats_sockets.push(s);
             }
             return;

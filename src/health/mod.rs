@@ -205,9 +205,11 @@ impl Thread {
         // First checks spread over their interval, as HAProxy does, so a
         // big farm is not probed all at once.
         let n = t.checks.len() as u32;
+        let cap = t.rt.global.max_spread_checks;
         for i in 0..t.checks.len() {
-            let inter = t.interval(i);
-            t.checks[i].next = now + inter * i as u32 / n.max(1);
+            // `max-spread-checks` bounds the window the first checks take.
+            let window = cap.map_or(t.interval(i), |c| t.interval(i).min(c));
+            t.checks[i].next = now + window * i as u32 / n.max(1);
         }
         t
     }

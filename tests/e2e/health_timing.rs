@@ -236,3 +236,24 @@ fn observe_layer4_marks_down_from_traffic() {
     assert!(answered < 30, "still not DOWN after 30 sessions");
     assert!(sp.log_lines("Server web/live is DOWN").is_empty());
 }
+
+/// `max-spread-checks`: the first checks of a farm start within that delay
+/// instead of being spread over the check interval (here 60 s: without it,
+/// the fourth server would wait 45 s for its first check).
+#[test]
+fn max_spread_checks_bounds_the_first_checks() {
+    let ws: Vec<FakeWeb> = ["w1", "w2", "w3", "w4"]
+        .into_iter()
+        .map(FakeWeb::start)
+        .collect();
+    let servers: Vec<(&FakeWeb, &str)> = ws.iter().map(|w| (w, "check inter 60s")).collect();
+    let _sp = Splicer::start(
+        &config("    max-spread-checks 400ms", "", &web("", &servers)),
+        &["web"],
+    );
+    let t0 = Instant::now();
+    wait_for("every server's first check", LIMIT, || {
+        ws.iter().all(|w| w.checks() >= 1)
+    });
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+}

@@ -147,6 +147,12 @@ pub struct Global {
     /// `noreuseport`: listeners without SO_REUSEPORT (one socket per bind,
     /// shared by the workers; another process cannot bind the port too).
     pub noreuseport: bool,
+    /// `unix-bind`: defaults of the UNIX listening sockets declared after
+    /// it (the stats sockets): a path prefix, mode, owner.
+    pub unix_bind: UnixBind,
+    /// `max-spread-checks`: the first checks of all servers start within
+    /// this delay (else within the check interval).
+    pub max_spread_checks: Option<Duration>,
     /// `cpu-map` lines, one rule per thread they bind (later ones win).
     pub cpu_map: Vec<CpuRule>,
     /// `ulimit-n N`: the open files limit is raised to at least N (never
@@ -171,6 +177,15 @@ impl Config {
         }
         out
     }
+}
+
+/// `unix-bind [prefix P] [mode M] [user U|uid N] [group G|gid N]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnixBind {
+    pub prefix: Option<String>,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 /// One thread's CPUs from a `cpu-map` line (thread N is worker N-1).
@@ -285,6 +300,8 @@ impl Default for Global {
             node: None,
             ulimit_n: None,
             cpu_map: Vec::new(),
+            unix_bind: UnixBind::default(),
+            max_spread_checks: None,
             bufsize: DEFAULT_BUFSIZE,
             maxaccept: Some(DEFAULT_MAXACCEPT),
             rcvbuf_client: None,

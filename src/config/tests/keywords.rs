@@ -231,6 +231,11 @@ fn global_keywords_and_stats_socket() {
         ("daemon", "daemon"),
         ("quiet", "quiet"),
         ("node", "node lb1"),
+        (
+            "unix-bind",
+            "unix-bind prefix /run/ mode 600 user root group root",
+        ),
+        ("max-spread-checks", "max-spread-checks 2s"),
         ("tune.bufsize", "tune.bufsize 32768"),
         ("tune.maxaccept", "tune.maxaccept -1"),
         ("tune.rcvbuf.client", "tune.rcvbuf.client 64k"),
@@ -413,4 +418,36 @@ fn resolvers_section_and_templates() {
             .collect();
         assert!(errors.iter().any(|e| e == expected), "{line}: {errors:?}");
     }
+}
+
+#[test]
+fn unix_bind_fills_in_the_stats_sockets_after_it() {
+    let l = super::ok(&format!(
+        "global\n    stats socket /a.sock\n    unix-bind prefix /run/x mode 640 uid 5 gid 6\n\
+         \x20   stats socket /b.sock mode 600\n    stats socket ipv4@127.0.0.1:9999\n{HEAD}{LISTEN}"
+    ));
+    let s: Vec<_> = l
+        .config
+        .global
+        .stats_sockets
+        .iter()
+        .map(|s| (s.addr.to_string(), s.mode, s.uid, s.gid))
+        .collect();
+    assert_eq!(
+        s[0],
+        ("/a.sock".into(), None, None, None),
+        "declared before unix-bind"
+    );
+    assert_eq!(
+        s[1],
+        ("/run/x/b.sock".into(), Some(0o600), Some(5), Some(6))
+    );
+    assert_eq!(s[2].1, None, "a TCP socket has no mode");
+    let e = super::errors(&format!("global\n    unix-bind bogus 1\n{HEAD}{LISTEN}"));
+    assert_eq!(
+        e,
+        [
+            "t.cfg:2: 'unix-bind' only supports the 'prefix', 'mode', 'uid', 'gid', 'user' and 'group' options."
+        ]
+    );
 }
