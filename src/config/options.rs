@@ -36,6 +36,9 @@ pub(super) const OPTIONS: &[ProxyOption] = &[
     opt("splice-response", Side::Both, |p, on| p.splice.response = Some(on)),
     opt("log-health-checks", Side::Back, |p, on| p.log_health_checks = on),
     opt("dontlognull", Side::Front, |p, on| p.log.dontlognull = on),
+    opt("dontlog-normal", Side::Front, |p, on| p.log.dontlog_normal = on),
+    opt("log-separate-errors", Side::Front, |p, on| p.log.separate_errors = on),
+    opt("logasap", Side::Front, |p, on| p.log.logasap = on),
 ];
 
 /// Applies `option NAME` (`true`) or `no option NAME`.

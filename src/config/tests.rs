@@ -454,5 +454,6 @@ mod conditionals;
 mod errors;
 mod identity;
 mod keywords;
+mod log_options;
 mod logs;
 mod vrrp;

@@ -541,6 +541,11 @@ fn frontend_field(c: &Config, f: &splicer::config::Frontend, key: &str) -> Resul
             Some(_) => "custom".into(),
         },
         "dontlognull" => f.log.dontlognull.to_string(),
+        "logasap" => f.log.logasap.to_string(),
+        "dontlog-normal" => f.log.dontlog_normal.to_string(),
+        "log-separate-errors" => f.log.separate_errors.to_string(),
+        "log-format-sd" => f.log.format_sd.is_some().to_string(),
+        "error-log-format" => f.log.error_format.is_some().to_string(),
         _ => return Err(format!("unknown frontend key '{key}'")),
     })
 }
