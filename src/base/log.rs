@@ -14,12 +14,13 @@ use crossbeam_channel::{Sender, TrySendError};
 
 use super::ids::{BackendId, FrontendId, ServerId};
 
-/// Syslog levels of the messages (HAProxy's): sessions at `info`; server
-/// events at `emerg` when a backend has no server left, `alert` when a
+/// Syslog levels of the messages (HAProxy's): sessions at `info` (`err`
+/// for those in error with `option log-separate-errors`); server events at `emerg` when a backend has no server left, `alert` when a
 /// server goes DOWN, `notice` for the rest (UP, maintenance, drain, check
 /// results).
 pub(crate) const LEVEL_EMERG: u8 = 0;
 pub(crate) const LEVEL_ALERT: u8 = 1;
+pub(crate) const LEVEL_ERR: u8 = 3;
 pub(crate) const LEVEL_NOTICE: u8 = 5;
 pub(crate) const LEVEL_INFO: u8 = 6;
 
@@ -45,6 +46,8 @@ pub(crate) enum Cause {
     ClientTimeout,
     /// `s`: the server (or connect, or queue) timeout struck.
     ServerTimeout,
+    /// `P`: splicer itself refused the connection (a bad PROXY header).
+    Proxy,
 }
 
 impl Cause {
@@ -59,6 +62,7 @@ impl Cause {
             Cause::Killed => 'K',
             Cause::ClientTimeout => 'c',
             Cause::ServerTimeout => 's',
+            Cause::Proxy => 'P',
         }
     }
 }
@@ -66,6 +70,9 @@ impl Cause {
 /// Where the session was when it ended: the second letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
+    /// `R`: before the session was set up (HAProxy: waiting for the
+    /// request).
+    Request,
     /// `Q`: waiting in a backend's queue.
     Queue,
     /// `C`: connecting to a server.
@@ -79,6 +86,7 @@ pub(crate) enum Stage {
 impl Stage {
     pub(crate) fn letter(self) -> char {
         match self {
+            Stage::Request => 'R',
             Stage::Queue => 'Q',
             Stage::Connect => 'C',
             Stage::Data => 'D',
@@ -105,6 +113,9 @@ impl Term {
     /// No server could take the session, or none answered.
     pub(crate) const NO_SERVER: Term = Term::new(Cause::Server, Stage::Connect);
     pub(crate) const QUEUE_TIMEOUT: Term = Term::new(Cause::ServerTimeout, Stage::Queue);
+    /// A connection refused before it became a session (HAProxy's `PR` in
+    /// an `error-log-format` line).
+    pub(crate) const CONNECTION_ERROR: Term = Term::new(Cause::Proxy, Stage::Request);
 
     pub(crate) const fn new(cause: Cause, stage: Stage) -> Term {
         Term { cause, stage }
@@ -219,6 +230,15 @@ pub(crate) struct Record {
     pub backend_queue: u64,
 }
 
+impl Record {
+    /// Whether the session counts as an error for `option dontlog-normal`
+    /// and `option log-separate-errors` (HAProxy 2.6.1+): it did not end
+    /// normally, or it needed a retry or a redispatch.
+    pub(crate) fn is_error(&self) -> bool {
+        self.term.cause != Cause::Normal || self.retries > 0 || self.redispatched
+    }
+}
+
 /// One thing to log. Indices (frontend, backend, server) are the config's
 /// of the logger the message is sent to.
 #[derive(Debug)]
@@ -239,13 +259,11 @@ pub(crate) enum Message {
         level: u8,
         text: String,
     },
-    /// A client failed its PROXY header: HAProxy's connection error line.
+    /// A client failed its PROXY header: HAProxy's connection error line,
+    /// or its `error-log-format` rendered from `record` (no backend, no
+    /// server, `PR`; `local` names the bind the client reached).
     Handshake {
-        frontend: FrontendId,
-        client: SocketAddr,
-        /// The address the client reached, to name its `bind`.
-        local: SocketAddr,
-        accepted: SystemTime,
+        record: Box<Record>,
         what: Handshake,
     },
 }
@@ -326,6 +344,59 @@ mod tests {
             let got: String = t.letters().iter().collect();
             assert_eq!(got, *expected, "{what}");
         }
+    }
+
+    /// HAProxy 2.6's `err` of strm_log (after its fix a892b7f1 of 2.6.1):
+    /// any termination state but `-`, a retry, a redispatch.
+    #[test]
+    fn which_records_are_errors() {
+        let record = |term, retries, redispatched| Record {
+            frontend: FrontendId::new(0),
+            backend: None,
+            server: None,
+            client: "127.0.0.1:1".parse().unwrap(),
+            local: "127.0.0.1:2".parse().unwrap(),
+            source: None,
+            accepted: SystemTime::now(),
+            tw: 0,
+            tc: 0,
+            tt: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            term,
+            actconn: 0,
+            feconn: 0,
+            beconn: 0,
+            srvconn: 0,
+            retries,
+            redispatched,
+            srv_queue: 0,
+            backend_queue: 0,
+        };
+        let cases: &[(&str, Term, u32, bool, bool)] = &[
+            ("normal", Term::NORMAL, 0, false, false),
+            ("normal after a retry", Term::NORMAL, 1, false, true),
+            ("redispatched", Term::NORMAL, 1, true, true),
+            ("client abort", Term::CLIENT_ABORT, 0, false, true),
+            ("server abort", Term::SERVER_ABORT, 0, false, true),
+            ("no server", Term::NO_SERVER, 0, false, true),
+            ("queue timeout", Term::QUEUE_TIMEOUT, 0, false, true),
+            ("client timeout", Term::idle_timeout(true), 0, false, true),
+            (
+                "killed",
+                Term::killed(Cause::Killed, false, false),
+                0,
+                false,
+                true,
+            ),
+            ("PROXY header", Term::CONNECTION_ERROR, 0, false, true),
+        ];
+        for (what, term, retries, redispatched, expected) in cases {
+            let r = record(*term, *retries, *redispatched);
+            assert_eq!(r.is_error(), *expected, "{what}");
+        }
+        let pr: String = Term::CONNECTION_ERROR.letters().iter().collect();
+        assert_eq!(pr, "PR");
     }
 
     #[test]

@@ -58,9 +58,6 @@ pub(super) const HTTP_OPTIONS: &[&str] = &[
 /// Options HAProxy has in TCP mode that change behaviour but splicer does
 /// not implement yet: an error.
 pub(super) const UNSUPPORTED_OPTIONS: &[&str] = &[
-    "log-separate-errors",
-    "logasap",
-    "dontlog-normal",
     "smtpchk",
     "ldap-check",
     "spop-check",
@@ -103,8 +100,6 @@ pub(super) const HTTP_KEYWORDS: &[(&str, bool)] = &[
 /// Proxy keywords HAProxy supports in TCP mode that splicer does not
 /// implement yet: an error, never silently ignored.
 pub(super) const UNSUPPORTED_PROXY: &[&str] = &[
-    "log-format-sd",
-    "error-log-format",
     "acl",
     "use_backend",
     "use-server",

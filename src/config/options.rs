@@ -50,6 +50,9 @@ pub(super) const OPTIONS: &[ProxyOption] = &[
     opt("nolinger", Side::Both, |p, on| p.nolinger = on),
     opt("tcp-smart-accept", Side::Front, |p, on| p.smart_accept = on),
     opt("tcp-smart-connect", Side::Back, |p, on| p.smart_connect = on),
+    opt("dontlog-normal", Side::Front, |p, on| p.log.dontlog_normal = on),
+    opt("log-separate-errors", Side::Front, |p, on| p.log.separate_errors = on),
+    opt("logasap", Side::Front, |p, on| p.log.logasap = on),
 ];
 
 /// Options HAProxy has no `no option` form for.

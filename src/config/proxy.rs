@@ -4,7 +4,7 @@
 
 use super::checks::CheckDraft;
 use super::keywords::*;
-use super::logs::LogDraft;
+use super::logs::{FormatKeyword, LogDraft};
 use super::model::*;
 use super::parser::Diags;
 use super::server::{self, ParamIssue, ServerParams};
@@ -213,7 +213,15 @@ pub(super) const PROXY_KEYWORDS: &[ProxyKeyword] = &[
     kw("description", Side::Both, false, |_, _, _, _| {}),
     kw("id", Side::Both, false, ProxyDraft::id),
     kw("log", Side::Both, true, |p, words, loc, d| p.log.log(words, loc, d)),
-    kw("log-format", Side::Both, true, ProxyDraft::log_format),
+    kw("log-format", Side::Both, true, |p, words, loc, d| {
+        p.log_format(FormatKeyword::LogFormat, words, loc, d)
+    }),
+    kw("log-format-sd", Side::Both, true, |p, words, loc, d| {
+        p.log_format(FormatKeyword::LogFormatSd, words, loc, d)
+    }),
+    kw("error-log-format", Side::Both, true, |p, words, loc, d| {
+        p.log_format(FormatKeyword::ErrorLogFormat, words, loc, d)
+    }),
     kw("log-tag", Side::Both, true, |p, words, loc, d| p.log.tag(words, loc, d)),
     kw("stats", Side::Both, true, |p, words, loc, d| p.stats.keyword(words, p.kind, loc, d)),
     kw("backlog", Side::Front, true, super::tcp::backlog),
@@ -350,9 +358,9 @@ impl ProxyDraft {
         }
     }
 
-    fn log_format(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
+    fn log_format(&mut self, kw: FormatKeyword, words: &[String], loc: &Location, d: &mut Diags) {
         let (who, backend) = (self.who(), !self.kind.front());
-        self.log.format_line(words, &who, backend, loc, d);
+        self.log.format_line(kw, words, &who, backend, loc, d);
     }
 
     /// HAProxy's rule for a keyword of the other side: `server` is an error,

@@ -454,6 +454,7 @@ mod conditionals;
 mod errors;
 mod identity;
 mod keywords;
+mod log_options;
 mod logs;
 mod tcp;
 mod vrrp;

@@ -17,6 +17,9 @@ pub(crate) struct Names<'a> {
     pub server_addr: Option<SocketAddr>,
     pub hostname: &'a str,
     pub pid: u32,
+    /// `option logasap`: `%Tt` and `%B` may not be final; HAProxy marks
+    /// them with `+` in every line of the frontend.
+    pub logasap: bool,
 }
 
 /// Renders `fmt` for one session into `out`.
@@ -59,7 +62,10 @@ fn var(v: Var, f: Flags, r: &Record, n: &Names<'_>, out: &mut String) {
         Var::Server => name(n.server.unwrap_or("<NOSRV>"), f, out),
         Var::Tw => num(r.tw, out),
         Var::Tc => num(r.tc, out),
-        Var::Tt => num(r.tt, out),
+        Var::Tt => {
+            plus(n, out);
+            num(r.tt, out)
+        }
         Var::Td => {
             // The data phase: what is left of Tt after queue and connect.
             let td = if r.tw < 0 || r.tc < 0 {
@@ -69,7 +75,10 @@ fn var(v: Var, f: Flags, r: &Record, n: &Names<'_>, out: &mut String) {
             };
             num(td, out)
         }
-        Var::BytesRead => num(r.bytes_out, out),
+        Var::BytesRead => {
+            plus(n, out);
+            num(r.bytes_out, out)
+        }
         Var::BytesUploaded => num(r.bytes_in, out),
         Var::TermState => {
             out.extend(r.term.letters());
@@ -94,6 +103,12 @@ fn var(v: Var, f: Flags, r: &Record, n: &Names<'_>, out: &mut String) {
             };
         }
         Var::Hostname => name(n.hostname, f, out),
+    }
+}
+
+fn plus(n: &Names<'_>, out: &mut String) {
+    if n.logasap {
+        out.push('+');
     }
 }
 

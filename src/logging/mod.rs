@@ -25,7 +25,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::base::clock;
 use crate::base::ids::FrontendId;
-use crate::base::log::{LEVEL_INFO, LogSender, Message};
+use crate::base::log::{LEVEL_ERR, LEVEL_INFO, LogSender, Message, Record};
 use crate::base::service::Service;
 use crate::config::{Backend, Frontend, Global, LogTarget};
 use format::Names;
@@ -104,6 +104,15 @@ impl Logger {
     }
 }
 
+/// Where a rendered message goes and how.
+struct Rendered {
+    /// The frontend's index (its route list).
+    frontend: usize,
+    level: u8,
+    /// The structured data was rendered (else RFC 5424 shows `-`).
+    sd: bool,
+}
+
 /// A `log` line of a frontend with the sink it writes to.
 struct Route {
     target: LogTarget,
@@ -176,6 +185,7 @@ impl Writer {
 
     fn run(mut self, rx: Receiver<Message>) {
         let mut line = String::new();
+        let mut sd = String::new();
         let mut framed = Vec::new();
         let mut reported = 0;
         let mut last_report: Option<Instant> = None;
@@ -189,13 +199,15 @@ impl Writer {
                     let nfe = self.book.frontends.len();
                     let be = self.book.backends.iter().position(|b| b.name == backend);
                     if let Some(b) = be {
-                        self.write(nfe + b, level, &text, &mut framed);
+                        self.write(nfe + b, level, &text, None, &mut framed);
                     }
                 }
                 Ok(msg) => {
                     line.clear();
-                    if let Some(fe) = self.render(&msg, &mut line) {
-                        self.write(fe, LEVEL_INFO, &line, &mut framed);
+                    sd.clear();
+                    if let Some(r) = self.render(&msg, &mut line, &mut sd) {
+                        let sd = r.sd.then_some(sd.as_str());
+                        self.write(r.frontend, r.level, &line, sd, &mut framed);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -213,28 +225,25 @@ impl Writer {
         }
     }
 
-    /// Writes the message's text into `out`; returns its frontend.
+    /// Writes the message's text into `out` (and its structured data into
+    /// `sd`, for RFC 5424 targets); says where and at which level it goes.
     /// (Events are written as they come.)
-    fn render(&self, msg: &Message, out: &mut String) -> Option<usize> {
-        let fe = |id: FrontendId| &self.book.frontends[id.index()];
-        use std::fmt::Write;
+    fn render(&self, msg: &Message, out: &mut String, sd: &mut String) -> Option<Rendered> {
         let book = &self.book;
+        let fe = |id: FrontendId| &book.frontends[id.index()];
+        use std::fmt::Write;
         match msg {
             Message::Session(r) => {
-                let fe = fe(r.frontend);
-                let fmt = fe.log.format.as_ref()?;
-                let backend = r.backend.map(|b| &book.backends[b.index()]);
-                let server = backend.zip(r.server).map(|(b, s)| &b.servers[s.index()]);
-                let names = Names {
-                    frontend: &fe.name,
-                    backend: backend.map_or(&fe.name, |b| &b.name),
-                    server: server.map(|s| s.name.as_str()),
-                    server_addr: server.map(|s| s.addr),
-                    hostname: &self.hostname,
-                    pid: self.pid,
-                };
+                let log = &fe(r.frontend).log;
+                let fmt = log.format.as_ref()?;
+                let names = self.names(r);
                 format::render(fmt, r, &names, out);
-                Some(r.frontend.index())
+                let error = log.separate_errors && r.is_error();
+                Some(Rendered {
+                    frontend: r.frontend.index(),
+                    level: if error { LEVEL_ERR } else { LEVEL_INFO },
+                    sd: self.render_sd(r, &names, sd),
+                })
             }
             Message::Connect {
                 frontend,
@@ -250,29 +259,84 @@ impl Writer {
                     local.ip(),
                     local.port()
                 );
-                Some(frontend.index())
+                Some(Rendered {
+                    frontend: frontend.index(),
+                    level: LEVEL_INFO,
+                    sd: false,
+                })
             }
-            Message::Handshake {
-                frontend,
-                client,
-                local,
-                accepted,
-                what,
-            } => {
-                let fe = fe(*frontend);
-                let _ = write!(out, "{}:{} [", client.ip(), client.port());
-                clock::accept_date(*accepted, out);
-                let name = bind_name(fe, *local);
-                let _ = write!(out, "] {}/{name}: {}", fe.name, what.message());
-                Some(frontend.index())
+            Message::Handshake { record: r, what } => {
+                let fe = fe(r.frontend);
+                // HAProxy's own text goes out with the default structured
+                // data; an error-log-format line with the frontend's.
+                let sd = match &fe.log.error_format {
+                    Some(fmt) => {
+                        let names = self.names(r);
+                        format::render(fmt, r, &names, out);
+                        self.render_sd(r, &names, sd)
+                    }
+                    None => {
+                        let _ = write!(out, "{}:{} [", r.client.ip(), r.client.port());
+                        clock::accept_date(r.accepted, out);
+                        let name = bind_name(fe, r.local);
+                        let _ = write!(out, "] {}/{name}: {}", fe.name, what.message());
+                        false
+                    }
+                };
+                // Always an error: raised with log-separate-errors.
+                let level = if fe.log.separate_errors {
+                    LEVEL_ERR
+                } else {
+                    LEVEL_INFO
+                };
+                Some(Rendered {
+                    frontend: r.frontend.index(),
+                    level,
+                    sd,
+                })
             }
             Message::Event { .. } => None,
         }
     }
 
+    /// What a record's indices point at.
+    fn names(&self, r: &Record) -> Names<'_> {
+        let fe = &self.book.frontends[r.frontend.index()];
+        let backend = r.backend.map(|b| &self.book.backends[b.index()]);
+        let server = backend.zip(r.server).map(|(b, s)| &b.servers[s.index()]);
+        Names {
+            frontend: &fe.name,
+            backend: backend.map_or(&fe.name, |b| &b.name),
+            server: server.map(|s| s.name.as_str()),
+            server_addr: server.map(|s| s.addr),
+            hostname: &self.hostname,
+            pid: self.pid,
+            logasap: fe.log.logasap,
+        }
+    }
+
+    /// Renders the frontend's `log-format-sd` into `sd`; `false` when it
+    /// has none (RFC 5424 targets then show `-`).
+    fn render_sd(&self, r: &Record, names: &Names<'_>, sd: &mut String) -> bool {
+        let log = &self.book.frontends[r.frontend.index()].log;
+        let Some(fmt) = &log.format_sd else {
+            return false;
+        };
+        format::render(fmt, r, names, sd);
+        true
+    }
+
     /// Sends `line` at `level` to the targets of route list `proxy`
-    /// (frontends first, then backends).
-    fn write(&mut self, proxy: usize, level: u8, line: &str, framed: &mut Vec<u8>) {
+    /// (frontends first, then backends), with `sd` as the structured data
+    /// of RFC 5424 targets.
+    fn write(
+        &mut self,
+        proxy: usize,
+        level: u8,
+        line: &str,
+        sd: Option<&str>,
+        framed: &mut Vec<u8>,
+    ) {
         let nfe = self.book.frontends.len();
         let log = match proxy.checked_sub(nfe) {
             None => &self.book.frontends[proxy].log,
@@ -297,7 +361,7 @@ impl Writer {
             let Some(level) = target::effective_level(&route.target, level) else {
                 continue;
             };
-            target::frame(&route.target, level, &origin, now, line, framed);
+            target::frame(&route.target, level, &origin, now, line, sd, framed);
             let out = &mut self.outs[route.sink];
             let Some(sink) = out.sink.as_mut() else {
                 continue;

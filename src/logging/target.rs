@@ -28,13 +28,15 @@ pub(crate) fn effective_level(t: &LogTarget, level: u8) -> Option<u8> {
 
 /// Frames `msg` for `t` into `out` (cleared first): header, message,
 /// truncation to `len` (not for stdout/stderr, as HAProxy's fd targets),
-/// and the final newline.
+/// and the final newline. `sd` is the structured data of an RFC 5424
+/// header (`log-format-sd`); other formats have none.
 pub(crate) fn frame(
     t: &LogTarget,
     level: u8,
     origin: &Origin<'_>,
     now: SystemTime,
     msg: &str,
+    sd: Option<&str>,
     out: &mut Vec<u8>,
 ) {
     out.clear();
@@ -57,7 +59,10 @@ pub(crate) fn frame(
             head.push_str(&format!("<{pri}>1 "));
             clock::rfc5424(now, &mut head);
             let host = origin.hostname.unwrap_or("-");
-            head.push_str(&format!(" {host} {} {} - - ", origin.tag, origin.pid));
+            head.push_str(&format!(" {host} {} {} - ", origin.tag, origin.pid));
+            // HAProxy ends the structured data with a space, as it does `-`.
+            head.push_str(sd.unwrap_or("-"));
+            head.push(' ');
         }
         SyslogFormat::Short => head.push_str(&format!("<{level}>")),
         SyslogFormat::Priority => head.push_str(&format!("<{pri}>")),
@@ -148,6 +153,10 @@ mod tests {
     /// The header, with the date (which depends on the host's time zone)
     /// replaced by `DATE`.
     fn framed(format: SyslogFormat, hostname: Option<&str>) -> String {
+        framed_sd(format, hostname, None)
+    }
+
+    fn framed_sd(format: SyslogFormat, hostname: Option<&str>, sd: Option<&str>) -> String {
         let t = target(format, LogDest::Udp("127.0.0.1:514".parse().unwrap()));
         let now = UNIX_EPOCH + Duration::from_micros(1_795_255_200_123_456);
         let origin = Origin {
@@ -156,7 +165,7 @@ mod tests {
             pid: 42,
         };
         let mut out = Vec::new();
-        frame(&t, LEVEL_INFO, &origin, now, "msg", &mut out);
+        frame(&t, LEVEL_INFO, &origin, now, "msg", sd, &mut out);
         let text = String::from_utf8(out).unwrap();
         let mut date = String::new();
         match format {
@@ -216,6 +225,28 @@ mod tests {
         }
     }
 
+    /// `log-format-sd` as HAProxy 2.6 frames it: after the MSGID `-`, with
+    /// a space before the message; formats other than RFC 5424 drop it.
+    #[test]
+    fn structured_data_only_in_rfc5424() {
+        let sd = Some("[x@1 a=\"b\"]");
+        let cases: &[(SyslogFormat, &str)] = &[
+            (
+                SyslogFormat::Rfc5424,
+                "<158>1 DATE - splicer 42 - [x@1 a=\"b\"] msg\n",
+            ),
+            (
+                SyslogFormat::Rfc3164,
+                "<158>DATE localhost splicer[42]: msg\n",
+            ),
+            (SyslogFormat::Local, "<158>DATE splicer[42]: msg\n"),
+            (SyslogFormat::Raw, "msg\n"),
+        ];
+        for (format, expected) in cases {
+            assert_eq!(framed_sd(*format, None, sd), *expected, "{format:?}");
+        }
+    }
+
     #[test]
     fn truncates_to_len_except_on_stdout() {
         let origin = Origin {
@@ -227,10 +258,26 @@ mod tests {
         let mut out = Vec::new();
         let mut t = target(SyslogFormat::Raw, LogDest::Unix("/dev/log".into()));
         t.max_len = 80;
-        frame(&t, LEVEL_INFO, &origin, SystemTime::now(), &long, &mut out);
+        frame(
+            &t,
+            LEVEL_INFO,
+            &origin,
+            SystemTime::now(),
+            &long,
+            None,
+            &mut out,
+        );
         assert_eq!(out.len(), 81, "80 bytes and the newline");
         t.dest = LogDest::Stdout;
-        frame(&t, LEVEL_INFO, &origin, SystemTime::now(), &long, &mut out);
+        frame(
+            &t,
+            LEVEL_INFO,
+            &origin,
+            SystemTime::now(),
+            &long,
+            None,
+            &mut out,
+        );
         assert_eq!(out.len(), 201);
     }
 

@@ -79,6 +79,25 @@ impl Session {
         }
     }
 
+    /// `option logasap`, or a format with nothing to wait for: the line
+    /// goes out now that the server connection is up (HAProxy's
+    /// `sess_establish`). A session that `dontlog-normal` hides so far is
+    /// left to its end, which logs it if it ends in error.
+    fn log_connected(&mut self, ctx: &Ctx<'_>) {
+        let log = &ctx.rt.frontend(self.frontend).config.log;
+        if log.targets.is_empty() || !log.logs_at_connect() {
+            return;
+        }
+        let mut r = self.record(ctx.now);
+        if log.dontlog_normal && !r.is_error() {
+            return;
+        }
+        let queued = r.backend.map_or(0, |b| ctx.queues[b.index()].live());
+        self.count(ctx.rt, &mut r, queued);
+        self.trace.logged = true;
+        ctx.logs.send(Message::Session(Box::new(r)));
+    }
+
     /// Starts a connection to `server` of backend `b`, on the `slot` the
     /// caller took.
     pub(super) fn connect(
@@ -178,6 +197,9 @@ impl Session {
         srv.note_success();
         self.trace
             .connected(ctx.now, || conn.stream.local_addr().ok());
+        // Before the first byte is forwarded, with the server slot held:
+        // HAProxy counts the session in %bc and %sc at this point.
+        self.log_connected(ctx);
         self.phase = Phase::Forwarding { conn };
         // HAProxy's backend `option nolinger`: the client's FIN closes the
         // server connection with a reset instead of a shutdown.

@@ -16,7 +16,7 @@ use mio::net::TcpStream;
 
 use super::{Close, Ctx, Phase, Session};
 use crate::base::ids::BackendId;
-use crate::base::log::{Message, Record};
+use crate::base::log::{Handshake, Message, Record, Term};
 use crate::forward::PipePool;
 use crate::runtime::Runtime;
 
@@ -40,7 +40,7 @@ impl Session {
         self.leave_queue(ctx.queues, false);
         let mut log = self.log_message(ctx.rt, ctx.now);
         let freed = self.close_sockets(how, ctx.pipes);
-        if let Some(Message::Session(r)) = &mut log {
+        if let Some(Message::Session(r) | Message::Handshake { record: r, .. }) = &mut log {
             let queued = r.backend.map_or(0, |b| ctx.queues[b.index()].live());
             self.count(ctx.rt, r, queued);
         }
@@ -48,9 +48,10 @@ impl Session {
     }
 
     /// The session's log message, read before its sockets close: a PROXY
-    /// header failure when that is how it ended (if its frontend logs),
-    /// else its record, when the frontend logs one at the end (a format)
-    /// and `dontlognull` does not hide it.
+    /// header failure when that is how it ended (if its frontend logs
+    /// those), else its record, when the frontend logs one at the end (a
+    /// format; not already sent once connected) and neither `dontlognull`
+    /// nor `dontlog-normal` hides it.
     fn log_message(&self, rt: &Runtime, now: Instant) -> Option<Message> {
         let log = &rt.frontend(self.frontend).config.log;
         if log.targets.is_empty() {
@@ -58,22 +59,54 @@ impl Session {
         }
         let t = &self.trace;
         if let Some(what) = t.handshake {
+            // HAProxy's dontlognull hides a client that left without a
+            // byte (its CO_ER_PRX_EMPTY and CO_ER_PRX_ABORT).
+            let null = matches!(what, Handshake::Closed | Handshake::ReadError);
+            if !log.logs_connection_errors() || (log.dontlognull && null) {
+                return None;
+            }
+            let (_, _, tt) = t.timers(now);
+            let record = Record {
+                backend: None,
+                server: None,
+                source: None,
+                tw: -1,
+                tc: -1,
+                tt,
+                bytes_in: 0,
+                bytes_out: 0,
+                term: Term::CONNECTION_ERROR,
+                retries: 0,
+                redispatched: false,
+                backend_queue: 0,
+                ..self.record(now)
+            };
             return Some(Message::Handshake {
-                frontend: self.frontend,
-                client: self.client_addr,
-                local: self.local_addr,
-                accepted: t.accepted,
+                record: Box::new(record),
                 what,
             });
         }
         // The default format logged its line when the session started.
-        log.format.as_ref()?;
-        let (bytes_in, bytes_out) = self.traffic();
-        if log.dontlognull && bytes_in == 0 {
+        if log.format.is_none() || t.logged {
             return None;
         }
+        let r = self.record(now);
+        if log.dontlognull && r.bytes_in == 0 {
+            return None;
+        }
+        if log.dontlog_normal && !r.is_error() {
+            return None;
+        }
+        Some(Message::Session(Box::new(r)))
+    }
+
+    /// What the session's line says now; the connection counts are filled
+    /// in by [`Self::count`].
+    pub(super) fn record(&self, now: Instant) -> Record {
+        let t = &self.trace;
+        let (bytes_in, bytes_out) = self.traffic();
         let (tw, tc, tt) = t.timers(now);
-        Some(Message::Session(Box::new(Record {
+        Record {
             frontend: self.frontend,
             backend: self.backend,
             server: t.server,
@@ -95,13 +128,13 @@ impl Session {
             redispatched: t.redispatched,
             srv_queue: 0,
             backend_queue: t.backend_queue,
-        })))
+        }
     }
 
     /// The connection counts of the record, once the server slot is given
     /// back and while the session's other places are held. `queued`: the
     /// sessions still waiting in this worker's queue of the backend.
-    fn count(&self, rt: &Runtime, r: &mut Record, queued: usize) {
+    pub(super) fn count(&self, rt: &Runtime, r: &mut Record, queued: usize) {
         (r.actconn, r.feconn) = self.slots.counts();
         if let Some(b) = r.backend.map(|b| rt.backend(b)) {
             let active = b.servers.iter().map(|s| s.active.get());

@@ -47,6 +47,9 @@ pub(super) struct Trace {
     pub handshake: Option<Handshake>,
     /// The `Connect from` line (default format) went out.
     pub announced: bool,
+    /// The session's line went out when its server connection came up
+    /// (`option logasap`, or a format with nothing to wait for).
+    pub logged: bool,
 }
 
 impl Trace {
@@ -67,6 +70,7 @@ impl Trace {
             end: None,
             handshake: None,
             announced: false,
+            logged: false,
         }
     }
 
@@ -87,6 +91,9 @@ impl Trace {
 
     pub(super) fn connected(&mut self, now: Instant, source: impl FnOnce() -> Option<SocketAddr>) {
         self.connected = Some(now);
+        // A retry that got through: the failures before it no longer end
+        // the session (HAProxy logs `--` with `+1` after a redispatch).
+        self.failure = None;
         if self.wants_source {
             self.source = source();
         }
@@ -139,6 +146,19 @@ mod tests {
         t.end(Term::CLIENT_ABORT);
         t.end(Term::SERVER_ABORT);
         assert_eq!(t.term(), Term::CLIENT_ABORT);
+    }
+
+    #[test]
+    fn a_connection_after_a_failure_clears_it() {
+        let t0 = Instant::now();
+        let mut t = Trace::new(t0, false);
+        t.failed(Term::NO_SERVER);
+        t.retried(true);
+        t.connecting(ServerId::new(1), t0);
+        t.connected(t0, || None);
+        assert_eq!(t.term(), Term::NORMAL);
+        t.failed(Term::SERVER_ABORT);
+        assert_eq!(t.term(), Term::SERVER_ABORT, "a failure once connected");
     }
 
     #[test]

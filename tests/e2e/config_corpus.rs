@@ -550,6 +550,11 @@ fn frontend_field(c: &Config, f: &splicer::config::Frontend, key: &str) -> Resul
         "backlog" => list(f.binds.iter(), |b| {
             b.backlog.map_or("-".into(), |n| n.to_string())
         }),
+        "logasap" => f.log.logasap.to_string(),
+        "dontlog-normal" => f.log.dontlog_normal.to_string(),
+        "log-separate-errors" => f.log.separate_errors.to_string(),
+        "log-format-sd" => f.log.format_sd.is_some().to_string(),
+        "error-log-format" => f.log.error_format.is_some().to_string(),
         _ => return Err(format!("unknown frontend key '{key}'")),
     })
 }

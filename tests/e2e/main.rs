@@ -41,6 +41,7 @@ mod lifecycle;
 mod limits;
 mod logging;
 mod logging_events;
+mod logging_options;
 mod privileges;
 mod proxy_protocol;
 mod reload;

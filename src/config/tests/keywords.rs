@@ -77,6 +77,8 @@ fn proxy_keywords() {
         ("id", "id 7"),
         ("log", "log stdout local0"),
         ("log-format", "log-format %ci"),
+        ("log-format-sd", "log-format-sd [x@1\\ c=\\\"%ci\\\"]"),
+        ("error-log-format", "error-log-format \"%ci:%cp %ts\""),
         ("log-tag", "log-tag web"),
         ("stats", "stats enable"),
         ("backlog", "backlog 2048"),

@@ -1,7 +1,9 @@
 //! Logging keywords in whole configs: inheritance from defaults, `log
-//! global`, `no log`, tags, and HAProxy's warnings.
+//! global`, `no log`, tags, HAProxy's warnings, and the errors of one `log`
+//! line.
 
 use super::{HEAD, errors, ok, warnings};
+use crate::config::logs::parse_target;
 use crate::config::*;
 
 fn frontend<'a>(l: &'a Loaded, name: &str) -> &'a Frontend {
@@ -137,4 +139,97 @@ backend b
         "t.cfg:14: failed to parse log-format : format variable 'Tq' is reserved for HTTP mode.",
     ];
     assert_eq!(e, expected);
+}
+
+fn words(line: &str) -> Vec<String> {
+    line.split_whitespace().map(String::from).collect()
+}
+
+/// One `log` line alone: HAProxy's messages.
+#[test]
+fn log_line_errors_are_haproxys() {
+    let loc = Location::default();
+    let cases: &[(&str, bool, &str)] = &[
+        (
+            "log",
+            false,
+            "log : expects <address> and <facility> as arguments",
+        ),
+        (
+            "log stdout",
+            true,
+            "log : expects <address> and <facility> or global as arguments",
+        ),
+        ("log stdout foo", false, "log : unknown log facility 'foo'"),
+        ("log stdout len 100", false, "log : unknown log facility ''"),
+        (
+            "log stdout format raw len 100 local0",
+            false,
+            "log : unknown log facility 'len'",
+        ),
+        (
+            "log stdout local0 bar",
+            false,
+            "log : unknown optional log level 'bar'",
+        ),
+        (
+            "log stdout local0 info bar",
+            false,
+            "log : unknown optional minimum log level 'bar'",
+        ),
+        (
+            "log stdout local0 info debug baz",
+            false,
+            "log : cannot handle unexpected argument 'baz'",
+        ),
+        (
+            "log stdout len 10 local0",
+            false,
+            "log : invalid log length '10', must be between 80 and 65535",
+        ),
+        (
+            "log stdout len x local0",
+            false,
+            "log : invalid log length 'x', must be between 80 and 65535",
+        ),
+        (
+            "log stdout format bogus local0",
+            false,
+            "log : unknown log format 'bogus'",
+        ),
+        (
+            "log 1.2.3.4:99999 local0",
+            false,
+            "log : invalid port '99999'",
+        ),
+        (
+            "log 127.0.0.1:x local0",
+            false,
+            "log : invalid character 'x' in port number 'x' in '127.0.0.1:x'",
+        ),
+        (
+            "log foo.invalid local0",
+            false,
+            "log : invalid address: 'foo.invalid' in 'foo.invalid'",
+        ),
+        (
+            "log global local0",
+            true,
+            "log : invalid address: 'global' in 'global'",
+        ),
+    ];
+    for (line, proxy, expected) in cases {
+        match parse_target(&words(line), *proxy, &loc) {
+            Ok(t) => panic!("{line}: accepted as {t:?}"),
+            Err(e) => assert_eq!(e, *expected, "{line}"),
+        }
+    }
+    for unsupported in [
+        "log tcp@127.0.0.1:514 local0",
+        "log ring@buf local0",
+        "log fd@3 local0",
+    ] {
+        let e = parse_target(&words(unsupported), false, &loc).unwrap_err();
+        assert!(e.contains("not supported yet"), "{unsupported}: {e}");
+    }
 }

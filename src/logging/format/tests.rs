@@ -42,6 +42,7 @@ fn names() -> Names<'static> {
         server_addr: Some("127.0.0.1:8001".parse().unwrap()),
         hostname: "lb1",
         pid: 4242,
+        logasap: false,
     }
 }
 
@@ -212,4 +213,57 @@ fn spaces_merge_like_haproxy() {
     for (fmt, expected) in cases {
         assert_eq!(render_with(fmt, &record(), &names()), *expected, "{fmt}");
     }
+}
+
+/// `option logasap` as HAProxy 2.6 prints it: `+` before `%Tt` and `%B`
+/// (not final), in the line sent once connected as in one sent at the end.
+#[test]
+fn logasap_marks_totals_with_plus() {
+    let asap = Names {
+        logasap: true,
+        ..names()
+    };
+    let connected = Record {
+        tw: 1,
+        tc: 0,
+        tt: 1,
+        bytes_in: 0,
+        bytes_out: 0,
+        beconn: 1,
+        srvconn: 1,
+        ..record()
+    };
+    let refused = Record {
+        tw: 1,
+        tc: -1,
+        tt: 3005,
+        bytes_out: 0,
+        term: Term::NO_SERVER,
+        retries: 3,
+        ..record()
+    };
+    let cases: &[(&str, &Record, &Names<'_>, &str)] = &[
+        (
+            "connected",
+            &connected,
+            &asap,
+            "127.0.0.1:41234 [DATE] fe be/s1 1/0/+1 +0 -- 1/1/1/1/0 0/0",
+        ),
+        (
+            "never connected: logged at the end, still marked",
+            &refused,
+            &asap,
+            "127.0.0.1:41234 [DATE] fe be/s1 1/-1/+3005 +0 SC 1/1/0/0/3 0/0",
+        ),
+        (
+            "without logasap",
+            &refused,
+            &names(),
+            "127.0.0.1:41234 [DATE] fe be/s1 1/-1/3005 0 SC 1/1/0/0/3 0/0",
+        ),
+    ];
+    for (what, r, n, expected) in cases {
+        assert_eq!(render_with(TCPLOG, r, n), *expected, "{what}");
+    }
+    assert_eq!(render_with("%Td %U %Tw", &connected, &asap), "0 0 1");
 }
