@@ -66,7 +66,6 @@ pub(super) const UNSUPPORTED_OPTIONS: &[&str] = &[
     "independent-streams",
     "persist",
     "socket-stats",
-    "contstats",
 ];
 
 /// Options accepted with a warning because they cannot change anything yet.

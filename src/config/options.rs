@@ -36,6 +36,9 @@ pub(super) const OPTIONS: &[ProxyOption] = &[
     opt("splice-response", Side::Both, |p, on| p.splice.response = Some(on)),
     opt("log-health-checks", Side::Back, |p, on| p.log_health_checks = on),
     opt("dontlognull", Side::Front, |p, on| p.log.dontlognull = on),
+    // What HAProxy's contstats asks (byte counters that move along with a
+    // long session, not at its end) is how splicer always counts.
+    opt("contstats", Side::Front, |_, _| {}),
     opt("clitcpka", Side::Front, |p, on| p.cli_ka.enabled = on),
     opt("srvtcpka", Side::Back, |p, on| p.srv_ka.enabled = on),
     // HAProxy: each side the section has (never negated, see `option`).

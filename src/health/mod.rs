@@ -25,7 +25,7 @@ use mio::{Events, Poll, Token, Waker};
 use crate::base::ids::{BackendId, ServerId};
 use crate::base::service::{Service, StopFlag};
 use crate::base::token::WAKER;
-use crate::config::{CheckParams, OnError};
+use crate::config::{CheckParams, OnError, ProxyVersion};
 use crate::control::ControlLink;
 use crate::runtime::{Oper, Runtime};
 use probe::{Probe, Target};
@@ -155,7 +155,17 @@ impl Thread {
                 });
                 let ip = p.addr.unwrap_or(server.addr.ip());
                 let dns = server.dns.is_some();
-                let mut add = |kind, steps, addr: SocketAddr, inter: Duration, own| {
+                // HAProxy: checks carry a PROXY header with
+                // `check-send-proxy`, or when the server's traffic does and
+                // the check goes to the server's own address and port.
+                let proxy = if p.send_proxy {
+                    Some(server.send_proxy.unwrap_or(ProxyVersion::V1))
+                } else {
+                    server
+                        .send_proxy
+                        .filter(|_| p.port.is_none() && p.addr.is_none())
+                };
+                let mut add = |kind, steps, addr: SocketAddr, inter: Duration, own, proxy| {
                     let connect_timeout = match p.timeout {
                         // HAProxy: with `timeout check`, the connect gets
                         // min(timeout connect, inter) and the rest `timeout check`.
@@ -171,6 +181,7 @@ impl Thread {
                             source: server.source,
                             connect_timeout,
                             check_timeout: p.timeout,
+                            proxy,
                         },
                         next: now,
                         probe: None,
@@ -186,6 +197,7 @@ impl Thread {
                         addr,
                         p.inter,
                         (p.addr, p.port),
+                        proxy,
                     );
                 }
                 if let Some(port) = agent_port {
@@ -198,6 +210,7 @@ impl Thread {
                         addr,
                         p.agent_inter.unwrap_or(p.inter),
                         own,
+                        None,
                     );
                 }
             }

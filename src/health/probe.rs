@@ -30,6 +30,10 @@ pub(crate) struct Target {
     /// means the connect bound covers the whole check (HAProxy without
     /// `timeout check`).
     pub check_timeout: Option<Duration>,
+    /// A PROXY header on the check's own connection (not on a `tcp-check
+    /// connect port N`): `check-send-proxy`, or the server's `send-proxy`
+    /// when the check has no `port`/`addr` of its own (HAProxy).
+    pub proxy: Option<ProxyVersion>,
 }
 
 /// Where the current step is.
@@ -196,12 +200,17 @@ impl Probe {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(false),
             Err(e) => return Err(l4_error(CheckStatus::L4Con, &e)),
         };
-        if send_proxy {
+        let version = if send_proxy {
+            Some(self.target.proxy.unwrap_or(ProxyVersion::V1))
+        } else {
+            self.target.proxy.filter(|_| port.is_none())
+        };
+        if let Some(version) = version {
             let local = s
                 .local_addr()
                 .map_err(|e| l4_error(CheckStatus::L4Con, &e))?;
-            // A fresh socket's buffer always takes a PROXY line whole.
-            let header = crate::proxy_proto::encode(ProxyVersion::V1, local, peer);
+            // A fresh socket's buffer always takes a PROXY header whole.
+            let header = crate::proxy_proto::encode(version, local, peer);
             let mut w: &TcpStream = s;
             match w.write(&header) {
                 Ok(n) if n == header.len() => {}

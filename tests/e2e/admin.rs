@@ -632,3 +632,32 @@ fn server_states_survive_a_restart() {
         assert_eq!(server_name(api.sp.addr("fe")), "w3");
     }
 }
+
+/// `option contstats`: the byte counters move while a long session runs,
+/// not only when it ends (splicer always counts this way).
+#[test]
+fn contstats_counts_bytes_during_a_session() {
+    use std::io::{Read, Write};
+    let echo = Backend::echo();
+    let api = Api::start(
+        "",
+        &listen("    option contstats", &[("e", echo.addr, "")]),
+        &["fe"],
+    );
+    let mut c = std::net::TcpStream::connect(api.sp.addr("fe")).unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    c.write_all(&chunk).unwrap();
+    let mut back = vec![0u8; chunk.len()];
+    c.read_exact(&mut back).unwrap();
+    wait_for("bin to count the bytes of the open session", LIMIT, || {
+        api.stat("fe", "FRONTEND", "bin")
+            .parse::<u64>()
+            .unwrap_or(0)
+            >= chunk.len() as u64
+    });
+    assert_eq!(
+        api.stat("fe", "FRONTEND", "scur"),
+        "1",
+        "the session is still open"
+    );
+}

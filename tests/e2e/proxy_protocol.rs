@@ -213,3 +213,59 @@ fn accept_proxy_silent_client_times_out() {
     assert!(data.is_empty());
     assert_eq!(srv.accepted(), 0);
 }
+
+/// An HTTP server behind PROXY protocol (Nginx's `listen ... proxy_protocol`):
+/// 200 to a request that starts with a PROXY header (v1 or v2), 400 to
+/// one without.
+fn proxied_http() -> Backend {
+    Backend::spawn(|mut s| {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let v2 = b"\r\n\r\n\0\r\nQUIT\n";
+        let ok = buf[..n].starts_with(b"PROXY ") || buf[..n].starts_with(v2);
+        let status = if ok { "200 OK" } else { "400 Bad Request" };
+        let _ = s.write_all(format!("HTTP/1.0 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+    })
+}
+
+/// Checks of a `send-proxy` server carry the header too when they go to its
+/// own address and port (HAProxy's rule); `check-send-proxy` adds it to any
+/// server's checks; a check with a `port` of its own goes plain.
+#[test]
+fn health_checks_speak_proxy_protocol_like_the_traffic() {
+    let (a, b, c) = (proxied_http(), proxied_http(), proxied_http());
+    let dir = scratch_dir("check-proxy");
+    let sock = dir.join("admin.sock");
+    let _sp = Splicer::start(
+        &config(
+            &format!("    stats socket {} level admin", sock.display()),
+            "",
+            &format!(
+                "listen fe\n    bind 127.0.0.1:0\n    option httpchk GET /\n\
+                 \x20   server a {} send-proxy-v2 check inter 100ms\n\
+                 \x20   server b {} check check-send-proxy inter 100ms\n\
+                 \x20   server c {} send-proxy check port {} inter 100ms\n",
+                a.addr,
+                b.addr,
+                c.addr,
+                c.addr.port()
+            ),
+        ),
+        &["fe"],
+    );
+    let status = |sv: &str| stat_field(&ask(&sock, "show stat"), "fe", sv, "status");
+    wait_for("the first checks", Duration::from_secs(10), || {
+        ["a", "b", "c"].iter().all(|s| {
+            let st = stat_field(&ask(&sock, "show stat"), "fe", s, "check_status");
+            !st.is_empty() && st != "INI"
+        })
+    });
+    assert_eq!(status("a"), "UP");
+    assert_eq!(status("b"), "UP");
+    wait_for(
+        "c DOWN (its check has no header)",
+        Duration::from_secs(10),
+        || status("c") == "DOWN",
+    );
+}

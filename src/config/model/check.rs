@@ -15,6 +15,9 @@ pub struct CheckParams {
     pub fall: u32,
     pub port: Option<u16>,
     pub addr: Option<std::net::IpAddr>,
+    /// `check-send-proxy`: the check's connection starts with a PROXY
+    /// header (the server's `send-proxy` version, else v1).
+    pub send_proxy: bool,
     pub slowstart: Option<Duration>,
     /// The backend's `timeout check`; `None` = `inter` bounds the probe (HAProxy).
     pub timeout: Option<Duration>,
@@ -81,6 +84,7 @@ impl Default for CheckParams {
             fall: DEFAULT_CHECK_FALL,
             port: None,
             addr: None,
+            send_proxy: false,
             slowstart: None,
             timeout: None,
             on_marked_down: None,
