@@ -158,11 +158,11 @@ fn defer_accept_waits_for_the_first_byte() {
 
 /// A client that half-closes through `rest` (a server that answers "bye"
 /// to the FIN, then closes): how the server's read ended, what the client
-/// read, and the client's address.
+/// read, and the connection (the client's address, the frontend's).
 fn half_close_through(
     fe_lines: &str,
     be_lines: &str,
-) -> (std::io::Result<usize>, Vec<u8>, SocketAddr) {
+) -> (std::io::Result<usize>, Vec<u8>, (SocketAddr, SocketAddr)) {
     let (tx, rx) = std::sync::mpsc::channel();
     let srv = Backend::spawn(move |mut s| {
         let mut b = [0u8; 2];
@@ -183,13 +183,22 @@ fn half_close_through(
     c.shutdown(Shutdown::Write).unwrap();
     let server_end = rx.recv_timeout(LIMIT).expect("the server's read ended");
     let (data, _) = read_to_end_or_err(&c, LIMIT);
-    (server_end, data, me)
+    (server_end, data, (me, sp.addr("fe")))
 }
 
 /// The client's connection sits in TIME-WAIT: it ended with FINs both
-/// ways (a reset would have ended it at once).
-fn in_time_wait(client: SocketAddr) -> bool {
-    !ss(&["state", "time-wait", "src", &client.to_string()]).is_empty()
+/// ways (a reset would have ended it at once). Both ends name it: the
+/// client's port may already be another test's too.
+fn in_time_wait((client, fe): (SocketAddr, SocketAddr)) -> bool {
+    !ss(&[
+        "state",
+        "time-wait",
+        "src",
+        &client.to_string(),
+        "dst",
+        &fe.to_string(),
+    ])
+    .is_empty()
 }
 
 /// Without `nolinger` the client's FIN reaches the server as a FIN, the
@@ -221,7 +230,18 @@ fn nolinger_frontend_resets_the_client() {
     assert!(matches!(server_end, Ok(0)), "{server_end:?}");
     // A reset ends the connection at once, TIME-WAIT included (RFC 1337
     // handling is off by default in Linux).
-    let gone = || !in_time_wait(client) && ss(&["src", &client.to_string()]).is_empty();
+    let (me, fe) = client;
+    let gone = || {
+        ss(&[
+            "state",
+            "all",
+            "src",
+            &me.to_string(),
+            "dst",
+            &fe.to_string(),
+        ])
+        .is_empty()
+    };
     wait_for("the client's connection to be reset", LIMIT, gone);
 }
 
@@ -364,17 +384,17 @@ fn tune_buffers_reach_the_sockets() {
     echo_roundtrip(fe, 11, 1 << 20);
     let held = TcpStream::connect(fe).unwrap();
     let peer = held.local_addr().unwrap();
-    let mut lines = Vec::new();
-    wait_for("the client-side socket", LIMIT, || {
-        lines = skmem_local(fe, peer);
-        !lines.is_empty()
-    });
-    assert!(
-        lines
-            .iter()
-            .all(|l| l.contains(",rb131072,") && l.contains(",tb65536,")),
-        "{lines:#?}"
-    );
+    // Polled: the socket may show before splicer has set both sizes.
+    let sized = |l: &String| l.contains(",rb131072,") && l.contains(",tb65536,");
+    let end = std::time::Instant::now() + LIMIT;
+    loop {
+        let lines = skmem_local(fe, peer);
+        if !lines.is_empty() && lines.iter().all(sized) {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "{lines:#?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// `noreuseport`: the port is the process's alone (another SO_REUSEPORT
