@@ -122,15 +122,17 @@ fn the_serving_process_runs_as_nobody_in_the_jail_and_still_reloads() {
     let dir = scratch_dir("privileges");
     let sock = dir.join("admin.sock");
     let web = Backend::named("web1");
+    let agent = crate::common::fake::FakeAgent::start("up 100%\n");
     let config = format!(
         "global\n    user nobody\n    group nogroup\n    chroot {jail}\n    log /dev/log local0\n\
          \x20   stats socket {sock} mode 660 level admin user nobody group nogroup\n\
          defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 1s\n\
          \x20   timeout client 5s\n    timeout server 5s\n\
-         listen web\n    bind 127.0.0.1:0\n    server web1 {web}\n",
+         listen web\n    bind 127.0.0.1:0\n    server web1 {web} check inter 100ms\n    server agent1 {web} check inter 100ms agent-check agent-port {agent} agent-inter 100ms\n",
         jail = jail.display(),
         sock = sock.display(),
         web = web.addr,
+        agent = agent.port(),
     );
     let sp = Splicer::start_with(&config, &["web"], &["-W"]);
     let mut pid = 0;
@@ -152,13 +154,19 @@ fn the_serving_process_runs_as_nobody_in_the_jail_and_still_reloads() {
     // Traffic, and its log line through the socket inside the jail.
     let addr = sp.addr("web");
     assert_eq!(server_name(addr), "web1");
-    wait_datagram(&syslog, &["web web/web1"]);
+    wait_datagram(&syslog, &["web web/"]);
 
     // The stats socket, made as root before the drop, with its owner and mode.
     let meta = std::fs::metadata(&sock).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (NOBODY, NOBODY));
     assert_eq!(meta.mode() & 0o777, 0o660);
     assert!(ask(&sock, "show stat").contains("web,web1,"));
+    // Health and agent checks run from the jail.
+    wait_for("a passed check and agent check", LIMIT, || {
+        let stat = ask(&sock, "show stat");
+        stat_field(&stat, "web", "web1", "check_status") == "L4OK"
+            && stat_field(&stat, "web", "agent1", "agent_status") == "L7OK"
+    });
 
     // A reload adds a bind below 1024: the serving process cannot bind it
     // itself.
