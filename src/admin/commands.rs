@@ -72,7 +72,7 @@ pub(super) const COMMANDS: &[Command] = &[
         &["set", "server"],
         Level::Admin,
         "set server <bk>/<srv> [opts]",
-        "change a server's state or weight",
+        "change a server's state, weight or address",
         set_server,
     ),
     cmd(
@@ -309,6 +309,8 @@ fn set_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
     let rt = ctx.rt;
     match args.get(3).map(String::as_str) {
         Some("weight") => set_weight(rt, args.get(2), args.get(4), out),
+        Some("addr") => super::server_addr::set_addr(b, s, args, out),
+        Some("fqdn") => super::server_addr::set_fqdn(rt, b, s, args, out),
         Some("state") => match args.get(4).map(String::as_str) {
             Some("ready") => {
                 maint(rt, b, s, false);
@@ -324,7 +326,7 @@ fn set_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
             }
             _ => out.push_str("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"),
         },
-        _ => out.push_str("usage: set server <backend>/<server> state | weight\n"),
+        _ => out.push_str("usage: set server <backend>/<server> addr | fqdn | state | weight\n"),
     }
 }
 

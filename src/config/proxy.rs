@@ -528,16 +528,18 @@ impl ProxyDraft {
         let issues = server::apply(&mut params, params_words, &who);
         let failed = issues.iter().any(|i| matches!(i, ParamIssue::Error(_)));
         report(issues, loc, d);
-        let start = if params.dns.resolvers.is_none() && params.dns.init_addr.is_none() {
-            super::values::parse_server_addr(addr).map(|addr| super::server_dns::Start {
-                addr,
-                fqdn: None,
-                no_addr: false,
-                warning: None,
-            })
-        } else {
-            super::server_dns::server_address(addr, &params.dns)
-        };
+        let srv_label = addr.starts_with('_');
+        let start =
+            if params.dns.resolvers.is_none() && params.dns.init_addr.is_none() && !srv_label {
+                super::values::parse_server_addr(addr).map(|a| super::server_dns::Start {
+                    addr: a,
+                    fqdn: host_name(addr),
+                    no_addr: false,
+                    warning: None,
+                })
+            } else {
+                super::server_dns::server_address(addr, &params.dns)
+            };
         let start = match start {
             Ok(s) => s,
             Err(e) => return d.error(loc, format!("{who}: {e}")),
@@ -558,6 +560,7 @@ impl ProxyDraft {
         }
         // The section's name is turned into an index once every section
         // is read (`validate.rs`); `usize::MAX` until then.
+        let fqdn = start.fqdn.clone().filter(|_| !srv_label);
         let dns = start
             .fqdn
             .zip(params.dns.resolvers.clone())
@@ -578,7 +581,12 @@ impl ProxyDraft {
             backup: params.backup,
             maxconn,
             minconn,
-            port_mode: super::values::server_port_mode(addr),
+            // SRV records give a fixed port to each slot.
+            port_mode: if srv_label {
+                PortMode::Fixed
+            } else {
+                super::values::server_port_mode(addr)
+            },
             maxqueue: params.maxqueue,
             track_spec: params.track.clone(),
             track: None,
@@ -589,6 +597,7 @@ impl ProxyDraft {
             tfo: params.tfo,
             check: params.check,
             dns,
+            fqdn,
             no_addr: start.no_addr,
         });
     }
@@ -605,6 +614,13 @@ impl ProxyDraft {
             Err(e) => d.error(loc, format!("'source {addr}' : {e}")),
         }
     }
+}
+
+/// The host name of a server address written as a name, not an IP.
+fn host_name(addr: &str) -> Option<String> {
+    let (_, host, _) = super::values::split_host_port(addr).ok()?;
+    (!host.is_empty() && host != "*" && host.parse::<std::net::IpAddr>().is_err())
+        .then(|| host.to_string())
 }
 
 /// Exactly one argument, or an error naming what was expected.

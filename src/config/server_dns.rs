@@ -115,8 +115,8 @@ pub(super) struct Start {
 }
 
 /// The address a server starts with: an IP as written, or a host name
-/// resolved by the `init-addr` methods in turn. A SRV label (`_…`) has
-/// no port and starts without an address.
+/// resolved by the `init-addr` methods in turn. A SRV label (`_…`)
+/// starts without an address.
 pub(super) fn server_address(text: &str, p: &DnsParams) -> Result<Start, String> {
     let (family, host, port) = split_host_port(text)?;
     if host.is_empty() || host == "*" {
@@ -133,10 +133,15 @@ pub(super) fn server_address(text: &str, p: &DnsParams) -> Result<Start, String>
     }
     let unspecified = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
     if host.starts_with('_') {
-        // HAProxy fills servers from SRV records (port and weight
-        // included); splicer's resolver reads them but does not apply
-        // them to servers yet.
-        return Err(format!("SRV labels ('{host}') are not supported yet"));
+        // A SRV label: the records give the slots their targets, ports
+        // and weights at run time (any port written here is ignored, as
+        // HAProxy does); until then the server has no address.
+        return Ok(Start {
+            addr: unspecified,
+            fqdn: Some(host.into()),
+            no_addr: true,
+            warning: None,
+        });
     }
     let port = server_port(port, text)?;
     let methods = p.init_addr.as_deref().unwrap_or(DEFAULT_INIT_ADDR);
@@ -270,6 +275,8 @@ mod tests {
         dns.resolvers = Some("dns".into());
         let s = server_address("app.invalid:80", &dns).unwrap();
         assert!(s.no_addr && s.warning.is_some());
-        assert!(server_address("_http._tcp.app.invalid", &dns).is_err());
+        let s = server_address("_http._tcp.app.invalid", &dns).unwrap();
+        assert!(s.no_addr && s.warning.is_none());
+        assert_eq!(s.fqdn.as_deref(), Some("_http._tcp.app.invalid"));
     }
 }

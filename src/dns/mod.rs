@@ -11,16 +11,25 @@
 //! connect; a server left without an address goes to maintenance
 //! (resolution) and comes back when an answer has one for it. An error
 //! puts the servers in maintenance only once no valid answer came within
-//! its `hold` period. Nothing here ever blocks a worker.
+//! its `hold` period. A SRV label (`_service._proto.name`) is one
+//! resolution per backend, whose records fill the template's slots
+//! ([`srv`]): target, port and weight, the address from the additional
+//! section or else from a resolution of the target. Host resolutions
+//! follow the servers' current host names ([`Thread::regroup`]), which
+//! SRV records and `set server fqdn` change. Nothing here ever blocks a
+//! worker.
 
+mod apply;
 mod packet;
 mod select;
+mod srv;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -29,12 +38,13 @@ use crate::base::ids::{BackendId, ServerId};
 use crate::base::service::{Service, StopFlag};
 use crate::base::token::WAKER;
 use crate::config::{IpFamily, Resolvers};
-use crate::runtime::{Runtime, admin};
+use crate::runtime::Runtime;
 use packet::{Data, Rcode, Response};
-use select::Pick;
 
 /// Largest datagram read (the most `accepted_payload_size` can announce).
 const MAX_DATAGRAM: usize = 65535;
+/// Longest sleep, so that a host name changed by the runtime API is seen.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
 
 /// Starts the resolver when some server is resolved at run time.
 pub(crate) fn start(rt: Arc<Runtime>) -> io::Result<Option<Service>> {
@@ -81,12 +91,21 @@ struct InFlight {
     last_error: Failure,
 }
 
+enum Kind {
+    /// A/AAAA of a host name, for the servers that have it now.
+    Host,
+    /// SRV records of a label, for the slots of one backend.
+    Srv(srv::Table),
+}
+
 /// One name resolved for a group of servers.
 struct Resolution {
     section: usize,
     fqdn: String,
     prefer: IpFamily,
-    /// In backend order: the order HAProxy hands an answer to its servers.
+    kind: Kind,
+    /// In backend order: the order HAProxy hands an answer to its servers
+    /// (for a SRV label, its slots).
     servers: Vec<(BackendId, ServerId)>,
     next: Instant,
     query: Option<InFlight>,
@@ -107,6 +126,19 @@ struct Thread {
     /// Query id -> resolution.
     by_id: HashMap<u16, usize>,
     next_id: u16,
+    /// SRV slots that take no A/AAAA resolution: their address came in
+    /// an additional record, or they hold no record.
+    no_resolution: HashSet<(BackendId, ServerId)>,
+}
+
+impl Resolution {
+    fn qtype(&self) -> u16 {
+        match (&self.kind, self.prefer) {
+            (Kind::Srv(_), _) => packet::TYPE_SRV,
+            (Kind::Host, IpFamily::V4) => packet::TYPE_A,
+            (Kind::Host, IpFamily::V6) => packet::TYPE_AAAA,
+        }
+    }
 }
 
 impl Thread {
@@ -134,27 +166,30 @@ impl Thread {
             }
         }
         let mut resolutions: Vec<Resolution> = Vec::new();
+        let mut no_resolution = HashSet::new();
         let now = Instant::now();
         for (b, be) in rt.backends.iter().enumerate() {
             if be.config.disabled {
                 continue;
             }
             for (s, cfg) in be.config.servers.iter().enumerate() {
-                let Some(dns) = &cfg.dns else { continue };
-                // SRV labels are refused by the config for now.
-                if dns.srv() {
+                let Some(dns) = cfg.dns.as_ref().filter(|d| d.srv()) else {
                     continue;
-                }
-                let key = |r: &Resolution| {
-                    r.section == dns.resolvers && r.fqdn == dns.fqdn && r.prefer == dns.prefer
                 };
                 let id = (BackendId::new(b), ServerId::new(s));
-                match resolutions.iter_mut().find(|r| key(r)) {
+                no_resolution.insert(id);
+                let fqdn = dns.fqdn.to_ascii_lowercase();
+                // HAProxy keeps one SRV request per label and backend.
+                let same = |r: &&mut Resolution| {
+                    r.section == dns.resolvers && r.fqdn == fqdn && r.servers[0].0 == id.0
+                };
+                match resolutions.iter_mut().find(same) {
                     Some(r) => r.servers.push(id),
                     None => resolutions.push(Resolution {
                         section: dns.resolvers,
-                        fqdn: dns.fqdn.to_ascii_lowercase(),
+                        fqdn,
                         prefer: dns.prefer,
+                        kind: Kind::Host,
                         servers: vec![id],
                         next: now,
                         query: None,
@@ -163,14 +198,79 @@ impl Thread {
                 }
             }
         }
-        Ok(Thread {
+        for r in &mut resolutions {
+            r.kind = Kind::Srv(srv::Table::new(r.servers.len()));
+        }
+        let mut thread = Thread {
             rt,
             poll,
             nameservers,
             resolutions,
             by_id: HashMap::new(),
             next_id: std::process::id() as u16,
-        })
+            no_resolution,
+        };
+        thread.regroup(now);
+        Ok(thread)
+    }
+
+    /// Host resolutions follow the servers' host names now: a server
+    /// joins the resolution of its name (made when new) and one left
+    /// without servers is dropped. SRV resolutions stay.
+    fn regroup(&mut self, now: Instant) {
+        type Key = (usize, String, IpFamily);
+        let mut wanted: Vec<(Key, Vec<(BackendId, ServerId)>)> = Vec::new();
+        for (b, be) in self.rt.backends.iter().enumerate() {
+            if be.config.disabled {
+                continue;
+            }
+            for (s, cfg) in be.config.servers.iter().enumerate() {
+                let Some(dns) = &cfg.dns else { continue };
+                let id = (BackendId::new(b), ServerId::new(s));
+                if dns.srv() && self.no_resolution.contains(&id) {
+                    continue;
+                }
+                let Some(host) = be.servers[s].hostname.lock().clone() else {
+                    continue;
+                };
+                let key = (dns.resolvers, host.to_ascii_lowercase(), dns.prefer);
+                match wanted.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, servers)) => servers.push(id),
+                    None => wanted.push((key, vec![id])),
+                }
+            }
+        }
+        let mut kept = Vec::new();
+        for mut r in self.resolutions.drain(..) {
+            if matches!(r.kind, Kind::Srv(_)) {
+                kept.push(r);
+                continue;
+            }
+            let key = (r.section, r.fqdn.clone(), r.prefer);
+            if let Some(pos) = wanted.iter().position(|(k, _)| *k == key) {
+                r.servers = wanted.remove(pos).1;
+                kept.push(r);
+            }
+        }
+        for ((section, fqdn, prefer), servers) in wanted {
+            kept.push(Resolution {
+                section,
+                fqdn,
+                prefer,
+                kind: Kind::Host,
+                servers,
+                next: now,
+                query: None,
+                last_valid: None,
+            });
+        }
+        self.resolutions = kept;
+        self.by_id = self
+            .resolutions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.query.as_ref().map(|q| (q.id, i)))
+            .collect();
     }
 
     fn section(&self, i: usize) -> &Resolvers {
@@ -182,14 +282,20 @@ impl Thread {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         while !stop.is_set() {
             let now = Instant::now();
+            if self.rt.dns_changed.swap(false, Ordering::AcqRel) {
+                self.regroup(now);
+            }
             self.on_time(now);
             let next = self
                 .resolutions
                 .iter()
                 .map(|r| r.query.as_ref().map_or(r.next, |q| q.deadline))
                 .min();
-            let timeout = next.map(|t| t.saturating_duration_since(Instant::now()));
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            let timeout = next
+                .map(|t| t.saturating_duration_since(Instant::now()))
+                .unwrap_or(MAX_SLEEP)
+                .min(MAX_SLEEP);
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -238,9 +344,11 @@ impl Thread {
                 }
                 Some(_) => {}
                 None if now >= r.next => {
-                    let (section, qtype) = (r.section, preferred_type(r.prefer));
+                    let (section, qtype) = (r.section, r.qtype());
                     let tries = self.section(section).retries.max(1);
-                    self.send(i, qtype, tries, false, now);
+                    // Only A and AAAA switch to the other family.
+                    let switched = qtype == packet::TYPE_SRV;
+                    self.send(i, qtype, tries, switched, now);
                 }
                 None => {}
             }
@@ -290,24 +398,48 @@ impl Thread {
         {
             return;
         }
-        let ips: Vec<IpAddr> = resp
+        let ips: Vec<IpAddr> = resp.answers.iter().filter_map(address).collect();
+        let records: Vec<srv::Record> = resp
             .answers
             .iter()
-            .filter_map(|rec| match rec.data {
-                Data::A(ip) => Some(IpAddr::V4(ip)),
-                Data::Aaaa(ip) => Some(IpAddr::V6(ip)),
+            .filter_map(|rec| match &rec.data {
+                Data::Srv {
+                    weight,
+                    port,
+                    target,
+                    ..
+                } => Some(srv::Record {
+                    target: target.clone(),
+                    port: *port,
+                    weight: *weight,
+                }),
                 _ => None,
             })
             .collect();
+        let found = match r.kind {
+            Kind::Host => !ips.is_empty(),
+            Kind::Srv(_) => !records.is_empty(),
+        };
         let now = Instant::now();
         let failure = match resp.rcode {
-            Rcode::NoError if !ips.is_empty() => None,
+            Rcode::NoError if found => None,
             Rcode::NxDomain => Some(Failure::Nx),
             Rcode::Refused => Some(Failure::Refused),
             _ => Some(Failure::Other),
         };
         let Some(failure) = failure else {
-            self.valid(i, ips, &self.nameservers[ns].name.clone(), now);
+            self.valid(i, now);
+            if matches!(self.resolutions[i].kind, Kind::Host) {
+                let from = self.nameservers[ns].name.clone();
+                self.valid_host(i, ips, &from);
+            } else {
+                let additional: Vec<(String, IpAddr)> = resp
+                    .additional
+                    .iter()
+                    .filter_map(|rec| address(rec).map(|ip| (rec.name.clone(), ip)))
+                    .collect();
+                self.valid_srv(i, &records, &additional, now);
+            }
             return;
         };
         let Some(q) = &mut self.resolutions[i].query else {
@@ -334,8 +466,8 @@ impl Thread {
         };
         let (tries, error) = (q.tries_left.saturating_sub(1), q.last_error);
         if tries > 0 {
-            let qtype = preferred_type(self.resolutions[i].prefer);
-            self.send(i, qtype, tries, false, now);
+            let qtype = self.resolutions[i].qtype();
+            self.send(i, qtype, tries, qtype == packet::TYPE_SRV, now);
             return;
         }
         if let Some(q) = self.resolutions[i].query.take() {
@@ -352,17 +484,28 @@ impl Thread {
         let next = now + s.hold.valid.max(s.timeout_resolve);
         let expired = r.last_valid.is_none_or(|t| now.duration_since(t) >= hold);
         log::debug!("DNS: resolution of {} failed ({error:?})", r.fqdn);
-        if expired {
+        self.resolutions[i].next = next;
+        if !expired {
+            return;
+        }
+        let servers = self.resolutions[i].servers.clone();
+        if let Kind::Srv(table) = &mut self.resolutions[i].kind {
+            // HAProxy drops every record of the label.
+            for slot in table.clear() {
+                self.clear_slot(servers[slot]);
+            }
+            self.regroup(now);
+        } else {
             let reason = format!("DNS {error:?} status").to_lowercase();
-            for &(b, s) in &r.servers.clone() {
+            for &(b, s) in &servers {
                 self.to_maint(b, s, &reason);
             }
         }
-        self.resolutions[i].next = next;
     }
 
-    /// A valid answer: every server of the name picks its address.
-    fn valid(&mut self, i: usize, mut ips: Vec<IpAddr>, from: &str, now: Instant) {
+    /// A valid answer ends the query; the next round is `hold valid`
+    /// away.
+    fn valid(&mut self, i: usize, now: Instant) {
         if let Some(q) = self.resolutions[i].query.take() {
             self.by_id.remove(&q.id);
         }
@@ -370,94 +513,14 @@ impl Thread {
         r.last_valid = Some(now);
         let s = &self.rt.resolvers[r.section];
         r.next = now + s.hold.valid.max(s.timeout_resolve);
-        let section = s.name.clone();
-        let servers = r.servers.clone();
-        let rt = self.rt.clone();
-        for &(b, s) in &servers {
-            let be = rt.backend(b);
-            let srv = be.server(s);
-            let Some(dns) = &be.config.servers[s.index()].dns else {
-                continue;
-            };
-            let has_ip = srv.admin_flags() & admin::RESOLUTION_MAINT == 0;
-            let current = srv.addr.get();
-            // Addresses held by the other servers of the backend resolving
-            // the same name, when they have one.
-            let held: Vec<IpAddr> = be
-                .servers
-                .iter()
-                .zip(&be.config.servers)
-                .enumerate()
-                .filter(|(j, (o, c))| {
-                    *j != s.index()
-                        && o.admin_flags() & admin::RESOLUTION_MAINT == 0
-                        && c.dns
-                            .as_ref()
-                            .is_some_and(|d| d.fqdn.eq_ignore_ascii_case(&dns.fqdn))
-                })
-                .map(|(_, (o, _))| o.addr.get().ip())
-                .collect();
-            match select::pick(&mut ips, dns, has_ip.then_some(current.ip()), &held) {
-                Pick::Keep => {}
-                Pick::NoIp => self.to_maint(b, s, "No IP for server"),
-                Pick::Change(ip) => {
-                    srv.addr.set(SocketAddr::new(ip, current.port()));
-                    let old = if has_ip {
-                        current.ip().to_string()
-                    } else {
-                        "(none)".into()
-                    };
-                    rt.event(
-                        be,
-                        log::Level::Info,
-                        5,
-                        format!(
-                            "{}/{} changed its IP from {old} to {ip} by {section}/{from}.",
-                            be.config.name, srv.name
-                        ),
-                    );
-                    if !has_ip {
-                        srv.set_admin(admin::RESOLUTION_MAINT, false);
-                        be.refresh_state();
-                        rt.event(
-                            be,
-                            log::Level::Warn,
-                            4,
-                            format!(
-                                "Server {}/{} administratively READY thanks to valid DNS answer.",
-                                be.config.name, srv.name
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    fn to_maint(&self, b: BackendId, s: ServerId, reason: &str) {
-        let be = self.rt.backend(b);
-        let srv = be.server(s);
-        if srv.admin_flags() & admin::RESOLUTION_MAINT != 0 {
-            return;
-        }
-        srv.set_admin(admin::RESOLUTION_MAINT, true);
-        be.refresh_state();
-        self.rt.event(
-            be,
-            log::Level::Warn,
-            4,
-            format!(
-                "Server {}/{} is going DOWN for maintenance ({reason}).",
-                be.config.name, srv.name
-            ),
-        );
     }
 }
 
-fn preferred_type(prefer: IpFamily) -> u16 {
-    match prefer {
-        IpFamily::V4 => packet::TYPE_A,
-        IpFamily::V6 => packet::TYPE_AAAA,
+fn address(rec: &packet::Record) -> Option<IpAddr> {
+    match rec.data {
+        Data::A(ip) => Some(IpAddr::V4(ip)),
+        Data::Aaaa(ip) => Some(IpAddr::V6(ip)),
+        _ => None,
     }
 }
 

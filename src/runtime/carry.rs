@@ -64,6 +64,7 @@ fn carry_backend(be: &mut BackendState, old: &BackendState) {
             // What DNS found outlives the reload (HAProxy keeps it in the
             // state file, `init-addr last`).
             s.addr.set(o.addr.get());
+            *s.hostname.lock() = o.hostname.lock().clone();
             let rmaint = o.admin_flags() & admin::RESOLUTION_MAINT != 0;
             s.set_admin(admin::RESOLUTION_MAINT, rmaint);
         }

@@ -52,6 +52,9 @@ pub(crate) struct Runtime {
     /// Global `maxconn` in effect (`set maxconn global` lowers it, up to
     /// the configured value).
     pub maxconn: AtomicUsize,
+    /// A server's host name changed at run time (`set server fqdn`): the
+    /// resolver regroups its resolutions.
+    pub dns_changed: AtomicBool,
 }
 
 impl Runtime {
@@ -101,6 +104,7 @@ impl Runtime {
             frontends,
             backends,
             resolvers: config.resolvers,
+            dns_changed: AtomicBool::new(false),
         }
     }
 

@@ -104,6 +104,13 @@ pub(crate) struct ServerState {
     pub name: String,
     /// Changed at run time by DNS resolution; read once per connect.
     pub addr: AddrCell,
+    /// The host name the address comes from (HAProxy's `srv_fqdn`):
+    /// written in the config, set by `set server fqdn`, or the target of
+    /// the SRV record a template slot holds. Read and written by the
+    /// resolver and admin threads only.
+    pub hostname: parking_lot::Mutex<Option<String>>,
+    /// The SRV label the server is a slot of (`srvrecord`).
+    pub srvrecord: Option<String>,
     /// Whether the port is `addr`'s or comes from the client's destination.
     pub port_mode: crate::config::PortMode,
     pub backup: bool,
@@ -322,6 +329,8 @@ impl ServerState {
         ServerState {
             name: s.name.clone(),
             addr: AddrCell::new(s.addr),
+            hostname: parking_lot::Mutex::new(s.fqdn.clone()),
+            srvrecord: s.dns.as_ref().filter(|d| d.srv()).map(|d| d.fqdn.clone()),
             port_mode: s.port_mode,
             backup: s.backup,
             send_proxy: s.send_proxy,

@@ -26,6 +26,7 @@ fn server(name: &str, backup: bool) -> Server {
         tfo: false,
         check: Default::default(),
         dns: None,
+        fqdn: None,
         no_addr: false,
     }
 }

@@ -490,6 +490,9 @@ pub struct Server {
     pub check: CheckParams,
     /// Run-time resolution of the address's host name (`resolvers`).
     pub dns: Option<ServerDns>,
+    /// The host name of the address, when it was written as one (not for
+    /// a SRV label): HAProxy's `srv_fqdn`.
+    pub fqdn: Option<String>,
     /// Started without an address (`init-addr none`, or a name that did
     /// not resolve under `resolvers`): in maintenance until resolved.
     pub no_addr: bool,
