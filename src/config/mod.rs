@@ -21,6 +21,7 @@ mod model;
 mod options;
 mod parser;
 mod proxy;
+mod proxy_servers;
 pub(crate) mod resolvers;
 mod rules;
 mod server;
