@@ -101,7 +101,9 @@ pub(crate) enum AdminOp {
 /// bound to, and what it feeds under the new config.
 #[derive(Debug, Clone)]
 pub(crate) struct Kept {
-    pub addr: SocketAddr,
+    pub addr: crate::config::BindAddr,
+    /// The bind's number in its (new) frontend.
+    pub luid: u32,
     pub frontend: FrontendId,
     pub accept_proxy: bool,
     pub backlog: i32,

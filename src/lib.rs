@@ -211,7 +211,17 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
             .chain(config.server_state_files())
             .chain([PathBuf::from(config::RESOLV_CONF)])
             .collect();
-        match host::privsep::split(&readable, &scripts).map_err(StartError::Split)? {
+        // The parent makes the `bind` socket files, outside the jail.
+        let sockets: Vec<PathBuf> = config
+            .frontends
+            .iter()
+            .flat_map(|f| &f.binds)
+            .filter_map(|b| match &b.addr {
+                config::BindAddr::Unix(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        match host::privsep::split(&readable, &scripts, &sockets).map_err(StartError::Split)? {
             host::privsep::Role::Parent(sys::process::Exit::Code(0)) => return Ok(()),
             host::privsep::Role::Parent(sys::process::Exit::Code(c)) => {
                 return Err(StartError::Serving(format!("exited with status {c}")));

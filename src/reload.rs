@@ -12,7 +12,6 @@
 //! restarts on the new config; the runtime API answers from the new one.
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -46,7 +45,9 @@ pub(crate) fn start_logger(rt: &Runtime) -> io::Result<Logger> {
 /// written, and the options of its socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct BindKey {
-    addr: SocketAddr,
+    addr: config::BindAddr,
+    /// A UNIX socket file's mode and owner.
+    perms: config::UnixPerms,
     v6only: bool,
     v4v6: bool,
     /// A socket with other options is a new socket.
@@ -56,8 +57,10 @@ struct BindKey {
 impl BindKey {
     /// `None` for port 0: each config gets a port of its own there.
     fn of(bind: &Bind) -> Option<BindKey> {
-        (bind.addr.port() != 0).then_some(BindKey {
-            addr: bind.addr,
+        let port0 = bind.addr.tcp().is_some_and(|a| a.port() == 0);
+        (!port0).then_some(BindKey {
+            addr: bind.addr.clone(),
+            perms: bind.perms,
             v6only: bind.v6only,
             v4v6: bind.v4v6,
             options: bind.options.clone(),
@@ -69,7 +72,7 @@ impl BindKey {
 #[derive(Debug, Clone)]
 pub(crate) struct Bound {
     key: Option<BindKey>,
-    addr: SocketAddr,
+    addr: config::BindAddr,
 }
 
 /// The listeners a config needs, given what is already open.
@@ -103,14 +106,16 @@ impl Listeners {
             .filter(|(_, f)| !f.disabled && f.stats.is_none());
         for (fi, fe) in serving {
             let fi = FrontendId::new(fi);
-            for bind in &fe.binds {
+            for (bi, bind) in fe.binds.iter().enumerate() {
+                let luid = bi as u32 + 1;
                 let key = BindKey::of(bind);
                 let old = key
                     .as_ref()
                     .and_then(|k| before.iter().find(|b| b.key.as_ref() == Some(k)));
                 if let Some(old) = old {
                     out.keep.push(Kept {
-                        addr: old.addr,
+                        addr: old.addr.clone(),
+                        luid,
                         frontend: fi,
                         accept_proxy: bind.accept_proxy,
                         backlog: bind.backlog.unwrap_or(config::DEFAULT_BACKLOG),
@@ -119,11 +124,11 @@ impl Listeners {
                     continue;
                 }
                 let reuseport = !config.global.noreuseport;
-                let ls = listener::open_bind(bind, fi, &fe.name, workers, reuseport)?;
+                let ls = listener::open_bind(bind, luid, fi, &fe.name, workers, reuseport)?;
                 log::info!("frontend {} listening on {}", fe.name, ls[0].addr);
                 out.bound.push(Bound {
                     key,
-                    addr: ls[0].addr,
+                    addr: ls[0].addr.clone(),
                 });
                 for (w, l) in ls.into_iter().enumerate() {
                     out.opened[w].push(l);
@@ -262,9 +267,14 @@ impl Supervisor {
         // opened at start; their settings follow the reload (by name), their
         // binds do not.
         let stats_binds = |fes: &mut dyn Iterator<Item = &config::Frontend>| {
-            let mut v: Vec<(String, Vec<std::net::SocketAddr>)> = fes
+            let mut v: Vec<(String, Vec<String>)> = fes
                 .filter(|f| f.stats.is_some() && !f.disabled)
-                .map(|f| (f.name.clone(), f.binds.iter().map(|b| b.addr).collect()))
+                .map(|f| {
+                    (
+                        f.name.clone(),
+                        f.binds.iter().map(|b| b.addr.to_string()).collect(),
+                    )
+                })
                 .collect();
             v.sort();
             v

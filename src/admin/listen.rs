@@ -103,15 +103,28 @@ pub(crate) fn bind(
     }
     let stats = config.frontends.iter().enumerate();
     for (fi, fe) in stats.filter(|(_, f)| f.stats.is_some() && !f.disabled) {
-        for b in &fe.binds {
+        for (bi, b) in fe.binds.iter().enumerate() {
             let fi = crate::base::ids::FrontendId::new(fi);
             let reuseport = !config.global.noreuseport;
-            let mut ls = open_bind(b, fi, &fe.name, 1, reuseport).map_err(AdminError::Frontend)?;
+            if b.addr.tcp().is_none() {
+                // The stats page reads its clients' IP addresses.
+                return Err(AdminError::Bind {
+                    addr: b.addr.to_string(),
+                    source: io::Error::other(
+                        "a stats frontend on a UNIX socket is not supported yet",
+                    ),
+                });
+            }
+            let mut ls = open_bind(b, bi as u32 + 1, fi, &fe.name, 1, reuseport)
+                .map_err(AdminError::Frontend)?;
             let l = ls.remove(0);
+            let crate::net::ListenSocket::Tcp(socket) = l.socket else {
+                continue;
+            };
             // The tests and operators read the port from this line.
             log::info!("stats page: frontend {} listening on {}", fe.name, l.addr);
             out.push(Listening {
-                socket: Socket::Tcp(l.socket),
+                socket: Socket::Tcp(socket),
                 serve: Serve::Stats(fe.name.clone()),
                 name: l.addr.to_string(),
             });

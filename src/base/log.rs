@@ -210,6 +210,9 @@ pub(crate) struct Record {
     pub server: Option<ServerId>,
     pub client: SocketAddr,
     pub local: SocketAddr,
+    /// A client of a UNIX socket: the bind's listener id, which HAProxy
+    /// logs as the port of both ends (their address is `unix`).
+    pub unix: Option<u32>,
     pub source: Option<SocketAddr>,
     pub accepted: SystemTime,
     pub tw: i64,
@@ -356,6 +359,7 @@ mod tests {
             server: None,
             client: "127.0.0.1:1".parse().unwrap(),
             local: "127.0.0.1:2".parse().unwrap(),
+            unix: None,
             source: None,
             accepted: SystemTime::now(),
             tw: 0,

@@ -5,6 +5,7 @@ use super::keywords::did_you_mean;
 use super::model::*;
 use super::parser::Diags;
 use super::proxy::ProxyDraft;
+use super::stats::{named_id, numeric_id, parse_mode};
 use super::values::{parse_bind_addr, parse_int};
 
 /// `bind ... backlog` upper bound (listen(2) takes an int).
@@ -18,9 +19,12 @@ const MAX_IFNAME: usize = 15;
 pub(super) enum Param {
     Flag(fn(&mut Bind)),
     Value(fn(&mut Bind, &str) -> Result<(), String>),
+    /// The UNIX socket parameters: HAProxy words their errors itself,
+    /// a missing value included.
+    Unix(fn(&mut Bind, Option<&str>) -> Result<(), String>),
 }
 
-use Param::{Flag, Value};
+use Param::{Flag, Unix, Value};
 
 /// The order is the one typo suggestions prefer on a tie.
 #[rustfmt::skip]
@@ -39,7 +43,18 @@ pub(super) const PARAMS: &[(&str, Param)] = &[
         b.name = Some(v.to_string());
         Ok(())
     })),
+    ("mode", Unix(|b, v| parse_mode(v).map(|m| b.perms.mode = Some(m)))),
+    ("user", Unix(|b, v| named_id("user", v).map(|u| b.perms.uid = Some(u)))),
+    ("uid", Unix(|b, v| numeric_id("uid", v).map(|u| b.perms.uid = Some(u)))),
+    ("group", Unix(|b, v| named_id("group", v).map(|g| b.perms.gid = Some(g)))),
+    ("gid", Unix(|b, v| numeric_id("gid", v).map(|g| b.perms.gid = Some(g)))),
 ];
+
+/// Longest UNIX socket path (HAProxy 2.6 keeps room in `sun_path` for the
+/// `.PID.tmp` name it binds first).
+const MAX_UNIX_PATH: usize = 97;
+/// Longest abstract name (`sun_path` less the leading NUL).
+const MAX_ABNS_NAME: usize = 107;
 
 pub(super) fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d: &mut Diags) {
     let Some(list) = words.get(1) else {
@@ -49,7 +64,13 @@ pub(super) fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d:
         );
     };
     let mut template = Bind {
-        addr: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+        addr: BindAddr::Tcp(std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
+        // `unix-bind` lines before this section: defaults the line overrides.
+        perms: UnixPerms {
+            mode: proxy.unix_bind.mode,
+            uid: proxy.unix_bind.uid,
+            gid: proxy.unix_bind.gid,
+        },
         v4v6: false,
         v6only: false,
         backlog: None,
@@ -67,6 +88,13 @@ pub(super) fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d:
             match (param, arg) {
                 (Flag(set), _) => set(&mut template),
                 (Value(_), None) => d.error(loc, format!("{ctx}: '{p}' expects an argument")),
+                (Unix(set), v) => {
+                    i += 1;
+                    if let Err(e) = set(&mut template, v) {
+                        let kind = proxy.kind.word();
+                        d.error(loc, format!("{ctx} in section '{kind}' : {e}"));
+                    }
+                }
                 (Value(set), Some(v)) => {
                     i += 1;
                     if let Err(e) = set(&mut template, v) {
@@ -99,16 +127,51 @@ pub(super) fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d:
         );
     }
     for one in list.split(',') {
+        if let Some(addr) = unix_addr(one, proxy.unix_bind.prefix.as_deref()) {
+            match addr {
+                Ok(addr) => proxy.binds.push(Bind {
+                    addr,
+                    ..template.clone()
+                }),
+                Err(e) => d.error(loc, format!("'bind' : {e}")),
+            }
+            continue;
+        }
         match parse_bind_addr(one) {
             Ok(addrs) => {
                 proxy.binds.extend(addrs.into_iter().map(|addr| Bind {
-                    addr,
+                    addr: BindAddr::Tcp(addr),
                     ..template.clone()
                 }));
             }
             Err(e) => d.error(loc, format!("'bind' : {e}")),
         }
     }
+}
+
+/// `unix@PATH`, a path (starts with `/`), `abns@NAME`; `None` for an
+/// address of another family. The `unix-bind` prefix goes before a path.
+fn unix_addr(text: &str, prefix: Option<&str>) -> Option<Result<BindAddr, String>> {
+    if let Some(name) = text.strip_prefix("abns@") {
+        return Some(if name.len() > MAX_ABNS_NAME {
+            Err(format!(
+                "socket path '{text}' too long (max {MAX_ABNS_NAME})"
+            ))
+        } else {
+            Ok(BindAddr::Abns(name.to_string()))
+        });
+    }
+    let path = text
+        .strip_prefix("unix@")
+        .or_else(|| text.starts_with('/').then_some(text))?;
+    let path = format!("{}{path}", prefix.unwrap_or(""));
+    Some(if path.len() > MAX_UNIX_PATH {
+        Err(format!(
+            "socket path '{text}' too long (max {MAX_UNIX_PATH})"
+        ))
+    } else {
+        Ok(BindAddr::Unix(path.into()))
+    })
 }
 
 /// `interface NAME`: a name the kernel could know (it says at bind time
@@ -172,11 +235,6 @@ const UNSUPPORTED_BIND: &[(&str, bool)] = &[
     ("maxconn", true),
     ("id", true),
     ("level", true),
-    ("mode", true),
-    ("uid", true),
-    ("gid", true),
-    ("user", true),
-    ("group", true),
     ("severity-output", true),
     ("expose-fd", true),
     ("accept-netscaler-cip", true),
@@ -185,3 +243,102 @@ const UNSUPPORTED_BIND: &[(&str, bool)] = &[
     ("quic-cc-algo", true),
     ("quic-force-retry", false),
 ];
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{BindAddr, UnixPerms};
+
+    type Binds = Vec<(BindAddr, UnixPerms)>;
+
+    fn binds(global: &str, bind: &str) -> Result<Binds, Vec<String>> {
+        let text = format!(
+            "global\n{global}\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+             listen fe\n    {bind}\n    server s 127.0.0.1:1\n"
+        );
+        let l = crate::config::parse_str("t.cfg", &text)
+            .map_err(|e| e.errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        Ok(l.config.frontends[0]
+            .binds
+            .iter()
+            .map(|b| (b.addr.clone(), b.perms))
+            .collect())
+    }
+
+    #[test]
+    fn unix_binds_are_read_with_unix_bind_defaults() {
+        let unix = |p: &str| BindAddr::Unix(p.into());
+        let perms = |mode, uid, gid| UnixPerms { mode, uid, gid };
+        let cases: &[(&str, &str, &str, Binds)] = &[
+            (
+                "unix@",
+                "",
+                "bind unix@/run/a.sock",
+                vec![(unix("/run/a.sock"), perms(None, None, None))],
+            ),
+            (
+                "a path",
+                "",
+                "bind /run/a.sock mode 660 uid 5 gid 6",
+                vec![(unix("/run/a.sock"), perms(Some(0o660), Some(5), Some(6)))],
+            ),
+            (
+                "abns",
+                "",
+                "bind abns@lb",
+                vec![(BindAddr::Abns("lb".into()), perms(None, None, None))],
+            ),
+            (
+                "a list",
+                "",
+                "bind unix@/a,abns@b",
+                vec![
+                    (unix("/a"), UnixPerms::default()),
+                    (BindAddr::Abns("b".into()), UnixPerms::default()),
+                ],
+            ),
+            (
+                "prefix and defaults",
+                "    unix-bind prefix /run/lb/ mode 600 uid 7",
+                "bind unix@a.sock mode 640",
+                vec![(unix("/run/lb/a.sock"), perms(Some(0o640), Some(7), None))],
+            ),
+            (
+                "no prefix on abns",
+                "    unix-bind prefix /run/lb/",
+                "bind abns@x",
+                vec![(BindAddr::Abns("x".into()), UnixPerms::default())],
+            ),
+        ];
+        for (what, global, bind, want) in cases {
+            assert_eq!(&binds(global, bind).unwrap(), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn bad_unix_binds_are_haproxy_worded() {
+        let long = format!("bind unix@/{}", "a".repeat(97));
+        let cases = [
+            (
+                "bind unix@/a mode abc",
+                "'bind unix@/a' in section 'listen' : 'mode' : missing or invalid mode 'abc' (octal integer expected)",
+            ),
+            (
+                "bind unix@/a mode",
+                "'bind unix@/a' in section 'listen' : 'mode' : missing or invalid mode '' (octal integer expected)",
+            ),
+            (
+                "bind unix@/a gid",
+                "'bind unix@/a' in section 'listen' : 'gid' : missing value",
+            ),
+            (
+                "bind unix@/a user no-such-user-here",
+                "'bind unix@/a' in section 'listen' : 'user' : unknown user name 'no-such-user-here'",
+            ),
+            (long.as_str(), "too long (max 97)"),
+        ];
+        for (bind, want) in cases {
+            let errs = binds("", bind).unwrap_err();
+            assert!(errs.iter().any(|e| e.contains(want)), "{bind}: {errs:?}");
+        }
+    }
+}

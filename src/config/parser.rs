@@ -328,12 +328,13 @@ impl<'e> Parser<'e> {
                 );
             }
         }
-        let draft = ProxyDraft::start(
+        let mut draft = ProxyDraft::start(
             kind,
             name,
             location.clone(),
             base.map(|i| &self.defaults[i]),
         );
+        draft.unix_bind = self.global.unix_bind.clone();
         if kind == Kind::Defaults {
             self.defaults.push(draft);
             let i = self.defaults.len() - 1;

@@ -81,6 +81,9 @@ pub(super) struct ProxyDraft {
     /// Where `mode http` was set, when it is in effect.
     pub mode_http: Option<Location>,
     pub binds: Vec<Bind>,
+    /// `unix-bind` as it stood when the section began (it applies to the
+    /// binds declared after it).
+    pub unix_bind: UnixBind,
     pub default_backend: Option<(String, Location)>,
     pub maxconn: Option<usize>,
     /// `load-server-state-from-file global|local|none`.

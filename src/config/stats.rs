@@ -189,11 +189,14 @@ fn level(s: &mut StatsSocket, v: Option<&str>) -> Result<(), String> {
 }
 
 fn mode(s: &mut StatsSocket, v: Option<&str>) -> Result<(), String> {
+    s.mode = Some(parse_mode(v)?);
+    Ok(())
+}
+
+/// `mode OCTAL` of a UNIX socket (stats socket, `bind`, `unix-bind`).
+pub(super) fn parse_mode(v: Option<&str>) -> Result<u32, String> {
     match v.and_then(|m| u32::from_str_radix(m, 8).ok()) {
-        Some(m) if m <= 0o7777 => {
-            s.mode = Some(m);
-            Ok(())
-        }
+        Some(m) if m <= 0o7777 => Ok(m),
         _ => Err(format!(
             "'mode' : missing or invalid mode '{}' (octal integer expected)",
             v.unwrap_or("")
@@ -202,14 +205,14 @@ fn mode(s: &mut StatsSocket, v: Option<&str>) -> Result<(), String> {
 }
 
 /// `uid N` / `gid N`.
-fn numeric_id(what: &str, v: Option<&str>) -> Result<u32, String> {
+pub(super) fn numeric_id(what: &str, v: Option<&str>) -> Result<u32, String> {
     let v = v.ok_or_else(|| format!("'{what}' : missing value"))?;
     parse_int(v, 0, u32::MAX).map_err(|e| format!("'{what}' : {e}"))
 }
 
 /// `user NAME` / `group NAME`, looked up by the host's name service
 /// (through the privileged parent in a jailed process).
-fn named_id(what: &str, v: Option<&str>) -> Result<u32, String> {
+pub(super) fn named_id(what: &str, v: Option<&str>) -> Result<u32, String> {
     let name = v.ok_or_else(|| format!("'{what}' : missing {what} name"))?;
     let found = match what {
         "user" => crate::host::user(name).map(|u| u.map(|(uid, _)| uid)),

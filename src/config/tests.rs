@@ -94,7 +94,10 @@ backend nginx
     );
     let fe = &c.frontends[0];
     assert_eq!(fe.binds.len(), 2);
-    assert_eq!(fe.binds[0].addr, "127.0.0.1:80".parse().unwrap());
+    assert_eq!(
+        fe.binds[0].addr.tcp(),
+        Some("127.0.0.1:80".parse().unwrap())
+    );
     assert_eq!(
         (fe.binds[0].name.as_deref(), fe.binds[0].backlog),
         (Some("http"), Some(512))
@@ -331,7 +334,11 @@ fn listen_becomes_frontend_and_backend() {
         ("mysql", "mysql")
     );
     assert_eq!(c.frontends[0].default_backend, Some(BackendId::new(0)));
-    let ports: Vec<u16> = c.frontends[0].binds.iter().map(|b| b.addr.port()).collect();
+    let ports: Vec<u16> = c.frontends[0]
+        .binds
+        .iter()
+        .map(|b| b.addr.tcp().unwrap().port())
+        .collect();
     assert_eq!(ports, [3306, 3310, 3311]);
     assert_eq!(
         (c.frontends[0].splice.request, c.backends[0].splice.request),
@@ -347,7 +354,7 @@ fn environment_variables() {
     let ports: Vec<u16> = l.config.frontends[0]
         .binds
         .iter()
-        .map(|b| b.addr.port())
+        .map(|b| b.addr.tcp().unwrap().port())
         .collect();
     assert_eq!(ports, [8080, 7001]);
     // `"${BINDS[*]}"` became three words: address, `name`, its value.
@@ -364,7 +371,10 @@ fn environment_variables() {
     let l = ok(&format!(
         "{HEAD}listen l\n bind :${{WEB_PORT}}\n server s $DB_ADDR\n"
     ));
-    assert_eq!(l.config.frontends[0].binds[0].addr.port(), 8080);
+    assert_eq!(
+        l.config.frontends[0].binds[0].addr.tcp().unwrap().port(),
+        8080
+    );
     assert_eq!(l.config.backends[0].servers[0].addr.port(), 3306);
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }

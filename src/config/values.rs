@@ -104,7 +104,7 @@ pub(super) fn split_host_port(text: &str) -> Result<(Family, &str, Option<&str>)
         (Family::V6, r)
     } else if let Some((prefix, _)) = text.split_once('@') {
         return Err(format!(
-            "address family '{prefix}@' in '{text}' is not supported yet (only ipv4@ and ipv6@)"
+            "address family '{prefix}@' in '{text}' is not supported yet (only ipv4@, ipv6@, unix@ and abns@)"
         ));
     } else {
         (Family::Any, text)
@@ -328,8 +328,8 @@ mod tests {
             ),
             (":90-80", "invalid port range '90-80' in ':90-80'"),
             (
-                "unix@/tmp/s",
-                "address family 'unix@' in 'unix@/tmp/s' is not supported yet (only ipv4@ and ipv6@)",
+                "udp@1.2.3.4:80",
+                "address family 'udp@' in 'udp@1.2.3.4:80' is not supported yet (only ipv4@, ipv6@, unix@ and abns@)",
             ),
             (
                 "ipv4@::1:80",

@@ -25,6 +25,10 @@ use std::sync::OnceLock;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+/// `sun_path` less the NUL that starts an abstract name: HAProxy binds
+/// `abns@` names padded with NULs to this length, so clients must too.
+pub(crate) const ABNS_LEN: usize = 107;
+
 /// The jailed process's line to its parent; unset in a process that does
 /// everything itself.
 static PARENT: OnceLock<privsep::Client> = OnceLock::new();
@@ -98,6 +102,44 @@ pub(crate) fn listen_socket(spec: &SocketSpec) -> io::Result<Socket> {
     }
 }
 
+/// Where a UNIX listening socket lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UnixAddr {
+    /// A socket file (`unix@PATH`, a path).
+    Path(std::path::PathBuf),
+    /// A name in Linux's abstract namespace (`abns@NAME`).
+    Abstract(String),
+}
+
+/// The permissions and owner of a socket file (`mode`, `uid`, `gid`);
+/// `None`: left as created. The config's `UnixPerms` is this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct UnixPerms {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// A UNIX listening socket: a file (with its mode and owner) or an
+/// abstract name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UnixSpec {
+    pub addr: UnixAddr,
+    pub perms: UnixPerms,
+}
+
+/// A UNIX stream socket bound (and listening, with the system's backlog)
+/// as `spec` asks, close-on-exec. A file is made as HAProxy 2.6 makes it:
+/// bound at `PATH.PID.tmp`, given its owner and mode there, then renamed
+/// over whatever `PATH` held (a stale socket of an earlier run, or the
+/// live one of the process being replaced: clients never find no file).
+pub(crate) fn unix_listen_socket(spec: &UnixSpec) -> io::Result<Socket> {
+    match PARENT.get() {
+        Some(p) => p.unix_listen_socket(spec),
+        None => direct_unix_socket(spec),
+    }
+}
+
 /// Tells systemd `state` (`READY=1`, `RELOADING=1`, `STOPPING=1`), when it
 /// started this process with `Type=notify`. A jailed process asks its
 /// parent: the parent is the main process systemd knows.
@@ -163,4 +205,38 @@ fn direct_listen_socket(spec: &SocketSpec) -> io::Result<Socket> {
     }
     sock.bind(&spec.addr.into())?;
     Ok(sock)
+}
+
+fn direct_unix_socket(spec: &UnixSpec) -> io::Result<Socket> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::{SocketAddr as UnixSockAddr, UnixListener};
+    match &spec.addr {
+        UnixAddr::Abstract(name) => {
+            let mut padded = name.as_bytes().to_vec();
+            padded.resize(ABNS_LEN, 0);
+            let l = UnixListener::bind_addr(&UnixSockAddr::from_abstract_name(&padded)?)?;
+            Ok(Socket::from(std::os::fd::OwnedFd::from(l)))
+        }
+        UnixAddr::Path(path) => {
+            let tmp = format!("{}.{}.tmp", path.display(), std::process::id());
+            let _ = std::fs::remove_file(&tmp);
+            let l = UnixListener::bind(&tmp)?;
+            let p = spec.perms;
+            let placed = (|| {
+                if p.uid.is_some() || p.gid.is_some() {
+                    std::os::unix::fs::chown(&tmp, p.uid, p.gid)?;
+                }
+                if let Some(mode) = p.mode {
+                    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+                }
+                std::fs::rename(&tmp, path)
+            })();
+            if let Err(e) = placed {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            Ok(Socket::from(std::os::fd::OwnedFd::from(l)))
+        }
+    }
 }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 use socket2::{Domain, Socket, Type};
 
-use super::SocketSpec;
+use super::{SocketSpec, UnixAddr, UnixPerms, UnixSpec};
 use crate::sys::fdpass;
 use crate::sys::process::{self, Exit, Forked};
 
@@ -33,6 +33,7 @@ const OP_RESOLVE: u8 = b'R';
 const OP_USER: u8 = b'U';
 const OP_GROUP: u8 = b'G';
 const OP_BIND: u8 = b'B';
+const OP_BIND_UNIX: u8 = b'X';
 const OP_NOTIFY: u8 = b'N';
 const OP_SCRIPT: u8 = b'S';
 
@@ -56,7 +57,11 @@ pub(crate) enum Role {
 /// ended. Call while the process has one thread, with the handled signals
 /// blocked (`sys::block_signals`): the parent takes them from its own
 /// queue and passes them on.
-pub(crate) fn split(files: &[PathBuf], scripts: &[PathBuf]) -> io::Result<Role> {
+pub(crate) fn split(
+    files: &[PathBuf],
+    scripts: &[PathBuf],
+    sockets: &[PathBuf],
+) -> io::Result<Role> {
     let (parent_end, child_end) = Socket::pair(Domain::UNIX, Type::SEQPACKET.cloexec(), None)?;
     let parent_pid = std::process::id();
     match process::fork()? {
@@ -79,6 +84,7 @@ pub(crate) fn split(files: &[PathBuf], scripts: &[PathBuf]) -> io::Result<Role> 
             let allowed = Allowed {
                 files: files.to_vec(),
                 scripts: scripts.to_vec(),
+                sockets: sockets.to_vec(),
             };
             let sock: OwnedFd = parent_end.into();
             std::thread::Builder::new()
@@ -118,6 +124,9 @@ fn supervise(child: libc::pid_t) -> Exit {
 struct Allowed {
     files: Vec<PathBuf>,
     scripts: Vec<PathBuf>,
+    /// The UNIX socket files of `bind` lines (the parent replaces files
+    /// as root: only these).
+    sockets: Vec<PathBuf>,
 }
 
 /// Notify scripts the parent lets run at once (keepalived-like bound).
@@ -204,6 +213,19 @@ fn answer(req: &[u8], allowed: &Allowed) -> io::Result<(Vec<u8>, Option<OwnedFd>
             let sock = super::direct_listen_socket(&spec)?;
             Ok((Vec::new(), Some(sock.into())))
         }
+        OP_BIND_UNIX => {
+            let spec = decode_unix(arg)?;
+            if let UnixAddr::Path(path) = &spec.addr
+                && !allowed.sockets.contains(path)
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "not a UNIX socket of this process's configuration",
+                ));
+            }
+            let sock = super::direct_unix_socket(&spec)?;
+            Ok((Vec::new(), Some(sock.into())))
+        }
         OP_NOTIFY => {
             super::notify::send(arg);
             if arg.starts_with("READY=1") {
@@ -268,6 +290,46 @@ fn encode_spec(spec: &SocketSpec) -> String {
         Some(name) => format!("{} {flags} {name}", spec.addr),
         None => format!("{} {flags}", spec.addr),
     }
+}
+
+/// `KIND MODE UID GID NAME`: KIND `u` (a file) or `a` (abstract), `-`
+/// for what is not set; NAME is the rest of the line.
+fn encode_unix(spec: &UnixSpec) -> io::Result<String> {
+    let n = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
+    let (kind, name) = match &spec.addr {
+        UnixAddr::Path(p) => ('u', p.to_str().map(str::to_string)),
+        UnixAddr::Abstract(n) => ('a', Some(n.clone())),
+    };
+    let name = name.ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let p = spec.perms;
+    Ok(format!(
+        "{kind} {} {} {} {name}",
+        n(p.mode),
+        n(p.uid),
+        n(p.gid)
+    ))
+}
+
+fn decode_unix(arg: &str) -> io::Result<UnixSpec> {
+    let bad = || io::Error::from(io::ErrorKind::InvalidInput);
+    let mut words = arg.splitn(5, ' ');
+    let mut next = || words.next().ok_or_else(bad);
+    let kind = next()?;
+    let num = |w: &str| match w {
+        "-" => Ok(None),
+        n => n.parse().map(Some).map_err(|_| bad()),
+    };
+    let (mode, uid, gid) = (num(next()?)?, num(next()?)?, num(next()?)?);
+    let name = next()?;
+    let addr = match kind {
+        "u" => UnixAddr::Path(PathBuf::from(name)),
+        "a" => UnixAddr::Abstract(name.to_string()),
+        _ => return Err(bad()),
+    };
+    Ok(UnixSpec {
+        addr,
+        perms: UnixPerms { mode, uid, gid },
+    })
 }
 
 fn decode_spec(arg: &str) -> io::Result<SocketSpec> {
@@ -389,6 +451,10 @@ impl Client {
         Ok(Socket::from(self.fd(OP_BIND, &encode_spec(spec))?))
     }
 
+    pub(super) fn unix_listen_socket(&self, spec: &UnixSpec) -> io::Result<Socket> {
+        Ok(Socket::from(self.fd(OP_BIND_UNIX, &encode_unix(spec)?)?))
+    }
+
     pub(super) fn run_script(&self, script: &Path, args: &[String]) -> io::Result<()> {
         let mut arg = script
             .to_str()
@@ -416,105 +482,5 @@ impl Client {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn socket_specs_survive_the_wire() {
-        for spec in [
-            SocketSpec {
-                addr: "127.0.0.1:80".parse().unwrap(),
-                v6only: false,
-                v4v6: false,
-                interface: None,
-                transparent: false,
-                reuseport: true,
-            },
-            SocketSpec {
-                addr: "[::1]:8443".parse().unwrap(),
-                v6only: true,
-                v4v6: false,
-                interface: Some("lo".into()),
-                transparent: false,
-                reuseport: false,
-            },
-            SocketSpec {
-                addr: "[::]:0".parse().unwrap(),
-                v6only: false,
-                v4v6: true,
-                interface: Some("eth0.100".into()),
-                transparent: true,
-                reuseport: true,
-            },
-        ] {
-            assert_eq!(decode_spec(&encode_spec(&spec)).unwrap(), spec);
-        }
-        assert!(decode_spec("127.0.0.1:80").is_err());
-        assert!(decode_spec("nonsense 0").is_err());
-        assert!(decode_spec("127.0.0.1:80 0 lo extra").is_err());
-    }
-
-    #[test]
-    fn the_parent_opens_only_the_config_files() {
-        let dir = std::env::temp_dir().join(format!("splicer-privsep-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let cfg = dir.join("a.cfg");
-        std::fs::write(&cfg, "global\n").unwrap();
-        let mut req = vec![OP_READ];
-        req.extend_from_slice(cfg.to_str().unwrap().as_bytes());
-        let only = |files: Vec<PathBuf>| Allowed {
-            files,
-            scripts: vec![PathBuf::from("/bin/true")],
-        };
-        assert!(answer(&req, &only(vec![cfg.clone()])).unwrap().1.is_some());
-        let err = answer(&req, &only(vec![dir.join("b.cfg")])).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
-        assert!(answer(b"S/bin/true\nINSTANCE", &only(vec![])).is_ok());
-        let err = answer(b"S/bin/sh\n-c\nid", &only(vec![])).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
-        assert!(answer(b"?", &only(vec![])).is_err());
-        assert!(answer(&[], &only(vec![])).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_request_and_its_answer_cross_a_socketpair() {
-        let (a, b) = Socket::pair(Domain::UNIX, Type::SEQPACKET.cloexec(), None).unwrap();
-        let cfg =
-            std::env::temp_dir().join(format!("splicer-privsep-c-{}.cfg", std::process::id()));
-        std::fs::write(&cfg, "global\n    maxconn 5\n").unwrap();
-        let allowed = Allowed {
-            files: vec![cfg.clone()],
-            scripts: Vec::new(),
-        };
-        let server = std::thread::spawn(move || serve(&OwnedFd::from(a), &allowed));
-        let client = Client {
-            sock: Mutex::new(b.into()),
-            parent: 1,
-        };
-        assert_eq!(client.read_file(&cfg).unwrap(), "global\n    maxconn 5\n");
-        assert!(client.read_file(Path::new("/etc/shadow")).is_err());
-        assert!(
-            client
-                .resolve("localhost")
-                .unwrap()
-                .iter()
-                .any(|ip| ip.is_loopback())
-        );
-        assert!(client.user("root").unwrap().is_some_and(|(u, _)| u == 0));
-        assert_eq!(client.user("no-such-user-splicer").unwrap(), None);
-        let spec = SocketSpec {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            v6only: false,
-            v4v6: false,
-            interface: Some("lo".into()),
-            transparent: false,
-            reuseport: true,
-        };
-        let sock = client.listen_socket(&spec).unwrap();
-        assert!(sock.local_addr().unwrap().as_socket().unwrap().port() != 0);
-        drop(client);
-        server.join().unwrap();
-        std::fs::remove_file(&cfg).unwrap();
-    }
-}
+#[path = "privsep_tests.rs"]
+mod tests;

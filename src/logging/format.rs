@@ -35,6 +35,10 @@ pub(crate) fn render(fmt: &LogFormat, r: &Record, names: &Names<'_>, out: &mut S
 fn var(v: Var, f: Flags, r: &Record, n: &Names<'_>, out: &mut String) {
     let server = n.server_addr;
     match v {
+        Var::ClientIp | Var::FrontendIp if r.unix.is_some() => name("unix", f, out),
+        Var::ClientPort | Var::FrontendPort if let Some(id) = r.unix => {
+            let _ = write!(out, "{id}");
+        }
         Var::ClientIp => ip(Some(r.client.ip()), f, out),
         Var::ClientPort => port(Some(r.client.port()), f, out),
         Var::FrontendIp => ip(Some(r.local.ip()), f, out),

@@ -385,7 +385,9 @@ impl Writer {
 /// number in the frontend.
 fn bind_name(fe: &crate::config::Frontend, local: SocketAddr) -> String {
     let reached = |b: &&crate::config::Bind| {
-        b.addr.port() == local.port() && (b.addr.ip() == local.ip() || b.addr.ip().is_unspecified())
+        b.addr.tcp().is_some_and(|a| {
+            a.port() == local.port() && (a.ip() == local.ip() || a.ip().is_unspecified())
+        })
     };
     match fe.binds.iter().enumerate().find(|(_, b)| reached(b)) {
         Some((_, b)) if b.name.is_some() => b.name.clone().unwrap_or_default(),

@@ -6,5 +6,5 @@ pub(crate) mod connect;
 pub(crate) mod listener;
 pub(crate) mod sockopt;
 
-pub(crate) use listener::{BindError, Listener, open_bind};
+pub(crate) use listener::{BindError, ListenSocket, Listener, open_bind};
 pub(crate) use sockopt::Buffers;

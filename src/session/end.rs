@@ -112,6 +112,7 @@ impl Session {
             server: t.server,
             client: self.client_addr,
             local: self.local_addr,
+            unix: self.unix,
             source: t.source,
             accepted: t.accepted,
             tw,

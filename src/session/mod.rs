@@ -122,6 +122,9 @@ pub(crate) struct Session {
     pub client_addr: SocketAddr,
     /// The address the client connected to.
     pub local_addr: SocketAddr,
+    /// A client of a UNIX socket: its bind's listener id (the two
+    /// addresses above are then unspecified; set by the worker).
+    pub unix: Option<u32>,
     /// Client to server.
     up: Flow,
     /// Server to client.
@@ -175,6 +178,7 @@ impl Session {
             client_ready: Ready::default(),
             client_addr: peer,
             local_addr: local,
+            unix: None,
             up: Flow::new(up_mode),
             down: Flow::new(down_mode),
             deadline: Deadline::default(),

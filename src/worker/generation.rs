@@ -88,6 +88,7 @@ impl Worker {
             };
             ls.generation = g;
             ls.l.frontend = k.frontend;
+            ls.l.luid = k.luid;
             ls.l.accept_proxy = k.accept_proxy;
             if k.backlog != ls.l.backlog {
                 ls.l.backlog = k.backlog;

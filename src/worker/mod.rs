@@ -11,6 +11,11 @@ mod generation;
 mod ops;
 
 use std::io;
+use std::net::SocketAddr;
+
+use mio::net::TcpStream;
+
+use crate::runtime::SessionSlots;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -358,7 +363,7 @@ impl Worker {
             if ls.gate != Gate::Open && !self.stopping {
                 return;
             }
-            let (fe, gi, accept_proxy) = (ls.l.frontend, ls.generation, ls.l.accept_proxy);
+            let (fe, gi) = (ls.l.frontend, ls.generation);
             // `tune.maxaccept`: other events get their turn; the listener
             // is looked at again at the end of this loop turn.
             if self.gens[gi]
@@ -382,7 +387,7 @@ impl Worker {
                 self.set_gate(i, Gate::Full);
                 return;
             };
-            let (mut stream, peer) = match ls.l.socket.accept() {
+            let (stream, peer) = match ls.l.socket.accept() {
                 Ok(s) => s,
                 Err(e) => {
                     match e.kind() {
@@ -401,8 +406,15 @@ impl Worker {
                     return;
                 }
             };
-            let _ = stream.set_nodelay(true);
+            // A UNIX client has no TCP options and no address to show.
+            let Some(peer) = peer else {
+                let none = SocketAddr::from(([0, 0, 0, 0], 0));
+                let luid = ls.l.luid;
+                self.start_session(i, stream, (none, none), Some(luid), slots, now);
+                continue;
+            };
             let fe_config = &self.gens[gi].rt.frontend(fe).config;
+            let _ = stream.set_nodelay(true);
             ClientOptions {
                 keepalive: fe_config.keepalive,
                 nolinger: fe_config.nolinger,
@@ -414,37 +426,56 @@ impl Worker {
             }
             .apply(&socket2::SockRef::from(&stream));
             // The local address is the bind's unless it is a wildcard.
-            let local = if ls.l.addr.ip().is_unspecified() {
-                stream.local_addr().unwrap_or(ls.l.addr)
+            let bound = ls.l.addr.tcp().unwrap_or(peer);
+            let local = if bound.ip().is_unspecified() {
+                stream.local_addr().unwrap_or(bound)
             } else {
-                ls.l.addr
+                bound
             };
-            let entry = self.sessions.vacant_entry();
-            let key = entry.key();
-            if let Err(e) = self.poll.registry().register(
-                &mut stream,
-                Side::Client.token(key),
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
-                log::warn!("cannot register client {peer}: {e}");
-                continue;
-            }
-            let rt = &self.gens[gi].rt;
-            let (_, current) = slots.counts();
-            rt.frontend(fe)
-                .counters
-                .session_started(self.id, current as u64);
-            Counters::add(&rt.process.accepted.shard(self.id).sessions, 1);
-            rt.process.conn_rate.hit();
-            let mut s = Session::new(key, stream, peer, local, fe, slots, rt, now);
-            s.generation = gi;
-            entry.insert(s);
-            self.sessions[key].id = self.next_session_id();
-            self.gens[gi].sessions += 1;
-            let (mut ctx, sessions) = self.ctx(gi, now);
-            let outcome = sessions[key].begin(accept_proxy, &mut ctx);
-            self.apply(key, outcome);
+            self.start_session(i, stream, (peer, local), None, slots, now);
         }
+    }
+
+    /// Registers an accepted client and starts its session.
+    fn start_session(
+        &mut self,
+        i: usize,
+        mut stream: TcpStream,
+        (peer, local): (SocketAddr, SocketAddr),
+        unix: Option<u32>,
+        slots: SessionSlots,
+        now: Instant,
+    ) {
+        let Some(ls) = self.listeners[i].as_ref() else {
+            return;
+        };
+        let (gi, fe, accept_proxy) = (ls.generation, ls.l.frontend, ls.l.accept_proxy);
+        let entry = self.sessions.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            Side::Client.token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log::warn!("cannot register client {peer}: {e}");
+            return;
+        }
+        let rt = &self.gens[gi].rt;
+        let (_, current) = slots.counts();
+        rt.frontend(fe)
+            .counters
+            .session_started(self.id, current as u64);
+        Counters::add(&rt.process.accepted.shard(self.id).sessions, 1);
+        rt.process.conn_rate.hit();
+        let mut s = Session::new(key, stream, peer, local, fe, slots, rt, now);
+        s.generation = gi;
+        s.unix = unix;
+        entry.insert(s);
+        self.sessions[key].id = self.next_session_id();
+        self.gens[gi].sessions += 1;
+        let (mut ctx, sessions) = self.ctx(gi, now);
+        let outcome = sessions[key].begin(accept_proxy, &mut ctx);
+        self.apply(key, outcome);
     }
 
     fn set_gate(&mut self, i: usize, gate: Gate) {

@@ -529,10 +529,11 @@ fn check_field(check: &CheckKind, key: &str) -> Result<String, String> {
 fn frontend_field(c: &Config, f: &splicer::config::Frontend, key: &str) -> Result<String, String> {
     Ok(match key {
         "binds" => f.binds.len().to_string(),
-        "port" => f
-            .binds
-            .first()
-            .map_or("none".into(), |b| b.addr.port().to_string()),
+        "port" => f.binds.first().map_or("none".into(), |b| {
+            b.addr
+                .tcp()
+                .map_or(b.addr.to_string(), |a| a.port().to_string())
+        }),
         "backend" => f
             .default_backend
             .map_or("none".into(), |i| c.backends[i.index()].name.clone()),

@@ -55,5 +55,6 @@ mod stats_metrics;
 mod stats_page;
 mod timeouts;
 mod transfer;
+mod unix_bind;
 mod vrrp;
 mod vrrp_keepalived;

@@ -7,11 +7,13 @@
 
 mod check;
 mod dns;
+mod listen;
 mod log;
 mod tcp;
 
 pub use check::*;
 pub use dns::*;
+pub use listen::*;
 pub use log::*;
 pub use tcp::*;
 
@@ -342,7 +344,9 @@ pub struct SpliceOptions {
 
 #[derive(Debug, Clone)]
 pub struct Bind {
-    pub addr: SocketAddr,
+    pub addr: BindAddr,
+    /// Mode and owner of the socket file of a `unix@` bind.
+    pub perms: UnixPerms,
     /// `v4v6`: a `:::port` socket also accepts IPv4.
     pub v4v6: bool,
     /// `v6only`.

@@ -209,7 +209,7 @@ fn ports(lines: &str) -> Vec<u16> {
     l.config.frontends[0]
         .binds
         .iter()
-        .map(|b| b.addr.port())
+        .map(|b| b.addr.tcp().unwrap().port())
         .collect()
 }
 
@@ -433,7 +433,7 @@ fn environment_keywords() {
     let ports: Vec<u16> = l.config.frontends[0]
         .binds
         .iter()
-        .map(|b| b.addr.port())
+        .map(|b| b.addr.tcp().unwrap().port())
         .collect();
     assert_eq!(ports, [8001, 8002, 8004]);
     assert_eq!(l.config.backends[0].servers[0].addr.port(), 8001);

@@ -154,9 +154,9 @@ fn errors_name_file_and_line() {
             "t.cfg:8: 'bind' : missing port specification in '127.0.0.1'",
         ),
         (
-            "bind unix",
-            "bind unix@/run/x.sock",
-            "t.cfg:8: 'bind' : address family 'unix@' in 'unix@/run/x.sock' is not supported yet (only ipv4@ and ipv6@)",
+            "bind sockpair",
+            "bind sockpair@3",
+            "t.cfg:8: 'bind' : address family 'sockpair@' in 'sockpair@3' is not supported yet (only ipv4@, ipv6@, unix@ and abns@)",
         ),
         (
             "source usesrc",

@@ -213,6 +213,11 @@ fn server_and_bind_parameters() {
         ("transparent", "transparent"),
         ("interface", "interface lo"),
         ("mss", "mss 1400"),
+        ("mode", "mode 600"),
+        ("user", "user root"),
+        ("uid", "uid 0"),
+        ("group", "group root"),
+        ("gid", "gid 0"),
     ];
     each_loads(bind::PARAMS.iter().map(|(n, _)| *n), &bind, &config);
 }

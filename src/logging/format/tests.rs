@@ -14,6 +14,7 @@ fn record() -> Record {
         server: Some(ServerId::new(0)),
         client: "127.0.0.1:41234".parse().unwrap(),
         local: "127.0.0.1:8080".parse().unwrap(),
+        unix: None,
         source: Some("127.0.0.1:50000".parse().unwrap()),
         // 21/Nov/2026:10:00:00.123 UTC
         accepted: UNIX_EPOCH + Duration::from_millis(1_795_255_200_123),
