@@ -148,3 +148,45 @@ fn a_request_and_its_answer_cross_a_socketpair() {
     server.join().unwrap();
     std::fs::remove_file(&cfg).unwrap();
 }
+
+proptest::proptest! {
+    /// What the jailed child sends is untrusted: any request bytes get an
+    /// answer or an error, never a panic, and the decoders of socket
+    /// requests never panic either. (Requests whose op would act — bind,
+    /// resolve, run — are left to the examples above: arbitrary ones would
+    /// bind sockets and query DNS.)
+    #[test]
+    fn arbitrary_requests_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+        let allowed = Allowed {
+            files: Vec::new(),
+            scripts: Vec::new(),
+            sockets: Vec::new(),
+        };
+        if let Some(&op) = bytes.first()
+            && ![OP_BIND, OP_BIND_UNIX, OP_RESOLVE, OP_SCRIPT, OP_NOTIFY, OP_USER, OP_GROUP].contains(&op)
+        {
+            let _ = answer(&bytes, &allowed);
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = decode_spec(&text);
+        let _ = decode_unix(&text);
+    }
+
+    /// A socket request survives the wire whatever its address and flags.
+    #[test]
+    fn socket_requests_round_trip(
+        ip in proptest::prelude::any::<[u8; 4]>(),
+        port in proptest::prelude::any::<u16>(),
+        flags in proptest::prelude::any::<[bool; 4]>(),
+    ) {
+        let spec = SocketSpec {
+            addr: std::net::SocketAddr::from((ip, port)),
+            v6only: flags[0],
+            v4v6: flags[1],
+            interface: None,
+            transparent: flags[2],
+            reuseport: flags[3],
+        };
+        proptest::prop_assert_eq!(decode_spec(&encode_spec(&spec)).unwrap(), spec);
+    }
+}
