@@ -10,7 +10,6 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixStream};
 use std::path::Path;
-use std::thread;
 use std::time::Duration;
 
 use crate::common::*;
@@ -38,26 +37,7 @@ fn connect(path: &Path) -> UnixStream {
 /// checks every byte that comes back, and the end of the stream.
 fn roundtrip(s: UnixStream, seed: u64, total: usize) {
     s.set_read_timeout(Some(LIMIT)).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let writer = thread::spawn(move || {
-        write_stream(&mut w, seed, total).unwrap();
-        w.shutdown(std::net::Shutdown::Write).unwrap();
-    });
-    let mut check = StreamCheck::new(seed);
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = (&s).read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        check.check(&buf[..n]);
-    }
-    writer.join().unwrap();
-    assert_eq!(
-        check.seen, total,
-        "echo returned {} of {total} bytes",
-        check.seen
-    );
+    echo_roundtrip_on(s, seed, total);
 }
 
 fn frontend(binds: &str, server: std::net::SocketAddr) -> String {

@@ -497,15 +497,45 @@ pub fn write_stream(w: &mut impl Write, seed: u64, total: usize) -> std::io::Res
 pub fn echo_roundtrip(addr: SocketAddr, seed: u64, total: usize) {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut w = s.try_clone().unwrap();
+    echo_roundtrip_on(s, seed, total);
+}
+
+/// A connected stream socket, TCP or UNIX, for [`echo_roundtrip_on`].
+pub trait Duplex: Read + Write + Send + Sized + 'static {
+    fn dup(&self) -> Self;
+    fn shut_write(&self);
+}
+
+impl Duplex for TcpStream {
+    fn dup(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+    fn shut_write(&self) {
+        self.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+}
+
+impl Duplex for std::os::unix::net::UnixStream {
+    fn dup(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+    fn shut_write(&self) {
+        self.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+}
+
+/// [`echo_roundtrip`] over a stream already connected (and with its read
+/// timeout set).
+pub fn echo_roundtrip_on<S: Duplex>(mut s: S, seed: u64, total: usize) {
+    let mut w = s.dup();
     let writer = thread::spawn(move || {
         write_stream(&mut w, seed, total).unwrap();
-        w.shutdown(std::net::Shutdown::Write).unwrap();
+        w.shut_write();
     });
     let mut check = StreamCheck::new(seed);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = (&s).read(&mut buf).unwrap();
+        let n = s.read(&mut buf).unwrap();
         if n == 0 {
             break;
         }
