@@ -54,6 +54,21 @@ fn same_family(src: SocketAddr, dst: SocketAddr) -> (SocketAddr, SocketAddr) {
     }
 }
 
+/// The header for a connection with no address to relay: v1 `UNKNOWN`,
+/// v2 `LOCAL` with no address (`UNSPEC`).
+pub(crate) fn encode_unknown(version: ProxyVersion) -> Vec<u8> {
+    match version {
+        ProxyVersion::V1 => b"PROXY UNKNOWN\r\n".to_vec(),
+        ProxyVersion::V2 => {
+            let mut out = V2_SIGNATURE.to_vec();
+            out.push(0x20); // version 2, command LOCAL
+            out.push(0x00); // UNSPEC
+            out.extend_from_slice(&0u16.to_be_bytes());
+            out
+        }
+    }
+}
+
 /// The header to send to a server for a client `src` that connected to `dst`.
 pub(crate) fn encode(version: ProxyVersion, src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
     let (src, dst) = same_family(src, dst);
@@ -219,6 +234,21 @@ fn parse_v2(buf: &[u8]) -> Result<Option<(Header, usize)>, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_headers_read_back_as_no_address() {
+        for v in [ProxyVersion::V1, ProxyVersion::V2] {
+            let bytes = encode_unknown(v);
+            let (h, used) = parse(&bytes).unwrap().unwrap();
+            assert_eq!(used, bytes.len(), "{v:?}");
+            let none = Header {
+                source: None,
+                destination: None,
+            };
+            assert_eq!(h, none, "{v:?}");
+        }
+        assert_eq!(encode_unknown(ProxyVersion::V1), b"PROXY UNKNOWN\r\n");
+    }
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap()

@@ -253,6 +253,9 @@ pub(crate) enum Message {
         frontend: FrontendId,
         client: SocketAddr,
         local: SocketAddr,
+        /// A client of a UNIX-socket bind: that bind's number in its
+        /// frontend (HAProxy logs `Connect to unix:N`).
+        unix: Option<u32>,
     },
     /// A server or backend event (UP, DOWN, maintenance, check result),
     /// for the `log` targets of the backend of that name. By name: the
@@ -428,6 +431,7 @@ mod tests {
             frontend: FrontendId::new(0),
             client: addr,
             local: addr,
+            unix: None,
         };
         let started = Instant::now();
         for _ in 0..5 {

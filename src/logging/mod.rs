@@ -249,16 +249,20 @@ impl Writer {
                 frontend,
                 client,
                 local,
+                unix,
             } => {
                 let name = &fe(*frontend).name;
-                let _ = write!(
-                    out,
-                    "Connect from {}:{} to {}:{} ({name}/TCP)",
-                    client.ip(),
-                    client.port(),
-                    local.ip(),
-                    local.port()
-                );
+                let _ = match unix {
+                    Some(id) => write!(out, "Connect to unix:{id} ({name}/TCP)"),
+                    None => write!(
+                        out,
+                        "Connect from {}:{} to {}:{} ({name}/TCP)",
+                        client.ip(),
+                        client.port(),
+                        local.ip(),
+                        local.port()
+                    ),
+                };
                 Some(Rendered {
                     frontend: frontend.index(),
                     level: LEVEL_INFO,

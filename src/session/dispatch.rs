@@ -64,6 +64,14 @@ impl Session {
 
     /// A session got past its PROXY header: HAProxy's default format logs
     /// `Connect from` now (once per session).
+    /// The client and local addresses a PROXY header relays; `None` for a
+    /// client of a UNIX-socket bind, which has none.
+    fn proxy_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.unix
+            .is_none()
+            .then_some((self.client_addr, self.local_addr))
+    }
+
     fn announce(&mut self, ctx: &Ctx<'_>) {
         if self.trace.announced {
             return;
@@ -75,6 +83,7 @@ impl Session {
                 frontend: self.frontend,
                 client: self.client_addr,
                 local: self.local_addr,
+                unix: self.unix,
             });
         }
     }
@@ -184,7 +193,7 @@ impl Session {
         let backend = ctx.rt.backend(conn.backend);
         let srv = backend.server(conn.server);
         if let Some(v) = srv.send_proxy
-            && let Err(e) = send_proxy_header(&conn.stream, v, self.client_addr, self.local_addr)
+            && let Err(e) = send_proxy_header(&conn.stream, v, self.proxy_addrs())
         {
             self.phase = Phase::Connecting { conn };
             return self.connect_failed(e, ctx);
@@ -286,10 +295,13 @@ impl Session {
 fn send_proxy_header(
     stream: &TcpStream,
     v: ProxyVersion,
-    src: SocketAddr,
-    dst: SocketAddr,
+    addrs: Option<(SocketAddr, SocketAddr)>,
 ) -> io::Result<()> {
-    let header = proxy_proto::encode(v, src, dst);
+    let header = match addrs {
+        Some((src, dst)) => proxy_proto::encode(v, src, dst),
+        // A UNIX client has no address to relay (HAProxy: v1 UNKNOWN).
+        None => proxy_proto::encode_unknown(v),
+    };
     // A fresh connection's send buffer always has room for ~100 bytes; a
     // short write here means something is badly wrong with the server.
     match (&*stream).write(&header)? {

@@ -165,3 +165,42 @@ fn a_reload_keeps_the_unix_socket_serving() {
     // The session accepted before the reload finishes where it started.
     roundtrip(before, 5, 100_000);
 }
+
+/// A UNIX client has no address to relay: a `send-proxy` server gets
+/// `PROXY UNKNOWN`, and the default log format says `Connect to unix:N`
+/// (N: the bind's number in its frontend), as HAProxy 2.6 does.
+#[test]
+fn a_unix_client_is_relayed_as_unknown_and_logged_by_its_bind() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let srv = Backend::spawn(move |mut s| {
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut got = vec![0u8; 64];
+        let n = s.read(&mut got).unwrap_or(0);
+        got.truncate(n);
+        let _ = s.write_all(b"ok");
+        tx.lock().unwrap().send(got).unwrap();
+    });
+    let dir = scratch_dir("unixbind-proxy");
+    let path = dir.join("p.sock");
+    let cfg = config(
+        "",
+        "",
+        &format!(
+            "frontend fe\n    bind 127.0.0.1:0\n    bind unix@{}\n    log stdout format raw local0\n\
+             \x20   default_backend be\nbackend be\n    server s1 {} send-proxy\n",
+            path.display(),
+            srv.addr
+        ),
+    );
+    let sp = Splicer::start(&cfg, &["fe"]);
+    let mut c = connect(&path);
+    c.write_all(b"hi").unwrap();
+    let got = rx.recv_timeout(LIMIT).expect("the server's first read");
+    assert!(
+        got.starts_with(b"PROXY UNKNOWN\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    sp.wait_log(&["Connect to unix:2 (fe/TCP)"], LIMIT);
+}
