@@ -66,11 +66,7 @@ pub(super) fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d:
     let mut template = Bind {
         addr: BindAddr::Tcp(std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
         // `unix-bind` lines before this section: defaults the line overrides.
-        perms: UnixPerms {
-            mode: proxy.unix_bind.mode,
-            uid: proxy.unix_bind.uid,
-            gid: proxy.unix_bind.gid,
-        },
+        perms: proxy.unix_bind.perms,
         v4v6: false,
         v6only: false,
         backlog: None,

@@ -9,6 +9,7 @@ use super::keywords::{
 use super::logs::{global_log, global_log_send_hostname, global_log_tag};
 use super::model::*;
 use super::parser::Diags;
+use super::stats::{named_id, numeric_id};
 use super::values::{parse_int, parse_size, parse_time};
 
 /// `nbthread` upper bound (HAProxy's MAX_THREADS on 64-bit builds).
@@ -215,36 +216,21 @@ fn unix_bind(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
                 format!("'unix-bind' : missing value for '{}'", pair[0]),
             );
         };
+        // The same readers as the `stats socket` and `bind` parameters.
+        let v = Some(value.as_str());
+        let p = &mut u.perms;
         let result = match key.as_str() {
             "prefix" => {
                 u.prefix = Some(value.clone());
                 Ok(())
             }
             "mode" => u32::from_str_radix(value, 8)
-                .map(|m| u.mode = Some(m))
+                .map(|m| p.mode = Some(m))
                 .map_err(|_| format!("invalid mode '{value}'")),
-            "uid" => value
-                .parse()
-                .map(|n| u.uid = Some(n))
-                .map_err(|_| format!("'{value}' is not a number")),
-            "gid" => value
-                .parse()
-                .map(|n| u.gid = Some(n))
-                .map_err(|_| format!("'{value}' is not a number")),
-            "user" => match crate::host::user(value) {
-                Ok(Some((uid, _))) => {
-                    u.uid = Some(uid);
-                    Ok(())
-                }
-                _ => Err(format!("unknown user '{value}'")),
-            },
-            "group" => match crate::host::group(value) {
-                Ok(Some(gid)) => {
-                    u.gid = Some(gid);
-                    Ok(())
-                }
-                _ => Err(format!("unknown group '{value}'")),
-            },
+            "uid" => numeric_id("uid", v).map(|n| p.uid = Some(n)),
+            "gid" => numeric_id("gid", v).map(|n| p.gid = Some(n)),
+            "user" => named_id("user", v).map(|n| p.uid = Some(n)),
+            "group" => named_id("group", v).map(|n| p.gid = Some(n)),
             _ => return d.error(loc, bad),
         };
         if let Err(e) = result {

@@ -66,9 +66,9 @@ pub(super) fn global(g: &mut Global, words: &[String], loc: &Location, d: &mut D
                     if let Some(prefix) = &u.prefix {
                         *path = PathBuf::from(format!("{prefix}{}", path.display()));
                     }
-                    s.mode = s.mode.or(u.mode);
-                    s.uid = s.uid.or(u.uid);
-                    s.gid = s.gid.or(u.gid);
+                    s.mode = s.mode.or(u.perms.mode);
+                    s.uid = s.uid.or(u.perms.uid);
+                    s.gid = s.gid.or(u.perms.gid);
                 }
                 g.stats_sockets.push(s);
             }

@@ -185,9 +185,8 @@ impl Config {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnixBind {
     pub prefix: Option<String>,
-    pub mode: Option<u32>,
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
+    /// Defaults of the sockets' `mode`, owner and group.
+    pub perms: UnixPerms,
 }
 
 /// One thread's CPUs from a `cpu-map` line (thread N is worker N-1).
