@@ -335,26 +335,38 @@ fn stop_old(pids: &[i32], sig: libc::c_int) {
 /// parser already did. `NOTIFY_SOCKET` survives a `resetenv`: systemd's
 /// readiness protocol needs it after start.
 fn apply_env(ops: &[config::EnvOp]) {
-    log::debug!("environment changes from the config: {ops:?}");
-    for op in ops {
-        match op {
-            config::EnvOp::Set {
-                name,
-                value,
-                overwrite,
-            } => {
-                if *overwrite || std::env::var_os(name).is_none() {
-                    sys::set_env(name, value);
-                }
+    if ops.is_empty() {
+        return;
+    }
+    let ops: Vec<config::EnvOp> = ops
+        .iter()
+        .cloned()
+        .map(|op| match op {
+            config::EnvOp::Reset { mut keep } => {
+                keep.push("NOTIFY_SOCKET".into());
+                config::EnvOp::Reset { keep }
             }
-            config::EnvOp::Unset(names) => names.iter().for_each(|n| sys::remove_env(n)),
-            config::EnvOp::Reset { keep } => {
-                let gone: Vec<String> = std::env::vars_os()
-                    .filter_map(|(k, _)| k.into_string().ok())
-                    .filter(|k| !keep.contains(k) && k != "NOTIFY_SOCKET")
-                    .collect();
-                gone.iter().for_each(|n| sys::remove_env(n));
-            }
+            other => other,
+        })
+        .collect();
+    // Every variable that is there or that a line sets, worked out as the
+    // parser saw it (`config::env_after`), then made so.
+    let real = |name: &str| std::env::var(name).ok();
+    let mut names: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect();
+    for op in &ops {
+        if let config::EnvOp::Set { name, .. } = op {
+            names.push(name.clone());
+        }
+    }
+    names.sort();
+    names.dedup();
+    for name in names {
+        match (config::env_after(&ops, &real, &name), real(&name)) {
+            (Some(v), now) if now.as_deref() != Some(v.as_str()) => sys::set_env(&name, &v),
+            (None, Some(_)) => sys::remove_env(&name),
+            _ => {}
         }
     }
 }

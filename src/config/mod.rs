@@ -41,6 +41,16 @@ pub use stats_page::{
     StatsPage, StatsUi,
 };
 pub use values::parse_time;
+
+/// The value of `name` after `setenv`-family lines `ops`, over `base`: what
+/// the parser saw, for the process to apply to its own environment.
+pub(crate) fn env_after(
+    ops: &[EnvOp],
+    base: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+) -> Option<String> {
+    environment::lookup(ops, base, name)
+}
 pub use vrrp::{InitialState, Preempt, Vip, VrrpInstance};
 
 use std::path::PathBuf;
