@@ -51,7 +51,8 @@ pub fn uid_of(user: &str) -> Option<u32> {
     })
 }
 
-fn children(pid: u32) -> Vec<u32> {
+/// The child processes of `pid`.
+pub fn children(pid: u32) -> Vec<u32> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };

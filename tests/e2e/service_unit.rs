@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use crate::privileges::{serving, status, uid_of};
+use crate::privileges::{children, serving, status, uid_of};
 
 const UNIT: &str = "/lib/systemd/system/haproxy.service";
 const LIMIT: Duration = Duration::from_secs(10);
@@ -343,17 +343,9 @@ fn debians_unit_starts_reloads_and_stops_splicer() {
     );
     if jailed {
         wait_for("the serving process to end", LIMIT, || {
-            children_of(pid).is_empty()
+            children(pid).is_empty()
         });
     }
-}
-
-fn children_of(pid: u32) -> Vec<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(String::from)
-        .collect()
 }
 
 #[test]
