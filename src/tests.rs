@@ -16,6 +16,7 @@ const LAYERS: &[&str] = &[
     "balance",
     "forward",
     "net",
+    "rules",
     "runtime",
     "control",
     "session",

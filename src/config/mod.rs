@@ -20,6 +20,7 @@ mod logs;
 mod model;
 mod options;
 mod parser;
+pub(crate) mod pattern;
 mod proxy;
 mod proxy_servers;
 pub(crate) mod resolvers;
