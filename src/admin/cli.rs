@@ -11,7 +11,9 @@ use crate::config::Level;
 use crate::control::ControlLink;
 use crate::runtime::Runtime;
 
-use super::{checks, commands, info, servers_state, sessions, stat, typed, vrrp, workers};
+use super::{
+    checks, commands, info, patterns, servers_state, sessions, stat, typed, vrrp, workers,
+};
 
 /// Words kept per command (HAProxy's MAX_CLI_ARGS); the rest are dropped.
 pub(crate) const MAX_WORDS: usize = 64;
@@ -37,6 +39,7 @@ const TABLES: &[&[Command]] = &[
     sessions::COMMANDS,
     workers::COMMANDS,
     checks::COMMANDS,
+    patterns::COMMANDS,
 ];
 
 fn all() -> impl Iterator<Item = &'static Command> {
@@ -394,7 +397,7 @@ mod tests {
             (
                 "get",
                 "Unknown command, but maybe one of the following ones is a better match:",
-                &["get weight"],
+                &["get acl", "get map", "get weight"],
             ),
             (
                 "set maxconn frontnd x 1",
@@ -481,6 +484,17 @@ mod tests {
             "enable frontend",
             "disable health",
             "enable health",
+            "add acl",
+            "add map",
+            "clear acl",
+            "clear map",
+            "del acl",
+            "del map",
+            "get acl",
+            "get map",
+            "set map",
+            "show acl",
+            "show map",
         ];
         assert_eq!(order, want);
     }

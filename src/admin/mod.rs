@@ -27,6 +27,7 @@ mod listen;
 mod master;
 mod metrics;
 mod page;
+mod patterns;
 mod server_addr;
 mod servers_state;
 mod sessions;

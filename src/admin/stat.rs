@@ -133,10 +133,10 @@ fn counters(r: &mut Row, c: &Counters, current: u64) {
 
 /// Counters of rows that talk to servers (servers and backends).
 fn server_side(r: &mut Row, c: &Counters) {
+    r.set(Field::Dresp, c.total(|s| &s.denied_resp));
     r.zeros(&[
         Field::Qcur,
         Field::Qmax,
-        Field::Dresp,
         Field::Eresp,
         Field::CliAbrt,
         Field::SrvAbrt,
@@ -170,9 +170,11 @@ fn frontend_row(fe: &FrontendState) -> Row {
     counters(&mut r, &fe.counters, current as u64);
     r.set(Field::Slim, max);
     r.set(Field::Ereq, fe.counters.total(|s| &s.request_errors));
+    r.set(Field::Dreq, fe.counters.total(|s| &s.denied_req));
+    r.set(Field::Dresp, fe.counters.total(|s| &s.denied_resp));
+    r.set(Field::Dcon, fe.counters.total(|s| &s.denied_conn));
+    r.set(Field::Dses, fe.counters.total(|s| &s.denied_sess));
     r.zeros(&[
-        Field::Dreq,
-        Field::Dresp,
         Field::RateLim,
         Field::ReqRate,
         Field::ReqRateMax,
@@ -183,8 +185,6 @@ fn frontend_row(fe: &FrontendState) -> Row {
         Field::CompOut,
         Field::CompByp,
         Field::CompRsp,
-        Field::Dcon,
-        Field::Dses,
         Field::Wrew,
         Field::Eint,
     ]);
@@ -341,8 +341,8 @@ fn backend_row(rt: &Runtime, b: &BackendState) -> Row {
     server_side(&mut r, &b.counters);
     r.set(Field::Qcur, b.queued.get());
     r.set(Field::Qmax, b.queued.peak());
+    r.set(Field::Dreq, b.counters.total(|s| &s.denied_req));
     r.zeros(&[
-        Field::Dreq,
         Field::CompIn,
         Field::CompOut,
         Field::CompByp,

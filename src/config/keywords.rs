@@ -64,7 +64,6 @@ pub(super) const UNSUPPORTED_OPTIONS: &[&str] = &[
     "external-check",
     "transparent",
     "independent-streams",
-    "persist",
     "socket-stats",
 ];
 
@@ -99,11 +98,6 @@ pub(super) const HTTP_KEYWORDS: &[(&str, bool)] = &[
 /// Proxy keywords HAProxy supports in TCP mode that splicer does not
 /// implement yet: an error, never silently ignored.
 pub(super) const UNSUPPORTED_PROXY: &[&str] = &[
-    "acl",
-    "use_backend",
-    "use-server",
-    "tcp-request",
-    "tcp-response",
     "external-check",
     "stick",
     "stick-table",
@@ -197,6 +191,7 @@ pub(super) fn proxy_vocabulary() -> impl Iterator<Item = &'static str> {
         .iter()
         .map(|k| k.name)
         .chain(UNSUPPORTED_PROXY.iter().copied())
+        .chain(super::tcp_rules::RULE_KEYWORDS.iter().copied())
         .chain(HTTP_KEYWORDS.iter().map(|(k, _)| *k))
         .chain(SECTIONS.iter().copied())
 }

@@ -6,6 +6,7 @@
 //! validation resolves names. Every error carries its
 //! `FILE:LINE`; all of them are collected before giving up.
 
+mod acl;
 mod bind;
 mod checks;
 mod cond_expr;
@@ -20,17 +21,20 @@ mod logs;
 mod model;
 mod options;
 mod parser;
-pub(crate) mod pattern;
+pub mod pattern;
 mod proxy;
 mod proxy_servers;
 pub(crate) mod resolvers;
 mod rules;
+mod sample;
 mod server;
 mod server_dns;
 mod stats;
 mod stats_page;
 mod tcp;
+mod tcp_rules;
 mod validate;
+mod validate_rules;
 mod values;
 pub(crate) mod vrrp;
 

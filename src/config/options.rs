@@ -31,6 +31,7 @@ const fn opt(name: &'static str, side: Side, set: fn(&mut ProxyDraft, bool)) -> 
 pub(super) const OPTIONS: &[ProxyOption] = &[
     opt("redispatch", Side::Back, |p, on| p.redispatch = on),
     opt("allbackups", Side::Back, |p, on| p.allbackups = on),
+    opt("persist", Side::Back, |p, on| p.rules.persist = on),
     opt("splice-auto", Side::Both, |p, on| p.splice.auto = Some(on)),
     opt("splice-request", Side::Both, |p, on| p.splice.request = Some(on)),
     opt("splice-response", Side::Both, |p, on| p.splice.response = Some(on)),

@@ -75,6 +75,8 @@ pub(super) struct Parser<'e> {
     pub aborted: bool,
     /// The environment before `setenv` and friends (`lookup` applies them).
     env: &'e dyn Fn(&str) -> Option<String>,
+    /// Every pattern list (`acl` values and files, map files).
+    pub patterns: super::acl::Patterns,
 }
 
 impl<'e> Parser<'e> {
@@ -91,6 +93,7 @@ impl<'e> Parser<'e> {
             diags: Diags::default(),
             aborted: false,
             env,
+            patterns: Default::default(),
         }
     }
 
@@ -227,15 +230,24 @@ impl<'e> Parser<'e> {
             Section::Global => {
                 super::global::keyword(&mut self.global, &words, location, &mut self.diags)
             }
-            Section::Defaults(i) => {
-                let mut draft = std::mem::take(&mut self.defaults[i]);
-                draft.keyword(&words, location, &mut self.diags);
-                self.defaults[i] = draft;
-            }
-            Section::Proxy(i) => {
-                let mut draft = std::mem::take(&mut self.proxies[i]);
-                draft.keyword(&words, location, &mut self.diags);
-                self.proxies[i] = draft;
+            Section::Defaults(i) | Section::Proxy(i) => {
+                let drafts = match self.section {
+                    Section::Defaults(_) => &mut self.defaults,
+                    _ => &mut self.proxies,
+                };
+                let mut draft = std::mem::take(&mut drafts[i]);
+                if super::tcp_rules::RULE_KEYWORDS.contains(&first.as_str()) {
+                    super::tcp_rules::keyword(
+                        &mut draft,
+                        &mut self.patterns,
+                        &words,
+                        location,
+                        &mut self.diags,
+                    );
+                } else {
+                    draft.keyword(&words, location, &mut self.diags);
+                }
+                drafts[i] = draft;
             }
             Section::Vrrp(i) => {
                 super::vrrp::keyword(&mut self.vrrp[i], &words, location, &mut self.diags)

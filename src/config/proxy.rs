@@ -130,6 +130,11 @@ pub(super) struct ProxyDraft {
     pub smart_connect: bool,
     /// `backlog`: for the binds that set none.
     pub backlog: Option<i32>,
+    /// `acl` lines (named and anonymous).
+    pub acls: super::acl::AclTable,
+    /// `tcp-request`, `tcp-response`, `use_backend`, `use-server`; its
+    /// `acls` are filled from [`Self::acls`] by validation.
+    pub rules: RuleSet,
 }
 
 /// Applies one keyword line to the section's draft.
@@ -252,6 +257,14 @@ impl ProxyDraft {
         draft.binds.clear();
         draft.servers.clear();
         draft.id = None;
+        // Only the inspect delays and `option persist` come from defaults.
+        draft.rules = RuleSet {
+            inspect_delay: draft.rules.inspect_delay,
+            response_delay: draft.rules.response_delay,
+            persist: draft.rules.persist,
+            ..RuleSet::default()
+        };
+        draft.acls = Default::default();
         draft.checks.inherit();
         draft
     }

@@ -16,6 +16,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         vrrp,
         resolvers,
         mut diags,
+        patterns,
         ..
     } = parser;
     let mut config = Config {
@@ -24,6 +25,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         backends: Vec::new(),
         vrrp: Vec::new(),
         resolvers,
+        patterns: patterns.refs,
     };
     check_duplicates(&proxies, &mut diags);
     let uids = proxy_uids(&proxies);
@@ -60,6 +62,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
             ),
         }
     }
+    super::validate_rules::link(&mut config, &proxies, &mut diags);
     default_fullconn(&mut config);
     resolve_tracks(&mut config, &mut diags);
     state_files(&mut config, &proxies);
@@ -391,6 +394,7 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
         nolinger: p.nolinger,
         smart_connect: p.smart_connect,
         log: FrontendLog::default(),
+        rules: Default::default(),
     }
 }
 
@@ -496,6 +500,7 @@ fn frontend(
         nolinger: p.nolinger,
         log: FrontendLog::default(),
         stats: stats.then(|| p.stats.resolve(p.timeouts.http_request, p.timeouts.client)),
+        rules: Default::default(),
     };
     (fe, target)
 }

@@ -78,3 +78,18 @@ impl ClientOptions {
         }
     }
 }
+
+/// `silent-drop`: the connection goes without a word to the client. As
+/// HAProxy: TCP_REPAIR when the process may set it (the close then sends
+/// nothing and the client's kernel keeps waiting); otherwise a reset whose
+/// TTL of 1 stops it at the first router.
+pub(crate) fn silent_drop(stream: &mio::net::TcpStream) {
+    use std::os::fd::AsFd;
+    if crate::sys::set_tcp_repair(stream.as_fd()).is_ok() {
+        return;
+    }
+    let sock = socket2::SockRef::from(stream);
+    let _ = sock.set_ttl_v4(1);
+    let _ = sock.set_unicast_hops_v6(1);
+    let _ = sock.set_linger(Some(Duration::ZERO));
+}

@@ -10,12 +10,15 @@
 //! backends' state) reaches the engine through the [`Facts`] trait, so this
 //! module sits below `runtime` and `session`.
 
+pub(crate) mod eval;
 pub(crate) mod hello;
 pub(crate) mod iptree;
-pub(crate) mod payload;
 pub(crate) mod pattern;
+pub(crate) mod payload;
+pub(crate) mod refs;
 pub(crate) mod sample;
 
+pub(crate) use eval::{Decision, Effects, Engine, Facts};
 pub(crate) use sample::Sample;
 
 /// What a parser of the first bytes of a stream can say about them.

@@ -86,7 +86,12 @@ mod tests {
         let cases: &[(&str, Sample, Option<i64>, &[u8])] = &[
             ("int", Sample::Int(-42), Some(-42), b"-42"),
             ("bool", Sample::Bool(true), Some(1), b"1"),
-            ("numeric string", Sample::Str(b"17abc".to_vec()), Some(17), b"17abc"),
+            (
+                "numeric string",
+                Sample::Str(b"17abc".to_vec()),
+                Some(17),
+                b"17abc",
+            ),
             ("text", Sample::Str(b"abc".to_vec()), None, b"abc"),
         ];
         for (what, s, int, bytes) in cases {

@@ -44,10 +44,18 @@ pub(crate) struct Shard {
     /// `now_ms()` + 1 of this writer's last session (0 = never), for
     /// `lastsess`.
     pub last_session: AtomicU64,
+    /// Connections refused by `tcp-request connection` rules (`dcon`).
+    pub denied_conn: AtomicU64,
+    /// Sessions refused by `tcp-request session` rules (`dses`).
+    pub denied_sess: AtomicU64,
+    /// Requests refused by `tcp-request content` rules (`dreq`).
+    pub denied_req: AtomicU64,
+    /// Responses refused by `tcp-response content` rules (`dresp`).
+    pub denied_resp: AtomicU64,
 }
 
 impl Shard {
-    fn fields(&self) -> [&AtomicU64; 10] {
+    fn fields(&self) -> [&AtomicU64; 14] {
         [
             &self.sessions,
             &self.bytes_in,
@@ -59,6 +67,10 @@ impl Shard {
             &self.connects,
             &self.request_errors,
             &self.last_session,
+            &self.denied_conn,
+            &self.denied_sess,
+            &self.denied_req,
+            &self.denied_resp,
         ]
     }
 }

@@ -55,12 +55,16 @@ pub(crate) struct Runtime {
     /// A server's host name changed at run time (`set server fqdn`): the
     /// resolver regroups its resolutions.
     pub dns_changed: AtomicBool,
+    /// The rule engine: this config's pattern lists (the runtime API edits
+    /// them) and the process-scope variables.
+    pub rules: crate::rules::Engine,
 }
 
 impl Runtime {
     /// The state of `config`, on `process`.
     pub(crate) fn new(config: Config, process: Arc<Process>) -> Runtime {
         let global = config.global;
+        let rules = crate::rules::Engine::new(&config.patterns);
         let shards = process.nbthread;
         let backends = config
             .backends
@@ -105,7 +109,16 @@ impl Runtime {
             backends,
             resolvers: config.resolvers,
             dns_changed: AtomicBool::new(false),
+            rules,
         }
+    }
+
+    /// The backend called `name` (dynamic `use_backend`).
+    pub(crate) fn backend_named(&self, name: &str) -> Option<BackendId> {
+        self.backends
+            .iter()
+            .position(|b| b.config.name == name)
+            .map(BackendId::new)
     }
 
     /// The first config's state, on a process of its own.

@@ -37,6 +37,7 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
         frontends: vec![],
         vrrp: vec![],
         resolvers: vec![],
+        patterns: vec![],
         backends: vec![Backend {
             name: "b".into(),
             location: Location::default(),
@@ -64,6 +65,7 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
             nolinger: false,
             smart_connect: false,
             log: Default::default(),
+            rules: Default::default(),
         }],
     }
 }

@@ -40,8 +40,14 @@ impl Session {
                 }
                 Availability::Full => break,
                 Availability::Ready => {
-                    let i = ctx.algos[b.index()].pick(ctx.candidates, self.client_addr.ip());
-                    let server = ServerId::new(ctx.candidates[i].server);
+                    let server = match self.use_server(b, ctx) {
+                        Some(s) => s,
+                        None => {
+                            let i =
+                                ctx.algos[b.index()].pick(ctx.candidates, self.client_addr.ip());
+                            ServerId::new(ctx.candidates[i].server)
+                        }
+                    };
                     if let Some(slot) = backend.acquire(server) {
                         let w = ctx.worker;
                         Counters::add(&backend.server(server).counters.shard(w).picks, 1);
@@ -209,7 +215,8 @@ impl Session {
         // Before the first byte is forwarded, with the server slot held:
         // HAProxy counts the session in %bc and %sc at this point.
         self.log_connected(ctx);
-        self.phase = Phase::Forwarding { conn };
+        let gate = self.response_gate(ctx.rt, ctx.now);
+        self.phase = Phase::Forwarding { conn, gate };
         // HAProxy's backend `option nolinger`: the client's FIN closes the
         // server connection with a reset instead of a shutdown.
         self.up.fin_as_reset = backend.config.nolinger;
@@ -224,7 +231,7 @@ impl Session {
                 self.trace.failed(Term::for_failure(&err, false));
                 conn
             }
-            Phase::Forwarding { conn } => {
+            Phase::Forwarding { conn, .. } => {
                 self.trace.failed(Term::for_failure(&err, true));
                 conn
             }

@@ -151,7 +151,7 @@ impl Session {
         let mut freed = None;
         let phase = std::mem::replace(&mut self.phase, Phase::Idle);
         let forwarded = matches!(phase, Phase::Forwarding { .. });
-        if let Phase::Connecting { conn } | Phase::Forwarding { conn } = phase {
+        if let Phase::Connecting { conn } | Phase::Forwarding { conn, .. } = phase {
             if how == Close::Abort {
                 reset_on_close(&conn.stream);
             }

@@ -35,10 +35,14 @@ use crate::runtime::{Counters, Runtime, SessionSlots};
 
 mod dispatch;
 mod end;
+mod inspect;
 pub(crate) mod queue;
 mod trace;
 mod view;
+use crate::base::log::Stage as LogStage;
 use crate::proxy_proto;
+pub(crate) use inspect::{Admission, Vars, connection_rules};
+use inspect::{Inspect, ResponseGate};
 pub(crate) use queue::BackendQueue;
 use queue::Place;
 use trace::Trace;
@@ -59,12 +63,18 @@ pub(crate) struct Conn {
 pub(crate) enum Phase {
     /// `accept-proxy`: waiting for the client's PROXY header.
     ProxyHeader,
+    /// `tcp-request content` rules wait for the client's first bytes.
+    Inspect(Inspect),
     /// Every usable server is at maxconn: waiting in the backend's queue.
     Queued { place: Place },
     /// Non-blocking connect in progress.
     Connecting { conn: Conn },
-    /// Both sides connected; bytes flow.
-    Forwarding { conn: Conn },
+    /// Both sides connected; bytes flow. `gate`: the server's first
+    /// bytes wait for `tcp-response content` rules.
+    Forwarding {
+        conn: Conn,
+        gate: Option<ResponseGate>,
+    },
     /// Between phases, or torn down.
     Idle,
 }
@@ -125,6 +135,10 @@ pub(crate) struct Session {
     /// A client of a UNIX socket: its bind's listener id (the two
     /// addresses above are then unspecified; set by the worker).
     pub unix: Option<u32>,
+    /// The bind's id (`so_id`; set by the worker).
+    pub bind_id: u32,
+    /// Variables set by rules.
+    pub vars: Vars,
     /// Client to server.
     up: Flow,
     /// Server to client.
@@ -158,36 +172,53 @@ impl Session {
         now: Instant,
     ) -> Self {
         let fe = &rt.frontend(frontend).config;
-        let backend = fe.default_backend;
-        let in_backend = backend.map(|b| rt.backend(b).active.take());
+        // With content rules or `use_backend`, the backend is known later.
+        let switching = !fe.rules.content.is_empty() || !fe.rules.use_backend.is_empty();
+        let mut s = Session {
+            key,
+            id: 0,
+            phase: Phase::Idle,
+            frontend,
+            backend: None,
+            slots,
+            _in_backend: None,
+            client,
+            client_ready: Ready::default(),
+            client_addr: peer,
+            local_addr: local,
+            unix: None,
+            bind_id: 0,
+            vars: Vars::default(),
+            up: Flow::new(Default::default()),
+            down: Flow::new(Default::default()),
+            deadline: Deadline::default(),
+            retries_left: 0,
+            exclude: None,
+            started: now,
+            trace: Trace::new(now, fe.log.wants_source()),
+            generation: 0,
+        };
+        if !switching {
+            s.set_backend(fe.default_backend, rt);
+        }
+        s
+    }
+
+    /// Sends the session to backend `b`: its place there, the splice
+    /// policy of each direction and the retries come from it.
+    fn set_backend(&mut self, backend: Option<BackendId>, rt: &Runtime) {
+        let fe = &rt.frontend(self.frontend).config;
+        self.backend = backend;
+        self._in_backend = backend.map(|b| rt.backend(b).active.take());
         let (up_mode, down_mode) = match backend {
             Some(b) => {
                 SpliceOptions::resolve(&fe.splice, &rt.backend(b).config.splice, rt.global.nosplice)
             }
             None => Default::default(),
         };
-        Session {
-            key,
-            id: 0,
-            phase: Phase::Idle,
-            frontend,
-            backend,
-            slots,
-            _in_backend: in_backend,
-            client,
-            client_ready: Ready::default(),
-            client_addr: peer,
-            local_addr: local,
-            unix: None,
-            up: Flow::new(up_mode),
-            down: Flow::new(down_mode),
-            deadline: Deadline::default(),
-            retries_left: backend.map_or(0, |b| rt.backend(b).config.retries),
-            exclude: None,
-            started: now,
-            trace: Trace::new(now, fe.log.wants_source()),
-            generation: 0,
-        }
+        self.up = Flow::new(up_mode);
+        self.down = Flow::new(down_mode);
+        self.retries_left = backend.map_or(0, |b| rt.backend(b).config.retries);
     }
 
     /// First step after accept.
@@ -199,7 +230,7 @@ impl Session {
                 .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
             return Outcome::Continue;
         }
-        self.dispatch(ctx)
+        self.start_rules(ctx)
     }
 
     /// Readiness changed on one side.
@@ -211,7 +242,7 @@ impl Session {
     ) -> Outcome {
         let ready = match (side, &mut self.phase) {
             (Side::Client, _) => &mut self.client_ready,
-            (Side::Server, Phase::Connecting { conn } | Phase::Forwarding { conn }) => {
+            (Side::Server, Phase::Connecting { conn } | Phase::Forwarding { conn, .. }) => {
                 &mut conn.ready
             }
             // A late event for a server connection already given up.
@@ -230,6 +261,12 @@ impl Session {
                 Outcome::Close(Close::Abort)
             }
             (Phase::ProxyHeader, Side::Client) => self.read_proxy_header(ctx),
+            (Phase::Inspect(_), Side::Client) => {
+                if ev.is_read_closed() || ev.is_error() {
+                    self.inspect_closed();
+                }
+                self.inspect(ctx)
+            }
             (Phase::Connecting { .. }, Side::Server) => self.check_connected(ctx),
             (Phase::Forwarding { .. }, _) => self.forward(ctx),
             _ => Outcome::Continue,
@@ -248,6 +285,10 @@ impl Session {
                 match self.phase {
                     Phase::Queued { .. } => self.trace.end(Term::QUEUE_TIMEOUT),
                     Phase::ProxyHeader => self.trace.handshake = Some(Handshake::Timeout),
+                    Phase::Inspect(_) => return self.inspect_timeout(ctx),
+                    Phase::Forwarding { gate: Some(_), .. } if self.gate_expired(ctx) => {
+                        return self.forward(ctx);
+                    }
                     _ => self
                         .trace
                         .end(Term::idle_timeout(self.client_timed_out(ctx.rt))),
@@ -298,7 +339,7 @@ impl Session {
 
     pub(crate) fn server(&self) -> Option<ServerId> {
         match &self.phase {
-            Phase::Connecting { conn } | Phase::Forwarding { conn } => Some(conn.server),
+            Phase::Connecting { conn } | Phase::Forwarding { conn, .. } => Some(conn.server),
             _ => None,
         }
     }
@@ -334,6 +375,7 @@ impl Session {
     fn phase_name(&self) -> &'static str {
         match self.phase {
             Phase::ProxyHeader => "proxy-header",
+            Phase::Inspect(_) => "inspect",
             Phase::Queued { .. } => "queue",
             Phase::Connecting { .. } => "connect",
             Phase::Forwarding { .. } => "forwarding",
@@ -372,7 +414,7 @@ impl Session {
                     self.client_addr = src;
                     self.local_addr = dst;
                 }
-                self.dispatch(ctx)
+                self.start_rules(ctx)
             }
             Err(e) => {
                 log::info!(
@@ -387,9 +429,16 @@ impl Session {
     }
 
     fn forward(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
-        let Phase::Forwarding { conn } = &mut self.phase else {
+        if let Phase::Forwarding { gate: Some(_), .. } = &self.phase {
+            match self.check_gate(ctx) {
+                Outcome::Continue => {}
+                other => return other,
+            }
+        }
+        let Phase::Forwarding { conn, gate } = &mut self.phase else {
             return Outcome::Continue;
         };
+        let held = gate.is_some();
         let mut shared = Shared {
             pipes: ctx.pipes,
             scratch: ctx.scratch,
@@ -407,13 +456,18 @@ impl Session {
         // shutdown first: with the frontend's `option nolinger`, a reset.
         self.down.fin_as_reset =
             self.up.half != Half::Open && ctx.rt.frontend(self.frontend).config.nolinger;
-        let down = self.down.pump(
-            &conn.stream,
-            &mut conn.ready,
-            &self.client,
-            &mut self.client_ready,
-            &mut shared,
-        );
+        // Held for `tcp-response` rules: the server's bytes stay in its socket.
+        let down = if held {
+            Ok(0)
+        } else {
+            self.down.pump(
+                &conn.stream,
+                &mut conn.ready,
+                &self.client,
+                &mut self.client_ready,
+                &mut shared,
+            )
+        };
         let (sent, received) = (*up.as_ref().unwrap_or(&0), *down.as_ref().unwrap_or(&0));
         let (backend, server) = (conn.backend, conn.server);
         self.count_bytes(backend, server, sent, received, ctx);
@@ -462,11 +516,55 @@ impl Session {
         Outcome::Continue
     }
 
-    /// Restarts the inactivity deadline from now.
+    /// Restarts the inactivity deadline from now (sooner while the
+    /// server's bytes wait for `tcp-response` rules).
     fn arm_idle_timeout(&mut self, ctx: &mut Ctx<'_>) {
-        let t = self.idle_timeout(ctx.rt);
-        self.deadline
-            .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
+        let t = self.idle_timeout(ctx.rt).map(|t| ctx.now + t);
+        let gate = match &self.phase {
+            Phase::Forwarding { gate: Some(g), .. } => g.until,
+            _ => None,
+        };
+        let t = match (t, gate) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.deadline.set(t, self.key, ctx.timers);
+    }
+
+    fn gate_expired(&self, ctx: &Ctx<'_>) -> bool {
+        matches!(&self.phase, Phase::Forwarding { gate: Some(g), .. } if g.until.is_none_or(|t| ctx.now >= t))
+    }
+
+    /// Runs the `tcp-response content` rules while the server's bytes are
+    /// held: lets them through, keeps waiting, or ends the session.
+    fn check_gate(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        let phase = std::mem::replace(&mut self.phase, Phase::Idle);
+        let Phase::Forwarding {
+            conn,
+            gate: Some(gate),
+        } = phase
+        else {
+            self.phase = phase;
+            return Outcome::Continue;
+        };
+        let closed = conn.ready.readable && self.down.half != Half::Open;
+        let verdict = self.judge_response(&conn.stream, gate, closed, ctx);
+        match verdict {
+            Ok(gate) => {
+                let released = gate.is_none();
+                self.phase = Phase::Forwarding { conn, gate };
+                if released {
+                    self.arm_idle_timeout(ctx);
+                }
+                Outcome::Continue
+            }
+            Err(_) => {
+                self.phase = Phase::Forwarding { conn, gate: None };
+                self.trace
+                    .end(Term::new(crate::base::log::Cause::Proxy, LogStage::Data));
+                Outcome::Close(Close::Abort)
+            }
+        }
     }
 
     fn count_bytes(

@@ -29,7 +29,7 @@ impl Session {
             Some((named, srv.addr.get()))
         });
         let source = match &self.phase {
-            Phase::Connecting { conn } | Phase::Forwarding { conn } if detail => {
+            Phase::Connecting { conn } | Phase::Forwarding { conn, .. } if detail => {
                 conn.stream.local_addr().ok()
             }
             _ => None,

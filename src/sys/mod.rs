@@ -172,6 +172,12 @@ pub(crate) fn set_fastopen_connect(fd: BorrowedFd<'_>) -> io::Result<()> {
     set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT, 1)
 }
 
+/// TCP_REPAIR on: closing the socket then sends nothing to the peer
+/// (needs CAP_NET_ADMIN).
+pub(crate) fn set_tcp_repair(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_REPAIR, 1)
+}
+
 /// One int-valued setsockopt.
 fn set_int_option(
     fd: BorrowedFd<'_>,

@@ -33,6 +33,7 @@ use crate::forward::PipePool;
 use crate::net::Listener;
 use crate::net::sockopt::{Buffers, ClientOptions};
 use crate::runtime::{Counters, Runtime, ServerState};
+use crate::session::{self, Admission};
 use crate::session::{Close, Ctx, Outcome, Session};
 use generation::Generation;
 
@@ -449,7 +450,34 @@ impl Worker {
         let Some(ls) = self.listeners[i].as_ref() else {
             return;
         };
-        let (gi, fe, accept_proxy) = (ls.generation, ls.l.frontend, ls.l.accept_proxy);
+        let (gi, fe, mut accept_proxy) = (ls.generation, ls.l.frontend, ls.l.accept_proxy);
+        let bind_id = ls.l.luid;
+        let rt = &self.gens[gi].rt;
+        // `tcp-request connection` rules: a refused client never becomes a
+        // session (no log line, no `stot`); `dcon` counts it.
+        let (mut peer, mut local) = (peer, local);
+        let mut vars = Default::default();
+        if !rt.frontend(fe).config.rules.connection.is_empty() {
+            match session::connection_rules(rt, fe, bind_id, unix.is_some(), (peer, local)) {
+                Admission::Admit {
+                    vars: v,
+                    expect_proxy,
+                    src,
+                    dst,
+                } => {
+                    (vars, peer, local) = (v, src, dst);
+                    accept_proxy |= expect_proxy;
+                }
+                refused => {
+                    let c = &rt.frontend(fe).counters;
+                    Counters::add(&c.shard(self.id).denied_conn, 1);
+                    if matches!(refused, Admission::SilentDrop) {
+                        crate::net::sockopt::silent_drop(&stream);
+                    }
+                    return;
+                }
+            }
+        }
         let entry = self.sessions.vacant_entry();
         let key = entry.key();
         if let Err(e) = self.poll.registry().register(
@@ -470,6 +498,8 @@ impl Worker {
         let mut s = Session::new(key, stream, peer, local, fe, slots, rt, now);
         s.generation = gi;
         s.unix = unix;
+        s.bind_id = bind_id;
+        s.vars = vars;
         entry.insert(s);
         self.sessions[key].id = self.next_session_id();
         self.gens[gi].sessions += 1;

@@ -9,12 +9,14 @@ mod check;
 mod dns;
 mod listen;
 mod log;
+mod rules;
 mod tcp;
 
 pub use check::*;
 pub use dns::*;
 pub use listen::*;
 pub use log::*;
+pub use rules::*;
 pub use tcp::*;
 
 use std::net::SocketAddr;
@@ -66,6 +68,9 @@ pub struct Config {
     pub vrrp: Vec<super::vrrp::VrrpInstance>,
     /// `resolvers NAME` sections.
     pub resolvers: Vec<super::resolvers::Resolvers>,
+    /// Every pattern list of `acl` lines and map converters, by
+    /// [`PatternRefId`]: the runtime API edits them.
+    pub patterns: Vec<PatternRef>,
 }
 
 impl Config {
@@ -397,6 +402,8 @@ pub struct Frontend {
     /// A `mode http` frontend that serves the stats page or Prometheus
     /// metrics (on the admin thread; workers never see it).
     pub stats: Option<super::StatsPage>,
+    /// ACLs and rules (shared with its backend in a `listen` section).
+    pub rules: std::sync::Arc<RuleSet>,
 }
 
 /// `balance` algorithm.
@@ -556,6 +563,8 @@ pub struct Backend {
     /// Where the backend's events go (server UP/DOWN, maintenance, checks):
     /// its `log` lines, `log global` expanded. Formats do not apply.
     pub log: FrontendLog,
+    /// ACLs and rules (shared with its frontend in a `listen` section).
+    pub rules: std::sync::Arc<RuleSet>,
 }
 
 /// A message about the config: an error stops start-up, a warning does not.

@@ -106,7 +106,7 @@ fn errors_name_file_and_line() {
         (
             "use_backend",
             "use_backend x if y",
-            "t.cfg:8: 'use_backend' is not supported yet",
+            "t.cfg:8: error detected while parsing switching rule : no such ACL : 'y'.",
         ),
         (
             "retries",

@@ -1,0 +1,391 @@
+//! The rule keywords of a proxy section: `acl`, `tcp-request`,
+//! `tcp-response`, `use_backend`, `use-server` (HAProxy 2.6 configuration
+//! manual, section 4.2), read into the section's [`RuleSet`]. The parser
+//! hands these lines here with the config's pattern lists.
+
+use super::acl::{self, AclTable, Patterns};
+use super::model::*;
+use super::parser::Diags;
+use super::proxy::{Kind, ProxyDraft};
+use super::sample::Stage;
+use super::values::parse_time;
+
+/// The first words handled here.
+pub(super) const RULE_KEYWORDS: &[&str] = &[
+    "acl",
+    "tcp-request",
+    "tcp-response",
+    "use_backend",
+    "use-server",
+];
+
+/// Which rule list a `tcp-request`/`tcp-response` line goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum List {
+    Connection,
+    Session,
+    Content,
+    Response,
+}
+
+impl List {
+    fn what(self) -> &'static str {
+        match self {
+            List::Connection => "tcp-request connection",
+            List::Session => "tcp-request session",
+            List::Content => "tcp-request content",
+            List::Response => "tcp-response content",
+        }
+    }
+
+    /// The latest data a condition of this list can see.
+    fn stage(self) -> Stage {
+        match self {
+            List::Connection | List::Session => Stage::Connection,
+            List::Content => Stage::Request,
+            List::Response => Stage::Response,
+        }
+    }
+}
+
+/// Applies one rule line to the section's draft.
+pub(super) fn keyword(
+    p: &mut ProxyDraft,
+    patterns: &mut Patterns,
+    words: &[String],
+    loc: &Location,
+    d: &mut Diags,
+) {
+    let key = words[0].as_str();
+    let delay = matches!(
+        (key, words.get(1).map(String::as_str)),
+        ("tcp-request" | "tcp-response", Some("inspect-delay"))
+    );
+    if p.kind == Kind::Defaults && !delay {
+        return d.error(loc, format!("'{key}' not allowed in 'defaults' section."));
+    }
+    match key {
+        "acl" => acl::acl_line(&mut p.acls, patterns, words, loc, d),
+        "tcp-request" | "tcp-response" if delay => inspect_delay(p, words, loc, d),
+        "tcp-request" => {
+            let list = match words.get(1).map(String::as_str) {
+                Some("connection") => List::Connection,
+                Some("session") => List::Session,
+                Some("content") => List::Content,
+                other => {
+                    return d.error(
+                        loc,
+                        format!(
+                            "'tcp-request' expects 'inspect-delay', 'connection', 'session' or 'content', found '{}'",
+                            other.unwrap_or("")
+                        ),
+                    );
+                }
+            };
+            let side_ok = match list {
+                List::Connection | List::Session => p.kind.front(),
+                _ => true,
+            };
+            if !side_ok {
+                return d.warn(
+                    loc,
+                    format!(
+                        "'{}' ignored because {} has no frontend capability.",
+                        list.what(),
+                        p.who()
+                    ),
+                );
+            }
+            rule(p, patterns, list, words, loc, d)
+        }
+        "tcp-response" => match words.get(1).map(String::as_str) {
+            Some("content") if p.kind.back() => rule(p, patterns, List::Response, words, loc, d),
+            Some("content") => d.warn(
+                loc,
+                format!(
+                    "'tcp-response content' ignored because {} has no backend capability.",
+                    p.who()
+                ),
+            ),
+            other => d.error(
+                loc,
+                format!(
+                    "'tcp-response' expects 'inspect-delay' or 'content', found '{}'",
+                    other.unwrap_or("")
+                ),
+            ),
+        },
+        "use_backend" => use_backend(p, patterns, words, loc, d),
+        "use-server" => use_server(p, patterns, words, loc, d),
+        _ => unreachable!("RULE_KEYWORDS"),
+    }
+}
+
+fn inspect_delay(p: &mut ProxyDraft, words: &[String], loc: &Location, d: &mut Diags) {
+    let what = format!("{} inspect-delay", words[0]);
+    let Some(v) = words.get(2) else {
+        return d.error(
+            loc,
+            format!("'{what}' expects a positive delay in milliseconds"),
+        );
+    };
+    match parse_time(v, 1000) {
+        Ok(t) => {
+            if words[0] == "tcp-request" {
+                p.rules.inspect_delay = Some(t);
+            } else {
+                p.rules.response_delay = Some(t);
+            }
+        }
+        Err(e) => d.error(loc, format!("'{what}': {e}")),
+    }
+}
+
+/// `if|unless ...` at `words[at..]`, or no condition.
+fn optional_cond(
+    who: &str,
+    acls: &mut AclTable,
+    patterns: &mut Patterns,
+    words: &[String],
+    at: usize,
+    what: &str,
+    loc: &Location,
+) -> Result<Option<(Condition, Stage)>, String> {
+    match words.get(at).map(String::as_str) {
+        None => Ok(None),
+        Some(w @ ("if" | "unless")) => {
+            let c = acl::condition(acls, patterns, &words[at..], loc).map_err(|e| {
+                // HAProxy's words for each kind of rule.
+                match what {
+                    "use_backend" => format!("error detected while parsing switching rule : {e}."),
+                    "use-server" => format!("error detected while parsing use-server rule : {e}."),
+                    _ => format!(
+                        "'{what}' : error detected in {} while parsing '{w}' condition : {e}",
+                        who
+                    ),
+                }
+            })?;
+            Ok(Some((c.cond, c.stage)))
+        }
+        Some(other) => Err(format!(
+            "'{what}': unexpected '{other}' (expects 'if' or 'unless' followed by a condition)"
+        )),
+    }
+}
+
+fn rule(
+    p: &mut ProxyDraft,
+    patterns: &mut Patterns,
+    list: List,
+    words: &[String],
+    loc: &Location,
+    d: &mut Diags,
+) {
+    let what = list.what();
+    let Some(name) = words.get(2) else {
+        return d.error(loc, format!("'{what}' expects an action"));
+    };
+    let expr = |i: usize, patterns: &mut Patterns| -> Result<SampleExpr, String> {
+        let text = words
+            .get(i)
+            .ok_or_else(|| format!("'{what} {name}' expects a sample expression"))?;
+        let parsed = acl::sample_expr(text, patterns, loc)?;
+        if parsed.stage > list.stage() {
+            return Err(format!(
+                "'{what} {name}': fetch '{text}' has no data at this point"
+            ));
+        }
+        Ok(parsed.expr)
+    };
+    let result: Result<(Action, usize), String> = (|| {
+        let (base, arg) = match name.split_once('(') {
+            Some((b, rest)) => (b, rest.strip_suffix(')')),
+            None => (name.as_str(), None),
+        };
+        Ok(match (base, list) {
+            ("accept", _) => (Action::Accept, 3),
+            ("reject", _) => (Action::Reject, 3),
+            ("close", List::Response) => (Action::Close, 3),
+            ("silent-drop", _) => (Action::SilentDrop, 3),
+            ("expect-proxy", List::Connection) => match words.get(3).map(String::as_str) {
+                Some("layer4") => (Action::ExpectProxy, 4),
+                _ => return Err("'tcp-request connection expect-proxy' expects 'layer4'".into()),
+            },
+            ("set-var", _) => {
+                let v = super::sample::parse_var(arg.ok_or("'set-var' expects '(scope.name)'")?)?;
+                (Action::SetVar(v, expr(3, patterns)?), 4)
+            }
+            ("unset-var", _) => {
+                let v = super::sample::parse_var(arg.ok_or("'unset-var' expects '(scope.name)'")?)?;
+                (Action::UnsetVar(v), 3)
+            }
+            ("set-src", List::Connection | List::Session | List::Content) => {
+                (Action::SetSrc(expr(3, patterns)?), 4)
+            }
+            ("set-dst", List::Connection | List::Session | List::Content) => {
+                (Action::SetDst(expr(3, patterns)?), 4)
+            }
+            ("set-src-port", List::Connection | List::Session | List::Content) => {
+                (Action::SetSrcPort(expr(3, patterns)?), 4)
+            }
+            ("set-dst-port", List::Connection | List::Session | List::Content) => {
+                (Action::SetDstPort(expr(3, patterns)?), 4)
+            }
+            ("capture", List::Content) => {
+                let sample = expr(3, patterns)?;
+                let len = match (words.get(4).map(String::as_str), words.get(5)) {
+                    (Some("len"), Some(n)) => {
+                        n.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                            format!("'capture' length '{n}' is not a positive integer")
+                        })?
+                    }
+                    _ => return Err("'tcp-request content capture' expects 'len <length>'".into()),
+                };
+                (Action::Capture { sample, len }, 6)
+            }
+            _ if base.starts_with("track-sc") || base.starts_with("sc-") => {
+                return Err(format!(
+                    "'{what} {name}' needs stick tables, which splicer does not support yet"
+                ));
+            }
+            ("switch-mode" | "use-service", _) => {
+                return Err(format!(
+                    "'{what} {name}' needs HTTP mode; splicer is a TCP load balancer"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "'{what}' does not support action '{name}' (splicer supports accept, reject, silent-drop, set-var, unset-var{}{})",
+                    match list {
+                        List::Connection =>
+                            ", expect-proxy layer4, set-src, set-dst, set-src-port, set-dst-port",
+                        List::Session => ", set-src, set-dst, set-src-port, set-dst-port",
+                        List::Content => ", capture, set-src, set-dst, set-src-port, set-dst-port",
+                        List::Response => ", close",
+                    },
+                    ""
+                ));
+            }
+        })
+    })();
+    let (action, next) = match result {
+        Ok(v) => v,
+        Err(e) => return d.error(loc, e),
+    };
+    let full = format!("{what} {name}");
+    let cond = match optional_cond(&p.who(), &mut p.acls, patterns, words, next, &full, loc) {
+        Ok(c) => c,
+        Err(e) => return d.error(loc, e),
+    };
+    if let Some((_, stage)) = &cond
+        && *stage > list.stage()
+    {
+        d.warn(
+            loc,
+            format!(
+                "acl in '{what}' rule will never match because it fetches data that is not available at this point."
+            ),
+        );
+    }
+    let rule = TcpRule {
+        action,
+        cond: cond.map(|(c, _)| c),
+        location: loc.clone(),
+    };
+    match list {
+        List::Connection => p.rules.connection.push(rule),
+        List::Session => p.rules.session.push(rule),
+        List::Content => p.rules.content.push(rule),
+        List::Response => p.rules.response.push(rule),
+    }
+}
+
+fn use_backend(
+    p: &mut ProxyDraft,
+    patterns: &mut Patterns,
+    words: &[String],
+    loc: &Location,
+    d: &mut Diags,
+) {
+    if !p.kind.front() {
+        return d.warn(
+            loc,
+            format!(
+                "'use_backend' ignored because {} has no frontend capability.",
+                p.who()
+            ),
+        );
+    }
+    let Some(name) = words.get(1) else {
+        return d.error(loc, "'use_backend' expects a backend name.");
+    };
+    let target = if name.contains("%[") {
+        match acl::template(name, patterns, loc) {
+            Ok(parts) => {
+                // Conservative: a template may read the request.
+                p.rules.use_backend_reads_payload = true;
+                SwitchTarget::Dynamic(parts)
+            }
+            Err(e) => return d.error(loc, format!("'use_backend': {e}")),
+        }
+    } else {
+        SwitchTarget::Backend(BackendRef {
+            name: name.clone(),
+            id: None,
+        })
+    };
+    match optional_cond(
+        &p.who(),
+        &mut p.acls,
+        patterns,
+        words,
+        2,
+        "use_backend",
+        loc,
+    ) {
+        Ok(cond) => p.rules.use_backend.push(UseBackend {
+            target: {
+                if cond.as_ref().is_some_and(|(_, s)| *s >= Stage::Request) {
+                    p.rules.use_backend_reads_payload = true;
+                }
+                target
+            },
+            cond: cond.map(|(c, _)| c),
+            location: loc.clone(),
+        }),
+        Err(e) => d.error(loc, e),
+    }
+}
+
+fn use_server(
+    p: &mut ProxyDraft,
+    patterns: &mut Patterns,
+    words: &[String],
+    loc: &Location,
+    d: &mut Diags,
+) {
+    if !p.kind.back() {
+        return d.warn(
+            loc,
+            format!(
+                "'use-server' ignored because {} has no backend capability.",
+                p.who()
+            ),
+        );
+    }
+    let Some(name) = words.get(1) else {
+        return d.error(loc, "'use-server' expects a server name.");
+    };
+    if name.contains("%[") {
+        return d.error(loc, "'use-server' with a dynamic name is not supported yet");
+    }
+    match optional_cond(&p.who(), &mut p.acls, patterns, words, 2, "use-server", loc) {
+        Ok(cond) => p.rules.use_server.push(UseServer {
+            name: name.clone(),
+            server: None,
+            cond: cond.map(|(c, _)| c),
+            location: loc.clone(),
+        }),
+        Err(e) => d.error(loc, e),
+    }
+}

@@ -1,0 +1,481 @@
+//! A session's rules (HAProxy 2.6's order): `tcp-request connection` rules
+//! before the session exists ([`connection_rules`], called by the worker),
+//! then `tcp-request session` rules, the frontend's `tcp-request content`
+//! rules while the client's first bytes arrive (peeked at, never taken
+//! from the socket, so that they are forwarded as before, spliced),
+//! `use_backend`, the backend's content rules, `use-server` (in
+//! dispatch), and `tcp-response content` rules on the server's first bytes.
+//!
+//! [`Judge`] gives the rule engine what it asks about the connection.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::*;
+use crate::config::{Direction, RuleSet, SwitchTarget, VarName};
+use crate::rules::{Decision, Effects, Facts, Sample};
+
+/// The session's variables (`sess`, `txn`, `req`, `res` scopes).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Vars(Vec<(VarName, Sample)>);
+
+impl Vars {
+    fn get(&self, v: &VarName) -> Option<&Sample> {
+        self.0.iter().find(|(n, _)| n == v).map(|(_, s)| s)
+    }
+    fn set(&mut self, v: &VarName, s: Sample) {
+        match self.0.iter_mut().find(|(n, _)| n == v) {
+            Some(slot) => slot.1 = s,
+            None => self.0.push((v.clone(), s)),
+        }
+    }
+    fn unset(&mut self, v: &VarName) {
+        self.0.retain(|(n, _)| n != v);
+    }
+}
+
+/// What the engine sees of a connection, and what rules change in it.
+pub(crate) struct Judge<'a> {
+    pub rt: &'a Runtime,
+    pub frontend: FrontendId,
+    pub backend: Option<BackendId>,
+    pub server: Option<ServerId>,
+    pub bind_id: u32,
+    pub src: &'a mut SocketAddr,
+    pub dst: &'a mut SocketAddr,
+    pub unix: bool,
+    pub vars: &'a mut Vars,
+    pub request: Option<(&'a [u8], bool)>,
+    pub response: Option<(&'a [u8], bool)>,
+    pub expect_proxy: bool,
+}
+
+impl Facts for Judge<'_> {
+    fn src(&self) -> Option<SocketAddr> {
+        (!self.unix).then_some(*self.src)
+    }
+    fn dst(&self) -> Option<SocketAddr> {
+        (!self.unix).then_some(*self.dst)
+    }
+    fn frontend(&self) -> (i64, &str) {
+        let fe = &self.rt.frontend(self.frontend).config;
+        (fe.uid as i64, &fe.name)
+    }
+    fn backend(&self) -> Option<(i64, &str)> {
+        let be = &self.rt.backend(self.backend?).config;
+        Some((be.uid as i64, &be.name))
+    }
+    fn bind_id(&self) -> i64 {
+        self.bind_id as i64
+    }
+    fn server_id(&self) -> Option<i64> {
+        // Servers are numbered from 1 in their backend (`sid`).
+        self.backend?;
+        Some(self.server?.index() as i64 + 1)
+    }
+    fn nbsrv(&self, b: Option<BackendId>) -> Option<i64> {
+        let (active, backup) = self.rt.backend(b.or(self.backend)?).usable_counts();
+        Some(if active > 0 { active } else { backup } as i64)
+    }
+    fn be_conn(&self, b: Option<BackendId>) -> Option<i64> {
+        Some(self.rt.backend(b.or(self.backend)?).active.get() as i64)
+    }
+    fn connslots(&self, b: Option<BackendId>) -> Option<i64> {
+        let be = self.rt.backend(b.or(self.backend)?);
+        let mut free = 0i64;
+        for (s, cfg) in be.servers.iter().zip(&be.config.servers) {
+            if !s.usable() {
+                continue;
+            }
+            // A server without maxconn takes any number: so does the backend.
+            let Some(max) = cfg.maxconn.filter(|m| *m > 0) else {
+                return Some(-1);
+            };
+            free += max as i64 - s.active.get() as i64;
+            free += cfg.maxqueue as i64;
+        }
+        Some(free.max(0))
+    }
+    fn srv_is_up(&self, b: BackendId, s: ServerId) -> bool {
+        self.rt.backend(b).server(s).usable()
+    }
+    fn data(&self, dir: Direction) -> Option<(&[u8], bool)> {
+        match dir {
+            Direction::Request => self.request,
+            Direction::Response => self.response,
+        }
+    }
+    fn var(&self, v: &VarName) -> Option<Sample> {
+        self.vars.get(v).cloned()
+    }
+}
+
+impl Effects for Judge<'_> {
+    fn set_var(&mut self, v: &VarName, s: Sample) {
+        self.vars.set(v, s);
+    }
+    fn unset_var(&mut self, v: &VarName) {
+        self.vars.unset(v);
+    }
+    fn set_src(&mut self, ip: Option<IpAddr>, port: Option<u16>) {
+        set_addr(self.src, ip, port);
+    }
+    fn set_dst(&mut self, ip: Option<IpAddr>, port: Option<u16>) {
+        set_addr(self.dst, ip, port);
+    }
+    fn expect_proxy(&mut self) {
+        self.expect_proxy = true;
+    }
+    fn capture(&mut self, _s: Sample, _len: usize) {}
+}
+
+fn set_addr(a: &mut SocketAddr, ip: Option<IpAddr>, port: Option<u16>) {
+    if let Some(ip) = ip {
+        // HAProxy keeps the port when only the address changes.
+        *a = SocketAddr::new(ip, a.port());
+    }
+    if let Some(p) = port {
+        a.set_port(p);
+    }
+}
+
+/// What `tcp-request connection` rules decided for a new client.
+#[derive(Debug)]
+pub(crate) enum Admission {
+    /// Go on, with what the rules set.
+    Admit {
+        vars: Vars,
+        expect_proxy: bool,
+        src: SocketAddr,
+        dst: SocketAddr,
+    },
+    Reject,
+    SilentDrop,
+}
+
+/// Runs frontend `fe`'s `tcp-request connection` rules (none: admitted).
+pub(crate) fn connection_rules(
+    rt: &Runtime,
+    fe: FrontendId,
+    bind_id: u32,
+    unix: bool,
+    (mut src, mut dst): (SocketAddr, SocketAddr),
+) -> Admission {
+    let rules = &rt.frontend(fe).config.rules;
+    let mut vars = Vars::default();
+    let mut judge = Judge {
+        rt,
+        frontend: fe,
+        backend: None,
+        server: None,
+        bind_id,
+        src: &mut src,
+        dst: &mut dst,
+        unix,
+        vars: &mut vars,
+        request: None,
+        response: None,
+        expect_proxy: false,
+    };
+    // No data exists at this point: nothing can wait.
+    let decision = rt.rules.run(rules, &rules.connection, 0, &mut judge);
+    let expect_proxy = judge.expect_proxy;
+    match decision {
+        Decision::Reject => Admission::Reject,
+        Decision::SilentDrop => Admission::SilentDrop,
+        _ => Admission::Admit {
+            vars,
+            expect_proxy,
+            src,
+            dst,
+        },
+    }
+}
+
+/// Which content rules a session is waiting on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side4 {
+    Frontend,
+    Backend,
+}
+
+/// A session inspecting its client's first bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Inspect {
+    pub side: Side4,
+    /// The rule to evaluate again.
+    pub at: usize,
+    /// The end of the inspect delay (`None`: one pass, final).
+    pub until: Option<Instant>,
+    /// The client closed its side: nothing more will come.
+    pub closed: bool,
+}
+
+/// The server's first bytes held back for `tcp-response content` rules.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResponseGate {
+    pub at: usize,
+    pub until: Option<Instant>,
+}
+
+impl Session {
+    fn judge<'a>(
+        &'a mut self,
+        rt: &'a Runtime,
+        request: Option<(&'a [u8], bool)>,
+        response: Option<(&'a [u8], bool)>,
+    ) -> Judge<'a> {
+        Judge {
+            rt,
+            frontend: self.frontend,
+            backend: self.backend,
+            server: self.server(),
+            bind_id: self.bind_id,
+            src: &mut self.client_addr,
+            dst: &mut self.local_addr,
+            unix: self.unix.is_some(),
+            vars: &mut self.vars,
+            request,
+            response,
+            expect_proxy: false,
+        }
+    }
+
+    /// After the PROXY header, if any: the session rules, then content
+    /// inspection, switching, and dispatch.
+    pub(super) fn start_rules(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        let rt = ctx.rt;
+        let rules = rt.frontend(self.frontend).config.rules.clone();
+        if !rules.session.is_empty() {
+            let mut judge = self.judge(rt, None, None);
+            match rt.rules.run(&rules, &rules.session, 0, &mut judge) {
+                Decision::Reject | Decision::Close => {
+                    return self.refuse_session(ctx, false);
+                }
+                Decision::SilentDrop => return self.refuse_session(ctx, true),
+                _ => {}
+            }
+        }
+        self.content_rules(Side4::Frontend, ctx)
+    }
+
+    /// `tcp-request session reject`: no session is logged; `dses` counts.
+    fn refuse_session(&mut self, ctx: &mut Ctx<'_>, silent: bool) -> Outcome {
+        let c = &ctx.rt.frontend(self.frontend).counters;
+        Counters::add(&c.shard(ctx.worker).denied_sess, 1);
+        self.trace.logged = true;
+        if silent {
+            crate::net::sockopt::silent_drop(&self.client);
+        }
+        Outcome::Close(Close::Abort)
+    }
+
+    /// Starts inspecting with `side`'s content rules, or goes past them.
+    fn content_rules(&mut self, side: Side4, ctx: &mut Ctx<'_>) -> Outcome {
+        let rules = self.side_rules(side, ctx.rt);
+        if rules.content.is_empty() {
+            return self.after_content(side, ctx);
+        }
+        let until = rules.inspect_delay.map(|d| ctx.now + d);
+        self.phase = Phase::Inspect(Inspect {
+            side,
+            at: 0,
+            until,
+            closed: false,
+        });
+        if let Some(t) = until {
+            self.deadline.set(Some(t), self.key, ctx.timers);
+        }
+        self.inspect(ctx)
+    }
+
+    fn side_rules(&self, side: Side4, rt: &Runtime) -> Arc<RuleSet> {
+        match (side, self.backend) {
+            (Side4::Backend, Some(b)) => rt.backend(b).config.rules.clone(),
+            _ => rt.frontend(self.frontend).config.rules.clone(),
+        }
+    }
+
+    /// The client's bytes so far, peeked at; `None` on a read error.
+    fn peek_client(&mut self, scratch: &mut [u8]) -> Option<usize> {
+        match self.client.peek(scratch) {
+            Ok(n) => Some(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(0),
+            Err(_) => None,
+        }
+    }
+
+    /// Evaluates the content rules again with what the client sent.
+    pub(super) fn inspect(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        let Phase::Inspect(ins) = self.phase else {
+            return Outcome::Continue;
+        };
+        let rules = self.side_rules(ins.side, ctx.rt);
+        let Some(n) = self.peek_client(ctx.scratch) else {
+            self.trace.end(Term::CLIENT_ABORT);
+            return Outcome::Close(Close::Abort);
+        };
+        self.client_ready.readable = false;
+        let expired = ins.until.is_none_or(|t| ctx.now >= t);
+        let last = expired || ins.closed || n == ctx.scratch.len();
+        let rt = ctx.rt;
+        let data = &ctx.scratch[..n];
+        let mut judge = self.judge(rt, Some((data, last)), None);
+        let decision = rt.rules.run(&rules, &rules.content, ins.at, &mut judge);
+        match decision {
+            Decision::Wait { at } => {
+                self.phase = Phase::Inspect(Inspect { at, ..ins });
+                Outcome::Continue
+            }
+            Decision::Accept => {
+                // The bytes peeked at are still in the socket: forwarding
+                // reads them without waiting for a new edge.
+                self.client_ready.readable = true;
+                self.phase = Phase::Idle;
+                self.after_content(ins.side, ctx)
+            }
+            Decision::Reject | Decision::Close | Decision::SilentDrop => {
+                let counters = match (ins.side, self.backend) {
+                    (Side4::Backend, Some(b)) => &ctx.rt.backend(b).counters,
+                    _ => &ctx.rt.frontend(self.frontend).counters,
+                };
+                Counters::add(&counters.shard(ctx.worker).denied_req, 1);
+                if decision == Decision::SilentDrop {
+                    crate::net::sockopt::silent_drop(&self.client);
+                }
+                self.phase = Phase::Idle;
+                self.trace
+                    .end(Term::new(crate::base::log::Cause::Proxy, LogStage::Request));
+                Outcome::Close(Close::Abort)
+            }
+        }
+    }
+
+    /// The client closed while inspected: what it sent is all there is.
+    pub(super) fn inspect_closed(&mut self) {
+        if let Phase::Inspect(ins) = &mut self.phase {
+            ins.closed = true;
+        }
+    }
+
+    /// The inspect delay ended: the final pass.
+    pub(super) fn inspect_timeout(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        self.inspect(ctx)
+    }
+
+    fn after_content(&mut self, side: Side4, ctx: &mut Ctx<'_>) -> Outcome {
+        if side == Side4::Backend {
+            return self.dispatch(ctx);
+        }
+        let rt = ctx.rt;
+        let rules = rt.frontend(self.frontend).config.rules.clone();
+        if !rules.use_backend.is_empty() {
+            let chosen = self.switch_backend(&rules, ctx);
+            if chosen.is_some() {
+                self.set_backend(chosen, rt);
+            }
+        }
+        if self.backend.is_none() {
+            self.set_backend(rt.frontend(self.frontend).config.default_backend, rt);
+        }
+        match self.backend {
+            Some(b) if !Arc::ptr_eq(&rt.backend(b).config.rules, &rules) => {
+                self.content_rules(Side4::Backend, ctx)
+            }
+            _ => self.dispatch(ctx),
+        }
+    }
+
+    /// `use_backend` rules: the first that matches and names a backend.
+    fn switch_backend(&mut self, rules: &RuleSet, ctx: &mut Ctx<'_>) -> Option<BackendId> {
+        let rt = ctx.rt;
+        let n = if rules.use_backend_reads_payload {
+            self.peek_client(ctx.scratch).unwrap_or(0)
+        } else {
+            0
+        };
+        let data = &ctx.scratch[..n];
+        let judge = self.judge(rt, Some((data, true)), None);
+        for u in &rules.use_backend {
+            if rt.rules.cond(rules, u.cond.as_ref(), &judge) != crate::rules::Verdict::Match {
+                continue;
+            }
+            match &u.target {
+                SwitchTarget::Backend(b) => return b.id,
+                SwitchTarget::Dynamic(parts) => {
+                    // No such backend: the default one, as HAProxy does.
+                    let name = rt.rules.render(parts, &judge);
+                    return rt.backend_named(&name);
+                }
+            }
+        }
+        None
+    }
+
+    /// `use-server` rules: the server of the first that matches, if it
+    /// can take the session (down: skipped unless `option persist`).
+    pub(super) fn use_server(&mut self, b: BackendId, ctx: &mut Ctx<'_>) -> Option<ServerId> {
+        let rt = ctx.rt;
+        let backend = rt.backend(b);
+        let rules = backend.config.rules.clone();
+        if rules.use_server.is_empty() {
+            return None;
+        }
+        let n = self.peek_client(ctx.scratch).unwrap_or(0);
+        let data = &ctx.scratch[..n];
+        let judge = self.judge(rt, Some((data, true)), None);
+        for u in &rules.use_server {
+            let Some(s) = u.server else { continue };
+            if rt.rules.cond(&rules, u.cond.as_ref(), &judge) != crate::rules::Verdict::Match {
+                continue;
+            }
+            if backend.server(s).usable() || rules.persist {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// Whether the server's bytes must wait for `tcp-response` rules.
+    pub(super) fn response_gate(&self, rt: &Runtime, now: Instant) -> Option<ResponseGate> {
+        let rules = &rt.backend(self.backend?).config.rules;
+        (!rules.response.is_empty()).then(|| ResponseGate {
+            at: 0,
+            until: rules.response_delay.map(|d| now + d),
+        })
+    }
+
+    /// Evaluates the `tcp-response content` rules on the server's bytes
+    /// so far: `Ok(true)` once they let the response through.
+    pub(super) fn judge_response(
+        &mut self,
+        stream: &TcpStream,
+        gate: ResponseGate,
+        closed: bool,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<Option<ResponseGate>, Decision> {
+        let rt = ctx.rt;
+        let Some(b) = self.backend else {
+            return Ok(None);
+        };
+        let rules = rt.backend(b).config.rules.clone();
+        let n = match stream.peek(ctx.scratch) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(_) => return Ok(None),
+        };
+        let expired = gate.until.is_none_or(|t| ctx.now >= t);
+        let last = expired || closed || n == ctx.scratch.len();
+        let data = &ctx.scratch[..n];
+        let mut judge = self.judge(rt, None, Some((data, last)));
+        match rt.rules.run(&rules, &rules.response, gate.at, &mut judge) {
+            Decision::Accept => Ok(None),
+            Decision::Wait { at } => Ok(Some(ResponseGate { at, ..gate })),
+            d => {
+                Counters::add(&rt.backend(b).counters.shard(ctx.worker).denied_resp, 1);
+                Err(d)
+            }
+        }
+    }
+}
