@@ -206,12 +206,19 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
             .iter()
             .filter_map(|v| v.notify.clone())
             .collect();
-        // The parent opens the config files, the server state files and
-        // the resolver's configuration (`parse-resolv-conf`).
+        // The parent opens the config files, the server state files, the
+        // ACL and map files, and the resolver's configuration
+        // (`parse-resolv-conf`).
         let readable: Vec<PathBuf> = files
             .iter()
             .cloned()
             .chain(config.server_state_files())
+            .chain(
+                config
+                    .patterns
+                    .iter()
+                    .filter_map(|r| r.file.as_ref().map(PathBuf::from)),
+            )
             .chain([PathBuf::from(config::RESOLV_CONF)])
             .collect();
         // The parent makes the `bind` socket files, outside the jail.

@@ -231,6 +231,8 @@ pub(crate) struct Record {
     pub redispatched: bool,
     pub srv_queue: u64,
     pub backend_queue: u64,
+    /// The values of the format's `%[expr]` samples (`None`: no value).
+    pub samples: Vec<Option<String>>,
 }
 
 impl Record {
@@ -379,6 +381,7 @@ mod tests {
             redispatched,
             srv_queue: 0,
             backend_queue: 0,
+            samples: Vec::new(),
         };
         let cases: &[(&str, Term, u32, bool, bool)] = &[
             ("normal", Term::NORMAL, 0, false, false),

@@ -159,12 +159,16 @@ impl Flags {
 pub enum Node {
     Text(String),
     Var(Var, Flags),
+    /// `%[expr]`: the sample [`LogFormat::samples`]`[i]`.
+    Sample(usize, Flags),
 }
 
 /// A parsed `log-format`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogFormat {
     pub nodes: Vec<Node>,
+    /// The `%[expr]` samples, evaluated by the session for its record.
+    pub samples: Vec<super::SampleExpr>,
 }
 
 impl LogFormat {
@@ -192,6 +196,7 @@ impl LogFormat {
 /// `failed to parse log-format : `.
 pub(crate) fn parse(src: &str) -> Result<LogFormat, String> {
     let mut nodes = Vec::new();
+    let mut samples = Vec::new();
     let mut text = String::new();
     // `%o` flags, applied to every following variable.
     let mut all = Flags::default();
@@ -224,10 +229,15 @@ pub(crate) fn parse(src: &str) -> Result<LogFormat, String> {
             let Some(end) = r.find(']') else {
                 return Err(format!("missing ']' after '{r}'."));
             };
-            return Err(format!(
-                "sample fetch expressions ('%[{}]') are not supported yet.",
-                &r[..end]
-            ));
+            let expr = super::sample::parse(&r[..end], &mut NoMaps)
+                .map_err(|e| format!("failed to parse sample expression <{}> : {e}.", &r[..end]))?;
+            if !text.is_empty() {
+                nodes.push(Node::Text(std::mem::take(&mut text)));
+            }
+            nodes.push(Node::Sample(samples.len(), flags));
+            samples.push(expr.expr);
+            rest = &r[end + 1..];
+            continue;
         }
         let len = rest
             .find(|c: char| !c.is_ascii_alphabetic())
@@ -255,7 +265,21 @@ pub(crate) fn parse(src: &str) -> Result<LogFormat, String> {
     if !text.is_empty() {
         nodes.push(Node::Text(text));
     }
-    Ok(LogFormat { nodes })
+    Ok(LogFormat { nodes, samples })
+}
+
+/// Map converters read files into the config's pattern lists, which a
+/// log format does not reach.
+struct NoMaps;
+
+impl super::sample::MapFiles for NoMaps {
+    fn map_file(
+        &mut self,
+        _: &str,
+        _: super::pattern::MatchMethod,
+    ) -> Result<super::PatternRefId, String> {
+        Err("map converters are not supported in log formats yet".into())
+    }
 }
 
 fn lookup(name: &str) -> Result<Var, String> {
@@ -297,8 +321,8 @@ mod tests {
             ("%r", "format variable 'r' is reserved for HTTP mode."),
             ("%[src", "missing ']' after 'src'."),
             (
-                "%[src]",
-                "sample fetch expressions ('%[src]') are not supported yet.",
+                "%[nosuch]",
+                "failed to parse sample expression <nosuch> : unknown fetch method 'nosuch'.",
             ),
             ("%ST", "format variable 'ST' is not supported yet."),
         ];

@@ -28,6 +28,10 @@ pub(crate) fn render(fmt: &LogFormat, r: &Record, names: &Names<'_>, out: &mut S
         match node {
             Node::Text(t) => out.push_str(t),
             Node::Var(v, flags) => var(*v, *flags, r, names, out),
+            Node::Sample(i, flags) => match r.samples.get(*i).and_then(Option::as_deref) {
+                Some(s) => name(s, *flags, out),
+                None => out.push('-'),
+            },
         }
     }
 }

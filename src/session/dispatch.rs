@@ -104,6 +104,7 @@ impl Session {
             return;
         }
         let mut r = self.record(ctx.now);
+        r.samples = self.log_samples(ctx.rt);
         if log.dontlog_normal && !r.is_error() {
             return;
         }

@@ -90,7 +90,8 @@ impl Session {
         if log.format.is_none() || t.logged {
             return None;
         }
-        let r = self.record(now);
+        let mut r = self.record(now);
+        r.samples = self.log_samples(rt);
         if log.dontlognull && r.bytes_in == 0 {
             return None;
         }
@@ -129,6 +130,7 @@ impl Session {
             redispatched: t.redispatched,
             srv_queue: 0,
             backend_queue: t.backend_queue,
+            samples: Vec::new(),
         }
     }
 

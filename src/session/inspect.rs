@@ -437,6 +437,38 @@ impl Session {
         None
     }
 
+    /// The values of the frontend's `log-format` `%[expr]` samples.
+    pub(super) fn log_samples(&self, rt: &Runtime) -> Vec<Option<String>> {
+        let Some(fmt) = &rt.frontend(self.frontend).config.log.format else {
+            return Vec::new();
+        };
+        if fmt.samples.is_empty() {
+            return Vec::new();
+        }
+        let (mut src, mut dst, mut vars) = (self.client_addr, self.local_addr, self.vars.clone());
+        let judge = Judge {
+            rt,
+            frontend: self.frontend,
+            backend: self.backend,
+            server: self.server(),
+            bind_id: self.bind_id,
+            src: &mut src,
+            dst: &mut dst,
+            unix: self.unix.is_some(),
+            vars: &mut vars,
+            request: None,
+            response: None,
+            expect_proxy: false,
+        };
+        fmt.samples
+            .iter()
+            .map(|e| {
+                let v = rt.rules.sample(e, &judge).value?;
+                Some(String::from_utf8_lossy(&v.to_bytes()).into_owned())
+            })
+            .collect()
+    }
+
     /// Whether the server's bytes must wait for `tcp-response` rules.
     pub(super) fn response_gate(&self, rt: &Runtime, now: Instant) -> Option<ResponseGate> {
         let rules = &rt.backend(self.backend?).config.rules;

@@ -32,6 +32,7 @@ fn record() -> Record {
         redispatched: false,
         srv_queue: 0,
         backend_queue: 0,
+        samples: Vec::new(),
     }
 }
 
