@@ -211,6 +211,9 @@ fn stage_of(stages: &[Stage]) -> Stage {
 pub(super) struct AclTable {
     pub acls: Vec<Acl>,
     stages: Vec<Vec<Stage>>,
+    /// ACLs whose line was refused, with the reason: a condition naming
+    /// one repeats it instead of "no such ACL".
+    refused: Vec<(String, String)>,
 }
 
 impl AclTable {
@@ -357,10 +360,13 @@ pub(super) fn acl_line(
         return d.error(loc, format!("invalid character in ACL name '{name}'."));
     }
     match acl_body(&words[2..], patterns, loc) {
-        Err(e) => d.error(
-            loc,
-            format!("error detected while parsing ACL '{name}' : {e}."),
-        ),
+        Err(e) => {
+            d.error(
+                loc,
+                format!("error detected while parsing ACL '{name}' : {e}."),
+            );
+            table.refused.push((name.clone(), e));
+        }
         Ok((exprs, stage)) => match table.acls.iter().position(|a| &a.name == name) {
             Some(i) => {
                 table.acls[i].exprs.extend(exprs);
@@ -404,10 +410,13 @@ fn find_acl(
     if let Some(i) = table.acls.iter().position(|a| a.name == name) {
         return Ok(AclId(i));
     }
+    if let Some((_, why)) = table.refused.iter().find(|(n, _)| n == name) {
+        return Err(format!("ACL '{name}' was refused: {why}"));
+    }
     let Some(words) = predefined(name) else {
         if name.starts_with("HTTP") || name.starts_with("METH_") {
             return Err(format!(
-                "predefined ACL '{name}' needs HTTP mode; splicer is a TCP load balancer"
+                "predefined ACL '{name}' needs mode http; splicer is a TCP load balancer"
             ));
         }
         return Err(format!("no such ACL : '{name}'"));

@@ -321,7 +321,7 @@ pub(super) fn parse(text: &str, maps: &mut dyn MapFiles) -> Result<Parsed, Strin
     let Some(kw) = find_fetch(name) else {
         if HTTP_FETCH_PREFIXES.iter().any(|p| name.starts_with(p)) {
             return Err(format!(
-                "fetch method '{name}' needs HTTP mode; splicer is a TCP load balancer"
+                "fetch method '{name}' needs mode http; splicer is a TCP load balancer"
             ));
         }
         if name.starts_with("sc") || name.starts_with("src_") || name.starts_with("table_") {
@@ -537,7 +537,7 @@ mod tests {
     fn errors_say_why() {
         let cases: &[(&str, &str)] = &[
             ("nosuch", "unknown fetch method 'nosuch'"),
-            ("hdr(host)", "needs HTTP mode"),
+            ("hdr(host)", "needs mode http"),
             ("sc0_conn_rate", "stick tables"),
             ("src,nosuch", "converter 'nosuch': unknown converter"),
             ("req.payload(0)", "expects 2 arguments"),

@@ -250,7 +250,7 @@ fn rule(
             }
             ("switch-mode" | "use-service", _) => {
                 return Err(format!(
-                    "'{what} {name}' needs HTTP mode; splicer is a TCP load balancer"
+                    "'{what} {name}' needs mode http; splicer is a TCP load balancer"
                 ));
             }
             _ => {
