@@ -66,6 +66,13 @@ pub(super) fn answer(
     // HAProxy answers the monitor URI before anything else, whatever the
     // method; the URI must match whole (a query string makes it another).
     if stats.monitor_uri.as_deref() == Some(req.target.as_str()) {
+        if monitor_fails(rt, fe, peer) {
+            return Response::new(
+                503,
+                "text/html",
+                "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n",
+            );
+        }
         return Response::new(
             200,
             "text/html",
@@ -335,4 +342,42 @@ mod tests {
         assert_eq!(o.status.as_deref(), Some("DONE"));
         assert_eq!(Options::parse(""), Options::default());
     }
+}
+
+/// Whether a `monitor fail` condition of frontend `fe` holds for a
+/// request from `peer`.
+fn monitor_fails(rt: &Runtime, fe: &FrontendState, peer: IpAddr) -> bool {
+    let rules = &fe.config.rules;
+    if rules.monitor_fail.is_empty() {
+        return false;
+    }
+    let Some(id) = rt.frontends.iter().position(|f| std::ptr::eq(f, fe)) else {
+        return false;
+    };
+    let mut src = std::net::SocketAddr::new(peer, 0);
+    let mut dst = fe
+        .config
+        .binds
+        .first()
+        .and_then(|b| b.addr.tcp())
+        .unwrap_or(src);
+    let mut vars = crate::session::Vars::default();
+    let judge = crate::session::Judge {
+        rt,
+        frontend: crate::base::ids::FrontendId::new(id),
+        backend: None,
+        server: None,
+        bind_id: 0,
+        src: &mut src,
+        dst: &mut dst,
+        unix: false,
+        vars: &mut vars,
+        request: None,
+        response: None,
+        expect_proxy: false,
+    };
+    rules
+        .monitor_fail
+        .iter()
+        .any(|c| rt.rules.cond(rules, Some(c), &judge) == crate::rules::Verdict::Match)
 }

@@ -111,7 +111,6 @@ pub(super) const UNSUPPORTED_PROXY: &[&str] = &[
     "filter",
     "grace",
     "guid",
-    "monitor",
     "monitor-net",
 ];
 

@@ -17,6 +17,7 @@ pub(super) const RULE_KEYWORDS: &[&str] = &[
     "tcp-response",
     "use_backend",
     "use-server",
+    "monitor",
 ];
 
 /// Which rule list a `tcp-request`/`tcp-response` line goes to.
@@ -117,6 +118,7 @@ pub(super) fn keyword(
         },
         "use_backend" => use_backend(p, patterns, words, loc, d),
         "use-server" => use_server(p, patterns, words, loc, d),
+        "monitor" => monitor(p, patterns, words, loc, d),
         _ => unreachable!("RULE_KEYWORDS"),
     }
 }
@@ -387,5 +389,32 @@ fn use_server(
             location: loc.clone(),
         }),
         Err(e) => d.error(loc, e),
+    }
+}
+
+/// `monitor fail if|unless COND` (for the `monitor-uri` of a stats
+/// frontend).
+fn monitor(
+    p: &mut ProxyDraft,
+    patterns: &mut Patterns,
+    words: &[String],
+    loc: &Location,
+    d: &mut Diags,
+) {
+    if words.get(1).map(String::as_str) != Some("fail") {
+        return d.error(loc, "'monitor' expects 'fail'.");
+    }
+    if !p.kind.front() {
+        return d.warn(
+            loc,
+            format!("'monitor fail' ignored because {} has no frontend capability.", p.who()),
+        );
+    }
+    if !matches!(words.get(2).map(String::as_str), Some("if" | "unless")) {
+        return d.error(loc, "'monitor fail' expects 'if' or 'unless' followed by a condition.");
+    }
+    match acl::condition(&mut p.acls, patterns, &words[2..], loc) {
+        Ok(c) => p.rules.monitor_fail.push(c.cond),
+        Err(e) => d.error(loc, format!("'monitor fail' : error detected while parsing condition : {e}")),
     }
 }

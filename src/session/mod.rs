@@ -41,7 +41,7 @@ mod trace;
 mod view;
 use crate::base::log::Stage as LogStage;
 use crate::proxy_proto;
-pub(crate) use inspect::{Admission, Vars, connection_rules};
+pub(crate) use inspect::{Admission, Judge, Vars, connection_rules};
 use inspect::{Inspect, ResponseGate};
 pub(crate) use queue::BackendQueue;
 use queue::Place;

@@ -413,3 +413,18 @@ fn monitor_uri_answers_cloud_probes() {
         );
     }
 }
+
+/// `monitor fail unless COND`: the monitor URI says 503 while the
+/// condition fails the service, and 200 again once it holds (here: while
+/// the operator keeps w1 in maintenance).
+#[test]
+fn monitor_fail_turns_the_probe_down() {
+    let lab = Lab::start("    monitor-uri /healthz\n    monitor fail unless { srv_is_up(web/w1) }");
+    wait_for("w1 up, probe 200", LIMIT, || lab.get("/healthz", None).status == 200);
+    assert_eq!(lab.ask("set server web/w1 state maint"), "\n");
+    let r = lab.get("/healthz", None);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("No server is available"), "{}", r.body);
+    assert_eq!(lab.ask("set server web/w1 state ready"), "\n");
+    wait_for("w1 back, probe 200", LIMIT, || lab.get("/healthz", None).status == 200);
+}

@@ -324,6 +324,9 @@ pub struct RuleSet {
     pub persist: bool,
     /// A `use_backend` rule reads the client's bytes: switching peeks.
     pub use_backend_reads_payload: bool,
+    /// `monitor fail if|unless COND`: the `monitor-uri` answers 503 when
+    /// one holds.
+    pub monitor_fail: Vec<Condition>,
 }
 
 impl RuleSet {
