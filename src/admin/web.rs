@@ -304,6 +304,44 @@ fn apply(rt: &Runtime, workers: &[ControlLink], body: &[u8], peer: IpAddr) -> &'
     }
 }
 
+/// Whether a `monitor fail` condition of frontend `fe` holds for a
+/// request from `peer`.
+fn monitor_fails(rt: &Runtime, fe: &FrontendState, peer: IpAddr) -> bool {
+    let rules = &fe.config.rules;
+    if rules.monitor_fail.is_empty() {
+        return false;
+    }
+    let Some(id) = rt.frontends.iter().position(|f| std::ptr::eq(f, fe)) else {
+        return false;
+    };
+    let mut src = std::net::SocketAddr::new(peer, 0);
+    let mut dst = fe
+        .config
+        .binds
+        .first()
+        .and_then(|b| b.addr.tcp())
+        .unwrap_or(src);
+    let mut vars = crate::session::Vars::default();
+    let judge = crate::session::Judge {
+        rt,
+        frontend: crate::base::ids::FrontendId::new(id),
+        backend: None,
+        server: None,
+        bind_id: 0,
+        src: &mut src,
+        dst: &mut dst,
+        unix: false,
+        vars: &mut vars,
+        request: None,
+        response: None,
+        expect_proxy: false,
+    };
+    rules
+        .monitor_fail
+        .iter()
+        .any(|c| rt.rules.cond(rules, Some(c), &judge) == crate::rules::Verdict::Match)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,42 +380,4 @@ mod tests {
         assert_eq!(o.status.as_deref(), Some("DONE"));
         assert_eq!(Options::parse(""), Options::default());
     }
-}
-
-/// Whether a `monitor fail` condition of frontend `fe` holds for a
-/// request from `peer`.
-fn monitor_fails(rt: &Runtime, fe: &FrontendState, peer: IpAddr) -> bool {
-    let rules = &fe.config.rules;
-    if rules.monitor_fail.is_empty() {
-        return false;
-    }
-    let Some(id) = rt.frontends.iter().position(|f| std::ptr::eq(f, fe)) else {
-        return false;
-    };
-    let mut src = std::net::SocketAddr::new(peer, 0);
-    let mut dst = fe
-        .config
-        .binds
-        .first()
-        .and_then(|b| b.addr.tcp())
-        .unwrap_or(src);
-    let mut vars = crate::session::Vars::default();
-    let judge = crate::session::Judge {
-        rt,
-        frontend: crate::base::ids::FrontendId::new(id),
-        backend: None,
-        server: None,
-        bind_id: 0,
-        src: &mut src,
-        dst: &mut dst,
-        unix: false,
-        vars: &mut vars,
-        request: None,
-        response: None,
-        expect_proxy: false,
-    };
-    rules
-        .monitor_fail
-        .iter()
-        .any(|c| rt.rules.cond(rules, Some(c), &judge) == crate::rules::Verdict::Match)
 }

@@ -571,4 +571,38 @@ mod tests {
             assert_eq!(int_pattern(*m, *op, key), *want, "{key}");
         }
     }
+
+    use proptest::prelude::*;
+
+    proptest::proptest! {
+        /// Any words, from the grammar's vocabulary or not, give a
+        /// condition or an error: never a panic.
+        #[test]
+        fn arbitrary_conditions_never_panic(
+            ws in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        "if", "unless", "{", "}", "!", "or", "||", "a", "TRUE", "LOCALHOST",
+                        "src", "req.len", "gt", "-m", "-i", "-f", "-u", "--", "str", "reg",
+                        "req.payload(0,4)", "src,ipmask(24)", "map(x)", "10.0.0.0/8", "lt",
+                    ]).prop_map(String::from),
+                    ".{0,12}",
+                ],
+                0..12,
+            )
+        ) {
+            let mut t = AclTable::default();
+            let mut p = Patterns::default();
+            let loc = Location::default();
+            let mut d = Diags::default();
+            acl_line(&mut t, &mut p, &words("acl a src 10.0.0.1"), &loc, &mut d);
+            let mut line = vec!["acl".to_string(), "b".to_string()];
+            line.extend(ws.iter().cloned());
+            acl_line(&mut t, &mut p, &line, &loc, &mut d);
+            let mut cond = vec!["if".to_string()];
+            cond.extend(ws);
+            let _ = condition(&mut t, &mut p, &cond, &loc);
+        }
+    }
 }
+

@@ -42,3 +42,6 @@ pub(crate) enum Verdict {
     /// end of the inspect delay.
     Wait,
 }
+
+#[cfg(test)]
+mod tests;
