@@ -297,11 +297,12 @@ impl Session {
         }
     }
 
-    /// The client's bytes so far, peeked at; `None` on a read error.
-    fn peek_client(&mut self, scratch: &mut [u8]) -> Option<usize> {
+    /// The client's bytes so far, peeked at, and whether it closed with
+    /// nothing (more) to read; `None` on a read error.
+    fn peek_client(&mut self, scratch: &mut [u8]) -> Option<(usize, bool)> {
         match self.client.peek(scratch) {
-            Ok(n) => Some(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(0),
+            Ok(n) => Some((n, n == 0)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some((0, false)),
             Err(_) => None,
         }
     }
@@ -312,13 +313,13 @@ impl Session {
             return Outcome::Continue;
         };
         let rules = self.side_rules(ins.side, ctx.rt);
-        let Some(n) = self.peek_client(ctx.scratch) else {
+        let Some((n, eof)) = self.peek_client(ctx.scratch) else {
             self.trace.end(Term::CLIENT_ABORT);
             return Outcome::Close(Close::Abort);
         };
         self.client_ready.readable = false;
         let expired = ins.until.is_none_or(|t| ctx.now >= t);
-        let last = expired || ins.closed || n == ctx.scratch.len();
+        let last = expired || ins.closed || eof || n == ctx.scratch.len();
         let rt = ctx.rt;
         let data = &ctx.scratch[..n];
         let mut judge = self.judge(rt, Some((data, last)), None);
@@ -391,7 +392,7 @@ impl Session {
     fn switch_backend(&mut self, rules: &RuleSet, ctx: &mut Ctx<'_>) -> Option<BackendId> {
         let rt = ctx.rt;
         let n = if rules.use_backend_reads_payload {
-            self.peek_client(ctx.scratch).unwrap_or(0)
+            self.peek_client(ctx.scratch).map_or(0, |(n, _)| n)
         } else {
             0
         };
@@ -422,7 +423,7 @@ impl Session {
         if rules.use_server.is_empty() {
             return None;
         }
-        let n = self.peek_client(ctx.scratch).unwrap_or(0);
+        let n = self.peek_client(ctx.scratch).map_or(0, |(n, _)| n);
         let data = &ctx.scratch[..n];
         let judge = self.judge(rt, Some((data, true)), None);
         for u in &rules.use_server {
