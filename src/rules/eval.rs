@@ -42,6 +42,8 @@ pub(crate) trait Facts {
     fn data(&self, dir: Direction) -> Option<(&[u8], bool)>;
     /// The session's variables (`sess`, `txn`, `req`, `res` scopes).
     fn var(&self, v: &VarName) -> Option<Sample>;
+    /// What the session's `n`-th `capture` action kept.
+    fn captured(&self, n: usize) -> Option<Sample>;
 }
 
 /// What a rule list asks of the connection besides an answer.
@@ -161,6 +163,7 @@ impl Engine {
                 },
                 None => Fetched::none(),
             },
+            Fetch::Capture(n) => f.captured(*n).map_or_else(Fetched::none, Fetched::some),
             Fetch::Payload(dir, p) => match f.data(*dir) {
                 None => Fetched::none(),
                 Some((buf, last)) => payload_fetch(p, buf, last),
@@ -292,6 +295,15 @@ impl Engine {
                 Verdict::NoMatch => continue,
                 Verdict::Match => {}
             }
+            // An action whose sample needs bytes that may still come
+            // waits for them, like a condition.
+            if let Some(e) = action_sample(&rule.action)
+                && let s = self.sample(e, f)
+                && s.value.is_none()
+                && s.may_change
+            {
+                return Decision::Wait { at: i };
+            }
             match &rule.action {
                 Action::Accept => return Decision::Accept,
                 Action::Reject => return Decision::Reject,
@@ -366,6 +378,19 @@ impl Engine {
             }
         }
         out
+    }
+}
+
+/// The sample an action reads, if any.
+fn action_sample(a: &Action) -> Option<&SampleExpr> {
+    match a {
+        Action::SetVar(_, e)
+        | Action::SetSrc(e)
+        | Action::SetDst(e)
+        | Action::SetSrcPort(e)
+        | Action::SetDstPort(e)
+        | Action::Capture { sample: e, .. } => Some(e),
+        _ => None,
     }
 }
 

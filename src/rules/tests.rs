@@ -72,6 +72,9 @@ impl Facts for Fake {
     fn var(&self, v: &VarName) -> Option<Sample> {
         self.vars.iter().find(|(n, _)| n == v).map(|(_, s)| s.clone())
     }
+    fn captured(&self, _: usize) -> Option<Sample> {
+        None
+    }
 }
 
 impl Effects for Fake {

@@ -16,9 +16,10 @@ use super::*;
 use crate::config::{Direction, RuleSet, SwitchTarget, VarName};
 use crate::rules::{Decision, Effects, Facts, Sample};
 
-/// The session's variables (`sess`, `txn`, `req`, `res` scopes).
+/// The session's variables (`sess`, `txn`, `req`, `res` scopes) and what
+/// its `capture` actions kept, in their order.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Vars(Vec<(VarName, Sample)>);
+pub(crate) struct Vars(Vec<(VarName, Sample)>, Vec<Sample>);
 
 impl Vars {
     fn get(&self, v: &VarName) -> Option<&Sample> {
@@ -109,6 +110,9 @@ impl Facts for Judge<'_> {
     fn var(&self, v: &VarName) -> Option<Sample> {
         self.vars.get(v).cloned()
     }
+    fn captured(&self, n: usize) -> Option<Sample> {
+        self.vars.1.get(n).cloned()
+    }
 }
 
 impl Effects for Judge<'_> {
@@ -127,7 +131,11 @@ impl Effects for Judge<'_> {
     fn expect_proxy(&mut self) {
         self.expect_proxy = true;
     }
-    fn capture(&mut self, _s: Sample, _len: usize) {}
+    fn capture(&mut self, s: Sample, len: usize) {
+        let mut bytes = s.to_bytes().into_owned();
+        bytes.truncate(len);
+        self.vars.1.push(Sample::Str(bytes));
+    }
 }
 
 fn set_addr(a: &mut SocketAddr, ip: Option<IpAddr>, port: Option<u16>) {

@@ -83,6 +83,9 @@ pub enum Fetch {
     Payload(Direction, PayloadFetch),
     /// `wait_end`: true only once the inspect delay has ended.
     WaitEnd,
+    /// `capture.req.hdr(N)`: what the session's N-th `capture` action
+    /// kept.
+    Capture(usize),
 }
 
 /// Which bytes a layer-6 fetch reads.
