@@ -120,25 +120,40 @@ impl Patterns {
     }
 }
 
-/// An integer pattern as the lists keep it: an operator (`lt 1024`)
-/// becomes a range (`:1023`), a version (`3.1`, as `req.ssl_ver` patterns
-/// are written) the integer the fetch returns.
-fn int_pattern(method: MatchMethod, op: Option<IntOp>, key: &str) -> String {
+/// A value as the lists keep it, checked for the method with HAProxy's
+/// message: with an operator (`lt 1024`) an integer becomes the range it
+/// means (`:1023`); a `req.ssl_ver` value written as a version (`3.1`)
+/// becomes the integer the fetch returns. Lists keep text (the runtime API
+/// shows and edits it) that parses again without the operator.
+fn int_pattern(
+    method: MatchMethod,
+    op: Option<IntOp>,
+    version: bool,
+    key: &str,
+) -> Result<String, String> {
     if !matches!(method, MatchMethod::Int | MatchMethod::Len) {
-        return key.to_string();
+        return Ok(key.to_string());
     }
-    let key = ver_pattern(key);
-    let Some(op) = op else { return key };
-    let Ok(n) = key.parse::<i64>() else {
-        return key;
+    let key = if version {
+        ver_pattern(key)
+    } else {
+        key.to_string()
     };
-    match op {
-        IntOp::Eq => format!("{n}"),
-        IntOp::Ge => format!("{n}:"),
-        IntOp::Gt => format!("{}:", n.saturating_add(1)),
-        IntOp::Le => format!(":{n}"),
-        IntOp::Lt => format!(":{}", n.saturating_sub(1)),
-    }
+    let parsed = pattern::parse_pattern(method, op, false, &key)?;
+    let (Some(op), pattern::Pattern::Int { lo, hi }) = (op, parsed) else {
+        return Ok(key);
+    };
+    let text = match (lo, hi) {
+        (Some(l), Some(h)) if l == h => l.to_string(),
+        (Some(l), h) if l >= 0 => format!("{l}:{}", h.map_or(String::new(), |h| h.to_string())),
+        (None, Some(h)) if h >= 0 => format!(":{h}"),
+        _ => {
+            return Err(format!(
+                "'{key}' with operator {op:?}: a negative bound cannot be kept in a list"
+            ));
+        }
+    };
+    Ok(text)
 }
 
 fn ver_pattern(key: &str) -> String {
@@ -333,13 +348,16 @@ fn acl_body(
         // Shown as the fetch's keyword (`acl 'req.payload' ...`).
         let keyword = text.split(['(', ',']).next().unwrap_or(text);
         let id = patterns.inline(keyword, forced_uid, loc);
+        let version = matches!(parsed.expr.fetch, Fetch::Payload(_, PayloadFetch::SslVer));
         patterns.refs[id.0].entries = values
             .iter()
-            .map(|v| PatternEntry {
-                key: int_pattern(method, op, v),
-                value: None,
+            .map(|v| {
+                Ok(PatternEntry {
+                    key: int_pattern(method, op, version, v)?,
+                    value: None,
+                })
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         exprs.push(expr(patterns, id, icase)?);
     }
     Ok((exprs, parsed.stage))
@@ -557,19 +575,26 @@ mod tests {
 
     #[test]
     fn integer_patterns() {
-        let cases: &[(MatchMethod, Option<IntOp>, &str, &str)] = &[
-            (MatchMethod::Int, None, "3.1", "196609"),
-            (MatchMethod::Int, None, "10", "10"),
-            (MatchMethod::Str, None, "3.1", "3.1"),
-            (MatchMethod::Int, Some(IntOp::Lt), "1024", ":1023"),
-            (MatchMethod::Int, Some(IntOp::Le), "1024", ":1024"),
-            (MatchMethod::Int, Some(IntOp::Gt), "0", "1:"),
-            (MatchMethod::Len, Some(IntOp::Ge), "5", "5:"),
-            (MatchMethod::Int, Some(IntOp::Eq), "7", "7"),
+        // (method, operator, req.ssl_ver, value, kept as)
+        let cases: &[(MatchMethod, Option<IntOp>, bool, &str, &str)] = &[
+            (MatchMethod::Int, None, true, "3.1", "196609"),
+            (MatchMethod::Int, None, false, "10", "10"),
+            (MatchMethod::Str, None, false, "3.1", "3.1"),
+            (MatchMethod::Int, Some(IntOp::Lt), false, "1024", ":1023"),
+            (MatchMethod::Int, Some(IntOp::Le), false, "1024", ":1024"),
+            (MatchMethod::Int, Some(IntOp::Gt), false, "0", "1:"),
+            (MatchMethod::Len, Some(IntOp::Ge), false, "5", "5:"),
+            (MatchMethod::Int, Some(IntOp::Eq), false, "7", "7"),
         ];
-        for (m, op, key, want) in cases {
-            assert_eq!(int_pattern(*m, *op, key), *want, "{key}");
+        for (m, op, ver, key, want) in cases {
+            assert_eq!(
+                int_pattern(*m, *op, *ver, key).as_deref(),
+                Ok(*want),
+                "{key}"
+            );
         }
+        // Only req.ssl_ver reads versions (HAProxy: '1.5' is not a number).
+        assert!(int_pattern(MatchMethod::Int, None, false, "1.5").is_err());
     }
 
     use proptest::prelude::*;
@@ -605,4 +630,3 @@ mod tests {
         }
     }
 }
-

@@ -407,14 +407,23 @@ fn monitor(
     if !p.kind.front() {
         return d.warn(
             loc,
-            format!("'monitor fail' ignored because {} has no frontend capability.", p.who()),
+            format!(
+                "'monitor fail' ignored because {} has no frontend capability.",
+                p.who()
+            ),
         );
     }
     if !matches!(words.get(2).map(String::as_str), Some("if" | "unless")) {
-        return d.error(loc, "'monitor fail' expects 'if' or 'unless' followed by a condition.");
+        return d.error(
+            loc,
+            "'monitor fail' expects 'if' or 'unless' followed by a condition.",
+        );
     }
     match acl::condition(&mut p.acls, patterns, &words[2..], loc) {
         Ok(c) => p.rules.monitor_fail.push(c.cond),
-        Err(e) => d.error(loc, format!("'monitor fail' : error detected while parsing condition : {e}")),
+        Err(e) => d.error(
+            loc,
+            format!("'monitor fail' : error detected while parsing condition : {e}"),
+        ),
     }
 }

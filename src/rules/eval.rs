@@ -213,16 +213,12 @@ impl Engine {
     /// One ACL expression against its pattern list.
     fn expr(&self, e: &AclExpr, f: &dyn Facts) -> Verdict {
         let s = self.sample(&e.sample, f);
-        let hit = match (&s.value, e.method) {
-            (None, _) => false,
-            (Some(_), MatchMethod::Found) => true,
-            (Some(v), MatchMethod::Bool) => v.to_bool().unwrap_or(false),
-            (Some(v), _) => self
-                .patterns
+        let hit = s.value.as_ref().is_some_and(|v| {
+            self.patterns
                 .refs
                 .get(e.patterns.0)
-                .is_some_and(|r| r.lookup(e.way, v, |hit| hit.is_some())),
-        };
+                .is_some_and(|r| r.matches(e.way, v))
+        });
         match (hit, s.may_change) {
             (true, _) => Verdict::Match,
             (false, true) => Verdict::Wait,

@@ -110,6 +110,13 @@ impl LiveRef {
         f(hit)
     }
 
+    /// Whether `sample` matches the list the way `way` matches (`found`
+    /// and `bool` look at the sample alone).
+    pub(crate) fn matches(&self, way: usize, sample: &super::Sample) -> bool {
+        let state = self.state.read();
+        state.compiled.get(way).is_some_and(|c| c.matches(sample))
+    }
+
     /// A copy of the entries, for `show acl`/`show map`.
     pub(crate) fn entries(&self) -> Vec<Entry> {
         self.state.read().entries.clone()

@@ -70,7 +70,10 @@ impl Facts for Fake {
         }
     }
     fn var(&self, v: &VarName) -> Option<Sample> {
-        self.vars.iter().find(|(n, _)| n == v).map(|(_, s)| s.clone())
+        self.vars
+            .iter()
+            .find(|(n, _)| n == v)
+            .map(|(_, s)| s.clone())
     }
     fn captured(&self, _: usize) -> Option<Sample> {
         None
@@ -118,9 +121,36 @@ fn conditions_follow_haproxy_logic() {
     let conds: Vec<_> = rs.use_backend.iter().map(|u| u.cond.as_ref()).collect();
     // (source, expected verdict of each condition above)
     let cases: &[(&str, [Verdict; 5])] = &[
-        ("127.0.0.1", [Verdict::Match, Verdict::NoMatch, Verdict::Match, Verdict::Match, Verdict::NoMatch]),
-        ("127.0.0.3", [Verdict::Match, Verdict::Match, Verdict::NoMatch, Verdict::Match, Verdict::NoMatch]),
-        ("192.0.2.1", [Verdict::NoMatch, Verdict::Match, Verdict::Match, Verdict::Match, Verdict::NoMatch]),
+        (
+            "127.0.0.1",
+            [
+                Verdict::Match,
+                Verdict::NoMatch,
+                Verdict::Match,
+                Verdict::Match,
+                Verdict::NoMatch,
+            ],
+        ),
+        (
+            "127.0.0.3",
+            [
+                Verdict::Match,
+                Verdict::Match,
+                Verdict::NoMatch,
+                Verdict::Match,
+                Verdict::NoMatch,
+            ],
+        ),
+        (
+            "192.0.2.1",
+            [
+                Verdict::NoMatch,
+                Verdict::Match,
+                Verdict::Match,
+                Verdict::Match,
+                Verdict::NoMatch,
+            ],
+        ),
     ];
     for (src, want) in cases {
         let f = Fake::new(src);
@@ -151,7 +181,11 @@ fn content_rules_wait_for_data_then_decide() {
     ];
     for (data, last, want) in cases {
         let mut f = Fake::new("127.0.0.1").with(data, *last);
-        assert_eq!(e.run(rs, &rs.content, 0, &mut f), *want, "{data:?} last={last}");
+        assert_eq!(
+            e.run(rs, &rs.content, 0, &mut f),
+            *want,
+            "{data:?} last={last}"
+        );
         assert_eq!(f.vars.len(), 1, "set-var ran once");
     }
     // A resumed run starts at the rule that waited: set-var runs no more.

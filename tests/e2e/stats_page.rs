@@ -420,11 +420,15 @@ fn monitor_uri_answers_cloud_probes() {
 #[test]
 fn monitor_fail_turns_the_probe_down() {
     let lab = Lab::start("    monitor-uri /healthz\n    monitor fail unless { srv_is_up(web/w1) }");
-    wait_for("w1 up, probe 200", LIMIT, || lab.get("/healthz", None).status == 200);
+    wait_for("w1 up, probe 200", LIMIT, || {
+        lab.get("/healthz", None).status == 200
+    });
     assert_eq!(lab.ask("set server web/w1 state maint"), "\n");
     let r = lab.get("/healthz", None);
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.body.contains("No server is available"), "{}", r.body);
     assert_eq!(lab.ask("set server web/w1 state ready"), "\n");
-    wait_for("w1 back, probe 200", LIMIT, || lab.get("/healthz", None).status == 200);
+    wait_for("w1 back, probe 200", LIMIT, || {
+        lab.get("/healthz", None).status == 200
+    });
 }
