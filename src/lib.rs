@@ -32,8 +32,6 @@ mod logging;
 mod net;
 mod proxy_proto;
 mod reload;
-// Being built (issue 12): wired into sessions step by step.
-#[allow(dead_code, unused_imports)]
 mod rules;
 mod runtime;
 mod session;

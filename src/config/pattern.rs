@@ -7,8 +7,6 @@
 //! what it returns is checked and typed, so the rule engine (`rules`) only
 //! compiles it into indexes. Nothing is resolved here: HAProxy would look
 //! up a host name written as an IP pattern, this refuses it.
-// Used by the rule engine being wired in.
-#![allow(dead_code)]
 // The types are `pub` for the public config model (`AclExpr` names a
 // method); the module itself becomes public with it.
 

@@ -26,6 +26,7 @@ use crate::config::pattern::{MatchMethod, Pattern};
 pub(crate) struct Compiled {
     method: MatchMethod,
     icase: bool,
+    #[cfg(test)]
     len: usize,
     index: Index,
 }
@@ -138,6 +139,7 @@ impl Compiled {
         Compiled {
             method,
             icase,
+            #[cfg(test)]
             len: patterns.len(),
             index,
         }
@@ -210,12 +212,9 @@ impl Compiled {
     }
 
     /// The number of patterns it was built from.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
     }
 }
 

@@ -46,16 +46,6 @@ impl Sample {
             _ => None,
         }
     }
-
-    /// The truth of a sample for `-m bool`: a boolean as it is, a non-zero
-    /// integer.
-    pub(crate) fn to_bool(&self) -> Option<bool> {
-        match self {
-            Sample::Bool(b) => Some(*b),
-            Sample::Int(i) => Some(*i != 0),
-            _ => None,
-        }
-    }
 }
 
 /// A signed decimal number at the start of `s` (C's `strtoll` without the
