@@ -207,7 +207,7 @@ fn frontend_row(fe: &FrontendState) -> Row {
         Field::ConnRateMax,
         fe.counters.rate.max.load(Ordering::Relaxed),
     );
-    r.set(Field::ConnTot, fe.counters.total(|s| &s.sessions));
+    r.set(Field::ConnTot, fe.counters.total(|s| &s.connections));
     r
 }
 

@@ -85,11 +85,17 @@ impl ClientOptions {
 /// TTL of 1 stops it at the first router.
 pub(crate) fn silent_drop(stream: &mio::net::TcpStream) {
     use std::os::fd::AsFd;
-    if crate::sys::set_tcp_repair(stream.as_fd()).is_ok() {
-        return;
+    match crate::sys::set_tcp_repair(stream.as_fd()) {
+        Ok(()) => return,
+        Err(e) => log::debug!("silent-drop: TCP_REPAIR: {e}; a reset with a TTL of 1 instead"),
     }
     let sock = socket2::SockRef::from(stream);
     let _ = sock.set_ttl_v4(1);
     let _ = sock.set_unicast_hops_v6(1);
     let _ = sock.set_linger(Some(Duration::ZERO));
+}
+
+/// The close of `stream` sends a reset instead of a FIN.
+pub(crate) fn reset_on_close(stream: &mio::net::TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }

@@ -44,6 +44,8 @@ pub(crate) struct Shard {
     /// `now_ms()` + 1 of this writer's last session (0 = never), for
     /// `lastsess`.
     pub last_session: AtomicU64,
+    /// Connections accepted, sessions or not (`conn_tot`).
+    pub connections: AtomicU64,
     /// Connections refused by `tcp-request connection` rules (`dcon`).
     pub denied_conn: AtomicU64,
     /// Sessions refused by `tcp-request session` rules (`dses`).
@@ -55,7 +57,7 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    fn fields(&self) -> [&AtomicU64; 14] {
+    fn fields(&self) -> [&AtomicU64; 15] {
         [
             &self.sessions,
             &self.bytes_in,
@@ -67,6 +69,7 @@ impl Shard {
             &self.connects,
             &self.request_errors,
             &self.last_session,
+            &self.connections,
             &self.denied_conn,
             &self.denied_sess,
             &self.denied_req,

@@ -265,13 +265,25 @@ impl Session {
                 _ => {}
             }
         }
+        let (_, current) = self.slots.counts();
+        rt.frontend(self.frontend)
+            .counters
+            .session_started(ctx.worker, current as u64);
         self.content_rules(Side4::Frontend, ctx)
     }
 
-    /// `tcp-request session reject`: no session is logged; `dses` counts.
+    /// `tcp-request session reject`: no session is logged; `dses` counts
+    /// (`dreq` for a silent drop, as HAProxy).
     fn refuse_session(&mut self, ctx: &mut Ctx<'_>, silent: bool) -> Outcome {
-        let c = &ctx.rt.frontend(self.frontend).counters;
-        Counters::add(&c.shard(ctx.worker).denied_sess, 1);
+        let c = ctx.rt.frontend(self.frontend).counters.shard(ctx.worker);
+        Counters::add(
+            if silent {
+                &c.denied_req
+            } else {
+                &c.denied_sess
+            },
+            1,
+        );
         self.trace.logged = true;
         if silent {
             crate::net::sockopt::silent_drop(&self.client);
@@ -350,13 +362,15 @@ impl Session {
                     _ => &ctx.rt.frontend(self.frontend).counters,
                 };
                 Counters::add(&counters.shard(ctx.worker).denied_req, 1);
-                if decision == Decision::SilentDrop {
-                    crate::net::sockopt::silent_drop(&self.client);
-                }
                 self.phase = Phase::Idle;
                 self.trace
                     .end(Term::new(crate::base::log::Cause::Proxy, LogStage::Request));
-                Outcome::Close(Close::Abort)
+                if decision == Decision::SilentDrop {
+                    crate::net::sockopt::silent_drop(&self.client);
+                    return Outcome::Close(Close::Abort);
+                }
+                // HAProxy closes a rejected request with a FIN.
+                Outcome::Close(Close::Normal)
             }
         }
     }
@@ -495,7 +509,7 @@ impl Session {
         gate: ResponseGate,
         closed: bool,
         ctx: &mut Ctx<'_>,
-    ) -> Result<Option<ResponseGate>, Decision> {
+    ) -> Result<Option<ResponseGate>, (Decision, usize)> {
         let rt = ctx.rt;
         let Some(b) = self.backend else {
             return Ok(None);
@@ -514,8 +528,12 @@ impl Session {
             Decision::Accept => Ok(None),
             Decision::Wait { at } => Ok(Some(ResponseGate { at, ..gate })),
             d => {
-                Counters::add(&rt.backend(b).counters.shard(ctx.worker).denied_resp, 1);
-                Err(d)
+                // HAProxy counts it on the frontend, the backend and the server.
+                let w = ctx.worker;
+                let backend = rt.backend(b);
+                Counters::add(&backend.counters.shard(w).denied_resp, 1);
+                Counters::add(&rt.frontend(self.frontend).counters.shard(w).denied_resp, 1);
+                Err((d, n))
             }
         }
     }

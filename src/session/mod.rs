@@ -558,11 +558,19 @@ impl Session {
                 }
                 Outcome::Continue
             }
-            Err(_) => {
+            Err((decision, held)) => {
+                let server = ctx.rt.backend(conn.backend).server(conn.server);
+                Counters::add(&server.counters.shard(ctx.worker).denied_resp, 1);
                 self.phase = Phase::Forwarding { conn, gate: None };
+                // HAProxy read them: they count in `%B`.
+                self.down.bytes += held as u64;
                 self.trace
                     .end(Term::new(crate::base::log::Cause::Proxy, LogStage::Data));
-                Outcome::Close(Close::Abort)
+                if decision == crate::rules::Decision::SilentDrop {
+                    crate::net::sockopt::silent_drop(&self.client);
+                    return Outcome::Close(Close::Abort);
+                }
+                Outcome::Close(Close::Normal)
             }
         }
     }

@@ -453,6 +453,7 @@ impl Worker {
         let (gi, fe, mut accept_proxy) = (ls.generation, ls.l.frontend, ls.l.accept_proxy);
         let bind_id = ls.l.luid;
         let rt = &self.gens[gi].rt;
+        Counters::add(&rt.frontend(fe).counters.shard(self.id).connections, 1);
         // `tcp-request connection` rules: a refused client never becomes a
         // session (no log line, no `stot`); `dcon` counts it.
         let (mut peer, mut local) = (peer, local);
@@ -469,10 +470,19 @@ impl Worker {
                     accept_proxy |= expect_proxy;
                 }
                 refused => {
-                    let c = &rt.frontend(fe).counters;
-                    Counters::add(&c.shard(self.id).denied_conn, 1);
-                    if matches!(refused, Admission::SilentDrop) {
-                        crate::net::sockopt::silent_drop(&stream);
+                    // Accepted, then refused: in CumConns, not a session.
+                    let c = rt.frontend(fe).counters.shard(self.id);
+                    // HAProxy counts a silent drop as a denied request.
+                    match refused {
+                        Admission::SilentDrop => Counters::add(&c.denied_req, 1),
+                        _ => Counters::add(&c.denied_conn, 1),
+                    }
+                    Counters::add(&rt.process.accepted.shard(self.id).sessions, 1);
+                    rt.process.conn_rate.hit();
+                    match refused {
+                        Admission::SilentDrop => crate::net::sockopt::silent_drop(&stream),
+                        // HAProxy resets a refused connection.
+                        _ => crate::net::sockopt::reset_on_close(&stream),
                     }
                     return;
                 }
@@ -489,10 +499,8 @@ impl Worker {
             return;
         }
         let rt = &self.gens[gi].rt;
-        let (_, current) = slots.counts();
-        rt.frontend(fe)
-            .counters
-            .session_started(self.id, current as u64);
+        // `stot` counts it once its session rules let it in
+        // (`Session::start_rules`), as HAProxy does.
         Counters::add(&rt.process.accepted.shard(self.id).sessions, 1);
         rt.process.conn_rate.hit();
         let mut s = Session::new(key, stream, peer, local, fe, slots, rt, now);
