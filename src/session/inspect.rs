@@ -527,6 +527,7 @@ impl Session {
         match rt.rules.run(&rules, &rules.response, gate.at, &mut judge) {
             Decision::Accept => Ok(None),
             Decision::Wait { at } => Ok(Some(ResponseGate { at, ..gate })),
+            Decision::Close => Err((Decision::Close, n)),
             d => {
                 // HAProxy counts it on the frontend, the backend and the server.
                 let w = ctx.worker;

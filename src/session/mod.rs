@@ -16,7 +16,7 @@
 //! in a queue ([`queue::Place`]) and on its server (in [`Conn`]) are slots
 //! released when dropped.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -557,6 +557,16 @@ impl Session {
                     self.arm_idle_timeout(ctx);
                 }
                 Outcome::Continue
+            }
+            Err((crate::rules::Decision::Close, held)) => {
+                // `tcp-response content close`: what the server sent goes
+                // to the client, then both connections end.
+                let n = (&conn.stream).read(&mut ctx.scratch[..held]).unwrap_or(0);
+                let sent = (&self.client).write(&ctx.scratch[..n]).unwrap_or(0);
+                self.count_bytes(conn.backend, conn.server, 0, sent, ctx);
+                self.down.bytes += sent as u64;
+                self.phase = Phase::Forwarding { conn, gate: None };
+                Outcome::Close(Close::Normal)
             }
             Err((decision, held)) => {
                 let server = ctx.rt.backend(conn.backend).server(conn.server);
