@@ -11,7 +11,10 @@ mod http;
 pub mod mariadb;
 pub mod netns;
 pub mod nginx;
+pub mod probe;
 pub mod statspage;
+pub mod tcplog;
+pub mod tls;
 mod tools;
 
 #[allow(unused_imports)]

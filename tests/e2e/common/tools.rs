@@ -1,8 +1,10 @@
 //! Helper programs of the tests (nginx, mariadbd, openssl): finding them,
 //! skipping or failing when they are missing, and killing them on drop.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -11,8 +13,21 @@ use super::dead_addr;
 /// A free loopback port, for servers that cannot bind port 0 themselves
 /// (nginx, mariadbd) or must come back on the same port. Another process
 /// may take it before it is used; launchers retry on a bind failure.
+///
+/// Never the same port twice in one test process: the kernel often hands
+/// a just-closed port out again, and HAProxy (SO_REUSEPORT) would then
+/// happily bind two frontends, or two tests' frontends, on one port and
+/// share their connections.
 pub fn free_port() -> u16 {
-    dead_addr().port()
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..10_000 {
+        let port = dead_addr().port();
+        if given.insert(port) {
+            return port;
+        }
+    }
+    panic!("no fresh loopback port after 10000 tries");
 }
 
 /// True when `CI` is set (and not "false"/"0"): tools the tests need must
