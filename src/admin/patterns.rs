@@ -132,6 +132,9 @@ fn edit_error(e: EditError, out: &mut String, not_found: &str) {
     match e {
         EditError::BadKey(why) => {
             out.push_str(&why);
+            if !why.ends_with('.') {
+                out.push('.');
+            }
             out.push('\n');
         }
         EditError::NotFound => out.push_str(not_found),
@@ -151,7 +154,8 @@ fn show(ctx: &mut Ctx<'_>, a: &[String], out: &mut String, map: bool) {
                 r.uid,
                 r.file.as_deref().unwrap_or(""),
                 r.description,
-                r.len()
+                // HAProxy counts an entry once per way it is indexed.
+                r.len() * r.ways.len().max(1)
             ));
         }
         return;
@@ -171,6 +175,13 @@ fn show(ctx: &mut Ctx<'_>, a: &[String], out: &mut String, map: bool) {
 
 fn add(ctx: &mut Ctx<'_>, a: &[String], out: &mut String, map: bool) {
     let a = args(a);
+    if !map
+        && let Some(name) = a.first()
+        && ctx.rt.rules.patterns.find(name, false).is_none()
+        && ctx.rt.rules.patterns.find(name, true).is_some()
+    {
+        return out.push_str("This ACL is shared with a map containing samples. You must use the command 'add map' to add values.\n");
+    }
     with_ref(ctx, a.first(), map, out, |r, out| {
         let (key, value) = match (map, a.get(1), a.get(2)) {
             (false, Some(k), _) => (*k, None),
@@ -181,7 +192,7 @@ fn add(ctx: &mut Ctx<'_>, a: &[String], out: &mut String, map: bool) {
             }
             (true, _, _) => {
                 return out.push_str(
-                    "'add map' expects three parameters: map identifier, key and value.\n",
+                    "'add map' expects three parameters (map identifier, key and value) or one parameter (map identifier) and a payload\n",
                 );
             }
         };
@@ -221,11 +232,12 @@ fn set(ctx: &mut Ctx<'_>, a: &[String], out: &mut String) {
     });
 }
 
-/// Whether a way of matching is served by a tree (exact strings and
-/// addresses) or a list, as `get acl` reports.
-fn index_kind(m: MatchMethod) -> &'static str {
+/// Whether a way of matching is served by a tree (addresses, exact and
+/// prefix strings with case) or a list, as `get acl` reports.
+fn index_kind(m: MatchMethod, icase: bool) -> &'static str {
     match m {
-        MatchMethod::Str | MatchMethod::Ip => "tree",
+        MatchMethod::Ip => "tree",
+        MatchMethod::Str | MatchMethod::Beg if !icase => "tree",
         _ => "list",
     }
 }
@@ -247,12 +259,12 @@ fn get(ctx: &mut Ctx<'_>, a: &[String], out: &mut String, map: bool) {
                 (None, true) => format!("{head}, found=no"),
                 (Some(e), false) => format!(
                     "{head}, match=yes, idx={}, pattern=\"{}\"",
-                    index_kind(method),
+                    index_kind(method, icase),
                     e.key
                 ),
                 (Some(e), true) => format!(
                     "{head}, found=yes, idx={}, key=\"{}\", value=\"{}\", type=\"str\"",
-                    index_kind(method),
+                    index_kind(method, icase),
                     e.key,
                     e.value.as_deref().unwrap_or("")
                 ),

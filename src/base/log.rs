@@ -184,6 +184,10 @@ pub(crate) enum Handshake {
     ReadError,
     NotProxy,
     Invalid,
+    /// A `tcp-request session` rule refused the client after its PROXY
+    /// header: HAProxy logs the connection with "no error", which its
+    /// error text spells "Success".
+    Refused,
 }
 
 impl Handshake {
@@ -196,6 +200,7 @@ impl Handshake {
                 "Received something which does not look like a PROXY protocol header"
             }
             Handshake::Invalid => "Received an invalid PROXY protocol header",
+            Handshake::Refused => "Success",
         }
     }
 }

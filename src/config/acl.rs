@@ -43,6 +43,11 @@ impl Patterns {
             .position(|r| r.file.as_deref() == Some(file))
         {
             let r = &mut self.refs[i];
+            r.description.push_str(&format!(
+                ", by {used_by} at file '{}' line {}",
+                loc.file.display(),
+                loc.line
+            ));
             r.used.acl |= !map || used_by == "acl";
             r.used.map |= map && used_by == "map";
             return Ok(PatternRefId(i));
@@ -107,10 +112,17 @@ impl Patterns {
     fn way(&mut self, id: PatternRefId, method: MatchMethod, icase: bool) -> Result<usize, String> {
         let r = &mut self.refs[id.0];
         for e in &r.entries {
-            pattern::parse_pattern(method, None, icase, &e.key).map_err(|err| match &r.file {
-                Some(f) => format!("file '{f}': '{}': {err}", e.key),
-                None => err,
-            })?;
+            pattern::parse_pattern(method, None, icase, &e.key)
+                .map_err(|mut err| {
+                    if method == MatchMethod::Ip && pattern::looks_like_host_name(&e.key) {
+                        err.push_str(" (host names are not resolved here: write the address)");
+                    }
+                    err
+                })
+                .map_err(|err| match &r.file {
+                    Some(f) => format!("file '{f}': '{}': {err}", e.key),
+                    None => err,
+                })?;
         }
         if let Some(w) = r.ways.iter().position(|w| *w == (method, icase)) {
             return Ok(w);

@@ -304,19 +304,20 @@ fn parse_ip(text: &str) -> Result<IpNet, String> {
         };
         return Ok(IpNet::new(IpAddr::V6(v6), prefix));
     }
+    Err(invalid())
+}
+
+/// Whether a refused IP pattern looks like a host name, which HAProxy's
+/// config parser would resolve (splicer's says it does not; the runtime
+/// API resolves nothing, as HAProxy's).
+pub fn looks_like_host_name(text: &str) -> bool {
+    let addr = text.split('/').next().unwrap_or(text);
     // A name's last label is not all digits (no numeric top-level domain).
     let last_label = addr.rsplit('.').next().unwrap_or("");
-    let hostname = last_label.bytes().any(|b| b.is_ascii_alphabetic())
+    last_label.bytes().any(|b| b.is_ascii_alphabetic())
         && addr
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
-    if hostname {
-        return Err(format!(
-            "{} (host names are not resolved here: write the address)",
-            invalid()
-        ));
-    }
-    Err(invalid())
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
 }
 
 /// A prefix length in decimal digits, at most `max`.
@@ -501,7 +502,7 @@ mod tests {
             ("brackets", Ip, None, "[::1]", bad_ip("[::1]")),
             ("zone", Ip, None, "fe80::1%lo", bad_ip("fe80::1%lo")),
             ("two masks", Ip, None, "1.2.3.4/32/8", bad_ip("1.2.3.4/32/8")),
-            ("host name", Ip, None, "localhost", format!("{} (host names are not resolved here: write the address)", bad_ip("localhost"))),
+            ("host name", Ip, None, "localhost", bad_ip("localhost")),
             ("non-contiguous mask", Ip, None, "10.0.0.0/255.0.255.0", "'10.0.0.0/255.0.255.0': a non-contiguous netmask is not supported".into()),
             ("odd hex", Bin, None, "123", "an even number of hex digit is expected".into()),
             ("not hex", Bin, None, "12zz", "an hex digit is expected (found 'z')".into()),

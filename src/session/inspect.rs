@@ -285,10 +285,15 @@ impl Session {
             1,
         );
         self.trace.logged = true;
+        if self.proxied && !silent {
+            self.trace.handshake = Some(crate::base::log::Handshake::Refused);
+        }
         if silent {
             crate::net::sockopt::silent_drop(&self.client);
+            return Outcome::Close(Close::Abort);
         }
-        Outcome::Close(Close::Abort)
+        // HAProxy closes it with a FIN.
+        Outcome::Close(Close::Normal)
     }
 
     /// Starts inspecting with `side`'s content rules, or goes past them.

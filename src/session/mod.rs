@@ -139,6 +139,8 @@ pub(crate) struct Session {
     pub bind_id: u32,
     /// Variables set by rules.
     pub vars: Vars,
+    /// Its addresses came in a PROXY header.
+    proxied: bool,
     /// Client to server.
     up: Flow,
     /// Server to client.
@@ -189,6 +191,7 @@ impl Session {
             unix: None,
             bind_id: 0,
             vars: Vars::default(),
+            proxied: false,
             up: Flow::new(Default::default()),
             down: Flow::new(Default::default()),
             deadline: Deadline::default(),
@@ -414,6 +417,7 @@ impl Session {
                     self.client_addr = src;
                     self.local_addr = dst;
                 }
+                self.proxied = true;
                 self.start_rules(ctx)
             }
             Err(e) => {
