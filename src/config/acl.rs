@@ -255,6 +255,13 @@ impl AclTable {
     }
 }
 
+/// HAProxy's message for a fetch without a default method and no `-m`.
+fn need_method(keyword: &str) -> String {
+    format!(
+        "matching method must be specified first (using '-m') when using a sample fetch of this type ('{keyword}')"
+    )
+}
+
 /// Reads `EXPR [flags] [op] values...` (an `acl` line after its name, or
 /// the inside of `{ }`) into one expression or more (`-f` files and inline
 /// values are separate lists).
@@ -268,6 +275,7 @@ fn acl_body(
     };
     let parsed = sample_expr(text, patterns, loc)?;
     let mut method = parsed.method;
+    let keyword = text.split(['(', ',']).next().unwrap_or(text);
     let mut icase = false;
     let mut forced_uid = None;
     let mut map_file = false;
@@ -294,10 +302,11 @@ fn acl_body(
                         if !files.is_empty() {
                             return Err("'-m' must only be specified before patterns and files in parsing ACL expression.".into());
                         }
-                        method = MatchMethod::from_name(arg).ok_or_else(|| {
+                        method = Some(MatchMethod::from_name(arg).ok_or_else(|| {
                             format!("unknown matching method '{arg}' when parsing ACL expression")
-                        })?;
+                        })?);
                     }
+                    "-f" if method.is_none() => return Err(need_method(keyword)),
                     "-f" => files.push((arg.clone(), icase)),
                     _ => {
                         forced_uid = Some(
@@ -315,6 +324,9 @@ fn acl_body(
             }
         }
     }
+    let Some(method) = method else {
+        return Err(need_method(keyword));
+    };
     let mut op = None;
     if matches!(method, MatchMethod::Int | MatchMethod::Len) {
         op = match words.get(i).map(String::as_str) {
@@ -358,7 +370,6 @@ fn acl_body(
     // even an empty one (after the files' lists).
     {
         // Shown as the fetch's keyword (`acl 'req.payload' ...`).
-        let keyword = text.split(['(', ',']).next().unwrap_or(text);
         let id = patterns.inline(keyword, forced_uid, loc);
         let version = matches!(parsed.expr.fetch, Fetch::Payload(_, PayloadFetch::SslVer));
         patterns.refs[id.0].entries = values

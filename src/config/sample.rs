@@ -275,8 +275,8 @@ pub(super) fn parse_var(v: &str) -> Result<VarName, String> {
 #[derive(Debug, Clone)]
 pub(super) struct Parsed {
     pub expr: SampleExpr,
-    /// The ACL method when no `-m` is given.
-    pub method: MatchMethod,
+    /// The ACL method when no `-m` is given (`None`: `-m` is required).
+    pub method: Option<MatchMethod>,
     pub stage: Stage,
 }
 
@@ -346,8 +346,12 @@ pub(super) fn parse(text: &str, maps: &mut dyn MapFiles) -> Result<Parsed, Strin
         converters.push(c);
         output = out;
     }
-    let method = if converters.is_empty() {
-        kw.method
+    // Binary samples and variables have no default method (HAProxy's
+    // table in 7.1): an ACL must say `-m`.
+    let method = if converters.is_empty() && kw.name != "var" && kw.output != SampleType::Bin {
+        Some(kw.method)
+    } else if converters.is_empty() {
+        None
     } else {
         default_method(output)
     };
@@ -362,13 +366,13 @@ pub(super) fn parse(text: &str, maps: &mut dyn MapFiles) -> Result<Parsed, Strin
     })
 }
 
-fn default_method(t: SampleType) -> MatchMethod {
+fn default_method(t: SampleType) -> Option<MatchMethod> {
     match t {
-        SampleType::Bool => MatchMethod::Bool,
-        SampleType::Int => MatchMethod::Int,
-        SampleType::Ip => MatchMethod::Ip,
-        SampleType::Str => MatchMethod::Str,
-        SampleType::Bin => MatchMethod::Bin,
+        SampleType::Bool => Some(MatchMethod::Bool),
+        SampleType::Int => Some(MatchMethod::Int),
+        SampleType::Ip => Some(MatchMethod::Ip),
+        SampleType::Str => Some(MatchMethod::Str),
+        SampleType::Bin => None,
     }
 }
 
@@ -515,12 +519,12 @@ mod tests {
             p.expr.converters,
             vec![Converter::IpMask { v4: 24, v6: None }]
         );
-        assert_eq!(p.method, MatchMethod::Ip);
+        assert_eq!(p.method, Some(MatchMethod::Ip));
         let p = parse("req.payload(0,4)", &mut NoMaps).unwrap();
         assert_eq!(p.expr.fetch, req(PayloadFetch::Bytes { offset: 0, len: 4 }));
         assert_eq!(p.stage, Stage::Request);
         let p = parse("req.ssl_sni,lower,map_str(/x.map,def)", &mut NoMaps).unwrap();
-        assert_eq!(p.method, MatchMethod::Str);
+        assert_eq!(p.method, Some(MatchMethod::Str));
         assert!(matches!(
             p.expr.converters[1],
             Converter::Map {
