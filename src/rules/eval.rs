@@ -452,17 +452,14 @@ fn payload_fetch(p: &PayloadFetch, buf: &[u8], last: bool) -> Fetched {
                 Str(b.to_vec())
             })
         }
-        PayloadFetch::RdpCookieCnt(name) => {
-            // A count: 1 when the cookie is there, 0 when it cannot be.
-            match payload::rdp_cookie(buf, name.as_deref()) {
-                Parsed::Value(_) => Fetched::some(Int(1)),
-                Parsed::Absent => Fetched::some(Int(0)),
-                Parsed::Incomplete => Fetched {
-                    value: Some(Int(0)),
-                    may_change: !last,
-                },
-            }
-        }
+        PayloadFetch::RdpCookieCnt(name) => match payload::rdp_cookie_cnt(buf, name.as_deref()) {
+            // None so far, and more bytes may bring one.
+            Parsed::Incomplete => Fetched {
+                value: Some(Int(0)),
+                may_change: !last,
+            },
+            r => out(r, last, Int),
+        },
         PayloadFetch::ProtoHttp => out(payload::proto_http(buf), last, Bool),
     }
 }
