@@ -212,6 +212,9 @@ impl Engine {
 
     /// One ACL expression against its pattern list.
     fn expr(&self, e: &AclExpr, f: &dyn Facts) -> Verdict {
+        if let Some(v) = self.alpn_expr(e, f) {
+            return v;
+        }
         let s = self.sample(&e.sample, f);
         let hit = s.value.as_ref().is_some_and(|v| {
             self.patterns
@@ -224,6 +227,33 @@ impl Engine {
             (false, true) => Verdict::Wait,
             (false, false) => Verdict::NoMatch,
         }
+    }
+
+    /// `req.ssl_alpn` alone gives every protocol the client offers, as
+    /// HAProxy's multi-valued fetch: the ACL matches when one matches.
+    fn alpn_expr(&self, e: &AclExpr, f: &dyn Facts) -> Option<Verdict> {
+        let Fetch::Payload(dir, PayloadFetch::SslAlpn) = &e.sample.fetch else {
+            return None;
+        };
+        if !e.sample.converters.is_empty() {
+            return None;
+        }
+        let Some((buf, last)) = f.data(*dir) else {
+            return Some(Verdict::NoMatch);
+        };
+        let list = self.patterns.refs.get(e.patterns.0)?;
+        Some(match hello::ssl_alpn_names(buf) {
+            Parsed::Value(mut names) => {
+                if names.any(|n| list.matches(e.way, &Sample::Str(n.to_vec()))) {
+                    Verdict::Match
+                } else {
+                    Verdict::NoMatch
+                }
+            }
+            Parsed::Absent => Verdict::NoMatch,
+            Parsed::Incomplete if last => Verdict::NoMatch,
+            Parsed::Incomplete => Verdict::Wait,
+        })
     }
 
     /// An ACL: its expressions OR-ed.
@@ -433,9 +463,15 @@ fn payload_fetch(p: &PayloadFetch, buf: &[u8], last: bool) -> Fetched {
             may_change: !last,
         },
         PayloadFetch::Bytes { offset, len } => {
-            out(payload::payload(buf, *offset, *len), last, |b| {
+            let mut r = out(payload::payload(buf, *offset, *len), last, |b| {
                 Bin(b.to_vec())
-            })
+            });
+            // Length 0: everything from the offset on, which grows as bytes
+            // arrive (like `req.len`).
+            if *len == 0 && r.value.is_some() {
+                r.may_change = !last;
+            }
+            r
         }
         PayloadFetch::Lv { off1, len1, off2 } => {
             out(payload::payload_lv(buf, *off1, *len1, *off2), last, |b| {
@@ -452,13 +488,15 @@ fn payload_fetch(p: &PayloadFetch, buf: &[u8], last: bool) -> Fetched {
                 Str(b.to_vec())
             })
         }
-        PayloadFetch::RdpCookieCnt(name) => match payload::rdp_cookie_cnt(buf, name.as_deref()) {
-            // None so far, and more bytes may bring one.
+        PayloadFetch::RdpCookieCnt(name) => match payload::rdp_cookie(buf, name.as_deref()) {
+            // A count: 1 when the cookie is there, 0 when it cannot be (or
+            // not yet: more bytes may bring it).
+            Parsed::Value(_) => Fetched::some(Int(1)),
+            Parsed::Absent => Fetched::some(Int(0)),
             Parsed::Incomplete => Fetched {
                 value: Some(Int(0)),
                 may_change: !last,
             },
-            r => out(r, last, Int),
         },
         PayloadFetch::ProtoHttp => out(payload::proto_http(buf), last, Bool),
     }

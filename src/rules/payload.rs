@@ -1,6 +1,6 @@
 //! The first bytes of a stream read as raw payload or as the head of a
 //! small protocol, for HAProxy's layer-6 fetches (configuration manual
-//! 7.3.5): `req.payload`, `req.payload_lv`, `req.rdp_cookie[_cnt]` and
+//! 7.3.5): `req.payload`, `req.payload_lv`, `req.rdp_cookie` and
 //! `req.proto_http`.
 //!
 //! Each function takes the bytes received so far from the start of the
@@ -65,6 +65,7 @@ const RDP_COOKIE_AT: usize = 11;
 /// The value runs to the first CR, which must be followed by LF. Where
 /// HAProxy waits for 19 bytes, a prefix already unlike `Cookie:` or the
 /// name answers at once.
+/// `req.rdp_cookie_cnt` is 1 when this finds the cookie, 0 when it cannot.
 pub(crate) fn rdp_cookie<'a>(buf: &'a [u8], name: Option<&str>) -> Parsed<&'a [u8]> {
     let rest = buf.get(RDP_COOKIE_AT..).unwrap_or_default();
     let rest = match starts_with_ci(rest, b"Cookie:") {
@@ -94,16 +95,6 @@ pub(crate) fn rdp_cookie<'a>(buf: &'a [u8], name: Option<&str>) -> Parsed<&'a [u
             None => Parsed::Incomplete,
         },
         None => Parsed::Incomplete,
-    }
-}
-
-/// `req.rdp_cookie_cnt([name])`: 1 when [`rdp_cookie`] finds the cookie,
-/// 0 when it cannot be there.
-pub(crate) fn rdp_cookie_cnt(buf: &[u8], name: Option<&str>) -> Parsed<i64> {
-    match rdp_cookie(buf, name) {
-        Parsed::Value(_) => Parsed::Value(1),
-        Parsed::Absent => Parsed::Value(0),
-        Parsed::Incomplete => Parsed::Incomplete,
     }
 }
 
@@ -445,9 +436,6 @@ mod tests {
         for (desc, buf, name, want) in cases {
             assert_eq!(rdp_cookie(buf, *name), *want, "{desc}");
         }
-        assert_eq!(rdp_cookie_cnt(&alice, Some("mstshash")), V(1));
-        assert_eq!(rdp_cookie_cnt(&alice, Some("msts")), V(0));
-        assert_eq!(rdp_cookie_cnt(&alice[..20], None), I);
     }
 
     /// Every answer here is what HAProxy 2.6.12 gave (req.proto_http).

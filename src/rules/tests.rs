@@ -244,3 +244,28 @@ fn runtime_edits_apply_to_the_next_match() {
     list.clear();
     assert_eq!(verdict("192.0.2.1"), Verdict::NoMatch);
 }
+
+#[test]
+fn alpn_matches_any_protocol_offered() {
+    let (c, e) = config(
+        " tcp-request inspect-delay 5s\n use_backend be if { req.ssl_alpn http/1.1 }\n\
+         use_backend be if { req.ssl_alpn h3 }\n use_backend be if { req.ssl_sni -i WWW.foobar.com }",
+    );
+    let rs = rules(&c);
+    let hello = hello::client_hello(Some("www.foobar.com"), &["h2", "http/1.1"], 0);
+    let verdicts = |data: &[u8], last: bool| -> Vec<Verdict> {
+        let f = Fake::new("127.0.0.1").with(data, last);
+        rs.use_backend
+            .iter()
+            .map(|u| e.cond(rs, u.cond.as_ref(), &f))
+            .collect()
+    };
+    assert_eq!(
+        verdicts(&hello, false),
+        [Verdict::Match, Verdict::NoMatch, Verdict::Match]
+    );
+    // Part of the hello: every fetch on it waits, until the delay ends.
+    let part = &hello[..hello.len() / 2];
+    assert_eq!(verdicts(part, false), [Verdict::Wait; 3]);
+    assert_eq!(verdicts(part, true), [Verdict::NoMatch; 3]);
+}
