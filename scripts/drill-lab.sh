@@ -363,3 +363,155 @@ drill_db_primary_kill() {
     [ "${R[errors]}" = 0 ] || failures+=("${R[errors]} reads through :3307 failed (first: ${R[first_error]})")
     lab_verdict "${failures[@]}"
 }
+
+# --- lab-blocklist ----------------------------------------------------------------
+# An operator shuts one client out at run time: 'add acl conf/blocklist.lst
+# ADDR' on the runtime API of both load balancers (conf/foobar.cfg's web and
+# tls frontends: tcp-request connection reject if { src -f
+# conf/blocklist.lst }), while another client keeps loading the site. The
+# lists live in each process and the pair shares nothing: lb2 needs the
+# entry too, for when it takes the VIP over, which the drill then makes it
+# do (lb1's cable pulled). 'del acl' lets the client in again.
+LAB_BLOCKLIST=conf/blocklist.lst
+LAB_CLIENT=198.51.100.2   # the client host: the one refused
+LAB_CLIENT2=198.51.100.3  # client2: served all along
+
+lab_stat() { python3 "$LAB_HELPER" stat "$TMP/lab/$1/admin.sock" "$2" "$3" "$4"; }
+# Connections refused by tcp-request connection rules on LB (web + tls).
+lab_dcon() { echo $(($(lab_stat "$1" web FRONTEND dcon) + $(lab_stat "$1" tls FRONTEND dcon))); }
+
+# lab_try HOST URL LB: one GET from HOST (its own connection, 2 s at most)
+# through the VIP, held by LB. Prints "ok SERVER"; "refused CURL_EXIT
+# ERROR" when it failed and LB's rules counted one more refused connection
+# (curl says 52 or 56 for :80, 35 for :443, or 7 when the reset comes
+# before it looked at its connect); else "failed CURL_EXIT ERROR (dcon +N)".
+lab_try() {
+    local out rc=0 d0 d1
+    d0=$(lab_dcon "$3")
+    out=$(on "$1" curl -sS --max-time 2 --cacert "$TMP/lab/tls/ca.crt" "$2" 2>&1) || rc=$?
+    d1=$(lab_dcon "$3")
+    out=$(tail -n1 <<<"$out" | sed 's/ *$//')
+    if [ "$rc" = 0 ]; then
+        echo "ok $(sed -n 's/.*served by \([a-z0-9]*\).*/\1/p' <<<"$out")"
+    elif [ $((d1 - d0)) = 1 ]; then
+        echo "refused $rc $out"
+    else
+        echo "failed $rc $out (dcon +$((d1 - d0)))"
+    fi
+}
+
+# one_line TEXT: its lines joined, trimmed; "(empty: done)" for none (the
+# runtime API's answer to a change that worked).
+one_line() { local t; t=$(tr -s '\n' ' ' <<<"$1" | sed 's/^ *//; s/ *$//'); echo "${t:-(empty: done)}"; }
+joined() { local IFS=';'; sed 's/;/; /g' <<<"$*"; }
+
+# wait_holder PATTERN: up to 5 s until vip_holder matches PATTERN ("*lb2 *":
+# lb2 holds it, "lb1 ": lb1 alone).
+wait_holder() {
+    local i
+    for i in $(seq 50); do
+        # shellcheck disable=SC2053 # a pattern on purpose
+        [[ "$(vip_holder)" == $1 ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_served HOST URL LB: up to 3 s until HOST gets a page; the last answer.
+wait_served() {
+    local i r
+    for i in $(seq 15); do
+        r=$(lab_try "$@")
+        [[ $r == ok* ]] && break
+        sleep 0.2
+    done
+    echo "$r"
+}
+
+drill_lab_blocklist() {
+    require curl:curl
+    lab_prepare splicer keepalived-haproxy
+    local http=http://www.foobar.com/ https=https://www.foobar.com/ h a r u
+    local failures=() answers=() through_lb1=() through_lb2=() again=()
+    say "conf/foobar.cfg, frontends web (:80) and tls (:443): tcp-request connection reject if { src -f $LAB_BLOCKLIST }"
+    say "refused at run time: client ($LAB_CLIENT); client2 ($LAB_CLIENT2) sends a GET to $LAB_VIP:80 every 10 ms meanwhile"
+    for u in "$http" "$https"; do
+        r=$(lab_try client "$u" lb1)
+        [[ $r == ok* ]] || die "client is not served before the drill: $u: $r"
+    done
+
+    on client2 python3 "$LAB_HELPER" gap "$LAB_VIP:80" "$LB_CLIENT_MAX_SECS" "$TMP/gap.tsv" "$TMP/stop" &
+    local load_pid=$!
+    PIDS+=("$load_pid")
+    sleep 1
+    local t_add
+    t_add=$EPOCHREALTIME
+    T_KILL=$t_add
+    for h in lb1 lb2; do
+        a=$(lab_cli "$h" "add acl $LAB_BLOCKLIST $LAB_CLIENT")
+        answers+=("$h: add acl $LAB_BLOCKLIST $LAB_CLIENT: $(one_line "$a")")
+    done
+    # The very next connection is refused (the runtime API answers once
+    # the list has changed), and the ones after it, :80 and :443.
+    for u in "$http" "$http" "$https" "$http" "$https" "$http" "$https"; do
+        r=$(lab_try client "$u" lb1)
+        through_lb1+=("${u%%:*} ${r%% curl: *}")
+        [[ $r == refused* ]] || failures+=("client through lb1, $u: $r (should be refused)")
+    done
+    sleep 1
+    touch "$TMP/stop"
+    wait "$load_pid" || die "client2's load failed"
+    forget "$load_pid"
+    read_summary_lab "$t_add"
+    [ "${R[errors]}" = 0 ] || failures+=("client2: ${R[errors]} of ${R[attempts]} requests failed (first: ${R[first_error]})")
+    [ "${R[recovered.0]}" = yes ] || failures+=("client2 got no answer after the add")
+
+    # Failover: lb2 serves the VIP, and refuses the client too.
+    local t_fault t_over served2 back
+    t_fault=$EPOCHREALTIME
+    lab link lb1 down
+    # (lb1, alone with its cable out, may keep its copy: nobody reaches it.)
+    wait_holder "*lb2 *" || failures+=("lb2 did not take the VIP within 5 s of lb1's cable pulled")
+    t_over=$(ms_between "$t_fault" "$EPOCHREALTIME")
+    served2=$(wait_served client2 "$https" lb2)
+    [[ $served2 == ok* ]] || failures+=("client2 not served through lb2: $served2")
+    for u in "$http" "$https"; do
+        r=$(lab_try client "$u" lb2)
+        through_lb2+=("${u%%:*} ${r%% curl: *}")
+        [[ $r == refused* ]] || failures+=("client through lb2, $u: $r (should be refused)")
+    done
+    lab link lb1 up
+    wait_holder "lb1 " || failures+=("the VIP did not return to lb1 alone within 5 s (holders: $(vip_holder))")
+    back=$(wait_served client2 "$http" lb1)
+    [[ $back == ok* ]] || failures+=("client2 not served after lb1 came back: $back")
+
+    # The operator lets the client in again, on both.
+    local get_before get_after
+    get_before=$(one_line "$(lab_cli lb1 "get acl $LAB_BLOCKLIST $LAB_CLIENT")")
+    for h in lb1 lb2; do
+        a=$(lab_cli "$h" "del acl $LAB_BLOCKLIST $LAB_CLIENT")
+        answers+=("$h: del acl $LAB_BLOCKLIST $LAB_CLIENT: $(one_line "$a")")
+    done
+    get_after=$(one_line "$(lab_cli lb1 "get acl $LAB_BLOCKLIST $LAB_CLIENT")")
+    for u in "$http" "$https"; do
+        r=$(lab_try client "$u" lb1)
+        again+=("${u%%:*} $r")
+        [[ $r == ok* ]] || failures+=("client after del acl, $u: $r (should be served)")
+    done
+
+    say "runtime API:"
+    printf '  %s\n' "${answers[@]}"
+    say "results (refused N: curl's exit status N, and the LB's dcon rose by one):"
+    printf '  %-36s %s\n' \
+        "client through lb1, after the add" "$(printf '%s\n' "${through_lb1[@]}" | sort | uniq -c |
+            awk '{ n = $1; sub(/^ *[0-9]+ /, ""); printf "%s%s x%d", sep, $0, n; sep = "; " }')" \
+        "client2 meanwhile (every 10 ms)" "${R[ok]} of ${R[attempts]} answered, ${R[errors]} failed$(first_error); longest gap ${R[gap_ms.0]} ms" \
+        "lb1's cable pulled: lb2 has the VIP" "after ${t_over} ms" \
+        "client2 through lb2" "$served2" \
+        "client through lb2" "$(joined "${through_lb2[@]}")" \
+        "lb1's cable back: VIP held by" "$(vip_holder)(client2: $back)" \
+        "get acl on lb1, before del" "$get_before" \
+        "get acl on lb1, after del" "$get_after" \
+        "client after del acl" "$(joined "${again[@]}")"
+    lab_verdict "${failures[@]}"
+}

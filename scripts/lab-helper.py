@@ -12,6 +12,8 @@
     show-stat SOCKET             'show stat' from a stats socket, as a table
     servers SOCKET BACKEND       BACKEND's servers from 'show stat': "name status
                                  addr" lines (addr "-" while it has none)
+    stat SOCKET PROXY NAME FIELD one field of 'show stat' (NAME: a server,
+                                 FRONTEND or BACKEND), e.g. web FRONTEND dcon
     dns SERVER NAME [TYPE]       one UDP query (TYPE A, the default, or SRV) to
                                  the name server SERVER (port 53): "rcode X"
                                  then one line per answer record
@@ -243,6 +245,20 @@ def servers(path, backend):
         print(f[col["svname"]], f[col["status"]].replace(" ", "_"), f[col["addr"]] or "-")
 
 
+def stat(path, proxy, name, field):
+    lines = cli(path, "show stat").splitlines()
+    head = lines[0].lstrip("# ").split(",")
+    col = {n: i for i, n in enumerate(head)}
+    if field not in col:
+        sys.exit(f"stat: no column {field!r} in show stat")
+    for line in lines[1:]:
+        f = line.split(",")
+        if len(f) >= len(head) and f[col["pxname"]] == proxy and f[col["svname"]] == name:
+            print(f[col[field]])
+            return
+    sys.exit(f"stat: no row {proxy}/{name} in show stat")
+
+
 def dns_name(msg, pos):
     """A (possibly compressed) name at pos: (name, position after it)."""
     labels, end = [], None
@@ -363,6 +379,8 @@ def main(argv):
         vip_events(argv[2], argv[3], argv[4])
     elif cmd == "servers" and len(argv) == 4:
         servers(argv[2], argv[3])
+    elif cmd == "stat" and len(argv) == 6:
+        stat(*argv[2:])
     elif cmd == "dns" and len(argv) in (4, 5) and (len(argv) == 4 or argv[4] in ("A", "SRV")):
         dns(argv[2], argv[3], *argv[4:])
     elif cmd == "cli" and len(argv) == 4:

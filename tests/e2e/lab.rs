@@ -1,10 +1,12 @@
 //! The www.foobar.com lab (scripts/lab) as a user runs it: `up` builds the
 //! hosts in network namespaces, the client finds www.foobar.com through the
 //! lab's name server (dnsmasq on the dns host) and gets pages and database
-//! rows through the VIP, the load balancers find the web servers through
-//! DNS too (server-template), `down` leaves nothing behind. And
-//! conf/foobar.cfg, the file both lab load balancers run, stays valid for
-//! splicer and HAProxy.
+//! rows through the VIP, over HTTPS too, where the load balancer routes by
+//! the TLS name (SNI) and leaves TLS to the web servers; the load balancers
+//! find the web servers through DNS too (server-template), `down` leaves
+//! nothing behind. And conf/foobar.cfg, the file both lab load balancers
+//! run, stays valid for splicer and HAProxy. (The run-time blocklist is
+//! the drill `scripts/drill lab-blocklist`.)
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::api::{ask, stat_field};
-use crate::common::{netns, require_tools, scratch_dir, splicer_bin, wait_for};
+use crate::common::{haproxy, netns, require_tools, scratch_dir, splicer_bin, wait_for};
 
 const VIP: &str = "198.51.100.100";
 const DNS: &str = "198.51.100.53";
@@ -34,7 +36,10 @@ fn text(out: &Output) -> String {
 #[test]
 fn foobar_cfg_is_valid_for_splicer_and_haproxy() {
     let cfg = repo().join("conf/foobar.cfg");
+    // From the repository's root, as the lab starts the load balancers:
+    // the blocklist's path (conf/blocklist.lst) is relative to it.
     let out = Command::new(splicer_bin())
+        .current_dir(repo())
         .arg("-c")
         .arg("-f")
         .arg(&cfg)
@@ -47,6 +52,7 @@ fn foobar_cfg_is_valid_for_splicer_and_haproxy() {
         return;
     };
     let out = Command::new(&tools[0])
+        .current_dir(repo())
         .arg("-c")
         .arg("-f")
         .arg(&cfg)
@@ -56,7 +62,8 @@ fn foobar_cfg_is_valid_for_splicer_and_haproxy() {
 }
 
 /// One lab, its own namespace prefix and state directory; `down` on drop,
-/// also after a failed assertion.
+/// also after a failed assertion. Its load balancers run splicer, or
+/// HAProxy 2.6 with keepalived under `SPLICER_TEST_BIN=haproxy`.
 struct Lab {
     name: String,
     dir: PathBuf,
@@ -68,7 +75,14 @@ impl Lab {
             .args(args)
             .env("LAB_NAME", &self.name)
             .env("LAB_DIR", &self.dir)
-            .env("LAB_LB", "splicer")
+            .env(
+                "LAB_LB",
+                if haproxy::enabled() {
+                    "keepalived-haproxy"
+                } else {
+                    "splicer"
+                },
+            )
             .env("SPLICER_BIN", splicer_bin())
             .stdin(Stdio::null())
             .output()
@@ -115,6 +129,36 @@ impl Lab {
         self.ok(&["exec", "client", "python3", helper, "dns", DNS, name, qtype])
     }
 
+    /// `openssl s_client` from the client to VIP:443, asking for `sni`
+    /// (none: no SNI at all): its output, the server's certificate in it.
+    fn tls_hello(&self, sni: Option<&str>) -> String {
+        let ca = self.dir.join("tls/ca.crt");
+        let mut args = vec![
+            "exec",
+            "client",
+            "openssl",
+            "s_client",
+            "-connect",
+            "198.51.100.100:443",
+            "-CAfile",
+            ca.to_str().unwrap(),
+            "-verify_return_error",
+        ];
+        match sni {
+            Some(name) => args.extend(["-servername", name, "-verify_hostname", name]),
+            None => args.push("-noservername"),
+        }
+        self.ok(&args)
+    }
+
+    /// The `stot` (sessions so far) of backend `be` on lb1.
+    fn backend_sessions(&self, be: &str) -> u64 {
+        let csv = ask(&self.dir.join("lb1").join("admin.sock"), "show stat");
+        stat_field(&csv, be, "BACKEND", "stot")
+            .parse()
+            .unwrap_or_else(|e| panic!("{be} stot: {e}\n{csv}"))
+    }
+
     fn namespaces(&self) -> Vec<String> {
         let list = netns::ip(&["netns", "list"]);
         list.lines()
@@ -144,6 +188,7 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
         "mariadb",
         "curl",
         "dnsmasq",
+        "openssl",
     ];
     if require_tools(test, &tools).is_none() {
         return;
@@ -156,7 +201,7 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
     let up = lab.ok(&["up"]);
     eprintln!("scripts/lab up took {:?}:\n{up}", started.elapsed());
     assert!(up.contains(&format!("VIP {VIP} held by lb1")), "{up}");
-    assert_eq!(lab.namespaces().len(), 10, "{:?}", lab.namespaces());
+    assert_eq!(lab.namespaces().len(), 11, "{:?}", lab.namespaces());
 
     // Names: the client's resolver (its resolv.conf, mounted by `ip netns
     // exec`) asks dnsmasq on the dns host; www is the VIP.
@@ -242,6 +287,60 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
         BTreeSet::from(["web1".into(), "web2".into(), "web3".into()])
     );
 
+    // HTTPS through the VIP, the name the client asks for picking the
+    // backend on lb1: www.foobar.com to the web servers' :443,
+    // static.foobar.com to their :8443, each Nginx with its one site and
+    // certificate. The page says which site answered, curl checks the
+    // certificate against the name (a wrong backend fails there), and
+    // show stat says which backend took the session.
+    let ca = lab.dir.join("tls/ca.crt");
+    for (name, backend) in [
+        ("www.foobar.com", "www_tls"),
+        ("static.foobar.com", "static_tls"),
+    ] {
+        let before = lab.backend_sessions(backend);
+        let url = format!("https://{name}/");
+        let page = lab.ok(&[
+            "exec",
+            "client",
+            "curl",
+            "-fsS",
+            "--max-time",
+            "2",
+            "--cacert",
+            ca.to_str().unwrap(),
+            &url,
+        ]);
+        assert!(page.contains(&format!("<h1>{name}</h1>")), "{url}:\n{page}");
+        assert!(page.contains("served by web"), "{url}:\n{page}");
+        assert_eq!(
+            lab.backend_sessions(backend),
+            before + 1,
+            "{url}: {backend}"
+        );
+
+        // Passed through, not terminated: the certificate the client got is
+        // the web servers' own file, byte for byte (the load balancers have
+        // no key; they copy the bytes both ways).
+        let hello = lab.tls_hello(Some(name));
+        let served = pem_certificate(&hello).unwrap_or_else(|| panic!("{name}: {hello}"));
+        let file = std::fs::read_to_string(lab.dir.join(format!("tls/{name}.crt"))).unwrap();
+        assert_eq!(served.trim(), file.trim(), "{name}:\n{hello}");
+        assert!(hello.contains("Verify return code: 0 (ok)"), "{hello}");
+    }
+    // A client that names nothing gets the default backend, www.
+    let before = lab.backend_sessions("www_tls");
+    let hello = lab.tls_hello(None);
+    assert!(
+        hello.contains("subject=O = www.foobar.com lab, CN = www.foobar.com"),
+        "{hello}"
+    );
+    assert_eq!(
+        lab.backend_sessions("www_tls"),
+        before + 1,
+        "no SNI: www_tls"
+    );
+
     // Databases: a row written through :3306 (db1) is read through :3307
     // from db2, by replication.
     let w = lab.sql(
@@ -273,7 +372,7 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
 
     let down = lab.ok(&["down"]);
     assert!(
-        down.contains("down (10 namespaces"),
+        down.contains("down (11 namespaces"),
         "{down}\n(last read: {last})"
     );
     assert!(lab.namespaces().is_empty(), "left: {:?}", lab.namespaces());
@@ -286,4 +385,12 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
     }
     // Twice is fine.
     lab.ok(&["down"]);
+}
+
+/// The first PEM certificate in `text` (what `openssl s_client` prints).
+fn pem_certificate(text: &str) -> Option<&str> {
+    let start = text.find("-----BEGIN CERTIFICATE-----")?;
+    let end = "-----END CERTIFICATE-----";
+    let len = text[start..].find(end)? + end.len();
+    Some(&text[start..start + len])
 }
