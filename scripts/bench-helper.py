@@ -18,14 +18,25 @@
       "REQS_PER_S ERRORS" from wrk's text output (errors = socket errors +
       non-2xx/3xx responses).
 
-  raw RESULTS
-      Every run's value, one line per metric and variant.
+  raw RESULTS [--per-conn]
+      Every run's value, one line per metric and variant; with --per-conn,
+      each followed by the proxy's CPU µs per connection of that run.
 
   table RESULTS
       Medians of the TSV lines "variant metric rep value cpu_pct" written by
       scripts/bench, as the markdown tables BENCHMARKS.md shows.
+
+  blocklist FILE N
+      Writes N IPv4 blocklist entries for `src -f` (addresses, /32s and
+      networks from /8 to /25), always the same ones, none holding 127.0.0.1.
+
+  rules-table RESULTS
+      The tables of `scripts/bench --rules` from the same TSV lines:
+      connections/s, proxy CPU and proxy CPU per connection, rules against
+      no rules and splicer against HAProxy.
 """
 
+import ipaddress
 import json
 import math
 import os
@@ -224,13 +235,135 @@ def table(argv):
 
 def raw(argv):
     """Every run's value, per metric and variant, to show the spread."""
+    per_conn = "--per-conn" in argv[1:]
     runs = {}
     with open(argv[0]) as f:
         for line in f:
-            variant, metric, _rep, value, _cpu = line.rstrip("\n").split("\t")
+            variant, metric, _rep, value, cpu = line.rstrip("\n").split("\t")
+            if per_conn and cpu not in ("", "-") and float(value) > 0:
+                value += f" ({float(cpu) / 100 * 1e6 / float(value):.1f} µs)"
             runs.setdefault((metric, variant), []).append(value)
     for (metric, variant), values in runs.items():
         print(f"{metric:10} {variant:17} {'  '.join(values)}")
+
+
+def blocklist(argv):
+    """Mostly single addresses in 10/8 (bare or /32, as lists from the wild
+    have them), one entry in ten a /24 in 172.16/12, and a few networks near
+    127.0.0.1 so that a prefix lookup for it goes deep before it fails."""
+    name, n = argv[0], int(argv[1])
+    near = ["127.0.0.2", "127.0.0.128/25", "127.0.1.0/24", "127.1.0.0/16",
+            "127.128.0.0/9", "126.0.0.0/8"]
+    entries = list(near)
+    for i in range(n - len(near)):
+        if i % 10 == 0:
+            k = i // 10
+            entries.append(f"172.{16 + k % 16}.{k // 16 % 256}.0/24")
+        else:
+            j = i * 7919 % (1 << 24)  # an odd factor: all distinct below 2**24
+            ip = f"10.{j >> 16}.{j >> 8 & 255}.{j & 255}"
+            entries.append(ip if i % 3 else ip + "/32")
+    me = ipaddress.ip_address("127.0.0.1")
+    assert not any(me in ipaddress.ip_network(e) for e in entries)
+    assert len(set(entries)) == n
+    with open(name, "w") as f:
+        f.write("# written by scripts/bench --rules\n")
+        f.write("\n".join(entries) + "\n")
+
+
+def rules_table(argv):
+    """Connections/s, and the proxy's CPU per connection (its CPU % over the
+    run divided by the run's connections/s), median of the repetitions; a
+    rules/no-rules ratio is the median of each repetition's ratio, as the two
+    runs of a repetition are next to each other in time."""
+    runs = {}  # (variant, metric) -> {rep: (conn_s, cpu_pct or None)}
+    reps = 0
+    with open(argv[0]) as f:
+        for line in f:
+            variant, metric, rep, value, cpu_pct = line.rstrip("\n").split("\t")
+            v = float(value)
+            reps = max(reps, int(rep))
+            if math.isnan(v) or v <= 0:
+                continue
+            cpu = None if cpu_pct in ("", "-") else float(cpu_pct)
+            runs.setdefault((variant, metric), {})[int(rep)] = (v, cpu)
+
+    def rate(v, m):
+        vals = [r for r, _ in runs.get((v, m), {}).values()]
+        return statistics.median(vals) if vals else None
+
+    def cpu_pct(v, m):
+        vals = [c for _, c in runs.get((v, m), {}).values() if c is not None]
+        return statistics.median(vals) if vals else None
+
+    def us_per_conn(v, m):
+        vals = [c / 100 * 1e6 / r for r, c in runs.get((v, m), {}).values() if c is not None]
+        return statistics.median(vals) if vals else None
+
+    def paired(v, m1, m2, f):
+        a, b = runs.get((v, m1), {}), runs.get((v, m2), {})
+        vals = [f(a[k], b[k]) for k in a.keys() & b.keys()]
+        vals = [x for x in vals if x is not None]
+        return statistics.median(vals) if vals else None
+
+    def conn_ratio(v, m1, m2):
+        return paired(v, m1, m2, lambda a, b: a[0] / b[0])
+
+    def us_delta(v, m1, m2):
+        def f(a, b):
+            if a[1] is None or b[1] is None:
+                return None
+            return a[1] / 100 * 1e6 / a[0] - b[1] / 100 * 1e6 / b[0]
+        return paired(v, m1, m2, f)
+
+    def c(fmt, v):
+        return "—" if v is None else fmt.format(v)
+
+    def div(a, b):
+        return None if a is None or not b else a / b
+
+    loads = [
+        ("plain", "HTTP, no rules"),
+        ("rules", "HTTP, 10 rules + 10,000-entry `src -f` blocklist"),
+        (("rules", "plain"), "rules / no rules"),
+        ("tls", "TLS, no rules"),
+        ("sni", "TLS, SNI routing (`req.ssl_sni`)"),
+        (("sni", "tls"), "SNI routing / no rules"),
+    ]
+    out = ["| wrk `Connection: close` (conn/s) | direct | haproxy | splicer | splicer / haproxy |",
+           "|---|---:|---:|---:|---:|"]
+    for key, label in loads:
+        if isinstance(key, tuple):
+            h, s = conn_ratio("haproxy", *key), conn_ratio("splicer", *key)
+            out.append(f"| *{label}* | | *{c('{:.3f}', h)}* | *{c('{:.3f}', s)}* | |")
+            continue
+        d = rate("direct", key) if key in ("plain", "tls") else None
+        h, s = rate("haproxy", key), rate("splicer", key)
+        cells = [c("{:,.0f}", d), c("{:,.0f}", h), c("{:,.0f}", s), c("{:.2f}", div(s, h))]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out += ["",
+            "Proxy CPU (utime + stime of all its threads over the run; % of one core, "
+            "and µs per connection = CPU % / conn/s):",
+            "",
+            "| | haproxy CPU | haproxy µs/conn | splicer CPU | splicer µs/conn "
+            "| splicer / haproxy µs/conn |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for key, label in loads:
+        if isinstance(key, tuple):
+            h, s = us_delta("haproxy", *key), us_delta("splicer", *key)
+            hb, sb = us_per_conn("haproxy", key[1]), us_per_conn("splicer", key[1])
+            hp = c("{:+.1f} %", None if h is None or not hb else 100 * h / hb)
+            sp = c("{:+.1f} %", None if s is None or not sb else 100 * s / sb)
+            out.append(f"| *{label.split(' / ')[0]}: added µs/conn* | | *{c('{:+.2f}', h)} ({hp})* "
+                       f"| | *{c('{:+.2f}', s)} ({sp})* | |")
+            continue
+        h, s = us_per_conn("haproxy", key), us_per_conn("splicer", key)
+        cells = [c("{:.0f}%", cpu_pct("haproxy", key)), c("{:.2f}", h),
+                 c("{:.0f}%", cpu_pct("splicer", key)), c("{:.2f}", s), c("{:.2f}", div(s, h))]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out += ["", f"Medians of {reps} run(s) each; ratios and added µs are medians of "
+            "each repetition's pair."]
+    print("\n".join(out))
 
 
 def main():
@@ -247,6 +380,10 @@ def main():
         wrk(argv[0])
     elif cmd == "table":
         table(argv)
+    elif cmd == "blocklist":
+        blocklist(argv)
+    elif cmd == "rules-table":
+        rules_table(argv)
     else:
         sys.exit(__doc__)
 
