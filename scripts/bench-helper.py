@@ -249,7 +249,7 @@ def raw(argv):
 
 def blocklist(argv):
     """Mostly single addresses in 10/8 (bare or /32, as lists from the wild
-    have them), one entry in ten a /24 in 172.16/12, and a few networks near
+    have them), one entry in ten a /24 in 172.16/12, and a few entries near
     127.0.0.1 so that a prefix lookup for it goes deep before it fails."""
     name, n = argv[0], int(argv[1])
     near = ["127.0.0.2", "127.0.0.128/25", "127.0.1.0/24", "127.1.0.0/16",
