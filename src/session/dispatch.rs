@@ -216,7 +216,7 @@ impl Session {
         // Before the first byte is forwarded, with the server slot held:
         // HAProxy counts the session in %bc and %sc at this point.
         self.log_connected(ctx);
-        let gate = self.response_gate(ctx.rt, ctx.now);
+        let gate = self.response_gate(ctx.rt, ctx.now).map(Box::new);
         self.phase = Phase::Forwarding { conn, gate };
         // HAProxy's backend `option nolinger`: the client's FIN closes the
         // server connection with a reset instead of a shutdown.

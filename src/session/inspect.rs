@@ -17,22 +17,39 @@ use crate::config::{Direction, RuleSet, SwitchTarget, VarName};
 use crate::rules::{Decision, Effects, Facts, Sample};
 
 /// The session's variables (`sess`, `txn`, `req`, `res` scopes) and what
-/// its `capture` actions kept, in their order.
+/// its `capture` actions kept, in their order. Most sessions have none:
+/// one pointer until a rule sets something.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Vars(Vec<(VarName, Sample)>, Vec<Sample>);
+pub(crate) struct Vars(Option<Box<Kept>>);
+
+#[derive(Debug, Default, Clone)]
+struct Kept {
+    vars: Vec<(VarName, Sample)>,
+    captures: Vec<Sample>,
+}
 
 impl Vars {
     fn get(&self, v: &VarName) -> Option<&Sample> {
-        self.0.iter().find(|(n, _)| n == v).map(|(_, s)| s)
+        let k = self.0.as_ref()?;
+        k.vars.iter().find(|(n, _)| n == v).map(|(_, s)| s)
+    }
+    fn kept(&mut self) -> &mut Kept {
+        self.0.get_or_insert_with(Box::default)
     }
     fn set(&mut self, v: &VarName, s: Sample) {
-        match self.0.iter_mut().find(|(n, _)| n == v) {
+        let k = self.kept();
+        match k.vars.iter_mut().find(|(n, _)| n == v) {
             Some(slot) => slot.1 = s,
-            None => self.0.push((v.clone(), s)),
+            None => k.vars.push((v.clone(), s)),
         }
     }
     fn unset(&mut self, v: &VarName) {
-        self.0.retain(|(n, _)| n != v);
+        if let Some(k) = &mut self.0 {
+            k.vars.retain(|(n, _)| n != v);
+        }
+    }
+    fn captured(&self, n: usize) -> Option<&Sample> {
+        self.0.as_ref()?.captures.get(n)
     }
 }
 
@@ -111,7 +128,7 @@ impl Facts for Judge<'_> {
         self.vars.get(v).cloned()
     }
     fn captured(&self, n: usize) -> Option<Sample> {
-        self.vars.1.get(n).cloned()
+        self.vars.captured(n).cloned()
     }
 }
 
@@ -134,7 +151,7 @@ impl Effects for Judge<'_> {
     fn capture(&mut self, s: Sample, len: usize) {
         let mut bytes = s.to_bytes().into_owned();
         bytes.truncate(len);
-        self.vars.1.push(Sample::Str(bytes));
+        self.vars.kept().captures.push(Sample::Str(bytes));
     }
 }
 

@@ -73,7 +73,7 @@ pub(crate) enum Phase {
     /// bytes wait for `tcp-response content` rules.
     Forwarding {
         conn: Conn,
-        gate: Option<ResponseGate>,
+        gate: Option<Box<ResponseGate>>,
     },
     /// Between phases, or torn down.
     Idle,
@@ -552,10 +552,11 @@ impl Session {
             return Outcome::Continue;
         };
         let closed = conn.ready.readable && self.down.half != Half::Open;
-        let verdict = self.judge_response(&conn.stream, gate, closed, ctx);
+        let verdict = self.judge_response(&conn.stream, *gate, closed, ctx);
         match verdict {
             Ok(gate) => {
                 let released = gate.is_none();
+                let gate = gate.map(Box::new);
                 self.phase = Phase::Forwarding { conn, gate };
                 if released {
                     self.arm_idle_timeout(ctx);
