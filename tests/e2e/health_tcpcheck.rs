@@ -5,11 +5,10 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::fake::{FakeRedis, RedisRole, redis_role};
+use crate::common::tls::{make_cert, tls_server};
 use crate::common::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -140,38 +139,6 @@ fn redis_check_waits_for_pong() {
     let up = sp.wait_log(&["Server redis/r1 is UP"], LIMIT);
     assert_parts(&up, &["reason: Layer7 check passed"]);
     assert_eq!(redis_role(sp.addr("redis")).unwrap(), "master");
-}
-
-/// A self-signed certificate and key in `dir`.
-fn make_cert(openssl: &Path, dir: &Path) {
-    let st = Command::new(openssl)
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("run openssl req");
-    assert!(st.success(), "openssl req failed");
-}
-
-/// `openssl s_server` on `addr` (in `-www` mode, so it needs no stdin).
-fn tls_server(openssl: &Path, dir: &Path, addr: SocketAddr) -> ChildGuard {
-    ChildGuard::spawn(
-        "openssl s_server",
-        Command::new(openssl)
-            .args(["s_server", "-www", "-accept"])
-            .arg(addr.to_string())
-            .arg("-cert")
-            .arg(dir.join("cert.pem"))
-            .arg("-key")
-            .arg(dir.join("key.pem"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
 }
 
 /// `option ssl-hello-chk` sends a TLS ClientHello: a TLS server answers with

@@ -13,41 +13,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use crate::common::probe::{Answer, probe, probe_on, read_line_answer};
-use crate::common::tcplog::Tcplog;
+use crate::common::tcplog::{Tcplog, start, wait_stats};
 use crate::common::*;
 
 const WAIT: Duration = Duration::from_secs(10);
-const STDOUT_LOG: &str = "    log stdout format raw local0";
-const TCPLOG: &str = "    log global\n    option tcplog";
 
 fn lo(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
-}
-
-/// A proxy with the admin sockets and tcplog lines on stdout.
-fn start(rest: &str, frontends: &[&str]) -> Api {
-    Api::start_with(STDOUT_LOG, TCPLOG, rest, frontends)
-}
-
-/// Waits until `show stat` says `want` for every `(px, sv, field)`.
-fn wait_stats(api: &Api, want: &[(&str, &str, &str, u64)]) {
-    let mut last = Vec::new();
-    let ok = (0..400).any(|_| {
-        let csv = api.ask("show stat");
-        last = want
-            .iter()
-            .map(|(px, sv, f, _)| stat_field(&csv, px, sv, f))
-            .collect();
-        let done = want
-            .iter()
-            .zip(&last)
-            .all(|((.., w), got)| got == &w.to_string());
-        if !done {
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        done
-    });
-    assert!(ok, "show stat: wanted {want:?}, got {last:?}");
 }
 
 /// `CumConns` of `show info`.

@@ -9,43 +9,15 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::probe::{Answer, probe, probe_on, read_line_answer};
-use crate::common::tcplog::Tcplog;
-use crate::common::tls::{Hello, client_hello, sni_of, write_split};
+use crate::common::tcplog::{Tcplog, start, wait_stats};
+use crate::common::tls::{Hello, client_hello, make_cert, sni_of, tls_server, write_split};
 use crate::common::*;
 
 const WAIT: Duration = Duration::from_secs(10);
-const STDOUT_LOG: &str = "    log stdout format raw local0";
-const TCPLOG: &str = "    log global\n    option tcplog";
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-
-fn start(rest: &str, frontends: &[&str]) -> Api {
-    Api::start_with(STDOUT_LOG, TCPLOG, rest, frontends)
-}
-
-/// Waits until `show stat` says `want` for every `(px, sv, field)`.
-fn wait_stats(api: &Api, want: &[(&str, &str, &str, u64)]) {
-    let mut last = Vec::new();
-    let ok = (0..400).any(|_| {
-        let csv = api.ask("show stat");
-        last = want
-            .iter()
-            .map(|(px, sv, f, _)| stat_field(&csv, px, sv, f))
-            .collect();
-        let done = want
-            .iter()
-            .zip(&last)
-            .all(|((.., w), got)| got == &w.to_string());
-        if !done {
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        done
-    });
-    assert!(ok, "show stat: wanted {want:?}, got {last:?}");
-}
 
 /// Reads exactly `n` bytes (a `Backend::named` server's echo).
 fn read_n(s: &TcpStream, n: usize) -> Vec<u8> {
@@ -445,32 +417,9 @@ fn sni_routed_hello_is_answered_by_a_tls_server() {
         return;
     };
     let dir = scratch_dir("rules-tls");
-    let st = Command::new(&tools[0])
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=www.foobar.com", "-keyout"])
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("run openssl req");
-    assert!(st.success(), "openssl req failed");
+    make_cert(&tools[0], &dir);
     let tls_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let _server = ChildGuard::spawn(
-        "openssl s_server",
-        Command::new(&tools[0])
-            .args(["s_server", "-www", "-accept"])
-            .arg(tls_addr.to_string())
-            .arg("-cert")
-            .arg(dir.join("cert.pem"))
-            .arg("-key")
-            .arg(dir.join("key.pem"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
+    let _server = tls_server(&tools[0], &dir, tls_addr);
     wait_for("s_server to listen", WAIT, || {
         TcpStream::connect(tls_addr).is_ok()
     });

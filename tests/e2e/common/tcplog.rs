@@ -2,6 +2,38 @@
 //! session's log line says (termination state, backend/server, bytes).
 
 use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{Api, stat_field};
+
+const STDOUT_LOG: &str = "    log stdout format raw local0";
+const TCPLOG: &str = "    log global\n    option tcplog";
+
+/// A proxy with the admin sockets and tcplog lines on stdout.
+pub fn start(rest: &str, frontends: &[&str]) -> Api {
+    Api::start_with(STDOUT_LOG, TCPLOG, rest, frontends)
+}
+
+/// Waits until `show stat` says `want` for every `(px, sv, field)`.
+pub fn wait_stats(api: &Api, want: &[(&str, &str, &str, u64)]) {
+    let mut last = Vec::new();
+    let ok = (0..400).any(|_| {
+        let csv = api.ask("show stat");
+        last = want
+            .iter()
+            .map(|(px, sv, f, _)| stat_field(&csv, px, sv, f))
+            .collect();
+        let done = want
+            .iter()
+            .zip(&last)
+            .all(|((.., w), got)| got == &w.to_string());
+        if !done {
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        done
+    });
+    assert!(ok, "show stat: wanted {want:?}, got {last:?}");
+}
 
 /// One tcplog line:
 /// `CLIENT [DATE] FRONTEND BACKEND/SERVER Tw/Tc/Tt BYTES TERM ac/fc/bc/sc/rc sq/bq`.

@@ -6,10 +6,12 @@
 //! bytes a backend received with the bytes sent.
 
 use std::io::Write;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::Prng;
+use super::{ChildGuard, Prng};
 
 /// What goes into a ClientHello.
 #[derive(Clone, Debug)]
@@ -173,4 +175,36 @@ pub fn sni_of(rec: &[u8]) -> Option<String> {
         p += 4 + len;
     }
     None
+}
+
+/// A self-signed certificate and key in `dir`.
+pub fn make_cert(openssl: &Path, dir: &Path) {
+    let st = Command::new(openssl)
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl req");
+    assert!(st.success(), "openssl req failed");
+}
+
+/// `openssl s_server` on `addr` (in `-www` mode, so it needs no stdin).
+pub fn tls_server(openssl: &Path, dir: &Path, addr: SocketAddr) -> ChildGuard {
+    ChildGuard::spawn(
+        "openssl s_server",
+        Command::new(openssl)
+            .args(["s_server", "-www", "-accept"])
+            .arg(addr.to_string())
+            .arg("-cert")
+            .arg(dir.join("cert.pem"))
+            .arg("-key")
+            .arg(dir.join("key.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
 }
