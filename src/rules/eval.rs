@@ -321,23 +321,25 @@ impl Engine {
                 Verdict::NoMatch => continue,
                 Verdict::Match => {}
             }
-            // An action whose sample needs bytes that may still come
-            // waits for them, like a condition.
-            if let Some(e) = action_sample(&rule.action)
-                && let s = self.sample(e, f)
-                && s.value.is_none()
-                && s.may_change
-            {
-                return Decision::Wait { at: i };
-            }
+            // The action's sample, once; one that needs bytes that may
+            // still come waits for them, like a condition.
+            let value = match action_sample(&rule.action).map(|e| self.sample(e, f)) {
+                Some(Fetched {
+                    value: None,
+                    may_change: true,
+                }) => return Decision::Wait { at: i },
+                Some(s) => s.value,
+                None => None,
+            };
+            let port = || value.as_ref()?.to_int().and_then(|p| u16::try_from(p).ok());
             match &rule.action {
                 Action::Accept => return Decision::Accept,
                 Action::Reject => return Decision::Reject,
                 Action::SilentDrop => return Decision::SilentDrop,
                 Action::Close => return Decision::Close,
                 Action::ExpectProxy => f.expect_proxy(),
-                Action::SetVar(v, e) => {
-                    if let Some(s) = self.sample(e, f).value {
+                Action::SetVar(v, _) => {
+                    if let Some(s) = value {
                         match v.scope {
                             VarScope::Proc => {
                                 self.proc_vars.lock().insert(v.name.clone(), s);
@@ -352,41 +354,34 @@ impl Engine {
                     }
                     _ => f.unset_var(v),
                 },
-                Action::SetSrc(e) => {
-                    let ip = self.sample(e, f).value.and_then(|s| s.to_ip());
-                    if ip.is_some() {
-                        f.set_src(ip, None);
+                Action::SetSrc(_) => {
+                    if let Some(ip) = value.and_then(|s| s.to_ip()) {
+                        f.set_src(Some(ip), None);
                     }
                 }
-                Action::SetDst(e) => {
-                    let ip = self.sample(e, f).value.and_then(|s| s.to_ip());
-                    if ip.is_some() {
-                        f.set_dst(ip, None);
+                Action::SetDst(_) => {
+                    if let Some(ip) = value.and_then(|s| s.to_ip()) {
+                        f.set_dst(Some(ip), None);
                     }
                 }
-                Action::SetSrcPort(e) => {
-                    if let Some(p) = self.port(e, f) {
+                Action::SetSrcPort(_) => {
+                    if let Some(p) = port() {
                         f.set_src(None, Some(p));
                     }
                 }
-                Action::SetDstPort(e) => {
-                    if let Some(p) = self.port(e, f) {
+                Action::SetDstPort(_) => {
+                    if let Some(p) = port() {
                         f.set_dst(None, Some(p));
                     }
                 }
-                Action::Capture { sample, len } => {
-                    if let Some(s) = self.sample(sample, f).value {
+                Action::Capture { len, .. } => {
+                    if let Some(s) = value {
                         f.capture(s, *len);
                     }
                 }
             }
         }
         Decision::Accept
-    }
-
-    fn port(&self, e: &SampleExpr, f: &dyn Facts) -> Option<u16> {
-        let v = self.sample(e, f).value?.to_int()?;
-        u16::try_from(v).ok()
     }
 
     /// A `%[...]` template as text (a sample that cannot be fetched is
