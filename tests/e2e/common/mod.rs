@@ -409,8 +409,10 @@ impl Drop for Backend {
 
 /// A loopback address where nothing listens (bound then closed).
 pub fn dead_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    // From the ports `free_port` hands out, never given twice: a dead
+    // server's port must not be another test's frontend (its health
+    // checks would land there).
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
 /// Connects through splicer to a `Backend::named` server and returns its name.

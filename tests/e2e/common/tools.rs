@@ -8,8 +8,6 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::dead_addr;
-
 /// A free loopback port, for servers that cannot bind port 0 themselves
 /// (nginx, mariadbd) or must come back on the same port. Another process
 /// may take it before it is used; launchers retry on a bind failure.
@@ -22,7 +20,10 @@ pub fn free_port() -> u16 {
     static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..10_000 {
-        let port = dead_addr().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind 127.0.0.1:0")
+            .port();
         if given.insert(port) {
             return port;
         }
