@@ -8,6 +8,10 @@ use super::parser::Diags;
 use super::pattern::{self, IntOp, MatchMethod};
 use super::sample::{self, MapFiles, Stage};
 
+/// The number of a list the runtime API does not show (a predefined
+/// ACL's).
+const HIDDEN_UID: u32 = u32::MAX;
+
 /// Every pattern list of the config, in the order HAProxy numbers them.
 #[derive(Debug, Default)]
 pub(super) struct Patterns {
@@ -464,6 +468,13 @@ fn find_acl(
     };
     let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
     let (exprs, stage) = acl_body(&words, patterns, loc)?;
+    // HAProxy's predefined ACLs have no list of their own in `show acl`
+    // and take no number there.
+    for e in &exprs {
+        let r = &mut patterns.refs[e.patterns.0];
+        r.uid = HIDDEN_UID;
+        r.used.acl = false;
+    }
     Ok(table.push(
         Acl {
             name: name.to_string(),

@@ -78,7 +78,7 @@ impl Session {
             .then_some((self.client_addr, self.local_addr))
     }
 
-    fn announce(&mut self, ctx: &Ctx<'_>) {
+    pub(super) fn announce(&mut self, ctx: &Ctx<'_>) {
         if self.trace.announced {
             return;
         }

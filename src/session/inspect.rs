@@ -286,6 +286,9 @@ impl Session {
         rt.frontend(self.frontend)
             .counters
             .session_started(ctx.worker, current as u64);
+        // The session exists now: HAProxy's default format says
+        // "Connect from" here, before any content rule.
+        self.announce(ctx);
         self.content_rules(Side4::Frontend, ctx)
     }
 
