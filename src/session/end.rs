@@ -62,7 +62,10 @@ impl Session {
             // HAProxy's dontlognull hides a client that left without a
             // byte (its CO_ER_PRX_EMPTY and CO_ER_PRX_ABORT).
             let null = matches!(what, Handshake::Closed | Handshake::ReadError);
-            if !log.logs_connection_errors() || (log.dontlognull && null) {
+            // HAProxy logs a session refused after its PROXY header with any
+            // format, the default one included.
+            let logged = log.logs_connection_errors() || what == Handshake::Refused;
+            if !logged || (log.dontlognull && null) {
                 return None;
             }
             let (_, _, tt) = t.timers(now);
