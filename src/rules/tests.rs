@@ -269,3 +269,36 @@ fn alpn_matches_any_protocol_offered() {
     assert_eq!(verdicts(part, false), [Verdict::Wait; 3]);
     assert_eq!(verdicts(part, true), [Verdict::NoMatch; 3]);
 }
+
+#[test]
+fn map_files_serve_acls_and_converters() {
+    let dir = std::env::temp_dir().join(format!("splicer-rules-map-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let map = dir.join("src.map");
+    std::fs::write(
+        &map,
+        "# source -> class\n127.0.0.2 blocked\n10.0.0.0/8 private\n",
+    )
+    .unwrap();
+    let (c, e) = config(&format!(
+        " acl inmap src -M -f {m}\n use_backend be if inmap\n\
+         use_backend be if {{ src,map_ip({m},none) -m str private }}",
+        m = map.display()
+    ));
+    let rs = rules(&c);
+    let verdicts = |src: &str| -> Vec<Verdict> {
+        let f = Fake::new(src);
+        rs.use_backend
+            .iter()
+            .map(|u| e.cond(rs, u.cond.as_ref(), &f))
+            .collect()
+    };
+    assert_eq!(verdicts("127.0.0.2"), [Verdict::Match, Verdict::NoMatch]);
+    assert_eq!(verdicts("10.1.2.3"), [Verdict::Match, Verdict::Match]);
+    assert_eq!(verdicts("192.0.2.1"), [Verdict::NoMatch, Verdict::NoMatch]);
+    // One list for both users of the file: `set map` changes the class.
+    let list = e.patterns.find(&map.display().to_string(), true).unwrap();
+    list.set("127.0.0.2", "private").unwrap();
+    assert_eq!(verdicts("127.0.0.2"), [Verdict::Match, Verdict::Match]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
