@@ -337,7 +337,11 @@ impl Backend {
     where
         F: Fn(TcpStream) + Send + Sync + 'static,
     {
-        let listener = TcpListener::bind(addr).unwrap();
+        let listener = if addr == "127.0.0.1:0".parse().unwrap() {
+            fresh_listener()
+        } else {
+            TcpListener::bind(addr).unwrap()
+        };
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -409,10 +413,21 @@ impl Drop for Backend {
 
 /// A loopback address where nothing listens (bound then closed).
 pub fn dead_addr() -> SocketAddr {
-    // From the ports `free_port` hands out, never given twice: a dead
-    // server's port must not be another test's frontend (its health
-    // checks would land there).
-    SocketAddr::from(([127, 0, 0, 1], free_port()))
+    // A socket bound and never listening, kept for the process's life: a
+    // connection to it is refused, and no later listener (another test's
+    // backend or frontend) can take its port and get its health checks.
+    static KEPT: std::sync::Mutex<Vec<socket2::Socket>> = std::sync::Mutex::new(Vec::new());
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("a TCP socket");
+    s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind 127.0.0.1:0");
+    let addr = s
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("a bound address");
+    KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+    addr
 }
 
 /// Connects through splicer to a `Backend::named` server and returns its name.

@@ -17,16 +17,25 @@ use std::time::{Duration, Instant};
 /// happily bind two frontends, or two tests' frontends, on one port and
 /// share their connections.
 pub fn free_port() -> u16 {
+    fresh_listener().local_addr().expect("local address").port()
+}
+
+/// A loopback listener on a port this test process never used before:
+/// not one `free_port` handed out (a dead server's, or a frontend's yet
+/// to bind), so a test's backend never answers for another test's port.
+pub fn fresh_listener() -> std::net::TcpListener {
     static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    // Listeners on used ports stay open meanwhile, so the kernel offers
+    // another port each time.
+    let mut held = Vec::new();
     for _ in 0..10_000 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("bind 127.0.0.1:0")
-            .port();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = l.local_addr().expect("local address").port();
         if given.insert(port) {
-            return port;
+            return l;
         }
+        held.push(l);
     }
     panic!("no fresh loopback port after 10000 tries");
 }
