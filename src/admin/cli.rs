@@ -12,7 +12,7 @@ use crate::control::ControlLink;
 use crate::runtime::Runtime;
 
 use super::{
-    checks, commands, info, patterns, servers_state, sessions, stat, typed, vrrp, workers,
+    checks, commands, info, patterns, servers_state, sessions, stat, tables, typed, vrrp, workers,
 };
 
 /// Words kept per command (HAProxy's MAX_CLI_ARGS); the rest are dropped.
@@ -40,6 +40,7 @@ const TABLES: &[&[Command]] = &[
     workers::COMMANDS,
     checks::COMMANDS,
     patterns::COMMANDS,
+    tables::COMMANDS,
 ];
 
 fn all() -> impl Iterator<Item = &'static Command> {
@@ -495,6 +496,8 @@ mod tests {
             "set map",
             "show acl",
             "show map",
+            "show table",
+            "clear table",
         ];
         assert_eq!(order, want);
     }

@@ -33,6 +33,7 @@ mod servers_state;
 mod sessions;
 pub(crate) mod stat;
 mod status;
+mod tables;
 mod typed;
 mod vrrp;
 mod web;

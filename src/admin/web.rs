@@ -335,6 +335,7 @@ fn monitor_fails(rt: &Runtime, fe: &FrontendState, peer: IpAddr) -> bool {
         request: None,
         response: None,
         expect_proxy: false,
+        started: false,
     };
     rules
         .monitor_fail

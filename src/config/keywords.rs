@@ -100,7 +100,6 @@ pub(super) const HTTP_KEYWORDS: &[(&str, bool)] = &[
 pub(super) const UNSUPPORTED_PROXY: &[&str] = &[
     "external-check",
     "stick",
-    "stick-table",
     "persist",
     "force-persist",
     "ignore-persist",

@@ -135,6 +135,8 @@ pub(super) struct ProxyDraft {
     /// `tcp-request`, `tcp-response`, `use_backend`, `use-server`; its
     /// `acls` are filled from [`Self::acls`] by validation.
     pub rules: RuleSet,
+    /// `stick-table`.
+    pub table: Option<StickTable>,
 }
 
 /// Applies one keyword line to the section's draft.
@@ -265,6 +267,7 @@ impl ProxyDraft {
             ..RuleSet::default()
         };
         draft.acls = Default::default();
+        draft.table = None;
         draft.checks.inherit();
         draft
     }

@@ -18,6 +18,7 @@ pub(super) const RULE_KEYWORDS: &[&str] = &[
     "use_backend",
     "use-server",
     "monitor",
+    "stick-table",
 ];
 
 /// Which rule list a `tcp-request`/`tcp-response` line goes to.
@@ -119,6 +120,10 @@ pub(super) fn keyword(
         "use_backend" => use_backend(p, patterns, words, loc, d),
         "use-server" => use_server(p, patterns, words, loc, d),
         "monitor" => monitor(p, patterns, words, loc, d),
+        "stick-table" => match stick_table(&p.name, words, loc) {
+            Ok(t) => p.table = Some(t),
+            Err(e) => d.error(loc, format!("stick-table: {e}")),
+        },
         _ => unreachable!("RULE_KEYWORDS"),
     }
 }
@@ -244,6 +249,61 @@ fn rule(
                     _ => return Err("'tcp-request content capture' expects 'len <length>'".into()),
                 };
                 (Action::Capture { sample, len }, 6)
+            }
+            _ if base.starts_with("track-sc") && base.len() == 9 => {
+                let counter = stick_counter(&base[8..])?;
+                let key = expr(3, patterns)?;
+                match (words.get(4).map(String::as_str), words.get(5)) {
+                    (Some("table"), Some(t)) => (
+                        Action::Track {
+                            counter,
+                            key,
+                            table: TableRef {
+                                name: t.clone(),
+                                id: None,
+                            },
+                        },
+                        6,
+                    ),
+                    (Some("table"), None) => {
+                        return Err(format!(
+                            "'{what} {name}' expects a table name after 'table'"
+                        ));
+                    }
+                    _ => (
+                        Action::Track {
+                            counter,
+                            key,
+                            table: TableRef {
+                                name: String::new(),
+                                id: None,
+                            },
+                        },
+                        4,
+                    ),
+                }
+            }
+            ("sc-inc-gpc0" | "sc-inc-gpc1", _) => {
+                let counter = stick_counter(arg.ok_or_else(|| format!("'{base}' expects '(N)'"))?)?;
+                (
+                    Action::IncGpc {
+                        counter,
+                        gpc: (base == "sc-inc-gpc1") as u8,
+                    },
+                    3,
+                )
+            }
+            ("sc-set-gpt0", _) => {
+                let counter = stick_counter(arg.ok_or("'sc-set-gpt0' expects '(N)'")?)?;
+                let value = match words.get(3) {
+                    Some(v) if v.parse::<i64>().is_ok() => SampleExpr {
+                        fetch: Fetch::ConstInt(v.parse().unwrap_or(0)),
+                        converters: Vec::new(),
+                        text: v.clone(),
+                    },
+                    _ => expr(3, patterns)?,
+                };
+                (Action::SetGpt0 { counter, value }, 4)
             }
             _ if base.starts_with("track-sc") || base.starts_with("sc-") => {
                 return Err(format!(
@@ -426,4 +486,108 @@ fn monitor(
             format!("'monitor fail' : error detected while parsing condition : {e}"),
         ),
     }
+}
+
+/// A stick counter number (0 to 2).
+fn stick_counter(n: &str) -> Result<usize, String> {
+    n.parse::<usize>()
+        .ok()
+        .filter(|n| *n < STICK_COUNTERS)
+        .ok_or_else(|| format!("'{n}' is not a stick counter (0 to {})", STICK_COUNTERS - 1))
+}
+
+/// `stick-table type T [len N] size N [expire T] [nopurge] [store ...]`,
+/// with HAProxy's messages.
+fn stick_table(proxy: &str, words: &[String], loc: &Location) -> Result<StickTable, String> {
+    use super::values::parse_size;
+    let mut key = None;
+    let mut len = None;
+    let mut size = None;
+    let mut expire = None;
+    let mut nopurge = false;
+    let mut store: Vec<(DataType, Option<std::time::Duration>)> = Vec::new();
+    let mut i = 1;
+    let next = |i: &mut usize, what: &str| -> Result<String, String> {
+        *i += 1;
+        words
+            .get(*i)
+            .cloned()
+            .ok_or_else(|| format!("missing argument after '{what}'."))
+    };
+    while i < words.len() {
+        match words[i].as_str() {
+            "type" => {
+                let t = next(&mut i, "type")?;
+                key = Some(match t.as_str() {
+                    "ip" => "ip",
+                    "ipv6" => "ipv6",
+                    "integer" => "integer",
+                    "string" => "string",
+                    "binary" => "binary",
+                    other => return Err(format!("unknown type '{other}'.")),
+                });
+            }
+            "len" => {
+                len = Some(
+                    next(&mut i, "len")?
+                        .parse::<usize>()
+                        .map_err(|_| "invalid length".to_string())?,
+                );
+            }
+            "size" => size = Some(parse_size(&next(&mut i, "size")?)?),
+            "expire" => expire = Some(parse_time(&next(&mut i, "expire")?, 1000)?),
+            "nopurge" => nopurge = true,
+            "peers" => {
+                let p = next(&mut i, "peers")?;
+                return Err(format!(
+                    "'peers {p}': peers sections are not supported yet (issue 13)"
+                ));
+            }
+            "srvkey" => {
+                next(&mut i, "srvkey")?;
+            }
+            "store" => {
+                for item in next(&mut i, "store")?.split(',') {
+                    let (name, arg) = match item.split_once('(') {
+                        Some((n, a)) => (n, Some(a.trim_end_matches(')'))),
+                        None => (item, None),
+                    };
+                    let Some((_, t)) = DATA_TYPES.iter().find(|(n, _)| *n == name) else {
+                        return Err(format!("unknown store option '{name}'."));
+                    };
+                    let period = if t.is_rate() {
+                        let a = arg
+                            .ok_or_else(|| format!("missing argument to store option '{name}'."))?;
+                        Some(parse_time(a, 1000)?)
+                    } else {
+                        None
+                    };
+                    if !store.iter().any(|(s, _)| s == t) {
+                        store.push((*t, period));
+                    }
+                }
+            }
+            other => return Err(format!("unknown argument '{other}'.")),
+        }
+        i += 1;
+    }
+    let key = match key {
+        None => return Err("missing type.".into()),
+        Some("ip") => TableKey::Ip,
+        Some("ipv6") => TableKey::Ipv6,
+        Some("integer") => TableKey::Integer,
+        Some("string") => TableKey::String(len.unwrap_or(32)),
+        Some(_) => TableKey::Binary(len.unwrap_or(32)),
+    };
+    let size = size.filter(|s| *s > 0).ok_or("missing size.")?;
+    store.sort_by_key(|(t, _)| *t);
+    Ok(StickTable {
+        name: proxy.to_string(),
+        location: loc.clone(),
+        key,
+        size,
+        expire,
+        nopurge,
+        store,
+    })
 }

@@ -26,6 +26,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         vrrp: Vec::new(),
         resolvers,
         patterns: patterns.refs,
+        tables: Vec::new(),
     };
     check_duplicates(&proxies, &mut diags);
     let uids = proxy_uids(&proxies);

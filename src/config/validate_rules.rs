@@ -30,7 +30,9 @@ fn samples_mut(rs: &mut RuleSet, f: &mut dyn FnMut(&mut SampleExpr)) {
             | Action::SetDst(e)
             | Action::SetSrcPort(e)
             | Action::SetDstPort(e)
-            | Action::Capture { sample: e, .. } => f(e),
+            | Action::Capture { sample: e, .. }
+            | Action::Track { key: e, .. }
+            | Action::SetGpt0 { value: e, .. } => f(e),
             _ => {}
         }
     }
@@ -45,8 +47,25 @@ fn samples_mut(rs: &mut RuleSet, f: &mut dyn FnMut(&mut SampleExpr)) {
     }
 }
 
+/// Points a table reference at its table: an empty name is the proxy's
+/// own (`own`).
+fn resolve_table(r: &mut TableRef, own: &str, tables: &[StickTable]) -> Result<(), String> {
+    let name = if r.name.is_empty() { own } else { &r.name };
+    match tables.iter().position(|t| t.name == name) {
+        Some(i) => {
+            r.id = Some(TableId(i));
+            Ok(())
+        }
+        None if r.name.is_empty() => Err(format!(
+            "no stick-table in '{own}': declare one there or name one with 'table NAME'"
+        )),
+        None => Err(format!("unable to find stick-table '{name}'")),
+    }
+}
+
 /// Builds and links each proxy's rule set.
 pub(super) fn link(config: &mut Config, proxies: &[ProxyDraft], d: &mut Diags) {
+    config.tables = proxies.iter().filter_map(|p| p.table.clone()).collect();
     let find_backend = |config: &Config, name: &str| config.backend(name);
     let mut sets = Vec::new();
     for p in proxies {
@@ -54,8 +73,30 @@ pub(super) fn link(config: &mut Config, proxies: &[ProxyDraft], d: &mut Diags) {
         rs.acls = p.acls.acls.clone();
         let who = p.who();
         let mut missing = Vec::new();
+        let rules = rs
+            .connection
+            .iter_mut()
+            .chain(&mut rs.session)
+            .chain(&mut rs.content)
+            .chain(&mut rs.response);
+        for r in rules {
+            if let Action::Track { table, .. } = &mut r.action
+                && let Err(e) = resolve_table(table, &p.name, &config.tables)
+            {
+                d.error(&r.location, format!("{who}: {e}"));
+            }
+        }
         samples_mut(&mut rs, &mut |e| {
             let text = e.text.clone();
+            let table = match &mut e.fetch {
+                Fetch::Sc { table: Some(t), .. } | Fetch::SrcData { table: t, .. } => Some(t),
+                _ => None,
+            };
+            if let Some(t) = table
+                && let Err(err) = resolve_table(t, &p.name, &config.tables)
+            {
+                missing.push(format!("{who}: '{text}': {err}"));
+            }
             let mut resolve = |b: &mut BackendRef| match find_backend(config, &b.name) {
                 Some(id) => b.id = Some(id),
                 None => missing.push(format!(

@@ -13,13 +13,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use parking_lot::Mutex;
 
 use super::refs::PatternStore;
+use super::table::{Entry, Table, Tracked};
 use super::{Parsed, Sample, Verdict, hello, payload};
 use crate::base::ids::{BackendId, ServerId};
 use crate::config::pattern::MatchMethod;
 use crate::config::{
-    AclExpr, AclId, Action, Condition, Converter, Direction, Fetch, MapOutput, PayloadFetch,
-    RuleSet, SampleExpr, TcpRule, TemplatePart, VarName, VarScope,
+    AclExpr, AclId, Action, Condition, Converter, DataType, Direction, Fetch, MapOutput,
+    PayloadFetch, RuleSet, SampleExpr, TableRef, TcpRule, TemplatePart, VarName, VarScope,
 };
+use std::sync::Arc;
 
 /// What the engine asks of the connection being judged.
 pub(crate) trait Facts {
@@ -44,6 +46,8 @@ pub(crate) trait Facts {
     fn var(&self, v: &VarName) -> Option<Sample>;
     /// What the session's `n`-th `capture` action kept.
     fn captured(&self, n: usize) -> Option<Sample>;
+    /// What stick counter `n` tracks.
+    fn tracked(&self, n: usize) -> Option<&Tracked>;
 }
 
 /// What a rule list asks of the connection besides an answer.
@@ -54,6 +58,8 @@ pub(crate) trait Effects {
     fn set_dst(&mut self, ip: Option<IpAddr>, port: Option<u16>);
     fn expect_proxy(&mut self);
     fn capture(&mut self, s: Sample, len: usize);
+    /// Stick counter `n` starts tracking (only when it tracks nothing yet).
+    fn track(&mut self, n: usize, t: Tracked);
 }
 
 /// A sample and whether it may still change.
@@ -99,14 +105,29 @@ pub(crate) enum Decision {
 pub(crate) struct Engine {
     pub patterns: PatternStore,
     proc_vars: Mutex<HashMap<String, Sample>>,
+    /// The config's stick tables, by `TableId`.
+    pub tables: Vec<Arc<Table>>,
 }
 
 impl Engine {
-    pub(crate) fn new(patterns: &[crate::config::PatternRef]) -> Engine {
+    pub(crate) fn new(
+        patterns: &[crate::config::PatternRef],
+        tables: &[crate::config::StickTable],
+    ) -> Engine {
         Engine {
             patterns: PatternStore::new(patterns),
             proc_vars: Mutex::default(),
+            tables: tables.iter().map(|t| Arc::new(Table::new(t))).collect(),
         }
+    }
+
+    fn table(&self, r: &TableRef) -> Option<&Arc<Table>> {
+        self.tables.get(r.id?.0)
+    }
+
+    /// A datum of an entry, 0 for the HTTP data TCP never counts.
+    fn datum(t: &Table, e: &Entry, data: DataType) -> Option<i64> {
+        t.read(e, data)
     }
 
     /// Fetches and converts one sample.
@@ -164,6 +185,35 @@ impl Engine {
                 None => Fetched::none(),
             },
             Fetch::Capture(n) => f.captured(*n).map_or_else(Fetched::none, Fetched::some),
+            Fetch::ScTracked(n) => Fetched::some(Bool(f.tracked(*n).is_some())),
+            Fetch::Sc {
+                counter,
+                data,
+                table,
+            } => {
+                let Some(t) = f.tracked(*counter) else {
+                    return Fetched::none();
+                };
+                let v = match table.as_ref().and_then(|r| self.table(r)) {
+                    // Another table: the tracked key looked up there.
+                    Some(other) => other
+                        .get(&t.entry().key)
+                        .and_then(|e| Self::datum(other, &e, *data)),
+                    None => Self::datum(t.table(), t.entry(), *data),
+                };
+                int(v)
+            }
+            Fetch::SrcData { data, table } => {
+                let Some(t) = self.table(table) else {
+                    return Fetched::none();
+                };
+                let key = f.src().and_then(|a| t.key(&Ip(a.ip())));
+                match key.and_then(|k| t.get(&k)) {
+                    Some(e) => int(Self::datum(t, &e, *data)),
+                    // No entry: HAProxy answers 0 for a stored datum.
+                    None => int(t.config.store.iter().any(|(d, _)| d == data).then_some(0)),
+                }
+            }
             Fetch::Payload(dir, p) => match f.data(*dir) {
                 None => Fetched::none(),
                 Some((buf, last)) => payload_fetch(p, buf, last),
@@ -323,7 +373,7 @@ impl Engine {
             }
             // The action's sample, once; one that needs bytes that may
             // still come waits for them, like a condition.
-            let value = match action_sample(&rule.action).map(|e| self.sample(e, f)) {
+            let value = match action_sample(&rule.action).map(|e| self.sample(e, &*f)) {
                 Some(Fetched {
                     value: None,
                     may_change: true,
@@ -379,6 +429,27 @@ impl Engine {
                         f.capture(s, *len);
                     }
                 }
+                Action::Track { counter, table, .. } => {
+                    if f.tracked(*counter).is_none()
+                        && let Some(t) = self.table(table)
+                        && let Some(key) = value.as_ref().and_then(|s| t.key(s))
+                        && let Some(tracked) = t.track(key)
+                    {
+                        f.track(*counter, tracked);
+                    }
+                }
+                Action::IncGpc { counter, gpc } => {
+                    if let Some(t) = f.tracked(*counter) {
+                        t.table().inc_gpc(t.entry(), *gpc);
+                    }
+                }
+                Action::SetGpt0 { counter, .. } => {
+                    if let Some(v) = value.as_ref().and_then(Sample::to_int)
+                        && let Some(t) = f.tracked(*counter)
+                    {
+                        t.table().set_gpt0(t.entry(), v);
+                    }
+                }
             }
         }
         Decision::Accept
@@ -410,7 +481,9 @@ fn action_sample(a: &Action) -> Option<&SampleExpr> {
         | Action::SetDst(e)
         | Action::SetSrcPort(e)
         | Action::SetDstPort(e)
-        | Action::Capture { sample: e, .. } => Some(e),
+        | Action::Capture { sample: e, .. }
+        | Action::Track { key: e, .. }
+        | Action::SetGpt0 { value: e, .. } => Some(e),
         _ => None,
     }
 }

@@ -14,6 +14,7 @@ struct Fake {
     req: Option<(Vec<u8>, bool)>,
     vars: Vec<(VarName, Sample)>,
     set_src: Option<IpAddr>,
+    tracked: [Option<table::Tracked>; 3],
 }
 
 impl Fake {
@@ -24,6 +25,7 @@ impl Fake {
             req: None,
             vars: Vec::new(),
             set_src: None,
+            tracked: Default::default(),
         }
     }
     fn with(mut self, data: &[u8], last: bool) -> Fake {
@@ -78,6 +80,9 @@ impl Facts for Fake {
     fn captured(&self, _: usize) -> Option<Sample> {
         None
     }
+    fn tracked(&self, n: usize) -> Option<&table::Tracked> {
+        self.tracked.get(n)?.as_ref()
+    }
 }
 
 impl Effects for Fake {
@@ -93,6 +98,9 @@ impl Effects for Fake {
     fn set_dst(&mut self, _: Option<IpAddr>, _: Option<u16>) {}
     fn expect_proxy(&mut self) {}
     fn capture(&mut self, _: Sample, _: usize) {}
+    fn track(&mut self, n: usize, t: table::Tracked) {
+        self.tracked[n].get_or_insert(t);
+    }
 }
 
 /// A frontend `fe` with `lines` (and a backend `be`).
@@ -102,7 +110,7 @@ fn config(lines: &str) -> (Config, Engine) {
          frontend fe\n bind 127.0.0.1:1\n default_backend be\n{lines}\nbackend be\n server s 127.0.0.1:2\n"
     );
     let loaded = parse_str("t.cfg", &text).unwrap_or_else(|e| panic!("{:?}", e.errors));
-    let engine = Engine::new(&loaded.config.patterns);
+    let engine = Engine::new(&loaded.config.patterns, &loaded.config.tables);
     (loaded.config, engine)
 }
 

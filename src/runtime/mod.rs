@@ -64,7 +64,7 @@ impl Runtime {
     /// The state of `config`, on `process`.
     pub(crate) fn new(config: Config, process: Arc<Process>) -> Runtime {
         let global = config.global;
-        let rules = crate::rules::Engine::new(&config.patterns);
+        let rules = crate::rules::Engine::new(&config.patterns, &config.tables);
         let shards = process.nbthread;
         let backends = config
             .backends

@@ -38,6 +38,7 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
         vrrp: vec![],
         resolvers: vec![],
         patterns: vec![],
+        tables: vec![],
         backends: vec![Backend {
             name: "b".into(),
             location: Location::default(),

@@ -38,6 +38,10 @@ impl Session {
     /// an abort) and gives back its queue place, pipes and slots.
     pub(crate) fn finish(mut self, how: Close, ctx: &mut Ctx<'_>) -> Closed {
         self.leave_queue(ctx.queues, false);
+        let (up, down) = self.traffic();
+        for t in self.vars.trackers() {
+            t.table().bytes(t.entry(), up, down);
+        }
         let mut log = self.log_message(ctx.rt, ctx.now);
         let freed = self.close_sockets(how, ctx.pipes);
         if let Some(Message::Session(r) | Message::Handshake { record: r, .. }) = &mut log {

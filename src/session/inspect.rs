@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::*;
+use crate::config::STICK_COUNTERS;
 use crate::config::{Direction, RuleSet, SwitchTarget, VarName};
+use crate::rules::table::Tracked;
 use crate::rules::{Decision, Effects, Facts, Sample};
 
 /// The session's variables (`sess`, `txn`, `req`, `res` scopes) and what
@@ -26,6 +28,8 @@ pub(crate) struct Vars(Option<Box<Kept>>);
 struct Kept {
     vars: Vec<(VarName, Sample)>,
     captures: Vec<Sample>,
+    /// The stick counters: the table entries it tracks.
+    tracked: [Option<Tracked>; STICK_COUNTERS],
 }
 
 impl Vars {
@@ -51,6 +55,13 @@ impl Vars {
     fn captured(&self, n: usize) -> Option<&Sample> {
         self.0.as_ref()?.captures.get(n)
     }
+    fn tracked(&self, n: usize) -> Option<&Tracked> {
+        self.0.as_ref()?.tracked.get(n)?.as_ref()
+    }
+    /// Every entry the session tracks.
+    pub(crate) fn trackers(&self) -> impl Iterator<Item = &Tracked> {
+        self.0.iter().flat_map(|k| k.tracked.iter().flatten())
+    }
 }
 
 /// What the engine sees of a connection, and what rules change in it.
@@ -67,6 +78,8 @@ pub(crate) struct Judge<'a> {
     pub request: Option<(&'a [u8], bool)>,
     pub response: Option<(&'a [u8], bool)>,
     pub expect_proxy: bool,
+    /// The session exists (past its session rules).
+    pub started: bool,
 }
 
 impl Facts for Judge<'_> {
@@ -130,6 +143,9 @@ impl Facts for Judge<'_> {
     fn captured(&self, n: usize) -> Option<Sample> {
         self.vars.captured(n).cloned()
     }
+    fn tracked(&self, n: usize) -> Option<&Tracked> {
+        self.vars.tracked(n)
+    }
 }
 
 impl Effects for Judge<'_> {
@@ -147,6 +163,15 @@ impl Effects for Judge<'_> {
     }
     fn expect_proxy(&mut self) {
         self.expect_proxy = true;
+    }
+    fn track(&mut self, n: usize, t: Tracked) {
+        // Tracked once the session exists: its session counters move now.
+        if self.started {
+            t.table().session_started(t.entry());
+        }
+        if let Some(slot) = self.vars.kept().tracked.get_mut(n) {
+            slot.get_or_insert(t);
+        }
     }
     fn capture(&mut self, s: Sample, len: usize) {
         let mut bytes = s.to_bytes().into_owned();
@@ -202,6 +227,7 @@ pub(crate) fn connection_rules(
         request: None,
         response: None,
         expect_proxy: false,
+        started: false,
     };
     // No data exists at this point: nothing can wait.
     let decision = rt.rules.run(rules, &rules.connection, 0, &mut judge);
@@ -264,6 +290,7 @@ impl Session {
             request,
             response,
             expect_proxy: false,
+            started: self.counted,
         }
     }
 
@@ -286,6 +313,10 @@ impl Session {
         rt.frontend(self.frontend)
             .counters
             .session_started(ctx.worker, current as u64);
+        self.counted = true;
+        for t in self.vars.trackers() {
+            t.table().session_started(t.entry());
+        }
         // The session exists now: HAProxy's default format says
         // "Connect from" here, before any content rule.
         self.announce(ctx);
@@ -507,6 +538,7 @@ impl Session {
             request: None,
             response: None,
             expect_proxy: false,
+            started: false,
         };
         fmt.samples
             .iter()

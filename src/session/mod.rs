@@ -141,6 +141,8 @@ pub(crate) struct Session {
     pub vars: Vars,
     /// Its addresses came in a PROXY header.
     proxied: bool,
+    /// Past its session rules: counted as a session.
+    counted: bool,
     /// Client to server.
     up: Flow,
     /// Server to client.
@@ -192,6 +194,7 @@ impl Session {
             bind_id: 0,
             vars: Vars::default(),
             proxied: false,
+            counted: false,
             up: Flow::new(Default::default()),
             down: Flow::new(Default::default()),
             deadline: Deadline::default(),

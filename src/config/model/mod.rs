@@ -10,6 +10,7 @@ mod dns;
 mod listen;
 mod log;
 mod rules;
+mod tables;
 mod tcp;
 
 pub use check::*;
@@ -17,6 +18,7 @@ pub use dns::*;
 pub use listen::*;
 pub use log::*;
 pub use rules::*;
+pub use tables::*;
 pub use tcp::*;
 
 use std::net::SocketAddr;
@@ -71,6 +73,8 @@ pub struct Config {
     /// Every pattern list of `acl` lines and map converters, by
     /// [`PatternRefId`]: the runtime API edits them.
     pub patterns: Vec<PatternRef>,
+    /// `stick-table` lines, by [`TableId`].
+    pub tables: Vec<StickTable>,
 }
 
 impl Config {

@@ -86,6 +86,20 @@ pub enum Fetch {
     /// `capture.req.hdr(N)`: what the session's N-th `capture` action
     /// kept.
     Capture(usize),
+    /// `scN_DATA` / `sc_DATA(N)`: a datum of the entry stick counter N
+    /// tracks (`table`: look the tracked key up there instead).
+    Sc {
+        counter: usize,
+        data: super::DataType,
+        table: Option<super::TableRef>,
+    },
+    /// `src_DATA([table])`: a datum of the client address's entry.
+    SrcData {
+        data: super::DataType,
+        table: super::TableRef,
+    },
+    /// `scN_tracked` / `sc_tracked(N)`.
+    ScTracked(usize),
 }
 
 /// Which bytes a layer-6 fetch reads.
@@ -264,6 +278,22 @@ pub enum Action {
     Capture {
         sample: SampleExpr,
         len: usize,
+    },
+    /// `track-scN KEY [table T]`.
+    Track {
+        counter: usize,
+        key: SampleExpr,
+        table: super::TableRef,
+    },
+    /// `sc-inc-gpc0(N)` / `sc-inc-gpc1(N)`.
+    IncGpc {
+        counter: usize,
+        gpc: u8,
+    },
+    /// `sc-set-gpt0(N) VALUE`.
+    SetGpt0 {
+        counter: usize,
+        value: SampleExpr,
     },
 }
 

@@ -1,0 +1,505 @@
+//! Stick tables as the running process holds them: entries by key, each
+//! with the data its table stores (counters and HAProxy's sliding-window
+//! rates), the sessions that track it, and its expiry.
+//!
+//! A table is split in shards, each a map behind its own lock, so workers
+//! tracking different sources rarely meet; an entry's data has a small
+//! lock of its own. An entry tracked by a live session never expires; the
+//! others go when their expiry passes (looked at when the table is read or
+//! full), or, when the table is full, the least recently used first
+//! (unless `nopurge`: then new keys are not stored).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::Sample;
+use crate::base::clock::now_ms;
+use crate::config::{DataType, StickTable, TableKey};
+
+/// Shards of a table (a power of two).
+const SHARDS: usize = 16;
+
+/// HAProxy's frequency counter over a period: the events of the current
+/// period, those of the previous one, and when the current one began. A
+/// reading weighs the previous period by the part of it still in the
+/// sliding window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FreqCtr {
+    start: u64,
+    curr: u64,
+    prev: u64,
+}
+
+impl FreqCtr {
+    /// Moves the window to `now` (ms) for a period of `period` ms.
+    fn rotate(&mut self, now: u64, period: u64) {
+        let period = period.max(1);
+        if now < self.start + period {
+            return;
+        }
+        let periods = (now - self.start) / period;
+        self.prev = if periods == 1 { self.curr } else { 0 };
+        self.curr = 0;
+        self.start += periods * period;
+    }
+
+    pub(crate) fn add(&mut self, n: u64, now: u64, period: u64) {
+        self.rotate(now, period);
+        self.curr += n;
+    }
+
+    /// Events in the last `period` ms, as HAProxy reads them.
+    pub(crate) fn read(&self, now: u64, period: u64) -> u64 {
+        let mut c = *self;
+        c.rotate(now, period);
+        let period = period.max(1);
+        let left = period - (now - c.start).min(period);
+        c.curr + c.prev * left / period
+    }
+}
+
+/// A key as a table stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Key {
+    Ip(IpAddr),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Ip(ip) => write!(f, "{ip}"),
+            Key::Int(i) => write!(f, "{i}"),
+            Key::Bytes(b) => write!(f, "{}", String::from_utf8_lossy(b).trim_end_matches('\0')),
+        }
+    }
+}
+
+/// One datum of an entry.
+#[derive(Debug, Clone, Copy)]
+enum Datum {
+    Count(u64),
+    Rate(FreqCtr),
+}
+
+/// What an entry stores, in its table's `store` order.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub key: Key,
+    data: Mutex<EntryData>,
+}
+
+#[derive(Debug)]
+struct EntryData {
+    values: Vec<Datum>,
+    /// Sessions tracking the entry now.
+    uses: u32,
+    /// When it expires (ms), once no session uses it.
+    expire_at: u64,
+    /// Last use, for the purge of a full table.
+    touched: u64,
+}
+
+/// A table and its entries.
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub config: StickTable,
+    shards: Vec<Mutex<HashMap<Key, Arc<Entry>>>>,
+}
+
+impl Table {
+    pub(crate) fn new(config: &StickTable) -> Table {
+        Table {
+            config: config.clone(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    /// The key a sample gives in this table, if it has one.
+    pub(crate) fn key(&self, s: &Sample) -> Option<Key> {
+        match self.config.key {
+            TableKey::Ip => match s.to_ip()? {
+                IpAddr::V4(a) => Some(Key::Ip(IpAddr::V4(a))),
+                IpAddr::V6(a) => a.to_ipv4_mapped().map(|a| Key::Ip(IpAddr::V4(a))),
+            },
+            TableKey::Ipv6 => match s.to_ip()? {
+                IpAddr::V4(a) => Some(Key::Ip(IpAddr::V6(a.to_ipv6_mapped()))),
+                v6 => Some(Key::Ip(v6)),
+            },
+            TableKey::Integer => s.to_int().map(Key::Int),
+            TableKey::String(len) => {
+                let mut b = s.to_bytes().into_owned();
+                b.truncate(len);
+                Some(Key::Bytes(b))
+            }
+            TableKey::Binary(len) => {
+                let mut b = s.to_bytes().into_owned();
+                b.resize(len, 0);
+                Some(Key::Bytes(b))
+            }
+        }
+    }
+
+    fn shard(&self, key: &Key) -> &Mutex<HashMap<Key, Arc<Entry>>> {
+        use std::hash::{Hash, Hasher};
+        // A fixed hasher: the shard must not change between calls.
+        let mut fixed = std::hash::DefaultHasher::new();
+        key.hash(&mut fixed);
+        &self.shards[(fixed.finish() as usize) & (SHARDS - 1)]
+    }
+
+    fn expire_ms(&self) -> u64 {
+        self.config
+            .expire
+            .map_or(u64::MAX, |d| d.as_millis() as u64)
+    }
+
+    /// The entry of `key`, if stored and not expired.
+    pub(crate) fn get(&self, key: &Key) -> Option<Arc<Entry>> {
+        let now = now_ms();
+        let shard = self.shard(key).lock();
+        let e = shard.get(key)?;
+        let d = e.data.lock();
+        (d.uses > 0 || d.expire_at > now).then(|| e.clone())
+    }
+
+    /// Entries stored now (expired ones not yet removed included).
+    pub(crate) fn used(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// Starts tracking `key` for a session: the entry (made if needed),
+    /// its connection counters moved. `None` when the table is full and
+    /// may not purge.
+    pub(crate) fn track(self: &Arc<Self>, key: Key) -> Option<Tracked> {
+        let now = now_ms();
+        let entry = self.entry(key, now)?;
+        {
+            let mut d = entry.data.lock();
+            d.uses += 1;
+            d.touched = now;
+            self.bump(&mut d, now, &[DataType::ConnCnt, DataType::ConnRate]);
+            self.set_cur(&mut d);
+        }
+        Some(Tracked(Arc::new(Hold {
+            table: self.clone(),
+            entry,
+        })))
+    }
+
+    /// The entry of `key`, made if absent (purging a full table first).
+    fn entry(&self, key: Key, now: u64) -> Option<Arc<Entry>> {
+        if let Some(e) = self.shard(&key).lock().get(&key) {
+            return Some(e.clone());
+        }
+        if self.used() >= self.config.size {
+            self.purge(now);
+            if self.used() >= self.config.size {
+                return None;
+            }
+        }
+        let values = self
+            .config
+            .store
+            .iter()
+            .map(|(t, _)| {
+                if t.is_rate() {
+                    Datum::Rate(FreqCtr {
+                        start: now,
+                        ..Default::default()
+                    })
+                } else {
+                    Datum::Count(0)
+                }
+            })
+            .collect();
+        let fresh = Arc::new(Entry {
+            key: key.clone(),
+            data: Mutex::new(EntryData {
+                values,
+                uses: 0,
+                expire_at: now.saturating_add(self.expire_ms()),
+                touched: now,
+            }),
+        });
+        Some(self.shard(&key).lock().entry(key).or_insert(fresh).clone())
+    }
+
+    /// Drops expired entries; a full table without `nopurge` also loses
+    /// its least recently used unused entries, down to 3/4 of its size.
+    pub(crate) fn purge(&self, now: u64) {
+        for s in &self.shards {
+            s.lock().retain(|_, e| {
+                let d = e.data.lock();
+                d.uses > 0 || d.expire_at > now
+            });
+        }
+        if self.config.nopurge || self.used() < self.config.size {
+            return;
+        }
+        let mut idle: Vec<(u64, Key)> = Vec::new();
+        for s in &self.shards {
+            for (k, e) in s.lock().iter() {
+                let d = e.data.lock();
+                if d.uses == 0 {
+                    idle.push((d.touched, k.clone()));
+                }
+            }
+        }
+        idle.sort_unstable_by_key(|(t, _)| *t);
+        let excess = self.used().saturating_sub(self.config.size * 3 / 4);
+        for (_, k) in idle.into_iter().take(excess) {
+            self.shard(&k).lock().remove(&k);
+        }
+    }
+
+    fn period(&self, i: usize) -> u64 {
+        self.config.store[i]
+            .1
+            .map_or(1000, |d| d.as_millis() as u64)
+    }
+
+    /// Counts one event in each of `types` the table stores.
+    fn bump(&self, d: &mut EntryData, now: u64, types: &[DataType]) {
+        self.add(d, now, types, 1);
+    }
+
+    fn add(&self, d: &mut EntryData, now: u64, types: &[DataType], n: u64) {
+        for (i, (t, _)) in self.config.store.iter().enumerate() {
+            if !types.contains(t) {
+                continue;
+            }
+            let period = self.period(i);
+            match &mut d.values[i] {
+                Datum::Count(c) => *c = c.saturating_add(n),
+                Datum::Rate(r) => r.add(n, now, period),
+            }
+        }
+    }
+
+    fn set_cur(&self, d: &mut EntryData) {
+        if let Some(i) = self.index(DataType::ConnCur) {
+            d.values[i] = Datum::Count(d.uses as u64);
+        }
+    }
+
+    fn index(&self, t: DataType) -> Option<usize> {
+        self.config.store.iter().position(|(s, _)| *s == t)
+    }
+
+    /// `t` of an entry now; `None` when the table does not store it.
+    pub(crate) fn read(&self, e: &Entry, t: DataType) -> Option<i64> {
+        let i = self.index(t)?;
+        let d = e.data.lock();
+        Some(match d.values[i] {
+            Datum::Count(c) => c as i64,
+            Datum::Rate(r) => r.read(now_ms(), self.period(i)) as i64,
+        })
+    }
+
+    /// Adds to the general purpose counter `gpc` (0 or 1) and its rate.
+    pub(crate) fn inc_gpc(&self, e: &Entry, gpc: u8) {
+        let types = match gpc {
+            0 => [DataType::Gpc0, DataType::Gpc0Rate],
+            _ => [DataType::Gpc1, DataType::Gpc1Rate],
+        };
+        let now = now_ms();
+        self.bump(&mut e.data.lock(), now, &types);
+    }
+
+    pub(crate) fn set_gpt0(&self, e: &Entry, v: i64) {
+        if let Some(i) = self.index(DataType::Gpt0) {
+            e.data.lock().values[i] = Datum::Count(v.max(0) as u64);
+        }
+    }
+
+    /// A session that tracks an entry started (its session counters).
+    pub(crate) fn session_started(&self, e: &Entry) {
+        let now = now_ms();
+        self.bump(
+            &mut e.data.lock(),
+            now,
+            &[DataType::SessCnt, DataType::SessRate],
+        );
+    }
+
+    /// Bytes a tracking session moved.
+    pub(crate) fn bytes(&self, e: &Entry, bytes_in: u64, bytes_out: u64) {
+        let now = now_ms();
+        let mut d = e.data.lock();
+        self.add(
+            &mut d,
+            now,
+            &[DataType::BytesInCnt, DataType::BytesInRate],
+            bytes_in,
+        );
+        self.add(
+            &mut d,
+            now,
+            &[DataType::BytesOutCnt, DataType::BytesOutRate],
+            bytes_out,
+        );
+    }
+
+    /// A tracking session ended: one use less, the expiry restarts.
+    pub(crate) fn untrack(&self, e: &Entry) {
+        let now = now_ms();
+        let mut d = e.data.lock();
+        d.uses = d.uses.saturating_sub(1);
+        d.touched = now;
+        d.expire_at = now.saturating_add(self.expire_ms());
+        self.set_cur(&mut d);
+    }
+
+    /// `show table NAME`'s lines: `0xID: key=K use=N exp=MS DATA=V...`.
+    pub(crate) fn dump(&self, filter: Option<&Key>) -> Vec<String> {
+        let now = now_ms();
+        self.purge(now);
+        let mut out = Vec::new();
+        for s in &self.shards {
+            for (k, e) in s.lock().iter() {
+                if filter.is_some_and(|f| f != k) {
+                    continue;
+                }
+                let k2 = k.clone();
+                let mut line = {
+                    let d = e.data.lock();
+                    format!(
+                        "0x{:x}: key={k} use={} exp={}",
+                        Arc::as_ptr(e) as usize,
+                        d.uses,
+                        if self.config.expire.is_none() || d.uses > 0 {
+                            0
+                        } else {
+                            d.expire_at.saturating_sub(now)
+                        }
+                    )
+                };
+                for (t, p) in &self.config.store {
+                    let v = self.read(e, *t).unwrap_or(0);
+                    match p {
+                        Some(p) => line.push_str(&format!(" {}({})={v}", t.name(), p.as_millis())),
+                        None => line.push_str(&format!(" {}={v}", t.name())),
+                    }
+                }
+                out.push((k2, line));
+            }
+        }
+        // In key order, as HAProxy's tree lists them.
+        out.sort();
+        out.into_iter().map(|(_, l)| l).collect()
+    }
+
+    /// `clear table NAME [key K]`: drops unused entries.
+    pub(crate) fn clear(&self, key: Option<&Key>) {
+        for s in &self.shards {
+            s.lock()
+                .retain(|k, e| key.is_some_and(|want| want != k) || e.data.lock().uses > 0);
+        }
+    }
+}
+
+/// A session's hold on a table entry (HAProxy's stick counter); the
+/// last copy dropped ends the tracking.
+#[derive(Debug, Clone)]
+pub(crate) struct Tracked(Arc<Hold>);
+
+#[derive(Debug)]
+struct Hold {
+    table: Arc<Table>,
+    entry: Arc<Entry>,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.table.untrack(&self.entry);
+    }
+}
+
+impl Tracked {
+    pub(crate) fn table(&self) -> &Table {
+        &self.0.table
+    }
+    pub(crate) fn entry(&self) -> &Entry {
+        &self.0.entry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_window_slides() {
+        let mut c = FreqCtr {
+            start: 0,
+            ..Default::default()
+        };
+        for t in 0..10 {
+            c.add(1, t * 100, 1000);
+        }
+        assert_eq!(c.read(999, 1000), 10);
+        // Half the previous period still in the window.
+        assert_eq!(c.read(1500, 1000), 5);
+        assert_eq!(c.read(2000, 1000), 0);
+    }
+
+    proptest! {
+        /// Against a model that keeps every event's time: a reading is the
+        /// events of the current period plus the previous period's,
+        /// weighted by its part still in the window.
+        #[test]
+        fn rates_match_the_model(
+            mut events in proptest::collection::vec(0u64..5000, 0..60),
+            at in 0u64..6000,
+            period in 1u64..2000,
+        ) {
+            events.sort_unstable();
+            let mut c = FreqCtr::default();
+            for &t in &events {
+                c.add(1, t, period);
+            }
+            let now = at.max(*events.last().unwrap_or(&0));
+            let cur_start = now / period * period;
+            let curr = events.iter().filter(|&&t| t >= cur_start).count() as u64;
+            let prev = events
+                .iter()
+                .filter(|&&t| t + period >= cur_start && t < cur_start)
+                .count() as u64;
+            let left = period - (now - cur_start);
+            prop_assert_eq!(c.read(now, period), curr + prev * left / period);
+        }
+    }
+}
+
+#[cfg(test)]
+mod track_tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    #[test]
+    fn tracking_counts_connections() {
+        let text = "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+            frontend f\n bind 127.0.0.1:1\n stick-table type ip size 10 expire 30s store conn_cur,conn_cnt,conn_rate(10s)\n\
+            tcp-request connection track-sc0 src\n default_backend b\nbackend b\n server s 127.0.0.1:2\n";
+        let c = parse_str("t.cfg", text).unwrap().config;
+        let t = Arc::new(Table::new(&c.tables[0]));
+        let key = t.key(&Sample::Str(b"127.0.0.4".to_vec())).unwrap();
+        let mut held = Vec::new();
+        for _ in 0..5 {
+            held.push(t.track(key.clone()).unwrap());
+        }
+        let e = t.get(&key).unwrap();
+        assert_eq!(t.read(&e, DataType::ConnCnt), Some(5));
+        assert_eq!(t.read(&e, DataType::ConnCur), Some(5));
+        assert_eq!(t.read(&e, DataType::ConnRate), Some(5));
+        held.clear();
+        assert_eq!(t.read(&e, DataType::ConnCur), Some(0));
+        assert_eq!(t.used(), 1);
+    }
+}
