@@ -6,189 +6,17 @@
 //! `use_backend`, the backend's content rules, `use-server` (in
 //! dispatch), and `tcp-response content` rules on the server's first bytes.
 //!
-//! [`Judge`] gives the rule engine what it asks about the connection.
+//! [`Judge`] (in `judge.rs`) gives the rule engine what it asks about the
+//! connection.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::judge::{Judge, Vars};
 use super::*;
-use crate::config::STICK_COUNTERS;
-use crate::config::{Direction, RuleSet, SwitchTarget, VarName};
-use crate::rules::table::Tracked;
-use crate::rules::{Decision, Effects, Facts, Sample};
-
-/// The session's variables (`sess`, `txn`, `req`, `res` scopes) and what
-/// its `capture` actions kept, in their order. Most sessions have none:
-/// one pointer until a rule sets something.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Vars(Option<Box<Kept>>);
-
-#[derive(Debug, Default, Clone)]
-struct Kept {
-    vars: Vec<(VarName, Sample)>,
-    captures: Vec<Sample>,
-    /// The stick counters: the table entries it tracks.
-    tracked: [Option<Tracked>; STICK_COUNTERS],
-}
-
-impl Vars {
-    fn get(&self, v: &VarName) -> Option<&Sample> {
-        let k = self.0.as_ref()?;
-        k.vars.iter().find(|(n, _)| n == v).map(|(_, s)| s)
-    }
-    fn kept(&mut self) -> &mut Kept {
-        self.0.get_or_insert_with(Box::default)
-    }
-    fn set(&mut self, v: &VarName, s: Sample) {
-        let k = self.kept();
-        match k.vars.iter_mut().find(|(n, _)| n == v) {
-            Some(slot) => slot.1 = s,
-            None => k.vars.push((v.clone(), s)),
-        }
-    }
-    fn unset(&mut self, v: &VarName) {
-        if let Some(k) = &mut self.0 {
-            k.vars.retain(|(n, _)| n != v);
-        }
-    }
-    fn captured(&self, n: usize) -> Option<&Sample> {
-        self.0.as_ref()?.captures.get(n)
-    }
-    fn tracked(&self, n: usize) -> Option<&Tracked> {
-        self.0.as_ref()?.tracked.get(n)?.as_ref()
-    }
-    /// Every entry the session tracks.
-    pub(crate) fn trackers(&self) -> impl Iterator<Item = &Tracked> {
-        self.0.iter().flat_map(|k| k.tracked.iter().flatten())
-    }
-}
-
-/// What the engine sees of a connection, and what rules change in it.
-pub(crate) struct Judge<'a> {
-    pub rt: &'a Runtime,
-    pub frontend: FrontendId,
-    pub backend: Option<BackendId>,
-    pub server: Option<ServerId>,
-    pub bind_id: u32,
-    pub src: &'a mut SocketAddr,
-    pub dst: &'a mut SocketAddr,
-    pub unix: bool,
-    pub vars: &'a mut Vars,
-    pub request: Option<(&'a [u8], bool)>,
-    pub response: Option<(&'a [u8], bool)>,
-    pub expect_proxy: bool,
-    /// The session exists (past its session rules).
-    pub started: bool,
-}
-
-impl Facts for Judge<'_> {
-    fn src(&self) -> Option<SocketAddr> {
-        (!self.unix).then_some(*self.src)
-    }
-    fn dst(&self) -> Option<SocketAddr> {
-        (!self.unix).then_some(*self.dst)
-    }
-    fn frontend(&self) -> (i64, &str) {
-        let fe = &self.rt.frontend(self.frontend).config;
-        (fe.uid as i64, &fe.name)
-    }
-    fn backend(&self) -> Option<(i64, &str)> {
-        let be = &self.rt.backend(self.backend?).config;
-        Some((be.uid as i64, &be.name))
-    }
-    fn bind_id(&self) -> i64 {
-        self.bind_id as i64
-    }
-    fn server_id(&self) -> Option<i64> {
-        // Servers are numbered from 1 in their backend (`sid`).
-        self.backend?;
-        Some(self.server?.index() as i64 + 1)
-    }
-    fn nbsrv(&self, b: Option<BackendId>) -> Option<i64> {
-        let (active, backup) = self.rt.backend(b.or(self.backend)?).usable_counts();
-        Some(if active > 0 { active } else { backup } as i64)
-    }
-    fn be_conn(&self, b: Option<BackendId>) -> Option<i64> {
-        Some(self.rt.backend(b.or(self.backend)?).active.get() as i64)
-    }
-    fn connslots(&self, b: Option<BackendId>) -> Option<i64> {
-        let be = self.rt.backend(b.or(self.backend)?);
-        let mut free = 0i64;
-        for (s, cfg) in be.servers.iter().zip(&be.config.servers) {
-            if !s.usable() {
-                continue;
-            }
-            // A server without maxconn takes any number: so does the backend.
-            let Some(max) = cfg.maxconn.filter(|m| *m > 0) else {
-                return Some(-1);
-            };
-            free += max as i64 - s.active.get() as i64;
-            free += cfg.maxqueue as i64;
-        }
-        Some(free.max(0))
-    }
-    fn srv_is_up(&self, b: BackendId, s: ServerId) -> bool {
-        self.rt.backend(b).server(s).usable()
-    }
-    fn data(&self, dir: Direction) -> Option<(&[u8], bool)> {
-        match dir {
-            Direction::Request => self.request,
-            Direction::Response => self.response,
-        }
-    }
-    fn var(&self, v: &VarName) -> Option<Sample> {
-        self.vars.get(v).cloned()
-    }
-    fn captured(&self, n: usize) -> Option<Sample> {
-        self.vars.captured(n).cloned()
-    }
-    fn tracked(&self, n: usize) -> Option<&Tracked> {
-        self.vars.tracked(n)
-    }
-}
-
-impl Effects for Judge<'_> {
-    fn set_var(&mut self, v: &VarName, s: Sample) {
-        self.vars.set(v, s);
-    }
-    fn unset_var(&mut self, v: &VarName) {
-        self.vars.unset(v);
-    }
-    fn set_src(&mut self, ip: Option<IpAddr>, port: Option<u16>) {
-        set_addr(self.src, ip, port);
-    }
-    fn set_dst(&mut self, ip: Option<IpAddr>, port: Option<u16>) {
-        set_addr(self.dst, ip, port);
-    }
-    fn expect_proxy(&mut self) {
-        self.expect_proxy = true;
-    }
-    fn track(&mut self, n: usize, t: Tracked) {
-        // Tracked once the session exists: its session counters move now.
-        if self.started {
-            t.table().session_started(t.entry());
-        }
-        if let Some(slot) = self.vars.kept().tracked.get_mut(n) {
-            slot.get_or_insert(t);
-        }
-    }
-    fn capture(&mut self, s: Sample, len: usize) {
-        let mut bytes = s.to_bytes().into_owned();
-        bytes.truncate(len);
-        self.vars.kept().captures.push(Sample::Str(bytes));
-    }
-}
-
-fn set_addr(a: &mut SocketAddr, ip: Option<IpAddr>, port: Option<u16>) {
-    if let Some(ip) = ip {
-        // HAProxy keeps the port when only the address changes.
-        *a = SocketAddr::new(ip, a.port());
-    }
-    if let Some(p) = port {
-        a.set_port(p);
-    }
-}
+use crate::config::{RuleSet, SwitchTarget};
+use crate::rules::Decision;
 
 /// What `tcp-request connection` rules decided for a new client.
 #[derive(Debug)]
@@ -547,6 +375,61 @@ impl Session {
                 Some(String::from_utf8_lossy(&v.to_bytes()).into_owned())
             })
             .collect()
+    }
+
+    pub(super) fn gate_expired(&self, ctx: &Ctx<'_>) -> bool {
+        matches!(&self.phase, Phase::Forwarding { gate: Some(g), .. } if g.until.is_none_or(|t| ctx.now >= t))
+    }
+
+    /// Runs the `tcp-response content` rules while the server's bytes are
+    /// held: lets them through, keeps waiting, or ends the session.
+    pub(super) fn check_gate(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        let phase = std::mem::replace(&mut self.phase, Phase::Idle);
+        let Phase::Forwarding {
+            conn,
+            gate: Some(gate),
+        } = phase
+        else {
+            self.phase = phase;
+            return Outcome::Continue;
+        };
+        let closed = conn.ready.readable && self.down.half != Half::Open;
+        let verdict = self.judge_response(&conn.stream, *gate, closed, ctx);
+        match verdict {
+            Ok(gate) => {
+                let released = gate.is_none();
+                let gate = gate.map(Box::new);
+                self.phase = Phase::Forwarding { conn, gate };
+                if released {
+                    self.arm_idle_timeout(ctx);
+                }
+                Outcome::Continue
+            }
+            Err((crate::rules::Decision::Close, held)) => {
+                // `tcp-response content close`: what the server sent goes
+                // to the client, then both connections end.
+                let n = (&conn.stream).read(&mut ctx.scratch[..held]).unwrap_or(0);
+                let sent = (&self.client).write(&ctx.scratch[..n]).unwrap_or(0);
+                self.count_bytes(conn.backend, conn.server, 0, sent, ctx);
+                self.down.bytes += sent as u64;
+                self.phase = Phase::Forwarding { conn, gate: None };
+                Outcome::Close(Close::Normal)
+            }
+            Err((decision, held)) => {
+                let server = ctx.rt.backend(conn.backend).server(conn.server);
+                Counters::add(&server.counters.shard(ctx.worker).denied_resp, 1);
+                self.phase = Phase::Forwarding { conn, gate: None };
+                // HAProxy read them: they count in `%B`.
+                self.down.bytes += held as u64;
+                self.trace
+                    .end(Term::new(crate::base::log::Cause::Proxy, LogStage::Data));
+                if decision == crate::rules::Decision::SilentDrop {
+                    crate::net::sockopt::silent_drop(&self.client);
+                    return Outcome::Close(Close::Abort);
+                }
+                Outcome::Close(Close::Normal)
+            }
+        }
     }
 
     /// Whether the server's bytes must wait for `tcp-response` rules.

@@ -36,13 +36,15 @@ use crate::runtime::{Counters, Runtime, SessionSlots};
 mod dispatch;
 mod end;
 mod inspect;
+mod judge;
 pub(crate) mod queue;
 mod trace;
 mod view;
 use crate::base::log::Stage as LogStage;
 use crate::proxy_proto;
-pub(crate) use inspect::{Admission, Judge, Vars, connection_rules};
+pub(crate) use inspect::{Admission, connection_rules};
 use inspect::{Inspect, ResponseGate};
+pub(crate) use judge::{Judge, Vars};
 pub(crate) use queue::BackendQueue;
 use queue::Place;
 use trace::Trace;
@@ -536,61 +538,6 @@ impl Session {
             (a, b) => a.or(b),
         };
         self.deadline.set(t, self.key, ctx.timers);
-    }
-
-    fn gate_expired(&self, ctx: &Ctx<'_>) -> bool {
-        matches!(&self.phase, Phase::Forwarding { gate: Some(g), .. } if g.until.is_none_or(|t| ctx.now >= t))
-    }
-
-    /// Runs the `tcp-response content` rules while the server's bytes are
-    /// held: lets them through, keeps waiting, or ends the session.
-    fn check_gate(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
-        let phase = std::mem::replace(&mut self.phase, Phase::Idle);
-        let Phase::Forwarding {
-            conn,
-            gate: Some(gate),
-        } = phase
-        else {
-            self.phase = phase;
-            return Outcome::Continue;
-        };
-        let closed = conn.ready.readable && self.down.half != Half::Open;
-        let verdict = self.judge_response(&conn.stream, *gate, closed, ctx);
-        match verdict {
-            Ok(gate) => {
-                let released = gate.is_none();
-                let gate = gate.map(Box::new);
-                self.phase = Phase::Forwarding { conn, gate };
-                if released {
-                    self.arm_idle_timeout(ctx);
-                }
-                Outcome::Continue
-            }
-            Err((crate::rules::Decision::Close, held)) => {
-                // `tcp-response content close`: what the server sent goes
-                // to the client, then both connections end.
-                let n = (&conn.stream).read(&mut ctx.scratch[..held]).unwrap_or(0);
-                let sent = (&self.client).write(&ctx.scratch[..n]).unwrap_or(0);
-                self.count_bytes(conn.backend, conn.server, 0, sent, ctx);
-                self.down.bytes += sent as u64;
-                self.phase = Phase::Forwarding { conn, gate: None };
-                Outcome::Close(Close::Normal)
-            }
-            Err((decision, held)) => {
-                let server = ctx.rt.backend(conn.backend).server(conn.server);
-                Counters::add(&server.counters.shard(ctx.worker).denied_resp, 1);
-                self.phase = Phase::Forwarding { conn, gate: None };
-                // HAProxy read them: they count in `%B`.
-                self.down.bytes += held as u64;
-                self.trace
-                    .end(Term::new(crate::base::log::Cause::Proxy, LogStage::Data));
-                if decision == crate::rules::Decision::SilentDrop {
-                    crate::net::sockopt::silent_drop(&self.client);
-                    return Outcome::Close(Close::Abort);
-                }
-                Outcome::Close(Close::Normal)
-            }
-        }
     }
 
     fn count_bytes(
