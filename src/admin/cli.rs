@@ -498,6 +498,7 @@ mod tests {
             "show map",
             "show table",
             "clear table",
+            "set table",
         ];
         assert_eq!(order, want);
     }

@@ -356,13 +356,13 @@ impl Table {
     }
 
     /// `show table NAME`'s lines: `0xID: key=K use=N exp=MS DATA=V...`.
-    pub(crate) fn dump(&self, filter: Option<&Key>) -> Vec<String> {
+    pub(crate) fn dump(&self, filter: &Filter) -> Vec<String> {
         let now = now_ms();
         self.purge(now);
         let mut out = Vec::new();
         for s in &self.shards {
             for (k, e) in s.lock().iter() {
-                if filter.is_some_and(|f| f != k) {
+                if !self.selects(filter, k, e) {
                     continue;
                 }
                 let k2 = k.clone();
@@ -395,12 +395,75 @@ impl Table {
     }
 
     /// `clear table NAME [key K]`: drops unused entries.
-    pub(crate) fn clear(&self, key: Option<&Key>) {
+    pub(crate) fn clear(&self, filter: &Filter) {
         for s in &self.shards {
             s.lock()
-                .retain(|k, e| key.is_some_and(|want| want != k) || e.data.lock().uses > 0);
+                .retain(|k, e| !self.selects(filter, k, e) || e.data.lock().uses > 0);
         }
     }
+
+    /// Whether entry `e` of key `k` passes `filter`.
+    fn selects(&self, filter: &Filter, k: &Key, e: &Entry) -> bool {
+        match filter {
+            Filter::All => true,
+            Filter::Key(want) => want == k,
+            Filter::Data(conds) => conds.iter().all(|(t, op, v)| {
+                self.read(e, *t).is_some_and(|have| match op {
+                    Op::Eq => have == *v,
+                    Op::Ne => have != *v,
+                    Op::Le => have <= *v,
+                    Op::Ge => have >= *v,
+                    Op::Lt => have < *v,
+                    Op::Gt => have > *v,
+                })
+            }),
+        }
+    }
+
+    /// `set table NAME key K data.TYPE V...`: the entry (made if needed)
+    /// takes these values; a rate's current period gets the value.
+    pub(crate) fn set(&self, key: Key, values: &[(DataType, i64)]) -> Result<(), &'static str> {
+        let now = now_ms();
+        let e = self
+            .entry(key, now)
+            .ok_or("Unable to allocate a new entry")?;
+        let mut d = e.data.lock();
+        for (t, v) in values {
+            let Some(i) = self.index(*t) else { continue };
+            let v = (*v).max(0) as u64;
+            d.values[i] = match d.values[i] {
+                Datum::Count(_) => Datum::Count(v),
+                Datum::Rate(mut r) => {
+                    r.rotate(now, self.period(i));
+                    r.curr = v;
+                    Datum::Rate(r)
+                }
+            };
+        }
+        d.touched = now;
+        d.expire_at = now.saturating_add(self.expire_ms());
+        Ok(())
+    }
+}
+
+/// Which entries `show table` and `clear table` act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Filter {
+    All,
+    Key(Key),
+    /// `data.TYPE OP VALUE...`, all of them.
+    Data(Vec<(DataType, Op, i64)>),
+}
+
+/// The operators of `data.TYPE` filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Eq,
+    Ne,
+    Le,
+    Ge,
+    Lt,
+    Gt,
 }
 
 /// A session's hold on a table entry (HAProxy's stick counter); the

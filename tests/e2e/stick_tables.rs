@@ -163,3 +163,76 @@ fn gpc0_marks_sources() {
         ["key=127.0.0.7 use=0 gpc0=2", "key=127.0.0.8 use=0 gpc0=0"]
     );
 }
+
+/// `set table` makes and fills entries; `data.TYPE OP VALUE` filters pick
+/// entries for `show table` and `clear table`; mistakes get HAProxy's
+/// messages. A source set over the limit by hand is refused.
+#[test]
+fn set_show_and_clear_with_filters() {
+    let a = Backend::named("a");
+    let api = start(
+        &format!(
+            "frontend f\n    bind 127.0.0.1:0\n    \
+             stick-table type ip size 1k expire 1m store gpc0,conn_cnt\n    \
+             tcp-request connection track-sc0 src\n    \
+             tcp-request connection reject if {{ sc0_get_gpc0 gt 5 }}\n    \
+             default_backend be\n\
+             backend be\n    server s1 {}\n",
+            a.addr
+        ),
+        &["f"],
+    );
+    let fe = api.sp.addr("f");
+    assert_eq!(
+        api.ask("set table f key 127.0.0.9 data.gpc0 7 data.conn_cnt 3"),
+        "\n"
+    );
+    assert_eq!(api.ask("set table f key 127.0.0.10 data.gpc0 1"), "\n");
+    assert_eq!(probe(lo(9), fe, b"", WAIT), Answer::Reset, "gpc0 7 > 5");
+    assert_eq!(probe(lo(10), fe, b"", WAIT), Answer::served("a"));
+    wait_for("entries idle", WAIT, || {
+        entries(&api).iter().all(|e| e.contains(" use=0 "))
+    });
+    let picked = |f: &str| -> Vec<String> {
+        api.ask(&format!("show table f {f}"))
+            .lines()
+            .skip(1)
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                l.split(" key=")
+                    .nth(1)
+                    .unwrap_or(l)
+                    .split(' ')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(picked("data.gpc0 gt 5"), ["127.0.0.9"]);
+    assert_eq!(picked("data.gpc0 le 5"), ["127.0.0.10"]);
+    assert_eq!(picked("data.gpc0 ge 1 data.conn_cnt eq 4"), ["127.0.0.9"]);
+    assert_eq!(
+        api.ask("show table f data.bogus gt 1"),
+        "Filter entry #1: Unknown data type\n\n"
+    );
+    assert_eq!(
+        api.ask("show table f data.gpc0 xx 1"),
+        "Filter entry #1: Require and operator among \"eq\", \"ne\", \"le\", \"ge\", \"lt\", \"gt\"\n\n"
+    );
+    assert_eq!(
+        api.ask("set table f key 127.0.0.9 data.bogus 5"),
+        "Unknown data type\n\n"
+    );
+    assert_eq!(
+        api.ask("set table f key 127.0.0.9 data.gpc0 x"),
+        "Require a valid integer value to store\n\n"
+    );
+    assert_eq!(
+        api.ask("set table f data.gpc0 1"),
+        "content-based lookup is only supported with the \"show\" and \"clear\" actions\n\n"
+    );
+    assert_eq!(api.ask("clear table f data.gpc0 gt 5"), "\n");
+    assert_eq!(picked(""), ["127.0.0.10"]);
+    assert_eq!(probe(lo(9), fe, b"", WAIT), Answer::served("a"), "cleared");
+}
