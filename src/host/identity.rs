@@ -128,6 +128,9 @@ impl Identity {
             // Nothing run from here on may gain privileges back.
             process::no_new_privs().map_err(IdentityError::Caps)?;
         }
+        // The new credentials cleared the parent-death signal: without it, a
+        // serving process would outlive its privileged parent.
+        super::privsep::rearm_parent_death().map_err(IdentityError::Caps)?;
         log::info!(
             "serving as uid {} gid {}{}{}",
             process::uid(),

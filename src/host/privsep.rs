@@ -100,6 +100,21 @@ pub(crate) fn is_child() -> bool {
     super::PARENT.get().is_some()
 }
 
+/// Arms again, in the serving half, the signal that stops it when the
+/// privileged parent dies: the kernel forgets it when the process's
+/// credentials change (prctl(2), PR_SET_PDEATHSIG). An error when the
+/// parent is already gone.
+pub(crate) fn rearm_parent_death() -> io::Result<()> {
+    let Some(client) = super::PARENT.get() else {
+        return Ok(());
+    };
+    process::die_with_parent(libc::SIGTERM)?;
+    if process::parent_pid() as u32 != client.parent {
+        return Err(io::Error::other("the privileged parent is gone"));
+    }
+    Ok(())
+}
+
 /// The parent's main thread: passes signals on until the child ends.
 fn supervise(child: libc::pid_t) -> Exit {
     loop {

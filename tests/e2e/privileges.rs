@@ -190,7 +190,15 @@ fn the_serving_process_runs_as_nobody_in_the_jail_and_still_reloads() {
     }
     assert_eq!(server_name(low), "web1");
     assert_eq!(server_name(addr), "web1");
-    assert!(serving(sp.pid(), NOBODY).is_some());
+    let pid = serving(sp.pid(), NOBODY).expect("a serving process");
+
+    // The serving process stops with its privileged parent (it once lived
+    // on, still listening and checking servers, after the test ended).
+    drop(sp);
+    wait_for("the serving process to stop with its parent", LIMIT, || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map_or(true, |s| s.contains("State:\tZ"))
+    });
 }
 
 /// Started by another user, a config that asks for a jail stops with a
