@@ -17,23 +17,9 @@ fn samples_mut(rs: &mut RuleSet, f: &mut dyn FnMut(&mut SampleExpr)) {
             f(&mut e.sample);
         }
     }
-    let rules = rs
-        .connection
-        .iter_mut()
-        .chain(&mut rs.session)
-        .chain(&mut rs.content)
-        .chain(&mut rs.response);
-    for r in rules {
-        match &mut r.action {
-            Action::SetVar(_, e)
-            | Action::SetSrc(e)
-            | Action::SetDst(e)
-            | Action::SetSrcPort(e)
-            | Action::SetDstPort(e)
-            | Action::Capture { sample: e, .. }
-            | Action::Track { key: e, .. }
-            | Action::SetGpt0 { value: e, .. } => f(e),
-            _ => {}
+    for r in rs.tcp_rules_mut() {
+        if let Some(e) = r.action.sample_mut() {
+            f(e);
         }
     }
     for u in &mut rs.use_backend {
@@ -73,13 +59,7 @@ pub(super) fn link(config: &mut Config, proxies: &[ProxyDraft], d: &mut Diags) {
         rs.acls = p.acls.acls.clone();
         let who = p.who();
         let mut missing = Vec::new();
-        let rules = rs
-            .connection
-            .iter_mut()
-            .chain(&mut rs.session)
-            .chain(&mut rs.content)
-            .chain(&mut rs.response);
-        for r in rules {
+        for r in rs.tcp_rules_mut() {
             if let Action::Track { table, .. } = &mut r.action
                 && let Err(e) = resolve_table(table, &p.name, &config.tables)
             {

@@ -373,7 +373,7 @@ impl Engine {
             }
             // The action's sample, once; one that needs bytes that may
             // still come waits for them, like a condition.
-            let value = match action_sample(&rule.action).map(|e| self.sample(e, &*f)) {
+            let value = match rule.action.sample().map(|e| self.sample(e, &*f)) {
                 Some(Fetched {
                     value: None,
                     may_change: true,
@@ -470,21 +470,6 @@ impl Engine {
             }
         }
         out
-    }
-}
-
-/// The sample an action reads, if any.
-fn action_sample(a: &Action) -> Option<&SampleExpr> {
-    match a {
-        Action::SetVar(_, e)
-        | Action::SetSrc(e)
-        | Action::SetDst(e)
-        | Action::SetSrcPort(e)
-        | Action::SetDstPort(e)
-        | Action::Capture { sample: e, .. }
-        | Action::Track { key: e, .. }
-        | Action::SetGpt0 { value: e, .. } => Some(e),
-        _ => None,
     }
 }
 

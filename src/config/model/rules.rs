@@ -298,6 +298,36 @@ pub enum Action {
 }
 
 impl Action {
+    /// The sample the action reads, if any.
+    pub fn sample(&self) -> Option<&SampleExpr> {
+        match self {
+            Action::SetVar(_, e)
+            | Action::SetSrc(e)
+            | Action::SetDst(e)
+            | Action::SetSrcPort(e)
+            | Action::SetDstPort(e)
+            | Action::Capture { sample: e, .. }
+            | Action::Track { key: e, .. }
+            | Action::SetGpt0 { value: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+
+    /// [`Self::sample`], to resolve the names it holds.
+    pub fn sample_mut(&mut self) -> Option<&mut SampleExpr> {
+        match self {
+            Action::SetVar(_, e)
+            | Action::SetSrc(e)
+            | Action::SetDst(e)
+            | Action::SetSrcPort(e)
+            | Action::SetDstPort(e)
+            | Action::Capture { sample: e, .. }
+            | Action::Track { key: e, .. }
+            | Action::SetGpt0 { value: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+
     /// Whether the rule ends the evaluation of its list.
     pub fn is_final(&self) -> bool {
         matches!(
@@ -363,6 +393,15 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// Every `tcp-request` and `tcp-response` rule.
+    pub fn tcp_rules_mut(&mut self) -> impl Iterator<Item = &mut TcpRule> {
+        self.connection
+            .iter_mut()
+            .chain(&mut self.session)
+            .chain(&mut self.content)
+            .chain(&mut self.response)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.connection.is_empty()
             && self.session.is_empty()
