@@ -589,5 +589,7 @@ fn stick_table(proxy: &str, words: &[String], loc: &Location) -> Result<StickTab
         expire,
         nopurge,
         store,
+        peers: None,
+        sync_name: proxy.to_string(),
     })
 }

@@ -27,6 +27,8 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         resolvers,
         patterns: patterns.refs,
         tables: Vec::new(),
+        peers: Vec::new(),
+        localpeer: String::new(),
     };
     check_duplicates(&proxies, &mut diags);
     let uids = proxy_uids(&proxies);

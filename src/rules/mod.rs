@@ -17,6 +17,7 @@ pub(crate) mod pattern;
 pub(crate) mod payload;
 pub(crate) mod refs;
 pub(crate) mod sample;
+pub(crate) mod sync;
 pub(crate) mod table;
 
 pub(crate) use eval::{Decision, Effects, Engine, Facts};

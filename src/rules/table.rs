@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use parking_lot::Mutex;
 
@@ -28,14 +29,14 @@ const SHARDS: usize = 16;
 /// sliding window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct FreqCtr {
-    start: u64,
-    curr: u64,
-    prev: u64,
+    pub(super) start: u64,
+    pub(super) curr: u64,
+    pub(super) prev: u64,
 }
 
 impl FreqCtr {
     /// Moves the window to `now` (ms) for a period of `period` ms.
-    fn rotate(&mut self, now: u64, period: u64) {
+    pub(super) fn rotate(&mut self, now: u64, period: u64) {
         let period = period.max(1);
         if now < self.start + period {
             return;
@@ -81,7 +82,7 @@ impl std::fmt::Display for Key {
 
 /// One datum of an entry.
 #[derive(Debug, Clone, Copy)]
-enum Datum {
+pub(super) enum Datum {
     Count(u64),
     Rate(FreqCtr),
 }
@@ -90,16 +91,21 @@ enum Datum {
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub key: Key,
-    data: Mutex<EntryData>,
+    pub(super) data: Mutex<EntryData>,
+    /// Changed here since the peers thread last sent it (tables shared
+    /// by a peers section only).
+    pub(super) dirty: AtomicBool,
+    /// Its place in the table's update log (see [`super::sync`]).
+    pub(super) update: AtomicU64,
 }
 
 #[derive(Debug)]
-struct EntryData {
-    values: Vec<Datum>,
+pub(super) struct EntryData {
+    pub(super) values: Vec<Datum>,
     /// Sessions tracking the entry now.
-    uses: u32,
+    pub(super) uses: u32,
     /// When it expires (ms), once no session uses it.
-    expire_at: u64,
+    pub(super) expire_at: u64,
     /// Last use, for the purge of a full table.
     touched: u64,
 }
@@ -108,7 +114,9 @@ struct EntryData {
 #[derive(Debug)]
 pub(crate) struct Table {
     pub config: StickTable,
-    shards: Vec<Mutex<HashMap<Key, Arc<Entry>>>>,
+    pub(super) shards: Vec<Mutex<HashMap<Key, Arc<Entry>>>>,
+    /// What the peers thread needs, for a table with `peers`.
+    pub(crate) sync: Option<super::sync::Sync>,
 }
 
 impl Table {
@@ -116,6 +124,7 @@ impl Table {
         Table {
             config: config.clone(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            sync: config.peers.as_ref().map(|_| super::sync::Sync::default()),
         }
     }
 
@@ -152,7 +161,7 @@ impl Table {
         &self.shards[(fixed.finish() as usize) & (SHARDS - 1)]
     }
 
-    fn expire_ms(&self) -> u64 {
+    pub(super) fn expire_ms(&self) -> u64 {
         self.config
             .expire
             .map_or(u64::MAX, |d| d.as_millis() as u64)
@@ -185,6 +194,7 @@ impl Table {
             self.bump(&mut d, now, &[DataType::ConnCnt, DataType::ConnRate]);
             self.set_cur(&mut d);
         }
+        self.changed(&entry);
         Some(Tracked(Arc::new(Hold {
             table: self.clone(),
             entry,
@@ -192,7 +202,7 @@ impl Table {
     }
 
     /// The entry of `key`, made if absent (purging a full table first).
-    fn entry(&self, key: Key, now: u64) -> Option<Arc<Entry>> {
+    pub(super) fn entry(&self, key: Key, now: u64) -> Option<Arc<Entry>> {
         if let Some(e) = self.shard(&key).lock().get(&key) {
             return Some(e.clone());
         }
@@ -225,6 +235,8 @@ impl Table {
                 expire_at: now.saturating_add(self.expire_ms()),
                 touched: now,
             }),
+            dirty: AtomicBool::new(false),
+            update: AtomicU64::new(0),
         });
         Some(self.shard(&key).lock().entry(key).or_insert(fresh).clone())
     }
@@ -257,7 +269,7 @@ impl Table {
         }
     }
 
-    fn period(&self, i: usize) -> u64 {
+    pub(super) fn period(&self, i: usize) -> u64 {
         self.config.store[i]
             .1
             .map_or(1000, |d| d.as_millis() as u64)
@@ -287,7 +299,7 @@ impl Table {
         }
     }
 
-    fn index(&self, t: DataType) -> Option<usize> {
+    pub(super) fn index(&self, t: DataType) -> Option<usize> {
         self.config.store.iter().position(|(s, _)| *s == t)
     }
 
@@ -302,33 +314,36 @@ impl Table {
     }
 
     /// Adds to the general purpose counter `gpc` (0 or 1) and its rate.
-    pub(crate) fn inc_gpc(&self, e: &Entry, gpc: u8) {
+    pub(crate) fn inc_gpc(&self, e: &Arc<Entry>, gpc: u8) {
         let types = match gpc {
             0 => [DataType::Gpc0, DataType::Gpc0Rate],
             _ => [DataType::Gpc1, DataType::Gpc1Rate],
         };
         let now = now_ms();
         self.bump(&mut e.data.lock(), now, &types);
+        self.changed(e);
     }
 
-    pub(crate) fn set_gpt0(&self, e: &Entry, v: i64) {
+    pub(crate) fn set_gpt0(&self, e: &Arc<Entry>, v: i64) {
         if let Some(i) = self.index(DataType::Gpt0) {
             e.data.lock().values[i] = Datum::Count(v.max(0) as u64);
+            self.changed(e);
         }
     }
 
     /// A session that tracks an entry started (its session counters).
-    pub(crate) fn session_started(&self, e: &Entry) {
+    pub(crate) fn session_started(&self, e: &Arc<Entry>) {
         let now = now_ms();
         self.bump(
             &mut e.data.lock(),
             now,
             &[DataType::SessCnt, DataType::SessRate],
         );
+        self.changed(e);
     }
 
     /// Bytes a tracking session moved.
-    pub(crate) fn bytes(&self, e: &Entry, bytes_in: u64, bytes_out: u64) {
+    pub(crate) fn bytes(&self, e: &Arc<Entry>, bytes_in: u64, bytes_out: u64) {
         let now = now_ms();
         let mut d = e.data.lock();
         self.add(
@@ -343,16 +358,20 @@ impl Table {
             &[DataType::BytesOutCnt, DataType::BytesOutRate],
             bytes_out,
         );
+        drop(d);
+        self.changed(e);
     }
 
     /// A tracking session ended: one use less, the expiry restarts.
-    pub(crate) fn untrack(&self, e: &Entry) {
+    pub(crate) fn untrack(&self, e: &Arc<Entry>) {
         let now = now_ms();
         let mut d = e.data.lock();
         d.uses = d.uses.saturating_sub(1);
         d.touched = now;
         d.expire_at = now.saturating_add(self.expire_ms());
         self.set_cur(&mut d);
+        drop(d);
+        self.changed(e);
     }
 
     /// `show table NAME`'s lines: `0xID: key=K use=N exp=MS DATA=V...`.
@@ -442,6 +461,8 @@ impl Table {
         }
         d.touched = now;
         d.expire_at = now.saturating_add(self.expire_ms());
+        drop(d);
+        self.changed(&e);
         Ok(())
     }
 }
@@ -487,7 +508,7 @@ impl Tracked {
     pub(crate) fn table(&self) -> &Table {
         &self.0.table
     }
-    pub(crate) fn entry(&self) -> &Entry {
+    pub(crate) fn entry(&self) -> &Arc<Entry> {
         &self.0.entry
     }
 }

@@ -39,6 +39,8 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
         resolvers: vec![],
         patterns: vec![],
         tables: vec![],
+        peers: vec![],
+        localpeer: String::new(),
         backends: vec![Backend {
             name: "b".into(),
             location: Location::default(),

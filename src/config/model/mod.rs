@@ -9,6 +9,7 @@ mod check;
 mod dns;
 mod listen;
 mod log;
+mod peers;
 mod rules;
 mod tables;
 mod tcp;
@@ -17,6 +18,7 @@ pub use check::*;
 pub use dns::*;
 pub use listen::*;
 pub use log::*;
+pub use peers::*;
 pub use rules::*;
 pub use tables::*;
 pub use tcp::*;
@@ -73,8 +75,14 @@ pub struct Config {
     /// Every pattern list of `acl` lines and map converters, by
     /// [`PatternRefId`]: the runtime API edits them.
     pub patterns: Vec<PatternRef>,
-    /// `stick-table` lines, by [`TableId`].
+    /// `stick-table` lines and `table` lines of peers sections, by
+    /// [`TableId`].
     pub tables: Vec<StickTable>,
+    /// `peers NAME` sections that name this process (a section without
+    /// the local peer is dropped with a warning, as HAProxy does).
+    pub peers: Vec<PeersSection>,
+    /// The local peer name: `-L`, else `localpeer`, else the host name.
+    pub localpeer: String,
 }
 
 impl Config {

@@ -111,6 +111,13 @@ pub struct StickTable {
     pub nopurge: bool,
     /// What it stores, in HAProxy's order; rates with their period.
     pub store: Vec<(DataType, Option<Duration>)>,
+    /// `peers NAME`: the peers section that shares it (`None`: kept to
+    /// this process).
+    pub peers: Option<String>,
+    /// The name peers know it by: the proxy's name, or for a `table`
+    /// line of a peers section the table's own name (its `name` is then
+    /// `SECTION/TABLE`, as HAProxy names it).
+    pub sync_name: String,
 }
 
 /// The number of a table in [`Config::tables`](super::Config).
