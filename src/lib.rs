@@ -30,6 +30,7 @@ mod health;
 mod host;
 mod logging;
 mod net;
+mod peers;
 mod proxy_proto;
 mod reload;
 mod rules;
@@ -63,6 +64,7 @@ pub enum StartError {
     Signals(io::Error),
     Health(io::Error),
     Dns(io::Error),
+    Peers(io::Error),
     Admin(admin::AdminError),
     AdminThread(io::Error),
     Vrrp(vrrp::VrrpError),
@@ -85,6 +87,7 @@ impl std::fmt::Display for StartError {
             StartError::Signals(e) => write!(f, "cannot set up signal handling: {e}"),
             StartError::Health(e) => write!(f, "cannot start the health checker: {e}"),
             StartError::Dns(e) => write!(f, "cannot start the DNS resolver: {e}"),
+            StartError::Peers(e) => write!(f, "cannot start the peers thread: {e}"),
             StartError::Admin(e) => write!(f, "{e}"),
             StartError::AdminThread(e) => write!(f, "cannot start the runtime API: {e}"),
             StartError::Vrrp(e) => write!(f, "{e}"),
@@ -285,6 +288,7 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
     let links: Vec<ControlLink> = workers.iter().map(|w| w.link.clone()).collect();
     let checker = health::start(rt.clone(), links.clone()).map_err(StartError::Health)?;
     let resolver = dns::start(rt.clone()).map_err(StartError::Dns)?;
+    let peers = peers::start(rt.clone()).map_err(StartError::Peers)?;
     let current = runtime::Current::new(rt.clone());
     let api = admin::start(current.clone(), stats_sockets, links.clone())
         .map_err(StartError::AdminThread)?;
@@ -300,6 +304,7 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
         links,
         checker,
         resolver,
+        peers,
         logger,
         retired_loggers: Vec::new(),
         bound: listeners.bound,

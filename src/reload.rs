@@ -149,6 +149,8 @@ pub(crate) struct Supervisor {
     pub checker: Option<Service>,
     /// The DNS resolver (`resolvers`), when a server uses it.
     pub resolver: Option<Service>,
+    /// The peers thread, when a table is shared with `peers`.
+    pub peers: Option<Service>,
     pub logger: Logger,
     /// Logger threads of older configs: they end when the last session of
     /// their config is gone; joined at exit so their lines are written.
@@ -213,6 +215,11 @@ impl Supervisor {
         if let Some(r) = self.resolver.take() {
             r.stop();
         }
+        // And the peers thread: the tables the new config keeps go on
+        // with their update logs, and its links start again.
+        if let Some(p) = self.peers.take() {
+            p.stop();
+        }
         let rt = Arc::new(Runtime::reloaded(config, &self.rt));
         // From here on, server events go to the new config's logger.
         let logger = start_logger(&rt).unwrap_or_else(|e| {
@@ -239,6 +246,10 @@ impl Supervisor {
             Err(e) => {
                 log::error!("cannot start the DNS resolver: {e}; servers keep their addresses")
             }
+        }
+        match crate::peers::start(rt.clone()) {
+            Ok(p) => self.peers = p,
+            Err(e) => log::error!("cannot start the peers thread: {e}; tables are not shared"),
         }
         self.current.set(rt.clone());
         let old = std::mem::replace(&mut self.logger, logger);
@@ -303,6 +314,9 @@ impl Supervisor {
     pub(crate) fn finish(mut self) {
         if let Some(r) = self.resolver.take() {
             r.stop();
+        }
+        if let Some(p) = self.peers.take() {
+            p.stop();
         }
         self.rt.process.set_event_sink(None);
         self.logger.finish();

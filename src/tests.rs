@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     "logging",
     "health",
     "dns",
+    "peers",
     "admin",
     "vrrp",
     "worker",

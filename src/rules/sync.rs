@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 
 use super::table::{Datum, Entry, FreqCtr, Key, Table};
 use crate::base::clock::now_ms;
-use crate::config::DataType;
+use crate::config::{DataType, StickTable};
 
 /// A table's side of the peers protocol.
 #[derive(Debug)]
@@ -50,6 +50,9 @@ pub(crate) struct UpdateLog {
     pub by_id: BTreeMap<u64, Arc<Entry>>,
     /// Per peer (by name): the last update it acknowledged.
     pub acked: HashMap<String, u64>,
+    /// A full resync was done (or given up) for this table: a reload
+    /// that keeps it asks for none.
+    pub resynced: bool,
 }
 
 impl UpdateLog {
@@ -95,6 +98,15 @@ pub(crate) enum WireValue {
         prev: u64,
     },
     Dict(Option<Vec<u8>>),
+}
+
+/// A key as a sample, to be keyed again by another table.
+pub(crate) fn key_sample(k: &Key) -> crate::rules::Sample {
+    match k {
+        Key::Bytes(b) => crate::rules::Sample::Bin(b.clone()),
+        Key::Ip(ip) => crate::rules::Sample::Ip(*ip),
+        Key::Int(n) => crate::rules::Sample::Int(*n),
+    }
 }
 
 /// HAProxy never takes these from a peer: they describe this process.
@@ -145,6 +157,11 @@ impl Table {
             log.by_id.retain(|_, e| Arc::strong_count(e) > 1);
         }
         log.last
+    }
+
+    /// The update id of `e`'s last local change (0: none).
+    pub(crate) fn update_of(e: &Entry) -> u64 {
+        e.update.load(Ordering::Relaxed)
     }
 
     /// Every stored entry (a full resync).
@@ -213,6 +230,49 @@ impl Table {
             d.expire_at.saturating_sub(now)
         };
         (values, left.min(u32::MAX as u64))
+    }
+
+    /// Whether `other` is the same table: what a reload may keep as it is.
+    pub(crate) fn same_as(&self, other: &StickTable) -> bool {
+        let c = &self.config;
+        (
+            &c.name,
+            c.key,
+            c.size,
+            c.expire,
+            c.nopurge,
+            &c.store,
+            &c.peers,
+            &c.sync_name,
+        ) == (
+            &other.name,
+            other.key,
+            other.size,
+            other.expire,
+            other.nopurge,
+            &other.store,
+            &other.peers,
+            &other.sync_name,
+        )
+    }
+
+    /// Takes the entries of `old` (a table of the same name the reload
+    /// changed): each keeps the data both store; what is local to the old
+    /// table's sessions (`conn_cur`) starts again from 0.
+    pub(crate) fn adopt(&self, old: &Table) {
+        let ids: Vec<u8> = old.wire_layout().iter().map(|w| w.id).collect();
+        for e in old.snapshot() {
+            let (values, left) = old.export(&e);
+            let items: Vec<(u8, Vec<WireValue>)> = ids
+                .iter()
+                .zip(values)
+                .map(|(id, v)| (*id, vec![v]))
+                .collect();
+            let Some(key) = self.key(&key_sample(&e.key)) else {
+                continue;
+            };
+            self.import(key, &items, Some(left));
+        }
     }
 
     /// A peer's update: the entry of `key` (made if needed) takes the

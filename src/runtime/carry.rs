@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 
 use super::{BackendState, CheckInfo, Runtime, ServerState, admin};
 use crate::config::Config;
+use crate::rules::table::Table;
 
 impl Runtime {
     /// The runtime for `config`, replacing `old`.
@@ -31,6 +32,7 @@ impl Runtime {
                     .store(o.paused.load(Ordering::Relaxed), Ordering::Relaxed);
             }
         }
+        carry_tables(&mut rt.rules.tables, &old.rules.tables);
         for be in &mut rt.backends {
             if let Some(o) = old
                 .backends
@@ -141,6 +143,23 @@ fn rescale(old: &CheckInfo, rise: u32, fall: u32) -> u32 {
         rise.saturating_sub(lacking.min(rise))
     } else {
         rise + (old.health - old.rise).min(fall - 1)
+    }
+}
+
+/// Stick tables outlive a reload by name: the same table goes on as it
+/// was (entries, the sessions tracking them, its update log for the
+/// peers); one whose definition changed takes the old entries' data it
+/// still stores.
+fn carry_tables(new: &mut [Arc<Table>], old: &[Arc<Table>]) {
+    for t in new.iter_mut() {
+        let Some(o) = old.iter().find(|o| o.config.name == t.config.name) else {
+            continue;
+        };
+        if o.same_as(&t.config) {
+            *t = o.clone();
+        } else {
+            t.adopt(o);
+        }
     }
 }
 

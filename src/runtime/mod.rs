@@ -55,6 +55,9 @@ pub(crate) struct Runtime {
     /// A server's host name changed at run time (`set server fqdn`): the
     /// resolver regroups its resolutions.
     pub dns_changed: AtomicBool,
+    /// `peers` sections that name this process, and its peer name.
+    pub peers: Vec<crate::config::PeersSection>,
+    pub localpeer: String,
     /// The rule engine: this config's pattern lists (the runtime API edits
     /// them) and the process-scope variables.
     pub rules: crate::rules::Engine,
@@ -108,6 +111,8 @@ impl Runtime {
             frontends,
             backends,
             resolvers: config.resolvers,
+            peers: config.peers,
+            localpeer: config.localpeer,
             dns_changed: AtomicBool::new(false),
             rules,
         }

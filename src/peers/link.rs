@@ -1,0 +1,817 @@
+//! One connection to a peer, without its socket: bytes in, bytes out.
+//! The handshake (either side), then the messages of HAProxy's peers
+//! protocol: table definitions before a table's first update, local
+//! updates pushed in update-id order, acknowledgements of what was
+//! received, a full resync taught on request or asked for, heartbeats.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::codec::{self, Define, Dict, Error, Field, KeyFormat, Message};
+use crate::config::TableKey;
+use crate::rules::sync::WireKind;
+use crate::rules::table::{Entry, Key, Table};
+
+/// A heartbeat goes out after this long without sending anything.
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(3);
+/// A peer that sent nothing for this long is gone (HAProxy's reconnect
+/// period).
+pub(crate) const SILENCE: Duration = Duration::from_secs(5);
+/// Stop filling the output past this many bytes; the rest waits.
+const OUT_HIGH: usize = 256 * 1024;
+
+/// A table shared by the section, as the links see it.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub table: Arc<Table>,
+    /// Our id for it on the wire (1-based).
+    pub id: u64,
+    pub define: Define,
+    pub key: KeyFormat,
+}
+
+impl Shared {
+    pub(crate) fn new(table: Arc<Table>, id: u64) -> Shared {
+        let c = &table.config;
+        let (key_type, key_len, key) = match c.key {
+            TableKey::Ip => (codec::KEY_IPV4, 4, KeyFormat::Fixed(4)),
+            TableKey::Ipv6 => (codec::KEY_IPV6, 16, KeyFormat::Fixed(16)),
+            TableKey::Integer => (codec::KEY_SINT, 4, KeyFormat::Int),
+            // HAProxy counts the string's terminating zero.
+            TableKey::String(n) => (codec::KEY_STR, n as u64 + 1, KeyFormat::Str { max: n }),
+            TableKey::Binary(n) => (codec::KEY_BIN, n as u64, KeyFormat::Fixed(n)),
+        };
+        let layout = table.wire_layout();
+        let define = Define {
+            id,
+            name: c.sync_name.as_bytes().to_vec(),
+            key_type,
+            key_len,
+            data: layout.iter().fold(0, |d, w| d | 1 << w.id),
+            expire: Some(c.expire.map_or(0, |e| e.as_millis() as u64)),
+            params: layout
+                .iter()
+                .filter(|w| w.elems.is_some() || w.kind == WireKind::Freq)
+                .map(|w| (w.id, w.elems.map(|n| n as u64), w.period))
+                .collect(),
+        };
+        Shared {
+            table,
+            id,
+            define,
+            key,
+        }
+    }
+
+    fn key_bytes(&self, k: &Key) -> Vec<u8> {
+        match k {
+            Key::Ip(IpAddr::V4(a)) => a.octets().to_vec(),
+            Key::Ip(IpAddr::V6(a)) => a.octets().to_vec(),
+            Key::Int(i) => (*i as u32).to_be_bytes().to_vec(),
+            Key::Bytes(b) => match self.key {
+                KeyFormat::Str { .. } => {
+                    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+                    b[..end].to_vec()
+                }
+                _ => b.clone(),
+            },
+        }
+    }
+
+    fn key_of(&self, b: &[u8]) -> Option<Key> {
+        Some(match self.table.config.key {
+            TableKey::Ip => Key::Ip(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(b).ok()?))),
+            TableKey::Ipv6 => Key::Ip(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(b).ok()?))),
+            TableKey::Integer => Key::Int(u32::from_be_bytes(b.try_into().ok()?) as i64),
+            TableKey::String(_) | TableKey::Binary(_) => Key::Bytes(b.to_vec()),
+        })
+    }
+}
+
+/// Where the section stands on its first full resync.
+#[derive(Debug)]
+pub(crate) struct Resync {
+    pub done: bool,
+    /// A link asked for it and waits for the lesson.
+    pub assigned: bool,
+    /// `done` was written into the tables' logs.
+    pub recorded: bool,
+    /// Give up waiting for a peer to teach after this.
+    pub deadline: Instant,
+}
+
+/// What every link of a section shares.
+#[derive(Debug)]
+pub(crate) struct Section {
+    pub name: String,
+    pub local: String,
+    pub tables: Vec<Shared>,
+    pub resync: Resync,
+}
+
+/// Why a link ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Close {
+    /// The handshake was refused with this status (sent or received).
+    Refused(u16),
+    /// Bad bytes from the peer (an error message was queued).
+    Protocol(Error),
+    /// The peer said it saw an error.
+    PeerError(u8),
+}
+
+impl std::fmt::Display for Close {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Close::Refused(code) => write!(f, "handshake refused with status {code}"),
+            Close::Protocol(e) => write!(f, "{e}"),
+            Close::PeerError(k) => write!(f, "the peer reported error {k}"),
+        }
+    }
+}
+
+/// Handshake progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stage {
+    /// We connected and sent hello; waiting for the status line.
+    AwaitStatus,
+    /// A peer connected; reading its three hello lines.
+    AwaitHello {
+        lines: Vec<String>,
+    },
+    Ready,
+}
+
+/// What a link knows of one shared table.
+#[derive(Debug, Default)]
+struct LinkTable {
+    /// The last local update pushed.
+    last_pushed: u64,
+    /// The peer's id for this table, from its definition.
+    remote_id: Option<u64>,
+    /// How the peer's updates of it read.
+    fields: Vec<Field>,
+    /// The last update id received, and the last one acknowledged.
+    last_get: u32,
+    last_acked: u32,
+    /// Whether our definition was sent on this link.
+    defined: bool,
+}
+
+/// A full resync being taught to the peer.
+#[derive(Debug)]
+struct Teach {
+    /// Where each table's pushes resume once the peer confirms.
+    origin: Vec<u64>,
+    /// What is left to send: (table, entry).
+    left: Vec<(usize, Arc<Entry>)>,
+    /// The end message went out; waiting for the confirmation.
+    finished: bool,
+}
+
+/// One peer connection.
+#[derive(Debug)]
+pub(crate) struct Link {
+    /// The peer's name (known from the start when we connected).
+    pub peer: Option<String>,
+    stage: Stage,
+    /// The peer speaks 2.1 (updates carry their expiry).
+    timed: bool,
+    tables: Vec<LinkTable>,
+    /// The table the peer's next updates are for (its last switch).
+    current: Option<usize>,
+    /// The table our last updates were for.
+    sent_table: Option<usize>,
+    /// The id of our last update sent, for incremental updates.
+    last_sent_id: Option<u32>,
+    teach: Option<Teach>,
+    /// We asked this peer for a full resync.
+    pub learning: bool,
+    /// Resync end messages to confirm.
+    confirm: u32,
+    tx_dict: Dict,
+    rx_dict: Dict,
+    pub inbuf: Vec<u8>,
+    pub out: Vec<u8>,
+    pub last_rx: Instant,
+    pub last_tx: Instant,
+    /// Updates learnt from the peer (for tests and logs).
+    pub learnt: u64,
+}
+
+impl Link {
+    fn new(peer: Option<String>, stage: Stage, tables: usize, now: Instant) -> Link {
+        Link {
+            peer,
+            stage,
+            timed: true,
+            tables: (0..tables).map(|_| LinkTable::default()).collect(),
+            current: None,
+            sent_table: None,
+            last_sent_id: None,
+            teach: None,
+            learning: false,
+            confirm: 0,
+            tx_dict: Dict::default(),
+            rx_dict: Dict::default(),
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            last_rx: now,
+            last_tx: now,
+            learnt: 0,
+        }
+    }
+
+    /// A link we open to `peer`: the hello goes out at once (`minor`: 1,
+    /// or 0 after the peer refused our version).
+    pub(crate) fn connect(sec: &Section, peer: &str, minor: u32, now: Instant) -> Link {
+        let mut l = Link::new(Some(peer.into()), Stage::AwaitStatus, sec.tables.len(), now);
+        l.out.extend_from_slice(
+            format!(
+                "{} {}.{minor}\n{peer}\n{} {} 1\n",
+                codec::PROTOCOL,
+                codec::MAJOR,
+                sec.local,
+                std::process::id()
+            )
+            .as_bytes(),
+        );
+        l.timed = minor >= 1;
+        l
+    }
+
+    /// A link a peer opened.
+    pub(crate) fn accept(sec: &Section, now: Instant) -> Link {
+        Link::new(
+            None,
+            Stage::AwaitHello { lines: Vec::new() },
+            sec.tables.len(),
+            now,
+        )
+    }
+
+    pub(crate) fn ready(&self) -> bool {
+        self.stage == Stage::Ready
+    }
+
+    /// Reads what came in. `Ok(true)`: the handshake just completed
+    /// (the caller settles collisions and resync duties).
+    pub(crate) fn receive(
+        &mut self,
+        sec: &mut Section,
+        known: &dyn Fn(&str) -> bool,
+        now: Instant,
+    ) -> Result<bool, Close> {
+        let mut became_ready = false;
+        loop {
+            match &mut self.stage {
+                Stage::AwaitStatus => {
+                    let Some(line) = codec::take_line(&mut self.inbuf).map_err(Close::Protocol)?
+                    else {
+                        return Ok(became_ready);
+                    };
+                    let code: u16 = line.trim().parse().unwrap_or(codec::STATUS_PROTOCOL);
+                    if code != codec::STATUS_OK {
+                        return Err(Close::Refused(code));
+                    }
+                    self.ready_now(sec, now);
+                    became_ready = true;
+                }
+                Stage::AwaitHello { lines } => {
+                    let Some(line) = codec::take_line(&mut self.inbuf).map_err(Close::Protocol)?
+                    else {
+                        return Ok(became_ready);
+                    };
+                    lines.push(line);
+                    if lines.len() < 3 {
+                        continue;
+                    }
+                    let lines = std::mem::take(lines);
+                    match hello(&lines, &sec.local, known) {
+                        Ok((name, minor)) => {
+                            self.peer = Some(name);
+                            self.timed = minor >= 1;
+                            self.out.extend_from_slice(b"200\n");
+                            self.ready_now(sec, now);
+                            became_ready = true;
+                        }
+                        Err(code) => {
+                            self.out.extend_from_slice(format!("{code}\n").as_bytes());
+                            return Err(Close::Refused(code));
+                        }
+                    }
+                }
+                Stage::Ready => {
+                    let (msg, used) = match codec::frame(&self.inbuf) {
+                        Ok(Some(m)) => m,
+                        Ok(None) => return Ok(became_ready),
+                        Err(e) => {
+                            match e {
+                                Error::Size(_) => codec::put_error(&mut self.out, codec::ERR_SIZE),
+                                Error::Protocol(_) => {
+                                    codec::put_error(&mut self.out, codec::ERR_PROTOCOL)
+                                }
+                            }
+                            return Err(Close::Protocol(e));
+                        }
+                    };
+                    self.last_rx = now;
+                    let msg = msg_owned(msg);
+                    self.inbuf.drain(..used);
+                    if let Err(e) = self.handle(sec, msg) {
+                        if let Close::Protocol(_) = e {
+                            codec::put_error(&mut self.out, codec::ERR_PROTOCOL);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    fn ready_now(&mut self, sec: &mut Section, now: Instant) {
+        self.stage = Stage::Ready;
+        self.last_rx = now;
+        let name = self.peer.clone().unwrap_or_default();
+        for (lt, sh) in self.tables.iter_mut().zip(&sec.tables) {
+            // Pushes resume from what this peer acknowledged last.
+            let log = sh.table.sync.as_ref().map(|s| s.log.lock());
+            lt.last_pushed = log
+                .as_ref()
+                .and_then(|l| l.acked.get(&name).copied())
+                .unwrap_or(0)
+                .min(log.as_ref().map_or(0, |l| l.last));
+        }
+        if !sec.resync.done && !sec.resync.assigned {
+            sec.resync.assigned = true;
+            self.learning = true;
+            codec::put_control(&mut self.out, codec::CTRL_RESYNC_REQUEST);
+        }
+    }
+
+    fn handle(&mut self, sec: &mut Section, msg: Owned) -> Result<(), Close> {
+        match msg {
+            Owned::Control(codec::CTRL_RESYNC_REQUEST) => {
+                let origin = self.tables.iter().map(|t| t.last_pushed).collect();
+                let mut left = Vec::new();
+                for (i, sh) in sec.tables.iter().enumerate() {
+                    left.extend(sh.table.snapshot().into_iter().map(|e| (i, e)));
+                }
+                // Sent from the end of the list.
+                left.reverse();
+                self.teach = Some(Teach {
+                    origin,
+                    left,
+                    finished: false,
+                });
+            }
+            Owned::Control(k @ (codec::CTRL_RESYNC_FINISHED | codec::CTRL_RESYNC_PARTIAL)) => {
+                if self.learning {
+                    self.learning = false;
+                    sec.resync.assigned = false;
+                    if k == codec::CTRL_RESYNC_FINISHED {
+                        sec.resync.done = true;
+                        log::info!(
+                            "peers {}: full resync from {} finished",
+                            sec.name,
+                            self.peer.as_deref().unwrap_or("?")
+                        );
+                    }
+                }
+                self.confirm += 1;
+            }
+            Owned::Control(codec::CTRL_RESYNC_CONFIRM) => {
+                if let Some(t) = self.teach.take() {
+                    for (lt, o) in self.tables.iter_mut().zip(t.origin) {
+                        lt.last_pushed = o;
+                    }
+                }
+            }
+            Owned::Control(_) | Owned::Other => {}
+            Owned::Error(k) => return Err(Close::PeerError(k)),
+            Owned::Define(d) => {
+                self.current = None;
+                for lt in &mut self.tables {
+                    if lt.remote_id == Some(d.id) {
+                        lt.remote_id = None;
+                    }
+                }
+                let Some(i) = sec.tables.iter().position(|s| s.define.name == d.name) else {
+                    return Ok(());
+                };
+                let ours = &sec.tables[i].define;
+                if ours.key_type != d.key_type || ours.key_len != d.key_len {
+                    return Ok(());
+                }
+                let Some(fields) = fields_of(&d) else {
+                    return Ok(());
+                };
+                let lt = &mut self.tables[i];
+                lt.remote_id = Some(d.id);
+                lt.fields = fields;
+                self.current = Some(i);
+            }
+            Owned::Switch(id) => {
+                self.current = self.tables.iter().position(|t| t.remote_id == Some(id));
+            }
+            Owned::Update { id, expire, body } => {
+                let Some(i) = self.current else { return Ok(()) };
+                let lt = &mut self.tables[i];
+                lt.last_get = match id {
+                    Some(id) => id,
+                    None => lt.last_get.wrapping_add(1),
+                };
+                let sh = &sec.tables[i];
+                let u = codec::read_update(&body, sh.key, &lt.fields, &mut self.rx_dict)
+                    .map_err(Close::Protocol)?;
+                // A peer's key as this table would store it.
+                if let Some(key) = sh
+                    .key_of(&u.key)
+                    .and_then(|k| sh.table.key(&crate::rules::sync::key_sample(&k)))
+                {
+                    sh.table.import(key, &u.values, expire.map(|e| e as u64));
+                    self.learnt += 1;
+                }
+            }
+            Owned::Ack { table, update } => {
+                if self.teach.is_some() {
+                    return Ok(());
+                }
+                let Some(sh) = sec.tables.iter().find(|s| s.id == table) else {
+                    return Ok(());
+                };
+                if let (Some(sync), Some(name)) = (&sh.table.sync, &self.peer) {
+                    let mut log = sync.log.lock();
+                    let id = log.widen(update);
+                    log.acked.insert(name.clone(), id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills the output: acknowledgements, then the lesson being taught
+    /// or the local updates not pushed yet, then resync messages.
+    pub(crate) fn send(&mut self, sec: &Section, now: Instant) {
+        if !self.ready() {
+            return;
+        }
+        let before = self.out.len();
+        for lt in &mut self.tables {
+            if lt.last_get != lt.last_acked
+                && let Some(rid) = lt.remote_id
+            {
+                codec::put_ack(&mut self.out, rid, lt.last_get);
+                lt.last_acked = lt.last_get;
+            }
+        }
+        if self.teach.is_some() {
+            self.send_lesson(sec);
+        } else {
+            for i in 0..sec.tables.len() {
+                self.push_updates(sec, i);
+            }
+        }
+        while self.confirm > 0 {
+            codec::put_control(&mut self.out, codec::CTRL_RESYNC_CONFIRM);
+            self.confirm -= 1;
+        }
+        if self.out.len() == before && now.duration_since(self.last_tx) >= HEARTBEAT {
+            codec::put_control(&mut self.out, codec::CTRL_HEARTBEAT);
+        }
+        if self.out.len() != before {
+            self.last_tx = now;
+        }
+    }
+
+    fn send_lesson(&mut self, sec: &Section) {
+        let Some(mut t) = self.teach.take() else {
+            return;
+        };
+        while self.out.len() < OUT_HIGH
+            && let Some((i, e)) = t.left.pop()
+        {
+            let id = Table::update_of(&e);
+            self.put_entry(sec, i, &e, id);
+        }
+        if t.left.is_empty() && !t.finished {
+            codec::put_control(
+                &mut self.out,
+                if sec.resync.done {
+                    codec::CTRL_RESYNC_FINISHED
+                } else {
+                    codec::CTRL_RESYNC_PARTIAL
+                },
+            );
+            t.finished = true;
+        }
+        self.teach = Some(t);
+    }
+
+    fn push_updates(&mut self, sec: &Section, i: usize) {
+        let Some(sync) = &sec.tables[i].table.sync else {
+            return;
+        };
+        let batch: Vec<(u64, Arc<Entry>)> = {
+            let log = sync.log.lock();
+            if log.last <= self.tables[i].last_pushed {
+                return;
+            }
+            log.by_id
+                .range(self.tables[i].last_pushed + 1..)
+                .take(1024)
+                .map(|(id, e)| (*id, e.clone()))
+                .collect()
+        };
+        for (id, e) in batch {
+            if self.out.len() >= OUT_HIGH {
+                return;
+            }
+            self.put_entry(sec, i, &e, id);
+            self.tables[i].last_pushed = id;
+        }
+    }
+
+    fn put_entry(&mut self, sec: &Section, i: usize, e: &Entry, id: u64) {
+        let sh = &sec.tables[i];
+        if !self.tables[i].defined || self.sent_table != Some(i) {
+            if self.tables[i].defined {
+                codec::put_switch(&mut self.out, sh.id);
+            } else {
+                codec::put_define(&mut self.out, &sh.define);
+                self.tables[i].defined = true;
+            }
+            self.sent_table = Some(i);
+            self.last_sent_id = None;
+        }
+        let (values, left) = sh.table.export(e);
+        let wire_id = id as u32;
+        let incremental = self
+            .last_sent_id
+            .is_some_and(|p| p.wrapping_add(1) == wire_id);
+        codec::put_update(
+            &mut self.out,
+            wire_id,
+            incremental,
+            self.timed.then_some(left as u32),
+            &sh.key_bytes(&e.key),
+            sh.key,
+            &values,
+            &mut self.tx_dict,
+        );
+        self.last_sent_id = Some(wire_id);
+    }
+}
+
+/// Checks a peer's three hello lines: the protocol and version, our
+/// name, its name (a peer of the section) with its pid. Its name and
+/// minor version, or the status to refuse with.
+fn hello(
+    lines: &[String],
+    local: &str,
+    known: &dyn Fn(&str) -> bool,
+) -> Result<(String, u32), u16> {
+    let (_, minor) = codec::read_version(&lines[0])?;
+    if lines[1] != local {
+        return Err(codec::STATUS_HOST);
+    }
+    let (name, _) = lines[2].split_once(' ').ok_or(codec::STATUS_PROTOCOL)?;
+    if !known(name) {
+        return Err(codec::STATUS_PEER);
+    }
+    Ok((name.to_string(), minor))
+}
+
+/// How a peer's updates of a table read, from its definition; `None`
+/// when it stores a type this side cannot read (HAProxy ignores the
+/// table then).
+fn fields_of(d: &Define) -> Option<Vec<Field>> {
+    let mut out = Vec::new();
+    for t in 0..64u8 {
+        if d.data & (1 << t) == 0 {
+            continue;
+        }
+        let (kind, array) = codec::data_kind(t)?;
+        let elems = if array {
+            let n = d.params.iter().find(|p| p.0 == t)?.1?;
+            usize::try_from(n).ok().filter(|n| *n <= 100)?
+        } else {
+            1
+        };
+        out.push(Field { id: t, kind, elems });
+    }
+    Some(out)
+}
+
+/// A message that outlives the input buffer.
+#[derive(Debug)]
+enum Owned {
+    Control(u8),
+    Error(u8),
+    Define(Define),
+    Switch(u64),
+    Update {
+        id: Option<u32>,
+        expire: Option<u32>,
+        body: Vec<u8>,
+    },
+    Ack {
+        table: u64,
+        update: u32,
+    },
+    Other,
+}
+
+fn msg_owned(m: Message<'_>) -> Owned {
+    match m {
+        Message::Control(k) => Owned::Control(k),
+        Message::Error(k) => Owned::Error(k),
+        Message::Define(d) => Owned::Define(d),
+        Message::Switch { table } => Owned::Switch(table),
+        Message::Update { id, expire, body } => Owned::Update {
+            id,
+            expire,
+            body: body.to_vec(),
+        },
+        Message::Ack { table, update } => Owned::Ack { table, update },
+        Message::Other => Owned::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DataType, parse_str};
+    use crate::rules::Sample;
+
+    fn section(local: &str, store: &str) -> Section {
+        let text = format!(
+            "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+             frontend web\n bind 127.0.0.1:1\n stick-table type ip size 1000 expire 30s store {store}\n default_backend b\n\
+             backend b\n server s 127.0.0.1:2\n"
+        );
+        let mut c = parse_str("t.cfg", &text).unwrap().config;
+        c.tables[0].peers = Some("p".into());
+        let table = Arc::new(Table::new(&c.tables[0]));
+        Section {
+            name: "p".into(),
+            local: local.into(),
+            tables: vec![Shared::new(table, 1)],
+            resync: Resync {
+                done: true,
+                assigned: false,
+                recorded: false,
+                deadline: Instant::now(),
+            },
+        }
+    }
+
+    /// Moves bytes both ways until neither side has more to say.
+    fn shuttle(a: &mut Link, sa: &mut Section, b: &mut Link, sb: &mut Section) {
+        let now = Instant::now();
+        let known = |n: &str| n == "lb1" || n == "lb2";
+        for _ in 0..20 {
+            a.send(sa, now);
+            b.send(sb, now);
+            if a.out.is_empty() && b.out.is_empty() {
+                return;
+            }
+            b.inbuf.append(&mut a.out);
+            a.inbuf.append(&mut b.out);
+            b.receive(sb, &known, now).unwrap();
+            a.receive(sa, &known, now).unwrap();
+        }
+        panic!("the links never went quiet");
+    }
+
+    fn key(t: &Table, ip: &str) -> Key {
+        t.key(&Sample::Str(ip.as_bytes().to_vec())).unwrap()
+    }
+
+    #[test]
+    fn updates_flow_both_ways_and_are_acknowledged() {
+        let store = "conn_cur,conn_cnt,conn_rate(10s),gpc0";
+        let (mut s1, mut s2) = (section("lb1", store), section("lb2", store));
+        let now = Instant::now();
+        let mut a = Link::connect(&s1, "lb2", 1, now);
+        let mut b = Link::accept(&s2, now);
+        shuttle(&mut a, &mut s1, &mut b, &mut s2);
+        assert!(a.ready() && b.ready());
+        assert_eq!(b.peer.as_deref(), Some("lb1"));
+
+        let t1 = s1.tables[0].table.clone();
+        let held: Vec<_> = (0..4)
+            .map(|_| t1.track(key(&t1, "127.0.0.5")).unwrap())
+            .collect();
+        t1.inc_gpc(held[0].entry(), 0);
+        t1.collect_updates();
+        shuttle(&mut a, &mut s1, &mut b, &mut s2);
+        let t2 = s2.tables[0].table.clone();
+        let e = t2.get(&key(&t2, "127.0.0.5")).expect("learnt");
+        assert_eq!(t2.read(&e, DataType::ConnCnt), Some(4));
+        assert_eq!(t2.read(&e, DataType::ConnRate), Some(4));
+        assert_eq!(t2.read(&e, DataType::Gpc0), Some(1));
+        assert_eq!(t2.read(&e, DataType::ConnCur), Some(0));
+        let acked = t1
+            .sync
+            .as_ref()
+            .unwrap()
+            .log
+            .lock()
+            .acked
+            .get("lb2")
+            .copied();
+        assert_eq!(acked, Some(1), "lb2 acknowledged update 1");
+
+        // And back: lb2 counts on the same key; lb1 takes its counters.
+        let h2 = t2.track(key(&t2, "127.0.0.5")).unwrap();
+        t2.collect_updates();
+        shuttle(&mut a, &mut s1, &mut b, &mut s2);
+        let e1 = t1.get(&key(&t1, "127.0.0.5")).unwrap();
+        assert_eq!(t1.read(&e1, DataType::ConnCnt), Some(5));
+        assert_eq!(t1.read(&e1, DataType::ConnCur), Some(4), "its own sessions");
+        drop((held, h2));
+    }
+
+    #[test]
+    fn a_new_peer_learns_the_whole_table() {
+        let store = "conn_cnt,gpc0";
+        let (mut s1, mut s2) = (section("lb1", store), section("lb2", store));
+        let t1 = s1.tables[0].table.clone();
+        for i in 0..300 {
+            drop(
+                t1.track(key(&t1, &format!("127.0.{}.{}", i / 200, i % 200)))
+                    .unwrap(),
+            );
+        }
+        // lb1's pushes were all acknowledged by someone else before:
+        // only a resync can teach lb2.
+        t1.collect_updates();
+        let last = t1.sync.as_ref().unwrap().log.lock().last;
+        t1.sync
+            .as_ref()
+            .unwrap()
+            .log
+            .lock()
+            .acked
+            .insert("lb2".into(), last);
+        s2.resync.done = false;
+        let now = Instant::now();
+        let mut b = Link::connect(&s2, "lb1", 1, now);
+        let mut a = Link::accept(&s1, now);
+        shuttle(&mut b, &mut s2, &mut a, &mut s1);
+        assert!(s2.resync.done, "lb1 said it finished");
+        assert_eq!(s2.tables[0].table.used(), 300);
+        assert!(a.teach.is_none(), "lb2 confirmed");
+    }
+
+    #[test]
+    fn garbage_ends_the_link_with_an_error_message() {
+        let (mut s1, mut s2) = (section("lb1", "gpc0"), section("lb2", "gpc0"));
+        let now = Instant::now();
+        let mut a = Link::connect(&s1, "lb2", 1, now);
+        let mut b = Link::accept(&s2, now);
+        shuttle(&mut a, &mut s1, &mut b, &mut s2);
+        b.inbuf.extend_from_slice(&[255, 0]);
+        let known = |_: &str| true;
+        assert!(matches!(
+            b.receive(&mut s2, &known, now),
+            Err(Close::Protocol(_))
+        ));
+        assert_eq!(b.out, vec![codec::CLASS_ERROR, codec::ERR_PROTOCOL]);
+    }
+
+    #[test]
+    fn handshakes_refuse_with_haproxy_status_codes() {
+        let known = |n: &str| n == "lb1";
+        let cases = [
+            ("HAProxyS 2.1\nlb2\nlb1 10 1\n", None),
+            ("HAProxyS 2.0\nlb2\nlb1 10 1\n", None),
+            ("HAProxyS 3.0\nlb2\nlb1 10 1\n", Some(codec::STATUS_VERSION)),
+            (
+                "HTTP/1.0 2.1\nlb2\nlb1 10 1\n",
+                Some(codec::STATUS_PROTOCOL),
+            ),
+            ("HAProxyS 2.1\nother\nlb1 10 1\n", Some(codec::STATUS_HOST)),
+            (
+                "HAProxyS 2.1\nlb2\nstranger 10 1\n",
+                Some(codec::STATUS_PEER),
+            ),
+            ("HAProxyS 2.1\nlb2\nlb1\n", Some(codec::STATUS_PROTOCOL)),
+        ];
+        for (hello, want) in cases {
+            let mut s = section("lb2", "gpc0");
+            let mut l = Link::accept(&s, Instant::now());
+            l.inbuf.extend_from_slice(hello.as_bytes());
+            let got = l.receive(&mut s, &known, Instant::now());
+            match want {
+                None => assert_eq!(got, Ok(true), "{hello:?}"),
+                Some(code) => {
+                    assert_eq!(got, Err(Close::Refused(code)), "{hello:?}");
+                    assert_eq!(l.out, format!("{code}\n").into_bytes());
+                }
+            }
+        }
+    }
+}
