@@ -34,6 +34,13 @@
       The tables of `scripts/bench --rules` from the same TSV lines:
       connections/s, proxy CPU and proxy CPU per connection, rules against
       no rules and splicer against HAProxy.
+  table-fill PID SOCKET N NAME
+      Stores N `type ip` entries in table `http` with `set table` on the
+      stats socket (one connection in `prompt` mode), then prints "NAME N
+      KIB_BEFORE KIB_AFTER" (the process's RSS).
+  tables-table RESULTS MEMORY
+      The tables of `scripts/bench --tables`: as rules-table, and memory
+      per entry from table-fill's lines.
 """
 
 import ipaddress
@@ -271,7 +278,62 @@ def blocklist(argv):
         f.write("\n".join(entries) + "\n")
 
 
-def rules_table(argv):
+def table_fill(argv):
+    pid, path, n, name = int(argv[0]), argv[1], int(argv[2]), argv[3]
+    before = vmrss_kib(pid)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(b"prompt\n")
+    # Answers are read as they come so neither side's buffer fills.
+    sel = selectors.DefaultSelector()
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    out = b"".join(
+        b"set table http key 10.%d.%d.%d data.gpc0 1\n" % (i >> 16, (i >> 8) & 255, i & 255)
+        for i in range(n)
+    ) + b"quit\n"
+    sent = 0
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        for key, ev in sel.select(1.0):
+            if ev & selectors.EVENT_READ:
+                try:
+                    if not s.recv(1 << 16):
+                        sent = -1
+                except BlockingIOError:
+                    pass
+            if ev & selectors.EVENT_WRITE and 0 <= sent < len(out):
+                try:
+                    sent += s.send(out[sent:sent + (1 << 16)])
+                except BlockingIOError:
+                    pass
+                if sent >= len(out):
+                    sel.modify(s, selectors.EVENT_READ)
+        if sent < 0:
+            break
+    s.close()
+    # The process may still be storing the last lines: wait for the count.
+    used = 0
+    for _ in range(600):
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(path)
+        c.sendall(b"show table\n")
+        text = b""
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            text += b
+        c.close()
+        m = re.search(rb"used:(\d+)", text)
+        used = int(m.group(1)) if m else 0
+        if used >= n:
+            break
+        time.sleep(0.1)
+    print(name, used, before, vmrss_kib(pid), sep="\t")
+
+
+def rules_table(argv, loads=None):
     """Connections/s, and the proxy's CPU per connection (its CPU % over the
     run divided by the run's connections/s), median of the repetitions; a
     rules/no-rules ratio is the median of each repetition's ratio, as the two
@@ -322,7 +384,7 @@ def rules_table(argv):
     def div(a, b):
         return None if a is None or not b else a / b
 
-    loads = [
+    loads = loads or [
         ("plain", "HTTP, no rules"),
         ("rules", "HTTP, 10 rules + 10,000-entry `src -f` blocklist"),
         (("rules", "plain"), "rules / no rules"),
@@ -366,6 +428,24 @@ def rules_table(argv):
     print("\n".join(out))
 
 
+def tables_table(argv):
+    rules_table(argv[:1], [
+        ("plain", "HTTP, no rules"),
+        ("tables", "HTTP, `track-sc0 src` + a rate-limit rule"),
+        (("tables", "plain"), "tracking / no rules"),
+    ])
+    rows = [line.split("\t") for line in open(argv[1]) if line.strip()]
+    print("\n| 1,000,000 `type ip` entries (conn_rate, conn_cur, gpc0) | entries | RSS added | bytes per entry |")
+    print("|---|---:|---:|---:|")
+    per = {}
+    for name, used, before, after in rows:
+        added = (int(after) - int(before)) * 1024
+        per[name] = added / max(int(used), 1)
+        print(f"| {name} | {int(used):,} | {added / 2**20:,.0f} MiB | {per[name]:.0f} |")
+    if "splicer" in per and "haproxy" in per:
+        print(f"| *splicer / haproxy* | | | *{per['splicer'] / per['haproxy']:.2f}* |")
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -384,6 +464,10 @@ def main():
         blocklist(argv)
     elif cmd == "rules-table":
         rules_table(argv)
+    elif cmd == "tables-table":
+        tables_table(argv)
+    elif cmd == "table-fill":
+        table_fill(argv)
     else:
         sys.exit(__doc__)
 

@@ -515,3 +515,89 @@ drill_lab_blocklist() {
         "client after del acl" "$(joined "${again[@]}")"
     lab_verdict "${failures[@]}"
 }
+
+# --- flood ------------------------------------------------------------------------
+FLOOD_RATE_LIMIT=1500   # conf/foobar.cfg, frontend web: sc0_conn_rate gt 1500 (per 10 s)
+FLOOD_SECS=4            # the flood through lb1, then through lb2
+FLOOD_IN_FLIGHT=64      # lab-helper.py's connections at once
+
+# flood_entry LB: the flooding client's line of 'show table web' on LB.
+flood_entry() {
+    lab_cli "$1" "show table web key $LAB_CLIENT" | sed -n 's/^0x[0-9a-f]*: //p' | sed 's/ exp=[0-9]*//'
+}
+
+drill_flood() {
+    lab_prepare splicer keepalived-haproxy
+    grep -q "sc0_conn_rate gt $FLOOD_RATE_LIMIT " "$ROOT/conf/foobar.cfg" ||
+        die "conf/foobar.cfg's rate limit changed: update FLOOD_RATE_LIMIT in scripts/drill-lab.sh"
+    local i
+    for i in $(seq 50); do [ "$(vip_holder)" = "lb1 " ] && break; sleep 0.1; done
+    [ "$(vip_holder)" = "lb1 " ] || die "lb1 does not hold the VIP alone after start-up (holders: $(vip_holder))"
+    say "conf/foobar.cfg, frontend web: track-sc0 src; reject if { sc0_conn_rate gt $FLOOD_RATE_LIMIT } || { sc0_conn_cur gt 50 }; table shared by lb1 and lb2 (peers foobar)"
+    say "flood: client ($LAB_CLIENT) opens connections to $LAB_VIP:80 as fast as it can ($FLOOD_IN_FLIGHT at once, a GET on each)"
+    say "ordinary client: client2 ($LAB_CLIENT2), a GET every 10 ms; lb1 killed (kill -9) after $FLOOD_SECS s of flood, then $FLOOD_SECS s through lb2"
+    watch_vip
+    on client2 python3 "$LAB_HELPER" gap "$LAB_VIP:80" "$LB_CLIENT_MAX_SECS" "$TMP/gap.tsv" "$TMP/stop" &
+    local load_pid=$!
+    PIDS+=("$load_pid")
+    sleep 1
+    local t_flood t_fault t_over t_after
+    t_flood=$EPOCHREALTIME
+    on client python3 "$LAB_HELPER" flood "$LAB_VIP:80" "$LB_CLIENT_MAX_SECS" "$TMP/flood.tsv" "$TMP/stop" &
+    local flood_pid=$!
+    PIDS+=("$flood_pid")
+    sleep "$FLOOD_SECS"
+    local on_lb1 on_lb2_before on_lb2
+    on_lb1=$(flood_entry lb1)
+    on_lb2_before=$(flood_entry lb2)
+    t_fault=$EPOCHREALTIME
+    T_KILL=$t_fault
+    lab stop lb1 --kill
+    local failures=()
+    wait_holder "*lb2 *" || failures+=("lb2 did not take the VIP within 5 s of lb1's kill")
+    t_over=$(ms_between "$t_fault" "$EPOCHREALTIME")
+    t_after=$EPOCHREALTIME
+    on_lb2=$(flood_entry lb2)
+    sleep "$FLOOD_SECS"
+    touch "$TMP/stop"
+    wait "$flood_pid" || die "the flood failed"
+    forget "$flood_pid"
+    wait "$load_pid" || die "client2's load failed"
+    forget "$load_pid"
+
+    # Phases: the flood through lb1; the failover (from 0.5 s before the
+    # kill, what was in flight, to 0.5 s after lb2 took the VIP); through lb2.
+    local w0 w1
+    w0=$(awk -v t="$t_fault" 'BEGIN { printf "%.6f", t - 0.5 }')
+    w1=$(awk -v t="$t_after" 'BEGIN { printf "%.6f", t + 0.5 }')
+    declare -A F
+    local k v
+    while read -r k v; do F[$k]=$v; done < <(python3 "$LAB_HELPER" flood-summary "$TMP/flood.tsv" "$t_flood" "$w0" "$w1")
+    read_summary_lab "$t_flood" "$w0" "$w1"
+
+    local max_lb1=$((FLOOD_RATE_LIMIT + FLOOD_IN_FLIGHT)) max_lb2=$((FLOOD_RATE_LIMIT / 10))
+    [ "${F[refused.0]}" -gt 0 ] || failures+=("lb1 refused none of the flood's ${F[attempts.0]} connections")
+    [ "${F[ok.0]}" -le "$max_lb1" ] || failures+=("lb1 served ${F[ok.0]} flood connections (limit $FLOOD_RATE_LIMIT per 10 s)")
+    [ "${F[ok.2]}" -le "$max_lb2" ] ||
+        failures+=("lb2 served ${F[ok.2]} flood connections after the failover: the count did not come through peers (a fresh table would serve $FLOOD_RATE_LIMIT)")
+    [ "${F[attempts.2]}" -gt 0 ] || failures+=("no flood connection reached lb2")
+    [ -n "$on_lb2_before" ] || failures+=("lb2's table had no entry for the flooding client before the failover")
+    [ "${R[errors.0]}" = 0 ] || failures+=("client2: ${R[errors.0]} requests failed during the flood through lb1")
+    [ "${R[errors.2]}" = 0 ] || failures+=("client2: ${R[errors.2]} requests failed during the flood through lb2")
+    [ "${R[recovered.2]}" = yes ] || failures+=("client2 was not served through lb2")
+
+    say "results:"
+    printf '  %-40s %s\n' \
+        "flood through lb1 ($FLOOD_SECS s)" "${F[attempts.0]} connections (${F[rate.0]}/s): ${F[ok.0]} served, ${F[refused.0]} refused, ${F[err.0]} failed" \
+        "lb1's entry for the flood, before kill" "$on_lb1" \
+        "lb2's entry for it (learnt from lb1)" "${on_lb2_before:-none}" \
+        "lb1 killed: lb2 holds the VIP" "after ${t_over} ms" \
+        "lb2's entry when it took over" "${on_lb2:-none}" \
+        "flood during the failover" "${F[attempts.1]} connections: ${F[ok.1]} served, ${F[refused.1]} refused, ${F[err.1]} failed (${F[first_error.1]})" \
+        "flood through lb2 ($FLOOD_SECS s)" "${F[attempts.2]} connections (${F[rate.2]}/s): ${F[ok.2]} served, ${F[refused.2]} refused, ${F[err.2]} failed; target <= $max_lb2 served" \
+        "client2 (ordinary), flood through lb1" "${R[errors.0]} failed" \
+        "client2 during the failover" "${R[errors.1]} failed; longest gap ${R[gap_ms.1]} ms" \
+        "client2 (ordinary), flood through lb2" "${R[errors.2]} failed" \
+        "client2 in all" "${R[ok]} of ${R[attempts]} answered; wait p50 ${R[latency_ms_p50]} ms, p99 ${R[latency_ms_p99]} ms, max ${R[latency_ms_max]} ms"
+    lab_verdict "${failures[@]}"
+}

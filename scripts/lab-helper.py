@@ -5,6 +5,12 @@
                                  most, or until the file STOP exists; rows in OUT
     gap-summary OUT T0 [T1 ...]  the longest gap without service per phase
                                  (phase i from Ti to Ti+1), "key value" lines
+    flood ADDR SECONDS OUT [STOP]  one source opening connections to ADDR as
+                                 fast as it can (FLOOD_IN_FLIGHT at once, a GET
+                                 on each) for SECONDS at most, or until STOP
+                                 exists; rows in OUT
+    flood-summary OUT T0 [T1 ...]  per phase: connections served, refused
+                                 (reset or closed unanswered), failed
     log-time LOG SINCE TEXT      epoch time of splicer's first log line at or
                                  after SINCE that contains TEXT
     health-events LOG T0         splicer's "Server ... is UP|DOWN" lines, at
@@ -49,6 +55,8 @@ INTERVAL = 0.010
 ATTEMPT_TIMEOUT = 1.0
 MAX_IN_FLIGHT = 400
 REQUEST = b"GET / HTTP/1.0\r\nHost: www.foobar.com\r\n\r\n"
+FLOOD_IN_FLIGHT = 64
+FLOOD_MAX_ATTEMPTS = 200000
 
 
 class Attempt:
@@ -137,6 +145,91 @@ def gap(addr, seconds, out, stop=None):
             f.write("%.6f\t%.6f\t%s\t%s\n" % r)
 
 
+def flood(addr, seconds, out, stop=None):
+    """Connections one after the other, FLOOD_IN_FLIGHT at a time: each
+    row is (start, end, ok|refused|err, what)."""
+    sel = selectors.DefaultSelector()
+    rows = []
+    end = time.time() + seconds
+    started = 0
+
+    def finish(a, verdict, what):
+        sel.unregister(a.sock)
+        a.sock.close()
+        rows.append((a.start, time.time(), verdict, what.replace("\t", " ").replace("\n", " ")))
+
+    while True:
+        now = time.time()
+        if stop and started % 50 == 0 and os.path.exists(stop):
+            end = min(end, now)
+        while now < end and started < FLOOD_MAX_ATTEMPTS and len(sel.get_map()) < FLOOD_IN_FLIGHT:
+            started += 1
+            try:
+                a = Attempt(addr, now)
+                sel.register(a.sock, selectors.EVENT_WRITE, a)
+            except OSError as e:
+                rows.append((now, now, "err", str(e)))
+                break
+        if not sel.get_map():
+            if now >= end or started >= FLOOD_MAX_ATTEMPTS:
+                break
+            time.sleep(0.001)
+            continue
+        for key, _ in sel.select(0.05):
+            a = key.data
+            try:
+                if not a.sent:
+                    err = a.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if err:
+                        finish(a, "refused" if err == errno.ECONNRESET else "err",
+                               errno.errorcode.get(err, str(err)))
+                        continue
+                    a.sock.send(REQUEST)
+                    a.sent = True
+                    sel.modify(a.sock, selectors.EVENT_READ, a)
+                    continue
+                chunk = a.sock.recv(65536)
+                if chunk:
+                    a.data += chunk
+                    continue
+                if not a.data:
+                    finish(a, "refused", "closed unanswered")
+                else:
+                    finish(a, "ok", served_by(a.data))
+            except ConnectionResetError:
+                finish(a, "refused" if not a.data else "err", "reset")
+            except OSError as e:
+                finish(a, "err", str(e) or type(e).__name__)
+        now = time.time()
+        for key in list(sel.get_map().values()):
+            a = key.data
+            if now - a.start > ATTEMPT_TIMEOUT:
+                finish(a, "err", "no answer within %.1f s" % ATTEMPT_TIMEOUT)
+    with open(out, "w") as f:
+        for r in sorted(rows):
+            f.write("%.6f\t%.6f\t%s\t%s\n" % r)
+
+
+def flood_summary(out, marks):
+    """'key value' lines per phase i (from marks[i] to marks[i+1]), by the
+    time each connection started."""
+    rows = []
+    with open(out) as f:
+        for line in f:
+            start, end, verdict, what = line.rstrip("\n").split("\t", 3)
+            rows.append((float(start), float(end), verdict, what))
+    bounds = marks + [float("inf")]
+    for i, t in enumerate(marks):
+        mine = [r for r in rows if t <= r[0] < bounds[i + 1]]
+        span = (max((r[1] for r in mine), default=t) - t) or 1e-9
+        for verdict in ("ok", "refused", "err"):
+            print(f"{verdict}.{i}", sum(1 for r in mine if r[2] == verdict))
+        print(f"attempts.{i}", len(mine))
+        print(f"rate.{i}", "%.0f" % (len(mine) / span))
+        errs = [r[3] for r in mine if r[2] == "err"]
+        print(f"first_error.{i}", errs[0] if errs else "-")
+
+
 def summary(out, marks):
     """'key value' lines. marks: epoch times splitting the run into phases
     (phase i from marks[i] to marks[i+1], the last to the end); a gap
@@ -153,6 +246,11 @@ def summary(out, marks):
     print("ok", len(done))
     print("errors", len(errs))
     print("first_error", errs[0][3] if errs else "-")
+    # How long an answered request took, as its user waited.
+    waits = sorted((r[1] - r[0]) * 1000 for r in rows if r[2] == "ok")
+    for name, q in (("p50", 0.5), ("p99", 0.99), ("max", 1.0)):
+        v = waits[min(len(waits) - 1, int(q * len(waits)))] if waits else 0
+        print(f"latency_ms_{name}", "%.1f" % v)
     # The gaps, each as (from, to): between answers, and from the last
     # answer to the end of the run.
     gaps = list(zip(done, done[1:]))
@@ -367,6 +465,11 @@ def main(argv):
     if cmd == "gap" and len(argv) in (5, 6):
         host, _, port = argv[2].rpartition(":")
         gap((host, int(port)), float(argv[3]), argv[4], argv[5] if len(argv) == 6 else None)
+    elif cmd == "flood" and len(argv) in (5, 6):
+        host, _, port = argv[2].rpartition(":")
+        flood((host, int(port)), float(argv[3]), argv[4], argv[5] if len(argv) == 6 else None)
+    elif cmd == "flood-summary" and len(argv) >= 4:
+        flood_summary(argv[2], [float(t) for t in argv[3:]])
     elif cmd == "gap-summary" and len(argv) >= 4:
         summary(argv[2], [float(t) for t in argv[3:]])
     elif cmd == "log-time" and len(argv) == 5:
