@@ -238,6 +238,7 @@ impl Table {
             c.expire,
             c.nopurge,
             &c.store,
+            &c.arrays,
             &c.peers,
             &c.sync_name,
         ) == (
@@ -247,6 +248,7 @@ impl Table {
             other.expire,
             other.nopurge,
             &other.store,
+            &other.arrays,
             &other.peers,
             &other.sync_name,
         )
@@ -256,13 +258,14 @@ impl Table {
     /// changed): each keeps the data both store; what is local to the old
     /// table's sessions (`conn_cur`) starts again from 0.
     pub(crate) fn adopt(&self, old: &Table) {
-        let ids: Vec<u8> = old.wire_layout().iter().map(|w| w.id).collect();
+        let layout = old.wire_layout();
         for e in old.snapshot() {
             let (values, left) = old.export(&e);
-            let items: Vec<(u8, Vec<WireValue>)> = ids
+            // An array's elements follow one another.
+            let mut values = values.into_iter();
+            let items: Vec<(u8, Vec<WireValue>)> = layout
                 .iter()
-                .zip(values)
-                .map(|(id, v)| (*id, vec![v]))
+                .map(|w| (w.id, values.by_ref().take(w.elems.unwrap_or(1)).collect()))
                 .collect();
             let Some(key) = self.key(&key_sample(&e.key)) else {
                 continue;
@@ -435,6 +438,28 @@ mod tests {
         assert_eq!(b.get_value(&e, DataType::Gpc, 2), Some(1));
         assert_eq!(b.get_value(&e, DataType::GpcRate, 2), Some(1));
         assert_eq!(b.get_value(&e, DataType::GpcRate, 1), Some(0));
+    }
+
+    #[test]
+    fn a_reload_that_resizes_an_array_keeps_its_elements() {
+        let old = table("gpt(1),gpc(2)");
+        let key = old.key(&Sample::Str(b"127.0.0.8".to_vec())).unwrap();
+        let held = old.track(key.clone()).unwrap();
+        old.inc_gp(held.entry(), DataType::Gpc, 1);
+        old.set_gp(held.entry(), DataType::Gpt, 0, 4);
+        let new = table("conn_cnt,gpt(1),gpc(3)");
+        let resized = table("gpt(1),gpc(3)");
+        assert!(!old.same_as(&resized.config), "gpc(2) is not gpc(3)");
+        new.adopt(&old);
+        let e = new.get(&key).unwrap();
+        assert_eq!(new.get_value(&e, DataType::Gpc, 1), Some(1));
+        assert_eq!(new.get_value(&e, DataType::Gpc, 2), Some(0));
+        assert_eq!(new.get_value(&e, DataType::Gpt, 0), Some(4));
+        assert_eq!(
+            new.read(&e, DataType::ConnCnt),
+            Some(0),
+            "not stored before"
+        );
     }
 
     #[test]
