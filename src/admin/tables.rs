@@ -113,7 +113,8 @@ fn filter(t: &Table, args: &[String]) -> Result<Filter, String> {
 
 fn show(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
     let Some(name) = args.get(2) else {
-        for t in &ctx.rt.rules.tables {
+        // The last declared first, as HAProxy lists them.
+        for t in ctx.rt.rules.tables.iter().rev() {
             out.push_str(&header(t));
         }
         return;

@@ -166,7 +166,8 @@ fn converters_and_counting_fetches_in_rules() {
 
 /// `haproxy_sticktable_size` and `haproxy_sticktable_used`: one series per
 /// table with HAProxy 2.6's help, type and labels, the last declared
-/// first, `used` following the entries; `scope=sticktable` alone.
+/// first (as `show table` lists them), `used` following the entries;
+/// `scope=sticktable` alone.
 #[test]
 fn tables_in_metrics() {
     let a = Backend::named("a");
@@ -214,6 +215,11 @@ fn tables_in_metrics() {
         "haproxy_sticktable_used{name=\"f\",type=\"ip\"} 2",
     ];
     assert_eq!(tables(&scrape("")), want);
+    // `show table` lists them in the same order.
+    assert_eq!(
+        api.ask("show table"),
+        "# table: names, type: string, size:10, used:1\n# table: f, type: ip, size:1024, used:2\n\n"
+    );
     let only = scrape("?scope=sticktable");
     assert_eq!(tables(&only), want);
     assert!(!only.contains("haproxy_process_") && !only.contains("haproxy_frontend_"));
