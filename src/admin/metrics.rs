@@ -8,8 +8,13 @@
 //! have no metric rather than a made-up zero. An empty field is `NaN`, as
 //! in HAProxy.
 //!
-//! The query string takes HAProxy's `scope=global|frontend|backend|server`
-//! (repeatable) and `no-maint` (servers in maintenance left out).
+//! `haproxy_sticktable_size` and `haproxy_sticktable_used` give each stick
+//! table's size and entries in use, labelled `name` and `type` (HAProxy
+//! 2.6's exporter has these two only; `show stat` has no table rows).
+//!
+//! The query string takes HAProxy's
+//! `scope=global|frontend|backend|server|sticktable` (repeatable) and
+//! `no-maint` (servers in maintenance left out).
 
 use std::fmt::Write;
 
@@ -172,9 +177,15 @@ const PROCESS: &[(&str, &str, Type, &str)] = &[
     ("start_time_seconds", "Start_time_sec", Gauge, "Start time, in seconds since the epoch"),
 ];
 
+/// The query's bit for the stick tables.
+const TABLES: u8 = 0x10;
+/// Every scope.
+const ALL: u8 = 0x1f;
+
 /// What the query string asks for.
 struct Query {
-    /// Bits: 1 global, then [`F`], [`B`], [`S`] shifted by one.
+    /// Bits: 1 global, then [`F`], [`B`], [`S`] shifted by one, then
+    /// [`TABLES`].
     scopes: u8,
     no_maint: bool,
 }
@@ -188,14 +199,15 @@ fn query(q: &str) -> Query {
             "scope=frontend" => scopes |= F << 1,
             "scope=backend" => scopes |= B << 1,
             "scope=server" => scopes |= S << 1,
+            "scope=sticktable" => scopes |= TABLES,
             // `scope=*` and `scope=` mean everything, as in HAProxy.
-            "scope=*" => scopes |= 0xf,
+            "scope=*" => scopes |= ALL,
             "no-maint" => no_maint = true,
             _ => {}
         }
     }
     Query {
-        scopes: if scopes == 0 { 0xf } else { scopes },
+        scopes: if scopes == 0 { ALL } else { scopes },
         no_maint,
     }
 }
@@ -241,7 +253,45 @@ pub(super) fn render(rt: &Runtime, query_string: &str) -> String {
             out.push_str(&body);
         }
     }
+    if q.scopes & TABLES != 0 {
+        sticktables(rt, &mut out);
+    }
     out
+}
+
+/// `haproxy_sticktable_size` and `haproxy_sticktable_used`, with HAProxy
+/// 2.6's help texts, each table in the order HAProxy lists them (the last
+/// declared first).
+fn sticktables(rt: &Runtime, out: &mut String) {
+    let tables = &rt.rules.tables;
+    if tables.is_empty() {
+        return;
+    }
+    // Expired entries dropped first, as HAProxy's expiry task would have.
+    let now = crate::base::clock::now_ms();
+    let used: Vec<usize> = tables
+        .iter()
+        .map(|t| {
+            t.purge(now);
+            t.used()
+        })
+        .collect();
+    for (name, help, size) in [
+        ("size", "Stick table size.", true),
+        ("used", "Number of entries used in this stick table.", false),
+    ] {
+        let _ = writeln!(out, "# HELP haproxy_sticktable_{name} {help}");
+        let _ = writeln!(out, "# TYPE haproxy_sticktable_{name} gauge");
+        for (t, used) in tables.iter().zip(&used).rev() {
+            let _ = writeln!(
+                out,
+                "haproxy_sticktable_{name}{{name=\"{}\",type=\"{}\"}} {}",
+                label(&t.config.name),
+                t.config.key.name(),
+                if size { t.config.size } else { *used }
+            );
+        }
+    }
 }
 
 fn process(rt: &Runtime, out: &mut String) {
@@ -386,6 +436,7 @@ mod tests {
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         let q = query("scope=server&no-maint");
         assert_eq!((q.scopes, q.no_maint), (S << 1, true));
-        assert_eq!(query("").scopes, 0xf);
+        assert_eq!(query("").scopes, ALL);
+        assert_eq!(query("scope=sticktable").scopes, TABLES);
     }
 }

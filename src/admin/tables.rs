@@ -78,9 +78,14 @@ fn filter(t: &Table, args: &[String]) -> Result<Filter, String> {
             let mut conds = Vec::new();
             for (n, chunk) in rest.chunks(3).enumerate() {
                 let n = n + 1;
-                let Some(t) = data_type(&chunk[0]) else {
+                let Some(dt) = data_type(&chunk[0]) else {
                     return Err(format!("Filter entry #{n}: Unknown data type"));
                 };
+                if t.index(dt).is_none() {
+                    return Err(format!(
+                        "Filter entry #{n}: Data type not stored in this table"
+                    ));
+                }
                 let op = match chunk.get(1).map(String::as_str) {
                     Some("eq") => Op::Eq,
                     Some("ne") => Op::Ne,
@@ -99,7 +104,7 @@ fn filter(t: &Table, args: &[String]) -> Result<Filter, String> {
                         "Filter entry #{n}: Require a valid integer value to compare against"
                     ));
                 };
-                conds.push((t, op, v));
+                conds.push((dt, op, v));
             }
             Ok(Filter::Data(conds))
         }
@@ -108,7 +113,8 @@ fn filter(t: &Table, args: &[String]) -> Result<Filter, String> {
 
 fn show(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
     let Some(name) = args.get(2) else {
-        for t in &ctx.rt.rules.tables {
+        // The last declared first, as HAProxy lists them.
+        for t in ctx.rt.rules.tables.iter().rev() {
             out.push_str(&header(t));
         }
         return;
@@ -166,6 +172,10 @@ fn set(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
             out.push_str("Unknown data type\n");
             return;
         };
+        if t.index(dt).is_none() {
+            out.push_str("Data type not stored in this table\n");
+            return;
+        }
         let Some(v) = pair.get(1).and_then(|v| v.parse::<i64>().ok()) else {
             out.push_str("Require a valid integer value to store\n");
             return;

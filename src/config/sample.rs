@@ -285,79 +285,6 @@ pub(super) trait MapFiles {
     fn map_file(&mut self, file: &str, method: MatchMethod) -> Result<PatternRefId, String>;
 }
 
-/// The stick-table data a fetch can read, by its name in fetches.
-const STICK_DATA: &[(&str, DataType)] = &[
-    ("conn_cnt", DataType::ConnCnt),
-    ("conn_cur", DataType::ConnCur),
-    ("conn_rate", DataType::ConnRate),
-    ("sess_cnt", DataType::SessCnt),
-    ("sess_rate", DataType::SessRate),
-    ("get_gpc0", DataType::Gpc0),
-    ("get_gpc1", DataType::Gpc1),
-    ("gpc0_rate", DataType::Gpc0Rate),
-    ("gpc1_rate", DataType::Gpc1Rate),
-    ("get_gpt0", DataType::Gpt0),
-    ("bytes_in_rate", DataType::BytesInRate),
-    ("bytes_out_rate", DataType::BytesOutRate),
-    ("http_req_cnt", DataType::HttpReqCnt),
-    ("http_req_rate", DataType::HttpReqRate),
-    ("http_err_cnt", DataType::HttpErrCnt),
-    ("http_err_rate", DataType::HttpErrRate),
-    ("http_fail_cnt", DataType::HttpFailCnt),
-    ("http_fail_rate", DataType::HttpFailRate),
-];
-
-fn table_arg(a: Option<&String>) -> TableRef {
-    TableRef {
-        name: a.cloned().unwrap_or_default(),
-        id: None,
-    }
-}
-
-/// `scN_DATA([table])`, `sc_DATA(N[,table])`, `src_DATA([table])`,
-/// `scN_tracked`, `sc_tracked(N)`: `None` when `name` is none of them.
-fn stick_fetch(name: &str, args: &[String]) -> Option<Result<(Fetch, SampleType), String>> {
-    let counter = |n: &str| -> Result<usize, String> {
-        n.parse::<usize>()
-            .ok()
-            .filter(|n| *n < STICK_COUNTERS)
-            .ok_or_else(|| format!("'{n}' is not a stick counter (0 to {})", STICK_COUNTERS - 1))
-    };
-    let (who, rest) = name.split_once('_')?;
-    if rest == "tracked" {
-        let n = match who {
-            "sc" => args.first().map(|a| counter(a)),
-            _ => who.strip_prefix("sc").map(counter),
-        }?;
-        return Some(n.map(|n| (Fetch::ScTracked(n), SampleType::Bool)));
-    }
-    let data = STICK_DATA.iter().find(|(n, _)| *n == rest)?.1;
-    let fetch = match who {
-        "src" => Ok(Fetch::SrcData {
-            data,
-            table: table_arg(args.first()),
-        }),
-        "sc" => args
-            .first()
-            .map(|a| counter(a))
-            .unwrap_or(Err("expects a stick counter number".into()))
-            .map(|counter| Fetch::Sc {
-                counter,
-                data,
-                table: args.get(1).map(|a| table_arg(Some(a))),
-            }),
-        _ => {
-            let n = who.strip_prefix("sc")?;
-            counter(n).map(|counter| Fetch::Sc {
-                counter,
-                data,
-                table: args.first().map(|a| table_arg(Some(a))),
-            })
-        }
-    };
-    Some(fetch.map(|f| (f, SampleType::Int)))
-}
-
 /// Splits `name(a,b),conv(c)` into items with their arguments.
 fn items(text: &str) -> Result<Vec<(&str, Vec<String>)>, String> {
     let mut out = Vec::new();
@@ -397,7 +324,7 @@ fn items(text: &str) -> Result<Vec<(&str, Vec<String>)>, String> {
 pub(super) fn parse(text: &str, maps: &mut dyn MapFiles) -> Result<Parsed, String> {
     let items = items(text)?;
     let (name, args) = &items[0];
-    if let Some(sc) = stick_fetch(name, args) {
+    if let Some(sc) = super::stick_samples::fetch(name, args) {
         let (fetch, output) = sc.map_err(|e| format!("fetch method '{name}': {e}"))?;
         let mut expr = SampleExpr {
             fetch,
@@ -421,11 +348,6 @@ pub(super) fn parse(text: &str, maps: &mut dyn MapFiles) -> Result<Parsed, Strin
         if HTTP_FETCH_PREFIXES.iter().any(|p| name.starts_with(p)) {
             return Err(format!(
                 "fetch method '{name}' needs mode http; splicer is a TCP load balancer"
-            ));
-        }
-        if name.starts_with("sc") || name.starts_with("src_") || name.starts_with("table_") {
-            return Err(format!(
-                "fetch method '{name}' needs stick tables, which splicer does not support yet"
             ));
         }
         return Err(format!("unknown fetch method '{name}'"));
@@ -524,10 +446,10 @@ fn converter(
                 out,
             ))
         }
-        _ if name.starts_with("table_") || name.starts_with("in_table") => {
-            Err("needs stick tables, which splicer does not support yet".into())
-        }
-        _ => Err("unknown converter".into()),
+        _ => match super::stick_samples::converter(name, args) {
+            Some(c) => c,
+            None => Err("unknown converter".into()),
+        },
     }
 }
 

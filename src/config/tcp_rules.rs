@@ -120,10 +120,16 @@ pub(super) fn keyword(
         "use_backend" => use_backend(p, patterns, words, loc, d),
         "use-server" => use_server(p, patterns, words, loc, d),
         "monitor" => monitor(p, patterns, words, loc, d),
-        "stick-table" => match stick_table(&p.name, words, loc) {
-            Ok(t) => p.table = Some(t),
-            Err(e) => d.error(loc, format!("stick-table: {e}")),
-        },
+        "stick-table" => {
+            let mut warnings = Vec::new();
+            match stick_table(&p.name, words, loc, &mut warnings) {
+                Ok(t) => p.table = Some(t),
+                Err(e) => d.error(loc, format!("stick-table: {e}")),
+            }
+            for w in warnings {
+                d.warn(loc, format!("stick-table: {w}"));
+            }
+        }
         _ => unreachable!("RULE_KEYWORDS"),
     }
 }
@@ -283,27 +289,30 @@ fn rule(
                     ),
                 }
             }
-            ("sc-inc-gpc0" | "sc-inc-gpc1", _) => {
-                let counter = stick_counter(arg.ok_or_else(|| format!("'{base}' expects '(N)'"))?)?;
-                (
-                    Action::IncGpc {
-                        counter,
-                        gpc: (base == "sc-inc-gpc1") as u8,
-                    },
-                    3,
-                )
+            _ if name.starts_with("sc-inc-gpc") => {
+                let t = super::table_actions::inc_gpc(name)?;
+                let (counter, gpc, idx) = (t.counter, t.data, t.idx);
+                (Action::IncGpc { counter, gpc, idx }, 3)
             }
-            ("sc-set-gpt0", _) => {
-                let counter = stick_counter(arg.ok_or("'sc-set-gpt0' expects '(N)'")?)?;
+            _ if name.starts_with("sc-set-gpt") => {
+                let t = super::table_actions::set_gpt(name)?;
+                // An integer, or an expression; nothing at all is 0 (C's
+                // strtol on the empty word, as HAProxy reads it).
                 let value = match words.get(3) {
-                    Some(v) if v.parse::<i64>().is_ok() => SampleExpr {
-                        fetch: Fetch::ConstInt(v.parse().unwrap_or(0)),
-                        converters: Vec::new(),
-                        text: v.clone(),
-                    },
+                    None => const_int(0, "0"),
+                    Some(v) if v.parse::<i64>().is_ok() => const_int(v.parse().unwrap_or(0), v),
                     _ => expr(3, patterns)?,
                 };
-                (Action::SetGpt0 { counter, value }, 4)
+                let (counter, gpt, idx) = (t.counter, t.data, t.idx);
+                (
+                    Action::SetGpt {
+                        counter,
+                        gpt,
+                        idx,
+                        value,
+                    },
+                    4,
+                )
             }
             _ if base.starts_with("track-sc") || base.starts_with("sc-") => {
                 return Err(format!(
@@ -488,6 +497,14 @@ fn monitor(
     }
 }
 
+fn const_int(v: i64, text: &str) -> SampleExpr {
+    SampleExpr {
+        fetch: Fetch::ConstInt(v),
+        converters: Vec::new(),
+        text: text.to_string(),
+    }
+}
+
 /// A stick counter number (0 to 2).
 fn stick_counter(n: &str) -> Result<usize, String> {
     n.parse::<usize>()
@@ -498,14 +515,19 @@ fn stick_counter(n: &str) -> Result<usize, String> {
 
 /// `stick-table type T [len N] size N [expire T] [nopurge] [store ...]`,
 /// with HAProxy's messages.
-fn stick_table(proxy: &str, words: &[String], loc: &Location) -> Result<StickTable, String> {
+fn stick_table(
+    proxy: &str,
+    words: &[String],
+    loc: &Location,
+    warnings: &mut Vec<String>,
+) -> Result<StickTable, String> {
     use super::values::parse_size;
     let mut key = None;
     let mut len = None;
     let mut size = None;
     let mut expire = None;
     let mut nopurge = false;
-    let mut store: Vec<(DataType, Option<std::time::Duration>)> = Vec::new();
+    let mut store = super::table_store::Store::default();
     let mut i = 1;
     let next = |i: &mut usize, what: &str| -> Result<String, String> {
         *i += 1;
@@ -547,25 +569,7 @@ fn stick_table(proxy: &str, words: &[String], loc: &Location) -> Result<StickTab
                 next(&mut i, "srvkey")?;
             }
             "store" => {
-                for item in next(&mut i, "store")?.split(',') {
-                    let (name, arg) = match item.split_once('(') {
-                        Some((n, a)) => (n, Some(a.trim_end_matches(')'))),
-                        None => (item, None),
-                    };
-                    let Some((_, t)) = DATA_TYPES.iter().find(|(n, _)| *n == name) else {
-                        return Err(format!("unknown store option '{name}'."));
-                    };
-                    let period = if t.is_rate() {
-                        let a = arg
-                            .ok_or_else(|| format!("missing argument to store option '{name}'."))?;
-                        Some(parse_time(a, 1000)?)
-                    } else {
-                        None
-                    };
-                    if !store.iter().any(|(s, _)| s == t) {
-                        store.push((*t, period));
-                    }
-                }
+                super::table_store::store_list(&next(&mut i, "store")?, &mut store, warnings)?
             }
             other => return Err(format!("unknown argument '{other}'.")),
         }
@@ -580,6 +584,10 @@ fn stick_table(proxy: &str, words: &[String], loc: &Location) -> Result<StickTab
         Some(_) => TableKey::Binary(len.unwrap_or(32)),
     };
     let size = size.filter(|s| *s > 0).ok_or("missing size.")?;
+    let super::table_store::Store {
+        types: mut store,
+        arrays,
+    } = store;
     store.sort_by_key(|(t, _)| *t);
     Ok(StickTable {
         name: proxy.to_string(),
@@ -589,6 +597,7 @@ fn stick_table(proxy: &str, words: &[String], loc: &Location) -> Result<StickTab
         expire,
         nopurge,
         store,
+        arrays,
         peers: None,
         sync_name: proxy.to_string(),
     })

@@ -466,5 +466,6 @@ mod identity;
 mod keywords;
 mod log_options;
 mod logs;
+mod tables;
 mod tcp;
 mod vrrp;

@@ -69,13 +69,19 @@ pub(super) fn link(config: &mut Config, proxies: &[ProxyDraft], d: &mut Diags) {
         samples_mut(&mut rs, &mut |e| {
             let text = e.text.clone();
             let table = match &mut e.fetch {
-                Fetch::Sc { table: Some(t), .. } | Fetch::SrcData { table: t, .. } => Some(t),
+                Fetch::Sc { table: Some(t), .. }
+                | Fetch::SrcData { table: t, .. }
+                | Fetch::TableCount(_, t) => Some(t),
                 _ => None,
             };
-            if let Some(t) = table
-                && let Err(err) = resolve_table(t, &p.name, &config.tables)
-            {
-                missing.push(format!("{who}: '{text}': {err}"));
+            let converters = e.converters.iter_mut().filter_map(|c| match c {
+                Converter::Table { table, .. } => Some(table),
+                _ => None,
+            });
+            for t in table.into_iter().chain(converters) {
+                if let Err(err) = resolve_table(t, &p.name, &config.tables) {
+                    missing.push(format!("{who}: '{text}': {err}"));
+                }
             }
             let mut resolve = |b: &mut BackendRef| match find_backend(config, &b.name) {
                 Some(id) => b.id = Some(id),

@@ -704,7 +704,7 @@ mod tests {
         let held: Vec<_> = (0..4)
             .map(|_| t1.track(key(&t1, "127.0.0.5")).unwrap())
             .collect();
-        t1.inc_gpc(held[0].entry(), 0);
+        t1.inc_gp(held[0].entry(), DataType::Gpc0, 0);
         t1.collect_updates();
         shuttle(&mut a, &mut s1, &mut b, &mut s2);
         let t2 = s2.tables[0].table.clone();

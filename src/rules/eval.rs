@@ -13,13 +13,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use parking_lot::Mutex;
 
 use super::refs::PatternStore;
-use super::table::{Entry, Table, Tracked};
+use super::table::{Table, Tracked};
 use super::{Parsed, Sample, Verdict, hello, payload};
 use crate::base::ids::{BackendId, ServerId};
 use crate::config::pattern::MatchMethod;
 use crate::config::{
-    AclExpr, AclId, Action, Condition, Converter, DataType, Direction, Fetch, MapOutput,
-    PayloadFetch, RuleSet, SampleExpr, TableRef, TcpRule, TemplatePart, VarName, VarScope,
+    AclExpr, AclId, Action, Condition, Converter, Direction, Fetch, MapOutput, PayloadFetch,
+    RuleSet, SampleExpr, TableRef, TcpRule, TemplatePart, VarName, VarScope,
 };
 use std::sync::Arc;
 
@@ -121,13 +121,8 @@ impl Engine {
         }
     }
 
-    fn table(&self, r: &TableRef) -> Option<&Arc<Table>> {
+    pub(super) fn table(&self, r: &TableRef) -> Option<&Arc<Table>> {
         self.tables.get(r.id?.0)
-    }
-
-    /// A datum of an entry, 0 for the HTTP data TCP never counts.
-    fn datum(t: &Table, e: &Entry, data: DataType) -> Option<i64> {
-        t.read(e, data)
     }
 
     /// Fetches and converts one sample.
@@ -186,33 +181,8 @@ impl Engine {
             },
             Fetch::Capture(n) => f.captured(*n).map_or_else(Fetched::none, Fetched::some),
             Fetch::ScTracked(n) => Fetched::some(Bool(f.tracked(*n).is_some())),
-            Fetch::Sc {
-                counter,
-                data,
-                table,
-            } => {
-                let Some(t) = f.tracked(*counter) else {
-                    return Fetched::none();
-                };
-                let v = match table.as_ref().and_then(|r| self.table(r)) {
-                    // Another table: the tracked key looked up there.
-                    Some(other) => other
-                        .get(&t.entry().key)
-                        .and_then(|e| Self::datum(other, &e, *data)),
-                    None => Self::datum(t.table(), t.entry(), *data),
-                };
-                int(v)
-            }
-            Fetch::SrcData { data, table } => {
-                let Some(t) = self.table(table) else {
-                    return Fetched::none();
-                };
-                let key = f.src().and_then(|a| t.key(&Ip(a.ip())));
-                match key.and_then(|k| t.get(&k)) {
-                    Some(e) => int(Self::datum(t, &e, *data)),
-                    // No entry: HAProxy answers 0 for a stored datum.
-                    None => int(t.config.store.iter().any(|(d, _)| d == data).then_some(0)),
-                }
+            Fetch::Sc { .. } | Fetch::SrcData { .. } | Fetch::TableCount(..) => {
+                int(self.stick_fetch(fetch, f))
             }
             Fetch::Payload(dir, p) => match f.data(*dir) {
                 None => Fetched::none(),
@@ -257,6 +227,7 @@ impl Engine {
                     MapOutput::Ip => text.trim().parse().ok().map(Sample::Ip),
                 }
             }
+            Converter::Table { conv, table } => self.table_convert(*conv, table, &v),
         }
     }
 
@@ -438,16 +409,18 @@ impl Engine {
                         f.track(*counter, tracked);
                     }
                 }
-                Action::IncGpc { counter, gpc } => {
+                Action::IncGpc { counter, gpc, idx } => {
                     if let Some(t) = f.tracked(*counter) {
-                        t.table().inc_gpc(t.entry(), *gpc);
+                        t.table().inc_gp(t.entry(), *gpc, *idx);
                     }
                 }
-                Action::SetGpt0 { counter, .. } => {
+                Action::SetGpt {
+                    counter, gpt, idx, ..
+                } => {
                     if let Some(v) = value.as_ref().and_then(Sample::to_int)
                         && let Some(t) = f.tracked(*counter)
                     {
-                        t.table().set_gpt0(t.entry(), v);
+                        t.table().set_gp(t.entry(), *gpt, *idx, v);
                     }
                 }
             }

@@ -17,8 +17,12 @@ pub(crate) mod pattern;
 pub(crate) mod payload;
 pub(crate) mod refs;
 pub(crate) mod sample;
+mod stick;
 pub(crate) mod sync;
 pub(crate) mod table;
+mod table_data;
+#[cfg(test)]
+mod table_expiry;
 
 pub(crate) use eval::{Decision, Effects, Engine, Facts};
 pub(crate) use sample::Sample;

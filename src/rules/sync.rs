@@ -188,7 +188,7 @@ impl Table {
             .map(|(i, (t, _))| WireType {
                 id: *t as u8,
                 kind: kind(*t),
-                elems: None,
+                elems: t.is_array().then(|| self.config.elems(*t)),
                 period: t.is_rate().then(|| self.period(i)),
             })
             .collect()
@@ -211,17 +211,13 @@ impl Table {
                 },
             })
             .collect::<Vec<_>>();
-        let values = self
-            .config
-            .store
-            .iter()
-            .zip(values)
-            .map(|((t, _), v)| {
-                if *t == DataType::ServerKey {
-                    WireValue::Dict(None)
-                } else {
-                    v
-                }
+        // The values are already flat, element after element.
+        let values = values
+            .into_iter()
+            .enumerate()
+            .map(|(slot, v)| match self.index(DataType::ServerKey) {
+                Some(i) if self.slot(i, 0) == Some(slot) => WireValue::Dict(None),
+                _ => v,
             })
             .collect();
         let left = if d.uses > 0 {
@@ -242,6 +238,7 @@ impl Table {
             c.expire,
             c.nopurge,
             &c.store,
+            &c.arrays,
             &c.peers,
             &c.sync_name,
         ) == (
@@ -251,6 +248,7 @@ impl Table {
             other.expire,
             other.nopurge,
             &other.store,
+            &other.arrays,
             &other.peers,
             &other.sync_name,
         )
@@ -260,13 +258,14 @@ impl Table {
     /// changed): each keeps the data both store; what is local to the old
     /// table's sessions (`conn_cur`) starts again from 0.
     pub(crate) fn adopt(&self, old: &Table) {
-        let ids: Vec<u8> = old.wire_layout().iter().map(|w| w.id).collect();
+        let layout = old.wire_layout();
         for e in old.snapshot() {
             let (values, left) = old.export(&e);
-            let items: Vec<(u8, Vec<WireValue>)> = ids
+            // An array's elements follow one another.
+            let mut values = values.into_iter();
+            let items: Vec<(u8, Vec<WireValue>)> = layout
                 .iter()
-                .zip(values)
-                .map(|(id, v)| (*id, vec![v]))
+                .map(|w| (w.id, values.by_ref().take(w.elems.unwrap_or(1)).collect()))
                 .collect();
             let Some(key) = self.key(&key_sample(&e.key)) else {
                 continue;
@@ -300,23 +299,27 @@ impl Table {
             else {
                 continue;
             };
-            let Some(v) = vals.first() else { continue };
-            d.values[i] = match (d.values[i], v) {
-                (Datum::Count(_), WireValue::Int(n)) => Datum::Count(*n),
-                (
-                    Datum::Rate(_),
-                    WireValue::Freq {
-                        elapsed,
-                        curr,
-                        prev,
-                    },
-                ) => Datum::Rate(FreqCtr {
-                    start: now.saturating_sub(*elapsed),
-                    curr: *curr,
-                    prev: *prev,
-                }),
-                (old, _) => old,
-            };
+            // An array's elements in order; a peer's longer array loses
+            // its tail, a shorter one leaves ours.
+            for (idx, v) in vals.iter().enumerate() {
+                let Some(slot) = self.slot(i, idx) else { break };
+                d.values[slot] = match (d.values[slot], v) {
+                    (Datum::Count(_), WireValue::Int(n)) => Datum::Count(*n),
+                    (
+                        Datum::Rate(_),
+                        WireValue::Freq {
+                            elapsed,
+                            curr,
+                            prev,
+                        },
+                    ) => Datum::Rate(FreqCtr {
+                        start: now.saturating_sub(*elapsed),
+                        curr: *curr,
+                        prev: *prev,
+                    }),
+                    (old, _) => old,
+                };
+            }
         }
         d.expire_at = now.saturating_add(expire.unwrap_or_else(|| self.expire_ms()));
         true
@@ -346,9 +349,9 @@ mod tests {
         let t = table("conn_cnt,gpc0");
         let key = t.key(&Sample::Str(b"127.0.0.9".to_vec())).unwrap();
         let held = t.track(key.clone()).unwrap();
-        t.inc_gpc(held.entry(), 0);
+        t.inc_gp(held.entry(), DataType::Gpc0, 0);
         assert_eq!(t.collect_updates(), 1, "two changes, one update");
-        t.inc_gpc(held.entry(), 0);
+        t.inc_gp(held.entry(), DataType::Gpc0, 0);
         assert_eq!(t.collect_updates(), 2);
         let log = t.sync.as_ref().unwrap().log.lock();
         assert_eq!(log.by_id.keys().copied().collect::<Vec<_>>(), vec![2]);
@@ -360,7 +363,7 @@ mod tests {
         let b = table("conn_cur,conn_cnt,conn_rate(10s),gpc0");
         let key = a.key(&Sample::Str(b"127.0.0.7".to_vec())).unwrap();
         let held: Vec<_> = (0..3).map(|_| a.track(key.clone()).unwrap()).collect();
-        a.inc_gpc(held[0].entry(), 0);
+        a.inc_gp(held[0].entry(), DataType::Gpc0, 0);
         let (vals, _) = a.export(held[0].entry());
         let items: Vec<(u8, Vec<WireValue>)> = a
             .wire_layout()
@@ -375,6 +378,88 @@ mod tests {
         assert_eq!(b.read(&e, DataType::Gpc0), Some(1));
         assert_eq!(b.read(&e, DataType::ConnCur), Some(0), "never learnt");
         assert!(b.sync.as_ref().unwrap().rx.is_empty(), "not sent on");
+    }
+
+    #[test]
+    fn arrays_go_element_after_element() {
+        let a = table("conn_cnt,gpt(2),gpc(3),gpc_rate(3,10s)");
+        let layout = a.wire_layout();
+        let wire = |id, kind, elems, period| WireType {
+            id,
+            kind,
+            elems,
+            period,
+        };
+        assert_eq!(
+            layout,
+            [
+                wire(4, WireKind::Int, None, None),
+                wire(22, WireKind::Int, Some(2), None),
+                wire(23, WireKind::Int, Some(3), None),
+                wire(24, WireKind::Freq, Some(3), Some(10_000)),
+            ]
+        );
+        let key = a.key(&Sample::Str(b"127.0.0.7".to_vec())).unwrap();
+        let held = a.track(key.clone()).unwrap();
+        a.inc_gp(held.entry(), DataType::Gpc, 2);
+        a.set_gp(held.entry(), DataType::Gpt, 1, 9);
+        let (vals, _) = a.export(held.entry());
+        let ints: Vec<Option<u64>> = vals
+            .iter()
+            .map(|v| match v {
+                WireValue::Int(n) => Some(*n),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            ints,
+            [
+                Some(1),
+                Some(0),
+                Some(9),
+                Some(0),
+                Some(0),
+                Some(1),
+                None,
+                None,
+                None
+            ]
+        );
+        // Back in another table, grouped per type as the codec gives them.
+        let mut items: Vec<(u8, Vec<WireValue>)> = Vec::new();
+        let mut rest = vals.into_iter();
+        for w in &layout {
+            items.push((w.id, rest.by_ref().take(w.elems.unwrap_or(1)).collect()));
+        }
+        let b = table("conn_cnt,gpt(2),gpc(3),gpc_rate(3,10s)");
+        assert!(b.import(key.clone(), &items, None));
+        let e = b.get(&key).unwrap();
+        assert_eq!(b.get_value(&e, DataType::Gpt, 1), Some(9));
+        assert_eq!(b.get_value(&e, DataType::Gpc, 2), Some(1));
+        assert_eq!(b.get_value(&e, DataType::GpcRate, 2), Some(1));
+        assert_eq!(b.get_value(&e, DataType::GpcRate, 1), Some(0));
+    }
+
+    #[test]
+    fn a_reload_that_resizes_an_array_keeps_its_elements() {
+        let old = table("gpt(1),gpc(2)");
+        let key = old.key(&Sample::Str(b"127.0.0.8".to_vec())).unwrap();
+        let held = old.track(key.clone()).unwrap();
+        old.inc_gp(held.entry(), DataType::Gpc, 1);
+        old.set_gp(held.entry(), DataType::Gpt, 0, 4);
+        let new = table("conn_cnt,gpt(1),gpc(3)");
+        let resized = table("gpt(1),gpc(3)");
+        assert!(!old.same_as(&resized.config), "gpc(2) is not gpc(3)");
+        new.adopt(&old);
+        let e = new.get(&key).unwrap();
+        assert_eq!(new.get_value(&e, DataType::Gpc, 1), Some(1));
+        assert_eq!(new.get_value(&e, DataType::Gpc, 2), Some(0));
+        assert_eq!(new.get_value(&e, DataType::Gpt, 0), Some(4));
+        assert_eq!(
+            new.read(&e, DataType::ConnCnt),
+            Some(0),
+            "not stored before"
+        );
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub(super) struct EntryData {
     /// When it expires (ms), once no session uses it.
     pub(super) expire_at: u64,
     /// Last use, for the purge of a full table.
-    touched: u64,
+    pub(super) touched: u64,
 }
 
 /// A table and its entries.
@@ -117,6 +117,8 @@ pub(crate) struct Table {
     pub(super) shards: Vec<Mutex<HashMap<Key, Arc<Entry>>>>,
     /// What the peers thread needs, for a table with `peers`.
     pub(crate) sync: Option<super::sync::Sync>,
+    /// When expired entries were last dropped for a count (ms).
+    pub(super) last_purge: AtomicU64,
 }
 
 impl Table {
@@ -125,6 +127,7 @@ impl Table {
             config: config.clone(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             sync: config.peers.as_ref().map(|_| super::sync::Sync::default()),
+            last_purge: AtomicU64::new(0),
         }
     }
 
@@ -169,7 +172,11 @@ impl Table {
 
     /// The entry of `key`, if stored and not expired.
     pub(crate) fn get(&self, key: &Key) -> Option<Arc<Entry>> {
-        let now = now_ms();
+        self.get_at(key, now_ms())
+    }
+
+    /// [`Table::get`] at `now` (ms).
+    pub(super) fn get_at(&self, key: &Key, now: u64) -> Option<Arc<Entry>> {
         let shard = self.shard(key).lock();
         let e = shard.get(key)?;
         let d = e.data.lock();
@@ -185,7 +192,16 @@ impl Table {
     /// its connection counters moved. `None` when the table is full and
     /// may not purge.
     pub(crate) fn track(self: &Arc<Self>, key: Key) -> Option<Tracked> {
-        let now = now_ms();
+        let entry = self.hold_at(key, now_ms())?;
+        Some(Tracked(Arc::new(Hold {
+            table: self.clone(),
+            entry,
+        })))
+    }
+
+    /// The tracking of [`Table::track`] at `now` (ms), without the guard
+    /// that gives it back ([`Table::untrack_at`] does).
+    pub(super) fn hold_at(&self, key: Key, now: u64) -> Option<Arc<Entry>> {
         let entry = self.entry(key, now)?;
         {
             let mut d = entry.data.lock();
@@ -195,15 +211,35 @@ impl Table {
             self.set_cur(&mut d);
         }
         self.changed(&entry);
-        Some(Tracked(Arc::new(Hold {
-            table: self.clone(),
-            entry,
-        })))
+        Some(entry)
     }
 
     /// The entry of `key`, made if absent (purging a full table first).
+    /// An expired entry the table still holds is made again: its data
+    /// went with its expiry.
     pub(super) fn entry(&self, key: Key, now: u64) -> Option<Arc<Entry>> {
-        if let Some(e) = self.shard(&key).lock().get(&key) {
+        let stale = match self.shard(&key).lock().get(&key) {
+            Some(e) => {
+                let d = e.data.lock();
+                if d.uses > 0 || d.expire_at > now {
+                    return Some(e.clone());
+                }
+                true
+            }
+            None => false,
+        };
+        if stale {
+            let fresh = self.fresh(key.clone(), now);
+            let mut shard = self.shard(&key).lock();
+            // Unless another thread made it again meanwhile.
+            let e = shard.entry(key).or_insert_with(|| fresh.clone());
+            let live = {
+                let d = e.data.lock();
+                d.uses > 0 || d.expire_at > now
+            };
+            if !live {
+                *e = fresh;
+            }
             return Some(e.clone());
         }
         if self.used() >= self.config.size {
@@ -212,23 +248,27 @@ impl Table {
                 return None;
             }
         }
-        let values = self
-            .config
-            .store
-            .iter()
-            .map(|(t, _)| {
-                if t.is_rate() {
-                    Datum::Rate(FreqCtr {
-                        start: now,
-                        ..Default::default()
-                    })
-                } else {
-                    Datum::Count(0)
-                }
-            })
-            .collect();
-        let fresh = Arc::new(Entry {
-            key: key.clone(),
+        let fresh = self.fresh(key.clone(), now);
+        Some(self.shard(&key).lock().entry(key).or_insert(fresh).clone())
+    }
+
+    /// A new entry of `key`: every datum at 0, array elements one after
+    /// the other after the scalars (see [`Table::slot`]).
+    fn fresh(&self, key: Key, now: u64) -> Arc<Entry> {
+        let mut values = Vec::with_capacity(self.config.store.len());
+        for (t, _) in &self.config.store {
+            let zero = if t.is_rate() {
+                Datum::Rate(FreqCtr {
+                    start: now,
+                    ..Default::default()
+                })
+            } else {
+                Datum::Count(0)
+            };
+            values.extend(std::iter::repeat_n(zero, self.config.elems(*t)));
+        }
+        Arc::new(Entry {
+            key,
             data: Mutex::new(EntryData {
                 values,
                 uses: 0,
@@ -237,8 +277,7 @@ impl Table {
             }),
             dirty: AtomicBool::new(false),
             update: AtomicU64::new(0),
-        });
-        Some(self.shard(&key).lock().entry(key).or_insert(fresh).clone())
+        })
     }
 
     /// Drops expired entries; a full table without `nopurge` also loses
@@ -262,13 +301,16 @@ impl Table {
                 }
             }
         }
-        idle.sort_unstable_by_key(|(t, _)| *t);
+        // Oldest first; the key decides between equals, so that a purge
+        // is the same from run to run.
+        idle.sort_unstable();
         let excess = self.used().saturating_sub(self.config.size * 3 / 4);
         for (_, k) in idle.into_iter().take(excess) {
             self.shard(&k).lock().remove(&k);
         }
     }
 
+    /// The period (ms) of the rate at `store[i]`.
     pub(super) fn period(&self, i: usize) -> u64 {
         self.config.store[i]
             .1
@@ -276,17 +318,20 @@ impl Table {
     }
 
     /// Counts one event in each of `types` the table stores.
-    fn bump(&self, d: &mut EntryData, now: u64, types: &[DataType]) {
+    pub(super) fn bump(&self, d: &mut EntryData, now: u64, types: &[DataType]) {
         self.add(d, now, types, 1);
     }
 
-    fn add(&self, d: &mut EntryData, now: u64, types: &[DataType], n: u64) {
+    pub(super) fn add(&self, d: &mut EntryData, now: u64, types: &[DataType], n: u64) {
         for (i, (t, _)) in self.config.store.iter().enumerate() {
             if !types.contains(t) {
                 continue;
             }
             let period = self.period(i);
-            match &mut d.values[i] {
+            let Some(slot) = self.slot(i, 0) else {
+                continue;
+            };
+            match &mut d.values[slot] {
                 Datum::Count(c) => *c = c.saturating_add(n),
                 Datum::Rate(r) => r.add(n, now, period),
             }
@@ -294,41 +339,21 @@ impl Table {
     }
 
     fn set_cur(&self, d: &mut EntryData) {
-        if let Some(i) = self.index(DataType::ConnCur) {
+        if let Some(i) = self.index(DataType::ConnCur).and_then(|i| self.slot(i, 0)) {
             d.values[i] = Datum::Count(d.uses as u64);
         }
     }
 
-    pub(super) fn index(&self, t: DataType) -> Option<usize> {
+    pub(crate) fn index(&self, t: DataType) -> Option<usize> {
         self.config.store.iter().position(|(s, _)| *s == t)
     }
 
-    /// `t` of an entry now; `None` when the table does not store it.
+    /// `t` of an entry now (an array's first element); `None` when the
+    /// table does not store it.
     pub(crate) fn read(&self, e: &Entry, t: DataType) -> Option<i64> {
         let i = self.index(t)?;
         let d = e.data.lock();
-        Some(match d.values[i] {
-            Datum::Count(c) => c as i64,
-            Datum::Rate(r) => r.read(now_ms(), self.period(i)) as i64,
-        })
-    }
-
-    /// Adds to the general purpose counter `gpc` (0 or 1) and its rate.
-    pub(crate) fn inc_gpc(&self, e: &Arc<Entry>, gpc: u8) {
-        let types = match gpc {
-            0 => [DataType::Gpc0, DataType::Gpc0Rate],
-            _ => [DataType::Gpc1, DataType::Gpc1Rate],
-        };
-        let now = now_ms();
-        self.bump(&mut e.data.lock(), now, &types);
-        self.changed(e);
-    }
-
-    pub(crate) fn set_gpt0(&self, e: &Arc<Entry>, v: i64) {
-        if let Some(i) = self.index(DataType::Gpt0) {
-            e.data.lock().values[i] = Datum::Count(v.max(0) as u64);
-            self.changed(e);
-        }
+        Some(self.value(&d.values[self.slot(i, 0)?], i, now_ms()))
     }
 
     /// A session that tracks an entry started (its session counters).
@@ -364,7 +389,11 @@ impl Table {
 
     /// A tracking session ended: one use less, the expiry restarts.
     pub(crate) fn untrack(&self, e: &Arc<Entry>) {
-        let now = now_ms();
+        self.untrack_at(e, now_ms());
+    }
+
+    /// [`Table::untrack`] at `now` (ms).
+    pub(super) fn untrack_at(&self, e: &Arc<Entry>, now: u64) {
         let mut d = e.data.lock();
         d.uses = d.uses.saturating_sub(1);
         d.touched = now;
@@ -384,28 +413,15 @@ impl Table {
                 if !self.selects(filter, k, e) {
                     continue;
                 }
-                let k2 = k.clone();
-                let mut line = {
-                    let d = e.data.lock();
-                    format!(
-                        "0x{:x}: key={k} use={} exp={}",
-                        Arc::as_ptr(e) as usize,
-                        d.uses,
-                        if self.config.expire.is_none() || d.uses > 0 {
-                            0
-                        } else {
-                            d.expire_at.saturating_sub(now)
-                        }
-                    )
-                };
-                for (t, p) in &self.config.store {
-                    let v = self.read(e, *t).unwrap_or(0);
-                    match p {
-                        Some(p) => line.push_str(&format!(" {}({})={v}", t.name(), p.as_millis())),
-                        None => line.push_str(&format!(" {}={v}", t.name())),
-                    }
-                }
-                out.push((k2, line));
+                let d = e.data.lock();
+                let mut line = format!(
+                    "0x{:x}: key={k} use={} exp={}",
+                    Arc::as_ptr(e) as usize,
+                    d.uses,
+                    self.expire_left(&d, now)
+                );
+                self.dump_data(&d, now, &mut line);
+                out.push((k.clone(), line));
             }
         }
         // In key order, as HAProxy's tree lists them.
@@ -442,18 +458,29 @@ impl Table {
     /// `set table NAME key K data.TYPE V...`: the entry (made if needed)
     /// takes these values; a rate's current period gets the value.
     pub(crate) fn set(&self, key: Key, values: &[(DataType, i64)]) -> Result<(), &'static str> {
-        let now = now_ms();
+        self.set_at(key, values, now_ms())
+    }
+
+    /// [`Table::set`] at `now` (ms).
+    pub(super) fn set_at(
+        &self,
+        key: Key,
+        values: &[(DataType, i64)],
+        now: u64,
+    ) -> Result<(), &'static str> {
         let e = self
             .entry(key, now)
             .ok_or("Unable to allocate a new entry")?;
         let mut d = e.data.lock();
         for (t, v) in values {
-            let Some(i) = self.index(*t) else { continue };
+            // An array's first element, as HAProxy.
+            let Some(si) = self.index(*t) else { continue };
+            let Some(i) = self.slot(si, 0) else { continue };
             let v = (*v).max(0) as u64;
             d.values[i] = match d.values[i] {
                 Datum::Count(_) => Datum::Count(v),
                 Datum::Rate(mut r) => {
-                    r.rotate(now, self.period(i));
+                    r.rotate(now, self.period(si));
                     r.curr = v;
                     Datum::Rate(r)
                 }

@@ -310,3 +310,61 @@ fn map_files_serve_acls_and_converters() {
     assert_eq!(verdicts("127.0.0.2"), [Verdict::Match, Verdict::Match]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// What the stick-table fetches and converters answer, one after the
+/// other (each kept in a variable): a counter that tracks nothing has no
+/// value, a key a table does not hold reads 0, a datum not stored has
+/// no value, and the legacy `gpc0` reads element 0 of the `gpc` array.
+#[test]
+fn stick_fetches_and_converters_answer_as_haproxy() {
+    // (expression, its value then; None: no value)
+    let cases: &[(&str, Option<Sample>)] = &[
+        ("sc_get_gpc(1,0)", Some(Sample::Int(0))),
+        ("sc_inc_gpc(1,0)", Some(Sample::Int(1))),
+        ("sc_get_gpc(1,0)", Some(Sample::Int(1))),
+        ("sc0_inc_gpc0", Some(Sample::Int(1))),
+        ("sc_get_gpc(0,0)", Some(Sample::Int(1))),
+        ("sc_get_gpc(2,0)", None),
+        ("sc0_get_gpt0", None),
+        ("sc1_conn_cnt", None),
+        ("sc0_get_gpc0(other)", Some(Sample::Int(0))),
+        ("src_get_gpc0(other)", Some(Sample::Int(0))),
+        ("sc0_trackers", Some(Sample::Int(1))),
+        ("src,table_trackers(fe)", Some(Sample::Int(2))),
+        ("src,table_gpc(1,fe)", Some(Sample::Int(1))),
+        ("src,table_gpc0(other)", Some(Sample::Int(0))),
+        ("src,in_table(fe)", Some(Sample::Bool(true))),
+        ("src,in_table(other)", Some(Sample::Bool(false))),
+        ("src,table_expire(other)", None),
+        ("src,table_idle(other,-1)", Some(Sample::Int(-1))),
+        ("src_clr_gpc(1,fe)", Some(Sample::Int(1))),
+        ("sc_get_gpc(1,0)", Some(Sample::Int(0))),
+        ("src_updt_conn_cnt(fe)", Some(Sample::Int(2))),
+        ("sc0_kbytes_in", Some(Sample::Int(0))),
+        ("table_cnt", Some(Sample::Int(1))),
+        ("table_avl(other)", Some(Sample::Int(10))),
+        ("src_inc_gpc0(other)", Some(Sample::Int(1))),
+        ("src,in_table(other)", Some(Sample::Bool(true))),
+        ("src_clr_gpc1(other)", None),
+    ];
+    let mut lines = String::from(
+        " stick-table type ip size 10 expire 1m store conn_cnt,gpc(2),bytes_in_cnt\n \
+         tcp-request connection track-sc0 src\n",
+    );
+    for (i, (expr, _)) in cases.iter().enumerate() {
+        lines.push_str(&format!(" tcp-request content set-var(sess.v{i}) {expr}\n"));
+    }
+    lines.push_str("backend other\n stick-table type ip size 10 expire 1m store gpc0");
+    let (c, e) = config(&lines);
+    let rs = rules(&c);
+    let mut f = Fake::new("127.0.0.9");
+    assert_eq!(e.run(rs, &rs.connection, 0, &mut f), Decision::Accept);
+    assert_eq!(e.run(rs, &rs.content, 0, &mut f), Decision::Accept);
+    for (i, (expr, want)) in cases.iter().enumerate() {
+        let v = crate::config::VarName {
+            scope: crate::config::VarScope::Sess,
+            name: format!("v{i}"),
+        };
+        assert_eq!(f.var(&v), *want, "{expr}");
+    }
+}

@@ -57,6 +57,7 @@ mod sockopts;
 mod source_addr;
 mod stats_metrics;
 mod stats_page;
+mod stick_data;
 mod stick_tables;
 mod timeouts;
 mod transfer;

@@ -11,6 +11,7 @@ mod listen;
 mod log;
 mod peers;
 mod rules;
+mod stick;
 mod tables;
 mod tcp;
 
@@ -20,6 +21,7 @@ pub use listen::*;
 pub use log::*;
 pub use peers::*;
 pub use rules::*;
+pub use stick::*;
 pub use tables::*;
 pub use tcp::*;
 

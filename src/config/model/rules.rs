@@ -86,20 +86,23 @@ pub enum Fetch {
     /// `capture.req.hdr(N)`: what the session's N-th `capture` action
     /// kept.
     Capture(usize),
-    /// `scN_DATA` / `sc_DATA(N)`: a datum of the entry stick counter N
-    /// tracks (`table`: look the tracked key up there instead).
+    /// `scN_DATA` / `sc_DATA(N)`: what `data` does with the entry stick
+    /// counter N tracks (`table`: the tracked key looked up there
+    /// instead).
     Sc {
         counter: usize,
-        data: super::DataType,
+        data: super::StickOp,
         table: Option<super::TableRef>,
     },
-    /// `src_DATA([table])`: a datum of the client address's entry.
+    /// `src_DATA([table])`: ... with the client address's entry.
     SrcData {
-        data: super::DataType,
+        data: super::StickOp,
         table: super::TableRef,
     },
     /// `scN_tracked` / `sc_tracked(N)`.
     ScTracked(usize),
+    /// `table_cnt([table])` / `table_avl([table])`.
+    TableCount(super::TableCount, super::TableRef),
 }
 
 /// Which bytes a layer-6 fetch reads.
@@ -167,6 +170,12 @@ pub enum Converter {
         output: MapOutput,
         patterns: PatternRefId,
         default: Option<String>,
+    },
+    /// `table_*(...,table)`, `in_table(table)`: the entry of the input
+    /// sample in a stick table.
+    Table {
+        conv: super::TableConv,
+        table: super::TableRef,
     },
 }
 
@@ -285,14 +294,20 @@ pub enum Action {
         key: SampleExpr,
         table: super::TableRef,
     },
-    /// `sc-inc-gpc0(N)` / `sc-inc-gpc1(N)`.
+    /// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)` (`gpc` is `Gpc0` or `Gpc1`,
+    /// which fall back to the `gpc` array as in HAProxy), or
+    /// `sc-inc-gpc(IDX,N)` (`Gpc`, element `idx`).
     IncGpc {
         counter: usize,
-        gpc: u8,
+        gpc: super::DataType,
+        idx: usize,
     },
-    /// `sc-set-gpt0(N) VALUE`.
-    SetGpt0 {
+    /// `sc-set-gpt0(N) VALUE` (`Gpt0`) or `sc-set-gpt(IDX,N) VALUE`
+    /// (`Gpt`, element `idx`).
+    SetGpt {
         counter: usize,
+        gpt: super::DataType,
+        idx: usize,
         value: SampleExpr,
     },
 }
@@ -308,7 +323,7 @@ impl Action {
             | Action::SetDstPort(e)
             | Action::Capture { sample: e, .. }
             | Action::Track { key: e, .. }
-            | Action::SetGpt0 { value: e, .. } => Some(e),
+            | Action::SetGpt { value: e, .. } => Some(e),
             _ => None,
         }
     }
@@ -323,7 +338,7 @@ impl Action {
             | Action::SetDstPort(e)
             | Action::Capture { sample: e, .. }
             | Action::Track { key: e, .. }
-            | Action::SetGpt0 { value: e, .. } => Some(e),
+            | Action::SetGpt { value: e, .. } => Some(e),
             _ => None,
         }
     }

@@ -57,6 +57,11 @@ pub enum DataType {
     ServerKey,
     HttpFailCnt,
     HttpFailRate,
+    /// Arrays (`gpt(N)`, `gpc(N)`, `gpc_rate(N,period)`, HAProxy 2.6):
+    /// distinct from `gpt0`, `gpc0`, `gpc1` and their rates.
+    Gpt,
+    Gpc,
+    GpcRate,
 }
 
 /// Every data type with its name, in HAProxy's order.
@@ -83,6 +88,9 @@ pub const DATA_TYPES: &[(&str, DataType)] = &[
     ("server_key", DataType::ServerKey),
     ("http_fail_cnt", DataType::HttpFailCnt),
     ("http_fail_rate", DataType::HttpFailRate),
+    ("gpt", DataType::Gpt),
+    ("gpc", DataType::Gpc),
+    ("gpc_rate", DataType::GpcRate),
 ];
 
 impl DataType {
@@ -96,6 +104,11 @@ impl DataType {
     /// Whether it is a rate (stored with its period).
     pub fn is_rate(self) -> bool {
         self.name().ends_with("_rate")
+    }
+
+    /// Whether it is an array (its element count given in `store`).
+    pub fn is_array(self) -> bool {
+        matches!(self, DataType::Gpt | DataType::Gpc | DataType::GpcRate)
     }
 }
 
@@ -111,6 +124,9 @@ pub struct StickTable {
     pub nopurge: bool,
     /// What it stores, in HAProxy's order; rates with their period.
     pub store: Vec<(DataType, Option<Duration>)>,
+    /// The element count of each array type in `store` (HAProxy's
+    /// `data_nbelem`, 1 to 100).
+    pub arrays: Vec<(DataType, usize)>,
     /// `peers NAME`: the peers section that shares it (`None`: kept to
     /// this process).
     pub peers: Option<String>,
@@ -118,6 +134,16 @@ pub struct StickTable {
     /// line of a peers section the table's own name (its `name` is then
     /// `SECTION/TABLE`, as HAProxy names it).
     pub sync_name: String,
+}
+
+impl StickTable {
+    /// Elements of `t` in an entry: its array length, 1 for a scalar.
+    pub fn elems(&self, t: DataType) -> usize {
+        self.arrays
+            .iter()
+            .find(|(a, _)| *a == t)
+            .map_or(1, |(_, n)| *n)
+    }
 }
 
 /// The number of a table in [`Config::tables`](super::Config).
