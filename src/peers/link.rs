@@ -74,7 +74,7 @@ impl Shared {
                     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
                     b[..end].to_vec()
                 }
-                _ => b.clone(),
+                _ => b.to_vec(),
             },
         }
     }
@@ -84,7 +84,7 @@ impl Shared {
             TableKey::Ip => Key::Ip(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(b).ok()?))),
             TableKey::Ipv6 => Key::Ip(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(b).ok()?))),
             TableKey::Integer => Key::Int(u32::from_be_bytes(b.try_into().ok()?) as i64),
-            TableKey::String(_) | TableKey::Binary(_) => Key::Bytes(b.to_vec()),
+            TableKey::String(_) | TableKey::Binary(_) => Key::Bytes(b.into()),
         })
     }
 }

@@ -16,9 +16,12 @@ use std::sync::atomic::Ordering;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
-use super::table::{Datum, Entry, FreqCtr, Key, Table};
+use super::table::{Datum, Entry, FreqCtr, Key, Stored, Table};
 use crate::base::clock::now_ms;
 use crate::config::{DataType, StickTable};
+
+/// The top bit of an entry's update word: changed since last collected.
+const DIRTY: u64 = 1 << 63;
 
 /// A table's side of the peers protocol.
 #[derive(Debug)]
@@ -103,7 +106,7 @@ pub(crate) enum WireValue {
 /// A key as a sample, to be keyed again by another table.
 pub(crate) fn key_sample(k: &Key) -> crate::rules::Sample {
     match k {
-        Key::Bytes(b) => crate::rules::Sample::Bin(b.clone()),
+        Key::Bytes(b) => crate::rules::Sample::Bin(b.to_vec()),
         Key::Ip(ip) => crate::rules::Sample::Ip(*ip),
         Key::Int(n) => crate::rules::Sample::Int(*n),
     }
@@ -128,7 +131,7 @@ impl Table {
     /// Marks `e` as changed by this process, for the peers.
     pub(crate) fn changed(&self, e: &Arc<Entry>) {
         if let Some(sync) = &self.sync
-            && !e.dirty.swap(true, Ordering::AcqRel)
+            && e.update.fetch_or(DIRTY, Ordering::AcqRel) & DIRTY == 0
         {
             let _ = sync.tx.send(e.clone());
         }
@@ -142,14 +145,18 @@ impl Table {
         for e in sync.rx.try_iter() {
             // Cleared before the data is read: a change from now on marks
             // it again, and it is sent again.
-            e.dirty.store(false, Ordering::Release);
-            let old = e.update.load(Ordering::Relaxed);
+            let old = e.update.fetch_and(!DIRTY, Ordering::AcqRel) & !DIRTY;
             if old != 0 {
                 log.by_id.remove(&old);
             }
             log.last += 1;
             let id = log.last;
-            e.update.store(id, Ordering::Relaxed);
+            // The id goes in beside the flag a racing change may have set.
+            let _ = e
+                .update
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                    Some(u & DIRTY | id)
+                });
             log.by_id.insert(id, e);
         }
         // Entries the table dropped are only held by the log now.
@@ -161,7 +168,7 @@ impl Table {
 
     /// The update id of `e`'s last local change (0: none).
     pub(crate) fn update_of(e: &Entry) -> u64 {
-        e.update.load(Ordering::Relaxed)
+        e.update.load(Ordering::Relaxed) & !DIRTY
     }
 
     /// Every stored entry (a full resync).
@@ -169,9 +176,8 @@ impl Table {
         let now = now_ms();
         let mut all = Vec::new();
         for s in &self.shards {
-            for e in s.lock().values() {
-                let d = e.data.lock();
-                if d.uses > 0 || d.expire_at > now {
+            for Stored(e) in s.lock().iter() {
+                if self.alive(&e.data.lock(), now) {
                     all.push(e.clone());
                 }
             }
@@ -204,11 +210,14 @@ impl Table {
             .iter()
             .map(|v| match v {
                 Datum::Count(c) => WireValue::Int(*c),
-                Datum::Rate(r) => WireValue::Freq {
-                    elapsed: now.saturating_sub(r.start),
-                    curr: r.curr,
-                    prev: r.prev,
-                },
+                Datum::Rate(r) => {
+                    let (elapsed, curr, prev) = r.to_wire(now);
+                    WireValue::Freq {
+                        elapsed,
+                        curr,
+                        prev,
+                    }
+                }
             })
             .collect::<Vec<_>>();
         // The values are already flat, element after element.
@@ -221,9 +230,9 @@ impl Table {
             })
             .collect();
         let left = if d.uses > 0 {
-            self.expire_ms().min(u32::MAX as u64)
+            self.expire_ms()
         } else {
-            d.expire_at.saturating_sub(now)
+            self.expire_at(&d).saturating_sub(now)
         };
         (values, left.min(u32::MAX as u64))
     }
@@ -312,16 +321,15 @@ impl Table {
                             curr,
                             prev,
                         },
-                    ) => Datum::Rate(FreqCtr {
-                        start: now.saturating_sub(*elapsed),
-                        curr: *curr,
-                        prev: *prev,
-                    }),
+                    ) => Datum::Rate(FreqCtr::from_wire(now, *elapsed, *curr, *prev)),
                     (old, _) => old,
                 };
             }
         }
-        d.expire_at = now.saturating_add(expire.unwrap_or_else(|| self.expire_ms()));
+        // Expires `expire` from now: its last change is put where the
+        // table's own delay ends then.
+        let until = now.saturating_add(expire.unwrap_or_else(|| self.expire_ms()));
+        d.touched = until.saturating_sub(self.expire_ms());
         true
     }
 }

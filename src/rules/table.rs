@@ -8,11 +8,18 @@
 //! others go when their expiry passes (looked at when the table is read or
 //! full), or, when the table is full, the least recently used first
 //! (unless `nopurge`: then new keys are not stored).
+//!
+//! An entry is kept small (a table may hold millions): one allocation for
+//! the entry (its key, its lock, its last change, its peers flag and
+//! update id), one for its data (16 bytes a datum), and 8 bytes in its
+//! shard's hash set, which finds entries by the key they hold.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicU64;
 
 use parking_lot::Mutex;
 
@@ -27,38 +34,86 @@ const SHARDS: usize = 16;
 /// period, those of the previous one, and when the current one began. A
 /// reading weighs the previous period by the part of it still in the
 /// sliding window.
+///
+/// As HAProxy's, it is 32-bit: counts saturate at 2^32 - 1 a period, and
+/// the start is the clock's low 32 bits (ms), compared by wrapping
+/// difference, so periods up to 24 days read right at any uptime.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct FreqCtr {
-    pub(super) start: u64,
-    pub(super) curr: u64,
-    pub(super) prev: u64,
+    start: u32,
+    curr: u32,
+    prev: u32,
 }
 
+/// The longest period a counter keeps (2^31 ms, about 24 days).
+const MAX_PERIOD: u64 = 1 << 31;
+
 impl FreqCtr {
+    /// A counter whose period starts at `now` (ms).
+    pub(crate) fn new(now: u64) -> FreqCtr {
+        FreqCtr {
+            start: now as u32,
+            ..FreqCtr::default()
+        }
+    }
+
+    /// A counter as a peer sent it: its period began `elapsed` ms ago.
+    pub(crate) fn from_wire(now: u64, elapsed: u64, curr: u64, prev: u64) -> FreqCtr {
+        FreqCtr {
+            start: (now as u32).wrapping_sub(elapsed.min(MAX_PERIOD) as u32),
+            curr: curr.min(u32::MAX as u64) as u32,
+            prev: prev.min(u32::MAX as u64) as u32,
+        }
+    }
+
+    /// What a peer is sent: ms since the period began, the two counts.
+    pub(crate) fn to_wire(self, now: u64) -> (u64, u64, u64) {
+        (self.elapsed(now), self.curr as u64, self.prev as u64)
+    }
+
+    /// Ms since the current period began (0 for a start a racing thread
+    /// put a little after `now`).
+    fn elapsed(&self, now: u64) -> u64 {
+        let d = (now as u32).wrapping_sub(self.start) as i32;
+        d.max(0) as u64
+    }
+
     /// Moves the window to `now` (ms) for a period of `period` ms.
     pub(super) fn rotate(&mut self, now: u64, period: u64) {
-        let period = period.max(1);
-        if now < self.start + period {
+        let period = period.clamp(1, MAX_PERIOD);
+        let elapsed = self.elapsed(now);
+        if elapsed < period {
             return;
         }
-        let periods = (now - self.start) / period;
+        let periods = elapsed / period;
         self.prev = if periods == 1 { self.curr } else { 0 };
         self.curr = 0;
-        self.start += periods * period;
+        self.start = self.start.wrapping_add((periods * period) as u32);
     }
 
     pub(crate) fn add(&mut self, n: u64, now: u64, period: u64) {
         self.rotate(now, period);
-        self.curr += n;
+        self.curr = self.curr.saturating_add(n.min(u32::MAX as u64) as u32);
+    }
+
+    /// The current period's count (after [`FreqCtr::add`]).
+    pub(super) fn current(&self) -> u64 {
+        self.curr as u64
+    }
+
+    /// The current period's count becomes `v` (`set table`).
+    pub(super) fn set(&mut self, v: u64, now: u64, period: u64) {
+        self.rotate(now, period);
+        self.curr = v.min(u32::MAX as u64) as u32;
     }
 
     /// Events in the last `period` ms, as HAProxy reads them.
     pub(crate) fn read(&self, now: u64, period: u64) -> u64 {
         let mut c = *self;
         c.rotate(now, period);
-        let period = period.max(1);
-        let left = period - (now - c.start).min(period);
-        c.curr + c.prev * left / period
+        let period = period.clamp(1, MAX_PERIOD);
+        let left = period - c.elapsed(now).min(period);
+        c.curr as u64 + c.prev as u64 * left / period
     }
 }
 
@@ -67,7 +122,7 @@ impl FreqCtr {
 pub(crate) enum Key {
     Ip(IpAddr),
     Int(i64),
-    Bytes(Vec<u8>),
+    Bytes(Box<[u8]>),
 }
 
 impl std::fmt::Display for Key {
@@ -92,29 +147,52 @@ pub(super) enum Datum {
 pub(crate) struct Entry {
     pub key: Key,
     pub(super) data: Mutex<EntryData>,
-    /// Changed here since the peers thread last sent it (tables shared
-    /// by a peers section only).
-    pub(super) dirty: AtomicBool,
-    /// Its place in the table's update log (see [`super::sync`]).
+    /// Its place in the table's update log (see [`super::sync`]), and in
+    /// the top bit whether it changed here since the peers thread last
+    /// sent it (tables shared by a peers section only).
     pub(super) update: AtomicU64,
 }
 
 #[derive(Debug)]
 pub(super) struct EntryData {
-    pub(super) values: Vec<Datum>,
+    pub(super) values: Box<[Datum]>,
+    /// Last change (ms): it expires the table's `expire` later, once no
+    /// session uses it; the least recently changed go first from a full
+    /// table.
+    pub(super) touched: u64,
     /// Sessions tracking the entry now.
     pub(super) uses: u32,
-    /// When it expires (ms), once no session uses it.
-    pub(super) expire_at: u64,
-    /// Last use, for the purge of a full table.
-    pub(super) touched: u64,
+}
+
+/// An entry in its shard: found by the key it holds.
+#[derive(Debug, Clone)]
+pub(super) struct Stored(pub(super) Arc<Entry>);
+
+impl Hash for Stored {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.key.hash(h)
+    }
+}
+
+impl PartialEq for Stored {
+    fn eq(&self, other: &Stored) -> bool {
+        self.0.key == other.0.key
+    }
+}
+
+impl Eq for Stored {}
+
+impl Borrow<Key> for Stored {
+    fn borrow(&self) -> &Key {
+        &self.0.key
+    }
 }
 
 /// A table and its entries.
 #[derive(Debug)]
 pub(crate) struct Table {
     pub config: StickTable,
-    pub(super) shards: Vec<Mutex<HashMap<Key, Arc<Entry>>>>,
+    pub(super) shards: Vec<Mutex<HashSet<Stored>>>,
     /// What the peers thread needs, for a table with `peers`.
     pub(crate) sync: Option<super::sync::Sync>,
     /// When expired entries were last dropped for a count (ms).
@@ -146,18 +224,17 @@ impl Table {
             TableKey::String(len) => {
                 let mut b = s.to_bytes().into_owned();
                 b.truncate(len);
-                Some(Key::Bytes(b))
+                Some(Key::Bytes(b.into()))
             }
             TableKey::Binary(len) => {
                 let mut b = s.to_bytes().into_owned();
                 b.resize(len, 0);
-                Some(Key::Bytes(b))
+                Some(Key::Bytes(b.into()))
             }
         }
     }
 
-    fn shard(&self, key: &Key) -> &Mutex<HashMap<Key, Arc<Entry>>> {
-        use std::hash::{Hash, Hasher};
+    fn shard(&self, key: &Key) -> &Mutex<HashSet<Stored>> {
         // A fixed hasher: the shard must not change between calls.
         let mut fixed = std::hash::DefaultHasher::new();
         key.hash(&mut fixed);
@@ -170,6 +247,16 @@ impl Table {
             .map_or(u64::MAX, |d| d.as_millis() as u64)
     }
 
+    /// When an entry expires (ms), once no session uses it.
+    pub(super) fn expire_at(&self, d: &EntryData) -> u64 {
+        d.touched.saturating_add(self.expire_ms())
+    }
+
+    /// Whether an entry is still there at `now`: used, or not expired.
+    pub(super) fn alive(&self, d: &EntryData, now: u64) -> bool {
+        d.uses > 0 || self.expire_at(d) > now
+    }
+
     /// The entry of `key`, if stored and not expired.
     pub(crate) fn get(&self, key: &Key) -> Option<Arc<Entry>> {
         self.get_at(key, now_ms())
@@ -178,9 +265,9 @@ impl Table {
     /// [`Table::get`] at `now` (ms).
     pub(super) fn get_at(&self, key: &Key, now: u64) -> Option<Arc<Entry>> {
         let shard = self.shard(key).lock();
-        let e = shard.get(key)?;
+        let e = &shard.get(key)?.0;
         let d = e.data.lock();
-        (d.uses > 0 || d.expire_at > now).then(|| e.clone())
+        self.alive(&d, now).then(|| e.clone())
     }
 
     /// Entries stored now (expired ones not yet removed included).
@@ -219,37 +306,30 @@ impl Table {
     /// went with its expiry.
     pub(super) fn entry(&self, key: Key, now: u64) -> Option<Arc<Entry>> {
         let stale = match self.shard(&key).lock().get(&key) {
-            Some(e) => {
-                let d = e.data.lock();
-                if d.uses > 0 || d.expire_at > now {
+            Some(Stored(e)) => {
+                if self.alive(&e.data.lock(), now) {
                     return Some(e.clone());
                 }
                 true
             }
             None => false,
         };
-        if stale {
-            let fresh = self.fresh(key.clone(), now);
-            let mut shard = self.shard(&key).lock();
-            // Unless another thread made it again meanwhile.
-            let e = shard.entry(key).or_insert_with(|| fresh.clone());
-            let live = {
-                let d = e.data.lock();
-                d.uses > 0 || d.expire_at > now
-            };
-            if !live {
-                *e = fresh;
-            }
-            return Some(e.clone());
-        }
-        if self.used() >= self.config.size {
+        if !stale && self.used() >= self.config.size {
             self.purge(now);
             if self.used() >= self.config.size {
                 return None;
             }
         }
-        let fresh = self.fresh(key.clone(), now);
-        Some(self.shard(&key).lock().entry(key).or_insert(fresh).clone())
+        let fresh = self.fresh(key, now);
+        let mut shard = self.shard(&fresh.key).lock();
+        // Unless another thread made it (again) meanwhile.
+        if let Some(Stored(e)) = shard.get(&fresh.key)
+            && self.alive(&e.data.lock(), now)
+        {
+            return Some(e.clone());
+        }
+        shard.replace(Stored(fresh.clone()));
+        Some(fresh)
     }
 
     /// A new entry of `key`: every datum at 0, array elements one after
@@ -258,10 +338,7 @@ impl Table {
         let mut values = Vec::with_capacity(self.config.store.len());
         for (t, _) in &self.config.store {
             let zero = if t.is_rate() {
-                Datum::Rate(FreqCtr {
-                    start: now,
-                    ..Default::default()
-                })
+                Datum::Rate(FreqCtr::new(now))
             } else {
                 Datum::Count(0)
             };
@@ -270,12 +347,10 @@ impl Table {
         Arc::new(Entry {
             key,
             data: Mutex::new(EntryData {
-                values,
-                uses: 0,
-                expire_at: now.saturating_add(self.expire_ms()),
+                values: values.into_boxed_slice(),
                 touched: now,
+                uses: 0,
             }),
-            dirty: AtomicBool::new(false),
             update: AtomicU64::new(0),
         })
     }
@@ -284,20 +359,17 @@ impl Table {
     /// its least recently used unused entries, down to 3/4 of its size.
     pub(crate) fn purge(&self, now: u64) {
         for s in &self.shards {
-            s.lock().retain(|_, e| {
-                let d = e.data.lock();
-                d.uses > 0 || d.expire_at > now
-            });
+            s.lock().retain(|Stored(e)| self.alive(&e.data.lock(), now));
         }
         if self.config.nopurge || self.used() < self.config.size {
             return;
         }
         let mut idle: Vec<(u64, Key)> = Vec::new();
         for s in &self.shards {
-            for (k, e) in s.lock().iter() {
+            for Stored(e) in s.lock().iter() {
                 let d = e.data.lock();
                 if d.uses == 0 {
-                    idle.push((d.touched, k.clone()));
+                    idle.push((d.touched, e.key.clone()));
                 }
             }
         }
@@ -397,7 +469,6 @@ impl Table {
         let mut d = e.data.lock();
         d.uses = d.uses.saturating_sub(1);
         d.touched = now;
-        d.expire_at = now.saturating_add(self.expire_ms());
         self.set_cur(&mut d);
         drop(d);
         self.changed(e);
@@ -409,7 +480,8 @@ impl Table {
         self.purge(now);
         let mut out = Vec::new();
         for s in &self.shards {
-            for (k, e) in s.lock().iter() {
+            for Stored(e) in s.lock().iter() {
+                let k = &e.key;
                 if !self.selects(filter, k, e) {
                     continue;
                 }
@@ -433,7 +505,7 @@ impl Table {
     pub(crate) fn clear(&self, filter: &Filter) {
         for s in &self.shards {
             s.lock()
-                .retain(|k, e| !self.selects(filter, k, e) || e.data.lock().uses > 0);
+                .retain(|Stored(e)| !self.selects(filter, &e.key, e) || e.data.lock().uses > 0);
         }
     }
 
@@ -480,14 +552,12 @@ impl Table {
             d.values[i] = match d.values[i] {
                 Datum::Count(_) => Datum::Count(v),
                 Datum::Rate(mut r) => {
-                    r.rotate(now, self.period(si));
-                    r.curr = v;
+                    r.set(v, now, self.period(si));
                     Datum::Rate(r)
                 }
             };
         }
         d.touched = now;
-        d.expire_at = now.saturating_add(self.expire_ms());
         drop(d);
         self.changed(&e);
         Ok(())

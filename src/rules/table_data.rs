@@ -96,7 +96,6 @@ impl Table {
     /// `stktable_touch_local`).
     fn touch(&self, d: &mut EntryData, now: u64) {
         d.touched = now;
-        d.expire_at = now.saturating_add(self.expire_ms());
     }
 
     /// One more on general purpose counter `t` (`Gpc0`, `Gpc1`: element
@@ -116,7 +115,7 @@ impl Table {
             && let Datum::Rate(r) = &mut d.values[slot]
         {
             r.add(1, now, self.period(i));
-            out = r.curr as i64;
+            out = r.current() as i64;
         }
         if let Some((_, slot)) = counter
             && let Datum::Count(c) = &mut d.values[slot]
@@ -183,12 +182,8 @@ impl Table {
         if self.config.expire.is_none() {
             return 0;
         }
-        let at = if d.uses > 0 {
-            d.touched.saturating_add(self.expire_ms())
-        } else {
-            d.expire_at
-        };
-        at.saturating_sub(now)
+        // A tracked entry counts from its last change too.
+        self.expire_at(d).saturating_sub(now)
     }
 
     /// `table_expire`: ms before `e` expires.
