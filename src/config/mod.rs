@@ -31,6 +31,7 @@ mod server;
 mod server_dns;
 mod stats;
 mod stats_page;
+mod stick_rules;
 mod stick_samples;
 mod table_actions;
 mod table_store;

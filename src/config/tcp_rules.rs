@@ -19,6 +19,7 @@ pub(super) const RULE_KEYWORDS: &[&str] = &[
     "use-server",
     "monitor",
     "stick-table",
+    "stick",
 ];
 
 /// Which rule list a `tcp-request`/`tcp-response` line goes to.
@@ -120,6 +121,7 @@ pub(super) fn keyword(
         "use_backend" => use_backend(p, patterns, words, loc, d),
         "use-server" => use_server(p, patterns, words, loc, d),
         "monitor" => monitor(p, patterns, words, loc, d),
+        "stick" => super::stick_rules::stick(p, patterns, words, loc, d),
         "stick-table" => {
             let mut warnings = Vec::new();
             match stick_table(&p.name, words, loc, &mut warnings) {
@@ -527,6 +529,7 @@ fn stick_table(
     let mut size = None;
     let mut expire = None;
     let mut nopurge = false;
+    let mut srvkey = SrvKey::Name;
     let mut store = super::table_store::Store::default();
     let mut i = 1;
     let next = |i: &mut usize, what: &str| -> Result<String, String> {
@@ -566,7 +569,13 @@ fn stick_table(
                 ));
             }
             "srvkey" => {
-                next(&mut i, "srvkey")?;
+                srvkey = match next(&mut i, "srvkey")?.as_str() {
+                    "name" => SrvKey::Name,
+                    "addr" => SrvKey::Addr,
+                    other => {
+                        return Err(format!("unknown server key type '{other}'."));
+                    }
+                };
             }
             "store" => {
                 super::table_store::store_list(&next(&mut i, "store")?, &mut store, warnings)?
@@ -598,6 +607,7 @@ fn stick_table(
         nopurge,
         store,
         arrays,
+        srvkey,
         peers: None,
         sync_name: proxy.to_string(),
     })

@@ -22,6 +22,9 @@ fn samples_mut(rs: &mut RuleSet, f: &mut dyn FnMut(&mut SampleExpr)) {
             f(e);
         }
     }
+    for r in &mut rs.stick {
+        f(&mut r.key);
+    }
     for u in &mut rs.use_backend {
         if let SwitchTarget::Dynamic(parts) = &mut u.target {
             for p in parts {
@@ -54,6 +57,9 @@ pub(super) fn link(config: &mut Config, proxies: &[ProxyDraft], d: &mut Diags) {
     config.tables = proxies.iter().filter_map(|p| p.table.clone()).collect();
     let find_backend = |config: &Config, name: &str| config.backend(name);
     let mut sets = Vec::new();
+    // Tables `stick` rules use: they store the server (HAProxy adds
+    // server_id and server_key to them).
+    let mut sticky = Vec::new();
     for p in proxies {
         let mut rs = p.rules.clone();
         rs.acls = p.acls.acls.clone();
@@ -64,6 +70,12 @@ pub(super) fn link(config: &mut Config, proxies: &[ProxyDraft], d: &mut Diags) {
                 && let Err(e) = resolve_table(table, &p.name, &config.tables)
             {
                 d.error(&r.location, format!("{who}: {e}"));
+            }
+        }
+        for r in &mut rs.stick {
+            match resolve_table(&mut r.table, &p.name, &config.tables) {
+                Ok(()) => sticky.extend(r.table.id),
+                Err(e) => d.error(&r.location, format!("{who}: {e}")),
             }
         }
         samples_mut(&mut rs, &mut |e| {
@@ -144,6 +156,15 @@ pub(super) fn link(config: &mut Config, proxies: &[ProxyDraft], d: &mut Diags) {
             }
         }
         sets.push((p.name.clone(), p.kind, Arc::new(rs)));
+    }
+    for TableId(i) in sticky {
+        let store = &mut config.tables[i].store;
+        for t in [DataType::ServerId, DataType::ServerKey] {
+            if !store.iter().any(|(s, _)| *s == t) {
+                store.push((t, None));
+            }
+        }
+        store.sort_by_key(|(t, _)| *t);
     }
     for (name, kind, rs) in sets {
         if kind.front()

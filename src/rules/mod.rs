@@ -23,6 +23,7 @@ pub(crate) mod table;
 mod table_data;
 #[cfg(test)]
 mod table_expiry;
+pub(crate) mod table_stick;
 
 pub(crate) use eval::{Decision, Effects, Engine, Facts};
 pub(crate) use sample::Sample;

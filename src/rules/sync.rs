@@ -224,9 +224,11 @@ impl Table {
         let values = values
             .into_iter()
             .enumerate()
-            .map(|(slot, v)| match self.index(DataType::ServerKey) {
-                Some(i) if self.slot(i, 0) == Some(slot) => WireValue::Dict(None),
-                _ => v,
+            .map(|(slot, v)| match (self.slot_of(DataType::ServerKey), v) {
+                (Some(k), WireValue::Int(n)) if k == slot => {
+                    WireValue::Dict(self.name_of(n).map(|s| s.as_bytes().to_vec()))
+                }
+                (_, v) => v,
             })
             .collect();
         let left = if d.uses > 0 {
@@ -322,6 +324,10 @@ impl Table {
                             prev,
                         },
                     ) => Datum::Rate(FreqCtr::from_wire(now, *elapsed, *curr, *prev)),
+                    (Datum::Count(_), WireValue::Dict(Some(name))) => {
+                        Datum::Count(self.name_id(&String::from_utf8_lossy(name)))
+                    }
+                    (Datum::Count(_), WireValue::Dict(None)) => Datum::Count(0),
                     (old, _) => old,
                 };
             }

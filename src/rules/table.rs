@@ -197,6 +197,8 @@ pub(crate) struct Table {
     pub(crate) sync: Option<super::sync::Sync>,
     /// When expired entries were last dropped for a count (ms).
     pub(super) last_purge: AtomicU64,
+    /// The `server_key` values its entries hold.
+    pub(super) names: Mutex<super::table_stick::Names>,
 }
 
 impl Table {
@@ -206,6 +208,7 @@ impl Table {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             sync: config.peers.as_ref().map(|_| super::sync::Sync::default()),
             last_purge: AtomicU64::new(0),
+            names: Mutex::default(),
         }
     }
 

@@ -233,6 +233,15 @@ impl Table {
                 (true, Some(u)) => (&name[..u], &name[u..]),
                 (true, None) => (name, ""),
             };
+            if *t == DataType::ServerKey {
+                // A name, "-" for none (HAProxy's dictionary entry).
+                let name = self.slot(i, 0).and_then(|s| match d.values[s] {
+                    Datum::Count(n) => self.name_of(n),
+                    Datum::Rate(_) => None,
+                });
+                let _ = write!(line, " server_key={}", name.as_deref().unwrap_or("-"));
+                continue;
+            }
             for idx in 0..self.config.elems(*t) {
                 let Some(slot) = self.slot(i, idx) else { break };
                 let v = self.value(&d.values[slot], i, now);

@@ -40,7 +40,9 @@ impl Session {
                 }
                 Availability::Full => break,
                 Availability::Ready => {
-                    let server = match self.use_server(b, ctx) {
+                    let chosen = self.use_server(b, ctx);
+                    let stuck = self.stick_rules(b, chosen.is_none(), ctx);
+                    let server = match chosen.or(stuck) {
                         Some(s) => s,
                         None => {
                             let i =
@@ -211,6 +213,7 @@ impl Session {
             .counters
             .session_started(ctx.worker, backend.active.get() as u64);
         srv.note_success();
+        self.stick_store(conn.backend, conn.server, ctx);
         self.trace
             .connected(ctx.now, || conn.stream.local_addr().ok());
         // Before the first byte is forwarded, with the server slot held:
@@ -286,7 +289,7 @@ impl Session {
         // no longer take sessions is left whatever the setting.
         let redispatch = backend.config.redispatch && self.retries_left == 0;
         self.trace.retried(redispatch);
-        let again = (!redispatch && srv.usable())
+        let again = (!redispatch && (srv.usable() || self.direct))
             .then(|| backend.acquire(server))
             .flatten();
         let Some(slot) = again else {
@@ -294,6 +297,8 @@ impl Session {
                 Counters::add(&srv.counters.shard(w).redispatches, 1);
             }
             self.exclude = Some(server);
+            self.direct = false;
+            self.vars.unstick();
             return self.dispatch(ctx);
         };
         self.connect(b, server, slot, ctx)

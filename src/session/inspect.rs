@@ -99,7 +99,7 @@ pub(crate) struct ResponseGate {
 }
 
 impl Session {
-    fn judge<'a>(
+    pub(super) fn judge<'a>(
         &'a mut self,
         rt: &'a Runtime,
         request: Option<(&'a [u8], bool)>,
@@ -203,7 +203,7 @@ impl Session {
 
     /// The client's bytes so far, peeked at, and whether it closed with
     /// nothing (more) to read; `None` on a read error.
-    fn peek_client(&mut self, scratch: &mut [u8]) -> Option<(usize, bool)> {
+    pub(super) fn peek_client(&mut self, scratch: &mut [u8]) -> Option<(usize, bool)> {
         match self.client.peek(scratch) {
             Ok(n) => Some((n, n == 0)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some((0, false)),

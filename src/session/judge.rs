@@ -21,6 +21,15 @@ struct Kept {
     captures: Vec<Sample>,
     /// The stick counters: the table entries it tracks.
     tracked: [Option<Tracked>; STICK_COUNTERS],
+    /// `stick` rules: looked at (once a session), the server they chose
+    /// and the keys the store rules keep for when the server is known.
+    stick: Option<Stick>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Stick {
+    server: Option<ServerId>,
+    stores: Vec<(crate::config::TableId, crate::rules::table::Key)>,
 }
 
 impl Vars {
@@ -48,6 +57,35 @@ impl Vars {
     }
     fn tracked(&self, n: usize) -> Option<&Tracked> {
         self.0.as_ref()?.tracked.get(n)?.as_ref()
+    }
+    /// What the `stick` rules said, once they ran: the server they
+    /// chose, if any.
+    pub(crate) fn stuck(&self) -> Option<Option<ServerId>> {
+        self.0.as_ref()?.stick.as_ref().map(|s| s.server)
+    }
+    /// The `stick` rules ran: their server, and the keys to store.
+    pub(crate) fn set_stick(
+        &mut self,
+        server: Option<ServerId>,
+        stores: Vec<(crate::config::TableId, crate::rules::table::Key)>,
+    ) {
+        self.kept().stick = Some(Stick { server, stores });
+    }
+    /// The stuck server failed: the next pick is the algorithm's.
+    pub(crate) fn unstick(&mut self) {
+        if let Some(s) = self.0.as_mut().and_then(|k| k.stick.as_mut()) {
+            s.server = None;
+        }
+    }
+    /// The keys to store, once (the server is known).
+    pub(crate) fn take_stores(
+        &mut self,
+    ) -> Vec<(crate::config::TableId, crate::rules::table::Key)> {
+        self.0
+            .as_mut()
+            .and_then(|k| k.stick.as_mut())
+            .map(|s| std::mem::take(&mut s.stores))
+            .unwrap_or_default()
     }
     /// Every entry the session tracks.
     pub(crate) fn trackers(&self) -> impl Iterator<Item = &Tracked> {

@@ -38,6 +38,7 @@ mod end;
 mod inspect;
 mod judge;
 pub(crate) mod queue;
+mod stick;
 mod trace;
 mod view;
 use crate::base::log::Stage as LogStage;
@@ -153,6 +154,9 @@ pub(crate) struct Session {
     retries_left: u32,
     /// A server that just failed, avoided by the next pick when possible.
     exclude: Option<ServerId>,
+    /// The server came from a `stick` rule: a failed connect tries it
+    /// again, even down (`option persist`), until redispatch.
+    direct: bool,
     /// When the session was accepted.
     pub started: Instant,
     /// What its log line will say.
@@ -202,6 +206,7 @@ impl Session {
             deadline: Deadline::default(),
             retries_left: 0,
             exclude: None,
+            direct: false,
             started: now,
             trace: Trace::new(now, fe.log.wants_source()),
             generation: 0,

@@ -383,6 +383,40 @@ pub struct UseServer {
     pub location: Location,
 }
 
+/// What a `stick` rule does (HAProxy 2.6, section 4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StickKind {
+    /// `stick match`: a stored key sends the session to its server.
+    Match,
+    /// `stick on`: match, then store.
+    On,
+    /// `stick store-request`: the key is stored with the chosen server.
+    StoreRequest,
+    /// `stick store-response`: the same, with a key read on the
+    /// server's side.
+    StoreResponse,
+}
+
+impl StickKind {
+    pub fn matches(self) -> bool {
+        matches!(self, StickKind::Match | StickKind::On)
+    }
+
+    pub fn stores(self) -> bool {
+        !matches!(self, StickKind::Match)
+    }
+}
+
+/// A `stick match|on|store-request|store-response` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickRule {
+    pub kind: StickKind,
+    pub key: SampleExpr,
+    pub table: super::TableRef,
+    pub cond: Option<Condition>,
+    pub location: Location,
+}
+
 /// The ACLs and rules of one section (a `listen` section's frontend and
 /// backend share one).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -398,7 +432,10 @@ pub struct RuleSet {
     pub response: Vec<TcpRule>,
     pub use_backend: Vec<UseBackend>,
     pub use_server: Vec<UseServer>,
-    /// `option persist`: `use-server` keeps a server that is down.
+    /// `stick` rules, in order.
+    pub stick: Vec<StickRule>,
+    /// `option persist`: `use-server` and `stick` keep a server that is
+    /// down.
     pub persist: bool,
     /// A `use_backend` rule reads the client's bytes: switching peeks.
     pub use_backend_reads_payload: bool,
@@ -424,5 +461,6 @@ impl RuleSet {
             && self.response.is_empty()
             && self.use_backend.is_empty()
             && self.use_server.is_empty()
+            && self.stick.is_empty()
     }
 }

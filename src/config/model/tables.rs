@@ -127,6 +127,8 @@ pub struct StickTable {
     /// The element count of each array type in `store` (HAProxy's
     /// `data_nbelem`, 1 to 100).
     pub arrays: Vec<(DataType, usize)>,
+    /// `srvkey`: what `stick` rules store to find their server again.
+    pub srvkey: SrvKey,
     /// `peers NAME`: the peers section that shares it (`None`: kept to
     /// this process).
     pub peers: Option<String>,
@@ -162,3 +164,12 @@ pub struct TableRef {
 /// The number of the stick counters (`track-sc0` to `track-sc2`; HAProxy's
 /// `tune.stick-counters` default).
 pub const STICK_COUNTERS: usize = 3;
+
+/// `stick-table ... srvkey name|addr`: a stuck server is found by its
+/// name (the default) or by its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SrvKey {
+    #[default]
+    Name,
+    Addr,
+}
