@@ -129,6 +129,8 @@ pub struct Options {
     pub hard_stop: Vec<i32>,
     /// A runtime API socket at level admin, root's only (`-S`).
     pub master_socket: Option<config::StatsSocket>,
+    /// What the command line tells the parser (`-L`), again on reload.
+    pub load: config::LoadOptions,
 }
 
 /// What the process that ran the command should exit with.
@@ -299,6 +301,7 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
     stop_old(&options.hard_stop, libc::SIGTERM);
     let mut supervisor = Supervisor {
         files,
+        load: options.load,
         rt,
         current,
         links,

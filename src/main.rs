@@ -57,6 +57,9 @@ struct Args {
     /// change to this directory before loading the configuration
     #[argh(option, short = 'C')]
     chdir: Option<PathBuf>,
+    /// the local peer name: which peer of a `peers` section this process is (over `localpeer`; default: the host name)
+    #[argh(option, short = 'L')]
+    localpeer: Option<String>,
 }
 
 /// Rewrites HAProxy's multi-letter flags (`-Ws`, `-db`, `-vv`, `-sf`,
@@ -166,7 +169,10 @@ fn main() -> ExitCode {
         eprintln!("splicer: no configuration file; use -f FILE (see --help)");
         return ExitCode::from(2);
     }
-    let loaded = match splicer::config::load(&args.file) {
+    let load = splicer::config::LoadOptions {
+        localpeer: args.localpeer.clone(),
+    };
+    let loaded = match splicer::config::load_with(&args.file, &load) {
         Ok(l) => l,
         Err(e) => {
             init_logging(&args, args.quiet);
@@ -216,6 +222,7 @@ fn main() -> ExitCode {
         hard_stop: args.st.clone(),
         master_socket: master,
         files: args.file.clone(),
+        load,
     };
     match splicer::run_with(loaded.config, options) {
         Ok(splicer::Ended::Stopped) => ExitCode::SUCCESS,

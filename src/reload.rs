@@ -142,6 +142,8 @@ impl Listeners {
 /// What the main thread holds of the running process, to reload it.
 pub(crate) struct Supervisor {
     pub files: Vec<PathBuf>,
+    /// What the command line told the parser (`-L`).
+    pub load: config::LoadOptions,
     pub rt: Arc<Runtime>,
     /// The runtime the admin thread answers from.
     pub current: Current,
@@ -187,7 +189,7 @@ impl Supervisor {
 
     fn try_reload(&mut self) -> Result<(), String> {
         log::info!("reloading the configuration");
-        let loaded = match config::load(&self.files) {
+        let loaded = match config::load_with(&self.files, &self.load) {
             Ok(l) => l,
             Err(e) => {
                 for w in &e.warnings {

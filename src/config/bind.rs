@@ -63,65 +63,10 @@ pub(super) fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d:
             "'bind' expects [addr1]:port1[-end1]{,[addr]:port[-end]}... as arguments.",
         );
     };
-    let mut template = Bind {
-        addr: BindAddr::Tcp(std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
-        // `unix-bind` lines before this section: defaults the line overrides.
-        perms: proxy.unix_bind.perms,
-        v4v6: false,
-        v6only: false,
-        backlog: None,
-        options: ListenOptions::default(),
-        name: None,
-        accept_proxy: false,
-        location: loc.clone(),
-    };
+    // `unix-bind` lines before this section: defaults the line overrides.
+    let mut template = template(proxy.unix_bind.perms, loc);
     let ctx = format!("'bind {list}'");
-    let mut i = 2;
-    while i < words.len() {
-        let p = words[i].as_str();
-        let arg = words.get(i + 1).map(String::as_str);
-        if let Some((_, param)) = PARAMS.iter().find(|(k, _)| *k == p) {
-            match (param, arg) {
-                (Flag(set), _) => set(&mut template),
-                (Value(_), None) => d.error(loc, format!("{ctx}: '{p}' expects an argument")),
-                (Unix(set), v) => {
-                    i += 1;
-                    if let Err(e) = set(&mut template, v) {
-                        let kind = proxy.kind.word();
-                        d.error(loc, format!("{ctx} in section '{kind}' : {e}"));
-                    }
-                }
-                (Value(set), Some(v)) => {
-                    i += 1;
-                    if let Err(e) = set(&mut template, v) {
-                        d.error(loc, format!("{ctx}: '{p}': {e}"));
-                    }
-                }
-            }
-        } else if let Some(&(_, takes_value)) = UNSUPPORTED_BIND.iter().find(|(k, _)| *k == p) {
-            d.error(loc, format!("{ctx}: '{p}' is not supported yet"));
-            if takes_value {
-                i += 1;
-            }
-        } else {
-            let known = PARAMS.iter().map(|(k, _)| *k);
-            let hint = did_you_mean(p, known.chain(UNSUPPORTED_BIND.iter().map(|(k, _)| *k)));
-            d.error(
-                loc,
-                format!(
-                    "{ctx} in section '{}': unknown keyword '{p}'{hint}",
-                    proxy.kind.word()
-                ),
-            );
-        }
-        i += 1;
-    }
-    if template.v4v6 && template.v6only {
-        d.error(
-            loc,
-            format!("{ctx}: 'v4v6' and 'v6only' are mutually exclusive"),
-        );
-    }
+    params(&mut template, &words[2..], &ctx, proxy.kind.word(), loc, d);
     for one in list.split(',') {
         if let Some(addr) = unix_addr(one, proxy.unix_bind.prefix.as_deref()) {
             match addr {
@@ -142,6 +87,96 @@ pub(super) fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d:
             }
             Err(e) => d.error(loc, format!("'bind' : {e}")),
         }
+    }
+}
+
+/// A bind before its address and parameters are read.
+fn template(perms: UnixPerms, loc: &Location) -> Bind {
+    Bind {
+        addr: BindAddr::Tcp(std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
+        perms,
+        v4v6: false,
+        v6only: false,
+        backlog: None,
+        options: ListenOptions::default(),
+        name: None,
+        accept_proxy: false,
+        location: loc.clone(),
+    }
+}
+
+/// Checks the parameters of a bind line whose listener is not a proxy's
+/// (a `peers` section's `bind` and `default-bind`): the same words and
+/// messages, nothing kept.
+pub(super) fn check_params(
+    words: &[String],
+    ctx: &str,
+    section: &str,
+    loc: &Location,
+    d: &mut Diags,
+) {
+    params(
+        &mut template(UnixPerms::default(), loc),
+        words,
+        ctx,
+        section,
+        loc,
+        d,
+    );
+}
+
+/// Applies the parameters `words` of a bind line to `template`; `ctx`
+/// names the line in messages (`'bind ADDR'`), `section` the kind of
+/// section it is in, as HAProxy's messages do. Every problem is reported.
+pub(super) fn params(
+    template: &mut Bind,
+    words: &[String],
+    ctx: &str,
+    section: &str,
+    loc: &Location,
+    d: &mut Diags,
+) {
+    let mut i = 0;
+    while i < words.len() {
+        let p = words[i].as_str();
+        let arg = words.get(i + 1).map(String::as_str);
+        if let Some((_, param)) = PARAMS.iter().find(|(k, _)| *k == p) {
+            match (param, arg) {
+                (Flag(set), _) => set(template),
+                (Value(_), None) => d.error(loc, format!("{ctx}: '{p}' expects an argument")),
+                (Unix(set), v) => {
+                    i += 1;
+                    if let Err(e) = set(template, v) {
+                        d.error(loc, format!("{ctx} in section '{section}' : {e}"));
+                    }
+                }
+                (Value(set), Some(v)) => {
+                    i += 1;
+                    if let Err(e) = set(template, v) {
+                        d.error(loc, format!("{ctx}: '{p}': {e}"));
+                    }
+                }
+            }
+        } else if let Some(&(_, takes_value)) = UNSUPPORTED_BIND.iter().find(|(k, _)| *k == p) {
+            d.error(loc, format!("{ctx}: '{p}' is not supported yet"));
+            if takes_value {
+                i += 1;
+            }
+        } else {
+            let known = PARAMS.iter().map(|(k, _)| *k);
+            let hint = did_you_mean(p, known.chain(UNSUPPORTED_BIND.iter().map(|(k, _)| *k)));
+            d.error(
+                loc,
+                format!("{ctx} in section '{section}': unknown keyword '{p}'{hint}"),
+            );
+        }
+        i += 1;
+    }
+    if template.v4v6 && template.v6only {
+        d.error(
+            loc,
+            format!("{ctx}: 'v4v6' and 'v6only' are mutually exclusive"),
+        );
     }
 }
 

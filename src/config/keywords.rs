@@ -7,7 +7,8 @@
 //! its parser: proxy keywords in `proxy.rs`, `option` and `timeout` names
 //! in `options.rs`, check options in `checks.rs`, global keywords in
 //! `global.rs` (and the parameters of `server`, `bind`, `stats socket`,
-//! `vrrp`, `http-check` and `tcp-check` in their own files). The
+//! `vrrp`, `http-check` and `tcp-check` in their own files; `peers`
+//! sections and `localpeer` in `peers.rs`). The
 //! vocabularies for suggestions below are built from those tables.
 
 use super::checks::CHECK_OPTIONS;
@@ -145,7 +146,6 @@ pub(super) const REMOVED_PROXY: &[(&str, &str)] = &[
 pub(super) const UNSUPPORTED_GLOBAL: &[&str] = &[
     "lua-load",
     "external-check",
-    "localpeer",
     "maxsslconn",
     "tune.maxpollevents",
     "noepoll",
@@ -173,7 +173,6 @@ pub(super) const SECTIONS: &[&str] = &["global", "defaults", "frontend", "backen
 
 /// Sections HAProxy has and splicer does not (yet).
 pub(super) const UNSUPPORTED_SECTIONS: &[&str] = &[
-    "peers",
     "userlist",
     "mailers",
     "program",
@@ -200,6 +199,7 @@ pub(super) fn global_vocabulary() -> impl Iterator<Item = &'static str> {
         .iter()
         .map(|k| k.name)
         .chain(UNSUPPORTED_GLOBAL.iter().copied())
+        .chain(super::peers::GLOBAL_KEYWORDS.iter().copied())
         .chain(SECTIONS.iter().copied())
 }
 

@@ -1,6 +1,7 @@
 //! Configuration: HAProxy's file format (TCP mode) read into the typed model.
 //!
-//! Text enters through [`load`] (files) or [`parse_with_env`] (tests); the lexer
+//! Text enters through [`load`] (files; [`load_with`] adds what the command
+//! line says, `-L`) or [`parse_with_env`] (tests); the lexer
 //! splits lines into words (quotes, escapes, `${ENV}`), conditional blocks
 //! (`.if`) choose the lines, the parser applies sections and keywords,
 //! validation resolves names. Every error carries its
@@ -22,6 +23,7 @@ mod model;
 mod options;
 mod parser;
 pub mod pattern;
+mod peers;
 mod proxy;
 mod proxy_servers;
 pub(crate) mod resolvers;
@@ -71,12 +73,27 @@ pub struct LoadError {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// What the command line tells the parser, beside the files (HAProxy's
+/// flag in brackets).
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The local peer name (`-L`): which `peer` line of a `peers` section
+    /// is this process. Over global `localpeer`; `None`: `localpeer`, else
+    /// the host name.
+    pub localpeer: Option<String>,
+}
+
 /// Reads and parses `paths` in order, as `haproxy -f a -f b` does: sections
 /// end with their file, the last `defaults` carries over. An unreadable file
 /// is an error naming it; the other files are still checked.
 pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+    load_with(paths, &LoadOptions::default())
+}
+
+/// [`load`], with what the command line adds (`-L`).
+pub fn load_with(paths: &[PathBuf], options: &LoadOptions) -> Result<Loaded, LoadError> {
     let env = |name: &str| std::env::var(name).ok();
-    let mut parser = parser::Parser::new(&env);
+    let mut parser = parser::Parser::new(&env, options);
     for path in paths {
         match crate::host::read_file(path) {
             Ok(text) => parser.feed(path, &text),
@@ -106,7 +123,17 @@ pub fn parse_with_env(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, LoadError> {
-    let mut parser = parser::Parser::new(env);
+    parse_with(file, text, env, &LoadOptions::default())
+}
+
+/// [`parse_with_env`], with what the command line adds (`-L`).
+pub fn parse_with(
+    file: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    options: &LoadOptions,
+) -> Result<Loaded, LoadError> {
+    let mut parser = parser::Parser::new(env, options);
     parser.feed(std::path::Path::new(file), text);
     finish(parser, &[PathBuf::from(file)])
 }

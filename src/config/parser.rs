@@ -51,6 +51,8 @@ enum Section {
     Vrrp(usize),
     /// Index into `Parser::resolvers`.
     Resolvers(usize),
+    /// A `peers` section of `Parser::peers`.
+    Peers(usize),
 }
 
 /// The state of a load across all files.
@@ -65,6 +67,8 @@ pub(super) struct Parser<'e> {
     pub vrrp: Vec<super::vrrp::VrrpDraft>,
     /// `resolvers NAME` sections in order.
     pub resolvers: Vec<super::resolvers::Resolvers>,
+    /// `peers NAME` sections, their tables, and the local peer name.
+    pub peers: super::peers::Peers,
     /// The defaults that apply to proxies without `from` (the last seen).
     implicit_defaults: Option<usize>,
     section: Section,
@@ -80,7 +84,10 @@ pub(super) struct Parser<'e> {
 }
 
 impl<'e> Parser<'e> {
-    pub(super) fn new(env: &'e dyn Fn(&str) -> Option<String>) -> Self {
+    pub(super) fn new(
+        env: &'e dyn Fn(&str) -> Option<String>,
+        options: &super::LoadOptions,
+    ) -> Self {
         Parser {
             global: Global::default(),
             global_location: None,
@@ -88,6 +95,7 @@ impl<'e> Parser<'e> {
             proxies: Vec::new(),
             vrrp: Vec::new(),
             resolvers: Vec::new(),
+            peers: super::peers::Peers::new(options.localpeer.as_deref()),
             implicit_defaults: None,
             section: Section::None,
             diags: Diags::default(),
@@ -112,7 +120,8 @@ impl<'e> Parser<'e> {
             location.line = n + 1;
             let line = raw.strip_suffix('\r').unwrap_or(raw);
             let (lexed, step) = {
-                let env = |name: &str| lookup(&self.global.env, self.env, name);
+                let base = |name: &str| self.base_env(name);
+                let env = |name: &str| lookup(&self.global.env, &base, name);
                 match split_line(line, &env) {
                     Ok(lexed) => {
                         let step = blocks.step(&lexed.words, &env);
@@ -155,11 +164,12 @@ impl<'e> Parser<'e> {
         // Addresses get HAProxy's second expansion, so no note.
         let address_at = match lexed.words.first().map(String::as_str) {
             Some("bind") => Some(1),
-            Some("server") => Some(2),
+            Some("server" | "peer") => Some(2),
             _ => None,
         };
         if let Some(word) = address_at.and_then(|i| lexed.words.get_mut(i)) {
-            let env = |name: &str| lookup(&self.global.env, self.env, name);
+            let base = |name: &str| self.base_env(name);
+            let env = |name: &str| lookup(&self.global.env, &base, name);
             *word = expand_address(word, &env);
             lexed.notes.clear();
         }
@@ -208,6 +218,11 @@ impl<'e> Parser<'e> {
             };
             return;
         }
+        if first == "peers" {
+            let i = self.peers.header(&words, location, &mut self.diags);
+            self.section = Section::Peers(i);
+            return;
+        }
         if first == "vrrp_instance" {
             self.diags.error(location, "'vrrp_instance' is keepalived's syntax: splicer's section is 'vrrp NAME', one keyword per line, no braces");
             self.section = Section::None;
@@ -221,22 +236,42 @@ impl<'e> Parser<'e> {
         }
         match self.section {
             Section::None => {
-                let hint = did_you_mean(first, SECTIONS.iter().copied().chain(["vrrp"]));
+                let hint = did_you_mean(
+                    first,
+                    SECTIONS
+                        .iter()
+                        .copied()
+                        .chain(["vrrp", "resolvers", "peers"]),
+                );
                 self.diags.error(
                     location,
                     format!("unknown keyword '{first}' out of section{hint}"),
                 );
             }
+            Section::Global if super::peers::GLOBAL_KEYWORDS.contains(&first.as_str()) => {
+                self.peers.localpeer_line(&words, location, &mut self.diags)
+            }
             Section::Global => {
                 super::global::keyword(&mut self.global, &words, location, &mut self.diags)
             }
             Section::Defaults(i) | Section::Proxy(i) => {
+                // HAProxy checks a proxy's table name (its own) first: a
+                // second `stick-table` line, or a same-named proxy's.
+                let conflict = match self.section {
+                    Section::Proxy(_) if first == "stick-table" => {
+                        let name = &self.proxies[i].name;
+                        super::peers::table_conflict(name, name, self.proxies.iter(), &self.peers)
+                    }
+                    _ => None,
+                };
                 let drafts = match self.section {
                     Section::Defaults(_) => &mut self.defaults,
                     _ => &mut self.proxies,
                 };
                 let mut draft = std::mem::take(&mut drafts[i]);
-                if super::tcp_rules::RULE_KEYWORDS.contains(&first.as_str()) {
+                if let Some(e) = conflict {
+                    self.diags.error(location, e);
+                } else if super::tcp_rules::RULE_KEYWORDS.contains(&first.as_str()) {
                     super::tcp_rules::keyword(
                         &mut draft,
                         &mut self.patterns,
@@ -255,7 +290,24 @@ impl<'e> Parser<'e> {
             Section::Resolvers(i) => {
                 super::resolvers::keyword(&mut self.resolvers[i], &words, location, &mut self.diags)
             }
+            Section::Peers(i) => super::peers::keyword(
+                &mut self.peers,
+                i,
+                &self.proxies,
+                &words,
+                location,
+                &mut self.diags,
+            ),
         }
+    }
+
+    /// The environment before `global` lines change it: the process's,
+    /// and `HAPROXY_LOCALPEER`, which HAProxy sets to the local peer name.
+    fn base_env(&self, name: &str) -> Option<String> {
+        if name == "HAPROXY_LOCALPEER" {
+            return Some(self.peers.localpeer.clone());
+        }
+        (self.env)(name)
     }
 
     fn section_header(&mut self, words: &[String], location: &Location) {

@@ -124,7 +124,7 @@ pub(super) fn keyword(
         "stick" => super::stick_rules::stick(p, patterns, words, loc, d),
         "stick-table" => {
             let mut warnings = Vec::new();
-            match stick_table(&p.name, words, loc, &mut warnings) {
+            match stick_table(&p.name, &p.name, None, &words[1..], loc, &mut warnings) {
                 Ok(t) => p.table = Some(t),
                 Err(e) => d.error(loc, format!("stick-table: {e}")),
             }
@@ -515,11 +515,17 @@ fn stick_counter(n: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("'{n}' is not a stick counter (0 to {})", STICK_COUNTERS - 1))
 }
 
-/// `stick-table type T [len N] size N [expire T] [nopurge] [store ...]`,
-/// with HAProxy's messages.
-fn stick_table(
-    proxy: &str,
-    words: &[String],
+/// The arguments of `stick-table type T [len N] size N [expire T]
+/// [nopurge] [peers NAME] [store ...]` (`args`: after the keyword), with
+/// HAProxy's messages. `name` is the table's name for rules and the
+/// runtime API, `sync_name` its name in the peers protocol. A `table` line
+/// of a peers section reads the same arguments but `peers`: `section` is
+/// that section, which shares the table.
+pub(super) fn stick_table(
+    name: &str,
+    sync_name: &str,
+    section: Option<&str>,
+    args: &[String],
     loc: &Location,
     warnings: &mut Vec<String>,
 ) -> Result<StickTable, String> {
@@ -531,16 +537,16 @@ fn stick_table(
     let mut nopurge = false;
     let mut srvkey = SrvKey::Name;
     let mut store = super::table_store::Store::default();
-    let mut i = 1;
+    let mut peers = section.map(str::to_string);
+    let mut i = 0;
     let next = |i: &mut usize, what: &str| -> Result<String, String> {
         *i += 1;
-        words
-            .get(*i)
+        args.get(*i)
             .cloned()
             .ok_or_else(|| format!("missing argument after '{what}'."))
     };
-    while i < words.len() {
-        match words[i].as_str() {
+    while i < args.len() {
+        match args[i].as_str() {
             "type" => {
                 let t = next(&mut i, "type")?;
                 key = Some(match t.as_str() {
@@ -562,12 +568,8 @@ fn stick_table(
             "size" => size = Some(parse_size(&next(&mut i, "size")?)?),
             "expire" => expire = Some(parse_time(&next(&mut i, "expire")?, 1000)?),
             "nopurge" => nopurge = true,
-            "peers" => {
-                let p = next(&mut i, "peers")?;
-                return Err(format!(
-                    "'peers {p}': peers sections are not supported yet (issue 13)"
-                ));
-            }
+            // A peers section's own tables take no other section.
+            "peers" if section.is_none() => peers = Some(next(&mut i, "peers")?),
             "srvkey" => {
                 srvkey = match next(&mut i, "srvkey")?.as_str() {
                     "name" => SrvKey::Name,
@@ -599,7 +601,7 @@ fn stick_table(
     } = store;
     store.sort_by_key(|(t, _)| *t);
     Ok(StickTable {
-        name: proxy.to_string(),
+        name: name.to_string(),
         location: loc.clone(),
         key,
         size,
@@ -608,7 +610,7 @@ fn stick_table(
         store,
         arrays,
         srvkey,
-        peers: None,
-        sync_name: proxy.to_string(),
+        peers,
+        sync_name: sync_name.to_string(),
     })
 }

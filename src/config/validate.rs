@@ -15,6 +15,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         proxies,
         vrrp,
         resolvers,
+        peers,
         mut diags,
         patterns,
         ..
@@ -65,6 +66,10 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
             ),
         }
     }
+    // Tables first: rules name them.
+    let peers = super::peers::finish(peers, &proxies, files, &mut diags);
+    (config.tables, config.peers, config.localpeer) =
+        (peers.tables, peers.sections, peers.localpeer);
     super::validate_rules::link(&mut config, &proxies, &mut diags);
     default_fullconn(&mut config);
     resolve_tracks(&mut config, &mut diags);

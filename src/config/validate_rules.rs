@@ -54,7 +54,6 @@ fn resolve_table(r: &mut TableRef, own: &str, tables: &[StickTable]) -> Result<(
 
 /// Builds and links each proxy's rule set.
 pub(super) fn link(config: &mut Config, proxies: &[ProxyDraft], d: &mut Diags) {
-    config.tables = proxies.iter().filter_map(|p| p.table.clone()).collect();
     let find_backend = |config: &Config, name: &str| config.backend(name);
     let mut sets = Vec::new();
     // Tables `stick` rules use: they store the server (HAProxy adds

@@ -58,6 +58,12 @@ pub(crate) fn resolve(host: &str) -> io::Result<Vec<IpAddr>> {
     }
 }
 
+/// This host's name (HAProxy's default local peer name): a system call,
+/// answered in a jail too, so no question to the privileged parent.
+pub(crate) fn hostname() -> Option<String> {
+    crate::sys::hostname()
+}
+
 /// A user's `(uid, primary gid)`, or `None` when there is no such user.
 pub(crate) fn user(name: &str) -> io::Result<Option<(u32, u32)>> {
     match PARENT.get() {

@@ -61,7 +61,11 @@ impl Node {
             }
             done
         });
-        assert!(ok, "wanted {want:?}, last seen {last:?}\n{}", self.proc.log_text());
+        assert!(
+            ok,
+            "wanted {want:?}, last seen {last:?}\n{}",
+            self.proc.log_text()
+        );
     }
 }
 
@@ -240,7 +244,10 @@ fn garbage_from_a_peer_closes_that_connection_only() {
     assert_eq!(&status, b"200\n");
     s.write_all(&[255, 0]).unwrap();
     let rest = read_all(&mut s);
-    assert!(rest.ends_with(&[1, 0]), "a protocol error message last: {rest:?}");
+    assert!(
+        rest.ends_with(&[1, 0]),
+        "a protocol error message last: {rest:?}"
+    );
     // The process serves on.
     visit(lo(7), a.fe());
     a.wait_entry(

@@ -81,7 +81,8 @@ pub struct Config {
     /// [`TableId`].
     pub tables: Vec<StickTable>,
     /// `peers NAME` sections that name this process (a section without
-    /// the local peer is dropped with a warning, as HAProxy does).
+    /// the local peer is dropped with a warning, as HAProxy does), and
+    /// the `disabled` ones, which share nothing.
     pub peers: Vec<PeersSection>,
     /// The local peer name: `-L`, else `localpeer`, else the host name.
     pub localpeer: String,

@@ -133,8 +133,9 @@ pub struct StickTable {
     /// this process).
     pub peers: Option<String>,
     /// The name peers know it by: the proxy's name, or for a `table`
-    /// line of a peers section the table's own name (its `name` is then
-    /// `SECTION/TABLE`, as HAProxy names it).
+    /// line of a peers section `/TABLE` (its `name` is then
+    /// `SECTION/TABLE`; HAProxy's `id` and `nid`, so that HAProxy peers
+    /// find the table).
     pub sync_name: String,
 }
 

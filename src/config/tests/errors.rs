@@ -180,8 +180,8 @@ fn errors_name_file_and_line() {
         ),
         (
             "section",
-            "peers p",
-            "t.cfg:8: 'peers' section is not supported yet",
+            "userlist u",
+            "t.cfg:8: 'userlist' section is not supported yet",
         ),
         (
             "default_backend",
