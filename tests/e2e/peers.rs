@@ -26,6 +26,8 @@ struct Node {
     proc: Splicer,
     sock: PathBuf,
     peer_port: u16,
+    /// The shared table's name.
+    table: &'static str,
 }
 
 impl Node {
@@ -40,15 +42,17 @@ impl Node {
     /// `show table f`'s line for `key`, without the entry's address and
     /// its expiry.
     fn entry(&self, key: &str) -> Option<String> {
-        self.ask("show table f").lines().find_map(|l| {
-            let rest = l.split_once(": ")?.1;
-            rest.starts_with(&format!("key={key} ")).then(|| {
-                rest.split(' ')
-                    .filter(|w| !w.starts_with("exp="))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+        self.ask(&format!("show table {}", self.table))
+            .lines()
+            .find_map(|l| {
+                let rest = l.split_once(": ")?.1;
+                rest.starts_with(&format!("key={key} ")).then(|| {
+                    rest.split(' ')
+                        .filter(|w| !w.starts_with("exp="))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
             })
-        })
     }
 
     fn wait_entry(&self, key: &str, want: &str) {
@@ -69,8 +73,10 @@ impl Node {
     }
 }
 
-fn config(dir: &std::path::Path, ports: (u16, u16), server: SocketAddr) -> String {
-    format!(
+/// The tables' definition: in frontend `f`, or as `table t` of the peers
+/// section (named `p/t`).
+fn config(dir: &std::path::Path, ports: (u16, u16), server: SocketAddr, table: &str) -> String {
+    let cfg = format!(
         "global\n    stats socket {d}/admin.sock level admin\n\
          defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
          peers p\n    peer a 127.0.0.1:{pa}\n    peer b 127.0.0.1:{pb}\n\
@@ -83,13 +89,38 @@ fn config(dir: &std::path::Path, ports: (u16, u16), server: SocketAddr) -> Strin
         d = dir.display(),
         pa = ports.0,
         pb = ports.1,
+    );
+    if table == "f" {
+        return cfg;
+    }
+    cfg.replace(
+        "    stick-table type ip size 1k expire 60s peers p store conn_cnt,conn_cur,conn_rate(10s),gpc0\n",
+        "",
     )
+    .replace(
+        &format!("    peer b 127.0.0.1:{}\n", ports.1),
+        &format!(
+            "    peer b 127.0.0.1:{}\n    table t type ip size 1k expire 60s store conn_cnt,conn_cur,conn_rate(10s),gpc0\n",
+            ports.1
+        ),
+    )
+    .replace("track-sc0 src\n", "track-sc0 src table p/t\n")
 }
 
 /// Starts node `name` ("a" or "b") of the section on `ports`.
 fn node(kind: Kind, name: &str, ports: (u16, u16), server: SocketAddr) -> Node {
+    node_with(kind, name, ports, server, "f")
+}
+
+fn node_with(
+    kind: Kind,
+    name: &str,
+    ports: (u16, u16),
+    server: SocketAddr,
+    table: &'static str,
+) -> Node {
     let dir = scratch_dir("peers");
-    let cfg = config(&dir, ports, server);
+    let cfg = config(&dir, ports, server, table);
     let proc = match kind {
         Kind::Ours => Splicer::start_with(&cfg, &["f"], &["-L", name]),
         Kind::Haproxy => haproxy::start(&cfg, &["f"], &["-L", name]),
@@ -103,6 +134,7 @@ fn node(kind: Kind, name: &str, ports: (u16, u16), server: SocketAddr) -> Node {
         proc,
         sock,
         peer_port,
+        table,
     }
 }
 
@@ -253,5 +285,26 @@ fn garbage_from_a_peer_closes_that_connection_only() {
     a.wait_entry(
         "127.0.0.7",
         "key=127.0.0.7 use=0 gpc0=1 conn_cnt=1 conn_rate(10000)=1 conn_cur=0",
+    );
+}
+
+/// A `table` line of the peers section (HAProxy names it `p/t`, and
+/// `/t` on the wire) is shared like a proxy's.
+#[test]
+fn a_table_of_the_peers_section_is_shared() {
+    let srv = Backend::named("s1");
+    let ports = ports();
+    let a = node_with(Kind::Ours, "a", ports, srv.addr, "p/t");
+    let b = node_with(Kind::Haproxy, "b", ports, srv.addr, "p/t");
+    for _ in 0..2 {
+        visit(lo(8), a.fe());
+    }
+    let want = "key=127.0.0.8 use=0 gpc0=2 conn_cnt=2 conn_rate(10000)=2 conn_cur=0";
+    a.wait_entry("127.0.0.8", want);
+    b.wait_entry("127.0.0.8", want);
+    visit(lo(8), b.fe());
+    a.wait_entry(
+        "127.0.0.8",
+        "key=127.0.0.8 use=0 gpc0=3 conn_cnt=3 conn_rate(10000)=3 conn_cur=0",
     );
 }
