@@ -179,11 +179,9 @@ mod tests {
 
     #[test]
     fn defaults_refuse_it_and_frontends_ignore_it() {
-        let text = format!(
-            "defaults\n mode tcp\n stick on src\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
-             frontend f\n bind 127.0.0.1:1\n default_backend b\nbackend b\n server s 127.0.0.1:2\n"
-        );
-        let err = parse_str("t.cfg", &text).unwrap_err();
+        let text = "defaults\n mode tcp\n stick on src\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+             frontend f\n bind 127.0.0.1:1\n default_backend b\nbackend b\n server s 127.0.0.1:2\n";
+        let err = parse_str("t.cfg", text).unwrap_err();
         assert!(
             err.errors[0]
                 .to_string()

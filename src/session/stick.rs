@@ -69,7 +69,6 @@ impl Session {
                 stores.push((tid, key));
             }
         }
-        drop(judge);
         self.vars.set_stick(found, stores);
         self.direct = found.is_some();
         found
@@ -109,7 +108,6 @@ impl Session {
                 stores.push((tid, key));
             }
         }
-        drop(judge);
         let srv = backend.server(server);
         // HAProxy keeps at most 8 stores a session.
         for (tid, key) in stores.into_iter().take(8) {
