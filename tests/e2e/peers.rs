@@ -198,6 +198,25 @@ fn entries_cross_between_splicer_and_haproxy() {
         eprintln!("note: the reload part needs splicer's in-place reload; skipped against HAProxy");
         return;
     }
+    // A reload starts the links again, and a peer whose first resync
+    // is not over asks for one at once: its lesson then overwrites what
+    // it counted meanwhile (HAProxy does the same after its reloads). So
+    // the reload waits until b has its tables (its `show peers` flags
+    // 0x3: resync from local and from remote done; 5 s after a partial
+    // lesson, as both nodes started together).
+    wait_for("b's first resync", Duration::from_secs(15), || {
+        b.ask("show peers")
+            .lines()
+            .next()
+            .and_then(|l| l.split(" flags=0x").nth(1))
+            .and_then(|f| u32::from_str_radix(f.split(' ').next()?, 16).ok())
+            .is_some_and(|f| f & 3 == 3)
+    });
+    wait_for("a's first resync", Duration::from_secs(15), || {
+        let log = a.proc.log_text();
+        log.contains("peers p: no peer taught the tables")
+            || log.contains("full resync from b finished")
+    });
     a.proc.signal("HUP");
     a.proc.wait_log_count(&["configuration reloaded"], 1, WAIT);
     assert!(a.entry("127.0.0.5").is_some(), "kept across the reload");
