@@ -130,6 +130,10 @@ fn node_with(
         std::os::unix::net::UnixStream::connect(&sock).is_ok()
     });
     let peer_port = if name == "a" { ports.0 } else { ports.1 };
+    // Its peers listener may come up after its stats socket.
+    wait_for("the peers listener", WAIT, || {
+        TcpStream::connect(("127.0.0.1", peer_port)).is_ok()
+    });
     Node {
         proc,
         sock,
@@ -281,7 +285,8 @@ fn garbage_from_a_peer_closes_that_connection_only() {
     ];
     let codes = ["504\n", "503\n", "502\n", "501\n"];
     for ((what, hello), code) in cases.iter().zip(codes) {
-        let mut s = TcpStream::connect(peer_addr).unwrap();
+        let mut s = TcpStream::connect(peer_addr)
+            .unwrap_or_else(|e| panic!("{peer_addr}: {e}\n{}", a.proc.log_text()));
         s.write_all(hello).unwrap();
         assert_eq!(String::from_utf8_lossy(&read_all(&mut s)), code, "{what}");
     }
