@@ -517,7 +517,7 @@ drill_lab_blocklist() {
 }
 
 # --- flood ------------------------------------------------------------------------
-FLOOD_RATE_LIMIT=1500   # conf/foobar.cfg, frontend web: sc0_conn_rate gt 1500 (per 10 s)
+FLOOD_RATE_LIMIT=20000  # conf/foobar.cfg, frontend web: sc0_conn_rate gt 20000 (per 10 s)
 FLOOD_SECS=4            # the flood through lb1, then through lb2
 FLOOD_IN_FLIGHT=64      # lab-helper.py's connections at once
 

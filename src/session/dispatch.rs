@@ -213,13 +213,16 @@ impl Session {
             .counters
             .session_started(ctx.worker, backend.active.get() as u64);
         srv.note_success();
-        self.stick_store(conn.backend, conn.server, ctx);
+        let gate = self.response_gate(ctx.rt, ctx.now).map(Box::new);
+        if gate.is_none() {
+            // No response is read before it flows: the keys are stored now.
+            self.stick_store(conn.backend, conn.server, 0, ctx);
+        }
         self.trace
             .connected(ctx.now, || conn.stream.local_addr().ok());
         // Before the first byte is forwarded, with the server slot held:
         // HAProxy counts the session in %bc and %sc at this point.
         self.log_connected(ctx);
-        let gate = self.response_gate(ctx.rt, ctx.now).map(Box::new);
         self.phase = Phase::Forwarding { conn, gate };
         // HAProxy's backend `option nolinger`: the client's FIN closes the
         // server connection with a reset instead of a shutdown.

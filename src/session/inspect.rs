@@ -399,8 +399,16 @@ impl Session {
             Ok(gate) => {
                 let released = gate.is_none();
                 let gate = gate.map(Box::new);
+                let seen = if released {
+                    conn.stream.peek(ctx.scratch).unwrap_or(0)
+                } else {
+                    0
+                };
+                let (b, s) = (conn.backend, conn.server);
                 self.phase = Phase::Forwarding { conn, gate };
                 if released {
+                    // `stick store-response` sees what the rules saw.
+                    self.stick_store(b, s, seen, ctx);
                     self.arm_idle_timeout(ctx);
                 }
                 Outcome::Continue

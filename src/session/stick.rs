@@ -74,9 +74,17 @@ impl Session {
         found
     }
 
-    /// The server connection is up: the `store-response` rules, then
-    /// every kept key goes to `server`.
-    pub(super) fn stick_store(&mut self, b: BackendId, server: ServerId, ctx: &mut Ctx<'_>) {
+    /// The server connection is up (or, with `tcp-response content`
+    /// rules, they let the response through): the `store-response` rules
+    /// on the first `seen` bytes the server sent (peeked into the scratch
+    /// buffer), then every kept key goes to `server`.
+    pub(super) fn stick_store(
+        &mut self,
+        b: BackendId,
+        server: ServerId,
+        seen: usize,
+        ctx: &mut Ctx<'_>,
+    ) {
         let rt = ctx.rt;
         let backend = rt.backend(b);
         let rules = backend.config.rules.clone();
@@ -85,7 +93,8 @@ impl Session {
         }
         let mut stores = self.vars.take_stores();
         let from_request = stores.len();
-        let judge = self.judge(rt, None, Some((&[], false)));
+        let data = &ctx.scratch[..seen];
+        let judge = self.judge(rt, None, Some((data, true)));
         for r in rules
             .stick
             .iter()

@@ -167,3 +167,39 @@ fn a_down_server_is_left_unless_persist() {
         assert_eq!(l.conns[4], want, "persist {persist}: {line}");
     }
 }
+
+/// `stick store-response` on the server's first bytes (held by
+/// `tcp-response` rules), matched later on the client's first bytes: the
+/// servers greet with their name, so a client that opens with a server's
+/// name is sent to that server once the name was stored.
+#[test]
+fn a_key_the_server_sent_brings_its_clients_back() {
+    let b = servers(&["s1", "s2"]);
+    let api = start(
+        &format!(
+            "frontend f\n    bind 127.0.0.1:0\n    default_backend be\n\
+             backend be\n    balance roundrobin\n    stick-table type string len 2 size 1k expire 60s\n    \
+             tcp-request inspect-delay 2s\n    tcp-request content accept if {{ req.len ge 2 }}\n    \
+             tcp-response inspect-delay 2s\n    tcp-response content accept if {{ res.len ge 2 }}\n    \
+             stick match req.payload(0,2)\n    stick store-response res.payload(0,2)\n{}",
+            server_lines(&b, "")
+        ),
+        &["f"],
+    );
+    let fe = api.sp.addr("f");
+    // Until both names are stored, the algorithm picks.
+    wait_for("both servers' names stored", WAIT, || {
+        let _ = probe(lo(5), fe, b"xx", WAIT);
+        entry(&api, "be", "s1").is_some() && entry(&api, "be", "s2").is_some()
+    });
+    for name in ["s1", "s2"] {
+        for _ in 0..4 {
+            assert_eq!(
+                probe(lo(5), fe, name.as_bytes(), WAIT),
+                Answer::served(name)
+            );
+        }
+        let e = entry(&api, "be", name).unwrap();
+        assert!(e.ends_with(&format!(" server_key={name}")), "{e}");
+    }
+}
