@@ -332,3 +332,74 @@ fn a_table_of_the_peers_section_is_shared() {
         "key=127.0.0.8 use=0 gpc0=3 conn_cnt=3 conn_rate(10000)=3 conn_cur=0",
     );
 }
+
+/// Persistence across the pair: `stick on src` on a, the server a source
+/// went to (`server_id`, `server_key` through the protocol's dictionary)
+/// learnt by b, whose sessions from that source go to the same server.
+#[test]
+fn a_stuck_source_keeps_its_server_on_the_other_node() {
+    let (s1, s2, s3) = (
+        Backend::named("s1"),
+        Backend::named("s2"),
+        Backend::named("s3"),
+    );
+    let ports = ports();
+    let cfg = |dir: &std::path::Path| {
+        format!(
+            "global\n    stats socket {d}/admin.sock level admin\n\
+             defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
+             peers p\n    peer a 127.0.0.1:{pa}\n    peer b 127.0.0.1:{pb}\n\
+             frontend f\n    bind 127.0.0.1:0\n    default_backend be\n\
+             backend be\n    balance roundrobin\n    stick-table type ip size 1k expire 60s peers p\n    stick on src\n\
+             \x20   server s1 {}\n    server s2 {}\n    server s3 {}\n",
+            s1.addr,
+            s2.addr,
+            s3.addr,
+            d = dir.display(),
+            pa = ports.0,
+            pb = ports.1,
+        )
+    };
+    let start = |kind: Kind, name: &str, port: u16| {
+        let dir = scratch_dir("peers");
+        let c = cfg(&dir);
+        let proc = match kind {
+            Kind::Ours => Splicer::start_with(&c, &["f"], &["-L", name]),
+            Kind::Haproxy => haproxy::start(&c, &["f"], &["-L", name]),
+        };
+        let sock = dir.join("admin.sock");
+        wait_for("the stats socket", WAIT, || {
+            std::os::unix::net::UnixStream::connect(&sock).is_ok()
+        });
+        wait_for("the peers listener", WAIT, || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Node {
+            proc,
+            sock,
+            peer_port: port,
+            table: "be",
+        }
+    };
+    let a = start(Kind::Ours, "a", ports.0);
+    let b = start(Kind::Haproxy, "b", ports.1);
+    for (first, second) in [(&a, &b), (&b, &a)] {
+        let src = if std::ptr::eq(first, &a) { 11 } else { 12 };
+        let served = |n: &Node| match crate::common::probe::probe(lo(src), n.fe(), b"", WAIT) {
+            crate::common::probe::Answer::Served(s) => s,
+            other => panic!("{other:?}"),
+        };
+        // Round robin would move the second visit; the table holds it.
+        let server = served(first);
+        assert_eq!(served(first), server);
+        let key = format!("127.0.0.{src}");
+        let want = format!(
+            "key={key} use=0 server_id={} server_key={server}",
+            &server[1..]
+        );
+        second.wait_entry(&key, &want);
+        for _ in 0..3 {
+            assert_eq!(served(second), server, "{key} on the other node");
+        }
+    }
+}
