@@ -14,7 +14,11 @@
 //! peers acknowledged. Nothing here blocks a worker.
 
 pub(crate) mod codec;
+#[cfg(test)]
+mod codec_tests;
 mod link;
+#[cfg(test)]
+mod link_tests;
 
 use std::collections::HashSet;
 use std::io::{self, Read, Write};

@@ -11,6 +11,7 @@
 //! module sits below `runtime` and `session`.
 
 pub(crate) mod eval;
+pub(crate) mod freq;
 pub(crate) mod hello;
 pub(crate) mod iptree;
 pub(crate) mod pattern;

@@ -340,22 +340,27 @@ impl Table {
     }
 }
 
+/// A `type ip` table of `size` entries storing `store`, as `peers p`
+/// shares it (for tests here and in the peers module).
+#[cfg(test)]
+pub(crate) fn shared_table(size: usize, store: &str) -> Arc<Table> {
+    let text = format!(
+        "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         frontend f\n bind 127.0.0.1:1\n stick-table type ip size {size} expire 30s store {store}\n default_backend b\n\
+         backend b\n server s 127.0.0.1:2\n"
+    );
+    let mut c = crate::config::parse_str("t.cfg", &text).unwrap().config;
+    c.tables[0].peers = Some("p".into());
+    Arc::new(Table::new(&c.tables[0]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse_str;
     use crate::rules::Sample;
 
-    /// A table as `peers p` shares it.
     fn table(store: &str) -> Arc<Table> {
-        let text = format!(
-            "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
-             frontend f\n bind 127.0.0.1:1\n stick-table type ip size 10 expire 30s store {store}\n default_backend b\n\
-             backend b\n server s 127.0.0.1:2\n"
-        );
-        let mut c = parse_str("t.cfg", &text).unwrap().config;
-        c.tables[0].peers = Some("p".into());
-        Arc::new(Table::new(&c.tables[0]))
+        shared_table(10, store)
     }
 
     #[test]
