@@ -403,3 +403,47 @@ fn a_stuck_source_keeps_its_server_on_the_other_node() {
         }
     }
 }
+
+/// HAProxy 2.x's other form of the section on splicer's side (`bind` for
+/// the local peer's listener, `server` lines, the local one without an
+/// address) beside the `peer` form on HAProxy's.
+#[test]
+fn the_bind_and_server_form_talks_to_the_peer_form() {
+    let srv = Backend::named("s1");
+    let ports = ports();
+    let dir = scratch_dir("peers");
+    let cfg = config(&dir, ports, srv.addr, "f").replace(
+        &format!(
+            "    peer a 127.0.0.1:{}\n    peer b 127.0.0.1:{}\n",
+            ports.0, ports.1
+        ),
+        &format!(
+            "    bind 127.0.0.1:{}\n    server a\n    server b 127.0.0.1:{}\n",
+            ports.0, ports.1
+        ),
+    );
+    assert!(cfg.contains("    server a\n"), "{cfg}");
+    let proc = Splicer::start_with(&cfg, &["f"], &["-L", "a"]);
+    let sock = dir.join("admin.sock");
+    wait_for("the stats socket", WAIT, || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    });
+    wait_for("the peers listener", WAIT, || {
+        TcpStream::connect(("127.0.0.1", ports.0)).is_ok()
+    });
+    let a = Node {
+        proc,
+        sock,
+        peer_port: ports.0,
+        table: "f",
+    };
+    let b = node(Kind::Haproxy, "b", ports, srv.addr);
+    visit(lo(9), a.fe());
+    let want = "key=127.0.0.9 use=0 gpc0=1 conn_cnt=1 conn_rate(10000)=1 conn_cur=0";
+    b.wait_entry("127.0.0.9", want);
+    visit(lo(9), b.fe());
+    a.wait_entry(
+        "127.0.0.9",
+        "key=127.0.0.9 use=0 gpc0=2 conn_cnt=2 conn_rate(10000)=2 conn_cur=0",
+    );
+}
