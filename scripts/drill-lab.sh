@@ -78,14 +78,19 @@ watch_vip() {
     done
 }
 
+# Up to 5 s until lb1 alone holds the VIP after start-up.
+wait_lb1_alone() {
+    local i
+    for i in $(seq 50); do [ "$(vip_holder)" = "lb1 " ] && break; sleep 0.1; done
+    [ "$(vip_holder)" = "lb1 " ] || die "lb1 does not hold the VIP alone after start-up (holders: $(vip_holder))"
+}
+
 # drill_lb FAULT REPAIR WHAT REPAIRED: the client asks for a page through the
 # VIP every 10 ms; FAULT hits lb1, REPAIR undoes it LB_PHASE_SECS later.
 drill_lb() {
     local fault=$1 repair=$2 what=$3 repaired=$4 h
     lab_prepare splicer keepalived-haproxy
-    local i
-    for i in $(seq 50); do [ "$(vip_holder)" = "lb1 " ] && break; sleep 0.1; done
-    [ "$(vip_holder)" = "lb1 " ] || die "lb1 does not hold the VIP alone after start-up (holders: $(vip_holder))"
+    wait_lb1_alone
     say "VIP $LAB_VIP on lb1 (priority 150), lb2 (100) backup; VRRPv3, advert 0.1 s"
     say "client: a GET to $LAB_VIP:80 every 10 ms, a new connection each, 1 s timeout"
     say "fault: $what at +2 s; repaired $LB_PHASE_SECS s later; then $LB_PHASE_SECS s more"
@@ -530,9 +535,7 @@ drill_flood() {
     lab_prepare splicer keepalived-haproxy
     grep -q "sc0_conn_rate gt $FLOOD_RATE_LIMIT " "$ROOT/conf/foobar.cfg" ||
         die "conf/foobar.cfg's rate limit changed: update FLOOD_RATE_LIMIT in scripts/drill-lab.sh"
-    local i
-    for i in $(seq 50); do [ "$(vip_holder)" = "lb1 " ] && break; sleep 0.1; done
-    [ "$(vip_holder)" = "lb1 " ] || die "lb1 does not hold the VIP alone after start-up (holders: $(vip_holder))"
+    wait_lb1_alone
     say "conf/foobar.cfg, frontend web: track-sc0 src; reject if { sc0_conn_rate gt $FLOOD_RATE_LIMIT } || { sc0_conn_cur gt 50 }; table shared by lb1 and lb2 (peers foobar)"
     say "flood: client ($LAB_CLIENT) opens connections to $LAB_VIP:80 as fast as it can ($FLOOD_IN_FLIGHT at once, a GET on each)"
     say "ordinary client: client2 ($LAB_CLIENT2), a GET every 10 ms; lb1 killed (kill -9) after $FLOOD_SECS s of flood, then $FLOOD_SECS s through lb2"

@@ -83,6 +83,22 @@ def served_by(data):
     return data[i + len(marker):].split(b"<", 1)[0].decode().strip()
 
 
+def expire(sel, finish):
+    """Gives up the attempts that waited ATTEMPT_TIMEOUT for an answer."""
+    now = time.time()
+    for key in list(sel.get_map().values()):
+        a = key.data
+        if now - a.start > ATTEMPT_TIMEOUT:
+            finish(a, "err", "no answer within %.1f s" % ATTEMPT_TIMEOUT)
+
+
+def write_rows(out, rows):
+    """(start, end, verdict, what) rows, in start order, tab-separated."""
+    with open(out, "w") as f:
+        for r in sorted(rows):
+            f.write("%.6f\t%.6f\t%s\t%s\n" % r)
+
+
 def gap(addr, seconds, out, stop=None):
     sel = selectors.DefaultSelector()
     rows = []
@@ -135,14 +151,8 @@ def gap(addr, seconds, out, stop=None):
                 finish(a, "ok", served_by(a.data))
             except OSError as e:
                 finish(a, "err", str(e) or type(e).__name__)
-        now = time.time()
-        for key in list(sel.get_map().values()):
-            a = key.data
-            if now - a.start > ATTEMPT_TIMEOUT:
-                finish(a, "err", "no answer within %.1f s" % ATTEMPT_TIMEOUT)
-    with open(out, "w") as f:
-        for r in sorted(rows):
-            f.write("%.6f\t%.6f\t%s\t%s\n" % r)
+        expire(sel, finish)
+    write_rows(out, rows)
 
 
 def flood(addr, seconds, out, stop=None):
@@ -200,14 +210,8 @@ def flood(addr, seconds, out, stop=None):
                 finish(a, "refused" if not a.data else "err", "reset")
             except OSError as e:
                 finish(a, "err", str(e) or type(e).__name__)
-        now = time.time()
-        for key in list(sel.get_map().values()):
-            a = key.data
-            if now - a.start > ATTEMPT_TIMEOUT:
-                finish(a, "err", "no answer within %.1f s" % ATTEMPT_TIMEOUT)
-    with open(out, "w") as f:
-        for r in sorted(rows):
-            f.write("%.6f\t%.6f\t%s\t%s\n" % r)
+        expire(sel, finish)
+    write_rows(out, rows)
 
 
 def flood_summary(out, marks):

@@ -42,17 +42,8 @@ impl Node {
     /// `show table f`'s line for `key`, without the entry's address and
     /// its expiry.
     fn entry(&self, key: &str) -> Option<String> {
-        self.ask(&format!("show table {}", self.table))
-            .lines()
-            .find_map(|l| {
-                let rest = l.split_once(": ")?.1;
-                rest.starts_with(&format!("key={key} ")).then(|| {
-                    rest.split(' ')
-                        .filter(|w| !w.starts_with("exp="))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-            })
+        let answer = self.ask(&format!("show table {}", self.table));
+        crate::common::tables::entry(&answer, key)
     }
 
     fn wait_entry(&self, key: &str, want: &str) {

@@ -21,19 +21,7 @@ fn lo(last: u8) -> IpAddr {
 /// `show table NAME`'s entry lines without the entry's address and its
 /// expiry (both change from run to run).
 fn entries(api: &Api, table: &str) -> Vec<String> {
-    api.ask(&format!("show table {table}"))
-        .lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.split_once(": ")
-                .map_or(l, |(_, rest)| rest)
-                .split(' ')
-                .filter(|w| !w.starts_with("exp="))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
+    crate::common::tables::entries(&api.ask(&format!("show table {table}")))
 }
 
 /// A source counted in element 1 of a `gpc` array is refused from its

@@ -32,17 +32,7 @@ fn visits(src: IpAddr, fe: std::net::SocketAddr, n: usize) -> Vec<String> {
 
 /// `show table NAME`'s entry for `key`, without its address and expiry.
 fn entry(api: &Api, table: &str, key: &str) -> Option<String> {
-    api.ask(&format!("show table {table}"))
-        .lines()
-        .find_map(|l| {
-            let rest = l.split_once(": ")?.1;
-            rest.starts_with(&format!("key={key} ")).then(|| {
-                rest.split(' ')
-                    .filter(|w| !w.starts_with("exp="))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-        })
+    crate::common::tables::entry(&api.ask(&format!("show table {table}")), key)
 }
 
 fn servers(names: &[&'static str]) -> Vec<Backend> {

@@ -19,19 +19,7 @@ fn lo(last: u8) -> IpAddr {
 /// `show table f`'s entry lines, with the entry address and the expiry
 /// (both change from run to run) left out.
 fn entries(api: &Api) -> Vec<String> {
-    api.ask("show table f")
-        .lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.split_once(": ")
-                .map_or(l, |(_, rest)| rest)
-                .split(' ')
-                .filter(|w| !w.starts_with("exp="))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
+    crate::common::tables::entries(&api.ask("show table f"))
 }
 
 /// One source over its connection rate is refused with a reset from its

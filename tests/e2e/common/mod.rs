@@ -13,6 +13,7 @@ pub mod netns;
 pub mod nginx;
 pub mod probe;
 pub mod statspage;
+pub mod tables;
 pub mod tcplog;
 pub mod tls;
 mod tools;
