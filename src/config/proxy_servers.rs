@@ -134,6 +134,7 @@ impl ProxyDraft {
             source: params.source,
             source_ports: params.source_ports,
             tfo: params.tfo,
+            non_stick: params.non_stick,
             check: params.check,
             dns,
             fqdn,

@@ -278,6 +278,8 @@ pub(super) struct Parsed {
     /// The ACL method when no `-m` is given (`None`: `-m` is required).
     pub method: Option<MatchMethod>,
     pub stage: Stage,
+    /// The type the expression gives (its last converter's).
+    pub output: SampleType,
 }
 
 /// What converters need from the config: map files become pattern lists.
@@ -342,6 +344,7 @@ pub(super) fn parse(text: &str, maps: &mut dyn MapFiles) -> Result<Parsed, Strin
             expr,
             method: default_method(output),
             stage: Stage::Connection,
+            output,
         });
     }
     let Some(kw) = find_fetch(name) else {
@@ -378,6 +381,7 @@ pub(super) fn parse(text: &str, maps: &mut dyn MapFiles) -> Result<Parsed, Strin
         },
         method,
         stage: kw.stage,
+        output,
     })
 }
 

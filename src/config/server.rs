@@ -32,6 +32,8 @@ pub(super) struct ServerParams {
     pub source: Option<IpAddr>,
     /// `tfo`: TCP Fast Open when connecting.
     pub tfo: bool,
+    /// `non-stick`: `stick` rules never store this server.
+    pub non_stick: bool,
     pub check: CheckParams,
     pub dns: DnsParams,
 }
@@ -50,6 +52,7 @@ impl Default for ServerParams {
             send_proxy: None,
             source: None,
             tfo: false,
+            non_stick: false,
             check: CheckParams::default(),
             dns: DnsParams::default(),
         }
@@ -139,6 +142,7 @@ pub(super) const FLAGS: &[(&str, SetFlag)] = &[
     ("no-check", |p| p.check.enabled = false),
     ("tfo", |p| p.tfo = true),
     ("no-tfo", |p| p.tfo = false),
+    ("non-stick", |p| p.non_stick = true),
     ("agent-check", |p| p.check.agent = true),
     ("no-agent-check", |p| p.check.agent = false),
 ];

@@ -72,9 +72,9 @@ pub(super) fn link(config: &mut Config, proxies: &[ProxyDraft], d: &mut Diags) {
             }
         }
         for r in &mut rs.stick {
-            match resolve_table(&mut r.table, &p.name, &config.tables) {
-                Ok(()) => sticky.extend(r.table.id),
-                Err(e) => d.error(&r.location, format!("{who}: {e}")),
+            match super::stick_rules::link(r, &p.name, &config.tables) {
+                Ok(t) => sticky.push(t),
+                Err(e) => d.error(&r.location, e),
             }
         }
         samples_mut(&mut rs, &mut |e| {

@@ -120,6 +120,8 @@ pub(crate) struct ServerState {
     pub source_ports: Option<Arc<crate::net::connect::PortRange>>,
     /// `tfo`: TCP Fast Open on connect.
     pub tfo: bool,
+    /// `non-stick`: `stick` rules never store it.
+    pub non_stick: bool,
     /// 0 = no limit.
     pub maxconn: AtomicU32,
     /// `minconn`: with a `maxconn` above it, the limit grows from this to
@@ -339,6 +341,7 @@ impl ServerState {
                 .source_ports
                 .map(|(lo, hi)| Arc::new(crate::net::connect::PortRange::new(lo, hi))),
             tfo: s.tfo,
+            non_stick: s.non_stick,
             maxconn: AtomicU32::new(s.maxconn.unwrap_or(0)),
             minconn: s.minconn.unwrap_or(0),
             maxqueue: s.maxqueue,

@@ -24,6 +24,7 @@ fn server(name: &str, backup: bool) -> Server {
         send_proxy: None,
         source: None,
         tfo: false,
+        non_stick: false,
         check: Default::default(),
         dns: None,
         fqdn: None,

@@ -30,7 +30,17 @@ impl Session {
         let backend = ctx.rt.backend(b);
         let behind = !self.is_queued() && backend.queue_first();
         for _ in 0..if behind { 0 } else { MAX_PICK_RACES } {
-            match backend.candidates(self.exclude, ctx.candidates) {
+            let available = backend.candidates(self.exclude, ctx.candidates);
+            if available != Availability::Ready
+                && let Some(server) = self.forced_server(b, ctx)
+                && let Some(slot) = backend.acquire(server)
+            {
+                // `use-server` or a `stick` rule with `option persist`
+                // names a server the balancer would not take (DOWN or in
+                // maintenance): HAProxy connects to it all the same.
+                return self.picked(b, server, slot, ctx);
+            }
+            match available {
                 Availability::NoServer => {
                     log::debug!("backend {} has no server available", backend.config.name);
                     self.trace.end(Term::NO_SERVER);
@@ -40,9 +50,7 @@ impl Session {
                 }
                 Availability::Full => break,
                 Availability::Ready => {
-                    let chosen = self.use_server(b, ctx);
-                    let stuck = self.stick_rules(b, chosen.is_none(), ctx);
-                    let server = match chosen.or(stuck) {
+                    let server = match self.forced_server(b, ctx) {
                         Some(s) => s,
                         None => {
                             let i =
@@ -51,10 +59,7 @@ impl Session {
                         }
                     };
                     if let Some(slot) = backend.acquire(server) {
-                        let w = ctx.worker;
-                        Counters::add(&backend.server(server).counters.shard(w).picks, 1);
-                        Counters::add(&backend.counters.shard(w).picks, 1);
-                        return self.connect(b, server, slot, ctx);
+                        return self.picked(b, server, slot, ctx);
                     }
                 }
             }
@@ -68,6 +73,24 @@ impl Session {
             self.trace.queued(ctx.now);
         }
         Outcome::Continue
+    }
+
+    /// The server a `use-server` rule, else a `stick` rule, sends the
+    /// session to (the `stick` rules run once a session: their keys are
+    /// kept to be stored even when `use-server` chose).
+    fn forced_server(&mut self, b: BackendId, ctx: &mut Ctx<'_>) -> Option<ServerId> {
+        let chosen = self.use_server(b, ctx);
+        let stuck = self.stick_rules(b, chosen.is_none(), ctx);
+        chosen.or(stuck)
+    }
+
+    /// `server` was picked and its `slot` taken: count it and connect.
+    fn picked(&mut self, b: BackendId, server: ServerId, slot: Slot, ctx: &mut Ctx<'_>) -> Outcome {
+        let backend = ctx.rt.backend(b);
+        let w = ctx.worker;
+        Counters::add(&backend.server(server).counters.shard(w).picks, 1);
+        Counters::add(&backend.counters.shard(w).picks, 1);
+        self.connect(b, server, slot, ctx)
     }
 
     /// A session got past its PROXY header: HAProxy's default format logs
@@ -289,8 +312,12 @@ impl Session {
         self.retries_left -= 1;
         Counters::add(&srv.counters.shard(w).retries, 1);
         // HAProxy's default: redispatch on the last retry; a server that can
-        // no longer take sessions is left whatever the setting.
-        let redispatch = backend.config.redispatch && self.retries_left == 0;
+        // no longer take sessions is left whatever the setting. A server a
+        // `stick` rule chose that is stopped (`option persist`) is left at
+        // its first failure with `option redispatch` (HAProxy's
+        // `stream_choose_redispatch`: a server not running).
+        let redispatch = backend.config.redispatch
+            && (self.retries_left == 0 || (self.direct && srv.status().stopped()));
         self.trace.retried(redispatch);
         let again = (!redispatch && (srv.usable() || self.direct))
             .then(|| backend.acquire(server))

@@ -55,10 +55,12 @@ impl Session {
             else {
                 continue;
             };
+            // A stored key is touched (its expiry restarts) even when the
+            // server is already chosen, as HAProxy does.
             if r.kind.matches()
+                && let Some(stuck) = table.stuck(&key)
                 && want
                 && found.is_none()
-                && let Some(stuck) = table.stuck(&key)
             {
                 found = server_of(table, backend, &stuck).filter(|s| {
                     let st = backend.server(*s).status();
@@ -118,12 +120,15 @@ impl Session {
             }
         }
         let srv = backend.server(server);
+        if srv.non_stick {
+            return;
+        }
         // HAProxy keeps at most 8 stores a session.
         for (tid, key) in stores.into_iter().take(8) {
             let table = &rt.rules.tables[tid.0];
             let name = match table.config.srvkey {
                 SrvKey::Name => srv.name.clone(),
-                SrvKey::Addr => srv.addr.get().to_string(),
+                SrvKey::Addr => addr_key(srv),
             };
             table.stick(key, server.index() as i64 + 1, &name);
         }
@@ -140,7 +145,7 @@ fn server_of(
     if let Some(k) = &stuck.key {
         let by = |s: &crate::runtime::ServerState| match table.config.srvkey {
             SrvKey::Name => *s.name == **k,
-            SrvKey::Addr => s.addr.get().to_string() == **k,
+            SrvKey::Addr => addr_key(s) == **k,
         };
         if let Some(i) = backend.servers.iter().position(by) {
             return Some(ServerId::new(i));
@@ -148,4 +153,62 @@ fn server_of(
     }
     let i = usize::try_from(stuck.id).ok()?.checked_sub(1)?;
     (i < backend.servers.len()).then(|| ServerId::new(i))
+}
+
+/// A server's `server_key` under `srvkey addr`: HAProxy's `sa2str`, the
+/// address then `:PORT` (an IPv6 address without brackets), the port
+/// `+N`/`-N` for a server that moves the client's port, 0 for one that
+/// keeps it.
+fn addr_key(s: &crate::runtime::ServerState) -> String {
+    addr_text(s.addr.get(), s.port_mode)
+}
+
+fn addr_text(addr: std::net::SocketAddr, mode: crate::config::PortMode) -> String {
+    use crate::config::PortMode;
+    let ip = addr.ip();
+    match mode {
+        PortMode::Fixed => format!("{ip}:{}", addr.port()),
+        PortMode::Client => format!("{ip}:0"),
+        PortMode::Offset(n) => format!("{ip}:{n:+}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::addr_text;
+    use crate::config::PortMode;
+
+    #[test]
+    fn addr_keys_are_written_as_haproxy_does() {
+        let cases = [
+            (
+                "a port",
+                "127.0.0.1:8080",
+                PortMode::Fixed,
+                "127.0.0.1:8080",
+            ),
+            ("IPv6", "[::1]:8080", PortMode::Fixed, "::1:8080"),
+            (
+                "the client's port",
+                "127.0.0.1:0",
+                PortMode::Client,
+                "127.0.0.1:0",
+            ),
+            (
+                "an offset",
+                "127.0.0.1:0",
+                PortMode::Offset(1000),
+                "127.0.0.1:+1000",
+            ),
+            (
+                "a negative offset",
+                "127.0.0.1:0",
+                PortMode::Offset(-10),
+                "127.0.0.1:-10",
+            ),
+        ];
+        for (what, addr, mode, want) in cases {
+            assert_eq!(addr_text(addr.parse().unwrap(), mode), want, "{what}");
+        }
+    }
 }

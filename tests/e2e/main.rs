@@ -58,6 +58,7 @@ mod source_addr;
 mod stats_metrics;
 mod stats_page;
 mod stick_data;
+mod stick_options;
 mod stick_persist;
 mod stick_tables;
 mod timeouts;

@@ -512,6 +512,8 @@ pub struct Server {
     pub source: Option<std::net::IpAddr>,
     /// `tfo`: TCP Fast Open on connect (TCP_FASTOPEN_CONNECT).
     pub tfo: bool,
+    /// `non-stick`: `stick` rules never store this server.
+    pub non_stick: bool,
     pub check: CheckParams,
     /// Run-time resolution of the address's host name (`resolvers`).
     pub dns: Option<ServerDns>,

@@ -412,6 +412,8 @@ impl StickKind {
 pub struct StickRule {
     pub kind: StickKind,
     pub key: SampleExpr,
+    /// The type `key` gives: the table's type must be reachable from it.
+    pub key_type: SampleType,
     pub table: super::TableRef,
     pub cond: Option<Condition>,
     pub location: Location,
