@@ -38,6 +38,10 @@ pub(crate) struct BackendState {
     /// Sessions waiting in the backend's queues now, in every worker, and
     /// the most ever (`qcur`, `qmax`).
     pub queued: Arc<Gauge>,
+    /// Of those, the sessions waiting for one server (`use-server`, a
+    /// `stick` rule): HAProxy keeps them in that server's queue, so they
+    /// do not make newcomers wait.
+    pub pinned: Arc<Gauge>,
     /// Whether a server could take a session when last looked at, when
     /// that last changed, the DOWN time before it and the UP to DOWN
     /// transitions (`status`, `lastchg`, `downtime`, `chkdown`).
@@ -62,7 +66,7 @@ impl BackendState {
     /// served mean every server is full (HAProxy queues the newcomer
     /// without picking). Leastconn and the hashes still look for room.
     pub(crate) fn queue_first(&self) -> bool {
-        let queued = self.queued.get();
+        let queued = self.queued.get().saturating_sub(self.pinned.get());
         queued > 0
             && self.active.get() > queued + 1
             && matches!(

@@ -50,6 +50,7 @@ fn carry_backend(be: &mut BackendState, old: &BackendState) {
     be.counters = old.counters.clone();
     be.active = old.active.clone();
     be.queued = old.queued.clone();
+    be.pinned = old.pinned.clone();
     for (i, s) in be.servers.iter_mut().enumerate() {
         let Some((j, o)) = old
             .servers

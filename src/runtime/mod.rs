@@ -87,6 +87,7 @@ impl Runtime {
                     counters: Arc::new(Counters::new(shards)),
                     active: Arc::default(),
                     queued: Arc::default(),
+                    pinned: Arc::default(),
                     last_change_ms: AtomicU64::new(now_ms()),
                     down_ms: AtomicU64::new(0),
                     downs: AtomicU64::new(0),

@@ -311,8 +311,14 @@ fn a_roundrobin_queue_makes_newcomers_wait() {
         .map(|_| b.active.try_take(usize::MAX).unwrap())
         .collect();
     assert!(!b.queue_first(), "no queue");
-    let _waiting = b.queued.try_take(usize::MAX).unwrap();
+    let waiting = b.queued.try_take(usize::MAX).unwrap();
     assert!(b.queue_first(), "sessions wait while others are served");
+    let pinned = b.pinned.try_take(usize::MAX).unwrap();
+    assert!(
+        !b.queue_first(),
+        "a session waiting for one server holds nobody up"
+    );
+    drop((pinned, waiting));
     drop(served);
     cfg.backends[0].balance = Balance::LeastConn;
     let rt = Runtime::first(cfg);

@@ -28,44 +28,38 @@ impl Session {
             return Outcome::Close(Close::Normal);
         };
         let backend = ctx.rt.backend(b);
-        let behind = !self.is_queued() && backend.queue_first();
-        for _ in 0..if behind { 0 } else { MAX_PICK_RACES } {
-            let available = backend.candidates(self.exclude, ctx.candidates);
-            if available != Availability::Ready
-                && let Some(server) = self.forced_server(b, ctx)
-                && let Some(slot) = backend.acquire(server)
-            {
-                // `use-server` or a `stick` rule with `option persist`
-                // names a server the balancer would not take (DOWN or in
-                // maintenance): HAProxy connects to it all the same.
+        // `use-server` or a `stick` rule names the server: the session
+        // goes there or waits for it, even when the balancer would not take
+        // it (a DOWN server with `option persist`), as in HAProxy.
+        let forced = self.forced_server(b, ctx);
+        if let Some(server) = forced {
+            if let Some(slot) = backend.acquire(server) {
                 return self.picked(b, server, slot, ctx);
             }
-            match available {
-                Availability::NoServer => {
-                    log::debug!("backend {} has no server available", backend.config.name);
-                    self.trace.end(Term::NO_SERVER);
-                    // Served from the queue, to its end.
-                    self.leave_queue(ctx.queues, true);
-                    return Outcome::Close(Close::Normal);
-                }
-                Availability::Full => break,
-                Availability::Ready => {
-                    let server = match self.forced_server(b, ctx) {
-                        Some(s) => s,
-                        None => {
-                            let i =
-                                ctx.algos[b.index()].pick(ctx.candidates, self.client_addr.ip());
-                            ServerId::new(ctx.candidates[i].server)
+        } else {
+            let behind = !self.is_queued() && backend.queue_first();
+            for _ in 0..if behind { 0 } else { MAX_PICK_RACES } {
+                match backend.candidates(self.exclude, ctx.candidates) {
+                    Availability::NoServer => {
+                        log::debug!("backend {} has no server available", backend.config.name);
+                        self.trace.end(Term::NO_SERVER);
+                        // Served from the queue, to its end.
+                        self.leave_queue(ctx.queues, true);
+                        return Outcome::Close(Close::Normal);
+                    }
+                    Availability::Full => break,
+                    Availability::Ready => {
+                        let i = ctx.algos[b.index()].pick(ctx.candidates, self.client_addr.ip());
+                        let server = ServerId::new(ctx.candidates[i].server);
+                        if let Some(slot) = backend.acquire(server) {
+                            return self.picked(b, server, slot, ctx);
                         }
-                    };
-                    if let Some(slot) = backend.acquire(server) {
-                        return self.picked(b, server, slot, ctx);
                     }
                 }
             }
         }
         if !self.is_queued() {
-            let place = ctx.queues[b.index()].join(self.key, backend);
+            let place = ctx.queues[b.index()].join(self.key, backend, forced.is_some());
             self.phase = Phase::Queued { place };
             let cfg = &backend.config;
             let t = cfg.timeout_queue.unwrap_or(cfg.timeout_connect);

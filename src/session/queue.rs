@@ -1,5 +1,7 @@
 //! A backend's queue in one worker: the sessions waiting for a server
-//! slot when every usable server is at its maxconn, oldest first.
+//! slot when every usable server is at its maxconn, oldest first, and
+//! those waiting for a slot on one server (`use-server`, a `stick` rule),
+//! which do not hold up the others (HAProxy queues them on their server).
 //!
 //! A waiting session holds a [`Place`]: its ticket (for `%bq`, the
 //! sessions served before it) and its slot in the backend's `qcur`, shared
@@ -21,14 +23,17 @@ pub(crate) struct Place {
     ticket: u64,
     /// Its slot in the backend's `qcur`.
     _queued: Slot,
+    /// Its slot among the backend's sessions waiting for one server.
+    _pinned: Option<Slot>,
 }
 
 /// One backend's queue in one worker (for one config generation).
 #[derive(Debug, Default)]
 pub(crate) struct BackendQueue {
-    /// `(session key, Place::seq)`, oldest first. An entry whose session
-    /// left (or whose key was reused) no longer matches its place: skipped.
-    waiting: VecDeque<(usize, u64)>,
+    /// `(session key, Place::seq, waits for one server)`, oldest first.
+    /// An entry whose session left (or whose key was reused) no longer
+    /// matches its place: skipped.
+    waiting: VecDeque<(usize, u64, bool)>,
     /// Sessions waiting now.
     live: usize,
     /// Sessions that left to be served so far (`%bq` tickets).
@@ -37,15 +42,17 @@ pub(crate) struct BackendQueue {
 }
 
 impl BackendQueue {
-    /// Puts session `key` at the back of the queue of `backend`.
-    pub(crate) fn join(&mut self, key: usize, backend: &BackendState) -> Place {
+    /// Puts session `key` at the back of the queue of `backend`;
+    /// `pinned`: it waits for one server.
+    pub(crate) fn join(&mut self, key: usize, backend: &BackendState, pinned: bool) -> Place {
         self.joins += 1;
         self.live += 1;
-        self.waiting.push_back((key, self.joins));
+        self.waiting.push_back((key, self.joins, pinned));
         Place {
             seq: self.joins,
             ticket: self.served,
             _queued: backend.queued.take(),
+            _pinned: pinned.then(|| backend.pinned.take()),
         }
     }
 
@@ -61,13 +68,13 @@ impl BackendQueue {
         share
     }
 
-    /// The oldest entry: `(session key, place seq)`.
-    pub(crate) fn front(&self) -> Option<(usize, u64)> {
-        self.waiting.front().copied()
+    /// The `i`-th oldest entry: `(session key, place seq, pinned)`.
+    pub(crate) fn get(&self, i: usize) -> Option<(usize, u64, bool)> {
+        self.waiting.get(i).copied()
     }
 
-    pub(crate) fn pop_front(&mut self) {
-        self.waiting.pop_front();
+    pub(crate) fn remove(&mut self, i: usize) {
+        self.waiting.remove(i);
     }
 
     /// Sessions of this worker waiting now.
@@ -102,15 +109,15 @@ mod tests {
         let rt = Runtime::first(parse_str("t.cfg", CONFIG).unwrap().config);
         let be = &rt.backends[0];
         let mut q = BackendQueue::default();
-        let first = q.join(1, be);
-        let second = q.join(2, be);
-        let third = q.join(3, be);
+        let first = q.join(1, be, false);
+        let second = q.join(2, be, false);
+        let third = q.join(3, be, false);
         assert_eq!((q.live(), be.queued.get(), be.queued.peak()), (3, 3, 3));
         assert_eq!(q.leave(first, true), 1, "nobody was served before it");
         assert_eq!(q.leave(second, true), 2, "one was served while it waited");
         // Gone (client left) rather than served: counted, not a ticket.
         assert_eq!(q.leave(third, false), 3);
-        let fourth = q.join(4, be);
+        let fourth = q.join(4, be, false);
         assert_eq!(q.leave(fourth, true), 1);
         assert_eq!((q.live(), be.queued.get(), be.queued.peak()), (0, 0, 3));
     }
@@ -119,14 +126,28 @@ mod tests {
     fn entries_of_sessions_that_left_are_recognised() {
         let rt = Runtime::first(parse_str("t.cfg", CONFIG).unwrap().config);
         let mut q = BackendQueue::default();
-        let place = q.join(7, &rt.backends[0]);
-        let (key, seq) = q.front().unwrap();
+        let place = q.join(7, &rt.backends[0], false);
+        let (key, seq, _) = q.get(0).unwrap();
         assert!(key == 7 && place.is(seq));
         q.leave(place, true);
         // The same key waiting again is a new place: the old entry is stale.
-        let again = q.join(7, &rt.backends[0]);
+        let again = q.join(7, &rt.backends[0], false);
         assert!(!again.is(seq));
-        q.pop_front();
-        assert!(again.is(q.front().unwrap().1));
+        q.remove(0);
+        assert!(again.is(q.get(0).unwrap().1));
+    }
+
+    #[test]
+    fn sessions_waiting_for_one_server_are_counted_apart() {
+        let rt = Runtime::first(parse_str("t.cfg", CONFIG).unwrap().config);
+        let be = &rt.backends[0];
+        let mut q = BackendQueue::default();
+        let stuck = q.join(1, be, true);
+        let any = q.join(2, be, false);
+        assert_eq!((be.queued.get(), be.pinned.get()), (2, 1));
+        assert_eq!(q.get(0).map(|e| e.2), Some(true));
+        q.leave(stuck, true);
+        assert_eq!((be.queued.get(), be.pinned.get()), (1, 0));
+        q.leave(any, true);
     }
 }

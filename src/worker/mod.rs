@@ -619,20 +619,26 @@ impl Worker {
     }
 
     /// Gives free server slots to the sessions queued on backend `b` of
-    /// generation `gi`, oldest first.
+    /// generation `gi`, oldest first; one waiting for a server that is
+    /// still full lets the next ones try.
     fn serve_queue(&mut self, gi: usize, b: BackendId, now: Instant) {
-        while let Some((key, seq)) = self.gens[gi].queues[b.index()].front() {
+        let mut i = 0;
+        while let Some((key, seq, pinned)) = self.gens[gi].queues[b.index()].get(i) {
             let (mut ctx, sessions) = self.ctx(gi, now);
             let Some(s) = sessions.get_mut(key).filter(|s| s.is_queued_as(seq)) else {
                 // It left the queue (or its key is another session's now).
-                ctx.queues[b.index()].pop_front();
+                ctx.queues[b.index()].remove(i);
                 continue;
             };
             let outcome = s.retry_queued(&mut ctx);
             if s.is_queued_as(seq) && outcome == Outcome::Continue {
+                if pinned {
+                    i += 1;
+                    continue;
+                }
                 return; // still no room
             }
-            ctx.queues[b.index()].pop_front();
+            ctx.queues[b.index()].remove(i);
             self.apply(key, outcome);
         }
     }

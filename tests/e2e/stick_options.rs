@@ -307,3 +307,69 @@ fn srvkey_addr_stores_the_address() {
         ))
     );
 }
+
+/// A stuck server at its `maxconn`: the source waits for it (HAProxy
+/// queues the session on that server) while other sources are served by
+/// the other server at once.
+#[test]
+fn a_full_stuck_server_makes_its_source_wait() {
+    let b = named(&["s1", "s2"]);
+    let api = start(
+        &format!(
+            "frontend f\n    bind 127.0.0.1:0\n    default_backend be\n\
+             backend be\n    balance roundrobin\n    timeout queue 5s\n    \
+             stick-table type ip size 1k expire 60s\n    stick on src\n    \
+             server s1 {} maxconn 1\n    server s2 {}\n",
+            b[0].addr, b[1].addr
+        ),
+        &["f"],
+    );
+    let fe = api.sp.addr("f");
+    api.ask("set table be key 127.0.0.5 data.server_id 1");
+    let (first, held) = crate::common::probe::probe_on(lo(5), fe, b"", WAIT);
+    assert_eq!(first, Answer::served("s1"));
+    let waiting = connect_from(lo(5), fe).unwrap();
+    assert_eq!(
+        crate::common::probe::read_line_answer(&waiting, Duration::from_millis(300)),
+        Answer::Silent,
+        "queued behind the held connection"
+    );
+    // Whichever worker has the waiting session, the others get through.
+    for src in 6..10 {
+        assert_eq!(
+            probe(lo(src), fe, b"", Duration::from_secs(1)),
+            Answer::served("s2"),
+            "127.0.0.{src} is not held up"
+        );
+    }
+    drop(held);
+    assert_eq!(
+        crate::common::probe::read_line_answer(&waiting, WAIT),
+        Answer::served("s1"),
+        "{}",
+        api.sp.log_text()
+    );
+}
+
+/// `show table` puts `server_id` first and `server_key` after `gpc1`, in
+/// HAProxy's order of data types.
+#[test]
+fn show_table_orders_the_server_as_haproxy() {
+    let b = named(&["s1"]);
+    let api = start(
+        &format!(
+            "frontend f\n    bind 127.0.0.1:0\n    default_backend be\n\
+             backend be\n    stick-table type ip size 1k expire 60s store gpc1,conn_cnt,http_fail_cnt,gpt0\n    \
+             tcp-request content track-sc0 src\n    stick on src\n{}",
+            server_lines(&addrs(&b), "")
+        ),
+        &["f"],
+    );
+    assert_eq!(visits(lo(5), api.sp.addr("f"), 1), ["s1"]);
+    wait_for("the entry", WAIT, || {
+        entry(&api, "be", "127.0.0.5").as_deref()
+            == Some(
+                "key=127.0.0.5 use=0 server_id=1 gpt0=0 conn_cnt=1 gpc1=0 server_key=s1 http_fail_cnt=0",
+            )
+    });
+}
