@@ -100,7 +100,6 @@ pub(super) const HTTP_KEYWORDS: &[(&str, bool)] = &[
 /// implement yet: an error, never silently ignored.
 pub(super) const UNSUPPORTED_PROXY: &[&str] = &[
     "external-check",
-    "stick",
     "persist",
     "force-persist",
     "ignore-persist",

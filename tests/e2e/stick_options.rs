@@ -1,8 +1,10 @@
 //! `stick` rules with what surrounds them: a table filled from the runtime
 //! API and only matched (`stick match` stores nothing), `disable server`,
 //! `option persist` sending a source to a server its checks marked DOWN
-//! (even when no server is up), `option redispatch` leaving a DOWN stuck
-//! server after one failed connect, `non-stick` servers and `srvkey addr`.
+//! (even when no server is up, as for `use-server`), `option redispatch`
+//! leaving a DOWN stuck server after one failed connect, a full stuck
+//! server that its source waits for while others pass, `non-stick`
+//! servers, `srvkey addr` and where `show table` puts the server.
 //! Every test also passes against HAProxy 2.6 (`SPLICER_TEST_BIN=haproxy`).
 
 use std::collections::BTreeSet;
@@ -205,6 +207,31 @@ fn persist_reaches_a_stuck_server_when_none_is_up() {
             "{line}"
         );
     }
+}
+
+/// The same holds for `use-server`: with `option persist` the server it
+/// names is reached while every server is DOWN.
+#[test]
+fn persist_reaches_a_use_server_target_when_none_is_up() {
+    let dead = dead_addr().port();
+    let b = named(&["s1", "s2"]);
+    let api = start(
+        &format!(
+            "frontend f\n    bind 127.0.0.1:0\n    default_backend be\n\
+             backend be\n    balance roundrobin\n    option persist\n    \
+             use-server s2 if {{ src 127.0.0.5 }}\n{}",
+            server_lines(
+                &addrs(&b),
+                &format!(" check port {dead} inter 100ms fall 1 rise 1")
+            )
+        ),
+        &["f"],
+    );
+    let fe = api.sp.addr("f");
+    api.sp.wait_log(&["Server be/s1 is DOWN"], WAIT);
+    api.sp.wait_log(&["Server be/s2 is DOWN"], WAIT);
+    assert_eq!(probe(lo(5), fe, b"", WAIT), Answer::served("s2"));
+    assert_eq!(probe(lo(6), fe, b"", WAIT), Answer::Closed);
 }
 
 /// A stuck server that went DOWN and refuses connections, with `option
