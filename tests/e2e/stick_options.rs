@@ -39,23 +39,11 @@ fn visits(src: IpAddr, fe: SocketAddr, n: usize) -> Vec<String> {
 
 /// `show table NAME`'s entries, without their address and expiry.
 fn entries(api: &Api, table: &str) -> Vec<String> {
-    api.ask(&format!("show table {table}"))
-        .lines()
-        .filter_map(|l| {
-            let rest = l.split_once(": ")?.1;
-            rest.starts_with("key=").then(|| {
-                rest.split(' ')
-                    .filter(|w| !w.starts_with("exp="))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-        })
-        .collect()
+    tables::entries(&api.ask(&format!("show table {table}")))
 }
 
 fn entry(api: &Api, table: &str, key: &str) -> Option<String> {
-    let k = format!("key={key} ");
-    entries(api, table).into_iter().find(|e| e.starts_with(&k))
+    tables::entry(&api.ask(&format!("show table {table}")), key)
 }
 
 /// `server sN ADDR{extra}` lines for `addrs`, numbered from 1.

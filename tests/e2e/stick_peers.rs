@@ -21,15 +21,7 @@ struct Node {
 impl Node {
     /// `show table be`'s line for `key`, without its address and expiry.
     fn entry(&self, key: &str) -> Option<String> {
-        ask(&self.sock, "show table be").lines().find_map(|l| {
-            let rest = l.split_once(": ")?.1;
-            rest.starts_with(&format!("key={key} ")).then(|| {
-                rest.split(' ')
-                    .filter(|w| !w.starts_with("exp="))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-        })
+        tables::entry(&ask(&self.sock, "show table be"), key)
     }
 
     fn server_of(&self, src: IpAddr) -> String {
