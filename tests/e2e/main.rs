@@ -59,7 +59,6 @@ mod stats_metrics;
 mod stats_page;
 mod stick_data;
 mod stick_options;
-mod stick_peers;
 mod stick_persist;
 mod stick_tables;
 mod timeouts;
