@@ -196,8 +196,6 @@ pub(crate) struct Link {
     pub out: Vec<u8>,
     pub last_rx: Instant,
     pub last_tx: Instant,
-    /// Updates learnt from the peer (for tests and logs).
-    pub learnt: u64,
 }
 
 impl Link {
@@ -219,7 +217,6 @@ impl Link {
             out: Vec::new(),
             last_rx: now,
             last_tx: now,
-            learnt: 0,
         }
     }
 
@@ -308,32 +305,41 @@ impl Link {
                         }
                     }
                 }
-                Stage::Ready => {
-                    let (msg, used) = match codec::frame(&self.inbuf) {
-                        Ok(Some(m)) => m,
-                        Ok(None) => return Ok(became_ready),
-                        Err(e) => {
-                            match e {
-                                Error::Size(_) => codec::put_error(&mut self.out, codec::ERR_SIZE),
-                                Error::Protocol(_) => {
-                                    codec::put_error(&mut self.out, codec::ERR_PROTOCOL)
-                                }
-                            }
-                            return Err(Close::Protocol(e));
-                        }
-                    };
-                    self.last_rx = now;
-                    let msg = msg_owned(msg);
-                    self.inbuf.drain(..used);
-                    if let Err(e) = self.handle(sec, msg) {
-                        if let Close::Protocol(_) = e {
-                            codec::put_error(&mut self.out, codec::ERR_PROTOCOL);
-                        }
-                        return Err(e);
-                    }
-                }
+                Stage::Ready => return self.messages(sec, now).map(|()| became_ready),
             }
         }
+    }
+
+    /// Handles every whole message in the input; what is left of the
+    /// last one waits for more bytes. Bad bytes queue the protocol's
+    /// error message.
+    fn messages(&mut self, sec: &mut Section, now: Instant) -> Result<(), Close> {
+        // Out of the link while its messages, which borrow it, are handled.
+        let buf = std::mem::take(&mut self.inbuf);
+        let mut at = 0;
+        let result = loop {
+            match codec::frame(&buf[at..]) {
+                Ok(Some((msg, used))) => {
+                    at += used;
+                    self.last_rx = now;
+                    if let Err(e) = self.handle(sec, msg) {
+                        break Err(e);
+                    }
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(Close::Protocol(e)),
+            }
+        };
+        self.inbuf = buf;
+        self.inbuf.drain(..at);
+        if let Err(Close::Protocol(e)) = &result {
+            let kind = match e {
+                Error::Size(_) => codec::ERR_SIZE,
+                Error::Protocol(_) => codec::ERR_PROTOCOL,
+            };
+            codec::put_error(&mut self.out, kind);
+        }
+        result
     }
 
     fn ready_now(&mut self, sec: &mut Section, now: Instant) {
@@ -356,9 +362,9 @@ impl Link {
         }
     }
 
-    fn handle(&mut self, sec: &mut Section, msg: Owned) -> Result<(), Close> {
+    fn handle(&mut self, sec: &mut Section, msg: Message<'_>) -> Result<(), Close> {
         match msg {
-            Owned::Control(codec::CTRL_RESYNC_REQUEST) => {
+            Message::Control(codec::CTRL_RESYNC_REQUEST) => {
                 let origin = self.tables.iter().map(|t| t.last_pushed).collect();
                 let mut left = Vec::new();
                 for (i, sh) in sec.tables.iter().enumerate() {
@@ -372,7 +378,7 @@ impl Link {
                     finished: false,
                 });
             }
-            Owned::Control(k @ (codec::CTRL_RESYNC_FINISHED | codec::CTRL_RESYNC_PARTIAL)) => {
+            Message::Control(k @ (codec::CTRL_RESYNC_FINISHED | codec::CTRL_RESYNC_PARTIAL)) => {
                 if self.learning {
                     self.learning = false;
                     sec.resync.assigned = false;
@@ -387,16 +393,16 @@ impl Link {
                 }
                 self.confirm += 1;
             }
-            Owned::Control(codec::CTRL_RESYNC_CONFIRM) => {
+            Message::Control(codec::CTRL_RESYNC_CONFIRM) => {
                 if let Some(t) = self.teach.take() {
                     for (lt, o) in self.tables.iter_mut().zip(t.origin) {
                         lt.last_pushed = o;
                     }
                 }
             }
-            Owned::Control(_) | Owned::Other => {}
-            Owned::Error(k) => return Err(Close::PeerError(k)),
-            Owned::Define(d) => {
+            Message::Control(_) | Message::Other => {}
+            Message::Error(k) => return Err(Close::PeerError(k)),
+            Message::Define(d) => {
                 self.current = None;
                 for lt in &mut self.tables {
                     if lt.remote_id == Some(d.id) {
@@ -418,10 +424,10 @@ impl Link {
                 lt.fields = fields;
                 self.current = Some(i);
             }
-            Owned::Switch(id) => {
+            Message::Switch { table: id } => {
                 self.current = self.tables.iter().position(|t| t.remote_id == Some(id));
             }
-            Owned::Update { id, expire, body } => {
+            Message::Update { id, expire, body } => {
                 let Some(i) = self.current else { return Ok(()) };
                 let lt = &mut self.tables[i];
                 lt.last_get = match id {
@@ -429,7 +435,7 @@ impl Link {
                     None => lt.last_get.wrapping_add(1),
                 };
                 let sh = &sec.tables[i];
-                let u = codec::read_update(&body, sh.key, &lt.fields, &mut self.rx_dict)
+                let u = codec::read_update(body, sh.key, &lt.fields, &mut self.rx_dict)
                     .map_err(Close::Protocol)?;
                 // A peer's key as this table would store it.
                 if let Some(key) = sh
@@ -437,10 +443,9 @@ impl Link {
                     .and_then(|k| sh.table.key(&crate::rules::sync::key_sample(&k)))
                 {
                     sh.table.import(key, &u.values, expire.map(|e| e as u64));
-                    self.learnt += 1;
                 }
             }
-            Owned::Ack { table, update } => {
+            Message::Ack { table, update } => {
                 if self.teach.is_some() {
                     return Ok(());
                 }
@@ -608,39 +613,4 @@ fn fields_of(d: &Define) -> Option<Vec<Field>> {
         out.push(Field { id: t, kind, elems });
     }
     Some(out)
-}
-
-/// A message that outlives the input buffer.
-#[derive(Debug)]
-enum Owned {
-    Control(u8),
-    Error(u8),
-    Define(Define),
-    Switch(u64),
-    Update {
-        id: Option<u32>,
-        expire: Option<u32>,
-        body: Vec<u8>,
-    },
-    Ack {
-        table: u64,
-        update: u32,
-    },
-    Other,
-}
-
-fn msg_owned(m: Message<'_>) -> Owned {
-    match m {
-        Message::Control(k) => Owned::Control(k),
-        Message::Error(k) => Owned::Error(k),
-        Message::Define(d) => Owned::Define(d),
-        Message::Switch { table } => Owned::Switch(table),
-        Message::Update { id, expire, body } => Owned::Update {
-            id,
-            expire,
-            body: body.to_vec(),
-        },
-        Message::Ack { table, update } => Owned::Ack { table, update },
-        Message::Other => Owned::Other,
-    }
 }

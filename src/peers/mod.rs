@@ -20,7 +20,6 @@ mod link;
 #[cfg(test)]
 mod link_tests;
 
-use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -258,50 +257,52 @@ impl Thread {
         let mut eof = false;
         let mut buf = [0u8; 16384];
         loop {
-            match c.sock.read(&mut buf) {
-                Ok(0) => {
-                    eof = true;
+            let Some(c) = self.conns.get_mut(key) else {
+                return;
+            };
+            // A few messages' worth at a time, handled before reading
+            // on: the input stays small whatever the peer sends.
+            let mut more = false;
+            loop {
+                match c.sock.read(&mut buf) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => c.link.inbuf.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let why = e.to_string();
+                        self.close(key, &why, false);
+                        return;
+                    }
+                }
+                if c.link.inbuf.len() >= 4 * codec::MAX_MESSAGE {
+                    more = true;
                     break;
                 }
-                Ok(n) => c.link.inbuf.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let why = e.to_string();
-                    self.close(key, &why, false);
+            }
+            let SectionIo { sec, remotes, .. } = &mut self.sections[c.section];
+            let known = |n: &str| remotes.iter().any(|r| r.name == n);
+            match c.link.receive(sec, &known, now) {
+                Ok(true) => self.established(key),
+                Ok(false) => {}
+                Err(why) => {
+                    if let link::Close::Refused(codec::STATUS_VERSION) = why
+                        && let Some(r) = c.outgoing
+                    {
+                        remotes[r].minor = 0;
+                    }
+                    let _ = flush(c);
+                    self.close(key, &why.to_string(), false);
                     return;
                 }
             }
-            if c.link.inbuf.len() >= 4 * codec::MAX_MESSAGE {
+            // Edge-triggered: what is still in the socket raises no event.
+            if !more {
                 break;
             }
-        }
-        let sec = &mut self.sections[c.section];
-        let names: HashSet<&str> = sec.remotes.iter().map(|r| r.name.as_str()).collect();
-        let known = |n: &str| names.contains(n);
-        let result = c.link.receive(&mut sec.sec, &known, now);
-        match result {
-            Ok(true) => self.established(key),
-            Ok(false) => {}
-            Err(why) => {
-                if let link::Close::Refused(code) = why
-                    && code == codec::STATUS_VERSION
-                    && let Some(r) = c.outgoing
-                {
-                    sec.remotes[r].minor = 0;
-                }
-                let _ = flush(c);
-                self.close(key, &why.to_string(), false);
-                return;
-            }
-        }
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
-        if c.link.inbuf.len() >= codec::MAX_MESSAGE {
-            // More is waiting than was read: come back at once.
-            self.io(key);
-            return;
         }
         let c = &mut self.conns[key];
         c.link.send(&self.sections[c.section].sec, now);
@@ -335,10 +336,8 @@ impl Thread {
         );
         if let Some(old) = remote.conn
             && old != key
-            && self.conns.contains(old)
         {
-            let delay = self.jitter();
-            self.sections[s].remotes[r].next_try = Instant::now() + delay;
+            // Its retry time is set as it closes.
             self.close(old, "replaced by a newer connection", false);
         }
         self.sections[s].remotes[r].conn = Some(key);
