@@ -43,18 +43,10 @@ impl Session {
             {
                 continue;
             }
-            if rt.rules.cond(&rules, r.cond.as_ref(), &judge) != crate::rules::Verdict::Match {
-                continue;
-            }
-            let table = &rt.rules.tables[tid.0];
-            let Some(key) = rt
-                .rules
-                .sample(&r.key, &judge)
-                .value
-                .and_then(|s| table.key(&s))
-            else {
+            let Some(key) = rule_key(rt, &rules, r, &judge) else {
                 continue;
             };
+            let table = &rt.rules.tables[tid.0];
             // A stored key is touched (its expiry restarts) even when the
             // server is already chosen, as HAProxy does.
             if r.kind.matches()
@@ -93,6 +85,10 @@ impl Session {
         if rules.stick.is_empty() {
             return;
         }
+        let srv = backend.server(server);
+        if srv.non_stick {
+            return;
+        }
         let mut stores = self.vars.take_stores();
         let from_request = stores.len();
         let data = &ctx.scratch[..seen];
@@ -106,22 +102,9 @@ impl Session {
             if stores[from_request..].iter().any(|(t, _)| *t == tid) {
                 continue;
             }
-            if rt.rules.cond(&rules, r.cond.as_ref(), &judge) != crate::rules::Verdict::Match {
-                continue;
-            }
-            let table = &rt.rules.tables[tid.0];
-            if let Some(key) = rt
-                .rules
-                .sample(&r.key, &judge)
-                .value
-                .and_then(|s| table.key(&s))
-            {
+            if let Some(key) = rule_key(rt, &rules, r, &judge) {
                 stores.push((tid, key));
             }
-        }
-        let srv = backend.server(server);
-        if srv.non_stick {
-            return;
         }
         // HAProxy keeps at most 8 stores a session.
         for (tid, key) in stores.into_iter().take(8) {
@@ -133,6 +116,23 @@ impl Session {
             table.stick(key, server.index() as i64 + 1, &name);
         }
     }
+}
+
+/// The key rule `r` gives in its table, when its condition holds.
+fn rule_key(
+    rt: &Runtime,
+    rules: &crate::config::RuleSet,
+    r: &crate::config::StickRule,
+    judge: &super::judge::Judge<'_>,
+) -> Option<Key> {
+    let table = &rt.rules.tables[r.table.id?.0];
+    if rt.rules.cond(rules, r.cond.as_ref(), judge) != crate::rules::Verdict::Match {
+        return None;
+    }
+    rt.rules
+        .sample(&r.key, judge)
+        .value
+        .and_then(|s| table.key(&s))
 }
 
 /// The server of `backend` a stored entry names: by its `server_key`
