@@ -29,6 +29,7 @@ mod forward;
 mod health;
 mod host;
 mod logging;
+mod mysql;
 mod net;
 mod peers;
 mod proxy_proto;

@@ -24,6 +24,7 @@ const LAYERS: &[&str] = &[
     "health",
     "dns",
     "peers",
+    "mysql",
     "admin",
     "vrrp",
     "worker",

@@ -1,0 +1,1 @@
+//! The client side of the MySQL protocol, sans-IO (filled in next).
