@@ -42,6 +42,7 @@ mod limits;
 mod logging;
 mod logging_events;
 mod logging_options;
+mod mysql_cluster;
 mod peers;
 mod privileges;
 mod proxy_protocol;

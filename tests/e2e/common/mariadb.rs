@@ -18,8 +18,15 @@ pub struct MariaDb {
     install_db: PathBuf,
     mariadbd: PathBuf,
     client: PathBuf,
+    /// Options given to `mariadbd` after the ones every server gets.
+    args: Vec<String>,
     proc: Option<ChildGuard>,
 }
+
+/// What `MariaDb::start` adds for a lone server behind health checks:
+/// users matched on 127.0.0.1, not on a resolved name, and a check that
+/// connects and leaves never gets the host blocked.
+const LONE_SERVER_ARGS: [&str; 2] = ["--skip-name-resolve", "--max-connect-errors=1000000"];
 
 fn running_as_root() -> bool {
     // SAFETY: getuid(2) cannot fail and touches no memory.
@@ -31,6 +38,12 @@ impl MariaDb {
     /// printed reason) when MariaDB is not installed outside CI; under CI a
     /// missing MariaDB fails the test.
     pub fn start(test: &str) -> Option<MariaDb> {
+        Self::start_with(test, LONE_SERVER_ARGS.map(String::from).to_vec())
+    }
+
+    /// `start` with `args` given to `mariadbd` (every start, restarts
+    /// included) instead of the lone server's.
+    pub fn start_with(test: &str, args: Vec<String>) -> Option<MariaDb> {
         let tools = require_tools(test, &TOOLS)?;
         let dir = scratch_dir("mariadb");
         let mut db = MariaDb {
@@ -39,6 +52,7 @@ impl MariaDb {
             install_db: tools[0].clone(),
             mariadbd: tools[1].clone(),
             client: tools[2].clone(),
+            args,
             proc: None,
         };
         db.install();
@@ -75,7 +89,7 @@ impl MariaDb {
         );
     }
 
-    fn socket(&self) -> PathBuf {
+    pub fn socket(&self) -> PathBuf {
         self.dir.join("mysqld.sock")
     }
 
@@ -99,11 +113,8 @@ impl MariaDb {
                 "--log-error={}",
                 self.dir.join("error.log").display()
             ))
-            // Users are matched on 127.0.0.1, not on a resolved name; a
-            // check that connects and leaves must never get the host blocked.
-            .arg("--skip-name-resolve")
-            .arg("--max-connect-errors=1000000")
             .arg("--innodb-buffer-pool-size=32M")
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if running_as_root() {
@@ -136,6 +147,18 @@ impl MariaDb {
         );
     }
 
+    /// SIGKILL (a crash: no shutdown, InnoDB recovers at the next start),
+    /// waited for.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill();
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.proc.is_some()
+    }
+
     /// A clean shutdown (SIGTERM), waited for.
     pub fn stop(&mut self) {
         if let Some(mut p) = self.proc.take() {
@@ -143,7 +166,14 @@ impl MariaDb {
         }
     }
 
-    fn try_sql(&self, sql: &str) -> Result<String, String> {
+    /// The `mariadb` client program.
+    pub fn client(&self) -> &std::path::Path {
+        &self.client
+    }
+
+    /// Runs `sql` as root over the socket: its output, or the client's
+    /// error message.
+    pub fn try_sql(&self, sql: &str) -> Result<String, String> {
         let out = Command::new(&self.client)
             .arg("--no-defaults")
             .arg("-S")

@@ -9,6 +9,8 @@ pub mod fake;
 pub mod haproxy;
 mod http;
 pub mod mariadb;
+pub mod mariadb_set;
+pub mod mysql_lb;
 pub mod netns;
 pub mod nginx;
 pub mod probe;

@@ -1,0 +1,261 @@
+//! splicer in front of a replicated MariaDB set ([`Replicated`]), for the
+//! `mysql-cluster` tests: the config (a cluster `db` whose servers are
+//! `db1`, `db2`... for servers 0, 1..., frontends `write` and `read`), and
+//! `show mysql` on its stats socket read by column name.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::mariadb_set::{MON_PASS, MON_USER, Replicated};
+use super::{Splicer, ask, config, haproxy, scratch_dir, wait_for};
+
+/// One monitor round per server.
+pub const INTERVAL: &str = "200ms";
+/// "Within a few rounds", with room for a slow, shared machine.
+pub const ROUNDS: Duration = Duration::from_secs(5);
+/// A MariaDB restart, replication catching up.
+pub const SLOW: Duration = Duration::from_secs(30);
+
+/// Prints why a test is skipped against HAProxy; true when it must be.
+pub fn haproxy_has_none(test: &str) -> bool {
+    if haproxy::enabled() {
+        eprintln!("SKIPPED {test}: mysql-cluster is splicer's own, HAProxy has no such section");
+    }
+    haproxy::enabled()
+}
+
+/// The set's servers as the config names them: `db1` is server 0.
+pub fn servers(set: &Replicated) -> Vec<(String, SocketAddr)> {
+    (0..set.len())
+        .map(|i| (format!("db{}", i + 1), set.addr(i)))
+        .collect()
+}
+
+/// A `mysql-cluster db` section with `auth` (the password line) and
+/// `extra` lines, frontends `write` and `read`, and their backends
+/// `db_write` (`mysql-role writer`) and `db_read` (`mysql-role reader`,
+/// with `reader_opts`).
+pub fn cluster_config(
+    servers: &[(String, SocketAddr)],
+    auth: &str,
+    extra: &str,
+    reader_opts: &str,
+) -> String {
+    let server_lines: String = servers
+        .iter()
+        .map(|(name, addr)| format!("    server {name} {addr}\n"))
+        .collect();
+    format!(
+        "mysql-cluster db\n    user {MON_USER}\n    {auth}\n    replication-user repl\n    \
+         replication-password replpass\n    interval {INTERVAL}\n    timeout 1s\n    \
+         max-lag 10s\n{extra}{server_lines}\
+         frontend write\n    bind 127.0.0.1:0\n    default_backend db_write\n\
+         frontend read\n    bind 127.0.0.1:0\n    default_backend db_read\n\
+         backend db_write\n    mysql-role writer cluster db\n{server_lines}\
+         backend db_read\n    mysql-role reader cluster db {reader_opts}\n{server_lines}"
+    )
+}
+
+/// The usual cluster: the right password, readers bounded at 2 s.
+pub fn plain_config(set: &Replicated) -> String {
+    cluster_config(
+        &servers(set),
+        &format!("password \"{MON_PASS}\""),
+        "",
+        "max-lag 2s",
+    )
+}
+
+/// One server's line of `show mysql`, by column name.
+pub type Row = HashMap<String, String>;
+
+/// Parses `show mysql`: a `# ` header naming the columns, then one line
+/// per server; the last column (the error) may contain spaces.
+pub fn parse_show_mysql(text: &str) -> Result<Vec<Row>, String> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines
+        .next()
+        .and_then(|h| h.strip_prefix("# "))
+        .ok_or_else(|| format!("no `# ` header in {text:?}"))?;
+    let names: Vec<&str> = header.split_whitespace().collect();
+    let Some((last, first)) = names.split_last() else {
+        return Err(format!("an empty header in {text:?}"));
+    };
+    let mut rows = Vec::new();
+    for line in lines {
+        let mut row = Row::new();
+        let mut rest = line.trim();
+        for name in first {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            row.insert(name.to_string(), rest[..end].to_string());
+            rest = rest[end..].trim_start();
+        }
+        row.insert(last.to_string(), rest.to_string());
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+pub fn writable(row: &Row) -> bool {
+    matches!(
+        row["read_only"].to_ascii_lowercase().as_str(),
+        "0" | "off" | "no" | "false"
+    )
+}
+
+/// The `lag` column in seconds; `None` for `-` and `null`.
+pub fn lag(row: &Row) -> Option<f64> {
+    row["lag"].trim_end_matches('s').parse().ok()
+}
+
+/// splicer with a stats socket, in front of a cluster.
+pub struct Lb {
+    pub sp: Splicer,
+    dir: PathBuf,
+}
+
+impl Lb {
+    pub fn start(rest: &str) -> Lb {
+        Self::start_env(rest, "")
+    }
+
+    /// With `shell` run before splicer starts (`export VAR=...`), if any.
+    pub fn start_env(rest: &str, shell: &str) -> Lb {
+        let dir = scratch_dir("mysql-lb");
+        let global = format!(
+            "    stats socket {}/admin.sock level admin\n",
+            dir.display()
+        );
+        let cfg = config(&global, "", rest);
+        let fes = ["write", "read"];
+        let sp = if shell.is_empty() {
+            Splicer::start(&cfg, &fes)
+        } else {
+            Splicer::start_wrapped(&cfg, &fes, shell)
+        };
+        let sock = dir.join("admin.sock");
+        wait_for("the stats socket", Duration::from_secs(10), || {
+            UnixStream::connect(&sock).is_ok()
+        });
+        Lb { sp, dir }
+    }
+
+    pub fn write(&self) -> SocketAddr {
+        self.sp.addr("write")
+    }
+
+    pub fn read(&self) -> SocketAddr {
+        self.sp.addr("read")
+    }
+
+    pub fn show(&self) -> String {
+        ask(&self.dir.join("admin.sock"), "show mysql")
+    }
+
+    /// Server `name`'s row of `show mysql` (cluster `db`).
+    pub fn row(&self, name: &str) -> Result<Row, String> {
+        let text = self.show();
+        parse_show_mysql(&text)?
+            .into_iter()
+            .find(|r| r.get("cluster").map(String::as_str) == Some("db") && r["server"] == name)
+            .ok_or_else(|| format!("no row for db/{name} in {text:?}"))
+    }
+
+    /// Polls `f` until it gives a value; on timeout panics with its last
+    /// complaint, `show mysql` and the log.
+    pub fn poll<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut f: impl FnMut() -> Result<T, String>,
+    ) -> T {
+        let end = Instant::now() + limit;
+        loop {
+            match f() {
+                Ok(v) => return v,
+                Err(e) if Instant::now() >= end => panic!(
+                    "timed out after {limit:?} waiting for {what}; last: {e}\n\
+                     show mysql:\n{}\nlog:\n{}",
+                    self.show(),
+                    self.sp.log_text()
+                ),
+                Err(_) => thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    /// Waits until server `name`'s row satisfies `cond`; returns it.
+    pub fn wait_row(
+        &self,
+        name: &str,
+        what: &str,
+        limit: Duration,
+        cond: impl Fn(&Row) -> bool,
+    ) -> Row {
+        self.poll(&format!("db/{name}: {what}"), limit, || {
+            let row = self.row(name)?;
+            if cond(&row) {
+                Ok(row)
+            } else {
+                Err(format!("{row:?}"))
+            }
+        })
+    }
+
+    /// Waits until connections through `fe` land on the server with
+    /// `server_id` `id`.
+    pub fn wait_served_by(&self, set: &Replicated, fe: &str, id: u32, limit: Duration) {
+        let addr = self.sp.addr(fe);
+        self.poll(
+            &format!("`{fe}` to reach server_id {id}"),
+            limit,
+            || match set.server_id_at(addr)? {
+                got if got == id => Ok(()),
+                got => Err(format!("server_id {got}")),
+            },
+        );
+    }
+
+    /// Log lines about both `a` and `b` and writers/writable.
+    pub fn writer_conflict_lines(&self, a: &str, b: &str) -> Vec<String> {
+        self.sp
+            .log_lines(a)
+            .into_iter()
+            .filter(|l| l.contains(b) && l.to_ascii_lowercase().contains("writ"))
+            .collect()
+    }
+}
+
+impl Drop for Lb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts a set of a primary and `replicas` replicas and splicer on the
+/// usual cluster, and waits until the monitor sees the primary and every
+/// replica up.
+pub fn start_both(test: &str, replicas: usize) -> Option<(Replicated, Lb)> {
+    if haproxy_has_none(test) {
+        return None;
+    }
+    let set = Replicated::start(test, replicas)?;
+    let lb = Lb::start(&plain_config(&set));
+    wait_roles(&lb, &set, 0);
+    Some((set, lb))
+}
+
+/// Waits until `show mysql` has server `primary` up as the primary and
+/// every other one up as a replica.
+pub fn wait_roles(lb: &Lb, set: &Replicated, primary: usize) {
+    for (i, (name, _)) in servers(set).iter().enumerate() {
+        let role = if i == primary { "primary" } else { "replica" };
+        lb.wait_row(name, &format!("up, {role}"), ROUNDS, |r| {
+            r["state"] == "up" && r["role"] == role
+        });
+    }
+}
