@@ -20,6 +20,7 @@ mod lexer;
 pub(crate) mod logformat;
 mod logs;
 mod model;
+pub(crate) mod mysql;
 mod options;
 mod parser;
 pub mod pattern;
@@ -46,6 +47,7 @@ pub(crate) mod vrrp;
 
 pub use logformat::LogFormat;
 pub use model::*;
+pub use mysql::{ClusterServer, MysqlCluster, MysqlRole, Role, Secret};
 pub use resolvers::{Hold, Nameserver, RESOLV_CONF, Resolvers};
 pub use stats_page::{
     DEFAULT_STATS_REALM, DEFAULT_STATS_TIMEOUT, DEFAULT_STATS_URI, PathMatch, PathRule, SrcRule,

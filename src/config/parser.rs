@@ -53,6 +53,8 @@ enum Section {
     Resolvers(usize),
     /// A `peers` section of `Parser::peers`.
     Peers(usize),
+    /// Index into `Parser::mysql`.
+    Mysql(usize),
 }
 
 /// The state of a load across all files.
@@ -69,6 +71,8 @@ pub(super) struct Parser<'e> {
     pub resolvers: Vec<super::resolvers::Resolvers>,
     /// `peers NAME` sections, their tables, and the local peer name.
     pub peers: super::peers::Peers,
+    /// `mysql-cluster NAME` sections in order.
+    pub mysql: Vec<super::mysql::Draft>,
     /// The defaults that apply to proxies without `from` (the last seen).
     implicit_defaults: Option<usize>,
     section: Section,
@@ -96,6 +100,7 @@ impl<'e> Parser<'e> {
             vrrp: Vec::new(),
             resolvers: Vec::new(),
             peers: super::peers::Peers::new(options.localpeer.as_deref()),
+            mysql: Vec::new(),
             implicit_defaults: None,
             section: Section::None,
             diags: Diags::default(),
@@ -223,6 +228,12 @@ impl<'e> Parser<'e> {
             self.section = Section::Peers(i);
             return;
         }
+        if first == "mysql-cluster" {
+            let draft = super::mysql::header(&words, location, &self.mysql, &mut self.diags);
+            self.mysql.push(draft);
+            self.section = Section::Mysql(self.mysql.len() - 1);
+            return;
+        }
         if first == "vrrp_instance" {
             self.diags.error(location, "'vrrp_instance' is keepalived's syntax: splicer's section is 'vrrp NAME', one keyword per line, no braces");
             self.section = Section::None;
@@ -241,7 +252,7 @@ impl<'e> Parser<'e> {
                     SECTIONS
                         .iter()
                         .copied()
-                        .chain(["vrrp", "resolvers", "peers"]),
+                        .chain(["vrrp", "resolvers", "peers", "mysql-cluster"]),
                 );
                 self.diags.error(
                     location,
@@ -289,6 +300,9 @@ impl<'e> Parser<'e> {
             }
             Section::Resolvers(i) => {
                 super::resolvers::keyword(&mut self.resolvers[i], &words, location, &mut self.diags)
+            }
+            Section::Mysql(i) => {
+                super::mysql::keyword(&mut self.mysql[i], &words, location, &mut self.diags)
             }
             Section::Peers(i) => super::peers::keyword(
                 &mut self.peers,

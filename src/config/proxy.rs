@@ -137,6 +137,8 @@ pub(super) struct ProxyDraft {
     pub rules: RuleSet,
     /// `stick-table`.
     pub table: Option<StickTable>,
+    /// `mysql-role ... cluster NAME` (splicer's extension).
+    pub mysql: Option<super::mysql::RoleDraft>,
 }
 
 /// Applies one keyword line to the section's draft.
@@ -167,6 +169,7 @@ pub(super) const PROXY_KEYWORDS: &[ProxyKeyword] = &[
     kw("mode", Side::Both, true, ProxyDraft::mode),
     kw("bind", Side::Front, false, super::bind::parse),
     kw("default_backend", Side::Front, true, ProxyDraft::default_backend),
+    kw("mysql-role", Side::Back, false, super::mysql::backend_line),
     kw("maxconn", Side::Front, true, ProxyDraft::maxconn),
     kw("rate-limit", Side::Front, true, |p, words, loc, d| {
         match words.get(1).map(String::as_str) {

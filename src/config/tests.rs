@@ -466,6 +466,7 @@ mod identity;
 mod keywords;
 mod log_options;
 mod logs;
+mod mysql;
 mod peers;
 mod tables;
 mod tcp;

@@ -16,6 +16,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         vrrp,
         resolvers,
         peers,
+        mysql,
         mut diags,
         patterns,
         ..
@@ -30,6 +31,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         tables: Vec::new(),
         peers: Vec::new(),
         localpeer: String::new(),
+        mysql_clusters: super::mysql::finish(mysql, &mut diags),
     };
     check_duplicates(&proxies, &mut diags);
     let uids = proxy_uids(&proxies);
@@ -75,6 +77,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
     resolve_tracks(&mut config, &mut diags);
     state_files(&mut config, &proxies);
     link_resolvers(&mut config, &mut diags);
+    super::mysql::link(&mut config, &proxies, &mut diags);
     config.vrrp = super::vrrp::finish(vrrp, &config.backends, &mut diags);
     // `log global` means the global section's lines, wherever it is.
     let drafts = proxies.iter().filter(|p| p.kind.front());
@@ -262,7 +265,7 @@ fn check_duplicates(proxies: &[ProxyDraft], d: &mut Diags) {
 
 /// A `mode http` frontend or listen that only serves the stats page or
 /// Prometheus metrics: the one HTTP thing splicer answers.
-fn stats_only(p: &ProxyDraft) -> bool {
+pub(super) fn stats_only(p: &ProxyDraft) -> bool {
     p.mode_http.is_some()
         && p.kind.front()
         && p.stats.serves()
@@ -384,6 +387,7 @@ fn backend(p: &ProxyDraft, d: &mut Diags) -> Backend {
         balance: p.balance,
         hash_type: p.hash_type,
         servers,
+        mysql: None,
         timeout_connect: p.timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT),
         timeout_server: p.timeouts.server,
         timeout_server_fin: p.timeouts.server_fin,

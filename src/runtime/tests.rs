@@ -42,6 +42,7 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
         tables: vec![],
         peers: vec![],
         localpeer: String::new(),
+        mysql_clusters: vec![],
         backends: vec![Backend {
             name: "b".into(),
             location: Location::default(),
@@ -51,6 +52,7 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
             balance: Balance::RoundRobin,
             hash_type: HashType::MapBased,
             servers,
+            mysql: None,
             timeout_connect: Duration::from_secs(1),
             timeout_server: None,
             timeout_server_fin: None,

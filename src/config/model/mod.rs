@@ -86,6 +86,8 @@ pub struct Config {
     pub peers: Vec<PeersSection>,
     /// The local peer name: `-L`, else `localpeer`, else the host name.
     pub localpeer: String,
+    /// `mysql-cluster NAME` sections (splicer's extension).
+    pub mysql_clusters: Vec<super::mysql::MysqlCluster>,
 }
 
 impl Config {
@@ -538,6 +540,9 @@ pub struct Backend {
     pub balance: Balance,
     pub hash_type: HashType,
     pub servers: Vec<Server>,
+    /// `mysql-role ... cluster NAME`: the cluster monitor decides which
+    /// servers this backend may use.
+    pub mysql: Option<super::mysql::MysqlRole>,
     /// `timeout connect`.
     pub timeout_connect: Duration,
     /// `timeout server`; `None` = no timeout (HAProxy warns).

@@ -88,6 +88,11 @@ fn proxy_keywords() {
         ("srvtcpka-cnt", "srvtcpka-cnt 3"),
         ("srvtcpka-idle", "srvtcpka-idle 1m"),
         ("srvtcpka-intvl", "srvtcpka-intvl 5"),
+        // The cluster it names follows the listen section.
+        (
+            "mysql-role",
+            "mysql-role reader cluster c\nmysql-cluster c\n    user u\n    server s1 127.0.0.1:9000",
+        ),
     ];
     let names = proxy::PROXY_KEYWORDS.iter().map(|k| k.name);
     // A second listener, for `disabled`.
