@@ -350,7 +350,8 @@ fn the_monitor_password_comes_from_the_environment_or_a_file() {
         &cluster_config(&servers(&set), "password \"${DB_MON_PASS}\"", "", ""),
         &format!("export DB_MON_PASS={MON_PASS}"),
     );
-    let file = scratch_dir("mysql-pass").join("mon.pass");
+    let dir = Scratch::new("mysql-pass");
+    let file = dir.0.join("mon.pass");
     std::fs::write(&file, format!("{MON_PASS}\nnot this line\n")).unwrap();
     let from_file = Lb::start(&cluster_config(
         &servers(&set),

@@ -114,8 +114,26 @@ pub fn lag(row: &Row) -> Option<f64> {
 
 /// splicer with a stats socket, in front of a cluster.
 pub struct Lb {
+    // Declared first, dropped first: splicer goes before its socket's
+    // directory.
     pub sp: Splicer,
-    dir: PathBuf,
+    dir: Scratch,
+}
+
+/// A scratch directory removed on drop, also when a test panics before
+/// the value that uses it is complete.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        Scratch(scratch_dir(tag))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl Lb {
@@ -125,10 +143,10 @@ impl Lb {
 
     /// With `shell` run before splicer starts (`export VAR=...`), if any.
     pub fn start_env(rest: &str, shell: &str) -> Lb {
-        let dir = scratch_dir("mysql-lb");
+        let dir = Scratch::new("mysql-lb");
         let global = format!(
             "    stats socket {}/admin.sock level admin\n",
-            dir.display()
+            dir.0.display()
         );
         let cfg = config(&global, "", rest);
         let fes = ["write", "read"];
@@ -137,7 +155,7 @@ impl Lb {
         } else {
             Splicer::start_wrapped(&cfg, &fes, shell)
         };
-        let sock = dir.join("admin.sock");
+        let sock = dir.0.join("admin.sock");
         wait_for("the stats socket", Duration::from_secs(10), || {
             UnixStream::connect(&sock).is_ok()
         });
@@ -153,7 +171,7 @@ impl Lb {
     }
 
     pub fn show(&self) -> String {
-        ask(&self.dir.join("admin.sock"), "show mysql")
+        ask(&self.dir.0.join("admin.sock"), "show mysql")
     }
 
     /// Server `name`'s row of `show mysql` (cluster `db`).
@@ -227,12 +245,6 @@ impl Lb {
             .into_iter()
             .filter(|l| l.contains(b) && l.to_ascii_lowercase().contains("writ"))
             .collect()
-    }
-}
-
-impl Drop for Lb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
