@@ -287,7 +287,10 @@ impl Client {
     pub(crate) fn logged_in(&self) -> bool {
         matches!(self.session.state, State::Idle | State::Query(_))
     }
+}
 
+#[cfg(test)]
+impl Client {
     /// A query waits for its answer, or to be sent.
     pub(crate) fn busy(&self) -> bool {
         matches!(self.session.state, State::Query(_)) || !self.session.queued.is_empty()
