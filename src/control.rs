@@ -32,6 +32,9 @@ pub(crate) enum Control {
     /// `on-marked-up shutdown-backup-sessions`: close the sessions on this
     /// backend's backup servers.
     ShutdownBackups { backend: BackendId },
+    /// Look at the backend queues again: a `mysql-role writer` backend
+    /// stopped holding its sessions (the loop serves queues every turn).
+    Wake,
     /// SIGTTOU: stop listening, keep the sockets and the sessions.
     PauseListeners,
     /// SIGTTIN: listen again.

@@ -66,6 +66,7 @@ pub enum StartError {
     Health(io::Error),
     Dns(io::Error),
     Peers(io::Error),
+    Mysql(io::Error),
     Admin(admin::AdminError),
     AdminThread(io::Error),
     Vrrp(vrrp::VrrpError),
@@ -89,6 +90,7 @@ impl std::fmt::Display for StartError {
             StartError::Health(e) => write!(f, "cannot start the health checker: {e}"),
             StartError::Dns(e) => write!(f, "cannot start the DNS resolver: {e}"),
             StartError::Peers(e) => write!(f, "cannot start the peers thread: {e}"),
+            StartError::Mysql(e) => write!(f, "cannot start the mysql monitor: {e}"),
             StartError::Admin(e) => write!(f, "{e}"),
             StartError::AdminThread(e) => write!(f, "cannot start the runtime API: {e}"),
             StartError::Vrrp(e) => write!(f, "{e}"),
@@ -292,6 +294,7 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
     let checker = health::start(rt.clone(), links.clone()).map_err(StartError::Health)?;
     let resolver = dns::start(rt.clone()).map_err(StartError::Dns)?;
     let peers = peers::start(rt.clone()).map_err(StartError::Peers)?;
+    let mysql = mysql::start(rt.clone(), links.clone()).map_err(StartError::Mysql)?;
     let current = runtime::Current::new(rt.clone());
     let api = admin::start(current.clone(), stats_sockets, links.clone())
         .map_err(StartError::AdminThread)?;
@@ -309,6 +312,7 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
         checker,
         resolver,
         peers,
+        mysql,
         logger,
         retired_loggers: Vec::new(),
         bound: listeners.bound,

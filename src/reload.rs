@@ -153,6 +153,8 @@ pub(crate) struct Supervisor {
     pub resolver: Option<Service>,
     /// The peers thread, when a table is shared with `peers`.
     pub peers: Option<Service>,
+    /// The MySQL cluster monitor, when the config has a `mysql-cluster`.
+    pub mysql: Option<Service>,
     pub logger: Logger,
     /// Logger threads of older configs: they end when the last session of
     /// their config is gone; joined at exit so their lines are written.
@@ -222,6 +224,11 @@ impl Supervisor {
         if let Some(p) = self.peers.take() {
             p.stop();
         }
+        // And the monitor: what it learnt is carried in the cluster view;
+        // the new one logs in again.
+        if let Some(m) = self.mysql.take() {
+            m.stop();
+        }
         let rt = Arc::new(Runtime::reloaded(config, &self.rt));
         // From here on, server events go to the new config's logger.
         let logger = start_logger(&rt).unwrap_or_else(|e| {
@@ -252,6 +259,12 @@ impl Supervisor {
         match crate::peers::start(rt.clone()) {
             Ok(p) => self.peers = p,
             Err(e) => log::error!("cannot start the peers thread: {e}; tables are not shared"),
+        }
+        match crate::mysql::start(rt.clone(), self.links.clone()) {
+            Ok(m) => self.mysql = m,
+            Err(e) => {
+                log::error!("cannot start the mysql monitor: {e}; database roles stay as they were")
+            }
         }
         self.current.set(rt.clone());
         let old = std::mem::replace(&mut self.logger, logger);
@@ -319,6 +332,9 @@ impl Supervisor {
         }
         if let Some(p) = self.peers.take() {
             p.stop();
+        }
+        if let Some(m) = self.mysql.take() {
+            m.stop();
         }
         self.rt.process.set_event_sink(None);
         self.logger.finish();

@@ -12,7 +12,8 @@ use crate::control::ControlLink;
 use crate::runtime::Runtime;
 
 use super::{
-    checks, commands, info, patterns, servers_state, sessions, stat, tables, typed, vrrp, workers,
+    checks, commands, info, mysql, patterns, servers_state, sessions, stat, tables, typed, vrrp,
+    workers,
 };
 
 /// Words kept per command (HAProxy's MAX_CLI_ARGS); the rest are dropped.
@@ -35,6 +36,7 @@ const TABLES: &[&[Command]] = &[
     typed::COMMANDS,
     servers_state::COMMANDS,
     vrrp::COMMANDS,
+    mysql::COMMANDS,
     commands::COMMANDS,
     sessions::COMMANDS,
     workers::COMMANDS,

@@ -179,8 +179,10 @@ const PROCESS: &[(&str, &str, Type, &str)] = &[
 
 /// The query's bit for the stick tables.
 const TABLES: u8 = 0x10;
+/// The query's bit for the MySQL clusters (splicer's `splicer_mysql_*`).
+const MYSQL: u8 = 0x20;
 /// Every scope.
-const ALL: u8 = 0x1f;
+const ALL: u8 = 0x3f;
 
 /// What the query string asks for.
 struct Query {
@@ -200,6 +202,7 @@ fn query(q: &str) -> Query {
             "scope=backend" => scopes |= B << 1,
             "scope=server" => scopes |= S << 1,
             "scope=sticktable" => scopes |= TABLES,
+            "scope=mysql" => scopes |= MYSQL,
             // `scope=*` and `scope=` mean everything, as in HAProxy.
             "scope=*" => scopes |= ALL,
             "no-maint" => no_maint = true,
@@ -255,6 +258,9 @@ pub(super) fn render(rt: &Runtime, query_string: &str) -> String {
     }
     if q.scopes & TABLES != 0 {
         sticktables(rt, &mut out);
+    }
+    if q.scopes & MYSQL != 0 {
+        super::mysql::metrics(rt, &mut out);
     }
     out
 }

@@ -26,6 +26,7 @@ mod info;
 mod listen;
 mod master;
 mod metrics;
+mod mysql;
 mod page;
 mod patterns;
 mod server_addr;

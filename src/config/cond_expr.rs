@@ -18,7 +18,10 @@ pub(super) const HAPROXY_VERSION: &str = "2.6";
 /// list that splicer provides itself. Everything else is false, notably
 /// OPENSSL (splicer terminates no TLS), LUA and PCRE (no scripts, no regex
 /// ACLs), so a config can keep its TLS parts behind `.if feature(OPENSSL)`.
-pub(super) const FEATURES: &[&str] = &["EPOLL", "LINUX_SPLICE", "THREAD", "SYSTEMD"];
+/// `SPLICER` is splicer's own: one file can hold splicer's extensions
+/// (`mysql-cluster`, `mysql-role`) behind `.if feature(SPLICER)` and stay
+/// valid for HAProxy, for which that feature is false.
+pub(super) const FEATURES: &[&str] = &["EPOLL", "LINUX_SPLICE", "THREAD", "SYSTEMD", "SPLICER"];
 
 /// HAProxy's `MAX_CFG_RECURSION`: how deep the parser may go.
 const MAX_DEPTH: i32 = 1024;

@@ -1,8 +1,31 @@
 //! The MySQL/MariaDB cluster monitor: one thread with its own `mio::Poll`
 //! keeps one logged-in connection per server of each `mysql-cluster`
 //! section, reads every server's role, GTID positions and replication lag
-//! each round, and publishes which servers the `role writer` and `role
-//! reader` backends may use through the runtime's atomics. Workers never
-//! wait on it.
+//! each round, and publishes which servers the `mysql-role writer` and
+//! `mysql-role reader` backends may use through the runtime's atomics
+//! (`runtime::mysql`). Workers never wait on it. With `failover auto` it
+//! also promotes a replica when the primary dies, and the runtime API can
+//! ask it for a planned switchover.
+//!
+//! `monitor` is the thread (sockets, rounds, publishing), `observe` the
+//! round's questions and answers, `failover` the runs of statements that
+//! move the primary role. `proto` is the client protocol (sans-IO), over
+//! `packet` (framing and field encodings), `auth` (password scrambles)
+//! and `answer` (OK, ERR and result sets).
 
+mod answer;
+mod auth;
+mod failover;
+mod monitor;
+mod observe;
+mod packet;
 pub(crate) mod proto;
+
+pub(crate) use monitor::start;
+
+#[cfg(test)]
+mod auth_tests;
+#[cfg(test)]
+mod proto_tests;
+#[cfg(test)]
+mod session_tests;

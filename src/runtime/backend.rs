@@ -49,6 +49,10 @@ pub(crate) struct BackendState {
     pub last_change_ms: AtomicU64,
     pub down_ms: AtomicU64,
     pub downs: AtomicU64,
+    /// A `mysql-role writer` backend waiting for its primary (failover,
+    /// switchover): new sessions queue (`timeout queue`) instead of being
+    /// refused.
+    pub held: AtomicBool,
 }
 
 impl BackendState {
@@ -95,6 +99,9 @@ impl BackendState {
         out: &mut Vec<Candidate>,
     ) -> Availability {
         out.clear();
+        if self.held.load(Ordering::Relaxed) {
+            return Availability::Full;
+        }
         let exclude = exclude.map(ServerId::index);
         // Called for every new session: fills `out` directly, no
         // intermediate list. `tier` counts the usable servers of the tier

@@ -33,6 +33,12 @@ impl Runtime {
             }
         }
         carry_tables(&mut rt.rules.tables, &old.rules.tables);
+        for c in &rt.mysql {
+            if let Some(o) = old.mysql.iter().find(|o| o.config.name == c.config.name) {
+                c.carry(o);
+            }
+        }
+        rt.gate_roles();
         for be in &mut rt.backends {
             if let Some(o) = old
                 .backends

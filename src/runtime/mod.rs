@@ -14,6 +14,7 @@ mod backend;
 mod carry;
 mod counters;
 pub(crate) mod events;
+pub(crate) mod mysql;
 mod process;
 mod server;
 pub(crate) mod state_file;
@@ -61,6 +62,8 @@ pub(crate) struct Runtime {
     /// The rule engine: this config's pattern lists (the runtime API edits
     /// them) and the process-scope variables.
     pub rules: crate::rules::Engine,
+    /// `mysql-cluster` sections: what the monitor knows, by index.
+    pub mysql: Vec<Arc<mysql::ClusterState>>,
 }
 
 impl Runtime {
@@ -91,8 +94,14 @@ impl Runtime {
                     last_change_ms: AtomicU64::new(now_ms()),
                     down_ms: AtomicU64::new(0),
                     downs: AtomicU64::new(0),
+                    held: AtomicBool::new(false),
                 }
             })
+            .collect();
+        let mysql = config
+            .mysql_clusters
+            .into_iter()
+            .map(|c| Arc::new(mysql::ClusterState::new(c)))
             .collect();
         let frontends = config
             .frontends
@@ -105,7 +114,7 @@ impl Runtime {
                 paused: AtomicBool::new(false),
             })
             .collect();
-        Runtime {
+        let rt = Runtime {
             process,
             maxconn: AtomicUsize::new(global.maxconn),
             global,
@@ -116,7 +125,10 @@ impl Runtime {
             localpeer: config.localpeer,
             dns_changed: AtomicBool::new(false),
             rules,
-        }
+            mysql,
+        };
+        rt.gate_roles();
+        rt
     }
 
     /// The backend called `name` (dynamic `use_backend`).

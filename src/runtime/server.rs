@@ -147,6 +147,10 @@ pub(crate) struct ServerState {
     /// `disable health` (runtime API): the health thread runs no check of
     /// this server until `enable health`; its state stays as it was.
     pub check_disabled: AtomicBool,
+    /// In a `mysql-role` backend: the cluster monitor does not let this
+    /// server take sessions (not the writer, a lagging replica...). The
+    /// server is then DOWN whatever its health check says.
+    pub(super) role_denied: AtomicBool,
     /// `now_ms()` of the last state change (`lastchg`), and the DOWN time
     /// accumulated before it (`downtime`).
     pub last_change_ms: AtomicU64,
@@ -164,7 +168,7 @@ impl ServerState {
         let admin = self.admin.load(Ordering::Acquire);
         if admin & admin::MAINT != 0 {
             ServerStatus::Maint
-        } else if self.oper() == Oper::Down {
+        } else if self.oper() == Oper::Down || self.role_denied.load(Ordering::Acquire) {
             ServerStatus::Down
         } else if admin & admin::FORCED_DRAIN != 0 || self.oper() == Oper::NoLb {
             ServerStatus::Drain
@@ -196,7 +200,7 @@ impl ServerState {
     /// After a state change: when the status a user sees changed, restarts
     /// `lastchg` and adds the time just spent stopped (DOWN or in
     /// maintenance, as HAProxy counts it) to `downtime`.
-    fn status_changed(&self, before: ServerStatus) {
+    pub(super) fn status_changed(&self, before: ServerStatus) {
         if self.status() == before {
             return;
         }
@@ -363,6 +367,7 @@ impl ServerState {
                 errors: AtomicU32::new(0),
             }),
             check_disabled: AtomicBool::new(false),
+            role_denied: AtomicBool::new(false),
             check: (s.check.enabled || s.check.agent).then(|| {
                 parking_lot::Mutex::new(CheckInfo {
                     rise: s.check.rise,

@@ -219,6 +219,7 @@ impl Worker {
                     let name = rt.backend(backend).server(server).name.clone();
                     self.shutdown_sessions(backend, Cause::ServerDown, |s| s.name == name)
                 }
+                Control::Wake => {}
                 Control::PauseListeners => self.pause_listeners(true),
                 Control::ResumeListeners => self.pause_listeners(false),
                 Control::ShutdownBackups { backend } => {

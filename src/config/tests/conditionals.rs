@@ -69,6 +69,9 @@ fn conditions_evaluate_like_haproxy() {
             true,
         ),
         ("feature we lack", "feature(OPENSSL) || feature(LUA)", false),
+        // HAProxy 2.6 answers false (`haproxy -c` on `.if feature(SPLICER)`
+        // skips the block): splicer's extensions can hide behind it.
+        ("splicer's own", "feature(SPLICER)", true),
         ("feature is a whole name", "feature(SPLICE)", false),
         ("version same", "version_atleast(2.6)", true),
         ("version older", "version_atleast(1.9.16)", true),

@@ -1,0 +1,876 @@
+//! Automatic failover, planned switchover and the rejoin of an old
+//! primary, as runs of statements on the monitor's connections.
+//!
+//! Failover starts only when every guard holds: `failover auto` is on
+//! (and no failed attempt turned it off), a healthy primary was seen since
+//! start, it missed `failover-after` rounds, every replica that answers
+//! has lost it too (IO thread not running, or nothing received, no event
+//! and no heartbeat, for `failover-confirm`: the guard against a partition
+//! between splicer and a live primary), this node is the VRRP MASTER (or
+//! runs no VRRP), and the last failover is older than `failover-block`.
+//! The most advanced replica by GTID applies its relay log
+//! (`MASTER_GTID_WAIT`), is promoted (`STOP SLAVE; RESET SLAVE ALL; SET
+//! GLOBAL read_only=0`), and the other replicas are pointed at it. The old
+//! primary is fenced: never routed writes; when it answers again it is
+//! made read_only and rejoins as a replica of the new one only if its
+//! GTID is not ahead of where the new primary took over.
+//!
+//! While a run goes, the writer backends hold new sessions in their
+//! queue instead of refusing them; they go to the new primary once it is
+//! writable.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::monitor::{Monitor, Outcome};
+use crate::base::clock::now_ms;
+use crate::base::vrrp::State;
+use crate::runtime::mysql::{ClusterView, Failover};
+
+/// How long a promoted replica may take to apply what it received.
+const APPLY_WAIT: Duration = Duration::from_secs(5);
+/// How long a switchover waits for the old primary's sessions to end
+/// before cutting them.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+/// How often a run that waits for something else looks again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// A GTID position: per replication domain, the server and sequence
+/// number of its last transaction (`0-1-42,1-2-7`).
+pub(super) type Gtid = BTreeMap<u32, (u32, u64)>;
+
+pub(super) fn parse_gtid(text: &str) -> Gtid {
+    text.split(',')
+        .filter_map(|g| {
+            let mut it = g.trim().splitn(3, '-');
+            let domain = it.next()?.parse().ok()?;
+            let server = it.next()?.parse().ok()?;
+            let seq = it.next()?.parse().ok()?;
+            Some((domain, (server, seq)))
+        })
+        .collect()
+}
+
+/// `a` has a transaction `b` has not: in some domain its sequence number
+/// is higher.
+pub(super) fn ahead(a: &Gtid, b: &Gtid) -> bool {
+    a.iter()
+        .any(|(d, (_, seq))| b.get(d).is_none_or(|(_, other)| seq > other))
+}
+
+/// Transactions in a position, for ranking replicas.
+fn weight(g: &Gtid) -> u64 {
+    g.values().map(|(_, s)| s).sum()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Any answer but an error.
+    Ok,
+    /// `MASTER_GTID_WAIT` answered 0.
+    Zero,
+    /// A position to keep (`run.pos`).
+    Pos,
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    /// A statement on member `.0` (cluster index); `{pos}` in it is
+    /// replaced by the position read earlier.
+    Sql(usize, String, Expect, Duration),
+    /// Wait until member `.0` has no session left in the writer backends
+    /// (until `.1` at the latest), then cut what is left.
+    Drain(usize, Option<Instant>),
+    /// The new primary is writable: the view says so at once.
+    Promoted,
+    /// The old primary rejoined as a replica: no longer fenced.
+    Rejoined(usize),
+}
+
+#[derive(Debug)]
+struct Run {
+    kind: &'static str,
+    old: usize,
+    new: usize,
+    actions: VecDeque<Action>,
+    /// The front action's statement went out.
+    sent: bool,
+    pos: String,
+    started: Instant,
+    wake: Option<Instant>,
+    reply: Option<crossbeam_channel::Sender<String>>,
+}
+
+/// What moves on a replica's link while it is alive (heartbeats, read
+/// position, received GTID), and when it last moved.
+type Progress = Option<((u64, u64, String), Instant)>;
+
+/// Per cluster: the run in progress, and what the guards remember.
+#[derive(Debug)]
+pub(super) struct Failovers {
+    runs: Vec<Option<Run>>,
+    /// The last member seen as the writer.
+    primary: Vec<Option<usize>>,
+    /// Per member: its replication progress and when it last moved.
+    progress: Vec<Vec<Progress>>,
+    /// The reason failover is waiting, last logged.
+    said: Vec<String>,
+}
+
+impl Failovers {
+    pub(super) fn new(clusters: usize) -> Failovers {
+        Failovers {
+            runs: (0..clusters).map(|_| None).collect(),
+            primary: vec![None; clusters],
+            progress: vec![Vec::new(); clusters],
+            said: vec![String::new(); clusters],
+        }
+    }
+
+    pub(super) fn next_wake(&self) -> Option<Instant> {
+        self.runs.iter().flatten().filter_map(|r| r.wake).min()
+    }
+}
+
+/// `CHANGE MASTER TO` the member at `addr`.
+fn change_master(
+    view_addr: std::net::SocketAddr,
+    user: Option<(&str, &str)>,
+    gtid: &str,
+) -> String {
+    let mut sql = format!(
+        "CHANGE MASTER TO MASTER_HOST='{}', MASTER_PORT={}, MASTER_USE_GTID={gtid}",
+        view_addr.ip(),
+        view_addr.port()
+    );
+    if let Some((u, p)) = user {
+        sql.push_str(&format!(
+            ", MASTER_USER='{}', MASTER_PASSWORD='{}'",
+            escape(u),
+            escape(p)
+        ));
+    }
+    sql
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+impl Monitor {
+    /// Moves cluster `ci`'s failover machinery on: the run in progress,
+    /// or the guards of a new one, and the rejoin of fenced members.
+    pub(super) fn failover_tick(&mut self, ci: usize) {
+        self.track(ci);
+        if self.failovers.runs[ci].is_some() {
+            self.advance(ci);
+            return;
+        }
+        self.rejoin(ci);
+        if let Err(why) = self.may_fail_over(ci) {
+            if !why.is_empty() && self.failovers.said[ci] != why {
+                log::warn!("mysql-cluster {}: {why}", self.rt.mysql[ci].config.name);
+            }
+            self.failovers.said[ci] = why;
+        }
+    }
+
+    /// Remembers the writer, and when each replica's link last moved.
+    fn track(&mut self, ci: usize) {
+        let now = Instant::now();
+        let view = self.rt.mysql[ci].view.lock();
+        if let Some(w) = view.writer {
+            self.failovers.primary[ci] = Some(w);
+        }
+        let progress = &mut self.failovers.progress[ci];
+        progress.resize(view.members.len(), None);
+        for (i, m) in view.members.iter().enumerate() {
+            let Some(c) = m.channels.first() else {
+                progress[i] = None;
+                continue;
+            };
+            let key = (c.heartbeats, c.read_pos, c.gtid_io_pos.clone());
+            if progress[i].as_ref().is_none_or(|(k, _)| *k != key) {
+                progress[i] = Some((key, now));
+            }
+        }
+    }
+
+    /// Starts a failover when every guard holds; else says which does not
+    /// (empty: nothing to do).
+    fn may_fail_over(&mut self, ci: usize) -> Result<(), String> {
+        let c = self.rt.mysql[ci].clone();
+        let cfg = &c.config;
+        let view = c.view.lock();
+        if !cfg.failover || !view.auto || view.busy || view.writer.is_some() {
+            return Err(String::new());
+        }
+        let Some(p) = self.failovers.primary[ci] else {
+            return Err(String::new());
+        };
+        if view.members[p].fails < cfg.failover_after {
+            return Err(String::new());
+        }
+        let old = view.members[p].name.clone();
+        let replicas: Vec<usize> = (0..view.members.len())
+            .filter(|&i| i != p && view.routable(i) && view.source_of(cfg, i) == Some(p))
+            .collect();
+        if replicas.is_empty() {
+            return Err(format!(
+                "primary {old} is not answering and no replica of it answers: no failover"
+            ));
+        }
+        let now = Instant::now();
+        for &r in &replicas {
+            let lost = view.members[r]
+                .channels
+                .first()
+                .is_none_or(|ch| !ch.io_running())
+                || self.failovers.progress[ci][r]
+                    .as_ref()
+                    .is_none_or(|(_, t)| now.duration_since(*t) >= cfg.failover_confirm);
+            if !lost {
+                return Err(format!(
+                    "primary {old} is not answering, but replica {} still hears from it: \
+                     no failover (a partition between splicer and the primary?)",
+                    view.members[r].name
+                ));
+            }
+        }
+        if !self.vrrp_master() {
+            return Err(format!(
+                "primary {old} is lost; this node is not the VRRP MASTER: it follows the roles it sees"
+            ));
+        }
+        if let Some(at) = view.last_failover_ms {
+            let block = cfg.failover_block.as_millis() as u64;
+            if now_ms() < at + block {
+                return Err(format!(
+                    "primary {old} is lost, but the last failover was less than {} s ago: \
+                     no second failover within failover-block",
+                    cfg.failover_block.as_secs()
+                ));
+            }
+        }
+        let best = |i: &usize| {
+            let m = &view.members[*i];
+            let pos = m
+                .channels
+                .first()
+                .map(|c| c.gtid_io_pos.as_str())
+                .unwrap_or("");
+            let pos = if pos.is_empty() { &m.gtid_slave } else { pos };
+            weight(&parse_gtid(pos))
+        };
+        let new = *replicas
+            .iter()
+            .max_by_key(|i| best(i))
+            .unwrap_or(&replicas[0]);
+        let io_pos = view.members[new]
+            .channels
+            .first()
+            .map(|c| c.gtid_io_pos.clone())
+            .unwrap_or_default();
+        let mut actions = VecDeque::new();
+        if !io_pos.is_empty() {
+            actions.push_back(Action::Sql(
+                new,
+                format!(
+                    "SELECT MASTER_GTID_WAIT('{}', {})",
+                    escape(&io_pos),
+                    APPLY_WAIT.as_secs()
+                ),
+                Expect::Zero,
+                APPLY_WAIT + cfg.timeout,
+            ));
+        }
+        promote(&mut actions, new, cfg.timeout);
+        for &r in replicas.iter().filter(|&&r| r != new) {
+            repoint(&mut actions, r, cfg, new, "slave_pos");
+        }
+        drop(view);
+        self.begin(ci, "auto", p, new, actions, None);
+        Ok(())
+    }
+
+    fn vrrp_master(&self) -> bool {
+        let vrrp = &self.rt.process.vrrp;
+        vrrp.is_empty() || vrrp.iter().any(|v| v.status.lock().state == State::Master)
+    }
+
+    fn begin(
+        &mut self,
+        ci: usize,
+        kind: &'static str,
+        old: usize,
+        new: usize,
+        actions: VecDeque<Action>,
+        reply: Option<crossbeam_channel::Sender<String>>,
+    ) {
+        let c = self.rt.mysql[ci].clone();
+        {
+            let mut view = c.view.lock();
+            let (from, to) = (
+                view.members[old].name.clone(),
+                view.members[new].name.clone(),
+            );
+            log::warn!(
+                "mysql-cluster {}: {} from {from} to {to} begins",
+                c.config.name,
+                if kind == "auto" {
+                    "failover"
+                } else {
+                    "switchover"
+                }
+            );
+            view.busy = true;
+            view.last = Some(Failover {
+                kind,
+                from,
+                to,
+                started_unix: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                steps: Vec::new(),
+                result: None,
+                duration_ms: 0,
+            });
+        }
+        for m in 0..self.members.len() {
+            if self.members[m].cluster == ci {
+                self.members[m].outcomes.clear();
+            }
+        }
+        self.failovers.runs[ci] = Some(Run {
+            kind,
+            old,
+            new,
+            actions,
+            sent: false,
+            pos: String::new(),
+            started: Instant::now(),
+            wake: None,
+            reply,
+        });
+        self.reconcile(ci);
+        self.advance(ci);
+    }
+
+    fn step_note(&self, ci: usize, text: String) {
+        let c = &self.rt.mysql[ci];
+        let Some(run) = self.failovers.runs[ci].as_ref() else {
+            return;
+        };
+        let ms = run.started.elapsed().as_millis() as u64;
+        log::info!("mysql-cluster {}: +{ms} ms {text}", c.config.name);
+        if let Some(last) = c.view.lock().last.as_mut() {
+            last.steps.push((ms, text));
+        }
+    }
+
+    /// Runs cluster `ci`'s actions as far as their answers allow.
+    fn advance(&mut self, ci: usize) {
+        loop {
+            let Some(run) = self.failovers.runs[ci].as_mut() else {
+                return;
+            };
+            run.wake = None;
+            let (sent, pos) = (run.sent, run.pos.clone());
+            let Some(action) = run.actions.front().cloned() else {
+                return self.finish(ci, Ok(()));
+            };
+            match action {
+                Action::Sql(i, sql, expect, wait) => {
+                    let sql = sql.replace("{pos}", &escape(&pos));
+                    let m = self.member(ci, i);
+                    if !sent {
+                        self.run_mut(ci, |r| r.sent = true);
+                        self.step_note(ci, format!("{}: {sql}", self.member_name(ci, i)));
+                        if !self.send_with_deadline(m, &sql, wait) {
+                            let why = match self.members[m].outcomes.pop_back() {
+                                Some(Outcome::Error(e)) => e,
+                                _ => "cannot connect".to_string(),
+                            };
+                            let who = self.member_name(ci, i);
+                            return self.finish(ci, Err(format!("{who}: {why}")));
+                        }
+                        continue;
+                    }
+                    let Some(outcome) = self.members[m].outcomes.pop_front() else {
+                        return;
+                    };
+                    let result = match (outcome, expect) {
+                        (Outcome::Error(e), _) => Err(e),
+                        (Outcome::Rows(rs), Expect::Zero) => {
+                            match rs.rows.first().and_then(|r| r.first()).cloned().flatten() {
+                                Some(v) if v == "0" => Ok(()),
+                                v => Err(format!(
+                                    "did not catch up within {} s (MASTER_GTID_WAIT gave {})",
+                                    APPLY_WAIT.as_secs(),
+                                    v.unwrap_or_else(|| "NULL".into())
+                                )),
+                            }
+                        }
+                        (Outcome::Rows(rs), Expect::Pos) => {
+                            let pos = rs.rows.first().and_then(|r| r.first()).cloned().flatten();
+                            self.run_mut(ci, |r| r.pos = pos.unwrap_or_default());
+                            Ok(())
+                        }
+                        _ => Ok(()),
+                    };
+                    if let Err(e) = result {
+                        let who = self.member_name(ci, i);
+                        return self.finish(ci, Err(format!("{who}: {sql}: {e}")));
+                    }
+                    self.run_mut(ci, |r| {
+                        r.actions.pop_front();
+                        r.sent = false;
+                    });
+                }
+                Action::Drain(i, until) => {
+                    let now = Instant::now();
+                    let until = until.unwrap_or(now + DRAIN_WAIT);
+                    self.run_mut(ci, |r| {
+                        if let Some(Action::Drain(_, u)) = r.actions.front_mut() {
+                            *u = Some(until);
+                        }
+                    });
+                    let left = self.writer_sessions(ci, i);
+                    if left > 0 && now < until {
+                        self.run_mut(ci, |r| r.wake = Some(now + POLL));
+                        return;
+                    }
+                    if left > 0 {
+                        self.step_note(ci, format!("{left} sessions left on the old primary: cut"));
+                        self.cut_writer_sessions(ci, i);
+                    }
+                    self.run_mut(ci, |r| {
+                        r.actions.pop_front();
+                    });
+                }
+                Action::Promoted => {
+                    self.promoted(ci);
+                    self.run_mut(ci, |r| {
+                        r.actions.pop_front();
+                    });
+                    self.release(ci);
+                }
+                Action::Rejoined(i) => {
+                    self.rt.mysql[ci].view.lock().members[i].fenced = None;
+                    self.run_mut(ci, |r| {
+                        r.actions.pop_front();
+                    });
+                }
+            }
+        }
+    }
+
+    fn run_mut(&mut self, ci: usize, f: impl FnOnce(&mut Run)) {
+        if let Some(run) = self.failovers.runs[ci].as_mut() {
+            f(run);
+        }
+    }
+
+    /// The new primary is writable: the view says so at once, so the
+    /// writers use it before the next round; a failed-over old primary is
+    /// fenced.
+    fn promoted(&mut self, ci: usize) {
+        let Some(run) = self.failovers.runs[ci].as_ref() else {
+            return;
+        };
+        let (old, new, kind, pos) = (run.old, run.new, run.kind, run.pos.clone());
+        {
+            let mut view = self.rt.mysql[ci].view.lock();
+            let newm = &mut view.members[new];
+            newm.read_only = Some(false);
+            newm.channels.clear();
+            let name = newm.name.clone();
+            if kind == "auto" {
+                view.members[old].fenced =
+                    Some(format!("old primary; {name} was promoted in its place"));
+            } else {
+                // A switchover's old primary is read_only already and is
+                // repointed in the same run.
+                view.members[old].read_only = Some(true);
+            }
+            view.promoted_at = Some(pos);
+            view.last_failover_ms = Some(now_ms());
+        }
+        self.failovers.primary[ci] = Some(new);
+        self.step_note(ci, format!("{} is the primary", self.member_name(ci, new)));
+    }
+
+    /// Ends the writers' hold: the view is no longer busy; roles published.
+    fn release(&mut self, ci: usize) {
+        self.rt.mysql[ci].view.lock().busy = false;
+        self.reconcile(ci);
+    }
+
+    fn finish(&mut self, ci: usize, result: Result<(), String>) {
+        let Some(run) = self.failovers.runs[ci].take() else {
+            return;
+        };
+        let c = self.rt.mysql[ci].clone();
+        let ms = run.started.elapsed().as_millis() as u64;
+        if run.kind == "rejoin" {
+            let mut view = c.view.lock();
+            let (old, new) = (
+                view.members[run.old].name.clone(),
+                view.members[run.new].name.clone(),
+            );
+            match result {
+                Ok(()) => log::warn!(
+                    "mysql-cluster {}: {old} rejoined as a replica of {new} in {ms} ms",
+                    c.config.name
+                ),
+                Err(e) => {
+                    log::error!(
+                        "mysql-cluster {}: {old} could not rejoin as a replica of {new}: {e}; it stays out",
+                        c.config.name
+                    );
+                    view.members[run.old].fenced =
+                        Some(format!("diverged or broken: rejoin failed: {e}"));
+                }
+            }
+            return;
+        }
+        let word = if run.kind == "auto" {
+            "failover"
+        } else {
+            "switchover"
+        };
+        let answer = {
+            let mut view = c.view.lock();
+            view.busy = false;
+            if let Some(last) = view.last.as_mut() {
+                last.result = Some(result.clone());
+                last.duration_ms = ms;
+            }
+            match &result {
+                Ok(()) => {
+                    view.failovers += 1;
+                    log::warn!(
+                        "mysql-cluster {}: {word} from {} to {} done in {ms} ms",
+                        c.config.name,
+                        view.members[run.old].name,
+                        view.members[run.new].name
+                    );
+                    format!(
+                        "{word} from {} to {} done in {ms} ms\n",
+                        view.members[run.old].name, view.members[run.new].name
+                    )
+                }
+                Err(e) => {
+                    if run.kind == "auto" {
+                        view.auto = false;
+                        view.auto_off = Some(format!("the failover at {ms} ms failed: {e}"));
+                    }
+                    log::error!(
+                        "mysql-cluster {}: {word} from {} to {} failed after {ms} ms: {e}{}",
+                        c.config.name,
+                        view.members[run.old].name,
+                        view.members[run.new].name,
+                        if run.kind == "auto" {
+                            "; automatic failover is now off"
+                        } else {
+                            ""
+                        }
+                    );
+                    format!("{word} failed: {e}\n")
+                }
+            }
+        };
+        if let Some(reply) = run.reply {
+            let _ = reply.send(answer);
+        }
+        self.reconcile(ci);
+    }
+
+    fn member_name(&self, ci: usize, i: usize) -> String {
+        self.rt.mysql[ci].config.servers[i].name.clone()
+    }
+
+    /// Sessions on member `i` in the backends that write to cluster `ci`.
+    fn writer_sessions(&self, ci: usize, i: usize) -> usize {
+        self.writer_servers(ci, i)
+            .map(|(b, s)| self.rt.backend(b).server(s).active.get())
+            .sum()
+    }
+
+    fn writer_servers(
+        &self,
+        ci: usize,
+        i: usize,
+    ) -> impl Iterator<Item = (crate::base::ids::BackendId, crate::base::ids::ServerId)> + '_ {
+        self.rt.backends.iter().flat_map(move |be| {
+            let binding = be
+                .config
+                .mysql
+                .as_ref()
+                .filter(|b| b.cluster == ci && b.role == crate::config::Role::Writer);
+            binding
+                .into_iter()
+                .flat_map(|b| b.servers.iter().enumerate())
+                .filter(move |(_, m)| **m == i)
+                .map(move |(si, _)| (be.id, crate::base::ids::ServerId::new(si)))
+        })
+    }
+
+    fn cut_writer_sessions(&mut self, ci: usize, i: usize) {
+        let cuts: Vec<_> = self.writer_servers(ci, i).collect();
+        self.cut(cuts);
+    }
+
+    /// `mysql switchover`: the current primary hands over to `to` (or the
+    /// most advanced fresh replica) with no write lost: the writers hold
+    /// new sessions, the old primary's end (or are cut after a while), it
+    /// turns read_only, the new one catches up to its last transaction and
+    /// is promoted, the others (the old primary included) follow it.
+    pub(super) fn switchover(
+        &mut self,
+        ci: usize,
+        to: Option<String>,
+        reply: crossbeam_channel::Sender<String>,
+    ) {
+        let c = self.rt.mysql[ci].clone();
+        let cfg = &c.config;
+        let plan = {
+            let view = c.view.lock();
+            plan_switchover(&view, cfg, to.as_deref())
+        };
+        let (old, new, others) = match plan {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = reply.send(format!("{e}\n"));
+                return;
+            }
+        };
+        let mut actions = VecDeque::new();
+        actions.push_back(Action::Drain(old, None));
+        let t = cfg.timeout;
+        actions.push_back(Action::Sql(
+            old,
+            "SET GLOBAL read_only=1".into(),
+            Expect::Ok,
+            t,
+        ));
+        actions.push_back(Action::Sql(
+            old,
+            "SELECT @@gtid_binlog_pos".into(),
+            Expect::Pos,
+            t,
+        ));
+        actions.push_back(Action::Sql(
+            new,
+            format!(
+                "SELECT MASTER_GTID_WAIT('{{pos}}', {})",
+                APPLY_WAIT.as_secs()
+            ),
+            Expect::Zero,
+            APPLY_WAIT + t,
+        ));
+        promote(&mut actions, new, t);
+        for r in others {
+            repoint(&mut actions, r, cfg, new, "slave_pos");
+        }
+        repoint(&mut actions, old, cfg, new, "current_pos");
+        self.begin(ci, "switchover", old, new, actions, Some(reply));
+    }
+
+    /// A fenced member that answers again: made read_only, then rejoined
+    /// as a replica of the primary if its GTID is not ahead of where the
+    /// primary took over; else kept out, said once.
+    fn rejoin(&mut self, ci: usize) {
+        let c = self.rt.mysql[ci].clone();
+        let cfg = &c.config;
+        let mut view = c.view.lock();
+        let Some(primary) = view.writer else { return };
+        let promoted_at = parse_gtid(view.promoted_at.as_deref().unwrap_or(""));
+        for i in 0..view.members.len() {
+            let m = &view.members[i];
+            if m.fenced.is_none() || !m.answered || i == primary {
+                continue;
+            }
+            if m.fenced
+                .as_deref()
+                .is_some_and(|f| f.starts_with("diverged"))
+            {
+                continue;
+            }
+            let mine = parse_gtid(&m.gtid_binlog);
+            if ahead(&mine, &promoted_at) {
+                let why = format!(
+                    "diverged: its GTID {} is ahead of {} where {} took over; rebuild it from the primary",
+                    m.gtid_binlog,
+                    view.promoted_at.as_deref().unwrap_or(""),
+                    view.members[primary].name
+                );
+                log::error!("mysql-cluster {}: {} is kept out: {why}", cfg.name, m.name);
+                view.members[i].fenced = Some(why);
+                continue;
+            }
+            if cfg.replication_user.is_none() {
+                let why =
+                    "old primary; no replication-user in the config to rejoin it as a replica";
+                if m.fenced.as_deref() != Some(why) {
+                    log::warn!("mysql-cluster {}: {} is kept out: {why}", cfg.name, m.name);
+                    view.members[i].fenced = Some(why.to_string());
+                }
+                continue;
+            }
+            log::warn!(
+                "mysql-cluster {}: {} is back; it rejoins as a replica of {}",
+                cfg.name,
+                m.name,
+                view.members[primary].name
+            );
+            let mut actions = VecDeque::new();
+            actions.push_back(Action::Sql(
+                i,
+                "SET GLOBAL read_only=1".into(),
+                Expect::Ok,
+                cfg.timeout,
+            ));
+            repoint(&mut actions, i, cfg, primary, "current_pos");
+            actions.push_back(Action::Rejoined(i));
+            drop(view);
+            self.failovers.runs[ci] = Some(Run {
+                kind: "rejoin",
+                old: i,
+                new: primary,
+                actions,
+                sent: false,
+                pos: String::new(),
+                started: Instant::now(),
+                wake: None,
+                reply: None,
+            });
+            for m in 0..self.members.len() {
+                if self.members[m].cluster == ci {
+                    self.members[m].outcomes.clear();
+                }
+            }
+            self.advance(ci);
+            return;
+        }
+    }
+
+    /// Answers a runtime API request.
+    pub(super) fn request(&mut self, ci: usize, request: crate::runtime::mysql::Request) {
+        match request {
+            crate::runtime::mysql::Request::Switchover { to, reply } => {
+                if self.failovers.runs[ci].is_some() {
+                    let _ = reply.send("a failover or switchover is already running\n".into());
+                    return;
+                }
+                self.switchover(ci, to, reply);
+            }
+        }
+    }
+}
+
+/// `STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=0` on `new`, then its
+/// position, which becomes `promoted_at`.
+fn promote(actions: &mut VecDeque<Action>, new: usize, t: Duration) {
+    for sql in ["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only=0"] {
+        actions.push_back(Action::Sql(new, sql.into(), Expect::Ok, t));
+    }
+    actions.push_back(Action::Sql(
+        new,
+        "SELECT @@gtid_current_pos".into(),
+        Expect::Pos,
+        t,
+    ));
+    actions.push_back(Action::Promoted);
+}
+
+/// Points member `r` at `primary`.
+fn repoint(
+    actions: &mut VecDeque<Action>,
+    r: usize,
+    cfg: &crate::config::MysqlCluster,
+    primary: usize,
+    gtid: &str,
+) {
+    let user = cfg
+        .replication_user
+        .as_deref()
+        .map(|u| (u, cfg.replication_password.0.as_str()));
+    let addr = cfg.servers[primary].addr;
+    let t = cfg.timeout;
+    actions.push_back(Action::Sql(r, "STOP SLAVE".into(), Expect::Ok, t));
+    actions.push_back(Action::Sql(
+        r,
+        change_master(addr, user, gtid),
+        Expect::Ok,
+        t,
+    ));
+    actions.push_back(Action::Sql(r, "START SLAVE".into(), Expect::Ok, t));
+}
+
+/// Who hands over to whom in a switchover, and who else follows.
+fn plan_switchover(
+    view: &ClusterView,
+    cfg: &crate::config::MysqlCluster,
+    to: Option<&str>,
+) -> Result<(usize, usize, Vec<usize>), String> {
+    if view.busy {
+        return Err("a failover or switchover is already running".into());
+    }
+    let Some(old) = view.writer else {
+        return Err("no primary to switch over from".into());
+    };
+    let replicas: Vec<usize> = (0..view.members.len())
+        .filter(|&i| i != old && view.routable(i) && view.source_of(cfg, i) == Some(old))
+        .collect();
+    let new = match to {
+        Some(name) => {
+            let Some(i) = view.members.iter().position(|m| m.name == name) else {
+                return Err(format!(
+                    "no server '{name}' in mysql-cluster '{}'",
+                    cfg.name
+                ));
+            };
+            if !replicas.contains(&i) {
+                return Err(format!(
+                    "'{name}' is not a replica of the primary that answers; cannot promote it"
+                ));
+            }
+            i
+        }
+        None => *replicas
+            .iter()
+            .max_by_key(|&&i| weight(&parse_gtid(&view.members[i].gtid_current)))
+            .ok_or_else(|| "no replica of the primary answers; nobody to promote".to_string())?,
+    };
+    let others = replicas.into_iter().filter(|&r| r != new).collect();
+    Ok((old, new, others))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gtid_positions() {
+        let g = parse_gtid("0-1-42,1-2-7");
+        assert_eq!(g.get(&0), Some(&(1, 42)));
+        assert_eq!(g.get(&1), Some(&(2, 7)));
+        assert!(parse_gtid("").is_empty());
+        assert!(parse_gtid("garbage,0-x-1").is_empty());
+        let cases = [
+            ("0-1-42", "0-1-42", false),
+            ("0-1-42", "0-2-43", false),
+            ("0-1-43", "0-2-42", true),
+            ("0-1-1,1-1-5", "0-1-9", true),
+            ("", "0-1-9", false),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(
+                ahead(&parse_gtid(a), &parse_gtid(b)),
+                want,
+                "{a} ahead of {b}"
+            );
+        }
+    }
+}
