@@ -86,7 +86,8 @@ pub fn parse_show_mysql(text: &str) -> Result<Vec<Row>, String> {
         return Err(format!("an empty header in {text:?}"));
     };
     let mut rows = Vec::new();
-    for line in lines {
+    // Other `#` lines (a cluster's summary) are no server's.
+    for line in lines.filter(|l| !l.starts_with('#')) {
         let mut row = Row::new();
         let mut rest = line.trim();
         for name in first {
