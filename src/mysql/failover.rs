@@ -699,6 +699,11 @@ impl Monitor {
     /// as a replica of the primary if its GTID is not ahead of where the
     /// primary took over; else kept out, said once.
     fn rejoin(&mut self, ci: usize) {
+        // As for failover, one node acts: two repointing the same server
+        // at once would race.
+        if !self.vrrp_master() {
+            return;
+        }
         let c = self.rt.mysql[ci].clone();
         let cfg = &c.config;
         let mut view = c.view.lock();
