@@ -274,6 +274,7 @@ drill_lab_db_replica_kill() {
 # in mysql-write as a disabled backup for this).
 lab_root_sql() { mariadb --no-defaults -S "$TMP/lab/$1/mysqld.sock" -uroot -N -B -e "$2"; }
 lab_cli() { python3 "$LAB_HELPER" cli "$TMP/lab/$1/admin.sock" "$2"; }
+lab_semi_sync() { lab_root_sql "$1" "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_$2'" | cut -f2; }
 
 drill_db_primary_kill() {
     require mariadb:mariadb-client
@@ -290,7 +291,14 @@ drill_db_primary_kill() {
         python3 "$HELPER" mysql "$LAB_VIP:3307" "$secs" 1 "$TMP/reads.tsv" &
     local reader=$!
     PIDS+=("$reader")
+    # Semi-synchronous replication (scripts/lab): db1 acknowledges a write
+    # only once db2 has it, unless it waited 1 s for db2 and went on alone
+    # (Rpl_semi_sync_master_no_tx counts those).
+    local async0 async1 semi
+    async0=$(lab_semi_sync db1 no_tx)
     sleep "$KILL_AFTER"
+    semi=$(lab_semi_sync db1 status)
+    async1=$(lab_semi_sync db1 no_tx)
     local t_kill t_down t_promoted t_switch
     t_kill=$EPOCHREALTIME
     T_KILL=$t_kill
@@ -354,7 +362,8 @@ drill_db_primary_kill() {
         "switch -> first acknowledged write" "${R[w.first_ok_after_switch_ms]} ms" \
         "writes after the switch" "acknowledged by: ${R[w.ok_after_switch]}; ${R[w.failed_after_switch]} failed" \
         "reads through :3307" "${R[ok]} ok ($(lab_names <<<"${R[by_server]}")), ${R[errors]} failed$(first_error)" \
-        "writes db1 acknowledged, missing on db2" "$lost of $acked (asynchronous replication: a crash may lose the last ones)"
+        "semi-sync on db1 just before the kill" "Rpl_semi_sync_master_status $semi; $((async1 - async0)) writes committed without db2's ack meanwhile" \
+        "writes db1 acknowledged, missing on db2" "$lost of $acked"
 
     local failures=()
     [ "${R[w.ok_before_kill]}" != none ] || failures+=("no write succeeded before the kill")
@@ -366,6 +375,11 @@ drill_db_primary_kill() {
     [ "${R[w.first_ok_after_switch_ms]}" != none ] && [ "${R[w.first_ok_after_switch_ms]}" -le 1000 ] ||
         failures+=("the first write after the switch took ${R[w.first_ok_after_switch_ms]} ms (target 1000 ms)")
     [ "${R[errors]}" = 0 ] || failures+=("${R[errors]} reads through :3307 failed (first: ${R[first_error]})")
+    # What semi-sync promises: while db1 waited for db2's ack (status ON,
+    # no write went on alone), a crash of db1 loses no acknowledged write.
+    if [ "$semi" = ON ] && [ "$async1" = "$async0" ]; then
+        [ "$lost" = 0 ] || failures+=("$lost writes db1 acknowledged with db2's ack are missing on db2")
+    fi
     lab_verdict "${failures[@]}"
 }
 

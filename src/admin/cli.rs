@@ -36,13 +36,13 @@ const TABLES: &[&[Command]] = &[
     typed::COMMANDS,
     servers_state::COMMANDS,
     vrrp::COMMANDS,
-    mysql::COMMANDS,
     commands::COMMANDS,
     sessions::COMMANDS,
     workers::COMMANDS,
     checks::COMMANDS,
     patterns::COMMANDS,
     tables::COMMANDS,
+    mysql::COMMANDS,
 ];
 
 fn all() -> impl Iterator<Item = &'static Command> {
@@ -501,6 +501,8 @@ mod tests {
             "show table",
             "clear table",
             "set table",
+            "show mysql",
+            "mysql switchover",
         ];
         assert_eq!(order, want);
     }

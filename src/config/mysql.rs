@@ -189,6 +189,21 @@ pub(super) fn keyword(draft: &mut Draft, words: &[String], loc: &Location, d: &m
                 "unknown keyword '{key}' in 'mysql-cluster' section{hint}"
             ))
         }
+        // `password "${PASS}"` with PASS unset or empty: the empty
+        // password, which MySQL allows; said, since it is rarely meant.
+        "password" | "replication-password" if words.len() == 1 => {
+            d.warn(
+                loc,
+                format!("'{key}' is empty (an unset environment variable?): the account logs in without a password"),
+            );
+            let empty = Secret::default();
+            if key == "password" {
+                c.password = empty;
+            } else {
+                c.replication_password = empty;
+            }
+            Ok(())
+        }
         _ => match &words[1..] {
             [] => Err(format!("'{key}' expects an argument.")),
             [_, extra, ..] => Err(format!(

@@ -85,6 +85,8 @@ enum Action {
     Promoted,
     /// The old primary rejoined as a replica: no longer fenced.
     Rejoined(usize),
+    /// A line for the timeline.
+    Note(String),
 }
 
 #[derive(Debug)]
@@ -288,7 +290,17 @@ impl Monitor {
         for &r in replicas.iter().filter(|&&r| r != new) {
             repoint(&mut actions, r, cfg, new, "slave_pos");
         }
+        // Semi-sync is what puts an acknowledged write on a replica before
+        // the client hears OK; the timeline says whether it was on.
+        let semi = match view.members[p].semi_master {
+            Some(true) => "on: every acknowledged write is on a replica",
+            Some(false) => "OFF: writes acknowledged just before the crash may be lost",
+            None => "unknown",
+        };
         drop(view);
+        actions.push_front(Action::Note(format!(
+            "{old} was lost; its semi-sync was {semi}"
+        )));
         self.begin(ci, "auto", p, new, actions, None);
         Ok(())
     }
@@ -454,6 +466,12 @@ impl Monitor {
                         r.actions.pop_front();
                     });
                     self.release(ci);
+                }
+                Action::Note(text) => {
+                    self.step_note(ci, text);
+                    self.run_mut(ci, |r| {
+                        r.actions.pop_front();
+                    });
                 }
                 Action::Rejoined(i) => {
                     self.rt.mysql[ci].view.lock().members[i].fenced = None;
@@ -681,6 +699,11 @@ impl Monitor {
     /// as a replica of the primary if its GTID is not ahead of where the
     /// primary took over; else kept out, said once.
     fn rejoin(&mut self, ci: usize) {
+        // As for failover, one node acts: two repointing the same server
+        // at once would race.
+        if !self.vrrp_master() {
+            return;
+        }
         let c = self.rt.mysql[ci].clone();
         let cfg = &c.config;
         let mut view = c.view.lock();

@@ -394,3 +394,319 @@ fn pem_certificate(text: &str) -> Option<&str> {
     let len = text[start..].find(end)? + end.len();
     Some(&text[start..start + len])
 }
+
+/// The application tier: a PHP page on web1-3 (PHP-FPM behind each
+/// Nginx) that writes a visit through VIP:3306 and counts the visits
+/// through VIP:3307, as the seeds' application does; db1 and db2 in
+/// semi-synchronous replication (AFTER_SYNC), both started read-only
+/// (fencing: db1 is made writable at bootstrap, and again by hand after a
+/// restart); the cluster monitor's account, which can switch the roles
+/// of db1 and db2 and back on its own.
+#[test]
+fn lab_app_page_writes_on_db1_reads_from_db2_semi_synchronously() {
+    let test = "lab_app_page_writes_on_db1_reads_from_db2_semi_synchronously";
+    if !netns::can_run(test) {
+        return;
+    }
+    let tools = [
+        "nginx",
+        "mariadbd",
+        "mariadb-install-db",
+        "mariadb",
+        "curl",
+        "dnsmasq",
+        "openssl",
+    ];
+    if require_tools(test, &tools).is_none() || !php_fpm_installed(test) {
+        return;
+    }
+    let lab = Lab {
+        name: format!("fba{}", std::process::id()),
+        dir: scratch_dir("lab-app").join("state"),
+    };
+    let started = Instant::now();
+    let up = lab.ok(&["up"]);
+    eprintln!("scripts/lab up took {:?}:\n{up}", started.elapsed());
+    assert!(up.contains("visit.php: web: web"), "{up}");
+
+    // Fencing: both servers start read-only (their my.cnf); `up` made db1
+    // writable, as the operator's bootstrap; db2 stays read-only.
+    for db in ["db1", "db2"] {
+        let cnf = std::fs::read_to_string(lab.dir.join(db).join("my.cnf")).unwrap();
+        assert!(cnf.lines().any(|l| l == "read-only = 1"), "{db}:\n{cnf}");
+    }
+    assert_eq!(lab.root_sql("db1", "SELECT @@read_only"), "0");
+    assert_eq!(lab.root_sql("db2", "SELECT @@read_only"), "1");
+
+    // Semi-synchronous replication, enabled on both sides of both servers
+    // (either may be the primary after a failover); db1 waits for db2's
+    // acknowledgement now.
+    for db in ["db1", "db2"] {
+        assert_eq!(
+            lab.root_sql(
+                db,
+                "SELECT @@rpl_semi_sync_master_enabled, @@rpl_semi_sync_slave_enabled, \
+                 @@rpl_semi_sync_master_wait_point, @@gtid_strict_mode, @@log_slave_updates, \
+                 @@sync_binlog, @@slave_net_timeout"
+            ),
+            "1\t1\tAFTER_SYNC\t1\t1\t1\t2",
+            "{db}"
+        );
+    }
+    assert_eq!(lab.status_var("db2", "Rpl_semi_sync_slave_status"), "ON");
+    assert_eq!(lab.status_var("db1", "Rpl_semi_sync_master_status"), "ON");
+    assert_eq!(lab.status_var("db1", "Rpl_semi_sync_master_clients"), "1");
+
+    // The page through the VIP: each request is one visit more, written
+    // on db1 and acknowledged by db2 before the page answers, then read
+    // from db2 (the page waits for its own write's GTID there).
+    let acked = |lab: &Lab| -> u64 {
+        lab.status_var("db1", "Rpl_semi_sync_master_yes_tx")
+            .parse()
+            .unwrap()
+    };
+    let acked_before = acked(&lab);
+    let mut last: Option<u64> = None;
+    for i in 0..6 {
+        let https = i == 5;
+        let (code, page) = lab.visit(https);
+        assert_eq!(code, 200, "{page}");
+        let web = field(&page, "web");
+        assert!(["web1", "web2", "web3"].contains(&web), "{page}");
+        assert_eq!(field(&page, "write"), "db1", "{page}");
+        assert_eq!(field(&page, "read"), "db2", "{page}");
+        assert!(field(&page, "gtid").starts_with("0-1-"), "{page}");
+        assert!(!page.contains("lag:"), "{page}");
+        let visits: u64 = field(&page, "visits").parse().unwrap();
+        if let Some(prev) = last {
+            assert_eq!(visits, prev + 1, "one visit per request:\n{page}");
+        }
+        last = Some(visits);
+    }
+    assert!(
+        acked(&lab) >= acked_before + 6,
+        "every write acknowledged by db2 (Rpl_semi_sync_master_yes_tx)"
+    );
+    let visits = last.unwrap().to_string();
+    wait_for("db2 has every visit", Duration::from_secs(10), || {
+        lab.root_sql("db2", "SELECT COUNT(*) FROM foobar.visits") == visits
+    });
+
+    // The monitor's account, from each load balancer: it reads the state
+    // of both servers ...
+    for lb in ["lb1", "lb2"] {
+        for (db, addr) in [("db1", DB1), ("db2", DB2)] {
+            let out = lab.monitor(
+                lb,
+                addr,
+                "SELECT @@report_host, @@read_only, @@gtid_current_pos <> ''; \
+                 SHOW ALL SLAVES STATUS; SHOW BINLOG STATUS; SHOW PROCESSLIST; \
+                 SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_%_status'",
+            );
+            assert!(out.starts_with(&format!("{db}\t")), "{lb} -> {db}:\n{out}");
+        }
+    }
+    // ... and switches the roles over and back by itself: fence the
+    // primary, wait for the replica to have all of it, promote the
+    // replica, make the old primary its replica.
+    lab.switch_over(DB1, DB2);
+    assert_eq!(lab.root_sql("db2", "SELECT @@read_only"), "0");
+    assert_eq!(lab.root_sql("db1", "SELECT @@read_only"), "1");
+    wait_for(
+        "db1 as a semi-synchronous replica of db2",
+        Duration::from_secs(10),
+        || {
+            lab.status_var("db1", "Rpl_semi_sync_slave_status") == "ON"
+                && lab.status_var("db2", "Rpl_semi_sync_master_clients") == "1"
+        },
+    );
+    lab.switch_over(DB2, DB1);
+    wait_for(
+        "db2 as a semi-synchronous replica of db1 again",
+        Duration::from_secs(10),
+        || {
+            lab.status_var("db2", "Rpl_semi_sync_slave_status") == "ON"
+                && lab.status_var("db1", "Rpl_semi_sync_master_status") == "ON"
+        },
+    );
+    let (code, page) = lab.visit(false);
+    assert_eq!(code, 200, "{page}");
+    assert_eq!(field(&page, "write"), "db1", "{page}");
+
+    // A restarted primary comes back read-only: the page's writes fail
+    // (503, the server's error) until the operator makes it writable.
+    lab.ok(&["stop", "db1"]);
+    lab.ok(&["start", "db1"]);
+    assert_eq!(lab.root_sql("db1", "SELECT @@read_only"), "1");
+    let mut page = String::new();
+    wait_for(
+        "the page's write refused by a read-only db1",
+        Duration::from_secs(20),
+        || {
+            let (code, p) = lab.visit(false);
+            page = p;
+            code == 503 && page.contains("read-only")
+        },
+    );
+    assert!(page.contains("error: 1290 "), "{page}");
+    lab.root_sql("db1", "SET GLOBAL read_only = 0");
+    wait_for(
+        "the page writing on db1 again",
+        Duration::from_secs(20),
+        || {
+            let (code, p) = lab.visit(false);
+            page = p;
+            code == 200 && field(&page, "write") == "db1"
+        },
+    );
+
+    let status = lab.ok(&["status"]);
+    assert!(
+        status.contains("visit.php from client: web: web") && status.contains("; HTTP 200"),
+        "{status}"
+    );
+}
+
+const DB1: &str = "198.51.100.31";
+const DB2: &str = "198.51.100.32";
+
+/// One `key: value` line of the application page.
+fn field<'a>(page: &'a str, key: &str) -> &'a str {
+    page.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
+        .unwrap_or_else(|| panic!("no '{key}:' line in the page:\n{page}"))
+}
+
+/// Debian's PHP-FPM, versioned (php-fpm8.2): skipped outside CI when
+/// missing, as `require_tools` does.
+fn php_fpm_installed(test: &str) -> bool {
+    let found = ["/usr/sbin", "/usr/local/sbin", "/usr/bin"]
+        .iter()
+        .any(|d| {
+            std::fs::read_dir(d).is_ok_and(|mut entries| {
+                entries.any(|e| {
+                    e.is_ok_and(|e| {
+                        e.file_name()
+                            .to_str()
+                            .and_then(|n| n.strip_prefix("php-fpm"))
+                            .is_some_and(|v| v.contains('.'))
+                    })
+                })
+            })
+        });
+    if !found {
+        assert!(
+            !crate::common::in_ci(),
+            "{test}: php-fpm is not installed (scripts/test installs it)"
+        );
+        eprintln!("SKIPPED {test}: php-fpm is not installed");
+    }
+    found
+}
+
+impl Lab {
+    /// `sql` as root on HOST's MariaDB (its Unix socket): the output,
+    /// trimmed.
+    fn root_sql(&self, host: &str, sql: &str) -> String {
+        let sock = self.dir.join(host).join("mysqld.sock");
+        let out = self.run(&[
+            "exec",
+            host,
+            "mariadb",
+            "--no-defaults",
+            "-S",
+            sock.to_str().unwrap(),
+            "-uroot",
+            "-N",
+            "-B",
+            "-e",
+            sql,
+        ]);
+        assert!(out.status.success(), "{host}: {sql}:\n{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// One value of HOST's SHOW GLOBAL STATUS.
+    fn status_var(&self, host: &str, name: &str) -> String {
+        let row = self.root_sql(host, &format!("SHOW GLOBAL STATUS LIKE '{name}'"));
+        row.split('\t').nth(1).unwrap_or_default().to_string()
+    }
+
+    /// `sql` as the cluster monitor (the lab's DB_MON_USER/DB_MON_PASS),
+    /// from the load balancer LB to the database at ADDR.
+    fn monitor(&self, lb: &str, addr: &str, sql: &str) -> String {
+        let out = self.run(&[
+            "exec",
+            lb,
+            "mariadb",
+            "--no-defaults",
+            "-h",
+            addr,
+            "-usplicer",
+            "-pfoobar-monitor",
+            "-N",
+            "-B",
+            "-e",
+            sql,
+        ]);
+        assert!(
+            out.status.success(),
+            "the monitor on {lb} -> {addr}: {sql}:\n{}",
+            text(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A switchover by the monitor's account alone, as a failover tool
+    /// does it: FROM (the primary) fenced, TO waits for all of FROM's
+    /// writes, TO promoted, FROM made TO's replica.
+    fn switch_over(&self, from: &str, to: &str) {
+        let m = |addr: &str, sql: &str| self.monitor("lb1", addr, sql);
+        m(from, "SET GLOBAL read_only = 1");
+        let pos = m(from, "SELECT @@gtid_binlog_pos");
+        assert_eq!(
+            m(to, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")),
+            "0",
+            "{to} caught up with {from} at {pos}"
+        );
+        m(to, "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0");
+        m(
+            from,
+            &format!(
+                "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos; \
+                 CHANGE MASTER TO MASTER_HOST='{to}', MASTER_PORT=3306, \
+                 MASTER_USER='repl', MASTER_PASSWORD='foobar-repl', \
+                 MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, \
+                 MASTER_HEARTBEAT_PERIOD=0.5; START SLAVE"
+            ),
+        );
+    }
+
+    /// GET /visit.php from the client through the VIP (HTTP, or HTTPS
+    /// to www.foobar.com): the status code and the page.
+    fn visit(&self, https: bool) -> (u16, String) {
+        let ca = self.dir.join("tls/ca.crt");
+        let url = if https {
+            "https://www.foobar.com/visit.php"
+        } else {
+            "http://www.foobar.com/visit.php"
+        };
+        let out = self.run(&[
+            "exec",
+            "client",
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            "--cacert",
+            ca.to_str().unwrap(),
+            "-w",
+            "\n%{http_code}",
+            url,
+        ]);
+        assert!(out.status.success(), "{url}:\n{}", text(&out));
+        let all = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (page, code) = all.rsplit_once('\n').unwrap();
+        (code.parse().unwrap(), page.to_string())
+    }
+}

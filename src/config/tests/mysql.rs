@@ -204,3 +204,17 @@ fn failover_with_one_server_warns() {
         "{w:#?}"
     );
 }
+
+#[test]
+fn an_empty_password_is_allowed_and_said() {
+    // `password "${UNSET}"`: the lexer leaves no argument.
+    let text = cluster("    password \"${NOPE_NOT_SET}\"", "", "");
+    let l = ok(&text);
+    assert_eq!(l.config.mysql_clusters[0].password, Secret::default());
+    let w = warnings(&text);
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("t.cfg:11: 'password' is empty")),
+        "{w:#?}"
+    );
+}
