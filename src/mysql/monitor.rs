@@ -31,7 +31,7 @@ use crate::runtime::Runtime;
 use crate::runtime::mysql::{Writer, publish};
 
 /// The longest wait between logins the server refused.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
@@ -94,10 +94,13 @@ pub(super) struct Member {
     /// A failover statement is on its way; its deadline.
     pub step_deadline: Option<Instant>,
     /// After the server refused the login: no new login before this.
-    /// MariaDB counts refused logins against `max_connect_errors` (a
-    /// wrong password would get splicer's address blocked, and every
-    /// client with it), so refusals back off: the interval, doubled per
-    /// refusal, up to [`MAX_BACKOFF`].
+    /// A refused login (wrong password, account locked, `max_connections`
+    /// reached) does not fix itself between two rounds; asking again at
+    /// every round only fills the server's log. Refusals back off: the
+    /// interval, doubled per refusal, up to [`MAX_BACKOFF`], so a fixed
+    /// password is noticed within that. (MariaDB 10.11 does not count a
+    /// refused login against `max_connect_errors`; an aborted handshake
+    /// it does, which is why a login is always finished.)
     retry_at: Option<Instant>,
     refusals: u32,
 }
@@ -539,13 +542,18 @@ impl Monitor {
                         c.config.name
                     ),
                     Writer::Conflict(all) => log::error!(
-                        "mysql-cluster {}: {} are all writable and replicate from no member: \
+                        "mysql-cluster {}: {} {} writable and replicate from no member: \
                          writes are refused until all but one are read_only",
                         c.config.name,
                         all.iter()
                             .map(|&i| name(i))
                             .collect::<Vec<_>>()
-                            .join(" and ")
+                            .join(" and "),
+                        if all.len() == 2 {
+                            "are both"
+                        } else {
+                            "are all"
+                        }
                     ),
                 }
                 self.last_writer[ci] = writer.clone();

@@ -290,9 +290,10 @@ impl ClusterView {
         members: &[usize],
     ) -> Vec<bool> {
         let fall = config.failover_after;
-        let writer = match self.writer(config, fall) {
-            Writer::One(w) => Some(w),
-            _ => None,
+        let (writer, writable) = match self.writer(config, fall) {
+            Writer::One(w) => (Some(w), vec![w]),
+            Writer::Conflict(all) => (None, all),
+            Writer::None => (None, Vec::new()),
         };
         match role {
             Role::Writer => members.iter().map(|&m| Some(m) == writer).collect(),
@@ -304,8 +305,9 @@ impl ClusterView {
                 if fresh.iter().any(|&f| f) {
                     fresh
                 } else {
-                    // No replica is fit: the primary takes the reads.
-                    members.iter().map(|&m| Some(m) == writer).collect()
+                    // No replica is fit: the primary takes the reads (with
+                    // two writable servers, both do: reads split no data).
+                    members.iter().map(|&m| writable.contains(&m)).collect()
                 }
             }
         }
@@ -336,7 +338,10 @@ impl ClusterView {
                 _ => "read_only".to_string(),
             },
             (Role::Reader { .. }, true) if replica => "replica in sync".to_string(),
-            (Role::Reader { .. }, true) => "primary (no replica fit for reads)".to_string(),
+            (Role::Reader { .. }, true) if v.read_only == Some(false) => {
+                "primary (no replica fit for reads)".to_string()
+            }
+            (Role::Reader { .. }, true) => "no replica fit for reads".to_string(),
             (Role::Reader { max_lag }, false) if replica => {
                 let lag = v.channels.first().and_then(|c| c.lag);
                 match lag {
@@ -367,7 +372,13 @@ pub(crate) fn publish(rt: &Runtime, ci: usize, view: &ClusterView) -> Vec<Cut> {
             continue;
         }
         let allowed = view.allowed(config, binding.role, &binding.servers);
-        for (si, (&m, ok)) in binding.servers.iter().zip(allowed).enumerate() {
+        // Servers that take the role first, then those that lose it: a
+        // role moving from one server to another never leaves the backend
+        // without a server in between ("has no server available!").
+        let mut order: Vec<(usize, (&usize, bool))> =
+            binding.servers.iter().zip(allowed).enumerate().collect();
+        order.sort_by_key(|(_, (_, ok))| !ok);
+        for (si, (&m, ok)) in order {
             let srv = be.server(ServerId::new(si));
             let was_usable = srv.usable();
             if !srv.set_role_allowed(ok) {
