@@ -43,6 +43,8 @@ mod logging;
 mod logging_events;
 mod logging_options;
 mod mysql_cluster;
+mod mysql_failover;
+mod mysql_failover_guards;
 mod peers;
 mod privileges;
 mod proxy_protocol;

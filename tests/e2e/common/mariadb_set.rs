@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
@@ -261,17 +261,7 @@ impl Replicated {
         addr: SocketAddr,
         q: &str,
     ) -> Result<String, String> {
-        let out = Command::new(self.servers[0].client())
-            .args(client_args(user, pass, addr))
-            .args(["-e", q])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
+        query_with(self.servers[0].client(), user, pass, addr, q)
     }
 
     /// `SELECT @@server_id` as the app user through `addr`.
@@ -284,6 +274,32 @@ impl Replicated {
     /// queries (the `mariadb` client reading from a pipe).
     pub fn session(&self, addr: SocketAddr) -> AppSession {
         AppSession::open(self.servers[0].client().into(), addr)
+    }
+}
+
+/// [`Replicated::app_query`] without a set at hand (a load running on a
+/// thread of its own): the `mariadb` client at `client`.
+pub fn app_query_with(client: &Path, addr: SocketAddr, q: &str) -> Result<String, String> {
+    query_with(client, APP_USER, APP_PASS, addr, q)
+}
+
+fn query_with(
+    client: &Path,
+    user: &str,
+    pass: &str,
+    addr: SocketAddr,
+    q: &str,
+) -> Result<String, String> {
+    let out = Command::new(client)
+        .args(client_args(user, pass, addr))
+        .args(["-e", q])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
 }
 

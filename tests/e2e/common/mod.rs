@@ -14,11 +14,13 @@ pub mod mysql_lb;
 pub mod netns;
 pub mod nginx;
 pub mod probe;
+pub mod relay;
 pub mod statspage;
 pub mod tables;
 pub mod tcplog;
 pub mod tls;
 mod tools;
+pub mod write_load;
 
 #[allow(unused_imports)]
 pub use api::*;

@@ -1,7 +1,10 @@
 //! splicer in front of a replicated MariaDB set ([`Replicated`]), for the
 //! `mysql-cluster` tests: the config (a cluster `db` whose servers are
 //! `db1`, `db2`... for servers 0, 1..., frontends `write` and `read`), and
-//! `show mysql` on its stats socket read by column name.
+//! `show mysql` on its stats socket read by column name; for the failover
+//! tests, a config with `failover auto` on short timers and the steps
+//! they share (a kill that fails over, a reload, a watch that nothing
+//! happens).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,7 +13,8 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::mariadb_set::{MON_PASS, MON_USER, Replicated};
+use super::mariadb_set::{MON_PASS, MON_USER, Replicated, SetOptions};
+use super::statspage::send;
 use super::{Splicer, ask, config, haproxy, scratch_dir, wait_for};
 
 /// One monitor round per server.
@@ -144,18 +148,25 @@ impl Lb {
 
     /// With `shell` run before splicer starts (`export VAR=...`), if any.
     pub fn start_env(rest: &str, shell: &str) -> Lb {
+        Self::start_by(rest, |cfg, fes| {
+            if shell.is_empty() {
+                Splicer::start(cfg, fes)
+            } else {
+                Splicer::start_wrapped(cfg, fes, shell)
+            }
+        })
+    }
+
+    /// With splicer started by `launch` on the whole config and the
+    /// frontends to wait for (e.g. inside a network namespace).
+    pub fn start_by(rest: &str, launch: impl FnOnce(&str, &[&str]) -> Splicer) -> Lb {
         let dir = Scratch::new("mysql-lb");
         let global = format!(
             "    stats socket {}/admin.sock level admin\n",
             dir.0.display()
         );
         let cfg = config(&global, "", rest);
-        let fes = ["write", "read"];
-        let sp = if shell.is_empty() {
-            Splicer::start(&cfg, &fes)
-        } else {
-            Splicer::start_wrapped(&cfg, &fes, shell)
-        };
+        let sp = launch(&cfg, &["write", "read"]);
         let sock = dir.0.join("admin.sock");
         wait_for("the stats socket", Duration::from_secs(10), || {
             UnixStream::connect(&sock).is_ok()
@@ -172,7 +183,22 @@ impl Lb {
     }
 
     pub fn show(&self) -> String {
-        ask(&self.dir.0.join("admin.sock"), "show mysql")
+        self.ask("show mysql")
+    }
+
+    /// One request on the stats socket (level admin): the whole answer.
+    pub fn ask(&self, request: &str) -> String {
+        ask(&self.dir.0.join("admin.sock"), request)
+    }
+
+    /// The `# db: ...` lines of `show mysql`: the primary, the failover
+    /// setting, the last failover and its steps.
+    pub fn summary(&self) -> String {
+        self.show()
+            .lines()
+            .filter(|l| l.starts_with("# db: "))
+            .map(|l| format!("{l}\n"))
+            .collect()
     }
 
     /// Server `name`'s row of `show mysql` (cluster `db`).
@@ -271,4 +297,104 @@ pub fn wait_roles(lb: &Lb, set: &Replicated, primary: usize) {
             r["state"] == "up" && r["role"] == role
         });
     }
+}
+
+/// The monitor's timers of the failover tests: a round each 100 ms, a server that
+/// misses 3 is dead, a replica that heard nothing for 1 s has lost it.
+pub const TIMERS: &str = "    interval 100ms\n    timeout 500ms\n    failover auto\n    \
+                      failover-after 3\n    failover-confirm 1s\n";
+
+/// How long a test watches for something that must not happen (a
+/// promotion): well past `failover-after` rounds plus `failover-confirm`.
+pub const NOTHING_HAPPENS: Duration = Duration::from_secs(3);
+
+/// The cluster `db` over `servers`, the usual guards plus `cluster_extra`
+/// lines, frontends `write` and `read`, the writer backend holding new
+/// sessions up to `queue` while the primary changes, and a stats listener
+/// serving /metrics.
+pub fn failover_config(
+    servers: &[(String, SocketAddr)],
+    cluster_extra: &str,
+    queue: &str,
+) -> String {
+    let lines: String = servers
+        .iter()
+        .map(|(name, addr)| format!("    server {name} {addr}\n"))
+        .collect();
+    format!(
+        "mysql-cluster db\n    user {MON_USER}\n    password \"{MON_PASS}\"\n    \
+         replication-user repl\n    replication-password replpass\n{TIMERS}{cluster_extra}{lines}\
+         frontend write\n    bind 127.0.0.1:0\n    default_backend db_write\n\
+         frontend read\n    bind 127.0.0.1:0\n    default_backend db_read\n\
+         backend db_write\n    mysql-role writer cluster db\n    timeout queue {queue}\n{lines}\
+         backend db_read\n    mysql-role reader cluster db\n{lines}\
+         listen stats\n    mode http\n    bind 127.0.0.1:0\n    \
+         http-request use-service prometheus-exporter if {{ path /metrics }}\n"
+    )
+}
+
+/// A set of a primary and `replicas` replicas (a skip, with the reason
+/// printed, against HAProxy or without MariaDB), splicer in front on
+/// [`failover_config`], once the monitor sees every role.
+pub fn start_failover(
+    test: &str,
+    replicas: usize,
+    opts: SetOptions,
+    cluster_extra: &str,
+) -> Option<(Replicated, Lb)> {
+    if haproxy_has_none(test) {
+        return None;
+    }
+    let set = Replicated::start_with(test, replicas, opts)?;
+    let lb = Lb::start(&failover_config(&servers(&set), cluster_extra, "5s"));
+    wait_roles(&lb, &set, 0);
+    lb.wait_served_by(&set, "write", 1, ROUNDS);
+    Some((set, lb))
+}
+
+/// `/metrics?scope=mysql` of [`failover_config`]'s stats listener.
+pub fn mysql_metrics(lb: &Lb) -> String {
+    wait_for("the stats listener", ROUNDS, || {
+        !lb.sp.addrs("stats").is_empty()
+    });
+    let reply = send(
+        lb.sp.addr("stats"),
+        b"GET /metrics?scope=mysql HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply.body
+}
+
+/// Kills server `from` (kill -9) and waits until splicer has promoted
+/// `to` and the writers use it.
+pub fn kill_and_fail_over(set: &mut Replicated, lb: &Lb, from: usize, to: usize) {
+    let (old, new) = (format!("db{}", from + 1), format!("db{}", to + 1));
+    set.kill9(from);
+    lb.sp
+        .wait_log(&[&format!("failover from {old} to {new} done in")], ROUNDS);
+    lb.wait_row(&new, "primary", ROUNDS, |r| r["role"] == "primary");
+    lb.wait_served_by(set, "write", set.server_id(to), ROUNDS);
+}
+
+/// Watches `show mysql` for [`NOTHING_HAPPENS`]: `ok` must hold on every
+/// look (it says what is wrong).
+pub fn holds_for(lb: &Lb, what: &str, ok: impl Fn() -> Result<(), String>) {
+    let end = Instant::now() + NOTHING_HAPPENS;
+    while Instant::now() < end {
+        if let Err(e) = ok() {
+            panic!(
+                "{what}: {e}\nshow mysql:\n{}\nlog:\n{}",
+                lb.show(),
+                lb.sp.log_text()
+            );
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Reloads splicer on its config file (SIGUSR2) and waits for the `n`-th
+/// "configuration reloaded".
+pub fn reload(lb: &Lb, n: usize) {
+    lb.sp.signal("USR2");
+    lb.sp.wait_log_count(&["configuration reloaded"], n, ROUNDS);
 }
