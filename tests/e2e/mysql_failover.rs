@@ -1,14 +1,15 @@
 //! `failover auto` and `mysql switchover` of a `mysql-cluster` against a
 //! real replicated MariaDB set on 127.0.0.1, as a client of the writer
-//! frontend sees them: when the primary dies, writes pause, then land on
-//! the promoted replica, and none acknowledged is lost; the old primary
+//! frontend sees them: when the primary dies (killed, or hung: SIGSTOP),
+//! writes pause, then land on the promoted replica, none acknowledged is
+//! lost, and no session is left on the old primary; the old primary
 //! comes back as a replica of the new one, or is kept out when it holds a
 //! transaction the new primary never had; a planned switchover loses and
 //! fails no write; a reload keeps what the monitor learnt. The guards that
 //! keep a failover from happening are `mysql_failover_guards`.
 //!
-//! The monitor runs on short timers ([`FAILOVER_TIMERS`]): a dead primary
-//! is dead after 3 rounds of 100 ms. The write load ([`Load`]) is one
+//! The monitor runs on short timers ([`FAILOVER_TIMERS`]): a primary is
+//! dead after 3 failed rounds (one each 100 ms, 500 ms to answer). The write load ([`Load`]) is one
 //! `mariadb` client per INSERT, each with an id of its own, so
 //! "acknowledged" means the client got OK, and "lost" means that id is not
 //! on the new primary.
@@ -26,6 +27,12 @@ use crate::common::*;
 
 /// The issue's target: writes stop for less than this when the primary dies.
 const WRITE_GAP_TARGET: Duration = Duration::from_secs(2);
+
+/// The bound on the pause when the primary hangs instead: 3 rounds of
+/// 500 ms to declare it dead, up to the replica's `slave_net_timeout`
+/// (2 s in the harness) for `STOP SLAVE` on a semi-sync replica of a hung
+/// primary, and a second for the rest.
+const HUNG_GAP_LIMIT: Duration = Duration::from_millis(4500);
 
 #[test]
 fn a_killed_primary_fails_over_and_writes_resume_on_the_replica_with_none_lost() {
@@ -116,6 +123,131 @@ fn a_killed_primary_fails_over_and_writes_resume_on_the_replica_with_none_lost()
         metric(&m, r#"splicer_mysql_failover_auto{cluster="db"}"#),
         1.0
     );
+}
+
+#[test]
+fn a_frozen_primary_is_failed_over_and_takes_no_write_when_it_wakes() {
+    let test = "a_frozen_primary_is_failed_over_and_takes_no_write_when_it_wakes";
+    let Some((set, lb)) = start_failover(test, 1, SetOptions { semi_sync: true }, "") else {
+        return;
+    };
+    let load = Load::start(&set, lb.write(), 1);
+    load.wait_more_acked_by(&lb, 1, 20, ROUNDS);
+
+    // A hung primary: its sockets stay open, nothing answers. The monitor
+    // gives up on it after 3 rounds of `timeout`; db2 hears no heartbeat.
+    let frozen = Instant::now();
+    set.freeze(0, true);
+    let end = lb.poll("the failover to end", SLOW, || {
+        let lines = lb.sp.log_lines("failover from db1 to db2 ");
+        lines
+            .into_iter()
+            .find(|l| l.contains(" done in ") || l.contains(" failed "))
+            .ok_or_else(|| "running".to_string())
+    });
+    assert!(
+        end.contains(" done in "),
+        "{end}\nshow mysql:\n{}\nlog:\n{}",
+        lb.show(),
+        lb.sp.log_text()
+    );
+    load.wait_more_acked_by(&lb, 2, 10, ROUNDS);
+
+    // It wakes up writable, with whatever it had in flight: it is made
+    // read_only and rejoins, or is kept out if that committed a
+    // transaction db2 never got. Writes stay on db2 throughout.
+    set.freeze(0, false);
+    let row = lb.wait_row("db1", "back, rejoined or kept out", SLOW, |r| {
+        r["state"] == "up"
+            && ((r["role"] == "replica" && r["io"] == "Yes")
+                || (r["role"] == "fenced" && r["error"].starts_with("diverged")))
+    });
+    println!(
+        "{test}: db1 after it woke: {} {}",
+        row["role"], row["error"]
+    );
+    load.wait_more_acked_by(&lb, 2, 10, ROUNDS);
+    let attempts = load.finish();
+
+    let (gap, _) = longest_gap(&attempts);
+    let first_on_db2 = attempts
+        .iter()
+        .find(|a| a.result == Ok(2))
+        .expect("a write on db2");
+    let failed = attempts.iter().filter(|a| a.result.is_err()).count();
+    println!(
+        "{test}: longest pause between acknowledged writes {gap:?}; first write on db2 \
+         {:?} after the freeze; {} writes, {failed} failed; splicer: {end}",
+        first_on_db2.end - frozen,
+        attempts.len()
+    );
+    assert!(
+        gap < HUNG_GAP_LIMIT,
+        "writes paused {gap:?}, more than {HUNG_GAP_LIMIT:?}\nshow mysql:\n{}\nlog:\n{}",
+        lb.show(),
+        lb.sp.log_text()
+    );
+    assert_eq!(ack_runs(&attempts), vec![1, 2], "{attempts:?}");
+    let lost = lost_on(&set, 1, &attempts);
+    assert!(lost.is_empty(), "acknowledged, not on db2: {lost:?}");
+    assert_eq!(set.sql(0, "SELECT @@read_only"), "1");
+}
+
+#[test]
+fn a_session_on_a_frozen_primary_is_cut_when_it_is_failed_over() {
+    let test = "a_session_on_a_frozen_primary_is_cut_when_it_is_failed_over";
+    let Some((set, lb)) = start_failover(test, 1, SetOptions::default(), "") else {
+        return;
+    };
+    // A pool's connection, open on db1 through the writer frontend.
+    let mut pooled = set.session(lb.write());
+    assert_eq!(pooled.query("SELECT @@server_id"), Ok("1".to_string()));
+
+    set.freeze(0, true);
+    lb.sp
+        .wait_log(&["failover from db1 to db2 done in"], ROUNDS);
+    lb.wait_served_by(&set, "write", 2, ROUNDS);
+    // db1 lost the writer role for good (fenced): its sessions are cut,
+    // as a read_only or replica one's are.
+    let sessions = lb.ask("show sess");
+    let left: Vec<&str> = sessions
+        .lines()
+        .filter(|l| l.contains(" be=db_write srv=db1 "))
+        .collect();
+
+    // db1 wakes up before the rejoin makes it read_only: a session left
+    // on it writes there, after db2 took over.
+    set.freeze(0, false);
+    let write = pooled.query("INSERT INTO w (id, v) VALUES (42, 1)");
+    let cut = left.is_empty()
+        && write
+            .as_ref()
+            .is_err_and(|e| ["2013", "2006"].iter().any(|c| e.contains(c)));
+    if !cut {
+        // What that write did to db1, for the message: db2 takes a write,
+        // then db1 (rejoined or kept out) is looked at once it settles.
+        let on_db1 = set.sql(0, "SELECT COUNT(*) FROM t.w WHERE id = 42");
+        let _ = set.app_query(lb.write(), "INSERT INTO w (id, v) VALUES (43, 1)");
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end
+            && !lb.row("db1").is_ok_and(|r| {
+                r["role"] == "fenced" && r["error"].starts_with("diverged")
+                    || r["error"].contains("replication")
+            })
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "the session on the old primary outlived the failover: sessions on db1 after \
+             it: {left:?}; its INSERT once db1 woke: {write:?} (rows with that id on db1: \
+             {on_db1}); GTID db1 {}, db2 {}\nshow mysql:\n{}\nlog:\n{}",
+            set.sql(0, "SELECT @@gtid_binlog_pos"),
+            set.sql(1, "SELECT @@gtid_binlog_pos"),
+            lb.show(),
+            lb.sp.log_text()
+        );
+    }
+    assert_eq!(set.sql(0, "SELECT COUNT(*) FROM t.w WHERE id = 42"), "0");
 }
 
 #[test]

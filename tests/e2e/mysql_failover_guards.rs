@@ -11,6 +11,7 @@
 //! also needs root for its network namespaces.
 
 use std::net::TcpListener;
+use std::time::{Duration, Instant};
 
 use crate::common::mariadb_set::{
     MON_USER, Replicated, SetOptions, app_query_with, change_master_sql,
@@ -27,7 +28,7 @@ fn a_primary_splicer_cannot_reach_but_its_replica_hears_is_not_failed_over() {
     if haproxy_has_none(test) {
         return;
     }
-    let Some(set) = Replicated::start(test, 1) else {
+    let Some(mut set) = Replicated::start(test, 1) else {
         return;
     };
     // db1 is at the relay's address for everyone: splicer, and db2, which
@@ -75,12 +76,12 @@ fn a_primary_splicer_cannot_reach_but_its_replica_hears_is_not_failed_over() {
         "db2 lost db1 too: the test cut the wrong link"
     );
     // Writes wait in the queue for a primary (1 s here), then fail.
-    let asked = std::time::Instant::now();
+    let asked = Instant::now();
     let refused = set.app_query(lb.write(), "INSERT INTO w (v) VALUES (1)");
     let waited = asked.elapsed();
     assert!(refused.is_err(), "{refused:?}");
     assert!(
-        waited >= std::time::Duration::from_millis(900),
+        waited >= Duration::from_millis(900),
         "refused after {waited:?}, not held in the queue: {refused:?}"
     );
     assert_eq!(
@@ -100,6 +101,15 @@ fn a_primary_splicer_cannot_reach_but_its_replica_hears_is_not_failed_over() {
         ),
         Ok("1".to_string())
     );
+
+    // The guard is no latch: cut again, and db1 dies for real while cut
+    // (db2 loses it too): db2 is promoted.
+    relay.cut();
+    lb.wait_row("db1", "down", ROUNDS, |r| r["state"] == "down");
+    set.kill9(0);
+    lb.sp
+        .wait_log(&["failover from db1 to db2 done in"], ROUNDS);
+    lb.wait_served_by(&set, "write", 2, ROUNDS);
 }
 
 #[test]
@@ -140,76 +150,101 @@ fn no_failover_without_a_healthy_primary_seen_since_start() {
     assert!(lb.summary().contains("# db: primary db1;"));
 }
 
+/// `failover-block` in [`the_most_advanced_replica_is_promoted_and_failover_block_delays_a_second`].
+const BLOCK: Duration = Duration::from_secs(6);
+
 #[test]
-fn no_second_failover_within_failover_block_and_the_other_replica_follows() {
-    let test = "no_second_failover_within_failover_block_and_the_other_replica_follows";
-    let Some((mut set, lb)) =
-        start_failover(test, 2, SetOptions::default(), "    failover-block 60s\n")
-    else {
+fn the_most_advanced_replica_is_promoted_and_failover_block_delays_a_second() {
+    let test = "the_most_advanced_replica_is_promoted_and_failover_block_delays_a_second";
+    let Some((mut set, lb)) = start_failover(
+        test,
+        2,
+        SetOptions::default(),
+        &format!("    failover-block {}s\n", BLOCK.as_secs()),
+    ) else {
         return;
     };
-    set.kill9(0);
-    let line = lb.sp.wait_log(&["failover from db1 to", "done in"], ROUNDS);
-    // The most advanced replica is promoted; both are equal here.
-    let (new, other) = if line.contains("to db2") {
-        (1, 2)
-    } else {
-        (2, 1)
-    };
-    let (new_name, other_name) = (format!("db{}", new + 1), format!("db{}", other + 1));
-    lb.wait_row(&new_name, "primary", ROUNDS, |r| r["role"] == "primary");
-    lb.wait_row(&other_name, "a replica, replicating", ROUNDS, |r| {
+    // db3 stops receiving; db2 gets rows db3 lacks: db2 is the most
+    // advanced when db1 dies, and db3 must get the rows from it.
+    set.sql(2, "STOP SLAVE IO_THREAD");
+    for id in 1..=3 {
+        assert_eq!(
+            set.app_query(
+                lb.write(),
+                &format!("INSERT INTO w (id, v) VALUES ({id}, 1); SELECT @@server_id")
+            ),
+            Ok("1".to_string())
+        );
+    }
+    set.wait_replicated(1);
+    kill_and_fail_over(&mut set, &lb, 0, 1);
+    let promoted = Instant::now();
+    lb.wait_row("db3", "a replica, replicating", ROUNDS, |r| {
         r["role"] == "replica" && r["io"] == "Yes" && r["sql"] == "Yes"
     });
-    let status = set
-        .slave_status(other)
-        .expect("the other replica replicates");
+    let status = set.slave_status(2).expect("db3 replicates");
     assert_eq!(
         status["Master_Port"],
-        set.addr(new).port().to_string(),
-        "{other_name} follows {new_name}"
+        set.addr(1).port().to_string(),
+        "db3 follows db2"
     );
     let summary = lb.summary();
     assert!(
         summary.contains(&format!(
-            "{other_name}: CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}",
-            set.addr(new).port()
+            "db3: CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}",
+            set.addr(1).port()
         )),
         "{summary}"
     );
     assert_eq!(
         set.app_query(
             lb.write(),
-            "INSERT INTO w (id, v) VALUES (1, 1); SELECT @@server_id"
+            "INSERT INTO w (id, v) VALUES (4, 1); SELECT @@server_id"
         ),
-        Ok(set.server_id(new).to_string())
+        Ok("2".to_string())
     );
-    set.wait_replicated(other);
-    assert_eq!(set.sql(other, "SELECT COUNT(*) FROM t.w WHERE id = 1"), "1");
+    set.wait_replicated(2);
+    assert_eq!(set.sql(2, "SELECT COUNT(*) FROM t.w WHERE id <= 4"), "4");
 
-    // The new primary dies too: within failover-block, nobody is promoted.
-    set.kill9(new);
+    // The new primary dies too: nobody is promoted within failover-block
+    // (watched until just before it ends)...
+    set.kill9(1);
     let line = lb.sp.wait_log(
         &[
-            &format!("primary {new_name} is lost"),
+            "primary db2 is lost",
             "no second failover within failover-block",
         ],
         ROUNDS,
     );
     println!("{test}: {line}");
-    holds_for(&lb, "no second failover", || {
-        let row = lb.row(&other_name)?;
-        if row["role"] != "replica" || writable(&row) {
-            return Err(format!("{other_name}: {row:?}"));
-        }
-        let summary = lb.summary();
-        if !summary.contains("# db: primary none; failover auto; 1 failovers\n") {
-            return Err(summary);
-        }
-        Ok(())
-    });
+    let block_ends = promoted + BLOCK;
+    holds_until(
+        &lb,
+        "no second failover",
+        block_ends - Duration::from_millis(500),
+        || {
+            let row = lb.row("db3")?;
+            if row["role"] != "replica" || writable(&row) {
+                return Err(format!("db3: {row:?}"));
+            }
+            let summary = lb.summary();
+            if !summary.contains("# db: primary none; failover auto; 1 failovers\n") {
+                return Err(summary);
+            }
+            Ok(())
+        },
+    );
     assert_eq!(lb.sp.log_lines("begins").len(), 1, "{}", lb.sp.log_text());
-    assert_eq!(set.sql(other, "SELECT @@read_only"), "1");
+    assert_eq!(set.sql(2, "SELECT @@read_only"), "1");
+    // ...and once it is over, db3 is.
+    lb.sp
+        .wait_log(&["failover from db2 to db3 done in"], BLOCK + ROUNDS);
+    println!(
+        "{test}: second failover {:?} after the first",
+        promoted.elapsed()
+    );
+    lb.wait_served_by(&set, "write", 3, ROUNDS);
+    assert_eq!(set.sql(2, "SELECT COUNT(*) FROM t.w WHERE id <= 4"), "4");
 }
 
 #[test]

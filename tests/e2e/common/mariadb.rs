@@ -155,6 +155,18 @@ impl MariaDb {
         }
     }
 
+    /// SIGSTOP (`true`: a server that hangs, its sockets open, as on a
+    /// stalled disk or VM) or SIGCONT (`false`).
+    pub fn freeze(&self, frozen: bool) {
+        let Some(p) = &self.proc else {
+            panic!("mariadbd is not running");
+        };
+        let sig = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) on our own child's pid, not reaped (we hold it).
+        let rc = unsafe { libc::kill(p.child.id() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+    }
+
     pub fn is_running(&self) -> bool {
         self.proc.is_some()
     }

@@ -204,6 +204,11 @@ impl Replicated {
         self.servers[i].kill();
     }
 
+    /// Freezes (SIGSTOP) or resumes (SIGCONT) server `i`.
+    pub fn freeze(&self, i: usize, frozen: bool) {
+        self.servers[i].freeze(frozen);
+    }
+
     /// Starts server `i` again (same port and data) after `kill9`, and
     /// waits until it accepts clients. A replica resumes replicating by
     /// itself. (`start` makes a set.)

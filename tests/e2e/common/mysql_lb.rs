@@ -376,10 +376,14 @@ pub fn kill_and_fail_over(set: &mut Replicated, lb: &Lb, from: usize, to: usize)
     lb.wait_served_by(set, "write", set.server_id(to), ROUNDS);
 }
 
-/// Watches `show mysql` for [`NOTHING_HAPPENS`]: `ok` must hold on every
-/// look (it says what is wrong).
+/// Watches for [`NOTHING_HAPPENS`]: `ok` must hold on every look (it says
+/// what is wrong).
 pub fn holds_for(lb: &Lb, what: &str, ok: impl Fn() -> Result<(), String>) {
-    let end = Instant::now() + NOTHING_HAPPENS;
+    holds_until(lb, what, Instant::now() + NOTHING_HAPPENS, ok);
+}
+
+/// Watches until `end`: `ok` must hold on every look.
+pub fn holds_until(lb: &Lb, what: &str, end: Instant, ok: impl Fn() -> Result<(), String>) {
     while Instant::now() < end {
         if let Err(e) = ok() {
             panic!(
