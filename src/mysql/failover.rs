@@ -874,6 +874,93 @@ fn plan_switchover(
 mod tests {
     use super::*;
 
+    use crate::runtime::mysql::{Channel, MemberView};
+
+    fn cfg() -> crate::config::MysqlCluster {
+        let text = "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+                    mysql-cluster db\n user u\n server db1 10.0.0.1:3306\n server db2 10.0.0.2:3306\n server db3 10.0.0.3:3306\n\
+                    listen l\n bind 127.0.0.1:1\n server s 127.0.0.1:2\n";
+        crate::config::parse_str("t.cfg", text)
+            .unwrap()
+            .config
+            .mysql_clusters[0]
+            .clone()
+    }
+
+    fn member(name: &str, read_only: bool, source: Option<&str>, gtid: &str) -> MemberView {
+        MemberView {
+            name: name.into(),
+            answered: true,
+            ever_seen: true,
+            read_only: Some(read_only),
+            gtid_current: gtid.into(),
+            channels: source
+                .map(|host| Channel {
+                    master_host: host.into(),
+                    master_port: 3306,
+                    io: "Yes".into(),
+                    sql: "Yes".into(),
+                    lag: Some(0),
+                    ..Channel::default()
+                })
+                .into_iter()
+                .collect(),
+            ..MemberView::default()
+        }
+    }
+
+    #[test]
+    fn switchover_plans() {
+        let c = cfg();
+        let view = ClusterView {
+            members: vec![
+                member("db1", false, None, "0-1-10"),
+                member("db2", true, Some("10.0.0.1"), "0-1-9"),
+                member("db3", true, Some("10.0.0.1"), "0-1-10"),
+            ],
+            writer: Some(0),
+            ..ClusterView::default()
+        };
+        assert_eq!(
+            plan_switchover(&view, &c, None),
+            Ok((0, 2, vec![1])),
+            "the most advanced"
+        );
+        assert_eq!(plan_switchover(&view, &c, Some("db2")), Ok((0, 1, vec![2])));
+        let e = plan_switchover(&view, &c, Some("db9")).unwrap_err();
+        assert!(e.contains("no server 'db9'"), "{e}");
+        let e = plan_switchover(&view, &c, Some("db1")).unwrap_err();
+        assert!(e.contains("not a replica"), "{e}");
+        let none = ClusterView {
+            writer: None,
+            ..view.clone()
+        };
+        assert!(
+            plan_switchover(&none, &c, None)
+                .unwrap_err()
+                .contains("no primary")
+        );
+        let busy = ClusterView { busy: true, ..view };
+        assert!(
+            plan_switchover(&busy, &c, None)
+                .unwrap_err()
+                .contains("already running")
+        );
+    }
+
+    #[test]
+    fn statements_quote_what_they_embed() {
+        let sql = change_master(
+            "10.0.0.2:3307".parse().unwrap(),
+            Some(("re'pl", "p\\a'ss")),
+            "slave_pos",
+        );
+        assert_eq!(
+            sql,
+            "CHANGE MASTER TO MASTER_HOST='10.0.0.2', MASTER_PORT=3307, MASTER_USE_GTID=slave_pos, MASTER_USER='re\\'pl', MASTER_PASSWORD='p\\\\a\\'ss'"
+        );
+    }
+
     #[test]
     fn gtid_positions() {
         let g = parse_gtid("0-1-42,1-2-7");
