@@ -95,7 +95,8 @@ fn roles_in_the_cases_an_operator_meets() {
         ..primary()
     };
     // (what, members, writer backend's choice, reader backend's choice)
-    let cases: Vec<(&str, Vec<MemberView>, Vec<bool>, Vec<bool>)> = vec![
+    type Case = (&'static str, Vec<MemberView>, Vec<bool>, Vec<bool>);
+    let cases: Vec<Case> = vec![
         (
             "a primary and a fresh replica",
             vec![primary(), replica(0, Some(0))],
