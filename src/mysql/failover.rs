@@ -111,8 +111,6 @@ type Progress = Option<((u64, u64, String), Instant)>;
 #[derive(Debug)]
 pub(super) struct Failovers {
     runs: Vec<Option<Run>>,
-    /// The last member seen as the writer.
-    primary: Vec<Option<usize>>,
     /// Per member: its replication progress and when it last moved.
     progress: Vec<Vec<Progress>>,
     /// The reason failover is waiting, last logged.
@@ -123,7 +121,6 @@ impl Failovers {
     pub(super) fn new(clusters: usize) -> Failovers {
         Failovers {
             runs: (0..clusters).map(|_| None).collect(),
-            primary: vec![None; clusters],
             progress: vec![Vec::new(); clusters],
             said: vec![String::new(); clusters],
         }
@@ -177,13 +174,10 @@ impl Monitor {
         }
     }
 
-    /// Remembers the writer, and when each replica's link last moved.
+    /// Remembers when each replica's link last moved.
     fn track(&mut self, ci: usize) {
         let now = Instant::now();
         let view = self.rt.mysql[ci].view.lock();
-        if let Some(w) = view.writer {
-            self.failovers.primary[ci] = Some(w);
-        }
         let progress = &mut self.failovers.progress[ci];
         progress.resize(view.members.len(), None);
         for (i, m) in view.members.iter().enumerate() {
@@ -207,7 +201,9 @@ impl Monitor {
         if !cfg.failover || !view.auto || view.busy || view.writer.is_some() {
             return Err(String::new());
         }
-        let Some(p) = self.failovers.primary[ci] else {
+        // The last writer seen since the process started (the view and
+        // its `last_primary` are carried over reloads).
+        let Some(p) = view.last_primary else {
             return Err(String::new());
         };
         if view.members[p].fails < cfg.failover_after {
@@ -514,7 +510,7 @@ impl Monitor {
             view.promoted_at = Some(pos);
             view.last_failover_ms = Some(now_ms());
         }
-        self.failovers.primary[ci] = Some(new);
+        self.rt.mysql[ci].view.lock().last_primary = Some(new);
         self.step_note(ci, format!("{} is the primary", self.member_name(ci, new)));
     }
 
