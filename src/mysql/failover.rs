@@ -181,7 +181,7 @@ impl Monitor {
         let progress = &mut self.failovers.progress[ci];
         progress.resize(view.members.len(), None);
         for (i, m) in view.members.iter().enumerate() {
-            let Some(c) = m.channels.first() else {
+            let Some(c) = m.seen.channels.first() else {
                 progress[i] = None;
                 continue;
             };
@@ -221,6 +221,7 @@ impl Monitor {
         let now = Instant::now();
         for &r in &replicas {
             let lost = view.members[r]
+                .seen
                 .channels
                 .first()
                 .is_none_or(|ch| !ch.io_running())
@@ -253,11 +254,16 @@ impl Monitor {
         let best = |i: &usize| {
             let m = &view.members[*i];
             let pos = m
+                .seen
                 .channels
                 .first()
                 .map(|c| c.gtid_io_pos.as_str())
                 .unwrap_or("");
-            let pos = if pos.is_empty() { &m.gtid_slave } else { pos };
+            let pos = if pos.is_empty() {
+                &m.seen.gtid_slave
+            } else {
+                pos
+            };
             weight(&parse_gtid(pos))
         };
         let new = *replicas
@@ -265,6 +271,7 @@ impl Monitor {
             .max_by_key(|i| best(i))
             .unwrap_or(&replicas[0]);
         let io_pos = view.members[new]
+            .seen
             .channels
             .first()
             .map(|c| c.gtid_io_pos.clone())
@@ -288,7 +295,7 @@ impl Monitor {
         }
         // Semi-sync is what puts an acknowledged write on a replica before
         // the client hears OK; the timeline says whether it was on.
-        let semi = match view.members[p].semi_master {
+        let semi = match view.members[p].seen.semi_master {
             Some(true) => "on: every acknowledged write is on a replica",
             Some(false) => "OFF: writes acknowledged just before the crash may be lost",
             None => "unknown",
@@ -496,8 +503,8 @@ impl Monitor {
         {
             let mut view = self.rt.mysql[ci].view.lock();
             let newm = &mut view.members[new];
-            newm.read_only = Some(false);
-            newm.channels.clear();
+            newm.seen.read_only = Some(false);
+            newm.seen.channels.clear();
             let name = newm.name.clone();
             if kind == "auto" {
                 view.members[old].fenced =
@@ -505,7 +512,7 @@ impl Monitor {
             } else {
                 // A switchover's old primary is read_only already and is
                 // repointed in the same run.
-                view.members[old].read_only = Some(true);
+                view.members[old].seen.read_only = Some(true);
             }
             view.promoted_at = Some(pos);
             view.last_failover_ms = Some(now_ms());
@@ -716,11 +723,11 @@ impl Monitor {
             {
                 continue;
             }
-            let mine = parse_gtid(&m.gtid_binlog);
+            let mine = parse_gtid(&m.seen.gtid_binlog);
             if ahead(&mine, &promoted_at) {
                 let why = format!(
                     "diverged: its GTID {} is ahead of {} where {} took over; rebuild it from the primary",
-                    m.gtid_binlog,
+                    m.seen.gtid_binlog,
                     view.promoted_at.as_deref().unwrap_or(""),
                     view.members[primary].name
                 );
@@ -859,7 +866,7 @@ fn plan_switchover(
         }
         None => *replicas
             .iter()
-            .max_by_key(|&&i| weight(&parse_gtid(&view.members[i].gtid_current)))
+            .max_by_key(|&&i| weight(&parse_gtid(&view.members[i].seen.gtid_current)))
             .ok_or_else(|| "no replica of the primary answers; nobody to promote".to_string())?,
     };
     let others = replicas.into_iter().filter(|&r| r != new).collect();
@@ -870,7 +877,7 @@ fn plan_switchover(
 mod tests {
     use super::*;
 
-    use crate::runtime::mysql::{Channel, MemberView};
+    use crate::runtime::mysql::{Channel, MemberView, Seen};
 
     fn cfg() -> crate::config::MysqlCluster {
         let text = "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
@@ -888,19 +895,22 @@ mod tests {
             name: name.into(),
             answered: true,
             ever_seen: true,
-            read_only: Some(read_only),
-            gtid_current: gtid.into(),
-            channels: source
-                .map(|host| Channel {
-                    master_host: host.into(),
-                    master_port: 3306,
-                    io: "Yes".into(),
-                    sql: "Yes".into(),
-                    lag: Some(0),
-                    ..Channel::default()
-                })
-                .into_iter()
-                .collect(),
+            seen: Seen {
+                read_only: Some(read_only),
+                gtid_current: gtid.into(),
+                channels: source
+                    .map(|host| Channel {
+                        master_host: host.into(),
+                        master_port: 3306,
+                        io: "Yes".into(),
+                        sql: "Yes".into(),
+                        lag: Some(0),
+                        ..Channel::default()
+                    })
+                    .into_iter()
+                    .collect(),
+                ..Seen::default()
+            },
             ..MemberView::default()
         }
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::mysql::{Channel, ClusterView, MemberView, Writer};
+use super::mysql::{Channel, ClusterView, MemberView, Seen, Writer};
 use crate::config::{ClusterServer, Location, MysqlCluster, Role, Secret};
 
 fn cluster(n: usize) -> MysqlCluster {
@@ -35,7 +35,10 @@ fn primary() -> MemberView {
     MemberView {
         answered: true,
         ever_seen: true,
-        read_only: Some(false),
+        seen: Seen {
+            read_only: Some(false),
+            ..Seen::default()
+        },
         ..MemberView::default()
     }
 }
@@ -46,15 +49,18 @@ fn replica(of: usize, lag: Option<u64>) -> MemberView {
     MemberView {
         answered: true,
         ever_seen: true,
-        read_only: Some(true),
-        channels: vec![Channel {
-            master_host: format!("10.0.0.{}", of + 1),
-            master_port: 3306,
-            io: running.into(),
-            sql: running.into(),
-            lag,
-            ..Channel::default()
-        }],
+        seen: Seen {
+            read_only: Some(true),
+            channels: vec![Channel {
+                master_host: format!("10.0.0.{}", of + 1),
+                master_port: 3306,
+                io: running.into(),
+                sql: running.into(),
+                lag,
+                ..Channel::default()
+            }],
+            ..Seen::default()
+        },
         ..MemberView::default()
     }
 }
@@ -83,17 +89,17 @@ fn roles_in_the_cases_an_operator_meets() {
         fenced: Some("old primary".into()),
         ..primary()
     };
-    let other_replica = MemberView {
-        channels: vec![Channel {
-            master_host: "192.0.2.9".into(),
-            master_port: 3306,
-            io: "Yes".into(),
-            sql: "Yes".into(),
-            lag: Some(0),
-            ..Channel::default()
-        }],
-        ..primary()
-    };
+    let mut other_replica = primary();
+    other_replica.seen.channels = vec![Channel {
+        master_host: "192.0.2.9".into(),
+        master_port: 3306,
+        io: "Yes".into(),
+        sql: "Yes".into(),
+        lag: Some(0),
+        ..Channel::default()
+    }];
+    let mut all_read_only = primary();
+    all_read_only.seen.read_only = Some(true);
     // (what, members, writer backend's choice, reader backend's choice)
     type Case = (&'static str, Vec<MemberView>, Vec<bool>, Vec<bool>);
     let cases: Vec<Case> = vec![
@@ -141,13 +147,7 @@ fn roles_in_the_cases_an_operator_meets() {
         ),
         (
             "all read_only: nobody writes, nobody reads",
-            vec![
-                MemberView {
-                    read_only: Some(true),
-                    ..primary()
-                },
-                replica(0, None),
-            ],
+            vec![all_read_only, replica(0, None)],
             vec![false, false],
             vec![false, false],
         ),
