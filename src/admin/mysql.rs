@@ -65,11 +65,11 @@ fn show_mysql(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
                 c.config.name,
                 m.name,
                 if m.answered { "up" } else { "down" },
-                opt(m.read_only.map(u8::from)),
+                opt(m.seen.read_only.map(u8::from)),
                 lag(m),
-                dash(&m.gtid_current),
-                dash(m.channels.first().map_or("", |ch| ch.io.as_str())),
-                dash(m.channels.first().map_or("", |ch| ch.sql.as_str())),
+                dash(&m.seen.gtid_current),
+                dash(m.seen.channels.first().map_or("", |ch| ch.io.as_str())),
+                dash(m.seen.channels.first().map_or("", |ch| ch.sql.as_str())),
                 semi_sync(m, replica),
                 error(m),
             );
@@ -140,14 +140,18 @@ fn dash(s: &str) -> &str {
 /// Seconds behind, `null` when the server says NULL, `-` when it
 /// replicates from nobody.
 fn lag(m: &MemberView) -> String {
-    match m.channels.first() {
+    match m.seen.channels.first() {
         None => "-".to_string(),
         Some(c) => c.lag.map_or("null".to_string(), |l| l.to_string()),
     }
 }
 
 fn semi_sync(m: &MemberView, replica: bool) -> &'static str {
-    let on = if replica { m.semi_slave } else { m.semi_master };
+    let on = if replica {
+        m.seen.semi_slave
+    } else {
+        m.seen.semi_master
+    };
     match on {
         Some(true) => "on",
         Some(false) => "off",
@@ -161,7 +165,7 @@ fn error(m: &MemberView) -> String {
         .clone()
         .or_else(|| m.error.clone())
         .or_else(|| {
-            let c = m.channels.first()?;
+            let c = m.seen.channels.first()?;
             if c.last_io_errno != 0 {
                 Some(format!(
                     "replication IO {}: {}",
@@ -275,7 +279,7 @@ pub(super) fn metrics(rt: &crate::runtime::Runtime, out: &mut String) {
                         }
                     }
                     _ => {
-                        if let Some(ch) = m.channels.first() {
+                        if let Some(ch) = m.seen.channels.first() {
                             let v = ch.lag.map_or("NaN".to_string(), |l| l.to_string());
                             let _ = writeln!(out, "splicer_mysql_{name}{{{labels}}} {v}");
                         }

@@ -111,8 +111,6 @@ type Progress = Option<((u64, u64, String), Instant)>;
 #[derive(Debug)]
 pub(super) struct Failovers {
     runs: Vec<Option<Run>>,
-    /// The last member seen as the writer.
-    primary: Vec<Option<usize>>,
     /// Per member: its replication progress and when it last moved.
     progress: Vec<Vec<Progress>>,
     /// The reason failover is waiting, last logged.
@@ -123,7 +121,6 @@ impl Failovers {
     pub(super) fn new(clusters: usize) -> Failovers {
         Failovers {
             runs: (0..clusters).map(|_| None).collect(),
-            primary: vec![None; clusters],
             progress: vec![Vec::new(); clusters],
             said: vec![String::new(); clusters],
         }
@@ -177,17 +174,14 @@ impl Monitor {
         }
     }
 
-    /// Remembers the writer, and when each replica's link last moved.
+    /// Remembers when each replica's link last moved.
     fn track(&mut self, ci: usize) {
         let now = Instant::now();
         let view = self.rt.mysql[ci].view.lock();
-        if let Some(w) = view.writer {
-            self.failovers.primary[ci] = Some(w);
-        }
         let progress = &mut self.failovers.progress[ci];
         progress.resize(view.members.len(), None);
         for (i, m) in view.members.iter().enumerate() {
-            let Some(c) = m.channels.first() else {
+            let Some(c) = m.seen.channels.first() else {
                 progress[i] = None;
                 continue;
             };
@@ -207,7 +201,9 @@ impl Monitor {
         if !cfg.failover || !view.auto || view.busy || view.writer.is_some() {
             return Err(String::new());
         }
-        let Some(p) = self.failovers.primary[ci] else {
+        // The last writer seen since the process started (the view and
+        // its `last_primary` are carried over reloads).
+        let Some(p) = view.last_primary else {
             return Err(String::new());
         };
         if view.members[p].fails < cfg.failover_after {
@@ -225,6 +221,7 @@ impl Monitor {
         let now = Instant::now();
         for &r in &replicas {
             let lost = view.members[r]
+                .seen
                 .channels
                 .first()
                 .is_none_or(|ch| !ch.io_running())
@@ -257,11 +254,16 @@ impl Monitor {
         let best = |i: &usize| {
             let m = &view.members[*i];
             let pos = m
+                .seen
                 .channels
                 .first()
                 .map(|c| c.gtid_io_pos.as_str())
                 .unwrap_or("");
-            let pos = if pos.is_empty() { &m.gtid_slave } else { pos };
+            let pos = if pos.is_empty() {
+                &m.seen.gtid_slave
+            } else {
+                pos
+            };
             weight(&parse_gtid(pos))
         };
         let new = *replicas
@@ -269,6 +271,7 @@ impl Monitor {
             .max_by_key(|i| best(i))
             .unwrap_or(&replicas[0]);
         let io_pos = view.members[new]
+            .seen
             .channels
             .first()
             .map(|c| c.gtid_io_pos.clone())
@@ -292,7 +295,7 @@ impl Monitor {
         }
         // Semi-sync is what puts an acknowledged write on a replica before
         // the client hears OK; the timeline says whether it was on.
-        let semi = match view.members[p].semi_master {
+        let semi = match view.members[p].seen.semi_master {
             Some(true) => "on: every acknowledged write is on a replica",
             Some(false) => "OFF: writes acknowledged just before the crash may be lost",
             None => "unknown",
@@ -500,8 +503,8 @@ impl Monitor {
         {
             let mut view = self.rt.mysql[ci].view.lock();
             let newm = &mut view.members[new];
-            newm.read_only = Some(false);
-            newm.channels.clear();
+            newm.seen.read_only = Some(false);
+            newm.seen.channels.clear();
             let name = newm.name.clone();
             if kind == "auto" {
                 view.members[old].fenced =
@@ -509,12 +512,12 @@ impl Monitor {
             } else {
                 // A switchover's old primary is read_only already and is
                 // repointed in the same run.
-                view.members[old].read_only = Some(true);
+                view.members[old].seen.read_only = Some(true);
             }
             view.promoted_at = Some(pos);
             view.last_failover_ms = Some(now_ms());
         }
-        self.failovers.primary[ci] = Some(new);
+        self.rt.mysql[ci].view.lock().last_primary = Some(new);
         self.step_note(ci, format!("{} is the primary", self.member_name(ci, new)));
     }
 
@@ -720,11 +723,11 @@ impl Monitor {
             {
                 continue;
             }
-            let mine = parse_gtid(&m.gtid_binlog);
+            let mine = parse_gtid(&m.seen.gtid_binlog);
             if ahead(&mine, &promoted_at) {
                 let why = format!(
                     "diverged: its GTID {} is ahead of {} where {} took over; rebuild it from the primary",
-                    m.gtid_binlog,
+                    m.seen.gtid_binlog,
                     view.promoted_at.as_deref().unwrap_or(""),
                     view.members[primary].name
                 );
@@ -863,7 +866,7 @@ fn plan_switchover(
         }
         None => *replicas
             .iter()
-            .max_by_key(|&&i| weight(&parse_gtid(&view.members[i].gtid_current)))
+            .max_by_key(|&&i| weight(&parse_gtid(&view.members[i].seen.gtid_current)))
             .ok_or_else(|| "no replica of the primary answers; nobody to promote".to_string())?,
     };
     let others = replicas.into_iter().filter(|&r| r != new).collect();
@@ -873,6 +876,96 @@ fn plan_switchover(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::runtime::mysql::{Channel, MemberView, Seen};
+
+    fn cfg() -> crate::config::MysqlCluster {
+        let text = "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+                    mysql-cluster db\n user u\n server db1 10.0.0.1:3306\n server db2 10.0.0.2:3306\n server db3 10.0.0.3:3306\n\
+                    listen l\n bind 127.0.0.1:1\n server s 127.0.0.1:2\n";
+        crate::config::parse_str("t.cfg", text)
+            .unwrap()
+            .config
+            .mysql_clusters[0]
+            .clone()
+    }
+
+    fn member(name: &str, read_only: bool, source: Option<&str>, gtid: &str) -> MemberView {
+        MemberView {
+            name: name.into(),
+            answered: true,
+            ever_seen: true,
+            seen: Seen {
+                read_only: Some(read_only),
+                gtid_current: gtid.into(),
+                channels: source
+                    .map(|host| Channel {
+                        master_host: host.into(),
+                        master_port: 3306,
+                        io: "Yes".into(),
+                        sql: "Yes".into(),
+                        lag: Some(0),
+                        ..Channel::default()
+                    })
+                    .into_iter()
+                    .collect(),
+                ..Seen::default()
+            },
+            ..MemberView::default()
+        }
+    }
+
+    #[test]
+    fn switchover_plans() {
+        let c = cfg();
+        let view = ClusterView {
+            members: vec![
+                member("db1", false, None, "0-1-10"),
+                member("db2", true, Some("10.0.0.1"), "0-1-9"),
+                member("db3", true, Some("10.0.0.1"), "0-1-10"),
+            ],
+            writer: Some(0),
+            ..ClusterView::default()
+        };
+        assert_eq!(
+            plan_switchover(&view, &c, None),
+            Ok((0, 2, vec![1])),
+            "the most advanced"
+        );
+        assert_eq!(plan_switchover(&view, &c, Some("db2")), Ok((0, 1, vec![2])));
+        let e = plan_switchover(&view, &c, Some("db9")).unwrap_err();
+        assert!(e.contains("no server 'db9'"), "{e}");
+        let e = plan_switchover(&view, &c, Some("db1")).unwrap_err();
+        assert!(e.contains("not a replica"), "{e}");
+        let none = ClusterView {
+            writer: None,
+            ..view.clone()
+        };
+        assert!(
+            plan_switchover(&none, &c, None)
+                .unwrap_err()
+                .contains("no primary")
+        );
+        let busy = ClusterView { busy: true, ..view };
+        assert!(
+            plan_switchover(&busy, &c, None)
+                .unwrap_err()
+                .contains("already running")
+        );
+    }
+
+    #[test]
+    fn statements_quote_what_they_embed() {
+        let sql = change_master(
+            "10.0.0.2:3307".parse().unwrap(),
+            Some(("re'pl", "p\\a'ss")),
+            "slave_pos",
+        );
+        assert_eq!(
+            sql,
+            "CHANGE MASTER TO MASTER_HOST='10.0.0.2', MASTER_PORT=3307, MASTER_USE_GTID=slave_pos, MASTER_USER='re\\'pl', MASTER_PASSWORD='p\\\\a\\'ss'"
+        );
+    }
 
     #[test]
     fn gtid_positions() {

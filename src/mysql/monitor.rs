@@ -425,7 +425,7 @@ impl Monitor {
                     member.fails
                 );
             }
-            round.obs.apply(member);
+            member.seen = round.obs;
             member.answered = true;
             member.ever_seen = true;
             member.fails = 0;

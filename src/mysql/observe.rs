@@ -5,7 +5,7 @@
 //! changes nothing), and its semi-sync status.
 
 use super::proto::ResultSet;
-use crate::runtime::mysql::{Channel, MemberView};
+use crate::runtime::mysql::{Channel, Seen};
 
 /// The round's queries, in the order they are sent.
 pub(super) const QUERIES: [&str; 3] = [
@@ -17,19 +17,9 @@ pub(super) const QUERIES: [&str; 3] = [
 ];
 
 /// What one round learnt, filled answer by answer.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Observation {
-    pub read_only: Option<bool>,
-    pub server_id: Option<u32>,
-    pub gtid_current: String,
-    pub gtid_binlog: String,
-    pub gtid_slave: String,
-    pub channels: Vec<Channel>,
-    pub semi_master: Option<bool>,
-    pub semi_slave: Option<bool>,
-}
+pub(super) type Observation = Seen;
 
-impl Observation {
+impl Seen {
     /// Takes the answer to `QUERIES[step]`.
     pub(super) fn answer(&mut self, step: usize, rs: &ResultSet) -> Result<(), String> {
         match step {
@@ -71,18 +61,6 @@ impl Observation {
                 _ => {}
             }
         }
-    }
-
-    /// Writes what was learnt into the member's view.
-    pub(super) fn apply(self, m: &mut MemberView) {
-        m.read_only = self.read_only;
-        m.server_id = self.server_id;
-        m.gtid_current = self.gtid_current;
-        m.gtid_binlog = self.gtid_binlog;
-        m.gtid_slave = self.gtid_slave;
-        m.channels = self.channels;
-        m.semi_master = self.semi_master;
-        m.semi_slave = self.semi_slave;
     }
 }
 

@@ -234,4 +234,6 @@ impl Current {
 }
 
 #[cfg(test)]
+mod mysql_tests;
+#[cfg(test)]
 mod tests;

@@ -51,6 +51,21 @@ impl Channel {
     }
 }
 
+/// What one monitor round reads of a server.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Seen {
+    pub server_id: Option<u32>,
+    pub read_only: Option<bool>,
+    pub gtid_current: String,
+    pub gtid_binlog: String,
+    pub gtid_slave: String,
+    /// `SHOW ALL SLAVES STATUS`, a row per channel.
+    pub channels: Vec<Channel>,
+    /// `Rpl_semi_sync_master_status` / `Rpl_semi_sync_slave_status`.
+    pub semi_master: Option<bool>,
+    pub semi_slave: Option<bool>,
+}
+
 /// What the monitor last saw of one member.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MemberView {
@@ -62,15 +77,8 @@ pub(crate) struct MemberView {
     /// Some round answered since splicer started (or since the view was
     /// carried over a reload).
     pub ever_seen: bool,
-    pub server_id: Option<u32>,
-    pub read_only: Option<bool>,
-    pub gtid_current: String,
-    pub gtid_binlog: String,
-    pub gtid_slave: String,
-    pub channels: Vec<Channel>,
-    /// `Rpl_semi_sync_master_status` / `Rpl_semi_sync_slave_status`.
-    pub semi_master: Option<bool>,
-    pub semi_slave: Option<bool>,
+    /// What the last round that answered read.
+    pub seen: Seen,
     /// The last error of the monitor's connection, or of a failover step.
     pub error: Option<String>,
     /// Kept out of every role by the monitor (an old primary that came
@@ -237,7 +245,7 @@ impl ClusterView {
 
     /// The member that `i`'s replication channel points at, if any.
     pub(crate) fn source_of(&self, config: &MysqlCluster, i: usize) -> Option<usize> {
-        self.members[i].channels.iter().find_map(|c| {
+        self.members[i].seen.channels.iter().find_map(|c| {
             config.servers.iter().position(|s| {
                 c.master_port == s.addr.port()
                     && (c.master_host == s.addr.ip().to_string() || c.master_host == s.name)
@@ -250,7 +258,7 @@ impl ClusterView {
         let writable: Vec<usize> = (0..self.members.len())
             .filter(|&i| {
                 self.routable(i)
-                    && self.members[i].read_only == Some(false)
+                    && self.members[i].seen.read_only == Some(false)
                     && self.source_of(config, i).is_none()
             })
             .collect();
@@ -274,7 +282,7 @@ impl ClusterView {
             return false;
         }
         let m = &self.members[i];
-        m.channels.iter().any(|c| {
+        m.seen.channels.iter().any(|c| {
             c.io_running()
                 && c.sql_running()
                 && c.lag.is_some_and(|l| Duration::from_secs(l) <= max_lag)
@@ -331,19 +339,19 @@ impl ClusterView {
         match (role, allowed) {
             (Role::Writer, true) => "writable primary".to_string(),
             (Role::Writer, false) => match self.writer(config, fall) {
-                Writer::Conflict(_) if v.read_only == Some(false) && !replica => {
+                Writer::Conflict(_) if v.seen.read_only == Some(false) && !replica => {
                     "two writable servers: writes refused".to_string()
                 }
                 _ if replica => "replica".to_string(),
                 _ => "read_only".to_string(),
             },
             (Role::Reader { .. }, true) if replica => "replica in sync".to_string(),
-            (Role::Reader { .. }, true) if v.read_only == Some(false) => {
+            (Role::Reader { .. }, true) if v.seen.read_only == Some(false) => {
                 "primary (no replica fit for reads)".to_string()
             }
             (Role::Reader { .. }, true) => "no replica fit for reads".to_string(),
             (Role::Reader { max_lag }, false) if replica => {
-                let lag = v.channels.first().and_then(|c| c.lag);
+                let lag = v.seen.channels.first().and_then(|c| c.lag);
                 match lag {
                     Some(l) => format!("lag {l}s over {}s", max_lag.as_secs()),
                     None => "not replicating".to_string(),

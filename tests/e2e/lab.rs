@@ -33,6 +33,17 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// What `scripts/lab up` runs on its hosts.
+const LAB_TOOLS: [&str; 7] = [
+    "nginx",
+    "mariadbd",
+    "mariadb-install-db",
+    "mariadb",
+    "curl",
+    "dnsmasq",
+    "openssl",
+];
+
 #[test]
 fn foobar_cfg_is_valid_for_splicer_and_haproxy() {
     let cfg = repo().join("conf/foobar.cfg");
@@ -181,15 +192,7 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
     if !netns::can_run(test) {
         return;
     }
-    let tools = [
-        "nginx",
-        "mariadbd",
-        "mariadb-install-db",
-        "mariadb",
-        "curl",
-        "dnsmasq",
-        "openssl",
-    ];
+    let tools = LAB_TOOLS;
     if require_tools(test, &tools).is_none() {
         return;
     }
@@ -408,15 +411,7 @@ fn lab_app_page_writes_on_db1_reads_from_db2_semi_synchronously() {
     if !netns::can_run(test) {
         return;
     }
-    let tools = [
-        "nginx",
-        "mariadbd",
-        "mariadb-install-db",
-        "mariadb",
-        "curl",
-        "dnsmasq",
-        "openssl",
-    ];
+    let tools = LAB_TOOLS;
     if require_tools(test, &tools).is_none() || !php_fpm_installed(test) {
         return;
     }
