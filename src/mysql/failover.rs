@@ -8,9 +8,10 @@
 //! and no heartbeat, for `failover-confirm`: the guard against a partition
 //! between splicer and a live primary), this node is the VRRP MASTER (or
 //! runs no VRRP), and the last failover is older than `failover-block`.
-//! The most advanced replica by GTID applies its relay log
-//! (`MASTER_GTID_WAIT`), is promoted (`STOP SLAVE; RESET SLAVE ALL; SET
-//! GLOBAL read_only=0`), and the other replicas are pointed at it. The old
+//! The most advanced replica by GTID applies its relay log (its
+//! `@@gtid_current_pos` reaches what it received), is promoted (`SET
+//! GLOBAL read_only=0`, then `STOP SLAVE; RESET SLAVE ALL`), and the other
+//! replicas are pointed at it. The old
 //! primary is fenced: never routed writes; when it answers again it is
 //! made read_only and rejoins as a replica of the new one only if its
 //! GTID is not ahead of where the new primary took over.
@@ -29,6 +30,9 @@ use crate::runtime::mysql::{ClusterView, Failover};
 
 /// How long a promoted replica may take to apply what it received.
 const APPLY_WAIT: Duration = Duration::from_secs(5);
+/// How long `STOP SLAVE` may take: its IO thread may be in a read that
+/// only `slave_net_timeout` ends.
+const STOP_WAIT: Duration = Duration::from_secs(10);
 /// How long a switchover waits for the old primary's sessions to end
 /// before cutting them.
 const DRAIN_WAIT: Duration = Duration::from_secs(2);
@@ -67,8 +71,6 @@ fn weight(g: &Gtid) -> u64 {
 enum Expect {
     /// Any answer but an error.
     Ok,
-    /// `MASTER_GTID_WAIT` answered 0.
-    Zero,
     /// A position to keep (`run.pos`).
     Pos,
 }
@@ -87,6 +89,15 @@ enum Action {
     Rejoined(usize),
     /// A line for the timeline.
     Note(String),
+    /// Wait until member `.0`'s `@@gtid_current_pos` has every transaction
+    /// of `.1` (`None`: the position read earlier), until `.2` at the
+    /// latest. (`MASTER_GTID_WAIT` only looks at what a server applied as
+    /// a replica, not at what it wrote itself as a primary.)
+    CatchUp(usize, Option<String>, Option<Instant>),
+    /// Member `.0`'s `@@gtid_binlog_pos`, read again once it is
+    /// read_only (a write may have landed since the round that saw it),
+    /// must not be ahead of where the primary took over.
+    NotAhead(usize),
 }
 
 #[derive(Debug)]
@@ -278,16 +289,7 @@ impl Monitor {
             .unwrap_or_default();
         let mut actions = VecDeque::new();
         if !io_pos.is_empty() {
-            actions.push_back(Action::Sql(
-                new,
-                format!(
-                    "SELECT MASTER_GTID_WAIT('{}', {})",
-                    escape(&io_pos),
-                    APPLY_WAIT.as_secs()
-                ),
-                Expect::Zero,
-                APPLY_WAIT + cfg.timeout,
-            ));
+            actions.push_back(Action::CatchUp(new, Some(io_pos), None));
         }
         promote(&mut actions, new, cfg.timeout);
         for &r in replicas.iter().filter(|&&r| r != new) {
@@ -416,16 +418,6 @@ impl Monitor {
                     };
                     let result = match (outcome, expect) {
                         (Outcome::Error(e), _) => Err(e),
-                        (Outcome::Rows(rs), Expect::Zero) => {
-                            match rs.rows.first().and_then(|r| r.first()).cloned().flatten() {
-                                Some(v) if v == "0" => Ok(()),
-                                v => Err(format!(
-                                    "did not catch up within {} s (MASTER_GTID_WAIT gave {})",
-                                    APPLY_WAIT.as_secs(),
-                                    v.unwrap_or_else(|| "NULL".into())
-                                )),
-                            }
-                        }
                         (Outcome::Rows(rs), Expect::Pos) => {
                             let pos = rs.rows.first().and_then(|r| r.first()).cloned().flatten();
                             self.run_mut(ci, |r| r.pos = pos.unwrap_or_default());
@@ -470,6 +462,98 @@ impl Monitor {
                     });
                     self.release(ci);
                 }
+                Action::CatchUp(i, target, until) => {
+                    let target = target.unwrap_or(pos);
+                    let now = Instant::now();
+                    let until = until.unwrap_or(now + APPLY_WAIT);
+                    self.run_mut(ci, |r| {
+                        if let Some(Action::CatchUp(_, _, u)) = r.actions.front_mut() {
+                            *u = Some(until);
+                        }
+                    });
+                    let m = self.member(ci, i);
+                    if !sent {
+                        self.run_mut(ci, |r| r.sent = true);
+                        let sql = "SELECT @@gtid_current_pos";
+                        if !self.send_with_deadline(m, sql, self.rt.mysql[ci].config.timeout) {
+                            let who = self.member_name(ci, i);
+                            return self.finish(ci, Err(format!("{who}: cannot connect")));
+                        }
+                        continue;
+                    }
+                    let Some(outcome) = self.members[m].outcomes.pop_front() else {
+                        return;
+                    };
+                    let who = self.member_name(ci, i);
+                    let current = match outcome {
+                        Outcome::Rows(rs) => {
+                            rs.rows.first().and_then(|r| r.first()).cloned().flatten()
+                        }
+                        Outcome::Error(e) => return self.finish(ci, Err(format!("{who}: {e}"))),
+                        Outcome::Done => None,
+                    }
+                    .unwrap_or_default();
+                    if !ahead(&parse_gtid(&target), &parse_gtid(&current)) {
+                        self.step_note(ci, format!("{who} has {current}, all of {target}"));
+                        self.run_mut(ci, |r| {
+                            r.actions.pop_front();
+                            r.sent = false;
+                        });
+                        continue;
+                    }
+                    if now >= until {
+                        let e = format!(
+                            "{who} did not catch up within {} s: it has {current}, the primary had {target}",
+                            APPLY_WAIT.as_secs()
+                        );
+                        return self.finish(ci, Err(e));
+                    }
+                    self.run_mut(ci, |r| {
+                        r.sent = false;
+                        r.wake = Some(now + POLL);
+                    });
+                    return;
+                }
+                Action::NotAhead(i) => {
+                    let m = self.member(ci, i);
+                    if !sent {
+                        self.run_mut(ci, |r| r.sent = true);
+                        let sql = "SELECT @@gtid_binlog_pos";
+                        if !self.send_with_deadline(m, sql, self.rt.mysql[ci].config.timeout) {
+                            let who = self.member_name(ci, i);
+                            return self.finish(ci, Err(format!("{who}: cannot connect")));
+                        }
+                        continue;
+                    }
+                    let Some(outcome) = self.members[m].outcomes.pop_front() else {
+                        return;
+                    };
+                    let who = self.member_name(ci, i);
+                    let mine = match outcome {
+                        Outcome::Rows(rs) => {
+                            rs.rows.first().and_then(|r| r.first()).cloned().flatten()
+                        }
+                        Outcome::Error(e) => return self.finish(ci, Err(format!("{who}: {e}"))),
+                        Outcome::Done => None,
+                    }
+                    .unwrap_or_default();
+                    let took_over = self.rt.mysql[ci]
+                        .view
+                        .lock()
+                        .promoted_at
+                        .clone()
+                        .unwrap_or_default();
+                    if ahead(&parse_gtid(&mine), &parse_gtid(&took_over)) {
+                        return self.finish(
+                            ci,
+                            Err(format!("its GTID {mine} is ahead of {took_over} where the primary took over")),
+                        );
+                    }
+                    self.run_mut(ci, |r| {
+                        r.actions.pop_front();
+                        r.sent = false;
+                    });
+                }
                 Action::Note(text) => {
                     self.step_note(ci, text);
                     self.run_mut(ci, |r| {
@@ -500,6 +584,7 @@ impl Monitor {
             return;
         };
         let (old, new, kind, pos) = (run.old, run.new, run.kind, run.pos.clone());
+        let mut cut_old = false;
         {
             let mut view = self.rt.mysql[ci].view.lock();
             let newm = &mut view.members[new];
@@ -509,6 +594,7 @@ impl Monitor {
             if kind == "auto" {
                 view.members[old].fenced =
                     Some(format!("old primary; {name} was promoted in its place"));
+                cut_old = true;
             } else {
                 // A switchover's old primary is read_only already and is
                 // repointed in the same run.
@@ -518,6 +604,12 @@ impl Monitor {
             view.last_failover_ms = Some(now_ms());
         }
         self.rt.mysql[ci].view.lock().last_primary = Some(new);
+        // Its sessions were kept while it only missed rounds (it might
+        // have come back); fenced, it must take no write from them if it
+        // wakes up.
+        if cut_old {
+            self.cut_writer_sessions(ci, old);
+        }
         self.step_note(ci, format!("{} is the primary", self.member_name(ci, new)));
     }
 
@@ -549,8 +641,13 @@ impl Monitor {
                         "mysql-cluster {}: {old} could not rejoin as a replica of {new}: {e}; it stays out",
                         c.config.name
                     );
-                    view.members[run.old].fenced =
-                        Some(format!("diverged or broken: rejoin failed: {e}"));
+                    // Either way it stays out until someone looks: a
+                    // rejoin is not retried every round.
+                    view.members[run.old].fenced = Some(if e.starts_with("its GTID") {
+                        format!("diverged: {e}; rebuild it from the primary")
+                    } else {
+                        format!("rejoin failed: {e}")
+                    });
                 }
             }
             return;
@@ -681,15 +778,7 @@ impl Monitor {
             Expect::Pos,
             t,
         ));
-        actions.push_back(Action::Sql(
-            new,
-            format!(
-                "SELECT MASTER_GTID_WAIT('{{pos}}', {})",
-                APPLY_WAIT.as_secs()
-            ),
-            Expect::Zero,
-            APPLY_WAIT + t,
-        ));
+        actions.push_back(Action::CatchUp(new, None, None));
         promote(&mut actions, new, t);
         for r in others {
             repoint(&mut actions, r, cfg, new, "slave_pos");
@@ -719,7 +808,7 @@ impl Monitor {
             }
             if m.fenced
                 .as_deref()
-                .is_some_and(|f| f.starts_with("diverged"))
+                .is_some_and(|f| f.starts_with("diverged") || f.starts_with("rejoin failed"))
             {
                 continue;
             }
@@ -757,6 +846,7 @@ impl Monitor {
                 Expect::Ok,
                 cfg.timeout,
             ));
+            actions.push_back(Action::NotAhead(i));
             repoint(&mut actions, i, cfg, primary, "current_pos");
             actions.push_back(Action::Rejoined(i));
             drop(view);
@@ -795,19 +885,25 @@ impl Monitor {
     }
 }
 
-/// `STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=0` on `new`, then its
-/// position, which becomes `promoted_at`.
+/// Promotes `new`: its position first (where it takes over, for the
+/// rejoin check), then `read_only=0`, and the writers use it at once;
+/// only then `STOP SLAVE; RESET SLAVE ALL`. Stopping a replica whose
+/// primary is cut off (not dead) waits for its IO thread's read to time
+/// out (`slave_net_timeout`), seconds the writes need not wait for: it has
+/// applied all it received, and it can receive nothing more.
 fn promote(actions: &mut VecDeque<Action>, new: usize, t: Duration) {
-    for sql in ["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only=0"] {
-        actions.push_back(Action::Sql(new, sql.into(), Expect::Ok, t));
-    }
+    let pos = "SELECT @@gtid_current_pos".to_string();
+    actions.push_back(Action::Sql(new, pos, Expect::Pos, t));
+    let writable = "SET GLOBAL read_only=0".to_string();
+    actions.push_back(Action::Sql(new, writable, Expect::Ok, t));
+    actions.push_back(Action::Promoted);
     actions.push_back(Action::Sql(
         new,
-        "SELECT @@gtid_current_pos".into(),
-        Expect::Pos,
-        t,
+        "STOP SLAVE".into(),
+        Expect::Ok,
+        t + STOP_WAIT,
     ));
-    actions.push_back(Action::Promoted);
+    actions.push_back(Action::Sql(new, "RESET SLAVE ALL".into(), Expect::Ok, t));
 }
 
 /// Points member `r` at `primary`.

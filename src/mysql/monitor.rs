@@ -198,11 +198,15 @@ impl Monitor {
     fn timers(&mut self) {
         let now = Instant::now();
         for m in 0..self.members.len() {
-            let late = self.members[m]
-                .round
-                .as_ref()
-                .is_some_and(|r| now >= r.deadline)
-                || self.members[m].step_deadline.is_some_and(|d| now >= d);
+            // A failover statement on the connection delays the round's
+            // answers queued behind it: its own deadline decides then.
+            let late = match self.members[m].step_deadline {
+                Some(d) => now >= d,
+                None => self.members[m]
+                    .round
+                    .as_ref()
+                    .is_some_and(|r| now >= r.deadline),
+            };
             if late {
                 let timeout = self.cluster_of(m).config.timeout;
                 self.fail(m, format!("no answer within {} ms", timeout.as_millis()));
@@ -215,7 +219,10 @@ impl Monitor {
             let interval = self.rt.mysql[ci].config.interval;
             self.next_round[ci] = now + interval;
             for m in 0..self.members.len() {
-                if self.members[m].cluster == ci && self.members[m].round.is_none() {
+                let member = &self.members[m];
+                // No round behind a failover statement still running.
+                if member.cluster == ci && member.round.is_none() && member.step_deadline.is_none()
+                {
                     self.start_round(m, now);
                 }
             }
@@ -271,7 +278,8 @@ impl Monitor {
         true
     }
 
-    /// Sends a failover statement with a longer deadline (MASTER_GTID_WAIT).
+    /// Sends a failover statement with its own deadline (`STOP SLAVE` may
+    /// take seconds).
     pub(super) fn send_with_deadline(&mut self, m: usize, sql: &str, wait: Duration) -> bool {
         let ok = self.send(m, sql, Purpose::Step);
         if ok {

@@ -253,13 +253,26 @@ impl ClusterView {
         })
     }
 
+    /// Whether `i` replicates from a member now: a channel to one whose
+    /// IO or SQL thread runs (or tries to). A channel stopped on both is
+    /// a leftover (a promotion's `STOP SLAVE` done, `RESET SLAVE ALL` not
+    /// yet), not replication.
+    pub(crate) fn replicating(&self, config: &MysqlCluster, i: usize) -> bool {
+        self.source_of(config, i).is_some()
+            && self.members[i]
+                .seen
+                .channels
+                .iter()
+                .any(|c| c.io != "No" || c.sql != "No")
+    }
+
     /// The member writes go to.
     pub(crate) fn writer(&self, config: &MysqlCluster, _fall: u32) -> Writer {
         let writable: Vec<usize> = (0..self.members.len())
             .filter(|&i| {
                 self.routable(i)
                     && self.members[i].seen.read_only == Some(false)
-                    && self.source_of(config, i).is_none()
+                    && !self.replicating(config, i)
             })
             .collect();
         match writable.as_slice() {
@@ -312,10 +325,18 @@ impl ClusterView {
                     .collect();
                 if fresh.iter().any(|&f| f) {
                     fresh
-                } else {
+                } else if !writable.is_empty() {
                     // No replica is fit: the primary takes the reads (with
                     // two writable servers, both do: reads split no data).
                     members.iter().map(|&m| writable.contains(&m)).collect()
+                } else {
+                    // No primary either (it died; a failover may come):
+                    // stale reads from a replica that answers rather than
+                    // none.
+                    members
+                        .iter()
+                        .map(|&m| self.routable(m) && self.source_of(config, m).is_some())
+                        .collect()
                 }
             }
         }

@@ -134,6 +134,12 @@ fn roles_in_the_cases_an_operator_meets() {
             vec![false, true],
         ),
         (
+            "the primary is dead and the replica's IO thread retries: it still reads",
+            vec![down.clone(), replica(0, None)],
+            vec![false, false],
+            vec![false, true],
+        ),
+        (
             "a fenced old primary takes nothing",
             vec![fenced, primary()],
             vec![false, true],
@@ -146,10 +152,10 @@ fn roles_in_the_cases_an_operator_meets() {
             vec![false, true],
         ),
         (
-            "all read_only: nobody writes, nobody reads",
+            "no primary: nobody writes, the replica reads however stale",
             vec![all_read_only, replica(0, None)],
             vec![false, false],
-            vec![false, false],
+            vec![false, true],
         ),
     ];
     let c = cluster(2);

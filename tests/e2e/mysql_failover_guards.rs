@@ -257,12 +257,13 @@ fn a_failed_failover_turns_automatic_failover_off() {
         return;
     };
     // On db2 alone (not replicated, not in its binlog), the monitor loses
-    // RELOAD, which RESET SLAVE ALL needs: promoting db2 fails half-way.
+    // READ_ONLY ADMIN, which SET GLOBAL read_only needs: promoting db2
+    // fails before it takes any write.
     set.sql(
         1,
         &format!(
-            "SET sql_log_bin=0; REVOKE RELOAD ON *.* FROM '{MON_USER}'@'127.0.0.1'; \
-             REVOKE RELOAD ON *.* FROM '{MON_USER}'@'localhost'"
+            "SET sql_log_bin=0; REVOKE READ_ONLY ADMIN ON *.* FROM '{MON_USER}'@'127.0.0.1'; \
+             REVOKE READ_ONLY ADMIN ON *.* FROM '{MON_USER}'@'localhost'"
         ),
     );
     let lb = Lb::start(&failover_config(&servers(&set), "", "1s"));
@@ -284,7 +285,7 @@ fn a_failed_failover_turns_automatic_failover_off() {
         .find(|l| l.starts_with("# db: primary none; failover off ("))
         .unwrap_or_else(|| panic!("failover not off in\n{summary}"));
     assert!(
-        setting.contains("failed") && setting.contains("RESET SLAVE ALL"),
+        setting.contains("failed") && setting.contains("read_only=0"),
         "{setting}"
     );
     assert!(
