@@ -1063,6 +1063,26 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// A position comes from the server: any text parses without a
+        /// panic, and no position is ahead of itself.
+        #[test]
+        fn any_gtid_text_parses(text in ".{0,64}", other in "[0-9,-]{0,32}") {
+            let g = parse_gtid(&text);
+            proptest::prop_assert!(!ahead(&g, &g));
+            let o = parse_gtid(&other);
+            // One is ahead of the union of both, never the other way.
+            let mut union = o.clone();
+            for (d, (srv, seq)) in &g {
+                let e = union.entry(*d).or_insert((*srv, *seq));
+                if seq > &e.1 {
+                    *e = (*srv, *seq);
+                }
+            }
+            proptest::prop_assert!(!ahead(&g, &union) && !ahead(&o, &union));
+        }
+    }
+
     #[test]
     fn gtid_positions() {
         let g = parse_gtid("0-1-42,1-2-7");
