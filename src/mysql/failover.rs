@@ -143,10 +143,15 @@ impl Failovers {
 }
 
 /// `CHANGE MASTER TO` the member at `addr`.
+/// How the cluster's replicas talk to their primary: heartbeat period
+/// and connect retry, as their channels say.
+type LinkSettings = (Option<String>, Option<u32>);
+
 fn change_master(
     view_addr: std::net::SocketAddr,
     user: Option<(&str, &str)>,
     gtid: &str,
+    link: &LinkSettings,
 ) -> String {
     let mut sql = format!(
         "CHANGE MASTER TO MASTER_HOST='{}', MASTER_PORT={}, MASTER_USE_GTID={gtid}",
@@ -159,6 +164,14 @@ fn change_master(
             escape(u),
             escape(p)
         ));
+    }
+    // Only a number goes into the statement.
+    let number = |h: &&str| !h.is_empty() && h.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if let Some(h) = link.0.as_deref().filter(number) {
+        sql.push_str(&format!(", MASTER_HEARTBEAT_PERIOD={h}"));
+    }
+    if let Some(r) = link.1 {
+        sql.push_str(&format!(", MASTER_CONNECT_RETRY={r}"));
     }
     sql
 }
@@ -287,13 +300,14 @@ impl Monitor {
             .first()
             .map(|c| c.gtid_io_pos.clone())
             .unwrap_or_default();
+        let link = view.link_settings();
         let mut actions = VecDeque::new();
         if !io_pos.is_empty() {
             actions.push_back(Action::CatchUp(new, Some(io_pos), None));
         }
         promote(&mut actions, new, cfg.timeout);
         for &r in replicas.iter().filter(|&&r| r != new) {
-            repoint(&mut actions, r, cfg, new, "slave_pos");
+            repoint(&mut actions, r, cfg, new, "slave_pos", &link);
         }
         // Semi-sync is what puts an acknowledged write on a replica before
         // the client hears OK; the timeline says whether it was on.
@@ -561,7 +575,12 @@ impl Monitor {
                     });
                 }
                 Action::Rejoined(i) => {
-                    self.rt.mysql[ci].view.lock().members[i].fenced = None;
+                    // read_only since this run's first statement: until
+                    // the next round says more, never a second writer.
+                    let mut view = self.rt.mysql[ci].view.lock();
+                    view.members[i].fenced = None;
+                    view.members[i].seen.read_only = Some(true);
+                    drop(view);
                     self.run_mut(ci, |r| {
                         r.actions.pop_front();
                     });
@@ -752,9 +771,12 @@ impl Monitor {
     ) {
         let c = self.rt.mysql[ci].clone();
         let cfg = &c.config;
-        let plan = {
+        let (plan, link) = {
             let view = c.view.lock();
-            plan_switchover(&view, cfg, to.as_deref())
+            (
+                plan_switchover(&view, cfg, to.as_deref()),
+                view.link_settings(),
+            )
         };
         let (old, new, others) = match plan {
             Ok(p) => p,
@@ -781,9 +803,9 @@ impl Monitor {
         actions.push_back(Action::CatchUp(new, None, None));
         promote(&mut actions, new, t);
         for r in others {
-            repoint(&mut actions, r, cfg, new, "slave_pos");
+            repoint(&mut actions, r, cfg, new, "slave_pos", &link);
         }
-        repoint(&mut actions, old, cfg, new, "current_pos");
+        repoint(&mut actions, old, cfg, new, "current_pos", &link);
         self.begin(ci, "switchover", old, new, actions, Some(reply));
     }
 
@@ -847,7 +869,14 @@ impl Monitor {
                 cfg.timeout,
             ));
             actions.push_back(Action::NotAhead(i));
-            repoint(&mut actions, i, cfg, primary, "current_pos");
+            repoint(
+                &mut actions,
+                i,
+                cfg,
+                primary,
+                "current_pos",
+                &view.link_settings(),
+            );
             actions.push_back(Action::Rejoined(i));
             drop(view);
             self.failovers.runs[ci] = Some(Run {
@@ -913,6 +942,7 @@ fn repoint(
     cfg: &crate::config::MysqlCluster,
     primary: usize,
     gtid: &str,
+    link: &LinkSettings,
 ) {
     let user = cfg
         .replication_user
@@ -923,7 +953,7 @@ fn repoint(
     actions.push_back(Action::Sql(r, "STOP SLAVE".into(), Expect::Ok, t));
     actions.push_back(Action::Sql(
         r,
-        change_master(addr, user, gtid),
+        change_master(addr, user, gtid, link),
         Expect::Ok,
         t,
     ));
@@ -1056,11 +1086,20 @@ mod tests {
             "10.0.0.2:3307".parse().unwrap(),
             Some(("re'pl", "p\\a'ss")),
             "slave_pos",
+            &(Some("0.500".into()), Some(1)),
         );
         assert_eq!(
             sql,
-            "CHANGE MASTER TO MASTER_HOST='10.0.0.2', MASTER_PORT=3307, MASTER_USE_GTID=slave_pos, MASTER_USER='re\\'pl', MASTER_PASSWORD='p\\\\a\\'ss'"
+            "CHANGE MASTER TO MASTER_HOST='10.0.0.2', MASTER_PORT=3307, MASTER_USE_GTID=slave_pos, MASTER_USER='re\\'pl', MASTER_PASSWORD='p\\\\a\\'ss', MASTER_HEARTBEAT_PERIOD=0.500, MASTER_CONNECT_RETRY=1"
         );
+        // A heartbeat that is not a number never reaches the statement.
+        let odd = change_master(
+            "10.0.0.2:3307".parse().unwrap(),
+            None,
+            "current_pos",
+            &(Some("1; DROP".into()), None),
+        );
+        assert!(!odd.contains("HEARTBEAT"), "{odd}");
     }
 
     proptest::proptest! {

@@ -85,6 +85,8 @@ pub(super) fn channels(rs: &ResultSet) -> Vec<Channel> {
                 last_sql_error: text("Last_SQL_Error"),
                 heartbeats: number("Slave_received_heartbeats").unwrap_or(0),
                 read_pos: number("Read_Master_Log_Pos").unwrap_or(0),
+                heartbeat_period: text("Slave_heartbeat_period"),
+                connect_retry: number("Connect_Retry").map(|n| n as u32),
             }
         })
         .collect()

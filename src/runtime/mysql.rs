@@ -39,6 +39,10 @@ pub(crate) struct Channel {
     /// write: `Slave_received_heartbeats` and `Read_Master_Log_Pos`.
     pub heartbeats: u64,
     pub read_pos: u64,
+    /// `Slave_heartbeat_period` (seconds, as the server prints it) and
+    /// `Connect_Retry`: kept when a failover repoints a replica.
+    pub heartbeat_period: String,
+    pub connect_retry: Option<u32>,
 }
 
 impl Channel {
@@ -243,6 +247,19 @@ impl ClusterView {
         }
     }
 
+    /// The heartbeat period and connect retry the cluster's replicas use
+    /// (the first channel that says), for the replicas a failover points
+    /// at a new primary: `CHANGE MASTER TO` a new host would reset them.
+    pub(crate) fn link_settings(&self) -> (Option<String>, Option<u32>) {
+        let channels = self.members.iter().flat_map(|m| m.seen.channels.iter());
+        let heartbeat = channels
+            .clone()
+            .map(|c| c.heartbeat_period.clone())
+            .find(|h| !h.is_empty());
+        let retry = channels.filter_map(|c| c.connect_retry).next();
+        (heartbeat, retry)
+    }
+
     /// The member that `i`'s replication channel points at, if any.
     pub(crate) fn source_of(&self, config: &MysqlCluster, i: usize) -> Option<usize> {
         self.members[i].seen.channels.iter().find_map(|c| {
@@ -253,12 +270,15 @@ impl ClusterView {
         })
     }
 
-    /// Whether `i` replicates from a member now: a channel to one whose
-    /// IO or SQL thread runs (or tries to). A channel stopped on both is
-    /// a leftover (a promotion's `STOP SLAVE` done, `RESET SLAVE ALL` not
-    /// yet), not replication.
+    /// Whether `i` replicates from a member now: a channel to one that
+    /// answers, whose IO or SQL thread runs (or tries to). A channel
+    /// stopped on both is a leftover (a promotion's `STOP SLAVE` done,
+    /// `RESET SLAVE ALL` not yet), and a channel to a member that does not
+    /// answer feeds nothing: a writable server with either is a primary
+    /// (the other load balancer sees a promotion before its `STOP SLAVE`
+    /// returns, which takes seconds when the old primary is cut off).
     pub(crate) fn replicating(&self, config: &MysqlCluster, i: usize) -> bool {
-        self.source_of(config, i).is_some()
+        self.source_of(config, i).is_some_and(|s| self.routable(s))
             && self.members[i]
                 .seen
                 .channels

@@ -98,6 +98,10 @@ fn roles_in_the_cases_an_operator_meets() {
         lag: Some(0),
         ..Channel::default()
     }];
+    // Promoted by the other load balancer, its STOP SLAVE still waiting.
+    let mut promoted = replica(0, None);
+    promoted.seen.read_only = Some(false);
+    promoted.seen.channels[0].io = "Yes".into();
     let mut all_read_only = primary();
     all_read_only.seen.read_only = Some(true);
     // (what, members, writer backend's choice, reader backend's choice)
@@ -138,6 +142,18 @@ fn roles_in_the_cases_an_operator_meets() {
             vec![down.clone(), replica(0, None)],
             vec![false, false],
             vec![false, true],
+        ),
+        (
+            "a writable replica of a primary that does not answer is the primary",
+            vec![down.clone(), promoted.clone()],
+            vec![false, true],
+            vec![false, true],
+        ),
+        (
+            "a writable replica of a primary that answers is not",
+            vec![primary(), promoted],
+            vec![true, false],
+            vec![true, false],
         ),
         (
             "a fenced old primary takes nothing",
