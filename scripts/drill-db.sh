@@ -471,6 +471,18 @@ drill_db_switchover() {
     lab_verdict "${failures[@]}"
 }
 
+ms_text() { if [[ $1 =~ ^-?[0-9]+$ ]]; then echo "$1 ms"; else echo "$1"; fi; }
+# caught_text MS: how reads coming back MS ms after db2 caught up reads.
+caught_text() {
+    if [ -z "$1" ]; then
+        echo "db2 did not catch up"
+    elif [ "$1" -lt 0 ]; then
+        echo "$((-$1)) ms before db2 had applied all db1 had at START SLAVE: within max-lag"
+    else
+        echo "$1 ms after db2 caught up"
+    fi
+}
+
 # --- db-replica-lag --------------------------------------------------------------------
 # db2's replication stopped by hand: reads through VIP:3307 should move
 # to the primary (conf/foobar.cfg: a replica that does not replicate, or
@@ -515,10 +527,10 @@ drill_db_replica_lag() {
     say "results:"
     printf '  %-46s %s\n' \
         "reads before STOP SLAVE" "${R[r.ok_before]}" \
-        "STOP SLAVE -> reads on db1" "${M[moved_ms]} ms (last read from db2 started at ${M[last_other_ms]} ms); target ${DB_READ_MOVE_TARGET_MS} ms" \
+        "STOP SLAVE -> reads on db1" "${M[moved_ms]} ms (last read from db2 started at: $(ms_text "${M[last_other_ms]}")); target ${DB_READ_MOVE_TARGET_MS} ms" \
         "  reads while stopped" "${M[answered]}; ${M[errors]} failed" \
         "START SLAVE -> db2 caught up" "$caught_ms ms" \
-        "START SLAVE -> reads on db2 again" "${B[moved_ms]} ms (${back_after_caught:-?} ms after it caught up; last read from db1 at ${B[last_other_ms]} ms); target ${DB_READ_MOVE_TARGET_MS} ms after catching up" \
+        "START SLAVE -> reads on db2 again" "${B[moved_ms]} ms ($(caught_text "$back_after_caught"); last read from db1 started at: $(ms_text "${B[last_other_ms]}")); target ${DB_READ_MOVE_TARGET_MS} ms after catching up" \
         "  reads after START SLAVE" "${B[answered]}; ${B[errors]} failed" \
         "failed reads, in all" "${R[r.errors]} of ${R[r.attempts]}$( [ "${R[r.errors]}" = 0 ] || echo " (${R[r.error_kinds]})"); longest gap ${R[r.gap_ms]} ms" \
         "writes meanwhile" "${R[w.ok]} acknowledged, ${R[w.errors]} failed"
