@@ -407,7 +407,7 @@ switch_over() {
 drill_db_switchover() {
     db_prepare splicer
     say "writer: every 50 ms a new connection through VIP:3306: 'SELECT @@report_host; INSERT INTO visits (note) VALUES (\"$DB_TAG N\")'"
-    say "after ${DB_BASELINE_S} s: 'mysql switchover $DB_CLUSTER' on lb1's stats socket; 2 s later 'mysql switchover $DB_CLUSTER db1' (back)"
+    say "after ${DB_BASELINE_S} s: 'mysql switchover $DB_CLUSTER' on lb1's stats socket; 2 s later 'mysql switchover $DB_CLUSTER db1' (back); then both again with the writer stopped"
     db_load insert "$DB_VIP_W" "$TMP/writes.tsv"
     sleep "$DB_BASELINE_S"
     T_KILL=$EPOCHREALTIME
@@ -468,6 +468,29 @@ drill_db_switchover() {
     [[ "${R[a.ok_started_after_mark]}" =~ ^(db2:[0-9]+|none)$ ]] ||
         failures+=("writes started after the switchover to db2 were acknowledged by ${R[a.ok_started_after_mark]}")
     [ "$primary_end" = db1 ] || failures+=("the primary at the end is ${primary_end:-none}, not db1")
+
+    # The same round trip with no write in between, as in a quiet
+    # maintenance window: then the old primary has nothing of the new
+    # one's to wait for.
+    local c0 c1 ans3 ans4 tl4 idle_write=ok
+    switch_over db2
+    c0=$SW_T0 ans3=$SW_ANSWER
+    switch_over db1 db1
+    c1=$SW_T0 ans4=$SW_ANSWER tl4=$SW_TIMELINE
+    on client env MYSQL_PWD=foobar mariadb --no-defaults -h"$LAB_VIP" -P3306 -ufoobar --connect-timeout=10 foobar \
+        -e "INSERT INTO visits (note) VALUES ('drill $NAME: after the idle round trip')" 2>"$TMP/idle-write.err" ||
+        idle_write="failed: $(tail -n1 "$TMP/idle-write.err")"
+    say "no write in between: $(ms_between "$a0" "$c0") ms and $(ms_between "$a0" "$c1") ms after the first switchover:"
+    printf '  %-46s %s
+' \
+        "switchover db1 -> db2, no write since" "$(tr -s '\n' ' ' <<<"$ans3")" \
+        "switchover db2 -> db1, no write since" "$(tr -s '\n' ' ' <<<"$ans4")" \
+        "a write through VIP:3306 then" "$idle_write" \
+        "primary then (lb1)" "$(db_primary lb1)"
+    [[ "$ans4" == *" done in "* ]] || sed 's/^/  /' <<<"$tl4"
+    [[ "$ans3" == *" done in "* ]] || failures+=("idle switchover db1 -> db2 failed: $ans3")
+    [[ "$ans4" == *" done in "* ]] || failures+=("idle switchover back to db1 failed: $ans4")
+    [ "$idle_write" = ok ] || failures+=("a write after the idle round trip $idle_write")
     lab_verdict "${failures[@]}"
 }
 
