@@ -73,7 +73,6 @@ poll() {
         sleep 0.1
     done
 }
-rel() { awk -v a="$2" -v b="$1" 'BEGIN { printf "%+.3f s", b - a }'; }   # T T0
 ms_or() { if [ -n "$2" ]; then ms_between "$1" "$2"; else echo "${3:-never}"; fi; }   # T0 T [ELSE]
 
 # cluster_setting KEYWORD: its value in conf/foobar.cfg's mysql-cluster
