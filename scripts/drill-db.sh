@@ -270,6 +270,9 @@ drill_db_primary() {
     } | drill_events "$t_fault" | db_events_with "$t_fault"
     say "lb1's account of the failover (show mysql):"
     sed 's/^/  /' <<<"${timeline:-  (none)}"
+    say "lb2 (the VRRP BACKUP: it follows the roles it sees), its mysql-cluster lines:"
+    python3 "$LAB_HELPER" mysql-events "$TMP/lab/lb2/splicer.log" "$t_fault" |
+        awk '$1 + 0 >= -0.001 && / mysql-cluster /' | cut -c1-220
 
     local failures=()
     if [ "$fault" = app ]; then
