@@ -23,12 +23,13 @@
     dns SERVER NAME [TYPE]       one UDP query (TYPE A, the default, or SRV) to
                                  the name server SERVER (port 53): "rcode X"
                                  then one line per answer record
-    cli SOCKET COMMAND           one runtime API command; prints the answer
+    cli SOCKET COMMAND [TIMEOUT]  one runtime API command; prints the answer
+                                 (waited for TIMEOUT seconds, default 2)
     vip-events LOG HOST VIP      lines of `ip -ts -o monitor address` about VIP
                                  as "EPOCH HOST adds|removes the VIP"
-    writes OUT T_KILL T_SWITCH IDS  the db-primary-kill writer's rows (who =
-                                 "server_id:id") as "key value" lines; the ids
-                                 db1 acknowledged go to the file IDS
+    mysql-events LOG T0          splicer's mysql-cluster lines and its mysql-*
+                                 backends' "Server ... is UP|DOWN" lines, at their
+                                 time relative to T0
 
 gap: one thread, non-blocking sockets: a new connection to ADDR every
 INTERVAL whatever the earlier ones are doing, each sending one GET and
@@ -300,10 +301,10 @@ def health_events(log, t0):
             print("  %+7.3f s  %s" % (t - t0, line[line.rfind("] ", 0, i) + 2:]))
 
 
-def cli(path, command):
+def cli(path, command, timeout=2.0):
     """One command on a stats socket (one request per connection)."""
     s = socket.socket(socket.AF_UNIX)
-    s.settimeout(2)
+    s.settimeout(timeout)
     s.connect(path)
     s.sendall(command.encode() + b"\n")
     data = b""
@@ -411,46 +412,13 @@ def dns(server, name, qtype="A"):
         pos += rdlen
 
 
-def writes(out, t_kill, t_switch, ids_file):
-    rows = []
-    with open(out) as f:
-        for line in f:
-            start, end, ok, who = line.rstrip("\n").split("\t", 3)
-            rows.append((float(start), float(end), ok, who))
-    acked = [r for r in rows if r[2] == "ok"]
-    with open(ids_file, "w") as f:
-        for r in acked:
-            if r[3].startswith("1:"):
-                f.write(r[3].split(":")[1] + "\n")
-
-    def kv(k, v):
-        print(k, v)
-
-    def by_server(rs):
-        n = {}
-        for r in rs:
-            sid = "db" + r[3].split(":")[0]
-            n[sid] = n.get(sid, 0) + 1
-        return ",".join(f"{k}:{v}" for k, v in sorted(n.items())) or "none"
-
-    before = [r for r in acked if r[0] < t_kill]
-    between = [r for r in rows if t_kill <= r[0] < t_switch]
-    after = [r for r in rows if r[0] >= t_switch]
-    kv("writes", len(rows))
-    kv("ok_before_kill", by_server(before))
-    kv("ok_between", by_server([r for r in between if r[2] == "ok"]))
-    kv("failed_between", sum(1 for r in between if r[2] == "err"))
-    errs = {}
-    for r in between:
-        if r[2] == "err":
-            errs[r[3]] = errs.get(r[3], 0) + 1
-    kv("errors_between", " | ".join(f"{v}x {k}" for k, v in sorted(errs.items(), key=lambda e: -e[1])) or "-")
-    fails = [r for r in rows if r[2] == "err" and r[0] >= t_kill]
-    kv("first_fail_ms", "%.0f" % ((fails[0][1] - t_kill) * 1000) if fails else "none")
-    ok_after = [r for r in after if r[2] == "ok"]
-    kv("ok_after_switch", by_server(ok_after))
-    kv("failed_after_switch", sum(1 for r in after if r[2] == "err"))
-    kv("first_ok_after_switch_ms", "%.0f" % ((ok_after[0][1] - t_switch) * 1000) if ok_after else "none")
+def mysql_events(log, t0):
+    for t, line in log_lines(log):
+        i = line.find("] ")
+        text = line[i + 2:] if i >= 0 else line
+        if text.startswith("mysql-cluster ") or (
+                text.startswith("Server mysql-") and (" is UP" in text or " is DOWN" in text)):
+            print("  %+7.3f s  %s" % (t - t0, text))
 
 
 def vip_events(log, host, vip):
@@ -490,10 +458,10 @@ def main(argv):
         stat(*argv[2:])
     elif cmd == "dns" and len(argv) in (4, 5) and (len(argv) == 4 or argv[4] in ("A", "SRV")):
         dns(argv[2], argv[3], *argv[4:])
-    elif cmd == "cli" and len(argv) == 4:
-        print(cli(argv[2], argv[3]).rstrip("\n"))
-    elif cmd == "writes" and len(argv) == 6:
-        writes(argv[2], float(argv[3]), float(argv[4]), argv[5])
+    elif cmd == "cli" and len(argv) in (4, 5):
+        print(cli(argv[2], argv[3], *map(float, argv[4:])).rstrip("\n"))
+    elif cmd == "mysql-events" and len(argv) == 4:
+        mysql_events(argv[2], float(argv[3]))
     else:
         sys.exit(__doc__)
 
