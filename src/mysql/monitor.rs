@@ -438,6 +438,7 @@ impl Monitor {
             member.ever_seen = true;
             member.fails = 0;
             member.error = None;
+            view.link = view.link_settings();
         }
         self.reconcile(ci);
     }

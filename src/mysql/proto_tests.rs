@@ -236,6 +236,21 @@ fn a_replica_reports_its_replication_with_nulls() {
     }
     assert!(slaves.column("SQL_Remaining_Delay").is_some());
     assert_eq!(rows(&o.events[3]).rows.len(), 18);
+
+    // What the monitor makes of that row.
+    let ch = &super::observe::channels(slaves)[0];
+    assert_eq!(
+        (ch.master_host.as_str(), ch.master_port),
+        ("127.0.0.1", 45537)
+    );
+    assert!(ch.io_running() && ch.sql_running());
+    assert_eq!(ch.lag, Some(0));
+    assert_eq!(
+        ch.connect_retry,
+        slaves.get(0, "Connect_Retry").and_then(|v| v.parse().ok())
+    );
+    assert!(ch.connect_retry.is_some(), "Connect_Retry");
+    assert!(!ch.heartbeat_period.is_empty(), "Slave_heartbeat_period");
 }
 
 #[test]

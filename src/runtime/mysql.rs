@@ -138,6 +138,10 @@ pub(crate) struct ClusterView {
     pub promoted_at: Option<String>,
     /// A failover or switchover is running.
     pub busy: bool,
+    /// The heartbeat period and connect retry replicas were last seen
+    /// with (a promotion's `RESET SLAVE ALL` erases the promoted one's, and
+    /// a later rejoin still needs them).
+    pub link: (Option<String>, Option<u32>),
 }
 
 /// A request of the runtime API to the monitor, answered on `reply`.
@@ -195,6 +199,7 @@ impl ClusterState {
         }
         view.failovers = old.failovers;
         view.last_primary = old.last_primary;
+        view.link = old.link.clone();
         view.last = old.last.clone();
         view.last_failover_ms = old.last_failover_ms;
         view.promoted_at = old.promoted_at.clone();
@@ -257,7 +262,10 @@ impl ClusterView {
             .map(|c| c.heartbeat_period.clone())
             .find(|h| !h.is_empty());
         let retry = channels.filter_map(|c| c.connect_retry).next();
-        (heartbeat, retry)
+        (
+            heartbeat.or_else(|| self.link.0.clone()),
+            retry.or(self.link.1),
+        )
     }
 
     /// The member that `i`'s replication channel points at, if any.
