@@ -118,6 +118,17 @@ struct Run {
 /// position, received GTID), and when it last moved.
 type Progress = Option<((u64, u64, String), Instant)>;
 
+/// Where a value asked for a run's action stands.
+enum Value {
+    /// The statement just went out.
+    Sent,
+    /// No answer yet.
+    Waiting,
+    Failed(String),
+    /// The first column of the first row ("" for NULL or no row).
+    Got(String),
+}
+
 /// Per cluster: the run in progress, and what the guards remember.
 #[derive(Debug)]
 pub(super) struct Failovers {
@@ -485,28 +496,13 @@ impl Monitor {
                             *u = Some(until);
                         }
                     });
-                    let m = self.member(ci, i);
-                    if !sent {
-                        self.run_mut(ci, |r| r.sent = true);
-                        let sql = "SELECT @@gtid_current_pos";
-                        if !self.send_with_deadline(m, sql, self.rt.mysql[ci].config.timeout) {
-                            let who = self.member_name(ci, i);
-                            return self.finish(ci, Err(format!("{who}: cannot connect")));
-                        }
-                        continue;
-                    }
-                    let Some(outcome) = self.members[m].outcomes.pop_front() else {
-                        return;
+                    let current = match self.value(ci, i, "SELECT @@gtid_current_pos", sent) {
+                        Value::Sent => continue,
+                        Value::Waiting => return,
+                        Value::Failed(e) => return self.finish(ci, Err(e)),
+                        Value::Got(v) => v,
                     };
                     let who = self.member_name(ci, i);
-                    let current = match outcome {
-                        Outcome::Rows(rs) => {
-                            rs.rows.first().and_then(|r| r.first()).cloned().flatten()
-                        }
-                        Outcome::Error(e) => return self.finish(ci, Err(format!("{who}: {e}"))),
-                        Outcome::Done => None,
-                    }
-                    .unwrap_or_default();
                     if !ahead(&parse_gtid(&target), &parse_gtid(&current)) {
                         self.step_note(ci, format!("{who} has {current}, all of {target}"));
                         self.run_mut(ci, |r| {
@@ -529,28 +525,12 @@ impl Monitor {
                     return;
                 }
                 Action::NotAhead(i) => {
-                    let m = self.member(ci, i);
-                    if !sent {
-                        self.run_mut(ci, |r| r.sent = true);
-                        let sql = "SELECT @@gtid_binlog_pos";
-                        if !self.send_with_deadline(m, sql, self.rt.mysql[ci].config.timeout) {
-                            let who = self.member_name(ci, i);
-                            return self.finish(ci, Err(format!("{who}: cannot connect")));
-                        }
-                        continue;
-                    }
-                    let Some(outcome) = self.members[m].outcomes.pop_front() else {
-                        return;
+                    let mine = match self.value(ci, i, "SELECT @@gtid_binlog_pos", sent) {
+                        Value::Sent => continue,
+                        Value::Waiting => return,
+                        Value::Failed(e) => return self.finish(ci, Err(e)),
+                        Value::Got(v) => v,
                     };
-                    let who = self.member_name(ci, i);
-                    let mine = match outcome {
-                        Outcome::Rows(rs) => {
-                            rs.rows.first().and_then(|r| r.first()).cloned().flatten()
-                        }
-                        Outcome::Error(e) => return self.finish(ci, Err(format!("{who}: {e}"))),
-                        Outcome::Done => None,
-                    }
-                    .unwrap_or_default();
                     let took_over = self.rt.mysql[ci]
                         .view
                         .lock()
@@ -586,6 +566,34 @@ impl Monitor {
                     });
                 }
             }
+        }
+    }
+
+    /// One value asked of member `i` for the front action: sends `sql`
+    /// the first time, then hands over its answer once it is there.
+    fn value(&mut self, ci: usize, i: usize, sql: &str, sent: bool) -> Value {
+        let m = self.member(ci, i);
+        let who = self.member_name(ci, i);
+        if !sent {
+            self.run_mut(ci, |r| r.sent = true);
+            let timeout = self.rt.mysql[ci].config.timeout;
+            if !self.send_with_deadline(m, sql, timeout) {
+                return Value::Failed(format!("{who}: cannot connect"));
+            }
+            return Value::Sent;
+        }
+        match self.members[m].outcomes.pop_front() {
+            None => Value::Waiting,
+            Some(Outcome::Error(e)) => Value::Failed(format!("{who}: {e}")),
+            Some(Outcome::Rows(rs)) => Value::Got(
+                rs.rows
+                    .first()
+                    .and_then(|r| r.first())
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_default(),
+            ),
+            Some(Outcome::Done) => Value::Got(String::new()),
         }
     }
 
