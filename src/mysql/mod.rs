@@ -8,8 +8,9 @@
 //! ask it for a planned switchover.
 //!
 //! `monitor` is the thread (sockets, rounds, publishing), `observe` the
-//! round's questions and answers, `failover` the runs of statements that
-//! move the primary role. `proto` is the client protocol (sans-IO), over
+//! round's questions and answers; `failover` decides when a run of
+//! statements moves the primary role (failover, switchover, rejoin),
+//! `plan` says what each run does, `run` drives it. `proto` is the client protocol (sans-IO), over
 //! `packet` (framing and field encodings), `auth` (password scrambles)
 //! and `answer` (OK, ERR and result sets).
 
@@ -19,7 +20,9 @@ mod failover;
 mod monitor;
 mod observe;
 mod packet;
+mod plan;
 pub(crate) mod proto;
+mod run;
 
 pub(crate) use monitor::start;
 
