@@ -244,10 +244,25 @@ impl Monitor {
                 duration_ms: 0,
             });
         }
-        for m in 0..self.members.len() {
-            if self.members[m].cluster == ci {
-                self.members[m].outcomes.clear();
-            }
+        self.start_run(ci, kind, old, new, actions, reply);
+        self.reconcile(ci);
+        self.advance(ci);
+    }
+
+    /// Makes `actions` cluster `ci`'s run, with no answer of an earlier
+    /// run left waiting to be read as one of its own.
+    fn start_run(
+        &mut self,
+        ci: usize,
+        kind: &'static str,
+        old: usize,
+        new: usize,
+        actions: VecDeque<Action>,
+        reply: Option<crossbeam_channel::Sender<String>>,
+    ) {
+        for m in 0..self.rt.mysql[ci].config.servers.len() {
+            let flat = self.member(ci, m);
+            self.members[flat].outcomes.clear();
         }
         self.failovers.runs[ci] = Some(Run {
             kind,
@@ -260,8 +275,6 @@ impl Monitor {
             wake: None,
             reply,
         });
-        self.reconcile(ci);
-        self.advance(ci);
     }
 
     /// `mysql switchover`: the current primary hands over to `to` (or the
@@ -385,22 +398,7 @@ impl Monitor {
             );
             actions.push_back(Action::Rejoined(i));
             drop(view);
-            self.failovers.runs[ci] = Some(Run {
-                kind: "rejoin",
-                old: i,
-                new: primary,
-                actions,
-                sent: false,
-                pos: String::new(),
-                started: Instant::now(),
-                wake: None,
-                reply: None,
-            });
-            for m in 0..self.members.len() {
-                if self.members[m].cluster == ci {
-                    self.members[m].outcomes.clear();
-                }
-            }
+            self.start_run(ci, "rejoin", i, primary, actions, None);
             self.advance(ci);
             return;
         }

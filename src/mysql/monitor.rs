@@ -110,6 +110,8 @@ pub(super) struct Monitor {
     workers: Vec<ControlLink>,
     poll: Poll,
     pub members: Vec<Member>,
+    /// Per cluster, the index in `members` of its first server.
+    first: Vec<usize>,
     /// Per cluster: the next round's start, and the writer last logged.
     next_round: Vec<Instant>,
     last_writer: Vec<Writer>,
@@ -119,7 +121,9 @@ pub(super) struct Monitor {
 impl Monitor {
     fn new(rt: Arc<Runtime>, workers: Vec<ControlLink>, poll: Poll) -> Monitor {
         let mut members = Vec::new();
+        let mut first = Vec::with_capacity(rt.mysql.len());
         for (ci, c) in rt.mysql.iter().enumerate() {
+            first.push(members.len());
             for (i, s) in c.config.servers.iter().enumerate() {
                 members.push(Member {
                     cluster: ci,
@@ -140,7 +144,7 @@ impl Monitor {
             .iter()
             .map(|c| {
                 let view = c.view.lock();
-                view.writer(&c.config, c.config.failover_after)
+                view.writer(&c.config)
             })
             .collect();
         Monitor {
@@ -149,6 +153,7 @@ impl Monitor {
             workers,
             poll,
             members,
+            first,
             next_round: vec![Instant::now(); clusters],
             last_writer,
         }
@@ -533,7 +538,7 @@ impl Monitor {
         let held_before: Vec<bool> = self.held();
         let cuts = {
             let mut view = c.view.lock();
-            let writer = view.writer(&c.config, c.config.failover_after);
+            let writer = view.writer(&c.config);
             if writer != self.last_writer[ci] {
                 let name = |i: usize| view.members[i].name.clone();
                 match &writer {
@@ -613,11 +618,9 @@ impl Monitor {
         }
     }
 
-    /// Member `m`'s flat index from its cluster and index.
+    /// The flat index of cluster `ci`'s member `i` (`members` holds each
+    /// cluster's servers in order, cluster after cluster).
     pub(super) fn member(&self, ci: usize, i: usize) -> usize {
-        self.members
-            .iter()
-            .position(|m| m.cluster == ci && m.index == i)
-            .unwrap_or(0)
+        self.first[ci] + i
     }
 }

@@ -243,7 +243,7 @@ impl ClusterView {
         if self.busy {
             return true;
         }
-        match self.writer(config, config.failover_after) {
+        match self.writer(config) {
             Writer::One(_) | Writer::Conflict(_) => false,
             Writer::None => match self.last_primary {
                 Some(w) => self.alive(w, config.failover_after) || (config.failover && self.auto),
@@ -295,7 +295,7 @@ impl ClusterView {
     }
 
     /// The member writes go to.
-    pub(crate) fn writer(&self, config: &MysqlCluster, _fall: u32) -> Writer {
+    pub(crate) fn writer(&self, config: &MysqlCluster) -> Writer {
         let writable: Vec<usize> = (0..self.members.len())
             .filter(|&i| {
                 self.routable(i)
@@ -312,13 +312,7 @@ impl ClusterView {
 
     /// A replica fit for reads: replicating (both threads running) from a
     /// member, at most `max_lag` behind. NULL lag is "not replicating".
-    pub(crate) fn fresh_replica(
-        &self,
-        config: &MysqlCluster,
-        i: usize,
-        _fall: u32,
-        max_lag: Duration,
-    ) -> bool {
+    pub(crate) fn fresh_replica(&self, config: &MysqlCluster, i: usize, max_lag: Duration) -> bool {
         if !self.routable(i) || self.source_of(config, i).is_none() {
             return false;
         }
@@ -338,8 +332,7 @@ impl ClusterView {
         role: Role,
         members: &[usize],
     ) -> Vec<bool> {
-        let fall = config.failover_after;
-        let (writer, writable) = match self.writer(config, fall) {
+        let (writer, writable) = match self.writer(config) {
             Writer::One(w) => (Some(w), vec![w]),
             Writer::Conflict(all) => (None, all),
             Writer::None => (None, Vec::new()),
@@ -349,7 +342,7 @@ impl ClusterView {
             Role::Reader { max_lag } => {
                 let fresh: Vec<bool> = members
                     .iter()
-                    .map(|&m| self.fresh_replica(config, m, fall, max_lag))
+                    .map(|&m| self.fresh_replica(config, m, max_lag))
                     .collect();
                 if fresh.iter().any(|&f| f) {
                     fresh
@@ -374,7 +367,6 @@ impl ClusterView {
     /// log line of a change.
     fn reason(&self, config: &MysqlCluster, role: Role, m: usize, allowed: bool) -> String {
         let v = &self.members[m];
-        let fall = config.failover_after;
         if let Some(why) = &v.fenced {
             return format!("fenced: {why}");
         }
@@ -387,7 +379,7 @@ impl ClusterView {
         let replica = self.source_of(config, m).is_some();
         match (role, allowed) {
             (Role::Writer, true) => "writable primary".to_string(),
-            (Role::Writer, false) => match self.writer(config, fall) {
+            (Role::Writer, false) => match self.writer(config) {
                 Writer::Conflict(_) if v.seen.read_only == Some(false) && !replica => {
                     "two writable servers: writes refused".to_string()
                 }

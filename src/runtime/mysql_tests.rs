@@ -209,7 +209,7 @@ fn the_lag_bound_is_the_backends() {
 fn two_writable_servers_are_a_conflict() {
     let c = cluster(3);
     let v = view(vec![primary(), replica(0, Some(0)), primary()]);
-    assert_eq!(v.writer(&c, 3), Writer::Conflict(vec![0, 2]));
+    assert_eq!(v.writer(&c), Writer::Conflict(vec![0, 2]));
 }
 
 #[test]
