@@ -101,6 +101,7 @@ fn template(perms: UnixPerms, loc: &Location) -> Bind {
         options: ListenOptions::default(),
         name: None,
         accept_proxy: false,
+        tls: None,
         location: loc.clone(),
     }
 }

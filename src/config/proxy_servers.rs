@@ -139,6 +139,7 @@ impl ProxyDraft {
             dns,
             fqdn,
             no_addr: start.no_addr,
+            tls: params.tls.clone(),
         });
     }
 

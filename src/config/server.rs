@@ -36,6 +36,7 @@ pub(super) struct ServerParams {
     pub non_stick: bool,
     pub check: CheckParams,
     pub dns: DnsParams,
+    pub tls: ServerTls,
 }
 
 impl Default for ServerParams {
@@ -55,6 +56,7 @@ impl Default for ServerParams {
             non_stick: false,
             check: CheckParams::default(),
             dns: DnsParams::default(),
+            tls: ServerTls::default(),
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::base::ids::{BackendId, ServerId};
 use crate::config::pattern::MatchMethod;
 use crate::config::{
     AclExpr, AclId, Action, Condition, Converter, Direction, Fetch, MapOutput, PayloadFetch,
-    RuleSet, SampleExpr, TableRef, TcpRule, TemplatePart, VarName, VarScope,
+    RuleSet, SampleExpr, TableRef, TcpRule, TemplatePart, TlsFetch, VarName, VarScope,
 };
 use std::sync::Arc;
 
@@ -48,6 +48,11 @@ pub(crate) trait Facts {
     fn captured(&self, n: usize) -> Option<Sample>;
     /// What stick counter `n` tracks.
     fn tracked(&self, n: usize) -> Option<&Tracked>;
+    /// What the client's TLS connection answers to `q` (`ssl_fc` is
+    /// false, the rest absent, on a plain connection).
+    fn tls(&self, q: TlsFetch) -> Option<Sample> {
+        (q == TlsFetch::Fc).then_some(Sample::Bool(false))
+    }
 }
 
 /// What a rule list asks of the connection besides an answer.
@@ -154,6 +159,7 @@ impl Engine {
             Fetch::BeName => f.backend().map_or_else(Fetched::none, |b| {
                 Fetched::some(Str(b.1.as_bytes().to_vec()))
             }),
+            Fetch::Tls(q) => f.tls(*q).map_or_else(Fetched::none, Fetched::some),
             Fetch::SoId => Fetched::some(Int(f.bind_id())),
             Fetch::SrvId => int(f.server_id()),
             Fetch::Nbsrv(b) => int(f.nbsrv(b.as_ref().and_then(|b| b.id))),

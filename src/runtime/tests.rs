@@ -29,6 +29,7 @@ fn server(name: &str, backup: bool) -> Server {
         dns: None,
         fqdn: None,
         no_addr: false,
+        tls: Default::default(),
     }
 }
 

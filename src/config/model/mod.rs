@@ -14,6 +14,7 @@ mod rules;
 mod stick;
 mod tables;
 mod tcp;
+mod tls;
 
 pub use check::*;
 pub use dns::*;
@@ -24,6 +25,7 @@ pub use rules::*;
 pub use stick::*;
 pub use tables::*;
 pub use tcp::*;
+pub use tls::*;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -188,7 +190,18 @@ pub struct Global {
     /// reads (a later `"${NAME}"` sees them); the process environment is
     /// left as it was.
     pub env: Vec<EnvOp>,
+    /// `tune.ssl.cachesize`: TLS sessions kept for resumption by id.
+    pub tls_cache_size: usize,
+    /// `tune.ssl.lifetime`: how long a resumption ticket stays valid.
+    pub tls_lifetime: Duration,
+    /// `tune.ssl.maxrecord`: largest TLS record payload sent (0: the library's).
+    pub tls_max_record: usize,
 }
+
+/// `tune.ssl.cachesize` when not set (HAProxy: 20000).
+pub const DEFAULT_TLS_CACHE_SIZE: usize = 20000;
+/// `tune.ssl.lifetime` when not set (HAProxy: 300 s).
+pub const DEFAULT_TLS_LIFETIME: Duration = Duration::from_secs(300);
 
 impl Config {
     /// The server state files the backends read at start, each once.
@@ -322,6 +335,9 @@ impl Default for Global {
             quiet: false,
             node: None,
             ulimit_n: None,
+            tls_cache_size: DEFAULT_TLS_CACHE_SIZE,
+            tls_lifetime: DEFAULT_TLS_LIFETIME,
+            tls_max_record: 0,
             cpu_map: Vec::new(),
             unix_bind: UnixBind::default(),
             max_spread_checks: None,
@@ -382,6 +398,8 @@ pub struct Bind {
     pub name: Option<String>,
     /// `accept-proxy`: the client sends a PROXY v1/v2 header first.
     pub accept_proxy: bool,
+    /// `ssl`: clients speak TLS, terminated here.
+    pub tls: Option<BindTls>,
     pub location: Location,
 }
 
@@ -525,6 +543,8 @@ pub struct Server {
     /// Started without an address (`init-addr none`, or a name that did
     /// not resolve under `resolvers`): in maintenance until resolved.
     pub no_addr: bool,
+    /// `ssl`, `check-ssl` and their settings.
+    pub tls: ServerTls,
 }
 
 #[derive(Debug, Clone)]

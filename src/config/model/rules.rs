@@ -83,6 +83,8 @@ pub enum Fetch {
     Payload(Direction, PayloadFetch),
     /// `wait_end`: true only once the inspect delay has ended.
     WaitEnd,
+    /// `ssl_fc*`, `ssl_c_*`: the client's TLS connection.
+    Tls(super::TlsFetch),
     /// `capture.req.hdr(N)`: what the session's N-th `capture` action
     /// kept.
     Capture(usize),
