@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod fake;
+pub mod foobar;
 pub mod haproxy;
 mod http;
 pub mod mariadb;
