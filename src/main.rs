@@ -202,6 +202,14 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
+        let errors = splicer::check_tls_files(&loaded.config);
+        if !errors.is_empty() {
+            for err in &errors {
+                eprintln!("{err}");
+            }
+            eprintln!("splicer: {} error(s) in the configuration", errors.len());
+            return ExitCode::from(1);
+        }
         if !args.quiet {
             println!("Configuration file is valid");
         }

@@ -188,6 +188,14 @@ pub(crate) enum Handshake {
     /// header: HAProxy logs the connection with "no error", which its
     /// error text spells "Success".
     Refused,
+    /// The client's TLS handshake failed.
+    TlsFailure,
+    /// The client's TLS handshake did not end within `timeout client`.
+    TlsTimeout,
+    /// The client closed during its TLS handshake.
+    TlsClosed,
+    /// The client's certificate was refused (`verify`).
+    TlsCertRefused,
 }
 
 impl Handshake {
@@ -201,6 +209,10 @@ impl Handshake {
             }
             Handshake::Invalid => "Received an invalid PROXY protocol header",
             Handshake::Refused => "Success",
+            Handshake::TlsFailure => "SSL handshake failure",
+            Handshake::TlsTimeout => "Timeout during SSL handshake",
+            Handshake::TlsClosed => "Connection closed during SSL handshake",
+            Handshake::TlsCertRefused => "SSL client certificate not trusted",
         }
     }
 }

@@ -505,6 +505,9 @@ impl Worker {
         Counters::add(&rt.process.accepted.shard(self.id).sessions, 1);
         rt.process.conn_rate.hit();
         let mut s = Session::new(key, stream, peer, local, fe, slots, rt, now);
+        if let Some(tls) = rt.tls.bind(fe.index(), bind_id as usize - 1) {
+            s.use_tls(crate::tls::TlsConn::accept(tls.clone()), rt);
+        }
         s.generation = gi;
         s.unix = unix;
         s.bind_id = bind_id;

@@ -165,7 +165,7 @@ pub struct CrtListEntry {
 
 /// A server's TLS settings (`ssl` and its companions; also what
 /// `check-ssl` uses).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerTls {
     /// `ssl`: the server connection speaks TLS.
     pub enabled: bool,
@@ -184,22 +184,6 @@ pub struct ServerTls {
     pub check_sni: Option<String>,
     /// `check-alpn LIST`.
     pub check_alpn: Vec<Vec<u8>>,
-}
-
-impl Default for ServerTls {
-    fn default() -> Self {
-        ServerTls {
-            enabled: false,
-            settings: TlsSettings::default(),
-            verifyhost: None,
-            sni: None,
-            crt: None,
-            no_reuse: false,
-            check_ssl: false,
-            check_sni: None,
-            check_alpn: Vec::new(),
-        }
-    }
 }
 
 /// What a TLS fetch (`ssl_fc_*`, `ssl_c_*`) asks of the client connection.
