@@ -97,6 +97,9 @@ fn init_logging(args: &Args, quiet: bool) {
     } else {
         "info"
     };
+    // rustls warns of every peer's protocol error; the session's own
+    // log line says what failed.
+    let default = format!("{default},rustls=error");
     let mut b =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
     if args.debug {

@@ -250,6 +250,11 @@ pub(crate) struct Record {
     pub backend_queue: u64,
     /// The values of the format's `%[expr]` samples (`None`: no value).
     pub samples: Vec<Option<String>>,
+    /// The client connection's TLS version (`%sslv`, and `%ft`'s `~`);
+    /// `None`: in clear.
+    pub tls_version: Option<&'static str>,
+    /// Its cipher suite by OpenSSL's name (`%sslc`).
+    pub tls_cipher: Option<&'static str>,
 }
 
 impl Record {
@@ -399,6 +404,8 @@ mod tests {
             srv_queue: 0,
             backend_queue: 0,
             samples: Vec::new(),
+            tls_version: None,
+            tls_cipher: None,
         };
         let cases: &[(&str, Term, u32, bool, bool)] = &[
             ("normal", Term::NORMAL, 0, false, false),

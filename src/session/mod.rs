@@ -288,11 +288,32 @@ impl Session {
             let t = ctx.rt.frontend(self.frontend).config.timeout_client;
             self.deadline
                 .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
-            // The ClientHello may be there already.
+            // The ClientHello may be there already: the worker runs the
+            // handshake in its turn (`handshake_step`).
             self.client_ready.readable = true;
-            return self.tls_handshake(ctx);
+            return Outcome::Continue;
         }
         self.start_rules(ctx)
+    }
+
+    /// Waiting for, or in, the client's TLS handshake.
+    pub(crate) fn in_handshake(&self) -> bool {
+        matches!(self.phase, Phase::Handshake)
+    }
+
+    /// Records an event's readiness without acting on it (the worker runs
+    /// handshakes in turns).
+    pub(crate) fn note_readiness(&mut self, side: Side, ev: &mio::event::Event) {
+        if side == Side::Client {
+            let r = &mut self.client_ready;
+            r.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            r.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
+        }
+    }
+
+    /// Runs the client's handshake as far as it goes now.
+    pub(crate) fn handshake_step(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        self.tls_handshake(ctx)
     }
 
     /// Drives the client's TLS handshake; the rules start when it is done.

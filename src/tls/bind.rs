@@ -305,3 +305,103 @@ fn server_config(
     }
     Ok(cfg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CertRef, Location};
+
+    /// A bind over certificates for these names (first: the default).
+    fn bind(names: &[(&str, &str)], strict_sni: bool) -> Option<(BindContext, tempdir::Dir)> {
+        let dir = tempdir::Dir::new();
+        let mut certs = Vec::new();
+        for (i, (cn, san)) in names.iter().enumerate() {
+            let (c, k) = super::super::load::tests::openssl_pem_for(&format!("/CN={cn}"), san)?;
+            let path = dir.0.join(format!("{i}.pem"));
+            std::fs::write(&path, [c, k].concat()).ok()?;
+            certs.push(CertRef {
+                path,
+                location: Location::default(),
+                list: None,
+            });
+        }
+        let t = BindTls {
+            certs,
+            settings: TlsSettings::default(),
+            strict_sni,
+        };
+        let ctx = BindContext::build(&t, &Global::default(), &Store::default()).ok()?;
+        Some((ctx, dir))
+    }
+
+    mod tempdir {
+        pub(super) struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub(super) fn new() -> Dir {
+                static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let p = std::env::temp_dir()
+                    .join(format!("splicer-tls-bind-{}-{n}", std::process::id()));
+                let _ = std::fs::create_dir_all(&p);
+                Dir(p)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn sni_picks_exact_then_wildcard_then_the_first() {
+        let names = [
+            ("default.test", "DNS:default.test"),
+            ("wild", "DNS:*.b.test"),
+            ("x.b.test", "DNS:x.b.test"),
+        ];
+        let Some((ctx, _dir)) = bind(&names, false) else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "openssl is missing under CI"
+            );
+            eprintln!("skipped: the openssl CLI is missing");
+            return;
+        };
+        let pick = |sni: Option<&str>| {
+            let e = match sni {
+                Some(n) => best(&ctx.entries, n, None),
+                None => None,
+            };
+            e.map(|e| e.slot.current().info.common_names[0].clone())
+        };
+        assert_eq!(
+            pick(Some("x.b.test")).as_deref(),
+            Some("x.b.test"),
+            "exact wins"
+        );
+        assert_eq!(pick(Some("y.b.test")).as_deref(), Some("wild"));
+        assert_eq!(
+            pick(Some("z.y.b.test")),
+            None,
+            "a wildcard covers one label"
+        );
+        assert!(
+            ctx.choose(Some("nothing.test")).is_some(),
+            "the default answers"
+        );
+        assert!(ctx.choose(None).is_some());
+        let Some((strict, _d)) = bind(&names, true) else {
+            return;
+        };
+        assert!(
+            strict.choose(Some("nothing.test")).is_none(),
+            "strict-sni refuses"
+        );
+        assert!(strict.choose(None).is_none());
+        assert!(
+            strict.choose(Some("Y.B.TEST")).is_some(),
+            "names compare without case"
+        );
+    }
+}

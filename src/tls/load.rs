@@ -253,3 +253,88 @@ pub(crate) fn crls(
     }
     Ok(list)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A throwaway certificate and key made by the openssl CLI, or `None`
+    /// where it is missing (the tests then say so).
+    pub(crate) fn openssl_pem() -> Option<(Vec<u8>, Vec<u8>)> {
+        openssl_pem_for("/C=FR/O=Lab/CN=a.test", "DNS:a.test,DNS:*.b.test")
+    }
+
+    /// A certificate for `subject` with these subjectAltNames, and its key.
+    pub(crate) fn openssl_pem_for(subject: &str, san: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("splicer-tls-load-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let (key, cert) = (dir.join("k.pem"), dir.join("c.pem"));
+        let ok = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-days", "2", "-subj", subject])
+            .args(["-addext", &format!("subjectAltName={san}")])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?
+            .success();
+        let out = ok.then(|| Some((std::fs::read(&cert).ok()?, std::fs::read(&key).ok()?)))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+
+    #[test]
+    fn a_pem_says_its_names_and_dn() {
+        let Some((cert, key)) = openssl_pem() else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "openssl is missing under CI"
+            );
+            eprintln!("skipped: the openssl CLI is missing");
+            return;
+        };
+        let both = [cert.clone(), key.clone()].concat();
+        let l = parse_pem(&both, None).expect("cert and key in one file");
+        assert_eq!(l.info.subject, "/C=FR/O=Lab/CN=a.test");
+        assert_eq!(l.info.names(), vec!["a.test", "*.b.test"]);
+        assert_eq!(l.info.algorithm, "EC256");
+        assert_eq!(l.info.sha1.len(), 40);
+        let apart = parse_pem(&cert, Some(&key)).expect("the key in a '.key' file");
+        assert_eq!(apart.info, l.info);
+        let e = parse_pem(&cert, None).unwrap_err();
+        assert!(e.contains("no private key"), "{e}");
+    }
+
+    proptest! {
+        /// A PEM payload comes from the runtime API: any bytes give an
+        /// error or a certificate, never a panic.
+        #[test]
+        fn arbitrary_pem_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = parse_pem(&bytes, None);
+            let mut armoured = b"-----BEGIN CERTIFICATE-----\n".to_vec();
+            armoured.extend_from_slice(&bytes);
+            armoured.extend_from_slice(b"\n-----END CERTIFICATE-----\n");
+            let _ = parse_pem(&armoured, None);
+        }
+
+        /// Client certificates are described for the fetches: any DER gives
+        /// an error or a description.
+        #[test]
+        fn arbitrary_der_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = describe(&bytes);
+        }
+    }
+}

@@ -25,10 +25,8 @@ pub(crate) struct ServerContext {
     /// For the traffic (`ssl`, `alpn`).
     pub traffic: Arc<ClientConfig>,
     /// For health checks (`check-ssl`, `check-alpn`).
-    #[allow(dead_code)] // the health checker's TLS lands next
     pub check: Arc<ClientConfig>,
     /// `check-sni`.
-    #[allow(dead_code)]
     pub check_sni: Option<String>,
 }
 

@@ -85,7 +85,8 @@ pub enum Group {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsSettings {
     /// `ca-file`: trusted CAs (bind: for client certificates; server: for
-    /// the server's certificate).
+    /// the server's certificate). `@system-ca`: the system's trusted CAs
+    /// (HAProxy 2.6's word, kept as written).
     pub ca_file: Option<PathBuf>,
     /// `crl-file`.
     pub crl_file: Option<PathBuf>,
