@@ -39,6 +39,7 @@ mod runtime;
 mod session;
 #[allow(unsafe_code)]
 mod sys;
+mod tls;
 mod vrrp;
 mod worker;
 
@@ -78,6 +79,8 @@ pub enum StartError {
     Pidfile(PathBuf, io::Error),
     /// `ulimit-n` could not be had.
     Limit(String),
+    /// A certificate, key or CA file of the config is missing or bad.
+    Tls(Vec<String>),
 }
 
 impl std::fmt::Display for StartError {
@@ -98,6 +101,7 @@ impl std::fmt::Display for StartError {
             StartError::Split(e) => write!(f, "cannot start the serving process: {e}"),
             StartError::Serving(e) => write!(f, "the serving process {e}"),
             StartError::Limit(e) => write!(f, "{e}"),
+            StartError::Tls(e) => write!(f, "{}", e.join("\n")),
             StartError::Pidfile(p, e) => write!(f, "cannot write pidfile {}: {e}", p.display()),
         }
     }
@@ -166,6 +170,8 @@ pub fn run_with(config: Config, options: Options) -> Result<Ended, StartError> {
     // and the signals are only taken by the main loop below.
     sys::block_signals().map_err(StartError::Signals)?;
     apply_env(&config.global.env);
+    // Keys are read here: as root, before any fork or identity change.
+    let tls = tls::Contexts::load(&config).map_err(StartError::Tls)?;
     if options.daemon {
         match host::daemon::detach().map_err(StartError::Split)? {
             host::daemon::Detached::Foreground(code) => return Ok(Ended::Detached(code)),
@@ -177,7 +183,7 @@ pub fn run_with(config: Config, options: Options) -> Result<Ended, StartError> {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .map_err(|e| StartError::Pidfile(p.clone(), e))?;
     }
-    let result = serve(config, options);
+    let result = serve(config, tls, options);
     // The serving half of a split process leaves the pidfile to its parent.
     if let Some(p) = &pidfile
         && !host::privsep::is_child()
@@ -187,7 +193,7 @@ pub fn run_with(config: Config, options: Options) -> Result<Ended, StartError> {
     result.map(|()| Ended::Stopped)
 }
 
-fn serve(config: Config, options: Options) -> Result<(), StartError> {
+fn serve(config: Config, tls: tls::Contexts, options: Options) -> Result<(), StartError> {
     let files = options.files;
     match config.global.ulimit_n {
         // As HAProxy: a limit asked for and not given stops start-up.
@@ -258,7 +264,7 @@ fn serve(config: Config, options: Options) -> Result<(), StartError> {
     identity
         .take()
         .map_err(|e| StartError::Identity(e.to_string()))?;
-    let rt = Arc::new(Runtime::first(config));
+    let rt = Arc::new(Runtime::first(config).with_tls(tls));
     runtime::state_file::load(&rt);
     let logger = reload::start_logger(&rt).map_err(StartError::Spawn)?;
     let mut workers = Vec::with_capacity(nworkers);
@@ -470,3 +476,10 @@ fn supervise(workers: &[WorkerHandle], supervisor: &mut Supervisor, vrrp: Option
 
 #[cfg(test)]
 mod tests;
+
+/// The TLS files of `config` (certificates, keys, CA and CRL files), read
+/// as start-up reads them: what `-c` reports besides the config's own
+/// errors, each naming the line that named the file.
+pub fn check_tls_files(config: &Config) -> Vec<String> {
+    tls::Contexts::load(config).err().unwrap_or_default()
+}

@@ -97,6 +97,9 @@ fn init_logging(args: &Args, quiet: bool) {
     } else {
         "info"
     };
+    // rustls warns of every peer's protocol error; the session's own
+    // log line says what failed.
+    let default = format!("{default},rustls=error");
     let mut b =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
     if args.debug {
@@ -202,6 +205,14 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
+        let errors = splicer::check_tls_files(&loaded.config);
+        if !errors.is_empty() {
+            for err in &errors {
+                eprintln!("{err}");
+            }
+            eprintln!("splicer: {} error(s) in the configuration", errors.len());
+            return ExitCode::from(1);
+        }
         if !args.quiet {
             println!("Configuration file is valid");
         }

@@ -207,6 +207,13 @@ impl Supervisor {
             log::warn!("{w}");
         }
         let config = loaded.config;
+        // A bad certificate keeps the old config, as a bad line does.
+        let tls = crate::tls::Contexts::load(&config).map_err(|errors| {
+            for e in &errors {
+                log::error!("{e}");
+            }
+            format!("{} error(s) in the TLS files", errors.len())
+        })?;
         self.warn_fixed(&config);
         let workers = self.links.len();
         let ls = Listeners::open(&config, workers, &self.bound).map_err(|e| e.to_string())?;
@@ -229,7 +236,7 @@ impl Supervisor {
         if let Some(m) = self.mysql.take() {
             m.stop();
         }
-        let rt = Arc::new(Runtime::reloaded(config, &self.rt));
+        let rt = Arc::new(Runtime::reloaded(config, &self.rt).with_tls(tls));
         // From here on, server events go to the new config's logger.
         let logger = start_logger(&rt).unwrap_or_else(|e| {
             log::error!("cannot start the logger for the new configuration: {e}; its sessions are not logged");

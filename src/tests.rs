@@ -12,6 +12,7 @@ const LAYERS: &[&str] = &[
     "base",
     "host",
     "config",
+    "tls",
     "proxy_proto",
     "balance",
     "forward",

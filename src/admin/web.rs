@@ -336,6 +336,7 @@ fn monitor_fails(rt: &Runtime, fe: &FrontendState, peer: IpAddr) -> bool {
         response: None,
         expect_proxy: false,
         started: false,
+        tls: None,
     };
     rules
         .monitor_fail

@@ -188,6 +188,14 @@ pub(crate) enum Handshake {
     /// header: HAProxy logs the connection with "no error", which its
     /// error text spells "Success".
     Refused,
+    /// The client's TLS handshake failed.
+    TlsFailure,
+    /// The client's TLS handshake did not end within `timeout client`.
+    TlsTimeout,
+    /// The client closed during its TLS handshake.
+    TlsClosed,
+    /// The client's certificate was refused (`verify`).
+    TlsCertRefused,
 }
 
 impl Handshake {
@@ -201,6 +209,10 @@ impl Handshake {
             }
             Handshake::Invalid => "Received an invalid PROXY protocol header",
             Handshake::Refused => "Success",
+            Handshake::TlsFailure => "SSL handshake failure",
+            Handshake::TlsTimeout => "Timeout during SSL handshake",
+            Handshake::TlsClosed => "Connection closed during SSL handshake",
+            Handshake::TlsCertRefused => "SSL client certificate not trusted",
         }
     }
 }
@@ -238,6 +250,11 @@ pub(crate) struct Record {
     pub backend_queue: u64,
     /// The values of the format's `%[expr]` samples (`None`: no value).
     pub samples: Vec<Option<String>>,
+    /// The client connection's TLS version (`%sslv`, and `%ft`'s `~`);
+    /// `None`: in clear.
+    pub tls_version: Option<&'static str>,
+    /// Its cipher suite by OpenSSL's name (`%sslc`).
+    pub tls_cipher: Option<&'static str>,
 }
 
 impl Record {
@@ -387,6 +404,8 @@ mod tests {
             srv_queue: 0,
             backend_queue: 0,
             samples: Vec::new(),
+            tls_version: None,
+            tls_cipher: None,
         };
         let cases: &[(&str, Term, u32, bool, bool)] = &[
             ("normal", Term::NORMAL, 0, false, false),

@@ -228,13 +228,7 @@ fn valid_name(name: &str) -> bool {
 
 /// The stage an ACL needs: the latest of its expressions'.
 fn stage_of(stages: &[Stage]) -> Stage {
-    if stages.contains(&Stage::Response) {
-        Stage::Response
-    } else if stages.contains(&Stage::Request) {
-        Stage::Request
-    } else {
-        Stage::Connection
-    }
+    stages.iter().copied().max().unwrap_or(Stage::Connection)
 }
 
 /// The ACLs of a section being read, with the stage each needs.

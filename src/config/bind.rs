@@ -1,11 +1,14 @@
 //! `bind ADDR[,ADDR...] [params]`: one [`Bind`] per address and port of
-//! each range, all sharing the line's parameters.
+//! each range, all sharing the line's parameters. The TLS parameters are
+//! read in `tls_bind.rs`.
 
 use super::keywords::did_you_mean;
 use super::model::*;
 use super::parser::Diags;
 use super::proxy::ProxyDraft;
 use super::stats::{named_id, numeric_id, parse_mode};
+use super::tls::TlsGlobal;
+use super::tls_bind::{self, BindDraft};
 use super::values::{parse_bind_addr, parse_int};
 
 /// `bind ... backlog` upper bound (listen(2) takes an int).
@@ -66,7 +69,18 @@ pub(super) fn parse(proxy: &mut ProxyDraft, words: &[String], loc: &Location, d:
     // `unix-bind` lines before this section: defaults the line overrides.
     let mut template = template(proxy.unix_bind.perms, loc);
     let ctx = format!("'bind {list}'");
-    params(&mut template, &words[2..], &ctx, proxy.kind.word(), loc, d);
+    let mut tls = BindDraft::default();
+    params(
+        &mut template,
+        Some((&mut tls, &proxy.tls)),
+        &words[2..],
+        &ctx,
+        proxy.kind.word(),
+        loc,
+        d,
+    );
+    let line = tls_bind::Line { ctx: &ctx, loc };
+    template.tls = tls_bind::finish(&tls, &proxy.tls, &proxy.name, list, &line, d);
     for one in list.split(',') {
         if let Some(addr) = unix_addr(one, proxy.unix_bind.prefix.as_deref()) {
             match addr {
@@ -108,7 +122,8 @@ fn template(perms: UnixPerms, loc: &Location) -> Bind {
 
 /// Checks the parameters of a bind line whose listener is not a proxy's
 /// (a `peers` section's `bind` and `default-bind`): the same words and
-/// messages, nothing kept.
+/// messages, nothing kept; TLS is refused (the peers listener speaks in
+/// clear).
 pub(super) fn check_params(
     words: &[String],
     ctx: &str,
@@ -118,6 +133,7 @@ pub(super) fn check_params(
 ) {
     params(
         &mut template(UnixPerms::default(), loc),
+        None,
         words,
         ctx,
         section,
@@ -126,11 +142,13 @@ pub(super) fn check_params(
     );
 }
 
-/// Applies the parameters `words` of a bind line to `template`; `ctx`
-/// names the line in messages (`'bind ADDR'`), `section` the kind of
+/// Applies the parameters `words` of a bind line to `template`, its TLS
+/// ones to `tls` (with the global TLS defaults; `None`: TLS is refused);
+/// `ctx` names the line in messages (`'bind ADDR'`), `section` the kind of
 /// section it is in, as HAProxy's messages do. Every problem is reported.
 pub(super) fn params(
     template: &mut Bind,
+    mut tls: Option<(&mut BindDraft, &TlsGlobal)>,
     words: &[String],
     ctx: &str,
     section: &str,
@@ -141,6 +159,17 @@ pub(super) fn params(
     while i < words.len() {
         let p = words[i].as_str();
         let arg = words.get(i + 1).map(String::as_str);
+        if let Some((draft, global)) = tls.as_mut() {
+            let line = tls_bind::Line { ctx, loc };
+            if let Some(used) = tls_bind::param(draft, global, p, arg, &line, d) {
+                i += used;
+                continue;
+            }
+        } else if let Some((_, takes_value)) = tls_bind::params().find(|(k, _)| *k == p) {
+            d.error(loc, format!("{ctx}: '{p}' is not supported yet"));
+            i += if takes_value && arg.is_some() { 2 } else { 1 };
+            continue;
+        }
         if let Some((_, param)) = PARAMS.iter().find(|(k, _)| *k == p) {
             match (param, arg) {
                 (Flag(set), _) => set(template),
@@ -165,7 +194,13 @@ pub(super) fn params(
             }
         } else {
             let known = PARAMS.iter().map(|(k, _)| *k);
-            let hint = did_you_mean(p, known.chain(UNSUPPORTED_BIND.iter().map(|(k, _)| *k)));
+            let tls = tls_bind::params().map(|(k, _)| k);
+            let hint = did_you_mean(
+                p,
+                known
+                    .chain(tls)
+                    .chain(UNSUPPORTED_BIND.iter().map(|(k, _)| *k)),
+            );
             d.error(
                 loc,
                 format!("{ctx} in section '{section}': unknown keyword '{p}'{hint}"),
@@ -232,34 +267,6 @@ fn mss(v: &str) -> Result<i32, String> {
 /// `bind` parameters HAProxy has that splicer does not implement yet, and
 /// whether each takes a value (skipped with it, so the error is reported once).
 const UNSUPPORTED_BIND: &[(&str, bool)] = &[
-    ("ssl", false),
-    ("crt", true),
-    ("crt-list", true),
-    ("ca-file", true),
-    ("crl-file", true),
-    ("verify", true),
-    ("ciphers", true),
-    ("ciphersuites", true),
-    ("curves", true),
-    ("ecdhe", true),
-    ("alpn", true),
-    ("npn", true),
-    ("strict-sni", false),
-    ("ssl-min-ver", true),
-    ("ssl-max-ver", true),
-    ("no-sslv3", false),
-    ("no-tlsv10", false),
-    ("no-tlsv11", false),
-    ("no-tlsv12", false),
-    ("no-tlsv13", false),
-    ("force-sslv3", false),
-    ("force-tlsv10", false),
-    ("force-tlsv11", false),
-    ("force-tlsv12", false),
-    ("force-tlsv13", false),
-    ("prefer-client-ciphers", false),
-    ("generate-certificates", false),
-    ("allow-0rtt", false),
     ("namespace", true),
     ("process", true),
     ("thread", true),

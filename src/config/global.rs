@@ -3,9 +3,7 @@
 //! the names HAProxy has that splicer refuses, ignores or removed are the
 //! lists in `keywords.rs`.
 
-use super::keywords::{
-    REMOVED_GLOBAL, UNSUPPORTED_GLOBAL, did_you_mean, global_vocabulary, is_tls_global,
-};
+use super::keywords::{REMOVED_GLOBAL, UNSUPPORTED_GLOBAL, did_you_mean, global_vocabulary};
 use super::logs::{global_log, global_log_send_hostname, global_log_tag};
 use super::model::*;
 use super::parser::Diags;
@@ -138,6 +136,10 @@ pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
     line("presetenv", super::environment::setenv),
     line("unsetenv", super::environment::unsetenv),
     line("resetenv", super::environment::resetenv),
+    value("tune.ssl.cachesize", |g, v| parse_int(v, 0, usize::MAX).map(|n| g.tls_cache_size = n)),
+    // Seconds when bare (HAProxy).
+    value("tune.ssl.lifetime", |g, v| parse_time(v, 1_000_000).map(|t| g.tls_lifetime = t)),
+    value("tune.ssl.maxrecord", |g, v| parse_int(v, 0, usize::MAX).map(|n| g.tls_max_record = n)),
 ];
 
 /// The four ways `global` names the identity of the serving process.
@@ -291,11 +293,6 @@ fn not_implemented(key: &str, loc: &Location, d: &mut Diags) {
         d.error(loc, *msg);
     } else if UNSUPPORTED_GLOBAL.contains(&key) {
         d.error(loc, format!("'{key}' is not supported yet"));
-    } else if is_tls_global(key) {
-        d.warn(
-            loc,
-            format!("'{key}' ignored: splicer does not terminate TLS"),
-        );
     } else {
         let hint = did_you_mean(key, global_vocabulary());
         d.error(

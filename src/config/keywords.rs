@@ -8,7 +8,9 @@
 //! in `options.rs`, check options in `checks.rs`, global keywords in
 //! `global.rs` (and the parameters of `server`, `bind`, `stats socket`,
 //! `vrrp`, `http-check` and `tcp-check` in their own files; `peers`
-//! sections and `localpeer` in `peers.rs`). The
+//! sections and `localpeer` in `peers.rs`; the TLS lines of `global` in
+//! `tls_global.rs`, the TLS parameters of binds and servers in `tls.rs`,
+//! `tls_bind.rs` and `tls_server.rs`). The
 //! vocabularies for suggestions below are built from those tables.
 
 use super::checks::CHECK_OPTIONS;
@@ -153,14 +155,6 @@ pub(super) const UNSUPPORTED_GLOBAL: &[&str] = &[
     "insecure-fork-wanted",
 ];
 
-/// Global keywords about TLS: splicer terminates no TLS (every `ssl` on a
-/// bind or server is an error), so these cannot change anything. A warning.
-pub(super) fn is_tls_global(name: &str) -> bool {
-    name.starts_with("ssl-")
-        || name.starts_with("tune.ssl.")
-        || matches!(name, "ca-base" | "crt-base")
-}
-
 /// Global keywords HAProxy removed, with its message.
 pub(super) const REMOVED_GLOBAL: &[(&str, &str)] = &[(
     "nbproc",
@@ -199,6 +193,7 @@ pub(super) fn global_vocabulary() -> impl Iterator<Item = &'static str> {
         .map(|k| k.name)
         .chain(UNSUPPORTED_GLOBAL.iter().copied())
         .chain(super::peers::GLOBAL_KEYWORDS.iter().copied())
+        .chain(super::tls_global::vocabulary())
         .chain(SECTIONS.iter().copied())
 }
 

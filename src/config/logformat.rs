@@ -50,6 +50,10 @@ pub enum Var {
     BackendQueue,
     Pid,
     Hostname,
+    /// `%sslv`: the client connection's TLS version (`TLSv1.3`), `-` in clear.
+    SslVersion,
+    /// `%sslc`: its cipher suite, by OpenSSL's name, `-` in clear.
+    SslCipher,
 }
 
 impl Var {
@@ -113,6 +117,8 @@ const VARS: &[(&str, Var)] = &[
     ("bq", Var::BackendQueue),
     ("pid", Var::Pid),
     ("H", Var::Hostname),
+    ("sslv", Var::SslVersion),
+    ("sslc", Var::SslCipher),
 ];
 
 /// Variables HAProxy only has in HTTP mode (its error for a TCP proxy).
@@ -122,9 +128,7 @@ const HTTP_VARS: &[&str] = &[
 ];
 
 /// Variables HAProxy has in TCP mode that splicer does not render yet.
-const UNSUPPORTED_VARS: &[&str] = &[
-    "ID", "ST", "Th", "Tu", "lc", "rt", "hr", "hrl", "hs", "hsl", "sslc", "sslv",
-];
+const UNSUPPORTED_VARS: &[&str] = &["ID", "ST", "Th", "Tu", "lc", "rt", "hr", "hrl", "hs", "hsl"];
 
 /// `%{+Q,+X,+E}`: quote, hexadecimal, escape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -61,6 +61,8 @@ enum Section {
 pub(super) struct Parser<'e> {
     pub global: Global,
     pub global_location: Option<Location>,
+    /// The global TLS lines binds and servers read (`tls_global.rs`).
+    pub tls: super::tls::TlsGlobal,
     /// Every defaults section in order; named ones can be found with `from`.
     pub defaults: Vec<ProxyDraft>,
     /// frontend, backend and listen sections in order.
@@ -95,6 +97,7 @@ impl<'e> Parser<'e> {
         Parser {
             global: Global::default(),
             global_location: None,
+            tls: Default::default(),
             defaults: Vec::new(),
             proxies: Vec::new(),
             vrrp: Vec::new(),
@@ -262,6 +265,9 @@ impl<'e> Parser<'e> {
             Section::Global if super::peers::GLOBAL_KEYWORDS.contains(&first.as_str()) => {
                 self.peers.localpeer_line(&words, location, &mut self.diags)
             }
+            Section::Global if super::tls_global::is_keyword(first) => {
+                super::tls_global::keyword(&mut self.tls, &words, location, &mut self.diags)
+            }
             Section::Global => {
                 super::global::keyword(&mut self.global, &words, location, &mut self.diags)
             }
@@ -413,6 +419,7 @@ impl<'e> Parser<'e> {
             base.map(|i| &self.defaults[i]),
         );
         draft.unix_bind = self.global.unix_bind.clone();
+        draft.tls = self.tls.clone();
         if kind == Kind::Defaults {
             self.defaults.push(draft);
             let i = self.defaults.len() - 1;

@@ -50,7 +50,7 @@ const KEYWORDS: &[(&str, Parse)] = &[
     ("default-server", |p, s, _, words, loc, d| {
         let sec = &mut p.sections[s];
         sec.used = true;
-        let issues = server::apply(&mut sec.default_server, &words[1..], "default-server");
+        let issues = server::apply(&mut sec.default_server, &words[1..], "default-server", None);
         report(issues, loc, d);
     }),
     ("log", |p, s, _, words, loc, d| {
@@ -265,6 +265,7 @@ fn peer_line(
         &mut params,
         rest,
         &format!("{kw} '{}/{name}'", sec.section.name),
+        None,
     );
     report(issues, loc, d);
     if params.check.enabled

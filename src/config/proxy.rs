@@ -84,6 +84,9 @@ pub(super) struct ProxyDraft {
     /// `unix-bind` as it stood when the section began (it applies to the
     /// binds declared after it).
     pub unix_bind: UnixBind,
+    /// The global TLS defaults and bases as they stood when the section
+    /// began (they apply to the binds and servers declared after them).
+    pub tls: super::tls::TlsGlobal,
     pub default_backend: Option<(String, Location)>,
     pub maxconn: Option<usize>,
     /// `load-server-state-from-file global|local|none`.
@@ -350,7 +353,12 @@ impl ProxyDraft {
     }
 
     fn default_server(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
-        let issues = server::apply(&mut self.default_server, &words[1..], "default-server");
+        let issues = server::apply(
+            &mut self.default_server,
+            &words[1..],
+            "default-server",
+            Some(&self.tls),
+        );
         report(issues, loc, d);
     }
 

@@ -64,7 +64,7 @@ impl ProxyDraft {
             );
         }
         let mut params = self.default_server.clone();
-        let issues = server::apply(&mut params, params_words, &who);
+        let issues = server::apply(&mut params, params_words, &who, Some(&self.tls));
         let failed = issues.iter().any(|i| matches!(i, ParamIssue::Error(_)));
         report(issues, loc, d);
         let srv_label = addr.starts_with('_');
@@ -89,6 +89,7 @@ impl ProxyDraft {
         if failed {
             return;
         }
+        let tls = super::tls_server::finish(&params.tls, &self.tls, &who, loc, d);
         // HAProxy: a minconn above maxconn raises maxconn to it; a maxconn
         // alone is also the minconn (a static limit).
         let (mut maxconn, mut minconn) = (params.maxconn, params.minconn);
@@ -139,7 +140,7 @@ impl ProxyDraft {
             dns,
             fqdn,
             no_addr: start.no_addr,
-            tls: params.tls.clone(),
+            tls,
         });
     }
 

@@ -13,6 +13,9 @@ use super::values::parse_int;
 pub(super) enum Stage {
     /// Addresses, proxies, constants: from the connection's start.
     Connection,
+    /// The client's TLS connection, once its handshake is done
+    /// (`tcp-request session` and later; HAProxy's `L5CLI`).
+    Session,
     /// The client's first bytes (`tcp-request content`, `use_backend`).
     Request,
     /// The server's first bytes (`tcp-response content`).
@@ -117,9 +120,21 @@ fn req(p: PayloadFetch) -> Fetch {
     Fetch::Payload(Direction::Request, p)
 }
 
+fn tls(f: TlsFetch) -> impl Fn(&[String]) -> Result<Fetch, String> {
+    none(Fetch::Tls(f))
+}
+
+/// `ssl_c_s_dn([entry[,occ[,format]]])`: the whole name only, for now.
+fn dn(f: TlsFetch, args: &[String]) -> Result<Fetch, String> {
+    match args {
+        [] => Ok(Fetch::Tls(f)),
+        _ => Err("arguments (an entry of the name, its format) are not supported yet".into()),
+    }
+}
+
 use MatchMethod as M;
 use SampleType as T;
-use Stage::{Connection as C, Request as Q, Response as R};
+use Stage::{Connection as C, Request as Q, Response as R, Session as S};
 
 /// Every fetch splicer evaluates, by name; old names are aliases.
 #[rustfmt::skip]
@@ -205,9 +220,19 @@ pub(super) const FETCHES: &[FetchKw] = &[
     f("res.payload_lv", |a| payload_lv(Direction::Response, a), T::Bin, M::Bin, R),
     f("res.ssl_hello_type", |a| none(Fetch::Payload(Direction::Response, PayloadFetch::SslHelloType))(a), T::Int, M::Int, R),
     f("rep_ssl_hello_type", |a| none(Fetch::Payload(Direction::Response, PayloadFetch::SslHelloType))(a), T::Int, M::Int, R),
+    f("ssl_fc", |a| tls(TlsFetch::Fc)(a), T::Bool, M::Bool, S),
+    f("ssl_fc_sni", |a| tls(TlsFetch::FcSni)(a), T::Str, M::Str, S),
+    f("ssl_fc_alpn", |a| tls(TlsFetch::FcAlpn)(a), T::Str, M::Str, S),
+    f("ssl_fc_protocol", |a| tls(TlsFetch::FcProtocol)(a), T::Str, M::Str, S),
+    f("ssl_fc_cipher", |a| tls(TlsFetch::FcCipher)(a), T::Str, M::Str, S),
+    f("ssl_c_used", |a| tls(TlsFetch::CUsed)(a), T::Bool, M::Bool, S),
+    f("ssl_c_verify", |a| tls(TlsFetch::CVerify)(a), T::Int, M::Int, S),
+    f("ssl_c_s_dn", |a| dn(TlsFetch::CSubjectDn, a), T::Str, M::Str, S),
+    f("ssl_c_i_dn", |a| dn(TlsFetch::CIssuerDn, a), T::Str, M::Str, S),
 ];
 
-/// Prefixes of HAProxy's HTTP fetches: refused in a TCP load balancer.
+/// Prefixes of HAProxy's HTTP fetches, and of the TLS fetches splicer
+/// does not have (those not in [`FETCHES`]): refused.
 const HTTP_FETCH_PREFIXES: &[&str] = &[
     "hdr",
     "req.hdr",

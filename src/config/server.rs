@@ -1,10 +1,13 @@
 //! `server` and `default-server` parameters. `default-server` fills a
 //! [`ServerParams`] template that every later `server` line of the proxy (and
-//! of proxies inheriting from the defaults section) starts from.
+//! of proxies inheriting from the defaults section) starts from. The TLS
+//! parameters are read in `tls_server.rs`.
 
 use super::keywords::did_you_mean;
 use super::model::*;
 use super::server_dns::{self, DnsParams};
+use super::tls::TlsGlobal;
+use super::tls_server::{self, ServerDraft};
 use super::values::{parse_int, parse_ip, parse_time};
 use std::net::IpAddr;
 
@@ -36,7 +39,8 @@ pub(super) struct ServerParams {
     pub non_stick: bool,
     pub check: CheckParams,
     pub dns: DnsParams,
-    pub tls: ServerTls,
+    /// Resolved into the server's `ServerTls` by `tls_server::finish`.
+    pub tls: ServerDraft,
 }
 
 impl Default for ServerParams {
@@ -56,7 +60,7 @@ impl Default for ServerParams {
             non_stick: false,
             check: CheckParams::default(),
             dns: DnsParams::default(),
-            tls: ServerTls::default(),
+            tls: ServerDraft::default(),
         }
     }
 }
@@ -151,30 +155,8 @@ pub(super) const FLAGS: &[(&str, SetFlag)] = &[
 
 /// HAProxy server parameters that splicer does not implement yet.
 const UNSUPPORTED: &[&str] = &[
-    "ssl",
-    "no-ssl",
-    "verify",
-    "verifyhost",
-    "sni",
-    "ca-file",
-    "crl-file",
-    "crt",
-    "ciphers",
-    "ciphersuites",
-    "alpn",
-    "npn",
-    "check-ssl",
-    "check-sni",
-    "check-alpn",
     "check-proto",
     "check-via-socks4",
-    "force-sslv3",
-    "force-tlsv10",
-    "force-tlsv11",
-    "force-tlsv12",
-    "force-tlsv13",
-    "ssl-min-ver",
-    "ssl-max-ver",
     "proto",
     "namespace",
     "pool-max-conn",
@@ -204,12 +186,34 @@ pub(super) enum ParamIssue {
 
 /// Applies `words` (the parameters after the address, or after
 /// `default-server`) to `params`. `who` names the server in messages
-/// (`server 'be/s1'` or `default-server`). Every problem is reported.
-pub(super) fn apply(params: &mut ServerParams, words: &[String], who: &str) -> Vec<ParamIssue> {
+/// (`server 'be/s1'` or `default-server`); `tls` has the global TLS
+/// defaults (`None`: TLS parameters are refused, as on a `peers` line).
+/// Every problem is reported.
+pub(super) fn apply(
+    params: &mut ServerParams,
+    words: &[String],
+    who: &str,
+    tls: Option<&TlsGlobal>,
+) -> Vec<ParamIssue> {
     let mut issues = Vec::new();
     let mut i = 0;
     while i < words.len() {
         let key = words[i].as_str();
+        let value = words.get(i + 1).map(String::as_str);
+        if let Some(global) = tls {
+            if let Some(used) =
+                tls_server::param(&mut params.tls, global, key, value, who, &mut issues)
+            {
+                i += used;
+                continue;
+            }
+        } else if let Some((_, takes_value)) = tls_server::params().find(|(k, _)| *k == key) {
+            issues.push(ParamIssue::Error(format!(
+                "{who}: '{key}' is not supported yet"
+            )));
+            i += if takes_value && value.is_some() { 2 } else { 1 };
+            continue;
+        }
         if UNSUPPORTED.contains(&key) {
             issues.push(ParamIssue::Error(format!(
                 "{who}: '{key}' is not supported yet"
@@ -263,6 +267,7 @@ fn all_params() -> impl Iterator<Item = &'static str> {
         .iter()
         .map(|(k, _)| *k)
         .chain(FLAGS.iter().map(|(k, _)| *k))
+        .chain(tls_server::params().map(|(k, _)| k))
         .chain(UNSUPPORTED.iter().copied())
         .chain(HTTP_ONLY.iter().copied())
 }
@@ -395,7 +400,7 @@ mod tests {
     fn run(line: &str) -> (ServerParams, Vec<String>) {
         let words: Vec<String> = line.split_whitespace().map(String::from).collect();
         let mut p = ServerParams::default();
-        let issues = apply(&mut p, &words, "server 'b/s1'")
+        let issues = apply(&mut p, &words, "server 'b/s1'", Some(&TlsGlobal::default()))
             .into_iter()
             .map(|i| match i {
                 ParamIssue::Error(e) => format!("E: {e}"),
@@ -504,8 +509,8 @@ mod tests {
                 "E: server 'b/s1': 'resolve-prefer': expects either ipv4 or ipv6 as argument.",
             ),
             (
-                "ssl verify none",
-                "E: server 'b/s1': 'ssl' is not supported yet",
+                "send-proxy-v2-ssl",
+                "E: server 'b/s1': 'send-proxy-v2-ssl' is not supported yet",
             ),
             (
                 "usesrc client",

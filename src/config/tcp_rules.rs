@@ -44,7 +44,8 @@ impl List {
     /// The latest data a condition of this list can see.
     fn stage(self) -> Stage {
         match self {
-            List::Connection | List::Session => Stage::Connection,
+            List::Connection => Stage::Connection,
+            List::Session => Stage::Session,
             List::Content => Stage::Request,
             List::Response => Stage::Response,
         }

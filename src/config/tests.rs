@@ -217,7 +217,7 @@ backend b
     server s 127.0.0.1:81 cookie s1
 global
     daemon
-    ssl-default-bind-ciphers HIGH
+    tune.ssl.keylog on
 "
     );
     let w = warnings(&text);
@@ -231,7 +231,7 @@ global
         "t.cfg:15: 'bind' ignored because backend 'b' has no frontend capability.",
         "t.cfg:16: 'dontlognull' ignored because backend 'b' has no frontend capability.",
         "t.cfg:17: server 'b/s': 'cookie' ignored as it requires HTTP mode",
-        "t.cfg:20: 'ssl-default-bind-ciphers' ignored: splicer does not terminate TLS",
+        "t.cfg:20: 'tune.ssl.keylog' has no meaning with rustls; ignored",
     ];
     assert_eq!(w, expected);
 }
@@ -470,4 +470,5 @@ mod mysql;
 mod peers;
 mod tables;
 mod tcp;
+mod tls;
 mod vrrp;

@@ -429,7 +429,7 @@ fn binds(p: &ProxyDraft, global_maxconn: usize) -> Vec<Bind> {
 }
 
 /// A stats frontend: HTTP directives that change nothing are warned
-/// about, others refused; PROXY headers are not read there.
+/// about, others refused; PROXY headers and TLS are not read there.
 fn stats_checks(p: &ProxyDraft, d: &mut Diags) {
     let who = p.who();
     for h in &p.http_only {
@@ -449,6 +449,13 @@ fn stats_checks(p: &ProxyDraft, d: &mut Diags) {
         d.error(
             &b.location,
             format!("'accept-proxy' is not supported on the binds of stats {who}."),
+        );
+    }
+    // The admin thread serves the page in clear.
+    for b in p.binds.iter().filter(|b| b.tls.is_some()) {
+        d.error(
+            &b.location,
+            format!("'ssl' is not supported yet on the binds of stats {who}."),
         );
     }
     if p.timeouts.client.is_none() && !p.disabled {

@@ -7,6 +7,11 @@
 //! flow: in the pipe, or in a small leftover buffer. End of stream on the
 //! source becomes `shutdown(SHUT_WR)` on the destination only once nothing is
 //! left to write, so a FIN never overtakes data.
+//!
+//! Either side may be TLS ([`End::tls`]): the flow then reads and writes
+//! plaintext through the [`TlsConn`] and copies (the bytes are in user
+//! space anyway); the end of the stream becomes close_notify, then the FIN
+//! once every record is out.
 
 pub(crate) mod pipe;
 
@@ -18,6 +23,7 @@ use mio::net::TcpStream;
 
 use crate::config::SpliceMode;
 use crate::sys;
+use crate::tls::TlsConn;
 pub(crate) use pipe::{Pipe, PipePool};
 
 /// In `Auto` mode, consecutive full copy reads before a flow switches to
@@ -62,6 +68,68 @@ impl std::fmt::Display for FlowError {
 pub(crate) struct Ready {
     pub readable: bool,
     pub writable: bool,
+}
+
+impl crate::tls::conn::Readiness for Ready {
+    fn readable(&self) -> bool {
+        self.readable
+    }
+    fn writable(&self) -> bool {
+        self.writable
+    }
+    fn set_readable(&mut self, v: bool) {
+        self.readable = v;
+    }
+    fn set_writable(&mut self, v: bool) {
+        self.writable = v;
+    }
+}
+
+/// One side of a flow: its socket, what the events said of it, and its
+/// TLS layer when it has one.
+pub(crate) struct End<'a> {
+    pub sock: &'a TcpStream,
+    pub ready: &'a mut Ready,
+    pub tls: Option<&'a mut TlsConn>,
+}
+
+impl End<'_> {
+    /// Copies what this side sent and nobody took yet into `buf`, leaving
+    /// it to be read (its plaintext, on a TLS side): `Ok(0)` when it
+    /// closed with nothing more, `WouldBlock` when nothing came yet.
+    pub(crate) fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(t) = self.tls.as_deref_mut() else {
+            return self.sock.peek(buf);
+        };
+        let (data, eof) = t.peek(self.sock, self.ready, buf.len())?;
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        if n == 0 && !eof {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    }
+
+    /// Records wait to go out on this side.
+    fn tls_backlog(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.wants_write())
+    }
+
+    /// Reads plaintext from this side.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.tls {
+            Some(t) => t.read(self.sock, self.ready, buf),
+            None => (&*self.sock).read(buf),
+        }
+    }
+
+    /// Writes plaintext to this side.
+    pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.tls {
+            Some(t) => t.write(self.sock, self.ready, buf),
+            None => (&*self.sock).write(buf),
+        }
+    }
 }
 
 /// Per-worker resources the flows borrow while pumping.
@@ -152,29 +220,29 @@ impl Flow {
     /// Returns the bytes written to `dst` by this call.
     pub(crate) fn pump(
         &mut self,
-        src: &TcpStream,
-        src_ready: &mut Ready,
-        dst: &TcpStream,
-        dst_ready: &mut Ready,
+        mut src: End<'_>,
+        mut dst: End<'_>,
         shared: &mut Shared<'_>,
     ) -> Result<usize, FlowError> {
         let mut written = 0;
         loop {
             let mut progress = false;
-            if self.pending() > 0 && dst_ready.writable {
-                match self.flush(dst) {
+            if (self.pending() > 0 || dst.tls_backlog()) && dst.ready.writable {
+                match self.flush(&mut dst) {
                     Ok(n) => {
                         written += n;
                         progress = n > 0;
                         self.pipe_maybe_full = false;
                     }
-                    Err(e) if would_block(&e) => dst_ready.writable = false,
+                    Err(e) if would_block(&e) => dst.ready.writable = false,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
                     Err(e) => return Err(FlowError::Write(e)),
                 }
             }
-            if self.half == Half::Open && src_ready.readable && self.may_read() {
-                match self.fill(src, dst, dst_ready, shared) {
+            let readable =
+                src.ready.readable || src.tls.as_ref().is_some_and(|t| t.has_plaintext());
+            if self.half == Half::Open && readable && self.may_read() {
+                match self.fill(&mut src, &mut dst, shared) {
                     Ok(Filled::Bytes(w)) => {
                         written += w;
                         progress = true;
@@ -185,7 +253,7 @@ impl Flow {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         if self.pending() == 0 {
-                            src_ready.readable = false;
+                            src.ready.readable = false;
                             // An idle spliced flow holds no pipe.
                             self.release(shared.pipes);
                         } else if matches!(self.held, Held::Piped(_)) {
@@ -200,12 +268,22 @@ impl Flow {
                 && self.pending() == 0
                 && !(self.hold_fin && self.bytes == 0)
             {
+                if let Some(t) = dst.tls.as_deref_mut().filter(|_| !self.fin_as_reset) {
+                    // close_notify, and every record out before the FIN.
+                    t.close_notify();
+                    match t.flush(dst.sock, dst.ready) {
+                        Ok(()) => {}
+                        Err(e) if would_block(&e) => return Ok(written),
+                        Err(e) => return Err(FlowError::Write(e)),
+                    }
+                }
                 self.release(shared.pipes);
                 if self.fin_as_reset {
-                    let _ = socket2::SockRef::from(dst).set_linger(Some(std::time::Duration::ZERO));
+                    let _ = socket2::SockRef::from(dst.sock)
+                        .set_linger(Some(std::time::Duration::ZERO));
                 } else {
                     // ENOTCONN here means the peer already closed: nothing to tell it.
-                    let _ = dst.shutdown(Shutdown::Write);
+                    let _ = dst.sock.shutdown(Shutdown::Write);
                 }
                 self.half = Half::Shut;
             }
@@ -223,17 +301,22 @@ impl Flow {
         }
     }
 
-    /// Writes held bytes to `dst`; returns how many went out.
-    fn flush(&mut self, dst: &TcpStream) -> io::Result<usize> {
+    /// Writes held bytes to `dst` (and the TLS records it holds); returns
+    /// how many bytes went out.
+    fn flush(&mut self, dst: &mut End<'_>) -> io::Result<usize> {
+        if let Some(t) = dst.tls.as_deref_mut() {
+            t.flush(dst.sock, dst.ready)?;
+        }
         let n = match &mut self.held {
             Held::Nothing => 0,
+            // A pipe is never filled towards a TLS side (no splicing there).
             Held::Piped(p) => {
-                let n = sys::splice(p.read_end(), dst.as_fd(), p.pending)?;
+                let n = sys::splice(p.read_end(), dst.sock.as_fd(), p.pending)?;
                 p.pending -= n;
                 n
             }
             Held::Copied { buf, pos } => {
-                let n = (&*dst).write(&buf[*pos..])?;
+                let n = dst.write(&buf[*pos..])?;
                 *pos += n;
                 n
             }
@@ -248,17 +331,18 @@ impl Flow {
     /// Reads from `src` (and, in copy mode, writes straight on to `dst`).
     fn fill(
         &mut self,
-        src: &TcpStream,
-        dst: &TcpStream,
-        dst_ready: &mut Ready,
+        src: &mut End<'_>,
+        dst: &mut End<'_>,
         shared: &mut Shared<'_>,
     ) -> io::Result<Filled> {
         if self.splicing
-            && let Some(r) = self.fill_pipe(src, shared.pipes)
+            && src.tls.is_none()
+            && dst.tls.is_none()
+            && let Some(r) = self.fill_pipe(src.sock, shared.pipes)
         {
             return r;
         }
-        self.fill_copy(src, dst, dst_ready, shared.scratch)
+        self.fill_copy(src, dst, shared.scratch)
     }
 
     /// The splice path; `None` when no pipe can be had (copy instead).
@@ -290,23 +374,22 @@ impl Flow {
     /// The copy path: read a chunk, write what `dst` takes now, keep the rest.
     fn fill_copy(
         &mut self,
-        src: &TcpStream,
-        dst: &TcpStream,
-        dst_ready: &mut Ready,
+        src: &mut End<'_>,
+        dst: &mut End<'_>,
         scratch: &mut [u8],
     ) -> io::Result<Filled> {
         // The worker's buffer is `tune.bufsize` long.
         let chunk = &mut scratch[..];
-        let n = (&*src).read(chunk)?;
+        let n = src.read(chunk)?;
         if n == 0 {
             return Ok(Filled::Eof);
         }
         self.note_read_size(n, chunk.len());
         let mut sent = 0;
-        if dst_ready.writable {
-            match (&*dst).write(&chunk[..n]) {
+        if dst.ready.writable {
+            match dst.write(&chunk[..n]) {
                 Ok(w) => sent = w,
-                Err(e) if would_block(&e) => dst_ready.writable = false,
+                Err(e) if would_block(&e) => dst.ready.writable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // Keep the bytes: the flush that follows writes again and
                 // reports the failure as the destination's.

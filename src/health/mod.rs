@@ -165,6 +165,16 @@ impl Thread {
                         .send_proxy
                         .filter(|_| p.port.is_none() && p.addr.is_none())
                 };
+                // HAProxy: `check-ssl`, or a server with `ssl` checked on its
+                // own address and port.
+                let tls = (server.tls.check_ssl
+                    || (server.tls.enabled && p.port.is_none() && p.addr.is_none()))
+                .then(|| rt.tls.server(b, s))
+                .flatten()
+                .map(|c| probe::ProbeTls {
+                    config: c.check.clone(),
+                    sni: c.check_sni.clone(),
+                });
                 let mut add = |kind, steps, addr: SocketAddr, inter: Duration, own, proxy| {
                     let connect_timeout = match p.timeout {
                         // HAProxy: with `timeout check`, the connect gets
@@ -182,6 +192,11 @@ impl Thread {
                             connect_timeout,
                             check_timeout: p.timeout,
                             proxy,
+                            tls: if kind == Kind::Health {
+                                tls.clone()
+                            } else {
+                                None
+                            },
                         },
                         next: now,
                         probe: None,

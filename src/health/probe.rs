@@ -34,6 +34,31 @@ pub(crate) struct Target {
     /// connect port N`): `check-send-proxy`, or the server's `send-proxy`
     /// when the check has no `port`/`addr` of its own (HAProxy).
     pub proxy: Option<ProxyVersion>,
+    /// `check-ssl`: the check speaks TLS once connected.
+    pub tls: Option<ProbeTls>,
+}
+
+/// What a TLS check needs.
+#[derive(Debug, Clone)]
+pub(crate) struct ProbeTls {
+    pub config: Arc<rustls::ClientConfig>,
+    /// `check-sni`.
+    pub sni: Option<String>,
+}
+
+/// A probe retries its step on every event until a call would block, so
+/// the TLS layer may always try.
+struct AlwaysTry;
+
+impl crate::tls::conn::Readiness for AlwaysTry {
+    fn readable(&self) -> bool {
+        true
+    }
+    fn writable(&self) -> bool {
+        true
+    }
+    fn set_readable(&mut self, _: bool) {}
+    fn set_writable(&mut self, _: bool) {}
 }
 
 /// Where the current step is.
@@ -43,6 +68,8 @@ enum Wait {
     Connect,
     /// A connect started and not completed.
     Connecting,
+    /// Connected; the TLS handshake runs (`check-ssl`).
+    Handshake,
     /// Sending: that many bytes of the step are written.
     Send(usize),
     Read,
@@ -54,6 +81,7 @@ pub(crate) struct Probe {
     target: Target,
     token: Token,
     stream: Option<TcpStream>,
+    tls: Option<crate::tls::TlsConn>,
     wait: Wait,
     buf: Vec<u8>,
     last_pass: Option<Verdict>,
@@ -84,6 +112,7 @@ impl Probe {
             target,
             token,
             stream: None,
+            tls: None,
             wait: Wait::Connect,
             buf: Vec::new(),
             last_pass: None,
@@ -101,6 +130,9 @@ impl Probe {
 
     /// The deadline passed: the verdict for the step it stopped at.
     pub(crate) fn timed_out(&self) -> Verdict {
+        if self.wait == Wait::Handshake {
+            return Verdict::new(CheckStatus::L6Tout);
+        }
         match self.steps.get(self.pc) {
             Some(Step::Expect(e)) => e.timeout(),
             _ => Verdict::new(CheckStatus::L4Tout),
@@ -114,6 +146,7 @@ impl Probe {
 
     /// Closes the socket (also done on drop).
     pub(crate) fn close(&mut self, registry: &Registry) {
+        self.tls = None;
         if let Some(mut s) = self.stream.take() {
             let _ = registry.deregister(&mut s);
         }
@@ -126,10 +159,12 @@ impl Probe {
                 Some(step) => step,
                 None => {
                     self.close(registry);
-                    let v = self
-                        .last_pass
-                        .take()
-                        .unwrap_or_else(|| Verdict::new(CheckStatus::L4Ok));
+                    let plain = if self.target.tls.is_some() {
+                        CheckStatus::L6Ok
+                    } else {
+                        CheckStatus::L4Ok
+                    };
+                    let v = self.last_pass.take().unwrap_or_else(|| Verdict::new(plain));
                     return Poll::Done(v);
                 }
             };
@@ -166,6 +201,9 @@ impl Probe {
         registry: &Registry,
         now: Instant,
     ) -> Result<bool, Verdict> {
+        if self.wait == Wait::Handshake {
+            return self.handshake(now);
+        }
         if self.wait != Wait::Connecting {
             // A fresh connect: the first, or a later `tcp-check connect`.
             self.close(registry);
@@ -218,21 +256,53 @@ impl Probe {
                 Err(e) => return Err(l4_error(CheckStatus::L4Con, &e)),
             }
         }
+        if let Some(t) = self.target.tls.clone() {
+            let name = t
+                .sni
+                .and_then(|n| rustls::pki_types::ServerName::try_from(n).ok())
+                .unwrap_or(rustls::pki_types::ServerName::IpAddress(peer.ip().into()));
+            let conn = crate::tls::TlsConn::connect(t.config, name)
+                .map_err(|e| Verdict::new(CheckStatus::L6Rsp).info(e.to_string()))?;
+            self.tls = Some(conn);
+            self.wait = Wait::Handshake;
+            return self.handshake(now);
+        }
         if let Some(t) = self.target.check_timeout {
             self.deadline = now + t;
         }
         Ok(true)
     }
 
+    /// The check's TLS handshake: an error is a layer 6 failure.
+    fn handshake(&mut self, now: Instant) -> Result<bool, Verdict> {
+        let (Some(s), Some(tls)) = (self.stream.as_ref(), self.tls.as_mut()) else {
+            return Err(Verdict::new(CheckStatus::SockErr));
+        };
+        match tls.handshake(s, &mut AlwaysTry) {
+            Ok(false) => Ok(false),
+            Ok(true) => {
+                if let Some(t) = self.target.check_timeout {
+                    self.deadline = now + t;
+                }
+                Ok(true)
+            }
+            Err(e) => Err(Verdict::new(CheckStatus::L6Rsp).info(tls_words(&e))),
+        }
+    }
+
     fn send(&mut self, bytes: &[u8]) -> Result<bool, Verdict> {
         let Wait::Send(mut done) = self.wait else {
             return Err(Verdict::new(CheckStatus::SockErr));
         };
-        let Some(mut s) = self.stream.as_ref() else {
+        let Some(s) = self.stream.as_ref() else {
             return Err(Verdict::new(CheckStatus::SockErr));
         };
         while done < bytes.len() {
-            match s.write(&bytes[done..]) {
+            let wrote = match self.tls.as_mut() {
+                Some(t) => t.write(s, &mut AlwaysTry, &bytes[done..]),
+                None => (&mut &*s).write(&bytes[done..]),
+            };
+            match wrote {
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.wait = Wait::Send(done);
@@ -269,7 +339,7 @@ impl Probe {
     }
 
     fn read_more(&mut self) -> Got {
-        let Some(mut s) = self.stream.as_ref() else {
+        let Some(s) = self.stream.as_ref() else {
             return Got::Eof;
         };
         if self.buf.len() >= MAX_RESPONSE {
@@ -278,7 +348,18 @@ impl Probe {
         let mut chunk = [0u8; 4096];
         let room = (MAX_RESPONSE - self.buf.len()).min(chunk.len());
         loop {
-            match s.read(&mut chunk[..room]) {
+            let got = match self.tls.as_mut() {
+                Some(t) => {
+                    // What a send step left in the TLS layer goes first.
+                    match t.flush(s, &mut AlwaysTry) {
+                        Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Got::Eof,
+                        _ => {}
+                    }
+                    t.read(s, &mut AlwaysTry, &mut chunk[..room])
+                }
+                None => (&mut &*s).read(&mut chunk[..room]),
+            };
+            match got {
                 Ok(0) => return Got::Eof,
                 Ok(n) => {
                     self.buf.extend_from_slice(&chunk[..n]);
@@ -306,6 +387,15 @@ fn l4_error(status: CheckStatus, e: &io::Error) -> Verdict {
     match e.raw_os_error() {
         Some(code) => v.info(strerror(code)),
         None => v.info(e.to_string()),
+    }
+}
+
+/// HAProxy's words for a failed TLS handshake of a check.
+fn tls_words(e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        "Connection closed during SSL handshake".into()
+    } else {
+        format!("SSL handshake failure ({e})")
     }
 }
 

@@ -65,7 +65,12 @@ fn var(v: Var, f: Flags, r: &Record, n: &Names<'_>, out: &mut String) {
         Var::Millis => {
             let _ = write!(out, "{:03}", clock::millis(r.accepted));
         }
-        Var::FrontendTransport | Var::Frontend => name(n.frontend, f, out),
+        Var::Frontend => name(n.frontend, f, out),
+        // HAProxy marks a TLS client with `~` after the frontend's name.
+        Var::FrontendTransport if r.tls_version.is_some() => {
+            name(&format!("{}~", n.frontend), f, out)
+        }
+        Var::FrontendTransport => name(n.frontend, f, out),
         Var::Backend => name(n.backend, f, out),
         Var::Server => name(n.server.unwrap_or("<NOSRV>"), f, out),
         Var::Tw => num(r.tw, out),
@@ -111,6 +116,8 @@ fn var(v: Var, f: Flags, r: &Record, n: &Names<'_>, out: &mut String) {
             };
         }
         Var::Hostname => name(n.hostname, f, out),
+        Var::SslVersion => optional(r.tls_version, f, out),
+        Var::SslCipher => optional(r.tls_cipher, f, out),
     }
 }
 
@@ -147,6 +154,16 @@ fn port(p: Option<u16>, f: Flags, out: &mut String) {
         Some(p) if f.hex => write!(out, "{p:04X}"),
         Some(p) => write!(out, "{p}"),
     };
+}
+
+/// A text that may be absent: `-`, or `""` when quoted (HAProxy's
+/// `lf_text`).
+fn optional(s: Option<&str>, f: Flags, out: &mut String) {
+    match s {
+        Some(s) => name(s, f, out),
+        None if f.quote => out.push_str("\"\""),
+        None => out.push('-'),
+    }
 }
 
 fn name(s: &str, f: Flags, out: &mut String) {

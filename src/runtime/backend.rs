@@ -53,6 +53,8 @@ pub(crate) struct BackendState {
     /// switchover): new sessions queue (`timeout queue`) instead of being
     /// refused.
     pub held: AtomicBool,
+    /// A server of it speaks TLS (`ssl`): its sessions copy, never splice.
+    pub tls: bool,
 }
 
 impl BackendState {

@@ -64,6 +64,9 @@ pub(crate) struct Runtime {
     pub rules: crate::rules::Engine,
     /// `mysql-cluster` sections: what the monitor knows, by index.
     pub mysql: Vec<Arc<mysql::ClusterState>>,
+    /// The certificates and TLS contexts of binds and servers
+    /// ([`Runtime::with_tls`]; empty until then).
+    pub tls: crate::tls::Contexts,
 }
 
 impl Runtime {
@@ -82,6 +85,7 @@ impl Runtime {
                     .iter()
                     .map(|s| ServerState::new(s, Counters::new(shards)))
                     .collect();
+                let tls = b.servers.iter().any(|s| s.tls.enabled);
                 BackendState {
                     id: BackendId::new(i),
                     up: AtomicBool::new(servers.iter().any(ServerState::usable)),
@@ -95,6 +99,7 @@ impl Runtime {
                     down_ms: AtomicU64::new(0),
                     downs: AtomicU64::new(0),
                     held: AtomicBool::new(false),
+                    tls,
                 }
             })
             .collect();
@@ -126,6 +131,7 @@ impl Runtime {
             dns_changed: AtomicBool::new(false),
             rules,
             mysql,
+            tls: Default::default(),
         };
         rt.gate_roles();
         rt
@@ -137,6 +143,12 @@ impl Runtime {
             .iter()
             .position(|b| b.config.name == name)
             .map(BackendId::new)
+    }
+
+    /// This config with its TLS files read ([`crate::tls::Contexts::load`]).
+    pub(crate) fn with_tls(mut self, tls: crate::tls::Contexts) -> Runtime {
+        self.tls = tls;
+        self
     }
 
     /// The first config's state, on a process of its own.

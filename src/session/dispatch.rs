@@ -13,6 +13,7 @@ use crate::config::ProxyVersion;
 use crate::net::connect;
 use crate::proxy_proto;
 use crate::runtime::{Availability, Counters};
+use rustls::pki_types::ServerName;
 
 impl Session {
     /// Picks a server and starts connecting, or queues.
@@ -162,21 +163,26 @@ impl Session {
             // HAProxy delays the ACK only when data will go with it.
             delay_ack: cfg.smart_connect
                 && (srv.send_proxy.is_some()
-                    || self.client.peek(&mut [0u8; 1]).is_ok_and(|n| n > 0)),
+                    || match &self.client_tls {
+                        Some(t) => t.has_plaintext(),
+                        None => self.client.peek(&mut [0u8; 1]).is_ok_and(|n| n > 0),
+                    }),
         };
         let target = srv.port_mode.target(srv.addr.get(), self.local_addr);
-        let result = connect::start(target, &opts).and_then(|mut stream| {
+        let result = self.server_tls(b, server, target, ctx.rt).and_then(|tls| {
+            let mut stream = connect::start(target, &opts)?;
             let interest = Interest::READABLE | Interest::WRITABLE;
             ctx.registry
                 .register(&mut stream, Side::Server.token(self.key), interest)?;
-            Ok(stream)
+            Ok((stream, tls))
         });
         match result {
-            Ok(stream) => {
+            Ok((stream, tls)) => {
                 self.trace.connecting(server, ctx.now);
                 self.phase = Phase::Connecting {
                     conn: Conn {
                         stream,
+                        tls,
                         backend: b,
                         server,
                         ready: Ready::default(),
@@ -195,6 +201,33 @@ impl Session {
                 self.after_failure(b, server, e, ctx)
             }
         }
+    }
+
+    /// The TLS layer of a connection to a `server ... ssl`, with the SNI
+    /// its `sni` expression gives for this session (none: no SNI).
+    fn server_tls(
+        &mut self,
+        b: BackendId,
+        server: ServerId,
+        target: std::net::SocketAddr,
+        rt: &Runtime,
+    ) -> io::Result<Option<Box<TlsConn>>> {
+        let cfg = &rt.backend(b).config.servers[server.index()].tls;
+        if !cfg.enabled {
+            return Ok(None);
+        }
+        let tls = rt
+            .tls
+            .server(b.index(), server.index())
+            .ok_or_else(|| io::Error::other("no TLS context for this server"))?;
+        let sni = cfg.sni.as_ref().and_then(|e| {
+            let judge = self.judge(rt, None, None);
+            let v = rt.rules.sample(e, &judge).value?;
+            let name = String::from_utf8_lossy(&v.to_bytes()).into_owned();
+            ServerName::try_from(name).ok()
+        });
+        let name = sni.unwrap_or(ServerName::IpAddress(target.ip().into()));
+        TlsConn::connect(tls.traffic.clone(), name).map(|c| Some(Box::new(c)))
     }
 
     pub(super) fn check_connected(&mut self, ctx: &mut Ctx<'_>) -> Outcome {

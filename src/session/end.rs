@@ -138,6 +138,8 @@ impl Session {
             srv_queue: 0,
             backend_queue: t.backend_queue,
             samples: Vec::new(),
+            tls_version: None,
+            tls_cipher: None,
         }
     }
 

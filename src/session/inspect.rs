@@ -56,6 +56,7 @@ pub(crate) fn connection_rules(
         response: None,
         expect_proxy: false,
         started: false,
+        tls: None,
     };
     // No data exists at this point: nothing can wait.
     let decision = rt.rules.run(rules, &rules.connection, 0, &mut judge);
@@ -119,6 +120,7 @@ impl Session {
             response,
             expect_proxy: false,
             started: self.counted,
+            tls: self.client_tls.as_deref(),
         }
     }
 
@@ -204,7 +206,7 @@ impl Session {
     /// The client's bytes so far, peeked at, and whether it closed with
     /// nothing (more) to read; `None` on a read error.
     pub(super) fn peek_client(&mut self, scratch: &mut [u8]) -> Option<(usize, bool)> {
-        match self.client.peek(scratch) {
+        match self.client_end().peek(scratch) {
             Ok(n) => Some((n, n == 0)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some((0, false)),
             Err(_) => None,
@@ -367,6 +369,7 @@ impl Session {
             response: None,
             expect_proxy: false,
             started: false,
+            tls: self.client_tls.as_deref(),
         };
         fmt.samples
             .iter()
@@ -394,13 +397,14 @@ impl Session {
             return Outcome::Continue;
         };
         let closed = conn.ready.readable && self.down.half != Half::Open;
-        let verdict = self.judge_response(&conn.stream, *gate, closed, ctx);
+        let mut conn = conn;
+        let verdict = self.judge_response(&mut conn, *gate, closed, ctx);
         match verdict {
             Ok(gate) => {
                 let released = gate.is_none();
                 let gate = gate.map(Box::new);
                 let seen = if released {
-                    conn.stream.peek(ctx.scratch).unwrap_or(0)
+                    conn.end().peek(ctx.scratch).unwrap_or(0)
                 } else {
                     0
                 };
@@ -416,8 +420,13 @@ impl Session {
             Err((crate::rules::Decision::Close, held)) => {
                 // `tcp-response content close`: what the server sent goes
                 // to the client, then both connections end.
-                let n = (&conn.stream).read(&mut ctx.scratch[..held]).unwrap_or(0);
-                let sent = (&self.client).write(&ctx.scratch[..n]).unwrap_or(0);
+                let n = conn.end().read(&mut ctx.scratch[..held]).unwrap_or(0);
+                let mut client = self.client_end();
+                let sent = client.write(&ctx.scratch[..n]).unwrap_or(0);
+                if let Some(t) = client.tls {
+                    t.close_notify();
+                    let _ = t.flush(client.sock, client.ready);
+                }
                 self.count_bytes(conn.backend, conn.server, 0, sent, ctx);
                 self.down.bytes += sent as u64;
                 self.phase = Phase::Forwarding { conn, gate: None };
@@ -453,7 +462,7 @@ impl Session {
     /// so far: `Ok(true)` once they let the response through.
     pub(super) fn judge_response(
         &mut self,
-        stream: &TcpStream,
+        conn: &mut Conn,
         gate: ResponseGate,
         closed: bool,
         ctx: &mut Ctx<'_>,
@@ -463,7 +472,7 @@ impl Session {
             return Ok(None);
         };
         let rules = rt.backend(b).config.rules.clone();
-        let n = match stream.peek(ctx.scratch) {
+        let n = match conn.end().peek(ctx.scratch) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(_) => return Ok(None),

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::*;
-use crate::config::{Direction, STICK_COUNTERS, VarName};
+use crate::config::{Direction, STICK_COUNTERS, TlsFetch, VarName};
 use crate::rules::table::Tracked;
 use crate::rules::{Effects, Facts, Sample};
 
@@ -109,6 +109,8 @@ pub(crate) struct Judge<'a> {
     pub expect_proxy: bool,
     /// The session exists (past its session rules).
     pub started: bool,
+    /// The client's TLS connection (`bind ... ssl`).
+    pub tls: Option<&'a crate::tls::TlsConn>,
 }
 
 impl Facts for Judge<'_> {
@@ -174,6 +176,26 @@ impl Facts for Judge<'_> {
     }
     fn tracked(&self, n: usize) -> Option<&Tracked> {
         self.vars.tracked(n)
+    }
+    fn tls(&self, q: TlsFetch) -> Option<Sample> {
+        let Some(t) = self.tls else {
+            return (q == TlsFetch::Fc).then_some(Sample::Bool(false));
+        };
+        let i = t.info();
+        let text = |v: &str| Sample::Str(v.as_bytes().to_vec());
+        let cert = || i.peer_cert().and_then(|c| crate::tls::describe(c).ok());
+        match q {
+            TlsFetch::Fc => Some(Sample::Bool(true)),
+            TlsFetch::FcSni => i.sni().map(text),
+            TlsFetch::FcAlpn => i.alpn().map(|a| Sample::Str(a.to_vec())),
+            TlsFetch::FcProtocol => i.version().map(text),
+            TlsFetch::FcCipher => i.cipher().map(text),
+            TlsFetch::CUsed => Some(Sample::Bool(i.peer_cert().is_some())),
+            // A certificate that does not verify ends the handshake.
+            TlsFetch::CVerify => Some(Sample::Int(0)),
+            TlsFetch::CSubjectDn => cert().map(|c| text(&c.subject)),
+            TlsFetch::CIssuerDn => cert().map(|c| text(&c.issuer)),
+        }
     }
 }
 

@@ -16,7 +16,7 @@
 //! in a queue ([`queue::Place`]) and on its server (in [`Conn`]) are slots
 //! released when dropped.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -29,9 +29,10 @@ use crate::base::log::{Cause, Handshake, LogSender, Message, Term};
 use crate::base::slot::Slot;
 use crate::base::timers::{Deadline, Timers};
 use crate::base::token::Side;
-use crate::config::SpliceOptions;
-use crate::forward::{Flow, FlowError, Half, PipePool, Ready, Shared};
+use crate::config::{SpliceMode, SpliceOptions};
+use crate::forward::{End, Flow, FlowError, Half, PipePool, Ready, Shared};
 use crate::runtime::{Counters, Runtime, SessionSlots};
+use crate::tls::TlsConn;
 
 mod dispatch;
 mod end;
@@ -55,10 +56,23 @@ use trace::Trace;
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub stream: TcpStream,
+    /// `server ... ssl`: the TLS layer over `stream`.
+    pub tls: Option<Box<TlsConn>>,
     pub backend: BackendId,
     pub server: ServerId,
     pub ready: Ready,
     _slot: Slot,
+}
+
+impl Conn {
+    /// The server side, for a flow or a peek.
+    pub(crate) fn end(&mut self) -> End<'_> {
+        End {
+            sock: &self.stream,
+            ready: &mut self.ready,
+            tls: self.tls.as_deref_mut(),
+        }
+    }
 }
 
 /// Where a session is in its life.
@@ -66,6 +80,8 @@ pub(crate) struct Conn {
 pub(crate) enum Phase {
     /// `accept-proxy`: waiting for the client's PROXY header.
     ProxyHeader,
+    /// `bind ... ssl`: the client's TLS handshake.
+    Handshake,
     /// `tcp-request content` rules wait for the client's first bytes.
     Inspect(Inspect),
     /// Every usable server is at maxconn: waiting in the backend's queue.
@@ -131,6 +147,8 @@ pub(crate) struct Session {
     _in_backend: Option<Slot>,
     client: TcpStream,
     client_ready: Ready,
+    /// `bind ... ssl`: the TLS layer over `client`.
+    client_tls: Option<Box<TlsConn>>,
     /// The client as the backend should see it (from the PROXY header, if any).
     pub client_addr: SocketAddr,
     /// The address the client connected to.
@@ -194,6 +212,7 @@ impl Session {
             _in_backend: None,
             client,
             client_ready: Ready::default(),
+            client_tls: None,
             client_addr: peer,
             local_addr: local,
             unix: None,
@@ -229,9 +248,25 @@ impl Session {
             }
             None => Default::default(),
         };
+        // TLS bytes are in user space anyway: a TLS side copies.
+        let tls = self.client_tls.is_some() || backend.is_some_and(|b| rt.backend(b).tls);
+        let (up_mode, down_mode) = if tls {
+            (SpliceMode::Never, SpliceMode::Never)
+        } else {
+            (up_mode, down_mode)
+        };
         self.up = Flow::new(up_mode);
         self.down = Flow::new(down_mode);
         self.retries_left = backend.map_or(0, |b| rt.backend(b).config.retries);
+    }
+
+    /// The client speaks TLS (`bind ... ssl`): its handshake comes after
+    /// any PROXY header, before the rules; its sides copy.
+    pub(crate) fn use_tls(&mut self, tls: TlsConn, rt: &Runtime) {
+        self.client_tls = Some(Box::new(tls));
+        if let Some(b) = self.backend {
+            self.set_backend(Some(b), rt);
+        }
     }
 
     /// First step after accept.
@@ -243,7 +278,67 @@ impl Session {
                 .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
             return Outcome::Continue;
         }
+        self.after_header(ctx)
+    }
+
+    /// After the PROXY header, if any: the TLS handshake, or the rules.
+    fn after_header(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        if self.client_tls.is_some() {
+            self.phase = Phase::Handshake;
+            let t = ctx.rt.frontend(self.frontend).config.timeout_client;
+            self.deadline
+                .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
+            // The ClientHello may be there already: the worker runs the
+            // handshake in its turn (`handshake_step`).
+            self.client_ready.readable = true;
+            return Outcome::Continue;
+        }
         self.start_rules(ctx)
+    }
+
+    /// Waiting for, or in, the client's TLS handshake.
+    pub(crate) fn in_handshake(&self) -> bool {
+        matches!(self.phase, Phase::Handshake)
+    }
+
+    /// Records an event's readiness without acting on it (the worker runs
+    /// handshakes in turns).
+    pub(crate) fn note_readiness(&mut self, side: Side, ev: &mio::event::Event) {
+        if side == Side::Client {
+            let r = &mut self.client_ready;
+            r.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            r.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
+        }
+    }
+
+    /// Runs the client's handshake as far as it goes now.
+    pub(crate) fn handshake_step(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        self.tls_handshake(ctx)
+    }
+
+    /// Drives the client's TLS handshake; the rules start when it is done.
+    fn tls_handshake(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        let Some(tls) = self.client_tls.as_deref_mut() else {
+            return self.start_rules(ctx);
+        };
+        match tls.handshake(&self.client, &mut self.client_ready) {
+            Ok(false) => Outcome::Continue,
+            Ok(true) => self.start_rules(ctx),
+            Err(e) => {
+                log::debug!("session {}: TLS handshake failed: {e}", self.key);
+                self.trace.handshake = Some(tls_failure(&e));
+                Outcome::Close(Close::Normal)
+            }
+        }
+    }
+
+    /// The client side, for a flow or a peek.
+    fn client_end(&mut self) -> End<'_> {
+        End {
+            sock: &self.client,
+            ready: &mut self.client_ready,
+            tls: self.client_tls.as_deref_mut(),
+        }
     }
 
     /// Readiness changed on one side.
@@ -274,6 +369,7 @@ impl Session {
                 Outcome::Close(Close::Abort)
             }
             (Phase::ProxyHeader, Side::Client) => self.read_proxy_header(ctx),
+            (Phase::Handshake, Side::Client) => self.tls_handshake(ctx),
             (Phase::Inspect(_), Side::Client) => {
                 if ev.is_read_closed() || ev.is_error() {
                     self.inspect_closed();
@@ -298,6 +394,7 @@ impl Session {
                 match self.phase {
                     Phase::Queued { .. } => self.trace.end(Term::QUEUE_TIMEOUT),
                     Phase::ProxyHeader => self.trace.handshake = Some(Handshake::Timeout),
+                    Phase::Handshake => self.trace.handshake = Some(Handshake::TlsTimeout),
                     Phase::Inspect(_) => return self.inspect_timeout(ctx),
                     Phase::Forwarding { gate: Some(_), .. } if self.gate_expired(ctx) => {
                         return self.forward(ctx);
@@ -363,7 +460,10 @@ impl Session {
         if up == 0 && !matches!(self.phase, Phase::Forwarding { .. }) {
             // Never forwarded: what the client sent waits in the socket.
             let mut buf = [0u8; 2048];
-            up = self.client.peek(&mut buf).map_or(0, |n| n as u64);
+            up = match &self.client_tls {
+                Some(t) => t.buffered() as u64,
+                None => self.client.peek(&mut buf).map_or(0, |n| n as u64),
+            };
         }
         (up, self.down.bytes)
     }
@@ -388,6 +488,7 @@ impl Session {
     fn phase_name(&self) -> &'static str {
         match self.phase {
             Phase::ProxyHeader => "proxy-header",
+            Phase::Handshake => "tls-handshake",
             Phase::Inspect(_) => "inspect",
             Phase::Queued { .. } => "queue",
             Phase::Connecting { .. } => "connect",
@@ -428,7 +529,7 @@ impl Session {
                     self.local_addr = dst;
                 }
                 self.proxied = true;
-                self.start_rules(ctx)
+                self.after_header(ctx)
             }
             Err(e) => {
                 log::info!(
@@ -459,10 +560,16 @@ impl Session {
         };
         let before = (self.up.half, self.down.half);
         let up = self.up.pump(
-            &self.client,
-            &mut self.client_ready,
-            &conn.stream,
-            &mut conn.ready,
+            End {
+                sock: &self.client,
+                ready: &mut self.client_ready,
+                tls: self.client_tls.as_deref_mut(),
+            },
+            End {
+                sock: &conn.stream,
+                ready: &mut conn.ready,
+                tls: conn.tls.as_deref_mut(),
+            },
             &mut shared,
         );
         self.down.hold_fin = may_still_retry(&self.up, self.retries_left);
@@ -475,10 +582,16 @@ impl Session {
             Ok(0)
         } else {
             self.down.pump(
-                &conn.stream,
-                &mut conn.ready,
-                &self.client,
-                &mut self.client_ready,
+                End {
+                    sock: &conn.stream,
+                    ready: &mut conn.ready,
+                    tls: conn.tls.as_deref_mut(),
+                },
+                End {
+                    sock: &self.client,
+                    ready: &mut self.client_ready,
+                    tls: self.client_tls.as_deref_mut(),
+                },
                 &mut shared,
             )
         };
@@ -597,6 +710,27 @@ impl Session {
             let share = q.leave(place, served);
             self.trace.left_queue(share);
         }
+    }
+}
+
+/// How HAProxy words a client's failed TLS handshake.
+fn tls_failure(e: &io::Error) -> Handshake {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return Handshake::TlsClosed;
+    }
+    let cert = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<rustls::Error>())
+        .is_some_and(|t| {
+            matches!(
+                t,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            )
+        });
+    if cert {
+        Handshake::TlsCertRefused
+    } else {
+        Handshake::TlsFailure
     }
 }
 

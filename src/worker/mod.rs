@@ -8,6 +8,7 @@
 //! tokens at the top of the range.
 
 mod generation;
+mod handshakes;
 mod ops;
 
 use std::io;
@@ -89,6 +90,8 @@ pub(crate) struct Worker {
     paused: bool,
     /// The last session id given (see `ops.rs`).
     session_seq: u64,
+    /// TLS handshakes with work to do, run a few per turn.
+    handshakes: handshakes::HandshakeQueue,
 }
 
 impl Worker {
@@ -134,6 +137,7 @@ impl Worker {
             stopping: false,
             paused: false,
             session_seq: 0,
+            handshakes: Default::default(),
         };
         Ok((worker, waker))
     }
@@ -163,6 +167,7 @@ impl Worker {
                     self.on_session_event(token, ev, now);
                 }
             }
+            self.run_handshakes(now);
             self.fire_timers(now);
             self.reap(now);
             self.reopen_gates(now);
@@ -190,6 +195,9 @@ impl Worker {
                 .any(|l| matches!(l.gate, Gate::Full | Gate::PausedUntil(_)));
         if waiting {
             t = Some(t.map_or(RETRY_TICK, |t| t.min(RETRY_TICK)));
+        }
+        if !self.handshakes.is_empty() {
+            return Some(Duration::ZERO);
         }
         // A listener paused until a given time (rate limit, tune.maxaccept,
         // accept error) is looked at no later than that.
@@ -505,6 +513,9 @@ impl Worker {
         Counters::add(&rt.process.accepted.shard(self.id).sessions, 1);
         rt.process.conn_rate.hit();
         let mut s = Session::new(key, stream, peer, local, fe, slots, rt, now);
+        if let Some(tls) = rt.tls.bind(fe.index(), bind_id as usize - 1) {
+            s.use_tls(crate::tls::TlsConn::accept(tls.clone()), rt);
+        }
         s.generation = gi;
         s.unix = unix;
         s.bind_id = bind_id;
@@ -514,6 +525,10 @@ impl Worker {
         self.gens[gi].sessions += 1;
         let (mut ctx, sessions) = self.ctx(gi, now);
         let outcome = sessions[key].begin(accept_proxy, &mut ctx);
+        if sessions[key].in_handshake() {
+            let id = sessions[key].id;
+            self.handshakes.push(key, id);
+        }
         self.apply(key, outcome);
     }
 
@@ -555,6 +570,13 @@ impl Worker {
         };
         let (mut ctx, sessions) = self.ctx(gi, now);
         let s = &mut sessions[key];
+        if s.in_handshake() {
+            // Its turn comes in `run_handshakes`.
+            s.note_readiness(side, ev);
+            let id = s.id;
+            self.handshakes.push(key, id);
+            return;
+        }
         let outcome = s.on_event(side, ev, &mut ctx);
         self.apply(key, outcome);
     }

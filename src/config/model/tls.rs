@@ -85,7 +85,8 @@ pub enum Group {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsSettings {
     /// `ca-file`: trusted CAs (bind: for client certificates; server: for
-    /// the server's certificate).
+    /// the server's certificate). `@system-ca`: the system's trusted CAs
+    /// (HAProxy 2.6's word, kept as written).
     pub ca_file: Option<PathBuf>,
     /// `crl-file`.
     pub crl_file: Option<PathBuf>,
@@ -165,7 +166,7 @@ pub struct CrtListEntry {
 
 /// A server's TLS settings (`ssl` and its companions; also what
 /// `check-ssl` uses).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerTls {
     /// `ssl`: the server connection speaks TLS.
     pub enabled: bool,
@@ -184,22 +185,6 @@ pub struct ServerTls {
     pub check_sni: Option<String>,
     /// `check-alpn LIST`.
     pub check_alpn: Vec<Vec<u8>>,
-}
-
-impl Default for ServerTls {
-    fn default() -> Self {
-        ServerTls {
-            enabled: false,
-            settings: TlsSettings::default(),
-            verifyhost: None,
-            sni: None,
-            crt: None,
-            no_reuse: false,
-            check_ssl: false,
-            check_sni: None,
-            check_alpn: Vec::new(),
-        }
-    }
 }
 
 /// What a TLS fetch (`ssl_fc_*`, `ssl_c_*`) asks of the client connection.

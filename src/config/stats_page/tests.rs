@@ -341,6 +341,10 @@ fn mode_http_stays_an_error_for_anything_but_a_stats_frontend() {
             "listen l\n    mode http\n    bind :80 accept-proxy\n    stats enable",
             "t.cfg:8: 'accept-proxy' is not supported on the binds of stats proxy 'l'.",
         ),
+        (
+            "listen l\n    mode http\n    bind :443 ssl crt site.pem\n    stats enable",
+            "t.cfg:8: 'ssl' is not supported yet on the binds of stats proxy 'l'.",
+        ),
     ];
     for (rest, want) in cases {
         let e = errors(&format!("{HEAD}{rest}\n"));

@@ -134,14 +134,14 @@ fn errors_name_file_and_line() {
             "t.cfg:8: server 'l/s': could not resolve address 'no-such-host.invalid'",
         ),
         (
-            "server ssl",
+            "server ssl without a CA (haproxy -c: the same words)",
             "server s 127.0.0.1:443 ssl",
-            "t.cfg:8: server 'l/s': 'ssl' is not supported yet",
+            "t.cfg:8: server 'l/s': verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.",
         ),
         (
-            "bind ssl",
-            "bind :443 ssl crt /x.pem",
-            "t.cfg:8: 'bind :443': 'ssl' is not supported yet",
+            "bind ssl without a certificate (haproxy -c: the same words)",
+            "bind :443 ssl",
+            "t.cfg:8: Proxy 'l': no SSL certificate specified for bind ':443' (use 'crt').",
         ),
         (
             "bind typo",

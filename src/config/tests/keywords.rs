@@ -274,6 +274,9 @@ fn global_keywords_and_stats_socket() {
         ("presetenv", "presetenv SPLICER_T 1"),
         ("unsetenv", "unsetenv SPLICER_T"),
         ("resetenv", "resetenv HOME"),
+        ("tune.ssl.cachesize", "tune.ssl.cachesize 1000"),
+        ("tune.ssl.lifetime", "tune.ssl.lifetime 5m"),
+        ("tune.ssl.maxrecord", "tune.ssl.maxrecord 1400"),
     ];
     let names = global::GLOBAL_KEYWORDS.iter().map(|k| k.name);
     each_loads(
@@ -294,6 +297,73 @@ fn global_keywords_and_stats_socket() {
     let names = stats::SOCKET_PARAMS.iter().map(|(n, _)| *n);
     let config = format!("global\n    stats socket /run/splicer.sock {{}}\n{HEAD}{LISTEN}");
     each_loads(names, &socket, &config);
+
+    let tls = [
+        ("ca-base", "ca-base /etc/ssl/certs"),
+        ("crt-base", "crt-base /etc/ssl/private"),
+        (
+            "ssl-default-bind-options",
+            "ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets",
+        ),
+        (
+            "ssl-default-server-options",
+            "ssl-default-server-options no-tlsv13",
+        ),
+        (
+            "ssl-default-bind-ciphers",
+            "ssl-default-bind-ciphers ECDHE+AESGCM",
+        ),
+        (
+            "ssl-default-bind-ciphersuites",
+            "ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256",
+        ),
+        (
+            "ssl-default-bind-curves",
+            "ssl-default-bind-curves X25519:P-256",
+        ),
+        (
+            "ssl-default-server-ciphers",
+            "ssl-default-server-ciphers HIGH",
+        ),
+        (
+            "ssl-default-server-ciphersuites",
+            "ssl-default-server-ciphersuites TLS_AES_256_GCM_SHA384",
+        ),
+        ("ssl-server-verify", "ssl-server-verify none"),
+        ("ssl-dh-param-file", "ssl-dh-param-file /etc/dh.pem"),
+        ("ssl-engine", "ssl-engine rdrand"),
+        ("ssl-mode-async", "ssl-mode-async"),
+        ("ssl-propquery", "ssl-propquery provider=default"),
+        ("ssl-provider", "ssl-provider default"),
+        ("ssl-provider-path", "ssl-provider-path /usr/lib"),
+        ("ssl-skip-self-issued-ca", "ssl-skip-self-issued-ca"),
+        ("ssl-load-extra-files", "ssl-load-extra-files none"),
+        ("ssl-load-extra-del-ext", "ssl-load-extra-del-ext"),
+        (
+            "tune.ssl.default-dh-param",
+            "tune.ssl.default-dh-param 2048",
+        ),
+        (
+            "tune.ssl.force-private-cache",
+            "tune.ssl.force-private-cache",
+        ),
+        ("tune.ssl.hard-maxrecord", "tune.ssl.hard-maxrecord 16384"),
+        (
+            "tune.ssl.ssl-ctx-cache-size",
+            "tune.ssl.ssl-ctx-cache-size 1000",
+        ),
+        (
+            "tune.ssl.capture-cipherlist-size",
+            "tune.ssl.capture-cipherlist-size 0",
+        ),
+        (
+            "tune.ssl.capture-buffer-size",
+            "tune.ssl.capture-buffer-size 0",
+        ),
+        ("tune.ssl.keylog", "tune.ssl.keylog on"),
+    ];
+    let config = format!("global\n    {{}}\n{HEAD}{LISTEN}");
+    each_loads(tls_global::vocabulary(), &tls, &config);
 }
 
 #[test]

@@ -33,6 +33,8 @@ fn record() -> Record {
         srv_queue: 0,
         backend_queue: 0,
         samples: Vec::new(),
+        tls_version: None,
+        tls_cipher: None,
     }
 }
 
@@ -268,4 +270,26 @@ fn logasap_marks_totals_with_plus() {
         assert_eq!(render_with(TCPLOG, r, n), *expected, "{what}");
     }
     assert_eq!(render_with("%Td %U %Tw", &connected, &asap), "0 0 1");
+}
+
+/// `%sslv`, `%sslc`, and the `~` HAProxy puts after `%ft` for a TLS client
+/// (its `frontend_name_transport`); `-` for a client in clear, `""` quoted
+/// (HAProxy's `lf_text`).
+#[test]
+fn tls_variables() {
+    let tls = Record {
+        tls_version: Some("TLSv1.3"),
+        tls_cipher: Some("TLS_AES_128_GCM_SHA256"),
+        ..record()
+    };
+    let fmt = "%ft %f %sslv %sslc %{+Q}sslv";
+    assert_eq!(
+        render_with(fmt, &tls, &names()),
+        "fe~ fe TLSv1.3 TLS_AES_128_GCM_SHA256 \"TLSv1.3\""
+    );
+    assert_eq!(render_with(fmt, &record(), &names()), "fe fe - - \"\"");
+    assert_eq!(
+        render_with(TCPLOG, &tls, &names()),
+        "127.0.0.1:41234 [DATE] fe~ be/s1 0/0/5012 1234 -- 1/1/0/0/0 0/0"
+    );
 }
