@@ -33,6 +33,11 @@ tls_setup() {
     target=$(dirname "$(dirname "$SPLICER")")
     cargo build --release --quiet --manifest-path "$ROOT/benches/tlsload/Cargo.toml" --target-dir "$target"
     TLSLOAD=$target/release/tlsload
+    if [[ " ${VARIANTS[*]} " == *" splicer-ring "* ]]; then
+        log "building splicer with the ring provider (--no-default-features --features ring)"
+        cargo build --release --quiet --no-default-features --features ring --target-dir "$target/ring"
+        SPLICER_RING=$target/ring/release/splicer
+    fi
 
     export SPLICER_BENCH_TMP=$TMP
     tls_cert ecdsa ec -pkeyopt ec_paramgen_curve:prime256v1
@@ -203,12 +208,13 @@ tls_bench() {
         echo
         python3 scripts/bench-helper.py tls-table "$RESULTS" "${variants[@]}"
         echo
-        versions "$(haproxy -vv | sed -n 's/^Running on OpenSSL version : \(OpenSSL [^ ]*\).*/\1/p') under HAProxy" "tlsload (rustls $(tls_rustls_version), aws-lc-rs)"
+        versions "$(haproxy -vv | sed -n 's/^Running on OpenSSL version : \(OpenSSL [^ ]*\).*/\1/p') under HAProxy" "tlsload (rustls $(tls_rustls_version "$ROOT/benches/tlsload/Cargo.lock"), aws-lc-rs)"
+        echo "splicer: rustls $(tls_rustls_version "$ROOT/Cargo.lock") with aws-lc-rs (the default feature); splicer-ring: the same built with \`--no-default-features --features ring\`."
         echo "$REPS repetition(s) of ${SECS} s runs; tlsload: 32 handshakes in flight, X25519, AES-128-GCM; $TLS_IDLE idle sessions for RSS; nbthread 2."
     } >"$TMP/table.md"
     report "$TMP/table.md" bench-tls --tls
 }
 
-tls_rustls_version() {
-    sed -n '/^name = "rustls"$/{n;s/^version = "\(.*\)"$/\1/p}' "$ROOT/benches/tlsload/Cargo.lock"
+tls_rustls_version() { # CARGO_LOCK
+    sed -n '/^name = "rustls"$/{n;s/^version = "\(.*\)"$/\1/p}' "$1"
 }
