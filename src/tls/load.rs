@@ -218,8 +218,17 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02X}")).collect()
 }
 
+/// Where Debian (and OpenSSL's default setup on it) keeps the system's CAs.
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 /// The CA certificates of a `ca-file`.
 pub(crate) fn roots(path: &Path) -> Result<rustls::RootCertStore, String> {
+    // HAProxy's `@system-ca`: the system's trust store (Debian's bundle).
+    let path = if path == Path::new("@system-ca") {
+        Path::new(SYSTEM_CA_BUNDLE)
+    } else {
+        path
+    };
     let what = |e: String| format!("unable to load CA file '{}': {e}", path.display());
     let text = crate::host::read_file(path).map_err(|e| what(e.to_string()))?;
     let mut store = rustls::RootCertStore::empty();
