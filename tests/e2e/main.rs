@@ -65,6 +65,7 @@ mod stick_options;
 mod stick_persist;
 mod stick_tables;
 mod timeouts;
+mod tls_admin;
 mod transfer;
 mod unix_bind;
 mod vrrp;
