@@ -232,10 +232,10 @@ fn commit_cert(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
         return out.push_str("'commit ssl cert expects a filename\n");
     };
     let tls = &ctx.rt.tls;
-    let why = match tls.store.commit(name) {
-        Ok(done) => {
-            // One dot per certificate of a bind rebuilt, as HAProxy.
-            let dots = ".".repeat(tls.uses(&done.slot));
+    let why = match tls.commit(name) {
+        Ok((done, uses)) => {
+            // One dot per `crt`, crt-list line or server rebuilt, as HAProxy.
+            let dots = ".".repeat(uses);
             let _ = write!(out, "Committing {name}{dots}\nSuccess!\n");
             if let Some(why) = done.ocsp_ignored {
                 log::warn!("Loading: {why}. Content will be ignored");

@@ -31,7 +31,9 @@ pub(crate) use info::{CertInfo, chain_names, describe};
 pub(crate) use load::PemError;
 pub(crate) use ocsp::read as read_ocsp;
 pub(crate) use server::ServerContext;
-pub(crate) use store::{AbortError, CertSlot, CommitError, Opened, Part, SetError, Store};
+pub(crate) use store::{
+    AbortError, CertSlot, CommitError, Committed, Opened, Part, SetError, Store,
+};
 
 use crate::config::{Config, Group, Suite, TlsSettings, TlsVersion};
 
@@ -92,7 +94,7 @@ impl Contexts {
                 row.push(
                     wanted
                         .then(|| {
-                            ServerContext::build(&s.tls)
+                            ServerContext::build(&s.tls, &store)
                                 .map_err(|e| {
                                     errors.push(format!(
                                         "{}: server '{}/{}': {e}",
@@ -126,15 +128,38 @@ impl Contexts {
         self.binds.get(fe)?.get(bind)?.as_ref()
     }
 
-    /// How many certificates of the binds come from `slot`: what a commit
-    /// rebuilds (HAProxy prints a dot for each).
+    /// How many certificates of the binds and servers come from `slot`:
+    /// what a commit rebuilds (HAProxy prints a dot for each).
     pub(crate) fn uses(&self, slot: &CertSlot) -> usize {
-        self.binds
+        let binds: usize = self
+            .binds
             .iter()
             .flatten()
             .flatten()
             .map(|b| b.uses(slot))
-            .sum()
+            .sum();
+        binds + self.servers_using(slot).count()
+    }
+
+    fn servers_using<'a>(&'a self, slot: &'a CertSlot) -> impl Iterator<Item = &'a ServerContext> {
+        self.servers
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|s| &**s)
+            .filter(move |s| s.uses(slot))
+    }
+
+    /// `commit ssl cert NAME` ([`Store::commit`]); the servers that show
+    /// that certificate forget their sessions, as HAProxy's commit flushes
+    /// them. Returns how many certificates were rebuilt too.
+    pub(crate) fn commit(&self, name: &str) -> Result<(Committed, usize), CommitError> {
+        let done = self.store.commit(name)?;
+        for s in self.servers_using(&done.slot) {
+            s.flush_sessions();
+        }
+        let uses = self.uses(&done.slot);
+        Ok((done, uses))
     }
 
     /// The crt-lists and `crt` directories of every bind, by path (a list

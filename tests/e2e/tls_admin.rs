@@ -714,3 +714,109 @@ fn a_reload_reads_the_files_again() {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_server_client_certificate_is_one_of_them() {
+    let Some(c) = Certs::make("server") else {
+        return;
+    };
+    let echo = Backend::echo();
+    let (a, b) = (c.path("a.pem"), c.path("b.pem"));
+    // Two servers show b.pem to their (never reached) TLS servers.
+    let rest = format!(
+        "frontend fe\n    bind 127.0.0.1:0 ssl crt {a}\n    default_backend be\n\
+         backend be\n    server s1 {e} ssl verify none crt {b}\n    server s2 {e} ssl verify none crt {b}\n",
+        e = echo.addr
+    );
+    let api = Api::start("", &rest, &["fe"]);
+    assert_eq!(
+        api.ask("show ssl cert"),
+        format!("# filename\n{a}\n{b}\n\n")
+    );
+    let shown = api.ask(&format!("show ssl cert {b}"));
+    assert!(
+        shown.starts_with(&format!(
+            "Filename: {b}\nStatus: Used\nSerial: {B_SERIAL}\n"
+        )),
+        "{shown}"
+    );
+    assert_eq!(
+        api.ask(&format!("set ssl cert {b} <<\n{}", c.read("new.pem"))),
+        format!("Transaction created for certificate {b}!\n\n")
+    );
+    assert_eq!(
+        api.ask(&format!("commit ssl cert {b}")),
+        format!("Committing {b}..\nSuccess!\n\n")
+    );
+    let shown = api.ask(&format!("show ssl cert {b}"));
+    assert!(
+        shown.contains(&format!("\nSerial: {NEW_SERIAL}\n")),
+        "{shown}"
+    );
+}
+
+/// What `openssl s_server -www` says of the client certificate splicer
+/// (or HAProxy) showed it on a new connection through `fe`: the page's
+/// `Subject:` line.
+fn client_subject(fe: SocketAddr) -> Result<String, String> {
+    let mut s = TcpStream::connect_timeout(&fe, LIMIT).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut page = Vec::new();
+    let _ = s.read_to_end(&mut page);
+    let page = String::from_utf8_lossy(&page);
+    let client = page
+        .split_once("Client certificate")
+        .map(|(_, c)| c)
+        .ok_or_else(|| format!("no client certificate in {page:?}"))?;
+    client
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Subject: "))
+        .map(str::to_string)
+        .ok_or_else(|| format!("no subject in {client:?}"))
+}
+
+#[test]
+fn a_committed_client_certificate_goes_to_the_next_connections() {
+    let Some(c) = Certs::make("client") else {
+        return;
+    };
+    let openssl = find_tool("openssl").unwrap();
+    let port = free_port();
+    // A TLS server asking for a client certificate by the lab's CA.
+    let _server = ChildGuard::spawn(
+        "openssl s_server",
+        Command::new(openssl)
+            .args(["s_server", "-www", "-accept", &format!("127.0.0.1:{port}")])
+            .args(["-cert", "b.crt", "-key", "b.key", "-Verify", "1"])
+            .args(["-CAfile", "ca.crt"])
+            .current_dir(&c.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_for("openssl s_server", LIMIT, || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let a = c.path("a.pem");
+    let rest = format!(
+        "frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+         backend be\n    server s 127.0.0.1:{port} ssl verify none crt {a}\n"
+    );
+    let api = Api::start("", &rest, &["fe"]);
+    let fe = api.sp.addr("fe");
+    // Twice: the second connection resumes the first one's session.
+    for _ in 0..2 {
+        assert_eq!(client_subject(fe).unwrap(), "CN=a.test");
+    }
+    api.ask(&format!("set ssl cert {a} <<\n{}", c.read("new.pem")));
+    assert_eq!(
+        api.ask(&format!("commit ssl cert {a}")),
+        format!("Committing {a}.\nSuccess!\n\n")
+    );
+    // The sessions to resume went with the old certificate: the next
+    // connection shows the new one.
+    for _ in 0..2 {
+        assert_eq!(client_subject(fe).unwrap(), "CN=a.test, O=Renewed");
+    }
+}

@@ -647,3 +647,35 @@ fn crt_lists_show_as_haproxy_dumps_them() {
         assert_eq!(admin(&rt, req), want);
     }
 }
+
+#[test]
+fn a_server_client_certificate_is_one_of_them() {
+    let Some(c) = certs() else { return };
+    let (a, b) = (c.path("a.pem"), c.path("b.pem"));
+    let config = format!(
+        "defaults\n    mode tcp\n    timeout client 3s\n    timeout server 3s\n    timeout connect 3s\n\
+frontend fe\n    bind 127.0.0.1:0 ssl crt {a}\n    default_backend be\n\
+backend be\n    server s1 127.0.0.1:1 ssl verify none crt {b}\n    server s2 127.0.0.1:2 ssl verify none crt {b}\n"
+    );
+    let config = parse_str("t.cfg", &config).unwrap().config;
+    let tls = crate::tls::Contexts::load(&config).unwrap();
+    let rt = Runtime::first(config).with_tls(tls);
+    assert_eq!(
+        admin(&rt, "show ssl cert"),
+        format!("# filename\n{a}\n{b}\n")
+    );
+    assert!(admin(&rt, &format!("show ssl cert {b}")).contains("\nStatus: Used\n"));
+    ask(
+        &rt,
+        Level::Admin,
+        &format!("set ssl cert {b}"),
+        Some(&c.read("n.pem")),
+    );
+    assert_eq!(
+        admin(&rt, &format!("commit ssl cert {b}")),
+        format!("Committing {b}..\nSuccess!\n"),
+        "a dot per server"
+    );
+    let slot = rt.tls.store.named(&b).unwrap();
+    assert_eq!(slot.current().info.subject, "/CN=a.test/O=New");
+}
