@@ -190,9 +190,12 @@ impl Lab {
     }
 }
 
-/// Accepts any server certificate: the tests look at which one came.
-#[derive(Debug)]
-struct AnyCert;
+/// Accepts any server certificate: the tests look at which one came. Keeps
+/// the last OCSP response stapled.
+#[derive(Debug, Default)]
+struct AnyCert {
+    stapled: std::sync::Mutex<Vec<u8>>,
+}
 
 impl ServerCertVerifier for AnyCert {
     fn verify_server_cert(
@@ -200,9 +203,10 @@ impl ServerCertVerifier for AnyCert {
         _: &CertificateDer<'_>,
         _: &[CertificateDer<'_>],
         _: &ServerName<'_>,
-        _: &[u8],
+        ocsp: &[u8],
         _: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        *self.stapled.lock().unwrap() = ocsp.to_vec();
         Ok(ServerCertVerified::assertion())
     }
 
@@ -237,9 +241,13 @@ impl ServerCertVerifier for AnyCert {
 }
 
 fn client_config() -> Arc<rustls::ClientConfig> {
+    client_config_with(Arc::new(AnyCert::default()))
+}
+
+fn client_config_with(verifier: Arc<AnyCert>) -> Arc<rustls::ClientConfig> {
     let mut cfg = rustls::ClientConfig::builder()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert))
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     // Every handshake a full one: a resumed session shows no certificate.
     cfg.resumption = rustls::client::Resumption::disabled();
@@ -819,4 +827,94 @@ fn a_committed_client_certificate_goes_to_the_next_connections() {
     for _ in 0..2 {
         assert_eq!(client_subject(fe).unwrap(), "CN=a.test, O=Renewed");
     }
+}
+
+#[test]
+fn an_ocsp_response_set_apart_is_stapled_after_the_commit() {
+    let Some(c) = Certs::make("ocsp") else { return };
+    let openssl = find_tool("openssl").unwrap();
+    let run = |args: &[&str]| {
+        let st = Command::new(&openssl)
+            .args(args)
+            .current_dir(&c.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "openssl {args:?}");
+    };
+    // The CA says a.crt is good.
+    std::fs::write(
+        c.dir.join("index.txt"),
+        format!("V\t301231235959Z\t\t{A_SERIAL}\tunknown\t/CN=a.test\n"),
+    )
+    .unwrap();
+    run(&[
+        "ocsp",
+        "-issuer",
+        "ca.crt",
+        "-cert",
+        "a.crt",
+        "-no_nonce",
+        "-reqout",
+        "req.der",
+    ]);
+    run(&[
+        "ocsp",
+        "-index",
+        "index.txt",
+        "-CA",
+        "ca.crt",
+        "-rsigner",
+        "ca.crt",
+        "-rkey",
+        "ca.key",
+        "-reqin",
+        "req.der",
+        "-respout",
+        "resp.der",
+        "-ndays",
+        "2",
+    ]);
+    let der = std::fs::read(c.dir.join("resp.der")).unwrap();
+    let base64 = Command::new("base64")
+        .args(["-w", "64"])
+        .arg(c.dir.join("resp.der"))
+        .output()
+        .unwrap();
+    let base64 = String::from_utf8(base64.stdout).unwrap();
+
+    let lab = Lab::start(&c, "");
+    let a = c.path("a.pem");
+    assert_eq!(
+        lab.ask(&format!("set ssl cert {a}.ocsp <<\n{base64}")),
+        format!("Transaction created for certificate {a}!\n\n")
+    );
+    // The key is the response's CertID, as encoded in it.
+    let shown = lab.ask(&format!("show ssl cert *{a}"));
+    let key = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("OCSP Response Key: "))
+        .unwrap_or_default()
+        .to_string();
+    let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(key.starts_with("30") && hex.contains(&key), "{shown}");
+    assert!(
+        key.ends_with(&format!("0202{A_SERIAL}")),
+        "its serial: {key}"
+    );
+    let verifier = Arc::new(AnyCert::default());
+    let cfg = client_config_with(verifier.clone());
+    handshake(lab.fe, &cfg).unwrap();
+    assert!(verifier.stapled.lock().unwrap().is_empty(), "none yet");
+    assert_eq!(
+        lab.ask(&format!("commit ssl cert {a}")),
+        format!("Committing {a}.\nSuccess!\n\n")
+    );
+    assert!(
+        lab.ask(&format!("show ssl cert {a}"))
+            .contains(&format!("\nOCSP Response Key: {key}\n"))
+    );
+    handshake(lab.fe, &cfg).unwrap();
+    assert_eq!(*verifier.stapled.lock().unwrap(), der, "stapled as given");
 }
