@@ -56,6 +56,8 @@ use trace::Trace;
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub stream: TcpStream,
+    /// The TCP connection is established (the TLS handshake may still run).
+    pub tcp_up: bool,
     /// `server ... ssl`: the TLS layer over `stream`.
     pub tls: Option<Box<TlsConn>>,
     pub backend: BackendId,
@@ -722,10 +724,8 @@ fn tls_failure(e: &io::Error) -> Handshake {
         .get_ref()
         .and_then(|i| i.downcast_ref::<rustls::Error>())
         .is_some_and(|t| {
-            matches!(
-                t,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            )
+            // No certificate at all is a plain handshake failure in HAProxy.
+            matches!(t, rustls::Error::InvalidCertificate(_))
         });
     if cert {
         Handshake::TlsCertRefused

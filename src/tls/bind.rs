@@ -87,7 +87,10 @@ pub(crate) struct ListLine {
 /// The certificates and settings of one TLS bind.
 pub(crate) struct BindContext {
     entries: Arc<Vec<Entry>>,
-    configs: Vec<Arc<ServerConfig>>,
+    /// Per settings: the config, and the same without ALPN for a client
+    /// whose offer shares no protocol with `alpn` (OpenSSL, and so
+    /// HAProxy, then go on without ALPN; rustls would refuse).
+    configs: Vec<(Arc<ServerConfig>, Arc<ServerConfig>)>,
     strict_sni: bool,
     /// Its crt-lists and directories, in the order named.
     lists: Vec<CrtList>,
@@ -170,7 +173,11 @@ impl BindContext {
                 strict_sni: t.strict_sni,
             });
             match server_config(s, global, resolver, cache.clone(), ticketer.clone()) {
-                Ok(c) => configs.push(Arc::new(c)),
+                Ok(c) => {
+                    let mut bare = c.clone();
+                    bare.alpn_protocols.clear();
+                    configs.push((Arc::new(c), Arc::new(bare)));
+                }
                 Err(e) => errors.push(format!("{at}: {e}")),
             }
         }
@@ -199,9 +206,14 @@ impl BindContext {
         &self.lists
     }
 
-    /// The rustls config that answers a ClientHello naming `sni`; `None`
-    /// refuses the handshake (`strict-sni` and no certificate for it).
-    pub(crate) fn choose(&self, sni: Option<&str>) -> Option<Arc<ServerConfig>> {
+    /// The rustls config that answers a ClientHello naming `sni` and
+    /// offering `alpn` (`None`: no ALPN extension); `None` refuses the
+    /// handshake (`strict-sni` and no certificate for it).
+    pub(crate) fn choose(
+        &self,
+        sni: Option<&str>,
+        alpn: Option<&[&[u8]]>,
+    ) -> Option<Arc<ServerConfig>> {
         let entry = match sni {
             Some(name) => best(&self.entries, &name.to_lowercase(), None),
             None => None,
@@ -211,7 +223,14 @@ impl BindContext {
             None if self.strict_sni => return None,
             None => self.entries.first()?,
         };
-        Some(self.configs[entry.config].clone())
+        let (with, bare) = &self.configs[entry.config];
+        let shared = alpn.is_none_or(|offer| {
+            with.alpn_protocols.is_empty()
+                || offer
+                    .iter()
+                    .any(|p| with.alpn_protocols.iter().any(|q| q == p))
+        });
+        Some(if shared { with.clone() } else { bare.clone() })
     }
 }
 
@@ -466,20 +485,20 @@ mod tests {
             "a wildcard covers one label"
         );
         assert!(
-            ctx.choose(Some("nothing.test")).is_some(),
+            ctx.choose(Some("nothing.test"), None).is_some(),
             "the default answers"
         );
-        assert!(ctx.choose(None).is_some());
+        assert!(ctx.choose(None, None).is_some());
         let Some((strict, _d)) = bind(&names, true) else {
             return;
         };
         assert!(
-            strict.choose(Some("nothing.test")).is_none(),
+            strict.choose(Some("nothing.test"), None).is_none(),
             "strict-sni refuses"
         );
-        assert!(strict.choose(None).is_none());
+        assert!(strict.choose(None, None).is_none());
         assert!(
-            strict.choose(Some("Y.B.TEST")).is_some(),
+            strict.choose(Some("Y.B.TEST"), None).is_some(),
             "names compare without case"
         );
     }

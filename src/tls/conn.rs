@@ -163,8 +163,13 @@ impl TlsConn {
                             return Err(tls_error(e));
                         }
                     };
-                    let sni = accepted.client_hello().server_name().map(str::to_owned);
-                    let Some(config) = ctx.choose(sni.as_deref()) else {
+                    let hello = accepted.client_hello();
+                    let sni = hello.server_name().map(str::to_owned);
+                    let alpn: Option<Vec<Vec<u8>>> =
+                        hello.alpn().map(|a| a.map(<[u8]>::to_vec).collect());
+                    let offer: Option<Vec<&[u8]>> =
+                        alpn.as_ref().map(|a| a.iter().map(Vec::as_slice).collect());
+                    let Some(config) = ctx.choose(sni.as_deref(), offer.as_deref()) else {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidData,
                             "no certificate for this server name (strict-sni)",

@@ -8,8 +8,8 @@
 //! flushes them), which would otherwise resume under the old one.
 //!
 //! `verify required` checks the chain against `ca-file`; the name checked
-//! is `verifyhost`, else the SNI sent; with neither, HAProxy checks no name,
-//! and neither does splicer. `verify none` accepts any certificate but
+//! is the SNI sent, else `verifyhost`; with neither, HAProxy checks no
+//! name, and neither does splicer. `verify none` accepts any certificate but
 //! still checks the handshake's signatures (TLS needs them).
 
 use std::sync::Arc;
@@ -221,10 +221,14 @@ impl ServerCertVerifier for Verifier {
         let Some(inner) = &self.inner else {
             return Ok(ServerCertVerified::assertion());
         };
-        let name = self.host.as_ref().unwrap_or(server_name);
-        // No SNI and no verifyhost: the connection was made with the
-        // server's address as its name, which HAProxy does not check.
-        let check_name = self.host.is_some() || matches!(server_name, ServerName::DnsName(_));
+        // HAProxy checks the SNI sent, else `verifyhost`; with neither (the
+        // connection was made with the server's address as its name) no name.
+        let sni = matches!(server_name, ServerName::DnsName(_));
+        let name = match (&self.host, sni) {
+            (Some(h), false) => h,
+            _ => server_name,
+        };
+        let check_name = self.host.is_some() || sni;
         match inner.verify_server_cert(end_entity, intermediates, name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },

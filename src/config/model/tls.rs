@@ -184,7 +184,8 @@ pub struct ServerTls {
     /// `ssl`: the server connection speaks TLS.
     pub enabled: bool,
     pub settings: TlsSettings,
-    /// `verifyhost`: the name the certificate must carry (else the SNI's).
+    /// `verifyhost`: the name the certificate must carry when no SNI is sent
+    /// (with an SNI, the SNI is checked, as in HAProxy).
     pub verifyhost: Option<String>,
     /// `sni EXPR`: evaluated per session for the server name sent.
     pub sni: Option<SampleExpr>,
