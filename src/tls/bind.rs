@@ -19,7 +19,7 @@ use rustls::{ServerConfig, SignatureScheme};
 
 use super::names::sni_matches;
 use super::store::{CertSlot, Store};
-use crate::config::{BindTls, Global, TlsSettings, Verify};
+use crate::config::{BindTls, CrtListText, Global, TlsSettings, Verify};
 
 /// Files of a `crt DIR` that are not certificates but companions of one.
 const COMPANION_SUFFIXES: &[&str] = &[".key", ".ocsp", ".issuer", ".sctl"];
@@ -66,6 +66,24 @@ impl Entry {
     }
 }
 
+/// A crt-list file or a `crt` directory, as `show ssl crt-list` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CrtList {
+    /// The file, or the directory without a trailing `/` (HAProxy's name).
+    pub path: String,
+    pub lines: Vec<ListLine>,
+}
+
+/// A certificate of a [`CrtList`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ListLine {
+    pub cert: PathBuf,
+    /// Its line in the file; 0 in a directory.
+    pub line: usize,
+    /// The line's options and filters as written (none in a directory).
+    pub text: CrtListText,
+}
+
 /// The certificates and settings of one TLS bind.
 pub(crate) struct BindContext {
     entries: Arc<Vec<Entry>>,
@@ -74,6 +92,8 @@ pub(crate) struct BindContext {
     /// HAProxy, then go on without ALPN; rustls would refuse).
     configs: Vec<(Arc<ServerConfig>, Arc<ServerConfig>)>,
     strict_sni: bool,
+    /// Its crt-lists and directories, in the order named.
+    lists: Vec<CrtList>,
 }
 
 impl std::fmt::Debug for BindContext {
@@ -92,6 +112,7 @@ impl BindContext {
         let mut errors = Vec::new();
         let mut settings: Vec<&TlsSettings> = vec![&t.settings];
         let mut entries = Vec::new();
+        let mut lists: Vec<CrtList> = Vec::new();
         for c in &t.certs {
             let s = c.list.as_ref().map_or(&t.settings, |l| &l.settings);
             let config = match settings.iter().position(|x| *x == s) {
@@ -116,6 +137,7 @@ impl BindContext {
                     continue;
                 }
             };
+            list_lines(&mut lists, c, &files);
             for file in files {
                 match store.slot(&file) {
                     Ok(slot) => entries.push(Entry {
@@ -166,7 +188,22 @@ impl BindContext {
             entries,
             configs,
             strict_sni: t.strict_sni,
+            lists,
         })
+    }
+
+    /// How many of this bind's certificates come from `slot` (HAProxy's
+    /// instances of a certificate: one per `crt` and per crt-list line).
+    pub(crate) fn uses(&self, slot: &CertSlot) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| std::ptr::eq(Arc::as_ptr(&e.slot), slot))
+            .count()
+    }
+
+    /// The crt-lists and `crt` directories of this bind.
+    pub(crate) fn lists(&self) -> &[CrtList] {
+        &self.lists
     }
 
     /// The rustls config that answers a ClientHello naming `sni` and
@@ -252,6 +289,48 @@ impl ResolvesServerCert for Resolver {
 
 fn usable_with(key: &CertifiedKey, schemes: &[SignatureScheme]) -> bool {
     key.key.choose_scheme(schemes).is_some()
+}
+
+/// Notes where the certificates `files` of `c` come from, when a crt-list
+/// line or a directory: the lines of its [`CrtList`].
+fn list_lines(lists: &mut Vec<CrtList>, c: &crate::config::CertRef, files: &[PathBuf]) {
+    let (path, lines): (String, Vec<ListLine>) = match &c.list {
+        Some(l) => (
+            l.file.display().to_string(),
+            vec![ListLine {
+                cert: c.path.clone(),
+                line: c.location.line,
+                text: l.text.clone(),
+            }],
+        ),
+        None if c.path.is_dir() => {
+            let dir = c.path.display().to_string();
+            (
+                dir.trim_end_matches('/').to_string(),
+                files
+                    .iter()
+                    .map(|f| ListLine {
+                        cert: f.clone(),
+                        line: 0,
+                        text: CrtListText::default(),
+                    })
+                    .collect(),
+            )
+        }
+        None => return,
+    };
+    match lists.iter_mut().find(|l| l.path == path) {
+        // HAProxy reads a crt-list or a directory once, however many
+        // times it is named.
+        Some(l) => {
+            for line in lines {
+                if !l.lines.contains(&line) {
+                    l.lines.push(line);
+                }
+            }
+        }
+        None => lists.push(CrtList { path, lines }),
+    }
 }
 
 /// A `crt` path: the file, or every certificate file of the directory in

@@ -65,6 +65,7 @@ mod stick_options;
 mod stick_persist;
 mod stick_tables;
 mod timeouts;
+mod tls_admin;
 mod tls_config;
 mod tls_rules;
 mod tls_runtime;
