@@ -275,6 +275,7 @@ fn global_keywords_and_stats_socket() {
         ("unsetenv", "unsetenv SPLICER_T"),
         ("resetenv", "resetenv HOME"),
         ("tune.ssl.cachesize", "tune.ssl.cachesize 1000"),
+        ("tune.ssl.lifetime", "tune.ssl.lifetime 5m"),
         ("tune.ssl.maxrecord", "tune.ssl.maxrecord 1400"),
     ];
     let names = global::GLOBAL_KEYWORDS.iter().map(|k| k.name);
