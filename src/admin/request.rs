@@ -106,21 +106,10 @@ impl Reader {
         if self.gathering.is_some() {
             return self.next_payload_line();
         }
-        let Some(end) = self.command_end() else {
-            return if self.buf.len() > self.max_line {
-                Err(Overflow::Line)
-            } else {
-                Ok(None)
-            };
+        let end = self.command_end();
+        let Some(text) = self.take_line(end)? else {
+            return Ok(None);
         };
-        if end > self.max_line {
-            return Err(Overflow::Line);
-        }
-        let mut text: Vec<u8> = self.buf.drain(..=end).collect();
-        text.pop();
-        if text.last() == Some(&b'\r') {
-            text.pop();
-        }
         if !text.ends_with(PAYLOAD_PATTERN) {
             return Ok(Some(Item::Command {
                 text,
@@ -134,8 +123,10 @@ impl Reader {
         Ok(Some(Item::More))
     }
 
-    fn next_payload_line(&mut self) -> Result<Option<Item>, Overflow> {
-        let Some(end) = self.buf.iter().position(|&b| b == b'\n') else {
+    /// The line ending at `end` (its terminator and one `\r` dropped),
+    /// `None` while it is incomplete; too long a line is an overflow.
+    fn take_line(&mut self, end: Option<usize>) -> Result<Option<Vec<u8>>, Overflow> {
+        let Some(end) = end else {
             return if self.buf.len() > self.max_line {
                 Err(Overflow::Line)
             } else {
@@ -150,6 +141,14 @@ impl Reader {
         if line.last() == Some(&b'\r') {
             line.pop();
         }
+        Ok(Some(line))
+    }
+
+    fn next_payload_line(&mut self) -> Result<Option<Item>, Overflow> {
+        let end = self.buf.iter().position(|&b| b == b'\n');
+        let Some(line) = self.take_line(end)? else {
+            return Ok(None);
+        };
         let Some(g) = self.gathering.as_mut() else {
             return Ok(None);
         };
