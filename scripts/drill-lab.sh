@@ -18,8 +18,13 @@ LAB_CHECK_TIMEOUT_MS=2000
 LAB_DETECT_TARGET_MS=$((LAB_INTER_MS * LAB_FALL))
 LAB_DETECT_LIMIT_MS=$((LAB_DETECT_TARGET_MS + LAB_CHECK_TIMEOUT_MS))
 # The load balancer drills' target: the longest time the client gets no
-# answer through the VIP, on failover and on failback.
+# answer through the VIP, on failover and on failback; over HTTP and, with
+# TLS ending on the load balancers, over HTTPS. The same target for both:
+# the HTTPS client's pace (a curl every 25 ms, not a socket every 10 ms)
+# and its handshake (a few ms) are small beside it, and a failover is the
+# VIP moving, whatever the protocol.
 LB_GAP_TARGET_MS=500
+LB_HTTPS_URL=https://www.foobar.com/
 LB_PHASE_SECS=4    # from the fault to the repair, and from the repaired LB's start to the end
 LB_CLIENT_MAX_SECS=60
 
@@ -86,18 +91,25 @@ wait_lb1_alone() {
 }
 
 # drill_lb FAULT REPAIR WHAT REPAIRED: the client asks for a page through the
-# VIP every 10 ms; FAULT hits lb1, REPAIR undoes it LB_PHASE_SECS later.
+# VIP every 10 ms, and over HTTPS every 25 ms; FAULT hits lb1, REPAIR undoes
+# it LB_PHASE_SECS later.
 drill_lb() {
     local fault=$1 repair=$2 what=$3 repaired=$4 h
+    require curl:curl
     lab_prepare splicer keepalived-haproxy
     wait_lb1_alone
     say "VIP $LAB_VIP on lb1 (priority 150), lb2 (100) backup; VRRPv3, advert 0.1 s"
     say "client: a GET to $LAB_VIP:80 every 10 ms, a new connection each, 1 s timeout"
+    say "client: curl --cacert $LB_HTTPS_URL (TLS ends on the VIP's holder) every 25 ms, a new connection and handshake each, 1 s timeout"
     say "fault: $what at +2 s; repaired $LB_PHASE_SECS s later; then $LB_PHASE_SECS s more"
     watch_vip
     on client python3 "$LAB_HELPER" gap "$LAB_VIP:80" "$LB_CLIENT_MAX_SECS" "$TMP/gap.tsv" "$TMP/stop" &
     local load_pid=$!
     PIDS+=("$load_pid")
+    on client python3 "$LAB_HELPER" https-gap "$LB_HTTPS_URL" "$TMP/lab/tls/ca.crt" "$LAB_VIP" \
+        "$LB_CLIENT_MAX_SECS" "$TMP/https.tsv" "$TMP/stop" &
+    local https_pid=$!
+    PIDS+=("$https_pid")
     sleep 2
     local t_fault t_repair
     t_fault=$EPOCHREALTIME
@@ -110,7 +122,10 @@ drill_lb() {
     touch "$TMP/stop"
     wait "$load_pid" || die "the client failed"
     forget "$load_pid"
+    wait "$https_pid" || die "the HTTPS client failed"
+    forget "$https_pid"
     read_summary_lab "$t_fault" "$t_repair"
+    read_summary_lab_https "$t_fault" "$t_repair"
 
     say "events (relative to the fault):"
     {
@@ -124,6 +139,10 @@ drill_lb() {
         "longest gap before the fault" "${R[baseline_gap_ms]} ms" \
         "longest gap, failover (lb1 -> lb2)" "${R[gap_ms.0]} ms (from ${R[gap_from.0]} s to ${R[gap_to.0]} s; ${R[errors.0]} requests failed); target ${LB_GAP_TARGET_MS} ms" \
         "longest gap, failback (lb2 -> lb1)" "${R[gap_ms.1]} ms (from ${R[gap_from.1]} s to ${R[gap_to.1]} s after the repair; ${R[errors.1]} failed); target ${LB_GAP_TARGET_MS} ms" \
+        "HTTPS answers" "${R[https.ok]} of ${R[https.attempts]} requests; ${R[https.errors]} failed$(first_https_error)" \
+        "longest HTTPS gap before the fault" "${R[https.baseline_gap_ms]} ms" \
+        "longest HTTPS gap, failover" "${R[https.gap_ms.0]} ms (from ${R[https.gap_from.0]} s to ${R[https.gap_to.0]} s; ${R[https.errors.0]} requests failed); target ${LB_GAP_TARGET_MS} ms" \
+        "longest HTTPS gap, failback" "${R[https.gap_ms.1]} ms (from ${R[https.gap_from.1]} s to ${R[https.gap_to.1]} s after the repair; ${R[https.errors.1]} failed); target ${LB_GAP_TARGET_MS} ms" \
         "VIP at the end" "$(vip_holder)"
 
     local failures=()
@@ -131,6 +150,10 @@ drill_lb() {
     [ "${R[recovered.1]}" = yes ] || failures+=("no answer after the repair")
     [ "${R[gap_ms.0]}" -le "$LB_GAP_TARGET_MS" ] || failures+=("failover gap ${R[gap_ms.0]} ms, over ${LB_GAP_TARGET_MS} ms")
     [ "${R[gap_ms.1]}" -le "$LB_GAP_TARGET_MS" ] || failures+=("failback gap ${R[gap_ms.1]} ms, over ${LB_GAP_TARGET_MS} ms")
+    [ "${R[https.recovered.0]}" = yes ] || failures+=("no HTTPS answer after the fault: lb2 never served it")
+    [ "${R[https.recovered.1]}" = yes ] || failures+=("no HTTPS answer after the repair")
+    [ "${R[https.gap_ms.0]}" -le "$LB_GAP_TARGET_MS" ] || failures+=("HTTPS failover gap ${R[https.gap_ms.0]} ms, over ${LB_GAP_TARGET_MS} ms")
+    [ "${R[https.gap_ms.1]}" -le "$LB_GAP_TARGET_MS" ] || failures+=("HTTPS failback gap ${R[https.gap_ms.1]} ms, over ${LB_GAP_TARGET_MS} ms")
     [ "$(vip_holder)" = "lb1 " ] || failures+=("the VIP did not return to lb1 alone (holders: $(vip_holder))")
     lab_verdict "${failures[@]}"
 }
@@ -139,6 +162,12 @@ read_summary_lab() {
     local k v
     while read -r k v; do R[$k]=$v; done < <(python3 "$LAB_HELPER" gap-summary "$TMP/gap.tsv" "$@")
 }
+# The HTTPS client's figures, as R[https.KEY].
+read_summary_lab_https() {
+    local k v
+    while read -r k v; do R[https.$k]=$v; done < <(python3 "$LAB_HELPER" gap-summary "$TMP/https.tsv" "$@")
+}
+first_https_error() { [ "${R[https.first_error]}" = - ] || echo " (first: ${R[https.first_error]})"; }
 
 lab_verdict() { # like verdict, with both load balancers' logs
     if [ $# -eq 0 ]; then
@@ -272,8 +301,8 @@ lab_cli() { python3 "$LAB_HELPER" cli "$TMP/lab/$1/admin.sock" "$2" ${3:+"$3"}; 
 
 # --- lab-blocklist ----------------------------------------------------------------
 # An operator shuts one client out at run time: 'add acl conf/blocklist.lst
-# ADDR' on the runtime API of both load balancers (conf/foobar.cfg's web and
-# tls frontends: tcp-request connection reject if { src -f
+# ADDR' on the runtime API of both load balancers (conf/foobar.cfg's web,
+# https and https_e2e frontends: tcp-request connection reject if { src -f
 # conf/blocklist.lst }), while another client keeps loading the site. The
 # lists live in each process and the pair shares nothing: lb2 needs the
 # entry too, for when it takes the VIP over, which the drill then makes it
@@ -283,8 +312,12 @@ LAB_CLIENT=198.51.100.2   # the client host: the one refused
 LAB_CLIENT2=198.51.100.3  # client2: served all along
 
 lab_stat() { python3 "$LAB_HELPER" stat "$TMP/lab/$1/admin.sock" "$2" "$3" "$4"; }
-# Connections refused by tcp-request connection rules on LB (web + tls).
-lab_dcon() { echo $(($(lab_stat "$1" web FRONTEND dcon) + $(lab_stat "$1" tls FRONTEND dcon))); }
+# Connections refused by tcp-request connection rules on LB (web + https +
+# https_e2e).
+lab_dcon() {
+    echo $(($(lab_stat "$1" web FRONTEND dcon) + $(lab_stat "$1" https FRONTEND dcon) +
+        $(lab_stat "$1" https_e2e FRONTEND dcon)))
+}
 
 # lab_try HOST URL LB: one GET from HOST (its own connection, 2 s at most)
 # through the VIP, held by LB. Prints "ok SERVER"; "refused CURL_EXIT
@@ -339,7 +372,7 @@ drill_lab_blocklist() {
     lab_prepare splicer keepalived-haproxy
     local http=http://www.foobar.com/ https=https://www.foobar.com/ h a r u
     local failures=() answers=() through_lb1=() through_lb2=() again=()
-    say "conf/foobar.cfg, frontends web (:80) and tls (:443): tcp-request connection reject if { src -f $LAB_BLOCKLIST }"
+    say "conf/foobar.cfg, frontends web (:80) and https (:443, TLS ends there): tcp-request connection reject if { src -f $LAB_BLOCKLIST }"
     say "refused at run time: client ($LAB_CLIENT); client2 ($LAB_CLIENT2) sends a GET to $LAB_VIP:80 every 10 ms meanwhile"
     for u in "$http" "$https"; do
         r=$(lab_try client "$u" lb1)

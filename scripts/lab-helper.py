@@ -3,6 +3,10 @@
 
     gap ADDR SECONDS OUT [STOP]  a GET to HOST:PORT every 10 ms for SECONDS at
                                  most, or until the file STOP exists; rows in OUT
+    https-gap URL CA ADDR SECONDS OUT [STOP]  the same over HTTPS with curl: a
+                                 new curl (a new connection, a full handshake)
+                                 every 25 ms to URL at ADDR (--resolve),
+                                 trusting CA; rows in OUT as gap's
     gap-summary OUT T0 [T1 ...]  the longest gap without service per phase
                                  (phase i from Ti to Ti+1), "key value" lines
     flood ADDR SECONDS OUT [STOP]  one source opening connections to ADDR as
@@ -40,6 +44,12 @@ SECONDS / INTERVAL attempts and by MAX_IN_FLIGHT open sockets.
 
 Service is measured at the client, as a user sees it: the longest gap is
 the longest time between two answered requests (their completions).
+
+https-gap: the same pace-keeping over HTTPS, with curl as the client (the
+tool a user has; --cacert, so every answer is a verified handshake). A
+process per request costs more than a socket, hence 25 ms between starts;
+each curl gives up after CURL_MAX_TIME, and at most CURL_MAX_IN_FLIGHT run
+at once.
 """
 
 import datetime
@@ -49,6 +59,7 @@ import random
 import selectors
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -57,6 +68,9 @@ ATTEMPT_TIMEOUT = 1.0
 MAX_IN_FLIGHT = 400
 REQUEST = b"GET / HTTP/1.0\r\nHost: www.foobar.com\r\n\r\n"
 FLOOD_IN_FLIGHT = 64
+CURL_INTERVAL = 0.025
+CURL_MAX_TIME = 1.0
+CURL_MAX_IN_FLIGHT = 60
 FLOOD_MAX_ATTEMPTS = 200000
 
 
@@ -153,6 +167,75 @@ def gap(addr, seconds, out, stop=None):
             except OSError as e:
                 finish(a, "err", str(e) or type(e).__name__)
         expire(sel, finish)
+    write_rows(out, rows)
+
+
+def https_gap(url, ca, addr, seconds, out, stop=None):
+    """curl URL every CURL_INTERVAL, each a process of its own (a new
+    connection, no session to resume); rows as gap's. The name in URL is
+    sent as SNI and checked against the certificate; its address is ADDR."""
+    host, _, rest = url.partition("://")[2].partition("/")[0].partition(":")
+    port = rest or "443"
+    cmd = ["curl", "-sS", "--max-time", "%g" % CURL_MAX_TIME, "--cacert", ca,
+           "--resolve", f"{host}:{port}:{addr}", url]
+    sel = selectors.DefaultSelector()
+    rows = []
+    t0 = time.time()
+    end = t0 + seconds
+    next_start = t0
+    max_attempts = int(seconds / CURL_INTERVAL) + 1
+    started = 0
+
+    def finish(key):
+        p, start, page = key.data
+        sel.unregister(key.fileobj)
+        rc = p.wait()
+        err = p.stderr.read().decode(errors="replace").strip()
+        now = time.time()
+        p.stdout.close()
+        p.stderr.close()
+        if rc != 0:
+            # curl's own line ("curl: (60) SSL certificate problem: ..."),
+            # not the advice that may follow it.
+            lines = [l for l in err.splitlines() if l.startswith("curl: (")] or [f"curl exit {rc}"]
+            rows.append((start, now, "err", lines[0]))
+            return
+        marker = b"served by "
+        i = page.find(marker)
+        if i < 0:
+            rows.append((start, now, "err", "page does not name its server"))
+        else:
+            rows.append((start, now, "ok", page[i + len(marker):].split(b"<", 1)[0].decode().strip()))
+
+    while True:
+        now = time.time()
+        if stop and now < end and started % 10 == 0 and os.path.exists(stop):
+            end = now
+        if now < end and started < max_attempts and now >= next_start:
+            next_start += CURL_INTERVAL
+            started += 1
+            if len(sel.get_map()) < CURL_MAX_IN_FLIGHT:
+                # The end of its stdout is the end of curl: it exits then.
+                p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, bufsize=0,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                sel.register(p.stdout, selectors.EVENT_READ, (p, now, bytearray()))
+            else:
+                rows.append((now, now, "err", "too many requests in flight"))
+            continue
+        if now >= end and not sel.get_map():
+            break
+        timeout = max(0.0, next_start - now) if now < end else 0.05
+        for key, _ in sel.select(timeout):
+            chunk = os.read(key.fd, 65536)
+            if chunk:
+                key.data[2].extend(chunk)
+            else:
+                finish(key)
+        # curl's own --max-time bounds each; this only guards a stuck one.
+        for key in list(sel.get_map().values()):
+            if time.time() - key.data[1] > CURL_MAX_TIME + 2:
+                key.data[0].kill()
+                finish(key)
     write_rows(out, rows)
 
 
@@ -437,6 +520,8 @@ def main(argv):
     if cmd == "gap" and len(argv) in (5, 6):
         host, _, port = argv[2].rpartition(":")
         gap((host, int(port)), float(argv[3]), argv[4], argv[5] if len(argv) == 6 else None)
+    elif cmd == "https-gap" and len(argv) in (7, 8):
+        https_gap(argv[2], argv[3], argv[4], float(argv[5]), argv[6], argv[7] if len(argv) == 8 else None)
     elif cmd == "flood" and len(argv) in (5, 6):
         host, _, port = argv[2].rpartition(":")
         flood((host, int(port)), float(argv[3]), argv[4], argv[5] if len(argv) == 6 else None)

@@ -1,12 +1,14 @@
 //! The www.foobar.com lab (scripts/lab) as a user runs it: `up` builds the
 //! hosts in network namespaces, the client finds www.foobar.com through the
 //! lab's name server (dnsmasq on the dns host) and gets pages and database
-//! rows through the VIP, over HTTPS too, where the load balancer routes by
-//! the TLS name (SNI) and leaves TLS to the web servers; the load balancers
-//! find the web servers through DNS too (server-template), `down` leaves
-//! nothing behind. And conf/foobar.cfg, the file both lab load balancers
-//! run, stays valid for splicer and HAProxy. (The run-time blocklist is
-//! the drill `scripts/drill lab-blocklist`.)
+//! rows through the VIP, over HTTPS too: TLS ends on the load balancer, with
+//! its certificate for the name asked (SNI), and goes on in plain HTTP or,
+//! re-encrypted, to web servers whose certificates it checks (check-ssl);
+//! HTTPS survives the loss of lb1. The load balancers find the web servers
+//! through DNS too (server-template), `down` leaves nothing behind. And
+//! conf/foobar.cfg, the file both lab load balancers run, stays valid for
+//! splicer and HAProxy. (The run-time blocklist is the drill `scripts/drill
+//! lab-blocklist`; HTTPS's longest gap at a failover, `scripts/drill lb-kill`.)
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::api::{ask, stat_field};
-use crate::common::{haproxy, netns, require_tools, scratch_dir, splicer_bin, wait_for};
+use crate::common::{foobar, haproxy, netns, require_tools, scratch_dir, splicer_bin, wait_for};
 
 const VIP: &str = "198.51.100.100";
 const DNS: &str = "198.51.100.53";
@@ -46,11 +48,18 @@ const LAB_TOOLS: [&str; 7] = [
 
 #[test]
 fn foobar_cfg_is_valid_for_splicer_and_haproxy() {
+    let test = "foobar_cfg_is_valid_for_splicer_and_haproxy";
     let cfg = repo().join("conf/foobar.cfg");
+    // Its crt and ca-file lines name files that must exist: throwaway
+    // ones, made as the lab makes its own, where FOOBAR_TLS_DIR points.
+    let Some(tls) = foobar::tls_dir(test) else {
+        return;
+    };
     // From the repository's root, as the lab starts the load balancers:
     // the blocklist's path (conf/blocklist.lst) is relative to it.
     let out = Command::new(splicer_bin())
         .current_dir(repo())
+        .env(foobar::TLS_DIR_VAR, tls)
         .arg("-c")
         .arg("-f")
         .arg(&cfg)
@@ -58,12 +67,12 @@ fn foobar_cfg_is_valid_for_splicer_and_haproxy() {
         .unwrap();
     assert!(out.status.success(), "splicer -c:\n{}", text(&out));
     assert!(text(&out).contains("Configuration file is valid"));
-    let Some(tools) = require_tools("foobar_cfg_is_valid_for_splicer_and_haproxy", &["haproxy"])
-    else {
+    let Some(tools) = require_tools(test, &["haproxy"]) else {
         return;
     };
     let out = Command::new(&tools[0])
         .current_dir(repo())
+        .env(foobar::TLS_DIR_VAR, tls)
         .arg("-c")
         .arg("-f")
         .arg(&cfg)
@@ -140,20 +149,24 @@ impl Lab {
         self.ok(&["exec", "client", "python3", helper, "dns", DNS, name, qtype])
     }
 
-    /// `openssl s_client` from the client to VIP:443, asking for `sni`
-    /// (none: no SNI at all): its output, the server's certificate in it.
-    fn tls_hello(&self, sni: Option<&str>) -> String {
+    /// `openssl s_client` from the client to VIP:`port`, asking for `sni`
+    /// (none: no SNI at all) and offering h2 and HTTP/1.1 (ALPN): its
+    /// output, the server's certificate in it.
+    fn tls_hello(&self, port: u16, sni: Option<&str>) -> String {
         let ca = self.dir.join("tls/ca.crt");
+        let connect = format!("{VIP}:{port}");
         let mut args = vec![
             "exec",
             "client",
             "openssl",
             "s_client",
             "-connect",
-            "198.51.100.100:443",
+            &connect,
             "-CAfile",
             ca.to_str().unwrap(),
             "-verify_return_error",
+            "-alpn",
+            "h2,http/1.1",
         ];
         match sni {
             Some(name) => args.extend(["-servername", name, "-verify_hostname", name]),
@@ -164,10 +177,32 @@ impl Lab {
 
     /// The `stot` (sessions so far) of backend `be` on lb1.
     fn backend_sessions(&self, be: &str) -> u64 {
-        let csv = ask(&self.dir.join("lb1").join("admin.sock"), "show stat");
-        stat_field(&csv, be, "BACKEND", "stot")
+        self.sessions("lb1", be, "BACKEND")
+    }
+
+    /// The `stot` of `proxy`'s row `name` (FRONTEND, BACKEND, a server) on `lb`.
+    fn sessions(&self, lb: &str, proxy: &str, name: &str) -> u64 {
+        let csv = ask(&self.dir.join(lb).join("admin.sock"), "show stat");
+        stat_field(&csv, proxy, name, "stot")
             .parse()
-            .unwrap_or_else(|e| panic!("{be} stot: {e}\n{csv}"))
+            .unwrap_or_else(|e| panic!("{lb} {proxy}/{name} stot: {e}\n{csv}"))
+    }
+
+    /// A page over HTTPS from the client, trusting the lab CA only: curl
+    /// checks the certificate's chain and name.
+    fn https_get(&self, url: &str) -> Output {
+        let ca = self.dir.join("tls/ca.crt");
+        self.run(&[
+            "exec",
+            "client",
+            "curl",
+            "-fsS",
+            "--max-time",
+            "2",
+            "--cacert",
+            ca.to_str().unwrap(),
+            url,
+        ])
     }
 
     fn namespaces(&self) -> Vec<String> {
@@ -290,59 +325,7 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
         BTreeSet::from(["web1".into(), "web2".into(), "web3".into()])
     );
 
-    // HTTPS through the VIP, the name the client asks for picking the
-    // backend on lb1: www.foobar.com to the web servers' :443,
-    // static.foobar.com to their :8443, each Nginx with its one site and
-    // certificate. The page says which site answered, curl checks the
-    // certificate against the name (a wrong backend fails there), and
-    // show stat says which backend took the session.
-    let ca = lab.dir.join("tls/ca.crt");
-    for (name, backend) in [
-        ("www.foobar.com", "www_tls"),
-        ("static.foobar.com", "static_tls"),
-    ] {
-        let before = lab.backend_sessions(backend);
-        let url = format!("https://{name}/");
-        let page = lab.ok(&[
-            "exec",
-            "client",
-            "curl",
-            "-fsS",
-            "--max-time",
-            "2",
-            "--cacert",
-            ca.to_str().unwrap(),
-            &url,
-        ]);
-        assert!(page.contains(&format!("<h1>{name}</h1>")), "{url}:\n{page}");
-        assert!(page.contains("served by web"), "{url}:\n{page}");
-        assert_eq!(
-            lab.backend_sessions(backend),
-            before + 1,
-            "{url}: {backend}"
-        );
-
-        // Passed through, not terminated: the certificate the client got is
-        // the web servers' own file, byte for byte (the load balancers have
-        // no key; they copy the bytes both ways).
-        let hello = lab.tls_hello(Some(name));
-        let served = pem_certificate(&hello).unwrap_or_else(|| panic!("{name}: {hello}"));
-        let file = std::fs::read_to_string(lab.dir.join(format!("tls/{name}.crt"))).unwrap();
-        assert_eq!(served.trim(), file.trim(), "{name}:\n{hello}");
-        assert!(hello.contains("Verify return code: 0 (ok)"), "{hello}");
-    }
-    // A client that names nothing gets the default backend, www.
-    let before = lab.backend_sessions("www_tls");
-    let hello = lab.tls_hello(None);
-    assert!(
-        hello.contains("subject=O = www.foobar.com lab, CN = www.foobar.com"),
-        "{hello}"
-    );
-    assert_eq!(
-        lab.backend_sessions("www_tls"),
-        before + 1,
-        "no SNI: www_tls"
-    );
+    check_https(&lab);
 
     // Databases: a row written through :3306 (db1) is read through :3307
     // from db2, by replication.
@@ -372,6 +355,43 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
 
     let status = lab.ok(&["status"]);
     assert!(status.contains(&format!("VIP {VIP}: lb1")), "{status}");
+    for url in [
+        "https://www.foobar.com/",
+        "https://www.foobar.com:8443/",
+        "https://static.foobar.com/",
+    ] {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(&format!("{url} from client: ")))
+            .unwrap_or_else(|| panic!("no {url} line:\n{status}"));
+        assert!(line.contains(": served by web"), "{line}");
+        assert!(line.contains("OU=load balancers"), "{line}");
+    }
+
+    // lb1 dies: lb2 takes the VIP over and answers HTTPS with the same
+    // certificate (the same files), and the client's checks pass as before.
+    let before = lab.sessions("lb2", "https", "FRONTEND");
+    lab.ok(&["stop", "lb1", "--kill"]);
+    let mut last = String::new();
+    wait_for(
+        "https://www.foobar.com/ through lb2",
+        Duration::from_secs(10),
+        || {
+            let out = lab.https_get("https://www.foobar.com/");
+            last = text(&out);
+            out.status.success() && last.contains("served by web")
+        },
+    );
+    assert!(lab.sessions("lb2", "https", "FRONTEND") > before, "lb2");
+    let hello = lab.tls_hello(443, Some("www.foobar.com"));
+    assert_eq!(
+        pem_certificate(&hello).map(str::trim),
+        pem_certificate(
+            &std::fs::read_to_string(lab.dir.join("tls/lb/www.foobar.com.pem")).unwrap()
+        )
+        .map(str::trim),
+        "lb2's certificate:\n{hello}"
+    );
 
     let down = lab.ok(&["down"]);
     assert!(
@@ -388,6 +408,127 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
     }
     // Twice is fine.
     lab.ok(&["down"]);
+}
+
+/// HTTPS through the VIP (lb1). TLS ends there, with the load balancers'
+/// own certificate for the name the client asks for (not the web servers'),
+/// ALPN http/1.1 only; then www.foobar.com:443 goes to backend web in plain
+/// HTTP, www.foobar.com:8443 to web_tls and static.foobar.com to
+/// static_tls, which speak TLS again to Nginx's :443 and :8443 and check
+/// their certificates, health checks included: a server moved to the port
+/// of the other name's certificate goes DOWN.
+fn check_https(lab: &Lab) {
+    for (url, site, backend) in [
+        ("https://www.foobar.com/", "www.foobar.com", "web"),
+        ("https://www.foobar.com:8443/", "www.foobar.com", "web_tls"),
+        (
+            "https://static.foobar.com/",
+            "static.foobar.com",
+            "static_tls",
+        ),
+    ] {
+        let before = lab.backend_sessions(backend);
+        let out = lab.https_get(url);
+        let page = text(&out);
+        assert!(out.status.success(), "{url}:\n{page}");
+        assert!(page.contains(&format!("<h1>{site}</h1>")), "{url}:\n{page}");
+        assert!(page.contains("served by web"), "{url}:\n{page}");
+        assert_eq!(
+            lab.backend_sessions(backend),
+            before + 1,
+            "{url}: {backend}"
+        );
+    }
+    // The re-encrypting backends' servers are UP by checks over TLS.
+    let csv = ask(&lab.dir.join("lb1").join("admin.sock"), "show stat");
+    for be in ["web_tls", "static_tls"] {
+        for sv in ["web1", "web2", "web3"] {
+            assert_eq!(
+                stat_field(&csv, be, sv, "status"),
+                "UP",
+                "{be}/{sv}:\n{csv}"
+            );
+            assert_eq!(
+                stat_field(&csv, be, sv, "check_status"),
+                "L7OK",
+                "{be}/{sv}:\n{csv}"
+            );
+        }
+    }
+
+    // The certificate the client gets is the load balancers' file, for
+    // the name it asked (the first one when it names none); subject
+    // www.foobar.com, which curl and s_client checked against the lab CA.
+    for (port, sni, file) in [
+        (443, Some("www.foobar.com"), "www.foobar.com"),
+        (443, Some("static.foobar.com"), "static.foobar.com"),
+        (443, None, "www.foobar.com"),
+        (8443, Some("www.foobar.com"), "www.foobar.com"),
+    ] {
+        let hello = lab.tls_hello(port, sni);
+        let served = pem_certificate(&hello).unwrap_or_else(|| panic!("{port} {sni:?}: {hello}"));
+        let pem = std::fs::read_to_string(lab.dir.join(format!("tls/lb/{file}.pem"))).unwrap();
+        assert_eq!(
+            Some(served.trim()),
+            pem_certificate(&pem).map(str::trim),
+            "{port} {sni:?}:\n{hello}"
+        );
+        assert!(
+            hello.contains(&format!(
+                "subject=O = www.foobar.com lab, OU = load balancers, CN = {file}"
+            )),
+            "{hello}"
+        );
+        assert!(hello.contains("Verify return code: 0 (ok)"), "{hello}");
+        assert!(hello.contains("ALPN protocol: http/1.1"), "{hello}");
+    }
+    let san = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(lab.dir.join("tls/lb/www.foobar.com.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        text(&san).contains("DNS:www.foobar.com, DNS:foobar.com"),
+        "{}",
+        text(&san)
+    );
+
+    // verify required, in the checks too: web_tls's server that holds web1's
+    // address is moved to web1's :8443, which shows static.foobar.com's
+    // certificate for the SNI www.foobar.com, and goes DOWN; the others
+    // serve meanwhile; back to :443, it comes UP again.
+    let sock = lab.dir.join("lb1").join("admin.sock");
+    let csv = ask(&sock, "show stat");
+    let sv = ["web1", "web2", "web3"]
+        .into_iter()
+        .find(|sv| stat_field(&csv, "web_tls", sv, "addr") == format!("{}:443", WEB[0]))
+        .unwrap_or_else(|| panic!("no web_tls server at {}:443:\n{csv}", WEB[0]));
+    let status = |lab: &Lab| {
+        let csv = ask(&lab.dir.join("lb1").join("admin.sock"), "show stat");
+        stat_field(&csv, "web_tls", sv, "status")
+    };
+    ask(
+        &sock,
+        &format!("set server web_tls/{sv} addr {} port 8443", WEB[0]),
+    );
+    wait_for(
+        "web_tls's server on a port with the wrong certificate DOWN",
+        Duration::from_secs(15),
+        || status(lab) == "DOWN",
+    );
+    for _ in 0..3 {
+        let out = lab.https_get("https://www.foobar.com:8443/");
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    ask(
+        &sock,
+        &format!("set server web_tls/{sv} addr {} port 443", WEB[0]),
+    );
+    wait_for(
+        "web_tls's server UP again on :443",
+        Duration::from_secs(15),
+        || status(lab) == "UP",
+    );
 }
 
 /// The first PEM certificate in `text` (what `openssl s_client` prints).

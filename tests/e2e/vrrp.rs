@@ -289,9 +289,13 @@ fn a_jailed_master_holds_and_hands_over_the_vip() {
 #[test]
 fn check_mode_reads_vrrp_sections() {
     let root = env!("CARGO_MANIFEST_DIR");
+    // conf/foobar.cfg's certificates, where its crt-base points.
+    let Some(tls) = foobar::tls_dir("check_mode_reads_vrrp_sections") else {
+        return;
+    };
     let run = |files: &[&str]| {
         let mut cmd = std::process::Command::new(splicer_bin());
-        cmd.arg("-c");
+        cmd.env(foobar::TLS_DIR_VAR, tls).arg("-c");
         for f in files {
             cmd.arg("-f").arg(f);
         }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod certs;
 pub mod fake;
+pub mod foobar;
 pub mod haproxy;
 mod http;
 pub mod mariadb;
