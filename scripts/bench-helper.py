@@ -41,6 +41,11 @@
   tables-table RESULTS MEMORY
       The tables of `scripts/bench --tables`: as rules-table, and memory
       per entry from table-fill's lines.
+  tls-table RESULTS VARIANT...
+      The tables of `scripts/bench --tls`: rates, proxy CPU per handshake
+      and per GB beside the load generator's own, echo latency alone and
+      during a handshake flood, RSS per idle TLS session; one column per
+      VARIANT, and each against haproxy.
 """
 
 import ipaddress
@@ -243,15 +248,18 @@ def table(argv):
 def raw(argv):
     """Every run's value, per metric and variant, to show the spread."""
     per_conn = "--per-conn" in argv[1:]
+    tls = "--tls" in argv[1:]
     runs = {}
     with open(argv[0]) as f:
         for line in f:
             variant, metric, _rep, value, cpu = line.rstrip("\n").split("\t")
+            if tls and cpu not in ("", "-") and float(value) > 0:
+                value += f" ({tls_per_unit(metric, float(value), float(cpu)):.1f} {tls_unit(metric)})"
             if per_conn and cpu not in ("", "-") and float(value) > 0:
                 value += f" ({float(cpu) / 100 * 1e6 / float(value):.1f} µs)"
             runs.setdefault((metric, variant), []).append(value)
     for (metric, variant), values in runs.items():
-        print(f"{metric:10} {variant:17} {'  '.join(values)}")
+        print(f"{metric:{18 if tls else 10}} {variant:17} {'  '.join(values)}")
 
 
 def blocklist(argv):
@@ -446,6 +454,108 @@ def tables_table(argv):
         print(f"| *splicer / haproxy* | | | *{per['splicer'] / per['haproxy']:.2f}* |")
 
 
+# (key, label, value format); the key's prefix says the unit.
+TLS_RATES = [
+    ("hs_ecdsa13", "full handshakes/s, ECDSA P-256, TLS 1.3", "{:,.0f}"),
+    ("hs_ecdsa12", "full handshakes/s, ECDSA P-256, TLS 1.2", "{:,.0f}"),
+    ("hs_rsa13", "full handshakes/s, RSA-2048, TLS 1.3", "{:,.0f}"),
+    ("hs_rsa12", "full handshakes/s, RSA-2048, TLS 1.2", "{:,.0f}"),
+    ("res_ticket13", "resumed handshakes/s, TLS 1.3 ticket", "{:,.0f}"),
+    ("res_ticket12", "resumed handshakes/s, TLS 1.2 ticket", "{:,.0f}"),
+    ("res_sessid12", "resumed handshakes/s, TLS 1.2 session id", "{:,.0f}"),
+    ("bulk_up1", "bulk up, 1 session (Gbit/s)", "{:.2f}"),
+    ("bulk_up4", "bulk up, 4 sessions (Gbit/s)", "{:.2f}"),
+    ("bulk_down1", "bulk down, 1 session (Gbit/s)", "{:.2f}"),
+    ("bulk_down4", "bulk down, 4 sessions (Gbit/s)", "{:.2f}"),
+]
+
+
+def tls_unit(metric):
+    return "ms/GB" if metric.startswith("bulk") else "µs/hs"
+
+
+def tls_per_unit(metric, value, cpu_pct):
+    """Proxy CPU per unit of work: µs per handshake, or core-ms per GB of
+    plaintext (value in Gbit/s)."""
+    if metric.startswith("bulk"):
+        return cpu_pct / 100 * 1e3 / (value / 8)
+    return cpu_pct / 100 * 1e6 / value
+
+
+def tls_table(argv):
+    variants = argv[1:] or ["haproxy", "splicer"]
+    # haproxy first: every other column is compared with it.
+    variants = sorted(variants, key=lambda v: v != "haproxy")
+    others = [v for v in variants if v != "haproxy"] if "haproxy" in variants else []
+    vals, cpu, unit = {}, {}, {}
+    reps = 0
+    with open(argv[0]) as f:
+        for line in f:
+            variant, metric, rep, value, cpu_pct = line.rstrip("\n").split("\t")
+            reps = max(reps, int(rep))
+            v = float(value)
+            if math.isnan(v):
+                continue
+            vals.setdefault((variant, metric), []).append(v)
+            if cpu_pct not in ("", "-") and v > 0:
+                cpu.setdefault((variant, metric), []).append(float(cpu_pct))
+                unit.setdefault((variant, metric), []).append(tls_per_unit(metric, v, float(cpu_pct)))
+
+    def med(d, key):
+        xs = d.get(key)
+        return statistics.median(xs) if xs else None
+
+    def c(fmt, x):
+        return "—" if x is None else fmt.format(x)
+
+    def ratio(a, b):
+        return "—" if a is None or not b else f"{a / b:.2f}"
+
+    out = ["| TLS terminated by the proxy | " + " | ".join(variants + [f"{v} / haproxy" for v in others]) + " |",
+           "|---|" + "---:|" * (len(variants) + len(others))]
+    rows = TLS_RATES + [("rss_tls", "RSS per idle TLS session (bytes)", "{:,.0f}")]
+    for key, label, fmt in rows:
+        m = {v: med(vals, (v, key)) for v in variants}
+        cells = [c(fmt, m[v]) for v in variants] + [ratio(m[v], m["haproxy"]) for v in others]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    out += ["", "Proxy CPU (utime + stime of its threads over the run, % of one core) and per unit "
+            "of work: µs per handshake, core-ms per GB of plaintext; tlsload is the load "
+            "generator's own cost per unit (all its runs), to show it is the cheaper side:", ""]
+    head = "| |"
+    for v in variants:
+        head += f" {v} CPU | {v} per unit |"
+    head += "".join(f" {v} / haproxy per unit |" for v in others) + " tlsload per unit |"
+    out += [head, "|---|" + "---:|" * (2 * len(variants) + len(others) + 1)]
+    for key, label, _ in TLS_RATES + [("flood", "full RSA-2048 TLS 1.3 flood (latency run)", "")]:
+        label = label.split(" (")[0] + f" ({tls_unit(key)})"
+        cells = []
+        for v in variants:
+            cells += [c("{:.0f}%", med(cpu, (v, key))), c("{:.1f}", med(unit, (v, key)))]
+        cells += [ratio(med(unit, (v, key)), med(unit, ("haproxy", key))) for v in others]
+        client = [x for v in variants for x in vals.get((v, key + "_client"), [])]
+        scale = 1e3 if key.startswith("bulk") else 1  # tlsload prints s/GB and µs/hs
+        cells.append(c("{:.1f}", statistics.median(client) * scale if client else None))
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    flood = {v: med(vals, (v, "flood")) for v in variants}
+    out += ["", "Echo round trip (64 bytes) on 8 established sessions, one ping each per "
+            "10 ms, µs; alone, then while tlsload floods the RSA bind with full TLS 1.3 "
+            "handshakes (32 in flight; the rate reached in brackets):", "",
+            "| | " + " | ".join(f"{v} p50 | {v} p99" for v in variants) + " |",
+            "|---|" + "---:|" * (2 * len(variants))]
+    for when, label in [("base", "alone"), ("flood", "during the handshake flood")]:
+        cells = []
+        for v in variants:
+            cells += [c("{:,.0f}", med(vals, (v, f"lat_{when}_p50"))),
+                      c("{:,.0f}", med(vals, (v, f"lat_{when}_p99")))]
+        if when == "flood":
+            label += " (" + ", ".join(f"{v} {c('{:,.0f}', flood[v])} hs/s" for v in variants) + ")"
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out += ["", f"Medians of {reps} run(s) each."]
+    print("\n".join(out))
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -466,6 +576,8 @@ def main():
         rules_table(argv)
     elif cmd == "tables-table":
         tables_table(argv)
+    elif cmd == "tls-table":
+        tls_table(argv)
     elif cmd == "table-fill":
         table_fill(argv)
     else:

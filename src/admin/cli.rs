@@ -12,8 +12,8 @@ use crate::control::ControlLink;
 use crate::runtime::Runtime;
 
 use super::{
-    checks, commands, info, mysql, patterns, servers_state, sessions, stat, tables, typed, vrrp,
-    workers,
+    checks, commands, info, mysql, patterns, servers_state, sessions, ssl, stat, tables, typed,
+    vrrp, workers,
 };
 
 /// Words kept per command (HAProxy's MAX_CLI_ARGS); the rest are dropped.
@@ -43,6 +43,7 @@ const TABLES: &[&[Command]] = &[
     patterns::COMMANDS,
     tables::COMMANDS,
     mysql::COMMANDS,
+    ssl::COMMANDS,
 ];
 
 fn all() -> impl Iterator<Item = &'static Command> {
@@ -93,6 +94,8 @@ pub(crate) struct Ctx<'a> {
     /// The workers, for the commands about sessions and listeners.
     pub workers: &'a [ControlLink],
     pub session: &'a mut Session,
+    /// The lines after a command's ` <<` ([`super::request`]).
+    pub payload: Option<&'a str>,
 }
 
 /// A table entry with its help line.
@@ -143,19 +146,45 @@ pub(crate) fn run_line(
     out: &mut String,
 ) {
     for words in split_commands(line) {
-        run_command(&words, rt, workers, session, out);
+        run_command(&words, None, rt, workers, session, out);
         if session.quit {
             return;
         }
-        out.push('\n');
-        if session.interactive {
-            out.push_str("> ");
+        end_output(session, out);
+    }
+}
+
+/// Runs one command as [`super::request::Reader`] cut it, with its
+/// payload, appending its output.
+pub(crate) fn run_request(
+    text: &[u8],
+    payload: Option<&[u8]>,
+    rt: &Runtime,
+    workers: &[ControlLink],
+    session: &mut Session,
+    out: &mut String,
+) {
+    let payload = payload.map(String::from_utf8_lossy);
+    for words in split_commands(text) {
+        run_command(&words, payload.as_deref(), rt, workers, session, out);
+        if session.quit {
+            return;
         }
+        end_output(session, out);
+    }
+}
+
+/// The empty line that ends every answer, and the prompt in prompt mode.
+fn end_output(session: &Session, out: &mut String) {
+    out.push('\n');
+    if session.interactive {
+        out.push_str("> ");
     }
 }
 
 fn run_command(
     words: &[String],
+    payload: Option<&str>,
     rt: &Runtime,
     workers: &[ControlLink],
     session: &mut Session,
@@ -180,6 +209,7 @@ fn run_command(
         rt,
         workers,
         session,
+        payload,
     };
     (cmd.run)(&mut ctx, words, out);
 }
@@ -503,6 +533,11 @@ mod tests {
             "set table",
             "show mysql",
             "mysql switchover",
+            "show ssl cert",
+            "set ssl cert",
+            "commit ssl cert",
+            "abort ssl cert",
+            "show ssl crt-list",
         ];
         assert_eq!(order, want);
     }

@@ -1,8 +1,9 @@
 //! The runtime API: one thread with its own `mio::Poll` serving every
-//! `stats socket` (UNIX or TCP) with HAProxy's CLI protocol. Requests come
-//! in as lines, [`cli`] turns them into commands from the table in
-//! [`commands`], and the answers go back to the client; state changes go
-//! to the runtime's atomics, which workers read on their next pick.
+//! `stats socket` (UNIX or TCP) with HAProxy's CLI protocol. [`request`]
+//! cuts what clients send into commands (with their `<<` payloads), [`cli`]
+//! runs them from the tables of the handler files ([`commands`]...), and
+//! the answers go back to the client; state changes go to the runtime's
+//! atomics and shared state, which workers read on their next use.
 //!
 //! The same thread serves the stats frontends (`mode http` with `stats
 //! enable` or the Prometheus exporter): [`http`] reads one request per
@@ -29,9 +30,11 @@ mod metrics;
 mod mysql;
 mod page;
 mod patterns;
+mod request;
 mod server_addr;
 mod servers_state;
 mod sessions;
+mod ssl;
 pub(crate) mod stat;
 mod status;
 mod tables;
@@ -59,6 +62,11 @@ use listen::{Serve, Stream};
 /// Longest request line; a client sending more without a newline is dropped
 /// (HAProxy closes too, its buffer being full).
 pub(crate) const MAX_LINE: usize = 16 * 1024;
+/// Longest payload (the lines after `<<`: a PEM chain and its key). HAProxy
+/// holds a command and its payload in one buffer (`tune.bufsize`, 16 kB by
+/// default); splicer allows more, so a long chain with an RSA 4096 key
+/// fits.
+pub(crate) const MAX_PAYLOAD: usize = 64 * 1024;
 /// Output waiting for a client beyond which its next commands wait.
 const OUTPUT_HIGH: usize = 256 * 1024;
 /// Pause before accepting again after accept failed (out of descriptors).
@@ -349,16 +357,26 @@ enum Input {
     Blocked,
     /// The client shut its side.
     Eof,
-    /// A line longer than [`MAX_LINE`], or a read error.
+    /// A read error.
     Fail,
+}
+
+/// What running the commands received did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Nothing,
+    /// Commands ran or payload lines were taken.
+    Some,
+    /// The request is over the limits ([`MAX_LINE`], [`MAX_PAYLOAD`]).
+    Overflow,
 }
 
 struct Client {
     stream: Stream,
     session: cli::Session,
-    /// Bytes received and not yet run (at most one partial line plus the
-    /// complete lines waiting for output room).
-    input: Vec<u8>,
+    /// Bytes received and not yet run (at most one partial command plus
+    /// the complete ones waiting for output room), and an open payload.
+    input: request::Reader,
     output: Vec<u8>,
     /// Bytes of `output` already written.
     sent: usize,
@@ -374,7 +392,7 @@ impl Client {
         Client {
             stream,
             session: cli::Session::new(level),
-            input: Vec::new(),
+            input: request::Reader::new(MAX_LINE, MAX_PAYLOAD),
             output: Vec::new(),
             sent: 0,
             timeout,
@@ -384,7 +402,7 @@ impl Client {
     }
 
     /// Moves the client as far as readiness allows: write, run complete
-    /// lines, read; until something would block.
+    /// commands, read; until something would block.
     fn pump(&mut self, rt: &Runtime, workers: &[ControlLink]) -> Step {
         loop {
             if self.flush().is_err() {
@@ -394,10 +412,15 @@ impl Client {
             if pending == 0 && self.closing {
                 return Step::Close;
             }
-            if self.run_lines(rt, workers) {
-                continue;
+            match self.run_commands(rt, workers) {
+                Ran::Some => continue,
+                Ran::Overflow => {
+                    log::debug!("stats socket: request over the size limits, closing");
+                    return Step::Close;
+                }
+                Ran::Nothing => {}
             }
-            if self.closing || pending >= OUTPUT_HIGH || self.has_line() {
+            if self.closing || pending >= OUTPUT_HIGH || self.input.has_item() {
                 // Waiting for the client to read what it asked for.
                 return Step::Wait;
             }
@@ -405,46 +428,59 @@ impl Client {
                 Input::Data => {}
                 Input::Blocked => return Step::Wait,
                 Input::Eof => {
-                    // A last line without its newline is not run (HAProxy
-                    // answers nothing to it either).
-                    self.input.clear();
-                    self.closing = true;
+                    // A last command ending with an escaped newline runs,
+                    // as in HAProxy; one without its newline, or a payload
+                    // without its empty line, is not run (HAProxy answers
+                    // nothing to it either).
+                    self.input.close();
+                    if !self.input.has_item() {
+                        self.input.clear();
+                        self.closing = true;
+                    }
                 }
                 Input::Fail => return Step::Close,
             }
         }
     }
 
-    fn has_line(&self) -> bool {
-        self.input.contains(&b'\n')
-    }
-
-    /// Runs the complete lines received, while the output stays small.
-    /// Returns whether any ran.
-    fn run_lines(&mut self, rt: &Runtime, workers: &[ControlLink]) -> bool {
-        let mut ran = false;
+    /// Runs the complete commands received, while the output stays small.
+    fn run_commands(&mut self, rt: &Runtime, workers: &[ControlLink]) -> Ran {
+        let mut ran = Ran::Nothing;
         while !self.closing && self.output.len() - self.sent < OUTPUT_HIGH {
-            let Some(end) = self.input.iter().position(|&b| b == b'\n') else {
-                break;
+            let (text, payload) = match self.input.next() {
+                Err(_) => return Ran::Overflow,
+                Ok(None) => break,
+                Ok(Some(request::Item::More)) => {
+                    // In prompt mode, HAProxy asks for the next line of
+                    // the payload.
+                    if self.session.interactive {
+                        self.output.extend_from_slice(b"+ ");
+                    }
+                    ran = Ran::Some;
+                    continue;
+                }
+                Ok(Some(request::Item::Command { text, payload })) => (text, payload),
             };
-            let mut line: Vec<u8> = self.input.drain(..=end).collect();
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
             let mut out = String::new();
-            cli::run_line(&line, rt, workers, &mut self.session, &mut out);
+            cli::run_request(
+                &text,
+                payload.as_deref(),
+                rt,
+                workers,
+                &mut self.session,
+                &mut out,
+            );
             self.output.extend_from_slice(out.as_bytes());
             if let Some(t) = self.session.timeout.take() {
                 self.timeout = t;
                 self.deadline = Instant::now() + t;
             }
-            ran = true;
+            ran = Ran::Some;
             if self.session.quit {
                 self.closing = true;
-            } else if !self.session.interactive && !self.has_line() {
+            } else if !self.session.interactive && !self.input.has_item() {
                 // One request per connection unless in prompt mode; the
-                // lines that came with it were run too, as HAProxy does.
+                // commands that came with it were run too, as HAProxy does.
                 self.closing = true;
             }
         }
@@ -470,17 +506,16 @@ impl Client {
     }
 
     fn read(&mut self) -> Input {
-        let room = MAX_LINE - self.input.len().min(MAX_LINE);
-        if room == 0 {
-            log::debug!("stats socket: request line over {MAX_LINE} bytes, closing");
-            return Input::Fail;
-        }
+        // At most one partial command is held here (complete ones are run
+        // or wait for output room before the next read), and the reader
+        // refuses one over MAX_LINE: one byte past it is enough to know.
+        let room = MAX_LINE + 1 - self.input.buffered().min(MAX_LINE);
         let mut buf = [0u8; 4096];
         let want = room.min(buf.len());
         match self.stream.read(&mut buf[..want]) {
             Ok(0) => Input::Eof,
             Ok(n) => {
-                self.input.extend_from_slice(&buf[..n]);
+                self.input.push(&buf[..n]);
                 self.deadline = Instant::now() + self.timeout;
                 Input::Data
             }

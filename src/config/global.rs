@@ -138,7 +138,6 @@ pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
     line("resetenv", super::environment::resetenv),
     value("tune.ssl.cachesize", |g, v| parse_int(v, 0, usize::MAX).map(|n| g.tls_cache_size = n)),
     // Seconds when bare (HAProxy).
-    value("tune.ssl.lifetime", |g, v| parse_time(v, 1_000_000).map(|t| g.tls_lifetime = t)),
     value("tune.ssl.maxrecord", |g, v| parse_int(v, 0, usize::MAX).map(|n| g.tls_max_record = n)),
 ];
 

@@ -37,6 +37,7 @@ struct ListLine {
     file: PathBuf,
     settings: Draft,
     filters: Vec<String>,
+    text: CrtListText,
 }
 
 /// Parameters of HAProxy's that splicer does not implement, and whether
@@ -243,6 +244,7 @@ fn list_line(
     };
     let mut warnings = Vec::new();
     let mut settings = Draft::default();
+    let mut options = None;
     let filters_from = match (open, close) {
         (None, _) => 1,
         // HAProxy would read the options as SNI filters.
@@ -261,6 +263,7 @@ fn list_line(
                 warnings: Vec::new(),
             };
             let mut i = o;
+            let mut written = Vec::new();
             while i < c {
                 let key = args[i].as_str();
                 let value = args.get(i + 1).filter(|_| i + 1 < c).map(String::as_str);
@@ -270,9 +273,20 @@ fn list_line(
                         return Err(format!("ssl args out of '[]' for {key}"));
                     }
                     Some(Outcome::Failed(_, e)) => return Err(format!("'{key}' : {e}")),
-                    Some(Outcome::Done(n)) => i += n,
+                    Some(Outcome::Done(n)) => {
+                        // Files as HAProxy keeps them: after `ca-base`.
+                        let as_kept = match (key, value.filter(|_| n == 2)) {
+                            ("ca-file" | "crl-file", Some(v)) => {
+                                global.ca_path(v).display().to_string()
+                            }
+                            (_, v) => v.unwrap_or_default().to_string(),
+                        };
+                        written.push((key.to_string(), as_kept));
+                        i += n;
+                    }
                 }
             }
+            options = Some(written);
             warnings.extend(cx.warnings);
             c
         }
@@ -282,6 +296,10 @@ fn list_line(
         .iter()
         .map(|f| f.to_ascii_lowercase())
         .collect();
+    let text = CrtListText {
+        options,
+        filters: args[filters_from..].to_vec(),
+    };
     let cert = CertDraft {
         path: global.crt_path(cert),
         location: at.clone(),
@@ -289,6 +307,7 @@ fn list_line(
             file: file.to_path_buf(),
             settings,
             filters,
+            text,
         }),
     };
     Ok((Some(cert), warnings))
@@ -357,6 +376,7 @@ pub(super) fn finish(
                     file: l.file.clone(),
                     settings: s,
                     filters: l.filters.clone(),
+                    text: l.text.clone(),
                 })
             }
         };

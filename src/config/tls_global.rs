@@ -78,6 +78,9 @@ const MEANINGLESS: &[&str] = &[
     "ssl-skip-self-issued-ca",
     "ssl-load-extra-files",
     "ssl-load-extra-del-ext",
+    // rustls's session cache has no expiry (its size bounds it) and its
+    // tickets live 6 hours: HAProxy's lifetime cannot be applied.
+    "tune.ssl.lifetime",
     "tune.ssl.default-dh-param",
     "tune.ssl.force-private-cache",
     "tune.ssl.hard-maxrecord",

@@ -182,6 +182,7 @@ impl Session {
                 self.phase = Phase::Connecting {
                     conn: Conn {
                         stream,
+                        tcp_up: false,
                         tls,
                         backend: b,
                         server,
@@ -234,15 +235,29 @@ impl Session {
         let Phase::Connecting { conn } = &mut self.phase else {
             return Outcome::Continue;
         };
-        if !conn.ready.writable {
-            return Outcome::Continue;
+        if !conn.tcp_up {
+            if !conn.ready.writable {
+                return Outcome::Continue;
+            }
+            // Edge-triggered: a connecting socket reports writable only
+            // once the handshake ended, and a failure leaves its reason in
+            // SO_ERROR.
+            match conn.stream.take_error() {
+                Ok(None) => conn.tcp_up = true,
+                Ok(Some(e)) | Err(e) => return self.connect_failed(e, ctx),
+            }
         }
-        // Edge-triggered: a connecting socket reports writable only once the
-        // handshake ended, and a failure leaves its reason in SO_ERROR.
-        match conn.stream.take_error() {
-            Ok(None) => self.connected(ctx),
-            Ok(Some(e)) | Err(e) => self.connect_failed(e, ctx),
+        // `server ... ssl`: connected once the TLS handshake is done too
+        // (as HAProxy: its failure is a connection error, `SC`, retried),
+        // within `timeout connect`.
+        if let Some(t) = conn.tls.as_deref_mut() {
+            match t.handshake(&conn.stream, &mut conn.ready) {
+                Ok(true) => {}
+                Ok(false) => return Outcome::Continue,
+                Err(e) => return self.connect_failed(e, ctx),
+            }
         }
+        self.connected(ctx)
     }
 
     pub(super) fn connected(&mut self, ctx: &mut Ctx<'_>) -> Outcome {

@@ -138,8 +138,8 @@ impl Session {
             srv_queue: 0,
             backend_queue: t.backend_queue,
             samples: Vec::new(),
-            tls_version: None,
-            tls_cipher: None,
+            tls_version: self.client_tls.as_ref().and_then(|t| t.info().version()),
+            tls_cipher: self.client_tls.as_ref().and_then(|t| t.info().cipher()),
         }
     }
 

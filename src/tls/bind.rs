@@ -19,7 +19,7 @@ use rustls::{ServerConfig, SignatureScheme};
 
 use super::names::sni_matches;
 use super::store::{CertSlot, Store};
-use crate::config::{BindTls, Global, TlsSettings, Verify};
+use crate::config::{BindTls, CrtListText, Global, TlsSettings, Verify};
 
 /// Files of a `crt DIR` that are not certificates but companions of one.
 const COMPANION_SUFFIXES: &[&str] = &[".key", ".ocsp", ".issuer", ".sctl"];
@@ -66,11 +66,34 @@ impl Entry {
     }
 }
 
+/// A crt-list file or a `crt` directory, as `show ssl crt-list` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CrtList {
+    /// The file, or the directory without a trailing `/` (HAProxy's name).
+    pub path: String,
+    pub lines: Vec<ListLine>,
+}
+
+/// A certificate of a [`CrtList`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ListLine {
+    pub cert: PathBuf,
+    /// Its line in the file; 0 in a directory.
+    pub line: usize,
+    /// The line's options and filters as written (none in a directory).
+    pub text: CrtListText,
+}
+
 /// The certificates and settings of one TLS bind.
 pub(crate) struct BindContext {
     entries: Arc<Vec<Entry>>,
-    configs: Vec<Arc<ServerConfig>>,
+    /// Per settings: the config, and the same without ALPN for a client
+    /// whose offer shares no protocol with `alpn` (OpenSSL, and so
+    /// HAProxy, then go on without ALPN; rustls would refuse).
+    configs: Vec<(Arc<ServerConfig>, Arc<ServerConfig>)>,
     strict_sni: bool,
+    /// Its crt-lists and directories, in the order named.
+    lists: Vec<CrtList>,
 }
 
 impl std::fmt::Debug for BindContext {
@@ -89,6 +112,7 @@ impl BindContext {
         let mut errors = Vec::new();
         let mut settings: Vec<&TlsSettings> = vec![&t.settings];
         let mut entries = Vec::new();
+        let mut lists: Vec<CrtList> = Vec::new();
         for c in &t.certs {
             let s = c.list.as_ref().map_or(&t.settings, |l| &l.settings);
             let config = match settings.iter().position(|x| *x == s) {
@@ -113,6 +137,7 @@ impl BindContext {
                     continue;
                 }
             };
+            list_lines(&mut lists, c, &files);
             for file in files {
                 match store.slot(&file) {
                     Ok(slot) => entries.push(Entry {
@@ -148,7 +173,11 @@ impl BindContext {
                 strict_sni: t.strict_sni,
             });
             match server_config(s, global, resolver, cache.clone(), ticketer.clone()) {
-                Ok(c) => configs.push(Arc::new(c)),
+                Ok(c) => {
+                    let mut bare = c.clone();
+                    bare.alpn_protocols.clear();
+                    configs.push((Arc::new(c), Arc::new(bare)));
+                }
                 Err(e) => errors.push(format!("{at}: {e}")),
             }
         }
@@ -159,12 +188,32 @@ impl BindContext {
             entries,
             configs,
             strict_sni: t.strict_sni,
+            lists,
         })
     }
 
-    /// The rustls config that answers a ClientHello naming `sni`; `None`
-    /// refuses the handshake (`strict-sni` and no certificate for it).
-    pub(crate) fn choose(&self, sni: Option<&str>) -> Option<Arc<ServerConfig>> {
+    /// How many of this bind's certificates come from `slot` (HAProxy's
+    /// instances of a certificate: one per `crt` and per crt-list line).
+    pub(crate) fn uses(&self, slot: &CertSlot) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| std::ptr::eq(Arc::as_ptr(&e.slot), slot))
+            .count()
+    }
+
+    /// The crt-lists and `crt` directories of this bind.
+    pub(crate) fn lists(&self) -> &[CrtList] {
+        &self.lists
+    }
+
+    /// The rustls config that answers a ClientHello naming `sni` and
+    /// offering `alpn` (`None`: no ALPN extension); `None` refuses the
+    /// handshake (`strict-sni` and no certificate for it).
+    pub(crate) fn choose(
+        &self,
+        sni: Option<&str>,
+        alpn: Option<&[&[u8]]>,
+    ) -> Option<Arc<ServerConfig>> {
         let entry = match sni {
             Some(name) => best(&self.entries, &name.to_lowercase(), None),
             None => None,
@@ -174,7 +223,14 @@ impl BindContext {
             None if self.strict_sni => return None,
             None => self.entries.first()?,
         };
-        Some(self.configs[entry.config].clone())
+        let (with, bare) = &self.configs[entry.config];
+        let shared = alpn.is_none_or(|offer| {
+            with.alpn_protocols.is_empty()
+                || offer
+                    .iter()
+                    .any(|p| with.alpn_protocols.iter().any(|q| q == p))
+        });
+        Some(if shared { with.clone() } else { bare.clone() })
     }
 }
 
@@ -233,6 +289,48 @@ impl ResolvesServerCert for Resolver {
 
 fn usable_with(key: &CertifiedKey, schemes: &[SignatureScheme]) -> bool {
     key.key.choose_scheme(schemes).is_some()
+}
+
+/// Notes where the certificates `files` of `c` come from, when a crt-list
+/// line or a directory: the lines of its [`CrtList`].
+fn list_lines(lists: &mut Vec<CrtList>, c: &crate::config::CertRef, files: &[PathBuf]) {
+    let (path, lines): (String, Vec<ListLine>) = match &c.list {
+        Some(l) => (
+            l.file.display().to_string(),
+            vec![ListLine {
+                cert: c.path.clone(),
+                line: c.location.line,
+                text: l.text.clone(),
+            }],
+        ),
+        None if c.path.is_dir() => {
+            let dir = c.path.display().to_string();
+            (
+                dir.trim_end_matches('/').to_string(),
+                files
+                    .iter()
+                    .map(|f| ListLine {
+                        cert: f.clone(),
+                        line: 0,
+                        text: CrtListText::default(),
+                    })
+                    .collect(),
+            )
+        }
+        None => return,
+    };
+    match lists.iter_mut().find(|l| l.path == path) {
+        // HAProxy reads a crt-list or a directory once, however many
+        // times it is named.
+        Some(l) => {
+            for line in lines {
+                if !l.lines.contains(&line) {
+                    l.lines.push(line);
+                }
+            }
+        }
+        None => lists.push(CrtList { path, lines }),
+    }
 }
 
 /// A `crt` path: the file, or every certificate file of the directory in
@@ -387,20 +485,20 @@ mod tests {
             "a wildcard covers one label"
         );
         assert!(
-            ctx.choose(Some("nothing.test")).is_some(),
+            ctx.choose(Some("nothing.test"), None).is_some(),
             "the default answers"
         );
-        assert!(ctx.choose(None).is_some());
+        assert!(ctx.choose(None, None).is_some());
         let Some((strict, _d)) = bind(&names, true) else {
             return;
         };
         assert!(
-            strict.choose(Some("nothing.test")).is_none(),
+            strict.choose(Some("nothing.test"), None).is_none(),
             "strict-sni refuses"
         );
-        assert!(strict.choose(None).is_none());
+        assert!(strict.choose(None, None).is_none());
         assert!(
-            strict.choose(Some("Y.B.TEST")).is_some(),
+            strict.choose(Some("Y.B.TEST"), None).is_some(),
             "names compare without case"
         );
     }

@@ -96,6 +96,29 @@ fn would_block() -> io::Error {
     io::ErrorKind::WouldBlock.into()
 }
 
+/// A read of handshake records: `Ok(true)` when bytes came, `Ok(false)`
+/// when the socket is empty (no longer readable); the peer's FIN in the
+/// middle of a handshake is an error.
+fn handshake_read(r: io::Result<usize>, ready: &mut impl Readiness) -> io::Result<bool> {
+    match r {
+        Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            ready.set_readable(false);
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A flush whose leftovers may wait for the next writable event.
+fn flushed_or_waiting(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+        _ => Ok(()),
+    }
+}
+
 impl TlsConn {
     /// A client's connection to a TLS bind, before its ClientHello.
     pub(crate) fn accept(ctx: Arc<BindContext>) -> Self {
@@ -146,14 +169,8 @@ impl TlsConn {
                     if !ready.readable() {
                         return Ok(false);
                     }
-                    match acceptor.read_tls(&mut Io(sock)) {
-                        Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            ready.set_readable(false);
-                            return Ok(false);
-                        }
-                        Err(e) => return Err(e),
+                    if !handshake_read(acceptor.read_tls(&mut Io(sock)), ready)? {
+                        return Ok(false);
                     }
                     let accepted = match acceptor.accept() {
                         Ok(None) => continue,
@@ -163,8 +180,13 @@ impl TlsConn {
                             return Err(tls_error(e));
                         }
                     };
-                    let sni = accepted.client_hello().server_name().map(str::to_owned);
-                    let Some(config) = ctx.choose(sni.as_deref()) else {
+                    let hello = accepted.client_hello();
+                    let sni = hello.server_name().map(str::to_owned);
+                    let alpn: Option<Vec<Vec<u8>>> =
+                        hello.alpn().map(|a| a.map(<[u8]>::to_vec).collect());
+                    let offer: Option<Vec<&[u8]>> =
+                        alpn.as_ref().map(|a| a.iter().map(Vec::as_slice).collect());
+                    let Some(config) = ctx.choose(sni.as_deref(), offer.as_deref()) else {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidData,
                             "no certificate for this server name (strict-sni)",
@@ -182,25 +204,15 @@ impl TlsConn {
                     }
                 }
                 State::Open(c) => {
-                    match Self::flush_conn(c, sock, ready) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(e) => return Err(e),
-                    }
+                    flushed_or_waiting(Self::flush_conn(c, sock, ready))?;
                     if !c.is_handshaking() {
                         return Ok(true);
                     }
                     if !ready.readable() {
                         return Ok(false);
                     }
-                    match c.read_tls(&mut Io(sock)) {
-                        Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            ready.set_readable(false);
-                            return Ok(false);
-                        }
-                        Err(e) => return Err(e),
+                    if !handshake_read(c.read_tls(&mut Io(sock)), ready)? {
+                        return Ok(false);
                     }
                     if let Err(e) = c.process_new_packets() {
                         let _ = Self::flush_conn(c, sock, ready);
@@ -267,11 +279,7 @@ impl TlsConn {
             // Handshake messages and answers to the peer's (a server's
             // handshake, key updates) go out as soon as they exist.
             if c.wants_write() {
-                match Self::flush_conn(c, sock, ready) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
+                flushed_or_waiting(Self::flush_conn(c, sock, ready))?;
             }
         }
     }
@@ -323,17 +331,9 @@ impl TlsConn {
         let State::Open(c) = &mut self.state else {
             return Err(would_block());
         };
-        match Self::flush_conn(c, sock, ready) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
+        flushed_or_waiting(Self::flush_conn(c, sock, ready))?;
         let n = c.writer().write(data)?;
-        match Self::flush_conn(c, sock, ready) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
+        flushed_or_waiting(Self::flush_conn(c, sock, ready))?;
         if n == 0 && !data.is_empty() {
             return Err(would_block());
         }

@@ -1,7 +1,8 @@
 //! Certificates from PEM text: the chain and key of a `crt` file (the key
 //! may sit in `FILE.key`, an OCSP response in `FILE.ocsp`, as HAProxy
-//! loads them), and what the runtime API and SNI selection read of a
-//! certificate ([`CertInfo`]).
+//! loads them), the [`Parts`] a runtime API transaction edits before they
+//! are checked ([`Parts::build`]), and the CA and CRL files of `ca-file`
+//! and `crl-file`.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -11,55 +12,232 @@ use rustls::pki_types::pem::{self, SectionKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 
+use super::info::{CertInfo, describe};
+
 /// One certificate file, ready for handshakes.
 #[derive(Debug)]
 pub(crate) struct Loaded {
     pub key: Arc<CertifiedKey>,
     pub info: CertInfo,
-    /// An OCSP response (`FILE.ocsp`) is stapled.
-    pub has_ocsp: bool,
+    /// The OCSP response as given (`FILE.ocsp`, `set ssl cert FILE.ocsp`),
+    /// stapled or not (`key.ocsp` says).
+    pub ocsp: Option<Vec<u8>>,
     /// The private key as read (a server's client certificate hands it to
-    /// rustls again).
+    /// rustls again; a transaction starts from it).
     pub key_der: Option<PrivateKeyDer<'static>>,
 }
 
-/// What a certificate says, in the words `show ssl cert` and the fetches
-/// print.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CertInfo {
-    /// Uppercase hex, no separators.
-    pub serial: String,
-    /// `Oct 10 12:00:00 2026 GMT`.
-    pub not_before: String,
-    pub not_after: String,
-    /// Unix seconds of `not_after`.
-    pub expires: i64,
-    /// `/C=FR/O=Lab/CN=name`.
-    pub subject: String,
-    pub issuer: String,
-    /// The subject's CN values.
-    pub common_names: Vec<String>,
-    /// DNS names of the subjectAltName extension.
-    pub dns_names: Vec<String>,
-    /// `EC256`, `RSA2048`.
-    pub algorithm: String,
-    /// SHA-1 of the DER, uppercase hex.
-    pub sha1: String,
+impl Loaded {
+    /// What this certificate is made of: where a transaction starts.
+    pub(crate) fn parts(&self) -> Parts {
+        Parts {
+            chain: self.key.cert.clone(),
+            key: self.key_der.as_ref().map(PrivateKeyDer::clone_key),
+            ocsp: self.ocsp.clone(),
+            issuer: None,
+        }
+    }
 }
 
-impl CertInfo {
-    /// The names SNI matches this certificate by: its SAN DNS names, and
-    /// its CN when it has none (HAProxy reads both; lowercased).
-    pub(crate) fn names(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.dns_names.iter().map(|n| n.to_lowercase()).collect();
-        for cn in &self.common_names {
-            let cn = cn.to_lowercase();
-            if !out.contains(&cn) {
-                out.push(cn);
+/// What a certificate file is made of before it is checked and put to
+/// use: what `set ssl cert` edits in a transaction, part by part (the PEM,
+/// `FILE.key`, `FILE.ocsp`, `FILE.issuer`), as HAProxy's `ckch` holds them.
+#[derive(Debug)]
+pub(crate) struct Parts {
+    /// The certificate, then its chain, as in the file.
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: Option<PrivateKeyDer<'static>>,
+    /// A DER OCSP response to staple.
+    pub ocsp: Option<Vec<u8>>,
+    /// The OCSP response's issuer when the chain does not hold it
+    /// (`FILE.issuer`).
+    pub issuer: Option<CertificateDer<'static>>,
+}
+
+impl Clone for Parts {
+    fn clone(&self) -> Self {
+        Parts {
+            chain: self.chain.clone(),
+            key: self.key.as_ref().map(PrivateKeyDer::clone_key),
+            ocsp: self.ocsp.clone(),
+            issuer: self.issuer.clone(),
+        }
+    }
+}
+
+/// Why parts do not make a usable certificate.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum BuildError {
+    NoCertificate,
+    NoKey,
+    /// The key is not the certificate's.
+    Mismatch,
+    /// rustls cannot sign with the key, or the certificate is unreadable.
+    Unusable(String),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::NoCertificate => f.write_str("no certificate found"),
+            BuildError::NoKey => {
+                f.write_str("no private key found (in the file or a '.key' beside it)")
+            }
+            BuildError::Mismatch => f.write_str("the private key does not match the certificate"),
+            BuildError::Unusable(e) => f.write_str(e),
+        }
+    }
+}
+
+impl Parts {
+    /// The certificate with its key, ready for handshakes; the OCSP
+    /// response, if any, is stapled as it is.
+    pub(crate) fn build(&self) -> Result<Loaded, BuildError> {
+        let leaf = self.chain.first().ok_or(BuildError::NoCertificate)?;
+        let key = self.key.as_ref().ok_or(BuildError::NoKey)?;
+        let info = describe(leaf).map_err(BuildError::Unusable)?;
+        let provider = super::backend::default_provider();
+        let mut certified = CertifiedKey::from_der(self.chain.clone(), key.clone_key(), &provider)
+            .map_err(|e| match e {
+                rustls::Error::InconsistentKeys(_) => BuildError::Mismatch,
+                e => BuildError::Unusable(format!("unusable private key: {e}")),
+            })?;
+        certified.ocsp = self.ocsp.clone();
+        Ok(Loaded {
+            key: Arc::new(certified),
+            info,
+            ocsp: self.ocsp.clone(),
+            key_der: Some(key.clone_key()),
+        })
+    }
+
+    /// The PEM payload of `set ssl cert FILE`, over these parts: its
+    /// certificate and chain, and its key (none if it has none, as
+    /// HAProxy's load leaves it); the OCSP response and issuer go.
+    pub(crate) fn set_pem(&mut self, text: &[u8]) -> Result<(), PemError> {
+        let mut chain = Vec::new();
+        let mut key = None;
+        let mut rd: &[u8] = text;
+        loop {
+            match pem::from_buf(&mut rd) {
+                Ok(Some((SectionKind::Certificate, der))) => chain.push(CertificateDer::from(der)),
+                Ok(Some((kind, der))) => {
+                    if key.is_none() {
+                        key = private_key(kind, der);
+                    }
+                }
+                Ok(None) => break,
+                Err(_) if chain.is_empty() => return Err(PemError::Certificate),
+                Err(_) => return Err(PemError::Chain),
             }
         }
-        out
+        match chain.first() {
+            Some(leaf) if describe(leaf).is_ok() => {}
+            _ => return Err(PemError::Certificate),
+        }
+        self.chain = chain;
+        self.key = key;
+        self.ocsp = None;
+        self.issuer = None;
+        Ok(())
     }
+
+    /// The payload of `set ssl cert FILE.key`: the first private key in
+    /// it; `false` when there is none.
+    pub(crate) fn set_key(&mut self, text: &[u8]) -> bool {
+        let key = sections(text).ok().and_then(|all| {
+            all.into_iter()
+                .find_map(|(kind, der)| private_key(kind, der))
+        });
+        key.map(|k| self.key = Some(k)).is_some()
+    }
+
+    /// The payload of `set ssl cert FILE.ocsp`: a DER response in base64
+    /// (line breaks ignored); `false` when it is not base64.
+    pub(crate) fn set_ocsp(&mut self, text: &[u8]) -> bool {
+        let flat: Vec<u8> = text
+            .iter()
+            .copied()
+            .filter(|b| *b != b'\r' && *b != b'\n')
+            .collect();
+        base64_strict(&flat)
+            .map(|der| self.ocsp = Some(der))
+            .is_some()
+    }
+
+    /// The payload of `set ssl cert FILE.issuer`: the certificate of the
+    /// OCSP response's issuer; `false` when there is none.
+    pub(crate) fn set_issuer(&mut self, text: &[u8]) -> bool {
+        let cert = sections(text).ok().and_then(|all| {
+            all.into_iter()
+                .find(|(k, der)| *k == SectionKind::Certificate && describe(der).is_ok())
+        });
+        cert.map(|(_, der)| self.issuer = Some(der.into()))
+            .is_some()
+    }
+
+    /// The certificate that issued the leaf, as HAProxy looks for it to
+    /// name the OCSP response's certificate: in the chain, else `.issuer`.
+    pub(crate) fn leaf_issuer(&self) -> Option<&CertificateDer<'static>> {
+        use x509_parser::prelude::*;
+        let (_, leaf) = X509Certificate::from_der(self.chain.first()?).ok()?;
+        let issued = |der: &CertificateDer<'_>| {
+            X509Certificate::from_der(der)
+                .is_ok_and(|(_, c)| c.subject().as_raw() == leaf.issuer().as_raw())
+        };
+        self.chain[1..]
+            .iter()
+            .find(|c| issued(c))
+            .or(self.issuer.as_ref().filter(|c| issued(c)))
+    }
+}
+
+/// Why a PEM payload is refused, in HAProxy's two cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PemError {
+    /// No readable certificate first.
+    Certificate,
+    /// A certificate, then something unreadable.
+    Chain,
+}
+
+fn private_key(kind: SectionKind, der: Vec<u8>) -> Option<PrivateKeyDer<'static>> {
+    match kind {
+        SectionKind::PrivateKey => Some(PrivateKeyDer::Pkcs8(der.into())),
+        SectionKind::RsaPrivateKey => Some(PrivateKeyDer::Pkcs1(der.into())),
+        SectionKind::EcPrivateKey => Some(PrivateKeyDer::Sec1(der.into())),
+        _ => None,
+    }
+}
+
+/// Base64 as HAProxy's `base64dec` reads it: the standard alphabet, a
+/// length in fours, padding only at the end.
+fn base64_strict(text: &[u8]) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(4) {
+        return None;
+    }
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let last = text.len() / 4;
+    for (n, quad) in text.chunks(4).enumerate() {
+        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && n + 1 != last) {
+            return None;
+        }
+        let mut v = 0u32;
+        for (i, &c) in quad[..4 - pad].iter().enumerate() {
+            v |= u32::from(value(c)?) << (18 - 6 * i);
+        }
+        out.extend_from_slice(&v.to_be_bytes()[1..4 - pad]);
+    }
+    Some(out)
 }
 
 /// Reads `path` (and `path.key`, `path.ocsp` when they exist) and builds
@@ -78,20 +256,18 @@ pub(crate) fn read(path: &Path) -> Result<Loaded, String> {
         crate::host::read_file(&key_path).ok()
     };
     let ocsp = std::fs::read(with_suffix(path, "ocsp")).ok();
-    let mut loaded =
-        parse_pem(text.as_bytes(), key_text.as_deref().map(str::as_bytes)).map_err(|e| {
+    let mut parts = pem_parts(text.as_bytes(), key_text.as_deref().map(str::as_bytes));
+    if let Ok(p) = &mut parts {
+        p.ocsp = ocsp;
+    }
+    parts
+        .and_then(|p| p.build().map_err(|e| e.to_string()))
+        .map_err(|e| {
             format!(
                 "unable to load SSL certificate from PEM file '{}': {e}",
                 path.display()
             )
-        })?;
-    if let Some(ocsp) = ocsp {
-        let mut key = (*loaded.key).clone();
-        key.ocsp = Some(ocsp);
-        loaded.key = Arc::new(key);
-        loaded.has_ocsp = true;
-    }
-    Ok(loaded)
+        })
 }
 
 fn with_suffix(path: &Path, ext: &str) -> PathBuf {
@@ -124,9 +300,9 @@ fn sections(mut text: &[u8]) -> Result<Vec<(SectionKind, Vec<u8>)>, String> {
     }
 }
 
-/// Builds a certificate from PEM text: certificates (leaf first, then its
-/// chain) and a private key, in `text` or in `key_text`.
-pub(crate) fn parse_pem(text: &[u8], key_text: Option<&[u8]>) -> Result<Loaded, String> {
+/// The certificates (leaf first, then its chain) and the first private
+/// key of PEM text, the key possibly in `key_text`.
+fn pem_parts(text: &[u8], key_text: Option<&[u8]>) -> Result<Parts, String> {
     let mut chain = Vec::new();
     let mut key = None;
     let mut all = sections(text)?;
@@ -136,90 +312,29 @@ pub(crate) fn parse_pem(text: &[u8], key_text: Option<&[u8]>) -> Result<Loaded, 
     for (kind, der) in all {
         match kind {
             SectionKind::Certificate => chain.push(CertificateDer::from(der)),
-            SectionKind::PrivateKey if key.is_none() => {
-                key = Some(PrivateKeyDer::Pkcs8(der.into()));
-            }
-            SectionKind::RsaPrivateKey if key.is_none() => {
-                key = Some(PrivateKeyDer::Pkcs1(der.into()));
-            }
-            SectionKind::EcPrivateKey if key.is_none() => {
-                key = Some(PrivateKeyDer::Sec1(der.into()));
-            }
+            kind if key.is_none() => key = private_key(kind, der),
             _ => {}
         }
     }
-    if chain.is_empty() {
-        return Err("no certificate found".into());
-    }
-    let key = key.ok_or("no private key found (in the file or a '.key' beside it)")?;
-    let info = describe(&chain[0])?;
-    let provider = super::backend::default_provider();
-    let key_der = Some(key.clone_key());
-    let certified = CertifiedKey::from_der(chain, key, &provider).map_err(|e| match e {
-        rustls::Error::InconsistentKeys(_) => {
-            "the private key does not match the certificate".to_string()
-        }
-        e => format!("unusable private key: {e}"),
-    })?;
-    Ok(Loaded {
-        key: Arc::new(certified),
-        info,
-        has_ocsp: false,
-        key_der,
+    Ok(Parts {
+        chain,
+        key,
+        ocsp: None,
+        issuer: None,
     })
 }
 
-/// Reads what a DER certificate says; `Err` when it is not one.
-pub(crate) fn describe(der: &[u8]) -> Result<CertInfo, String> {
-    use x509_parser::prelude::*;
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("bad certificate: {e}"))?;
-    let validity = cert.validity();
-    let common_names = cert
-        .subject()
-        .iter_common_name()
-        .filter_map(|a| a.as_str().ok().map(str::to_string))
-        .collect();
-    let dns_names = match cert.subject_alternative_name() {
-        Ok(Some(san)) => san
-            .value
-            .general_names
-            .iter()
-            .filter_map(|g| match g {
-                GeneralName::DNSName(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    let algorithm = match cert.public_key().parsed() {
-        Ok(x509_parser::public_key::PublicKey::RSA(k)) => format!("RSA{}", k.key_size()),
-        Ok(x509_parser::public_key::PublicKey::EC(k)) => format!("EC{}", k.key_size()),
-        _ => "unknown".to_string(),
-    };
-    let sha1 = {
-        use sha1::Digest;
-        hex(&sha1::Sha1::digest(der))
-    };
-    Ok(CertInfo {
-        serial: hex(cert.raw_serial()),
-        not_before: super::names::asn1_date(validity.not_before.timestamp()),
-        not_after: super::names::asn1_date(validity.not_after.timestamp()),
-        expires: validity.not_after.timestamp(),
-        subject: super::names::dn_string(cert.subject()),
-        issuer: super::names::dn_string(cert.issuer()),
-        common_names,
-        dns_names,
-        algorithm,
-        sha1,
-    })
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02X}")).collect()
-}
+/// Where Debian (and OpenSSL's default setup on it) keeps the system's CAs.
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// The CA certificates of a `ca-file`.
 pub(crate) fn roots(path: &Path) -> Result<rustls::RootCertStore, String> {
+    // HAProxy's `@system-ca`: the system's trust store (Debian's bundle).
+    let path = if path == Path::new("@system-ca") {
+        Path::new(SYSTEM_CA_BUNDLE)
+    } else {
+        path
+    };
     let what = |e: String| format!("unable to load CA file '{}': {e}", path.display());
     let text = crate::host::read_file(path).map_err(|e| what(e.to_string()))?;
     let mut store = rustls::RootCertStore::empty();
@@ -258,6 +373,13 @@ pub(crate) fn crls(
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A certificate from PEM text, its key in it or in `key_text`.
+    fn parse_pem(text: &[u8], key_text: Option<&[u8]>) -> Result<Loaded, String> {
+        pem_parts(text, key_text)?
+            .build()
+            .map_err(|e| e.to_string())
+    }
 
     /// A throwaway certificate and key made by the openssl CLI, or `None`
     /// where it is missing (the tests then say so).
@@ -310,7 +432,7 @@ pub(crate) mod tests {
         let l = parse_pem(&both, None).expect("cert and key in one file");
         assert_eq!(l.info.subject, "/C=FR/O=Lab/CN=a.test");
         assert_eq!(l.info.names(), vec!["a.test", "*.b.test"]);
-        assert_eq!(l.info.algorithm, "EC256");
+        assert_eq!(l.info.algorithm.as_deref(), Some("EC256"));
         assert_eq!(l.info.sha1.len(), 40);
         let apart = parse_pem(&cert, Some(&key)).expect("the key in a '.key' file");
         assert_eq!(apart.info, l.info);

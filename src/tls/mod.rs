@@ -5,8 +5,8 @@
 //! and a reload keeps the old config) and builds one [`BindContext`] per
 //! TLS bind and one [`ServerContext`] per TLS server. Certificates live in
 //! the [`Store`], one [`CertSlot`] per file, which the runtime API can
-//! replace (`set/commit ssl cert`): a handshake always reads the slot's
-//! current certificate. A session's TLS side is a [`TlsConn`] over its
+//! replace (`set/commit ssl cert`, a transaction of the store): a
+//! handshake always reads the slot's current certificate. A session's TLS side is a [`TlsConn`] over its
 //! non-blocking socket; the flows read and write plaintext through it
 //! (`forward`), so nothing else in the data path knows about records.
 //!
@@ -16,18 +16,24 @@
 
 mod bind;
 pub(crate) mod conn;
+mod info;
 mod load;
 mod names;
+mod ocsp;
 mod server;
 mod store;
 
 use std::sync::Arc;
 
-pub(crate) use bind::BindContext;
+pub(crate) use bind::{BindContext, CrtList};
 pub(crate) use conn::TlsConn;
-pub(crate) use load::describe;
+pub(crate) use info::{CertInfo, chain_names, describe};
+pub(crate) use load::PemError;
+pub(crate) use ocsp::read as read_ocsp;
 pub(crate) use server::ServerContext;
-pub(crate) use store::Store;
+pub(crate) use store::{
+    AbortError, CertSlot, CommitError, Committed, Opened, Part, SetError, Store,
+};
 
 use crate::config::{Config, Group, Suite, TlsSettings, TlsVersion};
 
@@ -88,7 +94,7 @@ impl Contexts {
                 row.push(
                     wanted
                         .then(|| {
-                            ServerContext::build(&s.tls)
+                            ServerContext::build(&s.tls, &store)
                                 .map_err(|e| {
                                     errors.push(format!(
                                         "{}: server '{}/{}': {e}",
@@ -120,6 +126,59 @@ impl Contexts {
     /// The context of bind `bind` of frontend `fe`, when it speaks TLS.
     pub(crate) fn bind(&self, fe: usize, bind: usize) -> Option<&Arc<BindContext>> {
         self.binds.get(fe)?.get(bind)?.as_ref()
+    }
+
+    /// How many certificates of the binds and servers come from `slot`:
+    /// what a commit rebuilds (HAProxy prints a dot for each).
+    pub(crate) fn uses(&self, slot: &CertSlot) -> usize {
+        let binds: usize = self
+            .binds
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|b| b.uses(slot))
+            .sum();
+        binds + self.servers_using(slot).count()
+    }
+
+    fn servers_using<'a>(&'a self, slot: &'a CertSlot) -> impl Iterator<Item = &'a ServerContext> {
+        self.servers
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|s| &**s)
+            .filter(move |s| s.uses(slot))
+    }
+
+    /// `commit ssl cert NAME` ([`Store::commit`]); the servers that show
+    /// that certificate forget their sessions, as HAProxy's commit flushes
+    /// them. Returns how many certificates were rebuilt too.
+    pub(crate) fn commit(&self, name: &str) -> Result<(Committed, usize), CommitError> {
+        let done = self.store.commit(name)?;
+        for s in self.servers_using(&done.slot) {
+            s.flush_sessions();
+        }
+        let uses = self.uses(&done.slot);
+        Ok((done, uses))
+    }
+
+    /// The crt-lists and `crt` directories of every bind, by path (a list
+    /// named by several binds once).
+    pub(crate) fn crt_lists(&self) -> Vec<CrtList> {
+        let mut out: Vec<CrtList> = Vec::new();
+        for list in self
+            .binds
+            .iter()
+            .flatten()
+            .flatten()
+            .flat_map(|b| b.lists())
+        {
+            if !out.iter().any(|l| l.path == list.path) {
+                out.push(list.clone());
+            }
+        }
+        out.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        out
     }
 
     /// The context of server `server` of backend `be` (`ssl` or `check-ssl`).

@@ -1,5 +1,6 @@
-//! TLS handshakes wait their turn: a worker runs at most
-//! [`HANDSHAKES_PER_TURN`] handshake steps between two polls, so a flood of
+//! TLS handshakes wait their turn: a worker spends at most
+//! [`HANDSHAKE_TIME_PER_TURN`] (and [`HANDSHAKES_PER_TURN`] steps) on
+//! handshakes between two polls, at least one step, so a flood of
 //! new TLS clients (each full handshake costs a signature and a key
 //! exchange) cannot hold back the sessions already forwarding, whose events
 //! are served every turn. The rest wait in arrival order and the next poll
@@ -10,10 +11,14 @@ use std::time::Instant;
 
 use super::Worker;
 
-/// Handshake steps a worker runs per loop turn. An RSA-2048 signature
-/// costs about 1 ms, so a turn adds at most a few milliseconds to an
-/// established session's latency.
+/// Handshake steps a worker runs per loop turn at most.
 pub(super) const HANDSHAKES_PER_TURN: usize = 8;
+/// CPU time a turn gives handshakes before it polls again: an RSA-2048
+/// signature costs about 0.5 ms, an ECDSA one about 0.1 ms, so a flood
+/// adds about a millisecond to an established session's latency (a count
+/// alone let 8 RSA handshakes add 4 ms: `scripts/bench --tls`).
+pub(super) const HANDSHAKE_TIME_PER_TURN: std::time::Duration =
+    std::time::Duration::from_micros(500);
 
 /// Sessions whose handshake has something to do, by slab key and session
 /// id (a key may be reused once its session is gone).
@@ -37,7 +42,11 @@ impl HandshakeQueue {
 impl Worker {
     /// Runs the handshakes waiting, up to this turn's budget.
     pub(super) fn run_handshakes(&mut self, now: Instant) {
-        for _ in 0..HANDSHAKES_PER_TURN {
+        let start = Instant::now();
+        for i in 0..HANDSHAKES_PER_TURN {
+            if i > 0 && start.elapsed() >= HANDSHAKE_TIME_PER_TURN {
+                return;
+            }
             let Some((key, id)) = self.handshakes.waiting.pop_front() else {
                 return;
             };

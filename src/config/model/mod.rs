@@ -192,16 +192,12 @@ pub struct Global {
     pub env: Vec<EnvOp>,
     /// `tune.ssl.cachesize`: TLS sessions kept for resumption by id.
     pub tls_cache_size: usize,
-    /// `tune.ssl.lifetime`: how long a resumption ticket stays valid.
-    pub tls_lifetime: Duration,
     /// `tune.ssl.maxrecord`: largest TLS record payload sent (0: the library's).
     pub tls_max_record: usize,
 }
 
 /// `tune.ssl.cachesize` when not set (HAProxy: 20000).
 pub const DEFAULT_TLS_CACHE_SIZE: usize = 20000;
-/// `tune.ssl.lifetime` when not set (HAProxy: 300 s).
-pub const DEFAULT_TLS_LIFETIME: Duration = Duration::from_secs(300);
 
 impl Config {
     /// The server state files the backends read at start, each once.
@@ -336,7 +332,6 @@ impl Default for Global {
             node: None,
             ulimit_n: None,
             tls_cache_size: DEFAULT_TLS_CACHE_SIZE,
-            tls_lifetime: DEFAULT_TLS_LIFETIME,
             tls_max_record: 0,
             cpu_map: Vec::new(),
             unix_bind: UnixBind::default(),

@@ -162,6 +162,19 @@ pub struct CrtListEntry {
     /// answers for instead of its own CN/SAN; `!name` excludes. Empty: its
     /// own names.
     pub filters: Vec<String>,
+    /// The line as written, for `show ssl crt-list`.
+    pub text: CrtListText,
+}
+
+/// A crt-list line's options and filters as written (HAProxy's runtime
+/// API shows them so).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CrtListText {
+    /// The `[...]` options in order, each with its value (empty for a
+    /// flag; files after `ca-base`); `None`: the line has no brackets.
+    pub options: Option<Vec<(String, String)>>,
+    /// The SNI filters, in their case.
+    pub filters: Vec<String>,
 }
 
 /// A server's TLS settings (`ssl` and its companions; also what
@@ -171,7 +184,8 @@ pub struct ServerTls {
     /// `ssl`: the server connection speaks TLS.
     pub enabled: bool,
     pub settings: TlsSettings,
-    /// `verifyhost`: the name the certificate must carry (else the SNI's).
+    /// `verifyhost`: the name the certificate must carry when no SNI is sent
+    /// (with an SNI, the SNI is checked, as in HAProxy).
     pub verifyhost: Option<String>,
     /// `sni EXPR`: evaluated per session for the server name sent.
     pub sni: Option<SampleExpr>,

@@ -275,7 +275,6 @@ fn global_keywords_and_stats_socket() {
         ("unsetenv", "unsetenv SPLICER_T"),
         ("resetenv", "resetenv HOME"),
         ("tune.ssl.cachesize", "tune.ssl.cachesize 1000"),
-        ("tune.ssl.lifetime", "tune.ssl.lifetime 5m"),
         ("tune.ssl.maxrecord", "tune.ssl.maxrecord 1400"),
     ];
     let names = global::GLOBAL_KEYWORDS.iter().map(|k| k.name);
@@ -361,6 +360,7 @@ fn global_keywords_and_stats_socket() {
             "tune.ssl.capture-buffer-size 0",
         ),
         ("tune.ssl.keylog", "tune.ssl.keylog on"),
+        ("tune.ssl.lifetime", "tune.ssl.lifetime 5m"),
     ];
     let config = format!("global\n    {{}}\n{HEAD}{LISTEN}");
     each_loads(tls_global::vocabulary(), &tls, &config);

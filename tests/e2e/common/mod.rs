@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod certs;
 pub mod fake;
 pub mod foobar;
 pub mod haproxy;
@@ -20,6 +21,7 @@ pub mod statspage;
 pub mod tables;
 pub mod tcplog;
 pub mod tls;
+pub mod tls_peer;
 mod tools;
 pub mod write_load;
 
@@ -249,6 +251,31 @@ impl Splicer {
             assert!(
                 Instant::now() < end,
                 "no log line with {pats:?} within {limit:?}; log:\n{}",
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Like `wait_log`, but also searches the lines kept aside (HAProxy's
+    /// stderr, where its config errors and reload outcome go).
+    pub fn wait_output(&self, pats: &[&str], limit: Duration) -> String {
+        let end = Instant::now() + limit;
+        loop {
+            let found = {
+                let log = self.log.lock().unwrap();
+                let aside = self.aside.lock().unwrap();
+                log.iter()
+                    .chain(aside.iter())
+                    .find(|l| pats.iter().all(|p| l.contains(p)))
+                    .cloned()
+            };
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(
+                Instant::now() < end,
+                "no output line with {pats:?} within {limit:?}; output:\n{}",
                 self.log_text()
             );
             thread::sleep(Duration::from_millis(5));
