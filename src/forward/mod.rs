@@ -269,11 +269,6 @@ impl Flow {
                 && !(self.hold_fin && self.bytes == 0)
             {
                 if let Some(t) = dst.tls.as_deref_mut().filter(|_| !self.fin_as_reset) {
-                    // What waits for the handshake goes first: the end
-                    // comes after it (the server's answer wakes us).
-                    if t.is_handshaking() {
-                        return Ok(written);
-                    }
                     // close_notify, and every record out before the FIN.
                     t.close_notify();
                     match t.flush(dst.sock, dst.ready) {

@@ -25,7 +25,7 @@ impl Session {
             self.deadline
                 .set(t.map(|t| ctx.now + t), self.key, ctx.timers);
             // The ClientHello may be there already: the worker runs the
-            // handshake in its turn (`handshake_step`).
+            // handshake in its turn (`tls_handshake`).
             self.client_ready.readable = true;
             return Outcome::Continue;
         }
@@ -47,13 +47,8 @@ impl Session {
         }
     }
 
-    /// Runs the client's handshake as far as it goes now.
-    pub(crate) fn handshake_step(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
-        self.tls_handshake(ctx)
-    }
-
     /// Drives the client's TLS handshake; the rules start when it is done.
-    pub(super) fn tls_handshake(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+    pub(crate) fn tls_handshake(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
         let Some(tls) = self.client_tls.as_deref_mut() else {
             return self.start_rules(ctx);
         };

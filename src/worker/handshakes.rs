@@ -59,7 +59,7 @@ impl Worker {
             }
             let gi = self.sessions[key].generation;
             let (mut ctx, sessions) = self.ctx(gi, now);
-            let outcome = sessions[key].handshake_step(&mut ctx);
+            let outcome = sessions[key].tls_handshake(&mut ctx);
             self.apply(key, outcome);
         }
     }
