@@ -20,6 +20,7 @@
 #![warn(unreachable_pub)]
 
 mod admin;
+mod announce;
 pub mod balance;
 pub mod base;
 pub mod config;
@@ -71,6 +72,7 @@ pub enum StartError {
     Admin(admin::AdminError),
     AdminThread(io::Error),
     Vrrp(vrrp::VrrpError),
+    Announce(announce::AnnounceError),
     /// Giving up root (`user`, `group`, `chroot`) failed.
     Identity(String),
     Split(io::Error),
@@ -97,6 +99,7 @@ impl std::fmt::Display for StartError {
             StartError::Admin(e) => write!(f, "{e}"),
             StartError::AdminThread(e) => write!(f, "cannot start the runtime API: {e}"),
             StartError::Vrrp(e) => write!(f, "{e}"),
+            StartError::Announce(e) => write!(f, "{e}"),
             StartError::Identity(e) => write!(f, "{e}"),
             StartError::Split(e) => write!(f, "cannot start the serving process: {e}"),
             StartError::Serving(e) => write!(f, "the serving process {e}"),
@@ -260,6 +263,9 @@ fn serve(config: Config, tls: tls::Contexts, options: Options) -> Result<(), Sta
     // bound stops start-up before any thread runs.
     let stats_sockets =
         admin::bind(&config, options.master_socket.as_ref()).map_err(StartError::Admin)?;
+    // The announce devices need root to be made; their carriers only
+    // need the descriptors afterwards.
+    let devices = announce::open(&config).map_err(StartError::Announce)?;
     // Root is given up here: after the first binds, before any thread.
     identity
         .take()
@@ -305,6 +311,7 @@ fn serve(config: Config, tls: tls::Contexts, options: Options) -> Result<(), Sta
     let api = admin::start(current.clone(), stats_sockets, links.clone())
         .map_err(StartError::AdminThread)?;
     let vrrp = vrrp::start(current.clone()).map_err(StartError::Vrrp)?;
+    let announcer = announce::start(current.clone(), devices).map_err(StartError::Announce)?;
     host::notify(&format!("READY=1\nMAINPID={}", host::main_pid()));
     host::daemon::ready();
     stop_old(&options.soft_stop, libc::SIGUSR1);
@@ -324,8 +331,11 @@ fn serve(config: Config, tls: tls::Contexts, options: Options) -> Result<(), Sta
         bound: listeners.bound,
         reloads: 0,
     };
-    supervise(&workers, &mut supervisor, vrrp.as_ref());
+    supervise(&workers, &mut supervisor, vrrp.as_ref(), announcer.as_ref());
     host::notify("STOPPING=1");
+    if let Some(a) = announcer {
+        a.stop();
+    }
     if let Some(v) = vrrp {
         v.stop();
     }
@@ -419,9 +429,28 @@ fn set_paused(rt: &Runtime, paused: bool) {
 const SUPERVISE_TICK: Duration = Duration::from_millis(200);
 
 /// The main thread's loop: signals in, control messages out.
-/// A stop signal first hands the virtual IPs over (`vrrp`), then stops
-/// the workers.
-fn supervise(workers: &[WorkerHandle], supervisor: &mut Supervisor, vrrp: Option<&Service>) {
+/// A stop signal first hands the virtual IPs over (`vrrp`) and withdraws
+/// the routes (`announce`, then its `withdraw-delay`), then stops the
+/// workers.
+fn supervise(
+    workers: &[WorkerHandle],
+    supervisor: &mut Supervisor,
+    vrrp: Option<&Service>,
+    announcer: Option<&announce::Announcer>,
+) {
+    // Routes first: the listeners stay open while the routers move away.
+    let withdraw = |supervisor: &Supervisor| {
+        if let Some(a) = announcer {
+            let delay = a.withdraw(&supervisor.current);
+            if !delay.is_zero() {
+                log::info!(
+                    "announce: routes withdrawn; listeners stay open {}ms (withdraw-delay)",
+                    delay.as_millis()
+                );
+                std::thread::sleep(delay);
+            }
+        }
+    };
     let mut hard_stop_at: Option<Instant> = None;
     let mut stopping = false;
     loop {
@@ -440,6 +469,7 @@ fn supervise(workers: &[WorkerHandle], supervisor: &mut Supervisor, vrrp: Option
                 if let Some(v) = vrrp {
                     v.shutdown();
                 }
+                withdraw(supervisor);
                 workers.iter().for_each(|w| w.send(Control::Stop));
             }
             Some(libc::SIGUSR1) => {
@@ -448,6 +478,7 @@ fn supervise(workers: &[WorkerHandle], supervisor: &mut Supervisor, vrrp: Option
                 if let Some(v) = vrrp {
                     v.shutdown();
                 }
+                withdraw(supervisor);
                 workers.iter().for_each(|w| w.send(Control::SoftStop));
                 if let Some(d) = supervisor.rt.global.hard_stop_after {
                     hard_stop_at.get_or_insert(Instant::now() + d);

@@ -329,6 +329,16 @@ impl Supervisor {
                 "reload: vrrp section changes take effect at the next restart (the running instances keep their settings)"
             );
         }
+        let what = |a: &config::Announce| config::Announce {
+            location: config::Location::default(),
+            ..a.clone()
+        };
+        let running = self.rt.process.announce.iter().map(|s| what(&s.config));
+        if !new.announce.iter().map(what).eq(running) {
+            log::warn!(
+                "reload: announce section changes take effect at the next restart (the running sections keep their settings)"
+            );
+        }
     }
 
     /// Joins the logger threads so every line is written. Call after the

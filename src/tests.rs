@@ -28,6 +28,7 @@ const LAYERS: &[&str] = &[
     "mysql",
     "admin",
     "vrrp",
+    "announce",
     "worker",
     "reload",
 ];

@@ -496,6 +496,7 @@ mod tests {
             "show schema json",
             "show servers state",
             "show vrrp",
+            "show announce",
             "show backend",
             "show cli level",
             "user",

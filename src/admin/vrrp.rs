@@ -1,7 +1,8 @@
-//! `show vrrp` (splicer's own command; HAProxy has no VRRP): one block of
-//! `key: value` lines per `vrrp` section, blocks separated by an empty
-//! line, from what the VRRP thread last published. Easy to read for a
-//! person and to grep for a script (`state: MASTER`).
+//! `show vrrp` and `show announce` (splicer's own commands; HAProxy has
+//! neither): one block of `key: value` lines per `vrrp` (or `announce`)
+//! section, blocks separated by an empty line, from what the VRRP (or
+//! announce) thread last published. Easy to read for a person and to grep
+//! for a script (`state: MASTER`, `announced: yes`).
 
 use std::fmt::Write;
 use std::time::{Duration, Instant};
@@ -10,14 +11,59 @@ use super::cli::{Command, Ctx, cmd};
 use crate::config::{Level, Preempt};
 use crate::runtime::VrrpState;
 
-/// `show vrrp`.
-pub(super) const COMMANDS: &[Command] = &[cmd(
-    &["show", "vrrp"],
-    Level::User,
-    "show vrrp",
-    "report the state of each VRRP instance (splicer)",
-    show_vrrp,
-)];
+/// `show vrrp`, `show announce`.
+pub(super) const COMMANDS: &[Command] = &[
+    cmd(
+        &["show", "vrrp"],
+        Level::User,
+        "show vrrp",
+        "report the state of each VRRP instance (splicer)",
+        show_vrrp,
+    ),
+    cmd(
+        &["show", "announce"],
+        Level::User,
+        "show announce",
+        "report whether each announce section's route is announced (splicer)",
+        show_announce,
+    ),
+];
+
+pub(super) fn show_announce(ctx: &mut Ctx<'_>, _: &[String], out: &mut String) {
+    if ctx.rt.process.announce.is_empty() {
+        out.push_str("No announce section in the configuration.\n");
+        return;
+    }
+    let now = Instant::now();
+    for (i, shared) in ctx.rt.process.announce.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let c = &shared.config;
+        let s = shared.status.lock().clone();
+        let tracked = if c.track_backends.is_empty() {
+            "-".to_string()
+        } else {
+            c.track_backends.join(" ")
+        };
+        let lines = [
+            ("name", c.name.clone()),
+            ("interface", c.interface.clone()),
+            ("announced", if s.up { "yes" } else { "no" }.to_string()),
+            ("why", s.why.unwrap_or_else(|| "healthy".into())),
+            (
+                "since",
+                format!("{} ago", ms(now.saturating_duration_since(s.since))),
+            ),
+            ("changes", s.changes.to_string()),
+            ("track_backend", tracked),
+            ("withdraw_delay", ms(c.withdraw_delay)),
+        ];
+        for (k, v) in lines {
+            let _ = writeln!(out, "{k}: {v}");
+        }
+    }
+}
 
 pub(super) fn show_vrrp(ctx: &mut Ctx<'_>, _: &[String], out: &mut String) {
     if ctx.rt.process.vrrp.is_empty() {

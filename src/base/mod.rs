@@ -2,10 +2,11 @@
 //! without importing each other's modules: ids of proxies and servers
 //! ([`ids`]), the clock, the timer heap, the token layout of the event
 //! loops, counted places (`slot`), what goes to the logger (`log`), what
-//! the VRRP speaker publishes (`vrrp`) and the handle of a background
+//! the VRRP speaker and the announce thread publish (`vrrp`, `announce`) and the handle of a background
 //! thread (`service`). Nothing here imports another module of the crate
 //! except `sys`.
 
+pub(crate) mod announce;
 pub(crate) mod clock;
 pub mod ids;
 pub(crate) mod log;

@@ -8,6 +8,7 @@
 //! `FILE:LINE`; all of them are collected before giving up.
 
 mod acl;
+pub(crate) mod announce;
 mod bind;
 mod checks;
 mod cond_expr;
@@ -69,6 +70,7 @@ pub(crate) fn env_after(
 ) -> Option<String> {
     environment::lookup(ops, base, name)
 }
+pub use announce::Announce;
 pub use vrrp::{InitialState, Preempt, Vip, VrrpInstance};
 
 use std::path::PathBuf;

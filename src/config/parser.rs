@@ -55,6 +55,8 @@ enum Section {
     Peers(usize),
     /// Index into `Parser::mysql`.
     Mysql(usize),
+    /// Index into `Parser::announce`.
+    Announce(usize),
 }
 
 /// The state of a load across all files.
@@ -69,6 +71,8 @@ pub(super) struct Parser<'e> {
     pub proxies: Vec<ProxyDraft>,
     /// `vrrp NAME` sections in order.
     pub vrrp: Vec<super::vrrp::VrrpDraft>,
+    /// `announce NAME` sections in order.
+    pub announce: Vec<super::announce::AnnounceDraft>,
     /// `resolvers NAME` sections in order.
     pub resolvers: Vec<super::resolvers::Resolvers>,
     /// `peers NAME` sections, their tables, and the local peer name.
@@ -101,6 +105,7 @@ impl<'e> Parser<'e> {
             defaults: Vec::new(),
             proxies: Vec::new(),
             vrrp: Vec::new(),
+            announce: Vec::new(),
             resolvers: Vec::new(),
             peers: super::peers::Peers::new(options.localpeer.as_deref()),
             mysql: Vec::new(),
@@ -214,6 +219,12 @@ impl<'e> Parser<'e> {
             self.section = Section::Vrrp(self.vrrp.len() - 1);
             return;
         }
+        if first == "announce" {
+            let draft = super::announce::header(&words, location, &mut self.diags);
+            self.announce.push(draft);
+            self.section = Section::Announce(self.announce.len() - 1);
+            return;
+        }
         if first == "resolvers" {
             let draft =
                 super::resolvers::header(&words, location, &self.resolvers, &mut self.diags);
@@ -252,10 +263,13 @@ impl<'e> Parser<'e> {
             Section::None => {
                 let hint = did_you_mean(
                     first,
-                    SECTIONS
-                        .iter()
-                        .copied()
-                        .chain(["vrrp", "resolvers", "peers", "mysql-cluster"]),
+                    SECTIONS.iter().copied().chain([
+                        "vrrp",
+                        "announce",
+                        "resolvers",
+                        "peers",
+                        "mysql-cluster",
+                    ]),
                 );
                 self.diags.error(
                     location,
@@ -303,6 +317,9 @@ impl<'e> Parser<'e> {
             }
             Section::Vrrp(i) => {
                 super::vrrp::keyword(&mut self.vrrp[i], &words, location, &mut self.diags)
+            }
+            Section::Announce(i) => {
+                super::announce::keyword(&mut self.announce[i], &words, location, &mut self.diags)
             }
             Section::Resolvers(i) => {
                 super::resolvers::keyword(&mut self.resolvers[i], &words, location, &mut self.diags)

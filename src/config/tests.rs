@@ -459,6 +459,7 @@ fn proxies_are_numbered_as_haproxy_does() {
     assert_eq!(backs, vec![("bb", 0, 2), ("li2", 2, 7)]);
 }
 
+mod announce;
 mod checks;
 mod conditionals;
 mod errors;

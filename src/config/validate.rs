@@ -14,6 +14,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         global,
         proxies,
         vrrp,
+        announce,
         resolvers,
         peers,
         mysql,
@@ -26,6 +27,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         frontends: Vec::new(),
         backends: Vec::new(),
         vrrp: Vec::new(),
+        announce: Vec::new(),
         resolvers,
         patterns: patterns.refs,
         tables: Vec::new(),
@@ -79,6 +81,7 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
     link_resolvers(&mut config, &mut diags);
     super::mysql::link(&mut config, &proxies, &mut diags);
     config.vrrp = super::vrrp::finish(vrrp, &config.backends, &mut diags);
+    config.announce = super::announce::finish(announce, &config.backends, &mut diags);
     // `log global` means the global section's lines, wherever it is.
     let drafts = proxies.iter().filter(|p| p.kind.front());
     for (fe, p) in config.frontends.iter_mut().zip(drafts) {

@@ -21,7 +21,7 @@ pub(crate) mod state_file;
 
 pub(crate) use backend::{Availability, BackendState, FrontendState};
 pub(crate) use counters::{Counters, OTHER_THREADS, Rate};
-pub(crate) use process::{Process, VrrpState};
+pub(crate) use process::{AnnounceState, Process, VrrpState};
 pub(crate) use server::{CheckInfo, Oper, ServerState, ServerStatus, admin};
 
 use std::sync::Arc;

@@ -16,7 +16,7 @@ use super::{Counters, worker_count};
 use crate::base::log::{LogSender, Message};
 use crate::base::slot::Gauge;
 use crate::base::vrrp::Status;
-use crate::config::{Config, VrrpInstance};
+use crate::config::{Announce, Config, VrrpInstance};
 
 /// `maxpipes` when not set: a quarter of maxconn, as HAProxy.
 fn default_maxpipes(maxconn: usize) -> usize {
@@ -28,6 +28,14 @@ fn default_maxpipes(maxconn: usize) -> usize {
 #[derive(Debug, Default)]
 #[repr(align(64))]
 pub(crate) struct Heartbeat(pub AtomicU64);
+
+/// An `announce` section and what the announce thread last published
+/// about it; kept across reloads as the `vrrp` sections are.
+#[derive(Debug)]
+pub(crate) struct AnnounceState {
+    pub config: Announce,
+    pub status: Mutex<crate::base::announce::Status>,
+}
 
 /// A `vrrp` section and what the VRRP thread last published about it. The
 /// VRRP thread runs the sections it started with: a reload keeps them.
@@ -56,6 +64,7 @@ pub(crate) struct Process {
     pub pipes: Arc<Gauge>,
     pub maxpipes: usize,
     pub vrrp: Vec<VrrpState>,
+    pub announce: Vec<AnnounceState>,
     /// Wakes the health checker in effect (`observe layer4` reached its
     /// error limit); set while one runs.
     health: Mutex<Option<Arc<Waker>>>,
@@ -95,6 +104,14 @@ impl Process {
                 .map(|v| VrrpState {
                     status: Mutex::new(Status::new(v.priority)),
                     config: v.clone(),
+                })
+                .collect(),
+            announce: config
+                .announce
+                .iter()
+                .map(|a| AnnounceState {
+                    config: a.clone(),
+                    status: Mutex::new(crate::base::announce::Status::new()),
                 })
                 .collect(),
             health: Mutex::new(None),

@@ -38,6 +38,7 @@ fn backend(servers: Vec<Server>, allbackups: bool) -> Config {
         global: Global::default(),
         frontends: vec![],
         vrrp: vec![],
+        announce: vec![],
         resolvers: vec![],
         patterns: vec![],
         tables: vec![],

@@ -20,6 +20,7 @@ macro_rules! syscall {
 
 pub(crate) mod fdpass;
 pub(crate) mod process;
+pub(crate) mod tun;
 
 /// A non-blocking, close-on-exec pipe: `(read end, write end)`.
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {

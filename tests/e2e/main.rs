@@ -23,6 +23,7 @@ mod common;
 mod admin;
 mod admin_clients;
 mod admin_sessions;
+mod announce;
 mod balance;
 mod cli;
 mod config_corpus;

@@ -74,6 +74,8 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// `vrrp NAME` sections (splicer's extension).
     pub vrrp: Vec<super::vrrp::VrrpInstance>,
+    /// `announce NAME` sections (splicer's extension).
+    pub announce: Vec<super::announce::Announce>,
     /// `resolvers NAME` sections.
     pub resolvers: Vec<super::resolvers::Resolvers>,
     /// Every pattern list of `acl` lines and map converters, by
