@@ -438,3 +438,60 @@ fn the_bind_and_server_form_talks_to_the_peer_form() {
         "key=127.0.0.9 use=0 gpc0=2 conn_cnt=2 conn_rate(10000)=2 conn_cur=0",
     );
 }
+
+/// Three nodes, as three active-active load balancers behind ECMP (the
+/// lab's `LAB_MODE=ecmp`): each connects to every other, and a source's
+/// counters count its connections through all three. Two run splicer
+/// (`Ours`), the third HAProxy: the mesh mixes both.
+#[test]
+fn three_peers_share_the_counters() {
+    let srv = Backend::named("s1");
+    let ports = [free_port(), free_port(), free_port()];
+    let names = ["a", "b", "c"];
+    let kinds = [Kind::Ours, Kind::Ours, Kind::Haproxy];
+    let nodes: Vec<Node> = names
+        .iter()
+        .zip(kinds)
+        .enumerate()
+        .map(|(i, (name, kind))| {
+            let dir = scratch_dir("peers3");
+            // The pair's config, with c added to the section.
+            let cfg = config(&dir, (ports[0], ports[1]), srv.addr, "f").replace(
+                &format!("    peer b 127.0.0.1:{}\n", ports[1]),
+                &format!(
+                    "    peer b 127.0.0.1:{}\n    peer c 127.0.0.1:{}\n",
+                    ports[1], ports[2]
+                ),
+            );
+            let proc = match kind {
+                Kind::Ours => Splicer::start_with(&cfg, &["f"], &["-L", name]),
+                Kind::Haproxy => haproxy::start(&cfg, &["f"], &["-L", name]),
+            };
+            let sock = dir.join("admin.sock");
+            wait_for("the stats socket", WAIT, || {
+                std::os::unix::net::UnixStream::connect(&sock).is_ok()
+            });
+            wait_for("the peers listener", WAIT, || {
+                TcpStream::connect(("127.0.0.1", ports[i])).is_ok()
+            });
+            Node {
+                proc,
+                sock,
+                peer_port: ports[i],
+                table: "f",
+            }
+        })
+        .collect();
+    // One connection through each node in turn: every node then counts
+    // all of them.
+    for (n, via) in nodes.iter().enumerate() {
+        visit(lo(9), via.fe());
+        let count = n + 1;
+        let want = format!(
+            "key=127.0.0.9 use=0 gpc0={count} conn_cnt={count} conn_rate(10000)={count} conn_cur=0"
+        );
+        for node in &nodes {
+            node.wait_entry("127.0.0.9", &want);
+        }
+    }
+}
