@@ -175,6 +175,7 @@ pub(crate) fn start(
 
 fn run(current: &Current, shared: &Shared, stop: &StopFlag) {
     let mut watchdog = Watchdog::default();
+    let mut proven = Vec::new();
     while !stop.is_set() {
         let rt = current.get();
         let beats: Vec<u64> = rt
@@ -192,7 +193,8 @@ fn run(current: &Current, shared: &Shared, stop: &StopFlag) {
         let links = shared.devices.lock();
         if !links.stopping {
             for (tun, state) in links.tuns.iter().zip(&rt.process.announce) {
-                let why = why_down(&rt, &state.config.track_backends, stalled.as_deref());
+                let tracked = &state.config.track_backends;
+                let why = why_down(&rt, tracked, stalled.as_deref(), &mut proven);
                 set(tun, state, why.is_none(), why);
             }
         }
@@ -205,13 +207,41 @@ fn run(current: &Current, shared: &Shared, stop: &StopFlag) {
 /// backends are found by name: a reload may have moved one, or dropped it
 /// (then it is not tracked until a restart applies the new section; the
 /// reload warns).
-fn why_down(rt: &Runtime, tracked: &[String], stalled: Option<&str>) -> Option<String> {
+///
+/// Servers start UP before their first check (as HAProxy's): a tracked
+/// backend counts only once a usable server has passed a check (or has
+/// none), so a node that starts with dead servers never announces for the
+/// moment it takes to find out. `proven` remembers the backends that did:
+/// from then on a server is usable until its checks say otherwise (`fall`).
+fn why_down(
+    rt: &Runtime,
+    tracked: &[String],
+    stalled: Option<&str>,
+    proven: &mut Vec<String>,
+) -> Option<String> {
     if let Some(s) = stalled {
         return Some(s.to_string());
     }
     tracked.iter().find_map(|t| {
         let backend = rt.backends.iter().find(|b| b.config.name == *t)?;
-        (backend.usable_counts() == (0, 0)).then(|| format!("backend {t} has no usable server"))
+        if backend.usable_counts() == (0, 0) {
+            return Some(format!("backend {t} has no usable server"));
+        }
+        if proven.contains(t) {
+            return None;
+        }
+        let passed = |s: &crate::runtime::ServerState| {
+            s.check
+                .as_ref()
+                .is_none_or(|c| matches!(c.lock().status, "L4OK" | "L6OK" | "L7OK" | "L7OKC"))
+        };
+        if backend.servers.iter().any(|s| s.usable() && passed(s)) {
+            proven.push(t.clone());
+            return None;
+        }
+        Some(format!(
+            "backend {t}: no server has passed a health check yet"
+        ))
     })
 }
 

@@ -279,3 +279,41 @@ fn read_line(s: &TcpStream) -> String {
     let _ = std::io::BufReader::new(s).read_line(&mut line);
     line.trim_end().to_string()
 }
+
+/// At start the servers are UP before their first check (as HAProxy's):
+/// the route waits for a check to prove one. Here the first check takes
+/// `timeout check` (a server that never answers the handshake): a node
+/// that announced at once would be routed to for that long.
+#[test]
+fn a_node_waits_for_a_passed_check_before_announcing() {
+    let Some(bgp) = Bgp::new("announce_start") else {
+        return;
+    };
+    let (silent, _keep) = in_netns(&bgp.lan.ns("lb1"), unanswered_server);
+    let config = format!(
+        "global\n    stats socket {sock} level admin\n\
+         defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 2s\n    timeout server 2s\n\
+         \x20   timeout check 1500ms\n\
+         listen web\n    bind :{PORT}\n    server s {silent} check inter 100ms fall 3 rise 1\n\
+         announce vip\n    interface splicer-vip\n    track_backend web\n",
+        sock = bgp.sock().display(),
+    );
+    let sp = bgp.lan.splicer("lb1", &config, &["web"]);
+    // While the first check waits, the route stays out.
+    sp.wait_log(
+        &["splicer-vip down: backend web: no server has passed a health check yet"],
+        LIMIT,
+    );
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(1000) {
+        assert!(!bgp.routed(), "routed before any check passed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sp.wait_log(&["is DOWN"], LIMIT);
+    let log = sp.log_text();
+    assert!(
+        !log.contains("splicer-vip up"),
+        "announced before the checks:\n{log}"
+    );
+    assert!(!bgp.routed());
+}
