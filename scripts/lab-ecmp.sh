@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The lab's active-active mode (LAB_MODE=ecmp), sourced by scripts/lab:
 # N load balancers, all serving, behind one VIP that each announces over
 # BGP while its splicer is healthy, and a router that spreads the clients'

@@ -317,3 +317,25 @@ fn a_node_waits_for_a_passed_check_before_announcing() {
     );
     assert!(!bgp.routed());
 }
+
+/// The example BIRD configs in conf/ are valid for BIRD (`bird -p`).
+#[test]
+fn the_example_bird_configs_parse() {
+    let Some(tools) = require_tools("announce_bird_examples", &["bird"]) else {
+        return;
+    };
+    for f in ["conf/bird-node.conf", "conf/bird-router.conf"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
+        let out = std::process::Command::new(&tools[0])
+            .arg("-p")
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
