@@ -20,6 +20,7 @@ use super::keywords::did_you_mean;
 use super::model::{Backend, Location};
 use super::parser::Diags;
 use super::values::parse_time;
+use super::vrrp::{one_arg, tracked};
 
 /// Longest interface name (IFNAMSIZ - 1).
 const MAX_IFNAME: usize = 15;
@@ -131,16 +132,6 @@ pub(crate) fn keyword(a: &mut AnnounceDraft, words: &[String], loc: &Location, d
     }
 }
 
-fn one_arg<'a>(key: &str, args: &'a [String]) -> Result<&'a str, String> {
-    match args {
-        [a] => Ok(a),
-        [] => Err(format!("'{key}' expects an argument")),
-        [_, extra, ..] => Err(format!(
-            "'{key}' cannot handle unexpected argument '{extra}'"
-        )),
-    }
-}
-
 /// Checks the sections against the whole config and builds the model.
 pub(crate) fn finish(
     drafts: Vec<AnnounceDraft>,
@@ -150,20 +141,7 @@ pub(crate) fn finish(
     let mut out: Vec<Announce> = Vec::new();
     for a in drafts {
         let who = format!("announce '{}'", a.name);
-        let mut track_backends = Vec::new();
-        for (name, at) in &a.track {
-            if backends.iter().any(|b| b.name == *name) {
-                track_backends.push(name.clone());
-            } else {
-                d.error(
-                    at,
-                    format!(
-                        "{who}: 'track_backend': no backend named '{name}'{}",
-                        did_you_mean(name, backends.iter().map(|b| b.name.as_str()))
-                    ),
-                );
-            }
-        }
+        let track_backends = tracked(&who, &a.track, backends, d);
         let Some(interface) = a.interface else {
             d.error(&a.location, format!("{who}: missing interface"));
             continue;

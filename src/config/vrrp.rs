@@ -277,7 +277,7 @@ pub(crate) fn keyword(v: &mut VrrpDraft, words: &[String], loc: &Location, d: &m
     }
 }
 
-fn one_arg<'a>(key: &str, args: &'a [String]) -> Result<&'a str, String> {
+pub(super) fn one_arg<'a>(key: &str, args: &'a [String]) -> Result<&'a str, String> {
     match args {
         [a] => Ok(a),
         [] => Err(format!("'{key}' expects an argument")),
@@ -447,20 +447,7 @@ pub(crate) fn finish(
                 format!("{who}: more than {MAX_VIPS} virtual addresses (one advertisement carries at most {MAX_VIPS})"),
             );
         }
-        let mut track_backends = Vec::new();
-        for (name, at) in &v.track {
-            if backends.iter().any(|b| b.name == *name) {
-                track_backends.push(name.clone());
-            } else {
-                d.error(
-                    at,
-                    format!(
-                        "{who}: 'track_backend': no backend named '{name}'{}",
-                        did_you_mean(name, backends.iter().map(|b| b.name.as_str()))
-                    ),
-                );
-            }
-        }
+        let track_backends = tracked(&who, &v.track, backends, d);
         if let Some(p) = &v.notify
             && !is_executable(p)
         {
@@ -524,6 +511,31 @@ pub(crate) fn finish(
             notify: v.notify,
             initial_state: v.initial_state,
         });
+    }
+    out
+}
+
+/// The `track_backend` names that name a backend; an error for each other
+/// (`who` says whose line it is). Shared with `announce` sections.
+pub(super) fn tracked(
+    who: &str,
+    track: &[(String, Location)],
+    backends: &[Backend],
+    d: &mut Diags,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, at) in track {
+        if backends.iter().any(|b| b.name == *name) {
+            out.push(name.clone());
+        } else {
+            d.error(
+                at,
+                format!(
+                    "{who}: 'track_backend': no backend named '{name}'{}",
+                    did_you_mean(name, backends.iter().map(|b| b.name.as_str()))
+                ),
+            );
+        }
     }
     out
 }
