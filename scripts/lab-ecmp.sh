@@ -37,7 +37,9 @@ LB_AS=65001
 ALL_LBS=(lb1 lb2 lb3 lb4)
 GLUE=$ROOT/scripts/ecmp-glue.py
 
-# Called by scripts/lab once the mode is known: the hosts of this mode.
+# Called by scripts/lab once the mode is known: the hosts of this mode
+# (ADDR is scripts/lab's associative array).
+# shellcheck disable=SC2154
 ecmp_hosts() {
     HOSTS=(client client2 router dns lb1 lb2 lb3 lb4 web1 web2 web3 db1 db2)
     ADDR[client]=$CLIENT_NET.2

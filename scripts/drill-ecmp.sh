@@ -1,0 +1,162 @@
+# shellcheck shell=bash
+# The active-active drills of scripts/drill (sourced by it): each builds
+# the lab in its ECMP mode (LAB_MODE=ecmp: N splicer nodes announcing the
+# VIP over BGP, a router spreading flows over them; scripts/lab-ecmp.sh),
+# loads it from the client with scripts/ecmp-client.py — new connections
+# (one GET each, 100 a second) and 60 long-lived keep-alive sessions (a
+# GET every 0.2 s), each found on its node through `show sess` — breaks
+# or changes one node, and prints what the clients saw. Root only.
+
+ECMP_CLIENT=$ROOT/scripts/ecmp-client.py
+ECMP_SECONDS=6        # the client's load, from the moment its sessions are open
+ECMP_FAULT_AFTER=1.5  # seconds of load before the fault
+ECMP_KILL_WINDOW_MS=300
+ECMP_LINK_WINDOW_MS=500
+ECMP_SPREAD_COUNT=3000
+ECMP_SPREAD_POINTS=5  # each node's share within 1/N +- this many percentage points
+
+# ecmp_prepare N: the ECMP lab with N nodes started, resilient groups.
+ecmp_prepare() {
+    [ "$LB" = splicer ] || { echo "drill $NAME: the ECMP lab runs splicer only (DRILL_LB=$LB)" >&2; exit 2; }
+    export LAB_MODE=ecmp LAB_LBS=$1 LAB_ECMP=resilient
+    require birdc:bird2
+    lab_prepare splicer
+    say "$(lab nexthops | paste -sd ';' | sed 's/;/; /g') [router: ECMP over $1 nodes]"
+}
+
+# ecmp_load OUT: the client's load in the background, returns once its
+# sessions are open and found (or the client gave up).
+ecmp_load() {
+    rm -f "$TMP/ready"
+    on client python3 "$ECMP_CLIENT" run "$TMP/lab" "$1" --sessions 60 --rate 100 \
+        --seconds "$ECMP_SECONDS" --ready "$TMP/ready" >"$TMP/client.log" 2>&1 &
+    ECMP_CLIENT_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ -s "$TMP/ready" ] && break
+        kill -0 "$ECMP_CLIENT_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -s "$TMP/ready" ] || { cat "$TMP/client.log" >&2; die "the client's sessions did not open"; }
+    sleep "$ECMP_FAULT_AFTER"
+}
+
+ecmp_wait_load() {
+    wait "$ECMP_CLIENT_PID" || { cat "$TMP/client.log" >&2; die "the client failed"; }
+}
+
+# The frontend web's sessions since start (stot) on node $1; 0 when down.
+ecmp_stot() {
+    python3 "$LAB_HELPER" stat "$TMP/lab/$1/admin.sock" web FRONTEND stot 2>/dev/null || echo 0
+}
+
+ecmp_report() { python3 "$ECMP_CLIENT" report "$@"; }
+
+# Waits until the router spreads over N nodes, balanced.
+ecmp_wait_balanced() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        lab nexthops 2>/dev/null | awk -v n="$1" 'NR == 1 { b = ($3 == "balanced") } END { exit !(b && NR - 1 == n) }' && return 0
+        sleep 0.1
+    done
+    die "the router's route is not balanced over $1 nodes after 20 s: $(lab nexthops | paste -sd ';')"
+}
+
+drill_ecmp_node_kill() {
+    local failures=() t
+    ecmp_prepare 3
+    say "1. resilient nexthop group: kill -9 lb2's splicer under load"
+    ecmp_load "$TMP/resilient.json"
+    t=$EPOCHREALTIME
+    kill -KILL "$(cat "$TMP/lab/lb2/splicer.pid")"
+    ecmp_wait_load
+    say "  router after the kill: $(lab nexthops | paste -sd ';' | sed 's/;/; /g')"
+    ecmp_report "$TMP/resilient.json" --fault "$t" --victim lb2 --window-ms "$ECMP_KILL_WINDOW_MS" \
+        --survivors-broken-max 0 || failures+=("resilient: a target missed (above)")
+    lab start lb2 >/dev/null || die "lb2 did not come back"
+    ecmp_wait_balanced 3
+    say "2. plain ECMP (hash-threshold), for comparison: kill -9 lb1's splicer under load"
+    say "   (which node leaves decides how many flows of the others move: the first or last"
+    say "   node's range is split among its neighbours, moving half of one neighbour's flows)"
+    lab ecmp plain >/dev/null
+    ecmp_load "$TMP/plain.json"
+    t=$EPOCHREALTIME
+    kill -KILL "$(cat "$TMP/lab/lb1/splicer.pid")"
+    ecmp_wait_load
+    ecmp_report "$TMP/plain.json" --fault "$t" --victim lb1 --window-ms "$ECMP_KILL_WINDOW_MS" \
+        --survivors-broken-max 0 --informational
+    lab_verdict "${failures[@]}"
+}
+
+drill_ecmp_linkdown() {
+    local failures=() t
+    ecmp_prepare 3
+    say "lb3's cable pulled under load (BFD 100 ms x 3 withdraws it)"
+    ecmp_load "$TMP/linkdown.json"
+    t=$EPOCHREALTIME
+    lab link lb3 down
+    ecmp_wait_load
+    say "  router after the fault: $(lab nexthops | paste -sd ';' | sed 's/;/; /g')"
+    ecmp_report "$TMP/linkdown.json" --fault "$t" --victim lb3 --window-ms "$ECMP_LINK_WINDOW_MS" \
+        --survivors-broken-max 0 || failures+=("a target missed (above)")
+    lab link lb3 up
+    ecmp_wait_balanced 3 && say "  lb3 back in the route after its cable was plugged in"
+    lab_verdict "${failures[@]}"
+}
+
+drill_ecmp_add() {
+    local failures=() t before after
+    ecmp_prepare 3
+    say "lb4 joins under load (resilient group: it takes only buckets idle for 3 s)"
+    before=$(ecmp_stot lb4)
+    ecmp_load "$TMP/add.json"
+    t=$EPOCHREALTIME
+    lab start lb4 >/dev/null || die "lb4 did not start"
+    ecmp_wait_load
+    after=$(ecmp_stot lb4)
+    say "  router after the join: $(lab nexthops | paste -sd ';' | sed 's/;/; /g')"
+    ecmp_report "$TMP/add.json" --fault "$t" --max-failed 0 --survivors-broken-max 0 ||
+        failures+=("a target missed (above)")
+    printf '  %-40s %s\n' "new connections served by lb4" "$((after - before)) in the $ECMP_SECONDS s of load"
+    [ "$((after - before))" -gt 0 ] || failures+=("lb4 got no connection")
+    lab_verdict "${failures[@]}"
+}
+
+drill_ecmp_drain() {
+    local failures=() t
+    ecmp_prepare 3
+    say "planned drain of lb1 under load (graceful shutdown, then soft stop)"
+    ecmp_load "$TMP/drain.json"
+    t=$EPOCHREALTIME
+    lab drain lb1 | sed 's/^/  /'
+    ecmp_wait_load
+    ecmp_report "$TMP/drain.json" --fault "$t" --victim lb1 --max-failed 0 --survivors-broken-max 0 ||
+        failures+=("a target missed (above)")
+    say "  (lb1's established connections are cut when the route moves: ECMP keeps no per-flow state)"
+    lab undrain lb1 >/dev/null && ecmp_wait_balanced 3 && say "  lb1 back in the route (undrain)"
+    lab_verdict "${failures[@]}"
+}
+
+drill_ecmp_spread() {
+    local failures=() h n=3 before=() after=() total=0 d out share dev
+    ecmp_prepare "$n"
+    ecmp_wait_balanced "$n"
+    for h in lb1 lb2 lb3; do before+=("$(ecmp_stot "$h")"); done
+    out=$(on client python3 "$ECMP_CLIENT" spread "$ECMP_SPREAD_COUNT" --parallel 20)
+    for h in lb1 lb2 lb3; do after+=("$(ecmp_stot "$h")"); done
+    say "  $ECMP_SPREAD_COUNT new connections from client: $out"
+    for i in 0 1 2; do total=$((total + after[i] - before[i])); done
+    [ "$total" -gt 0 ] || die "no connection counted"
+    for i in 0 1 2; do
+        d=$((after[i] - before[i]))
+        share=$(awk -v d="$d" -v t="$total" 'BEGIN { printf "%.1f", 100 * d / t }')
+        dev=$(awk -v s="$share" -v n="$n" 'BEGIN { printf "%+.1f", s - 100 / n }')
+        printf '  %-6s %5d connections  %5s %%  (1/N %+5s points; %+.1f %% of 1/N)\n' "lb$((i + 1))" "$d" "$share" \
+            "$dev" "$(awk -v s="$share" -v n="$n" 'BEGIN { print (s - 100 / n) / (100 / n) * 100 }')"
+        awk -v v="$dev" -v m="$ECMP_SPREAD_POINTS" 'BEGIN { exit !(v <= m && v >= -m) }' ||
+            failures+=("lb$((i + 1)): share $share % is more than $ECMP_SPREAD_POINTS points from 1/N")
+    done
+    printf '  target: each share within 1/N +- %s percentage points\n' "$ECMP_SPREAD_POINTS"
+    grep -q ' failed 0$' <<<"$out" || failures+=("connections failed: $out")
+    lab_verdict "${failures[@]}"
+}
