@@ -52,6 +52,17 @@ ecmp_stot() {
 
 ecmp_report() { python3 "$ECMP_CLIENT" report "$@"; }
 
+# ecmp_route_moved T0 NODE: when the router's main table stopped sending
+# flows to NODE, from the glue's log (it stamps each change it applies).
+ecmp_route_moved() {
+    local ms
+    ms=$(awk -v t0="$1" -v n="$2" '$1 >= t0 && $2 ~ /^(resilient|plain):$/ {
+            found = 0; for (i = 3; i <= NF && $i != "(applied"; i++) if ($i == n) found = 1
+            if (!found) { printf "%d", ($1 - t0) * 1000; exit } }' "$TMP/lab/router/glue.log")
+    [ -n "$ms" ] && ms="$ms ms after the fault" || ms="not seen"
+    printf '  %-40s %s\n' "router's route without $2" "$ms"
+}
+
 # Waits until the router spreads over N nodes, balanced.
 ecmp_wait_balanced() {
     local i
@@ -70,6 +81,7 @@ drill_ecmp_node_kill() {
     t=$EPOCHREALTIME
     kill -KILL "$(cat "$TMP/lab/lb2/splicer.pid")"
     ecmp_wait_load
+    ecmp_route_moved "$t" lb2
     say "  router after the kill: $(lab nexthops | paste -sd ';' | sed 's/;/; /g')"
     ecmp_report "$TMP/resilient.json" --fault "$t" --victim lb2 --window-ms "$ECMP_KILL_WINDOW_MS" \
         --survivors-broken-max 0 || failures+=("resilient: a target missed (above)")
@@ -83,6 +95,7 @@ drill_ecmp_node_kill() {
     t=$EPOCHREALTIME
     kill -KILL "$(cat "$TMP/lab/lb1/splicer.pid")"
     ecmp_wait_load
+    ecmp_route_moved "$t" lb1
     ecmp_report "$TMP/plain.json" --fault "$t" --victim lb1 --window-ms "$ECMP_KILL_WINDOW_MS" \
         --survivors-broken-max 0 --informational
     lab_verdict "${failures[@]}"
@@ -96,6 +109,7 @@ drill_ecmp_linkdown() {
     t=$EPOCHREALTIME
     lab link lb3 down
     ecmp_wait_load
+    ecmp_route_moved "$t" lb3
     say "  router after the fault: $(lab nexthops | paste -sd ';' | sed 's/;/; /g')"
     ecmp_report "$TMP/linkdown.json" --fault "$t" --victim lb3 --window-ms "$ECMP_LINK_WINDOW_MS" \
         --survivors-broken-max 0 || failures+=("a target missed (above)")
@@ -130,6 +144,7 @@ drill_ecmp_drain() {
     t=$EPOCHREALTIME
     lab drain lb1 | sed 's/^/  /'
     ecmp_wait_load
+    ecmp_route_moved "$t" lb1
     ecmp_report "$TMP/drain.json" --fault "$t" --victim lb1 --max-failed 0 --survivors-broken-max 0 ||
         failures+=("a target missed (above)")
     say "  (lb1's established connections are cut when the route moves: ECMP keeps no per-flow state)"
