@@ -172,6 +172,23 @@ drill_ecmp_spread() {
             failures+=("lb$((i + 1)): share $share % is more than $ECMP_SPREAD_POINTS points from 1/N")
     done
     printf '  target: each share within 1/N +- %s percentage points\n' "$ECMP_SPREAD_POINTS"
+    # The client's counts, shared through peers: every node holds the
+    # client's entry and they agree. The peers protocol carries each node's
+    # value, which the others take in place of theirs (HAProxy 2.6 too), so
+    # increments made at once on two nodes overwrite each other: the shared
+    # count is between one node's share and the total (printed; README).
+    local rates i
+    for ((i = 0; i < 40; i++)); do
+        rates=$(for h in lb1 lb2 lb3; do
+            python3 "$LAB_HELPER" cli "$TMP/lab/$h/admin.sock" "show table web key 203.0.113.2" |
+                sed -n 's/.*conn_rate(10000)=\([0-9]*\).*/\1/p'
+        done | paste -sd ' ')
+        [ "$(wc -w <<<"$rates")" = 3 ] && [ "$(tr ' ' '\n' <<<"$rates" | sort -u | wc -l)" = 1 ] && break
+        sleep 0.05
+    done
+    printf '  %-40s %s\n' "the client's conn_rate(10s) on lb1-3" "$rates (of $total through all nodes: shared, not summed)"
+    [ "$(wc -w <<<"$rates")" = 3 ] && [ "$(tr ' ' '\n' <<<"$rates" | sort -u | wc -l)" = 1 ] ||
+        failures+=("the nodes' stick tables do not agree on the client's count: $rates")
     grep -q ' failed 0$' <<<"$out" || failures+=("connections failed: $out")
     lab_verdict "${failures[@]}"
 }

@@ -439,24 +439,20 @@ fn the_bind_and_server_form_talks_to_the_peer_form() {
     );
 }
 
-/// Three nodes, as three active-active load balancers behind ECMP (the
-/// lab's `LAB_MODE=ecmp`): each connects to every other, and a source's
-/// counters count its connections through all three. Two run splicer
-/// (`Ours`), the third HAProxy: the mesh mixes both.
-#[test]
-fn three_peers_share_the_counters() {
-    let srv = Backend::named("s1");
+/// Starts nodes a, b, c of one `peers` section (c runs HAProxy: the mesh
+/// mixes both).
+fn three_nodes(server: SocketAddr) -> Vec<Node> {
     let ports = [free_port(), free_port(), free_port()];
     let names = ["a", "b", "c"];
     let kinds = [Kind::Ours, Kind::Ours, Kind::Haproxy];
-    let nodes: Vec<Node> = names
+    names
         .iter()
         .zip(kinds)
         .enumerate()
         .map(|(i, (name, kind))| {
             let dir = scratch_dir("peers3");
             // The pair's config, with c added to the section.
-            let cfg = config(&dir, (ports[0], ports[1]), srv.addr, "f").replace(
+            let cfg = config(&dir, (ports[0], ports[1]), server, "f").replace(
                 &format!("    peer b 127.0.0.1:{}\n", ports[1]),
                 &format!(
                     "    peer b 127.0.0.1:{}\n    peer c 127.0.0.1:{}\n",
@@ -481,9 +477,17 @@ fn three_peers_share_the_counters() {
                 table: "f",
             }
         })
-        .collect();
-    // One connection through each node in turn: every node then counts
-    // all of them.
+        .collect()
+}
+
+/// Three nodes, as three active-active load balancers behind ECMP (the
+/// lab's `LAB_MODE=ecmp`): each connects to every other, and a source's
+/// connections through any of them reach every node's table. One at a
+/// time, each node counts all of them.
+#[test]
+fn three_peers_share_the_counters() {
+    let srv = Backend::named("s1");
+    let nodes = three_nodes(srv.addr);
     for (n, via) in nodes.iter().enumerate() {
         visit(lo(9), via.fe());
         let count = n + 1;
@@ -494,4 +498,56 @@ fn three_peers_share_the_counters() {
             node.wait_entry("127.0.0.9", &want);
         }
     }
+}
+
+/// The same mesh under concurrent load through all three nodes: the
+/// peers protocol carries each node's value of a counter, and a receiver
+/// takes it in place of its own (HAProxy 2.6 does the same): the nodes
+/// agree on one value, but increments made at the same moment on two
+/// nodes overwrite each other. So the shared count is between one node's
+/// share and the total; the test prints where, and asserts the agreement
+/// and the bounds (the README's "Scaling out" gives the consequence for
+/// limits).
+#[test]
+fn three_peers_under_concurrent_load_agree_on_one_count() {
+    let srv = Backend::named("s1");
+    let nodes = three_nodes(srv.addr);
+    let per_node = 100;
+    std::thread::scope(|s| {
+        for node in &nodes {
+            let fe = node.fe();
+            s.spawn(move || {
+                for _ in 0..per_node {
+                    visit(lo(10), fe);
+                }
+            });
+        }
+    });
+    let total = per_node * nodes.len();
+    let count = |n: &Node| -> Option<usize> {
+        let e = n.entry("127.0.0.10")?;
+        let v = e
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("conn_cnt="))?;
+        v.parse().ok()
+    };
+    let mut last = Vec::new();
+    let agreed = (0..200).any(|_| {
+        last = nodes.iter().map(count).collect::<Vec<_>>();
+        let same = last.iter().all(|c| c.is_some() && *c == last[0]);
+        if !same {
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        same
+    });
+    assert!(agreed, "the nodes never agreed: {last:?}");
+    let shared = last[0].unwrap();
+    println!(
+        "three peers, {total} connections at once through all three: every node counts {shared} ({:.0} % of them)",
+        100.0 * shared as f64 / total as f64
+    );
+    assert!(
+        (per_node..=total).contains(&shared),
+        "{shared} is outside {per_node}..={total}"
+    );
 }
