@@ -68,6 +68,9 @@ impl std::fmt::Display for FlowError {
 pub(crate) struct Ready {
     pub readable: bool,
     pub writable: bool,
+    /// The peer's FIN has been seen (EPOLLRDHUP): once its queue is read
+    /// empty, the next read can only return the end of the stream.
+    pub read_closed: bool,
 }
 
 impl crate::tls::conn::Readiness for Ready {
@@ -158,6 +161,9 @@ pub(crate) struct Flow {
     splicing: bool,
     full_reads: u8,
     held: Held,
+    /// The source's end of stream is known without reading it: a copy read
+    /// came back short after its FIN was seen.
+    eof_known: bool,
     /// A splice into the pipe returned EAGAIN while bytes were in it: the pipe
     /// may be full rather than the socket empty, so stop reading until a
     /// write makes room (then read again, as no new edge may come).
@@ -173,6 +179,10 @@ pub(crate) struct Flow {
     /// nolinger`): the destination is set to close with RST and left open
     /// for the session to close.
     pub fin_as_reset: bool,
+    /// The other direction is over: once this one is, the session closes
+    /// both sockets, and close() sends the FIN (after any data still
+    /// queued); a shutdown just before would be a wasted call.
+    pub last_out: bool,
 }
 
 impl Flow {
@@ -181,12 +191,14 @@ impl Flow {
             mode,
             splicing: mode == SpliceMode::Always,
             full_reads: 0,
+            eof_known: false,
             held: Held::Nothing,
             pipe_maybe_full: false,
             half: Half::Open,
             bytes: 0,
             hold_fin: false,
             fin_as_reset: false,
+            last_out: false,
         }
     }
 
@@ -281,7 +293,7 @@ impl Flow {
                 if self.fin_as_reset {
                     let _ = socket2::SockRef::from(dst.sock)
                         .set_linger(Some(std::time::Duration::ZERO));
-                } else {
+                } else if !self.last_out {
                     // ENOTCONN here means the peer already closed: nothing to tell it.
                     let _ = dst.sock.shutdown(Shutdown::Write);
                 }
@@ -335,6 +347,9 @@ impl Flow {
         dst: &mut End<'_>,
         shared: &mut Shared<'_>,
     ) -> io::Result<Filled> {
+        if self.eof_known {
+            return Ok(Filled::Eof);
+        }
         if self.splicing
             && src.tls.is_none()
             && dst.tls.is_none()
@@ -385,9 +400,29 @@ impl Flow {
             return Ok(Filled::Eof);
         }
         self.note_read_size(n, chunk.len());
+        // A short read emptied the socket (edge-triggered: new bytes raise
+        // a new event), so the read that would say EAGAIN is skipped; after
+        // the FIN was seen, what follows is the end of the stream. (TLS
+        // reads return records' plaintext: no such rule there. The splice
+        // path keeps reading to EAGAIN: there EAGAIN may mean a full pipe.)
+        if n < chunk.len() && src.tls.is_none() {
+            if src.ready.read_closed {
+                self.eof_known = true;
+            } else {
+                src.ready.readable = false;
+            }
+        }
         let mut sent = 0;
         if dst.ready.writable {
-            match dst.write(&chunk[..n]) {
+            // The last bytes before a known FIN go out with MSG_MORE: the
+            // shutdown that follows at once sends the FIN in their segment.
+            let last = self.eof_known && dst.tls.is_none() && !self.fin_as_reset;
+            let written = if last {
+                socket2::SockRef::from(dst.sock).send_with_flags(&chunk[..n], libc::MSG_MORE)
+            } else {
+                dst.write(&chunk[..n])
+            };
+            match written {
                 Ok(w) => sent = w,
                 Err(e) if would_block(&e) => dst.ready.writable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

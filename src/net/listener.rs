@@ -99,6 +99,10 @@ pub(crate) struct Listener {
     pub backlog: i32,
     /// `mss -N`: each accepted connection's MSS is lowered by N.
     pub lower_mss: Option<u32>,
+    /// TCP_NODELAY is set on the listening socket, so every accepted
+    /// socket has it already (Linux copies it at accept): no setsockopt
+    /// per connection.
+    pub nodelay: bool,
 }
 
 /// How long TCP_DEFER_ACCEPT waits for a silent client (HAProxy: 1 s;
@@ -181,6 +185,8 @@ fn open(bind: &Bind, addr: &BindAddr, reuseport: bool) -> io::Result<ListenSocke
     if o.smart_accept {
         warn("TCP_QUICKACK", sock.set_tcp_quickack(false));
     }
+    // Inherited by the accepted sockets (`Listener::nodelay`).
+    warn("TCP_NODELAY", sock.set_tcp_nodelay(true));
     Ok(ListenSocket::Tcp(TcpListener::from_std(sock.into())))
 }
 
@@ -244,7 +250,12 @@ pub(crate) fn open_bind(
         {
             addr = BindAddr::Tcp(l.local_addr().map_err(err)?);
         }
+        let nodelay = match &socket {
+            ListenSocket::Tcp(l) => socket2::SockRef::from(l).tcp_nodelay().unwrap_or(false),
+            ListenSocket::Unix(_) => false,
+        };
         out.push(Listener {
+            nodelay,
             socket,
             frontend,
             addr: addr.clone(),

@@ -231,7 +231,10 @@ impl Session {
         TlsConn::connect(tls.traffic.clone(), name).map(|c| Some(Box::new(c)))
     }
 
-    pub(super) fn check_connected(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+    /// `clean`: the event that woke it said writable with no error or
+    /// hang-up (then the handshake succeeded: Linux flags a failed one
+    /// with EPOLLERR).
+    pub(super) fn check_connected(&mut self, ctx: &mut Ctx<'_>, clean: bool) -> Outcome {
         let Phase::Connecting { conn } = &mut self.phase else {
             return Outcome::Continue;
         };
@@ -242,9 +245,13 @@ impl Session {
             // Edge-triggered: a connecting socket reports writable only
             // once the handshake ended, and a failure leaves its reason in
             // SO_ERROR.
-            match conn.stream.take_error() {
-                Ok(None) => conn.tcp_up = true,
-                Ok(Some(e)) | Err(e) => return self.connect_failed(e, ctx),
+            if clean {
+                conn.tcp_up = true;
+            } else {
+                match conn.stream.take_error() {
+                    Ok(None) => conn.tcp_up = true,
+                    Ok(Some(e)) | Err(e) => return self.connect_failed(e, ctx),
+                }
             }
         }
         // `server ... ssl`: connected once the TLS handshake is done too

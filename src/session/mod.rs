@@ -301,6 +301,10 @@ impl Session {
         };
         ready.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
         ready.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
+        ready.read_closed |= ev.is_read_closed();
+        // A connecting socket's writable edge with no error or hang-up is
+        // a completed handshake: no SO_ERROR to ask.
+        let clean = !(ev.is_error() || ev.is_read_closed() || ev.is_write_closed());
         let client_gone = side == Side::Client
             && (ev.is_error() || (ev.is_read_closed() && ev.is_write_closed()));
         match (&self.phase, side) {
@@ -319,7 +323,7 @@ impl Session {
                 }
                 self.inspect(ctx)
             }
-            (Phase::Connecting { .. }, Side::Server) => self.check_connected(ctx),
+            (Phase::Connecting { .. }, Side::Server) => self.check_connected(ctx, clean),
             (Phase::Forwarding { .. }, _) => self.forward(ctx),
             _ => Outcome::Continue,
         }
@@ -502,6 +506,7 @@ impl Session {
             scratch: ctx.scratch,
         };
         let before = (self.up.half, self.down.half);
+        self.up.last_out = self.down.half == Half::Shut;
         let up = self.up.pump(
             End {
                 sock: &self.client,
@@ -520,6 +525,7 @@ impl Session {
         // shutdown first: with the frontend's `option nolinger`, a reset.
         self.down.fin_as_reset =
             self.up.half != Half::Open && ctx.rt.frontend(self.frontend).config.nolinger;
+        self.down.last_out = self.up.half == Half::Shut;
         // Held for `tcp-response` rules: the server's bytes stay in its socket.
         let down = if held {
             Ok(0)

@@ -424,7 +424,9 @@ impl Worker {
                 continue;
             };
             let fe_config = &self.gens[gi].rt.frontend(fe).config;
-            let _ = stream.set_nodelay(true);
+            if !ls.l.nodelay {
+                let _ = stream.set_nodelay(true);
+            }
             ClientOptions {
                 keepalive: fe_config.keepalive,
                 nolinger: fe_config.nolinger,

@@ -248,7 +248,9 @@ fn runtime_state_carries_over_by_name() {
         a.addr, b.addr
     ));
     let sp = Splicer::start(&first, &["fe"]);
-    wait_for("the stats socket", LIMIT, || sock.exists());
+    wait_for("the stats socket", LIMIT, || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    });
     assert_eq!(ask(&sock, "disable server be/a"), "\n");
     assert_eq!(ask(&sock, "set weight be/b 7"), "\n");
     // The new config lists the servers in another order and adds one.

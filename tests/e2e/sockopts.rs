@@ -428,3 +428,80 @@ fn noreuseport_keeps_the_port_to_itself() {
         }
     }
 }
+
+/// TCP_NODELAY of the process `pid`'s socket whose local and remote ends
+/// are `local` and `peer`, read from the socket itself (pidfd_getfd needs
+/// ptrace rights over the process: root, or the same user without Yama
+/// restrictions); `None` when no such socket or no rights.
+fn nodelay_of(pid: u32, local: SocketAddr, peer: SocketAddr) -> Option<bool> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a pid and flags; the result is a new fd or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if pidfd < 0 {
+        return None;
+    }
+    // SAFETY: pidfd_open succeeded: the descriptor is ours.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        if !target.to_string_lossy().starts_with("socket:") {
+            continue;
+        }
+        let Ok(n) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        use std::os::fd::AsRawFd;
+        // SAFETY: pidfd_getfd duplicates fd n of the process into ours.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), n, 0) };
+        if fd < 0 {
+            continue;
+        }
+        // SAFETY: pidfd_getfd succeeded: the duplicate is ours.
+        let sock = socket2::Socket::from(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+        let ends = (sock.local_addr().ok(), sock.peer_addr().ok());
+        if let (Some(l), Some(p)) = ends
+            && l.as_socket() == Some(local)
+            && p.as_socket() == Some(peer)
+        {
+            return sock.tcp_nodelay().ok();
+        }
+    }
+    None
+}
+
+/// Small writes leave at once on both of splicer's sockets (TCP_NODELAY):
+/// set once on the listener and inherited by every accepted socket (Linux
+/// copies it at accept), and on each server socket.
+#[test]
+fn nodelay_on_client_and_server_sockets() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(!in_ci(), "needs root (pidfd_getfd on splicer's sockets)");
+        eprintln!("SKIPPED nodelay_on_client_and_server_sockets: needs root (pidfd_getfd)");
+        return;
+    }
+    let srv = Backend::echo();
+    let sp = Splicer::start(
+        &config("", "", &listen("", &[("s1", srv.addr, "")])),
+        &["fe"],
+    );
+    let fe = sp.addr("fe");
+    let mut c = TcpStream::connect(fe).unwrap();
+    c.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    c.read_exact(&mut b).unwrap();
+    let client_side = nodelay_of(sp.pid(), fe, c.local_addr().unwrap());
+    assert_eq!(client_side, Some(true), "the accepted socket");
+    // The server socket: splicer's end towards the backend.
+    let mut server_side = None;
+    wait_for("splicer's server socket", LIMIT, || {
+        server_side = remote(srv.addr).iter().find_map(|l| {
+            let local: SocketAddr = l.split_whitespace().nth(2)?.parse().ok()?;
+            nodelay_of(sp.pid(), local, srv.addr)
+        });
+        server_side.is_some()
+    });
+    assert_eq!(server_side, Some(true), "the server socket");
+}
