@@ -68,9 +68,13 @@ impl std::fmt::Display for FlowError {
 pub(crate) struct Ready {
     pub readable: bool,
     pub writable: bool,
-    /// The peer's FIN has been seen (EPOLLRDHUP): once its queue is read
-    /// empty, the next read can only return the end of the stream.
+    /// The peer's FIN has been seen (EPOLLRDHUP without EPOLLERR: not a
+    /// reset): once its queue is read empty, the next read can only return
+    /// the end of the stream.
     pub read_closed: bool,
+    /// An event said EPOLLERR: a pending error is reported once, by a read
+    /// that finds the queue empty, so reads go on to it.
+    pub errored: bool,
 }
 
 impl crate::tls::conn::Readiness for Ready {
@@ -405,7 +409,7 @@ impl Flow {
         // the FIN was seen, what follows is the end of the stream. (TLS
         // reads return records' plaintext: no such rule there. The splice
         // path keeps reading to EAGAIN: there EAGAIN may mean a full pipe.)
-        if n < chunk.len() && src.tls.is_none() {
+        if n < chunk.len() && src.tls.is_none() && !src.ready.errored {
             if src.ready.read_closed {
                 self.eof_known = true;
             } else {

@@ -55,6 +55,38 @@ pub(crate) struct BackendState {
     pub held: AtomicBool,
     /// A server of it speaks TLS (`ssl`): its sessions copy, never splice.
     pub tls: bool,
+    /// The `balance` algorithm's state, one for every worker: roundrobin
+    /// and static-rr rotate over the backend's servers as one sequence, as
+    /// HAProxy's do, whichever worker accepted the connection.
+    pub balancer: Balancer,
+}
+
+/// A backend's balancing algorithm behind a lock held for one pick
+/// (O(candidates): a few dozen steps at most).
+pub(crate) struct Balancer(parking_lot::Mutex<Box<dyn crate::balance::Algorithm>>);
+
+impl Balancer {
+    pub(crate) fn new(config: &Backend) -> Balancer {
+        Balancer(parking_lot::Mutex::new(crate::balance::new_algorithm(
+            config.balance,
+            config.hash_type,
+        )))
+    }
+
+    /// The index into `candidates` of the server to use.
+    pub(crate) fn pick(
+        &self,
+        candidates: &[crate::balance::Candidate],
+        client: std::net::IpAddr,
+    ) -> usize {
+        self.0.lock().pick(candidates, client)
+    }
+}
+
+impl std::fmt::Debug for Balancer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Balancer")
+    }
 }
 
 impl BackendState {

@@ -87,6 +87,7 @@ impl Runtime {
                     .collect();
                 let tls = b.servers.iter().any(|s| s.tls.enabled);
                 BackendState {
+                    balancer: backend::Balancer::new(&b),
                     id: BackendId::new(i),
                     up: AtomicBool::new(servers.iter().any(ServerState::usable)),
                     servers,

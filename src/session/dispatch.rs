@@ -50,7 +50,7 @@ impl Session {
                     }
                     Availability::Full => break,
                     Availability::Ready => {
-                        let i = ctx.algos[b.index()].pick(ctx.candidates, self.client_addr.ip());
+                        let i = backend.balancer.pick(ctx.candidates, self.client_addr.ip());
                         let server = ServerId::new(ctx.candidates[i].server);
                         if let Some(slot) = backend.acquire(server) {
                             return self.picked(b, server, slot, ctx);

@@ -44,7 +44,8 @@ impl Session {
             let r = &mut self.client_ready;
             r.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
             r.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
-            r.read_closed |= ev.is_read_closed();
+            r.read_closed |= ev.is_read_closed() && !ev.is_error();
+            r.errored |= ev.is_error();
         }
     }
 

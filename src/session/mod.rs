@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use mio::Registry;
 use mio::net::TcpStream;
 
-use crate::balance::{Algorithm, Candidate};
+use crate::balance::Candidate;
 use crate::base::ids::{BackendId, FrontendId, ServerId};
 use crate::base::log::{Cause, Handshake, LogSender, Message, Term};
 use crate::base::slot::Slot;
@@ -123,7 +123,6 @@ pub(crate) struct Ctx<'a> {
     /// The worker's number: its shard of the counters.
     pub worker: usize,
     pub registry: &'a Registry,
-    pub algos: &'a mut [Box<dyn Algorithm>],
     /// The worker's queue of each backend (of this config generation).
     pub queues: &'a mut [BackendQueue],
     pub candidates: &'a mut Vec<Candidate>,
@@ -301,7 +300,10 @@ impl Session {
         };
         ready.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
         ready.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
-        ready.read_closed |= ev.is_read_closed();
+        // A FIN, not a reset (a reset sets EPOLLERR with EPOLLRDHUP): the
+        // next read after the queue is empty would only say EOF.
+        ready.read_closed |= ev.is_read_closed() && !ev.is_error();
+        ready.errored |= ev.is_error();
         // A connecting socket's writable edge with no error or hang-up is
         // a completed handshake: no SO_ERROR to ask.
         let clean = !(ev.is_error() || ev.is_read_closed() || ev.is_write_closed());

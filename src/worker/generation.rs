@@ -11,7 +11,7 @@ use std::time::Instant;
 use mio::Interest;
 
 use super::{Gate, Listening, Worker};
-use crate::balance::{self, Algorithm};
+
 use crate::base::log::LogSender;
 use crate::base::token;
 use crate::control::Reload;
@@ -22,7 +22,6 @@ use crate::session::BackendQueue;
 /// One config's runtime as a worker uses it.
 pub(super) struct Generation {
     pub rt: Arc<Runtime>,
-    pub algos: Vec<Box<dyn Algorithm>>,
     /// Per backend: the sessions waiting for a server slot.
     pub queues: Vec<BackendQueue>,
     /// This config's logger.
@@ -34,11 +33,6 @@ pub(super) struct Generation {
 impl Generation {
     pub(super) fn new(rt: Arc<Runtime>, logs: LogSender) -> Generation {
         Generation {
-            algos: rt
-                .backends
-                .iter()
-                .map(|b| balance::new_algorithm(b.config.balance, b.config.hash_type))
-                .collect(),
             queues: rt
                 .backends
                 .iter()

@@ -350,7 +350,6 @@ impl Worker {
                 rt: &g.rt,
                 worker: self.id,
                 registry: self.poll.registry(),
-                algos: &mut g.algos,
                 queues: &mut g.queues,
                 candidates: &mut self.candidates,
                 pipes: &mut self.pipes,

@@ -59,13 +59,14 @@ fn roundrobin_is_exactly_even_single_thread() {
     }
 }
 
-/// With two workers each keeps its own rotation; the spread is still even
-/// to within a connection or two per worker.
+/// With several workers the rotation is still one sequence per backend,
+/// as HAProxy's (its lock per backend): whichever worker accepts a
+/// connection, the next server is the next in turn.
 #[test]
-fn roundrobin_is_even_with_two_workers() {
+fn roundrobin_rotates_as_one_sequence_across_workers() {
     let b = named(3);
     let sp = start(
-        "",
+        "    nbthread 4",
         "    balance roundrobin",
         &[
             ("s1", b[0].addr, ""),
@@ -73,10 +74,14 @@ fn roundrobin_is_even_with_two_workers() {
             ("s3", b[2].addr, ""),
         ],
     );
-    let t = tally(sp.addr("fe"), 300);
-    for name in &NAMES[..3] {
-        assert!(get(&t, name).abs_diff(100) <= 2, "{t:?}");
+    let fe = sp.addr("fe");
+    let seq: Vec<String> = (0..30).map(|_| server_name(fe)).collect();
+    for (i, name) in seq.iter().enumerate().skip(3) {
+        assert_eq!(*name, seq[i - 3], "not one rotation: {seq:?}");
     }
+    let mut first: Vec<&String> = seq[..3].iter().collect();
+    first.sort();
+    assert_eq!(first, ["s1", "s2", "s3"], "{seq:?}");
 }
 
 fn weighted(algo: &str, global: &str, tolerance: usize) {
@@ -108,12 +113,12 @@ fn static_rr_weights_single_thread() {
 
 #[test]
 fn roundrobin_weights_two_workers() {
-    weighted("roundrobin", "", 4);
+    weighted("roundrobin", "    nbthread 2", 0);
 }
 
 #[test]
 fn static_rr_weights_two_workers() {
-    weighted("static-rr", "", 4);
+    weighted("static-rr", "    nbthread 2", 0);
 }
 
 /// Long-lived sessions spread evenly; a server that loses its sessions gets
