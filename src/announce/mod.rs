@@ -20,13 +20,13 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::base::service::{Service, StopFlag};
 use crate::config::Config;
+use crate::health::status::CheckStatus;
 use crate::runtime::{Current, Runtime};
 use crate::sys::tun::Tun;
 use crate::vrrp::status::Watchdog;
@@ -178,18 +178,7 @@ fn run(current: &Current, shared: &Shared, stop: &StopFlag) {
     let mut proven = Vec::new();
     while !stop.is_set() {
         let rt = current.get();
-        let beats: Vec<u64> = rt
-            .process
-            .heartbeats
-            .iter()
-            .map(|b| b.0.load(Ordering::Relaxed))
-            .collect();
-        let stalled = watchdog.check(Instant::now(), &beats).map(|(w, idle)| {
-            format!(
-                "worker {w} made no progress for {}ms (watchdog)",
-                idle.as_millis()
-            )
-        });
+        let stalled = watchdog.stalled(Instant::now(), &rt);
         let links = shared.devices.lock();
         if !links.stopping {
             for (tun, state) in links.tuns.iter().zip(&rt.process.announce) {
@@ -233,7 +222,7 @@ fn why_down(
         let passed = |s: &crate::runtime::ServerState| {
             s.check
                 .as_ref()
-                .is_none_or(|c| matches!(c.lock().status, "L4OK" | "L6OK" | "L7OK" | "L7OKC"))
+                .is_none_or(|c| CheckStatus::code_passed(c.lock().status))
         };
         if backend.servers.iter().any(|s| s.usable() && passed(s)) {
             proven.push(t.clone());

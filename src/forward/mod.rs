@@ -77,6 +77,18 @@ pub(crate) struct Ready {
     pub errored: bool,
 }
 
+impl Ready {
+    /// Records what an edge-triggered event says of this socket.
+    pub(crate) fn note(&mut self, ev: &mio::event::Event) {
+        self.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+        self.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
+        // A FIN, not a reset (a reset sets EPOLLERR with EPOLLRDHUP): the
+        // next read after the queue is empty would only say EOF.
+        self.read_closed |= ev.is_read_closed() && !ev.is_error();
+        self.errored |= ev.is_error();
+    }
+}
+
 impl crate::tls::conn::Readiness for Ready {
     fn readable(&self) -> bool {
         self.readable

@@ -24,13 +24,24 @@ pub(crate) enum CheckStatus {
     HAna,
 }
 
+/// The statuses of a check the server passed.
+const PASSING: [CheckStatus; 4] = [
+    CheckStatus::L4Ok,
+    CheckStatus::L6Ok,
+    CheckStatus::L7Ok,
+    CheckStatus::L7OkC,
+];
+
 impl CheckStatus {
     /// The server is healthy as far as this check goes.
     pub(crate) fn passed(self) -> bool {
-        matches!(
-            self,
-            CheckStatus::L4Ok | CheckStatus::L6Ok | CheckStatus::L7Ok | CheckStatus::L7OkC
-        )
+        PASSING.contains(&self)
+    }
+
+    /// Whether `code` (a [`CheckStatus::code`], as `CheckInfo::status`
+    /// keeps it) is a passed check.
+    pub(crate) fn code_passed(code: &str) -> bool {
+        PASSING.iter().any(|s| s.code() == code)
     }
 
     /// The short code (`show stat`'s `check_status`).

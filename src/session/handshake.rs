@@ -41,11 +41,7 @@ impl Session {
     /// handshakes in turns).
     pub(crate) fn note_readiness(&mut self, side: Side, ev: &mio::event::Event) {
         if side == Side::Client {
-            let r = &mut self.client_ready;
-            r.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
-            r.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
-            r.read_closed |= ev.is_read_closed() && !ev.is_error();
-            r.errored |= ev.is_error();
+            self.client_ready.note(ev);
         }
     }
 

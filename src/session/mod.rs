@@ -298,12 +298,7 @@ impl Session {
             // A late event for a server connection already given up.
             (Side::Server, _) => return Outcome::Continue,
         };
-        ready.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
-        ready.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
-        // A FIN, not a reset (a reset sets EPOLLERR with EPOLLRDHUP): the
-        // next read after the queue is empty would only say EOF.
-        ready.read_closed |= ev.is_read_closed() && !ev.is_error();
-        ready.errored |= ev.is_error();
+        ready.note(ev);
         // A connecting socket's writable edge with no error or hang-up is
         // a completed handshake: no SO_ERROR to ask.
         let clean = !(ev.is_error() || ev.is_read_closed() || ev.is_write_closed());

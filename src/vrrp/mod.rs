@@ -26,7 +26,6 @@ pub(crate) mod status;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
@@ -204,18 +203,7 @@ impl Thread {
     /// The periodic look at interfaces, backends and workers.
     fn check(&mut self, now: Instant) {
         let rt = self.current.get();
-        let beats: Vec<u64> = rt
-            .process
-            .heartbeats
-            .iter()
-            .map(|b| b.0.load(Ordering::Relaxed))
-            .collect();
-        let stalled = self.watchdog.check(now, &beats).map(|(w, idle)| {
-            format!(
-                "worker {w} made no progress for {}ms (watchdog)",
-                idle.as_millis()
-            )
-        });
+        let stalled = self.watchdog.stalled(now, &rt);
         for i in 0..self.instances.len() {
             let (inst, mut ctx) = self.split(i, &rt);
             if !inst.refresh(&mut ctx, now, stalled.as_deref()) {

@@ -19,6 +19,23 @@ pub(crate) struct Watchdog {
 }
 
 impl Watchdog {
+    /// The process's first stalled worker, said as the reason a VRRP
+    /// instance goes to FAULT or an announced route is withdrawn.
+    pub(crate) fn stalled(&mut self, now: Instant, rt: &crate::runtime::Runtime) -> Option<String> {
+        let beats: Vec<u64> = rt
+            .process
+            .heartbeats
+            .iter()
+            .map(|b| b.0.load(std::sync::atomic::Ordering::Relaxed))
+            .collect();
+        self.check(now, &beats).map(|(w, idle)| {
+            format!(
+                "worker {w} made no progress for {}ms (watchdog)",
+                idle.as_millis()
+            )
+        })
+    }
+
     /// The first worker whose count has not moved for [`WATCHDOG_STALL`],
     /// and for how long. When this thread itself was not scheduled for a
     /// while (a suspended machine, a starved host), nobody is blamed: the
