@@ -23,12 +23,20 @@ Every loop is bounded by its count and by time.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import socket
 import sys
 import threading
 import time
+
+# The stats-socket client of scripts/lab-helper.py (`cli`).
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
+_spec = importlib.util.spec_from_file_location(
+    "lab_helper", os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab-helper.py"))
+lab_helper = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(lab_helper)
 
 VIP = ("198.51.100.100", 80)
 REQUEST = b"GET / HTTP/1.1\r\nHost: www.foobar.com\r\n\r\n"
@@ -115,20 +123,6 @@ class Session:
             self.sock.close()
 
 
-def ask(path, command):
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(2)
-        s.connect(path)
-        s.sendall(command.encode() + b"\n")
-        out = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            out += d
-    return out.decode(errors="replace")
-
-
 def map_nodes(lab_dir, sessions):
     """Which load balancer holds each session: its port in `show sess`."""
     by_port = {s.port: s for s in sessions if s.port}
@@ -137,7 +131,7 @@ def map_nodes(lab_dir, sessions):
         if not os.path.exists(path):
             continue
         try:
-            text = ask(path, "show sess")
+            text = lab_helper.cli(path, "show sess")
         except OSError:
             continue
         for word in text.split():

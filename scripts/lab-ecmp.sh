@@ -98,6 +98,19 @@ bird_ctl() { echo "$LAB_DIR/$1/bird.ctl"; }
 birdc_on() { local h=$1; shift; birdc -s "$(bird_ctl "$h")" "$@"; }
 bird_ready() { birdc_on "$1" show status >/dev/null 2>&1; }
 
+# The BGP session settings of both ends: hold 3 s (BGP's minimum; BFD
+# notices a dead link in 0.3 s), a retry every second, BFD.
+bgp_timers() {
+    cat <<'EOF'
+    hold time 3;
+    keepalive time 1;
+    connect delay time 1;
+    connect retry time 1;
+    error wait time 1, 10;
+    bfd on;
+EOF
+}
+
 write_router_bird() {
     local d=$LAB_DIR/router lb
     mkdir -p "$d"
@@ -127,12 +140,7 @@ filter vip_in {
 }
 template bgp lb {
     local ${ADDR[router]} as $ROUTER_AS;
-    hold time 3;
-    keepalive time 1;
-    connect delay time 1;
-    connect retry time 1;
-    error wait time 1, 10;
-    bfd on;
+$(bgp_timers)
     ipv4 { import filter vip_in; export none; };
 }
 EOF
@@ -170,12 +178,7 @@ filter vip_out {
 protocol bgp uplink {
     local ${ADDR[$h]} as $LB_AS;
     neighbor ${ADDR[router]} as $ROUTER_AS;
-    hold time 3;
-    keepalive time 1;
-    connect delay time 1;
-    connect retry time 1;
-    error wait time 1, 10;
-    bfd on;
+$(bgp_timers)
     ipv4 { import none; export filter vip_out; };
 }
 EOF

@@ -112,15 +112,28 @@ fn node_with(
 ) -> Node {
     let dir = scratch_dir("peers");
     let cfg = config(&dir, ports, server, table);
+    let peer_port = if name == "a" { ports.0 } else { ports.1 };
+    launch(kind, name, &cfg, &dir, peer_port, table)
+}
+
+/// Starts peer `name` on `cfg` (its stats socket in `dir`), waits for its
+/// stats socket and its peers listener on `peer_port`.
+fn launch(
+    kind: Kind,
+    name: &str,
+    cfg: &str,
+    dir: &std::path::Path,
+    peer_port: u16,
+    table: &'static str,
+) -> Node {
     let proc = match kind {
-        Kind::Ours => Splicer::start_with(&cfg, &["f"], &["-L", name]),
-        Kind::Haproxy => haproxy::start(&cfg, &["f"], &["-L", name]),
+        Kind::Ours => Splicer::start_with(cfg, &["f"], &["-L", name]),
+        Kind::Haproxy => haproxy::start(cfg, &["f"], &["-L", name]),
     };
     let sock = dir.join("admin.sock");
     wait_for("the stats socket", WAIT, || {
         std::os::unix::net::UnixStream::connect(&sock).is_ok()
     });
-    let peer_port = if name == "a" { ports.0 } else { ports.1 };
     // Its peers listener may come up after its stats socket.
     wait_for("the peers listener", WAIT, || {
         TcpStream::connect(("127.0.0.1", peer_port)).is_ok()
@@ -459,23 +472,7 @@ fn three_nodes(server: SocketAddr) -> Vec<Node> {
                     ports[1], ports[2]
                 ),
             );
-            let proc = match kind {
-                Kind::Ours => Splicer::start_with(&cfg, &["f"], &["-L", name]),
-                Kind::Haproxy => haproxy::start(&cfg, &["f"], &["-L", name]),
-            };
-            let sock = dir.join("admin.sock");
-            wait_for("the stats socket", WAIT, || {
-                std::os::unix::net::UnixStream::connect(&sock).is_ok()
-            });
-            wait_for("the peers listener", WAIT, || {
-                TcpStream::connect(("127.0.0.1", ports[i])).is_ok()
-            });
-            Node {
-                proc,
-                sock,
-                peer_port: ports[i],
-                table: "f",
-            }
+            launch(kind, name, &cfg, &dir, ports[i], "f")
         })
         .collect()
 }
