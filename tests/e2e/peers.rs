@@ -501,9 +501,12 @@ fn three_peers_share_the_counters() {
 /// peers protocol carries each node's value of a counter, and a receiver
 /// takes it in place of its own (HAProxy 2.6 does the same): the nodes
 /// agree on one value, but increments made at the same moment on two
-/// nodes overwrite each other. So the shared count is between one node's
-/// share and the total; the test prints where, and asserts the agreement
-/// and the bounds (the README's "Scaling out" gives the consequence for
+/// nodes overwrite each other. The shared count is at most the total and
+/// usually near one node's share, but it has no firmer floor: a node that
+/// takes a peer's lower value late and then counts its last connections
+/// ends below its own share (CI once saw 99 of 300). The test prints where
+/// it landed, and asserts the agreement, that something was counted, and
+/// the ceiling (the README's "Scaling out" gives the consequence for
 /// limits).
 #[test]
 fn three_peers_under_concurrent_load_agree_on_one_count() {
@@ -544,7 +547,7 @@ fn three_peers_under_concurrent_load_agree_on_one_count() {
         100.0 * shared as f64 / total as f64
     );
     assert!(
-        (per_node..=total).contains(&shared),
-        "{shared} is outside {per_node}..={total}"
+        (1..=total).contains(&shared),
+        "{shared} is outside 1..={total}"
     );
 }
