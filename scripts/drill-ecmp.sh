@@ -52,6 +52,9 @@ ecmp_stot() {
 
 ecmp_report() { python3 "$ECMP_CLIENT" report "$@"; }
 
+# ecmp_ms FROM TO: milliseconds between two EPOCHREALTIME stamps.
+ecmp_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
+
 # ecmp_route_moved T0 NODE: when the router's main table stopped sending
 # flows to NODE, from the glue's log (it stamps each change it applies).
 ecmp_route_moved() {
@@ -119,18 +122,31 @@ drill_ecmp_linkdown() {
 }
 
 drill_ecmp_add() {
-    local failures=() t before after
+    local failures=() t before after routed first="" i
     ecmp_prepare 3
     say "lb4 joins under load (resilient group: it takes only buckets idle for 3 s)"
     before=$(ecmp_stot lb4)
     ecmp_load "$TMP/add.json"
     t=$EPOCHREALTIME
     lab start lb4 >/dev/null || die "lb4 did not start"
+    routed=$EPOCHREALTIME
+    # When lb4 serves its first new connection: polled while the load runs
+    # (the client stops by itself after ECMP_SECONDS).
+    for ((i = 0; i < 100; i++)); do
+        [ "$(ecmp_stot lb4)" -gt "$before" ] && { first=$EPOCHREALTIME; break; }
+        kill -0 "$ECMP_CLIENT_PID" 2>/dev/null || break
+        sleep 0.05
+    done
     ecmp_wait_load
     after=$(ecmp_stot lb4)
     say "  router after the join: $(lab nexthops | paste -sd ';' | sed 's/;/; /g')"
     ecmp_report "$TMP/add.json" --fault "$t" --max-failed 0 --survivors-broken-max 0 ||
         failures+=("a target missed (above)")
+    printf '  %-40s %s\n' "lb4 in the router's route" "$(ecmp_ms "$t" "$routed") ms after 'lab start lb4' (splicer up, checks passed, BGP)"
+    if [ -n "$first" ]; then
+        printf '  %-40s %s\n' "lb4's first new connection" \
+            "$(ecmp_ms "$routed" "$first") ms after it entered the route (buckets idle >= 3 s move at once, busy ones later)"
+    fi
     printf '  %-40s %s\n' "new connections served by lb4" "$((after - before)) in the $ECMP_SECONDS s of load"
     [ "$((after - before))" -gt 0 ] || failures+=("lb4 got no connection")
     lab_verdict "${failures[@]}"

@@ -248,7 +248,11 @@ def report(a):
     label = "on the other nodes" if a.victim else "on every node"
     line(f"  {label}", f"{len(broken)} of {len(survivors)} broken ({share:.1f} %)"
          + (f": {', '.join(reasons)}" if reasons else ""))
-    if a.survivors_broken_max is not None and not a.informational:
+    if a.informational:
+        line("  target", "none (informational)" + (
+            "; 0 this run: no flow of the others happened to hash into the range that moved"
+            if survivors and not broken else ""))
+    elif a.survivors_broken_max is not None:
         miss = share > a.survivors_broken_max or bool(early) or bool(unmapped)
         line("  target", f"<= {a.survivors_broken_max:g} % broken: {'MISSED' if miss else 'met'}"
              + (f" ({len(early)} broke before the fault)" if early else "")
