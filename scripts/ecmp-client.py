@@ -4,7 +4,7 @@
 usage: ecmp-client.py run LAB_DIR OUT [--sessions N] [--rate R] [--seconds S] [--ready FILE]
        ecmp-client.py report OUT [--fault EPOCH] [--victim lbN] [--window-ms MS]
                       [--max-failed N] [--survivors-broken-max PCT] [--informational]
-       ecmp-client.py spread COUNT [--parallel P]
+       ecmp-client.py spread COUNT [--parallel P] [--seconds S]
 
 run: opens N long-lived keep-alive HTTP/1.1 sessions to the VIP (a GET
 every 0.2 s each), finds which load balancer holds each one (its local
@@ -17,8 +17,9 @@ report: the figures of OUT around the fault at EPOCH (what the drill did,
 on the same clock): the window of failed new connections after it, and
 the long-lived sessions broken, on the victim and on the other nodes;
 exit 1 when a target given is missed (never with --informational).
-spread: COUNT new connections (one GET each), P at a time; prints
-"ok N failed M".
+spread: COUNT new connections (one GET each), P at a time, for S seconds
+at most (30); prints "ok N failed M", the failures' reasons after it, and
+"(stopped after S s, K not tried)" when time ran out.
 Every loop is bounded by its count and by time.
 """
 
@@ -263,9 +264,10 @@ def report(a):
 
 def spread(a):
     count = {"ok": 0, "failed": 0}
+    reasons = {}
     lock = threading.Lock()
     left = [a.count]
-    deadline = time.time() + 120
+    deadline = time.time() + a.seconds
 
     def worker():
         while time.time() < deadline:
@@ -273,16 +275,20 @@ def spread(a):
                 if left[0] == 0:
                     return
                 left[0] -= 1
-            good, _ = once()
+            good, why = once()
             with lock:
                 count["ok" if good else "failed"] += 1
+                if not good:
+                    reasons[why] = reasons.get(why, 0) + 1
 
     ts = [threading.Thread(target=worker) for _ in range(a.parallel)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    print(f"ok {count['ok']} failed {count['failed']}")
+    why = ", ".join(f"{k} x{v}" for k, v in sorted(reasons.items()))
+    print(f"ok {count['ok']} failed {count['failed']}" + (f" ({why})" if why else "")
+          + (f" (stopped after {a.seconds:g} s, {left[0]} not tried)" if left[0] else ""))
     return 0
 
 
@@ -307,6 +313,7 @@ def main(argv):
     s = sub.add_parser("spread")
     s.add_argument("count", type=int)
     s.add_argument("--parallel", type=int, default=20)
+    s.add_argument("--seconds", type=float, default=30)
     a = p.parse_args(argv[1:])
     return {"run": run, "report": report, "spread": spread}[a.cmd](a)
 
