@@ -66,16 +66,26 @@ def read_answer(s, deadline):
     return body
 
 
+def why(step, e):
+    """What failed, and how: "connect: ConnectionRefusedError 111",
+    "answer: TimeoutError timed out", "answer: ConnectionError closed before
+    an answer"."""
+    how = f"{e.errno}" if getattr(e, "errno", None) else str(e)
+    return f"{step}: {type(e).__name__}" + (f" {how}" if how else "")
+
+
 def once():
     """One new connection, one GET; (ok, reason)."""
+    step = "connect"
     try:
         with socket.create_connection(VIP, timeout=TIMEOUT) as s:
+            step = "answer"
             s.settimeout(TIMEOUT)
             s.sendall(REQUEST)
             body = read_answer(s, time.time() + TIMEOUT)
-            return (b"served by" in body, "" if b"served by" in body else "unexpected page")
+            return (b"served by" in body, "" if b"served by" in body else "answer: not a web page")
     except OSError as e:
-        return False, type(e).__name__ + (f" {e.errno}" if e.errno else "")
+        return False, why(step, e)
 
 
 class Session:
@@ -103,7 +113,7 @@ class Session:
 
     def fail(self, e):
         self.broken_at = time.time()
-        self.reason = type(e).__name__ + (f" {e.errno}" if getattr(e, "errno", None) else "")
+        self.reason = why("open" if self.requests == 0 else "GET", e)
 
     def keep(self, until):
         while self.broken_at is None and time.time() < until:
@@ -201,6 +211,14 @@ def run(a):
     return 0
 
 
+def counted(reasons):
+    """'reason xN, ...', the most frequent first."""
+    c = {}
+    for r in reasons:
+        c[r] = c.get(r, 0) + 1
+    return ", ".join(f"{r} x{n}" for r, n in sorted(c.items(), key=lambda x: (-x[1], x[0])))
+
+
 def report(a):
     with open(a.out) as f:
         r = json.load(f)
@@ -216,10 +234,10 @@ def report(a):
     line("new connections", f"{len(r['attempts'])} ({len(before)} failed before the fault)")
     if failed:
         window = (failed[-1][0] - failed[0][0]) * 1000
-        reasons = sorted({x[2] for x in failed})
+        reasons = counted(x[2] for x in failed)
         line("failed new connections after the fault",
              f"{len(failed)} from +{(failed[0][0] - fault) * 1000:.0f} ms to "
-             f"+{(failed[-1][0] - fault) * 1000:.0f} ms: window {window:.0f} ms ({', '.join(reasons)})")
+             f"+{(failed[-1][0] - fault) * 1000:.0f} ms: window {window:.0f} ms ({reasons})")
     else:
         window = 0.0
         line("failed new connections after the fault", "0")
@@ -245,10 +263,10 @@ def report(a):
     survivors = [s for n in nodes if n != a.victim for s in per[n]]
     broken = [s for s in survivors if s["broken_at"] is not None]
     share = 100.0 * len(broken) / len(survivors) if survivors else 0.0
-    reasons = sorted({s["reason"] for s in broken})
+    reasons = counted(s["reason"] for s in broken)
     label = "on the other nodes" if a.victim else "on every node"
     line(f"  {label}", f"{len(broken)} of {len(survivors)} broken ({share:.1f} %)"
-         + (f": {', '.join(reasons)}" if reasons else ""))
+         + (f": {reasons}" if reasons else ""))
     if a.informational:
         line("  target", "none (informational)" + (
             "; 0 this run: no flow of the others happened to hash into the range that moved"
@@ -264,7 +282,7 @@ def report(a):
 
 def spread(a):
     count = {"ok": 0, "failed": 0}
-    reasons = {}
+    reasons = []
     lock = threading.Lock()
     left = [a.count]
     deadline = time.time() + a.seconds
@@ -275,19 +293,19 @@ def spread(a):
                 if left[0] == 0:
                     return
                 left[0] -= 1
-            good, why = once()
+            good, reason = once()
             with lock:
                 count["ok" if good else "failed"] += 1
                 if not good:
-                    reasons[why] = reasons.get(why, 0) + 1
+                    reasons.append(reason)
 
     ts = [threading.Thread(target=worker) for _ in range(a.parallel)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    why = ", ".join(f"{k} x{v}" for k, v in sorted(reasons.items()))
-    print(f"ok {count['ok']} failed {count['failed']}" + (f" ({why})" if why else "")
+    print(f"ok {count['ok']} failed {count['failed']}"
+          + (f" ({counted(reasons)})" if reasons else "")
           + (f" (stopped after {a.seconds:g} s, {left[0]} not tried)" if left[0] else ""))
     return 0
 
