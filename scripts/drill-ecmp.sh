@@ -187,8 +187,11 @@ drill_ecmp_add() {
         printf '  %-40s %s\n' "lb4's first new connection" "none seen"
     fi
     printf '  %-40s %s\n' "  target" "<= $((ECMP_JOIN_S * 1000)) ms (idle_timer ${ECMP_IDLE_TIMER_S} s + 2 s): $([ -n "$first" ] && [ "$first" -le $((ECMP_JOIN_S * 1000)) ] && echo met || echo MISSED)"
-    [ -n "$first" ] && [ "$first" -le $((ECMP_JOIN_S * 1000)) ] ||
+    if [ -z "$first" ]; then
         failures+=("lb4 served no new connection within ${ECMP_JOIN_S} s of entering the route")
+    elif [ "$first" -gt $((ECMP_JOIN_S * 1000)) ]; then
+        failures+=("lb4's first new connection $first ms after it entered the route, over $((ECMP_JOIN_S * 1000)) ms")
+    fi
     printf '  %-40s %s\n' "new connections served by lb4" "$((after - before)) in the $secs s of load $(awk -v r="$(cat "$TMP/ready")" -v s="$secs" -v t="$routed" -v n="$((after - before))" 'BEGIN {
             w = r + s - t; printf "(%.1f s of it with lb4 in the route: %.0f %% of the %d opened then; 1/4 is 25 %%)", w, 100 * n / (w * 100), w * 100 }')"
     lab_verdict "${failures[@]}"
