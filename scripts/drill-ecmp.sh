@@ -12,6 +12,9 @@ ECMP_SECONDS=6        # the client's load, from the moment its sessions are open
 ECMP_FAULT_AFTER=1.5  # seconds of load before the fault
 ECMP_KILL_WINDOW_MS=300
 ECMP_LINK_WINDOW_MS=500
+ECMP_IDLE_TIMER_S=3   # the router's resilient group (scripts/ecmp-glue.py)
+ECMP_JOIN_S=$((ECMP_IDLE_TIMER_S + 2))  # a joining node's first new connection, after it enters the route
+ECMP_REJOIN_S=10      # a node back (cable plugged, undrain): in the route within this
 ECMP_SPREAD_COUNT=3000
 ECMP_SPREAD_POINTS=5  # each node's share within 1/N +- this many percentage points
 
@@ -24,12 +27,13 @@ ecmp_prepare() {
     say "$(lab nexthops | paste -sd ';' | sed 's/;/; /g') [router: ECMP over $1 nodes]"
 }
 
-# ecmp_load OUT: the client's load in the background, returns once its
-# sessions are open and found (or the client gave up).
+# ecmp_load OUT [SECONDS]: the client's load in the background (for
+# ECMP_SECONDS unless told), returns once its sessions are open and found
+# (or the client gave up).
 ecmp_load() {
     rm -f "$TMP/ready"
     on client python3 "$ECMP_CLIENT" run "$TMP/lab" "$1" --sessions 60 --rate 100 \
-        --seconds "$ECMP_SECONDS" --ready "$TMP/ready" >"$TMP/client.log" 2>&1 &
+        --seconds "${2:-$ECMP_SECONDS}" --ready "$TMP/ready" >"$TMP/client.log" 2>&1 &
     ECMP_CLIENT_PID=$!
     local i
     for ((i = 0; i < 100; i++)); do
@@ -52,6 +56,9 @@ ecmp_stot() {
 
 ecmp_report() { python3 "$ECMP_CLIENT" report "$@"; }
 
+# ecmp_ms FROM TO: milliseconds between two EPOCHREALTIME stamps.
+ecmp_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
+
 # ecmp_route_moved T0 NODE: when the router's main table stopped sending
 # flows to NODE, from the glue's log (it stamps each change it applies).
 ecmp_route_moved() {
@@ -63,14 +70,40 @@ ecmp_route_moved() {
     printf '  %-40s %s\n' "router's route without $2" "$ms"
 }
 
-# Waits until the router spreads over N nodes, balanced.
-ecmp_wait_balanced() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        lab nexthops 2>/dev/null | awk -v n="$1" 'NR == 1 { b = ($3 == "balanced") } END { exit !(b && NR - 1 == n) }' && return 0
+# ecmp_balanced N [SECS]: waits up to SECS (default 20) until the router
+# spreads over N nodes, balanced; ECMP_WAITED_MS says how long it took.
+# Returns 1 when it never did.
+ecmp_balanced() {
+    local t0=$EPOCHREALTIME end=$((SECONDS + ${2:-20}))
+    while :; do
+        if lab nexthops 2>/dev/null | awk -v n="$1" 'NR == 1 { b = ($3 == "balanced") } END { exit !(b && NR - 1 == n) }'; then
+            ECMP_WAITED_MS=$(ecmp_ms "$t0" "$EPOCHREALTIME")
+            return 0
+        fi
+        [ "$SECONDS" -lt "$end" ] || return 1
         sleep 0.1
     done
-    die "the router's route is not balanced over $1 nodes after 20 s: $(lab nexthops | paste -sd ';')"
+}
+
+# ecmp_listed NODE [SECS]: waits up to SECS (default 20) until the
+# router's route lists NODE; ECMP_WAITED_MS says how long it took.
+ecmp_listed() {
+    local t0=$EPOCHREALTIME end=$((SECONDS + ${2:-20}))
+    while :; do
+        if lab nexthops 2>/dev/null | awk -v n="$1" 'NR > 1 && $1 == n { f = 1 } END { exit !f }'; then
+            ECMP_WAITED_MS=$(ecmp_ms "$t0" "$EPOCHREALTIME")
+            return 0
+        fi
+        [ "$SECONDS" -lt "$end" ] || return 1
+        sleep 0.1
+    done
+}
+
+# Waits until the router spreads over N nodes, balanced; the drill stops
+# when it does not within 20 s.
+ecmp_wait_balanced() {
+    ecmp_balanced "$1" ||
+        die "the router's route is not balanced over $1 nodes after 20 s: $(lab nexthops | paste -sd ';')"
 }
 
 drill_ecmp_node_kill() {
@@ -114,25 +147,53 @@ drill_ecmp_linkdown() {
     ecmp_report "$TMP/linkdown.json" --fault "$t" --victim lb3 --window-ms "$ECMP_LINK_WINDOW_MS" \
         --survivors-broken-max 0 || failures+=("a target missed (above)")
     lab link lb3 up
-    ecmp_wait_balanced 3 && say "  lb3 back in the route after its cable was plugged in"
+    if ecmp_listed lb3 "$ECMP_REJOIN_S"; then
+        printf '  %-40s %s\n' "lb3 back in the router's route" "$ECMP_WAITED_MS ms after its cable was plugged in (BGP and BFD up again; target ${ECMP_REJOIN_S} s)"
+    else
+        failures+=("lb3 not back in the router's route ${ECMP_REJOIN_S} s after its cable was plugged in: $(lab nexthops | paste -sd ';')")
+    fi
     lab_verdict "${failures[@]}"
 }
 
 drill_ecmp_add() {
-    local failures=() t before after
+    local failures=() t before after routed first="" end secs
     ecmp_prepare 3
-    say "lb4 joins under load (resilient group: it takes only buckets idle for 3 s)"
+    say "lb4 joins under load (resilient group: it takes only buckets idle for ${ECMP_IDLE_TIMER_S} s)"
     before=$(ecmp_stot lb4)
-    ecmp_load "$TMP/add.json"
+    # Long enough for lb4's start (about 1 s) and its target after it.
+    secs=$((ECMP_SECONDS + 3))
+    ecmp_load "$TMP/add.json" "$secs"
     t=$EPOCHREALTIME
     lab start lb4 >/dev/null || die "lb4 did not start"
+    routed=$EPOCHREALTIME
+    # When lb4 serves its first new connection: polled while the load runs,
+    # up to its target.
+    end=$((SECONDS + ECMP_JOIN_S + 1))
+    while [ "$SECONDS" -lt "$end" ] && kill -0 "$ECMP_CLIENT_PID" 2>/dev/null; do
+        [ "$(ecmp_stot lb4)" -gt "$before" ] && { first=$EPOCHREALTIME; break; }
+        sleep 0.05
+    done
     ecmp_wait_load
     after=$(ecmp_stot lb4)
     say "  router after the join: $(lab nexthops | paste -sd ';' | sed 's/;/; /g')"
     ecmp_report "$TMP/add.json" --fault "$t" --max-failed 0 --survivors-broken-max 0 ||
         failures+=("a target missed (above)")
-    printf '  %-40s %s\n' "new connections served by lb4" "$((after - before)) in the $ECMP_SECONDS s of load"
-    [ "$((after - before))" -gt 0 ] || failures+=("lb4 got no connection")
+    printf '  %-40s %s\n' "lb4 in the router's route" "$(ecmp_ms "$t" "$routed") ms after 'lab start lb4' (splicer up, checks passed, BGP)"
+    if [ -n "$first" ]; then
+        first=$(ecmp_ms "$routed" "$first")
+        printf '  %-40s %s\n' "lb4's first new connection" \
+            "$first ms after it entered the route (buckets idle >= ${ECMP_IDLE_TIMER_S} s move at once, busy ones later)"
+    else
+        printf '  %-40s %s\n' "lb4's first new connection" "none seen"
+    fi
+    printf '  %-40s %s\n' "  target" "<= $((ECMP_JOIN_S * 1000)) ms (idle_timer ${ECMP_IDLE_TIMER_S} s + 2 s): $([ -n "$first" ] && [ "$first" -le $((ECMP_JOIN_S * 1000)) ] && echo met || echo MISSED)"
+    if [ -z "$first" ]; then
+        failures+=("lb4 served no new connection within ${ECMP_JOIN_S} s of entering the route")
+    elif [ "$first" -gt $((ECMP_JOIN_S * 1000)) ]; then
+        failures+=("lb4's first new connection $first ms after it entered the route, over $((ECMP_JOIN_S * 1000)) ms")
+    fi
+    printf '  %-40s %s\n' "new connections served by lb4" "$((after - before)) in the $secs s of load $(awk -v r="$(cat "$TMP/ready")" -v s="$secs" -v t="$routed" -v n="$((after - before))" 'BEGIN {
+            w = r + s - t; printf "(%.1f s of it with lb4 in the route: %.0f %% of the %d opened then; 1/4 is 25 %%)", w, 100 * n / (w * 100), w * 100 }')"
     lab_verdict "${failures[@]}"
 }
 
@@ -148,7 +209,12 @@ drill_ecmp_drain() {
     ecmp_report "$TMP/drain.json" --fault "$t" --victim lb1 --max-failed 0 --survivors-broken-max 0 ||
         failures+=("a target missed (above)")
     say "  (lb1's established connections are cut when the route moves: ECMP keeps no per-flow state)"
-    lab undrain lb1 >/dev/null && ecmp_wait_balanced 3 && say "  lb1 back in the route (undrain)"
+    t=$EPOCHREALTIME
+    if lab undrain lb1 >/dev/null && ecmp_listed lb1 "$ECMP_REJOIN_S"; then
+        printf '  %-40s %s\n' "lb1 back in the router's route" "$(ecmp_ms "$t" "$EPOCHREALTIME") ms after 'lab undrain lb1' (a fresh splicer, checks passed, community off; target ${ECMP_REJOIN_S} s)"
+    else
+        failures+=("lb1 not back in the router's route ${ECMP_REJOIN_S} s after 'lab undrain lb1': $(lab nexthops | paste -sd ';')")
+    fi
     lab_verdict "${failures[@]}"
 }
 

@@ -169,7 +169,7 @@ read_summary_lab_https() {
 }
 first_https_error() { [ "${R[https.first_error]}" = - ] || echo " (first: ${R[https.first_error]})"; }
 
-lab_verdict() { # like verdict, with both load balancers' logs
+lab_verdict() { # like verdict, with the load balancers' logs (lb3, lb4: ECMP)
     if [ $# -eq 0 ]; then
         say "PASS ($LB, $((SECONDS - START)) s)"
         exit 0
@@ -177,7 +177,7 @@ lab_verdict() { # like verdict, with both load balancers' logs
     say "FAIL ($LB, $((SECONDS - START)) s):"
     printf '  - %s\n' "$@"
     local f
-    for f in "$TMP"/lab/lb[12]/*.log; do
+    for f in "$TMP"/lab/lb[1-4]/*.log; do
         echo "$f (last 15 lines):"
         tail -n 15 "$f" | sed 's/^/    /'
     done

@@ -4,7 +4,7 @@
 usage: ecmp-client.py run LAB_DIR OUT [--sessions N] [--rate R] [--seconds S] [--ready FILE]
        ecmp-client.py report OUT [--fault EPOCH] [--victim lbN] [--window-ms MS]
                       [--max-failed N] [--survivors-broken-max PCT] [--informational]
-       ecmp-client.py spread COUNT [--parallel P]
+       ecmp-client.py spread COUNT [--parallel P] [--seconds S]
 
 run: opens N long-lived keep-alive HTTP/1.1 sessions to the VIP (a GET
 every 0.2 s each), finds which load balancer holds each one (its local
@@ -17,8 +17,9 @@ report: the figures of OUT around the fault at EPOCH (what the drill did,
 on the same clock): the window of failed new connections after it, and
 the long-lived sessions broken, on the victim and on the other nodes;
 exit 1 when a target given is missed (never with --informational).
-spread: COUNT new connections (one GET each), P at a time; prints
-"ok N failed M".
+spread: COUNT new connections (one GET each), P at a time, for S seconds
+at most (30); prints "ok N failed M", the failures' reasons after it, and
+"(stopped after S s, K not tried)" when time ran out.
 Every loop is bounded by its count and by time.
 """
 
@@ -73,16 +74,26 @@ def read_answer(s, deadline):
     return body
 
 
+def why(step, e):
+    """What failed, and how: "connect: ConnectionRefusedError 111",
+    "answer: TimeoutError timed out", "answer: ConnectionError closed before
+    an answer"."""
+    how = f"{e.errno}" if getattr(e, "errno", None) else str(e)
+    return f"{step}: {type(e).__name__}" + (f" {how}" if how else "")
+
+
 def once():
     """One new connection, one GET; (ok, reason)."""
+    step = "connect"
     try:
         with socket.create_connection(VIP, timeout=TIMEOUT) as s:
+            step = "answer"
             s.settimeout(TIMEOUT)
             s.sendall(REQUEST)
             body = read_answer(s, time.time() + TIMEOUT)
-            return (b"served by" in body, "" if b"served by" in body else "unexpected page")
+            return (b"served by" in body, "" if b"served by" in body else "answer: not a web page")
     except OSError as e:
-        return False, type(e).__name__ + (f" {e.errno}" if e.errno else "")
+        return False, why(step, e)
 
 
 class Session:
@@ -110,7 +121,7 @@ class Session:
 
     def fail(self, e):
         self.broken_at = time.time()
-        self.reason = type(e).__name__ + (f" {e.errno}" if getattr(e, "errno", None) else "")
+        self.reason = why("open" if self.requests == 0 else "GET", e)
 
     def keep(self, until):
         while self.broken_at is None and time.time() < until:
@@ -194,6 +205,14 @@ def run(a):
     return 0
 
 
+def counted(reasons):
+    """'reason xN, ...', the most frequent first."""
+    c = {}
+    for r in reasons:
+        c[r] = c.get(r, 0) + 1
+    return ", ".join(f"{r} x{n}" for r, n in sorted(c.items(), key=lambda x: (-x[1], x[0])))
+
+
 def report(a):
     with open(a.out) as f:
         r = json.load(f)
@@ -209,10 +228,10 @@ def report(a):
     line("new connections", f"{len(r['attempts'])} ({len(before)} failed before the fault)")
     if failed:
         window = (failed[-1][0] - failed[0][0]) * 1000
-        reasons = sorted({x[2] for x in failed})
+        reasons = counted(x[2] for x in failed)
         line("failed new connections after the fault",
              f"{len(failed)} from +{(failed[0][0] - fault) * 1000:.0f} ms to "
-             f"+{(failed[-1][0] - fault) * 1000:.0f} ms: window {window:.0f} ms ({', '.join(reasons)})")
+             f"+{(failed[-1][0] - fault) * 1000:.0f} ms: window {window:.0f} ms ({reasons})")
     else:
         window = 0.0
         line("failed new connections after the fault", "0")
@@ -238,11 +257,15 @@ def report(a):
     survivors = [s for n in nodes if n != a.victim for s in per[n]]
     broken = [s for s in survivors if s["broken_at"] is not None]
     share = 100.0 * len(broken) / len(survivors) if survivors else 0.0
-    reasons = sorted({s["reason"] for s in broken})
+    reasons = counted(s["reason"] for s in broken)
     label = "on the other nodes" if a.victim else "on every node"
     line(f"  {label}", f"{len(broken)} of {len(survivors)} broken ({share:.1f} %)"
-         + (f": {', '.join(reasons)}" if reasons else ""))
-    if a.survivors_broken_max is not None and not a.informational:
+         + (f": {reasons}" if reasons else ""))
+    if a.informational:
+        line("  target", "none (informational)" + (
+            "; 0 this run: no flow of the others happened to hash into the range that moved"
+            if survivors and not broken else ""))
+    elif a.survivors_broken_max is not None:
         miss = share > a.survivors_broken_max or bool(early) or bool(unmapped)
         line("  target", f"<= {a.survivors_broken_max:g} % broken: {'MISSED' if miss else 'met'}"
              + (f" ({len(early)} broke before the fault)" if early else "")
@@ -253,9 +276,10 @@ def report(a):
 
 def spread(a):
     count = {"ok": 0, "failed": 0}
+    reasons = []
     lock = threading.Lock()
     left = [a.count]
-    deadline = time.time() + 120
+    deadline = time.time() + a.seconds
 
     def worker():
         while time.time() < deadline:
@@ -263,16 +287,20 @@ def spread(a):
                 if left[0] == 0:
                     return
                 left[0] -= 1
-            good, _ = once()
+            good, reason = once()
             with lock:
                 count["ok" if good else "failed"] += 1
+                if not good:
+                    reasons.append(reason)
 
     ts = [threading.Thread(target=worker) for _ in range(a.parallel)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    print(f"ok {count['ok']} failed {count['failed']}")
+    print(f"ok {count['ok']} failed {count['failed']}"
+          + (f" ({counted(reasons)})" if reasons else "")
+          + (f" (stopped after {a.seconds:g} s, {left[0]} not tried)" if left[0] else ""))
     return 0
 
 
@@ -297,6 +325,7 @@ def main(argv):
     s = sub.add_parser("spread")
     s.add_argument("count", type=int)
     s.add_argument("--parallel", type=int, default=20)
+    s.add_argument("--seconds", type=float, default=30)
     a = p.parse_args(argv[1:])
     return {"run": run, "report": report, "spread": spread}[a.cmd](a)
 
