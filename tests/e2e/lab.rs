@@ -439,8 +439,23 @@ fn check_https(lab: &Lab) {
             "{url}: {backend}"
         );
     }
-    // The re-encrypting backends' servers are UP by checks over TLS.
-    let csv = ask(&lab.dir.join("lb1").join("admin.sock"), "show stat");
+    // The re-encrypting backends' servers are UP by checks over TLS. The
+    // first checks are spread over the interval, so one may not have run
+    // yet (CI once read "UP 1/3", INI): wait for each to have run once.
+    let sock = lab.dir.join("lb1").join("admin.sock");
+    let mut csv = String::new();
+    wait_for(
+        "every TLS check's first result",
+        Duration::from_secs(10),
+        || {
+            csv = ask(&sock, "show stat");
+            ["web_tls", "static_tls"].iter().all(|be| {
+                ["web1", "web2", "web3"]
+                    .iter()
+                    .all(|sv| stat_field(&csv, be, sv, "check_status") != "INI")
+            })
+        },
+    );
     for be in ["web_tls", "static_tls"] {
         for sv in ["web1", "web2", "web3"] {
             assert_eq!(
