@@ -78,6 +78,15 @@ pub(crate) struct Ready {
 }
 
 impl Ready {
+    /// A socket just connected (accepted): its send buffer is empty, so it
+    /// is writable until a write says otherwise.
+    pub(crate) fn connected() -> Ready {
+        Ready {
+            writable: true,
+            ..Ready::default()
+        }
+    }
+
     /// Records what an edge-triggered event says of this socket.
     pub(crate) fn note(&mut self, ev: &mio::event::Event) {
         self.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();

@@ -149,6 +149,9 @@ pub(crate) struct Session {
     _in_backend: Option<Slot>,
     client: TcpStream,
     client_ready: Ready,
+    /// The client socket is watched for writability (see
+    /// [`Session::watch_client_writes`]).
+    client_writes_watched: bool,
     /// `bind ... ssl`: the TLS layer over `client`.
     client_tls: Option<Box<TlsConn>>,
     /// The client as the backend should see it (from the PROXY header, if any).
@@ -166,6 +169,9 @@ pub(crate) struct Session {
     proxied: bool,
     /// Past its session rules: counted as a session.
     counted: bool,
+    /// Closed in the worker's current event batch, finished after it (set
+    /// by the worker; later events of the batch skip it).
+    pub closing: bool,
     /// Client to server.
     up: Flow,
     /// Server to client.
@@ -213,7 +219,8 @@ impl Session {
             slots,
             _in_backend: None,
             client,
-            client_ready: Ready::default(),
+            client_ready: Ready::connected(),
+            client_writes_watched: false,
             client_tls: None,
             client_addr: peer,
             local_addr: local,
@@ -222,6 +229,7 @@ impl Session {
             vars: Vars::default(),
             proxied: false,
             counted: false,
+            closing: false,
             up: Flow::new(Default::default()),
             down: Flow::new(Default::default()),
             deadline: Deadline::default(),
@@ -272,6 +280,28 @@ impl Session {
             return Outcome::Continue;
         }
         self.after_header(ctx)
+    }
+
+    /// The worker registers a client for reads only: a short exchange
+    /// never fills its send buffer, and a socket watched for writes wakes
+    /// the loop at every state change (the ACK of a FIN, for one) for
+    /// nothing. Once a write finds the buffer full, the socket is watched
+    /// for writes too, for the rest of the session; the change reports the
+    /// socket at once if it became writable in between, so no wake-up is
+    /// lost.
+    pub(crate) fn watch_client_writes(&mut self, registry: &mio::Registry) {
+        if self.client_ready.writable || self.client_writes_watched {
+            return;
+        }
+        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+        match registry.reregister(&mut self.client, Side::Client.token(self.key), interest) {
+            Ok(()) => self.client_writes_watched = true,
+            // Only ENOMEM can say this: the session's timeout ends it.
+            Err(e) => log::warn!(
+                "session {}: cannot watch the client for writes: {e}",
+                self.key
+            ),
+        }
     }
 
     /// The client side, for a flow or a peek.

@@ -31,6 +31,44 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Watches `fd` in the epoll instance `epfd` for readability,
+/// level-triggered, reporting `token` (what mio's `Token` carries). mio
+/// registers everything edge-triggered; a listener is better level-triggered:
+/// the worker can stop after one accept with no call to see the queue
+/// empty, and whatever stays queued is reported again at the next wait.
+pub(crate) fn epoll_watch_level(
+    epfd: std::os::fd::RawFd,
+    fd: BorrowedFd<'_>,
+    token: usize,
+) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: token as u64,
+    };
+    // SAFETY: `epfd` is the caller's live epoll instance, `fd` is
+    // borrowed; `ev` is a valid event the kernel copies.
+    syscall!(epoll_ctl(
+        epfd,
+        libc::EPOLL_CTL_ADD,
+        fd.as_raw_fd(),
+        &mut ev
+    ))
+    .map(drop)
+}
+
+/// Stops watching `fd` in the epoll instance `epfd`.
+pub(crate) fn epoll_unwatch(epfd: std::os::fd::RawFd, fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: `epfd` is the caller's live epoll instance, `fd` is borrowed;
+    // EPOLL_CTL_DEL ignores the event.
+    syscall!(epoll_ctl(
+        epfd,
+        libc::EPOLL_CTL_DEL,
+        fd.as_raw_fd(),
+        std::ptr::null_mut()
+    ))
+    .map(drop)
+}
+
 /// Sets a pipe's capacity (`tune.pipesize`); returns the size the kernel chose.
 pub(crate) fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> io::Result<usize> {
     let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);

@@ -8,8 +8,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use mio::Interest;
-
 use super::{Gate, Listening, Worker};
 
 use crate::base::log::LogSender;
@@ -61,10 +59,10 @@ impl Worker {
             let gate = ls.gate;
             if gate != Gate::Stopped {
                 self.set_gate(i, Gate::Open);
-                self.accept(i, now);
+                self.accept_all(i, now);
             }
             if let Some(mut gone) = self.listeners[i].take() {
-                let _ = self.poll.registry().deregister(&mut gone.l.socket);
+                let _ = gone.watch(false, self.poll.registry());
                 log::debug!(
                     "worker {}: listener {} closed by reload ({gate:?})",
                     self.id,
@@ -76,6 +74,7 @@ impl Worker {
             .gens
             .insert(Generation::new(plan.rt.clone(), plan.logs.clone()));
         self.current = g;
+        let registry = self.poll.registry();
         for ls in self.listeners.iter_mut().flatten() {
             let Some(k) = plan.keep.iter().find(|k| k.addr == ls.l.addr) else {
                 continue;
@@ -94,7 +93,7 @@ impl Worker {
             }
             // Limits are the new config's: look again at once.
             if ls.gate == Gate::Full {
-                ls.gate = Gate::Open;
+                ls.set_gate(Gate::Open, registry);
             }
         }
         let opened = plan
@@ -112,8 +111,8 @@ impl Worker {
         }
     }
 
-    /// Registers a listener in a free slot (its token is the slot's).
-    pub(super) fn add_listener(&mut self, mut l: Listener, gi: usize) {
+    /// Puts a listener in a free slot (its token is the slot's).
+    pub(super) fn add_listener(&mut self, l: Listener, gi: usize) {
         let slot = match self.listeners.iter().position(Option::is_none) {
             Some(i) => i,
             None => {
@@ -121,29 +120,23 @@ impl Worker {
                 self.listeners.len() - 1
             }
         };
-        if let Err(e) =
-            self.poll
-                .registry()
-                .register(&mut l.socket, token::listener(slot), Interest::READABLE)
-        {
-            log::error!("worker {}: cannot watch listener {}: {e}", self.id, l.addr);
-            return;
-        }
-        let gate = if self.paused {
-            Gate::Stopped
+        let mut ls = Listening::new(l, gi, token::listener(slot));
+        if self.paused {
+            if let Err(e) = ls.l.pause() {
+                log::warn!("listener {}: {e}", ls.l.addr);
+            }
         } else {
-            Gate::Open
-        };
-        if self.paused
-            && let Err(e) = l.pause()
-        {
-            log::warn!("listener {}: {e}", l.addr);
+            ls.gate = Gate::Open;
+            if let Err(e) = ls.watch(true, self.poll.registry()) {
+                log::error!(
+                    "worker {}: cannot watch listener {}: {e}",
+                    self.id,
+                    ls.l.addr
+                );
+                return;
+            }
         }
-        self.listeners[slot] = Some(Listening {
-            l,
-            gate,
-            generation: gi,
-        });
+        self.listeners[slot] = Some(ls);
     }
 
     /// Drops the generations that are not current and have no session left.

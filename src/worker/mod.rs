@@ -48,6 +48,9 @@ const RETRY_TICK: Duration = Duration::from_millis(20);
 pub(crate) const MAX_POLL_WAIT: Duration = Duration::from_millis(500);
 /// Pause after accept fails for lack of file descriptors or memory.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// Most connections one listener event accepts (HAProxy's `tune.maxaccept`
+/// default), unless `tune.maxaccept` says otherwise.
+const ACCEPT_BATCH_MAX: usize = 64;
 
 /// Why a listener does not accept right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,11 +64,63 @@ enum Gate {
     Stopped,
 }
 
+/// A listener in a worker's loop. It is watched level-triggered, and only
+/// while its gate is open: an accept round can stop before the call that
+/// would say the queue is empty (EAGAIN), since what stays queued is
+/// reported again at the next wait; and a listener held shut by a limit
+/// does not wake the loop for clients it may not take.
 struct Listening {
     l: Listener,
     gate: Gate,
     /// The generation whose frontend `l.frontend` names.
     generation: usize,
+    token: Token,
+    /// In the worker's epoll set (exactly while the gate is open).
+    watched: bool,
+    /// Connections the next accept round takes at most: 1 while clients
+    /// come one at a time, doubled while every round fills it (a backlog),
+    /// halved when a round finds the queue empty.
+    batch: usize,
+    /// The loop turn in which the last round took a full batch.
+    full_turn: u64,
+}
+
+impl Listening {
+    fn new(l: Listener, generation: usize, token: Token) -> Listening {
+        Listening {
+            l,
+            gate: Gate::Stopped,
+            generation,
+            token,
+            watched: false,
+            batch: 1,
+            full_turn: 0,
+        }
+    }
+
+    /// Sets why it does or does not accept, and watches it exactly while
+    /// it does.
+    fn set_gate(&mut self, gate: Gate, registry: &mio::Registry) {
+        self.gate = gate;
+        if let Err(e) = self.watch(gate == Gate::Open, registry) {
+            log::warn!("listener {}: cannot change its watch: {e}", self.l.addr);
+        }
+    }
+
+    fn watch(&mut self, want: bool, registry: &mio::Registry) -> io::Result<()> {
+        use std::os::fd::{AsFd, AsRawFd};
+        if want == self.watched {
+            return Ok(());
+        }
+        let (epfd, fd) = (registry.as_raw_fd(), self.l.socket.as_fd());
+        if want {
+            crate::sys::epoll_watch_level(epfd, fd, self.token.0)?;
+        } else {
+            crate::sys::epoll_unwatch(epfd, fd)?;
+        }
+        self.watched = want;
+        Ok(())
+    }
 }
 
 pub(crate) struct Worker {
@@ -90,6 +145,8 @@ pub(crate) struct Worker {
     paused: bool,
     /// The last session id given (see `ops.rs`).
     session_seq: u64,
+    /// Loop turns so far.
+    turn: u64,
     /// TLS handshakes with work to do, run a few per turn.
     handshakes: handshakes::HandshakeQueue,
 }
@@ -107,14 +164,11 @@ impl Worker {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), token::WAKER)?);
         let mut ls = Vec::with_capacity(listeners.len());
-        for (i, mut l) in listeners.into_iter().enumerate() {
-            poll.registry()
-                .register(&mut l.socket, token::listener(i), Interest::READABLE)?;
-            ls.push(Some(Listening {
-                l,
-                gate: Gate::Open,
-                generation: 0,
-            }));
+        for (i, l) in listeners.into_iter().enumerate() {
+            let mut listening = Listening::new(l, 0, token::listener(i));
+            listening.gate = Gate::Open;
+            listening.watch(true, poll.registry())?;
+            ls.push(Some(listening));
         }
         let rt_bufsize = rt.global.bufsize;
         let process = &rt.process;
@@ -137,6 +191,7 @@ impl Worker {
             stopping: false,
             paused: false,
             session_seq: 0,
+            turn: 0,
             handshakes: Default::default(),
         };
         Ok((worker, waker))
@@ -156,6 +211,7 @@ impl Worker {
             self.gens[self.current].rt.process.heartbeats[self.id]
                 .0
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.turn += 1;
             let now = Instant::now();
             for ev in events.iter() {
                 let token = ev.token();
@@ -250,11 +306,12 @@ impl Worker {
     /// queued while the event was missed.
     fn pause_where(&mut self, pause: bool, pick: impl Fn(&Listening) -> bool) -> bool {
         let mut ok = true;
+        let registry = self.poll.registry();
         for ls in self.listeners.iter_mut().flatten().filter(|ls| pick(ls)) {
             let done = match (pause, ls.gate) {
                 (true, Gate::Stopped) => Ok(()),
-                (true, _) => ls.l.pause().map(|()| ls.gate = Gate::Stopped),
-                (false, Gate::Stopped) => ls.l.resume().map(|()| ls.gate = Gate::Full),
+                (true, _) => ls.l.pause().map(|()| ls.set_gate(Gate::Stopped, registry)),
+                (false, Gate::Stopped) => ls.l.resume().map(|()| ls.set_gate(Gate::Full, registry)),
                 (false, _) => Ok(()),
             };
             if let Err(e) = done {
@@ -305,9 +362,9 @@ impl Worker {
         }
         self.stopping = true;
         for i in 0..self.listeners.len() {
-            self.accept(i, now);
+            self.accept_all(i, now);
             if let Some(mut l) = self.listeners[i].take() {
-                let _ = self.poll.registry().deregister(&mut l.l.socket);
+                let _ = l.watch(false, self.poll.registry());
             }
         }
         log::debug!(
@@ -362,45 +419,65 @@ impl Worker {
         )
     }
 
-    /// Accepts on listener `i` until the queue is empty or a limit is hit.
+    /// One accept round on listener `i`: up to its batch, or until the
+    /// queue is empty or a limit is hit.
     fn accept(&mut self, i: usize, now: Instant) {
+        let turn = self.turn;
+        let Some(Some(ls)) = self.listeners.get_mut(i) else {
+            return;
+        };
+        // A full round last turn and a listener still readable: a backlog.
+        if ls.full_turn + 1 == turn {
+            ls.batch = (ls.batch * 2).min(ACCEPT_BATCH_MAX);
+        }
+        let max = self.gens[ls.generation].rt.global.maxaccept;
+        let batch = max.map_or(ls.batch, |m| ls.batch.min(m.max(1)));
+        if self.accept_upto(i, now, batch) == batch
+            && let Some(Some(ls)) = self.listeners.get_mut(i)
+        {
+            // What is still queued is reported at the next wait.
+            ls.full_turn = turn;
+        }
+    }
+
+    /// Accepts everything queued on listener `i`, whatever its gate: it is
+    /// about to close.
+    fn accept_all(&mut self, i: usize, now: Instant) {
+        self.accept_upto(i, now, usize::MAX);
+    }
+
+    /// Accepts on listener `i` up to `limit` clients; returns how many.
+    fn accept_upto(&mut self, i: usize, now: Instant, limit: usize) -> usize {
         let mut accepted = 0;
+        let drain = limit == usize::MAX;
         loop {
             let Some(Some(ls)) = self.listeners.get(i) else {
-                return;
+                return accepted;
             };
-            if ls.gate != Gate::Open && !self.stopping {
-                return;
+            if (ls.gate != Gate::Open && !drain) || accepted >= limit {
+                return accepted;
             }
             let (fe, gi) = (ls.l.frontend, ls.generation);
-            // `tune.maxaccept`: other events get their turn; the listener
-            // is looked at again at the end of this loop turn.
-            if self.gens[gi]
-                .rt
-                .global
-                .maxaccept
-                .is_some_and(|m| accepted >= m)
-            {
-                self.set_gate(i, Gate::PausedUntil(now));
-                return;
-            }
-            accepted += 1;
             if let Some(wait) = self.gens[gi].rt.rate_wait(fe) {
                 self.set_gate(i, Gate::PausedUntil(now + wait));
-                return;
+                return accepted;
             }
             // Borrowed field by field (no Arc clone per accept): the
             // runtime from `gens`, the socket from `listeners`.
             let slots = self.gens[gi].rt.take_session_slots(fe);
             let Some(slots) = slots.filter(|_| self.sessions.len() < MAX_SESSION_KEY) else {
                 self.set_gate(i, Gate::Full);
-                return;
+                return accepted;
             };
             let (stream, peer) = match ls.l.socket.accept() {
                 Ok(s) => s,
                 Err(e) => {
                     match e.kind() {
-                        io::ErrorKind::WouldBlock => {}
+                        io::ErrorKind::WouldBlock => {
+                            if let Some(Some(ls)) = self.listeners.get_mut(i) {
+                                ls.batch = (ls.batch / 2).max(1);
+                            }
+                        }
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
                         _ => {
                             // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending
@@ -412,9 +489,10 @@ impl Worker {
                             self.set_gate(i, Gate::PausedUntil(now + ACCEPT_ERROR_PAUSE));
                         }
                     }
-                    return;
+                    return accepted;
                 }
             };
+            accepted += 1;
             // A UNIX client has no TCP options and no address to show.
             let Some(peer) = peer else {
                 let none = SocketAddr::from(([0, 0, 0, 0], 0));
@@ -500,11 +578,13 @@ impl Worker {
         }
         let entry = self.sessions.vacant_entry();
         let key = entry.key();
-        if let Err(e) = self.poll.registry().register(
-            &mut stream,
-            Side::Client.token(key),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
+        // Reads only, until a write finds the socket full
+        // (`Session::watch_client_writes`).
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut stream, Side::Client.token(key), Interest::READABLE)
+        {
             log::warn!("cannot register client {peer}: {e}");
             return;
         }
@@ -535,7 +615,7 @@ impl Worker {
 
     fn set_gate(&mut self, i: usize, gate: Gate) {
         if let Some(Some(l)) = self.listeners.get_mut(i) {
-            l.gate = gate;
+            l.set_gate(gate, self.poll.registry());
         }
     }
 
@@ -543,9 +623,14 @@ impl Worker {
     /// waited (edge-triggered: no new event comes for clients already queued).
     fn reopen_gates(&mut self, now: Instant) {
         for i in 0..self.listeners.len() {
-            let ready = match self.listeners[i].as_ref().map(|l| l.gate) {
-                Some(Gate::Full) => true,
-                Some(Gate::PausedUntil(t)) => t <= now,
+            let ready = match self.listeners[i].as_ref().map(|l| (l.gate, l)) {
+                // Only when a place is free: reopening costs two epoll_ctl
+                // calls when the accept finds the limit again.
+                Some((Gate::Full, l)) => {
+                    let rt = &self.gens[l.generation].rt;
+                    rt.take_session_slots(l.l.frontend).is_some()
+                }
+                Some((Gate::PausedUntil(t), _)) => t <= now,
                 _ => false,
             };
             if ready {
@@ -553,10 +638,15 @@ impl Worker {
                 self.accept(i, now);
             }
         }
-        let gens: Vec<usize> = self.gens.iter().map(|(g, _)| g).collect();
-        for g in gens {
-            for b in 0..self.gens[g].queues.len() {
-                self.serve_queue(g, BackendId::new(b), now);
+        // By index, not by a list of keys: no allocation per loop turn.
+        for g in 0..self.gens.capacity() {
+            let Some(queues) = self.gens.get(g).map(|g| g.queues.len()) else {
+                continue;
+            };
+            for b in 0..queues {
+                if !self.gens[g].queues[b].is_empty() {
+                    self.serve_queue(g, BackendId::new(b), now);
+                }
             }
         }
     }
@@ -584,19 +674,24 @@ impl Worker {
 
     fn apply(&mut self, key: usize, outcome: Outcome) {
         match outcome {
-            Outcome::Continue => {}
+            Outcome::Continue => {
+                if let Some(s) = self.sessions.get_mut(key) {
+                    s.watch_client_writes(self.poll.registry());
+                }
+            }
             Outcome::Close(how) => self.close(key, how),
         }
     }
 
     fn close(&mut self, key: usize, how: Close) {
-        if self.sessions.contains(key) && !self.is_closed(key) {
+        if let Some(s) = self.sessions.get_mut(key).filter(|s| !s.closing) {
+            s.closing = true;
             self.closed.push((key, how));
         }
     }
 
     fn is_closed(&self, key: usize) -> bool {
-        self.closed.iter().any(|(k, _)| *k == key)
+        self.sessions.get(key).is_some_and(|s| s.closing)
     }
 
     fn fire_timers(&mut self, now: Instant) {
@@ -619,7 +714,11 @@ impl Worker {
     /// Finishes the sessions closed in this batch: they give back what
     /// they hold and hand over their log lines.
     fn reap(&mut self, now: Instant) {
-        for (key, how) in std::mem::take(&mut self.closed) {
+        // The batch's vector goes back when done, so that a busy loop does
+        // not allocate one per turn; sessions closed while reaping (a
+        // queued one failing) wait for the next turn.
+        let mut batch = std::mem::take(&mut self.closed);
+        for (key, how) in batch.drain(..) {
             let s = self.sessions.remove(key);
             let gi = s.generation;
             log::debug!(
@@ -640,6 +739,8 @@ impl Worker {
                 self.retire_generations();
             }
         }
+        batch.append(&mut self.closed);
+        self.closed = batch;
     }
 
     /// Gives free server slots to the sessions queued on backend `b` of

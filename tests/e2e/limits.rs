@@ -354,6 +354,42 @@ fn three_thousand_concurrent_sessions() {
     assert!(sp.is_running());
 }
 
+/// Clients that queue up on the listener while the proxy does not run
+/// (frozen with SIGSTOP: a burst that arrives faster than it accepts) are
+/// all served when it runs again, none left waiting for a later client to
+/// wake it. A worker accepts one client per wake-up while they come one at
+/// a time, and more per round while its listener stays readable.
+#[test]
+fn a_burst_queued_on_the_listener_is_all_served() {
+    const N: usize = 300;
+    let echo = MioEcho::spawn();
+    let sp = Splicer::start(
+        &config(
+            "    maxconn 1000",
+            "",
+            &listen("", &[("s1", echo.addr, "")]),
+        ),
+        &["fe"],
+    );
+    let fe = sp.addr("fe");
+    sp.signal("STOP");
+    let mut clients: Vec<TcpStream> = (0..N)
+        .map(|i| TcpStream::connect(fe).unwrap_or_else(|e| panic!("connect {i}: {e}")))
+        .collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.write_all(format!("burst {i:04}\n").as_bytes()).unwrap();
+    }
+    sp.signal("CONT");
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut b = [0u8; 11];
+        c.read_exact(&mut b)
+            .unwrap_or_else(|e| panic!("client {i} of the burst: {e}"));
+        assert_eq!(&b, format!("burst {i:04}\n").as_bytes());
+    }
+    assert_eq!(echo.accepted.load(Ordering::SeqCst), N);
+}
+
 /// `minconn` with `fullconn`: a server's limit grows with its backend's
 /// load, `max(minconn, maxconn * load / fullconn)` (HAProxy's dynamic
 /// maxconn), and is applied when the queue is served. With `maxconn 10
