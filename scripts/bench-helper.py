@@ -18,13 +18,32 @@
       "REQS_PER_S ERRORS" from wrk's text output (errors = socket errors +
       non-2xx/3xx responses).
 
+  wrk-count FILE
+      How many requests the wrk run completed.
+
   raw RESULTS [--per-conn]
       Every run's value, one line per metric and variant; with --per-conn,
       each followed by the proxy's CPU µs per connection of that run.
 
-  table RESULTS
+  table RESULTS [CORES]
       Medians of the TSV lines "variant metric rep value cpu_pct" written by
-      scripts/bench, as the markdown tables BENCHMARKS.md shows.
+      scripts/bench, as the markdown tables BENCHMARKS.md shows: rates,
+      paced latency, and the proxy's CPU per unit of work (µs per
+      connection or request, CPU-seconds per GB), computed run by run.
+      CORES: what the proxy ran on, for the CPU table's caption.
+
+  latency FILE
+      "P50_US P99_US REQUESTS FAILED" from an h2load --log-file (one line
+      per request: start µs, status, µs to the end of the response).
+
+  scaling-table RESULTS
+      The table of `scripts/bench --threads`: per thread count, rates of
+      direct, haproxy and splicer, splicer / haproxy, and each proxy's
+      scaling efficiency rate(N) / (N * rate(1)).
+
+  syscalls-table RESULTS
+      The table of `scripts/bench --syscalls` from lines "variant config
+      mode rep syscalls segments clock_gettime connections cpu_ns".
 
   blocklist FILE N
       Writes N IPv4 blocklist entries for `src -f` (addresses, /32s and
@@ -173,6 +192,13 @@ def iperf(files):
     print(f"{total / 1e9:.3f}")
 
 
+def wrk_count(name):
+    """Requests (connections, with `Connection: close`) a wrk run completed."""
+    with open(name) as f:
+        m = re.search(r"(\d+) requests in", f.read())
+    print(m.group(1) if m else 0)
+
+
 def wrk(name):
     with open(name) as f:
         text = f.read()
@@ -193,8 +219,21 @@ METRICS = [
     ("iperf4", "iperf3, 4 streams (Gbit/s, sum)", "{:.2f}"),
     ("wrk_ka", "wrk keep-alive (req/s)", "{:,.0f}"),
     ("wrk_close", "wrk `Connection: close` (conn/s)", "{:,.0f}"),
+    ("lat_p50", "paced keep-alive requests, p50 (µs)", "{:,.0f}"),
+    ("lat_p99", "paced keep-alive requests, p99 (µs)", "{:,.0f}"),
     ("rss_idle", "RSS per idle session, no data (bytes)", "{:,.0f}"),
     ("rss_echo", "RSS per idle session, after 64 B each way (bytes)", "{:,.0f}"),
+]
+# The proxy's CPU per unit of work, from a run's rate and CPU %:
+# (metric, label, format, CPU % and rate -> value).
+PER_UNIT = [
+    ("iperf1", "iperf3, 1 stream: CPU-seconds per GB", "{:.3f}",
+     lambda c, r: c / 100 / (r / 8)),
+    ("iperf4", "iperf3, 4 streams: CPU-seconds per GB", "{:.3f}",
+     lambda c, r: c / 100 / (r / 8)),
+    ("wrk_ka", "keep-alive: µs per request", "{:.2f}", lambda c, r: c / 100 * 1e6 / r),
+    ("wrk_close", "`Connection: close`: µs per connection", "{:.2f}",
+     lambda c, r: c / 100 * 1e6 / r),
 ]
 MAIN = ["direct", "haproxy", "splicer"]
 EXTRA = ["haproxy-nosplice", "splicer-splice"]
@@ -203,7 +242,9 @@ EXTRA = ["haproxy-nosplice", "splicer-splice"]
 def table(argv):
     rows = {}
     cpu = {}
+    unit = {}
     reps = 0
+    per_unit = {m: f for m, _, _, f in PER_UNIT}
     with open(argv[0]) as f:
         for line in f:
             variant, metric, rep, value, cpu_pct = line.rstrip("\n").split("\t")
@@ -213,6 +254,9 @@ def table(argv):
                 rows.setdefault((variant, metric), []).append(v)
             if cpu_pct not in ("", "-"):
                 cpu.setdefault((variant, metric), []).append(float(cpu_pct))
+                if metric in per_unit and v > 0:
+                    unit.setdefault((variant, metric), []).append(per_unit[metric](float(cpu_pct), v))
+    cores = argv[1] if len(argv) > 1 else "the machine's cores, shared with the load"
 
     def med(d, key):
         vals = d.get(key)
@@ -231,17 +275,141 @@ def table(argv):
         ratio = "—" if not h or s is None else f"{s / h:.2f}"
         cells = [cell(fmt, vals[v]) for v in MAIN] + [ratio] + [cell(fmt, vals[v]) for v in EXTRA]
         out.append(f"| {label} | " + " | ".join(cells) + " |")
+        if key.startswith("lat_") and vals["direct"] is not None:
+            # What the proxy adds: its percentile minus the direct run's.
+            d = vals["direct"]
+            add = {v: None if vals[v] is None else vals[v] - d for v in MAIN + EXTRA}
+            h, s = add["haproxy"], add["splicer"]
+            ratio = "—" if not h or s is None or h <= 0 else f"{s / h:.2f}"
+            cells = ["—"] + [cell(fmt, add[v]) for v in MAIN[1:]] + [ratio]
+            cells += [cell(fmt, add[v]) for v in EXTRA]
+            out.append(f"| {label.replace('paced', 'added to paced')} | " + " | ".join(cells) + " |")
     out.append("")
-    out.append("Proxy CPU during the load runs (median, % of one core; the machine has 2):")
+    out.append(f"Proxy CPU per unit of work (its utime + stime over the run divided by the work done; "
+               f"median of the runs; lower is better; proxy on {cores}):")
+    out.append("")
+    out.append("| | haproxy (splice) | splicer (auto) | splicer / haproxy "
+               "| haproxy (no splice) | splicer (splice forced) |")
+    out.append("|---|---:|---:|---:|---:|---:|")
+    for key, label, fmt, _ in PER_UNIT:
+        vals = {v: med(unit, (v, key)) for v in ["haproxy", "splicer"] + EXTRA}
+        h, s = vals["haproxy"], vals["splicer"]
+        ratio = "—" if not h or s is None else f"{s / h:.2f}"
+        cells = [cell(fmt, vals["haproxy"]), cell(fmt, vals["splicer"]), ratio]
+        cells += [cell(fmt, vals[v]) for v in EXTRA]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out.append("")
+    out.append("Proxy CPU during the load runs (median, % of one core):")
     out.append("")
     out.append("| | haproxy (splice) | splicer (auto) | haproxy (no splice) | splicer (splice forced) |")
     out.append("|---|---:|---:|---:|---:|")
-    for key, label, _ in METRICS[:4]:
+    for key, label, _ in METRICS[:6]:
         label = label.split(" (")[0]
         cells = [cell("{:.0f}%", med(cpu, (v, key))) for v in ["haproxy", "splicer"] + EXTRA]
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     out.append("")
     out.append(f"Medians of {reps} run(s) each.")
+    print("\n".join(out))
+
+
+def latency(name):
+    """p50 and p99 of h2load's per-request log (µs), nearest rank."""
+    times, failed = [], 0
+    with open(name) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 3:
+                continue
+            if parts[1] != "200":
+                failed += 1
+                continue
+            times.append(int(parts[2]))
+    if not times:
+        print(f"nan\tnan\t0\t{failed}")
+        return
+    times.sort()
+
+    def rank(p):
+        return times[min(len(times) - 1, max(0, math.ceil(p * len(times)) - 1))]
+    print(f"{rank(0.50)}\t{rank(0.99)}\t{len(times)}\t{failed}")
+
+
+def scaling_table(argv):
+    """Rates per thread count, splicer against HAProxy, and efficiency."""
+    rows = {}
+    with open(argv[0]) as f:
+        for line in f:
+            variant, metric, _rep, value, _cpu = line.rstrip("\n").split("\t")
+            v = float(value)
+            if not math.isnan(v):
+                rows.setdefault((variant, metric), []).append(v)
+
+    def med(v, m):
+        vals = rows.get((v, m))
+        return statistics.median(vals) if vals else None
+
+    threads = sorted({int(m.split("@")[1]) for (_, m) in rows})
+    out = ["| threads | load | direct | haproxy | splicer | splicer / haproxy "
+           "| haproxy efficiency | splicer efficiency |",
+           "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for load, label in [("ka", "keep-alive req/s"), ("close", "`Connection: close` conn/s")]:
+        base = {v: med(v, f"{load}@{threads[0]}") for v in ("haproxy", "splicer")}
+        for n in threads:
+            m = f"{load}@{n}"
+            d, h, s = med("direct", m), med("haproxy", m), med("splicer", m)
+
+            def c(x):
+                return "—" if x is None else f"{x:,.0f}"
+
+            def eff(v, x):
+                b = base[v]
+                return "—" if not b or x is None else f"{x / (n / threads[0] * b):.2f}"
+            ratio = "—" if not h or s is None else f"{s / h:.2f}"
+            out.append(f"| {n} | {label} | {c(d)} | {c(h)} | {c(s)} | {ratio} | {eff('haproxy', h)} "
+                       f"| {eff('splicer', s)} |")
+    print("\n".join(out))
+
+
+def syscalls_table(argv):
+    """Per short connection: syscalls, segments, proxy CPU, by mode."""
+    rows = [line.split() for line in open(argv[0])]
+
+    def med(v, cfg, mode, f):
+        vals = [f(r) for r in rows if r[0] == v and r[1] == cfg and r[2] == mode and int(r[7]) > 0]
+        vals = [x for x in vals if x is not None]
+        return statistics.median(vals) if vals else None
+
+    def calls(r):
+        return int(r[4]) / int(r[7])
+
+    def calls_noclock(r):
+        return (int(r[4]) - int(r[6])) / int(r[7])
+
+    def segs(r):
+        return int(r[5]) / int(r[7])
+
+    def cpu(r):
+        # Only the concurrent runs measure it (strace slows the others).
+        return int(r[8]) / 1e3 / int(r[7]) if int(r[8]) > 0 else None
+
+    def c(x, fmt="{:.1f}"):
+        return "—" if x is None else fmt.format(x)
+
+    cfgs = sorted({r[1] for r in rows}, key=lambda x: (x != "plain", x))
+    out = ["| per short connection | mode | options | splicer | HAProxy 2.6 | splicer / HAProxy | direct |",
+           "|---|---|---|---:|---:|---:|---:|"]
+    for mode, mlabel in [("seq", "one at a time"), ("conc", "50 concurrent")]:
+        for cfg in cfgs:
+            for label, f, with_direct in [("proxy syscalls", calls, False),
+                                          ("proxy syscalls without clock_gettime", calls_noclock, False),
+                                          ("TCP segments, all hosts", segs, True),
+                                          ("proxy CPU, µs", cpu, False)]:
+                s, h = med("splicer", cfg, mode, f), med("haproxy", cfg, mode, f)
+                if s is None and h is None:
+                    continue
+                d = med("direct", "plain", mode, f) if with_direct else None
+                ratio = "—" if not h or s is None else f"{s / h:.2f}"
+                out.append(f"| {label} | {mlabel} | {cfg} | {c(s)} | {c(h)} | {ratio} | {c(d)} |")
     print("\n".join(out))
 
 
@@ -568,8 +736,16 @@ def main():
         iperf(argv)
     elif cmd == "wrk":
         wrk(argv[0])
+    elif cmd == "wrk-count":
+        wrk_count(argv[0])
     elif cmd == "table":
         table(argv)
+    elif cmd == "latency":
+        latency(argv[0])
+    elif cmd == "scaling-table":
+        scaling_table(argv)
+    elif cmd == "syscalls-table":
+        syscalls_table(argv)
     elif cmd == "blocklist":
         blocklist(argv)
     elif cmd == "rules-table":
