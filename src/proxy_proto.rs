@@ -369,4 +369,72 @@ mod tests {
             )))
         );
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn addr() -> impl Strategy<Value = SocketAddr> {
+            prop_oneof![
+                (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::from((ip, p))),
+                (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::from((ip, p))),
+            ]
+        }
+
+        /// Bytes a client may send first: a real header, one that starts
+        /// right and goes wrong, or anything.
+        fn opening() -> impl Strategy<Value = Vec<u8>> {
+            let junk = proptest::collection::vec(any::<u8>(), 0..200);
+            prop_oneof![
+                (any::<bool>(), addr(), addr(), junk.clone()).prop_map(|(v2, s, d, rest)| {
+                    let v = if v2 {
+                        ProxyVersion::V2
+                    } else {
+                        ProxyVersion::V1
+                    };
+                    [encode(v, s, d), rest].concat()
+                }),
+                junk.clone()
+                    .prop_map(|rest| [b"PROXY ".to_vec(), rest].concat()),
+                junk.clone()
+                    .prop_map(|rest| [b"PROXY TCP4 127.0.0.1 ".to_vec(), rest].concat()),
+                junk.clone()
+                    .prop_map(|rest| [V2_SIGNATURE.to_vec(), rest].concat()),
+                junk,
+            ]
+        }
+
+        proptest! {
+            /// Whatever a client sends, in whatever reads it arrives: no
+            /// panic, and a prefix that decides (a header, an error)
+            /// decides as the whole does; one that does not, asks for more.
+            #[test]
+            fn any_split_of_any_bytes_decides_as_the_whole(bytes in opening()) {
+                let whole = parse(&bytes);
+                for cut in 0..=bytes.len() {
+                    match parse(&bytes[..cut]) {
+                        Ok(None) => {}
+                        decided => prop_assert_eq!(&decided, &whole, "cut at {}", cut),
+                    }
+                }
+                if let Ok(Some((_, n))) = whole {
+                    prop_assert!(n <= bytes.len());
+                }
+            }
+
+            /// Every header splicer writes reads back as the addresses it
+            /// carries (in one family, as written), with its exact length.
+            #[test]
+            fn headers_written_read_back(v2 in any::<bool>(), src in addr(), dst in addr()) {
+                let v = if v2 { ProxyVersion::V2 } else { ProxyVersion::V1 };
+                let bytes = encode(v, src, dst);
+                let (s, d) = same_family(src, dst);
+                let got = parse(&bytes);
+                prop_assert_eq!(
+                    got,
+                    Ok(Some((Header { source: Some(s), destination: Some(d) }, bytes.len())))
+                );
+            }
+        }
+    }
 }

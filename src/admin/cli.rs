@@ -551,4 +551,55 @@ mod tests {
         assert_eq!(distance(&fp("a1"), &fp("a9")), 0, "digits are one class");
         assert_eq!(distance(&fp("AB"), &fp("ab")), 0, "case does not count");
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A word as a script would send it: any text, with `\`, `;`,
+        /// space and tab escaped by a backslash.
+        fn escape(word: &str) -> String {
+            let mut out = String::new();
+            for c in word.chars() {
+                if matches!(c, '\\' | ';' | ' ' | '\t') {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out
+        }
+
+        proptest! {
+            /// No request line makes the reader panic, and none yields a
+            /// command of more than MAX_WORDS words.
+            #[test]
+            fn any_line_splits(line in proptest::collection::vec(any::<u8>(), 0..512)) {
+                for command in split_commands(&line) {
+                    prop_assert!(command.len() <= MAX_WORDS);
+                }
+            }
+
+            /// Commands of escaped words, separated by any run of blanks
+            /// and by `;`, come back word for word.
+            #[test]
+            fn escaped_words_come_back(
+                commands in proptest::collection::vec(
+                    proptest::collection::vec("[^\\x00]{1,12}", 1..6), 1..4),
+                gaps in proptest::collection::vec("[ \t]{1,3}", 24),
+            ) {
+                let mut line = String::new();
+                let mut g = gaps.iter().cycle();
+                for (i, words) in commands.iter().enumerate() {
+                    if i > 0 {
+                        line.push(';');
+                    }
+                    for w in words {
+                        line.push_str(g.next().unwrap());
+                        line.push_str(&escape(w));
+                    }
+                }
+                prop_assert_eq!(split_commands(line.as_bytes()), commands);
+            }
+        }
+    }
 }

@@ -361,4 +361,35 @@ mod tests {
             assert_eq!(parse(fmt).unwrap().waits_for_end(), *expected, "{fmt}");
         }
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any format string parses or gets HAProxy's reason, never a
+            /// panic.
+            #[test]
+            fn any_format_parses_or_is_refused(src in "\\PC{0,80}") {
+                let _ = parse(&src);
+            }
+
+            /// Formats made of known pieces always parse, and so does the
+            /// same format with text between the pieces.
+            #[test]
+            fn formats_of_known_pieces_parse(
+                pieces in proptest::collection::vec(proptest::sample::select(vec![
+                    "%ci", "%cp", "%fi", "%fp", "%b", "%s", "%ft", "%Tw", "%Tc", "%Tt",
+                    "%B", "%U", "%ts", "%ac", "%fc", "%bc", "%sc", "%rc", "%sq", "%bq",
+                    "%%", "%[src]", "%[dst_port]", "%{+Q}o", "%{-Q}o", "%{+Q}[src]",
+                    "%t", "%T", "%H", "%pid", " ", ":", "/", "\\ ",
+                ]), 0..20),
+                // Not a letter: one after a variable would lengthen its name.
+                sep in "[ :/-]{0,3}",
+            ) {
+                let src = pieces.join(&sep);
+                prop_assert!(parse(&src).is_ok(), "{:?}: {:?}", src, parse(&src).err());
+            }
+        }
+    }
 }

@@ -469,6 +469,7 @@ mod log_options;
 mod logs;
 mod mysql;
 mod peers;
+mod props;
 mod tables;
 mod tcp;
 mod tls;

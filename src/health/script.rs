@@ -31,6 +31,8 @@ mod http;
 mod mysql;
 mod pgsql;
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 pub(crate) mod runner;
 mod tcp;
 mod tls;

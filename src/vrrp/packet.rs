@@ -365,4 +365,58 @@ mod tests {
             }
         }
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn advert() -> impl Strategy<Value = Advert> {
+            (
+                any::<u8>(),
+                any::<u8>(),
+                1..=MAX_INTERVAL_CENTIS,
+                proptest::collection::vec(any::<[u8; 4]>(), 0..20),
+            )
+                .prop_map(|(vrid, priority, interval_cs, addrs)| Advert {
+                    vrid,
+                    priority,
+                    interval_cs,
+                    addrs: addrs.into_iter().map(Ipv4Addr::from).collect(),
+                })
+        }
+
+        proptest! {
+            /// Whatever arrives on the raw socket: an error or an
+            /// advertisement, never a panic.
+            #[test]
+            fn any_packet_decodes_or_is_refused(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+                let _ = decode_ip(&bytes);
+                let _ = decode(&bytes, SRC, MULTICAST_GROUP);
+            }
+
+            /// What splicer sends, a peer reads back as sent; one byte
+            /// changed anywhere in it is refused or read otherwise, never
+            /// a panic.
+            #[test]
+            fn adverts_round_trip_and_damage_is_caught(
+                a in advert(),
+                at in any::<usize>(),
+                flip in 1..=255u8,
+            ) {
+                let msg = a.encode(SRC, MULTICAST_GROUP);
+                let packet = ip_packet(&msg, VRRP_TTL, SRC, MULTICAST_GROUP);
+                let got = decode_ip(&packet);
+                prop_assert_eq!(
+                    got,
+                    Ok(Received { src: SRC, dst: MULTICAST_GROUP, advert: a.clone() })
+                );
+                let mut damaged = packet.clone();
+                let i = 20 + at % msg.len();
+                damaged[i] ^= flip;
+                // The checksum covers the whole message: a change in it is
+                // always refused.
+                prop_assert!(decode_ip(&damaged).is_err(), "byte {} changed", i);
+            }
+        }
+    }
 }

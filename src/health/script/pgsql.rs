@@ -4,9 +4,11 @@
 //! - HAProxy sends a StartupMessage, protocol 3.0, with the `user`
 //!   parameter only: length (big-endian, 4 bytes), `00 03 00 00`,
 //!   `user` NUL, the user NUL, and the closing NUL.
-//! - An `E` first byte fails at once, as L7RSP, with the text from offset 6
-//!   to the next NUL as info: after `E`, the length and the first field's
-//!   type byte, so with a real server the severity ("FATAL").
+//! - An `E` first byte fails, as L7RSP, with the text from offset 6 to the
+//!   next NUL as info: after `E`, the length and the first field's type
+//!   byte, so with a real server the severity ("FATAL"). HAProxy judges
+//!   the first read that holds the `E`; splicer waits for the NUL (or the
+//!   close), so a text cut by the reads is never shown cut.
 //! - An authentication request passes, L7OK "PostgreSQL server is ok":
 //!   `R`, a length of the form `00 00 00 xx`, and a method of `00 00 00`
 //!   followed by 0 (ok), 2, 3, 4, 5, 6, 7, 9 or 10 (SASL); 1, 8, 11, 12 do
@@ -37,6 +39,13 @@ const AUTH_METHODS: [u8; 9] = [0, 2, 3, 4, 5, 6, 7, 9, 10];
 
 pub(super) fn eval(buf: &[u8], eof: bool) -> Progress {
     if buf.first() == Some(&b'E') {
+        // The text runs to a NUL: wait for it, so that where the reads
+        // end cannot cut it (a real server's error comes in one read, and
+        // HAProxy then says the same; it judges whatever one read gave).
+        let text = buf.get(6..).unwrap_or_default();
+        if !eof && !text.contains(&0) {
+            return Progress::NeedMore;
+        }
         let verdict = Verdict::new(CheckStatus::L7Rsp);
         return Progress::Fail(match buf.get(6..).map(printable).and_then(non_empty) {
             Some(info) => verdict.info(info),
@@ -120,8 +129,18 @@ mod tests {
     }
 
     #[test]
-    fn error_fails_at_once_others_wait() {
-        assert!(matches!(eval(b"E\x00", false), Progress::Fail(_)));
+    fn error_fails_once_its_text_is_in_others_wait() {
+        let fatal = b"E\x00\x00\x00\x60SFATAL\x00";
+        assert_eq!(
+            eval(fatal, false),
+            Progress::Fail(Verdict::new(CheckStatus::L7Rsp).info("FATAL"))
+        );
+        // The text cut by a read: wait for the rest, or the close.
+        assert_eq!(eval(&fatal[..8], false), Progress::NeedMore);
+        assert_eq!(
+            eval(&fatal[..8], true),
+            Progress::Fail(Verdict::new(CheckStatus::L7Rsp).info("FA"))
+        );
         for input in [&b""[..], b"R\x00\x00\x00\x08", b"hello"] {
             assert_eq!(eval(input, false), Progress::NeedMore, "{input:?}");
         }
