@@ -9,7 +9,7 @@ use mio::Interest;
 use mio::net::TcpStream;
 
 use super::*;
-use crate::config::ProxyVersion;
+use crate::config::{Balance, ProxyVersion};
 use crate::net::connect;
 use crate::proxy_proto;
 use crate::runtime::{Availability, Counters};
@@ -360,13 +360,27 @@ impl Session {
         }
         self.retries_left -= 1;
         Counters::add(&srv.counters.shard(w).retries, 1);
-        // HAProxy's default: redispatch on the last retry; a server that can
-        // no longer take sessions is left whatever the setting. A server a
-        // `stick` rule chose that is stopped (`option persist`) is left at
-        // its first failure with `option redispatch` (HAProxy's
-        // `stream_choose_redispatch`: a server not running).
+        // With `option redispatch`, HAProxy 2.6 (`stream_choose_redispatch`)
+        // leaves the server on the last retry; at once when the session was
+        // not sent there by persistence, more than one active server is up
+        // and the algorithm is a round-robin kind (the pick was arbitrary
+        // anyway: a server that drops SYNs costs each client one connect
+        // timeout, not one per retry); and at once when a `stick` rule chose
+        // a server that is stopped (`option persist`). A server that can no
+        // longer take sessions is left whatever the setting.
+        let arbitrary = matches!(
+            backend.config.balance,
+            Balance::RoundRobin | Balance::StaticRr | Balance::Random { .. }
+        ) && backend
+            .servers
+            .iter()
+            .filter(|s| !s.backup && s.usable())
+            .nth(1)
+            .is_some();
         let redispatch = backend.config.redispatch
-            && (self.retries_left == 0 || (self.direct && srv.status().stopped()));
+            && (self.retries_left == 0
+                || (self.direct && srv.status().stopped())
+                || (!self.direct && arbitrary));
         self.trace.retried(redispatch);
         let again = (!redispatch && (srv.usable() || self.direct))
             .then(|| backend.acquire(server))

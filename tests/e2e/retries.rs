@@ -54,6 +54,44 @@ fn read_line_or_end(c: &TcpStream) -> (String, Option<std::io::Error>) {
     }
 }
 
+/// A server that drops SYNs (its accept queue full) beside a live one,
+/// `balance roundrobin`, `retries 2`, `option redispatch`, `timeout
+/// connect 500ms`: a client that lands on it waits one connect timeout
+/// and is served by the other server. HAProxy 2.6 redispatches at the
+/// first failure when more than one server is up and the algorithm is a
+/// round-robin kind; retrying the same server first made each such client
+/// wait a timeout per retry.
+#[test]
+fn a_server_dropping_syns_costs_one_connect_timeout() {
+    let (bad, _queue) = unanswered_server();
+    let live = Backend::named("live");
+    let sp = start(
+        "    balance roundrobin\n    retries 2\n    option redispatch\n    timeout connect 500ms",
+        &[("bad", bad, ""), ("live", live.addr, "")],
+    );
+    let fe = sp.addr("fe");
+    let mut waits = Vec::new();
+    for i in 0..6 {
+        let t0 = Instant::now();
+        let c = TcpStream::connect(fe).unwrap();
+        let (data, end) = read_line_or_end(&c);
+        assert_eq!(data, "live\n", "client {i}: {end:?}");
+        waits.push(t0.elapsed());
+    }
+    let slow: Vec<_> = waits
+        .iter()
+        .filter(|w| **w >= Duration::from_millis(400))
+        .collect();
+    assert!(
+        !slow.is_empty(),
+        "no client met the dropping server: {waits:?}"
+    );
+    assert!(
+        waits.iter().all(|w| *w < Duration::from_millis(950)),
+        "a client waited two connect timeouts or more: {waits:?}"
+    );
+}
+
 #[test]
 fn dead_server_hidden_by_redispatch() {
     let live = Backend::named("live");
