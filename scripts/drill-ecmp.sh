@@ -70,13 +70,13 @@ ecmp_route_moved() {
     printf '  %-40s %s\n' "router's route without $2" "$ms"
 }
 
-# ecmp_balanced N [SECS]: waits up to SECS (default 20) until the router
-# spreads over N nodes, balanced; ECMP_WAITED_MS says how long it took.
+# ecmp_until ARG SECS AWK: waits up to SECS until AWK (run on `lab
+# nexthops` with n=ARG) exits 0; ECMP_WAITED_MS says how long it took.
 # Returns 1 when it never did.
-ecmp_balanced() {
-    local t0=$EPOCHREALTIME end=$((SECONDS + ${2:-20}))
+ecmp_until() {
+    local t0=$EPOCHREALTIME end=$((SECONDS + $2))
     while :; do
-        if lab nexthops 2>/dev/null | awk -v n="$1" 'NR == 1 { b = ($3 == "balanced") } END { exit !(b && NR - 1 == n) }'; then
+        if lab nexthops 2>/dev/null | awk -v n="$1" "$3"; then
             ECMP_WAITED_MS=$(ecmp_ms "$t0" "$EPOCHREALTIME")
             return 0
         fi
@@ -85,18 +85,16 @@ ecmp_balanced() {
     done
 }
 
+# ecmp_balanced N [SECS]: waits up to SECS (default 20) until the router
+# spreads over N nodes, balanced.
+ecmp_balanced() {
+    ecmp_until "$1" "${2:-20}" 'NR == 1 { b = ($3 == "balanced") } END { exit !(b && NR - 1 == n) }'
+}
+
 # ecmp_listed NODE [SECS]: waits up to SECS (default 20) until the
-# router's route lists NODE; ECMP_WAITED_MS says how long it took.
+# router's route lists NODE.
 ecmp_listed() {
-    local t0=$EPOCHREALTIME end=$((SECONDS + ${2:-20}))
-    while :; do
-        if lab nexthops 2>/dev/null | awk -v n="$1" 'NR > 1 && $1 == n { f = 1 } END { exit !f }'; then
-            ECMP_WAITED_MS=$(ecmp_ms "$t0" "$EPOCHREALTIME")
-            return 0
-        fi
-        [ "$SECONDS" -lt "$end" ] || return 1
-        sleep 0.1
-    done
+    ecmp_until "$1" "${2:-20}" 'NR > 1 && $1 == n { f = 1 } END { exit !f }'
 }
 
 # Waits until the router spreads over N nodes, balanced; the drill stops

@@ -245,46 +245,43 @@ def keepalive_loop(rec, deadline):
     drop()
 
 
-def close_loop(rec, deadline):
-    def one():
-        start = time.time()
+def fetch_once(rec, kind, send):
+    """One `Connection: close` GET on a new connection, the request written
+    by send(sock); records its outcome under kind. True when it passed."""
+    start = time.time()
+    try:
+        s = connect(WEB)
         try:
-            s = connect(WEB)
-            try:
-                s.sendall(request("/", close=True))
-                status, headers, _ = read_response(s)
-            finally:
-                s.close()
-            if status != 200:
-                raise HttpError("status %d" % status)
-            rec.add("close", start, True, headers.get("x-server", "?"))
-        except Exception as e:  # noqa: BLE001
-            rec.add("close", start, False, reason(e))
+            send(s)
+            status, headers, _ = read_response(s)
+        finally:
+            s.close()
+        if status != 200:
+            raise HttpError("status %d" % status)
+        rec.add(kind, start, True, headers.get("x-server", "?"))
+        return True
+    except Exception as e:  # noqa: BLE001 - every failure is a recorded outcome
+        rec.add(kind, start, False, reason(e))
+        return False
 
-    paced(deadline, CLOSE_RATE / CLOSE_THREADS, one)
+
+def close_loop(rec, deadline):
+    req = request("/", close=True)
+    paced(deadline, CLOSE_RATE / CLOSE_THREADS, lambda: fetch_once(rec, "close", lambda s: s.sendall(req)))
 
 
 def slow_loop(rec, deadline):
     req = request("/", close=True)
     need = len(req) * SLOW_BYTE_GAP + 1.0
+    def trickle(s):
+        for i in range(len(req)):
+            s.sendall(req[i:i + 1])
+            time.sleep(SLOW_BYTE_GAP)
+
     for _ in range(MAX_PER_LOOP):
         if time.time() + need >= deadline:
             return
-        start = time.time()
-        try:
-            s = connect(WEB)
-            try:
-                for i in range(len(req)):
-                    s.sendall(req[i:i + 1])
-                    time.sleep(SLOW_BYTE_GAP)
-                status, headers, _ = read_response(s)
-            finally:
-                s.close()
-            if status != 200:
-                raise HttpError("status %d" % status)
-            rec.add("slow", start, True, headers.get("x-server", "?"))
-        except Exception as e:  # noqa: BLE001
-            rec.add("slow", start, False, reason(e))
+        if not fetch_once(rec, "slow", trickle):
             time.sleep(0.2)
 
 
