@@ -258,7 +258,7 @@ fn serve(config: Config, tls: tls::Contexts, options: Options) -> Result<(), Sta
         }
     }
     let nworkers = runtime::worker_count(&config.global);
-    let listeners = Listeners::open(&config, nworkers, &[]).map_err(StartError::Bind)?;
+    let listeners = Listeners::open(&config, nworkers, &[], false).map_err(StartError::Bind)?;
     // Stats sockets are opened with the listeners: one that cannot be
     // bound stops start-up before any thread runs.
     let stats_sockets =
@@ -316,7 +316,13 @@ fn serve(config: Config, tls: tls::Contexts, options: Options) -> Result<(), Sta
     host::daemon::ready();
     stop_old(&options.soft_stop, libc::SIGUSR1);
     stop_old(&options.hard_stop, libc::SIGTERM);
+    let edits = rt.process.edits.open();
     let mut supervisor = Supervisor {
+        // Read again for the runtime API's changes, which parse the files
+        // as they were at start.
+        sources: config::Sources::read(&files),
+        overlay: config::Overlay::default(),
+        edits,
         files,
         load: options.load,
         rt,
@@ -502,6 +508,8 @@ fn supervise(
             Some(libc::SIGHUP) | Some(libc::SIGUSR2) => supervisor.reload(),
             _ => {}
         }
+        // SIGURG says a change is waiting; looked at every tick anyway.
+        supervisor.run_edits(stopping);
     }
 }
 

@@ -174,6 +174,7 @@ fn main() -> ExitCode {
     }
     let load = splicer::config::LoadOptions {
         localpeer: args.localpeer.clone(),
+        ..Default::default()
     };
     let loaded = match splicer::config::load_with(&args.file, &load) {
         Ok(l) => l,

@@ -12,8 +12,8 @@ use crate::control::ControlLink;
 use crate::runtime::Runtime;
 
 use super::{
-    checks, commands, info, mysql, patterns, servers_state, sessions, ssl, stat, tables, typed,
-    vrrp, workers,
+    checks, commands, dynamic, info, mysql, patterns, servers_state, sessions, ssl, stat, tables,
+    typed, vrrp, workers,
 };
 
 /// Words kept per command (HAProxy's MAX_CLI_ARGS); the rest are dropped.
@@ -40,6 +40,7 @@ const TABLES: &[&[Command]] = &[
     sessions::COMMANDS,
     workers::COMMANDS,
     checks::COMMANDS,
+    dynamic::COMMANDS,
     patterns::COMMANDS,
     tables::COMMANDS,
     mysql::COMMANDS,
@@ -518,6 +519,10 @@ mod tests {
             "enable frontend",
             "disable health",
             "enable health",
+            "disable agent",
+            "enable agent",
+            "add server",
+            "del server",
             "add acl",
             "add map",
             "clear acl",

@@ -326,7 +326,11 @@ fn set_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
             }
             _ => out.push_str("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"),
         },
-        _ => out.push_str("usage: set server <backend>/<server> addr | fqdn | state | weight\n"),
+        _ => {
+            if !super::dynamic::set_server(rt, b, s, args, out) {
+                out.push_str(super::dynamic::SET_SERVER_USAGE);
+            }
+        }
     }
 }
 

@@ -21,6 +21,7 @@
 mod checks;
 pub(crate) mod cli;
 pub(crate) mod commands;
+mod dynamic;
 mod field;
 mod http;
 mod info;

@@ -19,7 +19,7 @@ pub(super) fn checks(b: &BackendState, s: usize) -> Checks {
     let params = &b.config.servers[s].check;
     Checks {
         health: params.enabled && !srv.check_disabled.load(Ordering::Relaxed),
-        agent: params.agent,
+        agent: params.agent && !srv.agent_disabled.load(Ordering::Relaxed),
         info: srv
             .check
             .as_ref()
@@ -56,6 +56,8 @@ pub(super) fn server_status(srv: &ServerState, c: &Checks) -> String {
         Oper::Up => "UP".into(),
         Oper::NoLb if going_down => format!("NOLB {}", margin()),
         Oper::NoLb => "NOLB".into(),
+        // The agent took it down while the check (if any) says up.
+        Oper::Down if c.agent && (!c.health || health >= rise) => "DOWN (agent)".into(),
         Oper::Down if c.health && health > 0 => format!("DOWN {health}/{rise}"),
         Oper::Down => "DOWN".into(),
     }

@@ -30,6 +30,7 @@ mod proxy;
 mod proxy_servers;
 pub(crate) mod resolvers;
 mod rules;
+mod runtime_servers;
 mod sample;
 mod server;
 mod server_dns;
@@ -55,6 +56,7 @@ pub use logformat::LogFormat;
 pub use model::*;
 pub use mysql::{ClusterServer, MysqlCluster, MysqlRole, Role, Secret};
 pub use resolvers::{Hold, Nameserver, RESOLV_CONF, Resolvers};
+pub use runtime_servers::{AddedServer, Change as ServerChange, Overlay, Setting, api_location};
 pub use stats_page::{
     DEFAULT_STATS_REALM, DEFAULT_STATS_TIMEOUT, DEFAULT_STATS_URI, PathMatch, PathRule, SrcRule,
     StatsPage, StatsUi,
@@ -90,6 +92,51 @@ pub struct LoadOptions {
     /// is this process. Over global `localpeer`; `None`: `localpeer`, else
     /// the host name.
     pub localpeer: Option<String>,
+    /// What the runtime API changed in the servers, applied over the files.
+    pub overlay: Overlay,
+}
+
+/// The text of each config file as read (or why it could not be), kept so
+/// that a runtime API change parses the same files again, not what they
+/// became since.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    files: Vec<(PathBuf, Result<String, String>)>,
+}
+
+impl Sources {
+    /// Reads `paths` in order.
+    pub fn read(paths: &[PathBuf]) -> Sources {
+        Sources {
+            files: paths
+                .iter()
+                .map(|p| {
+                    let text = crate::host::read_file(p).map_err(|e| e.to_string());
+                    (p.clone(), text)
+                })
+                .collect(),
+        }
+    }
+
+    /// Parses the files as [`load_with`] does.
+    pub fn parse(&self, options: &LoadOptions) -> Result<Loaded, LoadError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let mut parser = parser::Parser::new(&env, options);
+        for (path, text) in &self.files {
+            match text {
+                Ok(text) => parser.feed(path, text),
+                Err(e) => parser.diags.error(
+                    &Location {
+                        file: path.clone(),
+                        line: 0,
+                    },
+                    format!("cannot read configuration file: {e}"),
+                ),
+            }
+        }
+        let paths: Vec<PathBuf> = self.files.iter().map(|(p, _)| p.clone()).collect();
+        finish(parser, &paths)
+    }
 }
 
 /// Reads and parses `paths` in order, as `haproxy -f a -f b` does: sections
@@ -101,21 +148,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
 
 /// [`load`], with what the command line adds (`-L`).
 pub fn load_with(paths: &[PathBuf], options: &LoadOptions) -> Result<Loaded, LoadError> {
-    let env = |name: &str| std::env::var(name).ok();
-    let mut parser = parser::Parser::new(&env, options);
-    for path in paths {
-        match crate::host::read_file(path) {
-            Ok(text) => parser.feed(path, &text),
-            Err(e) => parser.diags.error(
-                &Location {
-                    file: path.clone(),
-                    line: 0,
-                },
-                format!("cannot read configuration file: {e}"),
-            ),
-        }
-    }
-    finish(parser, paths)
+    Sources::read(paths).parse(options)
 }
 
 /// Parses `text` as if read from a file named `file` (unit tests).
@@ -147,7 +180,7 @@ pub fn parse_with(
     finish(parser, &[PathBuf::from(file)])
 }
 
-fn finish(parser: parser::Parser<'_>, files: &[PathBuf]) -> Result<Loaded, LoadError> {
+fn finish(mut parser: parser::Parser<'_>, files: &[PathBuf]) -> Result<Loaded, LoadError> {
     // As HAProxy, nothing is checked after an error that stops the load.
     if parser.aborted {
         return Err(LoadError {
@@ -155,7 +188,10 @@ fn finish(parser: parser::Parser<'_>, files: &[PathBuf]) -> Result<Loaded, LoadE
             warnings: parser.diags.warnings,
         });
     }
-    let (config, diags) = validate::finish(parser, files);
+    let overlay = std::mem::take(&mut parser.overlay);
+    parser.apply_overlay(&overlay);
+    let (mut config, diags) = validate::finish(parser, files);
+    runtime_servers::apply_settings(&mut config, &overlay);
     if diags.errors.is_empty() {
         Ok(Loaded {
             config,

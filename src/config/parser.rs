@@ -91,6 +91,8 @@ pub(super) struct Parser<'e> {
     env: &'e dyn Fn(&str) -> Option<String>,
     /// Every pattern list (`acl` values and files, map files).
     pub patterns: super::acl::Patterns,
+    /// The runtime API's changes, applied once the files are read.
+    pub overlay: super::Overlay,
 }
 
 impl<'e> Parser<'e> {
@@ -115,6 +117,7 @@ impl<'e> Parser<'e> {
             aborted: false,
             env,
             patterns: Default::default(),
+            overlay: options.overlay.clone(),
         }
     }
 

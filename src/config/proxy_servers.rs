@@ -6,7 +6,7 @@
 use super::model::*;
 use super::parser::Diags;
 use super::proxy::{ProxyDraft, report};
-use super::server::{self, ParamIssue};
+use super::server::{self, ParamIssue, ServerParams};
 
 impl ProxyDraft {
     pub(super) fn server(&mut self, words: &[String], loc: &Location, d: &mut Diags) {
@@ -52,6 +52,27 @@ impl ProxyDraft {
         loc: &Location,
         d: &mut Diags,
     ) {
+        self.add_server_from(
+            self.default_server.clone(),
+            name,
+            addr,
+            params_words,
+            loc,
+            d,
+        );
+    }
+
+    /// A server line's server, its parameters applied over `base` (the
+    /// section's `default-server`, or a blank one for `add server`).
+    pub(super) fn add_server_from(
+        &mut self,
+        base: ServerParams,
+        name: &str,
+        addr: &str,
+        params_words: &[String],
+        loc: &Location,
+        d: &mut Diags,
+    ) {
         let who = format!("server '{}/{name}'", self.name);
         if let Some(first) = self.servers.iter().find(|s| s.name == *name) {
             d.error(
@@ -63,7 +84,7 @@ impl ProxyDraft {
                 ),
             );
         }
-        let mut params = self.default_server.clone();
+        let mut params = base;
         let issues = server::apply(&mut params, params_words, &who, Some(&self.tls));
         let failed = issues.iter().any(|i| matches!(i, ParamIssue::Error(_)));
         report(issues, loc, d);

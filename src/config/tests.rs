@@ -470,6 +470,7 @@ mod logs;
 mod mysql;
 mod peers;
 mod props;
+mod runtime_servers;
 mod tables;
 mod tcp;
 mod tls;

@@ -237,6 +237,7 @@ pub(super) fn finish(
         check_ssl: t.check_ssl,
         check_sni: t.check_sni.clone(),
         check_alpn: t.check_alpn.clone(),
+        switched_off: false,
     }
 }
 

@@ -136,7 +136,7 @@ impl Thread {
 
     /// Publishes the tracked server's operational state; logs the
     /// transition and acts on it.
-    fn publish(&mut self, t: usize, tr: Transition) {
+    pub(super) fn publish(&mut self, t: usize, tr: Transition) {
         let tracked = &self.servers[t];
         let (b, s) = (tracked.backend, tracked.server);
         let backend = self.rt.backend(b);
@@ -231,7 +231,7 @@ impl Thread {
 }
 
 /// Why `publish` was called.
-enum Transition {
+pub(super) enum Transition {
     /// The server went down; the detail is `, reason: ..., check duration: Nms`
     /// (none with `option log-health-checks`, whose own line said it).
     Down(Option<String>),

@@ -9,6 +9,7 @@
 
 pub(crate) mod agent;
 mod apply;
+mod forced;
 pub(crate) mod probe;
 pub(crate) mod script;
 pub(crate) mod state;
@@ -265,6 +266,7 @@ impl Thread {
             }
             if woken {
                 self.observe(now);
+                self.forced();
             }
             self.on_time(now);
         }
@@ -399,6 +401,7 @@ impl Thread {
         // A server without an address is not checked (HAProxy: RMAINT).
         srv.admin_flags() & crate::runtime::admin::RESOLUTION_MAINT != 0
             || c.kind == Kind::Health && srv.check_disabled.load(Ordering::Relaxed)
+            || c.kind == Kind::Agent && srv.agent_disabled.load(Ordering::Relaxed)
     }
 
     /// The time to the next run of check `i`, `spread-checks` applied.

@@ -111,6 +111,8 @@ fn carry_settings(s: &mut ServerState, o: &ServerState, old_maxconn: Option<u32>
     }
     s.check_disabled
         .store(o.check_disabled.load(Ordering::Relaxed), Ordering::Relaxed);
+    s.agent_disabled
+        .store(o.agent_disabled.load(Ordering::Relaxed), Ordering::Relaxed);
 }
 
 /// Health, the last check, the state-change clock and the live counts, for

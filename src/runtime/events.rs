@@ -110,3 +110,53 @@ fn servers_left(backend: &BackendState, word: &str) -> String {
     };
     format!("{active} active and {backup} backup servers {word}.{running_on_backup}")
 }
+
+/// `set server B/S health|agent ...`: what the runtime API asked of a
+/// server's operational state, for the health checker to apply (it owns
+/// the health counters); 0 when nothing is asked.
+pub(crate) mod forced {
+    pub(crate) const HEALTH_UP: u8 = 1;
+    pub(crate) const HEALTH_STOPPING: u8 = 2;
+    pub(crate) const HEALTH_DOWN: u8 = 3;
+    pub(crate) const AGENT_UP: u8 = 4;
+    pub(crate) const AGENT_DOWN: u8 = 5;
+}
+
+/// Applies a forced state to a server no check follows (the health
+/// checker applies it to the ones it checks), logging as HAProxy does.
+pub(crate) fn force_oper(rt: &Runtime, backend: &BackendState, s: ServerId, what: u8) {
+    let srv = backend.server(s);
+    let oper = match what {
+        forced::HEALTH_UP | forced::AGENT_UP => super::Oper::Up,
+        forced::HEALTH_STOPPING => super::Oper::NoLb,
+        forced::HEALTH_DOWN | forced::AGENT_DOWN => super::Oper::Down,
+        _ => return,
+    };
+    let was = srv.oper();
+    let was_usable = srv.usable();
+    srv.set_oper(oper);
+    backend.refresh_state();
+    if was == oper {
+        return;
+    }
+    match oper {
+        super::Oper::Down => {
+            let text = format!(
+                "{} is DOWN, changed from CLI. {}",
+                who(backend, srv),
+                left(backend, srv)
+            );
+            rt.event(backend, Level::Warn, LEVEL_ALERT, text);
+            after_loss(rt, backend, s, was_usable);
+        }
+        _ if was == super::Oper::Down => {
+            let text = format!(
+                "{} is UP, changed from CLI. {}",
+                who(backend, srv),
+                online(backend)
+            );
+            rt.event(backend, Level::Info, LEVEL_NOTICE, text);
+        }
+        _ => {}
+    }
+}

@@ -13,6 +13,7 @@ mod addr;
 mod backend;
 mod carry;
 mod counters;
+pub(crate) mod edits;
 pub(crate) mod events;
 pub(crate) mod mysql;
 mod process;

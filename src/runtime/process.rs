@@ -77,6 +77,9 @@ pub(crate) struct Process {
     /// Reloads that took effect, and those a bad config aborted (`show proc`).
     pub reloads: std::sync::atomic::AtomicU64,
     pub failed_reloads: std::sync::atomic::AtomicU64,
+    /// The runtime API's changes to servers, on their way to the main
+    /// thread.
+    pub edits: super::edits::Edits,
 }
 
 impl Process {
@@ -119,6 +122,7 @@ impl Process {
             reloads: Default::default(),
             conn_rate: Default::default(),
             failed_reloads: Default::default(),
+            edits: Default::default(),
         }
     }
 
@@ -127,11 +131,13 @@ impl Process {
         *self.health.lock() = waker;
     }
 
-    /// Wakes the health checker, if one runs. Only on a live connection
-    /// error that reached a server's error limit: never per packet.
-    pub(crate) fn wake_health(&self) {
-        if let Some(w) = &*self.health.lock() {
-            let _ = w.wake();
+    /// Wakes the health checker, if one runs (whether one does). Only on
+    /// a live connection error that reached a server's error limit, or a
+    /// runtime API request: never per packet.
+    pub(crate) fn wake_health(&self) -> bool {
+        match &*self.health.lock() {
+            Some(w) => w.wake().is_ok(),
+            None => false,
         }
     }
 

@@ -147,6 +147,11 @@ pub(crate) struct ServerState {
     /// `disable health` (runtime API): the health thread runs no check of
     /// this server until `enable health`; its state stays as it was.
     pub check_disabled: AtomicBool,
+    /// `disable agent`: the same for the agent check.
+    pub agent_disabled: AtomicBool,
+    /// A state the runtime API asked for and the health checker has not
+    /// applied yet ([`super::events::forced`]); 0: none.
+    pub forced: AtomicU8,
     /// In a `mysql-role` backend: the cluster monitor does not let this
     /// server take sessions (not the writer, a lagging replica...). The
     /// server is then DOWN whatever its health check says.
@@ -367,6 +372,8 @@ impl ServerState {
                 errors: AtomicU32::new(0),
             }),
             check_disabled: AtomicBool::new(false),
+            agent_disabled: AtomicBool::new(false),
+            forced: AtomicU8::new(0),
             role_denied: AtomicBool::new(false),
             check: (s.check.enabled || s.check.agent).then(|| {
                 parking_lot::Mutex::new(CheckInfo {

@@ -94,7 +94,7 @@ pub(crate) fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io
 }
 
 /// The signals splicer handles synchronously in its main thread.
-pub(crate) const HANDLED_SIGNALS: [libc::c_int; 7] = [
+pub(crate) const HANDLED_SIGNALS: [libc::c_int; 8] = [
     libc::SIGTERM,
     libc::SIGINT,
     libc::SIGUSR1,
@@ -102,6 +102,8 @@ pub(crate) const HANDLED_SIGNALS: [libc::c_int; 7] = [
     libc::SIGUSR2,
     libc::SIGTTOU,
     libc::SIGTTIN,
+    // Sent by the process to itself: a runtime API change is waiting.
+    libc::SIGURG,
 ];
 
 fn handled_set() -> libc::sigset_t {

@@ -71,8 +71,14 @@ impl Contexts {
     /// Reads the files of `config`'s TLS binds and servers; every problem
     /// is reported, each with the config line that named the file.
     pub(crate) fn load(config: &Config) -> Result<Contexts, Vec<String>> {
+        Contexts::load_into(config, Arc::new(Store::default()))
+    }
+
+    /// [`Contexts::load`] over the certificates of `store`: files already
+    /// there (committed at run time included) are not read again. A
+    /// runtime API change to the servers keeps the running store.
+    pub(crate) fn load_into(config: &Config, store: Arc<Store>) -> Result<Contexts, Vec<String>> {
         let mut errors = Vec::new();
-        let store = Arc::new(Store::default());
         let mut binds = Vec::new();
         for fe in &config.frontends {
             let mut row = Vec::new();
@@ -90,7 +96,7 @@ impl Contexts {
         for be in &config.backends {
             let mut row = Vec::new();
             for s in &be.servers {
-                let wanted = s.tls.enabled || s.tls.check_ssl;
+                let wanted = s.tls.enabled || s.tls.check_ssl || s.tls.switched_off;
                 row.push(
                     wanted
                         .then(|| {

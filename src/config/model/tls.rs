@@ -199,6 +199,9 @@ pub struct ServerTls {
     pub check_sni: Option<String>,
     /// `check-alpn LIST`.
     pub check_alpn: Vec<Vec<u8>>,
+    /// `set server ssl off` (runtime API) on a server with `ssl`: its TLS
+    /// context is kept for `set server ssl on`.
+    pub switched_off: bool,
 }
 
 /// What a TLS fetch (`ssl_fc_*`, `ssl_c_*`) asks of the client connection.

@@ -13,6 +13,7 @@ const TAIL: &str = "frontend f\n bind :80\n default_backend b\nbackend b\n serve
 fn load_as(local: Option<&str>, text: &str) -> Result<Loaded, LoadError> {
     let options = LoadOptions {
         localpeer: local.map(str::to_string),
+        ..Default::default()
     };
     let env = |name: &str| (name == "PEER_PORT").then(|| "10009".to_string());
     parse_with("t.cfg", &format!("{HEAD}{text}{TAIL}"), &env, &options)

@@ -27,6 +27,8 @@ use crate::net::{self as listener, BindError, Listener};
 use crate::runtime::{Current, Runtime, worker_count};
 use crate::{health, host};
 
+mod edits;
+
 /// Starts the logger of `rt`'s config, and makes it the one that gets
 /// server events when its backends log.
 pub(crate) fn start_logger(rt: &Runtime) -> io::Result<Logger> {
@@ -88,11 +90,14 @@ pub(crate) struct Listeners {
 impl Listeners {
     /// Opens what `config` binds that `before` does not already hold. On
     /// an error, the sockets opened so far are closed (dropped) and the
-    /// ones in `before` are untouched.
+    /// ones in `before` are untouched. With `same`, `config` has the binds
+    /// of `before` in the same order (a runtime API change): every one is
+    /// kept, port 0 included.
     pub(crate) fn open(
         config: &Config,
         workers: usize,
         before: &[Bound],
+        same: bool,
     ) -> Result<Listeners, BindError> {
         let mut out = Listeners {
             opened: (0..workers).map(|_| Vec::new()).collect(),
@@ -109,9 +114,12 @@ impl Listeners {
             for (bi, bind) in fe.binds.iter().enumerate() {
                 let luid = bi as u32 + 1;
                 let key = BindKey::of(bind);
-                let old = key
-                    .as_ref()
-                    .and_then(|k| before.iter().find(|b| b.key.as_ref() == Some(k)));
+                let old = if same {
+                    before.get(out.bound.len())
+                } else {
+                    key.as_ref()
+                        .and_then(|k| before.iter().find(|b| b.key.as_ref() == Some(k)))
+                };
                 if let Some(old) = old {
                     out.keep.push(Kept {
                         addr: old.addr.clone(),
@@ -161,6 +169,12 @@ pub(crate) struct Supervisor {
     pub retired_loggers: Vec<Service>,
     pub bound: Vec<Bound>,
     pub reloads: u64,
+    /// The files as last read, which runtime API changes parse again.
+    pub sources: config::Sources,
+    /// What the runtime API changed in the servers, applied over the files.
+    pub overlay: config::Overlay,
+    /// The runtime API's changes on their way ([`edits`]).
+    pub edits: crossbeam_channel::Receiver<crate::runtime::edits::Request>,
 }
 
 impl Supervisor {
@@ -191,18 +205,44 @@ impl Supervisor {
 
     fn try_reload(&mut self) -> Result<(), String> {
         log::info!("reloading the configuration");
-        let loaded = match config::load_with(&self.files, &self.load) {
-            Ok(l) => l,
-            Err(e) => {
-                for w in &e.warnings {
-                    log::warn!("{w}");
-                }
-                for err in &e.errors {
-                    log::error!("{err}");
-                }
-                return Err(format!("{} error(s) in the configuration", e.errors.len()));
+        let sources = config::Sources::read(&self.files);
+        let report = |e: config::LoadError| {
+            for w in &e.warnings {
+                log::warn!("{w}");
             }
+            for err in &e.errors {
+                log::error!("{err}");
+            }
+            format!("{} error(s) in the configuration", e.errors.len())
         };
+        let plain = config::LoadOptions {
+            overlay: config::Overlay::default(),
+            ..self.load.clone()
+        };
+        let mut loaded = sources.parse(&plain).map_err(report)?;
+        // The runtime API's server changes outlive the reload where they
+        // still fit the files.
+        let (mut overlay, dropped) = self.overlay.fitting(&loaded.config);
+        for d in dropped {
+            log::warn!("reload: {d}");
+        }
+        if !overlay.is_empty() {
+            let options = config::LoadOptions {
+                overlay: overlay.clone(),
+                ..self.load.clone()
+            };
+            match sources.parse(&options) {
+                Ok(l) => loaded = l,
+                Err(e) => {
+                    let errors: Vec<String> = e.errors.iter().map(|d| d.message.clone()).collect();
+                    log::error!(
+                        "reload: the runtime API's server changes no longer fit the files and are dropped: {}",
+                        errors.join("; ")
+                    );
+                    overlay = config::Overlay::default();
+                }
+            }
+        }
         for w in &loaded.warnings {
             log::warn!("{w}");
         }
@@ -214,9 +254,27 @@ impl Supervisor {
             }
             format!("{} error(s) in the TLS files", errors.len())
         })?;
+        self.switch(config, tls, false, |_| {})?;
+        self.sources = sources;
+        self.overlay = overlay;
+        Ok(())
+    }
+
+    /// Puts `config` in effect: listeners opened and kept, the threads
+    /// that follow a config started again on it, the state carried by
+    /// name, every worker switched. `prepare` sees the new runtime before
+    /// any worker does.
+    fn switch(
+        &mut self,
+        config: Config,
+        tls: crate::tls::Contexts,
+        same_binds: bool,
+        prepare: impl FnOnce(&Runtime),
+    ) -> Result<(), String> {
         self.warn_fixed(&config);
         let workers = self.links.len();
-        let ls = Listeners::open(&config, workers, &self.bound).map_err(|e| e.to_string())?;
+        let ls = Listeners::open(&config, workers, &self.bound, same_binds)
+            .map_err(|e| e.to_string())?;
         // The checker stops before the state is copied, so no result of
         // the old one is lost between the copy and the switch.
         if let Some(c) = self.checker.take() {
@@ -237,6 +295,7 @@ impl Supervisor {
             m.stop();
         }
         let rt = Arc::new(Runtime::reloaded(config, &self.rt).with_tls(tls));
+        prepare(&rt);
         // From here on, server events go to the new config's logger.
         let logger = start_logger(&rt).unwrap_or_else(|e| {
             log::error!("cannot start the logger for the new configuration: {e}; its sessions are not logged");
