@@ -480,4 +480,84 @@ mod tests {
         let e = String::from_utf8(Response::error(401).body).unwrap();
         assert!(e.contains("<h1>401 Unauthorized</h1>"), "{e}");
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A well-formed request: a method, a target, headers, a body
+        /// announced by Content-Length, CRLF or LF line ends.
+        fn request() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+            (
+                prop::sample::select(vec!["GET", "HEAD", "POST"]),
+                "/[a-z;=?&]{0,20}",
+                prop::collection::vec(("[A-Za-z-]{1,12}", "[ -~]{0,20}"), 0..6),
+                prop::collection::vec(any::<u8>(), 0..64),
+                any::<bool>(),
+            )
+                .prop_map(|(method, target, headers, body, crlf)| {
+                    let eol = if crlf { "\r\n" } else { "\n" };
+                    let mut head = format!("{method} {target} HTTP/1.1{eol}");
+                    for (n, v) in headers {
+                        // Length and encoding are the strategy's own.
+                        if n.eq_ignore_ascii_case("content-length")
+                            || n.eq_ignore_ascii_case("transfer-encoding")
+                        {
+                            continue;
+                        }
+                        head.push_str(&format!("{n}: {v}{eol}"));
+                    }
+                    head.push_str(&format!("Content-Length: {}{eol}{eol}", body.len()));
+                    let mut raw = head.into_bytes();
+                    raw.extend_from_slice(&body);
+                    (raw, body)
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_bytes_never_panic(raw in prop::collection::vec(any::<u8>(), 0..4096)) {
+                let _ = parse(&raw);
+            }
+
+            /// The parser reads the whole buffer each time: once a prefix
+            /// decides (a request or a refusal), more bytes never change
+            /// the decision, however the bytes were cut into reads.
+            #[test]
+            fn a_decided_prefix_stays_decided(
+                raw in prop_oneof![
+                    request().prop_map(|(raw, _)| raw),
+                    prop::collection::vec(any::<u8>(), 0..512),
+                ],
+                extra in prop::collection::vec(any::<u8>(), 0..64),
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let mut full = raw.clone();
+                full.extend_from_slice(&extra);
+                let k = cut.index(full.len() + 1);
+                match parse(&full[..k]) {
+                    Parse::Partial => {}
+                    decided => prop_assert_eq!(decided, parse(&full)),
+                }
+            }
+
+            /// A well-formed request parses whole, with its body, whatever
+            /// follows it; every shorter prefix is not complete yet.
+            #[test]
+            fn well_formed_requests_parse(
+                (raw, body) in request(),
+                extra in prop::collection::vec(any::<u8>(), 0..64),
+            ) {
+                let mut full = raw.clone();
+                full.extend_from_slice(&extra);
+                let Parse::Done(r) = parse(&full) else {
+                    return Err(TestCaseError::fail(format!("{:?}", parse(&full))));
+                };
+                prop_assert_eq!(r.body, body);
+                for k in 0..raw.len() {
+                    prop_assert_eq!(parse(&raw[..k]), Parse::Partial, "prefix {}", k);
+                }
+            }
+        }
+    }
 }

@@ -191,4 +191,48 @@ mod tests {
             assert_eq!(parse_agent(line), want, "{what}: {line:?}");
         }
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Agent words, known and not.
+        fn word() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    "up", "DOWN", "fail", "stopped", "ready", "drain", "maint", "50%", "0%",
+                    "150%", "maxconn:10", "75", "+5%",
+                ])
+                .prop_map(str::to_string),
+                "[a-z0-9%:.+]{1,8}",
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_lines_never_panic(line in "\\PC{0,200}") {
+                let _ = parse_agent(&line);
+            }
+
+            /// Spaces, tabs and commas separate words alike, in any number.
+            #[test]
+            fn separators_are_interchangeable(
+                words in prop::collection::vec(word(), 0..8),
+                seps in prop::collection::vec(prop::sample::select(vec![" ", "\t", ",", " ,\t"]), 8),
+                message in proptest::option::of("[ -~]{0,20}"),
+            ) {
+                let mut spaced = words.join(" ");
+                let mut mixed = String::new();
+                for (i, w) in words.iter().enumerate() {
+                    mixed.push_str(w);
+                    mixed.push_str(seps[i % seps.len()]);
+                }
+                if let Some(m) = &message {
+                    spaced.push_str(&format!(" #{m}"));
+                    mixed.push_str(&format!("#{m}"));
+                }
+                prop_assert_eq!(parse_agent(&spaced), parse_agent(&mixed));
+            }
+        }
+    }
 }
