@@ -27,6 +27,9 @@ pub mod config;
 mod control;
 mod dns;
 mod forward;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzz;
 mod health;
 mod host;
 mod logging;

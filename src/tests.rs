@@ -31,6 +31,7 @@ const LAYERS: &[&str] = &[
     "announce",
     "worker",
     "reload",
+    "fuzz",
 ];
 
 /// `(from, to)` for every `crate::to` named in `from`'s non-test code.

@@ -529,3 +529,20 @@ impl Client {
 
 #[cfg(test)]
 mod tests;
+
+/// The runtime API's request reader and line splitter, for the fuzz
+/// targets ([`crate::fuzz`]).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_cli(data: &[u8]) {
+    let mut r = request::Reader::new(1024, 4096);
+    r.push(data);
+    r.close();
+    while let Ok(Some(_)) = r.next() {}
+    let _ = cli::split_commands(data);
+}
+
+/// The stats page's request parser, for the fuzz targets.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_http(data: &[u8]) {
+    let _ = http::parse(data);
+}

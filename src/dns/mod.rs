@@ -531,3 +531,18 @@ fn other_type(qtype: u16) -> u16 {
         packet::TYPE_A
     }
 }
+
+/// The response parser, for the fuzz targets ([`crate::fuzz`]).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_response(data: &[u8]) {
+    let _ = packet::parse(data);
+}
+
+/// A response to start fuzzing from: a query for an A record, turned into
+/// its (empty) answer.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_seed() -> Vec<u8> {
+    let mut q = packet::query(0x1234, "www.foobar.com", 1, 1232);
+    q[2] |= 0x80;
+    q
+}

@@ -200,8 +200,19 @@ mod tests {
         fn word() -> impl Strategy<Value = String> {
             prop_oneof![
                 prop::sample::select(vec![
-                    "up", "DOWN", "fail", "stopped", "ready", "drain", "maint", "50%", "0%",
-                    "150%", "maxconn:10", "75", "+5%",
+                    "up",
+                    "DOWN",
+                    "fail",
+                    "stopped",
+                    "ready",
+                    "drain",
+                    "maint",
+                    "50%",
+                    "0%",
+                    "150%",
+                    "maxconn:10",
+                    "75",
+                    "+5%",
                 ])
                 .prop_map(str::to_string),
                 "[a-z0-9%:.+]{1,8}",

@@ -390,9 +390,8 @@ fn parse_body(b: &[u8]) -> Option<Exts> {
 /// 2^14 bytes is cut into several records, as a client would.
 ///
 /// Panics if a name is too long for its length field.
-// Only the tests call it until a bench exports it; the expectation then
-// fails the build, a reminder to drop it.
-#[cfg(test)]
+// The tests and the fuzz corpus (`crate::fuzz::seeds`) call it.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn client_hello(sni: Option<&str>, alpn: &[&str], pad_to: usize) -> Vec<u8> {
     const EXT_PADDING: u16 = 21;
     fn len8(v: &[u8]) -> Vec<u8> {
