@@ -12,8 +12,8 @@ use crate::control::ControlLink;
 use crate::runtime::Runtime;
 
 use super::{
-    about, checks, commands, dynamic, info, mysql, patterns, servers_state, sessions, ssl, stat,
-    tables, typed, vrrp, workers,
+    checks, commands, dynamic, info, mysql, patterns, servers_state, sessions, ssl, stat, tables,
+    typed, vrrp, workers,
 };
 
 /// Words kept per command (HAProxy's MAX_CLI_ARGS); the rest are dropped.
@@ -32,7 +32,6 @@ pub(crate) const PERMISSION_DENIED: &str = "Permission denied\n";
 const TABLES: &[&[Command]] = &[
     COMMANDS,
     info::COMMANDS,
-    about::COMMANDS,
     stat::COMMANDS,
     typed::COMMANDS,
     servers_state::COMMANDS,
@@ -494,9 +493,6 @@ mod tests {
             "prompt",
             "quit",
             "show info",
-            "show env",
-            "show version",
-            "show errors",
             "show stat",
             "show schema json",
             "show servers state",
