@@ -45,6 +45,12 @@ pub(crate) enum Control {
     Admin(AdminOp),
 }
 
+/// The name of worker `id`'s thread, which the kernel shows as its `comm`
+/// (`show threads` finds the workers by it).
+pub(crate) fn worker_thread_name(id: usize) -> String {
+    format!("worker-{id}")
+}
+
 /// The way to reach one worker: a channel plus a wake-up.
 #[derive(Clone)]
 pub(crate) struct ControlLink {

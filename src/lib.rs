@@ -283,7 +283,7 @@ fn serve(config: Config, tls: tls::Contexts, options: Options) -> Result<(), Sta
             Worker::new(id, rt.clone(), ls, rx, logger.sender.clone()).map_err(StartError::Poll)?;
         let cpus = config::cpumap::cpus_of(&rt.global.cpu_map, id).map(<[usize]>::to_vec);
         let thread = std::thread::Builder::new()
-            .name(format!("worker-{id}"))
+            .name(control::worker_thread_name(id))
             .spawn(move || {
                 if let Some(cpus) = cpus
                     && let Err(e) = sys::pin_thread(&cpus)

@@ -12,8 +12,8 @@ use crate::control::ControlLink;
 use crate::runtime::Runtime;
 
 use super::{
-    checks, commands, dynamic, info, mysql, patterns, servers_state, sessions, ssl, stat, tables,
-    typed, vrrp, workers,
+    about, checks, commands, dynamic, info, mysql, patterns, servers_state, sessions, ssl, stat,
+    tables, typed, vrrp, workers,
 };
 
 /// Words kept per command (HAProxy's MAX_CLI_ARGS); the rest are dropped.
@@ -32,6 +32,7 @@ pub(crate) const PERMISSION_DENIED: &str = "Permission denied\n";
 const TABLES: &[&[Command]] = &[
     COMMANDS,
     info::COMMANDS,
+    about::COMMANDS,
     stat::COMMANDS,
     typed::COMMANDS,
     servers_state::COMMANDS,
@@ -328,20 +329,23 @@ pub(crate) fn usage(args: &[String], is_help: bool, out: &mut String) {
 }
 
 /// Counts of character pairs (letters, digits as one class, anything else
-/// as another, plus word start and end) over `words`: close spellings get
-/// close fingerprints.
+/// as another, plus word start and end) over `words`, and which classes
+/// occur at all: close spellings get close fingerprints. Bytes, as
+/// HAProxy 2.6's `update_word_fingerprint` reads them, whose marks of
+/// presence (row 0) and class of "other" (the start/end one) it keeps.
 fn fingerprint(words: &[&str]) -> Vec<u8> {
     const START_END: usize = 28;
-    let class = |c: char| match c.to_ascii_lowercase() {
-        c @ 'a'..='z' => c as usize - 'a' as usize + 1,
-        '0'..='9' => 27,
-        _ => 31,
+    let class = |c: u8| match c.to_ascii_lowercase() {
+        c @ b'a'..=b'z' => usize::from(c - b'a') + 1,
+        b'0'..=b'9' => 27,
+        _ => START_END,
     };
     let mut fp = vec![0u8; 32 * 32];
     for w in words {
         let mut from = START_END;
-        for c in w.chars() {
+        for c in w.bytes() {
             let to = class(c);
+            fp[to] = 1;
             fp[32 * from + to] = fp[32 * from + to].wrapping_add(1);
             from = to;
         }
@@ -493,6 +497,11 @@ mod tests {
             "prompt",
             "quit",
             "show info",
+            "show version",
+            "show env",
+            "show errors",
+            "show activity",
+            "show threads",
             "show stat",
             "show schema json",
             "show servers state",
@@ -555,6 +564,10 @@ mod tests {
         assert!(distance(&fp("stat"), &fp("state")) < distance(&fp("stat"), &fp("weight")));
         assert_eq!(distance(&fp("a1"), &fp("a9")), 0, "digits are one class");
         assert_eq!(distance(&fp("AB"), &fp("ab")), 0, "case does not count");
+        // Two pairs differ (b-c, c-end against b-d, d-end), and so do the
+        // classes present (c, d), as HAProxy 2.6 counts them.
+        assert_eq!(distance(&fp("abc"), &fp("abd")), 6);
+        assert_eq!(distance(&fp("a-b"), &fp("a/b")), 0, "one 'other' class");
     }
 
     mod props {

@@ -1,5 +1,5 @@
-//! `show info`: process-wide `Name: value` lines, in HAProxy's order, for
-//! the fields that mean something in splicer.
+//! `show info`: process-wide `Name: value` lines, HAProxy 2.6's fields in
+//! its order; those splicer has no value for say HAProxy's "none".
 
 use std::sync::atomic::Ordering;
 
@@ -56,8 +56,14 @@ pub(super) fn show_info(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
     }
 }
 
-/// `show info`'s lines as (name, value), in HAProxy's order; the stats
+/// `show info`'s lines as (name, value), in HAProxy 2.6's order; the stats
 /// page and the process metrics read them too.
+///
+/// Every field HAProxy prints is here (but `description`, which splicer's
+/// config does not keep). What splicer does not have is given HAProxy's
+/// value for "none" and, where splicer simply does not count it, said so
+/// below: a monitoring tool finds every name it knows, and no number that
+/// splicer made up.
 pub(super) fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)> {
     let process = &rt.process;
     let up = process.started.elapsed().as_secs();
@@ -77,6 +83,8 @@ pub(super) fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)
         .or_else(crate::sys::hostname)
         .unwrap_or_default();
     let conn_rate_max = process.conn_rate.max.load(Ordering::Relaxed);
+    let sessions = process.sessions.get();
+    let zero = || "0".to_string();
     let mut lines: Vec<(&str, String)> = vec![
         ("Name", "splicer".into()),
         ("Version", env!("CARGO_PKG_VERSION").into()),
@@ -87,25 +95,46 @@ pub(super) fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)
         ("Pid", std::process::id().to_string()),
         ("Uptime", uptime(up)),
         ("Uptime_sec", up.to_string()),
+        // No `-m` memory limit and no memory pools: HAProxy's values
+        // without them.
+        ("Memmax_MB", zero()),
+        ("PoolAlloc_MB", zero()),
+        ("PoolUsed_MB", zero()),
+        ("PoolFailed", zero()),
     ];
-    // HAProxy reports `ulimit-n` as configured (it never lowers the limit).
-    if let Some(n) = rt
-        .global
-        .ulimit_n
-        .or_else(|| crate::sys::nofile_limit().ok())
-    {
+    // HAProxy reports `ulimit-n` as configured (it never lowers the limit);
+    // the descriptors splicer may open are the limit in effect.
+    let nofile = crate::sys::nofile_limit().ok();
+    if let Some(n) = rt.global.ulimit_n.or(nofile) {
         lines.push(("Ulimit-n", n.to_string()));
+    }
+    if let Some(n) = nofile {
+        lines.push(("Maxsock", n.to_string()));
     }
     lines.extend([
         ("Maxconn", rt.maxconn.load(Ordering::Relaxed).to_string()),
         ("Hard_maxconn", rt.global.maxconn.to_string()),
-        ("CurrConns", process.sessions.get().to_string()),
+        ("CurrConns", sessions.to_string()),
         (
             "CumConns",
             process.accepted.total(|s| &s.sessions).to_string(),
         ),
+        // A TCP session is one HAProxy stream (request): those that got
+        // past the connection and session rules, the frontends' `stot`.
+        (
+            "CumReq",
+            sum(|f| f.counters.total(|s| &s.sessions)).to_string(),
+        ),
+        // `maxsslconn` is not supported (no limit: HAProxy's 0), and TLS
+        // sessions are not counted apart from the others.
+        ("MaxSslConns", zero()),
+        ("CurrSslConns", zero()),
+        ("CumSslConns", zero()),
         ("Maxpipes", process.maxpipes.to_string()),
+        // Every pipe that exists, the idle ones in the workers' pools
+        // included: those pools are not counted apart (`PipesFree`).
         ("PipesUsed", process.pipes.get().to_string()),
+        ("PipesFree", zero()),
         ("ConnRate", process.conn_rate.value().to_string()),
         ("ConnRateLimit", rt.global.maxconnrate.to_string()),
         ("MaxConnRate", conn_rate_max.to_string()),
@@ -113,17 +142,63 @@ pub(super) fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)
         ("SessRate", process.conn_rate.value().to_string()),
         ("SessRateLimit", rt.global.maxsessrate.to_string()),
         ("MaxSessRate", conn_rate_max.to_string()),
+        // No TLS rates, key rates or session cache counts are kept (nor
+        // `maxsslrate`), and there is no HTTP compression.
+        ("SslRate", zero()),
+        ("SslRateLimit", zero()),
+        ("MaxSslRate", zero()),
+        ("SslFrontendKeyRate", zero()),
+        ("SslFrontendMaxKeyRate", zero()),
+        ("SslFrontendSessionReuse_pct", zero()),
+        ("SslBackendKeyRate", zero()),
+        ("SslBackendMaxKeyRate", zero()),
+        ("SslCacheLookups", zero()),
+        ("SslCacheMisses", zero()),
+        ("CompressBpsIn", zero()),
+        ("CompressBpsOut", zero()),
+        ("CompressBpsRateLim", zero()),
         // Sessions are splicer's tasks; workers wake on events, with no
         // run queue (tools such as hatop require both lines).
-        ("Tasks", process.sessions.get().to_string()),
+        ("Tasks", sessions.to_string()),
         ("Run_queue", "0".into()),
+        // Not measured: workers do not time their waits. An idle HAProxy
+        // says 100.
+        ("Idle_pct", "100".into()),
         ("node", node.trim().to_string()),
+        // Not published by the main thread: a soft-stopping process still
+        // says 0 here.
+        ("Stopping", zero()),
+        // HAProxy's jobs are its listeners and connections; the runtime
+        // API's own clients are not counted here.
+        ("Jobs", (listeners + sessions).to_string()),
+        ("Unstoppable Jobs", zero()),
         ("Listeners", listeners.to_string()),
+        // Not published by the peers thread and the loggers: 0.
+        ("ActivePeers", zero()),
+        ("ConnectedPeers", zero()),
+        ("DroppedLogs", zero()),
+        // `busy-polling` is not supported.
+        ("BusyPolling", zero()),
+        // Not counted by the resolvers.
+        ("FailedResolutions", zero()),
         (
             "TotalBytesOut",
             sum(|f| f.counters.total(|s| &s.bytes_out)).to_string(),
         ),
+        // Spliced bytes are not counted apart from copied ones, and no
+        // byte rate is kept.
+        ("TotalSplicdedBytesOut", zero()),
+        ("BytesOutRate", zero()),
+        // No debug commands, no log forwarding.
+        ("DebugCommandsIssued", zero()),
+        ("CumRecvLogs", zero()),
+        ("Build info", env!("CARGO_PKG_VERSION").into()),
+        ("Memmax_bytes", zero()),
+        ("PoolAlloc_bytes", zero()),
+        ("PoolUsed_bytes", zero()),
         ("Start_time_sec", process.started_unix.to_string()),
+        // No experimental feature taints the process.
+        ("Tainted", zero()),
     ]);
     lines
 }

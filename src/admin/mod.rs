@@ -18,6 +18,7 @@
 //! 400 and only its connection closes; a stats frontend serves at most its
 //! `maxconn` clients.
 
+mod about;
 mod checks;
 pub(crate) mod cli;
 pub(crate) mod commands;

@@ -428,6 +428,80 @@ fn state_changes_show_in_stat_and_servers_state() {
     assert_eq!(field("show stat", "be,s1,", "check_status"), "L4CON");
 }
 
+/// `show info`'s names as HAProxy 2.6.12 printed them, in its order, for a
+/// config without `description` (tests/e2e/admin_about.rs asks HAProxy).
+const HAPROXY_INFO: &[&str] = &[
+    "Name",
+    "Version",
+    "Release_date",
+    "Nbthread",
+    "Nbproc",
+    "Process_num",
+    "Pid",
+    "Uptime",
+    "Uptime_sec",
+    "Memmax_MB",
+    "PoolAlloc_MB",
+    "PoolUsed_MB",
+    "PoolFailed",
+    "Ulimit-n",
+    "Maxsock",
+    "Maxconn",
+    "Hard_maxconn",
+    "CurrConns",
+    "CumConns",
+    "CumReq",
+    "MaxSslConns",
+    "CurrSslConns",
+    "CumSslConns",
+    "Maxpipes",
+    "PipesUsed",
+    "PipesFree",
+    "ConnRate",
+    "ConnRateLimit",
+    "MaxConnRate",
+    "SessRate",
+    "SessRateLimit",
+    "MaxSessRate",
+    "SslRate",
+    "SslRateLimit",
+    "MaxSslRate",
+    "SslFrontendKeyRate",
+    "SslFrontendMaxKeyRate",
+    "SslFrontendSessionReuse_pct",
+    "SslBackendKeyRate",
+    "SslBackendMaxKeyRate",
+    "SslCacheLookups",
+    "SslCacheMisses",
+    "CompressBpsIn",
+    "CompressBpsOut",
+    "CompressBpsRateLim",
+    "Tasks",
+    "Run_queue",
+    "Idle_pct",
+    "node",
+    "Stopping",
+    "Jobs",
+    "Unstoppable Jobs",
+    "Listeners",
+    "ActivePeers",
+    "ConnectedPeers",
+    "DroppedLogs",
+    "BusyPolling",
+    "FailedResolutions",
+    "TotalBytesOut",
+    "TotalSplicdedBytesOut",
+    "BytesOutRate",
+    "DebugCommandsIssued",
+    "CumRecvLogs",
+    "Build info",
+    "Memmax_bytes",
+    "PoolAlloc_bytes",
+    "PoolUsed_bytes",
+    "Start_time_sec",
+    "Tainted",
+];
+
 #[test]
 fn show_info_lists_haproxys_fields() {
     let rt = runtime();
@@ -437,26 +511,10 @@ fn show_info_lists_haproxys_fields() {
         .filter_map(|l| l.split_once(": "))
         .map(|(n, _)| n)
         .collect();
-    for want in [
-        "Name",
-        "Version",
-        "Release_date",
-        "Nbthread",
-        "Pid",
-        "Uptime",
-        "Uptime_sec",
-        "Maxconn",
-        "CurrConns",
-        "CumConns",
-        "Maxpipes",
-        "PipesUsed",
-        "Tasks",
-        "Run_queue",
-        "node",
-    ] {
-        assert!(names.contains(&want), "{want} missing:\n{out}");
-    }
+    assert_eq!(names, HAPROXY_INFO, "{out}");
     assert!(out.contains("\nNbthread: 2\n"));
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(out.contains(&format!("\nBuild info: {version}\n")), "{out}");
     assert!(out.ends_with("\n\n"));
 }
 
@@ -490,5 +548,56 @@ fn a_disabled_frontend_shows_paused_in_every_form() {
     assert_eq!(
         run(&rt, Level::User, "show stat typed desc"),
         "show stat: field descriptions (desc) are not supported.\n\n"
+    );
+}
+
+/// `show version`, `show env`, `show errors`: HAProxy 2.6.12's answers on
+/// [`CONFIG`], levels and argument checks included.
+#[test]
+fn about_commands_answer_as_haproxy() {
+    let rt = runtime();
+    let errors_header = |out: &str| {
+        out.starts_with("Total events captured on [")
+            && out.ends_with("] : 0\n\n")
+            && out.lines().count() == 2
+    };
+    let version = format!("{}\n\n", env!("CARGO_PKG_VERSION"));
+    let exact: &[(Level, &str, &str)] = &[
+        (Level::User, "show version", &version),
+        (Level::User, "show version extra", &version),
+        (Level::User, "show env PATH", "Permission denied\n\n"),
+        (Level::User, "show errors", "Permission denied\n\n"),
+        (
+            Level::Operator,
+            "show env SPLICER_NO_SUCH_VARIABLE",
+            "Variable not found\n\n",
+        ),
+        (Level::Admin, "show errors nope", "No such proxy.\n\n"),
+        (Level::Admin, "show errors 0", "No such proxy.\n\n"),
+        (Level::Admin, "show errors x12", "No such proxy.\n\n"),
+    ];
+    for (level, line, want) in exact {
+        assert_eq!(run(&rt, *level, line), *want, "{line}");
+    }
+    for line in [
+        "show errors",
+        "show errors fe",
+        "show errors be",
+        "show errors li request",
+        "show errors 99",
+        "show errors -1",
+        "show errors 2abc response",
+        "show errors fe bogus",
+    ] {
+        let out = run(&rt, Level::Operator, line);
+        assert!(errors_header(&out), "{line}: {out:?}");
+    }
+    // The process's environment, `environ`'s first line by name.
+    let all = run(&rt, Level::Operator, "show env");
+    let first = all.lines().next().expect("an environment");
+    let name = first.split('=').next().unwrap();
+    assert_eq!(
+        run(&rt, Level::Operator, &format!("show env {name}")),
+        format!("{first}\n\n")
     );
 }

@@ -26,6 +26,7 @@ mod admin_sessions;
 mod announce;
 mod balance;
 mod cli;
+mod cli_about;
 mod cli_servers;
 mod config_corpus;
 mod daemon;
