@@ -289,17 +289,31 @@ fn force(rt: &Runtime, b: &BackendState, s: usize, what: u8) {
     }
 }
 
-/// `add server B/S ADDR[:PORT] [keywords]`.
-fn add_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
-    let Some((bname, name)) = args
-        .get(2)
+/// `B/S` of `add server` and `del server`: the backend and the server's
+/// name, or HAProxy's answer (no line end: the answer's end adds it).
+fn backend_and_name<'a, 'r>(
+    rt: &'r Runtime,
+    arg: Option<&'a String>,
+    out: &mut String,
+) -> Option<(&'r BackendState, &'a str)> {
+    let Some((bname, name)) = arg
         .and_then(|a| a.split_once('/'))
         .filter(|(_, s)| !s.is_empty())
     else {
-        return out.push_str("Require 'backend/server'.");
+        out.push_str("Require 'backend/server'.");
+        return None;
     };
-    let Some(b) = find_backend(ctx.rt, bname) else {
-        return out.push_str("No such backend.");
+    let Some(b) = find_backend(rt, bname) else {
+        out.push_str("No such backend.");
+        return None;
+    };
+    Some((b, name))
+}
+
+/// `add server B/S ADDR[:PORT] [keywords]`.
+fn add_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
+    let Some((b, name)) = backend_and_name(ctx.rt, args.get(2), out) else {
+        return;
     };
     let dynamic = match b.config.balance {
         Balance::StaticRr => false,
@@ -336,15 +350,8 @@ fn add_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
 /// `del server B/S`: only a server in maintenance with no session, that
 /// nothing else names (`track`, `use-server`), as HAProxy requires.
 fn del_server(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
-    let Some((bname, name)) = args
-        .get(2)
-        .and_then(|a| a.split_once('/'))
-        .filter(|(_, s)| !s.is_empty())
-    else {
-        return out.push_str("Require 'backend/server'.");
-    };
-    let Some(b) = find_backend(ctx.rt, bname) else {
-        return out.push_str("No such backend.");
+    let Some((b, name)) = backend_and_name(ctx.rt, args.get(2), out) else {
+        return;
     };
     let Some(s) = b.servers.iter().position(|x| x.name == name) else {
         return out.push_str("No such server.");
