@@ -178,6 +178,7 @@ lab_verdict() { # like verdict, with the load balancers' logs (lb3, lb4: ECMP)
     printf '  - %s\n' "$@"
     local f
     for f in "$TMP"/lab/lb[1-4]/*.log; do
+        [[ "$f" != *-exporter.log ]] || continue   # the monitoring's (scripts/lab's mon)
         echo "$f (last 15 lines):"
         tail -n 15 "$f" | sed 's/^/    /'
     done
