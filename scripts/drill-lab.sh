@@ -28,7 +28,10 @@ LB_HTTPS_URL=https://www.foobar.com/
 LB_PHASE_SECS=4    # from the fault to the repair, and from the repaired LB's start to the end
 LB_CLIENT_MAX_SECS=60
 
-lab() { LAB_NAME=$DRILL_LAB LAB_DIR=$TMP/lab LAB_LB=$LAB_LB "$ROOT/scripts/lab" "$@"; }
+# The monitoring host (mon) only for the drill that needs it (alerts):
+# its scrapes every second would load the CPU the other drills time.
+DRILL_MON=no
+lab() { LAB_NAME=$DRILL_LAB LAB_DIR=$TMP/lab LAB_LB=$LAB_LB LAB_MON=$DRILL_MON "$ROOT/scripts/lab" "$@"; }
 on() { local h=$1; shift; ip netns exec "$DRILL_LAB-$h" "$@"; }
 
 # lab_prepare MODES: checks root and DRILL_LB (one of MODES), builds the lab.
@@ -178,6 +181,7 @@ lab_verdict() { # like verdict, with the load balancers' logs (lb3, lb4: ECMP)
     printf '  - %s\n' "$@"
     local f
     for f in "$TMP"/lab/lb[1-4]/*.log; do
+        [[ "$f" != *-exporter.log ]] || continue   # the monitoring's (scripts/lab's mon)
         echo "$f (last 15 lines):"
         tail -n 15 "$f" | sed 's/^/    /'
     done

@@ -34,6 +34,22 @@
     mysql-events LOG T0          splicer's mysql-cluster lines and its mysql-*
                                  backends' "Server ... is UP|DOWN" lines, at their
                                  time relative to T0
+    mon-ready PROM N SECONDS     waits (SECONDS at most) until Prometheus (URL)
+                                 scrapes N targets (0: those it has, at least
+                                 one), all up, and mysql_up, nginx_up and
+                                 probe_success are 1 everywhere; exit 1 saying
+                                 what is not
+    query PROM EXPR              an instant query: "labels value" lines
+    alerts AM                    the alerts Alertmanager (URL) holds, a line each
+    alert-spans PROM T0 T1       when each alert fired between epoch times T0 and
+                                 T1, as Prometheus recorded it (ALERTS, a point
+                                 a second): "FROM TO NAME LABELS" lines
+    wait-alert AM SECONDS firing|gone NAME [LABEL=VALUE...]
+                                 polls Alertmanager every 0.1 s for SECONDS at
+                                 most until an alert NAME (*: any) with these
+                                 labels is there (firing) or none is (gone); prints the
+                                 epoch time it saw so and the alert's startsAt;
+                                 exit 1 (printing the alerts) when it never did
 
 gap: one thread, non-blocking sockets: a new connection to ADDR every
 INTERVAL whatever the earlier ones are doing, each sending one GET and
@@ -54,6 +70,7 @@ at once.
 
 import datetime
 import errno
+import json
 import os
 import random
 import selectors
@@ -62,6 +79,8 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 
 INTERVAL = 0.010
 ATTEMPT_TIMEOUT = 1.0
@@ -515,6 +534,119 @@ def vip_events(log, host, vip):
             print("%.6f %s %s the VIP" % (t, host, what))
 
 
+def get_json(url, timeout=1.0):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.load(r)
+
+
+def query(prom, expr):
+    """[(labels, value)] of an instant query."""
+    r = get_json(prom + "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+    return [(x["metric"], x["value"][1]) for x in r["data"]["result"]]
+
+
+def mon_missing(prom, want):
+    """What keeps the monitoring from being ready, or None."""
+    try:
+        targets = get_json(prom + "/api/v1/targets?state=active")["data"]["activeTargets"]
+        down = ["%s/%s %s%s" % (t["labels"].get("job"), t["labels"].get("instance"), t["health"],
+                                ": " + t["lastError"] if t.get("lastError") else "")
+                for t in targets if t["health"] != "up"]
+        if not targets or (want and len(targets) != want) or down:
+            return "%d of %d targets up%s" % (len(targets) - len(down), want or len(targets),
+                                               "; not up: " + ", ".join(down) if down else "")
+        for expr in ("mysql_up", "nginx_up", "probe_success"):
+            got = query(prom, expr)
+            bad = [m.get("instance", "?") for m, v in got if v != "1"]
+            if not got or bad:
+                return "%s is not 1 for %s" % (expr, ", ".join(bad) or "any target (none scraped yet)")
+    except (OSError, ValueError, KeyError) as e:
+        return "Prometheus at %s: %s" % (prom, e)
+    return None
+
+
+def mon_ready(prom, want, seconds):
+    """Polls every 0.1 s, SECONDS at most."""
+    end = time.time() + seconds
+    while True:
+        missing = mon_missing(prom, want)
+        if missing is None:
+            return
+        if time.time() > end:
+            sys.exit(missing)
+        time.sleep(0.1)
+
+
+def active_alerts(am):
+    return [a for a in get_json(am + "/api/v2/alerts") if a["status"]["state"] == "active"]
+
+
+def alerts(am):
+    """One line per alert: its name, summary and since when it fires."""
+    try:
+        got = active_alerts(am)
+    except (OSError, ValueError) as e:
+        sys.exit("Alertmanager at %s: %s" % (am, e))
+    if not got:
+        print("none firing")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for a in sorted(got, key=lambda a: (a["labels"]["alertname"], a["startsAt"])):
+        since = datetime.datetime.fromisoformat(a["startsAt"][:26].rstrip("Z") + "+00:00")
+        print("%-20s %s (since %s, %.0f s)" % (
+            a["labels"]["alertname"], a["annotations"].get("summary", ""),
+            since.astimezone().strftime("%H:%M:%S"), (now - since).total_seconds()))
+
+
+def alert_spans(prom, t0, t1):
+    q = urllib.parse.urlencode({"query": 'ALERTS{alertstate="firing"}', "start": t0, "end": t1, "step": 1})
+    spans = []
+    for series in get_json(prom + "/api/v1/query_range?" + q, timeout=5)["data"]["result"]:
+        m = series["metric"]
+        name = m.get("alertname", "?")
+        labels = ",".join("%s=%s" % kv for kv in sorted(m.items())
+                          if kv[0] not in ("__name__", "alertname", "alertstate", "severity"))
+        start = prev = None
+        for t, _ in series["values"]:
+            if start is None:
+                start = prev = t
+            elif t - prev > 1.5:
+                spans.append((start, prev, name, labels))
+                start = t
+            prev = t
+        if start is not None:
+            spans.append((start, prev, name, labels))
+    for s in sorted(spans):
+        print("%.3f %.3f %s %s" % s)
+
+
+def wait_alert(am, seconds, want, name, labels):
+    """Until an alert NAME with LABELS is active (want "firing") or none
+    is (want "gone")."""
+    match = dict(kv.split("=", 1) for kv in labels)
+    if name != "*":
+        match["alertname"] = name
+    end = time.time() + seconds
+    got = []
+    while True:
+        t = time.time()
+        try:
+            got = active_alerts(am)
+        except (OSError, ValueError):
+            got = None
+        if got is not None:
+            mine = [a for a in got if all(a["labels"].get(k) == v for k, v in match.items())]
+            if (want == "firing") == bool(mine):
+                print("%.6f %s" % (t, mine[0]["startsAt"] if mine else "-"))
+                return
+        if t > end:
+            break
+        time.sleep(0.1)
+    print("never %s within %.0f s; alerts then:" % (want, seconds))
+    for a in got or []:
+        print("    %s %s" % (a["labels"]["alertname"], a["labels"]))
+    sys.exit(1)
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "gap" and len(argv) in (5, 6):
@@ -547,6 +679,17 @@ def main(argv):
         print(cli(argv[2], argv[3], *map(float, argv[4:])).rstrip("\n"))
     elif cmd == "mysql-events" and len(argv) == 4:
         mysql_events(argv[2], float(argv[3]))
+    elif cmd == "mon-ready" and len(argv) == 5:
+        mon_ready(argv[2], int(argv[3]), float(argv[4]))
+    elif cmd == "query" and len(argv) == 4:
+        for m, v in query(argv[2], argv[3]):
+            print(",".join("%s=%s" % kv for kv in sorted(m.items())), v)
+    elif cmd == "alert-spans" and len(argv) == 5:
+        alert_spans(argv[2], float(argv[3]), float(argv[4]))
+    elif cmd == "alerts" and len(argv) == 3:
+        alerts(argv[2])
+    elif cmd == "wait-alert" and len(argv) >= 6 and argv[4] in ("firing", "gone"):
+        wait_alert(argv[2], float(argv[3]), argv[4], argv[5], argv[6:])
     else:
         sys.exit(__doc__)
 

@@ -181,8 +181,10 @@ const PROCESS: &[(&str, &str, Type, &str)] = &[
 const TABLES: u8 = 0x10;
 /// The query's bit for the MySQL clusters (splicer's `splicer_mysql_*`).
 const MYSQL: u8 = 0x20;
+/// The query's bit for the VRRP instances (splicer's `splicer_vrrp_*`).
+const VRRP: u8 = 0x40;
 /// Every scope.
-const ALL: u8 = 0x3f;
+const ALL: u8 = 0x7f;
 
 /// What the query string asks for.
 struct Query {
@@ -203,6 +205,7 @@ fn query(q: &str) -> Query {
             "scope=server" => scopes |= S << 1,
             "scope=sticktable" => scopes |= TABLES,
             "scope=mysql" => scopes |= MYSQL,
+            "scope=vrrp" => scopes |= VRRP,
             // `scope=*` and `scope=` mean everything, as in HAProxy.
             "scope=*" => scopes |= ALL,
             "no-maint" => no_maint = true,
@@ -261,6 +264,9 @@ pub(super) fn render(rt: &Runtime, query_string: &str) -> String {
     }
     if q.scopes & MYSQL != 0 {
         super::mysql::metrics(rt, &mut out);
+    }
+    if q.scopes & VRRP != 0 {
+        super::vrrp::metrics(rt, &mut out);
     }
     out
 }

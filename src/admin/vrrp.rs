@@ -8,6 +8,7 @@ use std::fmt::Write;
 use std::time::{Duration, Instant};
 
 use super::cli::{Command, Ctx, cmd};
+use crate::base::vrrp::{State, Status};
 use crate::config::{Level, Preempt};
 use crate::runtime::VrrpState;
 
@@ -157,6 +158,83 @@ fn block(shared: &VrrpState, now: Instant, out: &mut String) {
     }
 }
 
+/// The states `splicer_vrrp_state` has a series for (keepalived's names).
+const STATES: [State; 5] = [
+    State::Init,
+    State::Backup,
+    State::Master,
+    State::Fault,
+    State::Stopped,
+];
+
+/// `splicer_vrrp_*` on /metrics (splicer's own; HAProxy has no VRRP), per
+/// `vrrp` section, labelled `vrrp="NAME"`: its state (a state set, 1 for
+/// the current one), its priority now (tracking lowers it), whether it
+/// holds its VIPs, its state changes and adverts so far. An alert on the
+/// MASTER series of the router meant to be the master sees a failover
+/// from the load balancer itself, with no exporter beside it.
+pub(super) fn metrics(rt: &crate::runtime::Runtime, out: &mut String) {
+    let instances = &rt.process.vrrp;
+    if instances.is_empty() {
+        return;
+    }
+    let all: Vec<_> = instances
+        .iter()
+        .map(|v| (v.config.name.as_str(), v.status.lock().clone()))
+        .collect();
+    let mut family =
+        |name: &str, ty: &str, help: &str, value: &dyn Fn(&Status) -> Vec<(String, u64)>| {
+            let _ = writeln!(out, "# HELP splicer_vrrp_{name} {help}");
+            let _ = writeln!(out, "# TYPE splicer_vrrp_{name} {ty}");
+            for (n, s) in &all {
+                for (extra, v) in value(s) {
+                    let _ = writeln!(out, "splicer_vrrp_{name}{{vrrp=\"{n}\"{extra}}} {v}");
+                }
+            }
+        };
+    family(
+        "state",
+        "gauge",
+        "The VRRP instance's state (1 for the current one).",
+        &|s| {
+            STATES
+                .iter()
+                .map(|st| (format!(",state=\"{st}\""), u64::from(*st == s.state)))
+                .collect()
+        },
+    );
+    family(
+        "priority",
+        "gauge",
+        "The priority the instance advertises now (tracking lowers it).",
+        &|s| vec![(String::new(), u64::from(s.priority))],
+    );
+    family(
+        "vips_held",
+        "gauge",
+        "Whether this process has put the virtual addresses on the interface.",
+        &|s| vec![(String::new(), u64::from(s.holds_vips))],
+    );
+    family(
+        "transitions_total",
+        "counter",
+        "State changes since start.",
+        &|s| vec![(String::new(), s.transitions)],
+    );
+    family(
+        "adverts_sent_total",
+        "counter",
+        "Advertisements sent.",
+        &|s| vec![(String::new(), s.adverts_sent)],
+    );
+    family(
+        "adverts_received_total",
+        "counter",
+        "Advertisements received and accepted.",
+        &|s| vec![(String::new(), s.adverts_received)],
+    );
+}
+
 /// `100ms`, `1500ms`: milliseconds, as the config can write them.
 fn ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
@@ -239,5 +317,41 @@ vrrp VI_1\n interface eth0\n virtual_router_id 51\n priority 150\n advert_int 0.
         let plain = CONFIG.split("vrrp VI_1").next().unwrap();
         let rt = Runtime::first(parse_str("t.cfg", plain).unwrap().config);
         assert_eq!(show(&rt), "No vrrp section in the configuration.\n\n");
+    }
+
+    #[test]
+    fn metrics_say_the_state_priority_and_transitions() {
+        let rt = Runtime::first(parse_str("t.cfg", CONFIG).unwrap().config);
+        {
+            let mut s = rt.process.vrrp[0].status.lock();
+            s.state = State::Backup;
+            s.priority = 100;
+            s.transitions = 3;
+            s.adverts_received = 42;
+        }
+        let out = crate::admin::metrics::render(&rt, "scope=vrrp");
+        let want = "# HELP splicer_vrrp_state The VRRP instance's state (1 for the current one).\n\
+# TYPE splicer_vrrp_state gauge\n\
+splicer_vrrp_state{vrrp=\"VI_1\",state=\"INIT\"} 0\n\
+splicer_vrrp_state{vrrp=\"VI_1\",state=\"BACKUP\"} 1\n\
+splicer_vrrp_state{vrrp=\"VI_1\",state=\"MASTER\"} 0\n\
+splicer_vrrp_state{vrrp=\"VI_1\",state=\"FAULT\"} 0\n\
+splicer_vrrp_state{vrrp=\"VI_1\",state=\"STOP\"} 0\n";
+        assert!(out.starts_with(want), "{out}");
+        for line in [
+            "splicer_vrrp_priority{vrrp=\"VI_1\"} 100\n",
+            "splicer_vrrp_vips_held{vrrp=\"VI_1\"} 0\n",
+            "# TYPE splicer_vrrp_transitions_total counter\nsplicer_vrrp_transitions_total{vrrp=\"VI_1\"} 3\n",
+            "splicer_vrrp_adverts_received_total{vrrp=\"VI_1\"} 42\n",
+        ] {
+            assert!(out.contains(line), "missing {line:?} in:\n{out}");
+        }
+        // In the whole exposition too, not in another scope's.
+        assert!(crate::admin::metrics::render(&rt, "").contains(want));
+        assert!(!crate::admin::metrics::render(&rt, "scope=mysql").contains("splicer_vrrp"));
+        // Without vrrp sections: no family at all.
+        let plain = CONFIG.split("vrrp VI_1").next().unwrap();
+        let rt = Runtime::first(parse_str("t.cfg", plain).unwrap().config);
+        assert!(!crate::admin::metrics::render(&rt, "").contains("splicer_vrrp"));
     }
 }

@@ -7,8 +7,13 @@
 //! HTTPS survives the loss of lb1. The load balancers find the web servers
 //! through DNS too (server-template), `down` leaves nothing behind. And
 //! conf/foobar.cfg, the file both lab load balancers run, stays valid for
-//! splicer and HAProxy. (The run-time blocklist is the drill `scripts/drill
-//! lab-blocklist`; HTTPS's longest gap at a failover, `scripts/drill lb-kill`.)
+//! splicer and HAProxy. The monitoring host's Prometheus scrapes every
+//! exporter of the lab and both load balancers' /metrics, with no alert
+//! firing, and its rules (conf/monitoring/alerts.yml) pass promtool's
+//! checks and unit tests. (The run-time blocklist is the drill
+//! `scripts/drill lab-blocklist`; HTTPS's longest gap at a failover,
+//! `scripts/drill lb-kill`; each alert fired for real, `scripts/drill
+//! alerts`.)
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -35,8 +40,9 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// What `scripts/lab up` runs on its hosts.
-const LAB_TOOLS: [&str; 7] = [
+/// What `scripts/lab up` runs on its hosts (the last six: the monitoring,
+/// mon's and every host's exporters).
+const LAB_TOOLS: [&str; 13] = [
     "nginx",
     "mariadbd",
     "mariadb-install-db",
@@ -44,7 +50,171 @@ const LAB_TOOLS: [&str; 7] = [
     "curl",
     "dnsmasq",
     "openssl",
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-node-exporter",
+    "prometheus-nginx-exporter",
+    "prometheus-mysqld-exporter",
+    "prometheus-blackbox-exporter",
 ];
+
+/// The monitoring host's Prometheus and Alertmanager, and what Prometheus
+/// scrapes: 2 load balancers' /metrics, 11 node exporters (every host), 3 nginx and 2
+/// mysqld exporters, 3 blackbox probes, Prometheus and Alertmanager.
+const PROMETHEUS: &str = "http://198.51.100.40:9090";
+const ALERTMANAGER: &str = "http://198.51.100.40:9093";
+const MON_TARGETS: usize = 2 + 11 + 3 + 2 + 3 + 2;
+
+/// The lab with its monitoring host: Prometheus on mon scrapes every host's
+/// node exporter, the web servers' nginx and the databases' mysqld
+/// exporters, both load balancers' /metrics on their lab address (:8405;
+/// the stats page stays on their 127.0.0.1:8404) and probes the VIP's
+/// HTTPS names, all up, with no alert. Then a failover for real: lb1's
+/// cable pulled, VRRPBackupHoldsVIP reaches Alertmanager and `status`
+/// shows it; plugged in again, it goes. (Every alert: `scripts/drill
+/// alerts`.)
+#[test]
+fn lab_monitoring_scrapes_every_host_and_reports_a_failover() {
+    let test = "lab_monitoring_scrapes_every_host_and_reports_a_failover";
+    if !netns::can_run(test) {
+        return;
+    }
+    if require_tools(test, &LAB_TOOLS).is_none() {
+        return;
+    }
+    let lab = Lab {
+        name: format!("fbm{}", std::process::id()),
+        dir: scratch_dir("lab-mon").join("state"),
+        mon: true,
+    };
+    let started = Instant::now();
+    let up = lab.ok(&["up"]);
+    eprintln!("scripts/lab up took {:?}:\n{up}", started.elapsed());
+    assert!(
+        up.contains(&format!(
+            "mon: Prometheus {PROMETHEUS} ({MON_TARGETS} targets"
+        )),
+        "{up}"
+    );
+    assert_eq!(lab.namespaces().len(), 12, "{:?}", lab.namespaces());
+
+    let helper = repo().join("scripts/lab-helper.py");
+    let helper = helper.to_str().unwrap();
+    let want = MON_TARGETS.to_string();
+    lab.ok(&[
+        "exec",
+        "mon",
+        "python3",
+        helper,
+        "mon-ready",
+        PROMETHEUS,
+        &want,
+        "30",
+    ]);
+    let status = lab.ok(&["status"]);
+    assert!(
+        status.contains(&format!(
+            "mon: Prometheus {PROMETHEUS}: all {MON_TARGETS} targets up"
+        )),
+        "{status}"
+    );
+    let alerts = |status: &str| -> String {
+        status
+            .split(&format!("alerts (Alertmanager on mon, {ALERTMANAGER}):\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no alerts in the status:\n{status}"))
+            .to_string()
+    };
+    assert_eq!(alerts(&status).trim(), "none firing", "{status}");
+
+    // Each load balancer's metrics on its own address, from mon: HAProxy's
+    // names, and splicer's own (not HAProxy's, SPLICER_TEST_BIN=haproxy);
+    // nothing else there (no stats page).
+    for (lb, vrrp) in [("198.51.100.11", "MASTER"), ("198.51.100.12", "BACKUP")] {
+        let url = format!("http://{lb}:8405/metrics");
+        let m = lab.ok(&["exec", "mon", "curl", "-fsS", "--max-time", "2", &url]);
+        assert!(
+            m.contains("haproxy_frontend_current_sessions{proxy=\"web\"}"),
+            "{url}"
+        );
+        if !haproxy::enabled() {
+            assert!(m.contains("splicer_mysql_server_role{"), "{url}");
+            // The VRRP state as the load balancer itself sees it.
+            let state = format!("splicer_vrrp_state{{vrrp=\"VI_1\",state=\"{vrrp}\"}} 1\n");
+            assert!(m.contains(&state), "{url}: no {state:?}");
+        }
+        let stats = format!("http://{lb}:8405/stats");
+        let out = lab.run(&["exec", "mon", "curl", "-fsS", "--max-time", "2", &stats]);
+        assert!(!out.status.success(), "{stats}:\n{}", text(&out));
+    }
+
+    // A VRRP failover: lb2, the backup, takes the VIP; the alert reaches
+    // Alertmanager, 'status' lists it; lb1 back, it goes.
+    lab.ok(&["link", "lb1", "down"]);
+    let fired = lab.run(&[
+        "exec",
+        "mon",
+        "python3",
+        helper,
+        "wait-alert",
+        ALERTMANAGER,
+        "20",
+        "firing",
+        "VRRPBackupHoldsVIP",
+        "instance=lb2",
+    ]);
+    let status = lab.ok(&["status"]);
+    lab.ok(&["link", "lb1", "up"]);
+    assert!(fired.status.success(), "{}\n{status}", text(&fired));
+    assert!(
+        alerts(&status).contains(
+            "VRRPBackupHoldsVIP   VRRP master changed: lb2 (the backup) holds the VIP (since "
+        ),
+        "{status}"
+    );
+    lab.ok(&[
+        "exec",
+        "mon",
+        "python3",
+        helper,
+        "wait-alert",
+        ALERTMANAGER,
+        "20",
+        "gone",
+        "VRRPBackupHoldsVIP",
+    ]);
+
+    let down = lab.ok(&["down"]);
+    assert!(down.contains("down (12 namespaces"), "{down}");
+    assert!(lab.namespaces().is_empty(), "left: {:?}", lab.namespaces());
+    assert!(!lab.dir.exists(), "{} is still there", lab.dir.display());
+}
+
+#[test]
+fn monitoring_rules_check_and_pass_their_unit_tests() {
+    let test = "monitoring_rules_check_and_pass_their_unit_tests";
+    let Some(tools) = require_tools(test, &["promtool"]) else {
+        return;
+    };
+    let dir = repo().join("conf/monitoring");
+    for args in [
+        ["check", "rules", "alerts.yml"],
+        ["test", "rules", "alerts.test.yml"],
+    ] {
+        let out = Command::new(&tools[0])
+            .current_dir(&dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {}:\n{}",
+            args.join(" "),
+            text(&out)
+        );
+        assert!(text(&out).contains("SUCCESS"), "{}", text(&out));
+    }
+}
 
 #[test]
 fn foobar_cfg_is_valid_for_splicer_and_haproxy() {
@@ -83,10 +253,12 @@ fn foobar_cfg_is_valid_for_splicer_and_haproxy() {
 
 /// One lab, its own namespace prefix and state directory; `down` on drop,
 /// also after a failed assertion. Its load balancers run splicer, or
-/// HAProxy 2.6 with keepalived under `SPLICER_TEST_BIN=haproxy`.
+/// HAProxy 2.6 with keepalived under `SPLICER_TEST_BIN=haproxy`. `mon`:
+/// with the monitoring host and the exporters (LAB_MON).
 struct Lab {
     name: String,
     dir: PathBuf,
+    mon: bool,
 }
 
 impl Lab {
@@ -95,6 +267,7 @@ impl Lab {
             .args(args)
             .env("LAB_NAME", &self.name)
             .env("LAB_DIR", &self.dir)
+            .env("LAB_MON", if self.mon { "yes" } else { "no" })
             .env(
                 "LAB_LB",
                 if haproxy::enabled() {
@@ -231,9 +404,13 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
     if require_tools(test, &tools).is_none() {
         return;
     }
+    // Without the monitoring host: its blackbox exporter's probes of the
+    // HTTPS names would count in the sessions this test counts (one
+    // request, one session more). lab_monitoring_... tests it.
     let lab = Lab {
         name: format!("fbt{}", std::process::id()),
         dir: scratch_dir("lab").join("state"),
+        mon: false,
     };
     let started = Instant::now();
     let up = lab.ok(&["up"]);
@@ -575,6 +752,7 @@ fn lab_app_page_writes_on_db1_reads_from_db2_semi_synchronously() {
     let lab = Lab {
         name: format!("fba{}", std::process::id()),
         dir: scratch_dir("lab-app").join("state"),
+        mon: true,
     };
     let started = Instant::now();
     let up = lab.ok(&["up"]);
