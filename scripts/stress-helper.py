@@ -1,589 +1,842 @@
 #!/usr/bin/env python3
-"""The scenarios of scripts/stress: each proxy (splicer, HAProxy 2.6) on the
-same config, one after the other, on 127.0.0.1:28601-28699.
+"""Sockets for scripts/stress (no third-party modules). Every loop here is
+bounded in count and in time; only 127.0.0.0/8 is used.
 
-usage: stress-helper.py SPLICER HAPROXY DIR SCENARIO [ARGS]
-  kill REPS        a backend killed under keep-alive and close load
-  nofile           RLIMIT_NOFILE 256 reached by a burst, 30 sessions held
-  burst N          N connections at once, a probe session timed
-  idle N           N idle sessions: RSS per session
-  echo PORT..      (internal) an echo server on those ports
-Prints one JSON object per proxy and scenario on stdout."""
+  echo [--count FILE] PORT...
+      An echo server on 127.0.0.1:PORT... (one process, epoll): sends back
+      what it reads and keeps every connection until the peer closes it
+      (so it is the idle holder too). With --count, FILE holds the number of
+      connections it has open and how many it accepted in all, rewritten
+      when they change (at most 5 times a second).
 
+  http PORT SECONDS CONNS [--close] [--kill-at S --kill PID,...]
+      A keep-alive HTTP/1.1 load (GET /, CONNS connections, each sending its
+      next request as soon as the answer is complete) for SECONDS; with
+      --close, `Connection: close` and a new connection per request. A
+      request fails when its connection cannot be made, is closed or reset
+      before the whole answer, stays 5 s without it, or the status is not
+      200; the client then opens a new connection and goes on (it never
+      retries the request). With --kill-at, SIGKILL to the PIDs S seconds in.
+      Prints JSON: requests, errors (and by kind), errors_late (failed
+      more than 1 s after the kill: requests a proxy could have sent
+      elsewhere), errors by second.
+
+  sessions PORT N EVERY_MS
+      N sessions that each send a line every EVERY_MS and wait for it back;
+      prints "ready" once all are connected and answered, runs until its
+      stdin closes (at most 10 minutes), then prints JSON: failures, worst
+      round trip and longest gap between two answers of one session.
+
+  nofile PORT PROXY_PID HELD BURST SECONDS COUNTFILE
+      HELD sessions (`sessions`, every 100 ms) then BURST connections at
+      once, each sending a line and keeping the connection once answered,
+      for SECONDS; the proxy's CPU seconds over that window; then the burst
+      closes and a fresh connection is tried every 50 ms until one is
+      answered (at most 30 s): the recovery time; and how many connections
+      the backend (`echo --count COUNTFILE`) got after the burst closed:
+      those the proxy accepted from its queue after their client had gone.
+      JSON.
+
+  burst PORT N PROCS DEADLINE PROXY_PID PROBE_PORT
+      N connections opened as fast as possible by PROCS processes, each
+      sending a line, reading it back and closing, within DEADLINE seconds;
+      a probe session meanwhile (`sessions PROBE_PORT 1 50`: another
+      frontend of the proxy, to another echo server). JSON: served,
+      refused, reset, timed out, other errors, the time until the last one
+      was served, the probe's worst round trip, the proxy's CPU seconds.
+
+  idle PORT N COUNTFILE PROXY_PID
+      N idle sessions through the proxy to `echo --count COUNTFILE`,
+      opened in batches of 1000; the proxy's VmRSS and open fds before,
+      once the backend holds all N (no byte sent yet), and after 16 bytes
+      went each way through every session. JSON.
+
+  tag KEY=VALUE...
+      The JSON object on stdin with these fields added.
+
+  table RESULTS
+      The markdown tables of scripts/stress from its JSON lines.
+"""
+
+import errno
 import json
 import os
-import re
+import resource
 import selectors
 import signal
 import socket
+import statistics
 import subprocess
 import sys
-import threading
 import time
 
 HOST = "127.0.0.1"
-FE = 28610            # the proxy's listener
-STATS = "stats.sock"
-ECHO_PORTS = list(range(28620, 28628))
-WEB_PORTS = [28631, 28632, 28633]
-TICK = 0.01
-# What this process started and has not stopped yet: stopped at exit,
-# whatever ends it.
-STARTED = []
-CHILDREN = []
+# Linux's IP_BIND_ADDRESS_NO_PORT (not in Python's socket module): a
+# socket bound to a source address gets its port at connect(), unique per
+# 4-tuple rather than per address, so 127.0.0.x sources are not limited to
+# one ephemeral range for all destinations together.
+IP_BIND_ADDRESS_NO_PORT = 24
+# Client source addresses, spread so that no ephemeral port range runs out.
+SOURCES = ["127.0.0.%d" % i for i in range(2, 34)]
+REQUEST_TIMEOUT_S = 5.0
+MAX_RUN_S = 600.0
+
+
+def die(msg):
+    sys.exit("stress-helper: " + msg)
 
 
 def raise_nofile():
-    """The soft open-files limit up to the hard one (raising the hard one
-    needs CAP_SYS_RESOURCE, which a container may not give)."""
-    import resource
+    """The soft open-files limit up to the hard one: the clients need one
+    descriptor a connection."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
 
 
-def log(*a):
-    print("stress:", *a, file=sys.stderr, flush=True)
-
-
-def wait_until(what, limit, cond):
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(TICK)
-    raise SystemExit("stress: timed out waiting for %s" % what)
-
-
-def listening(port):
-    try:
-        socket.create_connection((HOST, port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
-
-
-def cpu_secs(pid):
+def cpu_s(pid):
+    """User + system CPU seconds of every thread of PID."""
     with open("/proc/%d/stat" % pid) as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_kib(pid):
+def vmrss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
-    return 0
+    die("no VmRSS for pid %d" % pid)
 
 
-def stats(dirpath, cmd):
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(5)
-    s.connect(os.path.join(dirpath, STATS))
-    s.sendall(cmd.encode() + b"\n")
-    s.shutdown(socket.SHUT_WR)
-    out = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        out += b
-    s.close()
-    return out.decode()
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
 
 
-def curr_conns(dirpath):
-    m = re.search(r"^CurrConns: (\d+)", stats(dirpath, "show info"), re.M)
-    return int(m.group(1)) if m else -1
+def client_socket(i):
+    """A non-blocking socket bound to the i-th client source address."""
+    s = socket.socket()
+    s.setblocking(False)
+    s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+    s.bind((SOURCES[i % len(SOURCES)], 0))
+    return s
 
 
-# --- proxies ----------------------------------------------------------------
-
-def config(dirpath, servers, extra_global="", extra_defaults="", balance="roundrobin",
-           server_opts=""):
-    lines = [
-        "global",
-        "    nbthread 2",
-        "    stats socket %s level admin" % os.path.join(dirpath, STATS),
-        extra_global,
-        "defaults",
-        "    mode tcp",
-        "    timeout connect 2s",
-        "    timeout client 60s",
-        "    timeout server 60s",
-        extra_defaults,
-        "listen fe",
-        "    bind %s:%d" % (HOST, FE),
-        "    balance %s" % balance,
-    ]
-    for i, port in enumerate(servers):
-        lines.append("    server s%d %s:%d %s" % (i + 1, HOST, port, server_opts))
-    return "\n".join(lines) + "\n"
+def start_connect(s, port):
+    """connect() without blocking; the errno if it failed at once."""
+    err = s.connect_ex((HOST, port))
+    return 0 if err in (0, errno.EINPROGRESS) else err
 
 
-class Proxy:
-    def __init__(self, name, binary, dirpath, text, nofile=None):
-        self.name = name
-        os.makedirs(dirpath, exist_ok=True)
-        STARTED.append(self)
-        self.dir = dirpath
-        cfg = os.path.join(dirpath, "proxy.cfg")
-        with open(cfg, "w") as f:
-            f.write(text)
-        cmd = [binary, "-f", cfg]
-        if name == "haproxy":
-            cmd = [binary, "-db", "-f", cfg]
-        if nofile:
-            cmd = ["prlimit", "--nofile=%d:%d" % (nofile, nofile), "--"] + cmd
-        self.log = open(os.path.join(dirpath, "proxy.log"), "w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until("%s listening" % name, 10, lambda: listening(FE))
-        wait_until("%s stats socket" % name, 10,
-                   lambda: os.path.exists(os.path.join(dirpath, STATS)))
-        self.pid = self.proc.pid
+# --- echo -----------------------------------------------------------------
 
-    def stop(self):
-        if self in STARTED:
-            STARTED.remove(self)
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-        wait_until("port %d free" % FE, 10, lambda: not listening(FE))
-
-
-# --- echo backend (a separate process, selectors) ---------------------------
-
-def echo_server(ports):
+def echo(argv):
+    count_file = None
+    if argv[:1] == ["--count"]:
+        count_file, argv = argv[1], argv[2:]
     raise_nofile()
     sel = selectors.DefaultSelector()
-    for p in ports:
+    for port in map(int, argv):
         ls = socket.socket()
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind((HOST, p))
+        ls.bind((HOST, port))
         ls.listen(4096)
         ls.setblocking(False)
         sel.register(ls, selectors.EVENT_READ, None)
+    pending = {}  # socket -> bytes not yet written back
+    open_now, accepted, written, last_write = 0, 0, -1, 0.0
+
+    def drop(c):
+        nonlocal open_now
+        sel.unregister(c)
+        pending.pop(c, None)
+        c.close()
+        open_now -= 1
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     while True:
-        for key, _ in sel.select():
+        for key, events in sel.select(0.2):
             if key.data is None:
-                try:
-                    while True:
+                # Up to 256 at a time, so the echoes are not starved.
+                for _ in range(256):
+                    try:
                         c, _ = key.fileobj.accept()
-                        c.setblocking(False)
-                        sel.register(c, selectors.EVENT_READ, "c")
-                except (BlockingIOError, OSError):
-                    pass
-            else:
-                c = key.fileobj
-                try:
-                    b = c.recv(65536)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    b = b""
-                if not b:
-                    sel.unregister(c)
-                    c.close()
-                    continue
-                try:
-                    c.sendall(b)
-                except OSError:
-                    sel.unregister(c)
-                    c.close()
-
-
-def start_echo():
-    p = subprocess.Popen([sys.executable, __file__, "-", "-", "-", "echo"] +
-                         [str(x) for x in ECHO_PORTS])
-    CHILDREN.append(p)
-    wait_until("the echo server", 10, lambda: all(listening(x) for x in ECHO_PORTS))
-    return p
-
-
-def stop(p):
-    p.kill()
-    p.wait()
-
-
-# --- nginx backends ---------------------------------------------------------
-
-def start_nginx(dirpath, port):
-    d = os.path.join(dirpath, "nginx-%d" % port)
-    os.makedirs(os.path.join(d, "logs"), exist_ok=True)
-    with open(os.path.join(d, "nginx.conf"), "w") as f:
-        f.write("""daemon off; master_process off; worker_processes 1;
-pid %s/nginx.pid; error_log %s/logs/error.log;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
-  server { listen %s:%d; location / { return 200 "ok\\n"; } } }
-""" % (d, d, HOST, port))
-    p = subprocess.Popen(["nginx", "-e", "stderr", "-p", d, "-c", os.path.join(d, "nginx.conf")],
-                         stderr=subprocess.DEVNULL)
-    CHILDREN.append(p)
-    wait_until("nginx :%d" % port, 10, lambda: listening(port))
-    return p
-
-
-def h2load(secs, extra):
-    out = subprocess.run(["h2load", "--h1", "-c", "8", "-t", "1", "-D", str(secs)] + extra +
-                         ["http://%s:%d/" % (HOST, FE)],
-                         capture_output=True, text=True, timeout=secs + 30).stdout
-    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
-                  r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
-    status = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
-    if not m:
-        raise SystemExit("stress: cannot read h2load's output:\n" + out)
-    done, ok = int(m.group(3)), int(m.group(4))
-    return {"done": done, "succeeded": ok, "failed": done - ok + int(m.group(6)) + int(m.group(7)),
-            "5xx": int(status.group(4)) if status else 0}
-
-
-def close_loop(secs, threads=4):
-    """One GET per connection, `threads` at a time, for `secs`."""
-    res = {"done": 0, "failed": 0}
-    lock = threading.Lock()
-    end = time.monotonic() + secs
-
-    def run():
-        while time.monotonic() < end:
-            ok = False
-            try:
-                s = socket.create_connection((HOST, FE), timeout=5)
-                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                data = b""
-                while True:
-                    b = s.recv(4096)
-                    if not b:
+                    except (BlockingIOError, InterruptedError):
                         break
-                    data += b
-                s.close()
-                ok = data.startswith(b"HTTP/1.1 200")
+                    except OSError:
+                        # EMFILE: leave the rest in the backlog a while.
+                        break
+                    c.setblocking(False)
+                    sel.register(c, selectors.EVENT_READ, "c")
+                    open_now += 1
+                    accepted += 1
+                continue
+            c = key.fileobj
+            if events & selectors.EVENT_WRITE:
+                try:
+                    n = c.send(pending[c])
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    drop(c)
+                    continue
+                pending[c] = pending[c][n:]
+                if not pending[c]:
+                    del pending[c]
+                    sel.modify(c, selectors.EVENT_READ, "c")
+                continue
+            try:
+                data = c.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                continue
             except OSError:
-                ok = False
-            with lock:
-                res["done"] += 1
-                res["failed"] += 0 if ok else 1
-
-    ts = [threading.Thread(target=run) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return res
-
-
-def scenario_kill(name, binary, dirpath, reps):
-    out = []
-    for mode in ("keepalive", "close"):
-        for rep in range(reps):
-            webs = [start_nginx(dirpath, p) for p in WEB_PORTS]
-            px = Proxy(name, binary, os.path.join(dirpath, name),
-                       config(os.path.join(dirpath, name), WEB_PORTS, extra_defaults="    retries 3\n    option redispatch",
-                              server_opts="check inter 1s"))
-            result = {}
-            killer = threading.Timer(3.0, lambda: (webs[1].kill(), webs[1].wait()))
-            killer.start()
-            if mode == "keepalive":
-                result = h2load(8, [])
-            else:
-                result = close_loop(8)
-            killer.join()
-            px.stop()
-            for w in webs:
-                if w.poll() is None:
-                    w.kill()
-                    w.wait()
-            r = {"scenario": "kill", "proxy": name, "mode": mode, "rep": rep, **result}
-            log(json.dumps(r))
-            out.append(r)
-    return out
+                data = b""
+            if not data:
+                drop(c)
+                continue
+            try:
+                n = c.send(data)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                drop(c)
+                continue
+            if n < len(data):
+                pending[c] = data[n:]
+                sel.modify(c, selectors.EVENT_READ | selectors.EVENT_WRITE, "c")
+        now = time.monotonic()
+        if count_file and (open_now, accepted) != written and now - last_write >= 0.2:
+            with open(count_file + ".tmp", "w") as f:
+                f.write("%d %d\n" % (open_now, accepted))
+            os.replace(count_file + ".tmp", count_file)
+            written, last_write = (open_now, accepted), now
 
 
-def connect_many(n, port=FE, sources=None, deadline=30.0, line=b"x\n", hold=False):
-    """Opens n connections (non-blocking), sends `line` on each and waits
-    for it back. Returns (served, refused, timed_out, seconds, sockets)."""
+# --- http -----------------------------------------------------------------
+
+def http(argv):
+    port, secs, conns = int(argv[0]), float(argv[1]), int(argv[2])
+    close = "--close" in argv
+    kill_at, kill_pids = None, []
+    if "--kill-at" in argv:
+        kill_at = float(argv[argv.index("--kill-at") + 1])
+        kill_pids = [int(p) for p in argv[argv.index("--kill") + 1].split(",")]
     raise_nofile()
+    req = b"GET / HTTP/1.1\r\nHost: stress\r\n" + (b"Connection: close\r\n" if close else b"") + b"\r\n"
     sel = selectors.DefaultSelector()
-    state = {}
-    refused = 0
+    kinds = {"connect": 0, "closed": 0, "timeout": 0, "status": 0}
+    by_second = [0] * (int(secs) + 1)
+    ok = 0
+    late = 0
+    killed_at = None
+    nth = 0
+
+    class Conn:
+        pass
+
+    def open_conn():
+        nonlocal nth
+        c = Conn()
+        c.sock = client_socket(nth)
+        nth += 1
+        c.buf = b""
+        c.sent_at = time.monotonic()
+        c.connected = False
+        err = start_connect(c.sock, port)
+        if err:
+            c.sock.close()
+            return fail(None, "connect")
+        sel.register(c.sock, selectors.EVENT_WRITE, c)
+        return c
+
+    def fail(c, kind):
+        nonlocal late
+        now = time.monotonic()
+        kinds[kind] += 1
+        by_second[min(int(now - t0), len(by_second) - 1)] += 1
+        if killed_at is not None and now - killed_at > 1.0:
+            late += 1
+        if c is not None:
+            sel.unregister(c.sock)
+            c.sock.close()
+        return None
+
+    def send_request(c):
+        c.buf = b""
+        c.sent_at = time.monotonic()
+        try:
+            c.sock.send(req)  # a few dozen bytes: never a short write here
+        except OSError:
+            return fail(c, "closed")
+        return c
+
+    def answer_complete(buf):
+        """None while incomplete, else the status line's code."""
+        head_end = buf.find(b"\r\n\r\n")
+        if head_end < 0:
+            return None
+        head = buf[:head_end].split(b"\r\n")
+        length = 0
+        for h in head[1:]:
+            name, _, value = h.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if len(buf) < head_end + 4 + length:
+            return None
+        return head[0].split(b" ")[1] if b" " in head[0] else b"?"
+
     t0 = time.monotonic()
+    end = t0 + min(secs, MAX_RUN_S)
+    live = [c for c in (open_conn() for _ in range(conns)) if c]
+    while time.monotonic() < end:
+        now = time.monotonic()
+        if kill_at is not None and killed_at is None and now - t0 >= kill_at:
+            for p in kill_pids:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            killed_at = time.monotonic()
+        for key, events in sel.select(0.05):
+            c = key.data
+            if not c.connected:
+                err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    live.remove(c)
+                    fail(c, "connect")
+                    continue
+                c.connected = True
+                sel.modify(c.sock, selectors.EVENT_READ, c)
+                if not send_request(c):
+                    live.remove(c)
+                continue
+            try:
+                data = c.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                live.remove(c)
+                fail(c, "closed")
+                continue
+            c.buf += data
+            status = answer_complete(c.buf)
+            if status is None:
+                continue
+            if status != b"200":
+                live.remove(c)
+                fail(c, "status")
+                continue
+            ok += 1
+            if close:
+                sel.unregister(c.sock)
+                c.sock.close()
+                live.remove(c)
+            elif not send_request(c):
+                live.remove(c)
+        now = time.monotonic()
+        for c in [c for c in live if now - c.sent_at > REQUEST_TIMEOUT_S]:
+            live.remove(c)
+            fail(c, "timeout")
+        while len(live) < conns and time.monotonic() < end:
+            c = open_conn()
+            if c:
+                live.append(c)
+            else:
+                break
+    # Requests in flight at the end are neither served nor failed.
+    for c in live:
+        sel.unregister(c.sock)
+        c.sock.close()
+    errors = sum(kinds.values())
+    print(json.dumps({"requests": ok + errors, "served": ok, "errors": errors,
+                      "errors_late": late, "kinds": kinds, "errors_by_second": by_second,
+                      "killed_at_s": round(killed_at - t0, 2) if killed_at else None}))
+
+
+# --- sessions ---------------------------------------------------------------
+
+def sessions(argv):
+    port, n, every = int(argv[0]), int(argv[1]), int(argv[2]) / 1000.0
+    raise_nofile()
+    socks = []
     for i in range(n):
         s = socket.socket()
+        s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        s.bind((SOURCES[i % len(SOURCES)], 0))
+        s.settimeout(5)
+        s.connect((HOST, port))
+        s.sendall(b"hello\n")
+        if s.recv(64) != b"hello\n":
+            die("session %d got no echo" % i)
         s.setblocking(False)
-        if sources:
-            s.bind((sources[i % len(sources)], 0))
-        try:
-            s.connect((HOST, port))
-        except BlockingIOError:
-            pass
-        except OSError:
-            refused += 1
-            s.close()
-            continue
-        sel.register(s, selectors.EVENT_WRITE, "c")
-        state[s] = "connecting"
-    served = 0
-    done = []
-    end = t0 + deadline
-    while state and time.monotonic() < end:
-        for key, ev in sel.select(timeout=0.1):
-            s = key.fileobj
-            if state.get(s) == "connecting":
-                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if err:
-                    refused += 1
-                    sel.unregister(s)
-                    s.close()
-                    del state[s]
+        socks.append(s)
+    sel = selectors.DefaultSelector()
+    state = {}
+    t0 = time.monotonic()
+    for s in socks:
+        sel.register(s, selectors.EVENT_READ, s)
+        # last answer, time the question was sent (None: answered)
+        state[s] = [t0, None]
+    sel.register(sys.stdin, selectors.EVENT_READ, "stdin")
+    print("ready", flush=True)
+    failures, worst_rtt, worst_gap, rounds = 0, 0.0, 0.0, 0
+    next_round = t0
+    end = t0 + MAX_RUN_S
+    dead = set()
+    while time.monotonic() < end:
+        now = time.monotonic()
+        if now >= next_round:
+            rounds += 1
+            for s in socks:
+                if s in dead:
                     continue
-                if line:
+                st = state[s]
+                if st[1] is None:
                     try:
-                        s.send(line)
+                        s.send(b"ping\n")
+                        st[1] = now
                     except OSError:
-                        refused += 1
+                        failures += 1
+                        dead.add(s)
                         sel.unregister(s)
-                        s.close()
-                        del state[s]
-                        continue
-                    state[s] = "waiting"
-                    sel.modify(s, selectors.EVENT_READ, "r")
-                else:
-                    served += 1
-                    sel.unregister(s)
-                    del state[s]
-                    done.append(s)
-            else:
-                try:
-                    b = s.recv(100)
-                except OSError:
-                    b = b""
+            next_round += every
+        stop = False
+        for key, _ in sel.select(max(0.0, next_round - time.monotonic())):
+            if key.data == "stdin":
+                stop = True
+                continue
+            s = key.data
+            try:
+                data = s.recv(64)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            now = time.monotonic()
+            if not data:
+                failures += 1
+                dead.add(s)
                 sel.unregister(s)
-                del state[s]
-                if b:
-                    served += 1
-                    if hold:
-                        done.append(s)
-                    else:
-                        s.close()
-                else:
-                    refused += 1
-                    s.close()
-    secs = time.monotonic() - t0
-    timed_out = len(state)
-    for s in list(state):
-        sel.unregister(s)
-        s.close()
-    if not hold:
-        for s in done:
-            s.close()
-        done = []
-    return served, refused, timed_out, secs, done
+                continue
+            st = state[s]
+            if st[1] is not None:
+                worst_rtt = max(worst_rtt, now - st[1])
+                worst_gap = max(worst_gap, now - st[0])
+                st[0], st[1] = now, None
+        if stop:
+            break
+    now = time.monotonic()
+    for s in socks:
+        if s not in dead and state[s][1] is not None:
+            # Still waiting for the last answer: that wait counts too.
+            worst_rtt = max(worst_rtt, now - state[s][1])
+            worst_gap = max(worst_gap, now - state[s][0])
+    print(json.dumps({"sessions": n, "rounds": rounds, "failures": failures,
+                      "worst_rtt_ms": round(worst_rtt * 1000, 1),
+                      "worst_gap_ms": round(worst_gap * 1000, 1)}), flush=True)
 
 
-class Probe(threading.Thread):
-    """Sessions exchanging a line every `every` s; keeps the worst wait."""
+class SessionsChild:
+    """`sessions` in a process of its own, so the bursts of this one do not
+    delay its answers (the GIL)."""
 
-    def __init__(self, n, every):
-        super().__init__(daemon=True)
-        self.socks = [socket.create_connection((HOST, FE), timeout=10) for _ in range(n)]
-        for s in self.socks:
-            s.settimeout(10)
-        self.every = every
-        self.worst = 0.0
-        self.errors = 0
-        self.stop_at = None
-        self.halt = threading.Event()
-
-    def run(self):
-        while not self.halt.is_set():
-            for s in self.socks:
-                t = time.monotonic()
-                try:
-                    s.sendall(b"p\n")
-                    if not s.recv(10):
-                        self.errors += 1
-                except OSError:
-                    self.errors += 1
-                self.worst = max(self.worst, time.monotonic() - t)
-            time.sleep(self.every)
+    def __init__(self, port, n, every_ms):
+        self.p = subprocess.Popen([sys.executable, __file__, "sessions", str(port), str(n),
+                                   str(every_ms)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        if self.p.stdout.readline().strip() != "ready":
+            self.p.kill()
+            die("the held sessions did not start")
 
     def finish(self):
-        self.halt.set()
-        self.join(15)
-        for s in self.socks:
+        self.p.stdin.close()
+        out = self.p.stdout.read()
+        self.p.wait(30)
+        return json.loads(out)
+
+
+# --- connection bursts ---------------------------------------------------------
+
+def burst_conns(port, n, deadline, hold, first_source=0):
+    """Opens n connections at once, sends a line on each, waits for it
+    back; closes each once answered unless `hold`. Returns (counts, seconds
+    until the last answer, sockets held)."""
+    raise_nofile()
+    counts = {"served": 0, "refused": 0, "reset": 0, "timed_out": 0, "other": 0}
+    sel = selectors.DefaultSelector()
+    waiting = {}  # socket -> "connect" | "answer"
+    held = []
+    t0 = time.monotonic()
+    last_served = None
+    for i in range(n):
+        try:
+            s = client_socket(first_source + i)
+        except OSError:
+            counts["other"] += 1
+            continue
+        err = start_connect(s, port)
+        if err:
+            counts["refused" if err == errno.ECONNREFUSED else "other"] += 1
             s.close()
-
-
-def fresh_ok():
-    try:
-        s = socket.create_connection((HOST, FE), timeout=1)
-        s.settimeout(1)
-        s.sendall(b"f\n")
-        ok = s.recv(10) == b"f\n"
+            continue
+        sel.register(s, selectors.EVENT_WRITE)
+        waiting[s] = "connect"
+    end = t0 + deadline
+    while waiting and time.monotonic() < end:
+        for key, _ in sel.select(0.1):
+            s = key.fileobj
+            if waiting[s] == "connect":
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if not err:
+                    try:
+                        s.send(b"hello\n")
+                    except OSError as e:
+                        err = e.errno
+                if err:
+                    counts["refused" if err == errno.ECONNREFUSED else
+                           "reset" if err in (errno.ECONNRESET, errno.EPIPE) else "other"] += 1
+                    sel.unregister(s)
+                    s.close()
+                    del waiting[s]
+                    continue
+                waiting[s] = "answer"
+                sel.modify(s, selectors.EVENT_READ)
+                continue
+            try:
+                data = s.recv(64)
+                kind = "served" if data == b"hello\n" else "reset"
+            except (BlockingIOError, InterruptedError):
+                continue
+            except ConnectionResetError:
+                kind = "reset"
+            except OSError:
+                kind = "other"
+            counts[kind] += 1
+            sel.unregister(s)
+            del waiting[s]
+            if kind == "served":
+                last_served = time.monotonic()
+                if hold:
+                    held.append(s)
+                    continue
+            s.close()
+    counts["timed_out"] = len(waiting)
+    for s in waiting:
         s.close()
-        return ok
+    return counts, (last_served - t0 if last_served else None), held
+
+
+def fresh_session_ok(port):
+    """One new session answered within 1 s. The connect gets 0.2 s: a SYN
+    dropped on a full accept queue is sent again by the kernel only after
+    1 s, which would measure the kernel's timer, not the proxy."""
+    try:
+        s = socket.create_connection((HOST, port), timeout=0.2)
     except OSError:
         return False
+    try:
+        s.settimeout(1)
+        s.sendall(b"fresh\n")
+        return s.recv(64) == b"fresh\n"
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
-def scenario_nofile(name, binary, dirpath):
-    echo = start_echo()
-    px = Proxy(name, binary, os.path.join(dirpath, name), config(os.path.join(dirpath, name), ECHO_PORTS), nofile=256)
-    probe = Probe(30, 0.1)
-    probe.start()
-    c0 = cpu_secs(px.pid)
-    served, refused, timed_out, secs, held = connect_many(1000, deadline=10, hold=True)
-    c1 = cpu_secs(px.pid)
-    for s in held:
+def nofile(argv):
+    port, pid, n_held, n_burst, secs, count_file = (int(argv[0]), int(argv[1]), int(argv[2]),
+                                                    int(argv[3]), float(argv[4]), argv[5])
+    held = SessionsChild(port, n_held, 100)
+    time.sleep(1)  # a few rounds before the burst
+    c0 = cpu_s(pid)
+    counts, _, socks = burst_conns(port, n_burst, secs, hold=True)
+    # The burst's window is the same for every proxy: what was not answered
+    # by then has timed out.
+    cpu = cpu_s(pid) - c0
+    accepted_before = read_count(count_file, 1)
+    for s in socks:
         s.close()
     t = time.monotonic()
-    wait_until("a fresh session served", 60, fresh_ok)
-    recovery = time.monotonic() - t
-    probe.finish()
-    r = {"scenario": "nofile", "proxy": name, "burst_served": served, "burst_refused": refused,
-         "burst_timed_out": timed_out, "held_errors": probe.errors,
-         "held_worst_ms": round(probe.worst * 1000, 1), "cpu_s": round(c1 - c0, 2),
-         "recovery_s": round(recovery, 3)}
-    px.stop()
-    stop(echo)
-    log(json.dumps(r))
-    return [r]
+    recovered = None
+    while time.monotonic() - t < 30:
+        if fresh_session_ok(port):
+            recovered = time.monotonic() - t
+            break
+        time.sleep(0.05)
+    time.sleep(1)  # the held sessions a second longer, after the recovery
+    h = held.finish()
+    time.sleep(0.5)  # the echo server's count is at most 0.2 s old
+    print(json.dumps({"burst": n_burst, **{"burst_" + k: v for k, v in counts.items()},
+                      "backend_after_close": read_count(count_file, 1) - accepted_before,
+                      "held": n_held, "held_failures": h["failures"],
+                      "held_worst_gap_ms": h["worst_gap_ms"], "cpu_s": round(cpu, 2),
+                      "recovery_s": round(recovered, 2) if recovered is not None else None}))
 
 
-def scenario_burst(name, binary, dirpath, n):
-    echo = start_echo()
-    px = Proxy(name, binary, os.path.join(dirpath, name),
-               config(os.path.join(dirpath, name), ECHO_PORTS, extra_global="    maxconn 9000"))
-    probe = Probe(1, 0.05)
-    probe.start()
-    c0 = cpu_secs(px.pid)
-    sources = ["127.0.1.%d" % i for i in range(1, 9)]
-    served, refused, timed_out, secs, _ = connect_many(n, sources=sources, deadline=30)
-    c1 = cpu_secs(px.pid)
-    probe.finish()
-    wait_until("CurrConns back to 0", 30, lambda: curr_conns(px.dir) == 0)
-    r = {"scenario": "burst", "proxy": name, "n": n, "served": served, "refused": refused,
-         "timed_out": timed_out, "seconds": round(secs, 2),
-         "probe_worst_ms": round(probe.worst * 1000, 1), "probe_errors": probe.errors,
-         "cpu_s": round(c1 - c0, 2), "curr_conns_after": curr_conns(px.dir)}
-    px.stop()
-    stop(echo)
-    log(json.dumps(r))
-    return [r]
+def burst_part(argv):
+    port, n, deadline, first = int(argv[0]), int(argv[1]), float(argv[2]), int(argv[3])
+    t0 = time.monotonic()
+    counts, last, _ = burst_conns(port, n, deadline, hold=False, first_source=first)
+    counts["last_served_s"] = (t0 + last) if last is not None else None
+    print(json.dumps(counts), flush=True)
 
 
-def scenario_idle(name, binary, dirpath, n):
-    echo = start_echo()
-    # Each session takes 2 descriptors in the proxy: the hard limit (which
-    # only CAP_SYS_RESOURCE raises) bounds how many can be held.
+def burst(argv):
+    port, n, procs, deadline, pid, probe_port = (int(argv[0]), int(argv[1]), int(argv[2]),
+                                                 float(argv[3]), int(argv[4]), int(argv[5]))
+    probe = SessionsChild(probe_port, 1, 50)
+    time.sleep(0.5)
+    c0 = cpu_s(pid)
+    t0 = time.monotonic()
+    parts = [subprocess.Popen([sys.executable, __file__, "burst-part", str(port),
+                               str(n // procs + (1 if i < n % procs else 0)), str(deadline),
+                               str(i * 7)], stdout=subprocess.PIPE, text=True)
+             for i in range(procs)]
+    outs = []
+    for p in parts:
+        out, _ = p.communicate(timeout=deadline + 60)
+        outs.append(json.loads(out))
+    cpu = cpu_s(pid) - c0
+    time.sleep(0.5)
+    pr = probe.finish()
+    total = {k: sum(o[k] for o in outs) for k in ("served", "refused", "reset", "timed_out", "other")}
+    lasts = [o["last_served_s"] for o in outs if o["last_served_s"] is not None]
+    print(json.dumps({"n": n, "procs": procs, **total,
+                      "all_served_s": round(max(lasts) - t0, 2) if lasts and total["served"] == n else None,
+                      "last_served_s": round(max(lasts) - t0, 2) if lasts else None,
+                      "probe_worst_ms": pr["worst_rtt_ms"], "probe_failures": pr["failures"],
+                      "cpu_s": round(cpu, 2)}))
+
+
+# --- idle -------------------------------------------------------------------
+
+def read_count(path, field=0):
+    """The echo server's open connections (field 0) or its accepts so far (1)."""
+    try:
+        with open(path) as f:
+            return int(f.read().split()[field])
+    except (OSError, ValueError):
+        return 0
+
+
+def idle(argv):
+    port, n, count_file, pid = int(argv[0]), int(argv[1]), argv[2], int(argv[3])
     hard = raise_nofile()
-    cap = (hard - 400) // 2 - 100
-    if n > cap:
-        log("idle: %d sessions asked, %d at most under the open-files limit %d" % (n, cap, hard))
-        n = cap
-    px = Proxy(name, binary, os.path.join(dirpath, name),
-               config(os.path.join(dirpath, name), ECHO_PORTS, extra_global="    maxconn %d" % (n + 100)))
-    before = rss_kib(px.pid)
-    sources = ["127.0.%d.%d" % (2 + i // 250, 1 + i % 250) for i in range((n // 20000) + 8)]
-    served, refused, timed_out, secs, held = connect_many(
-        n, sources=sources, deadline=max(60, n / 500), line=b"i\n", hold=True)
-    wait_until("the sessions counted", 60, lambda: curr_conns(px.dir) >= served)
-    after = rss_kib(px.pid)
-    r = {"scenario": "idle", "proxy": name, "n": n, "nofile_hard": hard, "held": served, "failed": refused + timed_out,
-         "rss_before_kib": before, "rss_after_kib": after,
-         "bytes_per_session": round((after - before) * 1024 / max(served, 1)),
-         "open_seconds": round(secs, 1)}
-    for s in held:
+    if n + 100 > hard:
+        die("%d sessions need %d descriptors here; the limit is %d" % (n, n + 100, hard))
+    base_backend = read_count(count_file)
+    before, fds_before = vmrss_kib(pid), fd_count(pid)
+    socks, failed = [], 0
+    t0 = time.monotonic()
+    batch = 1000
+    sel = selectors.DefaultSelector()
+    while len(socks) + failed < n and time.monotonic() - t0 < 120:
+        todo = []
+        for i in range(min(batch, n - len(socks) - failed)):
+            s = client_socket(len(socks) + failed + i)
+            if start_connect(s, port):
+                failed += 1
+                s.close()
+                continue
+            sel.register(s, selectors.EVENT_WRITE)
+            todo.append(s)
+        end = time.monotonic() + 30
+        pending = set(todo)
+        while pending and time.monotonic() < end:
+            for key, _ in sel.select(0.1):
+                s = key.fileobj
+                sel.unregister(s)
+                pending.discard(s)
+                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    failed += 1
+                    s.close()
+                else:
+                    socks.append(s)
+        for s in pending:
+            sel.unregister(s)
+            s.close()
+            failed += 1
+    opened_s = time.monotonic() - t0
+    # The proxy holds a whole session once the backend has accepted it.
+    end = time.monotonic() + 60
+    while read_count(count_file) - base_backend < len(socks) and time.monotonic() < end:
+        time.sleep(0.2)
+    at_backend = read_count(count_file) - base_backend
+    time.sleep(2)
+    quiet, fds_quiet = vmrss_kib(pid), fd_count(pid)
+    # 16 bytes each way through every session, then idle again.
+    got = 0
+    for s in socks:
+        try:
+            s.send(b"0123456789abcde\n")
+        except OSError:
+            pass
+    for s in socks:
+        sel.register(s, selectors.EVENT_READ)
+    end = time.monotonic() + 60
+    while got < len(socks) and time.monotonic() < end:
+        for key, _ in sel.select(0.2):
+            s = key.fileobj
+            try:
+                if s.recv(64):
+                    got += 1
+            except OSError:
+                pass
+            sel.unregister(s)
+    time.sleep(2)
+    after, fds_after = vmrss_kib(pid), fd_count(pid)
+    n_ok = max(len(socks), 1)
+    print(json.dumps({"asked": n, "held": len(socks), "failed": failed,
+                      "at_backend": at_backend, "echoed": got,
+                      "open_s": round(opened_s, 1), "rss_before_kib": before,
+                      "rss_quiet_kib": quiet, "rss_after_kib": after,
+                      "bytes_quiet": round((quiet - before) * 1024 / n_ok),
+                      "bytes_after": round((after - before) * 1024 / n_ok),
+                      "fds_before": fds_before, "fds_quiet": fds_quiet,
+                      "fds_after": fds_after}))
+    for s in socks:
         s.close()
-    px.stop()
-    stop(echo)
-    log(json.dumps(r))
-    return [r]
 
 
-def table(path):
-    """The results as markdown: one table per scenario, the two proxies side
-    by side (kill: summed over the repetitions)."""
-    rows = [json.loads(l) for l in open(path) if l.strip()]
+# --- results ----------------------------------------------------------------
+
+def tag(argv):
+    obj = json.loads(sys.stdin.read())
+    for kv in argv:
+        k, _, v = kv.partition("=")
+        try:
+            obj[k] = json.loads(v)
+        except ValueError:
+            obj[k] = v
+    print(json.dumps(obj))
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        v = "%.2f" % v if v < 10 else "%.1f" % v if v < 100 else "%.0f" % v
+    elif isinstance(v, int) and abs(v) >= 1000:
+        v = "{:,}".format(v)
+    return "%s%s" % (v, unit)
+
+
+def table(argv):
+    rows = [json.loads(line) for line in open(argv[0]) if line.strip()]
+    pxs = ("splicer", "haproxy")
     out = []
-    by = lambda sc: [r for r in rows if r["scenario"] == sc]
-    kill = by("kill")
+
+    def pick(scenario, **kw):
+        return [r for r in rows if r.get("scenario") == scenario
+                and all(r.get(k) == v for k, v in kw.items())]
+
+    kill = pick("kill")
     if kill:
-        out.append("| server killed under load | proxy | requests | failed | per 10,000 |")
-        out.append("|---|---|---|---|---|")
-        for mode in ("keepalive", "close"):
-            for px in ("splicer", "haproxy"):
-                rs = [r for r in kill if r["mode"] == mode and r["proxy"] == px]
+        out += ["**A server killed under load** (3 Nginx, `balance roundrobin`, `retries 3`, "
+                "`option redispatch`, `check inter 1s`; one Nginx killed with SIGKILL 3 s "
+                "into 10 s of load; sums over the runs, each run's errors in brackets)", "",
+                "| load | proxy | runs | requests | errors | per 10,000 | errors > 1 s after the kill |",
+                "|---|---|---|---|---|---|---|"]
+        for mode, label in (("keepalive", "keep-alive, %s connections"),
+                            ("close", "`Connection: close`, %s at a time")):
+            for px in pxs:
+                rs = pick("kill", mode=mode, proxy=px)
                 if not rs:
                     continue
-                done = sum(r["done"] for r in rs)
-                failed = sum(r["failed"] for r in rs)
-                per = [str(r["failed"]) for r in rs]
-                out.append("| %s (%d runs: %s failed) | %s | %d | %d | %.2f |" % (
-                    "keep-alive" if mode == "keepalive" else "one request per connection",
-                    len(rs), ", ".join(per), px, done, failed, failed * 10000 / max(done, 1)))
+                req = sum(r["requests"] for r in rs)
+                err = sum(r["errors"] for r in rs)
+                out.append("| %s | %s | %d | %s | %d (%s) | %.1f | %d |" % (
+                    label % rs[0]["conns"], px, len(rs), fmt(req), err,
+                    ", ".join(str(r["errors"]) for r in rs), err * 10000 / max(req, 1),
+                    sum(r["errors_late"] for r in rs)))
         out.append("")
-    for sc, cols in (
-        ("nofile", ["burst_served", "burst_refused", "burst_timed_out", "held_errors",
-                    "held_worst_ms", "cpu_s", "recovery_s"]),
-        ("burst", ["n", "served", "refused", "timed_out", "seconds", "probe_worst_ms",
-                   "probe_errors", "cpu_s", "curr_conns_after"]),
-        ("idle", ["n", "nofile_hard", "held", "failed", "rss_before_kib", "rss_after_kib",
-                  "bytes_per_session", "open_seconds"]),
-    ):
-        rs = by(sc)
-        if not rs:
-            continue
-        out.append("| %s | %s |" % (sc, " | ".join(r["proxy"] for r in rs)))
-        out.append("|---|" + "---|" * len(rs))
-        for c in cols:
-            out.append("| %s | %s |" % (c, " | ".join(str(r.get(c, "")) for r in rs)))
+
+    nof = pick("nofile")
+    if nof:
+        out += ["**Open-files limit reached** (the proxy started under `ulimit -n %s`; %s sessions "
+                "exchanging a line every 100 ms, then %s connections at once, each kept once "
+                "answered, for a %s s window)" % (nof[0]["nofile"], nof[0]["held"], nof[0]["burst"],
+                                                  nof[0]["window_s"]), "",
+                "| config | proxy | Maxconn in effect | listen backlog | burst served | refused/reset "
+                "| timed out | held sessions failed | held: longest gap between answers "
+                "| proxy CPU in the window | fresh session served after | backend connections "
+                "after the burst left | sessions back to 0 after |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in nof:
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s ms | %s s | %s | %s | %s |" % (
+                r["config"], r["proxy"], r.get("maxconn", "?"), r.get("backlog", "?"),
+                r["burst_served"],
+                r["burst_refused"] + r["burst_reset"] + r["burst_other"], r["burst_timed_out"],
+                r["held_failures"], fmt(r["held_worst_gap_ms"]), fmt(r["cpu_s"]),
+                fmt(r["recovery_s"], " s") if r["recovery_s"] is not None else "not in 30 s",
+                fmt(r["backend_after_close"]), fmt(r["settle_s"], " s")))
         out.append("")
-    print("\n".join(out))
 
+    idl = pick("idle")
+    if idl:
+        r0 = idl[0]
+        out += ["**Idle sessions** (%s asked, %s opened: %s)" % (
+            fmt(r0["asked_sessions"]), fmt(r0["held"]), r0["why"]), "",
+                "| proxy | sessions held | RSS before | RSS idle, no byte yet | bytes/session | "
+                "RSS after 16 B each way | bytes/session | fds | back to 0 sessions |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for r in idl:
+            out.append("| %s | %s | %s MiB | %s MiB | %s | %s MiB | %s | %s → %s | %s |" % (
+                r["proxy"], fmt(r["held"]), fmt(r["rss_before_kib"] / 1024),
+                fmt(r["rss_quiet_kib"] / 1024), fmt(r["bytes_quiet"]),
+                fmt(r["rss_after_kib"] / 1024), fmt(r["bytes_after"]),
+                fmt(r["fds_before"]), fmt(r["fds_after"]), fmt(r.get("settle_s"), " s")))
+        out.append("")
 
-def cleanup():
-    for px in list(STARTED):
-        px.proc.kill()
-        px.proc.wait()
-    for p in CHILDREN:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    bur = pick("burst")
+    if bur:
+        runs = len(pick("burst", proxy="splicer", config=bur[0]["config"])) or 1
+        out += ["**%s connections at once** (`maxconn 9000`; %s client processes, each connection "
+                "one line to an echo server and back, %s s deadline; a probe session asks every "
+                "50 ms meanwhile, through another `listen` to another echo server; medians over %d run(s), each run in brackets)" % (
+                    fmt(bur[0]["n"]), bur[0]["procs"], bur[0]["deadline"], runs), "",
+                "| config | proxy | listen backlog | served | refused/reset | timed out | all served after | "
+                "probe: worst round trip | proxy CPU | sessions back to 0 after |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        configs = []
+        for r in bur:
+            if r["config"] not in configs:
+                configs.append(r["config"])
+        for config in configs:
+            for px in pxs:
+                rs = pick("burst", proxy=px, config=config)
+                if not rs:
+                    continue
+                for r in rs:
+                    r["refusedreset"] = r["refused"] + r["reset"] + r["other"]
+                cells = []
+                for key, unit in (("served", ""), ("refusedreset", ""), ("timed_out", ""),
+                                  ("all_served_s", " s"), ("probe_worst_ms", " ms"),
+                                  ("cpu_s", " s"), ("settle_s", " s")):
+                    vals = [r[key] for r in rs]
+                    nums = [v for v in vals if isinstance(v, (int, float))]
+                    # A run that missed (None, "never") makes the median a miss.
+                    v = statistics.median(nums) if len(nums) == len(vals) else None
+                    if isinstance(v, float) and key in ("served", "refusedreset", "timed_out"):
+                        v = int(v)
+                    each = " (%s)" % ", ".join(fmt(x) for x in vals) if len(rs) > 1 else ""
+                    cells.append(fmt(v, unit) + each)
+                out.append("| %s | %s | %s | %s |" % (config, px, rs[0].get("backlog", "?"),
+                                                      " | ".join(cells)))
+        out.append("")
+    print("\n".join(out).rstrip())
 
 
 def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "table":
-        table(sys.argv[2])
-        return
-    if len(sys.argv) >= 5 and sys.argv[4] == "echo":
-        echo_server([int(p) for p in sys.argv[5:]])
-        return
-    splicer, haproxy, dirpath, what = sys.argv[1:5]
-    args = sys.argv[5:]
-    results = []
-    for name, binary in (("splicer", splicer), ("haproxy", haproxy)):
-        if what == "kill":
-            results += scenario_kill(name, binary, dirpath, int(args[0]))
-        elif what == "nofile":
-            results += scenario_nofile(name, binary, dirpath)
-        elif what == "burst":
-            results += scenario_burst(name, binary, dirpath, int(args[0]))
-        elif what == "idle":
-            results += scenario_idle(name, binary, dirpath, int(args[0]))
-        else:
-            raise SystemExit("stress-helper: unknown scenario " + what)
-    for r in results:
-        print(json.dumps(r), flush=True)
+    cmds = {"echo": echo, "http": http, "sessions": sessions, "nofile": nofile,
+            "burst": burst, "burst-part": burst_part, "idle": idle, "tag": tag, "table": table}
+    if len(sys.argv) < 2 or sys.argv[1] not in cmds:
+        sys.exit(__doc__)
+    cmds[sys.argv[1]](sys.argv[2:])
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        cleanup()
+    main()
