@@ -221,6 +221,7 @@ write_ecmp_lb_file() { # HOST
 # What differs on $h; read after conf/foobar.cfg: -f conf/foobar.cfg -f $(lb_file "$h")
 global
     stats socket $d/admin.sock mode 600 level admin
+$LAB_MAXCONN_LINES
 
 # The VIP's route: BIRD announces it while splicer-vip has its carrier
 # (backend web has a usable server, splicer runs and is not stopping).

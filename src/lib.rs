@@ -214,6 +214,14 @@ fn serve(config: Config, tls: tls::Contexts, options: Options) -> Result<(), Sta
             Err(e) => log::warn!("cannot raise the open files limit: {e}"),
         },
     }
+    // As HAProxy: maxconn's descriptors must fit the limit now in force.
+    if let Ok(limit) = sys::nofile_limit() {
+        match config.fd_limit_check(limit) {
+            Ok(None) => {}
+            Ok(Some(warning)) => log::warn!("{warning}"),
+            Err(e) => return Err(StartError::Limit(e)),
+        }
+    }
     let identity = identity_of(&config);
     identity
         .check()

@@ -70,7 +70,8 @@ pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
     line("log-tag", global_log_tag),
     line("log-send-hostname", global_log_send_hostname),
     value("nbthread", |g, v| parse_int(v, 1, MAX_NBTHREAD).map(|n| g.nbthread = Some(n))),
-    value("maxconn", |g, v| parse_int(v, 1, usize::MAX).map(|n| g.maxconn = n)),
+    value("maxconn", |g, v| parse_int(v, 1, usize::MAX).map(|n| (g.maxconn, g.maxconn_set) = (n, true))),
+    flag("strict-limits", |g, _, _| g.strict_limits = true),
     value("maxpipes", |g, v| parse_int(v, 0, usize::MAX).map(|n| g.maxpipes = Some(n))),
     value("tune.pipesize", |g, v| parse_size(v).map(|n| g.pipesize = n)),
     flag("nosplice", |g, _, _| g.nosplice = true),
@@ -259,6 +260,9 @@ fn global_chroot(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags
 /// Applies one line of the global section.
 pub(super) fn keyword(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
     let key = words[0].as_str();
+    if key == "no" {
+        return negated(g, &words[1..], loc, d);
+    }
     let Some(kw) = GLOBAL_KEYWORDS.iter().find(|k| k.name == key) else {
         return not_implemented(key, loc, d);
     };
@@ -283,6 +287,32 @@ pub(super) fn keyword(g: &mut Global, words: &[String], loc: &Location, d: &mut 
             loc,
             format!("'{key}' cannot handle unexpected argument '{extra}'"),
         );
+    }
+}
+
+/// `no WORD` in `global`: HAProxy 2.6 takes it for a few words only.
+fn negated(g: &mut Global, words: &[String], loc: &Location, d: &mut Diags) {
+    const NEGATABLE: [&str; 6] = [
+        "log",
+        "busy-polling",
+        "set-dumpable",
+        "strict-limits",
+        "insecure-fork-wanted",
+        "numa-cpu-mapping",
+    ];
+    match words.first().map(String::as_str) {
+        Some("strict-limits") => match words.get(1) {
+            None => g.strict_limits = false,
+            Some(extra) => d.error(
+                loc,
+                format!("'strict-limits' cannot handle unexpected argument '{extra}'"),
+            ),
+        },
+        Some(w) if NEGATABLE.contains(&w) => d.error(loc, format!("'no {w}' is not supported yet")),
+        _ => d.error(
+            loc,
+            "negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping.",
+        ),
     }
 }
 

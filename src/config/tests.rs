@@ -133,13 +133,101 @@ backend nginx
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }
 
+/// An unset maxconn as HAProxy 2.6 derives it (its compute_ideal_maxconn):
+/// what the open files limit holds after the reserved descriptors, 2 a
+/// session (and half a pipe's 2 when splicing with pipes on demand).
+#[test]
+fn maxconn_from_the_open_files_limit() {
+    let b = |limit, reserved, maxpipes, splice| FdBudget {
+        limit,
+        reserved,
+        maxpipes,
+        splice,
+    };
+    // HAProxy, ulimit -n 256 (its stress run: 114 with 28 reserved, no splice).
+    assert_eq!(ideal_maxconn(b(256, 28, None, false)), 114);
+    // splicer splices: a pipe (2 fds) per 4 sessions.
+    assert_eq!(ideal_maxconn(b(512, 26, None, true)), 194);
+    // What must fit: the pipes on demand are optional (copying instead).
+    assert_eq!(b(512, 26, None, true).maxsock(194), 26 + 388);
+    assert_eq!(b(512, 26, Some(10), true).maxsock(194), 26 + 388 + 20);
+    // A maxpipes set is taken off first, when it fits.
+    assert_eq!(ideal_maxconn(b(1000, 0, Some(100), true)), 400);
+    assert_eq!(ideal_maxconn(b(1000, 0, Some(600), true)), 500);
+    // Never under 100, even with fewer descriptors than reserved.
+    assert_eq!(ideal_maxconn(b(48, 60, None, true)), MIN_DERIVED_MAXCONN);
+    // The usual hard limit of a service: about 200,000.
+    assert_eq!(ideal_maxconn(b(524_288, 30, None, true)), 209_703);
+}
+
+/// `strict-limits` (on by default) and `no strict-limits`: a maxconn the
+/// open files limit cannot hold is refused, or warned about, in HAProxy
+/// 2.6's words.
+#[test]
+fn strict_limits_refuse_a_maxconn_the_limit_cannot_hold() {
+    let body = "listen l\n bind :80\n server s 127.0.0.1:81\n";
+    let strict = ok(&format!("global\n nbthread 1\n maxconn 1000\n{body}"));
+    assert!(strict.config.global.strict_limits);
+    // 10 + 1 listener + 1 server + 3 (one worker) + 2 x 1,000.
+    assert_eq!(strict.config.fd_limit_check(2015), Ok(None));
+    assert_eq!(
+        strict.config.fd_limit_check(2014),
+        Err("Cannot raise FD limit to 2015, limit is 2014.".to_string())
+    );
+    let loose = ok(&format!(
+        "global\n nbthread 1\n maxconn 1000\n no strict-limits\n{body}"
+    ));
+    assert!(!loose.config.global.strict_limits);
+    assert_eq!(
+        loose.config.fd_limit_check(1024),
+        Ok(Some("FD limit (1024) too low for maxconn=1000/maxsock=2015. Please raise 'ulimit-n' to 2015 or more to avoid any trouble.".to_string()))
+    );
+    let again = ok(&format!(
+        "global\n no strict-limits\n strict-limits\n{body}"
+    ));
+    assert!(again.config.global.strict_limits);
+    for (line, want) in [
+        (
+            "no strict-limits now",
+            "t.cfg:2: 'strict-limits' cannot handle unexpected argument 'now'",
+        ),
+        (
+            "no busy-polling",
+            "t.cfg:2: 'no busy-polling' is not supported yet",
+        ),
+        (
+            "no maxconn",
+            "t.cfg:2: negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping.",
+        ),
+    ] {
+        let e = errors(&format!("global\n {line}\n{body}"));
+        assert!(e.iter().any(|x| x == want), "{line}: {e:?}");
+    }
+}
+
 #[test]
 fn defaults_when_unset() {
     let l = ok("frontend f\n bind :80\n default_backend b\nbackend b\n server s 127.0.0.1:81\n");
     let (g, be) = (&l.config.global, &l.config.backends[0]);
     assert_eq!(
-        (g.nbthread, g.maxconn, g.pipesize, g.nosplice),
-        (None, DEFAULT_GLOBAL_MAXCONN, DEFAULT_PIPESIZE, false)
+        (g.nbthread, g.maxconn_set, g.pipesize, g.nosplice),
+        (None, false, DEFAULT_PIPESIZE, false)
+    );
+    // maxconn from the open files limit, as HAProxy: 1 bind and 1 server.
+    let limit = crate::sys::nofile_ceiling().unwrap();
+    let budget = FdBudget::of(g, 1, 1, limit);
+    assert_eq!(g.maxconn, ideal_maxconn(budget));
+    assert!(budget.maxsock(g.maxconn) <= limit.max(budget.maxsock(MIN_DERIVED_MAXCONN)));
+    // Set, it is kept whatever the limit.
+    let l = ok("global
+ maxconn 123456789
+listen l
+ bind :80
+ server s 127.0.0.1:81
+");
+    assert_eq!(
+        (l.config.global.maxconn, l.config.global.maxconn_set),
+        (123456789, true)
     );
     assert_eq!(
         (be.balance, be.hash_type, be.retries),

@@ -11,7 +11,7 @@ use super::stats_page::allowed_in_stats;
 /// Builds the config from a parser that has read every file.
 pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Config, Diags) {
     let Parser {
-        global,
+        mut global,
         proxies,
         vrrp,
         announce,
@@ -22,6 +22,13 @@ pub(super) fn finish(parser: Parser<'_>, files: &[std::path::PathBuf]) -> (Confi
         patterns,
         ..
     } = parser;
+    if !global.maxconn_set
+        && let Ok(limit) = crate::sys::nofile_ceiling()
+    {
+        let binds = proxies.iter().map(|p| p.binds.len()).sum();
+        let servers = proxies.iter().map(|p| p.servers.len()).sum();
+        global.maxconn = ideal_maxconn(FdBudget::of(&global, binds, servers, limit));
+    }
     let mut config = Config {
         global,
         frontends: Vec::new(),

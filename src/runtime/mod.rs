@@ -36,10 +36,7 @@ use crate::config::{Config, Global};
 
 /// Worker threads for a config: `nbthread`, else one per online CPU.
 pub(crate) fn worker_count(global: &Global) -> usize {
-    global
-        .nbthread
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1)
+    global.workers()
 }
 
 /// One config's state.

@@ -178,6 +178,18 @@ pub(crate) fn raise_nofile_limit_to(n: u64) -> io::Result<()> {
     syscall!(setrlimit(libc::RLIMIT_NOFILE, &lim)).map(drop)
 }
 
+/// The open files limit the process can have: the larger of the soft and
+/// hard limits (HAProxy sizes an unset maxconn from it).
+pub(crate) fn nofile_ceiling() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit to fill.
+    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
+    Ok(lim.rlim_cur.max(lim.rlim_max))
+}
+
 /// The open files limit now (`Ulimit-n` in `show info`).
 pub(crate) fn nofile_limit() -> io::Result<u64> {
     let mut lim = libc::rlimit {

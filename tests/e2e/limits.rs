@@ -319,7 +319,7 @@ fn three_thousand_concurrent_sessions() {
     let echo = MioEcho::spawn();
     let sp = Splicer::start(
         &config(
-            "    maxconn 10000",
+            "    maxconn 4000",
             "",
             &listen("", &[("s1", echo.addr, "")]),
         ),

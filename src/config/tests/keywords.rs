@@ -236,6 +236,7 @@ fn global_keywords_and_stats_socket() {
         ("nbthread", "nbthread 2"),
         ("maxconn", "maxconn 1000"),
         ("maxpipes", "maxpipes 10"),
+        ("strict-limits", "strict-limits"),
         ("tune.pipesize", "tune.pipesize 64k"),
         ("nosplice", "nosplice"),
         ("hard-stop-after", "hard-stop-after 30s"),
@@ -411,8 +412,14 @@ fn minconn_maxconn_and_fullconn_as_haproxy_settles_them() {
     );
     assert_eq!(b.fullconn, 50, "10 % of the frontend's maxconn 500");
     assert_eq!(l.config.backends[1].fullconn, 33);
-    // A listen sends to itself, with the global maxconn (4096 by default).
-    assert_eq!(l.config.backends[2].fullconn, 410);
+    // A listen sends to itself, with the global maxconn (derived from the
+    // open files limit when unset).
+    let global = l.config.global.maxconn;
+    assert_eq!(
+        l.config.backends[2].fullconn,
+        global.div_ceil(10),
+        "{global}"
+    );
 }
 
 #[test]

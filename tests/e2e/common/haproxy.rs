@@ -63,6 +63,24 @@ pub fn start(config: &str, frontends: &[&str], extra_args: &[&str]) -> Splicer {
     s
 }
 
+/// As [`start`], through `sh -c "PREFIX; exec haproxy -db -f CONFIG"`
+/// (e.g. a lower resource limit).
+pub fn start_wrapped(config: &str, frontends: &[&str], shell_prefix: &str) -> Splicer {
+    let (config, listening) = rewrite(config);
+    let dir = scratch_dir("haproxy");
+    let config_path = dir.join("haproxy.cfg");
+    std::fs::write(&config_path, config).unwrap();
+    let bin = find_tool("haproxy").expect("SPLICER_TEST_BIN=haproxy but haproxy is not installed");
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("{shell_prefix}; exec \"$0\" -db -f \"$1\""))
+        .arg(bin)
+        .arg(&config_path);
+    let mut s = Splicer::spawn_logged(cmd, config_path, listening, true);
+    s.wait_listening(frontends, listens);
+    s
+}
+
 /// True when a socket is in LISTEN state on `addr` (IPv4 only).
 fn listens(addr: SocketAddr) -> bool {
     let SocketAddr::V4(v4) = addr else {

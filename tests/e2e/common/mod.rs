@@ -118,6 +118,15 @@ impl Splicer {
         Self::launch(cmd, config_path, frontends)
     }
 
+    /// As [`Splicer::start_wrapped`], or HAProxy so started under
+    /// `SPLICER_TEST_BIN=haproxy`.
+    pub fn start_wrapped_either(config: &str, frontends: &[&str], shell_prefix: &str) -> Splicer {
+        if haproxy::enabled() {
+            return haproxy::start_wrapped(config, frontends, shell_prefix);
+        }
+        Self::start_wrapped(config, frontends, shell_prefix)
+    }
+
     fn launch(cmd: Command, config_path: PathBuf, frontends: &[&str]) -> Splicer {
         let mut s = Self::spawn_logged(cmd, config_path, Vec::new(), true);
         s.wait_listening(frontends, |_| true);
