@@ -483,6 +483,11 @@ fn supervise(
             Some(libc::SIGTERM) | Some(libc::SIGINT) => {
                 log::info!("stopping now (signal)");
                 stopping = true;
+                supervisor
+                    .rt
+                    .process
+                    .stopping
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 if let Some(v) = vrrp {
                     v.shutdown();
                 }
@@ -492,6 +497,11 @@ fn supervise(
             Some(libc::SIGUSR1) => {
                 log::info!("soft stop: no new connections, waiting for sessions to finish");
                 stopping = true;
+                supervisor
+                    .rt
+                    .process
+                    .stopping
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 if let Some(v) = vrrp {
                     v.shutdown();
                 }

@@ -165,17 +165,26 @@ pub(super) fn fields(rt: &crate::runtime::Runtime) -> Vec<(&'static str, String)
         // says 100.
         ("Idle_pct", "100".into()),
         ("node", node.trim().to_string()),
-        // Not published by the main thread: a soft-stopping process still
-        // says 0 here.
-        ("Stopping", zero()),
+        // 1 from a soft stop (SIGUSR1, `-sf`) or a stop on.
+        (
+            "Stopping",
+            u8::from(process.stopping.load(Ordering::Relaxed)).to_string(),
+        ),
         // HAProxy's jobs are its listeners and connections; the runtime
         // API's own clients are not counted here.
         ("Jobs", (listeners + sessions).to_string()),
         ("Unstoppable Jobs", zero()),
         ("Listeners", listeners.to_string()),
-        // Not published by the peers thread and the loggers: 0.
-        ("ActivePeers", zero()),
-        ("ConnectedPeers", zero()),
+        // As the peers thread last published them.
+        (
+            "ActivePeers",
+            process.peers_active.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "ConnectedPeers",
+            process.peers_connected.load(Ordering::Relaxed).to_string(),
+        ),
+        // Not counted by the loggers: 0.
         ("DroppedLogs", zero()),
         // `busy-polling` is not supported.
         ("BusyPolling", zero()),

@@ -438,6 +438,26 @@ fn show_info_says_what_splicer_knows() {
     let version = env!("CARGO_PKG_VERSION");
     assert!(out.contains(&format!("\nBuild info: {version}\n")), "{out}");
     assert!(out.ends_with("\n\n"));
+    for line in [
+        "\nStopping: 0\n",
+        "\nActivePeers: 0\n",
+        "\nConnectedPeers: 0\n",
+    ] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
+    // What the main thread (a stop begun) and the peers thread publish.
+    use std::sync::atomic::Ordering::Relaxed;
+    rt.process.stopping.store(true, Relaxed);
+    rt.process.peers_active.store(2, Relaxed);
+    rt.process.peers_connected.store(1, Relaxed);
+    let out = run(&rt, Level::User, "show info");
+    for line in [
+        "\nStopping: 1\n",
+        "\nActivePeers: 2\n",
+        "\nConnectedPeers: 1\n",
+    ] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
 }
 
 #[test]

@@ -95,6 +95,8 @@ struct Thread {
     sections: Vec<SectionIo>,
     conns: Slab<Conn>,
     rng: u64,
+    /// Where `show info` reads the peers counts.
+    process: Arc<crate::runtime::Process>,
 }
 
 impl Thread {
@@ -109,6 +111,7 @@ impl Thread {
         Thread {
             poll,
             sections,
+            process: rt.process.clone(),
             conns: Slab::new(),
             rng: (std::process::id() as u64) << 32 | crate::base::clock::now_ms() | 1,
         }
@@ -168,7 +171,26 @@ impl Thread {
                 self.tick();
                 next_tick = Instant::now() + TICK;
             }
+            self.publish(self.conns.len());
         }
+        // A reload starts another thread, which publishes its own.
+        self.publish(0);
+    }
+
+    /// `ActivePeers` (connections, in progress included) and
+    /// `ConnectedPeers` (links whose hello completed) for `show info`.
+    fn publish(&self, active: usize) {
+        let connected = if active == 0 {
+            0
+        } else {
+            let remotes = self.sections.iter().flat_map(|s| &s.remotes);
+            remotes.filter(|r| r.conn.is_some()).count()
+        };
+        let p = &self.process;
+        p.peers_active
+            .store(active, std::sync::atomic::Ordering::Relaxed);
+        p.peers_connected
+            .store(connected, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn accept(&mut self, s: usize) {

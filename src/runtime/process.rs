@@ -80,6 +80,13 @@ pub(crate) struct Process {
     /// The runtime API's changes to servers, on their way to the main
     /// thread.
     pub edits: super::edits::Edits,
+    /// Set by the main thread once a stop began (`Stopping` in `show info`).
+    pub stopping: std::sync::atomic::AtomicBool,
+    /// What the peers thread last saw: its connections with other peers,
+    /// those in progress included (`ActivePeers`), and the links that
+    /// completed their hello (`ConnectedPeers`).
+    pub peers_active: std::sync::atomic::AtomicUsize,
+    pub peers_connected: std::sync::atomic::AtomicUsize,
 }
 
 impl Process {
@@ -123,6 +130,9 @@ impl Process {
             conn_rate: Default::default(),
             failed_reloads: Default::default(),
             edits: Default::default(),
+            stopping: Default::default(),
+            peers_active: Default::default(),
+            peers_connected: Default::default(),
         }
     }
 

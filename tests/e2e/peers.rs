@@ -199,6 +199,19 @@ fn entries_cross_between_splicer_and_haproxy() {
         "key=127.0.0.6 use=0 gpc0=1 conn_cnt=1 conn_rate(10000)=1 conn_cur=0",
     );
     drop(held);
+    // `show info` counts the link on both: one peer connected, at least
+    // one connection (each side may have one open for a while).
+    for n in [&a, &b] {
+        wait_for("ActivePeers and ConnectedPeers", WAIT, || {
+            let info = n.ask("show info");
+            let field = |name: &str| -> Option<u64> {
+                info.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|v| v.trim().parse().ok())
+            };
+            field("ConnectedPeers:") == Some(1) && field("ActivePeers:").is_some_and(|n| n >= 1)
+        });
+    }
 
     // A reload keeps a's table and its link: what b counts next still
     // reaches it.
