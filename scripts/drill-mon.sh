@@ -77,13 +77,16 @@ alert_fault() {
 }
 # alert_cause NAME CMD...: polls CMD (the cause, as the rule's metric will
 # show it) until it holds.
-alert_cause() {
-    local name=$1
-    shift
+alert_cause() { poll_stamp "$1" cause "its cause never showed within $MON_WAIT_S s of the fault" "${@:2}"; }
+# poll_stamp NAME KEY WHAT CMD...: polls CMD until it holds and stamps
+# T[NAME.KEY] with the time, or fails with WHAT.
+poll_stamp() {
+    local name=$1 key=$2 what=$3
+    shift 3
     if poll "$MON_WAIT_S" "$@"; then
-        T[$name.cause]=$EPOCHREALTIME
+        T[$name.$key]=$EPOCHREALTIME
     else
-        FAILS+=("$name: its cause never showed within $MON_WAIT_S s of the fault ($*)")
+        FAILS+=("$name: $what ($*)")
     fi
 }
 # cause_logged NAME TEXT: the cause's time from lb1's log instead (the
@@ -106,15 +109,7 @@ alert_undo() {
     watch_alert "$1.gone" gone "$1"
     T[$1.undo]=$EPOCHREALTIME
 }
-alert_cleared() {
-    local name=$1
-    shift
-    if poll "$MON_WAIT_S" "$@"; then
-        T[$name.clear]=$EPOCHREALTIME
-    else
-        FAILS+=("$name: the fault was not undone within $MON_WAIT_S s ($*)")
-    fi
-}
+alert_cleared() { poll_stamp "$1" clear "the fault was not undone within $MON_WAIT_S s" "${@:2}"; }
 alert_gone() {
     watched "$1.gone"
     T[$1.gone]=$SEEN

@@ -82,14 +82,7 @@ fn lab_monitoring_scrapes_every_host_and_reports_a_failover() {
     if require_tools(test, &LAB_TOOLS).is_none() {
         return;
     }
-    let lab = Lab {
-        name: format!("fbm{}", std::process::id()),
-        dir: scratch_dir("lab-mon").join("state"),
-        mon: true,
-    };
-    let started = Instant::now();
-    let up = lab.ok(&["up"]);
-    eprintln!("scripts/lab up took {:?}:\n{up}", started.elapsed());
+    let (lab, up) = Lab::up("fbm", "lab-mon", true);
     assert!(
         up.contains(&format!(
             "mon: Prometheus {PROMETHEUS} ({MON_TARGETS} targets"
@@ -150,19 +143,23 @@ fn lab_monitoring_scrapes_every_host_and_reports_a_failover() {
 
     // A VRRP failover: lb2, the backup, takes the VIP; the alert reaches
     // Alertmanager, 'status' lists it; lb1 back, it goes.
+    // The helper on mon waits (20 s at most) until Alertmanager holds the
+    // alert (firing) or no longer does (gone).
+    let wait_alert = |what: &[&str]| {
+        let mut args = vec![
+            "exec",
+            "mon",
+            "python3",
+            helper,
+            "wait-alert",
+            ALERTMANAGER,
+            "20",
+        ];
+        args.extend(what);
+        lab.run(&args)
+    };
     lab.ok(&["link", "lb1", "down"]);
-    let fired = lab.run(&[
-        "exec",
-        "mon",
-        "python3",
-        helper,
-        "wait-alert",
-        ALERTMANAGER,
-        "20",
-        "firing",
-        "VRRPBackupHoldsVIP",
-        "instance=lb2",
-    ]);
+    let fired = wait_alert(&["firing", "VRRPBackupHoldsVIP", "instance=lb2"]);
     let status = lab.ok(&["status"]);
     lab.ok(&["link", "lb1", "up"]);
     assert!(fired.status.success(), "{}\n{status}", text(&fired));
@@ -172,17 +169,8 @@ fn lab_monitoring_scrapes_every_host_and_reports_a_failover() {
         ),
         "{status}"
     );
-    lab.ok(&[
-        "exec",
-        "mon",
-        "python3",
-        helper,
-        "wait-alert",
-        ALERTMANAGER,
-        "20",
-        "gone",
-        "VRRPBackupHoldsVIP",
-    ]);
+    let gone = wait_alert(&["gone", "VRRPBackupHoldsVIP"]);
+    assert!(gone.status.success(), "{}", text(&gone));
 
     let down = lab.ok(&["down"]);
     assert!(down.contains("down (12 namespaces"), "{down}");
@@ -262,6 +250,21 @@ struct Lab {
 }
 
 impl Lab {
+    /// A lab of its own (namespace prefix `prefix` and the test process's
+    /// id, state under a scratch directory `tag`), brought up; with what
+    /// `up` printed.
+    fn up(prefix: &str, tag: &str, mon: bool) -> (Lab, String) {
+        let lab = Lab {
+            name: format!("{prefix}{}", std::process::id()),
+            dir: scratch_dir(tag).join("state"),
+            mon,
+        };
+        let started = Instant::now();
+        let up = lab.ok(&["up"]);
+        eprintln!("scripts/lab up took {:?}:\n{up}", started.elapsed());
+        (lab, up)
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new(repo().join("scripts/lab"))
             .args(args)
@@ -407,14 +410,7 @@ fn lab_up_serves_through_the_vip_and_down_removes_everything() {
     // Without the monitoring host: its blackbox exporter's probes of the
     // HTTPS names would count in the sessions this test counts (one
     // request, one session more). lab_monitoring_... tests it.
-    let lab = Lab {
-        name: format!("fbt{}", std::process::id()),
-        dir: scratch_dir("lab").join("state"),
-        mon: false,
-    };
-    let started = Instant::now();
-    let up = lab.ok(&["up"]);
-    eprintln!("scripts/lab up took {:?}:\n{up}", started.elapsed());
+    let (lab, up) = Lab::up("fbt", "lab", false);
     assert!(up.contains(&format!("VIP {VIP} held by lb1")), "{up}");
     assert_eq!(lab.namespaces().len(), 11, "{:?}", lab.namespaces());
 
@@ -749,14 +745,7 @@ fn lab_app_page_writes_on_db1_reads_from_db2_semi_synchronously() {
     if require_tools(test, &tools).is_none() || !php_fpm_installed(test) {
         return;
     }
-    let lab = Lab {
-        name: format!("fba{}", std::process::id()),
-        dir: scratch_dir("lab-app").join("state"),
-        mon: true,
-    };
-    let started = Instant::now();
-    let up = lab.ok(&["up"]);
-    eprintln!("scripts/lab up took {:?}:\n{up}", started.elapsed());
+    let (lab, up) = Lab::up("fba", "lab-app", true);
     assert!(up.contains("visit.php: web: web"), "{up}");
 
     // Fencing: both servers start read-only (their my.cnf); `up` made db1
