@@ -115,6 +115,15 @@ pub(crate) fn encode(version: ProxyVersion, src: SocketAddr, dst: SocketAddr) ->
 
 /// Parses a header at the start of `buf`. `Ok(None)`: not enough bytes yet.
 /// `Ok(Some((header, len)))`: the header is the first `len` bytes.
+/// Where `parse` found `buf` wrong: the byte whose arrival turned "not
+/// complete yet" into an error (the shortest prefix that fails, less
+/// one); `buf.len()` when no prefix fails.
+pub(crate) fn error_position(buf: &[u8]) -> usize {
+    (1..=buf.len())
+        .find(|&k| parse(&buf[..k]).is_err())
+        .map_or(buf.len(), |k| k - 1)
+}
+
 pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Header, usize)>, ParseError> {
     if buf.is_empty() {
         return Ok(None);
@@ -419,6 +428,20 @@ mod tests {
                 }
                 if let Ok(Some((_, n))) = whole {
                     prop_assert!(n <= bytes.len());
+                }
+            }
+
+            /// `show errors`' error position: the bytes before it still
+            /// read as a header to come, the byte at it makes them wrong.
+            #[test]
+            fn the_error_position_is_where_the_bytes_went_wrong(bytes in opening()) {
+                let at = error_position(&bytes);
+                if parse(&bytes).is_err() {
+                    prop_assert!(at < bytes.len());
+                    prop_assert!(parse(&bytes[..at]).is_ok());
+                    prop_assert!(parse(&bytes[..=at]).is_err());
+                } else {
+                    prop_assert_eq!(at, bytes.len());
                 }
             }
 

@@ -88,26 +88,115 @@ fn env_answer(environ: &[String], name: Option<&str>, out: &mut String) {
     }
 }
 
-/// `show errors [<iid>|<proxy>] [request|response]`. HAProxy captures the
-/// HTTP messages it could not parse; in TCP mode it never captures
-/// anything (a refused PROXY header is logged, not captured, by HAProxy
-/// as by splicer), and splicer's stats frontends count the requests they
-/// refuse (`ereq`) but keep no copy of them: the answer is the header,
-/// with a count of 0. The arguments are checked as HAProxy checks them:
-/// a proxy name, else a number that is not 0.
+/// `show errors [<iid>|<proxy>] [request|response]`, in HAProxy 2.6's
+/// layout. HAProxy captures the HTTP messages it could not parse, and in
+/// TCP mode nothing; splicer captures, per frontend, the last PROXY
+/// header it refused (splicer's own, as the runtime API issue asks: what
+/// TCP mode can capture), as an "invalid request" with the client's bytes.
+/// Frontends are listed as HAProxy lists proxies (the last declared
+/// first). The arguments are checked as HAProxy checks them: a proxy
+/// name, else a number that is not 0 (-1: all).
 fn show_errors(ctx: &mut Ctx<'_>, args: &[String], out: &mut String) {
+    let mut iid = -1;
     if let Some(px) = args.get(2) {
-        let named = ctx.rt.frontends.iter().any(|f| f.config.name == *px)
-            || ctx.rt.backends.iter().any(|b| b.config.name == *px);
-        if !named && atoi(px) == 0 {
+        let uid = ctx
+            .rt
+            .frontends
+            .iter()
+            .map(|f| (&f.config.name, f.config.uid))
+            .chain(
+                ctx.rt
+                    .backends
+                    .iter()
+                    .map(|b| (&b.config.name, b.config.uid)),
+            )
+            .find(|(n, _)| *n == px)
+            .map(|(_, uid)| i64::from(uid));
+        iid = uid.unwrap_or_else(|| atoi(px));
+        if iid == 0 {
             out.push_str("No such proxy.\n");
             return;
         }
     }
-    // `request` or `response` (args[3]) picks which captures to show.
+    let responses_only = args.get(3).is_some_and(|a| a == "response");
+    let process = &ctx.rt.process;
     let mut date = String::new();
     clock::accept_date(SystemTime::now(), &mut date);
-    out.push_str(&format!("Total events captured on [{date}] : 0\n"));
+    let total = process.error_events.load(Ordering::Relaxed);
+    out.push_str(&format!("Total events captured on [{date}] : {total}\n"));
+    if responses_only {
+        return;
+    }
+    let captures = process.errors.lock().clone();
+    let mut frontends: Vec<_> = ctx.rt.frontends.iter().map(|f| &f.config).collect();
+    frontends.sort_by_key(|f| std::cmp::Reverse(f.order));
+    let bufsize = ctx.rt.global.bufsize;
+    for fe in frontends {
+        if iid >= 0 && i64::from(fe.uid) != iid {
+            continue;
+        }
+        let Some((_, c)) = captures.iter().find(|(n, _)| *n == fe.name) else {
+            continue;
+        };
+        let mut when = String::new();
+        clock::accept_date(c.when, &mut when);
+        let len = c.bytes.len();
+        out.push_str(&format!(
+            " \n[{when}] frontend {} (#{}): invalid request\n  \
+             backend <NONE> (#-1), server <NONE> (#-1), event #{}, src {}:{}\n  \
+             buffer starts at 0 (including 0 out), {} free,\n  \
+             len {len}, wraps at {bufsize}, error at position {}\n  \
+             PROXY protocol header: {}\n  \n",
+            fe.name,
+            fe.uid,
+            c.event,
+            c.src.ip(),
+            c.src.port(),
+            bufsize.saturating_sub(len),
+            c.error_at,
+            c.reason,
+        ));
+        dump_text(&c.bytes, out);
+    }
+}
+
+/// HAProxy's dump of captured bytes: lines of at most 80 characters, each
+/// prefixed with the offset of its first byte, `+` after the offset when it
+/// goes on from the line before (a long line broken), printable ASCII as
+/// is, `\t \n \r \e \\` escaped with a backslash, other bytes `\xNN`; a
+/// line ends after each `\n` of the input.
+pub(super) fn dump_text(bytes: &[u8], out: &mut String) {
+    let mut ptr = 0;
+    let mut line_start = 0;
+    while ptr < bytes.len() {
+        let mark = if ptr == line_start { ' ' } else { '+' };
+        let mut line = format!("  {ptr:05}{mark} ");
+        while ptr < bytes.len() {
+            let c = bytes[ptr];
+            let text = match c {
+                b'\t' => "\\t".to_string(),
+                b'\n' => "\\n".to_string(),
+                b'\r' => "\\r".to_string(),
+                0x1b => "\\e".to_string(),
+                b'\\' => "\\\\".to_string(),
+                0x20..=0x7e => (c as char).to_string(),
+                _ => format!("\\x{c:02X}"),
+            };
+            // HAProxy's room check: the line so far, at most 78 - the
+            // escape's extra characters.
+            if line.len() + text.len() > 79 {
+                break;
+            }
+            line.push_str(&text);
+            ptr += 1;
+            if c == b'\n' {
+                line_start = ptr;
+                break;
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
 }
 
 /// C's `atoi`: an optional sign and the digits that follow, 0 when there

@@ -543,3 +543,70 @@ fn about_commands_answer_as_haproxy() {
         format!("{first}\n\n")
     );
 }
+
+/// `show errors`' dump of captured bytes, as HAProxy's: at most 80
+/// characters a line with its newline, offsets of 5 digits, `+` on a
+/// broken line's continuation, escapes for what is not printable.
+#[test]
+fn captured_bytes_are_dumped_as_haproxy_does() {
+    let dump = |bytes: &[u8]| {
+        let mut out = String::new();
+        super::about::dump_text(bytes, &mut out);
+        out
+    };
+    assert_eq!(
+        dump(b"PROXY x\r\n\x01\\\t\x1b\xff"),
+        "  00000  PROXY x\\r\\n\n  00009  \\x01\\\\\\t\\e\\xFF\n"
+    );
+    let long = dump(&[b'a'; 100]);
+    assert_eq!(
+        long,
+        format!("  00000  {}\n  00070+ {}\n", "a".repeat(70), "a".repeat(30))
+    );
+    // A 4-character escape that would pass column 79 goes to the next line.
+    let mut bytes = vec![b'a'; 67];
+    bytes.push(0);
+    assert_eq!(
+        dump(&bytes),
+        format!("  00000  {}\n  00067+ \\x00\n", "a".repeat(67))
+    );
+}
+
+proptest::proptest! {
+    /// Any bytes: lines of at most 79 characters before their newline,
+    /// each starting at the offset it says, and the escapes read back
+    /// give the bytes again.
+    #[test]
+    fn any_capture_dumps_within_80_columns_and_reads_back(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)
+    ) {
+        let mut out = String::new();
+        super::about::dump_text(&bytes, &mut out);
+        let mut back = Vec::new();
+        for line in out.lines() {
+            proptest::prop_assert!(line.len() <= 79, "{line:?}");
+            let offset: usize = line[2..7].parse().unwrap();
+            proptest::prop_assert_eq!(offset, back.len());
+            let mut text = line[9..].bytes();
+            while let Some(c) = text.next() {
+                if c != b'\\' {
+                    back.push(c);
+                    continue;
+                }
+                back.push(match text.next().unwrap() {
+                    b't' => b'\t',
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b'e' => 0x1b,
+                    b'\\' => b'\\',
+                    b'x' => {
+                        let hex = [text.next().unwrap(), text.next().unwrap()];
+                        u8::from_str_radix(std::str::from_utf8(&hex).unwrap(), 16).unwrap()
+                    }
+                    other => panic!("escape {other}"),
+                });
+            }
+        }
+        proptest::prop_assert_eq!(back, bytes);
+    }
+}

@@ -45,6 +45,21 @@ pub(crate) struct VrrpState {
     pub status: Mutex<Status>,
 }
 
+/// The last bytes a frontend refused, for `show errors`: what its client
+/// sent as a PROXY header.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorCapture {
+    pub when: std::time::SystemTime,
+    pub src: std::net::SocketAddr,
+    /// Its number among the process's captures (`event #`).
+    pub event: u32,
+    pub bytes: Vec<u8>,
+    /// The offset of the byte found wrong.
+    pub error_at: usize,
+    /// Why, in the log's words.
+    pub reason: String,
+}
+
 #[derive(Debug)]
 pub(crate) struct Process {
     /// Worker threads (`nbthread`, or one per CPU), fixed at start.
@@ -80,6 +95,10 @@ pub(crate) struct Process {
     /// The runtime API's changes to servers, on their way to the main
     /// thread.
     pub edits: super::edits::Edits,
+    /// Per frontend name, its last [`ErrorCapture`] (a reload keeps them,
+    /// by name); and the captures made since start.
+    pub errors: Mutex<Vec<(String, ErrorCapture)>>,
+    pub error_events: std::sync::atomic::AtomicU32,
     /// Set by the main thread once a stop began (`Stopping` in `show info`).
     pub stopping: std::sync::atomic::AtomicBool,
     /// What the peers thread last saw: its connections with other peers,
@@ -90,6 +109,31 @@ pub(crate) struct Process {
 }
 
 impl Process {
+    /// Keeps `bytes`, refused by frontend `frontend`, as its last capture.
+    pub(crate) fn capture_error(
+        &self,
+        frontend: &str,
+        src: std::net::SocketAddr,
+        bytes: &[u8],
+        error_at: usize,
+        reason: String,
+    ) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let capture = ErrorCapture {
+            when: std::time::SystemTime::now(),
+            src,
+            event: self.error_events.fetch_add(1, Relaxed),
+            bytes: bytes.to_vec(),
+            error_at,
+            reason,
+        };
+        let mut all = self.errors.lock();
+        match all.iter_mut().find(|(f, _)| f == frontend) {
+            Some((_, c)) => *c = capture,
+            None => all.push((frontend.to_string(), capture)),
+        }
+    }
+
     /// The process of the first config: its `nbthread`, `maxpipes` and
     /// `vrrp` sections hold until a restart.
     pub(crate) fn new(config: &Config) -> Process {
@@ -130,6 +174,8 @@ impl Process {
             conn_rate: Default::default(),
             failed_reloads: Default::default(),
             edits: Default::default(),
+            errors: Mutex::default(),
+            error_events: Default::default(),
             stopping: Default::default(),
             peers_active: Default::default(),
             peers_connected: Default::default(),

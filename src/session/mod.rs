@@ -506,10 +506,15 @@ impl Session {
                 self.after_header(ctx)
             }
             Err(e) => {
-                log::info!(
-                    "frontend {}: client {}: {e}",
-                    ctx.rt.frontend(self.frontend).config.name,
-                    self.client_addr
+                let name = &ctx.rt.frontend(self.frontend).config.name;
+                log::info!("frontend {name}: client {}: {e}", self.client_addr);
+                // For `show errors`: the bytes as they came.
+                ctx.rt.process.capture_error(
+                    name,
+                    self.client_addr,
+                    &buf[..n],
+                    proxy_proto::error_position(&buf[..n]),
+                    e.to_string(),
                 );
                 self.trace.handshake = Some(trace::handshake_failure(&e));
                 Outcome::Close(Close::Normal)

@@ -6,6 +6,8 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
+use regex::Regex;
+
 use crate::common::*;
 
 /// A server that reports every byte it received on a connection.
@@ -268,4 +270,65 @@ fn health_checks_speak_proxy_protocol_like_the_traffic() {
         Duration::from_secs(10),
         || status("c") == "DOWN",
     );
+}
+
+/// `show errors` keeps, per frontend, the last PROXY header it refused,
+/// in HAProxy's layout (the bytes as sent, escaped, with their offsets).
+/// splicer's own: HAProxy 2.6 captures nothing in TCP mode (its `show
+/// errors` is for HTTP messages), so this test runs against splicer only.
+#[test]
+fn show_errors_has_the_last_refused_proxy_header() {
+    if haproxy::enabled() {
+        eprintln!("note: HAProxy captures no error in TCP mode; splicer-only test skipped");
+        return;
+    }
+    let (srv, _rx) = recorder();
+    let api = Api::start(
+        "",
+        &format!(
+            "listen fe\n    bind 127.0.0.1:0 accept-proxy\n    server s {}\n\
+             listen other\n    bind 127.0.0.1:0 accept-proxy\n    server s {}\n",
+            srv.addr, srv.addr
+        ),
+        &["fe", "other"],
+    );
+    let header = |out: &str| out.lines().next().unwrap_or_default().to_string();
+    let none = api.ask("show errors");
+    assert!(header(&none).ends_with("] : 0"), "{none}");
+    let refused = |garbage: &[u8]| {
+        let mut c = TcpStream::connect(api.sp.addr("fe")).unwrap();
+        c.write_all(garbage).unwrap();
+        let (data, _) = read_to_end_or_err(&c, Duration::from_secs(5));
+        assert!(data.is_empty());
+        c.local_addr().unwrap()
+    };
+    refused(b"GET / HTTP/1.0\r\n\r\n");
+    let client = refused(b"PROXY TCP4 nonsense\r\n\x01\tend");
+    let out = api.ask("show errors");
+    assert!(header(&out).ends_with("] : 2"), "{out}");
+    let want = Regex::new(&format!(
+        r"\n \n\[\d\d/\w{{3}}/\d{{4}}:\d\d:\d\d:\d\d\.\d{{3}}\] frontend fe \(#\d+\): invalid request\n  backend <NONE> \(#-1\), server <NONE> \(#-1\), event #1, src 127\.0\.0\.1:{}\n  buffer starts at 0 \(including 0 out\), \d+ free,\n  len 26, wraps at \d+, error at position \d+\n",
+        client.port()
+    ))
+    .unwrap();
+    assert!(want.is_match(&out), "{want} in\n{out}");
+    // The bytes, as HAProxy dumps a capture: a line per input line.
+    assert!(
+        out.ends_with("  00000  PROXY TCP4 nonsense\\r\\n\n  00021  \\x01\\tend\n\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("PROXY protocol header: malformed PROXY protocol header"),
+        "{out}"
+    );
+    // The other frontend has none; `response` lists none.
+    assert_eq!(api.ask("show errors other").trim_end().lines().count(), 1);
+    assert_eq!(
+        api.ask("show errors fe response")
+            .trim_end()
+            .lines()
+            .count(),
+        1
+    );
+    assert!(api.ask("show errors fe").contains("frontend fe (#"));
 }
