@@ -19,6 +19,9 @@ use crate::session::{self, Admission, Session};
 
 /// Pause after accept fails for lack of file descriptors or memory.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// At most one "accept failed" warning per listener this often; the
+/// next says how many failures it stands for.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(1);
 /// Most connections one listener event accepts (HAProxy's `tune.maxaccept`
 /// default), unless `tune.maxaccept` says otherwise.
 const ACCEPT_BATCH_MAX: usize = 64;
@@ -54,6 +57,10 @@ pub(super) struct Listening {
     batch: usize,
     /// The loop turn in which the last round took a full batch.
     full_turn: u64,
+    /// When the last "accept failed" warning went out, and the failures
+    /// since that were not logged.
+    warned: Option<Instant>,
+    unlogged: u32,
 }
 
 impl Listening {
@@ -66,6 +73,8 @@ impl Listening {
             watched: false,
             batch: 1,
             full_turn: 0,
+            warned: None,
+            unlogged: 0,
         }
     }
 
@@ -158,10 +167,23 @@ impl Worker {
                         _ => {
                             // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending
                             // connection stays queued; accepting again at once would spin.
-                            log::warn!(
-                                "frontend {}: accept failed: {e}; pausing accepts",
-                                self.gens[gi].rt.frontend(fe).config.name
-                            );
+                            // Out of descriptors, it fails every pause:
+                            // one line a second says so.
+                            if let Some(Some(ls)) = self.listeners.get_mut(i) {
+                                if ls.warned.is_some_and(|t| now < t + ACCEPT_WARN_EVERY) {
+                                    ls.unlogged += 1;
+                                } else {
+                                    let more = match std::mem::take(&mut ls.unlogged) {
+                                        0 => String::new(),
+                                        n => format!(" ({n} more failures since the last warning)"),
+                                    };
+                                    ls.warned = Some(now);
+                                    log::warn!(
+                                        "frontend {}: accept failed: {e}; pausing accepts{more}",
+                                        self.gens[gi].rt.frontend(fe).config.name
+                                    );
+                                }
+                            }
                             self.set_gate(i, Gate::PausedUntil(now + ACCEPT_ERROR_PAUSE));
                         }
                     }

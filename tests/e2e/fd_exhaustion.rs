@@ -64,6 +64,19 @@ fn emfile_on_accept_neither_spins_nor_kills() {
         "splicer used {used} ticks of CPU in {window:.0} while out of descriptors: it spins"
     );
 
+    // It says so once a second, not at every retry (every 100 ms).
+    splicer.wait_log(
+        &["more failures since the last warning"],
+        Duration::from_secs(5),
+    );
+    let warnings = splicer.log_lines("accept failed").len();
+    let secs = t0.elapsed().as_secs();
+    assert!(
+        warnings as u64 <= secs + 2,
+        "{warnings} warnings in {secs} s:\n{}",
+        splicer.log_text()
+    );
+
     drop(clients);
     // Service resumes: a new client gets its echo once descriptors are free.
     let mut ok = false;
