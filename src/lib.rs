@@ -215,13 +215,7 @@ fn serve(config: Config, tls: tls::Contexts, options: Options) -> Result<(), Sta
         },
     }
     // As HAProxy: maxconn's descriptors must fit the limit now in force.
-    if let Ok(limit) = sys::nofile_limit() {
-        match config.fd_limit_check(limit) {
-            Ok(None) => {}
-            Ok(Some(warning)) => log::warn!("{warning}"),
-            Err(e) => return Err(StartError::Limit(e)),
-        }
-    }
+    config.enforce_fd_limit().map_err(StartError::Limit)?;
     let identity = identity_of(&config);
     identity
         .check()

@@ -249,13 +249,7 @@ impl Supervisor {
         let config = loaded.config;
         // A maxconn the open files limit cannot hold is refused, as a
         // restart would refuse it (strict-limits).
-        if let Ok(limit) = crate::sys::nofile_limit() {
-            match config.fd_limit_check(limit) {
-                Ok(None) => {}
-                Ok(Some(warning)) => log::warn!("{warning}"),
-                Err(e) => return Err(e),
-            }
-        }
+        config.enforce_fd_limit()?;
         // A bad certificate keeps the old config, as a bad line does.
         let tls = crate::tls::Contexts::load(&config).map_err(|errors| {
             for e in &errors {
