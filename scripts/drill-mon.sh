@@ -97,12 +97,16 @@ cause_logged() {
     t=$(log_time "${T[$1.fault]}" "$2")
     [ -z "$t" ] || T[$1.cause]=$t
 }
-alert_fired() {
-    watched "$1.fire"
-    T[$1.fired]=$SEEN
-    [ -n "${T[$1.fired]}" ] ||
-        FAILS+=("$1: not in Alertmanager within $MON_WAIT_S s of the fault; it held: $(watch_failure "$1.fire")")
+# watch_stamp NAME WATCH KEY WHAT: waits for NAME's watch WATCH
+# (watch_alert) and stamps T[NAME.KEY] with the time it saw so, or fails
+# with WHAT and what Alertmanager held.
+watch_stamp() {
+    local name=$1 watch=$2 key=$3 what=$4
+    watched "$name.$watch"
+    T[$name.$key]=$SEEN
+    [ -n "$SEEN" ] || FAILS+=("$name: $what: $(watch_failure "$name.$watch")")
 }
+alert_fired() { watch_stamp "$1" fire fired "not in Alertmanager within $MON_WAIT_S s of the fault; it held"; }
 # alert_undo NAME: watching for NAME's end begins (every alert of that
 # name, whatever its labels), the repair's time is now.
 alert_undo() {
@@ -110,12 +114,7 @@ alert_undo() {
     T[$1.undo]=$EPOCHREALTIME
 }
 alert_cleared() { poll_stamp "$1" clear "the fault was not undone within $MON_WAIT_S s" "${@:2}"; }
-alert_gone() {
-    watched "$1.gone"
-    T[$1.gone]=$SEEN
-    [ -n "${T[$1.gone]}" ] ||
-        FAILS+=("$1: still in Alertmanager $MON_WAIT_S s after the repair: $(watch_failure "$1.gone")")
-}
+alert_gone() { watch_stamp "$1" gone gone "still in Alertmanager $MON_WAIT_S s after the repair"; }
 
 # mon_quiet WHEN: up to MON_WAIT_S until Alertmanager holds no alert.
 mon_quiet() {

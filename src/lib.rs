@@ -262,7 +262,7 @@ fn serve(config: Config, tls: tls::Contexts, options: Options) -> Result<(), Sta
             host::privsep::Role::Child => {}
         }
     }
-    let nworkers = runtime::worker_count(&config.global);
+    let nworkers = config.global.workers();
     let listeners = Listeners::open(&config, nworkers, &[], false).map_err(StartError::Bind)?;
     // Stats sockets are opened with the listeners: one that cannot be
     // bound stops start-up before any thread runs.
@@ -449,8 +449,15 @@ fn supervise(
     vrrp: Option<&Service>,
     announcer: Option<&announce::Announcer>,
 ) {
-    // Routes first: the listeners stay open while the routers move away.
-    let withdraw = |supervisor: &Supervisor| {
+    use std::sync::atomic::Ordering::Relaxed;
+    // A stop begins: marked for `show info` (and for the reloads and
+    // runtime API changes this loop then refuses), the VIPs handed over,
+    // then the routes withdrawn while the listeners stay open.
+    let begin_stop = |supervisor: &Supervisor| {
+        supervisor.rt.process.stopping.store(true, Relaxed);
+        if let Some(v) = vrrp {
+            v.shutdown();
+        }
         if let Some(a) = announcer {
             let delay = a.withdraw(&supervisor.current);
             if !delay.is_zero() {
@@ -463,8 +470,8 @@ fn supervise(
         }
     };
     let mut hard_stop_at: Option<Instant> = None;
-    let mut stopping = false;
     loop {
+        let stopping = supervisor.rt.process.stopping.load(Relaxed);
         if workers.iter().all(|w| w.thread.is_finished()) {
             return;
         }
@@ -476,30 +483,12 @@ fn supervise(
         match sys::wait_signal(SUPERVISE_TICK) {
             Some(libc::SIGTERM) | Some(libc::SIGINT) => {
                 log::info!("stopping now (signal)");
-                stopping = true;
-                supervisor
-                    .rt
-                    .process
-                    .stopping
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                if let Some(v) = vrrp {
-                    v.shutdown();
-                }
-                withdraw(supervisor);
+                begin_stop(supervisor);
                 workers.iter().for_each(|w| w.send(Control::Stop));
             }
             Some(libc::SIGUSR1) => {
                 log::info!("soft stop: no new connections, waiting for sessions to finish");
-                stopping = true;
-                supervisor
-                    .rt
-                    .process
-                    .stopping
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                if let Some(v) = vrrp {
-                    v.shutdown();
-                }
-                withdraw(supervisor);
+                begin_stop(supervisor);
                 workers.iter().for_each(|w| w.send(Control::SoftStop));
                 if let Some(d) = supervisor.rt.global.hard_stop_after {
                     hard_stop_at.get_or_insert(Instant::now() + d);
@@ -524,7 +513,7 @@ fn supervise(
             _ => {}
         }
         // SIGURG says a change is waiting; looked at every tick anyway.
-        supervisor.run_edits(stopping);
+        supervisor.run_edits(supervisor.rt.process.stopping.load(Relaxed));
     }
 }
 

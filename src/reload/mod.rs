@@ -24,7 +24,7 @@ use crate::config::{self, Bind, Config};
 use crate::control::{Control, ControlLink, Kept, Reload};
 use crate::logging::{Book, Logger};
 use crate::net::{self as listener, BindError, Listener};
-use crate::runtime::{Current, Runtime, worker_count};
+use crate::runtime::{Current, Runtime};
 use crate::{health, host};
 
 mod edits;
@@ -346,7 +346,7 @@ impl Supervisor {
     /// Settings a reload cannot change in a running process.
     fn warn_fixed(&self, new: &Config) {
         let (old, g) = (&self.rt.global, &new.global);
-        if worker_count(g) != self.links.len() {
+        if g.workers() != self.links.len() {
             log::warn!(
                 "reload: nbthread changes take effect at the next restart ({} workers run)",
                 self.links.len()

@@ -34,11 +34,6 @@ use crate::base::log::Message;
 use crate::base::slot::Slot;
 use crate::config::{Config, Global};
 
-/// Worker threads for a config: `nbthread`, else one per online CPU.
-pub(crate) fn worker_count(global: &Global) -> usize {
-    global.workers()
-}
-
 /// One config's state.
 #[derive(Debug)]
 pub(crate) struct Runtime {

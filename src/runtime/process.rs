@@ -12,7 +12,7 @@ use std::time::Instant;
 use mio::Waker;
 use parking_lot::Mutex;
 
-use super::{Counters, worker_count};
+use super::Counters;
 use crate::base::log::{LogSender, Message};
 use crate::base::slot::Gauge;
 use crate::base::vrrp::Status;
@@ -138,7 +138,7 @@ impl Process {
     /// `vrrp` sections hold until a restart.
     pub(crate) fn new(config: &Config) -> Process {
         let global = &config.global;
-        let nbthread = worker_count(global);
+        let nbthread = global.workers();
         Process {
             nbthread,
             started: Instant::now(),

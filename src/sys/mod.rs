@@ -144,12 +144,7 @@ pub(crate) fn wait_signal(timeout: std::time::Duration) -> Option<libc::c_int> {
 
 /// Raises the soft limit on open files to the hard limit; returns the new soft limit.
 pub(crate) fn raise_nofile_limit() -> io::Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid rlimit to fill.
-    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
+    let mut lim = nofile()?;
     if lim.rlim_cur < lim.rlim_max {
         lim.rlim_cur = lim.rlim_max;
         // SAFETY: `lim` is a valid rlimit.
@@ -162,12 +157,7 @@ pub(crate) fn raise_nofile_limit() -> io::Result<u64> {
 /// limit to `n` and the hard one with it if needed (root only); a limit
 /// already higher is kept, as HAProxy 2.6 never shrinks it.
 pub(crate) fn raise_nofile_limit_to(n: u64) -> io::Result<()> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid rlimit to fill.
-    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
+    let mut lim = nofile()?;
     let n = n as libc::rlim_t;
     if lim.rlim_cur >= n {
         return Ok(());
@@ -181,24 +171,23 @@ pub(crate) fn raise_nofile_limit_to(n: u64) -> io::Result<()> {
 /// The open files limit the process can have: the larger of the soft and
 /// hard limits (HAProxy sizes an unset maxconn from it).
 pub(crate) fn nofile_ceiling() -> io::Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid rlimit to fill.
-    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
-    Ok(lim.rlim_cur.max(lim.rlim_max))
+    nofile().map(|lim| lim.rlim_cur.max(lim.rlim_max))
 }
 
 /// The open files limit now (`Ulimit-n` in `show info`).
 pub(crate) fn nofile_limit() -> io::Result<u64> {
+    nofile().map(|lim| lim.rlim_cur)
+}
+
+/// RLIMIT_NOFILE: the soft and hard open files limits.
+fn nofile() -> io::Result<libc::rlimit> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: `lim` is a valid rlimit to fill.
     syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
-    Ok(lim.rlim_cur)
+    Ok(lim)
 }
 
 /// Sets IP_BIND_ADDRESS_NO_PORT: a later bind to a source address leaves

@@ -102,13 +102,8 @@ fn emfile_on_accept_neither_spins_nor_kills() {
 /// `show info`'s value of `field`.
 fn info_field(sock: &std::path::Path, field: &str) -> u64 {
     let info = crate::common::api::ask(sock, "show info");
-    let prefix = format!("{field}: ");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
+    crate::common::api::info_number(&info, field)
         .unwrap_or_else(|| panic!("no {field} in show info:\n{info}"))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 /// The proxy under test started through `sh -c "ulimit -n 512; exec ..."`

@@ -204,12 +204,8 @@ fn entries_cross_between_splicer_and_haproxy() {
     for n in [&a, &b] {
         wait_for("ActivePeers and ConnectedPeers", WAIT, || {
             let info = n.ask("show info");
-            let field = |name: &str| -> Option<u64> {
-                info.lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .and_then(|v| v.trim().parse().ok())
-            };
-            field("ConnectedPeers:") == Some(1) && field("ActivePeers:").is_some_and(|n| n >= 1)
+            info_number(&info, "ConnectedPeers") == Some(1)
+                && info_number(&info, "ActivePeers").is_some_and(|n| n >= 1)
         });
     }
 

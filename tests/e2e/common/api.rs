@@ -1,10 +1,17 @@
 //! The runtime API as the tests speak to it: one request on a UNIX stats
-//! socket, and a field of `show stat`'s CSV.
+//! socket, a field of `show stat`'s CSV, a number of `show info`.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
+
+/// The number `show info` (its answer `info`) gives for `field`.
+pub fn info_number(info: &str, field: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(": "))
+        .and_then(|v| v.trim().parse().ok())
+}
 
 /// One request on a UNIX socket: the line, a half-close, everything until
 /// the server closes (at most 10 s of waiting).

@@ -49,34 +49,43 @@ pub fn rewrite(config: &str) -> (String, Vec<(String, SocketAddr)>) {
 /// Starts HAProxy in the foreground on `config` (rewritten) and waits until
 /// every frontend in `frontends` listens.
 pub fn start(config: &str, frontends: &[&str], extra_args: &[&str]) -> Splicer {
-    let (config, listening) = rewrite(config);
-    let dir = scratch_dir("haproxy");
-    let config_path = dir.join("haproxy.cfg");
-    std::fs::write(&config_path, config).unwrap();
-    let bin = find_tool("haproxy").expect("SPLICER_TEST_BIN=haproxy but haproxy is not installed");
-    let mut cmd = Command::new(bin);
-    cmd.arg("-db").arg("-f").arg(&config_path).args(extra_args);
-    let mut s = Splicer::spawn_logged(cmd, config_path, listening, false);
-    // Connecting to learn that it listens would start a session (and pick a
-    // server); the kernel's socket table says it without side effects.
-    s.wait_listening(frontends, listens);
-    s
+    launch(config, frontends, |bin, path| {
+        let mut cmd = Command::new(bin);
+        cmd.arg("-db").arg("-f").arg(path).args(extra_args);
+        (cmd, false)
+    })
 }
 
 /// As [`start`], through `sh -c "PREFIX; exec haproxy -db -f CONFIG"`
 /// (e.g. a lower resource limit).
 pub fn start_wrapped(config: &str, frontends: &[&str], shell_prefix: &str) -> Splicer {
+    launch(config, frontends, |bin, path| {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("{shell_prefix}; exec \"$0\" -db -f \"$1\""))
+            .arg(bin)
+            .arg(path);
+        (cmd, true)
+    })
+}
+
+/// HAProxy on `config` (rewritten for it), run by the command `command`
+/// makes from its binary and the config file (and whether its stderr goes
+/// in the log), waited for until every frontend in `frontends` listens.
+fn launch(
+    config: &str,
+    frontends: &[&str],
+    command: impl FnOnce(&std::path::Path, &std::path::Path) -> (Command, bool),
+) -> Splicer {
     let (config, listening) = rewrite(config);
     let dir = scratch_dir("haproxy");
     let config_path = dir.join("haproxy.cfg");
     std::fs::write(&config_path, config).unwrap();
     let bin = find_tool("haproxy").expect("SPLICER_TEST_BIN=haproxy but haproxy is not installed");
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!("{shell_prefix}; exec \"$0\" -db -f \"$1\""))
-        .arg(bin)
-        .arg(&config_path);
-    let mut s = Splicer::spawn_logged(cmd, config_path, listening, true);
+    let (cmd, stderr_in_log) = command(&bin, &config_path);
+    let mut s = Splicer::spawn_logged(cmd, config_path, listening, stderr_in_log);
+    // Connecting to learn that it listens would start a session (and pick a
+    // server); the kernel's socket table says it without side effects.
     s.wait_listening(frontends, listens);
     s
 }
