@@ -122,6 +122,15 @@ pub(crate) struct End<'a> {
 }
 
 impl End<'_> {
+    /// The same side, borrowed again for one more call.
+    pub(crate) fn reborrow(&mut self) -> End<'_> {
+        End {
+            sock: self.sock,
+            ready: &mut *self.ready,
+            tls: self.tls.as_deref_mut(),
+        }
+    }
+
     /// Copies what this side sent and nobody took yet into `buf`, leaving
     /// it to be read (its plaintext, on a TLS side): `Ok(0)` when it
     /// closed with nothing more, `WouldBlock` when nothing came yet.
@@ -178,6 +187,21 @@ enum Held {
     },
 }
 
+/// When the destination's TCP_NODELAY is set. Linux's Nagle (Minshall's
+/// variant) holds a short segment back only while an earlier short one is
+/// unacknowledged, so a connection's first write never waits: setting the
+/// option just before the second write behaves as setting it at connect,
+/// and a connection written once (a short request) never needs the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoDelay {
+    /// Already set (inherited from the listener, or set at connect).
+    Set,
+    /// Nothing written yet.
+    BeforeSecondWrite,
+    /// Written once: set it before the next write.
+    BeforeNextWrite,
+}
+
 /// One direction of a session.
 #[derive(Debug)]
 pub(crate) struct Flow {
@@ -208,6 +232,8 @@ pub(crate) struct Flow {
     /// both sockets, and close() sends the FIN (after any data still
     /// queued); a shutdown just before would be a wasted call.
     pub last_out: bool,
+    /// Whether the destination still needs TCP_NODELAY.
+    pub nodelay: NoDelay,
 }
 
 impl Flow {
@@ -224,6 +250,23 @@ impl Flow {
             hold_fin: false,
             fin_as_reset: false,
             last_out: false,
+            nodelay: NoDelay::Set,
+        }
+    }
+
+    /// Sets TCP_NODELAY on `dst` if this write may be held back without it.
+    fn before_write(&mut self, dst: &TcpStream) {
+        if self.nodelay == NoDelay::BeforeNextWrite {
+            // A hint, as at connect: a refusal leaves Nagle on, nothing worse.
+            let _ = dst.set_nodelay(true);
+            self.nodelay = NoDelay::Set;
+        }
+    }
+
+    /// Counts a write that sent bytes, for [`NoDelay`].
+    fn wrote(&mut self, n: usize) {
+        if n > 0 && self.nodelay == NoDelay::BeforeSecondWrite {
+            self.nodelay = NoDelay::BeforeNextWrite;
         }
     }
 
@@ -344,6 +387,9 @@ impl Flow {
         if let Some(t) = dst.tls.as_deref_mut() {
             t.flush(dst.sock, dst.ready)?;
         }
+        if self.pending() > 0 {
+            self.before_write(dst.sock);
+        }
         let n = match &mut self.held {
             Held::Nothing => 0,
             // A pipe is never filled towards a TLS side (no splicing there).
@@ -359,6 +405,7 @@ impl Flow {
             }
         };
         self.bytes += n as u64;
+        self.wrote(n);
         if self.pending() == 0 && matches!(self.held, Held::Copied { .. }) {
             self.held = Held::Nothing;
         }
@@ -442,6 +489,7 @@ impl Flow {
             // The last bytes before a known FIN go out with MSG_MORE: the
             // shutdown that follows at once sends the FIN in their segment.
             let last = self.eof_known && dst.tls.is_none() && !self.fin_as_reset;
+            self.before_write(dst.sock);
             let written = if last {
                 socket2::SockRef::from(dst.sock).send_with_flags(&chunk[..n], libc::MSG_MORE)
             } else {
@@ -457,6 +505,7 @@ impl Flow {
             }
         }
         self.bytes += sent as u64;
+        self.wrote(sent);
         if sent < n {
             self.held = Held::Copied {
                 buf: chunk[sent..n].to_vec(),
@@ -494,3 +543,6 @@ enum Filled {
 fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::EINPROGRESS)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
 //! Outgoing connections to servers: non-blocking connect with the socket
-//! options a proxy wants (TCP_NODELAY; a bound source address without
+//! options a proxy wants (TCP_NODELAY, now or before the second write; a bound source address without
 //! reserving a port until connect, so ephemeral ports stay per destination)
 //! and those the config asks for (keep-alive, Fast Open, a delayed ACK).
 
@@ -30,6 +30,10 @@ pub(crate) struct ConnectOptions {
     /// `option tcp-smart-connect` with data already waiting to go: the
     /// handshake's last ACK waits to leave with it (TCP_QUICKACK off).
     pub delay_ack: bool,
+    /// Leave TCP_NODELAY to the session's first flow, which sets it before
+    /// its second write ([`crate::forward::NoDelay`]): a connection written
+    /// once saves the call.
+    pub lazy_nodelay: bool,
 }
 
 /// The source ports of `source ADDR:LOW-HIGH`, handed out in turn across
@@ -79,7 +83,9 @@ pub(crate) fn start(addr: SocketAddr, opts: &ConnectOptions) -> io::Result<TcpSt
         Type::STREAM.nonblocking().cloexec(),
         Some(Protocol::TCP),
     )?;
-    sock.set_tcp_nodelay(true)?;
+    if !opts.lazy_nodelay {
+        sock.set_tcp_nodelay(true)?;
+    }
     super::sockopt::keepalive(&sock, &opts.keepalive);
     opts.buffers.apply(&sock);
     match (opts.source, &opts.source_ports) {

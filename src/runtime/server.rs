@@ -99,6 +99,38 @@ pub(crate) struct Observe {
     pub errors: AtomicU32,
 }
 
+/// Whether a new connection to this server is worth writing at once,
+/// before its first event. To a server on the same host (or next door),
+/// the handshake is over by the time connect() returns, and writing what
+/// the client already sent then saves the wake-up for the writable edge.
+/// Farther away, or when the client had sent nothing yet (a protocol
+/// where the server speaks first), the attempt is a wasted call: after
+/// one such, only an occasional connection tries (the caller's probe).
+/// Shared by the workers: read per connection, written only when the
+/// answer changes.
+#[derive(Debug)]
+pub(crate) struct FirstWrite(AtomicBool);
+
+impl Default for FirstWrite {
+    fn default() -> Self {
+        FirstWrite(AtomicBool::new(true))
+    }
+}
+
+impl FirstWrite {
+    /// Whether this connection tries: the last try paid, or `probe`.
+    pub(crate) fn worth_trying(&self, probe: bool) -> bool {
+        probe || self.0.load(Ordering::Relaxed)
+    }
+
+    /// What a try gave: bytes reached the server, or not.
+    pub(crate) fn note(&self, paid: bool) {
+        if self.0.load(Ordering::Relaxed) != paid {
+            self.0.store(paid, Ordering::Relaxed);
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct ServerState {
     pub name: String,
@@ -122,6 +154,8 @@ pub(crate) struct ServerState {
     pub tfo: bool,
     /// `non-stick`: `stick` rules never store it.
     pub non_stick: bool,
+    /// Whether new connections write at once (a worker-side guess).
+    pub first_write: FirstWrite,
     /// 0 = no limit.
     pub maxconn: AtomicU32,
     /// `minconn`: with a `maxconn` above it, the limit grows from this to
@@ -351,6 +385,7 @@ impl ServerState {
                 .map(|(lo, hi)| Arc::new(crate::net::connect::PortRange::new(lo, hi))),
             tfo: s.tfo,
             non_stick: s.non_stick,
+            first_write: FirstWrite::default(),
             maxconn: AtomicU32::new(s.maxconn.unwrap_or(0)),
             minconn: s.minconn.unwrap_or(0),
             maxqueue: s.maxqueue,

@@ -10,6 +10,7 @@ use mio::net::TcpStream;
 
 use super::*;
 use crate::config::{Balance, ProxyVersion};
+use crate::forward::NoDelay;
 use crate::net::connect;
 use crate::proxy_proto;
 use crate::runtime::{Availability, Counters};
@@ -149,6 +150,14 @@ impl Session {
         Counters::add(&srv.counters.shard(ctx.worker).connects, 1);
         Counters::add(&backend.counters.shard(ctx.worker).connects, 1);
         let cfg = &backend.config;
+        // A PROXY header is written before the connection is known to
+        // be up, in one go: it cannot wait for a Fast Open SYN.
+        let tfo = srv.tfo && srv.send_proxy.is_none();
+        // Only the flow writes a plain connection: it sets TCP_NODELAY
+        // before its second write. A PROXY header, TLS records or a Fast
+        // Open SYN are writes it does not see: those set it now.
+        let lazy_nodelay =
+            !tfo && srv.send_proxy.is_none() && !cfg.servers[server.index()].tls.enabled;
         let opts = connect::ConnectOptions {
             buffers: crate::net::Buffers {
                 rcv: ctx.rt.global.rcvbuf_server,
@@ -157,9 +166,8 @@ impl Session {
             source: srv.source,
             source_ports: srv.source_ports.clone(),
             keepalive: cfg.keepalive,
-            // A PROXY header is written before the connection is known to
-            // be up, in one go: it cannot wait for a Fast Open SYN.
-            tfo: srv.tfo && srv.send_proxy.is_none(),
+            tfo,
+            lazy_nodelay,
             // HAProxy delays the ACK only when data will go with it.
             delay_ack: cfg.smart_connect
                 && (srv.send_proxy.is_some()
@@ -168,16 +176,24 @@ impl Session {
                         None => self.client.peek(&mut [0u8; 1]).is_ok_and(|n| n > 0),
                     }),
         };
+        // The flow alone writes a plain connection, and only plaintext.
+        let early = lazy_nodelay
+            && self.client_tls.is_none()
+            && self.up.half == Half::Open
+            && srv
+                .first_write
+                .worth_trying(self.id.is_multiple_of(FIRST_WRITE_PROBE_EVERY));
         let target = srv.port_mode.target(srv.addr.get(), self.local_addr);
-        let result = self.server_tls(b, server, target, ctx.rt).and_then(|tls| {
-            let mut stream = connect::start(target, &opts)?;
-            let interest = Interest::READABLE | Interest::WRITABLE;
-            ctx.registry
-                .register(&mut stream, Side::Server.token(self.key), interest)?;
-            Ok((stream, tls))
-        });
+        let result = self
+            .server_tls(b, server, target, ctx.rt)
+            .and_then(|tls| Ok((connect::start(target, &opts)?, tls)));
         match result {
             Ok((stream, tls)) => {
+                self.up.nodelay = if lazy_nodelay {
+                    NoDelay::BeforeSecondWrite
+                } else {
+                    NoDelay::Set
+                };
                 self.trace.connecting(server, ctx.now);
                 self.phase = Phase::Connecting {
                     conn: Conn {
@@ -187,12 +203,24 @@ impl Session {
                         backend: b,
                         server,
                         ready: Ready::default(),
+                        writes_watched: true,
                         _slot: slot,
                     },
                 };
                 let t = backend.config.timeout_connect;
                 self.deadline.set(Some(ctx.now + t), self.key, ctx.timers);
-                Outcome::Continue
+                if early && let Some(outcome) = self.write_early(ctx) {
+                    return outcome;
+                }
+                let Phase::Connecting { conn } = &mut self.phase else {
+                    return Outcome::Continue;
+                };
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                let token = Side::Server.token(self.key);
+                match ctx.registry.register(&mut conn.stream, token, interest) {
+                    Ok(()) => Outcome::Continue,
+                    Err(e) => self.connect_failed(e, ctx),
+                }
             }
             Err(e) => {
                 drop(slot);
@@ -200,6 +228,71 @@ impl Session {
                 self.trace.connecting(server, ctx.now);
                 self.trace.failed(Term::for_failure(&e, false));
                 self.after_failure(b, server, e, ctx)
+            }
+        }
+    }
+
+    /// Writes what the client sent so far to the connection just started,
+    /// before its first event (see [`crate::runtime::FirstWrite`]): when
+    /// the handshake is already over, the session is connected at once and
+    /// the server is watched for reads only. Returns the outcome when the
+    /// attempt settled the connection (up, or failed); `None` leaves it to
+    /// its events, holding whatever was read.
+    fn write_early(&mut self, ctx: &mut Ctx<'_>) -> Option<Outcome> {
+        let Phase::Connecting { conn } = &mut self.phase else {
+            return None;
+        };
+        let mut shared = Shared {
+            pipes: ctx.pipes,
+            scratch: ctx.scratch,
+        };
+        // First the client's bytes, held (a guess: a read that finds
+        // nothing says so); no FIN may reach a socket still connecting.
+        self.client_ready.readable = true;
+        self.up.hold_fin = true;
+        // A FIN read after the first bytes went is passed on here already.
+        self.up.fin_as_reset = ctx.rt.backend(conn.backend).config.nolinger;
+        let mut client = End {
+            sock: &self.client,
+            ready: &mut self.client_ready,
+            tls: None,
+        };
+        let read = self.up.pump(client.reborrow(), conn.end(), &mut shared);
+        // Then one write: its error, if any, is the connection's own
+        // (ECONNREFUSED), reported once by the kernel.
+        conn.ready.writable = true;
+        let wrote = match read {
+            Ok(_) if self.up.pending() > 0 => self.up.pump(client, conn.end(), &mut shared),
+            other => other,
+        };
+        self.up.hold_fin = false;
+        let paid = self.up.bytes > 0;
+        let (b, server) = (conn.backend, conn.server);
+        ctx.rt.backend(b).server(server).first_write.note(paid);
+        match wrote {
+            Err(FlowError::Read(e)) => {
+                log::debug!("session {}: client side read failed: {e}", self.key);
+                self.trace.end(Term::CLIENT_ABORT);
+                Some(Outcome::Close(Close::Abort))
+            }
+            Err(FlowError::Write(e)) => Some(self.connect_failed(e, ctx)),
+            Ok(sent) if paid => {
+                let token = Side::Server.token(self.key);
+                if let Err(e) = ctx
+                    .registry
+                    .register(&mut conn.stream, token, Interest::READABLE)
+                {
+                    return Some(self.connect_failed(e, ctx));
+                }
+                conn.tcp_up = true;
+                conn.writes_watched = false;
+                self.count_bytes(b, server, sent, 0, ctx);
+                Some(self.connected(ctx))
+            }
+            Ok(_) => {
+                // Still connecting: its writable edge says when.
+                conn.ready = Ready::default();
+                None
             }
         }
     }
@@ -397,6 +490,10 @@ impl Session {
         self.connect(b, server, slot, ctx)
     }
 }
+
+/// While first writes to a server do not pay, one session in this many
+/// (by its per-worker sequence number) tries anyway, to notice a change.
+const FIRST_WRITE_PROBE_EVERY: u64 = 64;
 
 fn send_proxy_header(
     stream: &TcpStream,

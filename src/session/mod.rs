@@ -64,6 +64,10 @@ pub(crate) struct Conn {
     pub backend: BackendId,
     pub server: ServerId,
     pub ready: Ready,
+    /// Watched for writability: always while connecting; once connected
+    /// by a first write, only after a write found the socket full (as
+    /// the client, see [`Session::watch_writes`]).
+    writes_watched: bool,
     _slot: Slot,
 }
 
@@ -282,25 +286,50 @@ impl Session {
         self.after_header(ctx)
     }
 
-    /// The worker registers a client for reads only: a short exchange
-    /// never fills its send buffer, and a socket watched for writes wakes
-    /// the loop at every state change (the ACK of a FIN, for one) for
-    /// nothing. Once a write finds the buffer full, the socket is watched
-    /// for writes too, for the rest of the session; the change reports the
-    /// socket at once if it became writable in between, so no wake-up is
-    /// lost.
-    pub(crate) fn watch_client_writes(&mut self, registry: &mio::Registry) {
-        if self.client_ready.writable || self.client_writes_watched {
-            return;
+    /// Registers the client for reads only (after the session's first
+    /// steps: a first write to the server may have read what the client
+    /// sent already, and the registration then reports no stale edge).
+    pub(crate) fn register_client(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        let token = Side::Client.token(self.key);
+        registry.register(&mut self.client, token, mio::Interest::READABLE)
+    }
+
+    /// A client, and a server connected by a first write, are registered
+    /// for reads only: a short exchange never fills a send buffer, and a
+    /// socket watched for writes wakes the loop at every state change (the
+    /// ACK of a FIN, for one) for nothing. Once a write finds the buffer
+    /// full, the socket is watched for writes too, for the rest of the
+    /// session; the change reports the socket at once if it became
+    /// writable in between, so no wake-up is lost.
+    pub(crate) fn watch_writes(&mut self, registry: &mio::Registry) {
+        let key = self.key;
+        let watch = |sock: &mut TcpStream, side: Side, watched: &mut bool| {
+            let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+            match registry.reregister(sock, side.token(key), interest) {
+                Ok(()) => *watched = true,
+                // Only ENOMEM can say this: the session's timeout ends it.
+                Err(e) => {
+                    let side = if side == Side::Client {
+                        "client"
+                    } else {
+                        "server"
+                    };
+                    log::warn!("session {key}: cannot watch the {side} for writes: {e}")
+                }
+            }
+        };
+        if !self.client_ready.writable && !self.client_writes_watched {
+            watch(
+                &mut self.client,
+                Side::Client,
+                &mut self.client_writes_watched,
+            );
         }
-        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
-        match registry.reregister(&mut self.client, Side::Client.token(self.key), interest) {
-            Ok(()) => self.client_writes_watched = true,
-            // Only ENOMEM can say this: the session's timeout ends it.
-            Err(e) => log::warn!(
-                "session {}: cannot watch the client for writes: {e}",
-                self.key
-            ),
+        if let Phase::Forwarding { conn, .. } = &mut self.phase
+            && !conn.ready.writable
+            && !conn.writes_watched
+        {
+            watch(&mut conn.stream, Side::Server, &mut conn.writes_watched);
         }
     }
 

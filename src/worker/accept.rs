@@ -6,16 +6,16 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use mio::Token;
 use mio::net::TcpStream;
-use mio::{Interest, Token};
 
 use super::Worker;
 use crate::base::ids::BackendId;
-use crate::base::token::{MAX_SESSION_KEY, Side};
+use crate::base::token::MAX_SESSION_KEY;
 use crate::net::Listener;
 use crate::net::sockopt::{Buffers, ClientOptions};
 use crate::runtime::{Counters, SessionSlots};
-use crate::session::{self, Admission, Session};
+use crate::session::{self, Admission, Close, Outcome, Session};
 
 /// Pause after accept fails for lack of file descriptors or memory.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -223,11 +223,11 @@ impl Worker {
         }
     }
 
-    /// Registers an accepted client and starts its session.
+    /// Starts an accepted client's session and registers the client.
     pub(super) fn start_session(
         &mut self,
         i: usize,
-        mut stream: TcpStream,
+        stream: TcpStream,
         (peer, local): (SocketAddr, SocketAddr),
         unix: Option<u32>,
         slots: SessionSlots,
@@ -276,17 +276,6 @@ impl Worker {
         }
         let entry = self.sessions.vacant_entry();
         let key = entry.key();
-        // Reads only, until a write finds the socket full
-        // (`Session::watch_client_writes`).
-        if let Err(e) =
-            self.poll
-                .registry()
-                .register(&mut stream, Side::Client.token(key), Interest::READABLE)
-        {
-            log::warn!("cannot register client {peer}: {e}");
-            return;
-        }
-        let rt = &self.gens[gi].rt;
         // `stot` counts it once its session rules let it in
         // (`Session::start_rules`), as HAProxy does.
         Counters::add(&rt.process.accepted.shard(self.id).sessions, 1);
@@ -303,7 +292,16 @@ impl Worker {
         self.sessions[key].id = self.next_session_id();
         self.gens[gi].sessions += 1;
         let (mut ctx, sessions) = self.ctx(gi, now);
-        let outcome = sessions[key].begin(accept_proxy, &mut ctx);
+        let mut outcome = sessions[key].begin(accept_proxy, &mut ctx);
+        // Reads only, until a write finds the socket full
+        // (`Session::watch_writes`); registered after its first steps,
+        // which may have read what it sent.
+        if outcome == Outcome::Continue
+            && let Err(e) = sessions[key].register_client(ctx.registry)
+        {
+            log::warn!("cannot register client {peer}: {e}");
+            outcome = Outcome::Close(Close::Abort);
+        }
         if sessions[key].in_handshake() {
             let id = sessions[key].id;
             self.handshakes.push(key, id);

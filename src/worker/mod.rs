@@ -364,7 +364,7 @@ impl Worker {
         match outcome {
             Outcome::Continue => {
                 if let Some(s) = self.sessions.get_mut(key) {
-                    s.watch_client_writes(self.poll.registry());
+                    s.watch_writes(self.poll.registry());
                 }
             }
             Outcome::Close(how) => self.close(key, how),

@@ -1,6 +1,7 @@
 //! Connection failures are retried, and with `option redispatch` the last
 //! retry goes elsewhere, so clients never notice a dead server.
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -181,4 +182,33 @@ fn a_client_that_already_sent_data_is_closed_not_reset() {
             Err(e) => panic!("the client saw {e} instead of a clean close"),
         }
     }
+}
+
+/// A refused connection is logged with its reason when the client's
+/// request was there before the connect (`defer-accept`): the first write
+/// to the new connection is what hears the refusal then, and the kernel
+/// reports it once (a second write would only say "Broken pipe").
+#[test]
+fn a_refused_connection_is_logged_as_refused_when_the_request_came_first() {
+    if haproxy::enabled() {
+        eprintln!("note: HAProxy logs no such line; splicer-only test skipped");
+        return;
+    }
+    let rest = format!(
+        "listen fe\n    bind 127.0.0.1:0 defer-accept\n    retries 0\n    server s1 {}\n",
+        dead_addr()
+    );
+    let sp = Splicer::start(&config("", "", &rest), &["fe"]);
+    let mut c = TcpStream::connect(sp.addr("fe")).unwrap();
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let (data, end) = read_to_end_or_err(&c, Duration::from_secs(10));
+    assert!(data.is_empty(), "{end:?}");
+    let line = sp.wait_log(
+        &["fe/s1: connection to", "failed after 0 retries"],
+        Duration::from_secs(10),
+    );
+    assert!(
+        line.ends_with("Connection refused (os error 111)"),
+        "{line}"
+    );
 }

@@ -473,7 +473,9 @@ fn nodelay_of(pid: u32, local: SocketAddr, peer: SocketAddr) -> Option<bool> {
 
 /// Small writes leave at once on both of splicer's sockets (TCP_NODELAY):
 /// set once on the listener and inherited by every accepted socket (Linux
-/// copies it at accept), and on each server socket.
+/// copies it at accept), and on each server socket by its second write
+/// (HAProxy sets it at connect; the first write of a connection never
+/// waits for Nagle, so a connection written once saves the call).
 #[test]
 fn nodelay_on_client_and_server_sockets() {
     // SAFETY: geteuid has no preconditions.
@@ -491,6 +493,8 @@ fn nodelay_on_client_and_server_sockets() {
     let mut c = TcpStream::connect(fe).unwrap();
     c.write_all(b"x").unwrap();
     let mut b = [0u8; 1];
+    c.read_exact(&mut b).unwrap();
+    c.write_all(b"y").unwrap();
     c.read_exact(&mut b).unwrap();
     let client_side = nodelay_of(sp.pid(), fe, c.local_addr().unwrap());
     assert_eq!(client_side, Some(true), "the accepted socket");
