@@ -122,15 +122,6 @@ pub(crate) struct End<'a> {
 }
 
 impl End<'_> {
-    /// The same side, borrowed again for one more call.
-    pub(crate) fn reborrow(&mut self) -> End<'_> {
-        End {
-            sock: self.sock,
-            ready: &mut *self.ready,
-            tls: self.tls.as_deref_mut(),
-        }
-    }
-
     /// Copies what this side sent and nobody took yet into `buf`, leaving
     /// it to be read (its plaintext, on a TLS side): `Ok(0)` when it
     /// closed with nothing more, `WouldBlock` when nothing came yet.
@@ -322,7 +313,7 @@ impl Flow {
             let readable =
                 src.ready.readable || src.tls.as_ref().is_some_and(|t| t.has_plaintext());
             if self.half == Half::Open && readable && self.may_read() {
-                match self.fill(&mut src, &mut dst, shared) {
+                match self.fill(&mut src, Some(&mut dst), shared) {
                     Ok(Filled::Bytes(w)) => {
                         written += w;
                         progress = true;
@@ -332,13 +323,7 @@ impl Flow {
                         progress = true;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        if self.pending() == 0 {
-                            src.ready.readable = false;
-                            // An idle spliced flow holds no pipe.
-                            self.release(shared.pipes);
-                        } else if matches!(self.held, Held::Piped(_)) {
-                            self.pipe_maybe_full = true;
-                        }
+                        self.read_would_block(src.ready, shared.pipes)
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
                     Err(e) => return Err(FlowError::Read(e)),
@@ -416,7 +401,7 @@ impl Flow {
     fn fill(
         &mut self,
         src: &mut End<'_>,
-        dst: &mut End<'_>,
+        dst: Option<&mut End<'_>>,
         shared: &mut Shared<'_>,
     ) -> io::Result<Filled> {
         if self.eof_known {
@@ -424,12 +409,46 @@ impl Flow {
         }
         if self.splicing
             && src.tls.is_none()
-            && dst.tls.is_none()
+            && dst.as_ref().is_none_or(|d| d.tls.is_none())
             && let Some(r) = self.fill_pipe(src.sock, shared.pipes)
         {
             return r;
         }
         self.fill_copy(src, dst, shared.scratch)
+    }
+
+    /// Reads what the source has into the flow without writing it
+    /// anywhere yet (the destination is still connecting); returns the
+    /// bytes now held. End of stream is noted as in [`Flow::pump`].
+    pub(crate) fn read_ahead(
+        &mut self,
+        mut src: End<'_>,
+        shared: &mut Shared<'_>,
+    ) -> Result<usize, FlowError> {
+        while self.half == Half::Open && src.ready.readable && self.may_read() {
+            match self.fill(&mut src, None, shared) {
+                Ok(Filled::Bytes(_)) => {}
+                Ok(Filled::Eof) => self.half = Half::Draining,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.read_would_block(src.ready, shared.pipes)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(FlowError::Read(e)),
+            }
+        }
+        Ok(self.pending())
+    }
+
+    /// A read found nothing more: the source is drained, or (splicing) the
+    /// pipe may be full rather than the socket empty.
+    fn read_would_block(&mut self, ready: &mut Ready, pipes: &mut PipePool) {
+        if self.pending() == 0 {
+            ready.readable = false;
+            // An idle spliced flow holds no pipe.
+            self.release(pipes);
+        } else if matches!(self.held, Held::Piped(_)) {
+            self.pipe_maybe_full = true;
+        }
     }
 
     /// The splice path; `None` when no pipe can be had (copy instead).
@@ -458,11 +477,12 @@ impl Flow {
         }
     }
 
-    /// The copy path: read a chunk, write what `dst` takes now, keep the rest.
+    /// The copy path: read a chunk, write what `dst` takes now, keep the rest
+    /// (all of it without a `dst`).
     fn fill_copy(
         &mut self,
         src: &mut End<'_>,
-        dst: &mut End<'_>,
+        dst: Option<&mut End<'_>>,
         scratch: &mut [u8],
     ) -> io::Result<Filled> {
         // The worker's buffer is `tune.bufsize` long.
@@ -485,7 +505,7 @@ impl Flow {
             }
         }
         let mut sent = 0;
-        if dst.ready.writable {
+        if let Some(dst) = dst.filter(|d| d.ready.writable) {
             // The last bytes before a known FIN go out with MSG_MORE: the
             // shutdown that follows at once sends the FIN in their segment.
             let last = self.eof_known && dst.tls.is_none() && !self.fin_as_reset;

@@ -338,7 +338,11 @@ fn a_roundrobin_queue_makes_newcomers_wait() {
 fn first_writes_stop_after_one_that_did_not_pay_and_resume_after_one_that_did() {
     let w = server::FirstWrite::default();
     // (what the last try gave, tries without a probe, tries with one)
-    let cases = [(None, true, true), (Some(false), false, true), (Some(true), true, true)];
+    let cases = [
+        (None, true, true),
+        (Some(false), false, true),
+        (Some(true), true, true),
+    ];
     for (last, plain, probe) in cases {
         if let Some(paid) = last {
             w.note(paid);

@@ -158,6 +158,16 @@ impl Session {
         // Open SYN are writes it does not see: those set it now.
         let lazy_nodelay =
             !tfo && srv.send_proxy.is_none() && !cfg.servers[server.index()].tls.enabled;
+        // The flow alone writes a plain connection, and only plaintext.
+        let early = lazy_nodelay
+            && self.client_tls.is_none()
+            && self.up.half == Half::Open
+            && srv
+                .first_write
+                .worth_trying(self.id.is_multiple_of(FIRST_WRITE_PROBE_EVERY));
+        if early && let Err(outcome) = self.read_early(ctx) {
+            return outcome;
+        }
         let opts = connect::ConnectOptions {
             buffers: crate::net::Buffers {
                 rcv: ctx.rt.global.rcvbuf_server,
@@ -173,16 +183,11 @@ impl Session {
                 && (srv.send_proxy.is_some()
                     || match &self.client_tls {
                         Some(t) => t.has_plaintext(),
+                        // Read already: no peek.
+                        None if early => self.up.pending() > 0,
                         None => self.client.peek(&mut [0u8; 1]).is_ok_and(|n| n > 0),
                     }),
         };
-        // The flow alone writes a plain connection, and only plaintext.
-        let early = lazy_nodelay
-            && self.client_tls.is_none()
-            && self.up.half == Half::Open
-            && srv
-                .first_write
-                .worth_trying(self.id.is_multiple_of(FIRST_WRITE_PROBE_EVERY));
         let target = srv.port_mode.target(srv.addr.get(), self.local_addr);
         let result = self
             .server_tls(b, server, target, ctx.rt)
@@ -232,46 +237,70 @@ impl Session {
         }
     }
 
-    /// Writes what the client sent so far to the connection just started,
-    /// before its first event (see [`crate::runtime::FirstWrite`]): when
-    /// the handshake is already over, the session is connected at once and
-    /// the server is watched for reads only. Returns the outcome when the
-    /// attempt settled the connection (up, or failed); `None` leaves it to
-    /// its events, holding whatever was read.
-    fn write_early(&mut self, ctx: &mut Ctx<'_>) -> Option<Outcome> {
-        let Phase::Connecting { conn } = &mut self.phase else {
-            return None;
+    /// Reads what the client sent so far into the up flow, before
+    /// connecting (see [`crate::runtime::FirstWrite`]); a client reset
+    /// ends the session.
+    fn read_early(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Outcome> {
+        // A guess: a read that finds nothing says so.
+        self.client_ready.readable = true;
+        let client = End {
+            sock: &self.client,
+            ready: &mut self.client_ready,
+            tls: None,
         };
         let mut shared = Shared {
             pipes: ctx.pipes,
             scratch: ctx.scratch,
         };
-        // First the client's bytes, held (a guess: a read that finds
-        // nothing says so); no FIN may reach a socket still connecting.
-        self.client_ready.readable = true;
-        self.up.hold_fin = true;
-        // A FIN read after the first bytes went is passed on here already.
-        self.up.fin_as_reset = ctx.rt.backend(conn.backend).config.nolinger;
-        let mut client = End {
-            sock: &self.client,
-            ready: &mut self.client_ready,
-            tls: None,
+        match self.up.read_ahead(client, &mut shared) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                log::debug!("session {}: client side {e}", self.key);
+                self.trace.end(Term::CLIENT_ABORT);
+                Err(Outcome::Close(Close::Abort))
+            }
+        }
+    }
+
+    /// Writes what [`Self::read_early`] took to the connection just
+    /// started, before its first event: when the handshake is already
+    /// over, the session is connected at once and the server is watched
+    /// for reads only. Returns the outcome when the attempt settled the
+    /// connection (up, or failed); `None` leaves it to its events, the
+    /// bytes held.
+    fn write_early(&mut self, ctx: &mut Ctx<'_>) -> Option<Outcome> {
+        let Phase::Connecting { conn } = &mut self.phase else {
+            return None;
         };
-        let read = self.up.pump(client.reborrow(), conn.end(), &mut shared);
-        // Then one write: its error, if any, is the connection's own
-        // (ECONNREFUSED), reported once by the kernel.
-        conn.ready.writable = true;
-        let wrote = match read {
-            Ok(_) if self.up.pending() > 0 => self.up.pump(client, conn.end(), &mut shared),
-            other => other,
+        let wrote = if self.up.pending() > 0 {
+            // One write: its error, if any, is the connection's own
+            // (ECONNREFUSED), reported once by the kernel.
+            conn.ready.writable = true;
+            // No FIN may reach a socket still connecting; one read after
+            // the first bytes went is passed on here already.
+            self.up.hold_fin = true;
+            self.up.fin_as_reset = ctx.rt.backend(conn.backend).config.nolinger;
+            let client = End {
+                sock: &self.client,
+                ready: &mut self.client_ready,
+                tls: None,
+            };
+            let mut shared = Shared {
+                pipes: ctx.pipes,
+                scratch: ctx.scratch,
+            };
+            let wrote = self.up.pump(client, conn.end(), &mut shared);
+            self.up.hold_fin = false;
+            wrote
+        } else {
+            Ok(0)
         };
-        self.up.hold_fin = false;
         let paid = self.up.bytes > 0;
         let (b, server) = (conn.backend, conn.server);
         ctx.rt.backend(b).server(server).first_write.note(paid);
         match wrote {
             Err(FlowError::Read(e)) => {
-                log::debug!("session {}: client side read failed: {e}", self.key);
+                log::debug!("session {}: client side {e}", self.key);
                 self.trace.end(Term::CLIENT_ABORT);
                 Some(Outcome::Close(Close::Abort))
             }
