@@ -439,6 +439,27 @@ impl Flow {
         Ok(self.pending())
     }
 
+    /// Writes what the flow holds to `dst` and reads nothing: the first
+    /// write to a connection just started ([`Flow::read_ahead`] read it).
+    /// Returns the bytes written (0: it would block).
+    pub(crate) fn write_held(&mut self, mut dst: End<'_>) -> io::Result<usize> {
+        loop {
+            match self.flush(&mut dst) {
+                Ok(n) => {
+                    // Room in the pipe again: reads may go on (as in `pump`).
+                    self.pipe_maybe_full = false;
+                    return Ok(n);
+                }
+                Err(e) if would_block(&e) => {
+                    dst.ready.writable = false;
+                    return Ok(0);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// A read found nothing more: the source is drained, or (splicing) the
     /// pipe may be full rather than the socket empty.
     fn read_would_block(&mut self, ready: &mut Ready, pipes: &mut PipePool) {

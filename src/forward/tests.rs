@@ -109,3 +109,57 @@ fn a_flow_made_with_nodelay_set_leaves_the_socket_alone() {
     // Set at connect (or inherited): the flow makes no call of its own.
     assert!(!nodelay(&server_side));
 }
+
+/// The early path: what is read ahead (more than a pipe holds, so the
+/// read stops at a full pipe) and written by `write_held` leaves the flow
+/// able to read on; the whole stream arrives.
+#[test]
+fn read_ahead_then_write_held_then_pump_moves_everything() {
+    const TOTAL: usize = 1 << 20;
+    for mode in [SpliceMode::Never, SpliceMode::Always] {
+        let (client_side, mut client) = pair();
+        let (server_side, mut server) = pair();
+        let sent: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8).collect();
+        let writer = {
+            let sent = sent.clone();
+            std::thread::spawn(move || client.write_all(&sent).unwrap())
+        };
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0u8; TOTAL];
+            server.read_exact(&mut got).map(|()| got)
+        });
+        let mut pipes = PipePool::new(Arc::new(Gauge::default()), 4, 0);
+        let mut scratch = vec![0u8; 16384];
+        let mut flow = Flow::new(mode);
+        let mut rs = Ready::connected();
+        // Wait for a pipe's worth to be there, so the read ahead fills it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while client_side.peek(&mut [0u8; 65536]).map_or(0, |n| n) < 65536 {
+            assert!(Instant::now() < deadline, "the client's bytes never came");
+        }
+        rs.readable = true;
+        let src = End {
+            sock: &client_side,
+            ready: &mut rs,
+            tls: None,
+        };
+        let mut shared = Shared {
+            pipes: &mut pipes,
+            scratch: &mut scratch,
+        };
+        let held = flow.read_ahead(src, &mut shared).expect("read ahead");
+        assert!(held > 0, "{mode:?}: nothing read ahead");
+        let mut rd = Ready::connected();
+        let dst = End {
+            sock: &server_side,
+            ready: &mut rd,
+            tls: None,
+        };
+        let n = flow.write_held(dst).expect("write held");
+        assert!(n > 0, "{mode:?}");
+        pump_until(&mut flow, &client_side, &server_side, TOTAL as u64);
+        writer.join().unwrap();
+        let got = reader.join().unwrap().expect("the whole stream");
+        assert!(got == sent, "{mode:?}: the stream differs");
+    }
+}

@@ -274,24 +274,10 @@ impl Session {
         };
         let wrote = if self.up.pending() > 0 {
             // One write: its error, if any, is the connection's own
-            // (ECONNREFUSED), reported once by the kernel.
+            // (ECONNREFUSED), reported once by the kernel. Nothing more is
+            // read, so no FIN can reach a socket still connecting.
             conn.ready.writable = true;
-            // No FIN may reach a socket still connecting; one read after
-            // the first bytes went is passed on here already.
-            self.up.hold_fin = true;
-            self.up.fin_as_reset = ctx.rt.backend(conn.backend).config.nolinger;
-            let client = End {
-                sock: &self.client,
-                ready: &mut self.client_ready,
-                tls: None,
-            };
-            let mut shared = Shared {
-                pipes: ctx.pipes,
-                scratch: ctx.scratch,
-            };
-            let wrote = self.up.pump(client, conn.end(), &mut shared);
-            self.up.hold_fin = false;
-            wrote
+            self.up.write_held(conn.end())
         } else {
             Ok(0)
         };
@@ -299,12 +285,7 @@ impl Session {
         let (b, server) = (conn.backend, conn.server);
         ctx.rt.backend(b).server(server).first_write.note(paid);
         match wrote {
-            Err(FlowError::Read(e)) => {
-                log::debug!("session {}: client side {e}", self.key);
-                self.trace.end(Term::CLIENT_ABORT);
-                Some(Outcome::Close(Close::Abort))
-            }
-            Err(FlowError::Write(e)) => Some(self.connect_failed(e, ctx)),
+            Err(e) => Some(self.connect_failed(e, ctx)),
             Ok(sent) if paid => {
                 let token = Side::Server.token(self.key);
                 if let Err(e) = ctx
