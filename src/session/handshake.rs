@@ -1,13 +1,66 @@
-//! The client's TLS handshake (`bind ... ssl`): between the PROXY header,
-//! if any, and the rules. The worker runs the steps in turns
-//! (`worker/handshakes.rs`), so the session only records readiness until
-//! its turn comes.
+//! The session's first steps with its client: the PROXY header
+//! (`accept-proxy`), then the TLS handshake (`bind ... ssl`), before the
+//! rules. The worker runs the TLS steps in turns (`worker/handshakes.rs`),
+//! so the session only records readiness until their turn comes.
 
 use std::io;
 
 use super::*;
 
 impl Session {
+    /// `accept-proxy`: reads the client's PROXY header (peeked, then taken
+    /// once whole).
+    pub(super) fn read_proxy_header(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
+        let mut buf = [0u8; proxy_proto::MAX_HEADER_LEN];
+        let n = match self.client.peek(&mut buf) {
+            Ok(0) => {
+                self.trace.handshake = Some(Handshake::Closed);
+                return Outcome::Close(Close::Normal);
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.client_ready.readable = false;
+                return Outcome::Continue;
+            }
+            Err(_) => {
+                self.trace.handshake = Some(Handshake::ReadError);
+                return Outcome::Close(Close::Abort);
+            }
+        };
+        match proxy_proto::parse(&buf[..n]) {
+            Ok(None) => {
+                // Part of a header: the rest comes with a new readable edge.
+                self.client_ready.readable = false;
+                Outcome::Continue
+            }
+            Ok(Some((header, len))) => {
+                if (&self.client).read_exact(&mut buf[..len]).is_err() {
+                    return Outcome::Close(Close::Abort);
+                }
+                if let (Some(src), Some(dst)) = (header.source, header.destination) {
+                    self.client_addr = src;
+                    self.local_addr = dst;
+                }
+                self.proxied = true;
+                self.after_header(ctx)
+            }
+            Err(e) => {
+                let name = &ctx.rt.frontend(self.frontend).config.name;
+                log::info!("frontend {name}: client {}: {e}", self.client_addr);
+                // For `show errors`: the bytes as they came.
+                ctx.rt.process.capture_error(
+                    name,
+                    self.client_addr,
+                    &buf[..n],
+                    proxy_proto::error_position(&buf[..n]),
+                    e.to_string(),
+                );
+                self.trace.handshake = Some(trace::handshake_failure(&e));
+                Outcome::Close(Close::Normal)
+            }
+        }
+    }
+
     /// The client speaks TLS (`bind ... ssl`): its handshake comes after
     /// any PROXY header, before the rules; its sides copy.
     pub(crate) fn use_tls(&mut self, tls: TlsConn, rt: &Runtime) {

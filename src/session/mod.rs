@@ -500,57 +500,6 @@ impl Session {
         }
     }
 
-    fn read_proxy_header(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
-        let mut buf = [0u8; proxy_proto::MAX_HEADER_LEN];
-        let n = match self.client.peek(&mut buf) {
-            Ok(0) => {
-                self.trace.handshake = Some(Handshake::Closed);
-                return Outcome::Close(Close::Normal);
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.client_ready.readable = false;
-                return Outcome::Continue;
-            }
-            Err(_) => {
-                self.trace.handshake = Some(Handshake::ReadError);
-                return Outcome::Close(Close::Abort);
-            }
-        };
-        match proxy_proto::parse(&buf[..n]) {
-            Ok(None) => {
-                // Part of a header: the rest comes with a new readable edge.
-                self.client_ready.readable = false;
-                Outcome::Continue
-            }
-            Ok(Some((header, len))) => {
-                if (&self.client).read_exact(&mut buf[..len]).is_err() {
-                    return Outcome::Close(Close::Abort);
-                }
-                if let (Some(src), Some(dst)) = (header.source, header.destination) {
-                    self.client_addr = src;
-                    self.local_addr = dst;
-                }
-                self.proxied = true;
-                self.after_header(ctx)
-            }
-            Err(e) => {
-                let name = &ctx.rt.frontend(self.frontend).config.name;
-                log::info!("frontend {name}: client {}: {e}", self.client_addr);
-                // For `show errors`: the bytes as they came.
-                ctx.rt.process.capture_error(
-                    name,
-                    self.client_addr,
-                    &buf[..n],
-                    proxy_proto::error_position(&buf[..n]),
-                    e.to_string(),
-                );
-                self.trace.handshake = Some(trace::handshake_failure(&e));
-                Outcome::Close(Close::Normal)
-            }
-        }
-    }
-
     fn forward(&mut self, ctx: &mut Ctx<'_>) -> Outcome {
         if let Phase::Forwarding { gate: Some(_), .. } = &self.phase {
             match self.check_gate(ctx) {
