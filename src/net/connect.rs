@@ -1,7 +1,8 @@
 //! Outgoing connections to servers: non-blocking connect with the socket
-//! options a proxy wants (TCP_NODELAY, now or before the second write; a bound source address without
-//! reserving a port until connect, so ephemeral ports stay per destination)
-//! and those the config asks for (keep-alive, Fast Open, a delayed ACK).
+//! options a proxy wants (TCP_NODELAY, now or before the second write; a
+//! bound source address without reserving a port until connect, so
+//! ephemeral ports stay per destination) and those the config asks for
+//! (keep-alive, Fast Open, a delayed ACK).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};

@@ -158,7 +158,7 @@ impl Session {
         // Open SYN are writes it does not see: those set it now.
         let lazy_nodelay =
             !tfo && srv.send_proxy.is_none() && !cfg.servers[server.index()].tls.enabled;
-        // The flow alone writes a plain connection, and only plaintext.
+        // The early read and write are the up flow's own, in plaintext.
         let early = lazy_nodelay
             && self.client_tls.is_none()
             && self.up.half == Half::Open
@@ -281,12 +281,12 @@ impl Session {
         } else {
             Ok(0)
         };
-        let paid = self.up.bytes > 0;
+        let paid = matches!(wrote, Ok(n) if n > 0);
         let (b, server) = (conn.backend, conn.server);
         ctx.rt.backend(b).server(server).first_write.note(paid);
         match wrote {
             Err(e) => Some(self.connect_failed(e, ctx)),
-            Ok(sent) if paid => {
+            Ok(sent) if sent > 0 => {
                 let token = Side::Server.token(self.key);
                 if let Err(e) = ctx
                     .registry
