@@ -102,9 +102,19 @@ pub(super) const GLOBAL_KEYWORDS: &[GlobalKeyword] = &[
         Ok(())
     })),
     value("tune.maxaccept", |g, v| {
-        // HAProxy: -1 (or 0) is no limit.
+        // HAProxy: -1 (any negative count) is no limit, 0 the default.
         let n: i64 = v.parse().map_err(|_| format!("'{v}' is not a number"))?;
-        g.maxaccept = usize::try_from(n).ok().filter(|n| *n > 0);
+        g.maxaccept = match usize::try_from(n) {
+            Err(_) => None,
+            Ok(0) => Some(DEFAULT_MAXACCEPT),
+            Ok(n) => Some(n),
+        };
+        Ok(())
+    }),
+    value("tune.maxpollevents", |g, v| {
+        // HAProxy: 0 or less is the default.
+        let n: i64 = v.parse().map_err(|_| format!("'{v}' is not a number"))?;
+        g.maxpollevents = usize::try_from(n).ok().filter(|n| *n > 0).unwrap_or(DEFAULT_MAXPOLLEVENTS);
         Ok(())
     }),
     value("tune.rcvbuf.client", |g, v| parse_size(v).map(|n| g.rcvbuf_client = Some(n))),

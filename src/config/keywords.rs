@@ -148,7 +148,6 @@ pub(super) const UNSUPPORTED_GLOBAL: &[&str] = &[
     "lua-load",
     "external-check",
     "maxsslconn",
-    "tune.maxpollevents",
     "noepoll",
     "nogetaddrinfo",
     "busy-polling",

@@ -22,9 +22,6 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// At most one "accept failed" warning per listener this often; the
 /// next says how many failures it stands for.
 const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(1);
-/// Most connections one listener event accepts (HAProxy's `tune.maxaccept`
-/// default), unless `tune.maxaccept` says otherwise.
-const ACCEPT_BATCH_MAX: usize = 64;
 
 /// Why a listener does not accept right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +49,8 @@ pub(super) struct Listening {
     /// In the worker's epoll set (exactly while the gate is open).
     watched: bool,
     /// Connections the next accept round takes at most: 1 while clients
-    /// come one at a time, doubled while every round fills it (a backlog),
-    /// halved when a round finds the queue empty.
+    /// come one at a time, doubled while every round fills it (a backlog)
+    /// up to `tune.maxaccept`, halved when a round finds the queue empty.
     batch: usize,
     /// The loop turn in which the last round took a full batch.
     full_turn: u64,
@@ -112,11 +109,13 @@ impl Worker {
             return;
         };
         // A full round last turn and a listener still readable: a backlog.
-        if ls.full_turn + 1 == turn {
-            ls.batch = (ls.batch * 2).min(ACCEPT_BATCH_MAX);
-        }
         let max = self.gens[ls.generation].rt.global.maxaccept;
-        let batch = max.map_or(ls.batch, |m| ls.batch.min(m.max(1)));
+        let max = max.unwrap_or(usize::MAX).max(1);
+        if ls.full_turn + 1 == turn {
+            ls.batch = ls.batch.saturating_mul(2);
+        }
+        ls.batch = ls.batch.min(max);
+        let batch = ls.batch;
         if self.accept_upto(i, now, batch) == batch
             && let Some(Some(ls)) = self.listeners.get_mut(i)
         {

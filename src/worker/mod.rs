@@ -34,8 +34,6 @@ use crate::session::{Close, Ctx, Outcome, Session};
 use accept::{Gate, Listening};
 use generation::Generation;
 
-/// Events taken per poll.
-const EVENTS_CAPACITY: usize = 1024;
 /// How often a worker looks again at limits it cannot be woken for (a slot
 /// freed by another worker, a listener paused on EMFILE).
 const RETRY_TICK: Duration = Duration::from_millis(20);
@@ -119,8 +117,13 @@ impl Worker {
 
     /// Runs until stopped.
     pub(crate) fn run(mut self) -> io::Result<()> {
-        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        let mut events = Events::with_capacity(self.maxpollevents());
         loop {
+            // `tune.maxpollevents` of the config in force (a reload may
+            // change it).
+            if events.capacity() != self.maxpollevents() {
+                events = Events::with_capacity(self.maxpollevents());
+            }
             let timeout = self.poll_timeout();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -152,6 +155,10 @@ impl Worker {
                 return Ok(());
             }
         }
+    }
+
+    fn maxpollevents(&self) -> usize {
+        self.gens[self.current].rt.global.maxpollevents
     }
 
     fn poll_timeout(&self) -> Option<Duration> {

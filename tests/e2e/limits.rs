@@ -361,14 +361,22 @@ fn three_thousand_concurrent_sessions() {
 /// a time, and more per round while its listener stays readable.
 #[test]
 fn a_burst_queued_on_the_listener_is_all_served() {
+    burst_is_all_served("    maxconn 1000");
+}
+
+/// The same with the smallest batches: one event per poll and one client
+/// per accept round (`tune.maxpollevents 1`, `tune.maxaccept 1`). The
+/// events a poll leaves are reported by the next; none is lost.
+#[test]
+fn a_burst_is_all_served_one_event_and_one_accept_at_a_time() {
+    burst_is_all_served("    maxconn 1000\n    tune.maxpollevents 1\n    tune.maxaccept 1");
+}
+
+fn burst_is_all_served(global: &str) {
     const N: usize = 300;
     let echo = MioEcho::spawn();
     let sp = Splicer::start(
-        &config(
-            "    maxconn 1000",
-            "",
-            &listen("", &[("s1", echo.addr, "")]),
-        ),
+        &config(global, "", &listen("", &[("s1", echo.addr, "")])),
         &["fe"],
     );
     let fe = sp.addr("fe");

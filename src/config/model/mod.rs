@@ -174,8 +174,10 @@ pub struct Global {
     /// 16384).
     pub bufsize: usize,
     /// `tune.maxaccept`: connections a listener accepts in a row before
-    /// the worker turns to other events (`None`: no limit; HAProxy: 64).
+    /// the worker turns to other events (`None`: no limit, `-1`).
     pub maxaccept: Option<usize>,
+    /// `tune.maxpollevents`: events a worker takes from one poll.
+    pub maxpollevents: usize,
     /// `tune.rcvbuf.client|server`, `tune.sndbuf.client|server`: socket
     /// buffer sizes (SO_RCVBUF/SO_SNDBUF); `None`: the kernel's.
     pub rcvbuf_client: Option<usize>,
@@ -257,8 +259,13 @@ pub enum EnvOp {
 
 /// `tune.bufsize` when not set (HAProxy: 16384).
 pub const DEFAULT_BUFSIZE: usize = 16384;
-/// `tune.maxaccept` when not set (HAProxy with threads: 64).
-pub const DEFAULT_MAXACCEPT: usize = 64;
+/// `tune.maxaccept` when not set or 0 (HAProxy 2.6: 4; it was 64 before
+/// its accept queues, and its own measurements found 4 fastest).
+pub const DEFAULT_MAXACCEPT: usize = 4;
+/// `tune.maxpollevents` when not set or not above 0 (HAProxy: 200). A
+/// smaller batch means shorter loop turns: a session's event waits for at
+/// most this many others.
+pub const DEFAULT_MAXPOLLEVENTS: usize = 200;
 
 /// `stats timeout` when not set (HAProxy: 10 s).
 pub(super) const DEFAULT_STATS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -361,6 +368,7 @@ impl Default for Global {
             max_spread_checks: None,
             bufsize: DEFAULT_BUFSIZE,
             maxaccept: Some(DEFAULT_MAXACCEPT),
+            maxpollevents: DEFAULT_MAXPOLLEVENTS,
             rcvbuf_client: None,
             rcvbuf_server: None,
             sndbuf_client: None,

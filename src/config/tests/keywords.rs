@@ -251,6 +251,7 @@ fn global_keywords_and_stats_socket() {
         ("max-spread-checks", "max-spread-checks 2s"),
         ("tune.bufsize", "tune.bufsize 32768"),
         ("tune.maxaccept", "tune.maxaccept -1"),
+        ("tune.maxpollevents", "tune.maxpollevents 100"),
         ("tune.rcvbuf.client", "tune.rcvbuf.client 64k"),
         ("tune.rcvbuf.server", "tune.rcvbuf.server 64k"),
         ("tune.sndbuf.client", "tune.sndbuf.client 64k"),
@@ -385,6 +386,43 @@ fn vrrp_keywords() {
     ];
     let names = vrrp::KEYWORDS.iter().map(|(n, _)| *n);
     each_loads(names, &samples, &format!("{HEAD}{LISTEN}{VRRP}    {{}}\n"));
+}
+
+/// HAProxy 2.6's readings: `tune.maxaccept` 4 when unset or 0, no limit
+/// at -1 (or below); `tune.maxpollevents` 200 when unset or not above 0.
+#[test]
+fn maxaccept_and_maxpollevents_as_haproxy_reads_them() {
+    let global = |line: &str| {
+        super::ok(&format!("global\n    {line}\n{HEAD}{LISTEN}"))
+            .config
+            .global
+    };
+    let unset = global("");
+    assert_eq!((unset.maxaccept, unset.maxpollevents), (Some(4), 200));
+    for (line, want) in [
+        ("tune.maxaccept 0", Some(4)),
+        ("tune.maxaccept 1", Some(1)),
+        ("tune.maxaccept 64", Some(64)),
+        ("tune.maxaccept -1", None),
+        ("tune.maxaccept -7", None),
+    ] {
+        assert_eq!(global(line).maxaccept, want, "{line}");
+    }
+    for (line, want) in [
+        ("tune.maxpollevents 0", 200),
+        ("tune.maxpollevents -5", 200),
+        ("tune.maxpollevents 1", 1),
+        ("tune.maxpollevents 1024", 1024),
+    ] {
+        assert_eq!(global(line).maxpollevents, want, "{line}");
+    }
+    let e = super::errors(&format!(
+        "global\n    tune.maxpollevents many\n{HEAD}{LISTEN}"
+    ));
+    assert!(
+        e[0].starts_with("t.cfg:2: ") && e[0].contains("'many' is not a number"),
+        "{e:?}"
+    );
 }
 
 #[test]
