@@ -108,9 +108,9 @@ impl Worker {
         let Some(Some(ls)) = self.listeners.get_mut(i) else {
             return;
         };
-        // A full round last turn and a listener still readable: a backlog.
         let max = self.gens[ls.generation].rt.global.maxaccept;
         let max = max.unwrap_or(usize::MAX).max(1);
+        // A full round last turn and a listener still readable: a backlog.
         if ls.full_turn + 1 == turn {
             ls.batch = ls.batch.saturating_mul(2);
         }
